@@ -1,0 +1,154 @@
+"""The ``botscore`` command: tools around the topology (topics, sample feed, watch, train)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+
+from kafka import KafkaConsumer, TopicPartition
+
+from botscore.codec import decode_threat_score, encode_user_features
+from botscore.errors import BotscoreError, InvalidMessage
+from botscore.kafka_clients import create_producer, ensure_topics
+from botscore.sample_users import sample_users
+from botscore.settings import Settings, load_project_settings
+from botscore.training import train_baseline
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="botscore", description=__doc__)
+    parser.add_argument(
+        "--config", default="config.json", help="project config (default: %(default)s)"
+    )
+    parser.add_argument(
+        "-e", "--environment", help="environment in config.json (default: the first)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("topics", help="create the feature and score topics if missing")
+
+    feed = commands.add_parser("feed", help="produce sample UserFeatures messages")
+    feed.add_argument(
+        "--users", type=int, default=1000, help="how many messages (default: %(default)s)"
+    )
+    feed.add_argument("--seed", type=int, default=1, help="seed of the sample population")
+    feed.add_argument(
+        "--rate", type=float, default=0, help="messages per second, 0 = as fast as possible"
+    )
+    feed.add_argument(
+        "--loop", action="store_true", help="start over with the next seed until Ctrl-C"
+    )
+
+    watch = commands.add_parser(
+        "watch", help="print threat scores as they arrive, one line per user"
+    )
+    watch.add_argument(
+        "--from-beginning", action="store_true", help="also show scores already on the topic"
+    )
+    watch.add_argument("--max", type=int, default=0, help="stop after this many scores (0 = never)")
+
+    train = commands.add_parser(
+        "train-baseline", help="train the baseline model into a model directory"
+    )
+    train.add_argument(
+        "--out", default="models/baseline", help="model directory (default: %(default)s)"
+    )
+    train.add_argument("--users", type=int, default=20_000)
+    train.add_argument("--seed", type=int, default=7)
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "train-baseline":
+            manifest = train_baseline(args.out, users=args.users, seed=args.seed)
+            print(f"wrote {args.out}: {manifest.name} {manifest.version}")
+            return 0
+        settings = load_project_settings(args.config, args.environment)
+        if args.command == "topics":
+            return _topics(settings)
+        if args.command == "feed":
+            return _feed(settings, args.users, args.seed, args.rate, args.loop)
+        return _watch(settings, args.from_beginning, args.max)
+    except BotscoreError as exc:
+        print(f"botscore: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _topics(settings: Settings) -> int:
+    k = settings.kafka
+    created = ensure_topics(k, [k.features_topic, k.scores_topic])
+    print(f"topics ready: {k.features_topic}, {k.scores_topic}; created: {created or 'none'}")
+    return 0
+
+
+def _feed(settings: Settings, users: int, seed: int, rate: float, loop: bool) -> int:
+    producer = create_producer(settings.kafka, client_id="botscore-feed")
+    interval = 1 / rate if rate > 0 else 0.0
+    sent = 0
+    try:
+        while True:
+            started = time.monotonic()
+            for i, user in enumerate(sample_users(users, seed)):
+                payload = encode_user_features(user.user_id, int(time.time() * 1000), user.features)
+                producer.send(
+                    settings.kafka.features_topic, key=user.user_id.encode(), value=payload
+                )
+                sent += 1
+                if interval:
+                    time.sleep(max(0.0, started + (i + 1) * interval - time.monotonic()))
+            producer.flush()
+            print(
+                f"fed {sent} users to {settings.kafka.features_topic} (seed {seed})",
+                file=sys.stderr,
+            )
+            if not loop:
+                return 0
+            seed += 1
+    finally:
+        producer.close()
+
+
+def _watch(settings: Settings, from_beginning: bool, limit: int) -> int:
+    k = settings.kafka
+    consumer = KafkaConsumer(
+        bootstrap_servers=k.bootstrap_servers.split(","), enable_auto_commit=False
+    )
+    partitions = consumer.partitions_for_topic(k.scores_topic)
+    if not partitions:
+        raise BotscoreError(f"topic {k.scores_topic} does not exist: run `botscore topics`")
+    assigned = [TopicPartition(k.scores_topic, p) for p in sorted(partitions)]
+    consumer.assign(assigned)
+    if from_beginning:
+        consumer.seek_to_beginning(*assigned)
+    else:
+        consumer.seek_to_end(*assigned)
+    print(f"watching {k.scores_topic} (Ctrl-C to stop)", file=sys.stderr)
+    shown = 0
+    try:
+        for message in consumer:
+            try:
+                score = decode_threat_score(message.value)
+            except InvalidMessage as exc:
+                print(f"! undecodable score at {message.partition}@{message.offset}: {exc}")
+                continue
+            latency_ms = score.scored_time_ms - score.feature_time_ms
+            print(
+                f"{score.user_id:<22} score={score.score:.3f} {score.decision:<9} "
+                f"model={score.model_name}/{score.model_version} "
+                f"from={score.source.partition}@{score.source.offset} "
+                f"feature->score={latency_ms}ms",
+                flush=True,
+            )
+            shown += 1
+            if limit and shown >= limit:
+                return 0
+    finally:
+        consumer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""Protobuf payloads <-> records, with every way a payload can be wrong named.
+
+Decoding is strict about what scoring needs (a user id, a known schema version, finite
+feature values) and lenient about the rest (unknown fields are ignored), which is the
+compatibility rule in ``proto/README.md``.
+"""
+
+from __future__ import annotations
+
+import math
+
+from google.protobuf.message import DecodeError
+
+from botscore.errors import InvalidMessage
+from botscore.records import FeatureRecord, ScoreRecord, SourceRef
+from botscore.v1.threat_score_pb2 import Decision, SourceRecord, ThreatScore
+from botscore.v1.user_features_pb2 import UserFeatures
+
+__all__ = [
+    "SUPPORTED_SCHEMA_VERSIONS",
+    "decode_threat_score",
+    "decode_user_features",
+    "encode_threat_score",
+    "encode_user_features",
+]
+
+SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
+
+_DECISIONS = {
+    "allow": Decision.DECISION_ALLOW,
+    "challenge": Decision.DECISION_CHALLENGE,
+    "block": Decision.DECISION_BLOCK,
+}
+_DECISION_NAMES = {number: name for name, number in _DECISIONS.items()}
+
+
+def decode_user_features(payload: bytes | None, source: SourceRef) -> FeatureRecord:
+    """Decode and validate one ``UserFeatures`` payload, or raise ``InvalidMessage``."""
+    if not payload:
+        raise InvalidMessage("empty_payload")
+    message = UserFeatures()
+    try:
+        message.ParseFromString(payload)
+    except DecodeError as exc:
+        raise InvalidMessage("undecodable", str(exc)) from None
+    if not message.user_id:
+        raise InvalidMessage("missing_user_id")
+    if not message.HasField("schema_version"):
+        raise InvalidMessage("missing_schema_version")
+    if message.schema_version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise InvalidMessage("unsupported_schema_version", str(message.schema_version))
+    features = dict(message.features)
+    bad = sorted(name for name, value in features.items() if not math.isfinite(value))
+    if bad:
+        raise InvalidMessage("non_finite_feature", ",".join(bad))
+    return FeatureRecord(
+        user_id=message.user_id,
+        window_end_ms=message.window_end_unix_ms,
+        features=features,
+        schema_version=message.schema_version,
+        source=source,
+    )
+
+
+def encode_user_features(
+    user_id: str, window_end_ms: int, features: dict[str, float], schema_version: int = 1
+) -> bytes:
+    message = UserFeatures(
+        user_id=user_id,
+        window_end_unix_ms=window_end_ms,
+        features=features,
+        schema_version=schema_version,
+    )
+    return message.SerializeToString()
+
+
+def encode_threat_score(record: ScoreRecord) -> bytes:
+    message = ThreatScore(
+        user_id=record.user_id,
+        score=record.score,
+        decision=_DECISIONS[record.decision],
+        model_name=record.model_name,
+        model_version=record.model_version,
+        feature_time_unix_ms=record.feature_time_ms,
+        scored_time_unix_ms=record.scored_time_ms,
+        source=SourceRecord(
+            topic=record.source.topic,
+            partition=record.source.partition,
+            offset=record.source.offset,
+        ),
+    )
+    return message.SerializeToString()
+
+
+def decode_threat_score(payload: bytes) -> ScoreRecord:
+    message = ThreatScore()
+    try:
+        message.ParseFromString(payload)
+    except DecodeError as exc:
+        raise InvalidMessage("undecodable", str(exc)) from None
+    return ScoreRecord(
+        user_id=message.user_id,
+        score=message.score,
+        decision=_DECISION_NAMES.get(message.decision, "unspecified"),
+        model_name=message.model_name,
+        model_version=message.model_version,
+        feature_time_ms=message.feature_time_unix_ms,
+        scored_time_ms=message.scored_time_unix_ms,
+        source=SourceRef(message.source.topic, message.source.partition, message.source.offset),
+    )

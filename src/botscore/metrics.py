@@ -1,0 +1,47 @@
+"""DogStatsD metrics under one naming scheme: ``botscore.<component>.<what>``.
+
+Every component gets its own ``Metrics`` with constant tags, so dashboards can rely on
+names and tags not drifting between components. Sending is UDP fire-and-forget: a missing
+agent never slows or breaks scoring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from datadog.dogstatsd import DogStatsd
+
+from botscore.settings import MetricsSettings
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    def __init__(self, settings: MetricsSettings, component: str, tags: Sequence[str] = ()) -> None:
+        self.component = component
+        self._statsd: DogStatsd | None = None
+        if settings.enabled:
+            self._statsd = DogStatsd(
+                host=settings.statsd_host,
+                port=settings.statsd_port,
+                namespace=settings.namespace,
+                constant_tags=[f"component:{component}", *tags],
+                disable_telemetry=True,
+            )
+
+    def count(self, what: str, value: int = 1, tags: Sequence[str] = ()) -> None:
+        if self._statsd is not None:
+            self._statsd.increment(f"{self.component}.{what}", value, tags=list(tags))
+
+    def histogram(self, what: str, value: float, tags: Sequence[str] = ()) -> None:
+        if self._statsd is not None:
+            self._statsd.histogram(f"{self.component}.{what}", value, tags=list(tags))
+
+    def gauge(self, what: str, value: float, tags: Sequence[str] = ()) -> None:
+        if self._statsd is not None:
+            self._statsd.gauge(f"{self.component}.{what}", value, tags=list(tags))
+
+    def close(self) -> None:
+        if self._statsd is not None:
+            self._statsd.flush()
+            self._statsd.close_socket()

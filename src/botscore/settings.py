@@ -1,0 +1,155 @@
+"""Typed settings, read once from ``config.json`` options and the environment.
+
+Components receive the topology configuration that ``sparse run``/``sparse submit`` build
+from the ``options`` of the chosen environment in ``config.json``; the command-line tools
+read the same options from the file. Environment variables override both, so an operator
+can change a setting without a rebuild; secrets come only from the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from botscore.errors import ConfigError
+
+__all__ = [
+    "KafkaSettings",
+    "MetricsSettings",
+    "ScoringSettings",
+    "Settings",
+    "load_project_settings",
+]
+
+PREFIX = "botscore."
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap_servers: str = "127.0.0.1:9092"
+    features_topic: str = "user-features"
+    scores_topic: str = "threat-scores"
+    consumer_group: str = "botscore-scoring"
+    # Where a new consumer group starts: "earliest" scores the retained backlog.
+    auto_offset_reset: str = "earliest"
+    topic_partitions: int = 4
+    # Upper bound on messages a spout has emitted but not yet seen acked.
+    max_in_flight: int = 5000
+    commit_interval_ms: int = 1000
+    producer_linger_ms: int = 5
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    model_dir: str = "models/baseline"
+    batch_size: int = 256
+    # A batch waits at most this long for more users before it is scored.
+    max_batch_wait_ms: int = 20
+
+
+@dataclass(frozen=True)
+class MetricsSettings:
+    statsd_host: str = "127.0.0.1"
+    statsd_port: int = 8125
+    namespace: str = "botscore"
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Settings:
+    kafka: KafkaSettings = field(default_factory=KafkaSettings)
+    scoring: ScoringSettings = field(default_factory=ScoringSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
+
+    @classmethod
+    def from_options(
+        cls, options: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    ) -> Settings:
+        """Build settings from flat ``botscore.<section>.<name>`` options.
+
+        ``environ`` (default ``os.environ``) overrides them with
+        ``BOTSCORE_<SECTION>_<NAME>`` variables.
+        """
+        environ = os.environ if environ is None else environ
+        known_sections = {f"{PREFIX}{name}." for name in _SECTIONS}
+        strays = [
+            k for k in options if k.startswith(PREFIX) and not k.startswith(tuple(known_sections))
+        ]
+        if strays:
+            raise ConfigError(f"unknown setting(s) {', '.join(sorted(strays))}")
+        return cls(
+            **{
+                name: _build_section(name, section_cls, options, environ)
+                for name, section_cls in _SECTIONS.items()
+            }
+        )
+
+
+_SECTIONS: dict[str, type] = {
+    "kafka": KafkaSettings,
+    "scoring": ScoringSettings,
+    "metrics": MetricsSettings,
+}
+
+
+def _build_section(
+    section: str, section_cls: type, options: Mapping[str, Any], environ: Mapping[str, str]
+) -> Any:
+    values: dict[str, Any] = {}
+    for item in fields(section_cls):
+        key = f"{PREFIX}{section}.{item.name}"
+        env_key = f"BOTSCORE_{section}_{item.name}".upper()
+        default = item.default
+        if env_key in environ:
+            values[item.name] = _coerce(env_key, environ[env_key], type(default))
+        elif key in options:
+            values[item.name] = _coerce(key, options[key], type(default))
+    unknown = [
+        k
+        for k in options
+        if k.startswith(f"{PREFIX}{section}.")
+        and k.removeprefix(f"{PREFIX}{section}.") not in {f.name for f in fields(section_cls)}
+    ]
+    if unknown:
+        raise ConfigError(f"unknown setting(s) {', '.join(sorted(unknown))}")
+    return section_cls(**values)
+
+
+def _coerce(key: str, raw: Any, wanted: type) -> Any:
+    if wanted is bool:
+        if isinstance(raw, bool):
+            return raw
+        if str(raw).lower() in {"1", "true", "yes", "on"}:
+            return True
+        if str(raw).lower() in {"0", "false", "no", "off"}:
+            return False
+        raise ConfigError(f"{key}: expected a boolean, got {raw!r}")
+    try:
+        return wanted(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key}: expected {wanted.__name__}, got {raw!r}") from None
+
+
+def load_project_settings(
+    config_path: str | Path = "config.json",
+    env_name: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    """Settings for command-line tools, from the same ``config.json`` as the topology."""
+    path = Path(config_path)
+    try:
+        config = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{path} not found: run botscore from the project root") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+    envs = config.get("envs", {})
+    if env_name is None:
+        env_name = os.environ.get("BOTSCORE_ENV") or next(iter(envs), None)
+    if env_name not in envs:
+        raise ConfigError(f"environment {env_name!r} not in {path} (have: {', '.join(envs)})")
+    return Settings.from_options(envs[env_name].get("options", {}), environ)

@@ -1,0 +1,44 @@
+"""The committed Python protobuf code is exactly what ``make proto`` generates."""
+
+import importlib.util
+
+from botscore.v1 import threat_score_pb2, user_features_pb2
+
+
+def _load_generator(project_root):
+    spec = importlib.util.spec_from_file_location(
+        "gen_proto", project_root / "tools" / "gen_proto.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_code_matches_the_proto_files(project_root, tmp_path):
+    generator = _load_generator(project_root)
+    generator.generate(tmp_path)
+    generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*_pb2.py*"))
+    assert generated, "protoc produced nothing"
+    stale = [
+        str(rel)
+        for rel in generated
+        if (project_root / "src" / rel).read_bytes() != (tmp_path / rel).read_bytes()
+    ]
+    assert not stale, f"run `make proto` and commit: {stale}"
+
+
+def test_messages_keep_their_field_numbers():
+    # Renumbering breaks every reader in the field; this pins the contract.
+    features = {f.name: f.number for f in user_features_pb2.UserFeatures.DESCRIPTOR.fields}
+    assert features == {"user_id": 1, "window_end_unix_ms": 2, "features": 3, "schema_version": 4}
+    score = {f.name: f.number for f in threat_score_pb2.ThreatScore.DESCRIPTOR.fields}
+    assert score == {
+        "user_id": 1,
+        "score": 2,
+        "decision": 3,
+        "model_name": 4,
+        "model_version": 5,
+        "feature_time_unix_ms": 6,
+        "scored_time_unix_ms": 7,
+        "source": 8,
+    }

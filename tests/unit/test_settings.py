@@ -1,0 +1,48 @@
+import json
+
+import pytest
+
+from botscore.errors import ConfigError
+from botscore.settings import Settings, load_project_settings
+
+
+def test_defaults_options_and_environment_in_that_order():
+    settings = Settings.from_options(
+        {"botscore.kafka.scores_topic": "s", "botscore.scoring.batch_size": "64"},
+        environ={"BOTSCORE_KAFKA_SCORES_TOPIC": "from-env", "BOTSCORE_METRICS_ENABLED": "false"},
+    )
+    assert settings.kafka.scores_topic == "from-env"
+    assert settings.scoring.batch_size == 64
+    assert settings.kafka.features_topic == "user-features"
+    assert settings.metrics.enabled is False
+
+
+def test_storm_options_that_are_not_ours_are_ignored():
+    settings = Settings.from_options({"topology.workers": 2}, environ={})
+    assert settings.kafka.bootstrap_servers == "127.0.0.1:9092"
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"botscore.kafka.bootstrap": "x"},
+        {"botscore.kafak.topic": "x"},
+        {"botscore.scoring.batch_size": "many"},
+    ],
+)
+def test_typos_and_bad_values_are_errors(options):
+    with pytest.raises(ConfigError):
+        Settings.from_options(options, environ={})
+
+
+def test_project_config_is_valid(project_root):
+    settings = load_project_settings(project_root / "config.json", environ={})
+    assert settings.kafka.features_topic == "user-features"
+    assert settings.scoring.model_dir == "models/baseline"
+
+
+def test_unknown_environment_is_named(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"envs": {"local": {}}}))
+    with pytest.raises(ConfigError, match="prod"):
+        load_project_settings(path, "prod", environ={})
