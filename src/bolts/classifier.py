@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from streamparse import Bolt, Tuple
+from threadpoolctl import threadpool_limits
 
 from botscore.batching import MicroBatcher
 from botscore.metrics import Metrics
@@ -31,6 +32,7 @@ class ClassifierBolt(Bolt):
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         settings = Settings.from_options(storm_conf)
+        threadpool_limits(limits=settings.scoring.model_threads)
         self.model = load_model(settings.scoring.model_dir)
         manifest = self.model.manifest
         self.metrics = Metrics(

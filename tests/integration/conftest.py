@@ -1,0 +1,144 @@
+"""Fixtures that drive the real local stack: the Kafka broker and `sparse run` on Storm.
+
+Nothing here starts or fakes a service: `make up` does that. A missing service fails the
+test with the command that starts it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import NoBrokersAvailable
+
+from botscore.kafka_clients import ensure_topics
+from botscore.settings import KafkaSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+BOOTSTRAP = os.environ.get("BOTSCORE_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+
+
+def stack_env(**overrides: str) -> dict[str, str]:
+    """Environment of a user who ran `make up`: our storm launcher and the venv on PATH."""
+    env = dict(os.environ)
+    venv_bin = Path(os.sys.executable).parent
+    env["PATH"] = os.pathsep.join([str(ROOT / "bin"), str(venv_bin), env.get("PATH", "")])
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture(scope="session")
+def kafka_settings() -> KafkaSettings:
+    try:
+        consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP.split(","), request_timeout_ms=5000)
+        consumer.topics()
+        consumer.close()
+    except NoBrokersAvailable:
+        pytest.fail(f"no Kafka broker at {BOOTSTRAP}: start the stack with `make up`")
+    return KafkaSettings(bootstrap_servers=BOOTSTRAP)
+
+
+@pytest.fixture(scope="session")
+def storm_on_path() -> None:
+    env = stack_env()
+    if (
+        shutil.which("storm", path=env["PATH"]) is None
+        or shutil.which("sparse", path=env["PATH"]) is None
+    ):
+        pytest.fail("storm or sparse not on PATH: run `make up` (installs Storm and the venv)")
+    version = subprocess.run(["storm", "version"], env=env, capture_output=True, text=True)
+    if version.returncode != 0:
+        pytest.fail(f"`storm version` failed: {version.stderr[-2000:]}\nrun `make up`")
+
+
+def fresh_topics(kafka_settings: KafkaSettings) -> KafkaSettings:
+    """Topics and a consumer group of the caller's own, so runs never see each other's data."""
+    run = uuid.uuid4().hex[:8]
+    settings = KafkaSettings(
+        bootstrap_servers=kafka_settings.bootstrap_servers,
+        features_topic=f"it-features-{run}",
+        scores_topic=f"it-scores-{run}",
+        consumer_group=f"it-scoring-{run}",
+    )
+    ensure_topics(settings, [settings.features_topic, settings.scores_topic])
+    return settings
+
+
+@contextmanager
+def sparse_run(
+    settings: KafkaSettings, log_path: Path, ttl_s: int = 900
+) -> Iterator[subprocess.Popen]:
+    """`sparse run` exactly as a user types it, pointed at the test's topics."""
+    env = stack_env(
+        BOTSCORE_KAFKA_FEATURES_TOPIC=settings.features_topic,
+        BOTSCORE_KAFKA_SCORES_TOPIC=settings.scores_topic,
+        BOTSCORE_KAFKA_CONSUMER_GROUP=settings.consumer_group,
+    )
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            ["sparse", "run", "-t", str(ttl_s)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        _stop_group(process)
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def consume_all(
+    settings: KafkaSettings,
+    topic: str,
+    expected: int,
+    timeout_s: float,
+    alive: subprocess.Popen | None = None,
+    log_path: Path | None = None,
+) -> list:
+    """Read `topic` from the beginning until `expected` records arrived or time runs out."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers.split(","), enable_auto_commit=False
+    )
+    deadline = time.monotonic() + timeout_s
+    while not consumer.partitions_for_topic(topic):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"topic {topic} never appeared")
+        time.sleep(0.2)
+    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+    consumer.assign(partitions)
+    consumer.seek_to_beginning(*partitions)
+    records = []
+    try:
+        while len(records) < expected and time.monotonic() < deadline:
+            if alive is not None and alive.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-4000:] if log_path else ""
+                raise AssertionError(f"sparse run exited with {alive.returncode}:\n{tail}")
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+    finally:
+        consumer.close()
+    return records

@@ -1,0 +1,183 @@
+"""The scoring topology end to end: real broker, `sparse run` on Storm 2.8 local mode."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from botscore.codec import decode_threat_score, encode_user_features
+from botscore.features import feature_matrix
+from botscore.kafka_clients import create_producer
+from botscore.model_registry import load_model
+from botscore.records import ScoreRecord
+from botscore.sample_users import sample_users
+from botscore.settings import KafkaSettings
+
+from .conftest import ROOT, consume_all, fresh_topics, sparse_run, stack_env
+
+pytestmark = pytest.mark.integration
+
+USERS = 5000
+GARBAGE = b"\x08\x96\x01 this is not a UserFeatures message \xff\xff"
+
+
+@dataclass
+class PipelineRun:
+    settings: KafkaSettings
+    sent: dict[tuple[int, int], dict]  # (partition, offset) -> {"user_id", "features"}
+    garbage_at: tuple[int, int]
+    scores: list  # ConsumerRecords from the scores topic
+    log: str
+    users_per_s: float
+    wall_window_ms: tuple[int, int]
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(kafka_settings, storm_on_path, tmp_path_factory) -> PipelineRun:
+    settings = fresh_topics(kafka_settings)
+    producer = create_producer(settings, client_id="it-producer")
+    futures = []
+    garbage_at = None
+    for i, user in enumerate(sample_users(USERS, seed=2026)):
+        if i == USERS // 2:
+            meta = producer.send(settings.features_topic, key=b"garbage", value=GARBAGE).get(30)
+            garbage_at = (meta.partition, meta.offset)
+        payload = encode_user_features(user.user_id, 1_790_000_000_000 + i, user.features)
+        future = producer.send(settings.features_topic, key=user.user_id.encode(), value=payload)
+        futures.append((future, {"user_id": user.user_id, "features": user.features}))
+    producer.flush()
+    sent = {(f.get().partition, f.get().offset): info for f, info in futures}
+    producer.close()
+
+    log_path = tmp_path_factory.mktemp("sparse") / "sparse-run.log"
+    start_ms = int(time.time() * 1000)
+    with sparse_run(settings, log_path) as process:
+        started = time.monotonic()
+        scores = consume_all(settings, settings.scores_topic, USERS, 600, process, log_path)
+        wall_s = time.monotonic() - started
+        # Anything beyond USERS would be a duplicate: give it time to show up.
+        scores += consume_all_after(settings, scores, 5)
+    window = (start_ms, int(time.time() * 1000))
+    scored_ms = [decode_threat_score(r.value).scored_time_ms for r in scores]
+    span_s = (max(scored_ms) - min(scored_ms)) / 1000 if scores else 0.0
+    users_per_s = len(scores) / span_s if span_s else 0.0
+    print(
+        f"\n{len(scores)} scores; sparse run to last score {wall_s:.1f} s; "
+        f"first to last score {span_s:.2f} s = {users_per_s:.0f} users/s"
+    )
+    log = log_path.read_text(errors="replace")
+    return PipelineRun(settings, sent, garbage_at, scores, log, users_per_s, window)
+
+
+def consume_all_after(settings, already, wait_s) -> list:
+    time.sleep(wait_s)
+    everything = consume_all(settings, settings.scores_topic, len(already) + 1, 5)
+    return everything[len(already) :]
+
+
+def test_exactly_one_score_per_message(pipeline_run: PipelineRun):
+    decoded = [decode_threat_score(r.value) for r in pipeline_run.scores]
+    sources = [(s.source.partition, s.source.offset) for s in decoded]
+    assert len(sources) == len(set(sources)), "a message was scored twice"
+    assert set(sources) == set(pipeline_run.sent), "scores do not match the messages sent"
+    assert all(s.source.topic == pipeline_run.settings.features_topic for s in decoded)
+    for record, score in zip(pipeline_run.scores, decoded, strict=True):
+        assert record.key == score.user_id.encode()
+        assert (
+            score.user_id
+            == pipeline_run.sent[(score.source.partition, score.source.offset)]["user_id"]
+        )
+
+
+def test_scores_equal_offline_predict_proba(pipeline_run: PipelineRun):
+    model = load_model(ROOT / "models" / "baseline")
+    decoded: list[ScoreRecord] = [decode_threat_score(r.value) for r in pipeline_run.scores]
+    features = [
+        pipeline_run.sent[(s.source.partition, s.source.offset)]["features"] for s in decoded
+    ]
+    offline = model.estimator.predict_proba(feature_matrix(features, model.manifest.feature_names))[
+        :, 1
+    ]
+    online = np.array([s.score for s in decoded])
+    assert np.max(np.abs(online - offline)) <= 1e-9
+    assert [s.decision for s in decoded] == [model.manifest.thresholds.decide(x) for x in offline]
+    assert {(s.model_name, s.model_version) for s in decoded} == {
+        (model.manifest.name, model.manifest.version)
+    }
+    start_ms, end_ms = pipeline_run.wall_window_ms
+    assert all(start_ms <= s.scored_time_ms <= end_ms for s in decoded)
+
+
+def test_invalid_message_is_logged_with_its_position_and_skipped(pipeline_run: PipelineRun):
+    partition, offset = pipeline_run.garbage_at
+    where = f"{pipeline_run.settings.features_topic}/{partition}/{offset}"
+    assert f"skipping invalid message at {where}" in pipeline_run.log
+    # Skipped, not stalled: every valid message of that partition after it was scored.
+    later = {o for p, o in pipeline_run.sent if p == partition and o > offset}
+    decoded = [decode_threat_score(r.value) for r in pipeline_run.scores]
+    scored = {s.source.offset for s in decoded if s.source.partition == partition}
+    assert later, "the invalid message should sit between valid ones"
+    assert later <= scored
+
+
+def test_kafka_console_consumer_reads_scores_that_protoc_decodes(pipeline_run: PipelineRun):
+    """A client we did not write (Kafka's console consumer) and protoc agree on the bytes."""
+    env = stack_env()
+    for record in pipeline_run.scores[:: len(pipeline_run.scores) // 3][:3]:
+        consumed = subprocess.run(
+            [
+                str(ROOT / "stack/kafka/kafka.sh"),
+                "console-consumer",
+                "--bootstrap-server",
+                pipeline_run.settings.bootstrap_servers,
+                "--topic",
+                pipeline_run.settings.scores_topic,
+                "--partition",
+                str(record.partition),
+                "--offset",
+                str(record.offset),
+                "--max-messages",
+                "1",
+            ],
+            env=env,
+            capture_output=True,
+            timeout=120,
+            check=True,
+        )
+        payload = consumed.stdout.removesuffix(b"\n")
+        assert payload == record.value
+        decoded = subprocess.run(
+            [
+                "protoc",
+                f"-I{ROOT / 'proto'}",
+                "--decode",
+                "botscore.v1.ThreatScore",
+                "botscore/v1/threat_score.proto",
+            ],
+            input=payload,
+            capture_output=True,
+            timeout=60,
+            check=True,
+        ).stdout.decode()
+        score = decode_threat_score(record.value)
+        assert f'user_id: "{score.user_id}"' in decoded
+        assert f"offset: {score.source.offset}" in decoded or score.source.offset == 0
+
+
+def test_watch_command_prints_one_line_per_score(pipeline_run: PipelineRun):
+    watched = subprocess.run(
+        ["botscore", "watch", "--from-beginning", "--max", "5"],
+        cwd=ROOT,
+        env=stack_env(BOTSCORE_KAFKA_SCORES_TOPIC=pipeline_run.settings.scores_topic),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lines = watched.stdout.strip().splitlines()
+    assert len(lines) == 5
+    assert all(" score=" in line and "model=baseline/" in line for line in lines)
