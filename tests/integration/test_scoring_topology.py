@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -142,13 +143,18 @@ def test_kafka_console_consumer_reads_scores_that_protoc_decodes(pipeline_run: P
                 str(record.offset),
                 "--max-messages",
                 "1",
+                # Raw bytes cannot be split on newlines; this prints non-printables as \xHH.
+                "--property",
+                "value.deserializer=org.apache.kafka.common.serialization.BytesDeserializer",
             ],
             env=env,
             capture_output=True,
             timeout=120,
             check=True,
         )
-        payload = consumed.stdout.removesuffix(b"\n")
+        payload = re.sub(
+            rb"\\x([0-9A-F]{2})", lambda m: bytes([int(m[1], 16)]), consumed.stdout.rstrip(b"\n")
+        )
         assert payload == record.value
         decoded = subprocess.run(
             [
