@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -18,7 +19,6 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
-from kafka.errors import NoBrokersAvailable
 
 from botscore.kafka_clients import ensure_topics
 from botscore.settings import KafkaSettings
@@ -38,12 +38,11 @@ def stack_env(**overrides: str) -> dict[str, str]:
 
 @pytest.fixture(scope="session")
 def kafka_settings() -> KafkaSettings:
+    host, port = BOOTSTRAP.split(",")[0].rsplit(":", 1)
     try:
-        consumer = KafkaConsumer(bootstrap_servers=BOOTSTRAP.split(","), request_timeout_ms=5000)
-        consumer.topics()
-        consumer.close()
-    except NoBrokersAvailable:
-        pytest.fail(f"no Kafka broker at {BOOTSTRAP}: start the stack with `make up`")
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        pytest.fail(f"no Kafka broker at {BOOTSTRAP} ({exc}): start the stack with `make up`")
     return KafkaSettings(bootstrap_servers=BOOTSTRAP)
 
 
