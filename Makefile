@@ -8,8 +8,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export BOTSCORE_CACHE ?= $(HOME)/.cache/botscore
 export BOTSCORE_STATE ?= $(CURDIR)/.stack
-# bin/ holds our `storm` launcher; the venv holds sparse, streamparse_run and botscore.
+# bin/ holds our `storm` launcher and `botscore`; the venv holds sparse and streamparse_run.
 export PATH := $(CURDIR)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+# streamparse runs Leiningen, which refuses to run as root unless told it is on purpose.
+export LEIN_ROOT ?= 1
 
 .PHONY: help run test up down status deps venv storm unit integration lint proto model bench
 
@@ -37,7 +39,7 @@ lint: venv
 up: deps venv storm
 	stack/kafka/kafka.sh start
 	stack/redis/redis.sh start
-	$(VENV)/bin/botscore topics
+	bin/botscore topics
 
 down:
 	stack/kafka/kafka.sh stop
@@ -55,17 +57,16 @@ storm: deps
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+$(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
-	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
 proto: venv
 	$(PY) tools/gen_proto.py
 
 model: venv
-	$(VENV)/bin/botscore train-baseline --out models/baseline
+	bin/botscore train-baseline --out models/baseline
 
 bench: venv
 	$(PY) bench/scoring_throughput.py

@@ -18,7 +18,7 @@ from threadpoolctl import threadpool_limits
 
 from botscore.batching import MicroBatcher
 from botscore.metrics import Metrics
-from botscore.model_registry import load_model
+from botscore.model_registry import load_model, resolve_model_dir
 from botscore.records import FeatureRecord, ScoreRecord
 from botscore.scoring import score_batch
 from botscore.settings import Settings
@@ -33,7 +33,7 @@ class ClassifierBolt(Bolt):
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         settings = Settings.from_options(storm_conf)
         threadpool_limits(limits=settings.scoring.model_threads)
-        self.model = load_model(settings.scoring.model_dir)
+        self.model = load_model(resolve_model_dir(settings.scoring.model_dir))
         manifest = self.model.manifest
         self.metrics = Metrics(
             settings.metrics, "classifier", tags=[f"model:{manifest.name}:{manifest.version}"]

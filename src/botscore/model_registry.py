@@ -22,9 +22,19 @@ import sklearn
 from botscore.errors import ModelError
 from botscore.features import CATALOG
 
-__all__ = ["LoadedModel", "ModelManifest", "Thresholds", "load_model", "sha256_of"]
+__all__ = [
+    "LoadedModel",
+    "ModelManifest",
+    "Thresholds",
+    "load_model",
+    "resolve_model_dir",
+    "sha256_of",
+]
 
 MANIFEST_NAME = "manifest.json"
+# The directory holding the botscore package: resources/ inside the topology jar, src/ in
+# a checkout. models/ sits beside it in both (src/models links to the project's models/).
+CODE_ROOT = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
@@ -100,6 +110,16 @@ def sha256_of(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def resolve_model_dir(model_dir: str | Path) -> Path:
+    """An absolute path as given; a relative one from the code root, not the working dir.
+
+    Storm starts components in the worker's code directory, which is not where the
+    project's files are, so a path relative to the working directory means nothing there.
+    """
+    path = Path(model_dir)
+    return path if path.is_absolute() else CODE_ROOT / path
 
 
 def load_model(model_dir: str | Path, available_features: Iterable[str] = CATALOG) -> LoadedModel:

@@ -32,6 +32,7 @@ def stack_env(**overrides: str) -> dict[str, str]:
     env = dict(os.environ)
     venv_bin = Path(os.sys.executable).parent
     env["PATH"] = os.pathsep.join([str(ROOT / "bin"), str(venv_bin), env.get("PATH", "")])
+    env.setdefault("LEIN_ROOT", "1")  # Leiningen refuses root otherwise
     env.update(overrides)
     return env
 

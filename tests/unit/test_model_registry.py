@@ -6,7 +6,7 @@ import pytest
 
 from botscore.errors import ModelError
 from botscore.features import CATALOG
-from botscore.model_registry import Thresholds, load_model
+from botscore.model_registry import Thresholds, load_model, resolve_model_dir
 
 
 @pytest.fixture
@@ -76,3 +76,13 @@ def test_thresholds_decide_and_validate():
     ]
     with pytest.raises(ModelError):
         Thresholds(challenge=0.95, block=0.9)
+
+
+def test_relative_model_dirs_resolve_from_the_code_root_not_the_working_dir(
+    project_root, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    resolved = resolve_model_dir("models/baseline")
+    assert resolved == project_root / "src" / "models" / "baseline"
+    assert load_model(resolved).manifest.name == "baseline"
+    assert resolve_model_dir(tmp_path) == tmp_path
