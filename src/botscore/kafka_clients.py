@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 
 from botscore.settings import KafkaSettings
 
@@ -22,6 +23,9 @@ def create_consumer(settings: KafkaSettings, client_id: str, **overrides: Any) -
         "auto_offset_reset": settings.auto_offset_reset,
         "enable_auto_commit": False,
         "max_poll_records": 500,
+        # A topic created (or grown) after the consumer joined is only noticed on the
+        # next metadata refresh; the 5-minute default left a new spout idle that long.
+        "metadata_max_age_ms": 5000,
     }
     config.update(overrides)
     return KafkaConsumer(**config)
@@ -42,11 +46,14 @@ def create_producer(settings: KafkaSettings, client_id: str, **overrides: Any) -
     return KafkaProducer(**config)
 
 
-def ensure_topics(settings: KafkaSettings, topics: list[str]) -> list[str]:
-    """Create missing topics with the configured partition count; return those created."""
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.bootstrap_servers.split(","), client_id="botscore-admin"
-    )
+def ensure_topics(settings: KafkaSettings, topics: list[str], timeout_s: float = 30.0) -> list[str]:
+    """Create missing topics; return once every topic has leaders for all its partitions.
+
+    Returning earlier lets a consumer join before the topic's metadata is visible, and it
+    then sits with no partitions until its next metadata refresh.
+    """
+    servers = settings.bootstrap_servers.split(",")
+    admin = KafkaAdminClient(bootstrap_servers=servers, client_id="botscore-admin")
     try:
         existing = set(admin.list_topics())
         created = []
@@ -60,6 +67,26 @@ def ensure_topics(settings: KafkaSettings, topics: list[str]) -> list[str]:
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass
+        _wait_for_leaders(admin, topics, timeout_s)
         return created
     finally:
         admin.close()
+
+
+def _wait_for_leaders(admin: KafkaAdminClient, topics: list[str], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        described = admin.describe_topics(topics)
+        ready = [
+            t["name"]
+            for t in described
+            if not t["error_code"]
+            and t["partitions"]
+            and all(p["leader_id"] >= 0 for p in t["partitions"])
+        ]
+        if len(ready) == len(topics):
+            return
+        if time.monotonic() > deadline:
+            missing = sorted(set(topics) - set(ready))
+            raise KafkaTimeoutError(f"topics without leaders after {timeout_s:.0f} s: {missing}")
+        time.sleep(0.2)

@@ -7,6 +7,7 @@ agent never slows or breaks scoring.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 from datadog.dogstatsd import DogStatsd
@@ -27,7 +28,11 @@ class Metrics:
                 namespace=settings.namespace,
                 constant_tags=[f"component:{component}", *tags],
                 disable_telemetry=True,
+                # One datagram per flush interval instead of one per call.
+                disable_buffering=False,
             )
+            # Without an agent every dropped datagram would log a warning, per tuple.
+            logging.getLogger("datadog.dogstatsd").setLevel(logging.ERROR)
 
     def count(self, what: str, value: int = 1, tags: Sequence[str] = ()) -> None:
         if self._statsd is not None:

@@ -50,6 +50,9 @@ class KafkaFeaturesSpout(Spout):
             for messages in polled.values():
                 for message in messages:
                     self._emit_message(message)
+            if not polled and not self.consumer.assignment():
+                # poll returns at once without partitions; do not spin a core meanwhile.
+                time.sleep(0.1)
         self.commit_done(force=False)
 
     def ack(self, tup_id: str) -> None:
@@ -119,4 +122,11 @@ class _CommitOnRevoke(ConsumerRebalanceListener):
         }
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        self.spout.logger.info("assigned partitions %s", sorted(tp.partition for tp in assigned))
+        if assigned:
+            self.spout.logger.info(
+                "assigned partitions %s", sorted(tp.partition for tp in assigned)
+            )
+        else:
+            self.spout.logger.warning(
+                "no partitions assigned (topic missing, or more spouts than partitions)"
+            )

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
 
 from botscore.kafka_clients import ensure_topics
 from botscore.settings import KafkaSettings
@@ -71,6 +72,14 @@ def fresh_topics(kafka_settings: KafkaSettings) -> KafkaSettings:
     )
     ensure_topics(settings, [settings.features_topic, settings.scores_topic])
     return settings
+
+
+def delete_topics(settings: KafkaSettings, topics: list[str]) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers.split(","))
+    try:
+        admin.delete_topics(topics)
+    finally:
+        admin.close()
 
 
 @contextmanager

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +19,7 @@ from botscore.records import ScoreRecord
 from botscore.sample_users import sample_users
 from botscore.settings import KafkaSettings
 
-from .conftest import ROOT, consume_all, fresh_topics, sparse_run, stack_env
+from .conftest import ROOT, consume_all, delete_topics, fresh_topics, sparse_run, stack_env
 
 pytestmark = pytest.mark.integration
 
@@ -38,7 +39,7 @@ class PipelineRun:
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(kafka_settings, storm_on_path, tmp_path_factory) -> PipelineRun:
+def pipeline_run(kafka_settings, storm_on_path, tmp_path_factory) -> Iterator[PipelineRun]:
     settings = fresh_topics(kafka_settings)
     producer = create_producer(settings, client_id="it-producer")
     futures = []
@@ -71,7 +72,8 @@ def pipeline_run(kafka_settings, storm_on_path, tmp_path_factory) -> PipelineRun
         f"first to last score {span_s:.2f} s = {users_per_s:.0f} users/s"
     )
     log = log_path.read_text(errors="replace")
-    return PipelineRun(settings, sent, garbage_at, scores, log, users_per_s, window)
+    yield PipelineRun(settings, sent, garbage_at, scores, log, users_per_s, window)
+    delete_topics(settings, [settings.features_topic, settings.scores_topic])
 
 
 def consume_all_after(settings, already, wait_s) -> list:
