@@ -1,4 +1,4 @@
-"""Shared fixtures: the project root and a freshly trained small model directory."""
+"""Shared fixtures: the project root, a small trained model, and measured figures."""
 
 from pathlib import Path
 
@@ -19,3 +19,19 @@ def small_model_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("model")
     train_baseline(out, users=2000, seed=3)
     return out
+
+
+_FIGURES: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def report_figure():
+    """Record a measured figure; all of them are printed at the end of the run."""
+    return _FIGURES.append
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _FIGURES:
+        terminalreporter.section("measured figures")
+        for line in _FIGURES:
+            terminalreporter.line(line)

@@ -39,7 +39,9 @@ class PipelineRun:
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(kafka_settings, storm_on_path, tmp_path_factory) -> Iterator[PipelineRun]:
+def pipeline_run(
+    kafka_settings, storm_on_path, tmp_path_factory, report_figure
+) -> Iterator[PipelineRun]:
     settings = fresh_topics(kafka_settings)
     producer = create_producer(settings, client_id="it-producer")
     futures = []
@@ -67,8 +69,8 @@ def pipeline_run(kafka_settings, storm_on_path, tmp_path_factory) -> Iterator[Pi
     scored_ms = [decode_threat_score(r.value).scored_time_ms for r in scores]
     span_s = (max(scored_ms) - min(scored_ms)) / 1000 if scores else 0.0
     users_per_s = len(scores) / span_s if span_s else 0.0
-    print(
-        f"\n{len(scores)} scores; sparse run to last score {wall_s:.1f} s; "
+    report_figure(
+        f"scoring topology: {len(scores)} scores; `sparse run` start to last score {wall_s:.1f} s; "
         f"first to last score {span_s:.2f} s = {users_per_s:.0f} users/s"
     )
     log = log_path.read_text(errors="replace")
