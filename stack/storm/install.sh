@@ -74,7 +74,7 @@ install_flux_parent() {
 <?xml version="1.0" encoding="UTF-8"?>
 <!-- Stand-in written by botscore's stack/storm/install.sh: the real parent
      pom of flux-core/flux-wrappers is not on Maven Central. -->
-<project xmlns="http://maven.apache.org/POM/4.0.0">
+<project>
   <modelVersion>4.0.0</modelVersion>
   <parent>
     <groupId>org.apache.storm</groupId>
