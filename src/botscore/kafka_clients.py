@@ -11,13 +11,35 @@ from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 
 from botscore.settings import KafkaSettings
 
-__all__ = ["create_consumer", "create_producer", "ensure_topics"]
+__all__ = ["connection_config", "create_consumer", "create_producer", "ensure_topics"]
+
+
+def connection_config(settings: KafkaSettings) -> dict[str, Any]:
+    """Brokers and security options shared by every client we create."""
+    config: dict[str, Any] = {
+        "bootstrap_servers": settings.bootstrap_servers.split(","),
+        "security_protocol": settings.security_protocol,
+    }
+    if "SSL" in settings.security_protocol:
+        config["ssl_check_hostname"] = settings.ssl_check_hostname
+        optional = {
+            "ssl_cafile": settings.ssl_cafile,
+            "ssl_certfile": settings.ssl_certfile,
+            "ssl_keyfile": settings.ssl_keyfile,
+            "ssl_password": settings.ssl_password.reveal(),
+        }
+        config.update({k: v for k, v in optional.items() if v})
+    if "SASL" in settings.security_protocol:
+        config["sasl_mechanism"] = settings.sasl_mechanism or "PLAIN"
+        config["sasl_plain_username"] = settings.sasl_username
+        config["sasl_plain_password"] = settings.sasl_password.reveal()
+    return config
 
 
 def create_consumer(settings: KafkaSettings, client_id: str, **overrides: Any) -> KafkaConsumer:
     """A consumer that never commits on its own: offsets are committed after acks."""
     config: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers.split(","),
+        **connection_config(settings),
         "client_id": client_id,
         "group_id": settings.consumer_group,
         "auto_offset_reset": settings.auto_offset_reset,
@@ -34,7 +56,7 @@ def create_consumer(settings: KafkaSettings, client_id: str, **overrides: Any) -
 def create_producer(settings: KafkaSettings, client_id: str, **overrides: Any) -> KafkaProducer:
     """A producer whose send only succeeds once every in-sync replica has the record."""
     config: dict[str, Any] = {
-        "bootstrap_servers": settings.bootstrap_servers.split(","),
+        **connection_config(settings),
         "client_id": client_id,
         "acks": "all",
         "enable_idempotence": True,
@@ -52,8 +74,7 @@ def ensure_topics(settings: KafkaSettings, topics: list[str], timeout_s: float =
     Returning earlier lets a consumer join before the topic's metadata is visible, and it
     then sits with no partitions until its next metadata refresh.
     """
-    servers = settings.bootstrap_servers.split(",")
-    admin = KafkaAdminClient(bootstrap_servers=servers, client_id="botscore-admin")
+    admin = KafkaAdminClient(**connection_config(settings), client_id="botscore-admin")
     try:
         existing = set(admin.list_topics())
         created = []

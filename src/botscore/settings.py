@@ -20,12 +20,29 @@ from botscore.errors import ConfigError
 __all__ = [
     "KafkaSettings",
     "MetricsSettings",
+    "RedisSettings",
     "ScoringSettings",
+    "Secret",
     "Settings",
     "load_project_settings",
 ]
 
 PREFIX = "botscore."
+
+
+class Secret(str):
+    """A string that never prints: settings objects get logged, passwords must not be."""
+
+    def __repr__(self) -> str:
+        return "Secret('***')" if self else "Secret('')"
+
+    __str__ = __repr__
+
+    def reveal(self) -> str:
+        return str.__str__(self)
+
+
+NO_SECRET = Secret("")
 
 
 @dataclass(frozen=True)
@@ -41,6 +58,30 @@ class KafkaSettings:
     max_in_flight: int = 5000
     commit_interval_ms: int = 1000
     producer_linger_ms: int = 5
+    dead_letter_topic: str = "dead-letters"
+    # Connection security, passed through to every client. Passwords only from the
+    # environment: BOTSCORE_KAFKA_SASL_PASSWORD, BOTSCORE_KAFKA_SSL_PASSWORD.
+    security_protocol: str = "PLAINTEXT"
+    ssl_cafile: str = ""
+    ssl_certfile: str = ""
+    ssl_keyfile: str = ""
+    ssl_check_hostname: bool = True
+    sasl_mechanism: str = ""
+    sasl_username: str = ""
+    sasl_password: Secret = NO_SECRET
+    ssl_password: Secret = NO_SECRET
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    host: str = "127.0.0.1"
+    port: int = 6379
+    db: int = 0
+    username: str = ""
+    # Only from the environment: BOTSCORE_REDIS_PASSWORD.
+    password: Secret = NO_SECRET
+    ssl: bool = False
+    socket_timeout_s: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +108,7 @@ class Settings:
     kafka: KafkaSettings = field(default_factory=KafkaSettings)
     scoring: ScoringSettings = field(default_factory=ScoringSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    redis: RedisSettings = field(default_factory=RedisSettings)
 
     @classmethod
     def from_options(
@@ -96,6 +138,7 @@ _SECTIONS: dict[str, type] = {
     "kafka": KafkaSettings,
     "scoring": ScoringSettings,
     "metrics": MetricsSettings,
+    "redis": RedisSettings,
 }
 
 
@@ -107,6 +150,8 @@ def _build_section(
         key = f"{PREFIX}{section}.{item.name}"
         env_key = f"BOTSCORE_{section}_{item.name}".upper()
         default = item.default
+        if isinstance(default, Secret) and key in options:
+            raise ConfigError(f"{key} is a secret: set {env_key} in the environment instead")
         if env_key in environ:
             values[item.name] = _coerce(env_key, environ[env_key], type(default))
         elif key in options:

@@ -46,3 +46,12 @@ def test_unknown_environment_is_named(tmp_path):
     path.write_text(json.dumps({"envs": {"local": {}}}))
     with pytest.raises(ConfigError, match="prod"):
         load_project_settings(path, "prod", environ={})
+
+
+def test_secrets_come_only_from_the_environment_and_never_print():
+    settings = Settings.from_options({}, environ={"BOTSCORE_KAFKA_SASL_PASSWORD": "hunter2"})
+    assert settings.kafka.sasl_password.reveal() == "hunter2"
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in str(settings.kafka.sasl_password)
+    with pytest.raises(ConfigError, match="BOTSCORE_REDIS_PASSWORD"):
+        Settings.from_options({"botscore.redis.password": "x"}, environ={})
