@@ -68,9 +68,12 @@ def fresh_topics(kafka_settings: KafkaSettings) -> KafkaSettings:
         bootstrap_servers=kafka_settings.bootstrap_servers,
         features_topic=f"it-features-{run}",
         scores_topic=f"it-scores-{run}",
+        dead_letter_topic=f"it-dead-letters-{run}",
         consumer_group=f"it-scoring-{run}",
     )
-    ensure_topics(settings, [settings.features_topic, settings.scores_topic])
+    ensure_topics(
+        settings, [settings.features_topic, settings.scores_topic, settings.dead_letter_topic]
+    )
     return settings
 
 

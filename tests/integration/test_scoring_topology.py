@@ -75,7 +75,9 @@ def pipeline_run(
     )
     log = log_path.read_text(errors="replace")
     yield PipelineRun(settings, sent, garbage_at, scores, log, users_per_s, window)
-    delete_topics(settings, [settings.features_topic, settings.scores_topic])
+    delete_topics(
+        settings, [settings.features_topic, settings.scores_topic, settings.dead_letter_topic]
+    )
 
 
 def consume_all_after(settings, already, wait_s) -> list:
