@@ -1,7 +1,10 @@
 """Classifier bolt: scores users in micro-batches with the model from ``models/``.
 
 Delivery: each score is emitted anchored to its input tuple, then the input is acked, so
-the spout hears of success only when the producer has acked the score too. A batch
+the spout hears of success only when the producer has acked the score too. A user that
+cannot be scored is failed, never dropped: the spout replays it and, once its attempts
+are used up, dead-letters it with the original bytes (the spout already rejects messages
+without the model's features, so this only happens when something is wrong here). A batch
 closes at ``botscore.scoring.batch_size`` users or ``max_batch_wait_ms`` after its first
 user, whichever comes first; a small thread closes batches by age because Storm only
 calls ``process`` when a tuple arrives.
@@ -81,7 +84,7 @@ class ClassifierBolt(Bolt):
             self.emit(score.to_values(), anchors=[tup])
             self.ack(tup)
         for record, error in result.rejected:
-            self.logger.warning("not scoring %s: %s", record.source.tuple_id(), error)
+            self.logger.error("cannot score %s: %s", record.source.tuple_id(), error)
             self.metrics.count("rejected", tags=[f"reason:{error.reason}"])
-            self.ack(tuples[id(record)])
+            self.fail(tuples[id(record)])
         self.metrics.count("scored", len(result.scored))

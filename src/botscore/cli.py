@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from kafka import KafkaConsumer, TopicPartition
 
 from botscore.codec import decode_threat_score, encode_user_features
+from botscore.dead_letter_tools import list_dead_letters, replay_dead_letters
 from botscore.errors import BotscoreError, InvalidMessage
 from botscore.kafka_clients import create_producer, ensure_topics
 from botscore.sample_users import sample_users
@@ -49,6 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     watch.add_argument("--max", type=int, default=0, help="stop after this many scores (0 = never)")
 
+    letters = commands.add_parser("dead-letters", help="list or replay dead-lettered messages")
+    letters.add_argument("action", choices=["list", "replay"])
+    letters.add_argument("--reason", help="only letters with this reason")
+    letters.add_argument("--to", help="replay into this topic (default: the features topic)")
+
     train = commands.add_parser(
         "train-baseline", help="train the baseline model into a model directory"
     )
@@ -69,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _topics(settings)
         if args.command == "feed":
             return _feed(settings, args.users, args.seed, args.rate, args.loop)
+        if args.command == "dead-letters":
+            if args.action == "list":
+                return list_dead_letters(settings, args.reason)
+            return replay_dead_letters(settings, args.reason, args.to)
         return _watch(settings, args.from_beginning, args.max)
     except BotscoreError as exc:
         print(f"botscore: {exc}", file=sys.stderr)
@@ -79,8 +89,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _topics(settings: Settings) -> int:
     k = settings.kafka
-    created = ensure_topics(k, [k.features_topic, k.scores_topic])
-    print(f"topics ready: {k.features_topic}, {k.scores_topic}; created: {created or 'none'}")
+    topics = [k.features_topic, k.scores_topic, k.dead_letter_topic]
+    created = ensure_topics(k, topics)
+    print(f"topics ready: {', '.join(topics)}; created: {created or 'none'}")
     return 0
 
 

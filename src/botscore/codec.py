@@ -8,6 +8,7 @@ compatibility rule in ``proto/README.md``.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 
 from google.protobuf.message import DecodeError
 
@@ -34,8 +35,14 @@ _DECISIONS = {
 _DECISION_NAMES = {number: name for name, number in _DECISIONS.items()}
 
 
-def decode_user_features(payload: bytes | None, source: SourceRef) -> FeatureRecord:
-    """Decode and validate one ``UserFeatures`` payload, or raise ``InvalidMessage``."""
+def decode_user_features(
+    payload: bytes | None, source: SourceRef, required: Collection[str] = ()
+) -> FeatureRecord:
+    """Decode and validate one ``UserFeatures`` payload, or raise ``InvalidMessage``.
+
+    ``required`` names the features the model needs; a message without them can never be
+    scored, so it is rejected here, where its original bytes are still at hand.
+    """
     if not payload:
         raise InvalidMessage("empty_payload")
     message = UserFeatures()
@@ -53,6 +60,9 @@ def decode_user_features(payload: bytes | None, source: SourceRef) -> FeatureRec
     bad = sorted(name for name, value in features.items() if not math.isfinite(value))
     if bad:
         raise InvalidMessage("non_finite_feature", ",".join(bad))
+    missing = [name for name in required if name not in features]
+    if missing:
+        raise InvalidMessage("missing_feature", ",".join(missing))
     return FeatureRecord(
         user_id=message.user_id,
         window_end_ms=message.window_end_unix_ms,

@@ -19,6 +19,8 @@ def connection_config(settings: KafkaSettings) -> dict[str, Any]:
     config: dict[str, Any] = {
         "bootstrap_servers": settings.bootstrap_servers.split(","),
         "security_protocol": settings.security_protocol,
+        # After a broker restart, reconnect within seconds, not the default 30 s.
+        "reconnect_backoff_max_ms": 2000,
     }
     if "SSL" in settings.security_protocol:
         config["ssl_check_hostname"] = settings.ssl_check_hostname
@@ -62,7 +64,12 @@ def create_producer(settings: KafkaSettings, client_id: str, **overrides: Any) -
         "enable_idempotence": True,
         "linger_ms": settings.producer_linger_ms,
         "retries": 2147483647,
-        "delivery_timeout_ms": 120_000,
+        "delivery_timeout_ms": settings.producer_delivery_timeout_ms,
+        # Must leave room for retries inside the delivery timeout.
+        "request_timeout_ms": min(15_000, settings.producer_delivery_timeout_ms // 2),
+        # send() blocks while the broker is unknown; a bolt blocked past Storm's
+        # subprocess heartbeat timeout is killed, so fail fast and let Storm replay.
+        "max_block_ms": 5000,
     }
     config.update(overrides)
     return KafkaProducer(**config)

@@ -27,6 +27,7 @@ __all__ = [
     "ModelManifest",
     "Thresholds",
     "load_model",
+    "read_manifest",
     "resolve_model_dir",
     "sha256_of",
 ]
@@ -122,6 +123,17 @@ def resolve_model_dir(model_dir: str | Path) -> Path:
     return path if path.is_absolute() else CODE_ROOT / path
 
 
+def read_manifest(model_dir: str | Path) -> ModelManifest:
+    """The manifest alone: enough to know which features a model needs."""
+    manifest_path = Path(model_dir) / MANIFEST_NAME
+    try:
+        return ModelManifest.from_dict(json.loads(manifest_path.read_text()))
+    except FileNotFoundError:
+        raise ModelError(f"no {MANIFEST_NAME} in {Path(model_dir).resolve()}") from None
+    except json.JSONDecodeError as exc:
+        raise ModelError(f"{manifest_path} is not valid JSON: {exc}") from None
+
+
 def load_model(model_dir: str | Path, available_features: Iterable[str] = CATALOG) -> LoadedModel:
     """Verify and unpickle the model in ``model_dir``.
 
@@ -131,13 +143,7 @@ def load_model(model_dir: str | Path, available_features: Iterable[str] = CATALO
     feature stage does not publish.
     """
     directory = Path(model_dir)
-    manifest_path = directory / MANIFEST_NAME
-    try:
-        manifest = ModelManifest.from_dict(json.loads(manifest_path.read_text()))
-    except FileNotFoundError:
-        raise ModelError(f"no {MANIFEST_NAME} in {directory.resolve()}") from None
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{manifest_path} is not valid JSON: {exc}") from None
+    manifest = read_manifest(directory)
 
     unknown = sorted(set(manifest.feature_names) - set(available_features))
     if unknown:

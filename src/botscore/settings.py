@@ -58,7 +58,15 @@ class KafkaSettings:
     max_in_flight: int = 5000
     commit_interval_ms: int = 1000
     producer_linger_ms: int = 5
+    # A producer gives up on a record after this long, so the tuple fails (and is
+    # replayed) before Storm's topology.message.timeout.secs would time it out.
+    producer_delivery_timeout_ms: int = 30_000
     dead_letter_topic: str = "dead-letters"
+    # Failed tuples are replayed after first, 2x first, ... up to max; after
+    # max_attempts they go to the dead-letter topic (reason retries_exhausted).
+    replay_backoff_first_ms: int = 200
+    replay_backoff_max_ms: int = 30_000
+    max_attempts: int = 10
     # Connection security, passed through to every client. Passwords only from the
     # environment: BOTSCORE_KAFKA_SASL_PASSWORD, BOTSCORE_KAFKA_SSL_PASSWORD.
     security_protocol: str = "PLAINTEXT"

@@ -6,9 +6,10 @@
 #        kafka.sh topic NAME PARTITIONS
 #        kafka.sh console-consumer ARGS...   (--bootstrap-server added if absent)
 #        kafka.sh run-class CLASS ARGS...    (any class, Kafka libs on the classpath)
-# Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093),
+#        kafka.sh tls-ca                     (path of the CA certificate for TLS clients)
+# Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_TLS_PORT (9094),
 #   KAFKA_HEAP_OPTS (-Xms256m -Xmx512m, broker), KAFKA_TOOL_OPTS (tool JVMs), KAFKA_START_TIMEOUT (60 s),
-#   BOTSCORE_CACHE (~/.cache/botscore: libs), BOTSCORE_STATE (<repo>/.stack: data, logs, pid).
+#   BOTSCORE_CACHE (~/.cache/botscore: libs), BOTSCORE_STATE (<repo>/.stack: data, logs, pid, tls).
 #
 # Reading binary (protobuf) values with the console consumer
 # ----------------------------------------------------------
@@ -41,6 +42,8 @@ readonly PID_FILE="$STATE/kafka.pid"
 readonly CONFIG="$STATE/server.properties"
 readonly KAFKA_PORT="${KAFKA_PORT:-9092}"
 readonly KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+readonly KAFKA_TLS_PORT="${KAFKA_TLS_PORT:-9094}"
+readonly TLS_DIR="$STATE/tls"
 readonly KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
 readonly KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-60}"
 # Short-lived tool JVMs start faster with C1 only and the serial GC.
@@ -134,17 +137,89 @@ probe_metadata() {
 # Something accepts TCP connections on 127.0.0.1:PORT?
 port_in_use() { timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null; }
 
+# Healthy broker = Metadata answered on the plaintext listener, and the TLS listener
+# accepts connections (start checked that nobody else held its port).
+healthy() { probe_metadata && port_in_use "$KAFKA_TLS_PORT"; }
+
 port_owner() { ss -ltnpH "sport = :$1" 2>/dev/null | grep -o 'users:.*' | head -n 1 || true; }
 
 # ------------------------------------------------------------------ start --
 
+# A path made safe for the replacement side of `sed s|...|...|`.
+sed_escape() { local s="${1//\\/\\\\}"; s="${s//|/\\|}"; echo "${s//&/\\&}"; }
+
 render_config() {
   mkdir -p "$DATA_DIR" "$LOG_DIR"
-  local sed_data_dir="${DATA_DIR//\\/\\\\}"; sed_data_dir="${sed_data_dir//|/\\|}"; sed_data_dir="${sed_data_dir//&/\\&}"
   sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
       -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
-      -e "s|@DATA_DIR@|$sed_data_dir|g" \
+      -e "s|@TLS_PORT@|$KAFKA_TLS_PORT|g" \
+      -e "s|@DATA_DIR@|$(sed_escape "$DATA_DIR")|g" \
+      -e "s|@TLS_DIR@|$(sed_escape "$TLS_DIR")|g" \
       "$HERE/server.properties.in" >"$CONFIG"
+}
+
+# TLS material for the SSL listener, made once with keytool into $TLS_DIR:
+#   ca.p12         local CA key pair (EC P-256, 10 years), PKCS12
+#   ca.pem         the CA certificate, for clients (Python: ssl_cafile; `kafka.sh tls-ca`)
+#   broker.p12     broker keystore: key pair + certificate signed by the CA,
+#                  SAN IP:127.0.0.1,DNS:localhost, with the CA in its chain
+#   truststore.p12 the CA certificate (broker truststore, for client certificates later)
+#   store.password one random password for the three stores, mode 600; the broker reads
+#                  it through Kafka's FileConfigProvider, so it is never in server.properties
+# Built in a scratch dir and moved into place whole, so a half-made set is never used.
+# The password reaches keytool through its environment, never its command line.
+readonly TLS_FILES=(ca.p12 ca.pem broker.p12 truststore.p12 store.password)
+
+tls_material_complete() {
+  local f
+  for f in "${TLS_FILES[@]}"; do [[ -s "$TLS_DIR/$f" ]] || return 1; done
+}
+
+ensure_tls_material() {
+  tls_material_complete && return 0
+  command -v keytool >/dev/null 2>&1 || die "keytool not found on PATH (it comes with Java 17)"
+  local tmp="$TLS_DIR.partial" started_us="${EPOCHREALTIME/./}" saved_umask
+  saved_umask="$(umask)"
+  umask 077   # keys and password: owner only (keytool honours the umask too)
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  local password
+  password="$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
+  printf 'password=%s\n' "$password" >"$tmp/store.password"
+  # keytool [ARGS...] on a store in $tmp; output kept for failures only.
+  kt() {
+    local log="$tmp/keytool.$BASHPID.log"
+    (cd "$tmp" && STORE_PASS="$password" keytool -J-XX:TieredStopAtLevel=1 -J-XX:+UseSerialGC \
+      "$@" -storepass:env STORE_PASS) >"$log" 2>&1 \
+      || { cat "$log" >&2; die "keytool $1 failed (output above)"; }
+    rm -f "$log"
+  }
+  # Two independent keytool JVMs at a time: each spends ~0.5 s mostly starting up.
+  both() { local a b; "$1" & a=$!; "$2" & b=$!; wait "$a" && wait "$b"; }
+  local key=(-keyalg EC -groupname secp256r1 -validity 3650 -storetype PKCS12)
+  ca_pair() {
+    kt -genkeypair -alias ca "${key[@]}" -keystore ca.p12 -dname "CN=botscore local Kafka CA" \
+      -ext bc:c=ca:true,pathlen:0 -ext ku:c=keyCertSign,cRLSign
+  }
+  broker_pair() { kt -genkeypair -alias broker "${key[@]}" -keystore broker.p12 -dname "CN=localhost"; }
+  ca_pem() { kt -exportcert -rfc -alias ca -keystore ca.p12 -file ca.pem; }
+  broker_csr() { kt -certreq -alias broker -keystore broker.p12 -file broker.csr; }
+  broker_chain() {
+    cat "$tmp/broker.pem" "$tmp/ca.pem" >"$tmp/broker-chain.pem"
+    kt -importcert -noprompt -alias broker -keystore broker.p12 -file broker-chain.pem
+  }
+  truststore() { kt -importcert -noprompt -alias ca -storetype PKCS12 -keystore truststore.p12 -file ca.pem; }
+  both ca_pair broker_pair || die "could not generate the TLS key pairs"
+  both ca_pem broker_csr || die "could not export the CA certificate / broker request"
+  kt -gencert -alias ca -keystore ca.p12 -infile broker.csr -outfile broker.pem -rfc -validity 3650 \
+    -ext SAN=IP:127.0.0.1,DNS:localhost -ext ku:c=digitalSignature -ext eku=serverAuth
+  both broker_chain truststore || die "could not build the broker keystore / truststore"
+  rm -f "$tmp/broker.csr" "$tmp/broker-chain.pem"
+  rm -rf "$TLS_DIR"
+  mv "$tmp" "$TLS_DIR"
+  umask "$saved_umask"
+  local elapsed_ms=$(( (${EPOCHREALTIME/./} - started_us) / 1000 ))
+  info "made TLS keystores in $TLS_DIR ($((elapsed_ms / 1000)).$(printf %03d $((elapsed_ms % 1000)))s)"
 }
 
 # Format the KRaft storage only once: meta.properties marks a formatted log dir,
@@ -162,11 +237,11 @@ format_storage_once() {
 # die on bind, and health checks could be answered by that other program.
 check_ports_free() {
   local port
-  for port in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
+  for port in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_TLS_PORT"; do
     if port_in_use "$port"; then
       local owner
       owner="$(port_owner "$port")"
-      die "127.0.0.1:$port is already in use by another process${owner:+ $owner}; stop it or set KAFKA_PORT / KAFKA_CONTROLLER_PORT"
+      die "127.0.0.1:$port is already in use by another process${owner:+ $owner}; stop it or set KAFKA_PORT / KAFKA_CONTROLLER_PORT / KAFKA_TLS_PORT"
     fi
   done
 }
@@ -201,7 +276,7 @@ show_log_tails() {
 wait_until_healthy() {
   local deadline=$((SECONDS + KAFKA_START_TIMEOUT))
   while ((SECONDS < deadline)); do
-    probe_metadata && return 0
+    healthy && return 0
     broker_pid >/dev/null || { show_log_tails; rm -f "$PID_FILE"; die "broker exited during startup"; }
     sleep 0.25
   done
@@ -215,11 +290,19 @@ cmd_start() {
   cmd_install
   local pid
   if pid="$(broker_pid)"; then
-    if probe_metadata; then info "already up (pid $pid)"; return 0; fi
+    if probe_metadata && ! port_in_use "$KAFKA_TLS_PORT"; then
+      # Started from a config older than the TLS listener: it keeps serving plaintext
+      # (stopping it here would pull the broker from under running tests).
+      info "WARNING: broker (pid $pid) has no TLS listener on 127.0.0.1:$KAFKA_TLS_PORT;" \
+        "restart it to get one: kafka.sh stop && kafka.sh start"
+      return 0
+    fi
+    if healthy; then info "already up (pid $pid)"; return 0; fi
     info "broker (pid $pid) is running but not healthy yet; waiting"
   else
     rm -f "$PID_FILE"
     check_ports_free
+    ensure_tls_material
     render_config
     format_storage_once
     mark_server_log
@@ -229,7 +312,7 @@ cmd_start() {
   local started_us="${EPOCHREALTIME/./}"
   wait_until_healthy
   local elapsed_ms=$(( (${EPOCHREALTIME/./} - started_us) / 1000 ))
-  info "up on $BOOTSTRAP (healthy after $((elapsed_ms / 1000)).$(printf %03d $((elapsed_ms % 1000)))s)"
+  info "up on $BOOTSTRAP, TLS on 127.0.0.1:$KAFKA_TLS_PORT (healthy after $((elapsed_ms / 1000)).$(printf %03d $((elapsed_ms % 1000)))s)"
 }
 
 # ------------------------------------------------------------------- stop --
@@ -261,7 +344,11 @@ cmd_stop() {
 cmd_status() {
   local pid
   if pid="$(broker_pid)" && probe_metadata; then
-    echo "kafka: up (pid $pid)"
+    if port_in_use "$KAFKA_TLS_PORT"; then
+      echo "kafka: up (pid $pid), TLS on 127.0.0.1:$KAFKA_TLS_PORT"
+    else
+      echo "kafka: up (pid $pid), no TLS listener: restart with kafka.sh stop && kafka.sh start"
+    fi
   else
     echo "kafka: down"
     return 1
@@ -289,6 +376,12 @@ cmd_console_consumer() {
   run_class org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$BOOTSTRAP" "$@"
 }
 
+# Path of the CA certificate that signed the broker's TLS certificate (PEM).
+cmd_tls_ca() {
+  tls_material_complete || die "no TLS material in $TLS_DIR; run: kafka.sh start"
+  echo "$TLS_DIR/ca.pem"
+}
+
 cmd_run_class() {
   (($# >= 1)) || die "usage: kafka.sh run-class CLASS [ARGS...]"
   is_installed || die "not installed; run: kafka.sh install"
@@ -296,7 +389,7 @@ cmd_run_class() {
 }
 
 usage() {
-  sed -n '5,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '5,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit "${1:-2}"
 }
 
@@ -312,6 +405,7 @@ main() {
     topic) cmd_topic "$@" ;;
     console-consumer) cmd_console_consumer "$@" ;;
     run-class) cmd_run_class "$@" ;;
+    tls-ca) cmd_tls_ca ;;
     -h | --help | help) usage 0 ;;
     *) info "unknown command '$cmd'"; usage ;;
   esac

@@ -82,3 +82,10 @@ def test_arbitrary_bytes_never_raise_anything_but_invalid_message(payload):
 def test_threat_score_round_trip():
     record = ScoreRecord("u1", 0.25, "challenge", "baseline", "3", 10, 20, SOURCE)
     assert decode_threat_score(encode_threat_score(record)) == record
+
+
+def test_a_message_without_a_feature_the_model_needs_is_rejected_by_name():
+    payload = encode_user_features("u1", 1, {"requests_1m": 1.0})
+    with pytest.raises(InvalidMessage) as caught:
+        decode_user_features(payload, SOURCE, required=("requests_1m", "requests_1h"))
+    assert (caught.value.reason, caught.value.detail) == ("missing_feature", "requests_1h")

@@ -2,7 +2,7 @@
 
 import importlib.util
 
-from botscore.v1 import threat_score_pb2, user_features_pb2
+from botscore.v1 import dead_letter_pb2, threat_score_pb2, user_features_pb2
 
 
 def _load_generator(project_root):
@@ -41,4 +41,14 @@ def test_messages_keep_their_field_numbers():
         "feature_time_unix_ms": 6,
         "scored_time_unix_ms": 7,
         "source": 8,
+    }
+    letter = {f.name: f.number for f in dead_letter_pb2.DeadLetter.DESCRIPTOR.fields}
+    assert letter == {
+        "original_value": 1,
+        "original_key": 2,
+        "reason": 3,
+        "detail": 4,
+        "component": 5,
+        "source": 6,
+        "dead_lettered_unix_ms": 7,
     }
