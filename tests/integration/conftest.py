@@ -87,13 +87,18 @@ def delete_topics(settings: KafkaSettings, topics: list[str]) -> None:
 
 @contextmanager
 def sparse_run(
-    settings: KafkaSettings, log_path: Path, ttl_s: int = 900
+    settings: KafkaSettings, log_path: Path, ttl_s: int = 900, **extra_env: str
 ) -> Iterator[subprocess.Popen]:
-    """`sparse run` exactly as a user types it, pointed at the test's topics."""
+    """`sparse run` exactly as a user types it, pointed at the test's topics.
+
+    ``extra_env`` adds ``BOTSCORE_*`` overrides (e.g. TLS settings) for the components.
+    """
     env = stack_env(
         BOTSCORE_KAFKA_FEATURES_TOPIC=settings.features_topic,
         BOTSCORE_KAFKA_SCORES_TOPIC=settings.scores_topic,
         BOTSCORE_KAFKA_CONSUMER_GROUP=settings.consumer_group,
+        BOTSCORE_KAFKA_DEAD_LETTER_TOPIC=settings.dead_letter_topic,
+        **extra_env,
     )
     with log_path.open("wb") as log:
         process = subprocess.Popen(

@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 
 from botscore.codec import decode_threat_score, encode_user_features
+from botscore.dead_letters import decode_dead_letter
 from botscore.features import feature_matrix
 from botscore.kafka_clients import create_producer
 from botscore.model_registry import load_model
-from botscore.records import ScoreRecord
+from botscore.records import ScoreRecord, SourceRef
 from botscore.sample_users import sample_users
 from botscore.settings import KafkaSettings
 
@@ -119,10 +120,19 @@ def test_scores_equal_offline_predict_proba(pipeline_run: PipelineRun):
     assert all(start_ms <= s.scored_time_ms <= end_ms for s in decoded)
 
 
-def test_invalid_message_is_logged_with_its_position_and_skipped(pipeline_run: PipelineRun):
+def test_invalid_message_is_logged_dead_lettered_and_skipped(pipeline_run: PipelineRun):
     partition, offset = pipeline_run.garbage_at
     where = f"{pipeline_run.settings.features_topic}/{partition}/{offset}"
     assert f"skipping invalid message at {where}" in pipeline_run.log
+    settings = pipeline_run.settings
+    [letter] = [
+        decode_dead_letter(r.value)
+        for r in consume_all(settings, settings.dead_letter_topic, 1, 60)
+    ]
+    assert letter.original_value == GARBAGE
+    assert letter.original_key == b"garbage"
+    assert (letter.reason, letter.component) == ("undecodable", "spout")
+    assert letter.source == SourceRef(settings.features_topic, partition, offset)
     # Skipped, not stalled: every valid message of that partition after it was scored.
     later = {o for p, o in pipeline_run.sent if p == partition and o > offset}
     decoded = [decode_threat_score(r.value) for r in pipeline_run.scores]

@@ -1,0 +1,177 @@
+"""Helpers for fault tests: feed a stream, collect scores in the background, and play
+Storm's supervisor for `sparse run` (local mode has none, so a dead worker stays dead)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from kafka import KafkaConsumer, TopicPartition
+
+from botscore.codec import decode_threat_score, encode_user_features
+from botscore.kafka_clients import connection_config, create_producer
+from botscore.sample_users import sample_users
+from botscore.settings import KafkaSettings
+
+from .conftest import ROOT, stack_env
+
+Source = tuple[int, int]  # (partition, offset) in the features topic
+
+
+def produce(settings: KafkaSettings, payloads: Iterable[tuple[bytes, bytes]]) -> list[Source]:
+    """Send (key, value) pairs in order; return where each one landed."""
+    producer = create_producer(settings, client_id="it-feed")
+    futures = [producer.send(settings.features_topic, key=k, value=v) for k, v in payloads]
+    producer.flush()
+    placed = [(f.get().partition, f.get().offset) for f in futures]
+    producer.close()
+    return placed
+
+
+def valid_users(count: int, seed: int) -> list[tuple[bytes, bytes]]:
+    return [
+        (u.user_id.encode(), encode_user_features(u.user_id, 1_790_000_000_000 + i, u.features))
+        for i, u in enumerate(sample_users(count, seed))
+    ]
+
+
+class ScoreCollector:
+    """Reads a scores topic from the beginning on a thread; counts scores per source."""
+
+    def __init__(self, settings: KafkaSettings, topic: str | None = None) -> None:
+        self.settings = settings
+        self.topic = topic or settings.scores_topic
+        self.counts: Counter[Source] = Counter()
+        self.arrivals: list[float] = []
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ScoreCollector:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        consumer = KafkaConsumer(**connection_config(self.settings), enable_auto_commit=False)
+        partitions = [
+            TopicPartition(self.topic, p) for p in consumer.partitions_for_topic(self.topic)
+        ]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        while not self._stop.is_set():
+            for records in consumer.poll(timeout_ms=200).values():
+                now = time.monotonic()
+                with self._lock:
+                    for record in records:
+                        score = decode_threat_score(record.value)
+                        self.counts[(score.source.partition, score.source.offset)] += 1
+                        self.arrivals.append(now)
+        consumer.close()
+
+    def distinct(self) -> int:
+        with self._lock:
+            return len(self.counts)
+
+    def first_arrival_after(self, moment: float) -> float | None:
+        with self._lock:
+            later = [t for t in self.arrivals if t > moment]
+        return min(later) if later else None
+
+    def wait_for(self, predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+            time.sleep(0.2)
+
+
+class SupervisedTopology:
+    """`sparse run` restarted whenever it exits on its own, as Storm's supervisor would
+    restart a dead worker; `restart()` stops it on purpose and starts it again."""
+
+    def __init__(self, settings: KafkaSettings, log_dir: Path, **extra_env: str) -> None:
+        self.env = stack_env(
+            BOTSCORE_KAFKA_FEATURES_TOPIC=settings.features_topic,
+            BOTSCORE_KAFKA_SCORES_TOPIC=settings.scores_topic,
+            BOTSCORE_KAFKA_CONSUMER_GROUP=settings.consumer_group,
+            BOTSCORE_KAFKA_DEAD_LETTER_TOPIC=settings.dead_letter_topic,
+            **extra_env,
+        )
+        self.log_dir = log_dir
+        self.starts = 0
+        self.unplanned_exits = 0
+        self._process: subprocess.Popen | None = None
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._watcher = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> SupervisedTopology:
+        self._start()
+        self._watcher.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stopping.set()
+        self._stop_process()
+
+    def logs(self) -> str:
+        return "\n".join(
+            p.read_text(errors="replace") for p in sorted(self.log_dir.glob("sparse-run-*.log"))
+        )
+
+    def restart(self) -> None:
+        with self._lock:
+            self._stop_process()
+            self._start()
+
+    def _start(self) -> None:
+        self.starts += 1
+        log = (self.log_dir / f"sparse-run-{self.starts}.log").open("wb")
+        self._process = subprocess.Popen(
+            ["sparse", "run", "-t", "1800"],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+
+    def _stop_process(self) -> None:
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(process.pid, sig)
+                process.wait(grace)
+                return
+            except ProcessLookupError:
+                return
+            except subprocess.TimeoutExpired:
+                continue
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            with self._lock:
+                if self._process is not None and self._process.poll() is not None:
+                    self.unplanned_exits += 1
+                    self._start()
+            time.sleep(0.5)
+
+
+def component_pids(class_name: str) -> list[int]:
+    found = subprocess.run(
+        ["pgrep", "-f", f"streamparse_run.* {class_name}"], capture_output=True, text=True
+    )
+    return [int(pid) for pid in found.stdout.split()]
