@@ -37,14 +37,15 @@ def topics(kafka_settings, storm_on_path):
     )
 
 
-def _report(report_figure, fault, sent, collector, recovery_s):
+def _report(report_figure, fault, sent, collector, recovery_s, scored_at_fault):
     out = sum(collector.counts.values())
     lost = len(set(sent) - set(collector.counts))
     duplicated = out - collector.distinct()
     report_figure(
-        f"{fault}: in {len(sent)}, scores out {out}, lost {lost}, duplicated {duplicated}, "
-        f"recovery {recovery_s:.1f} s"
+        f"{fault} after {scored_at_fault} scored: in {len(sent)}, scores out {out}, "
+        f"lost {lost}, duplicated {duplicated}, recovery {recovery_s:.1f} s"
     )
+    assert scored_at_fault < len(sent), "the fault came after the stream had ended"
     return lost, duplicated
 
 
@@ -55,10 +56,11 @@ def test_kill_minus_9_of_the_classifier_loses_nothing(topics, tmp_path, report_f
         [pid] = component_pids("bolts.classifier.ClassifierBolt")
         killed_at = time.monotonic()
         os.kill(pid, signal.SIGKILL)
+        at_fault = scores.distinct()
         scores.wait_for(lambda: scores.distinct() >= STREAM, 600, "every message scored")
         recovery = scores.first_arrival_after(killed_at + 1) - killed_at
         restarts = topology.unplanned_exits
-    lost, _ = _report(report_figure, "kill -9 classifier", sent, scores, recovery)
+    lost, _ = _report(report_figure, "kill -9 classifier", sent, scores, recovery, at_fault)
     assert lost == 0
     assert restarts <= 1, "the worker died more than once"
 
@@ -71,13 +73,14 @@ def test_broker_restart_mid_stream_loses_nothing_and_recovers_by_itself(
     with ScoreCollector(topics) as scores, SupervisedTopology(topics, tmp_path) as topology:
         scores.wait_for(lambda: scores.distinct() >= STREAM // 4, 300, "a quarter scored")
         subprocess.run([*kafka, "stop"], check=True, capture_output=True)
+        at_fault = scores.distinct()
         time.sleep(5)
         subprocess.run([*kafka, "start"], check=True, capture_output=True)
         back_at = time.monotonic()
         scores.wait_for(lambda: scores.distinct() >= STREAM, 600, "every message scored")
         recovery = scores.first_arrival_after(back_at) - back_at
         exits = topology.unplanned_exits
-    lost, _ = _report(report_figure, "broker restart", sent, scores, recovery)
+    lost, _ = _report(report_figure, "broker restart", sent, scores, recovery, at_fault)
     assert lost == 0
     assert exits == 0, "the topology died instead of riding out the broker restart"
 
@@ -87,10 +90,11 @@ def test_topology_restart_resumes_from_committed_offsets(topics, tmp_path, repor
     with ScoreCollector(topics) as scores, SupervisedTopology(topics, tmp_path) as topology:
         scores.wait_for(lambda: scores.distinct() >= STREAM // 3, 300, "a third scored")
         stopped_at = time.monotonic()
+        at_fault = scores.distinct()
         topology.restart()
         scores.wait_for(lambda: scores.distinct() >= STREAM, 600, "every message scored")
         recovery = scores.first_arrival_after(stopped_at + 1) - stopped_at
-    lost, duplicated = _report(report_figure, "topology restart", sent, scores, recovery)
+    lost, duplicated = _report(report_figure, "topology restart", sent, scores, recovery, at_fault)
     assert lost == 0
     assert duplicated <= IN_FLIGHT_BOUND
 
