@@ -89,3 +89,39 @@ def test_a_message_without_a_feature_the_model_needs_is_rejected_by_name():
     with pytest.raises(InvalidMessage) as caught:
         decode_user_features(payload, SOURCE, required=("requests_1m", "requests_1h"))
     assert (caught.value.reason, caught.value.detail) == ("missing_feature", "requests_1h")
+
+
+KNOWN_REASONS = {
+    "empty_payload",
+    "undecodable",
+    "missing_user_id",
+    "missing_schema_version",
+    "unsupported_schema_version",
+    "non_finite_feature",
+    "missing_feature",
+}
+
+
+@given(
+    user_id=st.text(max_size=20),
+    version=st.one_of(st.none(), st.integers(min_value=0, max_value=2**32 - 1)),
+    features=st.dictionaries(st.sampled_from(["a", "b", "c"]), st.floats(), max_size=3),
+    cut=st.one_of(st.none(), st.integers(min_value=0, max_value=200)),
+)
+def test_structured_fuzz_gives_a_valid_record_or_a_known_reason(user_id, version, features, cut):
+    message = UserFeatures(user_id=user_id, features=features)
+    if version is not None:
+        message.schema_version = version
+    payload = message.SerializeToString()
+    if cut is not None:
+        payload = payload[:cut]
+    try:
+        record = decode_user_features(payload, SOURCE, required=("a",))
+    except InvalidMessage as exc:
+        assert exc.reason in KNOWN_REASONS
+        if cut is None and user_id and version == 1 and "a" in features:
+            assert exc.reason == "non_finite_feature"
+    else:
+        assert record.user_id and record.schema_version == 1
+        assert "a" in record.features
+        assert all(math.isfinite(v) for v in record.features.values())
