@@ -1,0 +1,47 @@
+"""Ground truth of a simulation, kept in its own file and never in the messages.
+
+A detector trained or judged on simulated traffic must see only what an edge sees; the
+answers (which user is which kind) go to a CSV the evaluation joins on ``user_id``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+from botscore.simulator.population import Population
+
+__all__ = ["HEADER", "Label", "read_labels", "write_labels"]
+
+HEADER = ("user_id", "kind", "is_bot")
+
+Label = tuple[str, bool]
+
+
+def write_labels(population: Population, path: str | Path) -> int:
+    """Write ``user_id,kind,is_bot`` (0/1) sorted by user id; return the row count.
+
+    Written to a temporary file and renamed, so a reader never sees half a file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    rows = sorted(
+        (u.user_id, u.kind, int(population.profiles[u.kind].is_bot)) for u in population.users
+    )
+    with partial.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(HEADER)
+        writer.writerows(rows)
+    os.replace(partial, path)
+    return len(rows)
+
+
+def read_labels(path: str | Path) -> dict[str, Label]:
+    """``user_id -> (kind, is_bot)`` from a file ``write_labels`` wrote."""
+    with Path(path).open(newline="", encoding="utf-8") as src:
+        reader = csv.DictReader(src)
+        if tuple(reader.fieldnames or ()) != HEADER:
+            raise ValueError(f"{path}: expected columns {','.join(HEADER)}")
+        return {row["user_id"]: (row["kind"], row["is_bot"] == "1") for row in reader}
