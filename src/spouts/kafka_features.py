@@ -63,10 +63,28 @@ class KafkaFeaturesSpout(Spout):
         task = context.get("taskid", 0)
         self.producer = create_producer(self.kafka, client_id=f"botscore-spout-dlq-{task}")
         self.consumer = create_consumer(self.kafka, client_id=f"botscore-spout-{task}")
+        self._wait_for_topic(timeout_s=30)
         self.consumer.subscribe([self.kafka.features_topic], listener=_CommitOnRevoke(self))
         self.logger.info(
             "reading %s as group %s", self.kafka.features_topic, self.kafka.consumer_group
         )
+
+    def _wait_for_topic(self, timeout_s: float) -> None:
+        """Know the topic's partitions before joining the group.
+
+        kafka-python 3.0 sometimes joins with no metadata for the topic yet, gets no
+        partitions, and does not always rejoin when the metadata arrives.
+        """
+        deadline = time.monotonic() + timeout_s
+        while not self.consumer.partitions_for_topic(self.kafka.features_topic):
+            if time.monotonic() > deadline:
+                self.logger.error(
+                    "topic %s still unknown after %.0f s; subscribing anyway",
+                    self.kafka.features_topic,
+                    timeout_s,
+                )
+                return
+            time.sleep(0.5)
 
     def next_tuple(self) -> None:
         self._finish_dead_letters()

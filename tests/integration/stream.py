@@ -51,7 +51,8 @@ class ScoreCollector:
         self.arrivals: list[float] = []
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread = threading.Thread(target=self._run_guarded, daemon=True)
+        self.error: BaseException | None = None
 
     def __enter__(self) -> ScoreCollector:
         self._thread.start()
@@ -60,6 +61,12 @@ class ScoreCollector:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(30)
+
+    def _run_guarded(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:  # surfaced by wait_for, never lost
+            self.error = exc
 
     def _run(self) -> None:
         consumer = KafkaConsumer(**connection_config(self.settings), enable_auto_commit=False)
@@ -90,6 +97,8 @@ class ScoreCollector:
     def wait_for(self, predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
         deadline = time.monotonic() + timeout_s
         while not predicate():
+            if self.error is not None:
+                raise AssertionError(f"score collector died: {self.error!r}")
             if time.monotonic() > deadline:
                 raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
             time.sleep(0.2)

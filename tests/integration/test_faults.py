@@ -37,6 +37,11 @@ def topics(kafka_settings, storm_on_path):
     )
 
 
+def _run_ok(command: list[str]) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, f"{command} failed:\n{done.stdout}\n{done.stderr}"
+
+
 def _report(report_figure, fault, sent, collector, recovery_s, scored_at_fault):
     out = sum(collector.counts.values())
     lost = len(set(sent) - set(collector.counts))
@@ -72,10 +77,10 @@ def test_broker_restart_mid_stream_loses_nothing_and_recovers_by_itself(
     kafka = [str(ROOT / "stack/kafka/kafka.sh")]
     with ScoreCollector(topics) as scores, SupervisedTopology(topics, tmp_path) as topology:
         scores.wait_for(lambda: scores.distinct() >= STREAM // 4, 300, "a quarter scored")
-        subprocess.run([*kafka, "stop"], check=True, capture_output=True)
+        _run_ok([*kafka, "stop"])
         at_fault = scores.distinct()
         time.sleep(5)
-        subprocess.run([*kafka, "start"], check=True, capture_output=True)
+        _run_ok([*kafka, "start"])
         back_at = time.monotonic()
         scores.wait_for(lambda: scores.distinct() >= STREAM, 600, "every message scored")
         recovery = scores.first_arrival_after(back_at) - back_at
