@@ -15,6 +15,7 @@ from botscore.errors import BotscoreError, InvalidMessage
 from botscore.kafka_clients import create_producer, ensure_topics
 from botscore.sample_users import sample_users
 from botscore.settings import Settings, load_project_settings
+from botscore.simulator.run import simulate
 from botscore.training import train_baseline
 
 
@@ -50,6 +51,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     watch.add_argument("--max", type=int, default=0, help="stop after this many scores (0 = never)")
 
+    sim = commands.add_parser("simulate", help="produce simulated edge WebLogs (humans and bots)")
+    sim.add_argument("--rate", type=float, default=100.0, help="requests/s (default: %(default)s)")
+    sim.add_argument("--duration", type=float, default=600.0, help="seconds (default: %(default)s)")
+    sim.add_argument("--users", type=int, default=2000, help="population (default: %(default)s)")
+    sim.add_argument("--bot-share", type=float, default=0.3, help="share of users that are bots")
+    sim.add_argument("--seed", type=int, default=1)
+    sim.add_argument("--labels", default="simulation-labels.csv", help="ground-truth CSV path")
+    sim.add_argument("--topic", default="web-logs")
+    sim.add_argument("--no-progress", action="store_true")
+
     letters = commands.add_parser("dead-letters", help="list or replay dead-lettered messages")
     letters.add_argument("action", choices=["list", "replay"])
     letters.add_argument("--reason", help="only letters with this reason")
@@ -75,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _topics(settings)
         if args.command == "feed":
             return _feed(settings, args.users, args.seed, args.rate, args.loop)
+        if args.command == "simulate":
+            return _simulate(settings, args)
         if args.command == "dead-letters":
             if args.action == "list":
                 return list_dead_letters(settings, args.reason)
@@ -85,6 +98,27 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def _simulate(settings: Settings, args: argparse.Namespace) -> int:
+    try:
+        stats = simulate(
+            settings,
+            args.rate,
+            args.duration,
+            args.seed,
+            args.labels,
+            args.users,
+            args.bot_share,
+            not args.no_progress,
+            topic=args.topic,
+        )
+    except ValueError as exc:  # e.g. a rate the population cannot reach
+        raise BotscoreError(str(exc)) from None
+    print(
+        f"sent {stats.sent}, blocked {stats.blocked}, by kind {stats.sent_by_kind}", file=sys.stderr
+    )
+    return 0
 
 
 def _topics(settings: Settings) -> int:
