@@ -6,7 +6,10 @@ to the dead-letter topic. A crash therefore replays at most the uncommitted wind
 tuple is replayed after a growing backoff; after ``kafka.max_attempts`` it is dead-lettered
 (``retries_exhausted``) rather than retried forever. Messages that can never be scored are
 dead-lettered at once with their original bytes and the reason, so they never stall a
-partition. Storm's ``topology.max.spout.pending`` bounds what is in flight.
+partition. Storm's ``topology.max.spout.pending`` bounds what is in flight. After a
+rebalance the new owner of a partition resumes from its last commit (at most
+``kafka.commit_interval_ms`` old), so a rebalance neither loses nor duplicates beyond that
+uncommitted window.
 """
 
 from __future__ import annotations
@@ -59,12 +62,14 @@ class KafkaFeaturesSpout(Spout):
         # Filled by the producer's I/O thread, drained here: deque appends are thread-safe.
         self.dead_letters_written: deque[tuple[SourceRef, str | None]] = deque()
         self.dead_letters_failed: deque[tuple[DeadLetterRecord, str | None]] = deque()
+        # Filled by the consumer's I/O thread during a rebalance, drained here.
+        self.revoked: deque[set[tuple[str, int]]] = deque()
         self.last_commit = time.monotonic()
         task = context.get("taskid", 0)
         self.producer = create_producer(self.kafka, client_id=f"botscore-spout-dlq-{task}")
         self.consumer = create_consumer(self.kafka, client_id=f"botscore-spout-{task}")
         self._wait_for_topic(timeout_s=30)
-        self.consumer.subscribe([self.kafka.features_topic], listener=_CommitOnRevoke(self))
+        self.consumer.subscribe([self.kafka.features_topic], listener=_ForgetOnRevoke(self))
         self.logger.info(
             "reading %s as group %s", self.kafka.features_topic, self.kafka.consumer_group
         )
@@ -94,6 +99,9 @@ class KafkaFeaturesSpout(Spout):
             self.emit(read.record.to_values(), tup_id=tup_id)
         if len(self.in_flight) < self.kafka.max_in_flight:
             polled = self.consumer.poll(timeout_ms=100)
+            # A rebalance inside poll() revokes partitions before it hands out records of
+            # the new assignment, so forget the old ones before reading the new.
+            self._forget_revoked()
             for messages in polled.values():
                 for message in messages:
                     self._read(message)
@@ -160,6 +168,12 @@ class KafkaFeaturesSpout(Spout):
         future.add_callback(lambda _meta: self.dead_letters_written.append((letter.source, tup_id)))
         future.add_errback(lambda _exc: self.dead_letters_failed.append((letter, tup_id)))
 
+    def _forget_revoked(self) -> None:
+        while self.revoked:
+            partitions = self.revoked.popleft()
+            self.in_flight.forget_partitions(partitions)
+            self.logger.info("partitions revoked: %s", sorted(p for _, p in partitions))
+
     def _finish_dead_letters(self) -> None:
         while self.dead_letters_written:
             source, tup_id = self.dead_letters_written.popleft()
@@ -196,22 +210,22 @@ class KafkaFeaturesSpout(Spout):
         self.in_flight.offsets.committed(positions)
 
 
-class _CommitOnRevoke(ConsumerRebalanceListener):
-    """Commit what is finished before partitions move, then forget them."""
+class _ForgetOnRevoke(ConsumerRebalanceListener):
+    """Hand revoked partitions to the spout's thread, which forgets them.
+
+    kafka-python 3 calls this on its I/O thread, where a blocking commit raises and the
+    spout's state must not be touched. Not committing here costs at most the last commit
+    interval of replays: the new owner resumes from the last periodic commit.
+    """
 
     def __init__(self, spout: KafkaFeaturesSpout) -> None:
         self.spout = spout
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self.spout.commit_finished(force=True)
-        self.spout.in_flight.forget_partitions({(tp.topic, tp.partition) for tp in revoked})
+        self.spout.revoked.append({(tp.topic, tp.partition) for tp in revoked})
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        if assigned:
-            self.spout.logger.info(
-                "assigned partitions %s", sorted(tp.partition for tp in assigned)
-            )
-        else:
+        if not assigned:
             self.spout.logger.warning(
                 "no partitions assigned (topic missing, or more spouts than partitions)"
             )
