@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection
+from typing import TypeVar
 
-from google.protobuf.message import DecodeError
+from google.protobuf.message import DecodeError, Message
 
 from botscore.errors import InvalidMessage
 from botscore.records import FeatureRecord, ScoreRecord, SourceRef
@@ -23,9 +24,12 @@ __all__ = [
     "decode_user_features",
     "encode_threat_score",
     "encode_user_features",
+    "parse_or_reject",
 ]
 
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
+
+M = TypeVar("M", bound=Message)
 
 _DECISIONS = {
     "allow": Decision.DECISION_ALLOW,
@@ -33,6 +37,15 @@ _DECISIONS = {
     "block": Decision.DECISION_BLOCK,
 }
 _DECISION_NAMES = {number: name for name, number in _DECISIONS.items()}
+
+
+def parse_or_reject(message: M, payload: bytes) -> M:
+    """Parse ``payload`` into ``message``; bytes protobuf cannot parse are ``undecodable``."""
+    try:
+        message.ParseFromString(payload)
+    except DecodeError as exc:
+        raise InvalidMessage("undecodable", str(exc)) from None
+    return message
 
 
 def decode_user_features(
@@ -45,11 +58,7 @@ def decode_user_features(
     """
     if not payload:
         raise InvalidMessage("empty_payload")
-    message = UserFeatures()
-    try:
-        message.ParseFromString(payload)
-    except DecodeError as exc:
-        raise InvalidMessage("undecodable", str(exc)) from None
+    message = parse_or_reject(UserFeatures(), payload)
     if not message.user_id:
         raise InvalidMessage("missing_user_id")
     if not message.HasField("schema_version"):
@@ -103,11 +112,7 @@ def encode_threat_score(record: ScoreRecord) -> bytes:
 
 
 def decode_threat_score(payload: bytes) -> ScoreRecord:
-    message = ThreatScore()
-    try:
-        message.ParseFromString(payload)
-    except DecodeError as exc:
-        raise InvalidMessage("undecodable", str(exc)) from None
+    message = parse_or_reject(ThreatScore(), payload)
     return ScoreRecord(
         user_id=message.user_id,
         score=message.score,

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from google.protobuf.message import DecodeError
-
-from botscore.errors import InvalidMessage
+from botscore.codec import parse_or_reject
 from botscore.records import SourceRef
 from botscore.v1.dead_letter_pb2 import DeadLetter
 from botscore.v1.threat_score_pb2 import SourceRecord
@@ -47,11 +45,7 @@ def encode_dead_letter(record: DeadLetterRecord) -> bytes:
 
 
 def decode_dead_letter(payload: bytes) -> DeadLetterRecord:
-    message = DeadLetter()
-    try:
-        message.ParseFromString(payload)
-    except DecodeError as exc:
-        raise InvalidMessage("undecodable", str(exc)) from None
+    message = parse_or_reject(DeadLetter(), payload)
     return DeadLetterRecord(
         original_value=message.original_value,
         original_key=message.original_key,

@@ -21,7 +21,7 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
-from botscore.kafka_clients import ensure_topics
+from botscore.kafka_clients import connection_config, ensure_topics
 from botscore.settings import KafkaSettings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -136,10 +136,11 @@ def consume_all(
     alive: subprocess.Popen | None = None,
     log_path: Path | None = None,
 ) -> list:
-    """Read `topic` from the beginning until `expected` records arrived or time runs out."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers.split(","), enable_auto_commit=False
-    )
+    """Read `topic` from the beginning until `expected` records arrived or time runs out.
+
+    The consumer is configured like our own clients, TLS included, from `settings`.
+    """
+    consumer = KafkaConsumer(**connection_config(settings), enable_auto_commit=False)
     deadline = time.monotonic() + timeout_s
     while not consumer.partitions_for_topic(topic):
         if time.monotonic() > deadline:

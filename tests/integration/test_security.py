@@ -15,11 +15,10 @@ import subprocess
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import pytest
 import redis
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
 from botscore.codec import decode_threat_score, encode_user_features
@@ -28,7 +27,15 @@ from botscore.redis_client import create_redis
 from botscore.sample_users import sample_users
 from botscore.settings import KafkaSettings, Settings
 
-from .conftest import BOOTSTRAP, ROOT, delete_topics, fresh_topics, sparse_run, stack_env
+from .conftest import (
+    BOOTSTRAP,
+    ROOT,
+    consume_all,
+    delete_topics,
+    fresh_topics,
+    sparse_run,
+    stack_env,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -94,43 +101,13 @@ def tls_run(tls_settings: KafkaSettings, storm_on_path, tmp_path_factory) -> Ite
     }
     log_path = tmp_path_factory.mktemp("sparse-tls") / "sparse-run.log"
     with sparse_run(settings, log_path, 300, **component_env) as process:
-        scores = consume_over_tls(settings, USERS, 240, process, log_path)
+        assert connection_config(settings)["security_protocol"] == "SSL"
+        scores = consume_all(settings, settings.scores_topic, USERS, 240, process, log_path)
     yield TlsRun(settings, sent, scores)
     delete_topics(
         replace(settings, bootstrap_servers=BOOTSTRAP),
         [settings.features_topic, settings.scores_topic, settings.dead_letter_topic],
     )
-
-
-def consume_over_tls(
-    settings: KafkaSettings,
-    expected: int,
-    timeout_s: float,
-    alive: subprocess.Popen,
-    log_path: Path,
-) -> list:
-    """The scores topic from the beginning, by a consumer configured like our own clients."""
-    assert connection_config(settings)["security_protocol"] == "SSL"
-    consumer = KafkaConsumer(**connection_config(settings), enable_auto_commit=False)
-    topic = settings.scores_topic
-    deadline = time.monotonic() + timeout_s
-    records: list = []
-    try:
-        while not consumer.partitions_for_topic(topic):
-            assert time.monotonic() < deadline, f"topic {topic} never appeared"
-            time.sleep(0.2)
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        while len(records) < expected and time.monotonic() < deadline:
-            if alive.poll() is not None:
-                tail = log_path.read_text(errors="replace")[-4000:]
-                raise AssertionError(f"sparse run exited with {alive.returncode}:\n{tail}")
-            for batch in consumer.poll(timeout_ms=500).values():
-                records.extend(batch)
-    finally:
-        consumer.close()
-    return records
 
 
 def test_consumer_over_tls_reads_every_score(tls_run: TlsRun):
