@@ -25,6 +25,8 @@ __all__ = [
     "encode_threat_score",
     "encode_user_features",
     "parse_or_reject",
+    "source_from_proto",
+    "source_to_proto",
 ]
 
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
@@ -37,6 +39,14 @@ _DECISIONS = {
     "block": Decision.DECISION_BLOCK,
 }
 _DECISION_NAMES = {number: name for name, number in _DECISIONS.items()}
+
+
+def source_to_proto(source: SourceRef) -> SourceRecord:
+    return SourceRecord(topic=source.topic, partition=source.partition, offset=source.offset)
+
+
+def source_from_proto(source: SourceRecord) -> SourceRef:
+    return SourceRef(source.topic, source.partition, source.offset)
 
 
 def parse_or_reject(message: M, payload: bytes) -> M:
@@ -102,11 +112,7 @@ def encode_threat_score(record: ScoreRecord) -> bytes:
         model_version=record.model_version,
         feature_time_unix_ms=record.feature_time_ms,
         scored_time_unix_ms=record.scored_time_ms,
-        source=SourceRecord(
-            topic=record.source.topic,
-            partition=record.source.partition,
-            offset=record.source.offset,
-        ),
+        source=source_to_proto(record.source),
     )
     return message.SerializeToString()
 
@@ -121,5 +127,5 @@ def decode_threat_score(payload: bytes) -> ScoreRecord:
         model_version=message.model_version,
         feature_time_ms=message.feature_time_unix_ms,
         scored_time_ms=message.scored_time_unix_ms,
-        source=SourceRef(message.source.topic, message.source.partition, message.source.offset),
+        source=source_from_proto(message.source),
     )

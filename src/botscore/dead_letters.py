@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from botscore.codec import parse_or_reject
+from botscore.codec import parse_or_reject, source_from_proto, source_to_proto
 from botscore.records import SourceRef
 from botscore.v1.dead_letter_pb2 import DeadLetter
-from botscore.v1.threat_score_pb2 import SourceRecord
 
 __all__ = ["DeadLetterRecord", "decode_dead_letter", "encode_dead_letter"]
 
@@ -35,11 +34,7 @@ def encode_dead_letter(record: DeadLetterRecord) -> bytes:
         reason=record.reason,
         detail=record.detail,
         component=record.component,
-        source=SourceRecord(
-            topic=record.source.topic,
-            partition=record.source.partition,
-            offset=record.source.offset,
-        ),
+        source=source_to_proto(record.source),
         dead_lettered_unix_ms=record.dead_lettered_ms,
     ).SerializeToString()
 
@@ -52,6 +47,6 @@ def decode_dead_letter(payload: bytes) -> DeadLetterRecord:
         reason=message.reason,
         detail=message.detail,
         component=message.component,
-        source=SourceRef(message.source.topic, message.source.partition, message.source.offset),
+        source=source_from_proto(message.source),
         dead_lettered_ms=message.dead_lettered_unix_ms,
     )
