@@ -29,7 +29,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    commands.add_parser("topics", help="create the feature and score topics if missing")
+    commands.add_parser("topics", help="create the pipeline's topics if missing")
 
     feed = commands.add_parser("feed", help="produce sample UserFeatures messages")
     feed.add_argument(
@@ -123,7 +123,12 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
 
 def _topics(settings: Settings) -> int:
     k = settings.kafka
-    topics = [k.features_topic, k.scores_topic, k.dead_letter_topic]
+    topics = [
+        settings.aggregation.web_logs_topic,
+        k.features_topic,
+        k.scores_topic,
+        k.dead_letter_topic,
+    ]
     created = ensure_topics(k, topics)
     print(f"topics ready: {', '.join(topics)}; created: {created or 'none'}")
     return 0

@@ -18,6 +18,8 @@ from typing import Any
 from botscore.errors import ConfigError
 
 __all__ = [
+    "AggregationSettings",
+    "EnforcementSettings",
     "KafkaSettings",
     "MetricsSettings",
     "RedisSettings",
@@ -104,6 +106,30 @@ class ScoringSettings:
 
 
 @dataclass(frozen=True)
+class AggregationSettings:
+    web_logs_topic: str = "web-logs"
+    consumer_group: str = "botscore-aggregation"
+    # A user's features are published at most once per interval, and at the latest one
+    # interval after their last request.
+    publish_interval_ms: int = 2000
+    # Redis forgets a user this long after their last request: the longest window (4 h)
+    # plus a margin, so memory follows active users, not history.
+    state_ttl_s: int = 4 * 3600 + 900
+    batch_size: int = 256
+    max_batch_wait_ms: int = 20
+    # How often the publisher looks for users whose features are due.
+    publish_poll_ms: int = 100
+
+
+@dataclass(frozen=True)
+class EnforcementSettings:
+    consumer_group: str = "botscore-edge"
+    # How long the edge keeps a decision after the last score that asked for it.
+    block_ttl_s: int = 600
+    challenge_ttl_s: int = 300
+
+
+@dataclass(frozen=True)
 class MetricsSettings:
     statsd_host: str = "127.0.0.1"
     statsd_port: int = 8125
@@ -117,6 +143,8 @@ class Settings:
     scoring: ScoringSettings = field(default_factory=ScoringSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     redis: RedisSettings = field(default_factory=RedisSettings)
+    aggregation: AggregationSettings = field(default_factory=AggregationSettings)
+    enforcement: EnforcementSettings = field(default_factory=EnforcementSettings)
 
     @classmethod
     def from_options(
@@ -147,6 +175,8 @@ _SECTIONS: dict[str, type] = {
     "scoring": ScoringSettings,
     "metrics": MetricsSettings,
     "redis": RedisSettings,
+    "aggregation": AggregationSettings,
+    "enforcement": EnforcementSettings,
 }
 
 
