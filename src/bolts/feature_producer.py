@@ -1,0 +1,20 @@
+"""Producer bolt of the aggregation topology: ``UserFeatures`` messages keyed by user id."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bolts.kafka_producer import KafkaProducerBolt
+from botscore.codec import encode_user_features
+from botscore.settings import Settings
+
+
+class FeatureProducerBolt(KafkaProducerBolt):
+    metrics_name = "feature_producer"
+
+    def target(self, settings: Settings) -> str:
+        return settings.kafka.features_topic
+
+    def encode(self, values: list[Any]) -> tuple[bytes, bytes]:
+        user_id, window_end_ms, features, _version = values
+        return user_id.encode(), encode_user_features(user_id, int(window_end_ms), features)

@@ -1,0 +1,83 @@
+"""Publisher spout: emits the features of users whose publication is due.
+
+The aggregation bolt marks a user pending in Redis; this spout reads due users, computes
+their features from the stored state, and emits them. Delivery: when the producer acks
+(Kafka confirmed), the user leaves the pending set unless newer requests arrived, which
+makes them due one interval later; a failed tuple leaves the user pending, so it is
+retried. A user is published at most once per ``publish_interval_ms``. Run one instance:
+two would publish the same users twice.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+from streamparse import Spout
+
+from botscore.aggregation.definitions import compute_features
+from botscore.aggregation.redis_state import RedisFeatureStore
+from botscore.metrics import Metrics
+from botscore.redis_client import create_redis
+from botscore.settings import Settings
+
+# Users read per poll: bounds one next_tuple call, so acks are not held up for long.
+_BATCH = 500
+# After a Redis error, wait this long before asking again.
+_REDIS_RETRY_S = 1.0
+
+
+class DueFeaturesSpout(Spout):
+    outputs = ["user_id", "window_end_ms", "features", "version"]
+
+    def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
+        settings = Settings.from_options(storm_conf)
+        agg = settings.aggregation
+        self.store = RedisFeatureStore(create_redis(settings.redis), agg.state_ttl_s)
+        self.interval_ms = agg.publish_interval_ms
+        self.poll_s = agg.publish_poll_ms / 1000
+        self.metrics = Metrics(settings.metrics, "publisher")
+        self.in_flight: dict[str, int] = {}
+        self.next_poll = 0.0
+
+    def next_tuple(self) -> None:
+        wait = self.next_poll - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self.next_poll = time.monotonic() + self.poll_s
+        now_ms = int(time.time() * 1000)
+        try:
+            due = self.store.due(now_ms, _BATCH + len(self.in_flight))
+            users = [u for u in due if u not in self.in_flight][:_BATCH]
+            candidates = self.store.read(users) if users else []
+            for user_id, candidate in zip(users, candidates, strict=True):
+                if candidate is None:  # expired: nothing left to say about this user
+                    self.store.drop_pending(user_id)
+                elif now_ms - candidate.published_ms < self.interval_ms:
+                    self.store.postpone(user_id, candidate.published_ms + self.interval_ms)
+                else:
+                    self.in_flight[user_id] = candidate.version
+                    features = compute_features(candidate.state)
+                    self.emit(
+                        [user_id, candidate.state.last_ms, features, candidate.version],
+                        tup_id=f"{candidate.version}#{user_id}",
+                    )
+                    self.metrics.count("emitted")
+        except redis.RedisError as exc:
+            self.logger.warning("Redis unavailable, publishing paused: %s", exc)
+            self.next_poll = time.monotonic() + _REDIS_RETRY_S
+
+    def ack(self, tup_id: str) -> None:
+        version, _, user_id = tup_id.partition("#")
+        self.in_flight.pop(user_id, None)
+        try:
+            self.store.published(user_id, int(version), int(time.time() * 1000), self.interval_ms)
+        except redis.RedisError as exc:
+            # The user stays pending and is published again: a duplicate, not a loss.
+            self.logger.warning("could not record publication of %s: %s", user_id, exc)
+
+    def fail(self, tup_id: str) -> None:
+        _, _, user_id = tup_id.partition("#")
+        self.in_flight.pop(user_id, None)
+        self.metrics.count("failed")

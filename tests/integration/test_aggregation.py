@@ -1,0 +1,287 @@
+"""The aggregation topology under `sparse run`, against the real broker and real Redis.
+
+Recorded WebLogs from the seeded simulator go in; the features the topology publishes
+must equal what the offline feature code computes from the same logs.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+from kafka import KafkaConsumer, TopicPartition
+
+from botscore.aggregation.offline import FeatureSnapshot, final_features
+from botscore.codec import decode_user_features
+from botscore.dead_letters import decode_dead_letter
+from botscore.kafka_clients import connection_config, ensure_topics
+from botscore.records import SourceRef
+from botscore.redis_client import create_redis
+from botscore.settings import KafkaSettings, RedisSettings
+from botscore.simulator.population import build_population
+from botscore.simulator.traffic import TrafficGenerator
+from botscore.v1.web_log_pb2 import WebLog
+
+from .conftest import ROOT, consume_all, delete_topics, sparse_run, stack_env
+from .stream import produce
+
+pytestmark = [pytest.mark.integration, pytest.mark.aggregation]
+
+REDIS_DB = 2  # the stack's Redis, a database of these tests' own
+INTERVAL_MS = 1000
+START_MS = 1_790_000_000_000
+
+
+@dataclass(frozen=True)
+class AggTopics:
+    kafka: KafkaSettings
+    web_logs: str
+    group: str
+
+    def env(self) -> dict[str, str]:
+        return {
+            "BOTSCORE_AGGREGATION_WEB_LOGS_TOPIC": self.web_logs,
+            "BOTSCORE_AGGREGATION_CONSUMER_GROUP": self.group,
+            "BOTSCORE_AGGREGATION_PUBLISH_INTERVAL_MS": str(INTERVAL_MS),
+            "BOTSCORE_REDIS_DB": str(REDIS_DB),
+        }
+
+
+@pytest.fixture
+def agg_redis() -> Iterator[redis.Redis]:
+    client = create_redis(RedisSettings(db=REDIS_DB))
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"no Redis at 127.0.0.1:6379 ({exc}): start the stack with `make up`")
+    client.flushdb()
+    yield client
+    client.flushdb()
+
+
+@pytest.fixture
+def agg_topics(kafka_settings: KafkaSettings) -> Iterator[AggTopics]:
+    run = uuid.uuid4().hex[:8]
+    settings = KafkaSettings(
+        bootstrap_servers=kafka_settings.bootstrap_servers,
+        features_topic=f"it-agg-features-{run}",
+        dead_letter_topic=f"it-agg-dead-letters-{run}",
+        # not read by the aggregation topology; kept apart from other tests anyway
+        scores_topic=f"it-agg-scores-{run}",
+        consumer_group=f"it-agg-unused-{run}",
+    )
+    topics = AggTopics(settings, f"it-web-logs-{run}", f"it-aggregation-{run}")
+    all_topics = [topics.web_logs, settings.features_topic, settings.dead_letter_topic]
+    ensure_topics(settings, all_topics)
+    yield topics
+    delete_topics(settings, all_topics)
+
+
+def recorded_logs(users: int, rate: float, duration_s: float, seed: int) -> list[WebLog]:
+    population = build_population(users, 0.3, seed)
+    return list(TrafficGenerator(population, rate, duration_s, seed, START_MS))
+
+
+def malformed_payloads() -> list[tuple[bytes, bytes, str]]:
+    """(key, value, expected reason) for each way a WebLog can be unusable."""
+    good = WebLog(
+        time_unix_ms=START_MS, user_id="u-bad", request_id="r1", schema_version=1, ip="192.0.2.1"
+    )
+
+    def variant(**changes: object) -> bytes:
+        message = WebLog()
+        message.CopyFrom(good)
+        for name, value in changes.items():
+            if value is None:
+                message.ClearField(name)
+            else:
+                setattr(message, name, value)
+        return message.SerializeToString()
+
+    return [
+        (b"u-bad", b"\xff\xfe not protobuf", "undecodable"),
+        (b"u-bad", b"", "empty_payload"),
+        (b"u-bad", variant(user_id=""), "missing_user_id"),
+        (b"u-bad", variant(schema_version=None), "missing_schema_version"),
+        (b"u-bad", variant(schema_version=99), "unsupported_schema_version"),
+        (b"u-bad", variant(time_unix_ms=0), "missing_time"),
+        (b"u-bad", variant(request_id=""), "missing_request_id"),
+    ]
+
+
+class FeatureCollector:
+    """Reads a features topic on a thread: each user's latest publication and its times."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self.settings = settings
+        self.latest: dict[str, FeatureSnapshot] = {}
+        self.sent_ms: dict[str, list[int]] = defaultdict(list)
+        self.total = 0
+        self.error: BaseException | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._guarded, daemon=True)
+
+    def __enter__(self) -> FeatureCollector:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _guarded(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:
+            self.error = exc
+
+    def _run(self) -> None:
+        topic = self.settings.features_topic
+        consumer = KafkaConsumer(**connection_config(self.settings), enable_auto_commit=False)
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        while not self._stop.is_set():
+            for records in consumer.poll(timeout_ms=200).values():
+                with self._lock:
+                    for record in records:
+                        source = SourceRef(topic, record.partition, record.offset)
+                        decoded = decode_user_features(record.value, source)
+                        self.latest[decoded.user_id] = FeatureSnapshot(
+                            decoded.user_id, decoded.window_end_ms, decoded.features
+                        )
+                        self.sent_ms[decoded.user_id].append(record.timestamp)
+                        self.total += 1
+        consumer.close()
+
+    def mismatches(self, expected: dict[str, FeatureSnapshot]) -> list[str]:
+        with self._lock:
+            return [user for user, snap in expected.items() if self.latest.get(user) != snap]
+
+    def wait_until_equal(
+        self, expected: dict[str, FeatureSnapshot], timeout_s: float, process: subprocess.Popen
+    ) -> float:
+        started = time.monotonic()
+        while True:
+            if self.error is not None:
+                raise AssertionError(f"feature collector died: {self.error!r}")
+            missing = self.mismatches(expected)
+            if not missing:
+                return time.monotonic() - started
+            if process.poll() is not None:
+                raise AssertionError(f"sparse run exited with {process.returncode}")
+            if time.monotonic() - started > timeout_s:
+                user = missing[0]
+                raise AssertionError(
+                    f"{len(missing)} of {len(expected)} users differ from the offline "
+                    f"features after {timeout_s:.0f} s; e.g. {user}:\n"
+                    f"  topology {self.latest.get(user)}\n  offline  {expected[user]}"
+                )
+            time.sleep(0.5)
+
+
+def feed(topics: AggTopics, logs: list[WebLog]) -> None:
+    produce(
+        topics.kafka,
+        ((log.user_id.encode(), log.SerializeToString()) for log in logs),
+        topic=topics.web_logs,
+    )
+
+
+def test_replayed_logs_give_exactly_the_offline_features(
+    agg_topics, agg_redis, storm_on_path, tmp_path, report_figure
+):
+    logs = recorded_logs(users=400, rate=25, duration_s=1200, seed=21)
+    expected = final_features(logs)
+    bad = malformed_payloads()
+    # Malformed messages in the middle of the stream must not stall their partition.
+    half = len(logs) // 2
+    feed(agg_topics, logs[:half])
+    produce(agg_topics.kafka, [(k, v) for k, v, _ in bad], topic=agg_topics.web_logs)
+    feed(agg_topics, logs[half:])
+
+    log_path = tmp_path / "sparse-run.log"
+    started = time.monotonic()
+    with (
+        FeatureCollector(agg_topics.kafka) as features,
+        sparse_run(
+            agg_topics.kafka, log_path, topology="aggregation", **agg_topics.env()
+        ) as process,
+    ):
+        features.wait_until_equal(expected, timeout_s=420, process=process)
+        elapsed = time.monotonic() - started
+        letters = consume_all(agg_topics.kafka, agg_topics.kafka.dead_letter_topic, len(bad), 60)
+
+    report_figure(
+        f"aggregation replay: {len(logs)} WebLogs from {len(expected)} users -> "
+        f"features equal to offline in "
+        f"{elapsed:.1f} s from `sparse run` ({len(logs) / elapsed:.0f} requests/s incl. start-up); "
+        f"{features.total} publications",
+    )
+    dead = {
+        (d.reason, d.original_value) for d in map(decode_dead_letter, (r.value for r in letters))
+    }
+    assert dead == {(reason, value) for _, value, reason in bad}
+    # At most one publication per user per interval (Kafka timestamps are send times).
+    for user, times in features.sent_ms.items():
+        gaps = [b - a for a, b in itertools.pairwise(times)]
+        assert all(g >= INTERVAL_MS for g in gaps), f"{user} published {gaps} ms apart"
+    # Nothing left pending, and every user key has an expiry.
+    assert agg_redis.zcard("bs:agg:pending") == 0
+    ttls = [agg_redis.ttl(k) for k in agg_redis.scan_iter("bs:agg:{*")]
+    assert ttls and all(t > 0 for t in ttls)
+
+
+def _redis_pid() -> int:
+    state = Path(os.environ.get("BOTSCORE_STATE", ROOT / ".stack"))
+    return int((state / "redis" / "redis.pid").read_text())
+
+
+def test_redis_killed_mid_stream_loses_nothing(
+    agg_topics, agg_redis, storm_on_path, tmp_path, report_figure
+):
+    logs = recorded_logs(users=600, rate=40, duration_s=1500, seed=22)
+    expected = final_features(logs)
+    feed(agg_topics, logs)
+    log_path = tmp_path / "sparse-run.log"
+    with (
+        FeatureCollector(agg_topics.kafka) as features,
+        sparse_run(
+            agg_topics.kafka, log_path, topology="aggregation", **agg_topics.env()
+        ) as process,
+    ):
+        deadline = time.monotonic() + 180
+        while features.total < 200:
+            assert process.poll() is None, log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, "no features published before the fault"
+            time.sleep(0.2)
+        applied_before = sum(1 for _ in agg_redis.scan_iter("bs:agg:{*}:m"))
+        os.kill(_redis_pid(), signal.SIGKILL)
+        time.sleep(5)
+        subprocess.run(
+            ["stack/redis/redis.sh", "start"], cwd=ROOT, env=stack_env(), check=True, timeout=30
+        )
+        took = features.wait_until_equal(expected, timeout_s=420, process=process)
+        logs_text = log_path.read_text(errors="replace")
+
+    report_figure(
+        f"aggregation, Redis kill -9: killed after {applied_before} users had state; "
+        f"Redis down 5 s; all "
+        f"{len(expected)} users' features equal offline {took + 5:.0f} s after the kill "
+        f"({len(logs)} WebLogs, 0 lost)",
+    )
+    assert "Redis did not take" in logs_text, "the fault never reached the aggregation bolt"
+    letters = consume_all(agg_topics.kafka, agg_topics.kafka.dead_letter_topic, 1, 5)
+    assert letters == [], [decode_dead_letter(r.value).reason for r in letters]

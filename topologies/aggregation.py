@@ -1,0 +1,15 @@
+"""Aggregation: edge requests from Kafka -> per-user state in Redis -> features to Kafka."""
+
+from streamparse import Grouping, Topology
+
+from bolts.aggregate import AggregateBolt
+from bolts.feature_producer import FeatureProducerBolt
+from spouts.due_features import DueFeaturesSpout
+from spouts.kafka_web_logs import KafkaWebLogsSpout
+
+
+class Aggregation(Topology):
+    web_logs = KafkaWebLogsSpout.spec(par=1)
+    aggregate = AggregateBolt.spec(inputs={web_logs: Grouping.fields("user_id")}, par=1)
+    due_features = DueFeaturesSpout.spec(par=1)
+    publish = FeatureProducerBolt.spec(inputs={due_features: Grouping.fields("user_id")}, par=1)
