@@ -4,22 +4,19 @@ Delivery: each score is emitted anchored to its input tuple, then the input is a
 the spout hears of success only when the producer has acked the score too. A user that
 cannot be scored is failed, never dropped: the spout replays it and, once its attempts
 are used up, dead-letters it with the original bytes (the spout already rejects messages
-without the model's features, so this only happens when something is wrong here). A batch
-closes at ``botscore.scoring.batch_size`` users or ``max_batch_wait_ms`` after its first
-user, whichever comes first; a small thread closes batches by age because Storm only
-calls ``process`` when a tuple arrives.
+without the model's features, so this only happens when something is wrong here).
+Batching: see ``MicroBatchBolt``.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from typing import Any
 
-from streamparse import Bolt, Tuple
+from streamparse import Tuple
 from threadpoolctl import threadpool_limits
 
-from botscore.batching import MicroBatcher
+from bolts.micro_batch import MicroBatchBolt
 from botscore.metrics import Metrics
 from botscore.model_registry import load_model, resolve_model_dir
 from botscore.records import FeatureRecord, ScoreRecord
@@ -27,11 +24,8 @@ from botscore.scoring import score_batch
 from botscore.settings import Settings
 
 
-class ClassifierBolt(Bolt):
+class ClassifierBolt(MicroBatchBolt[FeatureRecord]):
     outputs = ScoreRecord.FIELDS
-    auto_ack = False
-    auto_anchor = False
-    auto_fail = False
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         settings = Settings.from_options(storm_conf)
@@ -41,32 +35,13 @@ class ClassifierBolt(Bolt):
         self.metrics = Metrics(
             settings.metrics, "classifier", tags=[f"model:{manifest.name}:{manifest.version}"]
         )
-        self.batcher: MicroBatcher[tuple[Tuple, FeatureRecord]] = MicroBatcher(
-            settings.scoring.batch_size, settings.scoring.max_batch_wait_ms / 1000
-        )
-        self.lock = threading.Lock()
-        threading.Thread(target=self._close_aged_batches, name="batch-timer", daemon=True).start()
+        self.start_batching(settings.scoring.batch_size, settings.scoring.max_batch_wait_ms)
         self.logger.info("scoring with model %s %s", manifest.name, manifest.version)
 
-    def process(self, tup: Tuple) -> None:
-        record = FeatureRecord.from_values(tup.values)
-        with self.lock:
-            batch = self.batcher.add((tup, record), time.monotonic())
-            if batch:
-                self._score(batch)
+    def to_item(self, tup: Tuple) -> FeatureRecord:
+        return FeatureRecord.from_values(tup.values)
 
-    def _close_aged_batches(self) -> None:
-        idle_wait = self.batcher.max_wait_s
-        while True:
-            with self.lock:
-                now = time.monotonic()
-                batch = self.batcher.due(now)
-                if batch:
-                    self._score(batch)
-                wait = self.batcher.seconds_until_due(now)
-            time.sleep(idle_wait if wait is None else max(wait, 0.001))
-
-    def _score(self, batch: list[tuple[Tuple, FeatureRecord]]) -> None:
+    def handle_batch(self, batch: list[tuple[Tuple, FeatureRecord]]) -> None:
         tuples = {id(record): tup for tup, record in batch}
         started = time.perf_counter()
         try:

@@ -17,11 +17,13 @@ from botscore.errors import InvalidMessage
 from botscore.records import FeatureRecord, ScoreRecord, SourceRef
 from botscore.v1.threat_score_pb2 import Decision, SourceRecord, ThreatScore
 from botscore.v1.user_features_pb2 import UserFeatures
+from botscore.v1.web_log_pb2 import WebLog
 
 __all__ = [
     "SUPPORTED_SCHEMA_VERSIONS",
     "decode_threat_score",
     "decode_user_features",
+    "decode_web_log",
     "encode_threat_score",
     "encode_user_features",
     "parse_or_reject",
@@ -89,6 +91,24 @@ def decode_user_features(
         schema_version=message.schema_version,
         source=source,
     )
+
+
+def decode_web_log(payload: bytes | None) -> WebLog:
+    """Decode and validate one ``WebLog``: what the feature stage needs must be there."""
+    if not payload:
+        raise InvalidMessage("empty_payload")
+    message = parse_or_reject(WebLog(), payload)
+    if not message.user_id:
+        raise InvalidMessage("missing_user_id")
+    if not message.HasField("schema_version"):
+        raise InvalidMessage("missing_schema_version")
+    if message.schema_version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise InvalidMessage("unsupported_schema_version", str(message.schema_version))
+    if message.time_unix_ms <= 0:
+        raise InvalidMessage("missing_time")
+    if not message.request_id:
+        raise InvalidMessage("missing_request_id")
+    return message
 
 
 def encode_user_features(

@@ -21,6 +21,7 @@ class _PartitionState:
     emitted: deque[int] = field(default_factory=deque)  # in emission (= offset) order
     done: set[int] = field(default_factory=set)
     next_commit: int | None = None
+    first: int | None = None  # first offset emitted since the partition was assigned
 
 
 class OffsetTracker:
@@ -33,6 +34,8 @@ class OffsetTracker:
         if state.emitted and offset <= state.emitted[-1]:
             raise ValueError(f"{partition}: offset {offset} emitted out of order")
         state.emitted.append(offset)
+        if state.first is None:
+            state.first = offset
 
     def done(self, partition: PartitionKey, offset: int) -> None:
         """Mark ``offset`` finished: acked, or skipped on purpose as bad input."""
@@ -55,6 +58,18 @@ class OffsetTracker:
             for key, state in self._partitions.items()
             if state.next_commit is not None and self._committed.get(key) != state.next_commit
         }
+
+    def replay_floor(self, partition: PartitionKey) -> int:
+        """Lowest offset that may ever be delivered again: where a restart would resume.
+
+        That is our last commit or, before the first one, where we started reading (the
+        group's committed position then). Consumers that dedup may forget marks below it.
+        """
+        committed = self._committed.get(partition)
+        if committed is not None:
+            return committed
+        state = self._partitions.get(partition)
+        return state.first if state is not None and state.first is not None else 0
 
     def committed(self, positions: dict[PartitionKey, int]) -> None:
         self._committed.update(positions)

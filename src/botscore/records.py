@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-__all__ = ["FeatureRecord", "ScoreRecord", "SourceRef"]
+__all__ = ["FeatureRecord", "RequestRecord", "ScoreRecord", "SourceRef"]
 
 
 @dataclass(frozen=True)
@@ -129,4 +129,80 @@ class ScoreRecord:
             int(feature_time_ms),
             int(scored_time_ms),
             SourceRef(topic, int(partition), int(offset)),
+        )
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    """One edge request, reduced to what the feature stage uses.
+
+    ``replay_floor`` is the lowest offset of the partition that can still be delivered
+    again (the committed position): the feature store forgets dedup marks below it.
+    """
+
+    user_id: str
+    time_ms: int
+    request_id: str
+    ip: str
+    user_agent: str
+    path: str
+    flags: list[str]
+    source: SourceRef
+    replay_floor: int
+
+    FIELDS: ClassVar[list[str]] = [
+        "user_id",
+        "time_ms",
+        "request_id",
+        "ip",
+        "user_agent",
+        "path",
+        "flags",
+        "topic",
+        "partition",
+        "offset",
+        "replay_floor",
+    ]
+
+    def to_values(self) -> list[Any]:
+        s = self.source
+        return [
+            self.user_id,
+            self.time_ms,
+            self.request_id,
+            self.ip,
+            self.user_agent,
+            self.path,
+            self.flags,
+            s.topic,
+            s.partition,
+            s.offset,
+            self.replay_floor,
+        ]
+
+    @classmethod
+    def from_values(cls, values: list[Any]) -> RequestRecord:
+        (
+            user_id,
+            time_ms,
+            request_id,
+            ip,
+            user_agent,
+            path,
+            flags,
+            topic,
+            partition,
+            offset,
+            replay_floor,
+        ) = values
+        return cls(
+            user_id,
+            int(time_ms),
+            request_id,
+            ip,
+            user_agent,
+            path,
+            list(flags),
+            SourceRef(topic, int(partition), int(offset)),
+            int(replay_floor),
         )

@@ -22,9 +22,10 @@ start() {
     exit 1
   fi
   mkdir -p "$STATE"
-  # Append-only file: acknowledged writes survive a Redis restart (no lost features).
+  # Append-only file synced on every write: a write Redis acknowledged survives even
+  # kill -9, so a tuple acked after its Redis update is never lost.
   redis-server --bind 127.0.0.1 --port "$PORT" --daemonize yes --pidfile "$PIDFILE" \
-    --dir "$STATE" --logfile "$STATE/redis.log" --appendonly yes --save ""
+    --dir "$STATE" --logfile "$STATE/redis.log" --appendonly yes --appendfsync always --save ""
   for _ in $(seq 1 50); do ping && { echo "redis: up on 127.0.0.1:$PORT"; return; }; sleep 0.1; done
   echo "error: redis did not answer within 5 s; log:" >&2
   tail -20 "$STATE/redis.log" >&2

@@ -87,9 +87,13 @@ def delete_topics(settings: KafkaSettings, topics: list[str]) -> None:
 
 @contextmanager
 def sparse_run(
-    settings: KafkaSettings, log_path: Path, ttl_s: int = 900, **extra_env: str
+    settings: KafkaSettings,
+    log_path: Path,
+    ttl_s: int = 900,
+    topology: str = "scoring",
+    **extra_env: str,
 ) -> Iterator[subprocess.Popen]:
-    """`sparse run` exactly as a user types it, pointed at the test's topics.
+    """`sparse run -n <topology>` exactly as a user types it, pointed at the test's topics.
 
     ``extra_env`` adds ``BOTSCORE_*`` overrides (e.g. TLS settings) for the components.
     """
@@ -102,7 +106,7 @@ def sparse_run(
     )
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            ["sparse", "run", "-t", str(ttl_s)],
+            ["sparse", "run", "-n", topology, "-t", str(ttl_s)],
             cwd=ROOT,
             env=env,
             stdout=log,

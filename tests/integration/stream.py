@@ -24,10 +24,14 @@ from .conftest import ROOT, stack_env
 Source = tuple[int, int]  # (partition, offset) in the features topic
 
 
-def produce(settings: KafkaSettings, payloads: Iterable[tuple[bytes, bytes]]) -> list[Source]:
-    """Send (key, value) pairs in order; return where each one landed."""
+def produce(
+    settings: KafkaSettings, payloads: Iterable[tuple[bytes, bytes]], topic: str | None = None
+) -> list[Source]:
+    """Send (key, value) pairs in order (to the features topic by default); return where
+    each one landed."""
     producer = create_producer(settings, client_id="it-feed")
-    futures = [producer.send(settings.features_topic, key=k, value=v) for k, v in payloads]
+    topic = topic or settings.features_topic
+    futures = [producer.send(topic, key=k, value=v) for k, v in payloads]
     producer.flush()
     placed = [(f.get().partition, f.get().offset) for f in futures]
     producer.close()
@@ -108,7 +112,10 @@ class SupervisedTopology:
     """`sparse run` restarted whenever it exits on its own, as Storm's supervisor would
     restart a dead worker; `restart()` stops it on purpose and starts it again."""
 
-    def __init__(self, settings: KafkaSettings, log_dir: Path, **extra_env: str) -> None:
+    def __init__(
+        self, settings: KafkaSettings, log_dir: Path, topology: str = "scoring", **extra_env: str
+    ) -> None:
+        self.topology = topology
         self.env = stack_env(
             BOTSCORE_KAFKA_FEATURES_TOPIC=settings.features_topic,
             BOTSCORE_KAFKA_SCORES_TOPIC=settings.scores_topic,
@@ -147,7 +154,7 @@ class SupervisedTopology:
         self.starts += 1
         log = (self.log_dir / f"sparse-run-{self.starts}.log").open("wb")
         self._process = subprocess.Popen(
-            ["sparse", "run", "-t", "1800"],
+            ["sparse", "run", "-n", self.topology, "-t", "1800"],
             cwd=ROOT,
             env=self.env,
             stdout=log,

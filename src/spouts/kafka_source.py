@@ -1,0 +1,242 @@
+"""Kafka spout base: reads one topic and emits each message as plain tuple values.
+
+Subclasses say which topic and consumer group (``source``) and how a message becomes
+tuple values (``decode``); everything about delivery lives here, once.
+
+Delivery (at least once): each tuple's id is its ``topic/partition/offset``. A partition's
+offset is committed only once it and every earlier offset are finished: acked, or written
+to the dead-letter topic. A crash therefore replays at most the uncommitted window. A failed
+tuple is replayed after a growing backoff; after ``kafka.max_attempts`` it is dead-lettered
+(``retries_exhausted``) rather than retried forever. Messages that can never be scored are
+dead-lettered at once with their original bytes and the reason, so they never stall a
+partition. Storm's ``topology.max.spout.pending`` bounds what is in flight. After a
+rebalance the new owner of a partition resumes from its last commit (at most
+``kafka.commit_interval_ms`` old), so a rebalance neither loses nor duplicates beyond that
+uncommitted window.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from kafka import ConsumerRebalanceListener
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+from streamparse import Spout
+
+from botscore.dead_letters import DeadLetterRecord, encode_dead_letter
+from botscore.delivery import Backoff, InFlight
+from botscore.errors import InvalidMessage
+from botscore.kafka_clients import create_consumer, create_producer
+from botscore.metrics import Metrics
+from botscore.records import SourceRef
+from botscore.settings import Settings
+
+
+@dataclass(frozen=True)
+class _Read:
+    """A message as read, kept until finished so it can be replayed or dead-lettered."""
+
+    values: list[Any] | None
+    source: SourceRef
+    value: bytes
+    key: bytes
+
+
+class KafkaSourceSpout(Spout):
+    # Names the spout in metrics: botscore.<metrics_name>.in, ...
+    metrics_name: ClassVar[str] = "spout"
+
+    def source(self, settings: Settings) -> tuple[str, str]:
+        """The topic to read and the consumer group to read it as."""
+        raise NotImplementedError
+
+    def decode(self, value: bytes | None, source: SourceRef) -> list[Any]:
+        """Tuple values for one message, or ``InvalidMessage`` to dead-letter it."""
+        raise NotImplementedError
+
+    def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
+        settings = Settings.from_options(storm_conf)
+        self.kafka = settings.kafka
+        self.topic, self.group = self.source(settings)
+        self.metrics = Metrics(settings.metrics, self.metrics_name)
+        self.in_flight: InFlight[_Read] = InFlight(
+            Backoff(
+                self.kafka.replay_backoff_first_ms / 1000,
+                self.kafka.replay_backoff_max_ms / 1000,
+                self.kafka.max_attempts,
+            )
+        )
+        # Filled by the producer's I/O thread, drained here: deque appends are thread-safe.
+        self.dead_letters_written: deque[tuple[SourceRef, str | None]] = deque()
+        self.dead_letters_failed: deque[tuple[DeadLetterRecord, str | None]] = deque()
+        # Filled by the consumer's I/O thread during a rebalance, drained here.
+        self.revoked: deque[set[tuple[str, int]]] = deque()
+        self.last_commit = time.monotonic()
+        task = context.get("taskid", 0)
+        self.producer = create_producer(self.kafka, client_id=f"botscore-spout-dlq-{task}")
+        self.consumer = create_consumer(
+            self.kafka, client_id=f"botscore-spout-{task}", group_id=self.group
+        )
+        self._wait_for_topic(timeout_s=30)
+        self.consumer.subscribe([self.topic], listener=_ForgetOnRevoke(self))
+        self.logger.info("reading %s as group %s", self.topic, self.group)
+
+    def _wait_for_topic(self, timeout_s: float) -> None:
+        """Know the topic's partitions before joining the group.
+
+        kafka-python 3.0 sometimes joins with no metadata for the topic yet, gets no
+        partitions, and does not always rejoin when the metadata arrives.
+        """
+        deadline = time.monotonic() + timeout_s
+        while not self.consumer.partitions_for_topic(self.topic):
+            if time.monotonic() > deadline:
+                self.logger.error(
+                    "topic %s still unknown after %.0f s; subscribing anyway",
+                    self.topic,
+                    timeout_s,
+                )
+                return
+            time.sleep(0.5)
+
+    def next_tuple(self) -> None:
+        self._finish_dead_letters()
+        now = time.monotonic()
+        for tup_id, read in self.in_flight.due_replays(now):
+            self.metrics.count("replayed")
+            self.emit(read.values, tup_id=tup_id)
+        if len(self.in_flight) < self.kafka.max_in_flight:
+            polled = self.consumer.poll(timeout_ms=100)
+            # A rebalance inside poll() revokes partitions before it hands out records of
+            # the new assignment, so forget the old ones before reading the new.
+            self._forget_revoked()
+            for messages in polled.values():
+                for message in messages:
+                    self._read(message)
+            if not polled and not self.consumer.assignment():
+                # poll returns at once without partitions; do not spin a core meanwhile.
+                time.sleep(0.1)
+        self.commit_finished(force=False)
+
+    def ack(self, tup_id: str) -> None:
+        self.in_flight.acked(tup_id)
+
+    def fail(self, tup_id: str) -> None:
+        exhausted = self.in_flight.failed(tup_id, time.monotonic())
+        if exhausted is not None:
+            attempts = self.in_flight.attempts(tup_id)
+            self._dead_letter(
+                exhausted.source,
+                exhausted,
+                "retries_exhausted",
+                f"failed downstream {attempts} times",
+                tup_id,
+            )
+
+    def _read(self, message: Any) -> None:
+        source = SourceRef(message.topic, message.partition, message.offset)
+        read = _Read(None, source, message.value or b"", message.key or b"")
+        try:
+            values = self.decode(message.value, source)
+        except InvalidMessage as exc:
+            self.logger.warning("skipping invalid message at %s: %s", source.tuple_id(), exc)
+            self.in_flight.reserve((source.topic, source.partition), source.offset)
+            self._dead_letter(source, read, exc.reason, exc.detail, None)
+            return
+        self.metrics.count("in")
+        tup_id = source.tuple_id()
+        self.in_flight.emitted(
+            tup_id,
+            _Read(values, source, read.value, read.key),
+            (source.topic, source.partition),
+            source.offset,
+        )
+        self.emit(values, tup_id=tup_id)
+
+    def _dead_letter(
+        self, source: SourceRef, read: _Read, reason: str, detail: str, tup_id: str | None
+    ) -> None:
+        letter = DeadLetterRecord(
+            read.value, read.key, reason, detail, "spout", source, int(time.time() * 1000)
+        )
+        self.metrics.count("dead_lettered", tags=[f"reason:{reason}"])
+        self._send_dead_letter(letter, tup_id)
+
+    def _send_dead_letter(self, letter: DeadLetterRecord, tup_id: str | None) -> None:
+        try:
+            future = self.producer.send(
+                self.kafka.dead_letter_topic,
+                key=letter.original_key or None,
+                value=encode_dead_letter(letter),
+            )
+        except KafkaError as exc:
+            self.logger.warning("dead letter for %s not sent, retrying: %s", letter.source, exc)
+            self.dead_letters_failed.append((letter, tup_id))
+            return
+        future.add_callback(lambda _meta: self.dead_letters_written.append((letter.source, tup_id)))
+        future.add_errback(lambda _exc: self.dead_letters_failed.append((letter, tup_id)))
+
+    def _forget_revoked(self) -> None:
+        while self.revoked:
+            partitions = self.revoked.popleft()
+            self.in_flight.forget_partitions(partitions)
+            self.logger.info("partitions revoked: %s", sorted(p for _, p in partitions))
+
+    def _finish_dead_letters(self) -> None:
+        while self.dead_letters_written:
+            source, tup_id = self.dead_letters_written.popleft()
+            if tup_id is None:
+                self.in_flight.release((source.topic, source.partition), source.offset)
+            else:
+                self.in_flight.finish(tup_id)
+        retry = [self.dead_letters_failed.popleft() for _ in range(len(self.dead_letters_failed))]
+        for letter, tup_id in retry:
+            self._send_dead_letter(letter, tup_id)
+
+    def commit_finished(self, force: bool) -> None:
+        """Commit offsets below which everything is finished, at most every interval."""
+        now = time.monotonic()
+        if not force and now - self.last_commit < self.kafka.commit_interval_ms / 1000:
+            return
+        self.last_commit = now
+        positions = self.in_flight.offsets.pending_commits()
+        if not positions:
+            return
+        try:
+            self.consumer.commit(
+                {
+                    TopicPartition(t, p): OffsetAndMetadata(pos, "", -1)
+                    for (t, p), pos in positions.items()
+                },
+                timeout_ms=2000,  # a blocked spout misses Storm's heartbeats and is killed
+            )
+        except (CommitFailedError, KafkaError) as exc:
+            # Not fatal: the same positions are retried next interval; a rebalance
+            # that caused this hands the partitions to a consumer that replays them.
+            self.logger.warning("offset commit failed, will retry: %s", exc)
+            return
+        self.in_flight.offsets.committed(positions)
+
+
+class _ForgetOnRevoke(ConsumerRebalanceListener):
+    """Hand revoked partitions to the spout's thread, which forgets them.
+
+    kafka-python 3 calls this on its I/O thread, where a blocking commit raises and the
+    spout's state must not be touched. Not committing here costs at most the last commit
+    interval of replays: the new owner resumes from the last periodic commit.
+    """
+
+    def __init__(self, spout: KafkaSourceSpout) -> None:
+        self.spout = spout
+
+    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        self.spout.revoked.append({(tp.topic, tp.partition) for tp in revoked})
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        if not assigned:
+            self.spout.logger.warning(
+                "no partitions assigned (topic missing, or more spouts than partitions)"
+            )
