@@ -1,5 +1,6 @@
 """The edge traffic simulator: reproducible, each kind recognisable, labels kept apart."""
 
+import io
 import itertools
 import re
 import statistics
@@ -14,7 +15,8 @@ from botscore.settings import Settings
 from botscore.simulator import run
 from botscore.simulator.labels import HEADER, read_labels, write_labels
 from botscore.simulator.population import PROFILES, build_population, is_datacenter
-from botscore.simulator.traffic import TrafficGenerator
+from botscore.simulator.status import StatusLine, status_text
+from botscore.simulator.traffic import EdgeCounts, SimulationStats, TrafficGenerator
 from botscore.v1.web_log_pb2 import WebLog
 
 START_MS = 1_700_000_000_000
@@ -245,3 +247,137 @@ def test_simulate_fails_loudly_when_kafka_rejects(monkeypatch, tmp_path):
     _patch_kafka(monkeypatch, _FakeProducer(error=RuntimeError("broker down")))
     with pytest.raises(BotscoreError, match="not confirmed"):
         run.simulate(Settings(), 50, 0.2, 9, tmp_path / "labels.csv", 300, 0.3, False)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_realised_rate_is_the_target_from_the_first_second(seed):
+    # Sessions that all began at once ran 40% fast for the first seconds, and opening
+    # sessions until the expected rates reached the target ran 4% fast for good.
+    _, _, events = _events(users=2000, seed=seed, rate=200, duration_s=60)
+    seconds = [(e.time_unix_ms - START_MS) / 1000 for e in events]
+    assert len(seconds) == pytest.approx(200 * 60, rel=0.03)
+    assert sum(1 for s in seconds if s < 3) == pytest.approx(200 * 3, rel=0.15)
+    for start in range(0, 60, 10):
+        in_window = sum(1 for s in seconds if start <= s < start + 10)
+        assert in_window == pytest.approx(200 * 10, rel=0.08), start
+
+
+def test_realised_rate_is_the_target_at_low_rates():
+    # Here one session is a large part of the target, so overshooting it showed most (7%).
+    counts = [len(_events(users=2000, seed=s, rate=20, duration_s=1200)[2]) for s in (1, 2, 3)]
+    assert statistics.mean(counts) == pytest.approx(20 * 1200, rel=0.03)
+
+
+def test_the_edge_is_asked_at_each_requests_time_blocked_ones_included():
+    paced: list[float] = []
+    asked: list[float] = []
+
+    def decide(user_id: str) -> str:
+        asked.append(paced[-1])
+        return "block" if len(asked) % 2 else "allow"
+
+    _, generator, events = _events(rate=50, duration_s=30, decision_for=decide, pace=paced.append)
+    assert len(asked) == len(paced) == generator.stats.sent + generator.stats.blocked
+    assert paced == sorted(paced) and paced[-1] < 30
+    assert [START_MS + int(t * 1000) for t in paced[1::2]] == [e.time_unix_ms for e in events]
+
+
+def test_stats_judge_the_edge_per_simulated_minute_from_the_ground_truth():
+    population = build_population(600, 0.3, 12)
+    is_bot = {u.user_id: PROFILES[u.kind].is_bot for u in population.users}
+    now: list[float] = [0.0]
+
+    def edge(user_id: str) -> str:
+        if now[0] < 120:  # no scores yet during the first two minutes
+            return "allow"
+        return "block" if is_bot[user_id] else "challenge"
+
+    generator = TrafficGenerator(
+        population, 80, 300, 12, START_MS, decision_for=edge, pace=lambda t: now.__setitem__(0, t)
+    )
+    events = list(generator)
+    stats = generator.stats
+    assert sorted(stats.by_minute) == [0, 1, 2, 3, 4]
+    for minute, counts in stats.by_minute.items():
+        if minute < 2:
+            assert counts.bots.allowed == counts.bots.requests > 0
+            assert counts.humans.challenged == 0
+        else:
+            assert counts.bots.blocked == counts.bots.requests > 0
+            assert counts.humans.challenged == counts.humans.requests > 0
+    assert stats.bots.requests == sum(m.bots.requests for m in stats.by_minute.values())
+    assert stats.bots.blocked == stats.blocked
+    assert stats.humans.requests + stats.bots.allowed == len(events) == stats.sent
+    late = {e.user_id for e in events if e.time_unix_ms >= START_MS + 120_000}
+    assert stats.humans_challenged == {u for u in late if not is_bot[u]}
+    assert stats.bots_blocked and all(is_bot[u] for u in stats.bots_blocked)
+    assert not any(is_bot[e.user_id] for e in events if e.time_unix_ms >= START_MS + 120_000)
+    assert stats.bot_allowed_share(end_s=120) == 1.0
+    assert stats.bot_allowed_share(start_s=120) == 0.0
+
+
+def test_allowed_share_leaves_out_the_minute_the_scores_arrived_in():
+    stats = SimulationStats()
+    for t, decision in [(10, "allow"), (70, "allow"), (80, "block"), (130, "block")]:
+        stats.record(t, "c-bot", True, decision)
+    stats.record(20, "c-human", False, "challenge")
+    assert stats.by_minute[0].humans == EdgeCounts(requests=1, challenged=1)
+    assert stats.bot_allowed_share() == pytest.approx(2 / 4)
+    assert stats.bot_allowed_share(end_s=75) == 1.0  # minute 0 only
+    assert stats.bot_allowed_share(start_s=75) == 0.0  # minute 2 only
+    assert stats.bot_allowed_share(start_s=200) is None
+    assert stats.bots_blocked == {"c-bot"} and stats.humans_challenged == {"c-human"}
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_status_line_rewrites_itself_on_a_terminal():
+    out = _Terminal()
+    line = StatusLine(out)
+    line.show("first")
+    line.show("second")
+    assert out.getvalue().startswith("\rfirst") and "\rsecond" in out.getvalue()
+    assert "\n" not in out.getvalue()
+    line.close()
+    assert out.getvalue().endswith("\n")
+
+
+def test_status_line_in_a_log_is_a_plain_line_now_and_then():
+    out, clock = io.StringIO(), [0.0]
+    line = StatusLine(out, plain_interval_s=10, clock=lambda: clock[0])
+    for second in range(25):
+        clock[0] = second
+        line.show(f"at {second}")
+    line.close()
+    assert out.getvalue().splitlines() == ["at 0", "at 10", "at 20", "at 24"]
+    assert "\r" not in out.getvalue()
+
+
+def test_status_text_says_what_the_edge_does_to_bots_and_humans():
+    stats = SimulationStats(sent=1234)
+    for decision in ("block", "block", "allow"):
+        stats.record(5, "c-b", True, decision)
+    stats.record(5, "c-h", False, "challenge")
+    text = status_text(stats, 3725, 201.4, 12)
+    assert text.startswith("sim 1:02:05  201 req/s  sent 1,234  users scored 12  ")
+    assert "bot req blocked 2 / allowed 1" in text
+    assert "bots blocked 1" in text and "humans challenged 1 (1 req)" in text
+    assert "users scored -" in status_text(stats, 0, 0, None)
+
+
+def test_speedup_runs_simulated_time_faster_than_the_wall(monkeypatch, tmp_path):
+    producer = _FakeProducer()
+    _patch_kafka(monkeypatch, producer)
+    started = time.monotonic()
+    stats = run.simulate(
+        Settings(), 150, 10.0, 9, tmp_path / "labels.csv", 600, 0.3, False, speedup=10
+    )
+    elapsed = time.monotonic() - started
+    times = [WebLog.FromString(value).time_unix_ms for _, _, value in producer.sent]
+    assert stats.sent == len(times) == pytest.approx(1500, rel=0.15)
+    assert 0.8 < elapsed < 3.0  # ten simulated seconds in one wall second, plus set-up
+    assert 9_000 < times[-1] - times[0] < 10_000  # event times stay simulated time
+    assert {topic for topic, _, _ in producer.sent} == {Settings().aggregation.web_logs_topic}

@@ -1,28 +1,76 @@
-"""Run a simulation onto Kafka: WebLogs keyed by user id, paced in real time.
+"""Run a simulation onto Kafka: WebLogs keyed by user id, paced to the wall clock.
 
-Event times are the simulated clock started at the wall clock, and each event is sent
-when the wall clock reaches it, so event time and arrival time agree for the feature
-stage and for the enforcement loop's decisions.
+Event times are the simulated clock started at the wall clock, and simulated second ``s``
+is sent at wall second ``s / speedup``: at speedup 1 event time and arrival time agree for
+the feature stage and the enforcement loop; above 1 a simulated hour takes minutes.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
+from botscore.enforcement import EdgeDecisions
 from botscore.errors import BotscoreError
 from botscore.kafka_clients import create_producer, ensure_topics
 from botscore.settings import Settings
 from botscore.simulator.labels import write_labels
 from botscore.simulator.population import build_population
-from botscore.simulator.traffic import DecisionFor, SimulationStats, TrafficGenerator, always_allow
+from botscore.simulator.status import StatusLine, status_text
+from botscore.simulator.traffic import SimulationStats, TrafficGenerator, always_allow
 
 __all__ = ["SimulationStats", "simulate"]
 
 # Sleeping for less than this costs more than it saves at high rates.
 _MIN_SLEEP_S = 0.002
+
+
+class _Live:
+    """The wall-clock side of a run: paces requests and refreshes what it shows."""
+
+    def __init__(
+        self,
+        stats: SimulationStats,
+        speedup: float,
+        edge: EdgeDecisions | None,
+        status: StatusLine | None,
+    ) -> None:
+        self.stats = stats
+        self.speedup = speedup
+        self.edge = edge
+        self.status = status
+        # The enforcer's counter outlives runs: this run's scores are what it adds.
+        self._scored_before = self._users_scored_total() or 0
+        self.started = time.monotonic()
+        self._sim_s = 0.0
+        self._last_tick, self._last_sent = self.started, 0
+        self._next_tick = self.started + 1.0
+
+    def wait_until(self, sim_s: float) -> None:
+        """Sleep until simulated second ``sim_s`` is due; refresh once a wall second."""
+        self._sim_s = sim_s
+        delay = self.started + sim_s / self.speedup - time.monotonic()
+        if delay > _MIN_SLEEP_S:
+            time.sleep(delay)
+        now = time.monotonic()
+        if now >= self._next_tick:
+            self.tick(now)
+
+    def tick(self, now: float) -> None:
+        total = self._users_scored_total()
+        scored = None if total is None else total - self._scored_before
+        if scored and self.stats.first_scores_s is None:
+            self.stats.first_scores_s = self._sim_s
+        if self.status is not None:
+            wall_rate = (self.stats.sent - self._last_sent) / max(now - self._last_tick, 1e-9)
+            self.status.show(status_text(self.stats, self._sim_s, wall_rate, scored))
+        self._last_tick, self._last_sent = now, self.stats.sent
+        self._next_tick = now + 1.0
+
+    def _users_scored_total(self) -> int | None:
+        counters = self.edge.stats() if self.edge is not None else None
+        return None if counters is None else counters.get("users_scored", 0)
 
 
 def simulate(
@@ -35,41 +83,51 @@ def simulate(
     bot_share: float,
     progress: bool,
     *,
-    topic: str = "web-logs",
-    decision_for: DecisionFor = always_allow,
+    topic: str | None = None,
+    speedup: float = 1.0,
+    edge: EdgeDecisions | None = None,
     start_unix_ms: int | None = None,
 ) -> SimulationStats:
-    """Produce ``rate`` WebLogs per second for ``duration_s`` seconds; return the counts.
+    """Produce ``rate`` WebLogs per simulated second for ``duration_s`` simulated seconds.
 
+    ``topic`` defaults to the aggregation's web-logs topic. With ``edge`` every request
+    gets the edge's decision at send time. ``progress`` shows the status line on stderr.
     The labels file is written first, so the ground truth exists even if the run is
     interrupted. Raises ``BotscoreError`` when Kafka did not confirm every message.
     """
+    if speedup <= 0:
+        raise ValueError("speedup must be positive")
+    topic = topic or settings.aggregation.web_logs_topic
     population = build_population(users, bot_share, seed)
     write_labels(population, labels_path)
-    wall_start_ms = int(time.time() * 1000) if start_unix_ms is None else start_unix_ms
-    generator = TrafficGenerator(
-        population, rate, duration_s, seed, wall_start_ms, decision_for=decision_for
-    )
     ensure_topics(settings.kafka, [topic])
     producer = create_producer(settings.kafka, client_id="botscore-simulator")
     failures: list[BaseException] = []
-    bar = tqdm(total=round(rate * duration_s), unit="req", disable=not progress, desc=f"-> {topic}")
-    started = time.monotonic()
+    # Taken after the set-up, so the first events are due now, not a set-up ago.
+    wall_start_ms = int(time.time() * 1000) if start_unix_ms is None else start_unix_ms
+    generator = TrafficGenerator(
+        population,
+        rate,
+        duration_s,
+        seed,
+        wall_start_ms,
+        decision_for=edge.decision_for if edge is not None else always_allow,
+        # ``live`` needs the generator's stats; it exists before the first request.
+        pace=lambda sim_s: live.wait_until(sim_s),
+    )
+    status = StatusLine(sys.stderr) if progress else None
+    live = _Live(generator.stats, speedup, edge, status)
     try:
         for event in generator:
-            delay = started + (event.time_unix_ms - wall_start_ms) / 1000 - time.monotonic()
-            if delay > _MIN_SLEEP_S:
-                time.sleep(delay)
             future = producer.send(
                 topic, key=event.user_id.encode(), value=event.SerializeToString()
             )
             future.add_errback(failures.append)
-            bar.update()
-            if bar.n % 1000 == 0:
-                bar.set_postfix(blocked=generator.stats.blocked, refresh=False)
         producer.flush()
+        live.tick(time.monotonic())
     finally:
-        bar.close()
+        if status is not None:
+            status.close()
         producer.close(timeout=5)
     if failures:
         raise BotscoreError(

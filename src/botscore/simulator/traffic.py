@@ -3,8 +3,10 @@
 Visits are sessions: a user arrives, makes requests at the tempo of its kind, leaves, and
 is idle until picked again. New sessions start whenever the summed expected rate of the
 open sessions falls below the target, so the total rate is the one asked for while each
-user's own rate stays that of its kind (which is what the features measure). Everything
-random comes from one ``random.Random`` seeded here: a seed always gives the same events.
+user's own rate stays that of its kind (which is what the features measure). A session's
+first request comes one gap after it opens, and the sessions open at the start are caught
+mid-visit, so the realised rate is the target from the first second on. Everything random
+comes from one ``random.Random`` seeded here: a seed always gives the same events.
 
 Every request is drawn before the edge's decision is applied, so blocking a user removes
 exactly that user's events and leaves everyone else's unchanged.
@@ -13,6 +15,7 @@ exactly that user's events and leaves everyone else's unchanged.
 from __future__ import annotations
 
 import heapq
+import math
 import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -23,6 +26,8 @@ from botscore.v1.web_log_pb2 import WebLog
 __all__ = [
     "DECISIONS",
     "WEB_LOG_SCHEMA_VERSION",
+    "EdgeCounts",
+    "MinuteStats",
     "SimulationStats",
     "TrafficGenerator",
     "always_allow",
@@ -47,14 +52,78 @@ def always_allow(user_id: str) -> str:
 
 
 @dataclass
+class EdgeCounts:
+    """Requests of one group (bots or humans) by the edge's decision on them."""
+
+    # Every request the clients made, whatever the edge decided.
+    requests: int = 0
+    blocked: int = 0
+    challenged: int = 0
+
+    @property
+    def allowed(self) -> int:
+        return self.requests - self.blocked - self.challenged
+
+    def add(self, decision: str) -> None:
+        self.requests += 1
+        if decision == "block":
+            self.blocked += 1
+        elif decision == "challenge":
+            self.challenged += 1
+
+
+@dataclass
+class MinuteStats:
+    bots: EdgeCounts = field(default_factory=EdgeCounts)
+    humans: EdgeCounts = field(default_factory=EdgeCounts)
+
+
+@dataclass
 class SimulationStats:
-    """What happened to the requests: emitted, dropped by a block, or challenged."""
+    """What happened to the requests: emitted, dropped by a block, or challenged.
+
+    The simulator knows who is a bot, so it judges the edge here, from the ground truth,
+    without ever putting a label into a message.
+    """
 
     sent: int = 0
     blocked: int = 0
     challenged: int = 0
     sent_by_kind: dict[str, int] = field(default_factory=dict)
     blocked_by_kind: dict[str, int] = field(default_factory=dict)
+    bots: EdgeCounts = field(default_factory=EdgeCounts)
+    humans: EdgeCounts = field(default_factory=EdgeCounts)
+    # Distinct users the edge blocked (bots) or challenged (humans) at least once.
+    bots_blocked: set[str] = field(default_factory=set)
+    humans_challenged: set[str] = field(default_factory=set)
+    # Simulated minute since the start -> what the edge did that minute.
+    by_minute: dict[int, MinuteStats] = field(default_factory=dict)
+    # Simulated seconds at which the edge first reported scored users; None without one.
+    first_scores_s: float | None = None
+
+    def record(self, t_s: float, user_id: str, is_bot: bool, decision: str) -> None:
+        """Count one request made at simulated second ``t_s`` and the edge's decision."""
+        minute = self.by_minute.setdefault(int(t_s // 60), MinuteStats())
+        (minute.bots if is_bot else minute.humans).add(decision)
+        (self.bots if is_bot else self.humans).add(decision)
+        if is_bot and decision == "block":
+            self.bots_blocked.add(user_id)
+        elif not is_bot and decision == "challenge":
+            self.humans_challenged.add(user_id)
+
+    def bot_allowed_share(self, start_s: float = 0.0, end_s: float = math.inf) -> float | None:
+        """Share of bot requests allowed in the whole simulated minutes within [start, end).
+
+        Minutes cut by ``start_s`` or ``end_s`` are left out, so the minute in which the
+        first scores arrived counts neither as before nor as after; None without requests.
+        """
+        counts = [
+            m.bots
+            for minute, m in self.by_minute.items()
+            if minute * 60 >= start_s and (minute + 1) * 60 <= end_s
+        ]
+        requests = sum(c.requests for c in counts)
+        return sum(c.allowed for c in counts) / requests if requests else None
 
 
 @dataclass
@@ -83,19 +152,33 @@ class TrafficGenerator:
         seed: int,
         start_unix_ms: int,
         decision_for: DecisionFor = always_allow,
+        pace: Callable[[float], None] | None = None,
     ) -> None:
+        """``pace`` is called with each request's simulated second before the edge decides
+        on it, blocked requests included: a live run waits there, so the edge is asked at
+        send time and not when the generator happens to run ahead."""
         if rate <= 0 or duration_s <= 0:
             raise ValueError("rate and duration_s must be positive")
         self.population = population
         self.duration_s = duration_s
         self.start_unix_ms = start_unix_ms
         self.decision_for = decision_for
+        self.pace = pace
         self.rate = rate
         self.stats = SimulationStats(
             sent_by_kind=dict.fromkeys(population.profiles, 0),
             blocked_by_kind=dict.fromkeys(population.profiles, 0),
         )
         self._rng = random.Random(f"traffic-{seed}")
+        self._user_rates = [
+            1.0 / (population.profiles[u.kind].mean_gap_s * u.gap_scale) for u in population.users
+        ]
+        capacity = sum(self._user_rates)
+        if capacity < rate:
+            raise ValueError(
+                f"{rate:g} requests/s needs more than the {len(population.users)} users "
+                f"simulated, all active at once ({capacity:.0f}/s): raise users"
+            )
         self._actions = {
             kind: (list(p.actions), _cumulative(list(p.actions.values())))
             for kind, p in population.profiles.items()
@@ -108,28 +191,34 @@ class TrafficGenerator:
         queue: list[tuple[float, int, _Session]] = []
         seq = 0
 
-        def open_sessions(now: float, ended: int | None) -> None:
+        def open_sessions(now: float, ended: int | None, mid_visit: bool = False) -> None:
             # The user who just left goes back last, so it only returns when needed.
             nonlocal open_rate, seq
-            while open_rate < self.rate and (idle or ended is not None):
+            while idle or ended is not None:
                 if not idle:
                     idle.append(ended)
                     ended = None
-                session = self._start(self._take_idle(idle))
+                i = rng.randrange(len(idle))
+                user_rate, room = self._user_rates[idle[i]], self.rate - open_rate
+                # Open only what brings the sum closer to the target: opening until it was
+                # reached overshot by half a session's rate (7% at 20 requests/s).
+                if user_rate / 2 > room:
+                    break
+                idle[i], idle[-1] = idle[-1], idle[i]
+                session = self._start(idle.pop())
                 open_rate += session.rate
-                # The first request comes within one gap, as if the site was busy before.
-                first = now + rng.uniform(0, self._gap(session))
-                heapq.heappush(queue, (first, seq, session))
+                # Sessions open at the start are caught mid-visit; a later one begins one
+                # gap after it opens. Half a gap for every session ran 40% fast at first.
+                if mid_visit:
+                    first = rng.uniform(0, self._gap(session, spanning=True))
+                else:
+                    first = self._gap(session)
+                heapq.heappush(queue, (now + first, seq, session))
                 seq += 1
             if ended is not None:
                 idle.append(ended)
 
-        open_sessions(0.0, None)
-        if open_rate < self.rate:
-            raise ValueError(
-                f"{self.rate:g} requests/s needs more than the {len(self.population.users)} "
-                f"users simulated, all active at once ({open_rate:.0f}/s): raise users"
-            )
+        open_sessions(0.0, None, mid_visit=True)
         while queue:
             t, _, session = heapq.heappop(queue)
             if t >= self.duration_s:
@@ -146,11 +235,6 @@ class TrafficGenerator:
             if event is not None:
                 yield event
 
-    def _take_idle(self, idle: list[int]) -> int:
-        i = self._rng.randrange(len(idle))
-        idle[i], idle[-1] = idle[-1], idle[i]
-        return idle.pop()
-
     def _start(self, index: int) -> _Session:
         rng = self._rng
         user = self.population.users[index]
@@ -160,18 +244,24 @@ class TrafficGenerator:
             index=index,
             user=user,
             profile=profile,
-            rate=1.0 / (profile.mean_gap_s * user.gap_scale),
+            rate=self._user_rates[index],
             remaining=remaining,
             endpoint=rng.choice(user.endpoints),
             user_agent=rng.choice(user.user_agents),
             cursor=rng.randrange(1, CATALOGUE_SIZE),
         )
 
-    def _gap(self, session: _Session) -> float:
+    def _gap(self, session: _Session, spanning: bool = False) -> float:
+        """A gap between two requests, or with ``spanning`` the gap around a random moment.
+
+        Long gaps are more likely to span a given moment (they are length-biased, which
+        for Gamma(k) gaps is Gamma(k + 1)); a uniform point inside one is where a visit
+        in progress at that moment is, so its next request comes at the end of that gap.
+        """
         profile = session.profile
         shape = 1.0 / (profile.gap_cv * profile.gap_cv)
         mean = profile.mean_gap_s * session.user.gap_scale
-        return self._rng.gammavariate(shape, mean / shape)
+        return self._rng.gammavariate(shape + 1 if spanning else shape, mean / shape)
 
     def _request(self, session: _Session, t: float) -> WebLog | None:
         """Draw one request; ``None`` when the edge blocks it (counted, not emitted)."""
@@ -195,9 +285,12 @@ class TrafficGenerator:
         js = session.count > 0 and rng.random() < profile.js_check
         request_id = f"{rng.getrandbits(64):016x}"
 
+        if self.pace is not None:
+            self.pace(t)
         decision = self.decision_for(user.user_id)
         if decision not in DECISIONS:
             raise ValueError(f"decision_for({user.user_id!r}) returned {decision!r}")
+        self.stats.record(t, user.user_id, profile.is_bot, decision)
         if decision == "block":
             self.stats.blocked += 1
             self.stats.blocked_by_kind[user.kind] += 1

@@ -1,0 +1,588 @@
+"""The edge's enforcement loop against the real broker and real Redis.
+
+ThreatScores go onto a scores topic of the test's own through our producer; the enforcer
+turns them into decisions in Redis database 3 (flushed around each test). The fault tests
+use a redis-server of their own on a free port, so killing it never disturbs other suites.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import pytest
+import redis
+from kafka import KafkaConsumer, TopicPartition
+
+from botscore.codec import encode_threat_score
+from botscore.dead_letters import decode_dead_letter
+from botscore.enforcement import (
+    DECISION_PREFIX,
+    SCORED_USERS_KEY,
+    DecisionWriter,
+    EdgeDecisions,
+    decision_key,
+    read_stats,
+    run_enforcer,
+)
+from botscore.kafka_clients import connection_config
+from botscore.records import ScoreRecord, SourceRef
+from botscore.redis_client import create_redis
+from botscore.settings import (
+    EnforcementSettings,
+    MetricsSettings,
+    RedisSettings,
+    Settings,
+)
+from botscore.simulator.population import build_population
+from botscore.simulator.run import simulate
+from botscore.v1.web_log_pb2 import WebLog
+
+from .conftest import ROOT, consume_all, delete_topics, fresh_topics, stack_env
+from .stream import produce
+
+pytestmark = [pytest.mark.integration, pytest.mark.aggregation]
+
+REDIS_DB = 3  # the stack's Redis, a database of these tests' own
+BLOCK_MS = EnforcementSettings().block_ttl_s * 1000
+CHALLENGE_MS = EnforcementSettings().challenge_ttl_s * 1000
+
+
+# ------------------------------------------------------------------ fixtures --
+
+
+@pytest.fixture
+def edge_redis() -> Iterator[redis.Redis]:
+    client = create_redis(RedisSettings(db=REDIS_DB))
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"no Redis at 127.0.0.1:6379 ({exc}): start the stack with `make up`")
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def settings(kafka_settings) -> Iterator[Settings]:
+    topics = fresh_topics(kafka_settings)
+    yield Settings(
+        kafka=topics,
+        redis=RedisSettings(db=REDIS_DB),
+        enforcement=EnforcementSettings(consumer_group=f"it-edge-{uuid.uuid4().hex[:8]}"),
+        metrics=MetricsSettings(enabled=False),
+    )
+    delete_topics(topics, [topics.features_topic, topics.scores_topic, topics.dead_letter_topic])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class OwnRedis:
+    """A redis-server of the test's own, durable like the stack's (AOF, fsync always)."""
+
+    port: int
+    workdir: Path
+
+    def start(self) -> None:
+        try:
+            subprocess.run(
+                [
+                    "redis-server",
+                    "--bind",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--daemonize",
+                    "yes",
+                    "--dir",
+                    str(self.workdir),
+                    "--pidfile",
+                    str(self.workdir / "redis.pid"),
+                    "--logfile",
+                    str(self.workdir / "redis.log"),
+                    "--appendonly",
+                    "yes",
+                    "--appendfsync",
+                    "always",
+                    "--save",
+                    "",
+                ],
+                check=True,
+                timeout=10,
+            )
+        except FileNotFoundError:
+            pytest.fail("redis-server not found: run `make up` (installs Debian's redis-server)")
+        client = self.client()
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.RedisError:
+                if time.monotonic() > deadline:
+                    log = (self.workdir / "redis.log").read_text(errors="replace")[-2000:]
+                    pytest.fail(f"own redis-server did not come up on {self.port}:\n{log}")
+                time.sleep(0.05)
+            finally:
+                client.close()
+
+    def kill(self) -> None:
+        """kill -9: acknowledged writes must survive through the append-only file."""
+        pidfile = self.workdir / "redis.pid"
+        if not pidfile.exists():
+            return
+        pid = int(pidfile.read_text())
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        pidfile.unlink()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
+
+    def settings(self) -> RedisSettings:
+        return RedisSettings(port=self.port, socket_timeout_s=1.0)
+
+    def client(self) -> redis.Redis:
+        return create_redis(self.settings())
+
+
+@pytest.fixture
+def own_redis(tmp_path) -> Iterator[OwnRedis]:
+    server = OwnRedis(_free_port(), tmp_path / "own-redis")
+    server.workdir.mkdir()
+    server.start()
+    yield server
+    server.kill()
+
+
+# ------------------------------------------------------------------- helpers --
+
+
+def _score(user_id: str, decision: str, scored_ms: int, offset: int = 0) -> ScoreRecord:
+    return ScoreRecord(
+        user_id=user_id,
+        score={"allow": 0.1, "challenge": 0.6, "block": 0.95}[decision],
+        decision=decision,
+        model_name="baseline",
+        model_version="it",
+        feature_time_ms=scored_ms - 50,
+        scored_time_ms=scored_ms,
+        source=SourceRef("it-features", 0, offset),
+    )
+
+
+def _produce_scores(settings: Settings, scores: list[ScoreRecord]) -> dict[int, int]:
+    """Produce in order; return the end offset of each partition written to."""
+    return _produce(settings, [(s.user_id.encode(), encode_threat_score(s)) for s in scores])
+
+
+def _produce(settings: Settings, payloads: list[tuple[bytes, bytes]]) -> dict[int, int]:
+    placed = produce(settings.kafka, payloads, topic=settings.kafka.scores_topic)
+    ends: dict[int, int] = {}
+    for partition, offset in placed:
+        ends[partition] = max(ends.get(partition, 0), offset + 1)
+    return ends
+
+
+def _committed(settings: Settings) -> dict[int, int]:
+    consumer = KafkaConsumer(
+        **connection_config(settings.kafka),
+        group_id=settings.enforcement.consumer_group,
+        enable_auto_commit=False,
+    )
+    try:
+        topic = settings.kafka.scores_topic
+        positions = {
+            p: consumer.committed(TopicPartition(topic, p))
+            for p in consumer.partitions_for_topic(topic)
+        }
+    finally:
+        consumer.close()
+    return {p: pos for p, pos in positions.items() if pos is not None}
+
+
+def _wait(predicate: Callable[[], bool], timeout_s: float, what: str) -> float:
+    started = time.monotonic()
+    while not predicate():
+        if time.monotonic() - started > timeout_s:
+            raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def _wait_committed(settings: Settings, ends: dict[int, int], timeout_s: float = 60) -> None:
+    _wait(
+        lambda: all(_committed(settings).get(p, 0) >= end for p, end in ends.items()),
+        timeout_s,
+        f"offsets {ends} committed",
+    )
+
+
+@contextmanager
+def enforcer(settings: Settings) -> Iterator[threading.Event]:
+    """``run_enforcer`` on a thread; it must not raise, and must stop within seconds."""
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def guarded() -> None:
+        try:
+            run_enforcer(settings, stop)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=guarded, daemon=True)
+    thread.start()
+    try:
+        yield stop
+    finally:
+        stop.set()
+        thread.join(15)
+    assert not thread.is_alive(), "the enforcer did not stop within 15 s"
+    assert not errors, f"the enforcer raised {errors[0]!r}"
+
+
+def _decisions(client: redis.Redis) -> dict[str, tuple[str, int]]:
+    """user id -> (decision, absolute expiry in ms)."""
+    return {
+        key.decode().removeprefix(DECISION_PREFIX): (
+            client.get(key).decode(),
+            client.pexpiretime(key),
+        )
+        for key in client.scan_iter(f"{DECISION_PREFIX}*")
+    }
+
+
+def _stats(client: redis.Redis) -> dict[str, int]:
+    stats = read_stats(client)
+    assert stats is not None
+    return stats
+
+
+# --------------------------------------------------------------------- tests --
+
+
+def test_scores_become_decisions_with_their_ttls_and_offsets_are_committed(settings, edge_redis):
+    now = int(time.time() * 1000) - 1000
+    scores = [
+        _score("c-block", "block", now),
+        _score("c-challenge", "challenge", now + 1),
+        _score("c-allow", "allow", now + 2),
+        _score("c-block-then-challenge", "block", now + 3),
+        _score("c-block-then-challenge", "challenge", now + 4),
+        _score("c-challenge-then-block", "challenge", now + 5),
+        _score("c-challenge-then-block", "block", now + 6),
+        _score("c-block-then-allow", "block", now + 7),
+        _score("c-block-then-allow", "allow", now + 8),
+        _score("c-block", "block", now),  # a replay
+    ]
+    ends = _produce_scores(settings, scores)
+    with enforcer(settings):
+        _wait_committed(settings, ends)
+
+    assert _decisions(edge_redis) == {
+        "c-block": ("block", now + BLOCK_MS),
+        "c-challenge": ("challenge", now + 1 + CHALLENGE_MS),
+        "c-block-then-challenge": ("block", now + 3 + BLOCK_MS),
+        "c-challenge-then-block": ("block", now + 6 + BLOCK_MS),
+        "c-block-then-allow": ("block", now + 7 + BLOCK_MS),
+    }
+    assert _stats(edge_redis) == {"users_scored": 6, "blocks": 4, "challenges": 2}
+    assert _committed(settings) == ends
+
+
+def test_replayed_or_reordered_scores_leave_the_same_decisions(edge_redis):
+    writer = DecisionWriter(edge_redis, EnforcementSettings())
+    now = int(time.time() * 1000)
+    # All scored in the past: a score from the future is capped (next test), not replayed.
+    scores = [
+        _score(f"c-{i % 7}", ("allow", "challenge", "block")[i % 3], now - 20_000 + i * 300)
+        for i in range(40)
+    ]
+    stale = _score("c-stale", "block", now - BLOCK_MS - 1000)
+    outcomes = writer.write([*scores, stale])
+    assert outcomes[-1] == "stale"
+    first = (_decisions(edge_redis), _stats(edge_redis), edge_redis.pfcount(SCORED_USERS_KEY))
+    assert "c-stale" not in first[0] and first[2] == 8
+
+    writer.write(list(reversed(scores)))
+    writer.write(scores[::2])
+    writer.write([*scores[1::2], stale])
+    assert (
+        _decisions(edge_redis),
+        _stats(edge_redis),
+        edge_redis.pfcount(SCORED_USERS_KEY),
+    ) == first
+
+
+def test_a_scorer_clock_running_ahead_keeps_a_decision_no_longer_than_its_ttl(edge_redis):
+    writer = DecisionWriter(edge_redis, EnforcementSettings())
+    before = int(time.time() * 1000)
+    assert writer.write([_score("c-ahead", "block", before + 86_400_000)]) == ["block"]
+    expiry = edge_redis.pexpiretime(decision_key("c-ahead"))
+    assert before + BLOCK_MS <= expiry <= int(time.time() * 1000) + BLOCK_MS
+
+
+def test_undecodable_scores_are_dead_lettered_with_their_reason(settings, edge_redis):
+    now = int(time.time() * 1000)
+    bad = [
+        (b"c-bad", b"\xff\xfe not protobuf", "undecodable"),
+        (b"c-bad", encode_threat_score(_score("", "block", now)), "missing_user_id"),
+        (b"c-bad", b"", "empty_payload"),
+    ]
+    payloads = [(k, v) for k, v, _ in bad] + [
+        (b"c-good", encode_threat_score(_score("c-good", "block", now)))
+    ]
+    ends = _produce(settings, payloads)
+    with enforcer(settings):
+        _wait_committed(settings, ends)
+        records = consume_all(settings.kafka, settings.kafka.dead_letter_topic, len(bad), 30)
+
+    letters = sorted((decode_dead_letter(r.value) for r in records), key=lambda x: x.source.offset)
+    assert [(x.reason, x.original_value, x.component) for x in letters] == [
+        (reason, value, "enforcement") for _, value, reason in bad
+    ]
+    assert all(x.original_key == b"c-bad" for x in letters)
+    assert all(x.source.topic == settings.kafka.scores_topic for x in letters)
+    assert _decisions(edge_redis) == {"c-good": ("block", now + BLOCK_MS)}
+
+
+def test_stopping_while_redis_is_down_commits_nothing_and_loses_nothing(
+    settings, edge_redis, caplog
+):
+    now = int(time.time() * 1000)
+    scores = [_score(f"c-{i}", "block", now) for i in range(50)]
+    ends = _produce_scores(settings, scores)
+    nowhere = replace(settings, redis=RedisSettings(port=_free_port(), socket_timeout_s=1.0))
+    caplog.set_level(logging.ERROR, logger="botscore.enforcement")
+    with enforcer(nowhere) as stop:
+        _wait(
+            lambda: any("offsets not committed" in r.getMessage() for r in caplog.records),
+            60,
+            "the enforcer to report Redis down",
+        )
+        stop.set()
+        stopped = time.monotonic()
+    assert time.monotonic() - stopped < 5, "shutdown hung while Redis was down"
+    assert _committed(settings) == {}
+
+    with enforcer(settings):
+        _wait_committed(settings, ends)
+    assert set(_decisions(edge_redis)) == {s.user_id for s in scores}
+
+
+@pytest.mark.faults
+def test_redis_killed_mid_stream_loses_no_decision(settings, own_redis, report_figure):
+    settings = replace(settings, redis=own_redis.settings())
+    now = int(time.time() * 1000)
+    scores = [_score(f"c-{i:05d}", "block", now) for i in range(3000)]
+    ends: dict[int, int] = {}
+
+    def feed() -> None:  # a stream, so that the kill lands in the middle of it
+        for i in range(0, len(scores), 100):
+            for partition, end in _produce_scores(settings, scores[i : i + 100]).items():
+                ends[partition] = max(end, ends.get(partition, 0))
+
+    feeder = threading.Thread(target=feed)
+    client = own_redis.client()
+    with enforcer(settings) as stop:
+        feeder.start()
+        _wait(lambda: client.pfcount(SCORED_USERS_KEY) >= 300, 60, "300 decisions written")
+        own_redis.kill()
+        killed = time.monotonic()
+        time.sleep(1)
+        committed_in_outage = _committed(settings)
+        feeder.join(120)
+        time.sleep(1)
+        assert _committed(settings) == committed_in_outage, "committed while Redis was down"
+        stop.set()  # and stop during the outage: must neither hang nor commit
+
+    client.close()
+    own_redis.start()
+    client = own_redis.client()  # the old connection died with the server
+    kept = len(_decisions(client))
+    committed = sum(committed_in_outage.values())
+    # Every committed score is in Redis (each user is scored once: one decision each).
+    assert committed <= kept < len(scores), (committed, kept)
+
+    with enforcer(settings):
+        restarted = time.monotonic()
+        _wait_committed(settings, ends, timeout_s=120)
+        recovery_s = time.monotonic() - restarted
+    decisions = _decisions(client)
+    stats = _stats(client)
+    client.close()
+    report_figure(
+        f"enforcer, Redis kill -9 mid-stream: {committed} of {len(scores)} scores committed, "
+        f"{kept} in Redis after restart, {len(decisions)} decisions at the end, caught up "
+        f"{recovery_s:.1f} s after restart (outage {restarted - killed:.1f} s)"
+    )
+    assert set(decisions) == {s.user_id for s in scores}
+    assert {d for d, _ in decisions.values()} == {"block"}
+    assert stats["blocks"] == len(scores)
+    assert stats["users_scored"] == pytest.approx(len(scores), rel=0.02)  # a HyperLogLog
+
+
+def test_edge_caches_answers_and_refreshes_them_in_bulk(edge_redis):
+    clock = [100.0]
+    edge = EdgeDecisions(edge_redis, cache_ms=500, clock=lambda: clock[0])
+    edge_redis.set(decision_key("c-1"), "block", px=60_000)
+    assert edge.decision_for("c-1") == "block"
+    edge_redis.delete(decision_key("c-1"))
+    assert edge.decision_for("c-1") == "block"  # cached
+    clock[0] += 0.5
+    assert edge.decision_for("c-1") == "allow"
+
+    users = [f"c-{i}" for i in range(300)]
+    edge_redis.set(decision_key("c-7"), "challenge", px=60_000)
+    for user in users:
+        edge.decision_for(user)
+    clock[0] += 0.5
+    calls = _command_calls(edge_redis)
+    answers = {user: edge.decision_for(user) for user in users}
+    after = _command_calls(edge_redis)
+    assert answers == {u: "challenge" if u == "c-7" else "allow" for u in users}
+    assert (after["mget"] - calls["mget"], after["get"] - calls["get"]) == (1, 0)
+
+
+def _command_calls(client: redis.Redis) -> dict[str, int]:
+    stats = client.info("commandstats")
+    return {name: stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("get", "mget")}
+
+
+def test_edge_allows_everyone_while_redis_is_down_and_says_so_once(caplog):
+    client = create_redis(RedisSettings(port=_free_port(), socket_timeout_s=1.0))
+    clock = [0.0]
+    edge = EdgeDecisions(client, cache_ms=100, clock=lambda: clock[0])
+    caplog.set_level(logging.WARNING, logger="botscore.enforcement")
+    for i in range(20):
+        clock[0] += 0.05
+        assert edge.decision_for(f"c-{i % 3}") == "allow"
+    assert edge.stats() is None
+    assert sum("unavailable" in r.getMessage() for r in caplog.records) == 1
+
+
+def test_simulator_with_enforce_stops_blocked_users(settings, edge_redis, tmp_path):
+    seed, start_ms = 21, 1_790_000_000_000
+    population = build_population(300, 0.3, seed)
+    kind = {u.user_id: u.kind for u in population.users}
+    now = int(time.time() * 1000)
+    # Through the whole edge: scores on Kafka, the enforcer, decisions in Redis.
+    ends = _produce_scores(
+        settings,
+        [_score(u, "block", now) for u, k in kind.items() if k == "scraper"]
+        + [_score(u, "challenge", now) for u, k in kind.items() if k == "human"],
+    )
+    with enforcer(settings):
+        _wait_committed(settings, ends)
+
+    spoofers = {u for u, k in kind.items() if k == "spoofer"}
+
+    def block_spoofers() -> None:
+        client = create_redis(settings.redis)
+        scored = int(time.time() * 1000)
+        try:
+            DecisionWriter(client, settings.enforcement).write(
+                [_score(u, "block", scored) for u in spoofers]
+            )
+        finally:
+            client.close()
+
+    blocker = threading.Timer(6.0, block_spoofers)
+    web_logs = f"it-edge-web-logs-{uuid.uuid4().hex[:8]}"
+    edge = EdgeDecisions(create_redis(settings.redis), cache_ms=200)
+    blocker.start()
+    try:
+        stats = simulate(
+            settings,
+            50,
+            60,
+            seed,
+            tmp_path / "labels.csv",
+            len(population.users),
+            0.3,
+            False,
+            topic=web_logs,
+            speedup=4,
+            edge=edge,
+            start_unix_ms=start_ms,
+        )
+    finally:
+        blocker.join()
+        edge.client.close()
+    try:
+        records = consume_all(settings.kafka, web_logs, stats.sent, 60)
+    finally:
+        delete_topics(settings.kafka, [web_logs])
+    events = [WebLog.FromString(r.value) for r in records]
+    assert len(events) == stats.sent
+
+    assert not any(kind[e.user_id] == "scraper" for e in events)
+    assert stats.sent_by_kind["scraper"] == 0 < stats.blocked_by_kind["scraper"]
+    humans = [e for e in events if kind[e.user_id] == "human"]
+    assert humans and all(e.status == 403 for e in humans if not e.js_check_passed)
+    assert stats.humans.challenged == stats.humans.requests == len(humans)
+
+    # The spoofers were blocked mid-run, when the edge first saw new users scored.
+    assert stats.first_scores_s is not None
+    spoofed = [(e.time_unix_ms - start_ms) / 1000 for e in events if kind[e.user_id] == "spoofer"]
+    assert any(t < stats.first_scores_s - 5 for t in spoofed)
+    assert not any(t > stats.first_scores_s + 1 for t in spoofed)
+    assert stats.blocked_by_kind["spoofer"] > 0 and spoofers & stats.bots_blocked
+
+
+def test_botscore_enforce_runs_until_sigterm_or_ctrl_c(settings, edge_redis, tmp_path):
+    env = stack_env(
+        BOTSCORE_KAFKA_SCORES_TOPIC=settings.kafka.scores_topic,
+        BOTSCORE_KAFKA_DEAD_LETTER_TOPIC=settings.kafka.dead_letter_topic,
+        BOTSCORE_ENFORCEMENT_CONSUMER_GROUP=settings.enforcement.consumer_group,
+        BOTSCORE_REDIS_DB=str(REDIS_DB),
+        BOTSCORE_METRICS_ENABLED="false",
+    )
+    now = int(time.time() * 1000)
+    for round_, sig in enumerate((signal.SIGTERM, signal.SIGINT)):
+        users = [f"c-{sig.name}-{i}" for i in range(5)]
+        _produce_scores(settings, [_score(u, "block", now) for u in users])
+        log_path = tmp_path / f"enforce-{round_}.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [str(ROOT / "bin/botscore"), "enforce"],
+                cwd=ROOT,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            _wait(
+                lambda users=users: all(edge_redis.exists(decision_key(u)) for u in users),
+                60,
+                f"decisions from `botscore enforce` (log: {log_path})",
+            )
+            process.send_signal(sig)
+            assert process.wait(10) == 0, log_path.read_text(errors="replace")[-3000:]
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait(10)
+        assert "enforcer stopped" in log_path.read_text(errors="replace")
