@@ -66,7 +66,7 @@ proto: venv
 	$(PY) tools/gen_proto.py
 
 model: venv
-	bin/botscore train-baseline --out models/baseline
+	bin/botscore train --out models/baseline
 
 bench: venv
 	$(PY) bench/scoring_throughput.py

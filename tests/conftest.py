@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from botscore.training import train_baseline
+from botscore.training import SimulatedTraffic, train_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,7 +17,7 @@ def project_root() -> Path:
 @pytest.fixture(scope="session")
 def small_model_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("model")
-    train_baseline(out, users=2000, seed=3)
+    train_model(out, SimulatedTraffic(users=300, rate=20, duration_s=600, seed=3), holdout_seed=4)
     return out
 
 

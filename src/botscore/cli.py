@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import signal
 import sys
+import threading
 import time
 from collections.abc import Sequence
 
@@ -11,12 +14,14 @@ from kafka import KafkaConsumer, TopicPartition
 
 from botscore.codec import decode_threat_score, encode_user_features
 from botscore.dead_letter_tools import list_dead_letters, replay_dead_letters
+from botscore.enforcement import EdgeDecisions, run_enforcer
 from botscore.errors import BotscoreError, InvalidMessage
 from botscore.kafka_clients import create_producer, ensure_topics
+from botscore.redis_client import create_redis
 from botscore.sample_users import sample_users
 from botscore.settings import Settings, load_project_settings
 from botscore.simulator.run import simulate
-from botscore.training import train_baseline
+from botscore.training import SimulatedTraffic, train_model
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -52,14 +57,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     watch.add_argument("--max", type=int, default=0, help="stop after this many scores (0 = never)")
 
     sim = commands.add_parser("simulate", help="produce simulated edge WebLogs (humans and bots)")
-    sim.add_argument("--rate", type=float, default=100.0, help="requests/s (default: %(default)s)")
-    sim.add_argument("--duration", type=float, default=600.0, help="seconds (default: %(default)s)")
+    sim.add_argument(
+        "--rate", type=float, default=100.0, help="requests per simulated second (%(default)s)"
+    )
+    sim.add_argument(
+        "--duration", type=float, default=600.0, help="simulated seconds (default: %(default)s)"
+    )
+    sim.add_argument(
+        "--speedup", type=float, default=1.0, help="simulated seconds per wall second (%(default)s)"
+    )
     sim.add_argument("--users", type=int, default=2000, help="population (default: %(default)s)")
     sim.add_argument("--bot-share", type=float, default=0.3, help="share of users that are bots")
     sim.add_argument("--seed", type=int, default=1)
     sim.add_argument("--labels", default="simulation-labels.csv", help="ground-truth CSV path")
-    sim.add_argument("--topic", default="web-logs")
-    sim.add_argument("--no-progress", action="store_true")
+    sim.add_argument("--topic", help="default: the aggregation's web-logs topic")
+    sim.add_argument(
+        "--enforce", action="store_true", help="apply the edge's decisions from Redis to requests"
+    )
+    sim.add_argument(
+        "--edge-cache-ms", type=int, default=1000, help="how long the edge caches a decision"
+    )
+    sim.add_argument("--no-progress", action="store_true", help="no live status line")
+
+    commands.add_parser(
+        "enforce", help="turn threat scores into the edge's decisions in Redis, until Ctrl-C"
+    )
 
     letters = commands.add_parser("dead-letters", help="list or replay dead-lettered messages")
     letters.add_argument("action", choices=["list", "replay"])
@@ -67,20 +89,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     letters.add_argument("--to", help="replay into this topic (default: the features topic)")
 
     train = commands.add_parser(
-        "train-baseline", help="train the baseline model into a model directory"
+        "train", help="train the model on simulated traffic, through the feature stage's code"
     )
     train.add_argument(
         "--out", default="models/baseline", help="model directory (default: %(default)s)"
     )
-    train.add_argument("--users", type=int, default=20_000)
-    train.add_argument("--seed", type=int, default=7)
+    defaults = SimulatedTraffic()
+    train.add_argument("--users", type=int, default=defaults.users)
+    train.add_argument("--rate", type=float, default=defaults.rate, help="requests/s simulated")
+    train.add_argument("--duration", type=float, default=defaults.duration_s, help="seconds")
+    train.add_argument("--seed", type=int, default=defaults.seed)
+    train.add_argument("--holdout-seed", type=int, default=8)
 
     args = parser.parse_args(argv)
     try:
-        if args.command == "train-baseline":
-            manifest = train_baseline(args.out, users=args.users, seed=args.seed)
-            print(f"wrote {args.out}: {manifest.name} {manifest.version}")
-            return 0
+        if args.command == "train":
+            return _train(args)
         settings = load_project_settings(args.config, args.environment)
         if args.command == "topics":
             return _topics(settings)
@@ -88,6 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _feed(settings, args.users, args.seed, args.rate, args.loop)
         if args.command == "simulate":
             return _simulate(settings, args)
+        if args.command == "enforce":
+            return _enforce(settings)
         if args.command == "dead-letters":
             if args.action == "list":
                 return list_dead_letters(settings, args.reason)
@@ -100,7 +126,28 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _train(args: argparse.Namespace) -> int:
+    traffic = SimulatedTraffic(
+        users=args.users, rate=args.rate, duration_s=args.duration, seed=args.seed
+    )
+    manifest, report = train_model(args.out, traffic, holdout_seed=args.holdout_seed)
+    print(f"wrote {args.out}: {manifest.name} {manifest.version}, {report.rows} rows")
+    print(
+        f"held-out seed {args.holdout_seed}: {report.holdout_rows} rows, "
+        f"AUC {report.holdout_auc:.4f}"
+    )
+    for kind in report.challenged:
+        print(
+            f"  {kind:<20} challenged {report.challenged[kind]:6.1%}  "
+            f"blocked {report.blocked[kind]:6.1%}"
+        )
+    return 0
+
+
 def _simulate(settings: Settings, args: argparse.Namespace) -> int:
+    edge = None
+    if args.enforce:
+        edge = EdgeDecisions(create_redis(settings.redis), args.edge_cache_ms)
     try:
         stats = simulate(
             settings,
@@ -112,12 +159,45 @@ def _simulate(settings: Settings, args: argparse.Namespace) -> int:
             args.bot_share,
             not args.no_progress,
             topic=args.topic,
+            speedup=args.speedup,
+            edge=edge,
         )
     except ValueError as exc:  # e.g. a rate the population cannot reach
         raise BotscoreError(str(exc)) from None
+    finally:
+        if edge is not None:
+            edge.client.close()
     print(
         f"sent {stats.sent}, blocked {stats.blocked}, by kind {stats.sent_by_kind}", file=sys.stderr
     )
+    if stats.first_scores_s is not None:
+        before = stats.bot_allowed_share(end_s=stats.first_scores_s)
+        after = stats.bot_allowed_share(start_s=stats.first_scores_s)
+        print(
+            f"first scores at simulated {stats.first_scores_s:.0f} s; bot requests allowed "
+            f"before: {_share(before)}, after: {_share(after)} (whole minutes)",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _enforce(settings: Settings) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    stop = threading.Event()
+
+    def request_stop(signum: int, _frame: object) -> None:
+        if stop.is_set():  # a second Ctrl-C: give up on a clean stop
+            raise KeyboardInterrupt
+        logging.getLogger(__name__).info("%s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    run_enforcer(settings, stop)
     return 0
 
 
