@@ -68,5 +68,6 @@ proto: venv
 model: venv
 	bin/botscore train --out models/baseline
 
-bench: venv
-	$(PY) bench/scoring_throughput.py
+bench: up
+	PYTHONPATH=src $(PY) bench/scoring_throughput.py
+	PYTHONPATH=src $(PY) bench/feature_stage.py

@@ -10,7 +10,9 @@ import threading
 import time
 from collections.abc import Sequence
 
+import redis
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 
 from botscore.codec import decode_threat_score, encode_user_features
 from botscore.dead_letter_tools import list_dead_letters, replay_dead_letters
@@ -106,6 +108,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "train":
             return _train(args)
         settings = load_project_settings(args.config, args.environment)
+    except BotscoreError as exc:
+        print(f"botscore: {exc}", file=sys.stderr)
+        return 2
+    try:
         if args.command == "topics":
             return _topics(settings)
         if args.command == "feed":
@@ -121,6 +127,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _watch(settings, args.from_beginning, args.max)
     except BotscoreError as exc:
         print(f"botscore: {exc}", file=sys.stderr)
+        return 2
+    except KafkaError as exc:
+        print(
+            f"botscore: Kafka at {settings.kafka.bootstrap_servers}: {exc!r} (is it up? make up)",
+            file=sys.stderr,
+        )
+        return 2
+    except redis.RedisError as exc:
+        print(
+            f"botscore: Redis at {settings.redis.host}:{settings.redis.port}: {exc} "
+            "(is it up? make up)",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130
@@ -187,6 +206,8 @@ def _share(value: float | None) -> str:
 
 def _enforce(settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    # The client's own connection chatter; its warnings and errors still show.
+    logging.getLogger("kafka").setLevel(logging.WARNING)
     stop = threading.Event()
 
     def request_stop(signum: int, _frame: object) -> None:

@@ -7,6 +7,7 @@ test with the command that starts it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -164,3 +165,16 @@ def consume_all(
     finally:
         consumer.close()
     return records
+
+
+def wait_until_reading(process: subprocess.Popen, log_path: Path, timeout_s: float = 300) -> None:
+    """Block until the topology's Kafka spout has joined its group (its log says so)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = log_path.read_text(errors="replace") if log_path.exists() else ""
+        if re.search(r"reading \S+ as group", text):
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"sparse run exited with {process.returncode}:\n{text[-3000:]}")
+        time.sleep(0.5)
+    raise AssertionError(f"topology not reading after {timeout_s:.0f} s; see {log_path}")

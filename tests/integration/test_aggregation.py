@@ -285,3 +285,70 @@ def test_redis_killed_mid_stream_loses_nothing(
     assert "Redis did not take" in logs_text, "the fault never reached the aggregation bolt"
     letters = consume_all(agg_topics.kafka, agg_topics.kafka.dead_letter_topic, 1, 5)
     assert letters == [], [decode_dead_letter(r.value).reason for r in letters]
+
+
+def test_redis_memory_stays_bounded_over_ten_minutes(
+    agg_topics, agg_redis, storm_on_path, tmp_path, report_figure
+):
+    """Ten wall minutes at a steady rate, 60x sped up: ten simulated hours, so every window
+    (4 h at most) turns over more than twice; the state TTL is scaled by the same factor."""
+    speedup, minutes = 60, 10
+    ttl_s = (4 * 3600 + 900) // speedup
+    env = {**agg_topics.env(), "BOTSCORE_AGGREGATION_STATE_TTL_S": str(ttl_s)}
+    log_path = tmp_path / "sparse-run.log"
+    samples: list[tuple[float, int, int]] = []  # (wall s, used_memory, keys)
+    with sparse_run(agg_topics.kafka, log_path, topology="aggregation", **env) as process:
+        simulator = subprocess.Popen(
+            [
+                "botscore",
+                "simulate",
+                "--rate",
+                "10",
+                "--speedup",
+                str(speedup),
+                "--duration",
+                str(minutes * 60 * speedup),
+                "--users",
+                "3000",
+                "--seed",
+                "31",
+                "--labels",
+                str(tmp_path / "labels.csv"),
+                "--topic",
+                agg_topics.web_logs,
+                "--no-progress",
+            ],
+            cwd=ROOT,
+            env=stack_env(
+                **env, BOTSCORE_KAFKA_BOOTSTRAP_SERVERS=agg_topics.kafka.bootstrap_servers
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        started = time.monotonic()
+        try:
+            while simulator.poll() is None:
+                assert process.poll() is None, log_path.read_text(errors="replace")[-3000:]
+                info = agg_redis.info("memory")
+                samples.append(
+                    (time.monotonic() - started, info["used_memory"], agg_redis.dbsize())
+                )
+                time.sleep(10)
+        finally:
+            if simulator.poll() is None:
+                simulator.kill()
+            output = simulator.communicate(timeout=30)[0].decode(errors="replace")
+        assert simulator.returncode == 0, output[-3000:]
+
+    def at(minute: float) -> int:
+        return max(m for t, m, _ in samples if t <= minute * 60)
+
+    half = at(minutes / 2)
+    peak_late = max(m for t, m, _ in samples if t > minutes / 2 * 60)
+    figures = ", ".join(f"{m} min {at(m) / 2**20:.1f} MiB" for m in range(2, minutes + 1, 2))
+    report_figure(
+        f"Redis memory, {minutes} min at 600 requests/s ({speedup}x: {minutes * speedup // 60} "
+        f"simulated hours, 3000 users): {figures}; keys at end {samples[-1][2]}"
+    )
+    # Requests keep coming at the same rate; the state does not keep growing with them.
+    assert peak_late <= half * 1.25, f"memory grew from {half} to {peak_late} bytes"

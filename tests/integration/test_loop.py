@@ -1,0 +1,116 @@
+"""The whole loop: simulated edge -> aggregation -> scoring -> enforcement -> edge.
+
+A simulated hour runs 20 times faster than real time through both topologies under
+`sparse run`, the enforcement consumer (`botscore enforce`) and the real broker and
+Redis. Once the first scores arrive, bots must get through far less often.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import uuid
+
+import pytest
+
+from botscore.enforcement import EdgeDecisions
+from botscore.kafka_clients import ensure_topics
+from botscore.redis_client import create_redis
+from botscore.settings import AggregationSettings, KafkaSettings, RedisSettings, Settings
+from botscore.simulator.run import simulate
+
+from .conftest import ROOT, delete_topics, sparse_run, stack_env, wait_until_reading
+
+pytestmark = [pytest.mark.integration, pytest.mark.aggregation]
+
+REDIS_DB = 5
+SPEEDUP = 20
+
+
+def test_a_simulated_hour_blocks_bots_once_scores_arrive(
+    kafka_settings, storm_on_path, tmp_path, report_figure
+):
+    run = uuid.uuid4().hex[:8]
+    kafka = KafkaSettings(
+        bootstrap_servers=kafka_settings.bootstrap_servers,
+        features_topic=f"it-loop-features-{run}",
+        scores_topic=f"it-loop-scores-{run}",
+        dead_letter_topic=f"it-loop-dead-letters-{run}",
+        consumer_group=f"it-loop-scoring-{run}",
+    )
+    settings = Settings(
+        kafka=kafka,
+        aggregation=AggregationSettings(
+            web_logs_topic=f"it-loop-web-logs-{run}", consumer_group=f"it-loop-agg-{run}"
+        ),
+        redis=RedisSettings(db=REDIS_DB),
+    )
+    topics = [
+        settings.aggregation.web_logs_topic,
+        kafka.features_topic,
+        kafka.scores_topic,
+        kafka.dead_letter_topic,
+    ]
+    ensure_topics(kafka, topics)
+    client = create_redis(settings.redis)
+    client.flushdb()
+    env = {
+        "BOTSCORE_AGGREGATION_WEB_LOGS_TOPIC": settings.aggregation.web_logs_topic,
+        "BOTSCORE_AGGREGATION_CONSUMER_GROUP": settings.aggregation.consumer_group,
+        "BOTSCORE_REDIS_DB": str(REDIS_DB),
+        "BOTSCORE_ENFORCEMENT_CONSUMER_GROUP": f"it-loop-edge-{run}",
+    }
+    agg_log, scoring_log = tmp_path / "aggregation.log", tmp_path / "scoring.log"
+    try:
+        with sparse_run(kafka, agg_log, topology="aggregation", **env) as aggregation:
+            # one after the other: `sparse run` rebuilds _build/ (lein clean)
+            wait_until_reading(aggregation, agg_log)
+            with sparse_run(kafka, scoring_log, topology="scoring", **env) as scoring:
+                wait_until_reading(scoring, scoring_log)
+                enforcer = subprocess.Popen(
+                    ["botscore", "enforce"],
+                    cwd=ROOT,
+                    env=stack_env(
+                        **env,
+                        BOTSCORE_KAFKA_SCORES_TOPIC=kafka.scores_topic,
+                        BOTSCORE_KAFKA_DEAD_LETTER_TOPIC=kafka.dead_letter_topic,
+                    ),
+                    stdout=(tmp_path / "enforce.log").open("wb"),
+                    stderr=subprocess.STDOUT,
+                )
+                try:
+                    stats = simulate(
+                        settings,
+                        rate=30,
+                        duration_s=3600,
+                        seed=41,
+                        labels_path=tmp_path / "labels.csv",
+                        users=2000,
+                        bot_share=0.3,
+                        progress=False,
+                        speedup=SPEEDUP,
+                        edge=EdgeDecisions(client, 1000),
+                    )
+                    assert aggregation.poll() is None and scoring.poll() is None
+                    assert enforcer.poll() is None, (tmp_path / "enforce.log").read_text()
+                finally:
+                    enforcer.terminate()
+                    enforcer.wait(30)
+    finally:
+        client.flushdb()
+        delete_topics(kafka, topics)
+
+    assert stats.first_scores_s is not None, "no scores reached the edge"
+    # the first simulated minutes, before any score: nothing can have been blocked
+    before = stats.bot_allowed_share(end_s=max(stats.first_scores_s, 60))
+    last_half = stats.bot_allowed_share(start_s=1800)
+    assert before is not None and last_half is not None
+    humans = stats.humans
+    report_figure(
+        f"simulated hour ({SPEEDUP}x, {stats.sent + stats.blocked} requests): first scores at "
+        f"{stats.first_scores_s:.0f} s; bot requests allowed before {before:.1%}, in the second "
+        f"half-hour {last_half:.1%}; bots blocked {len(stats.bots_blocked)}; humans challenged "
+        f"{len(stats.humans_challenged)} users, {humans.challenged} of {humans.requests} requests"
+    )
+    assert before > 0.95
+    assert last_half < 0.5 * before
+    assert humans.challenged / humans.requests < 0.05
