@@ -11,6 +11,9 @@ LOGS=$STATE/logs
 mkdir -p "$LOGS"
 RATE=${BOTSCORE_SIM_RATE:-100}
 SPEEDUP=${BOTSCORE_SIM_SPEEDUP:-1}
+# A new population each run, unless asked: the edge's decisions from the last run stay in
+# Redis for their TTL and would otherwise greet the same users.
+SEED=${BOTSCORE_SIM_SEED:-$(date +%s)}
 
 pids=()
 cleanup() {
@@ -44,8 +47,8 @@ start_topology scoring
 echo "enforcement: botscore enforce (log: $LOGS/enforce.log)"
 setsid botscore enforce >"$LOGS/enforce.log" 2>&1 &
 pids+=($!)
-echo "edge simulator: $RATE requests/s (x$SPEEDUP), decisions applied; ground truth in $STATE/simulation-labels.csv"
-botscore simulate --rate "$RATE" --speedup "$SPEEDUP" --duration 31536000 --enforce \
+echo "edge simulator: $RATE requests/s (x$SPEEDUP), seed $SEED, decisions applied; ground truth in $STATE/simulation-labels.csv"
+botscore simulate --rate "$RATE" --speedup "$SPEEDUP" --seed "$SEED" --duration 31536000 --enforce \
   --labels "$STATE/simulation-labels.csv" &
 pids+=($!)
 

@@ -362,10 +362,10 @@ def test_status_text_says_what_the_edge_does_to_bots_and_humans():
         stats.record(5, "c-b", True, decision)
     stats.record(5, "c-h", False, "challenge")
     text = status_text(stats, 3725, 201.4, 12)
-    assert text.startswith("sim 1:02:05  201 req/s  sent 1,234  users scored 12  ")
-    assert "bot req blocked 2 / allowed 1" in text
-    assert "bots blocked 1" in text and "humans challenged 1 (1 req)" in text
-    assert "users scored -" in status_text(stats, 0, 0, None)
+    assert text.startswith("1:02:05  201 req/s  scored 12  bots blocked 1  ")
+    assert "bot req blocked 2 allowed 1" in text
+    assert "humans challenged 1 (1 req)" in text and text.endswith("sent 1,234")
+    assert "scored -" in status_text(stats, 0, 0, None)
 
 
 def test_speedup_runs_simulated_time_faster_than_the_wall(monkeypatch, tmp_path):

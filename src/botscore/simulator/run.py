@@ -44,7 +44,7 @@ class _Live:
         self._scored_before = self._users_scored_total() or 0
         self.started = time.monotonic()
         self._sim_s = 0.0
-        self._last_tick, self._last_sent = self.started, 0
+        self._last_tick, self._last_requests = self.started, 0
         self._next_tick = self.started + 1.0
 
     def wait_until(self, sim_s: float) -> None:
@@ -62,10 +62,11 @@ class _Live:
         scored = None if total is None else total - self._scored_before
         if scored and self.stats.first_scores_s is None:
             self.stats.first_scores_s = self._sim_s
+        requests = self.stats.sent + self.stats.blocked  # what the edge received
         if self.status is not None:
-            wall_rate = (self.stats.sent - self._last_sent) / max(now - self._last_tick, 1e-9)
+            wall_rate = (requests - self._last_requests) / max(now - self._last_tick, 1e-9)
             self.status.show(status_text(self.stats, self._sim_s, wall_rate, scored))
-        self._last_tick, self._last_sent = now, self.stats.sent
+        self._last_tick, self._last_requests = now, requests
         self._next_tick = now + 1.0
 
     def _users_scored_total(self) -> int | None:

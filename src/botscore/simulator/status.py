@@ -19,16 +19,21 @@ __all__ = ["StatusLine", "status_text"]
 def status_text(
     stats: SimulationStats, sim_s: float, wall_rate: float, users_scored: int | None
 ) -> str:
-    """One line; ``users_scored`` None means no edge to ask (shown as ``-``)."""
+    """One line, most important first (a narrow terminal cuts the end).
+
+    ``wall_rate`` counts every request the edge received, blocked ones included;
+    ``users_scored`` None means no edge to ask (shown as ``-``).
+    """
     minutes, seconds = divmod(int(sim_s), 60)
     hours, minutes = divmod(minutes, 60)
     scored = "-" if users_scored is None else f"{users_scored:,}"
+    bots = stats.bots
     return (
-        f"sim {hours}:{minutes:02d}:{seconds:02d}  {wall_rate:,.0f} req/s  "
-        f"sent {stats.sent:,}  users scored {scored}  "
-        f"bot req blocked {stats.bots.blocked:,} / allowed {stats.bots.allowed:,}  "
+        f"{hours}:{minutes:02d}:{seconds:02d}  {wall_rate:,.0f} req/s  scored {scored}  "
         f"bots blocked {len(stats.bots_blocked):,}  "
-        f"humans challenged {len(stats.humans_challenged):,} ({stats.humans.challenged:,} req)"
+        f"bot req blocked {bots.blocked:,} allowed {bots.allowed:,}  "
+        f"humans challenged {len(stats.humans_challenged):,} ({stats.humans.challenged:,} req)  "
+        f"sent {stats.sent:,}"
     )
 
 
