@@ -60,6 +60,21 @@ def parse_or_reject(message: M, payload: bytes) -> M:
     return message
 
 
+def _decode_keyed(message: M, payload: bytes | None) -> M:
+    """Parse a per-user message and check what every one needs: a user id, a known version."""
+    if not payload:
+        raise InvalidMessage("empty_payload")
+    parse_or_reject(message, payload)
+    if not message.user_id:  # type: ignore[attr-defined]
+        raise InvalidMessage("missing_user_id")
+    if not message.HasField("schema_version"):
+        raise InvalidMessage("missing_schema_version")
+    version = message.schema_version  # type: ignore[attr-defined]
+    if version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise InvalidMessage("unsupported_schema_version", str(version))
+    return message
+
+
 def decode_user_features(
     payload: bytes | None, source: SourceRef, required: Collection[str] = ()
 ) -> FeatureRecord:
@@ -68,15 +83,7 @@ def decode_user_features(
     ``required`` names the features the model needs; a message without them can never be
     scored, so it is rejected here, where its original bytes are still at hand.
     """
-    if not payload:
-        raise InvalidMessage("empty_payload")
-    message = parse_or_reject(UserFeatures(), payload)
-    if not message.user_id:
-        raise InvalidMessage("missing_user_id")
-    if not message.HasField("schema_version"):
-        raise InvalidMessage("missing_schema_version")
-    if message.schema_version not in SUPPORTED_SCHEMA_VERSIONS:
-        raise InvalidMessage("unsupported_schema_version", str(message.schema_version))
+    message = _decode_keyed(UserFeatures(), payload)
     features = dict(message.features)
     bad = sorted(name for name, value in features.items() if not math.isfinite(value))
     if bad:
@@ -95,15 +102,7 @@ def decode_user_features(
 
 def decode_web_log(payload: bytes | None) -> WebLog:
     """Decode and validate one ``WebLog``: what the feature stage needs must be there."""
-    if not payload:
-        raise InvalidMessage("empty_payload")
-    message = parse_or_reject(WebLog(), payload)
-    if not message.user_id:
-        raise InvalidMessage("missing_user_id")
-    if not message.HasField("schema_version"):
-        raise InvalidMessage("missing_schema_version")
-    if message.schema_version not in SUPPORTED_SCHEMA_VERSIONS:
-        raise InvalidMessage("unsupported_schema_version", str(message.schema_version))
+    message = _decode_keyed(WebLog(), payload)
     if message.time_unix_ms <= 0:
         raise InvalidMessage("missing_time")
     if not message.request_id:

@@ -2,15 +2,21 @@
 
 Storm's JSON multilang protocol has no bytes type, so the spout decodes protobuf and
 components exchange these records as lists of JSON values. Field order here is the
-tuple's field order; ``FIELDS`` is what a component declares as its outputs.
+tuple's field order, with a ``source`` field spread into ``topic, partition, offset``;
+``FIELDS`` is what a component declares as its outputs.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar, TypeVar
 
 __all__ = ["FeatureRecord", "RequestRecord", "ScoreRecord", "SourceRef"]
+
+R = TypeVar("R", bound="_TupleRecord")
+_SOURCE_FIELDS = ["topic", "partition", "offset"]
+# JSON keeps ints and floats apart, but a replayed tuple may come from anywhere: coerce.
+_COERCE = {"int": int, "float": float}
 
 
 @dataclass(frozen=True)
@@ -25,50 +31,58 @@ class SourceRef:
         return f"{self.topic}/{self.partition}/{self.offset}"
 
 
+class _TupleRecord:
+    FIELDS: ClassVar[list[str]]
+
+    def to_values(self) -> list[Any]:
+        values: list[Any] = []
+        for item in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, item.name)
+            if isinstance(value, SourceRef):
+                values += [value.topic, value.partition, value.offset]
+            else:
+                values.append(value)
+        return values
+
+    @classmethod
+    def from_values(cls: type[R], values: list[Any]) -> R:
+        remaining = iter(values)
+        kwargs: dict[str, Any] = {}
+        for item in fields(cls):  # type: ignore[arg-type]
+            if item.type == "SourceRef":
+                kwargs[item.name] = SourceRef(
+                    next(remaining), int(next(remaining)), int(next(remaining))
+                )
+            else:
+                value = next(remaining)
+                coerce = _COERCE.get(str(item.type))
+                kwargs[item.name] = coerce(value) if coerce else value
+        return cls(**kwargs)
+
+
+def _tuple_record(cls: type[R]) -> type[R]:
+    """Give a dataclass record its ``FIELDS``: the names of its tuple values, in order."""
+    cls.FIELDS = [
+        name
+        for item in fields(cls)  # type: ignore[arg-type]
+        for name in (_SOURCE_FIELDS if item.type == "SourceRef" else [item.name])
+    ]
+    return cls
+
+
+@_tuple_record
 @dataclass(frozen=True)
-class FeatureRecord:
+class FeatureRecord(_TupleRecord):
     user_id: str
     window_end_ms: int
     features: dict[str, float]
     schema_version: int
     source: SourceRef
 
-    FIELDS: ClassVar[list[str]] = [
-        "user_id",
-        "window_end_ms",
-        "features",
-        "schema_version",
-        "topic",
-        "partition",
-        "offset",
-    ]
 
-    def to_values(self) -> list[Any]:
-        s = self.source
-        return [
-            self.user_id,
-            self.window_end_ms,
-            self.features,
-            self.schema_version,
-            s.topic,
-            s.partition,
-            s.offset,
-        ]
-
-    @classmethod
-    def from_values(cls, values: list[Any]) -> FeatureRecord:
-        user_id, window_end_ms, features, schema_version, topic, partition, offset = values
-        return cls(
-            user_id,
-            int(window_end_ms),
-            features,
-            int(schema_version),
-            SourceRef(topic, int(partition), int(offset)),
-        )
-
-
+@_tuple_record
 @dataclass(frozen=True)
-class ScoreRecord:
+class ScoreRecord(_TupleRecord):
     user_id: str
     score: float
     decision: str
@@ -78,62 +92,10 @@ class ScoreRecord:
     scored_time_ms: int
     source: SourceRef
 
-    FIELDS: ClassVar[list[str]] = [
-        "user_id",
-        "score",
-        "decision",
-        "model_name",
-        "model_version",
-        "feature_time_ms",
-        "scored_time_ms",
-        "topic",
-        "partition",
-        "offset",
-    ]
 
-    def to_values(self) -> list[Any]:
-        s = self.source
-        return [
-            self.user_id,
-            self.score,
-            self.decision,
-            self.model_name,
-            self.model_version,
-            self.feature_time_ms,
-            self.scored_time_ms,
-            s.topic,
-            s.partition,
-            s.offset,
-        ]
-
-    @classmethod
-    def from_values(cls, values: list[Any]) -> ScoreRecord:
-        (
-            user_id,
-            score,
-            decision,
-            model_name,
-            model_version,
-            feature_time_ms,
-            scored_time_ms,
-            topic,
-            partition,
-            offset,
-        ) = values
-        return cls(
-            user_id,
-            float(score),
-            decision,
-            model_name,
-            model_version,
-            int(feature_time_ms),
-            int(scored_time_ms),
-            SourceRef(topic, int(partition), int(offset)),
-        )
-
-
+@_tuple_record
 @dataclass(frozen=True)
-class RequestRecord:
+class RequestRecord(_TupleRecord):
     """One edge request, reduced to what the feature stage uses.
 
     ``replay_floor`` is the lowest offset of the partition that can still be delivered
@@ -149,60 +111,3 @@ class RequestRecord:
     flags: list[str]
     source: SourceRef
     replay_floor: int
-
-    FIELDS: ClassVar[list[str]] = [
-        "user_id",
-        "time_ms",
-        "request_id",
-        "ip",
-        "user_agent",
-        "path",
-        "flags",
-        "topic",
-        "partition",
-        "offset",
-        "replay_floor",
-    ]
-
-    def to_values(self) -> list[Any]:
-        s = self.source
-        return [
-            self.user_id,
-            self.time_ms,
-            self.request_id,
-            self.ip,
-            self.user_agent,
-            self.path,
-            self.flags,
-            s.topic,
-            s.partition,
-            s.offset,
-            self.replay_floor,
-        ]
-
-    @classmethod
-    def from_values(cls, values: list[Any]) -> RequestRecord:
-        (
-            user_id,
-            time_ms,
-            request_id,
-            ip,
-            user_agent,
-            path,
-            flags,
-            topic,
-            partition,
-            offset,
-            replay_floor,
-        ) = values
-        return cls(
-            user_id,
-            int(time_ms),
-            request_id,
-            ip,
-            user_agent,
-            path,
-            list(flags),
-            SourceRef(topic, int(partition), int(offset)),
-            int(replay_floor),
-        )

@@ -19,11 +19,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import redis
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
 from botscore.kafka_clients import connection_config, ensure_topics
-from botscore.settings import KafkaSettings
+from botscore.redis_client import create_redis
+from botscore.settings import KafkaSettings, RedisSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = os.environ.get("BOTSCORE_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -178,3 +180,22 @@ def wait_until_reading(process: subprocess.Popen, log_path: Path, timeout_s: flo
             raise AssertionError(f"sparse run exited with {process.returncode}:\n{text[-3000:]}")
         time.sleep(0.5)
     raise AssertionError(f"topology not reading after {timeout_s:.0f} s; see {log_path}")
+
+
+@contextmanager
+def empty_redis_db(db: int) -> Iterator[redis.Redis]:
+    """A client on database ``db`` of the stack's Redis, emptied before and after.
+
+    Each test module has a database of its own, so none sees another's keys.
+    """
+    client = create_redis(RedisSettings(db=db))
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"no Redis at 127.0.0.1:6379 ({exc}): start the stack with `make up`")
+    client.flushdb()
+    try:
+        yield client
+    finally:
+        client.flushdb()
+        client.close()

@@ -27,13 +27,12 @@ from botscore.codec import decode_user_features
 from botscore.dead_letters import decode_dead_letter
 from botscore.kafka_clients import connection_config, ensure_topics
 from botscore.records import SourceRef
-from botscore.redis_client import create_redis
-from botscore.settings import KafkaSettings, RedisSettings
+from botscore.settings import KafkaSettings
 from botscore.simulator.population import build_population
 from botscore.simulator.traffic import TrafficGenerator
 from botscore.v1.web_log_pb2 import WebLog
 
-from .conftest import ROOT, consume_all, delete_topics, sparse_run, stack_env
+from .conftest import ROOT, consume_all, delete_topics, empty_redis_db, sparse_run, stack_env
 from .stream import produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.aggregation]
@@ -60,14 +59,8 @@ class AggTopics:
 
 @pytest.fixture
 def agg_redis() -> Iterator[redis.Redis]:
-    client = create_redis(RedisSettings(db=REDIS_DB))
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.fail(f"no Redis at 127.0.0.1:6379 ({exc}): start the stack with `make up`")
-    client.flushdb()
-    yield client
-    client.flushdb()
+    with empty_redis_db(REDIS_DB) as client:
+        yield client
 
 
 @pytest.fixture

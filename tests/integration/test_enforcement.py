@@ -48,7 +48,7 @@ from botscore.simulator.population import build_population
 from botscore.simulator.run import simulate
 from botscore.v1.web_log_pb2 import WebLog
 
-from .conftest import ROOT, consume_all, delete_topics, fresh_topics, stack_env
+from .conftest import ROOT, consume_all, delete_topics, empty_redis_db, fresh_topics, stack_env
 from .stream import produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.aggregation]
@@ -63,15 +63,8 @@ CHALLENGE_MS = EnforcementSettings().challenge_ttl_s * 1000
 
 @pytest.fixture
 def edge_redis() -> Iterator[redis.Redis]:
-    client = create_redis(RedisSettings(db=REDIS_DB))
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.fail(f"no Redis at 127.0.0.1:6379 ({exc}): start the stack with `make up`")
-    client.flushdb()
-    yield client
-    client.flushdb()
-    client.close()
+    with empty_redis_db(REDIS_DB) as client:
+        yield client
 
 
 @pytest.fixture

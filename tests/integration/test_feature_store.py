@@ -12,11 +12,11 @@ from botscore.aggregation.definitions import compute_features, request_record
 from botscore.aggregation.offline import final_features
 from botscore.aggregation.redis_state import RedisFeatureStore
 from botscore.records import SourceRef
-from botscore.redis_client import create_redis
-from botscore.settings import RedisSettings
 from botscore.simulator.population import build_population
 from botscore.simulator.traffic import TrafficGenerator
 from botscore.v1.web_log_pb2 import WebLog
+
+from .conftest import empty_redis_db
 
 pytestmark = [pytest.mark.integration, pytest.mark.aggregation]
 
@@ -33,14 +33,8 @@ def one_user_logs(count: int) -> list[WebLog]:
 
 @pytest.fixture
 def client() -> Iterator[redis.Redis]:
-    client = create_redis(RedisSettings(db=REDIS_DB))
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        pytest.fail(f"no Redis at 127.0.0.1:6379 ({exc}): start the stack with `make up`")
-    client.flushdb()
-    yield client
-    client.flushdb()
+    with empty_redis_db(REDIS_DB) as client:
+        yield client
 
 
 def test_shuffled_and_redelivered_requests_give_the_memory_features(client):
