@@ -233,10 +233,14 @@ class _ForgetOnRevoke(ConsumerRebalanceListener):
         self.spout = spout
 
     def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
-        self.spout.revoked.append({(tp.topic, tp.partition) for tp in revoked})
+        if revoked:  # the first join "revokes" nothing
+            self.spout.revoked.append({(tp.topic, tp.partition) for tp in revoked})
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         if not assigned:
             self.spout.logger.warning(
                 "no partitions assigned (topic missing, or more spouts than partitions)"
             )
+        else:
+            partitions = sorted(tp.partition for tp in assigned)
+            self.spout.logger.info("partitions assigned: %s", partitions)

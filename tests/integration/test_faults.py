@@ -5,8 +5,10 @@ from __future__ import annotations
 import math
 import os
 import random
+import re
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
@@ -185,3 +187,59 @@ def test_malformed_messages_are_dead_lettered_with_their_reason(topics, tmp_path
         d.original_value == bad_value[(d.source.partition, d.source.offset)] for d in decoded
     )
     assert exits == 0
+
+
+def test_a_second_spout_joining_then_leaving_the_group_loses_nothing(
+    topics, tmp_path, report_figure
+):
+    """A second `sparse run` of the same topology joins the consumer group (partitions are
+    revoked from the first and split), then stops (the first takes them all back), while
+    users keep arriving at 400/s."""
+    payloads = valid_users(STREAM * 4, seed=35)
+    sent: list = []
+    feeding = threading.Thread(
+        target=lambda: [
+            (sent.extend(produce(topics, payloads[i : i + 400])), time.sleep(1))
+            for i in range(0, len(payloads), 400)
+        ]
+    )
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    with (
+        ScoreCollector(topics) as scores,
+        SupervisedTopology(topics, tmp_path / "first") as first,
+    ):
+        feeding.start()
+        scores.wait_for(lambda: scores.distinct() >= 2000, 300, "the first spout scoring")
+        with SupervisedTopology(topics, tmp_path / "second") as second:
+            # The second spout owning partitions means the first one gave them up.
+            scores.wait_for(
+                lambda: re.search(r"partitions assigned: \[\d", second.logs()) is not None,
+                300,
+                "the second spout to get partitions",
+            )
+            at_join = scores.distinct()
+            scores.wait_for(
+                lambda: scores.distinct() >= at_join + 4000, 300, "progress with two spouts"
+            )
+            left_at = time.monotonic()
+            at_leave = scores.distinct()
+        scores.wait_for(
+            lambda: len(re.findall(r"partitions assigned: \[0, 1, 2, 3\]", first.logs())) >= 2,
+            300,
+            "the first spout to take every partition back",
+        )
+        feeding.join()
+        scores.wait_for(lambda: scores.distinct() >= len(sent), 600, "every message scored")
+        recovery = scores.first_arrival_after(left_at + 1) - left_at
+    lost, duplicated = _report(
+        report_figure,
+        f"second spout joined at {at_join} scored, left at",
+        sent,
+        scores,
+        recovery,
+        at_leave,
+    )
+    assert lost == 0
+    # Each rebalance replays at most what was uncommitted, per spout.
+    assert duplicated <= 2 * 2 * IN_FLIGHT_BOUND
