@@ -32,10 +32,10 @@ from kafka.future import Future
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from botscore.codec import decode_threat_score
-from botscore.dead_letters import DeadLetterRecord, encode_dead_letter
+from botscore.dead_letters import DeadLetterRecord, send_dead_letter
 from botscore.delivery import Backoff
 from botscore.errors import InvalidMessage
-from botscore.kafka_clients import create_consumer, create_producer
+from botscore.kafka_clients import create_consumer, create_producer, wait_for_topic
 from botscore.metrics import Metrics
 from botscore.records import ScoreRecord, SourceRef
 from botscore.redis_client import create_redis
@@ -235,9 +235,7 @@ class _DeadLetters:
 
     def _send(self, letter: DeadLetterRecord) -> Future | None:
         try:
-            return self.producer.send(
-                self.topic, key=letter.original_key or None, value=encode_dead_letter(letter)
-            )
+            return send_dead_letter(self.producer, self.topic, letter)
         except KafkaError as exc:
             log.warning("dead letter for %s not sent, will retry: %s", letter.source, exc)
             return None
@@ -290,16 +288,6 @@ def _until_done(stop: threading.Event, what: str, action: Callable[[], Any]) -> 
     return False
 
 
-def _wait_for_topic(consumer: KafkaConsumer, topic: str, stop: threading.Event) -> None:
-    """Know the topic before joining: kafka-python may not rejoin once it appears."""
-    waited = 0
-    while not stop.is_set() and not consumer.partitions_for_topic(topic):
-        if waited % 20 == 0:
-            log.warning("waiting for topic %s (create it with `botscore topics`)", topic)
-        waited += 1
-        stop.wait(0.5)
-
-
 def run_enforcer(settings: Settings, stop: threading.Event | None = None) -> None:
     """Apply threat scores to the edge's decisions until ``stop`` is set.
 
@@ -315,7 +303,9 @@ def run_enforcer(settings: Settings, stop: threading.Event | None = None) -> Non
     writer = DecisionWriter(client, settings.enforcement)
     metrics = Metrics(settings.metrics, "enforcer")
     try:
-        _wait_for_topic(consumer, topic, stop)
+        if not consumer.partitions_for_topic(topic):
+            log.warning("waiting for topic %s (create it with `botscore topics`)", topic)
+        wait_for_topic(consumer, topic, stop.is_set, stop.wait)
         consumer.subscribe([topic])
         log.info("applying %s as group %s to Redis db %d", topic, group, settings.redis.db)
         while not stop.is_set():

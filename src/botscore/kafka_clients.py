@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer
@@ -11,7 +12,13 @@ from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 
 from botscore.settings import KafkaSettings
 
-__all__ = ["connection_config", "create_consumer", "create_producer", "ensure_topics"]
+__all__ = [
+    "connection_config",
+    "create_consumer",
+    "create_producer",
+    "ensure_topics",
+    "wait_for_topic",
+]
 
 
 def connection_config(settings: KafkaSettings) -> dict[str, Any]:
@@ -53,6 +60,24 @@ def create_consumer(settings: KafkaSettings, client_id: str, **overrides: Any) -
     }
     config.update(overrides)
     return KafkaConsumer(**config)
+
+
+def wait_for_topic(
+    consumer: KafkaConsumer,
+    topic: str,
+    give_up: Callable[[], bool],
+    pause: Callable[[float], object] = time.sleep,
+) -> bool:
+    """Know the topic's partitions before joining its group; False if ``give_up`` first.
+
+    kafka-python 3.0 sometimes joins with no metadata for the topic yet, gets no
+    partitions, and does not always rejoin when the metadata arrives.
+    """
+    while not consumer.partitions_for_topic(topic):
+        if give_up():
+            return False
+        pause(0.5)
+    return True
 
 
 def create_producer(settings: KafkaSettings, client_id: str, **overrides: Any) -> KafkaProducer:

@@ -27,10 +27,10 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from streamparse import Spout
 
-from botscore.dead_letters import DeadLetterRecord, encode_dead_letter
+from botscore.dead_letters import DeadLetterRecord, send_dead_letter
 from botscore.delivery import Backoff, InFlight
 from botscore.errors import InvalidMessage
-from botscore.kafka_clients import create_consumer, create_producer
+from botscore.kafka_clients import create_consumer, create_producer, wait_for_topic
 from botscore.metrics import Metrics
 from botscore.records import SourceRef
 from botscore.settings import Settings
@@ -81,26 +81,11 @@ class KafkaSourceSpout(Spout):
         self.consumer = create_consumer(
             self.kafka, client_id=f"botscore-spout-{task}", group_id=self.group
         )
-        self._wait_for_topic(timeout_s=30)
+        deadline = time.monotonic() + 30
+        if not wait_for_topic(self.consumer, self.topic, lambda: time.monotonic() > deadline):
+            self.logger.error("topic %s still unknown after 30 s; subscribing anyway", self.topic)
         self.consumer.subscribe([self.topic], listener=_ForgetOnRevoke(self))
         self.logger.info("reading %s as group %s", self.topic, self.group)
-
-    def _wait_for_topic(self, timeout_s: float) -> None:
-        """Know the topic's partitions before joining the group.
-
-        kafka-python 3.0 sometimes joins with no metadata for the topic yet, gets no
-        partitions, and does not always rejoin when the metadata arrives.
-        """
-        deadline = time.monotonic() + timeout_s
-        while not self.consumer.partitions_for_topic(self.topic):
-            if time.monotonic() > deadline:
-                self.logger.error(
-                    "topic %s still unknown after %.0f s; subscribing anyway",
-                    self.topic,
-                    timeout_s,
-                )
-                return
-            time.sleep(0.5)
 
     def next_tuple(self) -> None:
         self._finish_dead_letters()
@@ -167,11 +152,7 @@ class KafkaSourceSpout(Spout):
 
     def _send_dead_letter(self, letter: DeadLetterRecord, tup_id: str | None) -> None:
         try:
-            future = self.producer.send(
-                self.kafka.dead_letter_topic,
-                key=letter.original_key or None,
-                value=encode_dead_letter(letter),
-            )
+            future = send_dead_letter(self.producer, self.kafka.dead_letter_topic, letter)
         except KafkaError as exc:
             self.logger.warning("dead letter for %s not sent, retrying: %s", letter.source, exc)
             self.dead_letters_failed.append((letter, tup_id))
