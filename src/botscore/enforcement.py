@@ -35,7 +35,7 @@ from botscore.codec import decode_threat_score
 from botscore.dead_letters import DeadLetterRecord, send_dead_letter
 from botscore.delivery import Backoff
 from botscore.errors import InvalidMessage
-from botscore.kafka_clients import create_consumer, create_producer, wait_for_topic
+from botscore.kafka_clients import create_consumer, create_producer, poll_group, wait_for_topic
 from botscore.metrics import Metrics
 from botscore.records import ScoreRecord, SourceRef
 from botscore.redis_client import create_redis
@@ -309,7 +309,7 @@ def run_enforcer(settings: Settings, stop: threading.Event | None = None) -> Non
         consumer.subscribe([topic])
         log.info("applying %s as group %s to Redis db %d", topic, group, settings.redis.db)
         while not stop.is_set():
-            polled = consumer.poll(timeout_ms=500)
+            polled = poll_group(consumer, timeout_ms=500)
             if not polled:
                 if not consumer.assignment():
                     stop.wait(0.1)  # poll returns at once without partitions

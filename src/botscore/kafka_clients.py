@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,8 +18,11 @@ __all__ = [
     "create_consumer",
     "create_producer",
     "ensure_topics",
+    "poll_group",
     "wait_for_topic",
 ]
+
+log = logging.getLogger(__name__)
 
 
 def connection_config(settings: KafkaSettings) -> dict[str, Any]:
@@ -78,6 +82,25 @@ def wait_for_topic(
             return False
         pause(0.5)
     return True
+
+
+def poll_group(consumer: KafkaConsumer, timeout_ms: int) -> dict[Any, list[Any]]:
+    """``consumer.poll``, and restart a group rejoin that kafka-python has abandoned.
+
+    kafka-python 3.0 rejoins when the group leader sees the topic's metadata change (it
+    does so once at almost every start-up). The rejoin first revokes the partitions; if
+    its JoinGroup/SyncGroup ends after ``poll`` stopped waiting, the leader's new
+    assignment already matches the metadata, so ``need_rejoin()`` turns False and no later
+    poll collects the result: the consumer keeps its partitions "pending revocation",
+    fetches nothing and never recovers. Asking for a fresh rejoin brings it back within
+    one poll. ``tests/integration/test_group_rejoin.py`` provokes exactly this.
+    """
+    records = consumer.poll(timeout_ms=timeout_ms)
+    coordinator = consumer._coordinator  # no public API exposes the join state
+    if coordinator.rejoining and not coordinator.need_rejoin():
+        log.warning("group rejoin was abandoned by the client; rejoining again")
+        coordinator.request_rejoin()
+    return records
 
 
 def create_producer(settings: KafkaSettings, client_id: str, **overrides: Any) -> KafkaProducer:

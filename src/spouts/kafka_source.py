@@ -30,7 +30,12 @@ from streamparse import Spout
 from botscore.dead_letters import DeadLetterRecord, send_dead_letter
 from botscore.delivery import Backoff, InFlight
 from botscore.errors import InvalidMessage
-from botscore.kafka_clients import create_consumer, create_producer, wait_for_topic
+from botscore.kafka_clients import (
+    create_consumer,
+    create_producer,
+    poll_group,
+    wait_for_topic,
+)
 from botscore.metrics import Metrics
 from botscore.records import SourceRef
 from botscore.settings import Settings
@@ -94,7 +99,7 @@ class KafkaSourceSpout(Spout):
             self.metrics.count("replayed")
             self.emit(read.values, tup_id=tup_id)
         if len(self.in_flight) < self.kafka.max_in_flight:
-            polled = self.consumer.poll(timeout_ms=100)
+            polled = poll_group(self.consumer, timeout_ms=100)
             # A rebalance inside poll() revokes partitions before it hands out records of
             # the new assignment, so forget the old ones before reading the new.
             self._forget_revoked()
