@@ -23,7 +23,9 @@ cleanup() {
   echo
   echo "stopped; services are still up (make down stops them); logs in $LOGS"
 }
-trap cleanup EXIT INT TERM
+# Ctrl-C is how this is meant to stop, so it is not an error.
+trap 'cleanup; exit 0' INT TERM
+trap cleanup EXIT
 
 # `sparse run` rebuilds _build/ (lein clean + uberjar), so the second topology is only
 # started once the first one runs from its own copy of the jar.
