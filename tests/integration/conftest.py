@@ -64,20 +64,35 @@ def storm_on_path() -> None:
         pytest.fail(f"`storm version` failed: {version.stderr[-2000:]}\nrun `make up`")
 
 
-def fresh_topics(kafka_settings: KafkaSettings) -> KafkaSettings:
-    """Topics and a consumer group of the caller's own, so runs never see each other's data."""
-    run = uuid.uuid4().hex[:8]
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def fresh_topics(
+    kafka_settings: KafkaSettings,
+    prefix: str = "it",
+    run: str | None = None,
+    also: tuple[str, ...] = (),
+) -> KafkaSettings:
+    """Topics and a consumer group of the caller's own, so runs never see each other's data.
+
+    Creates the features, scores and dead-letter topics, plus ``also``.
+    """
+    run = run or new_run_id()
     settings = KafkaSettings(
         bootstrap_servers=kafka_settings.bootstrap_servers,
-        features_topic=f"it-features-{run}",
-        scores_topic=f"it-scores-{run}",
-        dead_letter_topic=f"it-dead-letters-{run}",
-        consumer_group=f"it-scoring-{run}",
+        features_topic=f"{prefix}-features-{run}",
+        scores_topic=f"{prefix}-scores-{run}",
+        dead_letter_topic=f"{prefix}-dead-letters-{run}",
+        consumer_group=f"{prefix}-scoring-{run}",
     )
-    ensure_topics(
-        settings, [settings.features_topic, settings.scores_topic, settings.dead_letter_topic]
-    )
+    ensure_topics(settings, [*run_topics(settings), *also])
     return settings
+
+
+def run_topics(settings: KafkaSettings) -> list[str]:
+    """The topics ``fresh_topics`` created for ``settings`` (without ``also``)."""
+    return [settings.features_topic, settings.scores_topic, settings.dead_letter_topic]
 
 
 def delete_topics(settings: KafkaSettings, topics: list[str]) -> None:

@@ -12,7 +12,6 @@ import signal
 import subprocess
 import threading
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,14 +24,24 @@ from kafka import KafkaConsumer, TopicPartition
 from botscore.aggregation.offline import FeatureSnapshot, final_features
 from botscore.codec import decode_user_features
 from botscore.dead_letters import decode_dead_letter
-from botscore.kafka_clients import connection_config, ensure_topics
+from botscore.kafka_clients import connection_config
 from botscore.records import SourceRef
 from botscore.settings import KafkaSettings
 from botscore.simulator.population import build_population
 from botscore.simulator.traffic import TrafficGenerator
 from botscore.v1.web_log_pb2 import WebLog
 
-from .conftest import ROOT, consume_all, delete_topics, empty_redis_db, sparse_run, stack_env
+from .conftest import (
+    ROOT,
+    consume_all,
+    delete_topics,
+    empty_redis_db,
+    fresh_topics,
+    new_run_id,
+    run_topics,
+    sparse_run,
+    stack_env,
+)
 from .stream import produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.aggregation]
@@ -65,18 +74,12 @@ def agg_redis() -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def agg_topics(kafka_settings: KafkaSettings) -> Iterator[AggTopics]:
-    run = uuid.uuid4().hex[:8]
-    settings = KafkaSettings(
-        bootstrap_servers=kafka_settings.bootstrap_servers,
-        features_topic=f"it-agg-features-{run}",
-        dead_letter_topic=f"it-agg-dead-letters-{run}",
-        # not read by the aggregation topology; kept apart from other tests anyway
-        scores_topic=f"it-agg-scores-{run}",
-        consumer_group=f"it-agg-unused-{run}",
-    )
-    topics = AggTopics(settings, f"it-web-logs-{run}", f"it-aggregation-{run}")
-    all_topics = [topics.web_logs, settings.features_topic, settings.dead_letter_topic]
-    ensure_topics(settings, all_topics)
+    run = new_run_id()
+    web_logs = f"it-web-logs-{run}"
+    # the scores topic and group are not used by the aggregation topology
+    settings = fresh_topics(kafka_settings, prefix="it-agg", run=run, also=(web_logs,))
+    topics = AggTopics(settings, web_logs, f"it-aggregation-{run}")
+    all_topics = [web_logs, *run_topics(settings)]
     yield topics
     delete_topics(settings, all_topics)
 

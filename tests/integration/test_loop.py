@@ -8,17 +8,24 @@ Redis. Once the first scores arrive, bots must get through far less often.
 from __future__ import annotations
 
 import subprocess
-import uuid
 
 import pytest
 
 from botscore.enforcement import EdgeDecisions
-from botscore.kafka_clients import ensure_topics
 from botscore.redis_client import create_redis
-from botscore.settings import AggregationSettings, KafkaSettings, RedisSettings, Settings
+from botscore.settings import AggregationSettings, RedisSettings, Settings
 from botscore.simulator.run import simulate
 
-from .conftest import ROOT, delete_topics, sparse_run, stack_env, wait_until_reading
+from .conftest import (
+    ROOT,
+    delete_topics,
+    fresh_topics,
+    new_run_id,
+    run_topics,
+    sparse_run,
+    stack_env,
+    wait_until_reading,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.aggregation]
 
@@ -29,28 +36,17 @@ SPEEDUP = 20
 def test_a_simulated_hour_blocks_bots_once_scores_arrive(
     kafka_settings, storm_on_path, tmp_path, report_figure
 ):
-    run = uuid.uuid4().hex[:8]
-    kafka = KafkaSettings(
-        bootstrap_servers=kafka_settings.bootstrap_servers,
-        features_topic=f"it-loop-features-{run}",
-        scores_topic=f"it-loop-scores-{run}",
-        dead_letter_topic=f"it-loop-dead-letters-{run}",
-        consumer_group=f"it-loop-scoring-{run}",
-    )
+    run = new_run_id()
+    web_logs = f"it-loop-web-logs-{run}"
+    kafka = fresh_topics(kafka_settings, prefix="it-loop", run=run, also=(web_logs,))
+    topics = [web_logs, *run_topics(kafka)]
     settings = Settings(
         kafka=kafka,
         aggregation=AggregationSettings(
-            web_logs_topic=f"it-loop-web-logs-{run}", consumer_group=f"it-loop-agg-{run}"
+            web_logs_topic=web_logs, consumer_group=f"it-loop-agg-{run}"
         ),
         redis=RedisSettings(db=REDIS_DB),
     )
-    topics = [
-        settings.aggregation.web_logs_topic,
-        kafka.features_topic,
-        kafka.scores_topic,
-        kafka.dead_letter_topic,
-    ]
-    ensure_topics(kafka, topics)
     client = create_redis(settings.redis)
     client.flushdb()
     env = {
