@@ -22,6 +22,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -362,8 +363,8 @@ def _apply_batch(
     )
     if not written or not _until_done(stop, "dead letters", letters.confirm):
         return False
-    for outcome in set(outcomes):
-        metrics.count("scores", outcomes.count(outcome), tags=[f"outcome:{outcome}"])
+    for outcome, n in Counter(outcomes).items():
+        metrics.count("scores", n, tags=[f"outcome:{outcome}"])
     return True
 
 

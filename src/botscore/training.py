@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -79,21 +79,19 @@ def train_model(
     model = HistGradientBoostingClassifier(max_iter=200, random_state=traffic.seed)
     model.fit(x, y)
 
-    holdout = SimulatedTraffic(**{**traffic.__dict__, "seed": holdout_seed})
-    hx, hy, hkinds = training_rows(holdout)
+    hx, hy, hkinds = training_rows(replace(traffic, seed=holdout_seed))
     scores = model.predict_proba(hx)[:, list(model.classes_).index(1)]
     kinds = np.array(hkinds)
+
+    def share_at(threshold: float) -> dict[str, float]:
+        return {k: float(np.mean(scores[kinds == k] >= threshold)) for k in sorted(set(hkinds))}
+
     report = TrainingReport(
         rows=len(y),
         holdout_rows=len(hy),
         holdout_auc=float(roc_auc_score(hy, scores)),
-        challenged={
-            k: float(np.mean(scores[kinds == k] >= thresholds.challenge))
-            for k in sorted(set(hkinds))
-        },
-        blocked={
-            k: float(np.mean(scores[kinds == k] >= thresholds.block)) for k in sorted(set(hkinds))
-        },
+        challenged=share_at(thresholds.challenge),
+        blocked=share_at(thresholds.block),
     )
 
     out = Path(out_dir)
