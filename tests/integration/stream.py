@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaError
 
 from botscore.codec import decode_threat_score, encode_user_features
 from botscore.kafka_clients import connection_config, create_producer
@@ -104,8 +106,37 @@ class ScoreCollector:
             if self.error is not None:
                 raise AssertionError(f"score collector died: {self.error!r}")
             if time.monotonic() > deadline:
-                raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
+                raise AssertionError(
+                    f"timed out after {timeout_s:.0f} s waiting for {what}; {self.status()}"
+                )
             time.sleep(0.2)
+
+    def status(self) -> str:
+        """Where a stalled stream stopped: in the topology, or in this collector."""
+        with self._lock:
+            read, distinct = sum(self.counts.values()), len(self.counts)
+        try:
+            probe = KafkaConsumer(**connection_config(self.settings))
+            try:
+                partitions = [
+                    TopicPartition(self.topic, p) for p in probe.partitions_for_topic(self.topic)
+                ]
+                held = sum(probe.end_offsets(partitions).values())
+            finally:
+                probe.close()
+            admin = KafkaAdminClient(**connection_config(self.settings))
+            try:
+                group = self.settings.consumer_group
+                offsets = admin.list_group_offsets(group)[group]
+            finally:
+                admin.close()
+            committed = {f"{tp.topic}/{tp.partition}": meta.offset for tp, meta in offsets.items()}
+        except KafkaError as exc:
+            return f"collector read {read} scores ({distinct} distinct); broker unreadable: {exc}"
+        return (
+            f"collector read {read} scores ({distinct} distinct) of {held} in {self.topic}; "
+            f"group {group} committed {committed}"
+        )
 
 
 class SupervisedTopology:
@@ -136,9 +167,13 @@ class SupervisedTopology:
         self._watcher.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: object, *exc: object) -> None:
         self._stopping.set()
         self._stop_process()
+        if exc_type is not None:  # pytest shows this output with the failure
+            tail = self.logs().splitlines()[-150:]
+            print(f"--- last {len(tail)} lines of {self.topology} topology logs ---")
+            print("\n".join(tail))
 
     def logs(self) -> str:
         return "\n".join(
