@@ -109,7 +109,13 @@ def create_producer(settings: KafkaSettings, client_id: str, **overrides: Any) -
         **connection_config(settings),
         "client_id": client_id,
         "acks": "all",
-        "enable_idempotence": True,
+        # Not idempotent: kafka-python 3.0.12's idempotent producer drops its producer id
+        # when it expires a batch it had already tried to send (a broker outage longer
+        # than the delivery timeout), stays "ready" without one and never sends again.
+        # Delivery is at least once anyway (Storm replays what was not acked), and one
+        # request in flight per connection keeps a retry from reordering a partition.
+        "enable_idempotence": False,
+        "max_in_flight_requests_per_connection": 1,
         "linger_ms": settings.producer_linger_ms,
         "retries": 2147483647,
         "delivery_timeout_ms": settings.producer_delivery_timeout_ms,

@@ -27,6 +27,7 @@ __all__ = [
     "Secret",
     "Settings",
     "load_project_settings",
+    "require_message_timeouts",
 ]
 
 PREFIX = "botscore."
@@ -239,3 +240,20 @@ def load_project_settings(
     if env_name not in envs:
         raise ConfigError(f"environment {env_name!r} not in {path} (have: {', '.join(envs)})")
     return Settings.from_options(envs[env_name].get("options", {}), environ)
+
+
+MESSAGE_TIMEOUTS = "topology.enable.message.timeouts"
+
+
+def require_message_timeouts(storm_conf: Mapping[str, Any]) -> None:
+    """Refuse to run a spout whose lost tuples would never be failed.
+
+    Storm 2's local mode (``sparse run``) turns message timeouts off unless the topology
+    asks for them. A spout then waits forever for a tuple lost downstream, and once
+    ``topology.max.spout.pending`` of them are lost it stops for good, silently.
+    """
+    if str(storm_conf.get(MESSAGE_TIMEOUTS, True)).lower() == "false":
+        raise ConfigError(
+            f"{MESSAGE_TIMEOUTS} is false: a tuple lost downstream would never be replayed "
+            f"and would stall the spout; set it to true in the options in config.json"
+        )

@@ -20,7 +20,7 @@ from botscore.aggregation.definitions import compute_features
 from botscore.aggregation.redis_state import RedisFeatureStore
 from botscore.metrics import Metrics
 from botscore.redis_client import create_redis
-from botscore.settings import Settings
+from botscore.settings import Settings, require_message_timeouts
 
 # Users read per poll: bounds one next_tuple call, so acks are not held up for long.
 _BATCH = 500
@@ -32,6 +32,7 @@ class DueFeaturesSpout(Spout):
     outputs = ["user_id", "window_end_ms", "features", "version"]
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
+        require_message_timeouts(storm_conf)
         settings = Settings.from_options(storm_conf)
         agg = settings.aggregation
         self.store = RedisFeatureStore(create_redis(settings.redis), agg.state_ttl_s)

@@ -38,7 +38,7 @@ from botscore.kafka_clients import (
 )
 from botscore.metrics import Metrics
 from botscore.records import SourceRef
-from botscore.settings import Settings
+from botscore.settings import Settings, require_message_timeouts
 
 
 @dataclass(frozen=True)
@@ -64,6 +64,7 @@ class KafkaSourceSpout(Spout):
         raise NotImplementedError
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
+        require_message_timeouts(storm_conf)
         settings = Settings.from_options(storm_conf)
         self.kafka = settings.kafka
         self.topic, self.group = self.source(settings)

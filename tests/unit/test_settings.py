@@ -3,7 +3,7 @@ import json
 import pytest
 
 from botscore.errors import ConfigError
-from botscore.settings import Settings, load_project_settings
+from botscore.settings import Settings, load_project_settings, require_message_timeouts
 
 
 def test_defaults_options_and_environment_in_that_order():
@@ -55,3 +55,17 @@ def test_secrets_come_only_from_the_environment_and_never_print():
     assert "hunter2" not in str(settings.kafka.sasl_password)
     with pytest.raises(ConfigError, match="BOTSCORE_REDIS_PASSWORD"):
         Settings.from_options({"botscore.redis.password": "x"}, environ={})
+
+
+@pytest.mark.parametrize("value", [False, "false", "False"])
+def test_spouts_refuse_a_topology_without_message_timeouts(value):
+    with pytest.raises(ConfigError, match=r"topology\.enable\.message\.timeouts is false"):
+        require_message_timeouts({"topology.enable.message.timeouts": value})
+
+
+def test_message_timeouts_on_or_storms_default_are_accepted(project_root):
+    require_message_timeouts({"topology.enable.message.timeouts": True})
+    require_message_timeouts({})  # Storm's own default is on (off only in local mode)
+    options = json.loads((project_root / "config.json").read_text())["envs"]["local"]["options"]
+    # `sparse run` is Storm's local mode, which turns timeouts off unless asked.
+    assert options["topology.enable.message.timeouts"] is True
