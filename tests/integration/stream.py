@@ -171,9 +171,11 @@ class SupervisedTopology:
         self._stopping.set()
         self._stop_process()
         if exc_type is not None:  # pytest shows this output with the failure
-            tail = self.logs().splitlines()[-150:]
-            print(f"--- last {len(tail)} lines of {self.topology} topology logs ---")
-            print("\n".join(tail))
+            for path in sorted(self.log_dir.glob("sparse-run-*.log")):
+                with path.open("rb") as log:
+                    log.seek(max(0, path.stat().st_size - 20_000))
+                    print(f"--- end of {path.name} ({self.topology} topology) ---")
+                    print(log.read().decode(errors="replace"))
 
     def logs(self) -> str:
         return "\n".join(
