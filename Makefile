@@ -71,3 +71,4 @@ model: venv
 bench: up
 	PYTHONPATH=src $(PY) bench/scoring_throughput.py
 	PYTHONPATH=src $(PY) bench/feature_stage.py
+	PYTHONPATH=src $(PY) bench/kafka_producer.py
