@@ -11,12 +11,12 @@ import time
 from botscore.aggregation.definitions import compute_features, request_record, update_for
 from botscore.aggregation.offline import MemoryFeatureStore
 from botscore.aggregation.redis_state import RedisFeatureStore
-from botscore.codec import decode_web_log
-from botscore.records import SourceRef
-from botscore.redis_client import create_redis
 from botscore.settings import RedisSettings
 from botscore.simulator.population import build_population
 from botscore.simulator.traffic import TrafficGenerator
+from botscore.transport.redis_client import create_redis
+from botscore.wire.codec import decode_web_log
+from botscore.wire.records import SourceRef
 
 BATCH = 256
 

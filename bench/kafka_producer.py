@@ -1,7 +1,7 @@
 """What the producers' delivery settings cost: scores per second into the local broker.
 
 Our producers are not idempotent and keep one request in flight per connection (see
-``botscore.kafka_clients.create_producer``); the second line is kafka-python's idempotent
+``botscore.transport.kafka_clients.create_producer``); the second line is kafka-python's idempotent
 producer with five in flight, for comparison. Prints figures only; no assertions. Needs
 the local broker (`make up`); creates and deletes its own topic. Run with `make bench`.
 """
@@ -14,10 +14,10 @@ from typing import Any
 
 from kafka.admin import KafkaAdminClient
 
-from botscore.codec import encode_threat_score
-from botscore.kafka_clients import connection_config, create_producer, ensure_topics
-from botscore.records import ScoreRecord, SourceRef
 from botscore.settings import KafkaSettings, load_project_settings
+from botscore.transport.kafka_clients import connection_config, create_producer, ensure_topics
+from botscore.wire.codec import encode_threat_score
+from botscore.wire.records import ScoreRecord, SourceRef
 
 SCORES = 50_000
 

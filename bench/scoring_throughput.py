@@ -11,11 +11,11 @@ from pathlib import Path
 
 from threadpoolctl import threadpool_limits
 
-from botscore.codec import decode_user_features, encode_threat_score, encode_user_features
-from botscore.model_registry import load_model
-from botscore.records import FeatureRecord, SourceRef
-from botscore.sample_users import sample_users
-from botscore.scoring import score_batch
+from botscore.model.registry import load_model
+from botscore.model.sample_users import sample_users
+from botscore.model.scoring import score_batch
+from botscore.wire.codec import decode_user_features, encode_threat_score, encode_user_features
+from botscore.wire.records import FeatureRecord, SourceRef
 
 ROOT = Path(__file__).resolve().parents[1]
 USERS = 20_000

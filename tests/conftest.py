@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from botscore.training import SimulatedTraffic, train_model
+from botscore.model.training import SimulatedTraffic, train_model
 
 ROOT = Path(__file__).resolve().parents[1]
 

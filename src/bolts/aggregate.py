@@ -17,9 +17,9 @@ from streamparse import Tuple
 from bolts.micro_batch import MicroBatchBolt
 from botscore.aggregation.redis_state import RedisFeatureStore
 from botscore.metrics import Metrics
-from botscore.records import RequestRecord
-from botscore.redis_client import create_redis
 from botscore.settings import Settings
+from botscore.transport.redis_client import create_redis
+from botscore.wire.records import RequestRecord
 
 
 class AggregateBolt(MicroBatchBolt[RequestRecord]):

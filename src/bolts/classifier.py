@@ -18,10 +18,10 @@ from threadpoolctl import threadpool_limits
 
 from bolts.micro_batch import MicroBatchBolt
 from botscore.metrics import Metrics
-from botscore.model_registry import load_model, resolve_model_dir
-from botscore.records import FeatureRecord, ScoreRecord
-from botscore.scoring import score_batch
+from botscore.model.registry import load_model, resolve_model_dir
+from botscore.model.scoring import score_batch
 from botscore.settings import Settings
+from botscore.wire.records import FeatureRecord, ScoreRecord
 
 
 class ClassifierBolt(MicroBatchBolt[FeatureRecord]):

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from bolts.kafka_producer import KafkaProducerBolt
-from botscore.codec import encode_user_features
 from botscore.settings import Settings
+from botscore.wire.codec import encode_user_features
 
 
 class FeatureProducerBolt(KafkaProducerBolt):

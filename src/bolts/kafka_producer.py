@@ -13,9 +13,9 @@ from typing import Any, ClassVar
 from kafka.errors import KafkaError
 from streamparse import Bolt, Tuple
 
-from botscore.kafka_clients import create_producer
 from botscore.metrics import Metrics
 from botscore.settings import Settings
+from botscore.transport.kafka_clients import create_producer
 
 
 class KafkaProducerBolt(Bolt):

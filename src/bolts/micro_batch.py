@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 
 from streamparse import Bolt, Tuple
 
-from botscore.batching import MicroBatcher
+from botscore.transport.batching import MicroBatcher
 
 T = TypeVar("T")
 

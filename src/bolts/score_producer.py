@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from bolts.kafka_producer import KafkaProducerBolt
-from botscore.codec import encode_threat_score
-from botscore.records import ScoreRecord
 from botscore.settings import Settings
+from botscore.wire.codec import encode_threat_score
+from botscore.wire.records import ScoreRecord
 
 
 class ScoreProducerBolt(KafkaProducerBolt):

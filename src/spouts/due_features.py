@@ -19,8 +19,8 @@ from streamparse import Spout
 from botscore.aggregation.definitions import compute_features
 from botscore.aggregation.redis_state import RedisFeatureStore
 from botscore.metrics import Metrics
-from botscore.redis_client import create_redis
 from botscore.settings import Settings, require_message_timeouts
+from botscore.transport.redis_client import create_redis
 
 # Users read per poll: bounds one next_tuple call, so acks are not held up for long.
 _BATCH = 500

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from botscore.codec import decode_user_features
-from botscore.model_registry import read_manifest, resolve_model_dir
-from botscore.records import FeatureRecord, SourceRef
+from botscore.model.registry import read_manifest, resolve_model_dir
 from botscore.settings import Settings
+from botscore.wire.codec import decode_user_features
+from botscore.wire.records import FeatureRecord, SourceRef
 from spouts.kafka_source import KafkaSourceSpout
 
 

@@ -27,18 +27,18 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from streamparse import Spout
 
-from botscore.dead_letters import DeadLetterRecord, send_dead_letter
-from botscore.delivery import Backoff, InFlight
 from botscore.errors import InvalidMessage
-from botscore.kafka_clients import (
+from botscore.metrics import Metrics
+from botscore.settings import Settings, require_message_timeouts
+from botscore.transport.delivery import Backoff, InFlight
+from botscore.transport.kafka_clients import (
     create_consumer,
     create_producer,
     poll_group,
     wait_for_topic,
 )
-from botscore.metrics import Metrics
-from botscore.records import SourceRef
-from botscore.settings import Settings, require_message_timeouts
+from botscore.wire.dead_letters import DeadLetterRecord, send_dead_letter
+from botscore.wire.records import SourceRef
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from botscore.aggregation.definitions import request_record
-from botscore.codec import decode_web_log
-from botscore.records import RequestRecord, SourceRef
 from botscore.settings import Settings
+from botscore.wire.codec import decode_web_log
+from botscore.wire.records import RequestRecord, SourceRef
 from spouts.kafka_source import KafkaSourceSpout
 
 

@@ -23,9 +23,9 @@ import redis
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 
-from botscore.kafka_clients import connection_config, ensure_topics
-from botscore.redis_client import create_redis
 from botscore.settings import KafkaSettings, RedisSettings
+from botscore.transport.kafka_clients import connection_config, ensure_topics
+from botscore.transport.redis_client import create_redis
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = os.environ.get("BOTSCORE_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")

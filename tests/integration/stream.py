@@ -16,10 +16,10 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from botscore.codec import decode_threat_score, encode_user_features
-from botscore.kafka_clients import connection_config, create_producer
-from botscore.sample_users import sample_users
+from botscore.model.sample_users import sample_users
 from botscore.settings import KafkaSettings
+from botscore.transport.kafka_clients import connection_config, create_producer
+from botscore.wire.codec import decode_threat_score, encode_user_features
 
 from .conftest import ROOT, stack_env
 

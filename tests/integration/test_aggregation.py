@@ -22,14 +22,14 @@ import redis
 from kafka import KafkaConsumer, TopicPartition
 
 from botscore.aggregation.offline import FeatureSnapshot, final_features
-from botscore.codec import decode_user_features
-from botscore.dead_letters import decode_dead_letter
-from botscore.kafka_clients import connection_config
-from botscore.records import SourceRef
 from botscore.settings import KafkaSettings
 from botscore.simulator.population import build_population
 from botscore.simulator.traffic import TrafficGenerator
+from botscore.transport.kafka_clients import connection_config
 from botscore.v1.web_log_pb2 import WebLog
+from botscore.wire.codec import decode_user_features
+from botscore.wire.dead_letters import decode_dead_letter
+from botscore.wire.records import SourceRef
 
 from .conftest import (
     ROOT,

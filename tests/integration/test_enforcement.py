@@ -24,20 +24,15 @@ import pytest
 import redis
 from kafka import KafkaConsumer, TopicPartition
 
-from botscore.codec import encode_threat_score
-from botscore.dead_letters import decode_dead_letter
-from botscore.enforcement import (
+from botscore.enforcement.consumer import run_enforcer
+from botscore.enforcement.decisions import (
     DECISION_PREFIX,
     SCORED_USERS_KEY,
     DecisionWriter,
-    EdgeDecisions,
     decision_key,
     read_stats,
-    run_enforcer,
 )
-from botscore.kafka_clients import connection_config
-from botscore.records import ScoreRecord, SourceRef
-from botscore.redis_client import create_redis
+from botscore.enforcement.edge import EdgeDecisions
 from botscore.settings import (
     EnforcementSettings,
     MetricsSettings,
@@ -46,7 +41,12 @@ from botscore.settings import (
 )
 from botscore.simulator.population import build_population
 from botscore.simulator.run import simulate
+from botscore.transport.kafka_clients import connection_config
+from botscore.transport.redis_client import create_redis
 from botscore.v1.web_log_pb2 import WebLog
+from botscore.wire.codec import encode_threat_score
+from botscore.wire.dead_letters import decode_dead_letter
+from botscore.wire.records import ScoreRecord, SourceRef
 
 from .conftest import ROOT, consume_all, delete_topics, empty_redis_db, fresh_topics, stack_env
 from .stream import produce

@@ -13,12 +13,12 @@ import time
 
 import pytest
 
-from botscore.codec import decode_user_features, encode_user_features
-from botscore.dead_letters import decode_dead_letter
 from botscore.errors import InvalidMessage
-from botscore.features import CATALOG
-from botscore.records import SourceRef
+from botscore.model.features import CATALOG
 from botscore.v1.user_features_pb2 import UserFeatures
+from botscore.wire.codec import decode_user_features, encode_user_features
+from botscore.wire.dead_letters import decode_dead_letter
+from botscore.wire.records import SourceRef
 
 from .conftest import ROOT, consume_all, delete_topics, fresh_topics
 from .stream import ScoreCollector, SupervisedTopology, component_pids, produce, valid_users

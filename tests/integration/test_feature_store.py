@@ -11,10 +11,10 @@ import redis
 from botscore.aggregation.definitions import compute_features, request_record
 from botscore.aggregation.offline import final_features
 from botscore.aggregation.redis_state import RedisFeatureStore
-from botscore.records import SourceRef
 from botscore.simulator.population import build_population
 from botscore.simulator.traffic import TrafficGenerator
 from botscore.v1.web_log_pb2 import WebLog
+from botscore.wire.records import SourceRef
 
 from .conftest import empty_redis_db
 

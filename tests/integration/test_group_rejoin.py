@@ -3,7 +3,7 @@
 The group's only member leads it, so it rejoins when its topic grows. Polling without
 waiting and pausing between polls makes that JoinGroup/SyncGroup end between two polls:
 the moment at which kafka-python 3.0 stops collecting the new assignment (see
-``botscore.kafka_clients.poll_group``). The spouts and the enforcer hit the same moment
+``botscore.transport.kafka_clients.poll_group``). The spouts and the enforcer hit the same moment
 by chance, at start-up, when the machine is busy.
 """
 
@@ -18,8 +18,13 @@ import pytest
 from kafka import ConsumerRebalanceListener, KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewPartitions, NewTopic
 
-from botscore.kafka_clients import connection_config, create_consumer, poll_group, wait_for_topic
 from botscore.settings import KafkaSettings
+from botscore.transport.kafka_clients import (
+    connection_config,
+    create_consumer,
+    poll_group,
+    wait_for_topic,
+)
 
 pytestmark = pytest.mark.integration
 

@@ -11,10 +11,10 @@ import subprocess
 
 import pytest
 
-from botscore.enforcement import EdgeDecisions
-from botscore.redis_client import create_redis
+from botscore.enforcement.edge import EdgeDecisions
 from botscore.settings import AggregationSettings, RedisSettings, Settings
 from botscore.simulator.run import simulate
+from botscore.transport.redis_client import create_redis
 
 from .conftest import (
     ROOT,

@@ -11,14 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from botscore.codec import decode_threat_score, encode_user_features
-from botscore.dead_letters import decode_dead_letter
-from botscore.features import feature_matrix
-from botscore.kafka_clients import create_producer
-from botscore.model_registry import load_model
-from botscore.records import ScoreRecord, SourceRef
-from botscore.sample_users import sample_users
+from botscore.model.features import feature_matrix
+from botscore.model.registry import load_model
+from botscore.model.sample_users import sample_users
 from botscore.settings import KafkaSettings
+from botscore.transport.kafka_clients import create_producer
+from botscore.wire.codec import decode_threat_score, encode_user_features
+from botscore.wire.dead_letters import decode_dead_letter
+from botscore.wire.records import ScoreRecord, SourceRef
 
 from .conftest import ROOT, consume_all, delete_topics, fresh_topics, sparse_run, stack_env
 

@@ -21,11 +21,11 @@ import redis
 from kafka import KafkaConsumer
 from kafka.errors import KafkaError
 
-from botscore.codec import decode_threat_score, encode_user_features
-from botscore.kafka_clients import connection_config, create_producer
-from botscore.redis_client import create_redis
-from botscore.sample_users import sample_users
+from botscore.model.sample_users import sample_users
 from botscore.settings import KafkaSettings, Settings
+from botscore.transport.kafka_clients import connection_config, create_producer
+from botscore.transport.redis_client import create_redis
+from botscore.wire.codec import decode_threat_score, encode_user_features
 
 from .conftest import (
     BOOTSTRAP,

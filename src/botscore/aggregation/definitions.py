@@ -16,8 +16,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from botscore.records import RequestRecord, SourceRef
 from botscore.v1.web_log_pb2 import WebLog
+from botscore.wire.records import RequestRecord, SourceRef
 
 __all__ = [
     "DISTINCT_SETS",
@@ -147,7 +147,7 @@ class UserState:
 
 
 def compute_features(state: UserState) -> dict[str, float]:
-    """Every feature in ``botscore.features.CATALOG``, in its order, from one user's state."""
+    """Every feature in ``botscore.model.features.CATALOG``, in its order, from one user's state."""
     sums = {(g.name, c): 0 for g in GRANULARITIES for c in g.counters}
     lowest = {g.name: g.lowest_kept(state.last_ms) for g in GRANULARITIES}
     for field_name, count in state.counters.items():

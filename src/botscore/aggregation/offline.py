@@ -20,8 +20,8 @@ from botscore.aggregation.definitions import (
     request_record,
     update_for,
 )
-from botscore.records import SourceRef
 from botscore.v1.web_log_pb2 import WebLog
+from botscore.wire.records import SourceRef
 
 __all__ = ["FeatureSnapshot", "MemoryFeatureStore", "final_features", "publications"]
 

@@ -28,7 +28,7 @@ from botscore.aggregation.definitions import (
     UserState,
     update_for,
 )
-from botscore.records import RequestRecord
+from botscore.wire.records import RequestRecord
 
 __all__ = ["PublishCandidate", "RedisFeatureStore"]
 

@@ -11,14 +11,14 @@ import sys
 import time
 from pathlib import Path
 
-from botscore.enforcement import EdgeDecisions
+from botscore.enforcement.edge import EdgeDecisions
 from botscore.errors import BotscoreError
-from botscore.kafka_clients import create_producer, ensure_topics
 from botscore.settings import Settings
 from botscore.simulator.labels import write_labels
 from botscore.simulator.population import build_population
 from botscore.simulator.status import StatusLine, status_text
 from botscore.simulator.traffic import SimulationStats, TrafficGenerator, always_allow
+from botscore.transport.kafka_clients import create_producer, ensure_topics
 
 __all__ = ["SimulationStats", "simulate"]
 

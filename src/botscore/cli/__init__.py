@@ -1,0 +1,1 @@
+"""The ``botscore`` command, one module per subcommand."""

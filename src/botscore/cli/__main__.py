@@ -1,0 +1,5 @@
+"""``python -m botscore.cli``: what ``bin/botscore`` runs."""
+
+from botscore.cli.main import main
+
+raise SystemExit(main())

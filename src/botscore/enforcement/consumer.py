@@ -1,0 +1,202 @@
+"""``botscore enforce``: the Kafka loop that applies threat scores to the edge's decisions.
+
+Delivery (at least once): a polled batch goes to Redis in one MULTI pipeline and its
+offsets are committed only after Redis accepted it and Kafka confirmed its dead letters.
+While Redis is down the same batch is retried with backoff and nothing is committed; a
+crash replays the uncommitted batch, which the merge makes harmless. A retry longer than
+the consumer's ``max_poll_interval_ms`` (5 min) costs the group membership: the commit
+then fails, is logged, and the partitions' next owner replays from the last commit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import redis
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.errors import KafkaError
+from kafka.future import Future
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from botscore.enforcement.decisions import DecisionWriter, parse_score
+from botscore.errors import InvalidMessage
+from botscore.metrics import Metrics
+from botscore.settings import Settings
+from botscore.transport.delivery import Backoff
+from botscore.transport.kafka_clients import (
+    create_consumer,
+    create_producer,
+    poll_group,
+    wait_for_topic,
+)
+from botscore.transport.redis_client import create_redis
+from botscore.wire.dead_letters import DeadLetterRecord, send_dead_letter
+from botscore.wire.records import ScoreRecord, SourceRef
+
+__all__ = ["COMPONENT", "run_enforcer"]
+
+COMPONENT = "enforcement"
+
+log = logging.getLogger(__name__)
+
+
+class _DeadLetters:
+    """Dead letters sent but not yet confirmed by Kafka; a batch commits only without any."""
+
+    def __init__(self, producer: KafkaProducer, topic: str) -> None:
+        self.producer = producer
+        self.topic = topic
+        self.pending: list[tuple[DeadLetterRecord, Future | None]] = []
+
+    def add(self, letter: DeadLetterRecord) -> None:
+        self.pending.append((letter, self._send(letter)))
+
+    def _send(self, letter: DeadLetterRecord) -> Future | None:
+        try:
+            return send_dead_letter(self.producer, self.topic, letter)
+        except KafkaError as exc:
+            log.warning("dead letter for %s not sent, will retry: %s", letter.source, exc)
+            return None
+
+    def confirm(self) -> None:
+        """Return once Kafka confirmed every letter; else resend the failed ones and raise."""
+        if not self.pending:
+            return
+        with contextlib.suppress(KafkaError):  # the futures say which are still out
+            self.producer.flush(timeout=2)
+        waiting = []
+        for letter, future in self.pending:
+            if future is None or (future.is_done and future.failed()):
+                waiting.append((letter, self._send(letter)))
+            elif not future.is_done:
+                waiting.append((letter, future))
+        self.pending = waiting
+        if waiting:
+            raise KafkaError(f"{len(waiting)} dead letters not yet confirmed by Kafka")
+
+
+def _until_done(stop: threading.Event, what: str, action: Callable[[], Any]) -> bool:
+    """Run ``action`` until it succeeds (True) or ``stop`` is set (False), with backoff."""
+    backoff = Backoff(first_s=0.2, max_s=5.0)
+    attempt, first_failure = 0, 0.0
+    while not stop.is_set():
+        try:
+            action()
+        except (redis.RedisError, KafkaError) as exc:
+            attempt += 1
+            first_failure = first_failure or time.monotonic()
+            delay = backoff.delay(attempt)
+            log.error(
+                "%s failed (attempt %d), offsets not committed, retrying in %.1f s: %s",
+                what,
+                attempt,
+                delay,
+                exc,
+            )
+            stop.wait(delay)
+            continue
+        if attempt:
+            log.warning(
+                "%s succeeded after %d failed attempts over %.1f s",
+                what,
+                attempt,
+                time.monotonic() - first_failure,
+            )
+        return True
+    return False
+
+
+def run_enforcer(settings: Settings, stop: threading.Event | None = None) -> None:
+    """Apply threat scores to the edge's decisions until ``stop`` is set.
+
+    Never raises for an unreachable Redis or Kafka: it logs and retries the same batch.
+    Returns within about a second of ``stop`` (at most a Redis socket timeout more).
+    """
+    stop = stop or threading.Event()
+    kafka, topic = settings.kafka, settings.kafka.scores_topic
+    group = settings.enforcement.consumer_group
+    consumer = create_consumer(kafka, client_id="botscore-enforcer", group_id=group)
+    producer = create_producer(kafka, client_id="botscore-enforcer-dlq")
+    client = create_redis(settings.redis)
+    writer = DecisionWriter(client, settings.enforcement)
+    metrics = Metrics(settings.metrics, "enforcer")
+    try:
+        if not consumer.partitions_for_topic(topic):
+            log.warning("waiting for topic %s (create it with `botscore topics`)", topic)
+        wait_for_topic(consumer, topic, stop.is_set, stop.wait)
+        consumer.subscribe([topic])
+        log.info("applying %s as group %s to Redis db %d", topic, group, settings.redis.db)
+        while not stop.is_set():
+            polled = poll_group(consumer, timeout_ms=500)
+            if not polled:
+                if not consumer.assignment():
+                    stop.wait(0.1)  # poll returns at once without partitions
+                continue
+            letters = _DeadLetters(producer, kafka.dead_letter_topic)
+            if not _apply_batch(polled, writer, letters, stop, metrics):
+                break
+            _commit(consumer, polled)
+    finally:
+        consumer.close(autocommit=False)
+        producer.close(timeout=5)
+        client.close()
+        metrics.close()
+        log.info("enforcer stopped")
+
+
+def _apply_batch(
+    polled: dict[TopicPartition, list[Any]],
+    writer: DecisionWriter,
+    letters: _DeadLetters,
+    stop: threading.Event,
+    metrics: Metrics,
+) -> bool:
+    """Write one polled batch; False when stopped before it was safely done."""
+    scores: list[ScoreRecord] = []
+    for records in polled.values():
+        for record in records:
+            source = SourceRef(record.topic, record.partition, record.offset)
+            try:
+                scores.append(parse_score(record.value))
+            except InvalidMessage as exc:
+                log.warning("dead-lettering score at %s: %s", source.tuple_id(), exc)
+                metrics.count("dead_lettered", tags=[f"reason:{exc.reason}"])
+                letters.add(
+                    DeadLetterRecord(
+                        record.value or b"",
+                        record.key or b"",
+                        exc.reason,
+                        exc.detail,
+                        COMPONENT,
+                        source,
+                        int(time.time() * 1000),
+                    )
+                )
+    outcomes: list[str] = []
+    written = _until_done(
+        stop,
+        f"writing {len(scores)} decisions to Redis",
+        lambda: outcomes.extend(writer.write(scores)),
+    )
+    if not written or not _until_done(stop, "dead letters", letters.confirm):
+        return False
+    for outcome, n in Counter(outcomes).items():
+        metrics.count("scores", n, tags=[f"outcome:{outcome}"])
+    return True
+
+
+def _commit(consumer: KafkaConsumer, polled: dict[TopicPartition, list[Any]]) -> None:
+    positions = {
+        tp: OffsetAndMetadata(records[-1].offset + 1, "", -1) for tp, records in polled.items()
+    }
+    try:
+        consumer.commit(positions, timeout_ms=2000)
+    except KafkaError as exc:
+        # Safe: whoever owns the partitions next replays them, and replays change nothing.
+        log.warning("offset commit failed, the batch will be replayed: %s", exc)

@@ -1,0 +1,76 @@
+"""What an edge does with a user: a cached, fail-open read of the decisions in Redis."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+import redis
+
+from botscore.enforcement.decisions import STORED_DECISIONS, decision_key, read_stats
+
+__all__ = ["EdgeDecisions"]
+
+log = logging.getLogger(__name__)
+
+
+class EdgeDecisions:
+    """What an edge does with a user; no answer is older than ``cache_ms`` of wall time.
+
+    Edges cache because a GET per request at thousands per second is wasteful: answers
+    hold for one period, and the first lookup after it refreshes, in one MGET per 1000,
+    every user looked up during it; a user new in a period costs one round trip. Fails
+    open: while Redis is unreachable users are allowed (the site keeps serving), and the
+    outage is logged once, not per request.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        cache_ms: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.client = client
+        self._cache_s = cache_ms / 1000
+        self._clock = clock
+        self._cache: dict[str, str] = {}
+        self._used: set[str] = set()
+        self._expires = clock() + self._cache_s
+        self._failing = False
+
+    def decision_for(self, user_id: str) -> str:
+        now = self._clock()
+        if now >= self._expires:
+            # Users idle for a whole period are dropped: memory follows active users.
+            users = list(self._used)
+            self._cache = dict(zip(users, self._fetch(users), strict=True))
+            self._used = set()
+            self._expires = now + self._cache_s
+        self._used.add(user_id)
+        decision = self._cache.get(user_id)
+        if decision is None:
+            decision = self._cache[user_id] = self._fetch([user_id])[0]
+        return decision
+
+    def _fetch(self, users: list[str]) -> list[str]:
+        values: list[bytes | None] = []
+        try:
+            for i in range(0, len(users), 1000):
+                values += self.client.mget([decision_key(u) for u in users[i : i + 1000]])
+        except redis.RedisError as exc:
+            if not self._failing:
+                log.warning("edge decisions unavailable, allowing everyone meanwhile: %s", exc)
+                self._failing = True
+            return ["allow"] * len(users)
+        if self._failing:
+            log.warning("edge decisions available again")
+            self._failing = False
+        return [
+            v.decode() if v is not None and v.decode() in STORED_DECISIONS else "allow"
+            for v in values
+        ]
+
+    def stats(self) -> dict[str, int] | None:
+        """The enforcer's counters (``users_scored``, ``blocks``, ...); None if unreachable."""
+        return read_stats(self.client)

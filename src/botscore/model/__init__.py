@@ -1,0 +1,1 @@
+"""The model: feature catalog, model directories, batch scoring and training."""

@@ -1,0 +1,101 @@
+"""At-least-once bookkeeping for the Kafka spout, free of Storm and Kafka.
+
+Every emitted message stays here until it is acked or deliberately set aside (dead
+lettered). A failed message is replayed after an exponential backoff; after
+``max_attempts`` it is handed back as exhausted so the caller dead-letters it instead of
+retrying forever. Offsets become committable only through ``OffsetTracker``, i.e. once
+everything before them is finished.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from botscore.transport.offsets import OffsetTracker, PartitionKey
+
+__all__ = ["Backoff", "InFlight"]
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Backoff:
+    first_s: float = 0.2
+    max_s: float = 30.0
+    max_attempts: int = 20
+
+    def delay(self, attempt: int) -> float:
+        """Wait before the ``attempt``-th replay (1-based)."""
+        return min(self.max_s, self.first_s * 2 ** (attempt - 1))
+
+
+@dataclass
+class _Entry(Generic[T]):
+    item: T
+    partition: PartitionKey
+    offset: int
+    attempts: int = 0
+
+
+class InFlight(Generic[T]):
+    def __init__(self, backoff: Backoff) -> None:
+        self.backoff = backoff
+        self.offsets = OffsetTracker()
+        self._entries: dict[str, _Entry[T]] = {}
+        self._replays: list[tuple[float, str]] = []  # heap of (due time, tuple id)
+
+    def __len__(self) -> int:
+        return self.offsets.in_flight()
+
+    def emitted(self, tup_id: str, item: T, partition: PartitionKey, offset: int) -> None:
+        self.offsets.emitted(partition, offset)
+        self._entries[tup_id] = _Entry(item, partition, offset)
+
+    def reserve(self, partition: PartitionKey, offset: int) -> None:
+        """A message read but not emitted (it is being dead-lettered): hold its offset."""
+        self.offsets.emitted(partition, offset)
+
+    def release(self, partition: PartitionKey, offset: int) -> None:
+        """The reserved message is safely elsewhere: its offset may be committed."""
+        self.offsets.done(partition, offset)
+
+    def acked(self, tup_id: str) -> None:
+        entry = self._entries.pop(tup_id, None)
+        if entry is not None:
+            self.offsets.done(entry.partition, entry.offset)
+
+    def failed(self, tup_id: str, now: float) -> T | None:
+        """Schedule a replay; return the item instead when its attempts are used up."""
+        entry = self._entries.get(tup_id)
+        if entry is None:
+            return None
+        entry.attempts += 1
+        if entry.attempts >= self.backoff.max_attempts:
+            return entry.item
+        heapq.heappush(self._replays, (now + self.backoff.delay(entry.attempts), tup_id))
+        return None
+
+    def finish(self, tup_id: str) -> None:
+        """An exhausted item was dead-lettered: its offset may now be committed."""
+        self.acked(tup_id)
+
+    def due_replays(self, now: float) -> list[tuple[str, T]]:
+        due = []
+        while self._replays and self._replays[0][0] <= now:
+            _, tup_id = heapq.heappop(self._replays)
+            entry = self._entries.get(tup_id)
+            if entry is not None:  # not acked or revoked meanwhile
+                due.append((tup_id, entry.item))
+        return due
+
+    def attempts(self, tup_id: str) -> int:
+        entry = self._entries.get(tup_id)
+        return entry.attempts if entry else 0
+
+    def forget_partitions(self, partitions: set[PartitionKey]) -> None:
+        """Partitions moved to another consumer, which resumes from the last commit."""
+        for partition in partitions:
+            self.offsets.forget(partition)
+        self._entries = {k: e for k, e in self._entries.items() if e.partition not in partitions}

@@ -1,0 +1,1 @@
+"""The wire: protobuf payloads <-> plain records, and the dead-letter envelope."""

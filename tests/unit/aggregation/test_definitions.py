@@ -1,0 +1,127 @@
+"""Feature definitions and the in-memory store: windows, caps, order independence."""
+
+import itertools
+import random
+
+import pytest
+
+from botscore.aggregation.definitions import (
+    DISTINCT_SETS,
+    RECENT_REQUESTS,
+    counter_flags,
+    request_record,
+    update_for,
+)
+from botscore.aggregation.offline import MemoryFeatureStore, final_features, publications
+from botscore.model.features import CATALOG
+from botscore.simulator.population import build_population
+from botscore.simulator.traffic import TrafficGenerator
+from botscore.v1.web_log_pb2 import WebLog
+from botscore.wire.records import SourceRef
+
+T0 = 1_790_000_000_000
+SRC = SourceRef("t", 0, 0)
+
+
+def log(t_ms: int, **fields) -> WebLog:
+    defaults = dict(
+        user_id="u1",
+        ip="192.0.2.1",
+        method="GET",
+        path="/",
+        status=200,
+        user_agent="ua",
+        request_id=f"r{t_ms}",
+        schema_version=1,
+    )
+    defaults.update(fields)
+    return WebLog(time_unix_ms=t_ms, **defaults)
+
+
+def features_of(*logs: WebLog) -> dict[str, float]:
+    return final_features(logs)["u1"].features
+
+
+def test_flags_name_what_a_request_counts_towards():
+    assert counter_flags(log(T0)) == ["req"]
+    assert counter_flags(
+        log(T0, method="POST", path="/login?next=/", status=401, ip_is_datacenter=True)
+    ) == ["req", "err", "login", "dc"]
+    assert counter_flags(log(T0, method="HEAD", js_check_passed=True)) == ["req", "head", "js"]
+    assert "login" not in counter_flags(log(T0, method="GET", path="/login"))
+
+
+def test_every_catalog_feature_is_computed_in_catalog_order():
+    assert tuple(features_of(log(T0))) == CATALOG
+
+
+def test_request_windows_end_at_the_latest_request():
+    # 10 requests two minutes ago, 3 in the last 30 s
+    logs = [log(T0 + i * 1000) for i in range(10)]
+    logs += [log(T0 + 120_000 + i * 10_000) for i in range(3)]
+    f = features_of(*logs)
+    assert f["requests_1m"] == 3
+    assert f["requests_1h"] == 13
+    # an hour and a bit later, only the new request is in the 1-hour window
+    f = features_of(*logs, log(T0 + 3_700_000))
+    assert f["requests_1h"] == 1
+    assert f["requests_1m"] == 1
+
+
+def test_ratios_and_logins():
+    logs = [
+        log(T0, status=404),
+        log(T0 + 1, method="HEAD"),
+        log(T0 + 2, js_check_passed=True, ip_is_datacenter=True),
+        log(T0 + 3, method="POST", path="/login", status=401),
+    ]
+    f = features_of(*logs)
+    assert f["error_ratio_1h"] == 0.5
+    assert f["head_ratio_1h"] == 0.25
+    assert f["js_check_ratio_1h"] == 0.25
+    assert f["datacenter_ip_ratio_4h"] == 0.25
+    assert f["login_attempts_1h"] == 1
+
+
+def test_distinct_values_have_windows_and_caps():
+    ips = [log(T0 + i, ip=f"10.0.{i // 256}.{i % 256}") for i in range(700)]
+    f = features_of(*ips)
+    cap = {s.name: s.cap for s in DISTINCT_SETS}
+    assert f["distinct_ips_4h"] == cap["ip"]
+    # paths have a 1-hour window: old ones drop out
+    paths = [log(T0, path="/a"), log(T0 + 1, path="/b"), log(T0 + 3_600_001, path="/c")]
+    assert features_of(*paths)["distinct_paths_1h"] == 1
+    assert features_of(*paths)["distinct_user_agents_4h"] == 1
+
+
+def test_interarrival_statistics_from_recent_requests():
+    steady = [log(T0 + i * 2000) for i in range(50)]
+    f = features_of(*steady)
+    assert f["interarrival_mean_s"] == pytest.approx(2.0)
+    assert f["interarrival_cv"] == pytest.approx(0.0)
+    bursty = [log(T0), log(T0 + 100), log(T0 + 10_100)]
+    f = features_of(*bursty)
+    assert f["interarrival_mean_s"] == pytest.approx(5.05)
+    assert f["interarrival_cv"] == pytest.approx(4.95 / 5.05)
+    one = features_of(log(T0))
+    assert (one["interarrival_mean_s"], one["interarrival_cv"]) == (0.0, 0.0)
+    store = MemoryFeatureStore()
+    for entry in steady:
+        store.apply("u1", update_for(request_record(entry, SRC)))
+    assert len(store.state("u1").recent_ms) == RECENT_REQUESTS
+
+
+def test_final_state_does_not_depend_on_arrival_order():
+    population = build_population(80, 0.4, 3)
+    logs = list(TrafficGenerator(population, 20, 900, 3, T0))
+    shuffled = logs[:]
+    random.Random(5).shuffle(shuffled)
+    assert final_features(logs) == final_features(shuffled)
+
+
+def test_publications_are_at_most_once_per_interval_in_event_time():
+    logs = [log(T0 + i * 300) for i in range(40)]  # 12 s of requests every 300 ms
+    rows = list(publications(logs, interval_ms=2000))
+    times = [r.window_end_ms for r in rows]
+    assert all(b - a >= 2000 for a, b in itertools.pairwise(times))
+    assert len(rows) == 6

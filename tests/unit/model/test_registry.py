@@ -1,0 +1,88 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from botscore.errors import ModelError
+from botscore.model.features import CATALOG
+from botscore.model.registry import Thresholds, load_model, resolve_model_dir
+
+
+@pytest.fixture
+def model_copy(small_model_dir, tmp_path):
+    target = tmp_path / "m"
+    shutil.copytree(small_model_dir, target)
+    return target
+
+
+def _edit_manifest(directory, **changes):
+    path = directory / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest.update(changes)
+    path.write_text(json.dumps(manifest))
+
+
+def test_loads_a_verified_model(small_model_dir):
+    model = load_model(small_model_dir)
+    assert model.manifest.feature_names == CATALOG
+    scores = model.predict_scores(np.zeros((3, len(CATALOG))))
+    assert scores.shape == (3,)
+    assert ((scores >= 0) & (scores <= 1)).all()
+
+
+def test_committed_baseline_model_loads(project_root):
+    assert load_model(project_root / "models" / "baseline").manifest.name == "baseline"
+
+
+def test_refuses_a_tampered_pickle(model_copy):
+    with (model_copy / "model.pkl").open("ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(ModelError, match="SHA-256 of"):
+        load_model(model_copy)
+
+
+def test_refuses_features_the_messages_do_not_carry(model_copy):
+    _edit_manifest(model_copy, feature_names=[*CATALOG[:-1], "mouse_entropy"])
+    with pytest.raises(ModelError, match="mouse_entropy"):
+        load_model(model_copy)
+
+
+def test_refuses_another_scikit_learn_version(model_copy):
+    _edit_manifest(model_copy, sklearn_version="0.24.2")
+    with pytest.raises(ModelError, match=r"0\.24\.2"):
+        load_model(model_copy)
+
+
+def test_refuses_a_feature_count_that_does_not_match_the_estimator(model_copy):
+    _edit_manifest(model_copy, feature_names=list(CATALOG[:-1]))
+    with pytest.raises(ModelError, match="expects 12 features"):
+        load_model(model_copy)
+
+
+def test_missing_directory_says_where_it_looked(tmp_path):
+    with pytest.raises(ModelError, match=r"no manifest\.json"):
+        load_model(tmp_path / "nowhere")
+
+
+def test_thresholds_decide_and_validate():
+    thresholds = Thresholds(challenge=0.5, block=0.9)
+    assert [thresholds.decide(s) for s in (0.1, 0.5, 0.89, 0.9, 1.0)] == [
+        "allow",
+        "challenge",
+        "challenge",
+        "block",
+        "block",
+    ]
+    with pytest.raises(ModelError):
+        Thresholds(challenge=0.95, block=0.9)
+
+
+def test_relative_model_dirs_resolve_from_the_code_root_not_the_working_dir(
+    project_root, tmp_path, monkeypatch
+):
+    monkeypatch.chdir(tmp_path)
+    resolved = resolve_model_dir("models/baseline")
+    assert resolved == project_root / "src" / "models" / "baseline"
+    assert load_model(resolved).manifest.name == "baseline"
+    assert resolve_model_dir(tmp_path) == tmp_path
