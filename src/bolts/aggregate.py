@@ -16,9 +16,11 @@ from streamparse import Tuple
 
 from bolts.micro_batch import MicroBatchBolt
 from botscore.aggregation.redis_state import RedisFeatureStore
+from botscore.clock import now_ms
 from botscore.metrics import Metrics
 from botscore.settings import Settings
 from botscore.transport.redis_client import create_redis
+from botscore.vocabulary import Component
 from botscore.wire.records import RequestRecord
 
 
@@ -30,7 +32,7 @@ class AggregateBolt(MicroBatchBolt[RequestRecord]):
         self.store = RedisFeatureStore(
             create_redis(settings.redis), settings.aggregation.state_ttl_s
         )
-        self.metrics = Metrics(settings.metrics, "aggregate")
+        self.metrics = Metrics(settings.metrics, Component.AGGREGATE)
         self.start_batching(settings.aggregation.batch_size, settings.aggregation.max_batch_wait_ms)
 
     def to_item(self, tup: Tuple) -> RequestRecord:
@@ -39,7 +41,7 @@ class AggregateBolt(MicroBatchBolt[RequestRecord]):
     def handle_batch(self, batch: list[tuple[Tuple, RequestRecord]]) -> None:
         started = time.perf_counter()
         try:
-            fresh = self.store.apply([r for _, r in batch], int(time.time() * 1000))
+            fresh = self.store.apply([r for _, r in batch], now_ms())
         except redis.RedisError as exc:
             self.logger.warning("Redis did not take %d updates, replaying: %s", len(batch), exc)
             self.metrics.count("redis_failed", len(batch))

@@ -17,10 +17,12 @@ from streamparse import Tuple
 from threadpoolctl import threadpool_limits
 
 from bolts.micro_batch import MicroBatchBolt
+from botscore.clock import now_ms
 from botscore.metrics import Metrics
 from botscore.model.registry import load_model, resolve_model_dir
 from botscore.model.scoring import score_batch
 from botscore.settings import Settings
+from botscore.vocabulary import Component
 from botscore.wire.records import FeatureRecord, ScoreRecord
 
 
@@ -33,7 +35,9 @@ class ClassifierBolt(MicroBatchBolt[FeatureRecord]):
         self.model = load_model(resolve_model_dir(settings.scoring.model_dir))
         manifest = self.model.manifest
         self.metrics = Metrics(
-            settings.metrics, "classifier", tags=[f"model:{manifest.name}:{manifest.version}"]
+            settings.metrics,
+            Component.CLASSIFIER,
+            tags=[f"model:{manifest.name}:{manifest.version}"],
         )
         self.start_batching(settings.scoring.batch_size, settings.scoring.max_batch_wait_ms)
         self.logger.info("scoring with model %s %s", manifest.name, manifest.version)
@@ -45,7 +49,7 @@ class ClassifierBolt(MicroBatchBolt[FeatureRecord]):
         tuples = {id(record): tup for tup, record in batch}
         started = time.perf_counter()
         try:
-            result = score_batch(self.model, [r for _, r in batch], int(time.time() * 1000))
+            result = score_batch(self.model, [r for _, r in batch], now_ms())
         except Exception:
             # Fail the batch so the spout replays it rather than losing it.
             self.logger.exception("scoring a batch of %d failed", len(batch))

@@ -6,11 +6,12 @@ from typing import Any
 
 from bolts.kafka_producer import KafkaProducerBolt
 from botscore.settings import Settings
+from botscore.vocabulary import Component
 from botscore.wire.codec import encode_user_features
 
 
 class FeatureProducerBolt(KafkaProducerBolt):
-    metrics_name = "feature_producer"
+    component = Component.FEATURE_PRODUCER
 
     def target(self, settings: Settings) -> str:
         return settings.kafka.features_topic

@@ -16,13 +16,14 @@ from streamparse import Bolt, Tuple
 from botscore.metrics import Metrics
 from botscore.settings import Settings
 from botscore.transport.kafka_clients import create_producer
+from botscore.vocabulary import Component
 
 
 class KafkaProducerBolt(Bolt):
     auto_ack = False
     auto_anchor = False
     auto_fail = False
-    metrics_name: ClassVar[str] = "producer"
+    component: ClassVar[Component]
 
     def target(self, settings: Settings) -> str:
         """The topic to write to."""
@@ -35,9 +36,9 @@ class KafkaProducerBolt(Bolt):
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         settings = Settings.from_options(storm_conf)
         self.topic = self.target(settings)
-        self.metrics = Metrics(settings.metrics, self.metrics_name)
+        self.metrics = Metrics(settings.metrics, self.component)
         self.producer = create_producer(
-            settings.kafka, client_id=f"botscore-{self.metrics_name}-{context.get('taskid', 0)}"
+            settings.kafka, client_id=f"botscore-{self.component}-{context.get('taskid', 0)}"
         )
 
     def process(self, tup: Tuple) -> None:

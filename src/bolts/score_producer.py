@@ -6,11 +6,14 @@ from typing import Any
 
 from bolts.kafka_producer import KafkaProducerBolt
 from botscore.settings import Settings
+from botscore.vocabulary import Component
 from botscore.wire.codec import encode_threat_score
 from botscore.wire.records import ScoreRecord
 
 
 class ScoreProducerBolt(KafkaProducerBolt):
+    component = Component.SCORE_PRODUCER
+
     def target(self, settings: Settings) -> str:
         return settings.kafka.scores_topic
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from botscore.vocabulary import DeadLetterReason
+
 __all__ = ["BotscoreError", "ConfigError", "InvalidMessage", "ModelError"]
 
 
@@ -18,13 +20,9 @@ class ModelError(BotscoreError):
 
 
 class InvalidMessage(BotscoreError):
-    """A message cannot be scored; ``reason`` is a short machine-friendly code.
+    """A message cannot be used; ``reason`` says why, and goes into its dead letter."""
 
-    Reasons are stable strings (``undecodable``, ``missing_user_id``, ...) because
-    operators count them and, later, dead-letter records carry them.
-    """
-
-    def __init__(self, reason: str, detail: str = "") -> None:
+    def __init__(self, reason: DeadLetterReason, detail: str = "") -> None:
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail

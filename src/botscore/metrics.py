@@ -13,12 +13,15 @@ from collections.abc import Sequence
 from datadog.dogstatsd import DogStatsd
 
 from botscore.settings import MetricsSettings
+from botscore.vocabulary import Component
 
 __all__ = ["Metrics"]
 
 
 class Metrics:
-    def __init__(self, settings: MetricsSettings, component: str, tags: Sequence[str] = ()) -> None:
+    def __init__(
+        self, settings: MetricsSettings, component: Component, tags: Sequence[str] = ()
+    ) -> None:
         self.component = component
         self._statsd: DogStatsd | None = None
         if settings.enabled:

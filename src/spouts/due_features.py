@@ -18,9 +18,11 @@ from streamparse import Spout
 
 from botscore.aggregation.definitions import compute_features
 from botscore.aggregation.redis_state import RedisFeatureStore
+from botscore.clock import now_ms
 from botscore.metrics import Metrics
 from botscore.settings import Settings, require_message_timeouts
 from botscore.transport.redis_client import create_redis
+from botscore.vocabulary import Component
 
 # Users read per poll: bounds one next_tuple call, so acks are not held up for long.
 _BATCH = 500
@@ -38,7 +40,7 @@ class DueFeaturesSpout(Spout):
         self.store = RedisFeatureStore(create_redis(settings.redis), agg.state_ttl_s)
         self.interval_ms = agg.publish_interval_ms
         self.poll_s = agg.publish_poll_ms / 1000
-        self.metrics = Metrics(settings.metrics, "publisher")
+        self.metrics = Metrics(settings.metrics, Component.PUBLISHER)
         self.in_flight: dict[str, int] = {}
         self.next_poll = 0.0
 
@@ -47,15 +49,15 @@ class DueFeaturesSpout(Spout):
         if wait > 0:
             time.sleep(wait)
         self.next_poll = time.monotonic() + self.poll_s
-        now_ms = int(time.time() * 1000)
+        now = now_ms()
         try:
-            due = self.store.due(now_ms, _BATCH + len(self.in_flight))
+            due = self.store.due(now, _BATCH + len(self.in_flight))
             users = [u for u in due if u not in self.in_flight][:_BATCH]
             candidates = self.store.read(users) if users else []
             for user_id, candidate in zip(users, candidates, strict=True):
                 if candidate is None:  # expired: nothing left to say about this user
                     self.store.drop_pending(user_id)
-                elif now_ms - candidate.published_ms < self.interval_ms:
+                elif now - candidate.published_ms < self.interval_ms:
                     self.store.postpone(user_id, candidate.published_ms + self.interval_ms)
                 else:
                     self.in_flight[user_id] = candidate.version
@@ -73,7 +75,7 @@ class DueFeaturesSpout(Spout):
         version, _, user_id = tup_id.partition("#")
         self.in_flight.pop(user_id, None)
         try:
-            self.store.published(user_id, int(version), int(time.time() * 1000), self.interval_ms)
+            self.store.published(user_id, int(version), now_ms(), self.interval_ms)
         except redis.RedisError as exc:
             # The user stays pending and is published again: a duplicate, not a loss.
             self.logger.warning("could not record publication of %s: %s", user_id, exc)

@@ -10,12 +10,14 @@ from typing import Any
 
 from botscore.model.registry import read_manifest, resolve_model_dir
 from botscore.settings import Settings
+from botscore.vocabulary import Component
 from botscore.wire.codec import decode_user_features
 from botscore.wire.records import FeatureRecord, SourceRef
 from spouts.kafka_source import KafkaSourceSpout
 
 
 class KafkaFeaturesSpout(KafkaSourceSpout):
+    component = Component.FEATURES_SPOUT
     outputs = FeatureRecord.FIELDS
 
     def source(self, settings: Settings) -> tuple[str, str]:

@@ -27,6 +27,7 @@ from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 from streamparse import Spout
 
+from botscore.clock import now_ms
 from botscore.errors import InvalidMessage
 from botscore.metrics import Metrics
 from botscore.settings import Settings, require_message_timeouts
@@ -37,6 +38,7 @@ from botscore.transport.kafka_clients import (
     poll_group,
     wait_for_topic,
 )
+from botscore.vocabulary import Component, DeadLetterReason
 from botscore.wire.dead_letters import DeadLetterRecord, send_dead_letter
 from botscore.wire.records import SourceRef
 
@@ -52,8 +54,8 @@ class _Read:
 
 
 class KafkaSourceSpout(Spout):
-    # Names the spout in metrics: botscore.<metrics_name>.in, ...
-    metrics_name: ClassVar[str] = "spout"
+    # Names the spout in metrics (botscore.<component>.in, ...), client ids and dead letters.
+    component: ClassVar[Component]
 
     def source(self, settings: Settings) -> tuple[str, str]:
         """The topic to read and the consumer group to read it as."""
@@ -68,7 +70,7 @@ class KafkaSourceSpout(Spout):
         settings = Settings.from_options(storm_conf)
         self.kafka = settings.kafka
         self.topic, self.group = self.source(settings)
-        self.metrics = Metrics(settings.metrics, self.metrics_name)
+        self.metrics = Metrics(settings.metrics, self.component)
         self.in_flight: InFlight[_Read] = InFlight(
             Backoff(
                 self.kafka.replay_backoff_first_ms / 1000,
@@ -83,9 +85,11 @@ class KafkaSourceSpout(Spout):
         self.revoked: deque[set[tuple[str, int]]] = deque()
         self.last_commit = time.monotonic()
         task = context.get("taskid", 0)
-        self.producer = create_producer(self.kafka, client_id=f"botscore-spout-dlq-{task}")
+        self.producer = create_producer(
+            self.kafka, client_id=f"botscore-{self.component}-dlq-{task}"
+        )
         self.consumer = create_consumer(
-            self.kafka, client_id=f"botscore-spout-{task}", group_id=self.group
+            self.kafka, client_id=f"botscore-{self.component}-{task}", group_id=self.group
         )
         deadline = time.monotonic() + 30
         if not wait_for_topic(self.consumer, self.topic, lambda: time.monotonic() > deadline):
@@ -122,7 +126,7 @@ class KafkaSourceSpout(Spout):
             self._dead_letter(
                 exhausted.source,
                 exhausted,
-                "retries_exhausted",
+                DeadLetterReason.RETRIES_EXHAUSTED,
                 f"failed downstream {attempts} times",
                 tup_id,
             )
@@ -151,7 +155,7 @@ class KafkaSourceSpout(Spout):
         self, source: SourceRef, read: _Read, reason: str, detail: str, tup_id: str | None
     ) -> None:
         letter = DeadLetterRecord(
-            read.value, read.key, reason, detail, "spout", source, int(time.time() * 1000)
+            read.value, read.key, reason, detail, self.component, source, now_ms()
         )
         self.metrics.count("dead_lettered", tags=[f"reason:{reason}"])
         self._send_dead_letter(letter, tup_id)

@@ -10,6 +10,7 @@ from typing import Any
 
 from botscore.aggregation.definitions import request_record
 from botscore.settings import Settings
+from botscore.vocabulary import Component
 from botscore.wire.codec import decode_web_log
 from botscore.wire.records import RequestRecord, SourceRef
 from spouts.kafka_source import KafkaSourceSpout
@@ -17,7 +18,7 @@ from spouts.kafka_source import KafkaSourceSpout
 
 class KafkaWebLogsSpout(KafkaSourceSpout):
     outputs = RequestRecord.FIELDS
-    metrics_name = "web_logs_spout"
+    component = Component.WEB_LOGS_SPOUT
 
     def source(self, settings: Settings) -> tuple[str, str]:
         return settings.aggregation.web_logs_topic, settings.aggregation.consumer_group

@@ -24,6 +24,7 @@ import pytest
 import redis
 from kafka import KafkaConsumer, TopicPartition
 
+from botscore.clock import now_ms
 from botscore.enforcement.consumer import run_enforcer
 from botscore.enforcement.decisions import (
     DECISION_PREFIX,
@@ -277,7 +278,7 @@ def _stats(client: redis.Redis) -> dict[str, int]:
 
 
 def test_scores_become_decisions_with_their_ttls_and_offsets_are_committed(settings, edge_redis):
-    now = int(time.time() * 1000) - 1000
+    now = now_ms() - 1000
     scores = [
         _score("c-block", "block", now),
         _score("c-challenge", "challenge", now + 1),
@@ -307,7 +308,7 @@ def test_scores_become_decisions_with_their_ttls_and_offsets_are_committed(setti
 
 def test_replayed_or_reordered_scores_leave_the_same_decisions(edge_redis):
     writer = DecisionWriter(edge_redis, EnforcementSettings())
-    now = int(time.time() * 1000)
+    now = now_ms()
     # All scored in the past: a score from the future is capped (next test), not replayed.
     scores = [
         _score(f"c-{i % 7}", ("allow", "challenge", "block")[i % 3], now - 20_000 + i * 300)
@@ -331,14 +332,14 @@ def test_replayed_or_reordered_scores_leave_the_same_decisions(edge_redis):
 
 def test_a_scorer_clock_running_ahead_keeps_a_decision_no_longer_than_its_ttl(edge_redis):
     writer = DecisionWriter(edge_redis, EnforcementSettings())
-    before = int(time.time() * 1000)
+    before = now_ms()
     assert writer.write([_score("c-ahead", "block", before + 86_400_000)]) == ["block"]
     expiry = edge_redis.pexpiretime(decision_key("c-ahead"))
-    assert before + BLOCK_MS <= expiry <= int(time.time() * 1000) + BLOCK_MS
+    assert before + BLOCK_MS <= expiry <= now_ms() + BLOCK_MS
 
 
 def test_undecodable_scores_are_dead_lettered_with_their_reason(settings, edge_redis):
-    now = int(time.time() * 1000)
+    now = now_ms()
     bad = [
         (b"c-bad", b"\xff\xfe not protobuf", "undecodable"),
         (b"c-bad", encode_threat_score(_score("", "block", now)), "missing_user_id"),
@@ -354,7 +355,7 @@ def test_undecodable_scores_are_dead_lettered_with_their_reason(settings, edge_r
 
     letters = sorted((decode_dead_letter(r.value) for r in records), key=lambda x: x.source.offset)
     assert [(x.reason, x.original_value, x.component) for x in letters] == [
-        (reason, value, "enforcement") for _, value, reason in bad
+        (reason, value, "enforcer") for _, value, reason in bad
     ]
     assert all(x.original_key == b"c-bad" for x in letters)
     assert all(x.source.topic == settings.kafka.scores_topic for x in letters)
@@ -364,7 +365,7 @@ def test_undecodable_scores_are_dead_lettered_with_their_reason(settings, edge_r
 def test_stopping_while_redis_is_down_commits_nothing_and_loses_nothing(
     settings, edge_redis, caplog
 ):
-    now = int(time.time() * 1000)
+    now = now_ms()
     scores = [_score(f"c-{i}", "block", now) for i in range(50)]
     ends = _produce_scores(settings, scores)
     nowhere = replace(settings, redis=RedisSettings(port=_free_port(), socket_timeout_s=1.0))
@@ -388,7 +389,7 @@ def test_stopping_while_redis_is_down_commits_nothing_and_loses_nothing(
 @pytest.mark.faults
 def test_redis_killed_mid_stream_loses_no_decision(settings, own_redis, report_figure):
     settings = replace(settings, redis=own_redis.settings())
-    now = int(time.time() * 1000)
+    now = now_ms()
     scores = [_score(f"c-{i:05d}", "block", now) for i in range(3000)]
     ends: dict[int, int] = {}
 
@@ -480,7 +481,7 @@ def test_simulator_with_enforce_stops_blocked_users(settings, edge_redis, tmp_pa
     seed, start_ms = 21, 1_790_000_000_000
     population = build_population(300, 0.3, seed)
     kind = {u.user_id: u.kind for u in population.users}
-    now = int(time.time() * 1000)
+    now = now_ms()
     # Through the whole edge: scores on Kafka, the enforcer, decisions in Redis.
     ends = _produce_scores(
         settings,
@@ -494,7 +495,7 @@ def test_simulator_with_enforce_stops_blocked_users(settings, edge_redis, tmp_pa
 
     def block_spoofers() -> None:
         client = create_redis(settings.redis)
-        scored = int(time.time() * 1000)
+        scored = now_ms()
         try:
             DecisionWriter(client, settings.enforcement).write(
                 [_score(u, "block", scored) for u in spoofers]
@@ -553,7 +554,7 @@ def test_botscore_enforce_runs_until_sigterm_or_ctrl_c(settings, edge_redis, tmp
         BOTSCORE_REDIS_DB=str(REDIS_DB),
         BOTSCORE_METRICS_ENABLED="false",
     )
-    now = int(time.time() * 1000)
+    now = now_ms()
     for round_, sig in enumerate((signal.SIGTERM, signal.SIGINT)):
         users = [f"c-{sig.name}-{i}" for i in range(5)]
         _produce_scores(settings, [_score(u, "block", now) for u in users])

@@ -199,7 +199,7 @@ def test_malformed_messages_are_dead_lettered_with_their_reason(topics, tmp_path
         "unsupported_schema_version",
         "missing_feature",
     } <= set(reasons.values())
-    assert all(d.component == "spout" for d in decoded)
+    assert all(d.component == "features_spout" for d in decoded)
     assert all(
         d.original_value == bad_value[(d.source.partition, d.source.offset)] for d in decoded
     )

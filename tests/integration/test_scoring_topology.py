@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
+from botscore.clock import now_ms
 from botscore.model.features import feature_matrix
 from botscore.model.registry import load_model
 from botscore.model.sample_users import sample_users
@@ -59,14 +60,14 @@ def pipeline_run(
     producer.close()
 
     log_path = tmp_path_factory.mktemp("sparse") / "sparse-run.log"
-    start_ms = int(time.time() * 1000)
+    start_ms = now_ms()
     with sparse_run(settings, log_path) as process:
         started = time.monotonic()
         scores = consume_all(settings, settings.scores_topic, USERS, 600, process, log_path)
         wall_s = time.monotonic() - started
         # Anything beyond USERS would be a duplicate: give it time to show up.
         scores += consume_all_after(settings, scores, 5)
-    window = (start_ms, int(time.time() * 1000))
+    window = (start_ms, now_ms())
     scored_ms = [decode_threat_score(r.value).scored_time_ms for r in scores]
     span_s = (max(scored_ms) - min(scored_ms)) / 1000 if scores else 0.0
     users_per_s = len(scores) / span_s if span_s else 0.0
@@ -131,7 +132,7 @@ def test_invalid_message_is_logged_dead_lettered_and_skipped(pipeline_run: Pipel
     ]
     assert letter.original_value == GARBAGE
     assert letter.original_key == b"garbage"
-    assert (letter.reason, letter.component) == ("undecodable", "spout")
+    assert (letter.reason, letter.component) == ("undecodable", "features_spout")
     assert letter.source == SourceRef(settings.features_topic, partition, offset)
     # Skipped, not stalled: every valid message of that partition after it was scored.
     later = {o for p, o in pipeline_run.sent if p == partition and o > offset}

@@ -6,6 +6,7 @@ import pytest
 
 from botscore.metrics import Metrics
 from botscore.settings import MetricsSettings
+from botscore.vocabulary import Component
 
 
 @pytest.fixture
@@ -40,7 +41,7 @@ def test_metrics_carry_namespace_component_and_tags(statsd_socket):
 
 def test_disabled_metrics_send_nothing(statsd_socket):
     port = statsd_socket.getsockname()[1]
-    metrics = Metrics(MetricsSettings(statsd_port=port, enabled=False), "spout")
+    metrics = Metrics(MetricsSettings(statsd_port=port, enabled=False), Component.FEATURES_SPOUT)
     metrics.count("in")
     metrics.close()
     statsd_socket.settimeout(0.5)

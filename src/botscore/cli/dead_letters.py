@@ -14,6 +14,7 @@ from kafka.structs import OffsetAndMetadata
 from botscore.errors import BotscoreError, InvalidMessage
 from botscore.settings import Settings
 from botscore.transport.kafka_clients import connection_config, create_producer
+from botscore.vocabulary import Component
 from botscore.wire.dead_letters import DeadLetterRecord, decode_dead_letter
 
 __all__ = ["REPLAY_GROUP", "list_dead_letters", "replay_dead_letters"]
@@ -76,7 +77,7 @@ def replay_dead_letters(settings: Settings, reason: str | None, to_topic: str | 
         enable_auto_commit=False,
         auto_offset_reset="earliest",
     )
-    producer = create_producer(k, client_id="botscore-dead-letter-replay")
+    producer = create_producer(k, client_id=f"botscore-{Component.DEAD_LETTER_REPLAY}")
     replayed = 0
     positions: dict[TopicPartition, OffsetAndMetadata] = {}
     try:

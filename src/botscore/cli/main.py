@@ -15,6 +15,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 
 from botscore.cli.dead_letters import list_dead_letters, replay_dead_letters
+from botscore.clock import now_ms
 from botscore.enforcement.consumer import run_enforcer
 from botscore.enforcement.edge import EdgeDecisions
 from botscore.errors import BotscoreError, InvalidMessage
@@ -24,6 +25,7 @@ from botscore.settings import Settings, load_project_settings
 from botscore.simulator.run import simulate
 from botscore.transport.kafka_clients import create_producer, ensure_topics
 from botscore.transport.redis_client import create_redis
+from botscore.vocabulary import Component
 from botscore.wire.codec import decode_threat_score, encode_user_features
 
 
@@ -237,14 +239,14 @@ def _topics(settings: Settings) -> int:
 
 
 def _feed(settings: Settings, users: int, seed: int, rate: float, loop: bool) -> int:
-    producer = create_producer(settings.kafka, client_id="botscore-feed")
+    producer = create_producer(settings.kafka, client_id=f"botscore-{Component.FEED}")
     interval = 1 / rate if rate > 0 else 0.0
     sent = 0
     try:
         while True:
             started = time.monotonic()
             for i, user in enumerate(sample_users(users, seed)):
-                payload = encode_user_features(user.user_id, int(time.time() * 1000), user.features)
+                payload = encode_user_features(user.user_id, now_ms(), user.features)
                 producer.send(
                     settings.kafka.features_topic, key=user.user_id.encode(), value=payload
                 )

@@ -24,6 +24,7 @@ from kafka.errors import KafkaError
 from kafka.future import Future
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from botscore.clock import now_ms
 from botscore.enforcement.decisions import DecisionWriter, parse_score
 from botscore.errors import InvalidMessage
 from botscore.metrics import Metrics
@@ -36,12 +37,11 @@ from botscore.transport.kafka_clients import (
     wait_for_topic,
 )
 from botscore.transport.redis_client import create_redis
+from botscore.vocabulary import Component
 from botscore.wire.dead_letters import DeadLetterRecord, send_dead_letter
 from botscore.wire.records import ScoreRecord, SourceRef
 
-__all__ = ["COMPONENT", "run_enforcer"]
-
-COMPONENT = "enforcement"
+__all__ = ["run_enforcer"]
 
 log = logging.getLogger(__name__)
 
@@ -121,11 +121,11 @@ def run_enforcer(settings: Settings, stop: threading.Event | None = None) -> Non
     stop = stop or threading.Event()
     kafka, topic = settings.kafka, settings.kafka.scores_topic
     group = settings.enforcement.consumer_group
-    consumer = create_consumer(kafka, client_id="botscore-enforcer", group_id=group)
-    producer = create_producer(kafka, client_id="botscore-enforcer-dlq")
+    consumer = create_consumer(kafka, client_id=f"botscore-{Component.ENFORCER}", group_id=group)
+    producer = create_producer(kafka, client_id=f"botscore-{Component.ENFORCER}-dlq")
     client = create_redis(settings.redis)
     writer = DecisionWriter(client, settings.enforcement)
-    metrics = Metrics(settings.metrics, "enforcer")
+    metrics = Metrics(settings.metrics, Component.ENFORCER)
     try:
         if not consumer.partitions_for_topic(topic):
             log.warning("waiting for topic %s (create it with `botscore topics`)", topic)
@@ -173,9 +173,9 @@ def _apply_batch(
                         record.key or b"",
                         exc.reason,
                         exc.detail,
-                        COMPONENT,
+                        Component.ENFORCER,
                         source,
-                        int(time.time() * 1000),
+                        now_ms(),
                     )
                 )
     outcomes: list[str] = []

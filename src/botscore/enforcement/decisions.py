@@ -15,7 +15,8 @@ import redis
 
 from botscore.errors import InvalidMessage
 from botscore.settings import EnforcementSettings
-from botscore.wire.codec import decode_threat_score
+from botscore.vocabulary import DeadLetterReason, Decision
+from botscore.wire.codec import UNSPECIFIED_DECISION, decode_threat_score
 from botscore.wire.records import ScoreRecord
 
 __all__ = [
@@ -36,7 +37,7 @@ STATS_KEY = "bs:edge:stats"
 # at 12 KB however many users pass (the count is within about 1%).
 SCORED_USERS_KEY = "bs:edge:scored_users"
 # What a decision key can hold; no key means allow.
-STORED_DECISIONS = frozenset({"block", "challenge"})
+STORED_DECISIONS = frozenset({Decision.BLOCK, Decision.CHALLENGE})
 # KEYS: decision, stats hash, scored-users HyperLogLog. ARGV: user id, decision, scored ms, TTL ms.
 # Returns what happened: allow, stale, kept, block or challenge (newly set or extended).
 _APPLY_SCORE = """
@@ -75,23 +76,23 @@ def decision_key(user_id: str) -> str:
 def parse_score(payload: bytes | None) -> ScoreRecord:
     """Decode a ``ThreatScore`` the edge can act on, or raise ``InvalidMessage``."""
     if not payload:
-        raise InvalidMessage("empty_payload")
+        raise InvalidMessage(DeadLetterReason.EMPTY_PAYLOAD)
     score = decode_threat_score(payload)
     if not score.user_id:
-        raise InvalidMessage("missing_user_id")
-    if score.decision == "unspecified":  # the codec's name for a missing or unknown enum
-        raise InvalidMessage("unknown_decision")
+        raise InvalidMessage(DeadLetterReason.MISSING_USER_ID)
+    if score.decision == UNSPECIFIED_DECISION:
+        raise InvalidMessage(DeadLetterReason.UNKNOWN_DECISION)
     if score.scored_time_ms <= 0:
         # The decision's expiry counts from it; without it a replay could not be undone.
-        raise InvalidMessage("missing_scored_time")
+        raise InvalidMessage(DeadLetterReason.MISSING_SCORED_TIME)
     return score
 
 
 def ttl_ms(decision: str, settings: EnforcementSettings) -> int:
     """How long the edge keeps ``decision`` after its score (0: nothing to keep)."""
-    if decision == "block":
+    if decision == Decision.BLOCK:
         return settings.block_ttl_s * 1000
-    if decision == "challenge":
+    if decision == Decision.CHALLENGE:
         return settings.challenge_ttl_s * 1000
     return 0
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import redis
 
 from botscore.enforcement.decisions import STORED_DECISIONS, decision_key, read_stats
+from botscore.vocabulary import Decision
 
 __all__ = ["EdgeDecisions"]
 
@@ -62,12 +63,12 @@ class EdgeDecisions:
             if not self._failing:
                 log.warning("edge decisions unavailable, allowing everyone meanwhile: %s", exc)
                 self._failing = True
-            return ["allow"] * len(users)
+            return [Decision.ALLOW] * len(users)
         if self._failing:
             log.warning("edge decisions available again")
             self._failing = False
         return [
-            v.decode() if v is not None and v.decode() in STORED_DECISIONS else "allow"
+            v.decode() if v is not None and v.decode() in STORED_DECISIONS else Decision.ALLOW
             for v in values
         ]
 

@@ -38,7 +38,7 @@ def missing_features(features: Mapping[str, float], names: Sequence[str]) -> lis
 def feature_matrix(rows: Sequence[Mapping[str, float]], names: Sequence[str]) -> np.ndarray:
     """Stack feature mappings into a float64 matrix with columns in ``names`` order.
 
-    Raises ``InvalidMessage("missing_feature")`` naming the first incomplete row's gaps;
+    Raises ``InvalidMessage`` (``missing_feature``) naming the first incomplete row's gaps;
     callers that must keep going filter rows with ``missing_features`` first.
     """
     matrix = np.empty((len(rows), len(names)), dtype=np.float64)

@@ -21,6 +21,7 @@ import sklearn
 
 from botscore.errors import ModelError
 from botscore.model.features import CATALOG
+from botscore.vocabulary import Decision
 
 __all__ = [
     "LoadedModel",
@@ -49,12 +50,12 @@ class Thresholds:
         if not 0.0 <= self.challenge <= self.block <= 1.0:
             raise ModelError(f"thresholds must satisfy 0 <= challenge <= block <= 1, got {self}")
 
-    def decide(self, score: float) -> str:
+    def decide(self, score: float) -> Decision:
         if score >= self.block:
-            return "block"
+            return Decision.BLOCK
         if score >= self.challenge:
-            return "challenge"
-        return "allow"
+            return Decision.CHALLENGE
+        return Decision.ALLOW
 
 
 @dataclass(frozen=True)

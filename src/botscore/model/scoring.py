@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from botscore.errors import InvalidMessage
 from botscore.model.features import feature_matrix, missing_features
 from botscore.model.registry import LoadedModel
+from botscore.vocabulary import DeadLetterReason
 from botscore.wire.records import FeatureRecord, ScoreRecord
 
 __all__ = ["BatchResult", "score_batch"]
@@ -32,7 +33,9 @@ def score_batch(
     for record in records:
         gaps = missing_features(record.features, names)
         if gaps:
-            rejected.append((record, InvalidMessage("missing_feature", ",".join(gaps))))
+            rejected.append(
+                (record, InvalidMessage(DeadLetterReason.MISSING_FEATURE, ",".join(gaps)))
+            )
         else:
             complete.append(record)
     if not complete:

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from botscore.clock import now_ms
 from botscore.enforcement.edge import EdgeDecisions
 from botscore.errors import BotscoreError
 from botscore.settings import Settings
@@ -19,6 +20,7 @@ from botscore.simulator.population import build_population
 from botscore.simulator.status import StatusLine, status_text
 from botscore.simulator.traffic import SimulationStats, TrafficGenerator, always_allow
 from botscore.transport.kafka_clients import create_producer, ensure_topics
+from botscore.vocabulary import Component
 
 __all__ = ["SimulationStats", "simulate"]
 
@@ -102,10 +104,10 @@ def simulate(
     population = build_population(users, bot_share, seed)
     write_labels(population, labels_path)
     ensure_topics(settings.kafka, [topic])
-    producer = create_producer(settings.kafka, client_id="botscore-simulator")
+    producer = create_producer(settings.kafka, client_id=f"botscore-{Component.SIMULATOR}")
     failures: list[BaseException] = []
     # Taken after the set-up, so the first events are due now, not a set-up ago.
-    wall_start_ms = int(time.time() * 1000) if start_unix_ms is None else start_unix_ms
+    wall_start_ms = now_ms() if start_unix_ms is None else start_unix_ms
     generator = TrafficGenerator(
         population,
         rate,

@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 
 from botscore.simulator.population import Endpoint, Population, Profile, User
 from botscore.v1.web_log_pb2 import WebLog
+from botscore.vocabulary import Decision
 
 __all__ = [
-    "DECISIONS",
     "WEB_LOG_SCHEMA_VERSION",
     "EdgeCounts",
     "MinuteStats",
@@ -34,7 +34,6 @@ __all__ = [
 ]
 
 WEB_LOG_SCHEMA_VERSION = 1
-DECISIONS = frozenset({"allow", "challenge", "block"})
 SITE = "https://shop.example.com"
 EXTERNAL_REFERRERS = ("https://search.example.org/", "https://social.example.net/")
 CATALOGUE_SIZE = 50_000
@@ -43,12 +42,12 @@ _TERMS = ("shoes", "jacket", "lamp", "gift", "sale", "coffee", "tent", "phone+ca
 _ASSETS = ("/static/app.3f9c1e.js", "/static/site.8a21d0.css", "/img/logo.svg", "/favicon.ico")
 _PAGE_ACTIONS = frozenset({"home", "page", "product", "search"})
 
-DecisionFor = Callable[[str], str]
+DecisionFor = Callable[[str], Decision]
 
 
-def always_allow(user_id: str) -> str:
+def always_allow(user_id: str) -> Decision:
     """The default edge: no enforcement loop yet."""
-    return "allow"
+    return Decision.ALLOW
 
 
 @dataclass
@@ -66,9 +65,9 @@ class EdgeCounts:
 
     def add(self, decision: str) -> None:
         self.requests += 1
-        if decision == "block":
+        if decision == Decision.BLOCK:
             self.blocked += 1
-        elif decision == "challenge":
+        elif decision == Decision.CHALLENGE:
             self.challenged += 1
 
 
@@ -106,9 +105,9 @@ class SimulationStats:
         minute = self.by_minute.setdefault(int(t_s // 60), MinuteStats())
         (minute.bots if is_bot else minute.humans).add(decision)
         (self.bots if is_bot else self.humans).add(decision)
-        if is_bot and decision == "block":
+        if is_bot and decision == Decision.BLOCK:
             self.bots_blocked.add(user_id)
-        elif not is_bot and decision == "challenge":
+        elif not is_bot and decision == Decision.CHALLENGE:
             self.humans_challenged.add(user_id)
 
     def bot_allowed_share(self, start_s: float = 0.0, end_s: float = math.inf) -> float | None:
@@ -288,14 +287,14 @@ class TrafficGenerator:
         if self.pace is not None:
             self.pace(t)
         decision = self.decision_for(user.user_id)
-        if decision not in DECISIONS:
+        if decision not in set(Decision):
             raise ValueError(f"decision_for({user.user_id!r}) returned {decision!r}")
         self.stats.record(t, user.user_id, profile.is_bot, decision)
-        if decision == "block":
+        if decision == Decision.BLOCK:
             self.stats.blocked += 1
             self.stats.blocked_by_kind[user.kind] += 1
             return None
-        if decision == "challenge":
+        if decision == Decision.CHALLENGE:
             self.stats.challenged += 1
             if not js:  # no token: the edge answers with its challenge page instead
                 status, size = 403, 2_400

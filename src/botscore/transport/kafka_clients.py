@@ -12,6 +12,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 
 from botscore.settings import KafkaSettings
+from botscore.vocabulary import Component
 
 __all__ = [
     "connection_config",
@@ -135,7 +136,7 @@ def ensure_topics(settings: KafkaSettings, topics: list[str], timeout_s: float =
     Returning earlier lets a consumer join before the topic's metadata is visible, and it
     then sits with no partitions until its next metadata refresh.
     """
-    admin = KafkaAdminClient(**connection_config(settings), client_id="botscore-admin")
+    admin = KafkaAdminClient(**connection_config(settings), client_id=f"botscore-{Component.ADMIN}")
     try:
         existing = set(admin.list_topics())
         created = []

@@ -13,14 +13,17 @@ from typing import TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
+from botscore import vocabulary
 from botscore.errors import InvalidMessage
 from botscore.v1.threat_score_pb2 import Decision, SourceRecord, ThreatScore
 from botscore.v1.user_features_pb2 import UserFeatures
 from botscore.v1.web_log_pb2 import WebLog
+from botscore.vocabulary import DeadLetterReason
 from botscore.wire.records import FeatureRecord, ScoreRecord, SourceRef
 
 __all__ = [
     "SUPPORTED_SCHEMA_VERSIONS",
+    "UNSPECIFIED_DECISION",
     "decode_threat_score",
     "decode_user_features",
     "decode_web_log",
@@ -35,10 +38,12 @@ SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
 
 M = TypeVar("M", bound=Message)
 
+# What ``decode_threat_score`` says for a decision field that is missing or unknown.
+UNSPECIFIED_DECISION = "unspecified"
 _DECISIONS = {
-    "allow": Decision.DECISION_ALLOW,
-    "challenge": Decision.DECISION_CHALLENGE,
-    "block": Decision.DECISION_BLOCK,
+    vocabulary.Decision.ALLOW: Decision.DECISION_ALLOW,
+    vocabulary.Decision.CHALLENGE: Decision.DECISION_CHALLENGE,
+    vocabulary.Decision.BLOCK: Decision.DECISION_BLOCK,
 }
 _DECISION_NAMES = {number: name for name, number in _DECISIONS.items()}
 
@@ -56,22 +61,22 @@ def parse_or_reject(message: M, payload: bytes) -> M:
     try:
         message.ParseFromString(payload)
     except DecodeError as exc:
-        raise InvalidMessage("undecodable", str(exc)) from None
+        raise InvalidMessage(DeadLetterReason.UNDECODABLE, str(exc)) from None
     return message
 
 
 def _decode_keyed(message: M, payload: bytes | None) -> M:
     """Parse a per-user message and check what every one needs: a user id, a known version."""
     if not payload:
-        raise InvalidMessage("empty_payload")
+        raise InvalidMessage(DeadLetterReason.EMPTY_PAYLOAD)
     parse_or_reject(message, payload)
     if not message.user_id:  # type: ignore[attr-defined]
-        raise InvalidMessage("missing_user_id")
+        raise InvalidMessage(DeadLetterReason.MISSING_USER_ID)
     if not message.HasField("schema_version"):
-        raise InvalidMessage("missing_schema_version")
+        raise InvalidMessage(DeadLetterReason.MISSING_SCHEMA_VERSION)
     version = message.schema_version  # type: ignore[attr-defined]
     if version not in SUPPORTED_SCHEMA_VERSIONS:
-        raise InvalidMessage("unsupported_schema_version", str(version))
+        raise InvalidMessage(DeadLetterReason.UNSUPPORTED_SCHEMA_VERSION, str(version))
     return message
 
 
@@ -87,10 +92,10 @@ def decode_user_features(
     features = dict(message.features)
     bad = sorted(name for name, value in features.items() if not math.isfinite(value))
     if bad:
-        raise InvalidMessage("non_finite_feature", ",".join(bad))
+        raise InvalidMessage(DeadLetterReason.NON_FINITE_FEATURE, ",".join(bad))
     missing = [name for name in required if name not in features]
     if missing:
-        raise InvalidMessage("missing_feature", ",".join(missing))
+        raise InvalidMessage(DeadLetterReason.MISSING_FEATURE, ",".join(missing))
     return FeatureRecord(
         user_id=message.user_id,
         window_end_ms=message.window_end_unix_ms,
@@ -104,9 +109,9 @@ def decode_web_log(payload: bytes | None) -> WebLog:
     """Decode and validate one ``WebLog``: what the feature stage needs must be there."""
     message = _decode_keyed(WebLog(), payload)
     if message.time_unix_ms <= 0:
-        raise InvalidMessage("missing_time")
+        raise InvalidMessage(DeadLetterReason.MISSING_TIME)
     if not message.request_id:
-        raise InvalidMessage("missing_request_id")
+        raise InvalidMessage(DeadLetterReason.MISSING_REQUEST_ID)
     return message
 
 
@@ -141,7 +146,7 @@ def decode_threat_score(payload: bytes) -> ScoreRecord:
     return ScoreRecord(
         user_id=message.user_id,
         score=message.score,
-        decision=_DECISION_NAMES.get(message.decision, "unspecified"),
+        decision=_DECISION_NAMES.get(message.decision, UNSPECIFIED_DECISION),
         model_name=message.model_name,
         model_version=message.model_version,
         feature_time_ms=message.feature_time_unix_ms,

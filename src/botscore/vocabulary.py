@@ -1,0 +1,53 @@
+"""The project's closed sets of names: decisions, dead-letter reasons, components.
+
+They are ``StrEnum``s, so each member is also its plain string on the wire, in Redis, in
+metric tags and in logs; code compares and stores members, never loose strings.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+__all__ = ["Component", "DeadLetterReason", "Decision"]
+
+
+class Decision(StrEnum):
+    """What the edge does with a user. No decision stored for a user means ``ALLOW``."""
+
+    ALLOW = "allow"
+    CHALLENGE = "challenge"
+    BLOCK = "block"
+
+
+class DeadLetterReason(StrEnum):
+    """Why a message was set aside on the dead-letter topic (operators count by these)."""
+
+    UNDECODABLE = "undecodable"
+    EMPTY_PAYLOAD = "empty_payload"
+    MISSING_USER_ID = "missing_user_id"
+    MISSING_SCHEMA_VERSION = "missing_schema_version"
+    UNSUPPORTED_SCHEMA_VERSION = "unsupported_schema_version"
+    NON_FINITE_FEATURE = "non_finite_feature"
+    MISSING_FEATURE = "missing_feature"
+    MISSING_TIME = "missing_time"
+    MISSING_REQUEST_ID = "missing_request_id"
+    UNKNOWN_DECISION = "unknown_decision"
+    MISSING_SCORED_TIME = "missing_scored_time"
+    RETRIES_EXHAUSTED = "retries_exhausted"
+
+
+class Component(StrEnum):
+    """A process or Storm component: names its metrics, Kafka client ids and dead letters."""
+
+    WEB_LOGS_SPOUT = "web_logs_spout"
+    AGGREGATE = "aggregate"
+    PUBLISHER = "publisher"
+    FEATURE_PRODUCER = "feature_producer"
+    FEATURES_SPOUT = "features_spout"
+    CLASSIFIER = "classifier"
+    SCORE_PRODUCER = "score_producer"
+    ENFORCER = "enforcer"
+    SIMULATOR = "simulator"
+    FEED = "feed"
+    DEAD_LETTER_REPLAY = "dead_letter_replay"
+    ADMIN = "admin"
