@@ -1,10 +1,22 @@
-"""Errors raised by the botscore library, each saying what to fix."""
+"""Errors raised by the botscore library, each saying what to fix.
+
+One base class, ``BotscoreError``, so a command can report every error the project raises
+on purpose in one line; small subclasses name the concern.
+"""
 
 from __future__ import annotations
 
 from botscore.vocabulary import DeadLetterReason
 
-__all__ = ["BotscoreError", "ConfigError", "InvalidMessage", "ModelError"]
+__all__ = [
+    "BotscoreError",
+    "ConfigError",
+    "InvalidMessage",
+    "ModelError",
+    "SendNotConfirmed",
+    "SimulationSpecError",
+    "TopicMissing",
+]
 
 
 class BotscoreError(Exception):
@@ -26,3 +38,19 @@ class InvalidMessage(BotscoreError):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.reason = reason
         self.detail = detail
+
+
+class TopicMissing(BotscoreError):
+    """A Kafka topic the command needs does not exist (``botscore topics`` creates them)."""
+
+    def __init__(self, topic: str) -> None:
+        super().__init__(f"topic {topic} does not exist: run `botscore topics`")
+        self.topic = topic
+
+
+class SendNotConfirmed(BotscoreError):
+    """Kafka has not (yet) confirmed messages that must be on it before offsets move on."""
+
+
+class SimulationSpecError(BotscoreError):
+    """A simulation's parameters cannot produce the traffic asked for."""
