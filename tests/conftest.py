@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from botscore.model.training import SimulatedTraffic, train_model
+from botscore.model.training import train_model
+from botscore.simulator.spec import SimulationSpec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -17,7 +18,11 @@ def project_root() -> Path:
 @pytest.fixture(scope="session")
 def small_model_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("model")
-    train_model(out, SimulatedTraffic(users=300, rate=20, duration_s=600, seed=3), holdout_seed=4)
+    train_model(
+        out,
+        SimulationSpec(users=300, bot_share=0.3, rate=20, duration_s=600, seed=3),
+        holdout_seed=4,
+    )
     return out
 
 

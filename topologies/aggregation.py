@@ -8,7 +8,8 @@ from spouts.due_features import DueFeaturesSpout
 from spouts.kafka_web_logs import KafkaWebLogsSpout
 
 
-class Aggregation(Topology):
+# streamparse ships no types: its Topology is Any to mypy.
+class Aggregation(Topology):  # type: ignore[misc]
     web_logs = KafkaWebLogsSpout.spec(par=1)
     aggregate = AggregateBolt.spec(inputs={web_logs: Grouping.fields("user_id")}, par=1)
     due_features = DueFeaturesSpout.spec(par=1)

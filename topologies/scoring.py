@@ -7,7 +7,8 @@ from bolts.score_producer import ScoreProducerBolt
 from spouts.kafka_features import KafkaFeaturesSpout
 
 
-class Scoring(Topology):
+# streamparse ships no types: its Topology is Any to mypy.
+class Scoring(Topology):  # type: ignore[misc]
     features = KafkaFeaturesSpout.spec(par=1)
     classifier = ClassifierBolt.spec(inputs={features: Grouping.fields("user_id")}, par=1)
     producer = ScoreProducerBolt.spec(inputs={classifier: Grouping.fields("user_id")}, par=1)

@@ -19,7 +19,8 @@ from botscore.transport.batching import MicroBatcher
 T = TypeVar("T")
 
 
-class MicroBatchBolt(Bolt, Generic[T]):
+# streamparse ships no types: its Bolt is Any to mypy.
+class MicroBatchBolt(Bolt, Generic[T]):  # type: ignore[misc]
     auto_ack = False
     auto_anchor = False
     auto_fail = False

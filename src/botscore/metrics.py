@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from datadog.dogstatsd import DogStatsd
+from datadog.dogstatsd.base import DogStatsd
 
 from botscore.settings import MetricsSettings
 from botscore.vocabulary import Component

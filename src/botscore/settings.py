@@ -4,6 +4,10 @@ Components receive the topology configuration that ``sparse run``/``sparse submi
 from the ``options`` of the chosen environment in ``config.json``; the command-line tools
 read the same options from the file. Environment variables override both, so an operator
 can change a setting without a rebuild; secrets come only from the environment.
+
+Each field declares its type (a ``Literal`` for a closed set of values), its default and
+a one-line ``doc`` in its metadata; its environment variable is ``env_var(section, name)``.
+``settings_table`` renders them as the README's table, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -11,9 +15,9 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin, get_type_hints
 
 from botscore.errors import ConfigError
 
@@ -22,15 +26,26 @@ __all__ = [
     "EnforcementSettings",
     "KafkaSettings",
     "MetricsSettings",
+    "OffsetReset",
     "RedisSettings",
+    "SaslMechanism",
     "ScoringSettings",
     "Secret",
+    "SecurityProtocol",
     "Settings",
+    "env_var",
     "load_project_settings",
     "require_message_timeouts",
+    "settings_table",
 ]
 
 PREFIX = "botscore."
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+OffsetReset = Literal["earliest", "latest"]
+# The mechanisms that authenticate with a user name and password, the only credentials
+# the clients are given.
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class Secret(str):
@@ -50,92 +65,171 @@ NO_SECRET = Secret("")
 
 @dataclass(frozen=True)
 class KafkaSettings:
-    bootstrap_servers: str = "127.0.0.1:9092"
-    features_topic: str = "user-features"
-    scores_topic: str = "threat-scores"
-    consumer_group: str = "botscore-scoring"
-    # Where a new consumer group starts: "earliest" scores the retained backlog.
-    auto_offset_reset: str = "earliest"
-    topic_partitions: int = 4
-    # Upper bound on messages a spout has emitted but not yet seen acked.
-    max_in_flight: int = 5000
-    commit_interval_ms: int = 1000
-    producer_linger_ms: int = 5
-    # A producer gives up on a record after this long, so the tuple fails (and is
-    # replayed) before Storm's topology.message.timeout.secs would time it out.
-    producer_delivery_timeout_ms: int = 30_000
-    dead_letter_topic: str = "dead-letters"
-    # Failed tuples are replayed after first, 2x first, ... up to max; after
-    # max_attempts they go to the dead-letter topic (reason retries_exhausted).
-    replay_backoff_first_ms: int = 200
-    replay_backoff_max_ms: int = 30_000
-    max_attempts: int = 10
-    # Connection security, passed through to every client. Passwords only from the
-    # environment: BOTSCORE_KAFKA_SASL_PASSWORD, BOTSCORE_KAFKA_SSL_PASSWORD.
-    security_protocol: str = "PLAINTEXT"
-    ssl_cafile: str = ""
-    ssl_certfile: str = ""
-    ssl_keyfile: str = ""
-    ssl_check_hostname: bool = True
-    sasl_mechanism: str = ""
-    sasl_username: str = ""
-    sasl_password: Secret = NO_SECRET
-    ssl_password: Secret = NO_SECRET
+    bootstrap_servers: str = field(
+        default="127.0.0.1:9092", metadata={"doc": "comma-separated Kafka brokers"}
+    )
+    features_topic: str = field(
+        default="user-features", metadata={"doc": "`UserFeatures`, the scoring's input"}
+    )
+    scores_topic: str = field(
+        default="threat-scores", metadata={"doc": "`ThreatScore`s, the scoring's output"}
+    )
+    consumer_group: str = field(
+        default="botscore-scoring",
+        metadata={"doc": "consumer group of the scoring topology's features spout"},
+    )
+    # "earliest" scores the retained backlog.
+    auto_offset_reset: OffsetReset = field(
+        default="earliest", metadata={"doc": "where a new consumer group starts"}
+    )
+    topic_partitions: int = field(
+        default=4, metadata={"doc": "partitions of each topic botscore creates"}
+    )
+    max_in_flight: int = field(
+        default=5000,
+        metadata={"doc": "a spout stops polling above this many emitted but unacked messages"},
+    )
+    commit_interval_ms: int = field(
+        default=1000, metadata={"doc": "how often a spout commits the offsets of finished messages"}
+    )
+    producer_linger_ms: int = field(
+        default=5, metadata={"doc": "how long a producer waits to fill a batch"}
+    )
+    # The tuple then fails (and is replayed) before Storm's topology.message.timeout.secs
+    # would time it out.
+    producer_delivery_timeout_ms: int = field(
+        default=30_000,
+        metadata={"doc": "a producer gives up on a record after this long and the tuple fails"},
+    )
+    dead_letter_topic: str = field(
+        default="dead-letters", metadata={"doc": "where messages that can never be used go"}
+    )
+    # Replays wait first, 2x first, ... up to max.
+    replay_backoff_first_ms: int = field(
+        default=200,
+        metadata={"doc": "wait before a failed tuple's first replay, doubled for each next one"},
+    )
+    replay_backoff_max_ms: int = field(
+        default=30_000, metadata={"doc": "longest wait between replays of a tuple"}
+    )
+    max_attempts: int = field(
+        default=10,
+        metadata={"doc": "failures of a tuple before it is dead-lettered as `retries_exhausted`"},
+    )
+    # Connection security, passed through to every client.
+    security_protocol: SecurityProtocol = field(
+        default="PLAINTEXT",
+        metadata={"doc": "how every Kafka client connects, with the `ssl_*`/`sasl_*` settings"},
+    )
+    ssl_cafile: str = field(
+        default="",
+        metadata={"doc": "CA file of the brokers' certificates (empty: the system's CAs)"},
+    )
+    ssl_certfile: str = field(
+        default="", metadata={"doc": "client certificate, for brokers that ask for one"}
+    )
+    ssl_keyfile: str = field(default="", metadata={"doc": "the client certificate's private key"})
+    ssl_check_hostname: bool = field(
+        default=True, metadata={"doc": "require a broker's certificate to name its host"}
+    )
+    sasl_mechanism: SaslMechanism = field(
+        default="PLAIN", metadata={"doc": "how `sasl_username` and `sasl_password` authenticate"}
+    )
+    sasl_username: str = field(default="", metadata={"doc": "SASL user name"})
+    sasl_password: Secret = field(default=NO_SECRET, metadata={"doc": "SASL password"})
+    ssl_password: Secret = field(default=NO_SECRET, metadata={"doc": "password of `ssl_keyfile`"})
 
 
 @dataclass(frozen=True)
 class RedisSettings:
-    host: str = "127.0.0.1"
-    port: int = 6379
-    db: int = 0
-    username: str = ""
-    # Only from the environment: BOTSCORE_REDIS_PASSWORD.
-    password: Secret = NO_SECRET
-    ssl: bool = False
-    socket_timeout_s: float = 5.0
+    host: str = field(
+        default="127.0.0.1", metadata={"doc": "Redis: feature state and the edge's decisions"}
+    )
+    port: int = field(default=6379, metadata={"doc": "Redis port"})
+    db: int = field(default=0, metadata={"doc": "Redis database number"})
+    username: str = field(default="", metadata={"doc": "Redis ACL user (empty: the default user)"})
+    password: Secret = field(default=NO_SECRET, metadata={"doc": "Redis password"})
+    ssl: bool = field(default=False, metadata={"doc": "connect to Redis over TLS"})
+    socket_timeout_s: float = field(
+        default=5.0,
+        metadata={"doc": "a Redis connection or call fails after this long without an answer"},
+    )
 
 
 @dataclass(frozen=True)
 class ScoringSettings:
-    model_dir: str = "models/baseline"
-    batch_size: int = 256
-    # A batch waits at most this long for more users before it is scored.
-    max_batch_wait_ms: int = 20
-    # Threads per model call. Storm runs one process per executor, so more threads only
-    # contend; OpenMP spin-waits made single-row calls 40x slower on 2 cores.
-    model_threads: int = 1
+    model_dir: str = field(
+        default="models/baseline", metadata={"doc": "model directory (manifest + pickle)"}
+    )
+    batch_size: int = field(default=256, metadata={"doc": "most users scored in one model call"})
+    max_batch_wait_ms: int = field(
+        default=20,
+        metadata={"doc": "a batch waits at most this long for more users before it is scored"},
+    )
+    # Storm runs one process per executor, so more threads only contend; OpenMP
+    # spin-waits made single-row calls 40x slower on 2 cores.
+    model_threads: int = field(
+        default=1, metadata={"doc": "threads per model call (one process per executor)"}
+    )
 
 
 @dataclass(frozen=True)
 class AggregationSettings:
-    web_logs_topic: str = "web-logs"
-    consumer_group: str = "botscore-aggregation"
-    # A user's features are published at most once per interval, and at the latest one
-    # interval after their last request.
-    publish_interval_ms: int = 2000
-    # Redis forgets a user this long after their last request: the longest window (4 h)
-    # plus a margin, so memory follows active users, not history.
-    state_ttl_s: int = 4 * 3600 + 900
-    batch_size: int = 256
-    max_batch_wait_ms: int = 20
-    # How often the publisher looks for users whose features are due.
-    publish_poll_ms: int = 100
+    web_logs_topic: str = field(
+        default="web-logs", metadata={"doc": "the edge's `WebLog`s, the aggregation's input"}
+    )
+    consumer_group: str = field(
+        default="botscore-aggregation",
+        metadata={"doc": "consumer group of the aggregation's web-logs spout"},
+    )
+    publish_interval_ms: int = field(
+        default=2000,
+        metadata={
+            "doc": "at most one `UserFeatures` per user per interval, at the latest one interval "
+            "after their last request"
+        },
+    )
+    # The longest window (4 h) plus a margin, so memory follows active users, not history.
+    state_ttl_s: int = field(
+        default=4 * 3600 + 900,
+        metadata={"doc": "Redis forgets a user this long after their last request"},
+    )
+    batch_size: int = field(
+        default=256, metadata={"doc": "most requests stored in one Redis round trip"}
+    )
+    max_batch_wait_ms: int = field(
+        default=20, metadata={"doc": "a batch waits at most this long for more requests"}
+    )
+    publish_poll_ms: int = field(
+        default=100,
+        metadata={"doc": "how often the publisher looks for users whose features are due"},
+    )
 
 
 @dataclass(frozen=True)
 class EnforcementSettings:
-    consumer_group: str = "botscore-edge"
-    # How long the edge keeps a decision after the last score that asked for it.
-    block_ttl_s: int = 600
-    challenge_ttl_s: int = 300
+    consumer_group: str = field(
+        default="botscore-edge",
+        metadata={"doc": "consumer group of the enforcement consumer (`botscore enforce`)"},
+    )
+    block_ttl_s: int = field(
+        default=600,
+        metadata={"doc": "how long the edge keeps a block after the last score that asked for it"},
+    )
+    challenge_ttl_s: int = field(
+        default=300,
+        metadata={
+            "doc": "how long the edge keeps a challenge after the last score that asked for it"
+        },
+    )
 
 
 @dataclass(frozen=True)
 class MetricsSettings:
-    statsd_host: str = "127.0.0.1"
-    statsd_port: int = 8125
-    namespace: str = "botscore"
-    enabled: bool = True
+    statsd_host: str = field(default="127.0.0.1", metadata={"doc": "DogStatsD agent host"})
+    statsd_port: int = field(default=8125, metadata={"doc": "DogStatsD agent port"})
+    namespace: str = field(default="botscore", metadata={"doc": "prefix of every metric name"})
+    enabled: bool = field(default=True, metadata={"doc": "send metrics (`false`: send none)"})
 
 
 @dataclass(frozen=True)
@@ -171,30 +265,38 @@ class Settings:
         )
 
 
-_SECTIONS: dict[str, type] = {
+# In the order the README's table lists them.
+_SECTIONS: dict[str, type[Any]] = {
     "kafka": KafkaSettings,
     "scoring": ScoringSettings,
-    "metrics": MetricsSettings,
-    "redis": RedisSettings,
     "aggregation": AggregationSettings,
     "enforcement": EnforcementSettings,
+    "redis": RedisSettings,
+    "metrics": MetricsSettings,
 }
 
 
+def env_var(section: str, name: str) -> str:
+    """The environment variable that overrides ``<section>.<name>``."""
+    return f"BOTSCORE_{section}_{name}".upper()
+
+
 def _build_section(
-    section: str, section_cls: type, options: Mapping[str, Any], environ: Mapping[str, str]
+    section: str, section_cls: type[Any], options: Mapping[str, Any], environ: Mapping[str, str]
 ) -> Any:
     values: dict[str, Any] = {}
+    hints = get_type_hints(section_cls)
     for item in fields(section_cls):
         key = f"{PREFIX}{section}.{item.name}"
-        env_key = f"BOTSCORE_{section}_{item.name}".upper()
-        default = item.default
-        if isinstance(default, Secret) and key in options:
+        env_key = env_var(section, item.name)
+        setting = f"{section}.{item.name}"
+        wanted = hints[item.name]
+        if wanted is Secret and key in options:
             raise ConfigError(f"{key} is a secret: set {env_key} in the environment instead")
         if env_key in environ:
-            values[item.name] = _coerce(env_key, environ[env_key], type(default))
+            values[item.name] = _coerce(env_key, environ[env_key], wanted, setting)
         elif key in options:
-            values[item.name] = _coerce(key, options[key], type(default))
+            values[item.name] = _coerce(key, options[key], wanted, setting)
     unknown = [
         k
         for k in options
@@ -206,7 +308,14 @@ def _build_section(
     return section_cls(**values)
 
 
-def _coerce(key: str, raw: Any, wanted: type) -> Any:
+def _coerce(key: str, raw: Any, wanted: Any, setting: str) -> Any:
+    if get_origin(wanted) is Literal:
+        allowed = get_args(wanted)
+        if raw not in allowed:
+            raise ConfigError(
+                f"{key}: {raw!r} is not a valid {setting} (one of {', '.join(allowed)})"
+            )
+        return raw
     if wanted is bool:
         if isinstance(raw, bool):
             return raw
@@ -219,6 +328,43 @@ def _coerce(key: str, raw: Any, wanted: type) -> Any:
         return wanted(raw)
     except (TypeError, ValueError):
         raise ConfigError(f"{key}: expected {wanted.__name__}, got {raw!r}") from None
+
+
+def settings_table() -> str:
+    """The README's table of every setting: name, default and meaning, as markdown.
+
+    Secrets have no default: their cell names the environment variable they come from.
+    A setting with a closed set of values lists them after its meaning.
+    """
+    lines = ["| setting | default | meaning |", "|---|---|---|"]
+    for section, section_cls in _SECTIONS.items():
+        hints = get_type_hints(section_cls)
+        for item in fields(section_cls):
+            wanted = hints[item.name]
+            if wanted is Secret:
+                default = f"environment only: `{env_var(section, item.name)}`"
+            else:
+                default = _markdown_value(item.default)
+            meaning = _doc(section, item)
+            if get_origin(wanted) is Literal:
+                meaning += "; one of " + ", ".join(f"`{v}`" for v in get_args(wanted))
+            lines.append(f"| `{section}.{item.name}` | {default} | {meaning} |")
+    return "\n".join(lines) + "\n"
+
+
+def _doc(section: str, item: Field[Any]) -> str:
+    doc = item.metadata.get("doc", "")
+    if not isinstance(doc, str) or not doc or "|" in doc or "\n" in doc:
+        raise ConfigError(f"{section}.{item.name} needs a one-line doc without '|'")
+    return doc
+
+
+def _markdown_value(value: object) -> str:
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, str):
+        return f"`{value}`" if value else "empty"
+    return str(value)
 
 
 def load_project_settings(

@@ -5,14 +5,15 @@ tuple values (``decode``); everything about delivery lives here, once.
 
 Delivery (at least once): each tuple's id is its ``topic/partition/offset``. A partition's
 offset is committed only once it and every earlier offset are finished: acked, or written
-to the dead-letter topic. A crash therefore replays at most the uncommitted window. A failed
-tuple is replayed after a growing backoff; after ``kafka.max_attempts`` it is dead-lettered
-(``retries_exhausted``) rather than retried forever. Messages that can never be scored are
-dead-lettered at once with their original bytes and the reason, so they never stall a
-partition. Storm's ``topology.max.spout.pending`` bounds what is in flight. After a
-rebalance the new owner of a partition resumes from its last commit (at most
-``kafka.commit_interval_ms`` old), so a rebalance neither loses nor duplicates beyond that
-uncommitted window.
+to the dead-letter topic (``DeadLetterOutbox`` hands an offset back only once Kafka has
+its dead letter; a letter that fails is resent with backoff). A crash therefore replays at
+most the uncommitted window. A failed tuple is replayed after a growing backoff; after
+``kafka.max_attempts`` it is dead-lettered (``retries_exhausted``) rather than retried
+forever. Messages that can never be scored are dead-lettered at once with their original
+bytes and the reason, so they never stall a partition. Storm's
+``topology.max.spout.pending`` bounds what is in flight. After a rebalance the new owner of
+a partition resumes from its last commit (at most ``kafka.commit_interval_ms`` old), so a
+rebalance neither loses nor duplicates beyond that uncommitted window.
 """
 
 from __future__ import annotations
@@ -24,22 +25,24 @@ from typing import Any, ClassVar
 
 from kafka import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError
-from kafka.structs import OffsetAndMetadata, TopicPartition
+from kafka.structs import TopicPartition
 from streamparse import Spout
 
 from botscore.clock import now_ms
 from botscore.errors import InvalidMessage
 from botscore.metrics import Metrics
 from botscore.settings import Settings, require_message_timeouts
+from botscore.transport.dead_letter_outbox import DeadLetterOutbox
 from botscore.transport.delivery import Backoff, InFlight
 from botscore.transport.kafka_clients import (
+    commit_positions,
     create_consumer,
     create_producer,
     poll_group,
     wait_for_topic,
 )
 from botscore.vocabulary import Component, DeadLetterReason
-from botscore.wire.dead_letters import DeadLetterRecord, send_dead_letter
+from botscore.wire.dead_letters import DeadLetterRecord
 from botscore.wire.records import SourceRef
 
 
@@ -53,7 +56,8 @@ class _Read:
     key: bytes
 
 
-class KafkaSourceSpout(Spout):
+# streamparse and kafka-python ship no types: their base classes are Any to mypy.
+class KafkaSourceSpout(Spout):  # type: ignore[misc]
     # Names the spout in metrics (botscore.<component>.in, ...), client ids and dead letters.
     component: ClassVar[Component]
 
@@ -71,22 +75,23 @@ class KafkaSourceSpout(Spout):
         self.kafka = settings.kafka
         self.topic, self.group = self.source(settings)
         self.metrics = Metrics(settings.metrics, self.component)
-        self.in_flight: InFlight[_Read] = InFlight(
-            Backoff(
-                self.kafka.replay_backoff_first_ms / 1000,
-                self.kafka.replay_backoff_max_ms / 1000,
-                self.kafka.max_attempts,
-            )
+        backoff = Backoff(
+            self.kafka.replay_backoff_first_ms / 1000,
+            self.kafka.replay_backoff_max_ms / 1000,
+            self.kafka.max_attempts,
         )
-        # Filled by the producer's I/O thread, drained here: deque appends are thread-safe.
-        self.dead_letters_written: deque[tuple[SourceRef, str | None]] = deque()
-        self.dead_letters_failed: deque[tuple[DeadLetterRecord, str | None]] = deque()
+        self.in_flight: InFlight[_Read] = InFlight(backoff)
         # Filled by the consumer's I/O thread during a rebalance, drained here.
         self.revoked: deque[set[tuple[str, int]]] = deque()
         self.last_commit = time.monotonic()
         task = context.get("taskid", 0)
         self.producer = create_producer(
             self.kafka, client_id=f"botscore-{self.component}-dlq-{task}"
+        )
+        # Its tokens say what a confirmed letter finishes: an exhausted tuple (its id) or a
+        # read that was never emitted (its reserved offset).
+        self.dead_letters: DeadLetterOutbox[str | SourceRef] = DeadLetterOutbox(
+            self.producer, self.kafka.dead_letter_topic, backoff, logger=self.logger
         )
         self.consumer = create_consumer(
             self.kafka, client_id=f"botscore-{self.component}-{task}", group_id=self.group
@@ -124,7 +129,6 @@ class KafkaSourceSpout(Spout):
         if exhausted is not None:
             attempts = self.in_flight.attempts(tup_id)
             self._dead_letter(
-                exhausted.source,
                 exhausted,
                 DeadLetterReason.RETRIES_EXHAUSTED,
                 f"failed downstream {attempts} times",
@@ -139,7 +143,7 @@ class KafkaSourceSpout(Spout):
         except InvalidMessage as exc:
             self.logger.warning("skipping invalid message at %s: %s", source.tuple_id(), exc)
             self.in_flight.reserve((source.topic, source.partition), source.offset)
-            self._dead_letter(source, read, exc.reason, exc.detail, None)
+            self._dead_letter(read, exc.reason, exc.detail, source)
             return
         self.metrics.count("in")
         tup_id = source.tuple_id()
@@ -151,24 +155,13 @@ class KafkaSourceSpout(Spout):
         )
         self.emit(values, tup_id=tup_id)
 
-    def _dead_letter(
-        self, source: SourceRef, read: _Read, reason: str, detail: str, tup_id: str | None
-    ) -> None:
+    def _dead_letter(self, read: _Read, reason: str, detail: str, token: str | SourceRef) -> None:
+        """Set ``read`` aside; ``token`` (tuple id or reserved offset) finishes once on Kafka."""
         letter = DeadLetterRecord(
-            read.value, read.key, reason, detail, self.component, source, now_ms()
+            read.value, read.key, reason, detail, self.component, read.source, now_ms()
         )
         self.metrics.count("dead_lettered", tags=[f"reason:{reason}"])
-        self._send_dead_letter(letter, tup_id)
-
-    def _send_dead_letter(self, letter: DeadLetterRecord, tup_id: str | None) -> None:
-        try:
-            future = send_dead_letter(self.producer, self.kafka.dead_letter_topic, letter)
-        except KafkaError as exc:
-            self.logger.warning("dead letter for %s not sent, retrying: %s", letter.source, exc)
-            self.dead_letters_failed.append((letter, tup_id))
-            return
-        future.add_callback(lambda _meta: self.dead_letters_written.append((letter.source, tup_id)))
-        future.add_errback(lambda _exc: self.dead_letters_failed.append((letter, tup_id)))
+        self.dead_letters.add(letter, token)
 
     def _forget_revoked(self) -> None:
         while self.revoked:
@@ -177,15 +170,11 @@ class KafkaSourceSpout(Spout):
             self.logger.info("partitions revoked: %s", sorted(p for _, p in partitions))
 
     def _finish_dead_letters(self) -> None:
-        while self.dead_letters_written:
-            source, tup_id = self.dead_letters_written.popleft()
-            if tup_id is None:
-                self.in_flight.release((source.topic, source.partition), source.offset)
+        for token in self.dead_letters.confirmed():
+            if isinstance(token, SourceRef):
+                self.in_flight.release((token.topic, token.partition), token.offset)
             else:
-                self.in_flight.finish(tup_id)
-        retry = [self.dead_letters_failed.popleft() for _ in range(len(self.dead_letters_failed))]
-        for letter, tup_id in retry:
-            self._send_dead_letter(letter, tup_id)
+                self.in_flight.finish(token)
 
     def commit_finished(self, force: bool) -> None:
         """Commit offsets below which everything is finished, at most every interval."""
@@ -198,10 +187,7 @@ class KafkaSourceSpout(Spout):
             return
         try:
             self.consumer.commit(
-                {
-                    TopicPartition(t, p): OffsetAndMetadata(pos, "", -1)
-                    for (t, p), pos in positions.items()
-                },
+                commit_positions(positions),
                 timeout_ms=2000,  # a blocked spout misses Storm's heartbeats and is killed
             )
         except (CommitFailedError, KafkaError) as exc:
@@ -212,7 +198,7 @@ class KafkaSourceSpout(Spout):
         self.in_flight.offsets.committed(positions)
 
 
-class _ForgetOnRevoke(ConsumerRebalanceListener):
+class _ForgetOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
     """Hand revoked partitions to the spout's thread, which forgets them.
 
     kafka-python 3 calls this on its I/O thread, where a blocking commit raises and the

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import pytest
 import redis
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 
 from botscore.settings import KafkaSettings, RedisSettings
 from botscore.transport.kafka_clients import connection_config, ensure_topics
 from botscore.transport.redis_client import create_redis
+from botscore.transport.topic_reader import StartAt, assign_topic
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = os.environ.get("BOTSCORE_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -168,9 +169,7 @@ def consume_all(
         if time.monotonic() > deadline:
             raise AssertionError(f"topic {topic} never appeared")
         time.sleep(0.2)
-    partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-    consumer.assign(partitions)
-    consumer.seek_to_beginning(*partitions)
+    assign_topic(consumer, topic, start=StartAt.BEGINNING)
     records = []
     try:
         while len(records) < expected and time.monotonic() < deadline:

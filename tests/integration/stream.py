@@ -19,6 +19,7 @@ from kafka.errors import KafkaError
 from botscore.model.sample_users import sample_users
 from botscore.settings import KafkaSettings
 from botscore.transport.kafka_clients import connection_config, create_producer
+from botscore.transport.topic_reader import StartAt, assign_topic
 from botscore.wire.codec import decode_threat_score, encode_user_features
 
 from .conftest import ROOT, stack_env
@@ -76,11 +77,7 @@ class ScoreCollector:
 
     def _run(self) -> None:
         consumer = KafkaConsumer(**connection_config(self.settings), enable_auto_commit=False)
-        partitions = [
-            TopicPartition(self.topic, p) for p in consumer.partitions_for_topic(self.topic)
-        ]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
+        assign_topic(consumer, self.topic, start=StartAt.BEGINNING)
         while not self._stop.is_set():
             for records in consumer.poll(timeout_ms=200).values():
                 now = time.monotonic()

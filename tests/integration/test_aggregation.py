@@ -7,25 +7,23 @@ must equal what the offline feature code computes from the same logs.
 from __future__ import annotations
 
 import itertools
-import os
-import signal
 import subprocess
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import redis
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 
 from botscore.aggregation.offline import FeatureSnapshot, final_features
 from botscore.settings import KafkaSettings
 from botscore.simulator.population import build_population
 from botscore.simulator.traffic import TrafficGenerator
 from botscore.transport.kafka_clients import connection_config
+from botscore.transport.topic_reader import StartAt, assign_topic
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.codec import decode_user_features
 from botscore.wire.dead_letters import decode_dead_letter
@@ -42,6 +40,7 @@ from .conftest import (
     sparse_run,
     stack_env,
 )
+from .faults import redis_down, stack_redis
 from .stream import produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.aggregation]
@@ -146,9 +145,7 @@ class FeatureCollector:
     def _run(self) -> None:
         topic = self.settings.features_topic
         consumer = KafkaConsumer(**connection_config(self.settings), enable_auto_commit=False)
-        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
+        assign_topic(consumer, topic, start=StartAt.BEGINNING)
         while not self._stop.is_set():
             for records in consumer.poll(timeout_ms=200).values():
                 with self._lock:
@@ -240,11 +237,6 @@ def test_replayed_logs_give_exactly_the_offline_features(
     assert ttls and all(t > 0 for t in ttls)
 
 
-def _redis_pid() -> int:
-    state = Path(os.environ.get("BOTSCORE_STATE", ROOT / ".stack"))
-    return int((state / "redis" / "redis.pid").read_text())
-
-
 def test_redis_killed_mid_stream_loses_nothing(
     agg_topics, agg_redis, storm_on_path, tmp_path, report_figure
 ):
@@ -264,11 +256,8 @@ def test_redis_killed_mid_stream_loses_nothing(
             assert time.monotonic() < deadline, "no features published before the fault"
             time.sleep(0.2)
         applied_before = sum(1 for _ in agg_redis.scan_iter("bs:agg:{*}:m"))
-        os.kill(_redis_pid(), signal.SIGKILL)
-        time.sleep(5)
-        subprocess.run(
-            ["stack/redis/redis.sh", "start"], cwd=ROOT, env=stack_env(), check=True, timeout=30
-        )
+        with redis_down(stack_redis()):
+            time.sleep(5)
         took = features.wait_until_equal(expected, timeout_s=420, process=process)
         logs_text = log_path.read_text(errors="replace")
 

@@ -8,17 +8,14 @@ use a redis-server of their own on a free port, so killing it never disturbs oth
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import socket
 import subprocess
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 
 import pytest
 import redis
@@ -42,6 +39,7 @@ from botscore.settings import (
 )
 from botscore.simulator.population import build_population
 from botscore.simulator.run import simulate
+from botscore.simulator.spec import SimulationSpec
 from botscore.transport.kafka_clients import connection_config
 from botscore.transport.redis_client import create_redis
 from botscore.v1.web_log_pb2 import WebLog
@@ -50,6 +48,7 @@ from botscore.wire.dead_letters import decode_dead_letter
 from botscore.wire.records import ScoreRecord, SourceRef
 
 from .conftest import ROOT, consume_all, delete_topics, empty_redis_db, fresh_topics, stack_env
+from .faults import RedisServer, free_port, unreachable_redis_settings
 from .stream import produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.aggregation]
@@ -80,95 +79,13 @@ def settings(kafka_settings) -> Iterator[Settings]:
     delete_topics(topics, [topics.features_topic, topics.scores_topic, topics.dead_letter_topic])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@dataclass
-class OwnRedis:
-    """A redis-server of the test's own, durable like the stack's (AOF, fsync always)."""
-
-    port: int
-    workdir: Path
-
-    def start(self) -> None:
-        try:
-            subprocess.run(
-                [
-                    "redis-server",
-                    "--bind",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--daemonize",
-                    "yes",
-                    "--dir",
-                    str(self.workdir),
-                    "--pidfile",
-                    str(self.workdir / "redis.pid"),
-                    "--logfile",
-                    str(self.workdir / "redis.log"),
-                    "--appendonly",
-                    "yes",
-                    "--appendfsync",
-                    "always",
-                    "--save",
-                    "",
-                ],
-                check=True,
-                timeout=10,
-            )
-        except FileNotFoundError:
-            pytest.fail("redis-server not found: run `make up` (installs Debian's redis-server)")
-        client = self.client()
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                client.ping()
-                return
-            except redis.RedisError:
-                if time.monotonic() > deadline:
-                    log = (self.workdir / "redis.log").read_text(errors="replace")[-2000:]
-                    pytest.fail(f"own redis-server did not come up on {self.port}:\n{log}")
-                time.sleep(0.05)
-            finally:
-                client.close()
-
-    def kill(self) -> None:
-        """kill -9: acknowledged writes must survive through the append-only file."""
-        pidfile = self.workdir / "redis.pid"
-        if not pidfile.exists():
-            return
-        pid = int(pidfile.read_text())
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            return
-        pidfile.unlink()
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
-
-    def settings(self) -> RedisSettings:
-        return RedisSettings(port=self.port, socket_timeout_s=1.0)
-
-    def client(self) -> redis.Redis:
-        return create_redis(self.settings())
-
-
 @pytest.fixture
-def own_redis(tmp_path) -> Iterator[OwnRedis]:
-    server = OwnRedis(_free_port(), tmp_path / "own-redis")
-    server.workdir.mkdir()
+def own_redis(tmp_path) -> Iterator[RedisServer]:
+    """A redis-server of the test's own on a free port, run by the stack's script."""
+    server = RedisServer(tmp_path / "own-redis", free_port())
     server.start()
     yield server
-    server.kill()
+    server.stop()
 
 
 # ------------------------------------------------------------------- helpers --
@@ -368,7 +285,7 @@ def test_stopping_while_redis_is_down_commits_nothing_and_loses_nothing(
     now = now_ms()
     scores = [_score(f"c-{i}", "block", now) for i in range(50)]
     ends = _produce_scores(settings, scores)
-    nowhere = replace(settings, redis=RedisSettings(port=_free_port(), socket_timeout_s=1.0))
+    nowhere = replace(settings, redis=unreachable_redis_settings())
     caplog.set_level(logging.ERROR, logger="botscore.enforcement")
     with enforcer(nowhere) as stop:
         _wait(
@@ -466,7 +383,7 @@ def _command_calls(client: redis.Redis) -> dict[str, int]:
 
 
 def test_edge_allows_everyone_while_redis_is_down_and_says_so_once(caplog):
-    client = create_redis(RedisSettings(port=_free_port(), socket_timeout_s=1.0))
+    client = create_redis(unreachable_redis_settings())
     clock = [0.0]
     edge = EdgeDecisions(client, cache_ms=100, clock=lambda: clock[0])
     caplog.set_level(logging.WARNING, logger="botscore.enforcement")
@@ -510,15 +427,16 @@ def test_simulator_with_enforce_stops_blocked_users(settings, edge_redis, tmp_pa
     try:
         stats = simulate(
             settings,
-            50,
-            60,
-            seed,
+            SimulationSpec(
+                users=len(population.users),
+                bot_share=0.3,
+                rate=50,
+                duration_s=60,
+                seed=seed,
+                speedup=4,
+            ),
             tmp_path / "labels.csv",
-            len(population.users),
-            0.3,
-            False,
             topic=web_logs,
-            speedup=4,
             edge=edge,
             start_unix_ms=start_ms,
         )

@@ -14,6 +14,7 @@ import pytest
 from botscore.enforcement.edge import EdgeDecisions
 from botscore.settings import AggregationSettings, RedisSettings, Settings
 from botscore.simulator.run import simulate
+from botscore.simulator.spec import SimulationSpec
 from botscore.transport.redis_client import create_redis
 
 from .conftest import (
@@ -76,14 +77,15 @@ def test_a_simulated_hour_blocks_bots_once_scores_arrive(
                 try:
                     stats = simulate(
                         settings,
-                        rate=30,
-                        duration_s=3600,
-                        seed=41,
-                        labels_path=tmp_path / "labels.csv",
-                        users=2000,
-                        bot_share=0.3,
-                        progress=False,
-                        speedup=SPEEDUP,
+                        SimulationSpec(
+                            users=2000,
+                            bot_share=0.3,
+                            rate=30,
+                            duration_s=3600,
+                            seed=41,
+                            speedup=SPEEDUP,
+                        ),
+                        tmp_path / "labels.csv",
                         edge=EdgeDecisions(client, 1000),
                     )
                     assert aggregation.poll() is None and scoring.poll() is None

@@ -35,6 +35,46 @@ def test_typos_and_bad_values_are_errors(options):
         Settings.from_options(options, environ={})
 
 
+@pytest.mark.parametrize(
+    ("options", "environ", "message"),
+    [
+        (
+            {"botscore.kafka.security_protocol": "TLS"},
+            {},
+            r"botscore\.kafka\.security_protocol: 'TLS' is not a valid kafka\.security_protocol "
+            r"\(one of PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL\)",
+        ),
+        (
+            {},
+            {"BOTSCORE_KAFKA_AUTO_OFFSET_RESET": "smallest"},
+            r"BOTSCORE_KAFKA_AUTO_OFFSET_RESET: 'smallest' is not a valid "
+            r"kafka\.auto_offset_reset \(one of earliest, latest\)",
+        ),
+        (
+            {"botscore.kafka.sasl_mechanism": "plain"},
+            {},
+            r"kafka\.sasl_mechanism \(one of PLAIN, SCRAM-SHA-256, SCRAM-SHA-512\)",
+        ),
+    ],
+)
+def test_a_value_outside_a_closed_set_names_the_setting_and_the_choices(options, environ, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_options(options, environ=environ)
+
+
+def test_values_inside_a_closed_set_are_taken():
+    settings = Settings.from_options(
+        {
+            "botscore.kafka.security_protocol": "SASL_SSL",
+            "botscore.kafka.auto_offset_reset": "latest",
+        },
+        environ={"BOTSCORE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512"},
+    )
+    assert settings.kafka.security_protocol == "SASL_SSL"
+    assert settings.kafka.auto_offset_reset == "latest"
+    assert settings.kafka.sasl_mechanism == "SCRAM-SHA-512"
+
+
 def test_project_config_is_valid(project_root):
     settings = load_project_settings(project_root / "config.json", environ={})
     assert settings.kafka.features_topic == "user-features"

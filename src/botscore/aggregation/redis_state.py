@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import redis
 
@@ -164,7 +165,11 @@ class RedisFeatureStore:
         return [bool(r) for r in results[: len(records)]]
 
     def due(self, now_ms: int, limit: int) -> list[str]:
-        users = self.client.zrangebyscore(self.pending_key, "-inf", now_ms, start=0, num=limit)
+        # redis-py types every command's reply as ``Awaitable | Any``; the sync client's is bytes.
+        users = cast(
+            "list[bytes]",
+            self.client.zrangebyscore(self.pending_key, "-inf", now_ms, start=0, num=limit),
+        )
         return [u.decode() for u in users]
 
     def read(self, user_ids: Sequence[str]) -> list[PublishCandidate | None]:

@@ -1,7 +1,8 @@
 """``botscore enforce``: the Kafka loop that applies threat scores to the edge's decisions.
 
 Delivery (at least once): a polled batch goes to Redis in one MULTI pipeline and its
-offsets are committed only after Redis accepted it and Kafka confirmed its dead letters.
+offsets are committed only after Redis accepted it and Kafka confirmed its dead letters
+(``DeadLetterOutbox.flush_and_confirm``).
 While Redis is down the same batch is retried with backoff and nothing is committed; a
 crash replays the uncommitted batch, which the merge makes harmless. A retry longer than
 the consumer's ``max_poll_interval_ms`` (5 min) costs the group membership: the commit
@@ -10,7 +11,6 @@ then fails, is logged, and the partitions' next owner replays from the last comm
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -19,18 +19,19 @@ from collections.abc import Callable
 from typing import Any
 
 import redis
-from kafka import KafkaConsumer, KafkaProducer
+from kafka import KafkaConsumer
 from kafka.errors import KafkaError
-from kafka.future import Future
-from kafka.structs import OffsetAndMetadata, TopicPartition
+from kafka.structs import TopicPartition
 
 from botscore.clock import now_ms
 from botscore.enforcement.decisions import DecisionWriter, parse_score
-from botscore.errors import InvalidMessage
+from botscore.errors import InvalidMessage, SendNotConfirmed
 from botscore.metrics import Metrics
 from botscore.settings import Settings
+from botscore.transport.dead_letter_outbox import DeadLetterOutbox
 from botscore.transport.delivery import Backoff
 from botscore.transport.kafka_clients import (
+    commit_positions,
     create_consumer,
     create_producer,
     poll_group,
@@ -38,60 +39,27 @@ from botscore.transport.kafka_clients import (
 )
 from botscore.transport.redis_client import create_redis
 from botscore.vocabulary import Component
-from botscore.wire.dead_letters import DeadLetterRecord, send_dead_letter
+from botscore.wire.dead_letters import DeadLetterRecord
 from botscore.wire.records import ScoreRecord, SourceRef
 
 __all__ = ["run_enforcer"]
 
 log = logging.getLogger(__name__)
 
-
-class _DeadLetters:
-    """Dead letters sent but not yet confirmed by Kafka; a batch commits only without any."""
-
-    def __init__(self, producer: KafkaProducer, topic: str) -> None:
-        self.producer = producer
-        self.topic = topic
-        self.pending: list[tuple[DeadLetterRecord, Future | None]] = []
-
-    def add(self, letter: DeadLetterRecord) -> None:
-        self.pending.append((letter, self._send(letter)))
-
-    def _send(self, letter: DeadLetterRecord) -> Future | None:
-        try:
-            return send_dead_letter(self.producer, self.topic, letter)
-        except KafkaError as exc:
-            log.warning("dead letter for %s not sent, will retry: %s", letter.source, exc)
-            return None
-
-    def confirm(self) -> None:
-        """Return once Kafka confirmed every letter; else resend the failed ones and raise."""
-        if not self.pending:
-            return
-        with contextlib.suppress(KafkaError):  # the futures say which are still out
-            self.producer.flush(timeout=2)
-        waiting = []
-        for letter, future in self.pending:
-            if future is None or (future.is_done and future.failed()):
-                waiting.append((letter, self._send(letter)))
-            elif not future.is_done:
-                waiting.append((letter, future))
-        self.pending = waiting
-        if waiting:
-            raise KafkaError(f"{len(waiting)} dead letters not yet confirmed by Kafka")
+# Pace of retrying a failed batch, and of resending its failed dead letters.
+_RETRY_BACKOFF = Backoff(first_s=0.2, max_s=5.0)
 
 
 def _until_done(stop: threading.Event, what: str, action: Callable[[], Any]) -> bool:
     """Run ``action`` until it succeeds (True) or ``stop`` is set (False), with backoff."""
-    backoff = Backoff(first_s=0.2, max_s=5.0)
     attempt, first_failure = 0, 0.0
     while not stop.is_set():
         try:
             action()
-        except (redis.RedisError, KafkaError) as exc:
+        except (redis.RedisError, KafkaError, SendNotConfirmed) as exc:
             attempt += 1
             first_failure = first_failure or time.monotonic()
-            delay = backoff.delay(attempt)
+            delay = _RETRY_BACKOFF.delay(attempt)
             log.error(
                 "%s failed (attempt %d), offsets not committed, retrying in %.1f s: %s",
                 what,
@@ -123,6 +91,10 @@ def run_enforcer(settings: Settings, stop: threading.Event | None = None) -> Non
     group = settings.enforcement.consumer_group
     consumer = create_consumer(kafka, client_id=f"botscore-{Component.ENFORCER}", group_id=group)
     producer = create_producer(kafka, client_id=f"botscore-{Component.ENFORCER}-dlq")
+    # A batch's offsets wait for all its letters at once, so its tokens carry nothing.
+    letters: DeadLetterOutbox[None] = DeadLetterOutbox(
+        producer, kafka.dead_letter_topic, _RETRY_BACKOFF, logger=log
+    )
     client = create_redis(settings.redis)
     writer = DecisionWriter(client, settings.enforcement)
     metrics = Metrics(settings.metrics, Component.ENFORCER)
@@ -138,7 +110,6 @@ def run_enforcer(settings: Settings, stop: threading.Event | None = None) -> Non
                 if not consumer.assignment():
                     stop.wait(0.1)  # poll returns at once without partitions
                 continue
-            letters = _DeadLetters(producer, kafka.dead_letter_topic)
             if not _apply_batch(polled, writer, letters, stop, metrics):
                 break
             _commit(consumer, polled)
@@ -153,7 +124,7 @@ def run_enforcer(settings: Settings, stop: threading.Event | None = None) -> Non
 def _apply_batch(
     polled: dict[TopicPartition, list[Any]],
     writer: DecisionWriter,
-    letters: _DeadLetters,
+    letters: DeadLetterOutbox[None],
     stop: threading.Event,
     metrics: Metrics,
 ) -> bool:
@@ -176,7 +147,8 @@ def _apply_batch(
                         Component.ENFORCER,
                         source,
                         now_ms(),
-                    )
+                    ),
+                    None,
                 )
     outcomes: list[str] = []
     written = _until_done(
@@ -184,7 +156,9 @@ def _apply_batch(
         f"writing {len(scores)} decisions to Redis",
         lambda: outcomes.extend(writer.write(scores)),
     )
-    if not written or not _until_done(stop, "dead letters", letters.confirm):
+    if not written or not _until_done(
+        stop, "dead letters", lambda: letters.flush_and_confirm(timeout_s=2)
+    ):
         return False
     for outcome, n in Counter(outcomes).items():
         metrics.count("scores", n, tags=[f"outcome:{outcome}"])
@@ -192,9 +166,7 @@ def _apply_batch(
 
 
 def _commit(consumer: KafkaConsumer, polled: dict[TopicPartition, list[Any]]) -> None:
-    positions = {
-        tp: OffsetAndMetadata(records[-1].offset + 1, "", -1) for tp, records in polled.items()
-    }
+    positions = commit_positions({tp: records[-1].offset + 1 for tp, records in polled.items()})
     try:
         consumer.commit(positions, timeout_ms=2000)
     except KafkaError as exc:

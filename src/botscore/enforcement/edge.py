@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import cast
 
 import redis
 
@@ -35,12 +36,12 @@ class EdgeDecisions:
         self.client = client
         self._cache_s = cache_ms / 1000
         self._clock = clock
-        self._cache: dict[str, str] = {}
+        self._cache: dict[str, Decision] = {}
         self._used: set[str] = set()
         self._expires = clock() + self._cache_s
         self._failing = False
 
-    def decision_for(self, user_id: str) -> str:
+    def decision_for(self, user_id: str) -> Decision:
         now = self._clock()
         if now >= self._expires:
             # Users idle for a whole period are dropped: memory follows active users.
@@ -54,11 +55,15 @@ class EdgeDecisions:
             decision = self._cache[user_id] = self._fetch([user_id])[0]
         return decision
 
-    def _fetch(self, users: list[str]) -> list[str]:
+    def _fetch(self, users: list[str]) -> list[Decision]:
         values: list[bytes | None] = []
         try:
             for i in range(0, len(users), 1000):
-                values += self.client.mget([decision_key(u) for u in users[i : i + 1000]])
+                # redis-py types replies as ``Awaitable | Any``; the sync client's MGET is a list.
+                values += cast(
+                    "list[bytes | None]",
+                    self.client.mget([decision_key(u) for u in users[i : i + 1000]]),
+                )
         except redis.RedisError as exc:
             if not self._failing:
                 log.warning("edge decisions unavailable, allowing everyone meanwhile: %s", exc)
@@ -68,7 +73,9 @@ class EdgeDecisions:
             log.warning("edge decisions available again")
             self._failing = False
         return [
-            v.decode() if v is not None and v.decode() in STORED_DECISIONS else Decision.ALLOW
+            Decision(v.decode())
+            if v is not None and v.decode() in STORED_DECISIONS
+            else Decision.ALLOW
             for v in values
         ]
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from botscore.errors import InvalidMessage
+from botscore.vocabulary import DeadLetterReason
 
 __all__ = ["CATALOG", "feature_matrix", "missing_features"]
 
@@ -47,6 +48,6 @@ def feature_matrix(rows: Sequence[Mapping[str, float]], names: Sequence[str]) ->
             matrix[i] = [row[name] for name in names]
         except KeyError:
             raise InvalidMessage(
-                "missing_feature", ",".join(missing_features(row, names))
+                DeadLetterReason.MISSING_FEATURE, ",".join(missing_features(row, names))
             ) from None
     return matrix

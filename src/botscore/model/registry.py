@@ -103,7 +103,8 @@ class LoadedModel:
 
     def predict_scores(self, matrix: np.ndarray) -> np.ndarray:
         """Bot probability per row: one ``predict_proba`` call for the whole batch."""
-        return self.estimator.predict_proba(matrix)[:, self.positive_column]
+        scores: np.ndarray = self.estimator.predict_proba(matrix)[:, self.positive_column]
+        return scores
 
 
 def sha256_of(path: Path) -> str:

@@ -10,6 +10,7 @@ import csv
 import os
 from pathlib import Path
 
+from botscore.errors import SimulationSpecError
 from botscore.simulator.population import Population
 
 __all__ = ["HEADER", "Label", "read_labels", "write_labels"]
@@ -39,9 +40,16 @@ def write_labels(population: Population, path: str | Path) -> int:
 
 
 def read_labels(path: str | Path) -> dict[str, Label]:
-    """``user_id -> (kind, is_bot)`` from a file ``write_labels`` wrote."""
+    """``user_id -> (kind, is_bot)`` from a file ``write_labels`` wrote.
+
+    Raises ``SimulationSpecError`` when the file is not a labels file (its header differs).
+    """
     with Path(path).open(newline="", encoding="utf-8") as src:
         reader = csv.DictReader(src)
         if tuple(reader.fieldnames or ()) != HEADER:
-            raise ValueError(f"{path}: expected columns {','.join(HEADER)}")
+            found = ",".join(reader.fieldnames or ()) or "nothing"
+            raise SimulationSpecError(
+                f"{path} is not a simulation labels file: its header is {found}, "
+                f"expected {','.join(HEADER)}"
+            )
         return {row["user_id"]: (row["kind"], row["is_bot"] == "1") for row in reader}

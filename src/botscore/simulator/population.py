@@ -14,6 +14,10 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
+from typing import Literal
+
+from botscore.errors import SimulationSpecError
+from botscore.simulator.spec import SimulationSpec, check_bot_share, check_seed, check_users
 
 __all__ = [
     "DATACENTER_NETWORKS",
@@ -24,13 +28,18 @@ __all__ = [
     "Endpoint",
     "Population",
     "Profile",
+    "UaSource",
     "User",
     "build_population",
     "is_datacenter",
     "load_agent_pools",
+    "population_for",
 ]
 
 HUMAN = "human"
+
+# Where a profile's user agents come from: see ``Profile.ua_source``.
+UaSource = Literal["browser", "crawler", "library"]
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,7 @@ class Profile:
     ip_rotation: float
     # "browser" (fake-useragent), "crawler" (declared crawlers) or "library" (HTTP
     # libraries and headless browsers, from crawler-user-agents).
-    ua_source: str
+    ua_source: UaSource
     user_agents: tuple[int, int]
     ua_rotation: float
     # Chance that a request after the first of a session passes the JavaScript check.
@@ -356,10 +365,9 @@ def build_population(
     Kinds are counted out, not drawn, so every bot kind is present once there are at
     least as many bots as kinds. User ids are random cookies: they never encode the kind.
     """
-    if users < 1:
-        raise ValueError("users must be at least 1")
-    if not 0.0 <= bot_share <= 1.0:
-        raise ValueError("bot_share must be within [0, 1]")
+    check_users(users)
+    check_bot_share(bot_share)
+    check_seed(seed)
     agents = agents or load_agent_pools()
     rng = random.Random(f"population-{seed}")
     kinds = _kind_list(users, bot_share, profiles)
@@ -372,12 +380,24 @@ def build_population(
     return Population(tuple(population), profiles)
 
 
+def population_for(
+    spec: SimulationSpec,
+    agents: AgentPools | None = None,
+    profiles: Mapping[str, Profile] = PROFILES,
+) -> Population:
+    """The population ``spec`` describes: its ``users``, ``bot_share`` and ``seed``."""
+    return build_population(spec.users, spec.bot_share, spec.seed, agents, profiles)
+
+
 def _kind_list(users: int, bot_share: float, profiles: Mapping[str, Profile]) -> list[str]:
     bot_kinds = [p for p in profiles.values() if p.is_bot]
     human_kinds = [p.kind for p in profiles.values() if not p.is_bot]
     bots = round(users * bot_share) if bot_kinds else 0
     if bots < users and not human_kinds:
-        raise ValueError("profiles define no human kind")
+        raise SimulationSpecError(
+            f"bot_share {bot_share:g} leaves {users - bots} humans, but the profiles define "
+            f"no human kind"
+        )
     counts = dict.fromkeys((p.kind for p in bot_kinds), 0)
     if bots >= len(bot_kinds):
         counts = dict.fromkeys(counts, 1)
@@ -392,7 +412,9 @@ def _kind_list(users: int, bot_share: float, profiles: Mapping[str, Profile]) ->
     for kind in by_remainder[:short]:
         counts[kind] += 1
     kinds = [kind for kind, n in counts.items() for _ in range(n)]
-    return kinds + [human_kinds[0]] * (users - bots)
+    if bots < users:
+        kinds += [human_kinds[0]] * (users - bots)
+    return kinds
 
 
 def _new_id(rng: random.Random, seen: set[str]) -> str:
@@ -416,7 +438,10 @@ def _user(rng: random.Random, user_id: str, profile: Profile, agents: AgentPools
     elif profile.ua_source == "library":
         user_agents = tuple(rng.choice(agents.libraries) for _ in range(n_agents))
     else:
-        raise ValueError(f"{profile.kind}: unknown ua_source {profile.ua_source!r}")
+        raise SimulationSpecError(
+            f"profile {profile.kind}: unknown ua_source {profile.ua_source!r} "
+            f"(browser, crawler or library)"
+        )
     return User(user_id, profile.kind, endpoints, user_agents, rng.lognormvariate(0.0, 0.35))
 
 

@@ -16,7 +16,8 @@ from botscore.enforcement.edge import EdgeDecisions
 from botscore.errors import BotscoreError
 from botscore.settings import Settings
 from botscore.simulator.labels import write_labels
-from botscore.simulator.population import build_population
+from botscore.simulator.population import population_for
+from botscore.simulator.spec import SimulationSpec
 from botscore.simulator.status import StatusLine, status_text
 from botscore.simulator.traffic import SimulationStats, TrafficGenerator, always_allow
 from botscore.transport.kafka_clients import create_producer, ensure_topics
@@ -78,48 +79,39 @@ class _Live:
 
 def simulate(
     settings: Settings,
-    rate: float,
-    duration_s: float,
-    seed: int,
+    spec: SimulationSpec,
     labels_path: str | Path,
-    users: int,
-    bot_share: float,
-    progress: bool,
     *,
+    progress: bool = False,
     topic: str | None = None,
-    speedup: float = 1.0,
     edge: EdgeDecisions | None = None,
     start_unix_ms: int | None = None,
 ) -> SimulationStats:
-    """Produce ``rate`` WebLogs per simulated second for ``duration_s`` simulated seconds.
+    """Produce ``spec.rate`` WebLogs per simulated second for ``spec.duration_s`` seconds.
 
     ``topic`` defaults to the aggregation's web-logs topic. With ``edge`` every request
     gets the edge's decision at send time. ``progress`` shows the status line on stderr.
     The labels file is written first, so the ground truth exists even if the run is
     interrupted. Raises ``BotscoreError`` when Kafka did not confirm every message.
     """
-    if speedup <= 0:
-        raise ValueError("speedup must be positive")
     topic = topic or settings.aggregation.web_logs_topic
-    population = build_population(users, bot_share, seed)
+    population = population_for(spec)
     write_labels(population, labels_path)
     ensure_topics(settings.kafka, [topic])
     producer = create_producer(settings.kafka, client_id=f"botscore-{Component.SIMULATOR}")
     failures: list[BaseException] = []
     # Taken after the set-up, so the first events are due now, not a set-up ago.
     wall_start_ms = now_ms() if start_unix_ms is None else start_unix_ms
-    generator = TrafficGenerator(
+    generator = TrafficGenerator.from_spec(
         population,
-        rate,
-        duration_s,
-        seed,
+        spec,
         wall_start_ms,
         decision_for=edge.decision_for if edge is not None else always_allow,
         # ``live`` needs the generator's stats; it exists before the first request.
         pace=lambda sim_s: live.wait_until(sim_s),
     )
     status = StatusLine(sys.stderr) if progress else None
-    live = _Live(generator.stats, speedup, edge, status)
+    live = _Live(generator.stats, spec.speedup, edge, status)
     try:
         for event in generator:
             future = producer.send(

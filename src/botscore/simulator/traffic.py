@@ -20,7 +20,9 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from botscore.errors import SimulationSpecError
 from botscore.simulator.population import Endpoint, Population, Profile, User
+from botscore.simulator.spec import SimulationSpec, check_duration, check_rate, check_seed
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.vocabulary import Decision
 
@@ -141,7 +143,11 @@ class _Session:
 
 
 class TrafficGenerator:
-    """Iterate to get the events; ``stats`` counts them as they are produced."""
+    """Iterate to get the events; ``stats`` counts them as they are produced.
+
+    ``from_spec`` takes the rate, duration and seed from a ``SimulationSpec``; the
+    constructor takes them one by one, checked the same way.
+    """
 
     def __init__(
         self,
@@ -156,8 +162,9 @@ class TrafficGenerator:
         """``pace`` is called with each request's simulated second before the edge decides
         on it, blocked requests included: a live run waits there, so the edge is asked at
         send time and not when the generator happens to run ahead."""
-        if rate <= 0 or duration_s <= 0:
-            raise ValueError("rate and duration_s must be positive")
+        check_rate(rate)
+        check_duration(duration_s)
+        check_seed(seed)
         self.population = population
         self.duration_s = duration_s
         self.start_unix_ms = start_unix_ms
@@ -174,7 +181,7 @@ class TrafficGenerator:
         ]
         capacity = sum(self._user_rates)
         if capacity < rate:
-            raise ValueError(
+            raise SimulationSpecError(
                 f"{rate:g} requests/s needs more than the {len(population.users)} users "
                 f"simulated, all active at once ({capacity:.0f}/s): raise users"
             )
@@ -182,6 +189,26 @@ class TrafficGenerator:
             kind: (list(p.actions), _cumulative(list(p.actions.values())))
             for kind, p in population.profiles.items()
         }
+
+    @classmethod
+    def from_spec(
+        cls,
+        population: Population,
+        spec: SimulationSpec,
+        start_unix_ms: int,
+        decision_for: DecisionFor = always_allow,
+        pace: Callable[[float], None] | None = None,
+    ) -> TrafficGenerator:
+        """The traffic ``spec`` asks of ``population`` (normally ``population_for(spec)``)."""
+        return cls(
+            population,
+            spec.rate,
+            spec.duration_s,
+            spec.seed,
+            start_unix_ms,
+            decision_for=decision_for,
+            pace=pace,
+        )
 
     def __iter__(self) -> Iterator[WebLog]:
         rng = self._rng
@@ -194,7 +221,7 @@ class TrafficGenerator:
             # The user who just left goes back last, so it only returns when needed.
             nonlocal open_rate, seq
             while idle or ended is not None:
-                if not idle:
+                if not idle and ended is not None:
                     idle.append(ended)
                     ended = None
                 i = rng.randrange(len(idle))

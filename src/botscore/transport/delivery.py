@@ -28,7 +28,7 @@ class Backoff:
 
     def delay(self, attempt: int) -> float:
         """Wait before the ``attempt``-th replay (1-based)."""
-        return min(self.max_s, self.first_s * 2 ** (attempt - 1))
+        return min(self.max_s, self.first_s * 2.0 ** (attempt - 1))
 
 
 @dataclass

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from botscore.settings import KafkaSettings
 from botscore.vocabulary import Component
 
 __all__ = [
+    "commit_positions",
     "connection_config",
     "create_consumer",
     "create_producer",
@@ -24,6 +26,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+# A partition as (topic, partition): a plain tuple or kafka's TopicPartition.
+_Partition = TypeVar("_Partition", bound=tuple[str, int])
 
 
 def connection_config(settings: KafkaSettings) -> dict[str, Any]:
@@ -85,7 +90,7 @@ def wait_for_topic(
     return True
 
 
-def poll_group(consumer: KafkaConsumer, timeout_ms: int) -> dict[Any, list[Any]]:
+def poll_group(consumer: KafkaConsumer, timeout_ms: int) -> dict[TopicPartition, list[Any]]:
     """``consumer.poll``, and restart a group rejoin that kafka-python has abandoned.
 
     kafka-python 3.0 rejoins when the group leader sees the topic's metadata change (it
@@ -96,12 +101,22 @@ def poll_group(consumer: KafkaConsumer, timeout_ms: int) -> dict[Any, list[Any]]
     fetches nothing and never recovers. Asking for a fresh rejoin brings it back within
     one poll. ``tests/integration/test_group_rejoin.py`` provokes exactly this.
     """
-    records = consumer.poll(timeout_ms=timeout_ms)
+    records: dict[TopicPartition, list[Any]] = consumer.poll(timeout_ms=timeout_ms)
     coordinator = consumer._coordinator  # no public API exposes the join state
     if coordinator.rejoining and not coordinator.need_rejoin():
         log.warning("group rejoin was abandoned by the client; rejoining again")
         coordinator.request_rejoin()
     return records
+
+
+def commit_positions(
+    positions: Mapping[_Partition, int],
+) -> dict[TopicPartition, OffsetAndMetadata]:
+    """``consumer.commit``'s argument for the given next-offsets-to-read per partition."""
+    return {
+        TopicPartition(topic, partition): OffsetAndMetadata(position, "", -1)
+        for (topic, partition), position in positions.items()
+    }
 
 
 def create_producer(settings: KafkaSettings, client_id: str, **overrides: Any) -> KafkaProducer:

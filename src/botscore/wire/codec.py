@@ -40,7 +40,8 @@ M = TypeVar("M", bound=Message)
 
 # What ``decode_threat_score`` says for a decision field that is missing or unknown.
 UNSPECIFIED_DECISION = "unspecified"
-_DECISIONS = {
+# Keyed by plain strings: a record's decision arrives as a Storm tuple value.
+_DECISIONS: dict[str, Decision] = {
     vocabulary.Decision.ALLOW: Decision.DECISION_ALLOW,
     vocabulary.Decision.CHALLENGE: Decision.DECISION_CHALLENGE,
     vocabulary.Decision.BLOCK: Decision.DECISION_BLOCK,

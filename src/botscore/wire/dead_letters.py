@@ -2,21 +2,19 @@
 
 A message that can never be scored (bad bytes, unknown schema version, a missing feature)
 goes to the dead-letter topic and its offset moves on, so one bad message never stalls a
-partition. ``botscore dead-letters`` lists them and replays them after a fix.
+partition. ``botscore dead-letters`` lists them and replays them after a fix. Sending them
+is ``botscore.transport.dead_letter_outbox``'s job; this module is their envelope.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-from kafka import KafkaProducer
 
 from botscore.v1.dead_letter_pb2 import DeadLetter
 from botscore.wire.codec import parse_or_reject, source_from_proto, source_to_proto
 from botscore.wire.records import SourceRef
 
-__all__ = ["DeadLetterRecord", "decode_dead_letter", "encode_dead_letter", "send_dead_letter"]
+__all__ = ["DeadLetterRecord", "decode_dead_letter", "encode_dead_letter"]
 
 
 @dataclass(frozen=True)
@@ -53,11 +51,3 @@ def decode_dead_letter(payload: bytes) -> DeadLetterRecord:
         source=source_from_proto(message.source),
         dead_lettered_ms=message.dead_lettered_unix_ms,
     )
-
-
-def send_dead_letter(producer: KafkaProducer, topic: str, letter: DeadLetterRecord) -> Any:
-    """Send ``letter`` keyed as the original was; the future says when Kafka has it.
-
-    Raises ``KafkaError`` when the producer cannot even take it (broker unknown).
-    """
-    return producer.send(topic, key=letter.original_key or None, value=encode_dead_letter(letter))

@@ -3,9 +3,23 @@
 import json
 
 from botscore.model.registry import load_model
-from botscore.model.training import SimulatedTraffic, train_model, training_rows
+from botscore.model.training import (
+    HOLDOUT_SEED,
+    TRAINING_TRAFFIC,
+    train_model,
+    training_rows,
+)
+from botscore.settings import AggregationSettings
+from botscore.simulator.spec import SimulationSpec
 
-SMALL = SimulatedTraffic(users=300, rate=20, duration_s=600, seed=3)
+SMALL = SimulationSpec(users=300, bot_share=0.3, rate=20, duration_s=600, seed=3)
+
+
+def test_training_traffic_is_a_simulated_hour_and_keeps_its_values():
+    # models/baseline was trained on exactly this; other values give another model.
+    expected = SimulationSpec(users=3000, bot_share=0.3, rate=80.0, duration_s=3600.0, seed=7)
+    assert expected == TRAINING_TRAFFIC
+    assert HOLDOUT_SEED == 8
 
 
 def test_same_arguments_give_the_same_model(tmp_path):
@@ -28,3 +42,11 @@ def test_the_held_out_report_separates_bots_from_humans(tmp_path):
     assert report.challenged["human"] < 0.05
     saved = json.loads((tmp_path / "training-report.json").read_text())
     assert saved["holdout_auc"] == report.holdout_auc
+    assert saved["traffic"] == {
+        "users": 300,
+        "bot_share": 0.3,
+        "rate": 20,
+        "duration_s": 600,
+        "seed": 3,
+        "publish_interval_ms": AggregationSettings().publish_interval_ms,
+    }

@@ -6,15 +6,22 @@ import re
 import statistics
 import time
 from collections import defaultdict
+from dataclasses import replace
 
 import crawleruseragents
 import pytest
 
-from botscore.errors import BotscoreError
+from botscore.errors import BotscoreError, SimulationSpecError
 from botscore.settings import Settings
 from botscore.simulator import run
 from botscore.simulator.labels import HEADER, read_labels, write_labels
-from botscore.simulator.population import PROFILES, build_population, is_datacenter
+from botscore.simulator.population import (
+    PROFILES,
+    build_population,
+    is_datacenter,
+    population_for,
+)
+from botscore.simulator.spec import SimulationSpec
 from botscore.simulator.status import StatusLine, status_text
 from botscore.simulator.traffic import EdgeCounts, SimulationStats, TrafficGenerator
 from botscore.v1.web_log_pb2 import WebLog
@@ -24,8 +31,11 @@ BOT_KINDS = sorted(k for k, p in PROFILES.items() if p.is_bot)
 
 
 def _events(users=600, bot_share=0.3, seed=11, rate=100.0, duration_s=400.0, **kwargs):
-    population = build_population(users, bot_share, seed)
-    generator = TrafficGenerator(population, rate, duration_s, seed, START_MS, **kwargs)
+    spec = SimulationSpec(
+        users=users, bot_share=bot_share, rate=rate, duration_s=duration_s, seed=seed
+    )
+    population = population_for(spec)
+    generator = TrafficGenerator.from_spec(population, spec, START_MS, **kwargs)
     return population, generator, list(generator)
 
 
@@ -193,8 +203,77 @@ def test_unknown_decision_is_an_error():
 
 
 def test_rate_beyond_the_population_is_an_error():
-    with pytest.raises(ValueError, match="raise users"):
+    with pytest.raises(SimulationSpecError, match="raise users"):
         _events(users=20, rate=5000, duration_s=1)
+
+
+def test_the_spec_has_the_simulate_defaults():
+    assert SimulationSpec() == SimulationSpec(
+        users=2000, bot_share=0.3, rate=100.0, duration_s=600.0, seed=1, speedup=1.0
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("users", 0),
+        ("users", 2.5),
+        ("users", True),
+        ("bot_share", -0.1),
+        ("bot_share", 1.5),
+        ("bot_share", float("nan")),
+        ("rate", 0),
+        ("rate", -5.0),
+        ("rate", float("inf")),
+        ("duration_s", 0),
+        ("duration_s", float("nan")),
+        ("seed", "7"),
+        ("speedup", 0),
+        ("speedup", -1.0),
+    ],
+)
+def test_a_spec_that_cannot_work_is_refused_naming_the_field(field, value):
+    with pytest.raises(SimulationSpecError, match=rf"^{field} must be"):
+        SimulationSpec(**{field: value})
+
+
+def test_population_and_generator_check_their_fields_like_the_spec():
+    with pytest.raises(SimulationSpecError, match=r"^users must be"):
+        build_population(0, 0.3, 1)
+    with pytest.raises(SimulationSpecError, match=r"^bot_share must be"):
+        build_population(10, 1.2, 1)
+    population = build_population(50, 0.3, 1)
+    with pytest.raises(SimulationSpecError, match=r"^rate must be"):
+        TrafficGenerator(population, 0, 10, 1, START_MS)
+    with pytest.raises(SimulationSpecError, match=r"^duration_s must be"):
+        TrafficGenerator(population, 5, -1, 1, START_MS)
+
+
+def test_a_spec_and_its_fields_give_the_same_traffic():
+    spec = SimulationSpec(users=200, bot_share=0.4, rate=30, duration_s=60, seed=8)
+    by_spec = list(TrafficGenerator.from_spec(population_for(spec), spec, START_MS))
+    by_fields = list(TrafficGenerator(build_population(200, 0.4, 8), 30, 60, 8, START_MS))
+    assert [e.SerializeToString() for e in by_spec] == [e.SerializeToString() for e in by_fields]
+
+
+def test_a_population_without_a_human_kind_needs_every_user_to_be_a_bot():
+    bots_only = {k: p for k, p in PROFILES.items() if p.is_bot}
+    assert len(build_population(10, 1.0, 1, profiles=bots_only).users) == 10
+    with pytest.raises(SimulationSpecError, match="no human kind"):
+        build_population(10, 0.5, 1, profiles=bots_only)
+
+
+def test_a_profile_with_an_unknown_user_agent_source_is_refused():
+    odd = {k: replace(p, ua_source="telnet") for k, p in PROFILES.items()}
+    with pytest.raises(SimulationSpecError, match="unknown ua_source 'telnet'"):
+        build_population(10, 0.3, 1, profiles=odd)
+
+
+def test_a_file_that_is_not_a_labels_file_is_refused(tmp_path):
+    path = tmp_path / "other.csv"
+    path.write_text("user,label\nc-1,bot\n")
+    with pytest.raises(SimulationSpecError, match="not a simulation labels file"):
+        read_labels(path)
 
 
 class _FakeFuture:
@@ -230,9 +309,8 @@ def test_simulate_sends_keyed_weblogs_paced_to_the_rate(monkeypatch, tmp_path):
     producer = _FakeProducer()
     _patch_kafka(monkeypatch, producer)
     started = time.monotonic()
-    stats = run.simulate(
-        Settings(), 150, 1.0, 9, tmp_path / "labels.csv", 600, 0.3, False, topic="t"
-    )
+    spec = SimulationSpec(users=600, bot_share=0.3, rate=150, duration_s=1.0, seed=9)
+    stats = run.simulate(Settings(), spec, tmp_path / "labels.csv", topic="t")
     elapsed = time.monotonic() - started
     assert producer.flushed and stats.sent == len(producer.sent) > 100
     assert elapsed > 0.8  # paced in real time, not as fast as possible
@@ -246,7 +324,11 @@ def test_simulate_sends_keyed_weblogs_paced_to_the_rate(monkeypatch, tmp_path):
 def test_simulate_fails_loudly_when_kafka_rejects(monkeypatch, tmp_path):
     _patch_kafka(monkeypatch, _FakeProducer(error=RuntimeError("broker down")))
     with pytest.raises(BotscoreError, match="not confirmed"):
-        run.simulate(Settings(), 50, 0.2, 9, tmp_path / "labels.csv", 300, 0.3, False)
+        run.simulate(
+            Settings(),
+            SimulationSpec(users=300, bot_share=0.3, rate=50, duration_s=0.2, seed=9),
+            tmp_path / "labels.csv",
+        )
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
@@ -372,9 +454,8 @@ def test_speedup_runs_simulated_time_faster_than_the_wall(monkeypatch, tmp_path)
     producer = _FakeProducer()
     _patch_kafka(monkeypatch, producer)
     started = time.monotonic()
-    stats = run.simulate(
-        Settings(), 150, 10.0, 9, tmp_path / "labels.csv", 600, 0.3, False, speedup=10
-    )
+    spec = SimulationSpec(users=600, bot_share=0.3, rate=150, duration_s=10.0, seed=9, speedup=10)
+    stats = run.simulate(Settings(), spec, tmp_path / "labels.csv")
     elapsed = time.monotonic() - started
     times = [WebLog.FromString(value).time_unix_ms for _, _, value in producer.sent]
     assert stats.sent == len(times) == pytest.approx(1500, rel=0.15)

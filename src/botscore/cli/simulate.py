@@ -1,0 +1,94 @@
+"""``botscore simulate``: simulated edge WebLogs (humans and bots) onto Kafka."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from botscore.cli.command import Subparsers
+from botscore.enforcement.edge import EdgeDecisions
+from botscore.settings import Settings
+from botscore.simulator.run import simulate
+from botscore.simulator.spec import SimulationSpec
+from botscore.transport.redis_client import create_redis
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "simulate", help="produce simulated edge WebLogs (humans and bots)"
+    )
+    defaults = SimulationSpec()
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=defaults.rate,
+        help="requests per simulated second (%(default)s)",
+    )
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=defaults.duration_s,
+        help="simulated seconds (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--speedup",
+        type=float,
+        default=defaults.speedup,
+        help="simulated seconds per wall second (%(default)s)",
+    )
+    parser.add_argument(
+        "--users", type=int, default=defaults.users, help="population (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--bot-share", type=float, default=defaults.bot_share, help="share of users that are bots"
+    )
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--labels", default="simulation-labels.csv", help="ground-truth CSV path")
+    parser.add_argument("--topic", help="default: the aggregation's web-logs topic")
+    parser.add_argument(
+        "--enforce", action="store_true", help="apply the edge's decisions from Redis to requests"
+    )
+    parser.add_argument(
+        "--edge-cache-ms", type=int, default=1000, help="how long the edge caches a decision"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no live status line")
+    parser.set_defaults(run=run)
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    spec = SimulationSpec(
+        users=args.users,
+        bot_share=args.bot_share,
+        rate=args.rate,
+        duration_s=args.duration,
+        seed=args.seed,
+        speedup=args.speedup,
+    )
+    edge = None
+    if args.enforce:
+        edge = EdgeDecisions(create_redis(settings.redis), args.edge_cache_ms)
+    try:
+        stats = simulate(
+            settings, spec, args.labels, progress=not args.no_progress, topic=args.topic, edge=edge
+        )
+    finally:
+        if edge is not None:
+            edge.client.close()
+    print(
+        f"sent {stats.sent}, blocked {stats.blocked}, by kind {stats.sent_by_kind}", file=sys.stderr
+    )
+    if stats.first_scores_s is not None:
+        before = stats.bot_allowed_share(end_s=stats.first_scores_s)
+        after = stats.bot_allowed_share(start_s=stats.first_scores_s)
+        print(
+            f"first scores at simulated {stats.first_scores_s:.0f} s; bot requests allowed "
+            f"before: {_share(before)}, after: {_share(after)} (whole minutes)",
+            file=sys.stderr,
+        )
+    return 0

@@ -1,0 +1,49 @@
+"""``botscore train``: train the model on simulated traffic, through the feature stage's code.
+
+It needs no settings: ``main`` does not read ``config.json`` for it.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import replace
+
+from botscore.cli.command import Subparsers
+from botscore.model.training import HOLDOUT_SEED, TRAINING_TRAFFIC, train_model
+from botscore.settings import Settings
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "train", help="train the model on simulated traffic, through the feature stage's code"
+    )
+    parser.add_argument(
+        "--out", default="models/baseline", help="model directory (default: %(default)s)"
+    )
+    defaults = TRAINING_TRAFFIC
+    parser.add_argument("--users", type=int, default=defaults.users)
+    parser.add_argument("--rate", type=float, default=defaults.rate, help="requests/s simulated")
+    parser.add_argument("--duration", type=float, default=defaults.duration_s, help="seconds")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--holdout-seed", type=int, default=HOLDOUT_SEED)
+    parser.set_defaults(run=run, needs_settings=False)
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    traffic = replace(
+        TRAINING_TRAFFIC, users=args.users, rate=args.rate, duration_s=args.duration, seed=args.seed
+    )
+    manifest, report = train_model(args.out, traffic, holdout_seed=args.holdout_seed)
+    print(f"wrote {args.out}: {manifest.name} {manifest.version}, {report.rows} rows")
+    print(
+        f"held-out seed {args.holdout_seed}: {report.holdout_rows} rows, "
+        f"AUC {report.holdout_auc:.4f}"
+    )
+    for kind in report.challenged:
+        print(
+            f"  {kind:<20} challenged {report.challenged[kind]:6.1%}  "
+            f"blocked {report.blocked[kind]:6.1%}"
+        )
+    return 0

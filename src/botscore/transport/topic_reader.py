@@ -1,0 +1,90 @@
+"""Reading a whole Kafka topic by assignment: every partition, from a chosen start.
+
+Tools that look at a topic (``botscore watch``, the dead-letter commands, the integration
+tests' collectors) assign themselves all of its partitions instead of joining a group:
+there is no rebalance to wait for, and no other reader is affected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from enum import Enum
+from typing import Any, Protocol
+
+from kafka import TopicPartition
+
+from botscore.errors import TopicMissing
+
+__all__ = ["AssignableConsumer", "StartAt", "assign_topic", "read_to_end"]
+
+POLL_TIMEOUT_MS = 1000
+
+
+class StartAt(Enum):
+    """Where reading starts in each assigned partition."""
+
+    BEGINNING = "beginning"
+    END = "end"
+    # The consumer group's committed offset, or its ``auto_offset_reset`` without one.
+    COMMITTED = "committed"
+
+
+class AssignableConsumer(Protocol):
+    """The part of ``kafka.KafkaConsumer`` that reading by assignment uses."""
+
+    def partitions_for_topic(self, topic: str) -> set[int] | None: ...
+
+    def assign(self, partitions: list[TopicPartition]) -> None: ...
+
+    def seek_to_beginning(self, *partitions: TopicPartition) -> None: ...
+
+    def seek_to_end(self, *partitions: TopicPartition) -> None: ...
+
+    def end_offsets(self, partitions: list[TopicPartition]) -> Mapping[TopicPartition, int]: ...
+
+    def position(self, partition: TopicPartition) -> int: ...
+
+    def poll(self, timeout_ms: int = ...) -> Mapping[TopicPartition, list[Any]]: ...
+
+
+def assign_topic(
+    consumer: AssignableConsumer, topic: str, *, start: StartAt
+) -> list[TopicPartition]:
+    """Assign ``consumer`` every partition of ``topic`` and seek to ``start``.
+
+    Returns the partitions in partition order. Raises ``TopicMissing`` when the topic
+    has no partitions.
+    """
+    partitions = consumer.partitions_for_topic(topic)
+    if not partitions:
+        raise TopicMissing(topic)
+    assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
+    consumer.assign(assigned)
+    if start is StartAt.BEGINNING:
+        consumer.seek_to_beginning(*assigned)
+    elif start is StartAt.END:
+        consumer.seek_to_end(*assigned)
+    return assigned
+
+
+def read_to_end(
+    consumer: AssignableConsumer, topic: str, *, from_committed: bool = False
+) -> Iterator[Any]:
+    """Yield ``topic``'s records (in offset order within a partition), then stop.
+
+    Reading starts at the beginning (or, with ``from_committed``, at the consumer group's
+    committed position) and ends at the end offsets taken when reading starts: records
+    written meanwhile are left for the next reader, so the read always finishes. The
+    records are ``kafka.consumer.fetcher.ConsumerRecord``s.
+    """
+    start = StartAt.COMMITTED if from_committed else StartAt.BEGINNING
+    assigned = assign_topic(consumer, topic, start=start)
+    end = consumer.end_offsets(assigned)
+    remaining = {tp for tp in assigned if consumer.position(tp) < end[tp]}
+    while remaining:
+        for tp, records in consumer.poll(timeout_ms=POLL_TIMEOUT_MS).items():
+            for record in records:
+                if record.offset < end[tp]:
+                    yield record
+            if consumer.position(tp) >= end[tp]:
+                remaining.discard(tp)

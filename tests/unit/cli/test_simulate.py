@@ -1,0 +1,106 @@
+import pytest
+
+from botscore.cli import simulate
+from botscore.cli.main import build_parser
+from botscore.errors import SimulationSpecError
+from botscore.settings import RedisSettings, Settings
+from botscore.simulator.spec import SimulationSpec
+from botscore.simulator.traffic import SimulationStats
+from botscore.vocabulary import Decision
+
+SETTINGS = Settings(redis=RedisSettings(host="redis-x", port=6390))
+
+
+def stats_with_first_scores() -> SimulationStats:
+    stats = SimulationStats(sent=10, blocked=2, sent_by_kind={"human": 6, "scraper": 4})
+    for t in (1.0, 2.0, 61.0):  # minutes 0 and 1: before the first scores
+        stats.record(t, "bot-1", True, Decision.ALLOW)
+    stats.record(130.0, "bot-1", True, Decision.BLOCK)  # minute 2: after
+    stats.record(131.0, "bot-2", True, Decision.ALLOW)
+    stats.first_scores_s = 120.0
+    return stats
+
+
+class Recorder:
+    def __init__(self, result=None, error=None) -> None:
+        self.calls = []
+        self.result = result or SimulationStats()
+        self.error = error
+
+    def __call__(self, *args, **kwargs):
+        self.calls.append((args, kwargs))
+        if self.error is not None:
+            raise self.error
+        return self.result
+
+
+def test_defaults_reach_the_simulator(monkeypatch, capsys):
+    recorder = Recorder(SimulationStats(sent=3, blocked=0, sent_by_kind={"human": 3}))
+    monkeypatch.setattr(simulate, "simulate", recorder)
+    assert simulate.run(SETTINGS, build_parser().parse_args(["simulate"])) == 0
+    assert recorder.calls == [
+        (
+            (SETTINGS, SimulationSpec(), "simulation-labels.csv"),
+            {"progress": True, "topic": None, "edge": None},
+        )
+    ]
+    assert capsys.readouterr().err == "sent 3, blocked 0, by kind {'human': 3}\n"
+
+
+def test_reports_bot_requests_allowed_before_and_after_the_first_scores(monkeypatch, capsys):
+    monkeypatch.setattr(simulate, "simulate", Recorder(stats_with_first_scores()))
+    args = build_parser().parse_args(
+        ["simulate", "--rate", "5", "--topic", "logs", "--speedup", "60", "--no-progress"]
+    )
+    simulate.run(SETTINGS, args)
+    assert capsys.readouterr().err.splitlines() == [
+        "sent 10, blocked 2, by kind {'human': 6, 'scraper': 4}",
+        "first scores at simulated 120 s; bot requests allowed before: 100.0%, "
+        "after: 50.0% (whole minutes)",
+    ]
+
+
+class FakeRedis:
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeEdge:
+    def __init__(self, client, cache_ms) -> None:
+        self.client = client
+        self.cache_ms = cache_ms
+
+
+@pytest.fixture
+def redis_client(monkeypatch) -> FakeRedis:
+    client = FakeRedis()
+    made_with = []
+
+    def create_redis(settings):
+        made_with.append(settings)
+        return client
+
+    monkeypatch.setattr(simulate, "create_redis", create_redis)
+    monkeypatch.setattr(simulate, "EdgeDecisions", FakeEdge)
+    client.made_with = made_with
+    return client
+
+
+def test_enforce_gives_the_simulator_an_edge_on_redis_and_closes_it(monkeypatch, redis_client):
+    recorder = Recorder()
+    monkeypatch.setattr(simulate, "simulate", recorder)
+    args = build_parser().parse_args(["simulate", "--enforce", "--edge-cache-ms", "250"])
+    simulate.run(SETTINGS, args)
+    edge = recorder.calls[0][1]["edge"]
+    assert (edge.client, edge.cache_ms) == (redis_client, 250)
+    assert redis_client.made_with == [SETTINGS.redis]
+    assert redis_client.closed
+
+
+def test_a_bad_spec_is_raised_for_main_to_report_and_redis_is_closed(monkeypatch, redis_client):
+    monkeypatch.setattr(simulate, "simulate", Recorder(error=SimulationSpecError("rate too high")))
+    with pytest.raises(SimulationSpecError):
+        simulate.run(SETTINGS, build_parser().parse_args(["simulate", "--enforce"]))
+    assert redis_client.closed

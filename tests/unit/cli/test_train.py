@@ -1,0 +1,54 @@
+from dataclasses import replace
+from types import SimpleNamespace
+
+from botscore.cli import train
+from botscore.cli.main import build_parser, main
+from botscore.model.training import TRAINING_TRAFFIC
+from botscore.settings import Settings
+
+
+def fake_train_model(calls):
+    def train_model(out, traffic, holdout_seed):
+        calls.append((out, traffic, holdout_seed))
+        manifest = SimpleNamespace(name="baseline", version="2")
+        report = SimpleNamespace(
+            rows=1234,
+            holdout_rows=567,
+            holdout_auc=0.98765,
+            challenged={"human": 0.01, "scraper": 0.9},
+            blocked={"human": 0.0, "scraper": 0.755},
+        )
+        return manifest, report
+
+    return train_model
+
+
+def test_trains_with_the_simulation_asked_for_and_reports(monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(train, "train_model", fake_train_model(calls))
+    args = build_parser().parse_args(
+        ["train", "--out", "m", "--users", "10", "--rate", "5", "--duration", "60", "--seed", "3"]
+    )
+    assert train.run(Settings(), args) == 0
+    traffic = replace(TRAINING_TRAFFIC, users=10, rate=5.0, duration_s=60.0, seed=3)
+    assert calls == [("m", traffic, 8)]
+    assert capsys.readouterr().out.splitlines() == [
+        "wrote m: baseline 2, 1234 rows",
+        "held-out seed 8: 567 rows, AUC 0.9877",
+        "  human                challenged   1.0%  blocked   0.0%",
+        "  scraper              challenged  90.0%  blocked  75.5%",
+    ]
+
+
+def test_defaults_are_the_default_simulated_traffic(monkeypatch):
+    calls = []
+    monkeypatch.setattr(train, "train_model", fake_train_model(calls))
+    train.run(Settings(), build_parser().parse_args(["train"]))
+    assert calls == [("models/baseline", TRAINING_TRAFFIC, 8)]
+
+
+def test_runs_without_a_project_config(monkeypatch, tmp_path):
+    calls = []
+    monkeypatch.setattr(train, "train_model", fake_train_model(calls))
+    assert main(["--config", str(tmp_path / "absent.json"), "train", "--holdout-seed", "9"]) == 0
+    assert calls[0][2] == 9

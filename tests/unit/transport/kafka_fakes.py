@@ -1,0 +1,124 @@
+"""In-memory stand-ins for kafka-python's consumer and producer, for tests without a broker.
+
+``FakeConsumer`` holds each partition's log as a list (offset = index), keeps positions,
+committed offsets and a group's ``auto_offset_reset`` of "earliest" the way KafkaConsumer
+does for an assigned consumer, and records what was done to it in ``events`` (shared with
+a ``FakeProducer`` to check the order of sends, flushes and commits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from kafka import TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+
+
+def record(topic: str, partition: int, offset: int, value: bytes, key: bytes | None = None):
+    return ConsumerRecord(
+        topic, partition, -1, offset, 0, 0, key, value, [], None, -1, len(value), -1
+    )
+
+
+class FakeConsumer:
+    def __init__(
+        self,
+        logs: dict[str, dict[int, list[bytes]]] | None = None,
+        *,
+        committed: dict[TopicPartition, int] | None = None,
+        max_per_poll: int = 2,
+        events: list[tuple[Any, ...]] | None = None,
+        on_poll: Callable[[FakeConsumer], None] | None = None,
+    ) -> None:
+        self.logs: dict[TopicPartition, list[Any]] = {}
+        for topic, partitions in (logs or {}).items():
+            for partition, values in partitions.items():
+                self.logs.setdefault(TopicPartition(topic, partition), [])
+                for value in values:
+                    self.append(topic, partition, value)
+        self.committed = dict(committed or {})
+        self.max_per_poll = max_per_poll
+        self.events = events if events is not None else []
+        self.on_poll = on_poll
+        self.assigned: list[TopicPartition] = []
+        self.positions: dict[TopicPartition, int] = {}
+        self.polls = 0
+        self.closed = False
+
+    def append(self, topic: str, partition: int, value: bytes, key: bytes | None = None) -> None:
+        log = self.logs.setdefault(TopicPartition(topic, partition), [])
+        log.append(record(topic, partition, len(log), value, key))
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return {tp.partition for tp in self.logs if tp.topic == topic}
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        self.events.append(("assign", list(partitions)))
+        self.assigned = list(partitions)
+        self.positions = {}
+
+    def seek_to_beginning(self, *partitions: TopicPartition) -> None:
+        self.events.append(("seek_to_beginning", list(partitions)))
+        for tp in partitions:
+            self.positions[tp] = 0
+
+    def seek_to_end(self, *partitions: TopicPartition) -> None:
+        self.events.append(("seek_to_end", list(partitions)))
+        for tp in partitions:
+            self.positions[tp] = len(self.logs[tp])
+
+    def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        return {tp: len(self.logs[tp]) for tp in partitions}
+
+    def position(self, tp: TopicPartition) -> int:
+        if tp not in self.positions:
+            self.positions[tp] = self.committed.get(tp, 0)
+        return self.positions[tp]
+
+    def poll(self, timeout_ms: int = 0) -> dict[TopicPartition, list[Any]]:
+        self.polls += 1
+        if self.on_poll is not None:
+            self.on_poll(self)
+        batch: dict[TopicPartition, list[Any]] = {}
+        for tp in self.assigned:
+            start = self.position(tp)
+            records = self.logs[tp][start : start + self.max_per_poll]
+            if records:
+                batch[tp] = records
+                self.positions[tp] = start + len(records)
+        return batch
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            polled = self.poll()
+            if not polled:
+                return
+            for records in polled.values():
+                yield from records
+
+    def commit(self, offsets: dict[TopicPartition, Any]) -> None:
+        self.events.append(("commit", {tp: meta.offset for tp, meta in offsets.items()}))
+        self.committed.update({tp: meta.offset for tp, meta in offsets.items()})
+
+    def close(self, **_: Any) -> None:
+        self.closed = True
+
+
+class FakeProducer:
+    def __init__(self, events: list[tuple[Any, ...]] | None = None) -> None:
+        self.events = events if events is not None else []
+        self.sent: list[tuple[str, bytes | None, bytes]] = []
+        self.flushes = 0
+        self.closed = False
+
+    def send(self, topic: str, value: bytes | None = None, key: bytes | None = None) -> None:
+        self.events.append(("send", topic, key, value))
+        self.sent.append((topic, key, value))
+
+    def flush(self) -> None:
+        self.events.append(("flush",))
+        self.flushes += 1
+
+    def close(self, **_: Any) -> None:
+        self.closed = True

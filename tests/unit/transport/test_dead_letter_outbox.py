@@ -1,0 +1,226 @@
+"""DeadLetterOutbox: a token comes back only once Kafka confirmed its letter; failures resend."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kafka.errors import KafkaTimeoutError, NotLeaderForPartitionError
+from kafka.future import Future
+
+from botscore.errors import SendNotConfirmed
+from botscore.transport.dead_letter_outbox import DeadLetterOutbox
+from botscore.transport.delivery import Backoff
+from botscore.wire.dead_letters import DeadLetterRecord, decode_dead_letter
+from botscore.wire.records import SourceRef
+
+TOPIC = "dead-letters"
+
+
+class FakeProducer:
+    """Records every send; each returns a future the test settles by hand."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, bytes | None, bytes, Future]] = []
+        self.refuse: Exception | None = None  # raised by send() while set
+        self.on_flush: list[Any] = []  # callables run by flush(), as Kafka answering
+        self.flushes = 0
+
+    def send(self, topic: str, key: bytes | None = None, value: bytes = b"") -> Future:
+        if self.refuse is not None:
+            raise self.refuse
+        future = Future()
+        self.sent.append((topic, key, value, future))
+        return future
+
+    def flush(self, timeout: float | None = None) -> None:
+        self.flushes += 1
+        for answer in self.on_flush:
+            answer()
+
+    def future(self, n: int = -1) -> Future:
+        return self.sent[n][3]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _letter(offset: int, key: bytes = b"user-1") -> DeadLetterRecord:
+    return DeadLetterRecord(
+        b"\xff bad", key, "undecodable", "garbage", "spout", SourceRef("t", 0, offset), 1
+    )
+
+
+@pytest.fixture
+def producer() -> FakeProducer:
+    return FakeProducer()
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def outbox(producer: FakeProducer, clock: Clock) -> DeadLetterOutbox[str]:
+    return DeadLetterOutbox(producer, TOPIC, Backoff(first_s=1.0, max_s=4.0), clock=clock)
+
+
+def test_a_letter_is_sent_keyed_as_the_original_to_the_topic(outbox, producer):
+    outbox.add(_letter(7), "a")
+    [(topic, key, value, _)] = producer.sent
+    assert (topic, key) == (TOPIC, b"user-1")
+    assert decode_dead_letter(value) == _letter(7)
+    outbox.add(_letter(8, key=b""), "b")
+    assert producer.sent[1][1] is None  # no key rather than an empty one
+
+
+def test_nothing_is_confirmed_before_kafka_confirms_it(outbox, producer):
+    outbox.add(_letter(0), "a")
+    outbox.add(_letter(1), "b")
+    assert outbox.confirmed() == []
+    assert outbox.pending == 2
+    producer.future(1).success("metadata")
+    assert outbox.confirmed() == ["b"]
+    assert outbox.pending == 1
+
+
+def test_a_confirmed_letter_comes_back_once(outbox, producer):
+    outbox.add(_letter(0), "a")
+    producer.future().success("metadata")
+    assert outbox.confirmed() == ["a"]
+    assert outbox.confirmed() == []
+    assert outbox.pending == 0
+
+
+def test_a_failed_letter_is_not_confirmed_and_is_resent_after_its_backoff(
+    outbox, producer, clock, caplog
+):
+    outbox.add(_letter(3), "a")
+    producer.future().failure(NotLeaderForPartitionError())
+    assert outbox.confirmed() == []  # failed at 100.0: due at 101.0
+    assert "dead letter for" in caplog.text and "offset=3" in caplog.text
+    assert outbox.pending == 1
+    clock.now = 100.99
+    assert outbox.confirmed() == []
+    assert len(producer.sent) == 1, "resent before its backoff"
+    clock.now = 101.0
+    assert outbox.confirmed() == []
+    assert len(producer.sent) == 2, "not resent after its backoff"
+    assert producer.sent[1][2] == producer.sent[0][2]
+    producer.future().success("metadata")
+    assert outbox.confirmed() == ["a"]
+    assert outbox.pending == 0
+
+
+def test_repeated_failures_back_off_further(outbox, producer, clock):
+    outbox.add(_letter(0), "a")
+    for expected_delay in (1.0, 2.0, 4.0, 4.0):
+        producer.future().failure(KafkaTimeoutError())
+        outbox.confirmed()
+        sends = len(producer.sent)
+        clock.now += expected_delay - 0.01
+        outbox.confirmed()
+        assert len(producer.sent) == sends
+        clock.now += 0.01
+        outbox.confirmed()
+        assert len(producer.sent) == sends + 1
+    assert outbox.pending == 1
+
+
+def test_send_refused_by_the_producer_is_resent_later(outbox, producer, clock, caplog):
+    producer.refuse = KafkaTimeoutError("broker unknown")
+    outbox.add(_letter(5), "a")
+    assert outbox.confirmed() == []
+    assert "broker unknown" in caplog.text
+    assert outbox.pending == 1
+    producer.refuse = None
+    clock.now += 0.5
+    assert outbox.confirmed() == []
+    assert producer.sent == []
+    clock.now += 0.5
+    assert outbox.confirmed() == []
+    assert len(producer.sent) == 1
+    producer.future().success("metadata")
+    assert outbox.confirmed() == ["a"]
+
+
+def test_an_old_success_does_not_confirm_a_later_failure(outbox, producer, clock):
+    outbox.add(_letter(0), "a")
+    outbox.add(_letter(1), "b")
+    producer.future(0).success("metadata")
+    producer.future(1).failure(KafkaTimeoutError())
+    assert outbox.confirmed() == ["a"]
+    clock.now += 10
+    assert outbox.confirmed() == []
+    assert outbox.pending == 1
+
+
+def test_flush_and_confirm_raises_while_any_letter_is_out(outbox, producer, clock):
+    outbox.add(_letter(0), None)
+    outbox.add(_letter(1), None)
+    producer.future(0).success("metadata")
+    with pytest.raises(SendNotConfirmed, match="1 dead letters"):
+        outbox.flush_and_confirm(timeout_s=2)
+    assert producer.flushes == 1
+    producer.future(1).failure(KafkaTimeoutError())
+    with pytest.raises(SendNotConfirmed):
+        outbox.flush_and_confirm(timeout_s=2)  # failed, and not yet due for a resend
+    assert len(producer.sent) == 2
+    clock.now += 1.0
+    producer.on_flush = [lambda: producer.future().success("metadata")]
+    assert outbox.flush_and_confirm(timeout_s=2) == [None, None]
+    assert len(producer.sent) == 3
+    assert outbox.pending == 0
+
+
+def test_flush_and_confirm_keeps_confirmed_tokens_when_it_raises(outbox, producer):
+    outbox.add(_letter(0), "a")
+    outbox.add(_letter(1), "b")
+    producer.on_flush = [lambda: producer.future(0).success("metadata")]
+    with pytest.raises(SendNotConfirmed):
+        outbox.flush_and_confirm(timeout_s=2)
+    producer.on_flush = [lambda: producer.future(1).success("metadata")]
+    assert outbox.flush_and_confirm(timeout_s=2) == ["a", "b"]
+
+
+def test_flush_and_confirm_counts_a_refused_send_as_out(outbox, producer, clock):
+    producer.refuse = KafkaTimeoutError("broker unknown")
+    outbox.add(_letter(0), None)
+    with pytest.raises(SendNotConfirmed):
+        outbox.flush_and_confirm(timeout_s=2)
+    producer.refuse = None
+    clock.now += 1.0
+    producer.on_flush = [lambda: producer.future().success("metadata")]
+    assert outbox.flush_and_confirm(timeout_s=2) == [None]
+
+
+def test_a_flush_that_times_out_is_not_fatal(outbox, producer):
+    outbox.add(_letter(0), None)
+
+    def time_out() -> None:
+        raise KafkaTimeoutError("flush timed out")
+
+    producer.on_flush = [time_out]
+    with pytest.raises(SendNotConfirmed):
+        outbox.flush_and_confirm(timeout_s=2)
+
+
+def test_flush_and_confirm_with_nothing_out_does_not_flush(outbox, producer):
+    assert outbox.flush_and_confirm(timeout_s=2) == []
+    assert producer.flushes == 0
+
+
+def test_a_letter_confirmed_at_once_comes_back(outbox, producer):
+    # A future may already be settled when the callbacks are added.
+    def send_settled(topic: str, key: bytes | None = None, value: bytes = b"") -> Future:
+        return Future().success("metadata")
+
+    producer.send = send_settled
+    outbox.add(_letter(0), "a")
+    assert outbox.confirmed() == ["a"]
