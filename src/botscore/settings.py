@@ -74,10 +74,6 @@ class KafkaSettings:
     scores_topic: str = field(
         default="threat-scores", metadata={"doc": "`ThreatScore`s, the scoring's output"}
     )
-    consumer_group: str = field(
-        default="botscore-scoring",
-        metadata={"doc": "consumer group of the scoring topology's features spout"},
-    )
     # "earliest" scores the retained backlog.
     auto_offset_reset: OffsetReset = field(
         default="earliest", metadata={"doc": "where a new consumer group starts"}
@@ -158,6 +154,10 @@ class RedisSettings:
 
 @dataclass(frozen=True)
 class ScoringSettings:
+    consumer_group: str = field(
+        default="botscore-scoring",
+        metadata={"doc": "consumer group of the scoring topology's features spout"},
+    )
     model_dir: str = field(
         default="models/baseline", metadata={"doc": "model directory (manifest + pickle)"}
     )

@@ -22,7 +22,7 @@ class KafkaFeaturesSpout(KafkaSourceSpout):
 
     def source(self, settings: Settings) -> tuple[str, str]:
         self.required = read_manifest(resolve_model_dir(settings.scoring.model_dir)).feature_names
-        return settings.kafka.features_topic, settings.kafka.consumer_group
+        return settings.kafka.features_topic, settings.scoring.consumer_group
 
     def decode(self, value: bytes | None, source: SourceRef) -> list[Any]:
         return decode_user_features(value, source, self.required).to_values()

@@ -28,7 +28,7 @@ import redis
 from botscore.settings import RedisSettings
 from botscore.transport.redis_client import create_redis
 
-from .conftest import ROOT, stack_env
+from .harness import ROOT, stack_env
 
 __all__ = [
     "RedisServer",
@@ -112,8 +112,9 @@ class RedisServer:
             pid = int(self.pidfile.read_text())
         except FileNotFoundError:
             pytest.fail(f"no redis-server to kill: {self.pidfile} does not exist")
+        # Debian's redis-server is a link to redis-check-rdb: either name is Redis.
         comm = Path(f"/proc/{pid}/comm")
-        if comm.exists() and not comm.read_text().startswith("redis-server"):
+        if comm.exists() and not comm.read_text().startswith("redis-"):
             pytest.fail(f"{self.pidfile} names pid {pid}, which is not a redis-server")
         try:
             os.kill(pid, signal.SIGKILL)

@@ -22,7 +22,7 @@ from botscore.transport.kafka_clients import connection_config, create_producer
 from botscore.transport.topic_reader import StartAt, assign_topic
 from botscore.wire.codec import decode_threat_score, encode_user_features
 
-from .conftest import ROOT, stack_env
+from .harness import ROOT, scoring_group, stack_env, topology_env
 
 Source = tuple[int, int]  # (partition, offset) in the features topic
 
@@ -123,7 +123,7 @@ class ScoreCollector:
                 probe.close()
             admin = KafkaAdminClient(**connection_config(self.settings))
             try:
-                group = self.settings.consumer_group
+                group = scoring_group(self.settings)
                 offsets = admin.list_group_offsets(group)[group]
             finally:
                 admin.close()
@@ -145,10 +145,7 @@ class SupervisedTopology:
     ) -> None:
         self.topology = topology
         self.env = stack_env(
-            BOTSCORE_KAFKA_FEATURES_TOPIC=settings.features_topic,
-            BOTSCORE_KAFKA_SCORES_TOPIC=settings.scores_topic,
-            BOTSCORE_KAFKA_CONSUMER_GROUP=settings.consumer_group,
-            BOTSCORE_KAFKA_DEAD_LETTER_TOPIC=settings.dead_letter_topic,
+            **topology_env(settings),
             **extra_env,
         )
         self.log_dir = log_dir

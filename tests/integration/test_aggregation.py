@@ -29,7 +29,8 @@ from botscore.wire.codec import decode_user_features
 from botscore.wire.dead_letters import decode_dead_letter
 from botscore.wire.records import SourceRef
 
-from .conftest import (
+from .faults import redis_down, stack_redis
+from .harness import (
     ROOT,
     consume_all,
     delete_topics,
@@ -40,7 +41,6 @@ from .conftest import (
     sparse_run,
     stack_env,
 )
-from .faults import redis_down, stack_redis
 from .stream import produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.aggregation]

@@ -47,8 +47,8 @@ from botscore.wire.codec import encode_threat_score
 from botscore.wire.dead_letters import decode_dead_letter
 from botscore.wire.records import ScoreRecord, SourceRef
 
-from .conftest import ROOT, consume_all, delete_topics, empty_redis_db, fresh_topics, stack_env
 from .faults import RedisServer, free_port, unreachable_redis_settings
+from .harness import ROOT, consume_all, delete_topics, empty_redis_db, fresh_topics, stack_env
 from .stream import produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.aggregation]

@@ -20,7 +20,7 @@ from botscore.wire.codec import decode_user_features, encode_user_features
 from botscore.wire.dead_letters import decode_dead_letter
 from botscore.wire.records import SourceRef
 
-from .conftest import ROOT, consume_all, delete_topics, fresh_topics
+from .harness import ROOT, consume_all, delete_topics, fresh_topics
 from .stream import ScoreCollector, SupervisedTopology, component_pids, produce, valid_users
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]

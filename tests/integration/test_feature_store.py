@@ -16,7 +16,7 @@ from botscore.simulator.traffic import TrafficGenerator
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.records import SourceRef
 
-from .conftest import empty_redis_db
+from .harness import empty_redis_db
 
 pytestmark = [pytest.mark.integration, pytest.mark.aggregation]
 

@@ -17,7 +17,7 @@ from botscore.simulator.run import simulate
 from botscore.simulator.spec import SimulationSpec
 from botscore.transport.redis_client import create_redis
 
-from .conftest import (
+from .harness import (
     ROOT,
     delete_topics,
     fresh_topics,

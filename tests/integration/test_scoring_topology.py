@@ -21,7 +21,7 @@ from botscore.wire.codec import decode_threat_score, encode_user_features
 from botscore.wire.dead_letters import decode_dead_letter
 from botscore.wire.records import ScoreRecord, SourceRef
 
-from .conftest import ROOT, consume_all, delete_topics, fresh_topics, sparse_run, stack_env
+from .harness import ROOT, consume_all, delete_topics, fresh_topics, sparse_run, stack_env
 
 pytestmark = pytest.mark.integration
 

@@ -27,7 +27,8 @@ from botscore.transport.kafka_clients import connection_config, create_producer
 from botscore.transport.redis_client import create_redis
 from botscore.wire.codec import decode_threat_score, encode_user_features
 
-from .conftest import (
+from .faults import free_port
+from .harness import (
     BOOTSTRAP,
     ROOT,
     consume_all,
@@ -159,16 +160,10 @@ class AuthRedis:
     acl_password: str
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def auth_redis(tmp_path_factory) -> Iterator[AuthRedis]:
     """Debian's redis-server on a free port, default user and an ACL user behind passwords."""
-    server = AuthRedis(_free_port(), secrets.token_hex(16), "botscore", secrets.token_hex(16))
+    server = AuthRedis(free_port(), secrets.token_hex(16), "botscore", secrets.token_hex(16))
     workdir = tmp_path_factory.mktemp("redis-auth")
     conf = workdir / "redis.conf"
     # Passwords go in a mode-600 file, not on the command line (visible in `ps`).

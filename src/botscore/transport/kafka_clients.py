@@ -55,12 +55,14 @@ def connection_config(settings: KafkaSettings) -> dict[str, Any]:
     return config
 
 
-def create_consumer(settings: KafkaSettings, client_id: str, **overrides: Any) -> KafkaConsumer:
+def create_consumer(
+    settings: KafkaSettings, client_id: str, group_id: str, **overrides: Any
+) -> KafkaConsumer:
     """A consumer that never commits on its own: offsets are committed after acks."""
     config: dict[str, Any] = {
         **connection_config(settings),
         "client_id": client_id,
-        "group_id": settings.consumer_group,
+        "group_id": group_id,
         "auto_offset_reset": settings.auto_offset_reset,
         "enable_auto_commit": False,
         "max_poll_records": 500,

@@ -1,0 +1,198 @@
+"""Helpers for tests against the real stack: a run's own topics, `sparse run`, reading topics.
+
+Nothing here starts or fakes a service: `make up` does that. A missing service fails the
+test with the command that starts it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import redis
+from kafka import KafkaConsumer
+from kafka.admin import KafkaAdminClient
+
+from botscore.settings import KafkaSettings, RedisSettings
+from botscore.transport.kafka_clients import connection_config, ensure_topics
+from botscore.transport.redis_client import create_redis
+from botscore.transport.topic_reader import StartAt, assign_topic
+
+ROOT = Path(__file__).resolve().parents[2]
+BOOTSTRAP = os.environ.get("BOTSCORE_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+
+
+def stack_env(**overrides: str) -> dict[str, str]:
+    """Environment of a user who ran `make up`: our storm launcher and the venv on PATH."""
+    env = dict(os.environ)
+    venv_bin = Path(os.sys.executable).parent
+    env["PATH"] = os.pathsep.join([str(ROOT / "bin"), str(venv_bin), env.get("PATH", "")])
+    env.setdefault("LEIN_ROOT", "1")  # Leiningen refuses root otherwise
+    env.update(overrides)
+    return env
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def fresh_topics(
+    kafka_settings: KafkaSettings,
+    prefix: str = "it",
+    run: str | None = None,
+    also: tuple[str, ...] = (),
+) -> KafkaSettings:
+    """Topics and a consumer group of the caller's own, so runs never see each other's data.
+
+    Creates the features, scores and dead-letter topics, plus ``also``.
+    """
+    run = run or new_run_id()
+    settings = KafkaSettings(
+        bootstrap_servers=kafka_settings.bootstrap_servers,
+        features_topic=f"{prefix}-features-{run}",
+        scores_topic=f"{prefix}-scores-{run}",
+        dead_letter_topic=f"{prefix}-dead-letters-{run}",
+    )
+    ensure_topics(settings, [*run_topics(settings), *also])
+    return settings
+
+
+def scoring_group(settings: KafkaSettings) -> str:
+    """The scoring topology's consumer group in a test run: named after the run's features topic."""
+    return f"{settings.features_topic}-scoring"
+
+
+def topology_env(settings: KafkaSettings) -> dict[str, str]:
+    """``BOTSCORE_*`` overrides that point the scoring topology at a run's topics and group."""
+    return {
+        "BOTSCORE_KAFKA_FEATURES_TOPIC": settings.features_topic,
+        "BOTSCORE_KAFKA_SCORES_TOPIC": settings.scores_topic,
+        "BOTSCORE_SCORING_CONSUMER_GROUP": scoring_group(settings),
+        "BOTSCORE_KAFKA_DEAD_LETTER_TOPIC": settings.dead_letter_topic,
+    }
+
+
+def run_topics(settings: KafkaSettings) -> list[str]:
+    """The topics ``fresh_topics`` created for ``settings`` (without ``also``)."""
+    return [settings.features_topic, settings.scores_topic, settings.dead_letter_topic]
+
+
+def delete_topics(settings: KafkaSettings, topics: list[str]) -> None:
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers.split(","))
+    try:
+        admin.delete_topics(topics)
+    finally:
+        admin.close()
+
+
+@contextmanager
+def sparse_run(
+    settings: KafkaSettings,
+    log_path: Path,
+    ttl_s: int = 900,
+    topology: str = "scoring",
+    **extra_env: str,
+) -> Iterator[subprocess.Popen]:
+    """`sparse run -n <topology>` exactly as a user types it, pointed at the test's topics.
+
+    ``extra_env`` adds ``BOTSCORE_*`` overrides (e.g. TLS settings) for the components.
+    """
+    env = stack_env(**topology_env(settings), **extra_env)
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            ["sparse", "run", "-n", topology, "-t", str(ttl_s)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield process
+    finally:
+        _stop_group(process)
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(grace)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def consume_all(
+    settings: KafkaSettings,
+    topic: str,
+    expected: int,
+    timeout_s: float,
+    alive: subprocess.Popen | None = None,
+    log_path: Path | None = None,
+) -> list:
+    """Read `topic` from the beginning until `expected` records arrived or time runs out.
+
+    The consumer is configured like our own clients, TLS included, from `settings`.
+    """
+    consumer = KafkaConsumer(**connection_config(settings), enable_auto_commit=False)
+    deadline = time.monotonic() + timeout_s
+    while not consumer.partitions_for_topic(topic):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"topic {topic} never appeared")
+        time.sleep(0.2)
+    assign_topic(consumer, topic, start=StartAt.BEGINNING)
+    records = []
+    try:
+        while len(records) < expected and time.monotonic() < deadline:
+            if alive is not None and alive.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-4000:] if log_path else ""
+                raise AssertionError(f"sparse run exited with {alive.returncode}:\n{tail}")
+            for batch in consumer.poll(timeout_ms=500).values():
+                records.extend(batch)
+    finally:
+        consumer.close()
+    return records
+
+
+def wait_until_reading(process: subprocess.Popen, log_path: Path, timeout_s: float = 300) -> None:
+    """Block until the topology's Kafka spout has joined its group (its log says so)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        text = log_path.read_text(errors="replace") if log_path.exists() else ""
+        if re.search(r"reading \S+ as group", text):
+            return
+        if process.poll() is not None:
+            raise AssertionError(f"sparse run exited with {process.returncode}:\n{text[-3000:]}")
+        time.sleep(0.5)
+    raise AssertionError(f"topology not reading after {timeout_s:.0f} s; see {log_path}")
+
+
+@contextmanager
+def empty_redis_db(db: int) -> Iterator[redis.Redis]:
+    """A client on database ``db`` of the stack's Redis, emptied before and after.
+
+    Each test module has a database of its own, so none sees another's keys.
+    """
+    client = create_redis(RedisSettings(db=db))
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"no Redis at 127.0.0.1:6379 ({exc}): start the stack with `make up`")
+    client.flushdb()
+    try:
+        yield client
+    finally:
+        client.flushdb()
+        client.close()

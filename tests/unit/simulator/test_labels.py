@@ -1,0 +1,34 @@
+"""The ground truth: written apart from the messages, and read back only from its own file."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from botscore.errors import SimulationSpecError
+from botscore.simulator.labels import HEADER, read_labels, write_labels
+from botscore.simulator.population import PROFILES
+from botscore.v1.web_log_pb2 import WebLog
+
+
+def test_labels_stay_out_of_the_messages(traffic, tmp_path):
+    population, _, events, _, _, kind_of = traffic
+    assert write_labels(population, tmp_path / "labels.csv") == 600
+    assert (tmp_path / "labels.csv").read_text().splitlines()[0] == ",".join(HEADER)
+    labels = read_labels(tmp_path / "labels.csv")
+    assert labels == {u.user_id: (u.kind, PROFILES[u.kind].is_bot) for u in population.users}
+    # User ids are opaque cookies of one shape for every kind; no kind name inside.
+    pattern = re.compile(r"c-[0-9a-f]{16}")
+    assert all(pattern.fullmatch(user_id) for user_id in kind_of)
+    words = [k.split("_")[0] for k in PROFILES] + ["bot"]
+    for event in events:
+        assert not any(w in event.user_id or w in event.request_id for w in words)
+    assert not any(f.name in ("kind", "is_bot", "label") for f in WebLog.DESCRIPTOR.fields)
+
+
+def test_a_file_that_is_not_a_labels_file_is_refused(tmp_path):
+    path = tmp_path / "other.csv"
+    path.write_text("user,label\nc-1,bot\n")
+    with pytest.raises(SimulationSpecError, match="not a simulation labels file"):
+        read_labels(path)
