@@ -2,8 +2,8 @@
 
 A model directory holds ``manifest.json`` and the pickle it names. The manifest says the
 feature names in column order, the scikit-learn version it was pickled with, the pickle's
-SHA-256 and the decision thresholds. Loading goes through ``load_model`` only, so hot
-reload and shadow scoring can wrap it later without touching the bolts.
+SHA-256 and the decision thresholds. Every load goes through ``load_model``: one place
+to check a model, and one place to wrap for reloading or shadow scoring.
 """
 
 from __future__ import annotations
