@@ -18,8 +18,9 @@ from botscore.settings import Settings
 from botscore.simulator.labels import write_labels
 from botscore.simulator.population import population_for
 from botscore.simulator.spec import SimulationSpec
+from botscore.simulator.stats import SimulationStats
 from botscore.simulator.status import StatusLine, status_text
-from botscore.simulator.traffic import SimulationStats, TrafficGenerator, always_allow
+from botscore.simulator.traffic import TrafficGenerator, always_allow
 from botscore.transport.kafka_clients import create_producer, ensure_topics
 from botscore.vocabulary import Component
 

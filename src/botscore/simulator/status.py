@@ -11,7 +11,7 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from botscore.simulator.traffic import SimulationStats
+from botscore.simulator.stats import SimulationStats
 
 __all__ = ["StatusLine", "status_text"]
 

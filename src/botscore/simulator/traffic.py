@@ -15,22 +15,20 @@ exactly that user's events and leaves everyone else's unchanged.
 from __future__ import annotations
 
 import heapq
-import math
 import random
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from botscore.errors import SimulationSpecError
-from botscore.simulator.population import Endpoint, Population, Profile, User
+from botscore.simulator.population import Endpoint, Population, User
+from botscore.simulator.profiles import Profile
 from botscore.simulator.spec import SimulationSpec, check_duration, check_rate, check_seed
+from botscore.simulator.stats import SimulationStats
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.vocabulary import Decision
 
 __all__ = [
     "WEB_LOG_SCHEMA_VERSION",
-    "EdgeCounts",
-    "MinuteStats",
-    "SimulationStats",
     "TrafficGenerator",
     "always_allow",
 ]
@@ -50,81 +48,6 @@ DecisionFor = Callable[[str], Decision]
 def always_allow(user_id: str) -> Decision:
     """The default edge: no enforcement loop yet."""
     return Decision.ALLOW
-
-
-@dataclass
-class EdgeCounts:
-    """Requests of one group (bots or humans) by the edge's decision on them."""
-
-    # Every request the clients made, whatever the edge decided.
-    requests: int = 0
-    blocked: int = 0
-    challenged: int = 0
-
-    @property
-    def allowed(self) -> int:
-        return self.requests - self.blocked - self.challenged
-
-    def add(self, decision: str) -> None:
-        self.requests += 1
-        if decision == Decision.BLOCK:
-            self.blocked += 1
-        elif decision == Decision.CHALLENGE:
-            self.challenged += 1
-
-
-@dataclass
-class MinuteStats:
-    bots: EdgeCounts = field(default_factory=EdgeCounts)
-    humans: EdgeCounts = field(default_factory=EdgeCounts)
-
-
-@dataclass
-class SimulationStats:
-    """What happened to the requests: emitted, dropped by a block, or challenged.
-
-    The simulator knows who is a bot, so it judges the edge here, from the ground truth,
-    without ever putting a label into a message.
-    """
-
-    sent: int = 0
-    blocked: int = 0
-    challenged: int = 0
-    sent_by_kind: dict[str, int] = field(default_factory=dict)
-    blocked_by_kind: dict[str, int] = field(default_factory=dict)
-    bots: EdgeCounts = field(default_factory=EdgeCounts)
-    humans: EdgeCounts = field(default_factory=EdgeCounts)
-    # Distinct users the edge blocked (bots) or challenged (humans) at least once.
-    bots_blocked: set[str] = field(default_factory=set)
-    humans_challenged: set[str] = field(default_factory=set)
-    # Simulated minute since the start -> what the edge did that minute.
-    by_minute: dict[int, MinuteStats] = field(default_factory=dict)
-    # Simulated seconds at which the edge first reported scored users; None without one.
-    first_scores_s: float | None = None
-
-    def record(self, t_s: float, user_id: str, is_bot: bool, decision: str) -> None:
-        """Count one request made at simulated second ``t_s`` and the edge's decision."""
-        minute = self.by_minute.setdefault(int(t_s // 60), MinuteStats())
-        (minute.bots if is_bot else minute.humans).add(decision)
-        (self.bots if is_bot else self.humans).add(decision)
-        if is_bot and decision == Decision.BLOCK:
-            self.bots_blocked.add(user_id)
-        elif not is_bot and decision == Decision.CHALLENGE:
-            self.humans_challenged.add(user_id)
-
-    def bot_allowed_share(self, start_s: float = 0.0, end_s: float = math.inf) -> float | None:
-        """Share of bot requests allowed in the whole simulated minutes within [start, end).
-
-        Minutes cut by ``start_s`` or ``end_s`` are left out, so the minute in which the
-        first scores arrived counts neither as before nor as after; None without requests.
-        """
-        counts = [
-            m.bots
-            for minute, m in self.by_minute.items()
-            if minute * 60 >= start_s and (minute + 1) * 60 <= end_s
-        ]
-        requests = sum(c.requests for c in counts)
-        return sum(c.allowed for c in counts) / requests if requests else None
 
 
 @dataclass
@@ -226,8 +149,8 @@ class TrafficGenerator:
                     ended = None
                 i = rng.randrange(len(idle))
                 user_rate, room = self._user_rates[idle[i]], self.rate - open_rate
-                # Open only what brings the sum closer to the target: opening until it was
-                # reached overshot by half a session's rate (7% at 20 requests/s).
+                # Open a session only if that brings the sum closer to the target rate, so
+                # the total lands within half a session's rate of it, on either side.
                 if user_rate / 2 > room:
                     break
                 idle[i], idle[-1] = idle[-1], idle[i]

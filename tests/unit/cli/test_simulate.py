@@ -5,7 +5,7 @@ from botscore.cli.main import build_parser
 from botscore.errors import SimulationSpecError
 from botscore.settings import RedisSettings, Settings
 from botscore.simulator.spec import SimulationSpec
-from botscore.simulator.traffic import SimulationStats
+from botscore.simulator.stats import SimulationStats
 from botscore.vocabulary import Decision
 
 SETTINGS = Settings(redis=RedisSettings(host="redis-x", port=6390))

@@ -8,7 +8,7 @@ import pytest
 
 from botscore.errors import SimulationSpecError
 from botscore.simulator.labels import HEADER, read_labels, write_labels
-from botscore.simulator.population import PROFILES
+from botscore.simulator.profiles import PROFILES
 from botscore.v1.web_log_pb2 import WebLog
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import io
 
+from botscore.simulator.stats import SimulationStats
 from botscore.simulator.status import StatusLine, status_text
-from botscore.simulator.traffic import SimulationStats
 
 
 class _Terminal(io.StringIO):

@@ -1,0 +1,86 @@
+"""What a simulation run counts: requests sent, blocked and challenged, by kind, by group
+(bots or humans) and by simulated minute."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from botscore.vocabulary import Decision
+
+__all__ = ["EdgeCounts", "MinuteStats", "SimulationStats"]
+
+
+@dataclass
+class EdgeCounts:
+    """Requests of one group (bots or humans) by the edge's decision on them."""
+
+    # Every request the clients made, whatever the edge decided.
+    requests: int = 0
+    blocked: int = 0
+    challenged: int = 0
+
+    @property
+    def allowed(self) -> int:
+        return self.requests - self.blocked - self.challenged
+
+    def add(self, decision: str) -> None:
+        self.requests += 1
+        if decision == Decision.BLOCK:
+            self.blocked += 1
+        elif decision == Decision.CHALLENGE:
+            self.challenged += 1
+
+
+@dataclass
+class MinuteStats:
+    bots: EdgeCounts = field(default_factory=EdgeCounts)
+    humans: EdgeCounts = field(default_factory=EdgeCounts)
+
+
+@dataclass
+class SimulationStats:
+    """What happened to the requests: emitted, dropped by a block, or challenged.
+
+    The simulator knows who is a bot, so it judges the edge here, from the ground truth,
+    without ever putting a label into a message.
+    """
+
+    sent: int = 0
+    blocked: int = 0
+    challenged: int = 0
+    sent_by_kind: dict[str, int] = field(default_factory=dict)
+    blocked_by_kind: dict[str, int] = field(default_factory=dict)
+    bots: EdgeCounts = field(default_factory=EdgeCounts)
+    humans: EdgeCounts = field(default_factory=EdgeCounts)
+    # Distinct users the edge blocked (bots) or challenged (humans) at least once.
+    bots_blocked: set[str] = field(default_factory=set)
+    humans_challenged: set[str] = field(default_factory=set)
+    # Simulated minute since the start -> what the edge did that minute.
+    by_minute: dict[int, MinuteStats] = field(default_factory=dict)
+    # Simulated seconds at which the edge first reported scored users; None without one.
+    first_scores_s: float | None = None
+
+    def record(self, t_s: float, user_id: str, is_bot: bool, decision: str) -> None:
+        """Count one request made at simulated second ``t_s`` and the edge's decision."""
+        minute = self.by_minute.setdefault(int(t_s // 60), MinuteStats())
+        (minute.bots if is_bot else minute.humans).add(decision)
+        (self.bots if is_bot else self.humans).add(decision)
+        if is_bot and decision == Decision.BLOCK:
+            self.bots_blocked.add(user_id)
+        elif not is_bot and decision == Decision.CHALLENGE:
+            self.humans_challenged.add(user_id)
+
+    def bot_allowed_share(self, start_s: float = 0.0, end_s: float = math.inf) -> float | None:
+        """Share of bot requests allowed in the whole simulated minutes within [start, end).
+
+        Minutes cut by ``start_s`` or ``end_s`` are left out, so the minute in which the
+        first scores arrived counts neither as before nor as after; None without requests.
+        """
+        counts = [
+            m.bots
+            for minute, m in self.by_minute.items()
+            if minute * 60 >= start_s and (minute + 1) * 60 <= end_s
+        ]
+        requests = sum(c.requests for c in counts)
+        return sum(c.allowed for c in counts) / requests if requests else None
