@@ -12,6 +12,10 @@ export BOTSCORE_STATE ?= $(CURDIR)/.stack
 export PATH := $(CURDIR)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 # streamparse runs Leiningen, which refuses to run as root unless told it is on purpose.
 export LEIN_ROOT ?= 1
+# The shell scripts that lint checks: stack/**/*.sh, and every file under bin/ and .ci/ that
+# starts with a bash shebang, so that a new script is checked without being listed here.
+SHELL_SCRIPTS = $(sort $(shell find stack -name '*.sh') \
+	$(shell awk 'FNR == 1 && /^#!.*bash/ { print FILENAME }' bin/* .ci/*))
 
 .PHONY: help run test up down status deps venv storm unit integration lint proto model bench
 
@@ -35,6 +39,8 @@ integration: up
 lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/shellcheck -x $(SHELL_SCRIPTS)
 
 up: deps venv storm
 	stack/kafka/kafka.sh start

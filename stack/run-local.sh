@@ -4,16 +4,19 @@
 # scores, and the enforcement consumer into the edge's decisions in Redis, which the
 # simulator applies. Both topologies run in Storm local mode (`sparse run`).
 set -euo pipefail
-cd "$(dirname "$0")/.."
 
-STATE=${BOTSCORE_STATE:-$PWD/.stack}
-LOGS=$STATE/logs
-mkdir -p "$LOGS"
-RATE=${BOTSCORE_SIM_RATE:-100}
-SPEEDUP=${BOTSCORE_SIM_SPEEDUP:-1}
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+log_name=run-local
+cd "$repo_root"
+
+logs=$state_dir/logs
+mkdir -p "$logs"
+rate=${BOTSCORE_SIM_RATE:-100}
+speedup=${BOTSCORE_SIM_SPEEDUP:-1}
 # A new population each run, unless asked: the edge's decisions from the last run stay in
 # Redis for their TTL and would otherwise greet the same users.
-SEED=${BOTSCORE_SIM_SEED:-$(date +%s)}
+seed=${BOTSCORE_SIM_SEED:-$(date +%s)}
 
 pids=()
 cleanup() {
@@ -21,42 +24,50 @@ cleanup() {
   for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
   echo
-  echo "stopped; services are still up (make down stops them); logs in $LOGS"
+  echo "stopped; services are still up (make down stops them); logs in $logs"
 }
 # Ctrl-C is how this is meant to stop, so it is not an error.
 trap 'cleanup; exit 0' INT TERM
 trap cleanup EXIT
 
+# topology_reading NAME LOG PID: the topology's spout has joined its consumer group; exits
+# the script when the topology stopped instead.
+topology_reading() {
+  local name=$1 log=$2 pid=$3
+  grep -q "reading .* as group" "$log" 2>/dev/null && return 0
+  if pid_gone "$pid"; then
+    info "$name topology stopped; last lines:"
+    tail -20 "$log" >&2
+    exit 1
+  fi
+  return 1
+}
+
 # `sparse run` rebuilds _build/ (lein clean + uberjar), so the second topology is only
 # started once the first one runs from its own copy of the jar.
 start_topology() {
-  local name=$1 log=$LOGS/sparse-run-$1.log
+  local name=$1 log=$logs/sparse-run-$1.log
   echo "$name topology: sparse run -n $name (log: $log)"
   setsid sparse run -n "$name" >"$log" 2>&1 &
   local pid=$!
   pids+=("$pid")
-  for _ in $(seq 1 600); do
-    grep -q "reading .* as group" "$log" 2>/dev/null && return
-    kill -0 "$pid" 2>/dev/null || { echo "error: $name topology stopped; last lines:" >&2; tail -20 "$log" >&2; exit 1; }
-    sleep 0.5
-  done
-  echo "error: $name topology not reading after 300 s; see $log" >&2
-  exit 1
+  wait_for 300 0.5 topology_reading "$name" "$log" "$pid" ||
+    die "$name topology not reading after 300 s; see $log"
 }
 
 start_topology aggregation
 start_topology scoring
-echo "enforcement: botscore enforce (log: $LOGS/enforce.log)"
-setsid botscore enforce >"$LOGS/enforce.log" 2>&1 &
+echo "enforcement: botscore enforce (log: $logs/enforce.log)"
+setsid botscore enforce >"$logs/enforce.log" 2>&1 &
 pids+=($!)
-echo "edge simulator: $RATE requests/s (x$SPEEDUP), seed $SEED, decisions applied; ground truth in $STATE/simulation-labels.csv"
-botscore simulate --rate "$RATE" --speedup "$SPEEDUP" --seed "$SEED" --duration 31536000 --enforce \
-  --labels "$STATE/simulation-labels.csv" &
+echo "edge simulator: $rate requests/s (x$speedup), seed $seed, decisions applied; ground truth in $state_dir/simulation-labels.csv"
+botscore simulate --rate "$rate" --speedup "$speedup" --seed "$seed" --duration 31536000 --enforce \
+  --labels "$state_dir/simulation-labels.csv" &
 pids+=($!)
 
 # Whichever stops first (a crash, or Ctrl-C) stops the others.
 if ! wait -n; then
-  echo "a process stopped with an error; last lines of the logs:" >&2
-  tail -n 5 "$LOGS"/sparse-run-*.log "$LOGS/enforce.log" >&2
+  info "a process stopped with an error; last lines of the logs:"
+  tail -n 5 "$logs"/sparse-run-*.log "$logs/enforce.log" >&2
   exit 1
 fi

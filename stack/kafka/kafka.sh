@@ -29,70 +29,57 @@
 # (an empty value prints an empty line; a null value prints "null").
 set -euo pipefail
 
-readonly KAFKA_VERSION=4.1.2
-readonly HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-readonly REPO_ROOT="$(cd "$HERE/../.." && pwd)"
-readonly KAFKA_HOME="${BOTSCORE_CACHE:-$HOME/.cache/botscore}/kafka-$KAFKA_VERSION"
-readonly LIBS="$KAFKA_HOME/libs"
-readonly INSTALLED_MARKER="$KAFKA_HOME/.installed"
-readonly STATE="${BOTSCORE_STATE:-$REPO_ROOT/.stack}/kafka"
-readonly DATA_DIR="$STATE/data"
-readonly LOG_DIR="$STATE/logs"
-readonly PID_FILE="$STATE/kafka.pid"
-readonly CONFIG="$STATE/server.properties"
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+log_name=kafka
+
+kafka_version=4.1.2
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+kafka_home=$cache_dir/kafka-$kafka_version
+libs=$kafka_home/libs
+installed_marker=$kafka_home/.installed
+state=$state_dir/kafka
+data_dir=$state/data
+log_dir=$state/logs
+pid_file=$state/kafka.pid
+config=$state/server.properties
+tls_dir=$state/tls
 readonly KAFKA_PORT="${KAFKA_PORT:-9092}"
 readonly KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 readonly KAFKA_TLS_PORT="${KAFKA_TLS_PORT:-9094}"
-readonly TLS_DIR="$STATE/tls"
 readonly KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
 readonly KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-60}"
 # Short-lived tool JVMs start faster with C1 only and the serial GC.
 readonly KAFKA_TOOL_OPTS="${KAFKA_TOOL_OPTS:--Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1}"
-readonly BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
-
-die() { echo "kafka: $*" >&2; exit 1; }
-info() { echo "kafka: $*" >&2; }
+bootstrap=127.0.0.1:$KAFKA_PORT
 
 # ---------------------------------------------------------------- install --
 
-require_java() {
-  command -v java >/dev/null 2>&1 || die "java not found on PATH; Kafka $KAFKA_VERSION needs Java 17 or newer"
-  local version major
-  version="$(java -version 2>&1 | sed -n 's/.*version "\([^"]*\)".*/\1/p' | head -n 1)"
-  major="${version%%.*}"
-  [[ "$major" == 1 ]] && major="$(echo "$version" | cut -d. -f2)"   # 1.8.0_x style
-  [[ "$major" =~ ^[0-9]+$ ]] || die "cannot tell the Java version from 'java -version' (got '$version')"
-  (( major >= 17 )) || die "Java $version found; Kafka $KAFKA_VERSION needs Java 17 or newer"
-}
-
 # The marker holds the pom's checksum: editing pom.xml makes the next install re-assemble.
-pom_checksum() { sha256sum "$HERE/pom.xml" | cut -d' ' -f1; }
+pom_checksum() { checksum "$here/pom.xml"; }
 
-is_installed() {
-  [[ -f "$INSTALLED_MARKER" && "$(cat "$INSTALLED_MARKER")" == "$(pom_checksum)" ]]
-}
+is_installed() { marker_matches "$installed_marker" "$(pom_checksum)"; }
 
 # Copy the jars into a scratch dir, swap it in, and write the marker last, so an
 # interrupted install is never mistaken for a complete one.
 cmd_install() {
-  require_java
+  require_java 17 "Kafka $kafka_version"
   is_installed && return 0
-  command -v mvn >/dev/null 2>&1 || die "mvn not found on PATH; it is needed once to fetch the Kafka jars"
-  info "assembling Kafka $KAFKA_VERSION jars into $LIBS (Maven's ~/.m2 caches the downloads)"
-  mkdir -p "$KAFKA_HOME"
-  local tmp="$KAFKA_HOME/libs.partial"
-  rm -rf "$tmp" "$INSTALLED_MARKER"
+  need_command mvn "it is needed once to fetch the Kafka jars"
+  info "assembling Kafka $kafka_version jars into $libs (Maven's ~/.m2 caches the downloads)"
+  mkdir -p "$kafka_home"
+  local tmp="$kafka_home/libs.partial"
+  rm -rf "$tmp" "$installed_marker"
   # Output is kept for failures only: Debian's mvn 3.8 prints stray colour
   # resets to stdout even with -q -B.
   local out
-  out="$(mvn -q -B -f "$HERE/pom.xml" dependency:copy-dependencies -DoutputDirectory="$tmp" 2>&1)" \
+  out="$(mvn -q -B -f "$here/pom.xml" dependency:copy-dependencies -DoutputDirectory="$tmp" 2>&1)" \
     || { echo "$out" >&2; die "mvn could not assemble the Kafka jars (output above)"; }
   ls "$tmp"/kafka_2.13-*.jar "$tmp"/kafka-tools-*.jar >/dev/null 2>&1 \
     || die "mvn finished but the Kafka jars are missing from $tmp"
-  rm -rf "$LIBS"
-  mv "$tmp" "$LIBS"
-  pom_checksum >"$INSTALLED_MARKER"
-  info "installed $(ls "$LIBS" | wc -l) jars"
+  replace_dir "$tmp" "$libs"
+  pom_checksum >"$installed_marker"
+  info "installed $(count_entries "$libs") jars"
 }
 
 # -------------------------------------------------------------- processes --
@@ -101,7 +88,7 @@ cmd_install() {
 run_class() {
   # shellcheck disable=SC2086 # KAFKA_TOOL_OPTS is a list of JVM flags
   exec java $KAFKA_TOOL_OPTS -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$HERE/tools-log4j2.xml" -cp "$LIBS/*" "$@"
+    -Dlog4j2.configurationFile="$here/tools-log4j2.xml" -cp "$libs/*" "$@"
 }
 
 # Same, but returning to the caller (for the steps of `start`).
@@ -109,16 +96,7 @@ java_tool() { (run_class "$@"); }
 
 # PID of our broker if it is running: the pid file must point at a live
 # kafka.Kafka process that uses our config (a recycled pid is not ours).
-broker_pid() {
-  [[ -f "$PID_FILE" ]] || return 1
-  local pid
-  pid="$(cat "$PID_FILE")"
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  local args
-  args="$(ps -ww -o args= -p "$pid" 2>/dev/null)" || return 1
-  [[ "$args" == *"kafka.Kafka $CONFIG"* ]] || return 1
-  echo "$pid"
-}
+broker_pid() { pid_from_file "$pid_file" "kafka.Kafka $config"; }
 
 # Healthy = the broker answers a Kafka Metadata request (v4, no topics) and lists
 # at least one broker.  A broker that is still fenced is left out of that list,
@@ -129,19 +107,15 @@ probe_metadata() {
   local request='\x00\x00\x00\x11\x00\x03\x00\x04\x00\x00\x00\x01\x00\x02hc\x00\x00\x00\x00\x00'
   local reply
   # response: size(4) correlation_id(4) throttle_time_ms(4) broker_count(4) ...
+  # shellcheck disable=SC2016 # $1 and $2 are the child bash's arguments, expanded there
   reply="$(timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "$2" >&3 && head -c 16 <&3' \
     _ "$KAFKA_PORT" "$request" 2>/dev/null | od -An -v -tx1 | tr -d ' \n')" || return 1
   [[ ${#reply} == 32 && "${reply:8:8}" == 00000001 && "${reply:24:8}" != 00000000 ]]
 }
 
-# Something accepts TCP connections on 127.0.0.1:PORT?
-port_in_use() { timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null; }
-
 # Healthy broker = Metadata answered on the plaintext listener, and the TLS listener
 # accepts connections (start checked that nobody else held its port).
 healthy() { probe_metadata && port_in_use "$KAFKA_TLS_PORT"; }
-
-port_owner() { ss -ltnpH "sport = :$1" 2>/dev/null | grep -o 'users:.*' | head -n 1 || true; }
 
 # ------------------------------------------------------------------ start --
 
@@ -149,16 +123,16 @@ port_owner() { ss -ltnpH "sport = :$1" 2>/dev/null | grep -o 'users:.*' | head -
 sed_escape() { local s="${1//\\/\\\\}"; s="${s//|/\\|}"; echo "${s//&/\\&}"; }
 
 render_config() {
-  mkdir -p "$DATA_DIR" "$LOG_DIR"
+  mkdir -p "$data_dir" "$log_dir"
   sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
-      -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
-      -e "s|@TLS_PORT@|$KAFKA_TLS_PORT|g" \
-      -e "s|@DATA_DIR@|$(sed_escape "$DATA_DIR")|g" \
-      -e "s|@TLS_DIR@|$(sed_escape "$TLS_DIR")|g" \
-      "$HERE/server.properties.in" >"$CONFIG"
+    -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
+    -e "s|@TLS_PORT@|$KAFKA_TLS_PORT|g" \
+    -e "s|@DATA_DIR@|$(sed_escape "$data_dir")|g" \
+    -e "s|@TLS_DIR@|$(sed_escape "$tls_dir")|g" \
+    "$here/server.properties.in" >"$config"
 }
 
-# TLS material for the SSL listener, made once with keytool into $TLS_DIR:
+# TLS material for the SSL listener, made once with keytool into $tls_dir:
 #   ca.p12         local CA key pair (EC P-256, 10 years), PKCS12
 #   ca.pem         the CA certificate, for clients (Python: ssl_cafile; `kafka.sh tls-ca`)
 #   broker.p12     broker keystore: key pair + certificate signed by the CA,
@@ -168,17 +142,18 @@ render_config() {
 #                  it through Kafka's FileConfigProvider, so it is never in server.properties
 # Built in a scratch dir and moved into place whole, so a half-made set is never used.
 # The password reaches keytool through its environment, never its command line.
-readonly TLS_FILES=(ca.p12 ca.pem broker.p12 truststore.p12 store.password)
+tls_files=(ca.p12 ca.pem broker.p12 truststore.p12 store.password)
 
 tls_material_complete() {
   local f
-  for f in "${TLS_FILES[@]}"; do [[ -s "$TLS_DIR/$f" ]] || return 1; done
+  for f in "${tls_files[@]}"; do [[ -s "$tls_dir/$f" ]] || return 1; done
 }
 
 ensure_tls_material() {
   tls_material_complete && return 0
-  command -v keytool >/dev/null 2>&1 || die "keytool not found on PATH (it comes with Java 17)"
-  local tmp="$TLS_DIR.partial" started_us="${EPOCHREALTIME/./}" saved_umask
+  need_command keytool "it comes with Java 17"
+  local tmp="$tls_dir.partial" started_us saved_umask
+  started_us=$(now_us)
   saved_umask="$(umask)"
   umask 077   # keys and password: owner only (keytool honours the umask too)
   rm -rf "$tmp"
@@ -215,34 +190,27 @@ ensure_tls_material() {
     -ext SAN=IP:127.0.0.1,DNS:localhost -ext ku:c=digitalSignature -ext eku=serverAuth
   both broker_chain truststore || die "could not build the broker keystore / truststore"
   rm -f "$tmp/broker.csr" "$tmp/broker-chain.pem"
-  rm -rf "$TLS_DIR"
-  mv "$tmp" "$TLS_DIR"
+  replace_dir "$tmp" "$tls_dir"
   umask "$saved_umask"
-  local elapsed_ms=$(( (${EPOCHREALTIME/./} - started_us) / 1000 ))
-  info "made TLS keystores in $TLS_DIR ($((elapsed_ms / 1000)).$(printf %03d $((elapsed_ms % 1000)))s)"
+  info "made TLS keystores in $tls_dir ($(seconds_since "$started_us"))"
 }
 
 # Format the KRaft storage only once: meta.properties marks a formatted log dir,
 # and reformatting would throw away the topics of earlier runs.
 format_storage_once() {
-  [[ -f "$DATA_DIR/meta.properties" ]] && return 0
+  [[ -f "$data_dir/meta.properties" ]] && return 0
   local cluster_id
   cluster_id="$(java_tool kafka.tools.StorageTool random-uuid)"
-  info "formatting storage in $DATA_DIR (cluster id $cluster_id)"
-  java_tool kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$CONFIG" >"$LOG_DIR/format.log" 2>&1 \
-    || { cat "$LOG_DIR/format.log" >&2; die "formatting storage failed"; }
+  info "formatting storage in $data_dir (cluster id $cluster_id)"
+  java_tool kafka.tools.StorageTool format --standalone -t "$cluster_id" -c "$config" >"$log_dir/format.log" 2>&1 \
+    || { cat "$log_dir/format.log" >&2; die "formatting storage failed"; }
 }
 
-# Refuse to start when another program holds one of our ports: the broker would
-# die on bind, and health checks could be answered by that other program.
+# Refuse to start when another program holds one of our ports.
 check_ports_free() {
   local port
   for port in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_TLS_PORT"; do
-    if port_in_use "$port"; then
-      local owner
-      owner="$(port_owner "$port")"
-      die "127.0.0.1:$port is already in use by another process${owner:+ $owner}; stop it or set KAFKA_PORT / KAFKA_CONTROLLER_PORT / KAFKA_TLS_PORT"
-    fi
+    require_port_free "$port" "KAFKA_PORT / KAFKA_CONTROLLER_PORT / KAFKA_TLS_PORT"
   done
 }
 
@@ -252,34 +220,35 @@ launch_broker() {
   # shellcheck disable=SC2086 # KAFKA_HEAP_OPTS is a list of JVM flags
   nohup java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
-    -Dkafka.logs.dir="$LOG_DIR" -Dlog4j2.configurationFile="$HERE/log4j2.xml" \
-    -cp "$LIBS/*" kafka.Kafka "$CONFIG" >"$LOG_DIR/kafka.out" 2>&1 </dev/null &
-  echo $! >"$PID_FILE"
+    -Dkafka.logs.dir="$log_dir" -Dlog4j2.configurationFile="$here/log4j2.xml" \
+    -cp "$libs/*" kafka.Kafka "$config" >"$log_dir/kafka.out" 2>&1 </dev/null &
+  echo $! >"$pid_file"
 }
 
 # server.log outlives a run: remember where this run's lines begin.
-SERVER_LOG_MARK=0
+server_log_mark=0
 mark_server_log() {
-  SERVER_LOG_MARK=0
-  [[ -f "$LOG_DIR/server.log" ]] && SERVER_LOG_MARK="$(wc -l <"$LOG_DIR/server.log")"
+  server_log_mark=0
+  [[ -f "$log_dir/server.log" ]] && server_log_mark="$(wc -l <"$log_dir/server.log")"
   return 0
 }
 
 show_log_tails() {
-  echo "----- $LOG_DIR/kafka.out -----" >&2
-  tail -n 20 "$LOG_DIR/kafka.out" >&2 || true
-  echo "----- last lines of this run in $LOG_DIR/server.log -----" >&2
-  tail -n "+$((SERVER_LOG_MARK + 1))" "$LOG_DIR/server.log" 2>/dev/null | tail -n 30 >&2 || true
+  echo "----- $log_dir/kafka.out -----" >&2
+  tail -n 20 "$log_dir/kafka.out" >&2 || true
+  echo "----- last lines of this run in $log_dir/server.log -----" >&2
+  tail -n "+$((server_log_mark + 1))" "$log_dir/server.log" 2>/dev/null | tail -n 30 >&2 || true
 }
 
-# Poll the health check; give up early if the JVM exits (bad config, port clash).
+# The health check, giving up at once if the JVM exits (bad config, port clash).
+healthy_unless_exited() {
+  healthy && return 0
+  broker_pid >/dev/null || { show_log_tails; rm -f "$pid_file"; die "broker exited during startup"; }
+  return 1
+}
+
 wait_until_healthy() {
-  local deadline=$((SECONDS + KAFKA_START_TIMEOUT))
-  while ((SECONDS < deadline)); do
-    healthy && return 0
-    broker_pid >/dev/null || { show_log_tails; rm -f "$PID_FILE"; die "broker exited during startup"; }
-    sleep 0.25
-  done
+  wait_for "$KAFKA_START_TIMEOUT" 0.25 healthy_unless_exited && return 0
   show_log_tails
   # A half-started broker would keep the ports busy; leave a clean slate.
   cmd_stop
@@ -300,19 +269,19 @@ cmd_start() {
     if healthy; then info "already up (pid $pid)"; return 0; fi
     info "broker (pid $pid) is running but not healthy yet; waiting"
   else
-    rm -f "$PID_FILE"
+    rm -f "$pid_file"
     check_ports_free
     ensure_tls_material
     render_config
     format_storage_once
     mark_server_log
     launch_broker
-    info "started broker (pid $(cat "$PID_FILE")), logs in $LOG_DIR"
+    info "started broker (pid $(<"$pid_file")), logs in $log_dir"
   fi
-  local started_us="${EPOCHREALTIME/./}"
+  local started_us
+  started_us=$(now_us)
   wait_until_healthy
-  local elapsed_ms=$(( (${EPOCHREALTIME/./} - started_us) / 1000 ))
-  info "up on $BOOTSTRAP, TLS on 127.0.0.1:$KAFKA_TLS_PORT (healthy after $((elapsed_ms / 1000)).$(printf %03d $((elapsed_ms % 1000)))s)"
+  info "up on $bootstrap, TLS on 127.0.0.1:$KAFKA_TLS_PORT (healthy after $(seconds_since "$started_us"))"
 }
 
 # ------------------------------------------------------------------- stop --
@@ -320,22 +289,13 @@ cmd_start() {
 cmd_stop() {
   local pid
   if ! pid="$(broker_pid)"; then
-    rm -f "$PID_FILE"
+    rm -f "$pid_file"
     info "not running"
     return 0
   fi
-  kill -TERM "$pid" 2>/dev/null || true
-  local i
-  for ((i = 0; i < 150; i++)); do    # 150 x 0.2 s = 30 s for a controlled shutdown
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.2
-  done
-  if kill -0 "$pid" 2>/dev/null; then
-    info "broker (pid $pid) still alive after 30s; sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
-  fi
-  rm -f "$PID_FILE"
+  # 30 s for a controlled shutdown, then SIGKILL.
+  stop_pid "$pid" 30 broker
+  rm -f "$pid_file"
   info "stopped (pid $pid)"
 }
 
@@ -345,12 +305,12 @@ cmd_status() {
   local pid
   if pid="$(broker_pid)" && probe_metadata; then
     if port_in_use "$KAFKA_TLS_PORT"; then
-      echo "kafka: up (pid $pid), TLS on 127.0.0.1:$KAFKA_TLS_PORT"
+      say "up (pid $pid), TLS on 127.0.0.1:$KAFKA_TLS_PORT"
     else
-      echo "kafka: up (pid $pid), no TLS listener: restart with kafka.sh stop && kafka.sh start"
+      say "up (pid $pid), no TLS listener: restart with kafka.sh stop && kafka.sh start"
     fi
   else
-    echo "kafka: down"
+    say "down"
     return 1
   fi
 }
@@ -360,8 +320,8 @@ cmd_topic() {
   [[ "$2" =~ ^[1-9][0-9]*$ ]] || die "PARTITIONS must be a positive integer, got '$2'"
   is_installed || die "not installed; run: kafka.sh start"
   # Without a broker TopicCommand would retry for a minute before failing.
-  probe_metadata || die "broker not reachable on $BOOTSTRAP; run: kafka.sh start"
-  java_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$BOOTSTRAP" \
+  probe_metadata || die "broker not reachable on $bootstrap; run: kafka.sh start"
+  java_tool org.apache.kafka.tools.TopicCommand --bootstrap-server "$bootstrap" \
     --create --if-not-exists --topic "$1" --partitions "$2" --replication-factor 1
 }
 
@@ -373,13 +333,13 @@ cmd_console_consumer() {
       run_class org.apache.kafka.tools.consumer.ConsoleConsumer "$@"
     fi
   done
-  run_class org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$BOOTSTRAP" "$@"
+  run_class org.apache.kafka.tools.consumer.ConsoleConsumer --bootstrap-server "$bootstrap" "$@"
 }
 
 # Path of the CA certificate that signed the broker's TLS certificate (PEM).
 cmd_tls_ca() {
-  tls_material_complete || die "no TLS material in $TLS_DIR; run: kafka.sh start"
-  echo "$TLS_DIR/ca.pem"
+  tls_material_complete || die "no TLS material in $tls_dir; run: kafka.sh start"
+  echo "$tls_dir/ca.pem"
 }
 
 cmd_run_class() {
@@ -388,8 +348,9 @@ cmd_run_class() {
   run_class "$@"
 }
 
+# The usage lines of the header comment, from "# Usage:" to the first bare "#".
 usage() {
-  sed -n '5,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '/^# Usage:/,/^#$/p' "${BASH_SOURCE[0]}" | sed -e '/^#$/d' -e 's/^# \{0,1\}//' >&2
   exit "${1:-2}"
 }
 

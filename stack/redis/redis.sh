@@ -3,50 +3,64 @@
 # Usage: redis.sh start|stop|status
 set -euo pipefail
 
-REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-STATE=${BOTSCORE_STATE:-$REPO/.stack}/redis
-PORT=${REDIS_PORT:-6379}
-PIDFILE=$STATE/redis.pid
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+log_name=redis
 
-ping() { redis-cli -h 127.0.0.1 -p "$PORT" ping 2>/dev/null | grep -q PONG; }
+state=$state_dir/redis
+port=${REDIS_PORT:-6379}
+pid_file=$state/redis.pid
 
-our_pid() {
-  [[ -f $PIDFILE ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null && cat "$PIDFILE"
-}
+answers_ping() { redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG; }
 
-start() {
-  command -v redis-server >/dev/null || { echo "error: redis-server not found (apt-get install redis-server)" >&2; exit 1; }
-  if our_pid >/dev/null && ping; then echo "redis: already up on 127.0.0.1:$PORT"; return; fi
-  if ping || (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null; then
-    echo "error: 127.0.0.1:$PORT is taken by another process; stop it or set REDIS_PORT" >&2
-    exit 1
+our_pid() { pid_from_file "$pid_file"; }
+
+cmd_start() {
+  need_command redis-server "apt-get install redis-server"
+  if our_pid >/dev/null && answers_ping; then
+    say "already up on 127.0.0.1:$port"
+    return
   fi
-  mkdir -p "$STATE"
+  require_port_free "$port" REDIS_PORT
+  mkdir -p "$state"
   # Append-only file synced on every write: a write Redis acknowledged survives even
   # kill -9, so a tuple acked after its Redis update is never lost.
-  redis-server --bind 127.0.0.1 --port "$PORT" --daemonize yes --pidfile "$PIDFILE" \
-    --dir "$STATE" --logfile "$STATE/redis.log" --appendonly yes --appendfsync always --save ""
-  for _ in $(seq 1 50); do ping && { echo "redis: up on 127.0.0.1:$PORT"; return; }; sleep 0.1; done
-  echo "error: redis did not answer within 5 s; log:" >&2
-  tail -20 "$STATE/redis.log" >&2
+  redis-server --bind 127.0.0.1 --port "$port" --daemonize yes --pidfile "$pid_file" \
+    --dir "$state" --logfile "$state/redis.log" --appendonly yes --appendfsync always --save ""
+  if wait_for 5 0.1 answers_ping; then
+    say "up on 127.0.0.1:$port"
+    return
+  fi
+  info "redis did not answer within 5 s; log:"
+  tail -20 "$state/redis.log" >&2
   exit 1
 }
 
-stop() {
+cmd_stop() {
   local pid
-  pid=$(our_pid) || { echo "redis: not running"; return; }
-  kill "$pid"
-  for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || { echo "redis: stopped"; return; }; sleep 0.1; done
-  kill -9 "$pid" 2>/dev/null || true
+  pid=$(our_pid) || {
+    say "not running"
+    return
+  }
+  stop_pid "$pid" 10 redis-server
+  say "stopped"
 }
 
-status() {
-  if ping; then echo "redis: up on 127.0.0.1:$PORT"; else echo "redis: down"; return 1; fi
+cmd_status() {
+  if answers_ping; then
+    say "up on 127.0.0.1:$port"
+  else
+    say "down"
+    return 1
+  fi
 }
 
 case ${1:-} in
-  start) start ;;
-  stop) stop ;;
-  status) status ;;
-  *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  *)
+    echo "usage: $0 start|stop|status" >&2
+    exit 2
+    ;;
 esac

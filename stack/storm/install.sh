@@ -15,45 +15,37 @@
 # Usage: stack/storm/install.sh [--force]
 set -euo pipefail
 
-HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-readonly HERE
-readonly POM="$HERE/pom.xml"
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+log_name="storm install"
 
-die() {
-    echo "storm install: $*" >&2
-    exit 1
-}
-
-log() {
-    echo "storm install: $*" >&2
-}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+pom=$here/pom.xml
 
 check_tools() {
-    command -v java >/dev/null ||
-        die "java not found. Install a JDK 17+ (Debian: apt-get install openjdk-17-jdk-headless)."
-    command -v mvn >/dev/null ||
-        die "mvn not found. Install Maven 3.6+ (Debian: apt-get install maven)."
+  need_command java "install a JDK 17+ (Debian: apt-get install openjdk-17-jdk-headless)"
+  need_command mvn "install Maven 3.6+ (Debian: apt-get install maven)"
 }
 
 # The single place where the Storm version is written is the pom.
 storm_version() {
-    sed -n 's:.*<storm.version>\(.*\)</storm.version>.*:\1:p' "$POM" | head -n 1
+  pom_property "$pom" storm.version
 }
 
 inputs_checksum() {
-    cat "$POM" "$HERE"/log4j2/*.xml "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1
+  checksum "$pom" "$here"/log4j2/*.xml "${BASH_SOURCE[0]}"
 }
 
 # One Maven run per profile: each copies one dependency closure.
 copy_jars() {
-    local dest=$1 profile
-    for profile in lib lib-worker; do
-        log "copying the $profile/ jars (the first run downloads ~150 MB into ~/.m2)"
-        # Debian's Maven 3.8 prints colour resets even with -B; drop them.
-        mvn -B -q -f "$POM" -P "$profile" package "-Dstorm.home=$dest" 2>&1 |
-            sed 's/\x1b\[0m//g' ||
-            die "maven failed for profile $profile (see the output above)"
-    done
+  local dest=$1 profile
+  for profile in lib lib-worker; do
+    info "copying the $profile/ jars (the first run downloads ~150 MB into ~/.m2)"
+    # Debian's Maven 3.8 prints colour resets even with -B; drop them.
+    mvn -B -q -f "$pom" -P "$profile" package "-Dstorm.home=$dest" 2>&1 |
+      sed 's/\x1b\[0m//g' ||
+      die "maven failed for profile $profile (see the output above)"
+  done
 }
 
 # flux-core and flux-wrappers name org.apache.storm:flux as their parent pom,
@@ -62,15 +54,15 @@ copy_jars() {
 # stand-in with what Storm's flux/pom.xml gives its modules: the storm parent
 # (versions) and the dependencies storm-client (provided) and commons-cli.
 install_flux_parent() {
-    local version=$1 gav="org.apache.storm:flux:$1:pom"
-    if mvn -B -q -f "$POM" dependency:get "-Dartifact=$gav" -Dtransitive=false \
-        >/dev/null 2>&1; then
-        return 0
-    fi
-    log "installing a stand-in for $gav (missing from Maven Central)"
-    local standin
-    standin="$(mktemp --suffix=.pom)"
-    cat >"$standin" <<POM
+  local version=$1 gav="org.apache.storm:flux:$1:pom"
+  if mvn -B -q -f "$pom" dependency:get "-Dartifact=$gav" -Dtransitive=false \
+    >/dev/null 2>&1; then
+    return 0
+  fi
+  info "installing a stand-in for $gav (missing from Maven Central)"
+  local standin
+  standin="$(mktemp --suffix=.pom)"
+  cat >"$standin" <<POM
 <?xml version="1.0" encoding="UTF-8"?>
 <!-- Stand-in written by botscore's stack/storm/install.sh: the real parent
      pom of flux-core/flux-wrappers is not on Maven Central. -->
@@ -98,19 +90,19 @@ install_flux_parent() {
   </dependencies>
 </project>
 POM
-    mvn -B -q -f "$POM" install:install-file "-Dfile=$standin" "-DpomFile=$standin" 2>&1 |
-        sed 's/\x1b\[0m//g' || die "could not install the stand-in for $gav"
-    rm -f "$standin"
+  mvn -B -q -f "$pom" install:install-file "-Dfile=$standin" "-DpomFile=$standin" 2>&1 |
+    sed 's/\x1b\[0m//g' || die "could not install the stand-in for $gav"
+  rm -f "$standin"
 }
 
 # $1: the directory being filled, $2: its final place (named in storm.yaml).
 write_conf() {
-    local dir=$1 dest=$2
-    mkdir -p "$dir/conf" "$dir/log4j2"
-    cp "$HERE"/log4j2/*.xml "$dir/log4j2/"
-    # `storm local` ignores the ZooKeeper and local-dir settings (LocalCluster
-    # runs its own in temp dirs); they are here for the cluster daemons.
-    cat >"$dir/conf/storm.yaml" <<EOF
+  local dir=$1 dest=$2
+  mkdir -p "$dir/conf" "$dir/log4j2"
+  cp "$here"/log4j2/*.xml "$dir/log4j2/"
+  # `storm local` ignores the ZooKeeper and local-dir settings (LocalCluster
+  # runs its own in temp dirs); they are here for the cluster daemons.
+  cat >"$dir/conf/storm.yaml" <<EOF
 # Written by stack/storm/install.sh; edits are lost on the next install.
 storm.zookeeper.servers:
   - "127.0.0.1"
@@ -121,38 +113,37 @@ EOF
 }
 
 main() {
-    local force=false
-    [[ ${1:-} == --force ]] && force=true
-    [[ -f $POM ]] || die "missing $POM"
+  local force=false
+  [[ ${1:-} == --force ]] && force=true
+  [[ -f $pom ]] || die "missing $pom"
 
-    local version dest marker sum
-    version="$(storm_version)"
-    [[ -n $version ]] || die "no <storm.version> in $POM"
-    dest="${BOTSCORE_CACHE:-$HOME/.cache/botscore}/storm-$version"
-    marker="$dest/.installed"
-    sum="$(inputs_checksum)"
+  local version dest marker sum
+  version="$(storm_version)"
+  [[ -n $version ]] || die "no <storm.version> in $pom"
+  dest="$cache_dir/storm-$version"
+  marker="$dest/.installed"
+  sum="$(inputs_checksum)"
 
-    if ! $force && [[ -f $marker && $(<"$marker") == "$sum" ]]; then
-        log "Storm $version already installed in $dest"
-        return 0
-    fi
+  if ! $force && marker_matches "$marker" "$sum"; then
+    info "Storm $version already installed in $dest"
+    return 0
+  fi
 
-    check_tools
-    log "installing Storm $version into $dest"
-    # Build next to the target and swap at the end, so that an interrupted run
-    # never leaves a half-filled STORM_HOME that looks complete.
-    local tmp="$dest.tmp.$$"
-    rm -rf "$tmp"
-    trap 'rm -rf "$tmp"' EXIT
-    copy_jars "$tmp"
-    install_flux_parent "$version"
-    write_conf "$tmp" "$dest"
-    echo "$sum" >"$tmp/.installed"
+  check_tools
+  info "installing Storm $version into $dest"
+  # Build next to the target and swap at the end, so that an interrupted run
+  # never leaves a half-filled STORM_HOME that looks complete.
+  local tmp="$dest.tmp.$$"
+  rm -rf "$tmp"
+  trap 'rm -rf "$tmp"' EXIT
+  copy_jars "$tmp"
+  install_flux_parent "$version"
+  write_conf "$tmp" "$dest"
+  echo "$sum" >"$tmp/.installed"
 
-    rm -rf "$dest"
-    mv "$tmp" "$dest"
-    trap - EXIT
-    log "done: STORM_HOME=$dest ($(ls "$dest/lib" | wc -l) jars in lib/, $(ls "$dest/lib-worker" | wc -l) in lib-worker/)"
+  replace_dir "$tmp" "$dest"
+  trap - EXIT
+  info "done: STORM_HOME=$dest ($(count_entries "$dest/lib") jars in lib/, $(count_entries "$dest/lib-worker") in lib-worker/)"
 }
 
 main "$@"

@@ -1,0 +1,169 @@
+# shellcheck shell=bash
+# Helpers shared by the scripts under stack/ and bin/: messages, waiting with a timeout,
+# TCP ports on 127.0.0.1, pid-file daemons, install markers. Sourced, never run; it sets
+# no shell options (each script sets its own) and defines the globals below.
+#
+# A script sources it with its path made from the script's own location, then names
+# itself for its messages:
+#   # shellcheck source-path=SCRIPTDIR source=../lib.sh
+#   source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+#   log_name=kafka
+# The scripts' own globals are plain, not readonly: a readonly global would make every
+# `local` of the same name in these functions fail.
+
+# The checkout this file belongs to, and the cache and state dirs the Makefile exports.
+repo_root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck disable=SC2034 # read by the scripts that source this file
+cache_dir=${BOTSCORE_CACHE:-$HOME/.cache/botscore}
+# shellcheck disable=SC2034 # read by the scripts that source this file
+state_dir=${BOTSCORE_STATE:-$repo_root/.stack}
+# The prefix of this script's messages ("kafka: ..."); the script sets it after sourcing.
+log_name=${0##*/}
+
+# ---------------------------------------------------------------- messages --
+
+# A result, on stdout.
+say() { echo "$log_name: $*"; }
+
+# Progress or a warning, on stderr.
+info() { echo "$log_name: $*" >&2; }
+
+die() {
+  info "$@"
+  exit 1
+}
+
+# need_command NAME HINT: stop unless NAME is on PATH; HINT says how to get it.
+need_command() {
+  command -v "$1" >/dev/null 2>&1 || die "$1 not found on PATH; $2"
+}
+
+# The major version of the java on PATH (8 for "1.8.0_x", 17 for "17.0.2"), or nothing
+# when `java -version` cannot tell.
+java_major_version() {
+  local version major
+  version=$(java -version 2>&1 | sed -n 's/.*version "\([^"]*\)".*/\1/p' | head -n 1) || true
+  major=${version%%.*}
+  [[ $major == 1 ]] && major=$(echo "$version" | cut -d. -f2)
+  major=${major%%[!0-9]*}
+  if [[ -n $major ]]; then echo "$major"; fi
+}
+
+# require_java MIN [USER]: stop unless the java on PATH is version MIN or newer.
+require_java() {
+  local min=$1 user=${2:-} major
+  need_command java "install a JDK $min+ (Debian: apt-get install openjdk-$min-jdk-headless)"
+  major=$(java_major_version)
+  if [[ -z $major ]] || ((major < min)); then
+    die "Java $min or newer is required${user:+ by $user} (found: ${major:-none} on PATH);" \
+      "install openjdk-$min-jdk-headless or put a newer java first on PATH"
+  fi
+}
+
+# ------------------------------------------------------------------- time --
+
+# Microseconds since the epoch, from bash itself (no date process).
+now_us() { echo "${EPOCHREALTIME/[.,]/}"; }
+
+# seconds_since START_US: the time since START_US (from now_us), as "1.234s".
+seconds_since() {
+  local ms=$((($(now_us) - $1) / 1000))
+  printf '%d.%03ds\n' $((ms / 1000)) $((ms % 1000))
+}
+
+# wait_for SECONDS INTERVAL COMMAND [ARGS...]: run COMMAND every INTERVAL seconds until it
+# succeeds; return 1 once SECONDS (a whole number) have passed without success. COMMAND
+# runs in this shell, so it can give up early by calling die.
+wait_for() {
+  local timeout_s=$1 interval_s=$2
+  shift 2
+  local deadline_us=$((${EPOCHREALTIME/[.,]/} + timeout_s * 1000000))
+  until "$@"; do
+    ((${EPOCHREALTIME/[.,]/} < deadline_us)) || return 1
+    sleep "$interval_s"
+  done
+}
+
+# ------------------------------------------------------------------ ports --
+
+# port_in_use PORT: something accepts TCP connections on 127.0.0.1:PORT.
+port_in_use() {
+  # shellcheck disable=SC2016 # $1 is the child bash's argument, expanded there
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1"' _ "$1" 2>/dev/null
+}
+
+# port_owner PORT: ss's "users:(...)" for whoever listens on PORT, when it may say.
+port_owner() {
+  ss -ltnpH "sport = :$1" 2>/dev/null | grep -o 'users:.*' | head -n 1 || true
+}
+
+# require_port_free PORT SETTING: stop when another program listens on PORT; SETTING names
+# the variable(s) that move it. A daemon would die on bind, and health checks could be
+# answered by that other program.
+require_port_free() {
+  local port=$1 setting=$2 owner
+  port_in_use "$port" || return 0
+  owner=$(port_owner "$port")
+  die "127.0.0.1:$port is already in use by another process${owner:+ $owner}; stop it or set $setting"
+}
+
+# -------------------------------------------------------- pid-file daemons --
+
+# pid_from_file FILE [ARGS_PATTERN]: the pid in FILE when that process runs and, given
+# ARGS_PATTERN, its command line contains it (so a recycled pid is not taken for ours).
+pid_from_file() {
+  local file=$1 pattern=${2:-} pid args
+  [[ -f $file ]] || return 1
+  pid=$(<"$file") || return 1
+  [[ $pid =~ ^[0-9]+$ ]] || return 1
+  if [[ -n $pattern ]]; then
+    args=$(ps -ww -o args= -p "$pid" 2>/dev/null) || return 1
+    [[ $args == *"$pattern"* ]] || return 1
+  else
+    kill -0 "$pid" 2>/dev/null || return 1
+  fi
+  echo "$pid"
+}
+
+pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# stop_pid PID GRACE_S WHAT: SIGTERM, then SIGKILL when PID still runs after GRACE_S
+# seconds; returns once PID is gone. WHAT names it in the SIGKILL warning.
+stop_pid() {
+  local pid=$1 grace_s=$2 what=$3
+  kill -TERM "$pid" 2>/dev/null || true
+  wait_for "$grace_s" 0.1 pid_gone "$pid" && return 0
+  info "$what (pid $pid) still alive after ${grace_s}s; sending SIGKILL"
+  kill -KILL "$pid" 2>/dev/null || true
+  until pid_gone "$pid"; do sleep 0.1; done
+}
+
+# ---------------------------------------------------------------- installs --
+
+# pom_property POM NAME: the first <NAME>value</NAME> in POM, so that a version is
+# written down in the pom only.
+pom_property() {
+  sed -n "s:.*<$2>\(.*\)</$2>.*:\1:p" "$1" | head -n 1
+}
+
+# checksum FILES...: SHA-256 of the files' contents, one after the other.
+checksum() {
+  cat "$@" | sha256sum | cut -d' ' -f1
+}
+
+# marker_matches MARKER SUM: MARKER, written last by a complete install, holds SUM.
+marker_matches() {
+  [[ -f $1 && $(<"$1") == "$2" ]]
+}
+
+# replace_dir NEW DEST: NEW, built beside DEST, takes its place whole, so that a
+# half-built DEST is never seen.
+replace_dir() {
+  rm -rf "$2"
+  mv "$1" "$2"
+}
+
+# count_entries DIR: how many (non-hidden) entries DIR holds.
+count_entries() {
+  find "$1" -mindepth 1 -maxdepth 1 ! -name '.*' | wc -l
+}
