@@ -11,9 +11,11 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Self
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
 from botscore.model.sample_users import sample_users
@@ -48,20 +50,22 @@ def valid_users(count: int, seed: int) -> list[tuple[bytes, bytes]]:
     ]
 
 
-class ScoreCollector:
-    """Reads a scores topic from the beginning on a thread; counts scores per source."""
+class TopicFollower:
+    """Reads a topic from the beginning on a thread until closed; ``take`` sees each record.
 
-    def __init__(self, settings: KafkaSettings, topic: str | None = None) -> None:
+    ``take`` runs under ``_lock``, which readers of what it collects take too. An error on
+    the thread is kept in ``error`` for the test to raise, never lost.
+    """
+
+    def __init__(self, settings: KafkaSettings, topic: str) -> None:
         self.settings = settings
-        self.topic = topic or settings.scores_topic
-        self.counts: Counter[Source] = Counter()
-        self.arrivals: list[float] = []
+        self.topic = topic
+        self.error: BaseException | None = None
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run_guarded, daemon=True)
-        self.error: BaseException | None = None
 
-    def __enter__(self) -> ScoreCollector:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -69,10 +73,13 @@ class ScoreCollector:
         self._stop.set()
         self._thread.join(30)
 
+    def take(self, record: ConsumerRecord, now: float) -> None:
+        raise NotImplementedError
+
     def _run_guarded(self) -> None:
         try:
             self._run()
-        except BaseException as exc:  # surfaced by wait_for, never lost
+        except BaseException as exc:
             self.error = exc
 
     def _run(self) -> None:
@@ -83,10 +90,22 @@ class ScoreCollector:
                 now = time.monotonic()
                 with self._lock:
                     for record in records:
-                        score = decode_threat_score(record.value)
-                        self.counts[(score.source.partition, score.source.offset)] += 1
-                        self.arrivals.append(now)
+                        self.take(record, now)
         consumer.close()
+
+
+class ScoreCollector(TopicFollower):
+    """Counts the scores on a scores topic per source (features partition, offset)."""
+
+    def __init__(self, settings: KafkaSettings, topic: str | None = None) -> None:
+        super().__init__(settings, topic or settings.scores_topic)
+        self.counts: Counter[Source] = Counter()
+        self.arrivals: list[float] = []
+
+    def take(self, record: ConsumerRecord, now: float) -> None:
+        score = decode_threat_score(record.value)
+        self.counts[(score.source.partition, score.source.offset)] += 1
+        self.arrivals.append(now)
 
     def distinct(self) -> int:
         with self._lock:

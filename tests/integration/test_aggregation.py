@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import subprocess
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator
@@ -16,14 +15,12 @@ from dataclasses import dataclass
 
 import pytest
 import redis
-from kafka import KafkaConsumer
+from kafka.consumer.fetcher import ConsumerRecord
 
 from botscore.aggregation.offline import FeatureSnapshot, final_features
 from botscore.settings import KafkaSettings
 from botscore.simulator.population import build_population
 from botscore.simulator.traffic import TrafficGenerator
-from botscore.transport.kafka_clients import connection_config
-from botscore.transport.topic_reader import StartAt, assign_topic
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.codec import decode_user_features
 from botscore.wire.dead_letters import decode_dead_letter
@@ -41,7 +38,7 @@ from .harness import (
     sparse_run,
     stack_env,
 )
-from .stream import produce
+from .stream import TopicFollower, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.aggregation]
 
@@ -115,49 +112,23 @@ def malformed_payloads() -> list[tuple[bytes, bytes, str]]:
     ]
 
 
-class FeatureCollector:
-    """Reads a features topic on a thread: each user's latest publication and its times."""
+class FeatureCollector(TopicFollower):
+    """Each user's latest publication on the features topic, and when each was sent."""
 
     def __init__(self, settings: KafkaSettings) -> None:
-        self.settings = settings
+        super().__init__(settings, settings.features_topic)
         self.latest: dict[str, FeatureSnapshot] = {}
         self.sent_ms: dict[str, list[int]] = defaultdict(list)
         self.total = 0
-        self.error: BaseException | None = None
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._guarded, daemon=True)
 
-    def __enter__(self) -> FeatureCollector:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(30)
-
-    def _guarded(self) -> None:
-        try:
-            self._run()
-        except BaseException as exc:
-            self.error = exc
-
-    def _run(self) -> None:
-        topic = self.settings.features_topic
-        consumer = KafkaConsumer(**connection_config(self.settings), enable_auto_commit=False)
-        assign_topic(consumer, topic, start=StartAt.BEGINNING)
-        while not self._stop.is_set():
-            for records in consumer.poll(timeout_ms=200).values():
-                with self._lock:
-                    for record in records:
-                        source = SourceRef(topic, record.partition, record.offset)
-                        decoded = decode_user_features(record.value, source)
-                        self.latest[decoded.user_id] = FeatureSnapshot(
-                            decoded.user_id, decoded.window_end_ms, decoded.features
-                        )
-                        self.sent_ms[decoded.user_id].append(record.timestamp)
-                        self.total += 1
-        consumer.close()
+    def take(self, record: ConsumerRecord, now: float) -> None:
+        source = SourceRef(self.topic, record.partition, record.offset)
+        decoded = decode_user_features(record.value, source)
+        self.latest[decoded.user_id] = FeatureSnapshot(
+            decoded.user_id, decoded.window_end_ms, decoded.features
+        )
+        self.sent_ms[decoded.user_id].append(record.timestamp)
+        self.total += 1
 
     def mismatches(self, expected: dict[str, FeatureSnapshot]) -> list[str]:
         with self._lock:
