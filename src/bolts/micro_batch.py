@@ -31,7 +31,12 @@ class MicroBatchBolt(Bolt, Generic[T]):  # type: ignore[misc]
             batch_size, max_batch_wait_ms / 1000
         )
         self.lock = threading.Lock()
+        self._timer_stop = threading.Event()
         threading.Thread(target=self._close_aged_batches, name="batch-timer", daemon=True).start()
+
+    def stop_batching(self) -> None:
+        """End the timer thread (a worker simply exits; tests stop it)."""
+        self._timer_stop.set()
 
     def to_item(self, tup: Tuple) -> T:
         """What ``handle_batch`` gets beside each tuple (usually a decoded record)."""
@@ -50,10 +55,23 @@ class MicroBatchBolt(Bolt, Generic[T]):  # type: ignore[misc]
     def _close_aged_batches(self) -> None:
         idle_wait = self.batcher.max_wait_s
         while True:
-            with self.lock:
-                now = time.monotonic()
-                batch = self.batcher.due(now)
-                if batch:
-                    self.handle_batch(batch)
-                wait = self.batcher.seconds_until_due(now)
-            time.sleep(idle_wait if wait is None else max(wait, 0.001))
+            try:
+                wait = self._close_aged_batch()
+            except Exception:
+                # Without this thread batches close only when full, so it outlives any
+                # one batch. Which tuples of that batch were finished is unknown, and a
+                # tuple must not be acked or failed twice: Storm's message timeout
+                # replays the rest.
+                self.logger.exception("closing a batch by age failed; the timer goes on")
+                wait = None
+            if self._timer_stop.wait(idle_wait if wait is None else max(wait, 0.001)):
+                return
+
+    def _close_aged_batch(self) -> float | None:
+        """Hand a batch that has waited long enough to ``handle_batch``; the next wait."""
+        with self.lock:
+            now = time.monotonic()
+            batch = self.batcher.due(now)
+            if batch:
+                self.handle_batch(batch)
+            return self.batcher.seconds_until_due(now)

@@ -12,12 +12,13 @@ a one-line ``doc`` in its metadata; its environment variable is ``env_var(sectio
 
 from __future__ import annotations
 
+import hmac
 import json
 import os
 from collections.abc import Mapping
 from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, get_args, get_origin, get_type_hints
+from typing import Any, Literal, NoReturn, get_args, get_origin, get_type_hints
 
 from botscore.errors import ConfigError
 
@@ -48,16 +49,52 @@ OffsetReset = Literal["earliest", "latest"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
-class Secret(str):
-    """A string that never prints: settings objects get logged, passwords must not be."""
+class Secret:
+    """A password that never prints: settings objects get logged, passwords must not be.
 
-    def __repr__(self) -> str:
-        return "Secret('***')" if self else "Secret('')"
+    Not a ``str``, so nothing that takes strings (``+``, ``join``, ``json.dumps``, a
+    client's config) gets the value by accident: ``reveal()`` is the one way to it. It
+    renders as a mask, or as nothing when unset, since "no password" hides nothing.
+    """
 
-    __str__ = __repr__
+    __slots__ = ("_value",)
+    MASK = "**********"
+
+    def __init__(self, value: str = "") -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"a Secret holds a str, not {type(value).__name__}")
+        self._value = value
 
     def reveal(self) -> str:
-        return str.__str__(self)
+        return self._value
+
+    def _shown(self) -> str:
+        return self.MASK if self._value else ""
+
+    def __repr__(self) -> str:
+        return f"Secret({self._shown()!r})"
+
+    def __str__(self) -> str:
+        return self._shown()
+
+    def __format__(self, spec: str) -> str:
+        return format(self._shown(), spec)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+    def __add__(self, other: object) -> NoReturn:
+        raise TypeError("a Secret does not concatenate: use reveal() where the value is needed")
+
+    __radd__ = __add__
 
 
 NO_SECRET = Secret("")

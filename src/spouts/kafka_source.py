@@ -6,7 +6,9 @@ tuple values (``decode``); everything about delivery lives here, once.
 Delivery (at least once): each tuple's id is its ``topic/partition/offset``. A partition's
 offset is committed only once it and every earlier offset are finished: acked, or written
 to the dead-letter topic (``DeadLetterOutbox`` hands an offset back only once Kafka has
-its dead letter; a letter that fails is resent with backoff). A crash therefore replays at
+its dead letter; a letter that fails is resent with backoff; one too large is truncated to
+fit; one Kafka refuses for good is logged once, counted as ``dead_letters_abandoned`` and
+finished all the same, so it cannot stall the partition). A crash therefore replays at
 most the uncommitted window. A failed tuple is replayed after a growing backoff; after
 ``kafka.max_attempts`` it is dead-lettered (``retries_exhausted``) rather than retried
 forever. Messages that can never be scored are dead-lettered at once with their original
@@ -93,6 +95,7 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         self.dead_letters: DeadLetterOutbox[str | SourceRef] = DeadLetterOutbox(
             self.producer, self.kafka.dead_letter_topic, backoff, logger=self.logger
         )
+        self.abandoned_reported = 0  # the outbox's abandoned count already sent as a metric
         self.consumer = create_consumer(
             self.kafka, client_id=f"botscore-{self.component}-{task}", group_id=self.group
         )
@@ -175,6 +178,10 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
                 self.in_flight.release((token.topic, token.partition), token.offset)
             else:
                 self.in_flight.finish(token)
+        abandoned = self.dead_letters.abandoned - self.abandoned_reported
+        if abandoned:
+            self.metrics.count("dead_letters_abandoned", abandoned)
+            self.abandoned_reported += abandoned
 
     def commit_finished(self, force: bool) -> None:
         """Commit offsets below which everything is finished, at most every interval."""

@@ -3,7 +3,13 @@ import json
 import pytest
 
 from botscore.errors import ConfigError
-from botscore.settings import Settings, load_project_settings, require_message_timeouts
+from botscore.settings import (
+    NO_SECRET,
+    Secret,
+    Settings,
+    load_project_settings,
+    require_message_timeouts,
+)
 
 
 def test_defaults_options_and_environment_in_that_order():
@@ -109,3 +115,50 @@ def test_message_timeouts_on_or_storms_default_are_accepted(project_root):
     options = json.loads((project_root / "config.json").read_text())["envs"]["local"]["options"]
     # `sparse run` is Storm's local mode, which turns timeouts off unless asked.
     assert options["topology.enable.message.timeouts"] is True
+
+
+MASK = "**********"
+
+
+def _secret():
+    return Settings.from_options({}, environ={"BOTSCORE_REDIS_PASSWORD": "hunter2"}).redis.password
+
+
+def test_a_secret_is_not_a_string_and_reveal_is_the_only_way_to_its_value():
+    secret = _secret()
+    assert not isinstance(secret, str)
+    assert secret.reveal() == "hunter2"
+    assert secret == Secret("hunter2")
+    assert secret != Secret("other")
+    assert hash(secret) == hash(Secret("hunter2"))
+    assert bool(secret) and not NO_SECRET and NO_SECRET.reveal() == ""
+
+
+def test_a_secret_prints_as_its_mask():
+    secret = _secret()
+    # %-formatting is how logging renders its arguments.
+    percent = ("%s" % secret, "%r" % secret)  # noqa: UP031
+    for shown in (str(secret), repr(secret), f"{secret}", f"{secret:>20}", *percent):
+        assert "hunter2" not in shown
+        assert MASK in shown
+    assert repr(secret) == f"Secret('{MASK}')"
+    settings = Settings.from_options({}, environ={"BOTSCORE_REDIS_PASSWORD": "hunter2"})
+    assert "hunter2" not in repr(settings)
+    assert "hunter2" not in str(settings.redis)
+
+
+@pytest.mark.parametrize(
+    "concatenate",
+    [lambda s: s + "suffix", lambda s: "prefix" + s, lambda s: s + s, lambda s: "".join([s])],
+)
+def test_a_secret_does_not_concatenate(concatenate):
+    with pytest.raises(TypeError):
+        concatenate(_secret())
+
+
+def test_a_secret_does_not_serialize_to_json():
+    secret = _secret()
+    with pytest.raises(TypeError):
+        json.dumps(secret)
+    with pytest.raises(TypeError):
+        json.dumps({"password": secret})

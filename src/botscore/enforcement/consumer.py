@@ -50,6 +50,15 @@ log = logging.getLogger(__name__)
 _RETRY_BACKOFF = Backoff(first_s=0.2, max_s=5.0)
 
 
+# A long outage logs its first failures, then every power of two and every 120th attempt
+# (about every ten minutes at the 5 s cap), not one line per attempt.
+_LOG_EVERY = 120
+
+
+def _worth_logging(attempt: int) -> bool:
+    return attempt <= 3 or attempt & (attempt - 1) == 0 or attempt % _LOG_EVERY == 0
+
+
 def _until_done(stop: threading.Event, what: str, action: Callable[[], Any]) -> bool:
     """Run ``action`` until it succeeds (True) or ``stop`` is set (False), with backoff."""
     attempt, first_failure = 0, 0.0
@@ -60,13 +69,14 @@ def _until_done(stop: threading.Event, what: str, action: Callable[[], Any]) -> 
             attempt += 1
             first_failure = first_failure or time.monotonic()
             delay = _RETRY_BACKOFF.delay(attempt)
-            log.error(
-                "%s failed (attempt %d), offsets not committed, retrying in %.1f s: %s",
-                what,
-                attempt,
-                delay,
-                exc,
-            )
+            if _worth_logging(attempt):
+                log.error(
+                    "%s failed (attempt %d), offsets not committed, retrying in %.1f s: %s",
+                    what,
+                    attempt,
+                    delay,
+                    exc,
+                )
             stop.wait(delay)
             continue
         if attempt:

@@ -136,6 +136,26 @@ def read_manifest(model_dir: str | Path) -> ModelManifest:
         raise ModelError(f"{manifest_path} is not valid JSON: {exc}") from None
 
 
+def _artifact_path(directory: Path, artifact: str) -> Path:
+    """The manifest's artifact: a plain file name that stays inside ``directory``.
+
+    Anything else (an absolute path, ``..``, a subdirectory, a link leading out) would
+    load a pickle from outside the directory that was reviewed and deployed.
+    """
+    manifest_path = directory / MANIFEST_NAME
+    if artifact in {"", ".", ".."} or "\0" in artifact or Path(artifact).name != artifact:
+        raise ModelError(
+            f"{manifest_path}: artifact {artifact!r} must be a plain file name in {directory}"
+        )
+    path = directory / artifact
+    if path.resolve().parent != directory.resolve():
+        raise ModelError(
+            f"{manifest_path}: artifact {artifact!r} resolves to {path.resolve()}, "
+            f"outside {directory.resolve()}"
+        )
+    return path
+
+
 def load_model(model_dir: str | Path, available_features: Iterable[str] = CATALOG) -> LoadedModel:
     """Verify and unpickle the model in ``model_dir``.
 
@@ -158,14 +178,16 @@ def load_model(model_dir: str | Path, available_features: Iterable[str] = CATALO
             f"model was pickled with scikit-learn {manifest.sklearn_version}, "
             f"this process has {sklearn.__version__}"
         )
-    artifact = directory / manifest.artifact
+    artifact = _artifact_path(directory, manifest.artifact)
     if not artifact.is_file():
         raise ModelError(f"model artifact {artifact} not found")
-    actual = sha256_of(artifact)
+    # One read: the bytes that are hashed are the bytes that are unpickled, so a file
+    # replaced in between cannot slip past the check.
+    pickled = artifact.read_bytes()
+    actual = hashlib.sha256(pickled).hexdigest()
     if actual != manifest.sha256:
         raise ModelError(f"SHA-256 of {artifact} is {actual}, manifest says {manifest.sha256}")
-    with artifact.open("rb") as handle:
-        estimator = pickle.load(handle)  # noqa: S301 - hash-verified above
+    estimator = pickle.loads(pickled)  # noqa: S301 - hash-verified above
     n_in = getattr(estimator, "n_features_in_", len(manifest.feature_names))
     if n_in != len(manifest.feature_names):
         raise ModelError(

@@ -11,11 +11,22 @@ tuple id, a reserved offset, or nothing) only after Kafka acknowledged that lett
 * ``flush_and_confirm()`` returns only when no letter is left unconfirmed, and raises
   ``SendNotConfirmed`` otherwise, for a caller that commits whole batches.
 
-A letter whose send fails (``producer.send`` raises, or Kafka reports an error later) is
-resent after a growing backoff, and never given up: dropping it would lose the message,
-and its offset could not move on without it anyway. Kafka's callbacks run on the
-producer's I/O thread and only append to deques; everything else, logging included, runs
-on the caller's thread.
+Every letter fits: one larger than the producer's ``max_request_size`` allows is cut to
+fit first (``fit_dead_letter``: a prefix of the original, and its size and SHA-256 in the
+detail). A letter whose send fails for any other reason (``producer.send`` raises, or
+Kafka reports it later) is resent after a growing backoff, without end: dropping it would
+lose the message, and the failure passes (a broker restart, a leader election, a fixed ACL).
+
+**The one exception to the rule:** a letter that Kafka refuses for the record itself
+(``MessageSizeTooLargeError`` from a topic with a smaller limit, an invalid or corrupt
+record) would fail the same way forever, and its offset, held back, would stop its
+partition's commits and then all reading. Other errors, a missing ACL included, are an
+operator's to fix and are retried like any other. Such a letter is logged once (with its
+source and the error), counted in ``abandoned``, and its token is handed back as if
+confirmed: the message is lost from the dead-letter topic, but the log line names it.
+
+Kafka's callbacks run on the producer's I/O thread and only append to deques; everything
+else, logging included, runs on the caller's thread.
 """
 
 from __future__ import annotations
@@ -31,23 +42,69 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from kafka import KafkaProducer
-from kafka.errors import KafkaError
+from kafka.errors import (
+    CorruptRecordError,
+    InvalidRecordError,
+    KafkaError,
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+)
 
-from botscore.errors import SendNotConfirmed
+from botscore.errors import ConfigError, SendNotConfirmed
 from botscore.transport.delivery import Backoff
-from botscore.wire.dead_letters import DeadLetterRecord, encode_dead_letter
+from botscore.wire.dead_letters import (
+    MIN_LETTER_BYTES,
+    DeadLetterRecord,
+    encode_dead_letter,
+    fit_dead_letter,
+    letter_size,
+)
+from botscore.wire.records import SourceRef
 
-__all__ = ["DeadLetterOutbox"]
+__all__ = ["DEFAULT_MAX_REQUEST_SIZE", "LETTER_MARGIN_BYTES", "DeadLetterOutbox", "letter_limit"]
+
+# kafka-python's default ``max_request_size``, which ``create_producer`` keeps.
+DEFAULT_MAX_REQUEST_SIZE = 1_048_576
+
+# The producer checks key + value plus its batch and record headers (under 100 bytes)
+# against max_request_size, and the broker's default message.max.bytes is 1 MiB + 12;
+# 16 KiB below the producer's limit clears both with room for record headers, and cuts a
+# diagnostic copy by too little to matter.
+LETTER_MARGIN_BYTES = 16 * 1024
 
 T = TypeVar("T")
 
 _log = logging.getLogger(__name__)
 
+# Errors about the record itself: sending the same bytes again can only fail again.
+_NEVER_ACCEPTED = (
+    MessageSizeTooLargeError,
+    RecordListTooLargeError,
+    InvalidRecordError,
+    CorruptRecordError,
+)
+
+
+def letter_limit(max_request_size: int) -> int:
+    """The most bytes (key and value) a dead letter may take under ``max_request_size``."""
+    return max_request_size - LETTER_MARGIN_BYTES
+
+
+def _producer_max_request_size(producer: KafkaProducer) -> int:
+    config = getattr(producer, "config", None)
+    size = config.get("max_request_size") if isinstance(config, dict) else None
+    return size if isinstance(size, int) else DEFAULT_MAX_REQUEST_SIZE
+
 
 @dataclass
 class _Letter(Generic[T]):
-    record: DeadLetterRecord
+    """A letter on its way: what a send and its log lines need, already cut to fit."""
+
     token: T
+    source: SourceRef
+    reason: str
+    key: bytes | None
+    value: bytes  # the encoded letter
     failures: int = 0
 
 
@@ -65,8 +122,21 @@ class DeadLetterOutbox(Generic[T]):
         backoff: Backoff,
         logger: logging.Logger | None = None,
         clock: Callable[[], float] = time.monotonic,
+        max_request_size: int | None = None,
     ) -> None:
+        """``max_request_size`` defaults to the producer's own (kafka-python's default
+        when the producer does not say)."""
         self.producer = producer
+        self.max_letter_bytes = letter_limit(
+            max_request_size or _producer_max_request_size(producer)
+        )
+        if self.max_letter_bytes < MIN_LETTER_BYTES:
+            raise ConfigError(
+                f"producer max_request_size leaves {self.max_letter_bytes} bytes for a dead "
+                f"letter, under the {MIN_LETTER_BYTES} it needs"
+            )
+        # Letters Kafka refused for good, whose tokens were handed back unsent.
+        self.abandoned = 0
         self.topic = topic
         self.backoff = backoff
         self.logger = logger or _log
@@ -87,9 +157,29 @@ class DeadLetterOutbox(Generic[T]):
         return self._unconfirmed
 
     def add(self, letter: DeadLetterRecord, token: T) -> None:
-        """Send ``letter``; ``token`` comes back from ``confirmed()`` once Kafka has it."""
+        """Send ``letter`` (cut to fit if needed); ``token`` comes back from
+        ``confirmed()`` once Kafka has it, or once Kafka refused it for good."""
+        fitted = fit_dead_letter(letter, self.max_letter_bytes)
+        if fitted is not letter:
+            self.logger.warning(
+                "dead letter for %s is %d bytes, over the %d-byte limit: original truncated to %d "
+                "of %d bytes",
+                letter.source,
+                letter_size(letter),
+                self.max_letter_bytes,
+                len(fitted.original_value),
+                len(letter.original_value),
+            )
         self._unconfirmed += 1
-        self._send(_Letter(letter, token))
+        self._send(
+            _Letter(
+                token,
+                fitted.source,
+                fitted.reason,
+                fitted.original_key or None,
+                encode_dead_letter(fitted),
+            )
+        )
 
     def confirmed(self) -> list[T]:
         """Tokens of the letters Kafka confirmed since the last call; resend failed ones due."""
@@ -114,11 +204,8 @@ class DeadLetterOutbox(Generic[T]):
         return self.confirmed()
 
     def _send(self, letter: _Letter[T]) -> None:
-        record = letter.record
         try:
-            future = self.producer.send(
-                self.topic, key=record.original_key or None, value=encode_dead_letter(record)
-            )
+            future = self.producer.send(self.topic, key=letter.key, value=letter.value)
         except KafkaError as exc:
             self._failed.append((letter, exc))
             return
@@ -139,15 +226,31 @@ class DeadLetterOutbox(Generic[T]):
         now = self.clock()
         while self._failed:
             letter, exc = self._failed.popleft()
+            if isinstance(exc, _NEVER_ACCEPTED):
+                self._abandon(letter, exc)
+                continue
             letter.failures += 1
             delay = self.backoff.delay(letter.failures)
             self.logger.warning(
                 "dead letter for %s not sent, retrying in %.1f s: %s",
-                letter.record.source,
+                letter.source,
                 delay,
                 exc,
             )
             heapq.heappush(self._resends, (now + delay, next(self._seq), letter))
+
+    def _abandon(self, letter: _Letter[T], exc: BaseException) -> None:
+        """Give ``letter`` up: it can never be sent (see the module docstring)."""
+        self.abandoned += 1
+        self._unconfirmed -= 1
+        self._ready.append(letter.token)
+        self.logger.error(
+            "dead letter for %s (reason %s, %d bytes) can never be sent, dropped: %s",
+            letter.source,
+            letter.reason,
+            len(letter.value),
+            exc,
+        )
 
     def _resend_due(self) -> None:
         now = self.clock()

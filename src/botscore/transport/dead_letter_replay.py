@@ -1,16 +1,13 @@
-"""Dead letters read back from their topic: listed, or replayed into a topic after a fix.
-
-Replay reads with a consumer group of its own and commits after the replayed messages
-are flushed to Kafka, so running it twice does not replay the same letter twice.
-"""
-
 from __future__ import annotations
 
+import contextlib
+from collections import Counter
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
 from botscore.errors import InvalidMessage
@@ -18,13 +15,16 @@ from botscore.settings import KafkaSettings
 from botscore.transport.kafka_clients import commit_positions, connection_config, create_producer
 from botscore.transport.topic_reader import AssignableConsumer, read_to_end
 from botscore.vocabulary import Component
-from botscore.wire.dead_letters import DeadLetterRecord, decode_dead_letter
+from botscore.wire.dead_letters import DeadLetterRecord, decode_dead_letter, truncations
+from botscore.wire.records import SourceRef
 
 __all__ = [
     "REPLAY_GROUP",
     "CommittingConsumer",
     "ReplayProducer",
     "ReplayResult",
+    "SendFuture",
+    "Truncated",
     "Undecodable",
     "list_dead_letters",
     "read_dead_letters",
@@ -33,6 +33,10 @@ __all__ = [
 ]
 
 REPLAY_GROUP = "botscore-dead-letter-replay"
+
+# How much longer than the producer's delivery timeout a replay waits for its sends: by
+# then Kafka has confirmed or expired every one of them.
+_FLUSH_MARGIN_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -45,15 +49,41 @@ class Undecodable:
 
 
 @dataclass(frozen=True)
+class Truncated:
+    """A letter whose original was cut to fit: a prefix, so never replayed."""
+
+    partition: int
+    offset: int
+    source: SourceRef
+
+
+@dataclass(frozen=True)
 class ReplayResult:
     """What one replay did."""
 
-    target: str
+    # The topic every letter went to; None: each went back to its own source topic.
+    target: str | None
+    # Letters Kafka confirmed in their topic.
     replayed: int
     # Letters with another reason than the one asked for: read and committed, not sent.
     skipped: int
     # Not committed past unless a later letter of the same partition is.
     undecodable: tuple[Undecodable, ...]
+    # Letters whose send Kafka did not confirm; the commit stops at the first of each
+    # partition, so the next run sends them (and what followed them) again.
+    failed: int = 0
+    first_error: str = ""
+    # Letters not sent because an earlier send of their partition was refused.
+    held_back: int = 0
+    # Reported, committed past, not sent.
+    truncated: tuple[Truncated, ...] = ()
+    # Letters confirmed per topic, by topic name.
+    topics: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def complete(self) -> bool:
+        """Every letter asked for was replayed or can never be (truncated, undecodable)."""
+        return not (self.failed or self.held_back)
 
 
 class CommittingConsumer(AssignableConsumer, Protocol):
@@ -62,12 +92,19 @@ class CommittingConsumer(AssignableConsumer, Protocol):
     def commit(self, offsets: dict[TopicPartition, OffsetAndMetadata]) -> None: ...
 
 
+class SendFuture(Protocol):
+    """What a replay reads of ``KafkaProducer.send``'s future once it has flushed."""
+
+    is_done: bool
+    exception: BaseException | None
+
+
 class ReplayProducer(Protocol):
     """The part of ``kafka.KafkaProducer`` a replay uses."""
 
-    def send(self, topic: str, *, key: bytes | None, value: bytes) -> Any: ...
+    def send(self, topic: str, *, key: bytes | None, value: bytes) -> SendFuture: ...
 
-    def flush(self) -> None: ...
+    def flush(self, timeout: float | None = None) -> None: ...
 
 
 def read_dead_letters(
@@ -99,39 +136,135 @@ def list_dead_letters(
         consumer.close()
 
 
+@dataclass(frozen=True)
+class _Sent:
+    topic: str
+    future: SendFuture
+
+
+# A read record's fate: finished without a send (skipped, truncated), failed at once
+# (refused, no topic), held back behind such a failure, or sent and awaiting Kafka.
+_Outcome = Literal["finished", "failed", "held_back"] | _Sent
+
+
 def replay_letters(
     consumer: CommittingConsumer,
     producer: ReplayProducer,
     topic: str,
-    target: str,
+    target: str | None = None,
     reason: str | None = None,
+    *,
+    flush_timeout_s: float | None = None,
 ) -> ReplayResult:
     """Send the letters on ``topic`` past the committed position (only ``reason``'s if
-    given) to ``target`` as their original key and value; commit once all are flushed."""
-    replayed = skipped = 0
+    given) as their original key and value, to ``target`` or else each to its source
+    topic; then commit each partition up to its first letter Kafka did not confirm.
+
+    Waits up to ``flush_timeout_s`` (None: as long as it takes) for Kafka's answers.
+    """
+    skipped = 0
     undecodable: list[Undecodable] = []
-    positions: dict[tuple[str, int], int] = {}
-    for record, entry in read_dead_letters(consumer, topic, from_committed=True):
+    truncated: list[Truncated] = []
+    errors: list[tuple[int, str]] = []  # (read order, error), to report the first
+    # Per partition of ``topic``, in offset order: (offset, read order, outcome).
+    tracks: dict[tuple[str, int], list[tuple[int, int, _Outcome]]] = {}
+    refused: set[tuple[str, int]] = set()
+    for order, (record, entry) in enumerate(
+        read_dead_letters(consumer, topic, from_committed=True)
+    ):
+        partition = (record.topic, record.partition)
+        track = tracks.setdefault(partition, [])
+        outcome: _Outcome
         if isinstance(entry, Undecodable):
             undecodable.append(entry)
             continue
-        if _wanted(entry, reason):
-            producer.send(target, key=entry.original_key or None, value=entry.original_value)
-            replayed += 1
-        else:
+        if partition in refused:
+            outcome = "held_back"
+        elif not _wanted(entry, reason):
             skipped += 1
-        positions[(record.topic, record.partition)] = record.offset + 1
-    producer.flush()
+            outcome = "finished"
+        elif truncations(entry):
+            truncated.append(Truncated(record.partition, record.offset, entry.source))
+            outcome = "finished"
+        else:
+            outcome, error = _send(producer, entry, target or entry.source.topic)
+            if error:
+                # Likely the same for each next letter (an unknown topic costs
+                # max_block_ms each): hold the rest of the partition back.
+                errors.append((order, f"letter at {record.partition}@{record.offset}: {error}"))
+                refused.add(partition)
+        track.append((record.offset, order, outcome))
+    # A flush that times out is not the verdict: each send's own outcome is.
+    with contextlib.suppress(KafkaError):
+        producer.flush(timeout=flush_timeout_s)
+
+    replayed: Counter[str] = Counter()
+    failed = held_back = 0
+    positions: dict[tuple[str, int], int] = {}
+    for partition, track in tracks.items():
+        stopped = False
+        for offset, order, outcome in track:
+            if isinstance(outcome, _Sent):
+                why = _send_error(outcome.future)
+                if why is None:
+                    replayed[outcome.topic] += 1
+                else:
+                    errors.append((order, f"letter at {partition[1]}@{offset}: {why}"))
+                    failed += 1
+                    stopped = True
+            elif outcome == "failed":
+                failed += 1
+                stopped = True
+            elif outcome == "held_back":
+                held_back += 1
+                stopped = True
+            if not stopped:
+                positions[partition] = offset + 1
     if positions:
         consumer.commit(commit_positions(positions))
-    return ReplayResult(target, replayed, skipped, tuple(undecodable))
+    return ReplayResult(
+        target=target,
+        replayed=sum(replayed.values()),
+        skipped=skipped,
+        undecodable=tuple(undecodable),
+        failed=failed,
+        first_error=min(errors)[1] if errors else "",
+        held_back=held_back,
+        truncated=tuple(truncated),
+        topics=tuple(sorted(replayed.items())),
+    )
+
+
+def _send(producer: ReplayProducer, letter: DeadLetterRecord, to: str) -> tuple[_Outcome, str]:
+    """Send ``letter``'s original to ``to``: the send, or a failure and why."""
+    if not to:
+        return "failed", "names no source topic: give the topic with --to"
+    try:
+        future = producer.send(to, key=letter.original_key or None, value=letter.original_value)
+    except KafkaError as exc:
+        return "failed", _describe(exc)
+    return _Sent(to, future), ""
+
+
+def _send_error(future: SendFuture) -> str | None:
+    """Why Kafka did not confirm a flushed send, or None if it did."""
+    if not future.is_done:
+        return "send not confirmed by Kafka before the flush timed out"
+    if future.exception is not None:
+        return _describe(future.exception)
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    # kafka-python's errors name their class in str(); others do not.
+    return str(exc) if isinstance(exc, KafkaError) else f"{type(exc).__name__}: {exc}"
 
 
 def replay_dead_letters(
     settings: KafkaSettings, reason: str | None = None, to_topic: str | None = None
 ) -> ReplayResult:
-    """Replay the dead-letter topic's new letters into ``to_topic`` (default: the
-    features topic) with the replay's own consumer group."""
+    """Replay the dead-letter topic's new letters, each into its source topic or all into
+    ``to_topic``, with the replay's own consumer group."""
     consumer = KafkaConsumer(
         **connection_config(settings),
         group_id=REPLAY_GROUP,
@@ -144,8 +277,9 @@ def replay_dead_letters(
             consumer,
             producer,
             settings.dead_letter_topic,
-            to_topic or settings.features_topic,
+            to_topic,
             reason,
+            flush_timeout_s=settings.producer_delivery_timeout_ms / 1000 + _FLUSH_MARGIN_S,
         )
     finally:
         producer.close()

@@ -10,9 +10,11 @@ everything before them is finished.
 from __future__ import annotations
 
 import heapq
+import math
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from botscore.errors import ConfigError
 from botscore.transport.offsets import OffsetTracker, PartitionKey
 
 __all__ = ["Backoff", "InFlight"]
@@ -22,13 +24,30 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Backoff:
+    """Waits of ``first_s``, doubled per attempt up to ``max_s``, for any attempt count."""
+
     first_s: float = 0.2
     max_s: float = 30.0
     max_attempts: int = 20
 
+    def __post_init__(self) -> None:
+        for name, value in (("first_s", self.first_s), ("max_s", self.max_s)):
+            if not (math.isfinite(value) and value >= 0):
+                raise ConfigError(f"backoff {name} must be finite and not negative, got {value}")
+
     def delay(self, attempt: int) -> float:
-        """Wait before the ``attempt``-th replay (1-based)."""
-        return min(self.max_s, self.first_s * 2.0 ** (attempt - 1))
+        """Wait before the ``attempt``-th replay (1-based); never raises."""
+        if self.first_s == 0.0:
+            return 0.0
+        exponent = attempt - 1
+        # A float power of two overflows at 2**1024 (about 1,000 attempts), so the exponent
+        # is checked before any arithmetic. With both times as m * 2**e (0.5 <= m < 1),
+        # first_s doubled e_max - e_first + 1 times is at least 2**e_max > max_s: from
+        # there on the answer is max_s, and below it the product stays a finite float.
+        if exponent >= math.frexp(self.max_s)[1] - math.frexp(self.first_s)[1] + 1:
+            return self.max_s
+        # ldexp multiplies by 2**exponent exactly.
+        return min(self.max_s, math.ldexp(self.first_s, exponent))
 
 
 @dataclass

@@ -12,10 +12,11 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from botscore.settings import KafkaSettings
+from botscore.settings import KafkaSettings, Secret
 from botscore.vocabulary import Component
 
 __all__ = [
+    "MaskPasswords",
     "commit_positions",
     "connection_config",
     "create_consumer",
@@ -29,6 +30,42 @@ log = logging.getLogger(__name__)
 
 # A partition as (topic, partition): a plain tuple or kafka's TopicPartition.
 _Partition = TypeVar("_Partition", bound=tuple[str, int])
+
+
+class MaskPasswords(logging.Filter):
+    """Masks every ``*password*`` value of a configuration dict logged as an argument.
+
+    KafkaAdminClient logs all its keyword arguments at DEBUG ("Starting KafkaAdminClient
+    with configuration: %s"), ``sasl_plain_password`` and ``ssl_password`` included.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        # logging unwraps a lone dict argument into ``record.args`` itself.
+        if isinstance(record.args, Mapping):
+            record.args = _masked(record.args)
+        elif isinstance(record.args, tuple):
+            record.args = tuple(_masked(a) if isinstance(a, Mapping) else a for a in record.args)
+        return True
+
+
+def _masked(config: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        key: Secret.MASK if "password" in str(key).lower() and value else value
+        for key, value in config.items()
+    }
+
+
+_PASSWORD_MASK = MaskPasswords()
+
+
+def _guard_admin_logs() -> None:
+    """Mask passwords in the admin client's records; a logger's filter sees only its own."""
+    logging.getLogger(KafkaAdminClient.__module__).addFilter(_PASSWORD_MASK)  # idempotent
+
+
+# Any admin client built in a process that uses these clients, even directly from
+# ``connection_config``, logs through the guarded logger.
+_guard_admin_logs()
 
 
 def connection_config(settings: KafkaSettings) -> dict[str, Any]:
@@ -153,6 +190,7 @@ def ensure_topics(settings: KafkaSettings, topics: list[str], timeout_s: float =
     Returning earlier lets a consumer join before the topic's metadata is visible, and it
     then sits with no partitions until its next metadata refresh.
     """
+    _guard_admin_logs()  # again, in case logging was reconfigured since the import
     admin = KafkaAdminClient(**connection_config(settings), client_id=f"botscore-{Component.ADMIN}")
     try:
         existing = set(admin.list_topics())

@@ -1,5 +1,9 @@
 import json
+import os
+import pickle
+import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -86,3 +90,59 @@ def test_relative_model_dirs_resolve_from_the_code_root_not_the_working_dir(
     assert resolved == project_root / "src" / "models" / "baseline"
     assert load_model(resolved).manifest.name == "baseline"
     assert resolve_model_dir(tmp_path) == tmp_path
+
+
+def test_refuses_an_absolute_artifact_path(model_copy, tmp_path):
+    outside = tmp_path / "elsewhere.pkl"
+    shutil.copy(model_copy / "model.pkl", outside)
+    _edit_manifest(model_copy, artifact=str(outside))
+    with pytest.raises(ModelError, match=rf"manifest\.json.*{outside}"):
+        load_model(model_copy)
+
+
+@pytest.mark.parametrize("artifact", ["../elsewhere.pkl", "sub/../../elsewhere.pkl", "./model.pkl"])
+def test_refuses_an_artifact_that_is_not_a_plain_file_name(model_copy, tmp_path, artifact):
+    shutil.copy(model_copy / "model.pkl", tmp_path / "elsewhere.pkl")
+    (model_copy / "sub").mkdir()
+    _edit_manifest(model_copy, artifact=artifact)
+    with pytest.raises(ModelError, match=rf"manifest\.json.*{re.escape(artifact)}"):
+        load_model(model_copy)
+
+
+def test_refuses_an_artifact_that_links_out_of_the_model_directory(model_copy, tmp_path):
+    outside = tmp_path / "elsewhere.pkl"
+    (model_copy / "model.pkl").rename(outside)
+    (model_copy / "model.pkl").symlink_to(outside)
+    with pytest.raises(ModelError, match=r"outside"):
+        load_model(model_copy)
+
+
+def test_a_plain_artifact_name_inside_the_directory_loads(model_copy):
+    _edit_manifest(model_copy, artifact="renamed.pkl")
+    (model_copy / "model.pkl").rename(model_copy / "renamed.pkl")
+    assert load_model(model_copy).manifest.artifact == "renamed.pkl"
+
+
+def test_the_pickle_is_read_once_and_the_verified_bytes_are_what_is_unpickled(
+    model_copy, monkeypatch
+):
+    """Swapping the file after it was first opened must not change what is loaded."""
+    artifact = (model_copy / "model.pkl").resolve()
+    swapped = model_copy / "swapped.tmp"
+    swapped.write_bytes(pickle.dumps("not the reviewed model"))
+    opens = []
+    real_open = Path.open
+
+    def spying_open(self, *args, **kwargs):
+        handle = real_open(self, *args, **kwargs)
+        if self.resolve() == artifact:
+            opens.append(self)
+            if len(opens) == 1:
+                os.replace(swapped, artifact)  # the open handle keeps the original bytes
+        return handle
+
+    monkeypatch.setattr(Path, "open", spying_open)
+    model = load_model(model_copy)
+    assert model.estimator != "not the reviewed model"
+    assert hasattr(model.estimator, "predict_proba")
+    assert len(opens) == 1

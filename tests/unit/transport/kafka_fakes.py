@@ -4,6 +4,11 @@
 committed offsets and a group's ``auto_offset_reset`` of "earliest" the way KafkaConsumer
 does for an assigned consumer, and records what was done to it in ``events`` (shared with
 a ``FakeProducer`` to check the order of sends, flushes and commits).
+
+``FakeProducer.send`` returns a kafka-python ``Future`` that ``flush`` settles, as Kafka
+answering: a success, or the error ``fail`` names for the sent value. A value named in
+``refuse`` makes ``send`` itself raise, as KafkaProducer.send does when the broker is
+unknown or the record too large.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from typing import Any
 
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.future import Future
 
 
 def record(topic: str, partition: int, offset: int, value: bytes, key: bytes | None = None):
@@ -110,15 +116,34 @@ class FakeProducer:
         self.events = events if events is not None else []
         self.sent: list[tuple[str, bytes | None, bytes]] = []
         self.flushes = 0
+        self.flush_timeouts: list[float | None] = []
         self.closed = False
+        # By sent value: the error its future fails with at the next flush.
+        self.fail: dict[bytes | None, BaseException] = {}
+        # By sent value: the error send() raises instead of sending.
+        self.refuse: dict[bytes | None, BaseException] = {}
+        self._unsettled: list[tuple[bytes | None, Future]] = []
 
-    def send(self, topic: str, value: bytes | None = None, key: bytes | None = None) -> None:
+    def send(self, topic: str, value: bytes | None = None, key: bytes | None = None) -> Future:
+        if value in self.refuse:
+            self.events.append(("refused", topic, key, value))
+            raise self.refuse[value]
         self.events.append(("send", topic, key, value))
         self.sent.append((topic, key, value))
+        future = Future()
+        self._unsettled.append((value, future))
+        return future
 
-    def flush(self) -> None:
+    def flush(self, timeout: float | None = None) -> None:
         self.events.append(("flush",))
         self.flushes += 1
+        self.flush_timeouts.append(timeout)
+        unsettled, self._unsettled = self._unsettled, []
+        for value, future in unsettled:
+            if value in self.fail:
+                future.failure(self.fail[value])
+            else:
+                future.success(("metadata", value))
 
     def close(self, **_: Any) -> None:
         self.closed = True

@@ -5,22 +5,34 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from kafka.errors import KafkaTimeoutError, NotLeaderForPartitionError
+from kafka.errors import (
+    KafkaTimeoutError,
+    MessageSizeTooLargeError,
+    NotLeaderForPartitionError,
+    TopicAuthorizationFailedError,
+)
 from kafka.future import Future
+from kafka.record.default_records import DefaultRecordBatchBuilder
 
-from botscore.errors import SendNotConfirmed
+from botscore.errors import ConfigError, SendNotConfirmed
 from botscore.transport.dead_letter_outbox import DeadLetterOutbox
 from botscore.transport.delivery import Backoff
-from botscore.wire.dead_letters import DeadLetterRecord, decode_dead_letter
+from botscore.wire.dead_letters import DeadLetterRecord, decode_dead_letter, truncations
 from botscore.wire.records import SourceRef
 
 TOPIC = "dead-letters"
 
 
 class FakeProducer:
-    """Records every send; each returns a future the test settles by hand."""
+    """Records every send; each returns a future the test settles by hand.
 
-    def __init__(self) -> None:
+    Given ``config``, it refuses records over ``max_request_size`` as KafkaProducer.send
+    does: with the size kafka-python estimates, raising its own error before sending.
+    """
+
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        if config is not None:
+            self.config = config
         self.sent: list[tuple[str, bytes | None, bytes, Future]] = []
         self.refuse: Exception | None = None  # raised by send() while set
         self.on_flush: list[Any] = []  # callables run by flush(), as Kafka answering
@@ -29,6 +41,11 @@ class FakeProducer:
     def send(self, topic: str, key: bytes | None = None, value: bytes = b"") -> Future:
         if self.refuse is not None:
             raise self.refuse
+        config = getattr(self, "config", None)
+        if config is not None:
+            size = DefaultRecordBatchBuilder.estimate_size_in_bytes(key, value, [])
+            if size > config["max_request_size"]:
+                raise MessageSizeTooLargeError(f"The message is {size} bytes when serialized")
         future = Future()
         self.sent.append((topic, key, value, future))
         return future
@@ -224,3 +241,109 @@ def test_a_letter_confirmed_at_once_comes_back(outbox, producer):
     producer.send = send_settled
     outbox.add(_letter(0), "a")
     assert outbox.confirmed() == ["a"]
+
+
+def _huge_letter(offset: int, size: int = 1_048_000) -> DeadLetterRecord:
+    return DeadLetterRecord(
+        (bytes(range(256)) * (size // 256 + 1))[:size],
+        b"user-1",
+        "undecodable",
+        "garbage",
+        "spout",
+        SourceRef("t", 0, offset),
+        1,
+    )
+
+
+def test_a_letter_too_large_for_the_producer_is_cut_to_fit_and_sent(clock, caplog):
+    # kafka-python's default max_request_size; a 1,048,000-byte original plus the
+    # envelope is over it, and KafkaProducer.send raises MessageSizeTooLargeError.
+    producer = FakeProducer(config={"max_request_size": 1_048_576})
+    outbox = DeadLetterOutbox(producer, TOPIC, Backoff(first_s=1.0, max_s=4.0), clock=clock)
+    outbox.add(_huge_letter(9), "a")
+    [(_, key, value, future)] = producer.sent
+    assert key == b"user-1"
+    letter = decode_dead_letter(value)
+    assert _huge_letter(9).original_value.startswith(letter.original_value)
+    [truncation] = truncations(letter)
+    assert truncation.original_size == 1_048_000
+    assert "truncated: original 1048000 bytes, sha256" in letter.detail
+    assert "truncated" in caplog.text and "offset=9" in caplog.text
+    future.success("metadata")
+    assert outbox.confirmed() == ["a"]
+    assert outbox.abandoned == 0
+
+
+def test_the_limit_follows_the_producer_s_max_request_size(clock):
+    producer = FakeProducer(config={"max_request_size": 200_000})
+    outbox = DeadLetterOutbox(producer, TOPIC, Backoff(first_s=1.0, max_s=4.0), clock=clock)
+    outbox.add(_huge_letter(0, size=300_000), "a")
+    [(_, key, value, _)] = producer.sent
+    assert len(value) + len(key) <= 200_000 - 16 * 1024
+    assert truncations(decode_dead_letter(value))[0].original_size == 300_000
+
+
+def test_a_letter_kafka_refuses_for_good_is_logged_once_counted_and_finished(
+    outbox, producer, clock, caplog
+):
+    producer.refuse = MessageSizeTooLargeError("The message is 2000000 bytes")
+    outbox.add(_letter(5), "a")
+    outbox.add(_letter(6), "b")
+    assert outbox.confirmed() == ["a", "b"]
+    assert outbox.abandoned == 2
+    assert outbox.pending == 0
+    for _ in range(5):
+        clock.now += 100
+        assert outbox.confirmed() == []
+    assert producer.sent == []
+    abandoned = [r for r in caplog.records if "offset=5" in r.getMessage()]
+    assert len(abandoned) == 1, caplog.text
+    assert abandoned[0].levelname == "ERROR"
+    assert "MessageSizeTooLargeError" in abandoned[0].getMessage()
+
+
+def test_a_missing_acl_is_retried_not_given_up(outbox, producer, clock):
+    # Not retriable to Kafka, but an operator can fix it: the letter must wait, not vanish.
+    outbox.add(_letter(1), "a")
+    producer.future().failure(TopicAuthorizationFailedError("dead-letters"))
+    assert outbox.confirmed() == []
+    assert outbox.abandoned == 0
+    clock.now += 100
+    assert outbox.confirmed() == []
+    assert len(producer.sent) == 2
+    producer.future().success(None)
+    assert outbox.confirmed() == ["a"]
+
+
+def test_a_broker_that_refuses_the_size_gives_the_letter_up(outbox, producer):
+    # The topic's max.message.bytes may be below what the producer allows.
+    outbox.add(_letter(1), None)
+    producer.future().failure(MessageSizeTooLargeError())
+    assert outbox.flush_and_confirm(timeout_s=2) == [None]
+    assert outbox.abandoned == 1
+
+
+def test_flush_and_confirm_finishes_a_letter_that_can_never_be_sent(outbox, producer):
+    # The enforcer commits a batch only after flush_and_confirm: it must not stall.
+    producer.refuse = MessageSizeTooLargeError()
+    outbox.add(_letter(0), None)
+    assert outbox.flush_and_confirm(timeout_s=2) == [None]
+    assert outbox.abandoned == 1
+
+
+def test_a_retriable_failure_is_never_given_up(outbox, producer, clock):
+    outbox.add(_letter(0), "a")
+    for _ in range(50):
+        producer.future().failure(NotLeaderForPartitionError())
+        assert outbox.confirmed() == []
+        clock.now += 4.0
+    assert outbox.abandoned == 0
+    assert outbox.pending == 1
+    outbox.confirmed()
+    producer.future().success("metadata")
+    assert outbox.confirmed() == ["a"]
+
+
+def test_a_max_request_size_too_small_for_any_letter_is_refused_at_once(clock):
+    with pytest.raises(ConfigError, match="max_request_size"):
+        DeadLetterOutbox(FakeProducer(config={"max_request_size": 20_000}), TOPIC, Backoff())

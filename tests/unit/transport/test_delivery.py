@@ -1,3 +1,6 @@
+import pytest
+
+from botscore.errors import ConfigError
 from botscore.transport.delivery import Backoff, InFlight
 
 P = ("t", 0)
@@ -78,3 +81,33 @@ def test_revoked_partitions_are_forgotten():
     flight.forget_partitions({("t", 0)})
     assert flight.due_replays(now=100.0) == []
     assert len(flight) == 1
+
+
+def test_backoff_stays_exact_and_bounded_for_any_attempt_count():
+    backoff = Backoff(first_s=0.2, max_s=30.0)
+    delays = [backoff.delay(n) for n in range(1, 5001)]
+    assert delays[:4] == [0.2, 0.4, 0.8, 1.6]
+    assert all(0.2 <= d <= 30.0 for d in delays)
+    assert delays[-1] == 30.0
+    assert backoff.delay(10**9) == 30.0
+    assert backoff.delay(10**30) == 30.0
+
+
+@pytest.mark.parametrize(
+    ("first_s", "max_s"), [(0.0, 5.0), (5e-324, 1.0), (1e-300, 1e300), (3.0, 1.0), (0.25, 0.0)]
+)
+def test_backoff_extremes_never_raise_and_never_pass_the_cap(first_s, max_s):
+    backoff = Backoff(first_s=first_s, max_s=max_s)
+    for attempt in range(-2, 1000):  # where a float power of two is still exact
+        assert backoff.delay(attempt) == min(max_s, first_s * 2.0 ** (attempt - 1))
+    for attempt in (*range(1000, 2200), 10**9):
+        assert 0.0 <= backoff.delay(attempt) <= max_s
+    assert backoff.delay(10**9) == (0.0 if first_s == 0.0 else max_s)
+
+
+@pytest.mark.parametrize(
+    "bad", [{"first_s": -1.0}, {"max_s": float("inf")}, {"first_s": float("nan")}]
+)
+def test_backoff_refuses_negative_or_infinite_times(bad):
+    with pytest.raises(ConfigError, match="backoff"):
+        Backoff(**bad)
