@@ -1,3 +1,5 @@
+"""Settings from options and the environment; secrets that never leak."""
+
 import json
 
 import pytest

@@ -1,3 +1,5 @@
+"""`botscore dead-letters list|replay`: what it prints and its exit status, over fakes."""
+
 import pytest
 
 from botscore.cli import dead_letters

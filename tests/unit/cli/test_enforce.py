@@ -1,3 +1,5 @@
+"""`botscore enforce`: signals stop the loop cleanly."""
+
 import logging
 import signal
 

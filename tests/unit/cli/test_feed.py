@@ -1,3 +1,5 @@
+"""`botscore feed`: what reaches the producer and what it prints."""
+
 import pytest
 
 from botscore.cli import feed

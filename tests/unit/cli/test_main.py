@@ -1,3 +1,5 @@
+"""The `botscore` entry point: dispatch, exit codes, one-line errors."""
+
 import json
 import os
 import subprocess

@@ -1,3 +1,5 @@
+"""`botscore simulate`: the spec it builds and the summary it prints."""
+
 import pytest
 
 from botscore.cli import simulate

@@ -1,3 +1,5 @@
+"""`botscore topics`: which topics it ensures and what it prints."""
+
 from botscore.cli import topics
 from botscore.cli.main import build_parser
 from botscore.settings import AggregationSettings, KafkaSettings, Settings

@@ -1,3 +1,5 @@
+"""`botscore train`: the traffic it trains on and the report it prints."""
+
 from dataclasses import replace
 from types import SimpleNamespace
 

@@ -1,3 +1,5 @@
+"""`botscore watch`: one line per score, from the configured connection."""
+
 import pytest
 
 from botscore.cli import watch

@@ -1,3 +1,5 @@
+"""Model directories: what loads, and every way a model is refused."""
+
 import json
 import os
 import pickle

@@ -1,3 +1,5 @@
+"""Batch scoring: decisions, model names and rejected rows."""
+
 from botscore.model.features import CATALOG, feature_matrix
 from botscore.model.registry import load_model
 from botscore.model.sample_users import sample_users

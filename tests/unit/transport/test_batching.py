@@ -1,3 +1,5 @@
+"""Micro-batches that close by size or by age."""
+
 import pytest
 
 from botscore.transport.batching import MicroBatcher

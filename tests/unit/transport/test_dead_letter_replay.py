@@ -1,3 +1,5 @@
+"""Dead-letter listing and replay over fake clients: what is sent and what is committed."""
+
 import pytest
 from kafka import TopicPartition
 from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError

@@ -1,3 +1,5 @@
+"""In-flight tuples, replays with backoff, and a backoff that stays bounded."""
+
 import pytest
 
 from botscore.errors import ConfigError

@@ -1,3 +1,5 @@
+"""Which offsets are safe to commit when acks come out of order."""
+
 import pytest
 
 from botscore.transport.offsets import OffsetTracker

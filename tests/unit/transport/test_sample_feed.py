@@ -1,3 +1,5 @@
+"""The sample feed: what it produces and how it paces."""
+
 from botscore.model.sample_users import sample_users
 from botscore.transport.sample_feed import feed_sample_users
 from botscore.wire.codec import decode_user_features

@@ -1,3 +1,5 @@
+"""Assigning a whole topic and reading it to its end."""
+
 import pytest
 from kafka import TopicPartition
 

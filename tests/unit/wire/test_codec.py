@@ -1,3 +1,5 @@
+"""Payloads <-> records, and every reason a payload is rejected."""
+
 import math
 
 import pytest

@@ -1,3 +1,5 @@
+"""The dead-letter envelope: round trips, and letters cut to fit."""
+
 import hashlib
 
 import pytest
