@@ -1,13 +1,22 @@
 """Shared fixtures: the project root, a small trained model, and measured figures."""
 
+import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from botscore.model.training import train_model
 from botscore.simulator.spec import SimulationSpec
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# CI replays the same examples every run, so its verdict never depends on the draw; a
+# developer's runs draw new ones (HYPOTHESIS_PROFILE=ci repeats CI's).
+settings.register_profile("ci", derandomize=True, database=None)
+settings.load_profile(
+    os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "default")
+)
 
 
 @pytest.fixture(scope="session")
