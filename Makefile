@@ -17,12 +17,13 @@ export LEIN_ROOT ?= 1
 SHELL_SCRIPTS = $(sort $(shell find stack -name '*.sh') \
 	$(shell awk 'FNR == 1 && /^#!.*bash/ { print FILENAME }' bin/* .ci/*))
 
-.PHONY: help run test up down status deps venv storm unit integration lint proto model bench
+.PHONY: help run test up down status deps venv storm unit integration lint proto model bench mutation
 
 help:
 	@echo "make run    start the services, run the scoring topology locally, feed users, show scores"
 	@echo "make test   run lint, unit and integration tests (starts the services)"
 	@echo "make up | down | status    manage Kafka and Redis;  make proto | model | bench"
+	@echo "make mutation   mutate the core modules, run the unit tests on each mutant, list survivors"
 
 run: up
 	stack/run-local.sh
@@ -35,6 +36,13 @@ unit: venv
 
 integration: up
 	$(PY) -m pytest -m integration
+
+# Configured in pyproject.toml [tool.mutmut]; unit tests only, so it needs no services. Results
+# are kept in mutants/: a second run retests only the functions that changed. mutmut forks a
+# worker per mutant, and a child forked after OpenMP started its threads (scikit-learn) hangs.
+mutation: venv
+	OMP_NUM_THREADS=1 $(VENV)/bin/mutmut run
+	$(VENV)/bin/mutmut results
 
 lint: venv
 	$(VENV)/bin/ruff check .
