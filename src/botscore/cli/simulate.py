@@ -84,7 +84,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         f"sent {stats.sent}, blocked {stats.blocked}, by kind {stats.sent_by_kind}", file=sys.stderr
     )
     if stats.first_scores_s is not None:
-        before = stats.bot_allowed_share(end_s=stats.first_scores_s)
+        # scores arrived between the last sample without any and the first with some
+        before = stats.bot_allowed_share(end_s=stats.unscored_until_s)
         after = stats.bot_allowed_share(start_s=stats.first_scores_s)
         print(
             f"first scores at simulated {stats.first_scores_s:.0f} s; bot requests allowed "

@@ -64,8 +64,11 @@ class _Live:
     def tick(self, now: float) -> None:
         total = self._users_scored_total()
         scored = None if total is None else total - self._scored_before
-        if scored and self.stats.first_scores_s is None:
-            self.stats.first_scores_s = self._sim_s
+        if self.stats.first_scores_s is None:
+            if scored:
+                self.stats.first_scores_s = self._sim_s
+            elif scored is not None:
+                self.stats.unscored_until_s = self._sim_s
         requests = self.stats.sent + self.stats.blocked  # what the edge received
         if self.status is not None:
             wall_rate = (requests - self._last_requests) / max(now - self._last_tick, 1e-9)

@@ -58,14 +58,23 @@ class SimulationStats:
     humans_challenged: set[str] = field(default_factory=set)
     # Simulated minute since the start -> what the edge did that minute.
     by_minute: dict[int, MinuteStats] = field(default_factory=dict)
-    # Simulated seconds at which the edge first reported scored users; None without one.
+    # Simulated second at which the edge first reported scored users; None without one.
+    # It is sampled once a wall second, so scores arrived after ``unscored_until_s``, the
+    # last sample that saw none: no request before that can have been blocked or challenged.
     first_scores_s: float | None = None
+    unscored_until_s: float = 0.0
+    # Simulated second of the first request the edge blocked or challenged; None if none.
+    first_enforced_s: float | None = None
 
     def record(self, t_s: float, user_id: str, is_bot: bool, decision: str) -> None:
         """Count one request made at simulated second ``t_s`` and the edge's decision."""
         minute = self.by_minute.setdefault(int(t_s // 60), MinuteStats())
         (minute.bots if is_bot else minute.humans).add(decision)
         (self.bots if is_bot else self.humans).add(decision)
+        if decision != Decision.ALLOW and (
+            self.first_enforced_s is None or t_s < self.first_enforced_s
+        ):
+            self.first_enforced_s = t_s
         if is_bot and decision == Decision.BLOCK:
             self.bots_blocked.add(user_id)
         elif not is_bot and decision == Decision.CHALLENGE:

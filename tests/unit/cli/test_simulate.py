@@ -19,7 +19,7 @@ def stats_with_first_scores() -> SimulationStats:
         stats.record(t, "bot-1", True, Decision.ALLOW)
     stats.record(130.0, "bot-1", True, Decision.BLOCK)  # minute 2: after
     stats.record(131.0, "bot-2", True, Decision.ALLOW)
-    stats.first_scores_s = 120.0
+    stats.unscored_until_s, stats.first_scores_s = 110.0, 120.0
     return stats
 
 

@@ -81,3 +81,26 @@ def test_speedup_runs_simulated_time_faster_than_the_wall(monkeypatch, tmp_path)
     assert 0.8 < elapsed < 3.0  # ten simulated seconds in one wall second, plus set-up
     assert 9_000 < times[-1] - times[0] < 10_000  # event times stay simulated time
     assert {topic for topic, _, _ in producer.sent} == {Settings().aggregation.web_logs_topic}
+
+
+class _ScoredCounts:
+    """The edge's ``stats()`` answering from a list: a count, or None while unreachable."""
+
+    def __init__(self, answers):
+        self.answers = list(answers)
+
+    def stats(self):
+        scored = self.answers.pop(0)
+        return None if scored is None else {"users_scored": scored}
+
+
+def test_first_scores_are_bracketed_by_the_samples_around_them():
+    # 5 scored before the run; then none new, unreachable, 3 new, 7 new.
+    stats = run.SimulationStats()
+    live = run._Live(stats, 20, _ScoredCounts([5, 5, None, 8, 12]), None)  # type: ignore[arg-type]
+    for sim_s in (20.0, 40.0, 60.0, 80.0):
+        live._sim_s = sim_s
+        live.tick(time.monotonic())
+    # an unreachable sample proves nothing, so no score before 20 s is all that is known
+    assert stats.unscored_until_s == 20.0
+    assert stats.first_scores_s == 60.0

@@ -18,3 +18,13 @@ def test_allowed_share_leaves_out_the_minute_the_scores_arrived_in():
     assert stats.bot_allowed_share(start_s=75) == 0.0  # minute 2 only
     assert stats.bot_allowed_share(start_s=200) is None
     assert stats.bots_blocked == {"c-bot"} and stats.humans_challenged == {"c-human"}
+
+
+def test_first_enforced_is_the_earliest_block_or_challenge_of_anyone():
+    stats = SimulationStats()
+    stats.record(5, "c-bot", True, "allow")
+    assert stats.first_enforced_s is None
+    stats.record(30, "c-human", False, "challenge")
+    stats.record(12, "c-bot", True, "block")
+    stats.record(40, "c-bot", True, "block")
+    assert stats.first_enforced_s == 12
