@@ -11,7 +11,8 @@ import time
 from botscore.aggregation.definitions import compute_features, request_record, update_for
 from botscore.aggregation.offline import MemoryFeatureStore
 from botscore.aggregation.redis_state import RedisFeatureStore
-from botscore.settings import RedisSettings
+from botscore.clock import now_ms
+from botscore.settings import AggregationSettings, RedisSettings
 from botscore.simulator.population import build_population
 from botscore.simulator.traffic import TrafficGenerator
 from botscore.transport.redis_client import create_redis
@@ -32,8 +33,10 @@ def main() -> None:
     print(f"{n} simulated requests from 2000 users")
 
     started = time.perf_counter()
+    now, skew = now_ms(), AggregationSettings().max_event_skew_ms
     records = [
-        request_record(decode_web_log(p), SourceRef("w", 0, i)) for i, p in enumerate(payloads)
+        request_record(decode_web_log(p, log.user_id.encode(), now, skew), SourceRef("w", 0, i))
+        for i, (log, p) in enumerate(zip(logs, payloads, strict=True))
     ]
     report("decode + request record", time.perf_counter() - started, n)
 

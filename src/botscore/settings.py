@@ -241,6 +241,15 @@ class AggregationSettings:
         default=100,
         metadata={"doc": "how often the publisher looks for users whose features are due"},
     )
+    # Windows end at a user's latest event time, so one request stamped ahead would push
+    # the real ones out of every window. A sped-up simulation needs a larger value.
+    max_event_skew_ms: int = field(
+        default=300_000,
+        metadata={
+            "doc": "a `WebLog` stamped further ahead of the aggregation's clock is "
+            "dead-lettered as `time_in_future`"
+        },
+    )
 
 
 @dataclass(frozen=True)
@@ -257,6 +266,15 @@ class EnforcementSettings:
         default=300,
         metadata={
             "doc": "how long the edge keeps a challenge after the last score that asked for it"
+        },
+    )
+    # A backlog (an outage, a dead-letter replay, a new group reading from the start) must
+    # not turn old evidence into fresh decisions, whatever the TTLs are set to.
+    max_score_age_ms: int = field(
+        default=30 * 60 * 1000,
+        metadata={
+            "doc": "a score whose features (window end) are older than this by the enforcer's "
+            "clock makes no decision"
         },
     )
 

@@ -8,20 +8,33 @@ offset is committed only once it and every earlier offset are finished: acked, o
 to the dead-letter topic (``DeadLetterOutbox`` hands an offset back only once Kafka has
 its dead letter; a letter that fails is resent with backoff; one too large is truncated to
 fit; one Kafka refuses for good is logged once, counted as ``dead_letters_abandoned`` and
-finished all the same, so it cannot stall the partition). A crash therefore replays at
-most the uncommitted window. A failed tuple is replayed after a growing backoff; after
-``kafka.max_attempts`` it is dead-lettered (``retries_exhausted``) rather than retried
-forever. Messages that can never be scored are dead-lettered at once with their original
-bytes and the reason, so they never stall a partition. Storm's
-``topology.max.spout.pending`` bounds what is in flight. After a rebalance the new owner of
-a partition resumes from its last commit (at most ``kafka.commit_interval_ms`` old), so a
-rebalance neither loses nor duplicates beyond that uncommitted window.
+finished all the same, so it cannot stall the partition). Messages that can never be used
+are dead-lettered at once with their original bytes and the reason. What is emitted again:
+
+- A failed tuple (failed downstream, or timed out after ``topology.message.timeout.secs``)
+  is emitted again from memory after a growing backoff; its ``kafka.max_attempts``-th
+  failure dead-letters it (``retries_exhausted``) and finishes its offset. An outage
+  downstream (Redis, the brokers a bolt writes to) thus replays each tuple in flight up to
+  ``max_attempts - 1`` times (over 81 s of backoff with the defaults), then dead-letters it;
+  nothing is read from Kafka again.
+- A rebalance: revoked partitions are forgotten (late acks and fails of their tuples are
+  ignored), and only partitions the consumer owns are committed. Every partition assigned,
+  one handed straight back included (kafka-python keeps its fetch position), is read again
+  from the group's committed offset (the reset policy's for a group without one; a spout
+  commits where it began reading): its new owner re-emits its uncommitted window.
+- A crash or a restart: every partition is read again from its last commit, re-emitting
+  the uncommitted windows.
+
+The uncommitted window is what was read since the last commits: at most
+``kafka.max_in_flight`` + 500 (one poll) messages unfinished or behind an unfinished one,
+plus those finished since the last commit (normally within ``kafka.commit_interval_ms``).
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -43,9 +56,14 @@ from botscore.transport.kafka_clients import (
     poll_group,
     wait_for_topic,
 )
+from botscore.transport.offsets import PartitionKey
 from botscore.vocabulary import Component, DeadLetterReason
 from botscore.wire.dead_letters import DeadLetterRecord
 from botscore.wire.records import SourceRef
+
+# Longest a spout call waits on the group coordinator (a commit, committed offsets): a
+# blocked spout misses Storm's heartbeats and is killed.
+_COORDINATOR_TIMEOUT_S = 2.0
 
 
 @dataclass(frozen=True)
@@ -56,6 +74,14 @@ class _Read:
     source: SourceRef
     value: bytes
     key: bytes
+
+
+@dataclass(frozen=True)
+class _Rebalance:
+    """Partitions the consumer's I/O thread reported revoked, or assigned."""
+
+    partitions: frozenset[PartitionKey]
+    assigned: bool
 
 
 # streamparse and kafka-python ship no types: their base classes are Any to mypy.
@@ -83,8 +109,10 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             self.kafka.max_attempts,
         )
         self.in_flight: InFlight[_Read] = InFlight(backoff)
-        # Filled by the consumer's I/O thread during a rebalance, drained here.
-        self.revoked: deque[set[tuple[str, int]]] = deque()
+        # Appended by the consumer's I/O thread during a rebalance, applied here in order.
+        self.rebalances: deque[_Rebalance] = deque()
+        # Assigned, but not yet moved to the group's committed offset: not read meanwhile.
+        self.unpositioned: set[PartitionKey] = set()
         self.last_commit = time.monotonic()
         task = context.get("taskid", 0)
         self.producer = create_producer(
@@ -102,32 +130,37 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         deadline = time.monotonic() + 30
         if not wait_for_topic(self.consumer, self.topic, lambda: time.monotonic() > deadline):
             self.logger.error("topic %s still unknown after 30 s; subscribing anyway", self.topic)
-        self.consumer.subscribe([self.topic], listener=_ForgetOnRevoke(self))
+        self.consumer.subscribe([self.topic], listener=_ReportRebalances(self.rebalances))
         self.logger.info("reading %s as group %s", self.topic, self.group)
 
     def next_tuple(self) -> None:
         self._finish_dead_letters()
+        self._apply_rebalances()
         now = time.monotonic()
         for tup_id, read in self.in_flight.due_replays(now):
             self.metrics.count("replayed")
             self.emit(read.values, tup_id=tup_id)
         if len(self.in_flight) < self.kafka.max_in_flight:
+            self._read_from_commits()
             polled = poll_group(self.consumer, timeout_ms=100)
-            # A rebalance inside poll() revokes partitions before it hands out records of
-            # the new assignment, so forget the old ones before reading the new.
-            self._forget_revoked()
-            for messages in polled.values():
-                for message in messages:
-                    self._read(message)
+            # Records of a partition revoked or assigned during poll() may come from a
+            # kept fetch position: the partition is read again from its commit instead.
+            stale = self._apply_rebalances() | self.unpositioned
+            for tp, messages in polled.items():
+                if (tp.topic, tp.partition) not in stale:
+                    for message in messages:
+                        self._read(message)
             if not polled and not self.consumer.assignment():
                 # poll returns at once without partitions; do not spin a core meanwhile.
                 time.sleep(0.1)
         self.commit_finished(force=False)
 
     def ack(self, tup_id: str) -> None:
+        self._apply_rebalances()
         self.in_flight.acked(tup_id)
 
     def fail(self, tup_id: str) -> None:
+        self._apply_rebalances()  # a tuple of a revoked partition is its new owner's
         exhausted = self.in_flight.failed(tup_id, time.monotonic())
         if exhausted is not None:
             attempts = self.in_flight.attempts(tup_id)
@@ -166,11 +199,67 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         self.metrics.count("dead_lettered", tags=[f"reason:{reason}"])
         self.dead_letters.add(letter, token)
 
-    def _forget_revoked(self) -> None:
-        while self.revoked:
-            partitions = self.revoked.popleft()
+    def _apply_rebalances(self) -> set[PartitionKey]:
+        """Forget all read from partitions revoked or assigned since the last call; those.
+
+        An assigned partition waits in ``unpositioned`` until ``_read_from_commits`` moves
+        it to the group's committed offset.
+        """
+        changed: set[PartitionKey] = set()
+        while self.rebalances:
+            rebalance = self.rebalances.popleft()
+            partitions = set(rebalance.partitions)
+            changed |= partitions
             self.in_flight.forget_partitions(partitions)
-            self.logger.info("partitions revoked: %s", sorted(p for _, p in partitions))
+            if rebalance.assigned:
+                self.unpositioned |= partitions
+                if not partitions:
+                    self.logger.warning(
+                        "no partitions assigned (topic missing, or more spouts than partitions)"
+                    )
+            else:
+                self.unpositioned -= partitions
+                self.logger.info("partitions revoked: %s", sorted(p for _, p in partitions))
+        return changed
+
+    def _read_from_commits(self) -> None:
+        """Move each partition assigned since the last call to the group's committed offset.
+
+        kafka-python keeps the fetch position of a partition an eager rebalance revokes and
+        hands back; reading on from there would skip what was forgotten on the revocation.
+        A partition still unpositioned after a timeout is tried again on the next call.
+        """
+        if not self.unpositioned:
+            return
+        owned = self.consumer.assignment()
+        deadline = time.monotonic() + _COORDINATOR_TIMEOUT_S
+        for key in sorted(self.unpositioned):
+            tp = TopicPartition(*key)
+            if tp not in owned:
+                continue  # revoked again meanwhile: its revocation is queued
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            if left_ms <= 0:
+                return
+            try:
+                committed = self.consumer.committed(tp, timeout_ms=left_ms)
+                if committed is not None:
+                    self.consumer.seek(tp, committed)
+                elif self.kafka.auto_offset_reset == "earliest":
+                    self.consumer.seek_to_beginning(tp)
+                else:
+                    self.consumer.seek_to_end(tp)
+            except ValueError:
+                continue  # revoked between the check and the seek: its revocation is queued
+            except KafkaError as exc:
+                self.logger.warning("committed offset of %s unknown, will retry: %s", tp, exc)
+                return
+            self.in_flight.offsets.assigned(key, committed)
+            self.unpositioned.discard(key)
+            self.logger.info(
+                "partition %d assigned, reading from %s",
+                tp.partition,
+                committed if committed is not None else self.kafka.auto_offset_reset,
+            )
 
     def _finish_dead_letters(self) -> None:
         for token in self.dead_letters.confirmed():
@@ -184,47 +273,54 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             self.abandoned_reported += abandoned
 
     def commit_finished(self, force: bool) -> None:
-        """Commit offsets below which everything is finished, at most every interval."""
+        """Commit offsets below which everything is finished, at most every interval.
+
+        Only partitions the consumer owns once the reported rebalances are applied: a
+        revoked partition's position would overwrite its new owner's commits.
+        """
         now = time.monotonic()
         if not force and now - self.last_commit < self.kafka.commit_interval_ms / 1000:
             return
         self.last_commit = now
-        positions = self.in_flight.offsets.pending_commits()
+        self._apply_rebalances()
+        owned = _keys(self.consumer.assignment())
+        positions = {
+            key: position
+            for key, position in self.in_flight.offsets.pending_commits().items()
+            if key in owned
+        }
         if not positions:
             return
         try:
             self.consumer.commit(
-                commit_positions(positions),
-                timeout_ms=2000,  # a blocked spout misses Storm's heartbeats and is killed
+                commit_positions(positions), timeout_ms=int(_COORDINATOR_TIMEOUT_S * 1000)
             )
         except (CommitFailedError, KafkaError) as exc:
-            # Not fatal: the same positions are retried next interval; a rebalance
-            # that caused this hands the partitions to a consumer that replays them.
+            # Not fatal: the same positions are retried next interval, unless a rebalance
+            # takes the partitions away first.
             self.logger.warning("offset commit failed, will retry: %s", exc)
             return
         self.in_flight.offsets.committed(positions)
 
 
-class _ForgetOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
-    """Hand revoked partitions to the spout's thread, which forgets them.
+def _keys(partitions: Iterable[TopicPartition]) -> frozenset[PartitionKey]:
+    return frozenset((tp.topic, tp.partition) for tp in partitions)
 
-    kafka-python 3 calls this on its I/O thread, where a blocking commit raises and the
-    spout's state must not be touched. Not committing here costs at most the last commit
-    interval of replays: the new owner resumes from the last periodic commit.
+
+class _ReportRebalances(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Queue each revocation and assignment for the spout's thread, which applies them.
+
+    kafka-python 3 calls this on its I/O thread, where a blocking call (a commit, a
+    committed offset) raises and the spout's state must not be touched. Partitions lost to
+    a forced eviction arrive here as revoked (``on_partitions_lost``'s default).
     """
 
-    def __init__(self, spout: KafkaSourceSpout) -> None:
-        self.spout = spout
+    def __init__(self, rebalances: deque[_Rebalance]) -> None:
+        self.rebalances = rebalances
 
-    def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+    def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
         if revoked:  # the first join "revokes" nothing
-            self.spout.revoked.append({(tp.topic, tp.partition) for tp in revoked})
+            self.rebalances.append(_Rebalance(_keys(revoked), assigned=False))
 
-    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
-        if not assigned:
-            self.spout.logger.warning(
-                "no partitions assigned (topic missing, or more spouts than partitions)"
-            )
-        else:
-            partitions = sorted(tp.partition for tp in assigned)
-            self.spout.logger.info("partitions assigned: %s", partitions)
+    def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
+        self.rebalances.append(_Rebalance(_keys(assigned), assigned=True))

@@ -1,7 +1,9 @@
 """Kafka spout of the aggregation topology: edge ``WebLog`` requests in, request records out.
 
-Each record carries the partition's replay floor, below which the feature store may
-forget its dedup marks. Delivery: see ``KafkaSourceSpout``.
+Each record carries its partition's replay floor, below which the feature store may forget
+that partition's dedup marks. A WebLog keyed by anything but its user id, stamped more than
+``aggregation.max_event_skew_ms`` ahead of this spout's clock, or over a field's limit is
+dead-lettered (``decode_web_log``). Delivery: see ``KafkaSourceSpout``.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from botscore.aggregation.definitions import request_record
+from botscore.clock import now_ms
 from botscore.settings import Settings
 from botscore.vocabulary import Component
 from botscore.wire.codec import decode_web_log
@@ -20,9 +23,20 @@ class KafkaWebLogsSpout(KafkaSourceSpout):
     outputs = RequestRecord.FIELDS
     component = Component.WEB_LOGS_SPOUT
 
+    def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
+        self.max_skew_ms = Settings.from_options(storm_conf).aggregation.max_event_skew_ms
+        self.key: bytes | None = None
+        super().initialize(storm_conf, context)
+
     def source(self, settings: Settings) -> tuple[str, str]:
         return settings.aggregation.web_logs_topic, settings.aggregation.consumer_group
 
+    def _read(self, message: Any) -> None:
+        # The base hands decode() the value only; the key check needs the key as well.
+        self.key = message.key
+        super()._read(message)
+
     def decode(self, value: bytes | None, source: SourceRef) -> list[Any]:
+        log = decode_web_log(value, self.key, now_ms(), self.max_skew_ms)
         floor = self.in_flight.offsets.replay_floor((source.topic, source.partition))
-        return request_record(decode_web_log(value), source, floor).to_values()
+        return request_record(log, source, floor).to_values()

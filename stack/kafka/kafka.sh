@@ -7,9 +7,13 @@
 #        kafka.sh console-consumer ARGS...   (--bootstrap-server added if absent)
 #        kafka.sh run-class CLASS ARGS...    (any class, Kafka libs on the classpath)
 #        kafka.sh tls-ca                     (path of the CA certificate for TLS clients)
+#        kafka.sh client-cert                (folder of a client certificate, for KAFKA_MTLS_PORT)
+#        kafka.sh sasl-users                 (path of the SASL users' passwords, USER=PASSWORD lines)
 # Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_TLS_PORT (9094),
+#   KAFKA_SASL_PORT (9095, SASL_PLAINTEXT), KAFKA_SASL_SSL_PORT (9096, SASL_SSL),
+#   KAFKA_MTLS_PORT (9097, TLS requiring a client certificate),
 #   KAFKA_HEAP_OPTS (-Xms256m -Xmx512m, broker), KAFKA_TOOL_OPTS (tool JVMs), KAFKA_START_TIMEOUT (60 s),
-#   BOTSCORE_CACHE (~/.cache/botscore: libs), BOTSCORE_STATE (<repo>/.stack: data, logs, pid, tls).
+#   BOTSCORE_CACHE (~/.cache/botscore: libs), BOTSCORE_STATE (<repo>/.stack: data, logs, pid, tls, sasl).
 #
 # Reading binary (protobuf) values with the console consumer
 # ----------------------------------------------------------
@@ -44,14 +48,22 @@ log_dir=$state/logs
 pid_file=$state/kafka.pid
 config=$state/server.properties
 tls_dir=$state/tls
+client_dir=$tls_dir/client
+sasl_dir=$state/sasl
 readonly KAFKA_PORT="${KAFKA_PORT:-9092}"
 readonly KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 readonly KAFKA_TLS_PORT="${KAFKA_TLS_PORT:-9094}"
+readonly KAFKA_SASL_PORT="${KAFKA_SASL_PORT:-9095}"
+readonly KAFKA_SASL_SSL_PORT="${KAFKA_SASL_SSL_PORT:-9096}"
+readonly KAFKA_MTLS_PORT="${KAFKA_MTLS_PORT:-9097}"
 readonly KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
 readonly KAFKA_START_TIMEOUT="${KAFKA_START_TIMEOUT:-60}"
 # Short-lived tool JVMs start faster with C1 only and the serial GC.
 readonly KAFKA_TOOL_OPTS="${KAFKA_TOOL_OPTS:--Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1}"
 bootstrap=127.0.0.1:$KAFKA_PORT
+# The listeners besides PLAINTEXT, as NAME:PORT (names as in server.properties.in).
+secure_listeners=("SSL:$KAFKA_TLS_PORT" "SASL_PLAINTEXT:$KAFKA_SASL_PORT"
+  "SASL_SSL:$KAFKA_SASL_SSL_PORT" "MTLS:$KAFKA_MTLS_PORT")
 
 # ---------------------------------------------------------------- install --
 
@@ -113,9 +125,18 @@ probe_metadata() {
   [[ ${#reply} == 32 && "${reply:8:8}" == 00000001 && "${reply:24:8}" != 00000000 ]]
 }
 
-# Healthy broker = Metadata answered on the plaintext listener, and the TLS listener
-# accepts connections (start checked that nobody else held its port).
-healthy() { probe_metadata && port_in_use "$KAFKA_TLS_PORT"; }
+# The names of the secure listeners that accept no connections, space-separated.
+missing_listeners() {
+  local listener missing=()
+  for listener in "${secure_listeners[@]}"; do
+    port_in_use "${listener#*:}" || missing+=("${listener%%:*}")
+  done
+  echo "${missing[*]}"
+}
+
+# Healthy broker = Metadata answered on the plaintext listener, and every secure listener
+# accepts connections (start checked that nobody else held their ports).
+healthy() { probe_metadata && [[ -z "$(missing_listeners)" ]]; }
 
 # ------------------------------------------------------------------ start --
 
@@ -127,8 +148,12 @@ render_config() {
   sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
     -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
     -e "s|@TLS_PORT@|$KAFKA_TLS_PORT|g" \
+    -e "s|@SASL_PORT@|$KAFKA_SASL_PORT|g" \
+    -e "s|@SASL_SSL_PORT@|$KAFKA_SASL_SSL_PORT|g" \
+    -e "s|@MTLS_PORT@|$KAFKA_MTLS_PORT|g" \
     -e "s|@DATA_DIR@|$(sed_escape "$data_dir")|g" \
     -e "s|@TLS_DIR@|$(sed_escape "$tls_dir")|g" \
+    -e "s|@SASL_DIR@|$(sed_escape "$sasl_dir")|g" \
     "$here/server.properties.in" >"$config"
 }
 
@@ -137,12 +162,30 @@ render_config() {
 #   ca.pem         the CA certificate, for clients (Python: ssl_cafile; `kafka.sh tls-ca`)
 #   broker.p12     broker keystore: key pair + certificate signed by the CA,
 #                  SAN IP:127.0.0.1,DNS:localhost, with the CA in its chain
-#   truststore.p12 the CA certificate (broker truststore, for client certificates later)
+#   truststore.p12 the CA certificate (broker truststore: it checks client certificates)
 #   store.password one random password for the three stores, mode 600; the broker reads
 #                  it through Kafka's FileConfigProvider, so it is never in server.properties
 # Built in a scratch dir and moved into place whole, so a half-made set is never used.
 # The password reaches keytool through its environment, never its command line.
 tls_files=(ca.p12 ca.pem broker.p12 truststore.p12 store.password)
+
+# keytool_in DIR STORE_PASSWORD ARGS...: keytool in DIR; output kept for failures only.
+keytool_in() {
+  local dir=$1 password=$2
+  shift 2
+  local log="$dir/keytool.$BASHPID.log"
+  (cd "$dir" && STORE_PASS="$password" keytool -J-XX:TieredStopAtLevel=1 -J-XX:+UseSerialGC \
+    "$@" -storepass:env STORE_PASS) >"$log" 2>&1 \
+    || { cat "$log" >&2; die "keytool $1 failed (output above)"; }
+  rm -f "$log"
+}
+
+# both F G: run the functions F and G at once; fails if either failed. For tool JVMs,
+# which spend most of their time (0.5-2 s) starting up.
+both() { local a b; "$1" & a=$!; "$2" & b=$!; wait "$a" && wait "$b"; }
+
+# A random password: 48 hex digits.
+random_password() { od -An -tx1 -N24 /dev/urandom | tr -d ' \n'; }
 
 tls_material_complete() {
   local f
@@ -159,18 +202,9 @@ ensure_tls_material() {
   rm -rf "$tmp"
   mkdir -p "$tmp"
   local password
-  password="$(od -An -tx1 -N24 /dev/urandom | tr -d ' \n')"
+  password="$(random_password)"
   printf 'password=%s\n' "$password" >"$tmp/store.password"
-  # keytool [ARGS...] on a store in $tmp; output kept for failures only.
-  kt() {
-    local log="$tmp/keytool.$BASHPID.log"
-    (cd "$tmp" && STORE_PASS="$password" keytool -J-XX:TieredStopAtLevel=1 -J-XX:+UseSerialGC \
-      "$@" -storepass:env STORE_PASS) >"$log" 2>&1 \
-      || { cat "$log" >&2; die "keytool $1 failed (output above)"; }
-    rm -f "$log"
-  }
-  # Two independent keytool JVMs at a time: each spends ~0.5 s mostly starting up.
-  both() { local a b; "$1" & a=$!; "$2" & b=$!; wait "$a" && wait "$b"; }
+  kt() { keytool_in "$tmp" "$password" "$@"; }
   local key=(-keyalg EC -groupname secp256r1 -validity 3650 -storetype PKCS12)
   ca_pair() {
     kt -genkeypair -alias ca "${key[@]}" -keystore ca.p12 -dname "CN=botscore local Kafka CA" \
@@ -195,6 +229,94 @@ ensure_tls_material() {
   info "made TLS keystores in $tls_dir ($(seconds_since "$started_us"))"
 }
 
+# A client certificate for the MTLS listener, made once into $client_dir (beside the CA
+# that signs it, so a new CA gets a new one):
+#   client.pem           certificate CN=botscore-client, signed by the CA, clientAuth only
+#   client-key.pem       its EC P-256 private key, PKCS#8 PEM encrypted with AES-256
+#   client-key.password  the key's password (a client's ssl_password), mode 600
+# openssl makes the key already encrypted (the plain key never touches the disk) and its
+# request; keytool signs the request with the CA. Passwords go through the environment.
+ensure_client_cert() {
+  [[ -s "$client_dir/client.pem" && -s "$client_dir/client-key.pem" \
+    && -s "$client_dir/client-key.password" ]] && return 0
+  need_command openssl "Debian: apt-get install openssl"
+  local tmp="$client_dir.partial" saved_umask key_password store_password
+  saved_umask="$(umask)"
+  umask 077
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  key_password="$(random_password)"
+  echo "$key_password" >"$tmp/client-key.password"
+  store_password="$(sed -n 's/^password=//p' "$tls_dir/store.password")"
+  if ! KEY_PASS="$key_password" openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+    -aes-256-cbc -pass env:KEY_PASS -out "$tmp/client-key.pem" 2>"$tmp/openssl.log" \
+    || ! KEY_PASS="$key_password" openssl req -new -key "$tmp/client-key.pem" -passin env:KEY_PASS \
+      -subj "/CN=botscore-client" -out "$tmp/client.csr" 2>>"$tmp/openssl.log"; then
+    cat "$tmp/openssl.log" >&2
+    die "openssl could not make the client key (output above)"
+  fi
+  keytool_in "$tmp" "$store_password" -gencert -alias ca -keystore "$tls_dir/ca.p12" \
+    -infile client.csr -outfile client.pem -rfc -validity 3650 \
+    -ext ku:c=digitalSignature -ext eku=clientAuth
+  rm -f "$tmp/client.csr" "$tmp/openssl.log"
+  replace_dir "$tmp" "$client_dir"
+  umask "$saved_umask"
+  info "made a client certificate in $client_dir"
+}
+
+# SASL users, one per mechanism, with random passwords, made once into $sasl_dir
+# (mode 700) as users.properties (mode 600): the broker reads PLAIN's password from it
+# through FileConfigProvider, ensure_scram_users the SCRAM ones, clients all three.
+sasl_users=(botscore-plain botscore-scram-sha-256 botscore-scram-sha-512)
+
+ensure_sasl_users() {
+  [[ -s "$sasl_dir/users.properties" ]] && return 0
+  local tmp="$sasl_dir.partial" saved_umask user
+  saved_umask="$(umask)"
+  umask 077
+  rm -rf "$tmp"
+  mkdir -p "$tmp"
+  for user in "${sasl_users[@]}"; do
+    echo "$user=$(random_password)"
+  done >"$tmp/users.properties"
+  replace_dir "$tmp" "$sasl_dir"
+  umask "$saved_umask"
+  info "made SASL users ${sasl_users[*]} in $sasl_dir/users.properties"
+}
+
+# SCRAM credentials live in the cluster metadata, not in a file the broker reads: add
+# them once per cluster. The marker holds the cluster id they were added to, so a state
+# dir formatted before they existed, or reformatted since, gets them on its next start.
+# kafka-configs reads each password from a mode-600 file, never from its command line.
+ensure_scram_users() {
+  local marker=$sasl_dir/scram-cluster-id cluster_id
+  cluster_id="$(sed -n 's/^cluster\.id=//p' "$data_dir/meta.properties")"
+  marker_matches "$marker" "$cluster_id" && return 0
+  local started_us saved_umask
+  started_us=$(now_us)
+  saved_umask="$(umask)"
+  umask 077
+  # add_scram_user MECHANISM: user botscore-<mechanism> gets its password for MECHANISM.
+  add_scram_user() {
+    local mechanism=$1 user request
+    user="botscore-${mechanism,,}"
+    request="$sasl_dir/$user.scram"
+    printf '%s=password=%s\n' "$mechanism" \
+      "$(sed -n "s/^$user=//p" "$sasl_dir/users.properties")" >"$request"
+    java_tool kafka.admin.ConfigCommand --bootstrap-server "$bootstrap" --alter \
+      --entity-type users --entity-name "$user" --add-config-file "$request" \
+      >"$log_dir/scram-$user.log" 2>&1 \
+      || { cat "$log_dir/scram-$user.log" >&2; die "could not add SCRAM user $user"; }
+    rm -f "$request"
+  }
+  sha256() { add_scram_user SCRAM-SHA-256; }
+  sha512() { add_scram_user SCRAM-SHA-512; }
+  both sha256 sha512 || die "could not add the SCRAM users (output above)"
+  echo "$cluster_id" >"$marker"
+  umask "$saved_umask"
+  info "added SCRAM users to cluster $cluster_id ($(seconds_since "$started_us"))"
+}
+
 # Format the KRaft storage only once: meta.properties marks a formatted log dir,
 # and reformatting would throw away the topics of earlier runs.
 format_storage_once() {
@@ -209,8 +331,9 @@ format_storage_once() {
 # Refuse to start when another program holds one of our ports.
 check_ports_free() {
   local port
-  for port in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "$KAFKA_TLS_PORT"; do
-    require_port_free "$port" "KAFKA_PORT / KAFKA_CONTROLLER_PORT / KAFKA_TLS_PORT"
+  for port in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT" "${secure_listeners[@]#*:}"; do
+    require_port_free "$port" \
+      "KAFKA_PORT / KAFKA_CONTROLLER_PORT / KAFKA_TLS_PORT / KAFKA_SASL_PORT / KAFKA_SASL_SSL_PORT / KAFKA_MTLS_PORT"
   done
 }
 
@@ -257,21 +380,23 @@ wait_until_healthy() {
 
 cmd_start() {
   cmd_install
-  local pid
+  local pid missing
   if pid="$(broker_pid)"; then
-    if probe_metadata && ! port_in_use "$KAFKA_TLS_PORT"; then
-      # Started from a config older than the TLS listener: it keeps serving plaintext
-      # (stopping it here would pull the broker from under running tests).
-      info "WARNING: broker (pid $pid) has no TLS listener on 127.0.0.1:$KAFKA_TLS_PORT;" \
-        "restart it to get one: kafka.sh stop && kafka.sh start"
+    if probe_metadata && missing="$(missing_listeners)" && [[ -n $missing ]]; then
+      # Started from an older config without these listeners: it keeps serving the
+      # others (stopping it here would pull the broker from under running tests).
+      info "WARNING: broker (pid $pid) has no $missing listener;" \
+        "restart it to get them: kafka.sh stop && kafka.sh start"
       return 0
     fi
-    if healthy; then info "already up (pid $pid)"; return 0; fi
+    if healthy; then info "already up (pid $pid)"; ensure_scram_users; return 0; fi
     info "broker (pid $pid) is running but not healthy yet; waiting"
   else
     rm -f "$pid_file"
     check_ports_free
     ensure_tls_material
+    ensure_client_cert
+    ensure_sasl_users
     render_config
     format_storage_once
     mark_server_log
@@ -281,7 +406,10 @@ cmd_start() {
   local started_us
   started_us=$(now_us)
   wait_until_healthy
-  info "up on $bootstrap, TLS on 127.0.0.1:$KAFKA_TLS_PORT (healthy after $(seconds_since "$started_us"))"
+  info "up on $bootstrap, TLS on 127.0.0.1:$KAFKA_TLS_PORT, SASL on :$KAFKA_SASL_PORT" \
+    "and :$KAFKA_SASL_SSL_PORT (TLS), client certificates on :$KAFKA_MTLS_PORT" \
+    "(healthy after $(seconds_since "$started_us"))"
+  ensure_scram_users
 }
 
 # ------------------------------------------------------------------- stop --
@@ -302,12 +430,14 @@ cmd_stop() {
 # ------------------------------------------------------ other subcommands --
 
 cmd_status() {
-  local pid
+  local pid missing
   if pid="$(broker_pid)" && probe_metadata; then
-    if port_in_use "$KAFKA_TLS_PORT"; then
-      say "up (pid $pid), TLS on 127.0.0.1:$KAFKA_TLS_PORT"
+    missing="$(missing_listeners)"
+    if [[ -z $missing ]]; then
+      say "up (pid $pid), TLS on 127.0.0.1:$KAFKA_TLS_PORT, SASL on :$KAFKA_SASL_PORT" \
+        "and :$KAFKA_SASL_SSL_PORT (TLS), client certificates on :$KAFKA_MTLS_PORT"
     else
-      say "up (pid $pid), no TLS listener: restart with kafka.sh stop && kafka.sh start"
+      say "up (pid $pid), no $missing listener: restart with kafka.sh stop && kafka.sh start"
     fi
   else
     say "down"
@@ -342,6 +472,18 @@ cmd_tls_ca() {
   echo "$tls_dir/ca.pem"
 }
 
+# The folder of the client certificate for the MTLS listener (see ensure_client_cert).
+cmd_client_cert() {
+  [[ -s "$client_dir/client.pem" ]] || die "no client certificate in $client_dir; run: kafka.sh start"
+  echo "$client_dir"
+}
+
+# Path of the SASL users' passwords (see ensure_sasl_users).
+cmd_sasl_users() {
+  [[ -s "$sasl_dir/users.properties" ]] || die "no SASL users in $sasl_dir; run: kafka.sh start"
+  echo "$sasl_dir/users.properties"
+}
+
 cmd_run_class() {
   (($# >= 1)) || die "usage: kafka.sh run-class CLASS [ARGS...]"
   is_installed || die "not installed; run: kafka.sh install"
@@ -367,6 +509,8 @@ main() {
     console-consumer) cmd_console_consumer "$@" ;;
     run-class) cmd_run_class "$@" ;;
     tls-ca) cmd_tls_ca ;;
+    client-cert) cmd_client_cert ;;
+    sasl-users) cmd_sasl_users ;;
     -h | --help | help) usage 0 ;;
     *) info "unknown command '$cmd'"; usage ;;
   esac

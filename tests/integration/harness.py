@@ -18,13 +18,14 @@ from pathlib import Path
 
 import pytest
 import redis
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
+from kafka.consumer.fetcher import ConsumerRecord
 
 from botscore.settings import KafkaSettings, RedisSettings
 from botscore.transport.kafka_clients import connection_config, ensure_topics
 from botscore.transport.redis_client import create_redis
-from botscore.transport.topic_reader import StartAt, assign_topic
+from botscore.transport.topic_reader import StartAt, assign_topic, read_to_end
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = os.environ.get("BOTSCORE_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
@@ -164,6 +165,65 @@ def consume_all(
     finally:
         consumer.close()
     return records
+
+
+def end_offsets(settings: KafkaSettings, topic: str) -> dict[int, int]:
+    """Each partition of ``topic`` -> its end offset (the next offset to be written)."""
+    consumer = KafkaConsumer(**connection_config(settings), enable_auto_commit=False)
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return {tp.partition: end for tp, end in consumer.end_offsets(partitions).items()}
+    finally:
+        consumer.close()
+
+
+def committed_offsets(settings: KafkaSettings, group: str, topic: str) -> dict[int, int]:
+    """Each partition of ``topic`` -> ``group``'s committed position (0 if none yet)."""
+    admin = KafkaAdminClient(**connection_config(settings))
+    try:
+        offsets = admin.list_group_offsets(group).get(group, {})
+    finally:
+        admin.close()
+    committed = {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
+    return {p: committed.get(p, 0) for p in end_offsets(settings, topic)}
+
+
+def wait_committed_to_end(
+    settings: KafkaSettings,
+    group: str,
+    topic: str,
+    timeout_s: float,
+    alive: subprocess.Popen | None = None,
+) -> dict[int, int]:
+    """Block until ``group`` has committed every offset of ``topic``; return the positions.
+
+    A consumer commits an offset only once everything it caused is on Kafka, so after
+    this returns the output topics hold all they will ever hold for the input so far:
+    negative checks can read them to their end instead of waiting a while.
+    """
+    deadline = time.monotonic() + timeout_s
+    while True:
+        end = end_offsets(settings, topic)
+        committed = committed_offsets(settings, group, topic)
+        if committed == end:
+            return committed
+        if alive is not None and alive.poll() is not None:
+            raise AssertionError(f"sparse run exited with {alive.returncode}")
+        if time.monotonic() > deadline:
+            raise AssertionError(
+                f"group {group} committed {committed} of {topic} after {timeout_s:.0f} s; "
+                f"end offsets {end}"
+            )
+        time.sleep(0.5)
+
+
+def read_topic(settings: KafkaSettings, topic: str) -> list[ConsumerRecord]:
+    """Every record of ``topic`` up to the end offsets at the time of the call."""
+    consumer = KafkaConsumer(**connection_config(settings), enable_auto_commit=False)
+    try:
+        return list(read_to_end(consumer, topic))
+    finally:
+        consumer.close()
 
 
 def wait_until_reading(process: subprocess.Popen, log_path: Path, timeout_s: float = 300) -> None:

@@ -13,8 +13,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Self
 
-from kafka import KafkaConsumer, TopicPartition
-from kafka.admin import KafkaAdminClient
+from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
@@ -24,19 +23,29 @@ from botscore.transport.kafka_clients import connection_config, create_producer
 from botscore.transport.topic_reader import StartAt, assign_topic
 from botscore.wire.codec import decode_threat_score, encode_user_features
 
-from .harness import ROOT, scoring_group, stack_env, topology_env
+from .harness import (
+    ROOT,
+    committed_offsets,
+    end_offsets,
+    scoring_group,
+    stack_env,
+    topology_env,
+)
 
 Source = tuple[int, int]  # (partition, offset) in the features topic
 
 
 def produce(
-    settings: KafkaSettings, payloads: Iterable[tuple[bytes, bytes]], topic: str | None = None
+    settings: KafkaSettings,
+    payloads: Iterable[tuple[bytes, bytes]],
+    topic: str | None = None,
+    partition: int | None = None,
 ) -> list[Source]:
-    """Send (key, value) pairs in order (to the features topic by default); return where
-    each one landed."""
+    """Send (key, value) pairs in order (to the features topic by default, partitioned by
+    key unless ``partition`` is given); return where each one landed."""
     producer = create_producer(settings, client_id="it-feed")
     topic = topic or settings.features_topic
-    futures = [producer.send(topic, key=k, value=v) for k, v in payloads]
+    futures = [producer.send(topic, key=k, value=v, partition=partition) for k, v in payloads]
     producer.flush()
     placed = [(f.get().partition, f.get().offset) for f in futures]
     producer.close()
@@ -131,28 +140,51 @@ class ScoreCollector(TopicFollower):
         """Where a stalled stream stopped: in the topology, or in this collector."""
         with self._lock:
             read, distinct = sum(self.counts.values()), len(self.counts)
+        group = scoring_group(self.settings)
         try:
-            probe = KafkaConsumer(**connection_config(self.settings))
-            try:
-                partitions = [
-                    TopicPartition(self.topic, p) for p in probe.partitions_for_topic(self.topic)
-                ]
-                held = sum(probe.end_offsets(partitions).values())
-            finally:
-                probe.close()
-            admin = KafkaAdminClient(**connection_config(self.settings))
-            try:
-                group = scoring_group(self.settings)
-                offsets = admin.list_group_offsets(group)[group]
-            finally:
-                admin.close()
-            committed = {f"{tp.topic}/{tp.partition}": meta.offset for tp, meta in offsets.items()}
+            held = sum(end_offsets(self.settings, self.topic).values())
+            committed = committed_offsets(self.settings, group, self.settings.features_topic)
         except KafkaError as exc:
             return f"collector read {read} scores ({distinct} distinct); broker unreadable: {exc}"
         return (
             f"collector read {read} scores ({distinct} distinct) of {held} in {self.topic}; "
             f"group {group} committed {committed}"
         )
+
+
+class GroupMember:
+    """A bare consumer in a topology's group: joining, then leaving, makes the group
+    rebalance twice; it reads what it is given and commits nothing, like a consumer that
+    crashed before its first commit."""
+
+    def __init__(self, settings: KafkaSettings, group: str, topic: str) -> None:
+        self.consumer = KafkaConsumer(
+            **connection_config(settings),
+            group_id=group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+        )
+        self.topic = topic
+        self.read = 0
+
+    def start_joining(self) -> None:
+        """Send the JoinGroup that starts the rebalance; the join ends in ``wait_assigned``."""
+        self.consumer.subscribe([self.topic])
+        self.read += sum(len(r) for r in self.consumer.poll(timeout_ms=200).values())
+
+    def wait_assigned(self, timeout_s: float) -> list[int]:
+        """Poll until the group gave this member partitions (and read from them)."""
+        deadline = time.monotonic() + timeout_s
+        while not self.consumer.assignment():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no partitions after {timeout_s:.0f} s")
+            self.read += sum(len(r) for r in self.consumer.poll(timeout_ms=500).values())
+        for _ in range(4):  # take some records it will never commit
+            self.read += sum(len(r) for r in self.consumer.poll(timeout_ms=500).values())
+        return sorted(tp.partition for tp in self.consumer.assignment())
+
+    def leave(self) -> None:
+        self.consumer.close(autocommit=False)
 
 
 class SupervisedTopology:
@@ -195,6 +227,18 @@ class SupervisedTopology:
             p.read_text(errors="replace") for p in sorted(self.log_dir.glob("sparse-run-*.log"))
         )
 
+    def component_pids(self, class_name: str) -> list[int]:
+        """PIDs of this topology's Python processes running ``class_name`` (none of others)."""
+        process = self._process
+        if process is None:
+            return []
+        found = subprocess.run(
+            ["pgrep", "-s", str(process.pid), "-f", f"streamparse_run.* {class_name}"],
+            capture_output=True,
+            text=True,
+        )
+        return [int(pid) for pid in found.stdout.split()]
+
     def restart(self) -> None:
         with self._lock:
             self._stop_process()
@@ -234,10 +278,3 @@ class SupervisedTopology:
                     self.unplanned_exits += 1
                     self._start()
             time.sleep(0.5)
-
-
-def component_pids(class_name: str) -> list[int]:
-    found = subprocess.run(
-        ["pgrep", "-f", f"streamparse_run.* {class_name}"], capture_output=True, text=True
-    )
-    return [int(pid) for pid in found.stdout.split()]

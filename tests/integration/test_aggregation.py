@@ -9,57 +9,42 @@ from __future__ import annotations
 import itertools
 import subprocess
 import time
-from collections import defaultdict
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 import redis
-from kafka.consumer.fetcher import ConsumerRecord
 
-from botscore.aggregation.offline import FeatureSnapshot, final_features
+from botscore.aggregation.offline import final_features
 from botscore.settings import KafkaSettings
 from botscore.simulator.population import build_population
 from botscore.simulator.traffic import TrafficGenerator
 from botscore.v1.web_log_pb2 import WebLog
-from botscore.wire.codec import decode_user_features
 from botscore.wire.dead_letters import decode_dead_letter
-from botscore.wire.records import SourceRef
 
+from .aggregation_stream import (
+    INTERVAL_MS,
+    AggTopics,
+    FeatureCollector,
+    agg_topics_of_a_run,
+    feed,
+    project_memory,
+)
 from .faults import redis_down, stack_redis
 from .harness import (
     ROOT,
-    consume_all,
-    delete_topics,
+    committed_offsets,
     empty_redis_db,
-    fresh_topics,
-    new_run_id,
-    run_topics,
+    read_topic,
     sparse_run,
     stack_env,
+    wait_committed_to_end,
 )
-from .stream import TopicFollower, produce
+from .stream import GroupMember, produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.aggregation]
 
 REDIS_DB = 2  # the stack's Redis, a database of these tests' own
-INTERVAL_MS = 1000
 START_MS = 1_790_000_000_000
-
-
-@dataclass(frozen=True)
-class AggTopics:
-    kafka: KafkaSettings
-    web_logs: str
-    group: str
-
-    def env(self) -> dict[str, str]:
-        return {
-            "BOTSCORE_AGGREGATION_WEB_LOGS_TOPIC": self.web_logs,
-            "BOTSCORE_AGGREGATION_CONSUMER_GROUP": self.group,
-            "BOTSCORE_AGGREGATION_PUBLISH_INTERVAL_MS": str(INTERVAL_MS),
-            "BOTSCORE_REDIS_DB": str(REDIS_DB),
-        }
 
 
 @pytest.fixture
@@ -70,14 +55,8 @@ def agg_redis() -> Iterator[redis.Redis]:
 
 @pytest.fixture
 def agg_topics(kafka_settings: KafkaSettings) -> Iterator[AggTopics]:
-    run = new_run_id()
-    web_logs = f"it-web-logs-{run}"
-    # the scores topic and group are not used by the aggregation topology
-    settings = fresh_topics(kafka_settings, prefix="it-agg", run=run, also=(web_logs,))
-    topics = AggTopics(settings, web_logs, f"it-aggregation-{run}")
-    all_topics = [web_logs, *run_topics(settings)]
-    yield topics
-    delete_topics(settings, all_topics)
+    with agg_topics_of_a_run(kafka_settings, REDIS_DB) as topics:
+        yield topics
 
 
 def recorded_logs(users: int, rate: float, duration_s: float, seed: int) -> list[WebLog]:
@@ -112,58 +91,6 @@ def malformed_payloads() -> list[tuple[bytes, bytes, str]]:
     ]
 
 
-class FeatureCollector(TopicFollower):
-    """Each user's latest publication on the features topic, and when each was sent."""
-
-    def __init__(self, settings: KafkaSettings) -> None:
-        super().__init__(settings, settings.features_topic)
-        self.latest: dict[str, FeatureSnapshot] = {}
-        self.sent_ms: dict[str, list[int]] = defaultdict(list)
-        self.total = 0
-
-    def take(self, record: ConsumerRecord, now: float) -> None:
-        source = SourceRef(self.topic, record.partition, record.offset)
-        decoded = decode_user_features(record.value, source)
-        self.latest[decoded.user_id] = FeatureSnapshot(
-            decoded.user_id, decoded.window_end_ms, decoded.features
-        )
-        self.sent_ms[decoded.user_id].append(record.timestamp)
-        self.total += 1
-
-    def mismatches(self, expected: dict[str, FeatureSnapshot]) -> list[str]:
-        with self._lock:
-            return [user for user, snap in expected.items() if self.latest.get(user) != snap]
-
-    def wait_until_equal(
-        self, expected: dict[str, FeatureSnapshot], timeout_s: float, process: subprocess.Popen
-    ) -> float:
-        started = time.monotonic()
-        while True:
-            if self.error is not None:
-                raise AssertionError(f"feature collector died: {self.error!r}")
-            missing = self.mismatches(expected)
-            if not missing:
-                return time.monotonic() - started
-            if process.poll() is not None:
-                raise AssertionError(f"sparse run exited with {process.returncode}")
-            if time.monotonic() - started > timeout_s:
-                user = missing[0]
-                raise AssertionError(
-                    f"{len(missing)} of {len(expected)} users differ from the offline "
-                    f"features after {timeout_s:.0f} s; e.g. {user}:\n"
-                    f"  topology {self.latest.get(user)}\n  offline  {expected[user]}"
-                )
-            time.sleep(0.5)
-
-
-def feed(topics: AggTopics, logs: list[WebLog]) -> None:
-    produce(
-        topics.kafka,
-        ((log.user_id.encode(), log.SerializeToString()) for log in logs),
-        topic=topics.web_logs,
-    )
-
-
 def test_replayed_logs_give_exactly_the_offline_features(
     agg_topics, agg_redis, storm_on_path, tmp_path, report_figure
 ):
@@ -186,7 +113,8 @@ def test_replayed_logs_give_exactly_the_offline_features(
     ):
         features.wait_until_equal(expected, timeout_s=420, process=process)
         elapsed = time.monotonic() - started
-        letters = consume_all(agg_topics.kafka, agg_topics.kafka.dead_letter_topic, len(bad), 60)
+        wait_committed_to_end(agg_topics.kafka, agg_topics.group, agg_topics.web_logs, 120, process)
+        letters = read_topic(agg_topics.kafka, agg_topics.kafka.dead_letter_topic)
 
     report_figure(
         f"aggregation replay: {len(logs)} WebLogs from {len(expected)} users -> "
@@ -194,10 +122,10 @@ def test_replayed_logs_give_exactly_the_offline_features(
         f"{elapsed:.1f} s from `sparse run` ({len(logs) / elapsed:.0f} requests/s incl. start-up); "
         f"{features.total} publications",
     )
-    dead = {
+    dead = [
         (d.reason, d.original_value) for d in map(decode_dead_letter, (r.value for r in letters))
-    }
-    assert dead == {(reason, value) for _, value, reason in bad}
+    ]
+    assert sorted(dead) == sorted((reason, value) for _, value, reason in bad)
     # At most one publication per user per interval (Kafka timestamps are send times).
     for user, times in features.sent_ms.items():
         gaps = [b - a for a, b in itertools.pairwise(times)]
@@ -230,6 +158,7 @@ def test_redis_killed_mid_stream_loses_nothing(
         with redis_down(stack_redis()):
             time.sleep(5)
         took = features.wait_until_equal(expected, timeout_s=420, process=process)
+        wait_committed_to_end(agg_topics.kafka, agg_topics.group, agg_topics.web_logs, 120, process)
         logs_text = log_path.read_text(errors="replace")
 
     report_figure(
@@ -239,7 +168,7 @@ def test_redis_killed_mid_stream_loses_nothing(
         f"({len(logs)} WebLogs, 0 lost)",
     )
     assert "Redis did not take" in logs_text, "the fault never reached the aggregation bolt"
-    letters = consume_all(agg_topics.kafka, agg_topics.kafka.dead_letter_topic, 1, 5)
+    letters = read_topic(agg_topics.kafka, agg_topics.kafka.dead_letter_topic)
     assert letters == [], [decode_dead_letter(r.value).reason for r in letters]
 
 
@@ -252,7 +181,7 @@ def test_redis_memory_stays_bounded_over_ten_minutes(
     ttl_s = (4 * 3600 + 900) // speedup
     env = {**agg_topics.env(), "BOTSCORE_AGGREGATION_STATE_TTL_S": str(ttl_s)}
     log_path = tmp_path / "sparse-run.log"
-    samples: list[tuple[float, int, int]] = []  # (wall s, used_memory, keys)
+    samples: list[tuple[float, int, int]] = []  # (wall s, bytes held by our keys, keys)
     with sparse_run(agg_topics.kafka, log_path, topology="aggregation", **env) as process:
         simulator = subprocess.Popen(
             [
@@ -285,16 +214,18 @@ def test_redis_memory_stays_bounded_over_ten_minutes(
         try:
             while simulator.poll() is None:
                 assert process.poll() is None, log_path.read_text(errors="replace")[-3000:]
-                info = agg_redis.info("memory")
-                samples.append(
-                    (time.monotonic() - started, info["used_memory"], agg_redis.dbsize())
-                )
-                time.sleep(10)
+                samples.append((time.monotonic() - started, *project_memory(agg_redis)))
+                time.sleep(10)  # the sampling period
         finally:
             if simulator.poll() is None:
                 simulator.kill()
             output = simulator.communicate(timeout=30)[0].decode(errors="replace")
         assert simulator.returncode == 0, output[-3000:]
+        # Every request the simulator sent was applied before the last sample.
+        committed = wait_committed_to_end(
+            agg_topics.kafka, agg_topics.group, agg_topics.web_logs, 300, process
+        )
+        samples.append((time.monotonic() - started, *project_memory(agg_redis)))
 
     def at(minute: float) -> int:
         return max(m for t, m, _ in samples if t <= minute * 60)
@@ -303,8 +234,61 @@ def test_redis_memory_stays_bounded_over_ten_minutes(
     peak_late = max(m for t, m, _ in samples if t > minutes / 2 * 60)
     figures = ", ".join(f"{m} min {at(m) / 2**20:.1f} MiB" for m in range(2, minutes + 1, 2))
     report_figure(
-        f"Redis memory, {minutes} min at 600 requests/s ({speedup}x: {minutes * speedup // 60} "
-        f"simulated hours, 3000 users): {figures}; keys at end {samples[-1][2]}"
+        f"Redis memory of the aggregation's keys, {minutes} min at 600 requests/s "
+        f"({speedup}x: {minutes * speedup // 60} simulated hours, 3000 users, "
+        f"{sum(committed.values())} WebLogs applied): {figures}; keys at end {samples[-1][2]}"
     )
+    assert sum(committed.values()) > minutes * 60 * 10 * speedup * 0.9, "traffic not processed"
+    assert half > 0, "no aggregation state at half time"
     # Requests keep coming at the same rate; the state does not keep growing with them.
     assert peak_late <= half * 1.25, f"memory grew from {half} to {peak_late} bytes"
+
+
+@pytest.mark.faults
+def test_a_member_joining_and_leaving_while_redis_is_down_loses_nothing(
+    agg_topics, agg_redis, storm_on_path, tmp_path, report_figure
+):
+    """Redis down for 20 s mid-stream; meanwhile another member joins the aggregation's
+    group, reads without committing, and leaves: two rebalances while every write fails."""
+    logs = recorded_logs(users=500, rate=40, duration_s=1500, seed=23)
+    expected = final_features(logs)
+    feed(agg_topics, logs)
+    log_path = tmp_path / "sparse-run.log"
+    member = GroupMember(agg_topics.kafka, agg_topics.group, agg_topics.web_logs)
+    with (
+        FeatureCollector(agg_topics.kafka) as features,
+        sparse_run(
+            agg_topics.kafka, log_path, topology="aggregation", **agg_topics.env()
+        ) as process,
+    ):
+        deadline = time.monotonic() + 180
+        while features.total < 200:
+            assert process.poll() is None, log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, "no features published before the fault"
+            time.sleep(0.2)
+        committed = committed_offsets(agg_topics.kafka, agg_topics.group, agg_topics.web_logs)
+        assert 0 < sum(committed.values()) < len(logs), committed
+        with redis_down(stack_redis()):
+            down_at = time.monotonic()
+            member.start_joining()
+            taken = member.wait_assigned(60)
+            member.leave()
+            left_after = time.monotonic() - down_at
+            time.sleep(max(0.0, 20 - left_after))  # the rest of the 20 s outage
+        took = features.wait_until_equal(expected, timeout_s=420, process=process)
+        ends = wait_committed_to_end(
+            agg_topics.kafka, agg_topics.group, agg_topics.web_logs, 120, process
+        )
+        logs_text = log_path.read_text(errors="replace")
+
+    report_figure(
+        f"aggregation, Redis down 20 s with {sum(committed.values())} of {len(logs)} committed; "
+        f"a member joined, took partitions {taken} ({member.read} WebLogs read, none committed) "
+        f"and left {left_after:.1f} s into the outage; all {len(expected)} users' features "
+        f"equal offline {took:.0f} s after Redis returned"
+    )
+    assert sum(ends.values()) == len(logs)
+    assert logs_text.count("partitions revoked") >= 2, "the spout never gave partitions up"
+    assert "Redis did not take" in logs_text, "the fault never reached the aggregation bolt"
+    letters = read_topic(agg_topics.kafka, agg_topics.kafka.dead_letter_topic)
+    assert letters == [], [decode_dead_letter(r.value).reason for r in letters]

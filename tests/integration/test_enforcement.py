@@ -3,6 +3,9 @@
 ThreatScores go onto a scores topic of the test's own through our producer; the enforcer
 turns them into decisions in Redis database 3 (flushed around each test). The fault tests
 use a redis-server of their own on a free port, so killing it never disturbs other suites.
+The merge's property test (any arrival order gives the same decisions) and its argument
+checks need Redis only: database 13 of the Redis that ``BOTSCORE_REDIS_HOST`` and
+``BOTSCORE_REDIS_PORT`` name (by default the stack's).
 """
 
 from __future__ import annotations
@@ -19,15 +22,22 @@ from dataclasses import replace
 
 import pytest
 import redis
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from kafka import KafkaConsumer, TopicPartition
 
 from botscore.clock import now_ms
 from botscore.enforcement.consumer import run_enforcer
 from botscore.enforcement.decisions import (
+    BLOCKED_USERS_KEY,
+    CHALLENGED_USERS_KEY,
+    CLOCK_SKEW_MS,
     DECISION_PREFIX,
     SCORED_USERS_KEY,
     DecisionWriter,
     decision_key,
+    latest_key,
     read_stats,
 )
 from botscore.enforcement.edge import EdgeDecisions
@@ -54,6 +64,7 @@ from .stream import produce
 pytestmark = [pytest.mark.integration, pytest.mark.aggregation]
 
 REDIS_DB = 3  # the stack's Redis, a database of these tests' own
+MERGE_DB = 13  # the merge property's own database, of the Redis the environment names
 BLOCK_MS = EnforcementSettings().block_ttl_s * 1000
 CHALLENGE_MS = EnforcementSettings().challenge_ttl_s * 1000
 
@@ -91,16 +102,18 @@ def own_redis(tmp_path) -> Iterator[RedisServer]:
 # ------------------------------------------------------------------- helpers --
 
 
-def _score(user_id: str, decision: str, scored_ms: int, offset: int = 0) -> ScoreRecord:
+def _score(
+    user_id: str, decision: str, feature_ms: int, offset: int = 0, partition: int = 0
+) -> ScoreRecord:
     return ScoreRecord(
         user_id=user_id,
         score={"allow": 0.1, "challenge": 0.6, "block": 0.95}[decision],
         decision=decision,
         model_name="baseline",
         model_version="it",
-        feature_time_ms=scored_ms - 50,
-        scored_time_ms=scored_ms,
-        source=SourceRef("it-features", 0, offset),
+        feature_time_ms=feature_ms,
+        scored_time_ms=feature_ms + 50,
+        source=SourceRef("it-features", partition, offset),
     )
 
 
@@ -212,47 +225,201 @@ def test_scores_become_decisions_with_their_ttls_and_offsets_are_committed(setti
     with enforcer(settings):
         _wait_committed(settings, ends)
 
+    # The newest score per user decides, for its TTL from its feature time.
     assert _decisions(edge_redis) == {
         "c-block": ("block", now + BLOCK_MS),
         "c-challenge": ("challenge", now + 1 + CHALLENGE_MS),
-        "c-block-then-challenge": ("block", now + 3 + BLOCK_MS),
+        "c-block-then-challenge": ("challenge", now + 4 + CHALLENGE_MS),
         "c-challenge-then-block": ("block", now + 6 + BLOCK_MS),
-        "c-block-then-allow": ("block", now + 7 + BLOCK_MS),
     }
-    assert _stats(edge_redis) == {"users_scored": 6, "blocks": 4, "challenges": 2}
+    assert _stats(edge_redis) == {"users_scored": 6, "users_blocked": 4, "users_challenged": 3}
     assert _committed(settings) == ends
 
 
-def test_replayed_or_reordered_scores_leave_the_same_decisions(edge_redis):
+def test_stale_features_make_no_decision(edge_redis):
     writer = DecisionWriter(edge_redis, EnforcementSettings())
     now = now_ms()
-    # All scored in the past: a score from the future is capped (next test), not replayed.
-    scores = [
-        _score(f"c-{i % 7}", ("allow", "challenge", "block")[i % 3], now - 20_000 + i * 300)
-        for i in range(40)
-    ]
-    stale = _score("c-stale", "block", now - BLOCK_MS - 1000)
-    outcomes = writer.write([*scores, stale])
-    assert outcomes[-1] == "stale"
-    first = (_decisions(edge_redis), _stats(edge_redis), edge_redis.pfcount(SCORED_USERS_KEY))
-    assert "c-stale" not in first[0] and first[2] == 8
-
-    writer.write(list(reversed(scores)))
-    writer.write(scores[::2])
-    writer.write([*scores[1::2], stale])
-    assert (
-        _decisions(edge_redis),
-        _stats(edge_redis),
-        edge_redis.pfcount(SCORED_USERS_KEY),
-    ) == first
+    two_hours_ago = now - 2 * 3600 * 1000
+    backlog = [_score("c-backlog", "block", two_hours_ago + i, offset=i) for i in range(3)]
+    assert writer.write(backlog, now) == ["stale"] * 3
+    assert edge_redis.keys("*") == []
+    assert _stats(edge_redis) == {"users_scored": 0, "users_blocked": 0, "users_challenged": 0}
 
 
-def test_a_scorer_clock_running_ahead_keeps_a_decision_no_longer_than_its_ttl(edge_redis):
+def test_a_challenge_scored_after_a_block_is_what_the_edge_then_sees(edge_redis):
     writer = DecisionWriter(edge_redis, EnforcementSettings())
-    before = now_ms()
-    assert writer.write([_score("c-ahead", "block", before + 86_400_000)]) == ["block"]
-    expiry = edge_redis.pexpiretime(decision_key("c-ahead"))
-    assert before + BLOCK_MS <= expiry <= now_ms() + BLOCK_MS
+    edge = EdgeDecisions(edge_redis, cache_ms=0)
+    now = now_ms()
+    assert writer.write([_score("c-1", "block", now - 60_000, offset=1)], now) == ["block"]
+    assert edge.decision_for("c-1") == "block"
+    assert writer.write([_score("c-1", "challenge", now - 1000, offset=2)], now) == ["challenge"]
+    assert edge.decision_for("c-1") == "challenge"
+    assert _decisions(edge_redis) == {"c-1": ("challenge", now - 1000 + CHALLENGE_MS)}
+
+    # The block again, late (a replay): older, so the challenge stays.
+    assert writer.write([_score("c-1", "block", now - 60_000, offset=1)], now) == ["kept"]
+    assert edge.decision_for("c-1") == "challenge"
+    # A newer allow lifts the decision.
+    assert writer.write([_score("c-1", "allow", now - 500, offset=3)], now) == ["allow"]
+    assert edge.decision_for("c-1") == "allow"
+
+
+def test_a_feature_time_ahead_of_the_clock_lives_from_itself_only_within_the_skew(edge_redis):
+    writer = DecisionWriter(edge_redis, EnforcementSettings())
+    now = now_ms()
+    ahead = [
+        _score("c-day-ahead", "block", now + 86_400_000),
+        _score("c-int64-ahead", "block", 2**63 - 1),
+        _score("c-skewed", "block", now + CLOCK_SKEW_MS),
+    ]
+    assert writer.write(ahead, now) == ["future", "future", "block"]
+    assert _decisions(edge_redis) == {"c-skewed": ("block", now + CLOCK_SKEW_MS + BLOCK_MS)}
+
+
+# ------------------------------------------------- the merge, order-independent --
+
+
+@pytest.fixture(scope="module")
+def merge_redis() -> Iterator[redis.Redis]:
+    """Database ``MERGE_DB`` of the Redis the environment names, emptied before and after."""
+    named = replace(Settings.from_options({}).redis, db=MERGE_DB)
+    client = create_redis(named)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        pytest.fail(f"no Redis at {named.host}:{named.port} ({exc}): start it with `make up`")
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+MERGE_SETTINGS = EnforcementSettings(
+    block_ttl_s=600, challenge_ttl_s=300, max_score_age_ms=30 * 60 * 1000
+)
+SEVERITY = {"allow": 0, "challenge": 1, "block": 2}
+TTL_MS = {"allow": 0, "challenge": 300_000, "block": 600_000}
+# Feature times relative to the clock, on whole minutes plus 30 s, so that no expiry Redis
+# keeps falls within 30 s of the test's own clock: stale, timely with every decision over,
+# only a block live, both live, just past, just ahead within the skew, too far ahead.
+AGES_MS = [m * 60_000 + 30_000 for m in (-32, -30, -10, -5, -1, 0, 1)]
+HLL_KEYS = {SCORED_USERS_KEY, BLOCKED_USERS_KEY, CHALLENGED_USERS_KEY}
+
+
+def scores_strategy() -> st.SearchStrategy[list[tuple[str, str, int, int, int]]]:
+    """(user, decision, age, partition, offset): few values of each, so ties are common."""
+    return st.lists(
+        st.tuples(
+            st.sampled_from(["c-a", "c-b", "c-c"]),
+            st.sampled_from(list(SEVERITY)),
+            st.sampled_from(AGES_MS),
+            st.integers(0, 1),
+            st.integers(0, 2),
+        ),
+        min_size=1,
+        max_size=25,
+    )
+
+
+def merge_state(client: redis.Redis) -> dict[str, tuple[object, ...]]:
+    """Every key: a string's value and absolute expiry, a HyperLogLog's count."""
+    state: dict[str, tuple[object, ...]] = {}
+    for raw in client.scan_iter("*"):
+        key = raw.decode()
+        if key in HLL_KEYS:
+            state[key] = ("users", client.pfcount(key))
+        else:
+            state[key] = (client.get(key).decode(), client.pexpiretime(key))
+    return state
+
+
+def expected_state(scores: list[ScoreRecord], now: int) -> dict[str, tuple[object, ...]]:
+    """The merge as a function of the set: per user, the greatest key among timely scores."""
+    oldest, latest = now - MERGE_SETTINGS.max_score_age_ms, now + CLOCK_SKEW_MS
+    timely = [s for s in scores if oldest <= s.feature_time_ms <= latest]
+    state: dict[str, tuple[object, ...]] = {}
+    for key, decisions in (
+        (SCORED_USERS_KEY, set(SEVERITY)),
+        (BLOCKED_USERS_KEY, {"block"}),
+        (CHALLENGED_USERS_KEY, {"challenge"}),
+    ):
+        users = {s.user_id for s in timely if s.decision in decisions}
+        if users:
+            state[key] = ("users", len(users))
+    for user in {s.user_id for s in timely}:
+        newest = max(
+            (
+                (s.feature_time_ms, s.source.partition, s.source.offset, SEVERITY[s.decision]),
+                s.decision,
+            )
+            for s in timely
+            if s.user_id == user
+        )
+        (feature_ms, partition, offset, severity), decision = newest
+        state[latest_key(user)] = (
+            f"{feature_ms} {partition} {offset} {severity}",
+            feature_ms + MERGE_SETTINGS.max_score_age_ms + CLOCK_SKEW_MS,
+        )
+        expires = feature_ms + TTL_MS[decision]
+        if decision != "allow" and expires > now:
+            state[decision_key(user)] = (decision, expires)
+    return state
+
+
+@hypothesis_settings(max_examples=200, deadline=None)
+@given(drawn=scores_strategy(), data=st.data())
+def test_any_arrival_order_of_the_same_scores_leaves_the_same_decisions_and_counts(
+    merge_redis: redis.Redis, drawn: list[tuple[str, str, int, int, int]], data: st.DataObject
+) -> None:
+    now = now_ms()
+    scores = [_score(u, d, now + age, offset, partition) for u, d, age, partition, offset in drawn]
+    writer = DecisionWriter(merge_redis, MERGE_SETTINGS)
+
+    merge_redis.flushdb()
+    writer.write(scores, now)
+    in_order = merge_state(merge_redis)
+    assert in_order == expected_state(scores, now)
+
+    # Another order, with replays, in batches of any size.
+    arrivals = data.draw(st.permutations(scores)) + data.draw(
+        st.lists(st.sampled_from(scores), max_size=8)
+    )
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(arrivals)), max_size=4)))
+    merge_redis.flushdb()
+    for start, end in zip([0, *cuts], [*cuts, len(arrivals)], strict=True):
+        writer.write(arrivals[start:end], now)
+    assert merge_state(merge_redis) == in_order
+
+
+@pytest.mark.parametrize(
+    ("argv", "refused"),
+    [
+        pytest.param({2: 2**53}, "argument 3", id="feature-time-past-2**53"),
+        pytest.param({3: -1}, "argument 4", id="negative-partition"),
+        pytest.param({4: "1.5"}, "argument 5", id="fractional-offset"),
+        pytest.param({5: "soon"}, "argument 6", id="expiry-not-a-number"),
+        pytest.param({6: "inf"}, "argument 7", id="infinite-latest-expiry"),
+        pytest.param({7: "nan"}, "argument 8", id="nan-clock"),
+        pytest.param({1: "maybe"}, "unknown decision", id="decision"),
+    ],
+)
+def test_the_script_refuses_arguments_out_of_range_and_changes_nothing(merge_redis, argv, refused):
+    merge_redis.flushdb()
+    writer = DecisionWriter(merge_redis, MERGE_SETTINGS)
+    now = now_ms()
+    args = ["c-1", "block", now, 0, 0, now + 60_000, now + 120_000, now]
+    for index, value in argv.items():
+        args[index] = value
+    keys = [
+        decision_key("c-1"),
+        latest_key("c-1"),
+        SCORED_USERS_KEY,
+        BLOCKED_USERS_KEY,
+        CHALLENGED_USERS_KEY,
+    ]
+    with pytest.raises(redis.ResponseError, match=refused):
+        writer._apply(keys=keys, args=args)
+    assert merge_redis.keys("*") == []
 
 
 def test_undecodable_scores_are_dead_lettered_with_their_reason(settings, edge_redis):
@@ -351,7 +518,7 @@ def test_redis_killed_mid_stream_loses_no_decision(settings, own_redis, report_f
     )
     assert set(decisions) == {s.user_id for s in scores}
     assert {d for d, _ in decisions.values()} == {"block"}
-    assert stats["blocks"] == len(scores)
+    assert stats["users_blocked"] == pytest.approx(len(scores), rel=0.02)
     assert stats["users_scored"] == pytest.approx(len(scores), rel=0.02)  # a HyperLogLog
 
 
@@ -415,7 +582,7 @@ def test_simulator_with_enforce_stops_blocked_users(settings, edge_redis, tmp_pa
         scored = now_ms()
         try:
             DecisionWriter(client, settings.enforcement).write(
-                [_score(u, "block", scored) for u in spoofers]
+                [_score(u, "block", scored) for u in spoofers], scored
             )
         finally:
             client.close()

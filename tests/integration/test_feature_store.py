@@ -68,9 +68,9 @@ def test_dedup_marks_below_the_replay_floor_are_forgotten(client):
         request_record(e, SourceRef("w", 0, i), replay_floor=i) for i, e in enumerate(one_user)
     ]
     store.apply(records, now_ms=0)
-    seen = f"bs:agg:{{{one_user[0].user_id}}}:seen"
+    seen = f"bs:agg:{{{one_user[0].user_id}}}:seen:0"
     # every record carried a higher floor; only marks at or above the last floor remain
-    assert [m.decode() for m in client.zrange(seen, 0, -1)] == ["0:29"]
+    assert [m.decode() for m in client.zrange(seen, 0, -1)] == ["29"]
 
 
 def test_publication_bookkeeping(client):

@@ -21,7 +21,17 @@ from botscore.wire.codec import decode_threat_score, encode_user_features
 from botscore.wire.dead_letters import decode_dead_letter
 from botscore.wire.records import ScoreRecord, SourceRef
 
-from .harness import ROOT, consume_all, delete_topics, fresh_topics, sparse_run, stack_env
+from .harness import (
+    ROOT,
+    consume_all,
+    delete_topics,
+    fresh_topics,
+    read_topic,
+    scoring_group,
+    sparse_run,
+    stack_env,
+    wait_committed_to_end,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -65,8 +75,12 @@ def pipeline_run(
         started = time.monotonic()
         scores = consume_all(settings, settings.scores_topic, USERS, 600, process, log_path)
         wall_s = time.monotonic() - started
-        # Anything beyond USERS would be a duplicate: give it time to show up.
-        scores += consume_all_after(settings, scores, 5)
+        # Committed to the end: every score the topology will write is on Kafka now, so
+        # reading to the end shows any duplicate beyond USERS.
+        wait_committed_to_end(
+            settings, scoring_group(settings), settings.features_topic, 120, process
+        )
+        scores = read_topic(settings, settings.scores_topic)
     window = (start_ms, now_ms())
     scored_ms = [decode_threat_score(r.value).scored_time_ms for r in scores]
     span_s = (max(scored_ms) - min(scored_ms)) / 1000 if scores else 0.0
@@ -80,12 +94,6 @@ def pipeline_run(
     delete_topics(
         settings, [settings.features_topic, settings.scores_topic, settings.dead_letter_topic]
     )
-
-
-def consume_all_after(settings, already, wait_s) -> list:
-    time.sleep(wait_s)
-    everything = consume_all(settings, settings.scores_topic, len(already) + 1, 5)
-    return everything[len(already) :]
 
 
 def test_exactly_one_score_per_message(pipeline_run: PipelineRun):
@@ -126,9 +134,9 @@ def test_invalid_message_is_logged_dead_lettered_and_skipped(pipeline_run: Pipel
     where = f"{pipeline_run.settings.features_topic}/{partition}/{offset}"
     assert f"skipping invalid message at {where}" in pipeline_run.log
     settings = pipeline_run.settings
+    # the run committed every offset, so its letters are all on the topic already
     [letter] = [
-        decode_dead_letter(r.value)
-        for r in consume_all(settings, settings.dead_letter_topic, 1, 60)
+        decode_dead_letter(r.value) for r in read_topic(settings, settings.dead_letter_topic)
     ]
     assert letter.original_value == GARBAGE
     assert letter.original_key == b"garbage"

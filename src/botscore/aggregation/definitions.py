@@ -23,6 +23,8 @@ from botscore.wire.records import RequestRecord, SourceRef
 __all__ = [
     "DISTINCT_SETS",
     "GRANULARITIES",
+    "MAX_PATH_CHARS",
+    "MAX_USER_AGENT_BYTES",
     "RECENT_REQUESTS",
     "DistinctSet",
     "Granularity",
@@ -74,8 +76,10 @@ DISTINCT_SETS: tuple[DistinctSet, ...] = (
 )
 # Inter-arrival statistics come from this many most recent requests.
 RECENT_REQUESTS = 32
-# Longer paths are cut: the set measures variety, and a bot must not inflate memory.
+# Longer paths and user agents are cut: the sets measure variety, and a bot must not
+# inflate memory. A user agent is cut to whole characters within its byte limit.
 MAX_PATH_CHARS = 200
+MAX_USER_AGENT_BYTES = 512
 
 
 def counter_flags(log: WebLog) -> list[str]:
@@ -100,7 +104,7 @@ def request_record(log: WebLog, source: SourceRef, replay_floor: int = 0) -> Req
         time_ms=log.time_unix_ms,
         request_id=log.request_id,
         ip=log.ip,
-        user_agent=log.user_agent,
+        user_agent=log.user_agent.encode()[:MAX_USER_AGENT_BYTES].decode(errors="ignore"),
         path=log.path[:MAX_PATH_CHARS],
         flags=counter_flags(log),
         source=source,

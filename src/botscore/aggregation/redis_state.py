@@ -2,12 +2,16 @@
 
 Keys per user (the ``{user}`` hash tag keeps them in one cluster slot): counters in time
 buckets, one sorted set per distinct-value set (member -> latest time), the most recent
-request times, dedup marks, and meta (latest time, version, last publication). Every key
-expires ``ttl`` after the user's last request, so memory follows active users.
+request times, dedup marks per partition, and meta (latest time, version, last
+publication). Every key expires ``ttl`` after the user's last request, so memory follows
+active users, and every structure is capped, so it is bounded per user.
 
 Exactly once on top of at-least-once delivery: a request carries its Kafka partition and
-offset, and the script ignores a request whose mark is already there. Marks below the
-partition's committed offset can never be delivered again, so they are dropped.
+offset, and the script ignores a request whose mark is already in its partition's set.
+Marks below that partition's replay floor can never be delivered again, so they are
+dropped; beyond ``DEDUP_MARKS`` per partition the lowest go too, so a replay of a request
+that old (the user sent that many more on the partition before it was committed) would
+count it again.
 
 Publishing: a user with new requests enters the ``pending`` sorted set (user -> due
 time). The publisher takes due users, and on Kafka's confirmation removes them unless a
@@ -29,12 +33,18 @@ from botscore.aggregation.definitions import (
     UserState,
     update_for,
 )
+from botscore.wire.codec import MAX_EXACT_INT
 from botscore.wire.records import RequestRecord
 
-__all__ = ["PublishCandidate", "RedisFeatureStore"]
+__all__ = ["DEDUP_MARKS", "PublishCandidate", "RedisFeatureStore"]
 
-# KEYS: counters, meta, recent, seen, then one key per DISTINCT_SETS entry.
-# ARGV: update (JSON), dedup member, offset, replay floor, ttl in ms.
+# Dedup marks kept per user and partition, twice the default ``kafka.max_in_flight``: a
+# replay recounts a request only if the user sent this many more on its partition before
+# its offset was committed.
+DEDUP_MARKS = 10_000
+
+# KEYS: counters, meta, recent, the request's partition's marks, then one key per
+# DISTINCT_SETS entry. ARGV: update (JSON), offset, replay floor, ttl in ms, marks cap.
 _APPLY = """
 if redis.call('ZSCORE', KEYS[4], ARGV[2]) then return 0 end
 local function int(n) return string.format('%d', n) end
@@ -66,18 +76,17 @@ for _, g in ipairs(u.g) do
     end
   end
 end
-local function add_capped(key, member, floor, cap)
-  redis.call('ZADD', key, 'GT', int(t), member)
-  if floor then redis.call('ZREMRANGEBYSCORE', key, '-inf', int(floor)) end
+local function add_capped(key, score, member, floor, cap)
+  redis.call('ZADD', key, 'GT', score, member)
+  if floor then redis.call('ZREMRANGEBYSCORE', key, '-inf', floor) end
   local extra = redis.call('ZCARD', key) - cap
   if extra > 0 then redis.call('ZREMRANGEBYRANK', key, 0, extra - 1) end
 end
-for i, s in ipairs(u.s) do add_capped(KEYS[4 + i], s.m, last - s.w, s.c) end
-add_capped(KEYS[3], u.r, nil, u.rc)
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. ARGV[4])
+for i, s in ipairs(u.s) do add_capped(KEYS[4 + i], int(t), s.m, int(last - s.w), s.c) end
+add_capped(KEYS[3], int(t), u.r, nil, u.rc)
+add_capped(KEYS[4], ARGV[2], ARGV[2], '(' .. ARGV[3], tonumber(ARGV[5]))
 redis.call('HINCRBY', KEYS[2], 'version', 1)
-for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[5]) end
+for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[4]) end
 return 1
 """
 
@@ -109,15 +118,17 @@ class PublishCandidate:
 class RedisFeatureStore:
     def __init__(self, client: redis.Redis, ttl_s: int, prefix: str = "bs:agg") -> None:
         self.client = client
-        self.ttl_ms = ttl_s * 1000
+        self.ttl_ms = _exact("ttl", ttl_s * 1000)
         self.prefix = prefix
         self.pending_key = f"{prefix}:pending"
         self._apply = client.register_script(_APPLY)
         self._published = client.register_script(_PUBLISHED)
 
-    def _keys(self, user_id: str) -> list[str]:
+    def _keys(self, user_id: str, partition: int | None = None) -> list[str]:
+        """Counters, meta, recent, [the marks of ``partition``,] one key per distinct set."""
         base = f"{self.prefix}:{{{user_id}}}"
-        return [f"{base}:c", f"{base}:m", f"{base}:t", f"{base}:seen"] + [
+        marks = [] if partition is None else [f"{base}:seen:{partition}"]
+        return [f"{base}:c", f"{base}:m", f"{base}:t", *marks] + [
             f"{base}:{s.name}" for s in DISTINCT_SETS
         ]
 
@@ -125,8 +136,18 @@ class RedisFeatureStore:
         """Store each request's update and mark its user pending; True where it was new.
 
         One round trip. Raises ``redis.RedisError`` if Redis did not take all of them; the
-        caller replays the lot, which the dedup marks make harmless.
+        caller replays the lot, which the dedup marks make harmless. Raises ``ValueError``,
+        before sending anything, for an integer the script could not hold exactly (decoding
+        dead-letters such requests, so none should get here).
         """
+        for record in records:
+            for name, value in (
+                ("time", record.time_ms),
+                ("partition", record.source.partition),
+                ("offset", record.source.offset),
+                ("replay floor", record.replay_floor),
+            ):
+                _exact(name, value)
         pipe = self.client.pipeline(transaction=False)
         for record in records:
             update = update_for(record)
@@ -149,13 +170,13 @@ class RedisFeatureStore:
             }
             source = record.source
             self._apply(
-                keys=self._keys(record.user_id),
+                keys=self._keys(record.user_id, source.partition),
                 args=[
                     json.dumps(spec, separators=(",", ":"), ensure_ascii=False),
-                    f"{source.partition}:{source.offset}",
                     source.offset,
                     record.replay_floor,
                     self.ttl_ms,
+                    DEDUP_MARKS,
                 ],
                 client=pipe,
             )
@@ -176,7 +197,7 @@ class RedisFeatureStore:
         """Each user's state, or None when it expired (nothing left to publish)."""
         pipe = self.client.pipeline(transaction=False)
         for user_id in user_ids:
-            counters, meta, recent, _seen, *sets = self._keys(user_id)
+            counters, meta, recent, *sets = self._keys(user_id)
             pipe.hgetall(counters)
             pipe.hgetall(meta)
             pipe.zrange(recent, 0, -1, withscores=True)
@@ -215,3 +236,10 @@ class RedisFeatureStore:
 
     def drop_pending(self, user_id: str) -> None:
         self.client.zrem(self.pending_key, user_id)
+
+
+def _exact(name: str, value: int) -> int:
+    """``value`` if Lua's doubles hold it exactly (and it is not negative), else ValueError."""
+    if not 0 <= value <= MAX_EXACT_INT:
+        raise ValueError(f"{name} {value} is outside 0..{MAX_EXACT_INT}")
+    return value

@@ -164,7 +164,7 @@ def _apply_batch(
     written = _until_done(
         stop,
         f"writing {len(scores)} decisions to Redis",
-        lambda: outcomes.extend(writer.write(scores)),
+        lambda: outcomes.extend(writer.write(scores, now_ms())),
     )
     if not written or not _until_done(
         stop, "dead letters", lambda: letters.flush_and_confirm(timeout_s=2)

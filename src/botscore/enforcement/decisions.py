@@ -1,76 +1,131 @@
-"""Scores merged into the edge's decisions in Redis, idempotently and atomically.
+"""Scores merged into the edge's decisions in Redis: the newest score per user wins.
 
-Decisions live in Redis as ``bs:edge:decision:{user_id}`` = ``block`` | ``challenge`` with
-an expiry; no key means allow. A Lua script applies each score atomically. It is a merge,
-so replayed or reordered scores leave the same decisions: a decision expires at its
-score's ``scored_time`` plus the TTL, expiries only grow, a challenge never replaces a
-block, an allow only lets decisions run out, and a score whose decision would already have
-expired changes nothing. ``bs:edge:stats`` counts transitions (a user newly blocked or
-challenged) and distinct users scored, so it is idempotent too.
+Decisions live in Redis as ``bs:edge:decision:<user id>`` = ``block`` | ``challenge`` with
+an expiry; no key means allow. At a given enforcer clock the merge is a function of the
+set of scores seen, so replayed, reordered or late scores leave the same decisions:
+
+- A score's time is its feature time (the scored window's end), never when it was scored
+  or arrived, so a backlog of old features does not become fresh decisions. A score whose
+  features are older than ``max_score_age_ms``, or more than ``CLOCK_SKEW_MS`` ahead of
+  the enforcer's clock, is ignored (outcome ``stale`` or ``future``, counted in the
+  enforcer's ``scores`` metric).
+- Per user the score with the greatest ``(feature time, source partition, source offset,
+  severity)`` decides, whatever its decision: a newer allow lifts a block, a newer
+  challenge replaces a block. Its decision expires at its feature time plus its TTL.
+  ``bs:edge:latest:<user id>`` remembers that greatest key for as long as an older score
+  could still be fresh.
+
+The counters are HyperLogLogs of users (about 1% off, 12 KB each): users with a timely
+score, and users a timely score asked to block or to challenge, superseded or not. Unions
+do not depend on arrival order; counting transitions would.
 """
 
 from __future__ import annotations
 
+from dataclasses import astuple, dataclass
+
 import redis
 
-from botscore.errors import InvalidMessage
+from botscore.errors import ConfigError, InvalidMessage
 from botscore.settings import EnforcementSettings
 from botscore.vocabulary import DeadLetterReason, Decision
 from botscore.wire.codec import UNSPECIFIED_DECISION, decode_threat_score
 from botscore.wire.records import ScoreRecord
 
 __all__ = [
+    "BLOCKED_USERS_KEY",
+    "CHALLENGED_USERS_KEY",
+    "CLOCK_SKEW_MS",
     "DECISION_PREFIX",
+    "FUTURE",
+    "LATEST_PREFIX",
+    "MAX_LIFE_MS",
+    "MAX_SCRIPT_INT",
     "SCORED_USERS_KEY",
-    "STATS_KEY",
+    "STALE",
     "STORED_DECISIONS",
     "DecisionWriter",
+    "ScoreEffect",
     "decision_key",
+    "latest_key",
     "parse_score",
     "read_stats",
+    "score_effect",
     "ttl_ms",
+    "untimely",
 ]
 
 DECISION_PREFIX = "bs:edge:decision:"
-STATS_KEY = "bs:edge:stats"
-# A HyperLogLog of the users ever scored: ``users_scored`` is replay-safe and the key stays
-# at 12 KB however many users pass (the count is within about 1%).
+LATEST_PREFIX = "bs:edge:latest:"
 SCORED_USERS_KEY = "bs:edge:scored_users"
+BLOCKED_USERS_KEY = "bs:edge:blocked_users"
+CHALLENGED_USERS_KEY = "bs:edge:challenged_users"
 # What a decision key can hold; no key means allow.
 STORED_DECISIONS = frozenset({Decision.BLOCK, Decision.CHALLENGE})
-# KEYS: decision, stats hash, scored-users HyperLogLog. ARGV: user id, decision, scored ms, TTL ms.
-# Returns what happened: allow, stale, kept, block or challenge (newly set or extended).
+# Outcomes of scores the merge ignores; the script returns the others.
+STALE = "stale"
+FUTURE = "future"
+# Lua numbers are doubles, exact for integers up to this; the script refuses larger ones.
+MAX_SCRIPT_INT = 2**53 - 1
+# The longest TTL or score age accepted, so that no sum of them leaves that range.
+MAX_LIFE_MS = 365 * 24 * 3600 * 1000
+# How far apart the clocks of the edges, the enforcer and Redis may be: a feature time
+# further ahead is ignored, and the latest-score key, which Redis expires by its own
+# clock, lives this much longer than an older score can stay fresh.
+CLOCK_SKEW_MS = 60_000
+
+# KEYS: decision, latest score, scored users, blocked users, challenged users.
+# ARGV: user id, decision, feature time, partition, offset, expiry, latest-key expiry, now
+# (integers in ms, each at most MAX_SCRIPT_INT). Returns kept (an equal or newer score is
+# there), allow, expired (newest, but its decision is already over), challenge or block.
 _APPLY_SCORE = """
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function int(i)
+  local v = tonumber(ARGV[i])
+  if v == nil or v ~= math.floor(v) or v < 0 or v > 9007199254740991 then
+    error('argument ' .. i .. ' is not an integer in [0, 2^53): ' .. tostring(ARGV[i]))
+  end
+  return v
+end
+local function text(v) return string.format('%d', v) end
+local severity = ({allow = 0, challenge = 1, block = 2})[ARGV[2]]
+if severity == nil then
+  error('unknown decision: ' .. tostring(ARGV[2]))
+end
+local order = {int(3), int(4), int(5), severity}
+local expire_at, remember_until, now = int(6), int(7), int(8)
 redis.call('PFADD', KEYS[3], ARGV[1])
-local decision = ARGV[2]
-if decision == 'allow' then
-  return 'allow'
+if severity == 2 then redis.call('PFADD', KEYS[4], ARGV[1]) end
+if severity == 1 then redis.call('PFADD', KEYS[5], ARGV[1]) end
+local latest = redis.call('GET', KEYS[2])
+if latest then
+  local i = 0
+  for part in string.gmatch(latest, '%d+') do
+    i = i + 1
+    local stored = tonumber(part)
+    if order[i] < stored then return 'kept' end
+    if order[i] > stored then break end
+    if i == #order then return 'kept' end
+  end
 end
-local ttl = tonumber(ARGV[4])
--- A scorer clock running ahead must not stretch a decision past one TTL from now.
-local expire_at = math.min(tonumber(ARGV[3]) + ttl, now + ttl)
-if expire_at <= now then
-  return 'stale'
+local newest = {}
+for i, v in ipairs(order) do newest[i] = text(v) end
+redis.call('SET', KEYS[2], table.concat(newest, ' '), 'PXAT', text(remember_until))
+if severity > 0 and expire_at > now then
+  redis.call('SET', KEYS[1], ARGV[2], 'PXAT', text(expire_at))
+  return ARGV[2]
 end
-local current = redis.call('GET', KEYS[1])
-if current == 'block' and decision == 'challenge' then
-  return 'kept'
-end
-if current == decision and now + redis.call('PTTL', KEYS[1]) >= expire_at then
-  return 'kept'
-end
-redis.call('SET', KEYS[1], decision, 'PXAT', expire_at)
-if current ~= decision then
-  redis.call('HINCRBY', KEYS[2], decision == 'block' and 'blocks' or 'challenges', 1)
-end
-return decision
+redis.call('DEL', KEYS[1])
+if severity == 0 then return 'allow' end
+return 'expired'
 """
 
 
 def decision_key(user_id: str) -> str:
     return DECISION_PREFIX + user_id
+
+
+def latest_key(user_id: str) -> str:
+    return LATEST_PREFIX + user_id
 
 
 def parse_score(payload: bytes | None) -> ScoreRecord:
@@ -83,13 +138,13 @@ def parse_score(payload: bytes | None) -> ScoreRecord:
     if score.decision == UNSPECIFIED_DECISION:
         raise InvalidMessage(DeadLetterReason.UNKNOWN_DECISION)
     if score.scored_time_ms <= 0:
-        # The decision's expiry counts from it; without it a replay could not be undone.
+        # The merge does not use it, but a producer that leaves it out breaks the contract.
         raise InvalidMessage(DeadLetterReason.MISSING_SCORED_TIME)
     return score
 
 
 def ttl_ms(decision: str, settings: EnforcementSettings) -> int:
-    """How long the edge keeps ``decision`` after its score (0: nothing to keep)."""
+    """How long the edge keeps ``decision`` after its feature time (0: nothing to keep)."""
     if decision == Decision.BLOCK:
         return settings.block_ttl_s * 1000
     if decision == Decision.CHALLENGE:
@@ -97,40 +152,104 @@ def ttl_ms(decision: str, settings: EnforcementSettings) -> int:
     return 0
 
 
+def untimely(feature_time_ms: int, now_ms: int, settings: EnforcementSettings) -> str | None:
+    """``stale`` or ``future`` for a feature time the merge must ignore at ``now_ms``."""
+    if feature_time_ms < now_ms - settings.max_score_age_ms:
+        return STALE
+    if feature_time_ms > now_ms + CLOCK_SKEW_MS:
+        return FUTURE
+    return None
+
+
+@dataclass(frozen=True)
+class ScoreEffect:
+    """One timely score as the script takes it: its place among the user's scores and lives."""
+
+    decision: Decision
+    # The order of a user's scores; the source only breaks ties.
+    feature_time_ms: int
+    partition: int
+    offset: int
+    expires_at_ms: int
+    # How long the user's latest-score key must outlive this score.
+    remembered_until_ms: int
+    now_ms: int
+
+    def script_args(self, user_id: str) -> list[str | int]:
+        """The script's ARGV; raises ``ValueError`` for an integer it would refuse."""
+        _, *numbers = astuple(self)
+        if not all(0 <= n <= MAX_SCRIPT_INT for n in numbers):
+            raise ValueError(f"merge arguments out of range: {self}")
+        return [user_id, self.decision, *numbers]
+
+
+def score_effect(score: ScoreRecord, now_ms: int, settings: EnforcementSettings) -> ScoreEffect:
+    """What a timely ``score`` asks of the merge at ``now_ms``."""
+    feature_time = score.feature_time_ms
+    return ScoreEffect(
+        decision=Decision(score.decision),
+        feature_time_ms=feature_time,
+        # No Kafka source is negative or near 2**53; a forged one must not break the script.
+        partition=_clamp(score.source.partition),
+        offset=_clamp(score.source.offset),
+        expires_at_ms=feature_time + ttl_ms(score.decision, settings),
+        remembered_until_ms=feature_time + settings.max_score_age_ms + CLOCK_SKEW_MS,
+        now_ms=now_ms,
+    )
+
+
+def _clamp(value: int) -> int:
+    return min(max(value, 0), MAX_SCRIPT_INT)
+
+
 class DecisionWriter:
-    """Applies scores to Redis: one MULTI pipeline per batch, one script call per score."""
+    """Applies scores to Redis: one MULTI pipeline per batch, one script call per timely score."""
 
     def __init__(self, client: redis.Redis, settings: EnforcementSettings) -> None:
+        lives = {
+            "block_ttl_s": settings.block_ttl_s * 1000,
+            "challenge_ttl_s": settings.challenge_ttl_s * 1000,
+            "max_score_age_ms": settings.max_score_age_ms,
+        }
+        for name, life_ms in lives.items():
+            if not 0 <= life_ms <= MAX_LIFE_MS:
+                raise ConfigError(f"enforcement.{name} must be between 0 and a year")
         self.client = client
         self.settings = settings
         self._apply = client.register_script(_APPLY_SCORE)
 
-    def write(self, scores: list[ScoreRecord]) -> list[str]:
-        """Apply ``scores`` all or none; return the script's outcome for each."""
-        if not scores:
-            return []
+    def write(self, scores: list[ScoreRecord], now_ms: int) -> list[str]:
+        """Apply ``scores`` at ``now_ms`` all or none; return each one's outcome."""
         pipe = self.client.pipeline(transaction=True)
+        outcomes: list[str | None] = []
         for score in scores:
+            ignored = untimely(score.feature_time_ms, now_ms, self.settings)
+            outcomes.append(ignored)
+            if ignored:
+                continue
+            user = score.user_id
             self._apply(
-                keys=[decision_key(score.user_id), STATS_KEY, SCORED_USERS_KEY],
-                args=[
-                    score.user_id,
-                    score.decision,
-                    score.scored_time_ms,
-                    ttl_ms(score.decision, self.settings),
+                keys=[
+                    decision_key(user),
+                    latest_key(user),
+                    SCORED_USERS_KEY,
+                    BLOCKED_USERS_KEY,
+                    CHALLENGED_USERS_KEY,
                 ],
+                args=score_effect(score, now_ms, self.settings).script_args(user),
                 client=pipe,
             )
-        return [r.decode() for r in pipe.execute()]
+        applied = iter(pipe.execute() if None in outcomes else [])
+        return [outcome or next(applied).decode() for outcome in outcomes]
 
 
 def read_stats(client: redis.Redis) -> dict[str, int] | None:
-    """``bs:edge:stats`` plus ``users_scored`` (approximate); None if Redis is unreachable."""
+    """Users scored, asked to block and to challenge (approximate); None if unreachable."""
     try:
         pipe = client.pipeline(transaction=False)
-        pipe.hgetall(STATS_KEY)
-        pipe.pfcount(SCORED_USERS_KEY)
-        raw, scored = pipe.execute()
+        for key in (SCORED_USERS_KEY, BLOCKED_USERS_KEY, CHALLENGED_USERS_KEY):
+            pipe.pfcount(key)
+        scored, blocked, challenged = pipe.execute()
     except redis.RedisError:
         return None
-    return {**{k.decode(): int(v) for k, v in raw.items()}, "users_scored": scored}
+    return {"users_scored": scored, "users_blocked": blocked, "users_challenged": challenged}

@@ -80,5 +80,5 @@ class EdgeDecisions:
         ]
 
     def stats(self) -> dict[str, int] | None:
-        """The enforcer's counters (``users_scored``, ``blocks``, ...); None if unreachable."""
+        """The enforcer's user counts (``users_scored``, ...); None if unreachable."""
         return read_stats(self.client)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from botscore.clock import now_ms
@@ -30,8 +31,16 @@ __all__ = ["SimulationStats", "simulate"]
 _MIN_SLEEP_S = 0.002
 
 
+Clock = Callable[[], float]
+Sleep = Callable[[float], None]
+
+
 class _Live:
-    """The wall-clock side of a run: paces requests and refreshes what it shows."""
+    """The wall-clock side of a run: paces requests and refreshes what it shows.
+
+    ``clock`` (seconds, monotonic) and ``sleep`` are the wall clock's, so a test can pace
+    a run on simulated wall time.
+    """
 
     def __init__(
         self,
@@ -39,14 +48,18 @@ class _Live:
         speedup: float,
         edge: EdgeDecisions | None,
         status: StatusLine | None,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = time.sleep,
     ) -> None:
         self.stats = stats
         self.speedup = speedup
         self.edge = edge
         self.status = status
+        self.clock = clock
+        self.sleep = sleep
         # The enforcer's counter outlives runs: this run's scores are what it adds.
         self._scored_before = self._users_scored_total() or 0
-        self.started = time.monotonic()
+        self.started = clock()
         self._sim_s = 0.0
         self._last_tick, self._last_requests = self.started, 0
         self._next_tick = self.started + 1.0
@@ -54,10 +67,10 @@ class _Live:
     def wait_until(self, sim_s: float) -> None:
         """Sleep until simulated second ``sim_s`` is due; refresh once a wall second."""
         self._sim_s = sim_s
-        delay = self.started + sim_s / self.speedup - time.monotonic()
+        delay = self.started + sim_s / self.speedup - self.clock()
         if delay > _MIN_SLEEP_S:
-            time.sleep(delay)
-        now = time.monotonic()
+            self.sleep(delay)
+        now = self.clock()
         if now >= self._next_tick:
             self.tick(now)
 
@@ -90,13 +103,16 @@ def simulate(
     topic: str | None = None,
     edge: EdgeDecisions | None = None,
     start_unix_ms: int | None = None,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = time.sleep,
 ) -> SimulationStats:
     """Produce ``spec.rate`` WebLogs per simulated second for ``spec.duration_s`` seconds.
 
     ``topic`` defaults to the aggregation's web-logs topic. With ``edge`` every request
     gets the edge's decision at send time. ``progress`` shows the status line on stderr.
     The labels file is written first, so the ground truth exists even if the run is
-    interrupted. Raises ``BotscoreError`` when Kafka did not confirm every message.
+    interrupted. ``clock`` and ``sleep`` pace the run (see ``_Live``). Raises
+    ``BotscoreError`` when Kafka did not confirm every message.
     """
     topic = topic or settings.aggregation.web_logs_topic
     population = population_for(spec)
@@ -114,8 +130,8 @@ def simulate(
         # ``live`` needs the generator's stats; it exists before the first request.
         pace=lambda sim_s: live.wait_until(sim_s),
     )
-    status = StatusLine(sys.stderr) if progress else None
-    live = _Live(generator.stats, spec.speedup, edge, status)
+    status = StatusLine(sys.stderr, clock=clock) if progress else None
+    live = _Live(generator.stats, spec.speedup, edge, status, clock, sleep)
     try:
         for event in generator:
             future = producer.send(
@@ -123,7 +139,7 @@ def simulate(
             )
             future.add_errback(failures.append)
         producer.flush()
-        live.tick(time.monotonic())
+        live.tick(clock())
     finally:
         if status is not None:
             status.close()

@@ -59,6 +59,12 @@ class _Entry(Generic[T]):
 
 
 class InFlight(Generic[T]):
+    """Emitted items by tuple id, their replays, and the commit positions they allow.
+
+    Acks, fails and finishes of an unknown id (already acked, or of a forgotten partition)
+    are ignored.
+    """
+
     def __init__(self, backoff: Backoff) -> None:
         self.backoff = backoff
         self.offsets = OffsetTracker()
@@ -114,7 +120,11 @@ class InFlight(Generic[T]):
         return entry.attempts if entry else 0
 
     def forget_partitions(self, partitions: set[PartitionKey]) -> None:
-        """Partitions moved to another consumer, which resumes from the last commit."""
+        """Drop all that was read from ``partitions``: their late acks and fails are ignored,
+        their replays dropped. Whoever reads them next resumes from the last commit."""
         for partition in partitions:
             self.offsets.forget(partition)
         self._entries = {k: e for k, e in self._entries.items() if e.partition not in partitions}
+        # A tuple read again later keeps its id; an old replay must not emit it early.
+        self._replays = [r for r in self._replays if r[1] in self._entries]
+        heapq.heapify(self._replays)

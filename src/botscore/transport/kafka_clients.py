@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -12,7 +13,8 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from botscore.settings import KafkaSettings, Secret
+from botscore.errors import ConfigError
+from botscore.settings import KafkaSettings, Secret, env_var
 from botscore.vocabulary import Component
 
 __all__ = [
@@ -85,6 +87,24 @@ def connection_config(settings: KafkaSettings) -> dict[str, Any]:
             "ssl_password": settings.ssl_password.reveal(),
         }
         config.update({k: v for k, v in optional.items() if v})
+        if settings.ssl_certfile:
+            # Checked here: kafka-python would retry a key it cannot load until its bootstrap
+            # timeout, saying "PEM lib", and OpenSSL prompts on the terminal for a missing
+            # password ("" never prompts).
+            try:
+                ssl.create_default_context().load_cert_chain(
+                    settings.ssl_certfile,
+                    settings.ssl_keyfile or None,
+                    settings.ssl_password.reveal(),
+                )
+            except OSError as exc:
+                password = env_var("kafka", "ssl_password")
+                raise ConfigError(
+                    f"cannot load the client certificate kafka.ssl_certfile "
+                    f"{settings.ssl_certfile!r} with its key kafka.ssl_keyfile "
+                    f"{settings.ssl_keyfile!r}: {exc}; if the key is encrypted, {password} must "
+                    f"hold its password (it is {'set' if settings.ssl_password else 'not set'})"
+                ) from None
     if "SASL" in settings.security_protocol:
         config["sasl_mechanism"] = settings.sasl_mechanism or "PLAIN"
         config["sasl_plain_username"] = settings.sasl_username

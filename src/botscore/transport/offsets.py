@@ -8,7 +8,7 @@ lose the unfinished ones on restart.
 
 from __future__ import annotations
 
-from collections import deque
+from collections import OrderedDict
 from dataclasses import dataclass, field
 
 __all__ = ["OffsetTracker", "PartitionKey"]
@@ -18,10 +18,11 @@ PartitionKey = tuple[str, int]
 
 @dataclass
 class _PartitionState:
-    emitted: deque[int] = field(default_factory=deque)  # in emission (= offset) order
-    done: set[int] = field(default_factory=set)
+    # Offsets read and not yet passed by the commit position, in offset order: is it done?
+    emitted: OrderedDict[int, bool] = field(default_factory=OrderedDict)
     next_commit: int | None = None
-    first: int | None = None  # first offset emitted since the partition was assigned
+    # Where reading (re)started: the group's committed offset, or the first offset read.
+    start: int | None = None
 
 
 class OffsetTracker:
@@ -29,23 +30,41 @@ class OffsetTracker:
         self._partitions: dict[PartitionKey, _PartitionState] = {}
         self._committed: dict[PartitionKey, int] = {}
 
+    def assigned(self, partition: PartitionKey, committed: int | None) -> None:
+        """Start over on ``partition``, read from the group's ``committed`` offset (or
+        from where the reset policy says, when the group has none)."""
+        self._partitions[partition] = _PartitionState(next_commit=committed, start=committed)
+        if committed is None:
+            self._committed.pop(partition, None)
+        else:
+            self._committed[partition] = committed
+
     def emitted(self, partition: PartitionKey, offset: int) -> None:
         state = self._partitions.setdefault(partition, _PartitionState())
-        if state.emitted and offset <= state.emitted[-1]:
+        after = next(reversed(state.emitted)) + 1 if state.emitted else state.next_commit
+        if after is not None and offset < after:
             raise ValueError(f"{partition}: offset {offset} emitted out of order")
-        state.emitted.append(offset)
-        if state.first is None:
-            state.first = offset
+        state.emitted[offset] = False
+        if state.start is None:
+            # Without a commit to resume from, commit where reading began: a rebalance or
+            # a restart then resumes here, not wherever the reset policy points by then.
+            state.start = state.next_commit = offset
 
     def done(self, partition: PartitionKey, offset: int) -> None:
-        """Mark ``offset`` finished: acked, or skipped on purpose as bad input."""
+        """Mark ``offset`` finished: acked, or skipped on purpose as bad input.
+
+        An offset not in flight is ignored: a late ack for a partition we no longer own, or
+        for an emission that an earlier one already finished.
+        """
         state = self._partitions.get(partition)
-        if state is None:
-            return  # a late ack for a partition we no longer own
-        state.done.add(offset)
-        while state.emitted and state.emitted[0] in state.done:
-            head = state.emitted.popleft()
-            state.done.discard(head)
+        if state is None or offset not in state.emitted:
+            return
+        state.emitted[offset] = True
+        while state.emitted:
+            head = next(iter(state.emitted))
+            if not state.emitted[head]:
+                break
+            del state.emitted[head]
             state.next_commit = head + 1
 
     def in_flight(self) -> int:
@@ -62,19 +81,20 @@ class OffsetTracker:
     def replay_floor(self, partition: PartitionKey) -> int:
         """Lowest offset that may ever be delivered again: where a restart would resume.
 
-        That is our last commit or, before the first one, where we started reading (the
-        group's committed position then). Consumers that dedup may forget marks below it.
+        That is our last commit or, before the first one, where reading started (the
+        group's committed offset when the partition was assigned); 0 when unknown. Consumers
+        that dedup may forget marks below it.
         """
         committed = self._committed.get(partition)
         if committed is not None:
             return committed
         state = self._partitions.get(partition)
-        return state.first if state is not None and state.first is not None else 0
+        return state.start if state is not None and state.start is not None else 0
 
     def committed(self, positions: dict[PartitionKey, int]) -> None:
         self._committed.update(positions)
 
     def forget(self, partition: PartitionKey) -> None:
-        """Drop a revoked partition: its new owner resumes from the last commit."""
+        """Drop a revoked partition: whoever reads it next resumes from the last commit."""
         self._partitions.pop(partition, None)
         self._committed.pop(partition, None)

@@ -2,11 +2,15 @@
 
 Decoding is strict about what scoring needs (a user id, a known schema version, finite
 feature values) and lenient about the rest (unknown fields are ignored), which is the
-compatibility rule in ``proto/README.md``.
+compatibility rule in ``proto/README.md``. It also enforces the limits that keep per-user
+state bounded in bytes: every string that becomes a Redis key or member, or a Kafka key,
+has a maximum length, and every integer bound for Redis's Lua is in a range a double holds
+exactly. A detail quotes at most ``QUOTE_CHARS`` of a value, since it is logged.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Collection
 from typing import TypeVar
@@ -22,6 +26,12 @@ from botscore.vocabulary import DeadLetterReason
 from botscore.wire.records import FeatureRecord, ScoreRecord, SourceRef
 
 __all__ = [
+    "HTTP_STATUSES",
+    "MAX_EXACT_INT",
+    "MAX_IP_CHARS",
+    "MAX_REQUEST_ID_BYTES",
+    "MAX_USER_ID_BYTES",
+    "QUOTE_CHARS",
     "SUPPORTED_SCHEMA_VERSIONS",
     "UNSPECIFIED_DECISION",
     "decode_threat_score",
@@ -30,11 +40,24 @@ __all__ = [
     "encode_threat_score",
     "encode_user_features",
     "parse_or_reject",
+    "quote",
     "source_from_proto",
     "source_to_proto",
 ]
 
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
+
+# A user id names Redis keys and keys Kafka records; a request id is a Redis set member.
+MAX_USER_ID_BYTES = 256
+MAX_REQUEST_ID_BYTES = 128
+# The longest text form of an address (IPv4-mapped IPv6); it also bounds an IPv6 scope id.
+MAX_IP_CHARS = 45
+# The largest integer a double, hence Redis's Lua, holds exactly.
+MAX_EXACT_INT = 2**53 - 1
+# RFC 9110, section 15.
+HTTP_STATUSES = range(100, 600)
+# The most of a value an error detail quotes.
+QUOTE_CHARS = 64
 
 M = TypeVar("M", bound=Message)
 
@@ -66,6 +89,34 @@ def parse_or_reject(message: M, payload: bytes) -> M:
     return message
 
 
+def quote(value: str | bytes | None) -> str:
+    """``value`` as an error detail shows it: at most ``QUOTE_CHARS``, and its size if cut."""
+    if value is None:
+        return "none"
+    shown = repr(value[:QUOTE_CHARS])
+    if len(value) <= QUOTE_CHARS:
+        return shown
+    size = len(value) if isinstance(value, bytes) else len(value.encode())
+    return f"{shown}... ({size} bytes)"
+
+
+def _check_length(field: str, value: str, max_bytes: int) -> None:
+    size = len(value.encode())
+    if size > max_bytes:
+        raise InvalidMessage(
+            DeadLetterReason.FIELD_TOO_LONG,
+            f"{field} is {size} bytes, more than {max_bytes}: {quote(value)}",
+        )
+
+
+def _check_range(field: str, value: int, allowed: range) -> None:
+    if value not in allowed:
+        raise InvalidMessage(
+            DeadLetterReason.OUT_OF_RANGE,
+            f"{field} {value} is outside {allowed.start}..{allowed.stop - 1}",
+        )
+
+
 def _decode_keyed(message: M, payload: bytes | None) -> M:
     """Parse a per-user message and check what every one needs: a user id, a known version."""
     if not payload:
@@ -78,6 +129,7 @@ def _decode_keyed(message: M, payload: bytes | None) -> M:
     version = message.schema_version  # type: ignore[attr-defined]
     if version not in SUPPORTED_SCHEMA_VERSIONS:
         raise InvalidMessage(DeadLetterReason.UNSUPPORTED_SCHEMA_VERSION, str(version))
+    _check_length("user_id", message.user_id, MAX_USER_ID_BYTES)  # type: ignore[attr-defined]
     return message
 
 
@@ -106,14 +158,50 @@ def decode_user_features(
     )
 
 
-def decode_web_log(payload: bytes | None) -> WebLog:
-    """Decode and validate one ``WebLog``: what the feature stage needs must be there."""
+def decode_web_log(
+    payload: bytes | None, key: bytes | None, now_ms: int, max_skew_ms: int
+) -> WebLog:
+    """Decode and validate one ``WebLog``: what the feature stage needs, within its limits.
+
+    ``key`` is the Kafka record's key and must be the user id: a user's requests are
+    deduplicated per partition, which holds only if they all arrive on the one partition
+    their id maps to. ``now_ms`` is the reader's clock: windows end at the user's latest
+    time, so a time more than ``max_skew_ms`` ahead of it would push every real request
+    out of them.
+    """
     message = _decode_keyed(WebLog(), payload)
-    if message.time_unix_ms <= 0:
+    if key != message.user_id.encode():
+        raise InvalidMessage(
+            DeadLetterReason.KEY_MISMATCH,
+            f"key {quote(key)} is not the user id {quote(message.user_id)}",
+        )
+    time_ms = message.time_unix_ms
+    if time_ms <= 0:
         raise InvalidMessage(DeadLetterReason.MISSING_TIME)
+    latest = min(now_ms + max_skew_ms, MAX_EXACT_INT)
+    if time_ms > latest:
+        raise InvalidMessage(
+            DeadLetterReason.TIME_IN_FUTURE,
+            f"time {time_ms} is after {latest} (the clock {now_ms} plus {max_skew_ms} ms)",
+        )
     if not message.request_id:
         raise InvalidMessage(DeadLetterReason.MISSING_REQUEST_ID)
+    _check_length("request_id", message.request_id, MAX_REQUEST_ID_BYTES)
+    if len(message.ip) > MAX_IP_CHARS or not _is_ip(message.ip):
+        raise InvalidMessage(
+            DeadLetterReason.INVALID_IP, f"ip {quote(message.ip)} is not an IPv4 or IPv6 address"
+        )
+    _check_range("status", message.status, HTTP_STATUSES)
+    _check_range("response_bytes", message.response_bytes, range(MAX_EXACT_INT + 1))
     return message
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def encode_user_features(
@@ -143,7 +231,9 @@ def encode_threat_score(record: ScoreRecord) -> bytes:
 
 
 def decode_threat_score(payload: bytes) -> ScoreRecord:
+    """Decode a ``ThreatScore``; its user id, which keys Redis decisions, is length-checked."""
     message = parse_or_reject(ThreatScore(), payload)
+    _check_length("user_id", message.user_id, MAX_USER_ID_BYTES)
     return ScoreRecord(
         user_id=message.user_id,
         score=message.score,

@@ -98,8 +98,8 @@ class ScoreRecord(_TupleRecord):
 class RequestRecord(_TupleRecord):
     """One edge request, reduced to what the feature stage uses.
 
-    ``replay_floor`` is the lowest offset of the partition that can still be delivered
-    again (the committed position): the feature store forgets dedup marks below it.
+    ``replay_floor`` is the lowest offset of ``source``'s partition that can still be
+    delivered again: the feature store forgets that partition's dedup marks below it.
     """
 
     user_id: str

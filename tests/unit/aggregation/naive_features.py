@@ -41,8 +41,10 @@ HOUR_MS = 60 * MINUTE_MS
 # inter-arrival statistics.
 CAPS: Mapping[str, int] = {"ip": 500, "ua": 100, "path": 2000}
 RECENT = 32
-# A path is cut to this many characters (code points) before it counts as a distinct path.
+# A path is cut to this many characters (code points) before it counts as a distinct path,
+# a user agent to the whole characters that fit in this many UTF-8 bytes.
 PATH_CHARS = 200
+USER_AGENT_BYTES = 512
 
 USER = "u1"
 
@@ -70,6 +72,17 @@ def _distinct(sightings: Iterable[tuple[str, int]], last_ms: int, window_ms: int
     for value, time_ms in sightings:
         last_seen[value] = max(last_seen.get(value, time_ms), time_ms)
     return min(cap, sum(1 for seen in last_seen.values() if _in_window(seen, last_ms, window_ms)))
+
+
+def _cut_to_bytes(text: str, limit: int) -> str:
+    """The longest prefix of whole characters whose UTF-8 encoding fits in ``limit`` bytes."""
+    kept, size = [], 0
+    for char in text:
+        size += len(char.encode("utf-8"))
+        if size > limit:
+            break
+        kept.append(char)
+    return "".join(kept)
 
 
 def _is_error(log: WebLog) -> bool:
@@ -111,7 +124,7 @@ def naive_features(
     last_4h = [log for log in logs if _in_buckets(log.time_unix_ms, last_ms, 10 * MINUTE_MS, 24)]
     mean_s, cv = _interarrival(logs, recent)
     ips = [(log.ip, log.time_unix_ms) for log in logs]
-    agents = [(log.user_agent, log.time_unix_ms) for log in logs]
+    agents = [(_cut_to_bytes(log.user_agent, USER_AGENT_BYTES), log.time_unix_ms) for log in logs]
     paths = [(log.path[:PATH_CHARS], log.time_unix_ms) for log in logs]
 
     def share(part: int, whole: int) -> float:
@@ -180,7 +193,16 @@ OTHER_PATHS = (
 )
 # Datacenter addresses (198.18.0.0/15, 203.0.113.0/24, 2001:db8::/33) and residential ones.
 IPS = ("198.18.0.1", "198.18.0.2", "203.0.113.9", "2001:db8::1", "100.64.0.1", "10.0.0.1")
-USER_AGENTS = ("", "curl/8.0", "Mozilla/5.0 A", "Mozilla/5.0 B")
+_LONG_AGENT = "M" + "é" * 255 + "x"  # exactly 512 bytes
+USER_AGENTS = (
+    "",
+    "curl/8.0",
+    "Mozilla/5.0 A",
+    "Mozilla/5.0 B",
+    _LONG_AGENT,
+    _LONG_AGENT + "y",  # the same agent once cut to 512 bytes
+    "M" + "é" * 256,  # the 512th byte is half a character
+)
 METHODS = ("GET", "POST", "POST", "HEAD", "PUT")
 STATUSES = (100, 200, 204, 301, 304, 399, 400, 401, 403, 404, 429, 499, 500, 502, 503, 599)
 

@@ -17,7 +17,7 @@ from botscore.model.features import CATALOG
 from botscore.simulator.population import build_population
 from botscore.simulator.traffic import TrafficGenerator
 from botscore.v1.web_log_pb2 import WebLog
-from botscore.wire.records import SourceRef
+from botscore.wire.records import RequestRecord, SourceRef
 
 T0 = 1_790_000_000_000
 SRC = SourceRef("t", 0, 0)
@@ -49,6 +49,35 @@ def test_flags_name_what_a_request_counts_towards():
     ) == ["req", "err", "login", "dc"]
     assert counter_flags(log(T0, method="HEAD", js_check_passed=True)) == ["req", "head", "js"]
     assert "login" not in counter_flags(log(T0, method="GET", path="/login"))
+    # Only the first "?" starts the query: a later one belongs to it.
+    assert "login" in counter_flags(log(T0, method="POST", path="/login?next=/a?b=1"))
+    assert "login" not in counter_flags(log(T0, method="POST", path="/login/x?a?b"))
+
+
+def test_a_request_record_carries_the_request_its_source_and_the_replay_floor():
+    entry = log(
+        T0 + 5,
+        user_id="u7",
+        ip="198.51.100.4",
+        user_agent="curl/8.5",
+        method="POST",
+        path="/login?next=/",
+        request_id="r-9",
+    )
+    source = SourceRef("web-logs", 3, 41)
+    assert request_record(entry, source, replay_floor=17) == RequestRecord(
+        user_id="u7",
+        time_ms=T0 + 5,
+        request_id="r-9",
+        ip="198.51.100.4",
+        user_agent="curl/8.5",
+        path="/login?next=/",
+        flags=["req", "login"],
+        source=source,
+        replay_floor=17,
+    )
+    # Without a floor (the offline store), nothing is below it.
+    assert request_record(entry, source).replay_floor == 0
 
 
 def test_every_catalog_feature_is_computed_in_catalog_order():

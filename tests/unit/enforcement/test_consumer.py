@@ -2,8 +2,12 @@ import logging
 import threading
 
 import redis
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.structs import TopicPartition
 
 from botscore.enforcement import consumer
+from botscore.wire.codec import encode_threat_score
+from botscore.wire.records import ScoreRecord, SourceRef
 
 FAILURES = 5_000
 
@@ -58,3 +62,75 @@ def test_the_retry_loop_gives_up_when_stopped():
     stop.set()
     assert consumer._until_done(stop, "writing decisions", action) is False
     assert calls == []
+
+
+def _score_record():
+    return ScoreRecord("c-1", 0.9, "block", "baseline", "2", 1_000, 1_010, SourceRef("f", 0, 1))
+
+
+def _record(offset, value):
+    return ConsumerRecord(
+        topic="threat-scores",
+        partition=0,
+        leader_epoch=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=b"c-1",
+        value=value,
+        headers=[],
+        checksum=None,
+        serialized_key_size=3,
+        serialized_value_size=len(value),
+        serialized_header_size=-1,
+    )
+
+
+class _Writer:
+    """Fails ``failures`` times, then answers each score's outcome; records the clock."""
+
+    def __init__(self, failures, outcomes):
+        self.failures = failures
+        self.outcomes = outcomes
+        self.clocks = []
+
+    def write(self, scores, now_ms):
+        self.clocks.append(now_ms)
+        if len(self.clocks) <= self.failures:
+            raise redis.ConnectionError("down")
+        return self.outcomes[: len(scores)]
+
+
+class _Letters:
+    def add(self, letter, token):
+        raise AssertionError(f"unexpected dead letter {letter}")
+
+    def flush_and_confirm(self, timeout_s):
+        return None
+
+
+class _Metrics:
+    def __init__(self):
+        self.counts = []
+
+    def count(self, what, value=1, tags=()):
+        self.counts.append((what, value, list(tags)))
+
+
+def test_a_retried_batch_is_judged_by_the_clock_when_it_is_written(monkeypatch):
+    clock = iter([1_000, 2_000, 3_000])
+    monkeypatch.setattr(consumer, "now_ms", lambda: next(clock))
+    score = _score_record()
+    polled = {
+        TopicPartition("threat-scores", 0): [
+            _record(offset, encode_threat_score(score)) for offset in range(3)
+        ]
+    }
+    writer = _Writer(failures=1, outcomes=["stale", "stale", "block"])
+    metrics = _Metrics()
+    assert consumer._apply_batch(polled, writer, _Letters(), _InstantStop(), metrics) is True
+    assert writer.clocks == [1_000, 2_000]
+    assert sorted(metrics.counts) == [
+        ("scores", 1, ["outcome:block"]),
+        ("scores", 2, ["outcome:stale"]),
+    ]

@@ -26,6 +26,11 @@ def test_same_arguments_give_the_same_model(tmp_path):
     first, _ = train_model(tmp_path / "a", SMALL, holdout_seed=4)
     second, _ = train_model(tmp_path / "b", SMALL, holdout_seed=4)
     assert first.sha256 == second.sha256
+    # the README: "reproducible byte for byte", the manifest and report included
+    written = sorted(p.name for p in (tmp_path / "a").iterdir())
+    assert written == sorted(p.name for p in (tmp_path / "b").iterdir()) and written
+    for name in written:
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes(), name
     assert load_model(tmp_path / "a").manifest == first
 
 

@@ -1,8 +1,10 @@
-"""``simulate``: the traffic paced onto Kafka (a fake producer here), keyed, confirmed."""
+"""``simulate``: the traffic paced onto Kafka (a fake producer here), keyed, confirmed.
+
+Pacing runs on a fake wall clock that moves only when the run sleeps, so the tests say
+when each request was sent without waiting for it.
+"""
 
 from __future__ import annotations
-
-import time
 
 import pytest
 
@@ -12,6 +14,27 @@ from botscore.simulator import run
 from botscore.simulator.labels import read_labels
 from botscore.simulator.spec import SimulationSpec
 from botscore.v1.web_log_pb2 import WebLog
+
+START_MS = 1_790_000_000_000
+# Where the fake wall clock starts: any value, monotonic clocks have no epoch.
+WALL_START_S = 1000.0
+# The run does not sleep for less than _MIN_SLEEP_S, and event times are whole ms.
+SLACK_S = 0.002 + 0.001
+
+
+class _WallClock:
+    """A monotonic clock that advances only by what the run sleeps."""
+
+    def __init__(self) -> None:
+        self.now = WALL_START_S
+        self.sleeps: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
 
 
 class _FakeFuture:
@@ -24,11 +47,15 @@ class _FakeFuture:
 
 
 class _FakeProducer:
-    def __init__(self, error=None):
-        self.sent, self.error, self.flushed = [], error, False
+    """Records each send and the wall time (of ``wall``) it was made at."""
+
+    def __init__(self, wall, error=None):
+        self.wall, self.error, self.flushed = wall, error, False
+        self.sent, self.sent_at = [], []
 
     def send(self, topic, key, value):
         self.sent.append((topic, key, value))
+        self.sent_at.append(self.wall())
         return _FakeFuture(self.error)
 
     def flush(self):
@@ -43,15 +70,39 @@ def _patch_kafka(monkeypatch, producer):
     monkeypatch.setattr(run, "ensure_topics", lambda settings, topics: [])
 
 
-def test_simulate_sends_keyed_weblogs_paced_to_the_rate(monkeypatch, tmp_path):
-    producer = _FakeProducer()
+def _simulate(monkeypatch, tmp_path, spec, error=None, **kwargs):
+    wall = _WallClock()
+    producer = _FakeProducer(wall, error)
     _patch_kafka(monkeypatch, producer)
-    started = time.monotonic()
+    stats = run.simulate(
+        Settings(),
+        spec,
+        tmp_path / "labels.csv",
+        start_unix_ms=START_MS,
+        clock=wall,
+        sleep=wall.sleep,
+        **kwargs,
+    )
+    return stats, producer, wall
+
+
+def _wall_offsets(producer):
+    """Each request's (simulated second, wall seconds after the start it was sent at)."""
+    return [
+        ((WebLog.FromString(value).time_unix_ms - START_MS) / 1000, at - WALL_START_S)
+        for (_, _, value), at in zip(producer.sent, producer.sent_at, strict=True)
+    ]
+
+
+def test_simulate_sends_keyed_weblogs_each_at_its_simulated_second(monkeypatch, tmp_path):
     spec = SimulationSpec(users=600, bot_share=0.3, rate=150, duration_s=1.0, seed=9)
-    stats = run.simulate(Settings(), spec, tmp_path / "labels.csv", topic="t")
-    elapsed = time.monotonic() - started
+    stats, producer, wall = _simulate(monkeypatch, tmp_path, spec, topic="t")
     assert producer.flushed and stats.sent == len(producer.sent) > 100
-    assert elapsed > 0.8  # paced in real time, not as fast as possible
+    # Simulated second s goes out at wall second s: not earlier, and not as fast as possible.
+    for sim_s, wall_s in _wall_offsets(producer):
+        assert sim_s - SLACK_S <= wall_s <= sim_s + SLACK_S
+    assert 0.9 < wall.now - WALL_START_S <= 1.0
+    assert all(s > 0.002 for s in wall.sleeps)
     labels = read_labels(tmp_path / "labels.csv")
     for topic, key, value in producer.sent:
         event = WebLog.FromString(value)
@@ -60,27 +111,39 @@ def test_simulate_sends_keyed_weblogs_paced_to_the_rate(monkeypatch, tmp_path):
 
 
 def test_simulate_fails_loudly_when_kafka_rejects(monkeypatch, tmp_path):
-    _patch_kafka(monkeypatch, _FakeProducer(error=RuntimeError("broker down")))
+    spec = SimulationSpec(users=300, bot_share=0.3, rate=50, duration_s=0.2, seed=9)
     with pytest.raises(BotscoreError, match="not confirmed"):
-        run.simulate(
-            Settings(),
-            SimulationSpec(users=300, bot_share=0.3, rate=50, duration_s=0.2, seed=9),
-            tmp_path / "labels.csv",
-        )
+        _simulate(monkeypatch, tmp_path, spec, error=RuntimeError("broker down"))
 
 
 def test_speedup_runs_simulated_time_faster_than_the_wall(monkeypatch, tmp_path):
-    producer = _FakeProducer()
-    _patch_kafka(monkeypatch, producer)
-    started = time.monotonic()
     spec = SimulationSpec(users=600, bot_share=0.3, rate=150, duration_s=10.0, seed=9, speedup=10)
-    stats = run.simulate(Settings(), spec, tmp_path / "labels.csv")
-    elapsed = time.monotonic() - started
-    times = [WebLog.FromString(value).time_unix_ms for _, _, value in producer.sent]
-    assert stats.sent == len(times) == pytest.approx(1500, rel=0.15)
-    assert 0.8 < elapsed < 3.0  # ten simulated seconds in one wall second, plus set-up
-    assert 9_000 < times[-1] - times[0] < 10_000  # event times stay simulated time
+    stats, producer, wall = _simulate(monkeypatch, tmp_path, spec)
+    offsets = _wall_offsets(producer)
+    assert stats.sent == len(offsets) == pytest.approx(1500, rel=0.15)
+    # Ten simulated seconds in one wall second: simulated second s at wall second s / 10.
+    for sim_s, wall_s in offsets:
+        assert sim_s / 10 - SLACK_S <= wall_s <= sim_s / 10 + SLACK_S
+    assert 0.99 < wall.now - WALL_START_S <= 1.0
+    assert 9.0 < offsets[-1][0] - offsets[0][0] < 10.0  # event times stay simulated time
     assert {topic for topic, _, _ in producer.sent} == {Settings().aggregation.web_logs_topic}
+
+
+def test_a_request_due_later_is_slept_for_and_one_due_now_is_not():
+    wall = _WallClock()
+    live = run._Live(run.SimulationStats(), 2.0, None, None, wall, wall.sleep)
+    live.wait_until(3.0)  # at speedup 2, due 1.5 wall seconds after the start
+    assert wall.sleeps == [1.5]
+    wall.now += 0.4  # the sends took 0.4 s
+    live.wait_until(4.0)  # due at 2.0: 0.1 s left
+    assert wall.sleeps == [1.5, pytest.approx(0.1)]
+    wall.now += 1.0  # behind: due at 2.5, now 3.0
+    live.wait_until(5.0)
+    wall.now = WALL_START_S + 3.5 - 0.0015  # due in 1.5 ms: not worth a sleep
+    live.wait_until(7.0)
+    assert len(wall.sleeps) == 2
+    live.wait_until(7.01)  # due in 6.5 ms
+    assert wall.sleeps[2:] == [pytest.approx(0.0065)]
 
 
 class _ScoredCounts:
@@ -88,19 +151,45 @@ class _ScoredCounts:
 
     def __init__(self, answers):
         self.answers = list(answers)
+        self.asked = 0
 
     def stats(self):
+        self.asked += 1
         scored = self.answers.pop(0)
         return None if scored is None else {"users_scored": scored}
+
+
+class _Status:
+    def __init__(self):
+        self.lines = []
+
+    def show(self, text):
+        self.lines.append(text)
+
+
+def test_the_status_is_refreshed_once_a_wall_second_with_that_second_s_rate():
+    stats = run.SimulationStats()
+    edge, status = _ScoredCounts([0] * 10), _Status()
+    wall = _WallClock()
+    live = run._Live(stats, 1.0, edge, status, wall, wall.sleep)  # type: ignore[arg-type]
+    # 3.5 wall seconds in eighths (exact in binary): 200 requests/s, 400/s from 2 s on.
+    for eighth in range(1, 29):
+        stats.sent += 25 if eighth <= 16 else 50
+        live.wait_until(eighth / 8)
+    assert edge.asked == 1 + 3  # the count before the run, then one a wall second
+    rates = [line.split("  ")[1] for line in status.lines]
+    assert rates == ["200 req/s", "200 req/s", "400 req/s"]
 
 
 def test_first_scores_are_bracketed_by_the_samples_around_them():
     # 5 scored before the run; then none new, unreachable, 3 new, 7 new.
     stats = run.SimulationStats()
-    live = run._Live(stats, 20, _ScoredCounts([5, 5, None, 8, 12]), None)  # type: ignore[arg-type]
+    wall = _WallClock()
+    edge = _ScoredCounts([5, 5, None, 8, 12])
+    live = run._Live(stats, 20, edge, None, wall, wall.sleep)  # type: ignore[arg-type]
     for sim_s in (20.0, 40.0, 60.0, 80.0):
-        live._sim_s = sim_s
-        live.tick(time.monotonic())
+        live.wait_until(sim_s)  # one wall second apart at speedup 20: one sample each
+    assert edge.asked == 5
     # an unreachable sample proves nothing, so no score before 20 s is all that is known
     assert stats.unscored_until_s == 20.0
     assert stats.first_scores_s == 60.0

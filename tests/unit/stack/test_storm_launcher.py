@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import select
 import shlex
 import signal
 import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -42,9 +42,23 @@ def jvm() -> Iterator[subprocess.Popen[bytes]]:
     process.wait()
 
 
-def _alive(process: subprocess.Popen[str] | subprocess.Popen[bytes]) -> bool:
-    time.sleep(0.2)
-    return process.poll() is None
+def _echoed(watcher: subprocess.Popen[str], line: str) -> bool:
+    """Whether the filter passes ``line`` on: it is running its loop (its trap set)."""
+    assert watcher.stdin is not None and watcher.stdout is not None
+    watcher.stdin.write(line + "\n")
+    watcher.stdin.flush()
+    if not select.select([watcher.stdout], [], [], 10)[0]:
+        return False
+    return watcher.stdout.readline() == line + "\n"
+
+
+def _was_not_killed(jvm: subprocess.Popen[bytes]) -> bool:
+    """Whether the filter left ``jvm`` alone; call it once the filter has exited.
+
+    The filter kills before it exits, so a SIGKILL from it is already pending and wins.
+    """
+    jvm.terminate()
+    return jvm.wait(5) == -signal.SIGTERM
 
 
 def test_output_passes_through_and_a_dead_bolt_stops_the_cluster(
@@ -59,19 +73,18 @@ def test_output_passes_through_and_a_dead_bolt_stops_the_cluster(
 
 def test_a_cluster_that_is_being_stopped_is_left_to_stop(jvm: subprocess.Popen[bytes]) -> None:
     watcher = _filter(jvm.pid)
-    assert _alive(watcher)
+    assert _echoed(watcher, "first")
     watcher.send_signal(signal.SIGTERM)  # Ctrl-C or kill of the process group
-    assert _alive(watcher), "the filter must outlive the signal to pass on the last lines"
+    assert _echoed(watcher, "second"), "the filter must outlive the signal to pass on lines"
     out, err = watcher.communicate(DIED, timeout=10)
     assert out == DIED and err == ""
-    assert _alive(jvm)
+    assert _was_not_killed(jvm)
 
 
 def test_bolts_dying_at_the_end_of_the_ttl_are_the_cluster_stopping(
     jvm: subprocess.Popen[bytes],
 ) -> None:
-    watcher = _filter(jvm.pid, ttl_s=1)
-    time.sleep(1.5)
+    watcher = _filter(jvm.pid, ttl_s=0)  # the TTL is over from the start
     out, err = watcher.communicate(DIED, timeout=10)
     assert out == DIED and err == ""
-    assert _alive(jvm)
+    assert _was_not_killed(jvm)

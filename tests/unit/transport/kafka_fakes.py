@@ -9,6 +9,10 @@ a ``FakeProducer`` to check the order of sends, flushes and commits).
 answering: a success, or the error ``fail`` names for the sent value. A value named in
 ``refuse`` makes ``send`` itself raise, as KafkaProducer.send does when the broker is
 unknown or the record too large.
+
+``FakeGroupMember`` is a consumer-group member for the Kafka spout: its assignment and fetch
+positions live in kafka-python's own ``SubscriptionState``, and ``rebalance`` drives that
+state and the rebalance listener as kafka-python 3.0.12's ``ConsumerCoordinator`` does.
 """
 
 from __future__ import annotations
@@ -18,7 +22,11 @@ from typing import Any
 
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.consumer.subscription_state import SubscriptionState
+from kafka.errors import KafkaError
 from kafka.future import Future
+from kafka.protocol.consumer import OffsetResetStrategy
+from kafka.structs import OffsetAndMetadata
 
 
 def record(topic: str, partition: int, offset: int, value: bytes, key: bytes | None = None):
@@ -109,6 +117,127 @@ class FakeConsumer:
 
     def close(self, **_: Any) -> None:
         self.closed = True
+
+
+class _StableCoordinator:
+    """What ``poll_group`` reads of a coordinator: no rejoin under way."""
+
+    rejoining = False
+
+    def need_rejoin(self) -> bool:
+        return False
+
+
+class FakeGroupMember:
+    """One member of a consumer group, reading a topic whose partitions are lists.
+
+    ``committed`` is the group's committed offsets (share one dict between members). Like
+    ``KafkaConsumer.poll``, ``poll`` first gives each partition without a position the
+    group's committed offset, or the reset policy's; then it returns up to
+    ``max_per_poll`` records per fetchable partition and moves its position past them.
+    ``rebalance`` and ``lose`` are what a group rejoin does to the member: the listener is
+    called on the caller's thread here, on kafka-python's I/O thread in a real consumer.
+    ``refuse_committed`` makes ``committed`` raise, as on a coordinator timeout.
+    """
+
+    def __init__(
+        self,
+        logs: dict[TopicPartition, list[bytes]],
+        *,
+        committed: dict[TopicPartition, int] | None = None,
+        auto_offset_reset: str = "earliest",
+        max_per_poll: int = 2,
+        on_poll: Callable[[FakeGroupMember], None] | None = None,
+    ) -> None:
+        self.logs = {
+            tp: [record(tp.topic, tp.partition, offset, v) for offset, v in enumerate(values)]
+            for tp, values in logs.items()
+        }
+        self.group_committed = committed if committed is not None else {}
+        self.subscription = SubscriptionState(auto_offset_reset)
+        self.max_per_poll = max_per_poll
+        self.on_poll = on_poll
+        self.commits: list[dict[TopicPartition, int]] = []
+        self.refuse_committed: KafkaError | None = None
+        self._coordinator = _StableCoordinator()
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return {tp.partition for tp in self.logs if tp.topic == topic}
+
+    def subscribe(self, topics: list[str], listener: Any = None) -> None:
+        self.subscription.subscribe(topics=topics, listener=listener)
+
+    def assignment(self) -> set[TopicPartition]:
+        return self.subscription.assigned_partitions()
+
+    def position(self, tp: TopicPartition) -> int | None:
+        position = self.subscription.assignment[tp].position
+        return None if position is None else position.offset
+
+    def rebalance(self, assigned: list[TopicPartition]) -> None:
+        """An eager rebalance: every partition revoked, then ``assigned`` handed out.
+
+        ``assign_from_subscribed`` keeps the state, fetch position included, of a partition
+        handed back to this member.
+        """
+        listener = self.subscription.rebalance_listener
+        revoked = self.subscription.assigned_partitions()
+        self.subscription.mark_pending_revocation(revoked)
+        listener.on_partitions_revoked(revoked)
+        self.subscription.assign_from_subscribed(assigned)
+        listener.on_partitions_assigned(self.subscription.assigned_partitions())
+
+    def lose(self) -> None:
+        """Evicted from the group (a missed heartbeat): every partition lost at once."""
+        lost = self.subscription.assigned_partitions()
+        self.subscription.mark_pending_revocation(lost)
+        self.subscription.rebalance_listener.on_partitions_lost(lost)
+        self.subscription.assign_from_subscribed([])
+
+    def poll(self, timeout_ms: int = 0) -> dict[TopicPartition, list[Any]]:
+        if self.on_poll is not None:
+            self.on_poll(self)
+        for tp in self.subscription.missing_fetch_positions():
+            if tp in self.group_committed:
+                self.subscription.seek(tp, self.group_committed[tp])
+        self.subscription.reset_missing_positions()
+        for tp in self.subscription.partitions_needing_reset():
+            strategy = self.subscription.assignment[tp].reset_strategy
+            earliest = strategy == OffsetResetStrategy.EARLIEST
+            self.subscription.seek(tp, 0 if earliest else len(self.logs[tp]))
+        batch: dict[TopicPartition, list[Any]] = {}
+        for tp in self.subscription.fetchable_partitions():
+            start = self.subscription.assignment[tp].position.offset
+            records = self.logs[tp][start : start + self.max_per_poll]
+            if records:
+                batch[tp] = records
+                self.subscription.assignment[tp].position = OffsetAndMetadata(
+                    start + len(records), "", -1
+                )
+        return batch
+
+    def committed(self, tp: TopicPartition, timeout_ms: int | None = None) -> int | None:
+        if self.refuse_committed is not None:
+            raise self.refuse_committed
+        return self.group_committed.get(tp)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        if tp not in self.subscription.assigned_partitions():
+            raise ValueError("Unassigned partition")
+        self.subscription.assignment[tp].seek(offset)
+
+    def seek_to_beginning(self, *partitions: TopicPartition) -> None:
+        for tp in partitions:
+            self.subscription.request_offset_reset(tp, OffsetResetStrategy.EARLIEST)
+
+    def seek_to_end(self, *partitions: TopicPartition) -> None:
+        for tp in partitions:
+            self.subscription.request_offset_reset(tp, OffsetResetStrategy.LATEST)
+
+    def commit(self, offsets: dict[TopicPartition, Any], timeout_ms: int | None = None) -> None:
+        committing = {tp: meta.offset for tp, meta in offsets.items()}
+        self.commits.append(committing)
+        self.group_committed.update(committing)
 
 
 class FakeProducer:

@@ -15,9 +15,14 @@ from kafka.future import Future
 from kafka.record.default_records import DefaultRecordBatchBuilder
 
 from botscore.errors import ConfigError, SendNotConfirmed
-from botscore.transport.dead_letter_outbox import DeadLetterOutbox
+from botscore.transport.dead_letter_outbox import LETTER_MARGIN_BYTES, DeadLetterOutbox
 from botscore.transport.delivery import Backoff
-from botscore.wire.dead_letters import DeadLetterRecord, decode_dead_letter, truncations
+from botscore.wire.dead_letters import (
+    MIN_LETTER_BYTES,
+    DeadLetterRecord,
+    decode_dead_letter,
+    truncations,
+)
 from botscore.wire.records import SourceRef
 
 TOPIC = "dead-letters"
@@ -36,7 +41,7 @@ class FakeProducer:
         self.sent: list[tuple[str, bytes | None, bytes, Future]] = []
         self.refuse: Exception | None = None  # raised by send() while set
         self.on_flush: list[Any] = []  # callables run by flush(), as Kafka answering
-        self.flushes = 0
+        self.flush_timeouts: list[float | None] = []  # one per flush() call
 
     def send(self, topic: str, key: bytes | None = None, value: bytes = b"") -> Future:
         if self.refuse is not None:
@@ -51,7 +56,7 @@ class FakeProducer:
         return future
 
     def flush(self, timeout: float | None = None) -> None:
-        self.flushes += 1
+        self.flush_timeouts.append(timeout)
         for answer in self.on_flush:
             answer()
 
@@ -184,7 +189,7 @@ def test_flush_and_confirm_raises_while_any_letter_is_out(outbox, producer, cloc
     producer.future(0).success("metadata")
     with pytest.raises(SendNotConfirmed, match="1 dead letters"):
         outbox.flush_and_confirm(timeout_s=2)
-    assert producer.flushes == 1
+    assert producer.flush_timeouts == [2]  # bounded: an unbounded flush could hang the caller
     producer.future(1).failure(KafkaTimeoutError())
     with pytest.raises(SendNotConfirmed):
         outbox.flush_and_confirm(timeout_s=2)  # failed, and not yet due for a resend
@@ -230,7 +235,7 @@ def test_a_flush_that_times_out_is_not_fatal(outbox, producer):
 
 def test_flush_and_confirm_with_nothing_out_does_not_flush(outbox, producer):
     assert outbox.flush_and_confirm(timeout_s=2) == []
-    assert producer.flushes == 0
+    assert producer.flush_timeouts == []
 
 
 def test_a_letter_confirmed_at_once_comes_back(outbox, producer):
@@ -300,6 +305,7 @@ def test_a_letter_kafka_refuses_for_good_is_logged_once_counted_and_finished(
     assert len(abandoned) == 1, caplog.text
     assert abandoned[0].levelname == "ERROR"
     assert "MessageSizeTooLargeError" in abandoned[0].getMessage()
+    assert "reason undecodable" in abandoned[0].getMessage()  # what was lost, for the operator
 
 
 def test_a_missing_acl_is_retried_not_given_up(outbox, producer, clock):
@@ -347,3 +353,16 @@ def test_a_retriable_failure_is_never_given_up(outbox, producer, clock):
 def test_a_max_request_size_too_small_for_any_letter_is_refused_at_once(clock):
     with pytest.raises(ConfigError, match="max_request_size"):
         DeadLetterOutbox(FakeProducer(config={"max_request_size": 20_000}), TOPIC, Backoff())
+
+
+def test_a_max_request_size_leaving_exactly_the_minimum_letter_is_accepted(clock):
+    smallest = MIN_LETTER_BYTES + LETTER_MARGIN_BYTES
+    with pytest.raises(ConfigError, match="max_request_size"):
+        DeadLetterOutbox(FakeProducer(config={"max_request_size": smallest - 1}), TOPIC, Backoff())
+    producer = FakeProducer(config={"max_request_size": smallest})
+    outbox = DeadLetterOutbox(producer, TOPIC, Backoff(), clock=clock)
+    assert outbox.max_letter_bytes == MIN_LETTER_BYTES
+    outbox.add(_huge_letter(0, size=100_000), "a")
+    [(_, key, value, _)] = producer.sent
+    assert len(key) + len(value) <= MIN_LETTER_BYTES
+    assert truncations(decode_dead_letter(value))[0].original_size == 100_000

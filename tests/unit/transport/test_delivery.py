@@ -9,7 +9,11 @@ P = ("t", 0)
 
 
 def _in_flight(max_attempts=3):
-    return InFlight(Backoff(first_s=1.0, max_s=3.0, max_attempts=max_attempts))
+    """In flight for partitions ``("t", 0)`` and ``("t", 1)``, both read from offset 0."""
+    flight = InFlight(Backoff(first_s=1.0, max_s=3.0, max_attempts=max_attempts))
+    for partition in (("t", 0), ("t", 1)):
+        flight.offsets.assigned(partition, 0)
+    return flight
 
 
 def test_backoff_doubles_up_to_its_cap():
@@ -46,6 +50,7 @@ def test_failed_message_is_replayed_after_its_backoff_and_holds_the_commit():
 
 def test_exhausted_message_is_handed_back_and_finished_after_dead_lettering():
     flight = _in_flight(max_attempts=2)
+    flight.offsets.assigned(P, 7)
     flight.emitted("a", "A", P, 7)
     assert flight.failed("a", now=0.0) is None
     assert flight.due_replays(now=1.0) == [("a", "A")]
@@ -80,9 +85,45 @@ def test_revoked_partitions_are_forgotten():
     flight.emitted("a", "A", ("t", 0), 0)
     flight.emitted("b", "B", ("t", 1), 0)
     flight.failed("a", now=0.0)
+    flight.failed("b", now=0.0)
     flight.forget_partitions({("t", 0)})
-    assert flight.due_replays(now=100.0) == []
+    assert flight.due_replays(now=100.0) == [("b", "B")]
     assert len(flight) == 1
+
+
+def test_late_acks_fails_and_finishes_of_a_forgotten_partition_are_ignored():
+    flight = _in_flight(max_attempts=1)
+    flight.emitted("a", "A", P, 0)
+    flight.forget_partitions({P})
+    flight.acked("a")
+    assert flight.failed("a", now=0.0) is None  # would have been its last attempt
+    flight.finish("a")
+    assert flight.attempts("a") == 0
+    assert flight.offsets.pending_commits() == {}
+
+
+def test_an_unknown_or_already_acked_id_is_ignored():
+    flight = _in_flight()
+    flight.emitted("a", "A", P, 0)
+    flight.emitted("b", "B", P, 1)
+    flight.acked("a")
+    flight.acked("a")
+    flight.acked("nope")
+    assert flight.failed("nope", now=0.0) is None
+    assert flight.attempts("nope") == 0
+    assert flight.offsets.pending_commits() == {P: 1}
+    assert len(flight) == 1
+
+
+def test_a_tuple_read_again_after_a_revocation_is_not_replayed_by_its_old_failure():
+    flight = _in_flight()
+    flight.emitted("t/0/0", "A", P, 0)
+    flight.failed("t/0/0", now=0.0)  # replay due at 1.0
+    flight.forget_partitions({P})
+    flight.offsets.assigned(P, 0)
+    flight.emitted("t/0/0", "A again", P, 0)  # read again: same id
+    assert flight.due_replays(now=100.0) == []
+    assert flight.attempts("t/0/0") == 0
 
 
 def test_backoff_stays_exact_and_bounded_for_any_attempt_count():

@@ -62,3 +62,14 @@ def test_the_filter_masks_passwords_in_a_record_shaped_like_kafka_pythons():
         assert SASL_PASSWORD not in record.getMessage()
         assert "b:9092" in record.getMessage()
     assert config["sasl_plain_password"] == SASL_PASSWORD  # the caller's dict is untouched
+
+
+def test_producer_calls_are_bounded_as_the_readme_says(monkeypatch):
+    """README: producer ``max_block_ms`` 5 s, delivery timeout 30 s, retries inside it."""
+    built: dict = {}
+    monkeypatch.setattr(kafka_clients, "KafkaProducer", lambda **config: built.update(config))
+    kafka_clients.create_producer(KafkaSettings(), client_id="bounds")
+    assert built["max_block_ms"] == 5000
+    assert built["delivery_timeout_ms"] == 30_000
+    assert built["request_timeout_ms"] * 2 <= built["delivery_timeout_ms"]
+    assert (built["acks"], built["max_in_flight_requests_per_connection"]) == ("all", 1)

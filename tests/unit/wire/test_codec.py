@@ -7,16 +7,22 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from botscore.errors import InvalidMessage
+from botscore.v1.threat_score_pb2 import ThreatScore
 from botscore.v1.user_features_pb2 import UserFeatures
+from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.codec import (
     decode_threat_score,
     decode_user_features,
+    decode_web_log,
     encode_threat_score,
     encode_user_features,
+    quote,
 )
 from botscore.wire.records import ScoreRecord, SourceRef
 
 SOURCE = SourceRef("user-features", 2, 41)
+NOW = 1_790_000_000_000
+SKEW = 300_000
 
 
 def test_user_features_round_trip():
@@ -86,6 +92,12 @@ def test_threat_score_round_trip():
     assert decode_threat_score(encode_threat_score(record)) == record
 
 
+def test_a_threat_score_without_a_known_decision_says_unspecified():
+    assert decode_threat_score(ThreatScore(user_id="u1").SerializeToString()).decision == (
+        "unspecified"
+    )
+
+
 def test_a_message_without_a_feature_the_model_needs_is_rejected_by_name():
     payload = encode_user_features("u1", 1, {"requests_1m": 1.0})
     with pytest.raises(InvalidMessage) as caught:
@@ -127,3 +139,214 @@ def test_structured_fuzz_gives_a_valid_record_or_a_known_reason(user_id, version
         assert record.user_id and record.schema_version == 1
         assert "a" in record.features
         assert all(math.isfinite(v) for v in record.features.values())
+
+
+def _rejected(payload: bytes | None, required: tuple[str, ...] = ()) -> InvalidMessage:
+    with pytest.raises(InvalidMessage) as caught:
+        decode_user_features(payload, SOURCE, required)
+    return caught.value
+
+
+def test_undecodable_names_what_protobuf_could_not_parse():
+    assert "botscore.v1.UserFeatures" in _rejected(b"\xff\xff\xff\xff").detail
+
+
+def test_unsupported_schema_version_names_the_version():
+    payload = UserFeatures(user_id="u", schema_version=99).SerializeToString()
+    assert _rejected(payload).detail == "99"
+
+
+def test_non_finite_features_are_named_in_order():
+    features = {"b": math.nan, "c": 1.0, "a": math.inf}
+    payload = UserFeatures(user_id="u", schema_version=1, features=features).SerializeToString()
+    assert _rejected(payload).detail == "a,b"
+
+
+def test_every_missing_feature_is_named_in_the_order_required():
+    payload = encode_user_features("u1", 1, {"requests_1m": 1.0})
+    rejected = _rejected(payload, ("errors", "requests_1m", "requests_1h"))
+    assert (rejected.reason, rejected.detail) == ("missing_feature", "errors,requests_1h")
+
+
+def test_a_user_id_over_its_limit_is_rejected_in_every_keyed_message():
+    longest, over = "é" * 128, "é" * 128 + "a"  # 256 and 257 bytes
+    assert decode_user_features(encode_user_features(longest, 1, {}), SOURCE).user_id == longest
+    rejected = _rejected(encode_user_features(over, 1, {}))
+    assert rejected.reason == "field_too_long"
+    assert rejected.detail.startswith("user_id is 257 bytes, more than 256")
+    score = ThreatScore(user_id=over).SerializeToString()
+    with pytest.raises(InvalidMessage) as caught:
+        decode_threat_score(score)
+    assert (caught.value.reason, caught.value.detail) == (rejected.reason, rejected.detail)
+    assert decode_threat_score(ThreatScore(user_id=longest).SerializeToString()).user_id == longest
+
+
+# --- WebLog --------------------------------------------------------------------------------
+
+
+def web_log(**changes: object) -> WebLog:
+    """A valid WebLog of user u1, with ``changes`` applied (None clears a field)."""
+    message = WebLog(
+        time_unix_ms=NOW,
+        user_id="u1",
+        ip="192.0.2.1",
+        method="GET",
+        path="/",
+        status=200,
+        user_agent="ua",
+        response_bytes=1234,
+        request_id="r1",
+        schema_version=1,
+    )
+    for name, value in changes.items():
+        if value is None:
+            message.ClearField(name)
+        else:
+            setattr(message, name, value)
+    return message
+
+
+def decode(message: WebLog, key: bytes | None = None) -> WebLog:
+    key = message.user_id.encode() if key is None else key
+    return decode_web_log(message.SerializeToString(), key, NOW, SKEW)
+
+
+def web_log_rejection(message: WebLog | bytes | None, key: bytes | None = b"u1") -> InvalidMessage:
+    payload = message.SerializeToString() if isinstance(message, WebLog) else message
+    with pytest.raises(InvalidMessage) as caught:
+        decode_web_log(payload, key, NOW, SKEW)
+    return caught.value
+
+
+def test_a_valid_web_log_comes_back_whole():
+    assert decode(web_log()) == web_log()
+
+
+@pytest.mark.parametrize(
+    ("accepted", "edge"),
+    [
+        (web_log(time_unix_ms=NOW + SKEW), "at the skew"),
+        (web_log(time_unix_ms=1), "old"),
+        (web_log(user_id="é" * 128), "user id of 256 bytes"),
+        (web_log(request_id="r" * 128), "request id of 128 bytes"),
+        (web_log(ip="2001:db8::7"), "IPv6"),
+        (web_log(ip="ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"), "45 characters"),
+        (web_log(ip="fe80::1%eth0"), "scope id"),
+        (web_log(status=100), "lowest status"),
+        (web_log(status=599), "highest status"),
+        (web_log(response_bytes=2**53 - 1), "largest exact integer"),
+        (web_log(user_agent="x" * 100_000), "a long user agent is cut later, not rejected"),
+    ],
+    ids=lambda x: x if isinstance(x, str) else "",
+)
+def test_web_logs_at_the_edge_of_every_limit_are_accepted(accepted, edge):
+    assert decode(accepted) == accepted
+
+
+@pytest.mark.parametrize(
+    ("message", "key", "reason", "detail"),
+    [
+        (None, b"u1", "empty_payload", ""),
+        (b"\xff\xfe", b"u1", "undecodable", "Error parsing message with type 'botscore.v1.WebLog'"),
+        (web_log(user_id=""), b"", "missing_user_id", ""),
+        (web_log(schema_version=None), b"u1", "missing_schema_version", ""),
+        (web_log(schema_version=2), b"u1", "unsupported_schema_version", "2"),
+        (web_log(), None, "key_mismatch", "key none is not the user id 'u1'"),
+        (web_log(), b"", "key_mismatch", "key b'' is not the user id 'u1'"),
+        (web_log(), b"u2", "key_mismatch", "key b'u2' is not the user id 'u1'"),
+        (web_log(time_unix_ms=None), b"u1", "missing_time", ""),
+        (web_log(time_unix_ms=-5), b"u1", "missing_time", ""),
+        (
+            web_log(time_unix_ms=NOW + SKEW + 1),
+            b"u1",
+            "time_in_future",
+            f"time {NOW + SKEW + 1} is after {NOW + SKEW} (the clock {NOW} plus {SKEW} ms)",
+        ),
+        (
+            web_log(time_unix_ms=2**63 - 1),
+            b"u1",
+            "time_in_future",
+            f"time {2**63 - 1} is after {NOW + SKEW} (the clock {NOW} plus {SKEW} ms)",
+        ),
+        (web_log(request_id=""), b"u1", "missing_request_id", ""),
+        (
+            web_log(request_id="r" * 129),
+            b"u1",
+            "field_too_long",
+            f"request_id is 129 bytes, more than 128: {quote('r' * 129)}",
+        ),
+        (web_log(ip=""), b"u1", "invalid_ip", "ip '' is not an IPv4 or IPv6 address"),
+        (
+            web_log(ip="192.0.2.256"),
+            b"u1",
+            "invalid_ip",
+            "ip '192.0.2.256' is not an IPv4 or IPv6 address",
+        ),
+        (
+            web_log(ip="fe80::1%" + "x" * 38),
+            b"u1",
+            "invalid_ip",
+            f"ip {quote('fe80::1%' + 'x' * 38)} is not an IPv4 or IPv6 address",
+        ),
+        (web_log(status=None), b"u1", "out_of_range", "status 0 is outside 100..599"),
+        (web_log(status=99), b"u1", "out_of_range", "status 99 is outside 100..599"),
+        (web_log(status=600), b"u1", "out_of_range", "status 600 is outside 100..599"),
+        (
+            web_log(response_bytes=2**53),
+            b"u1",
+            "out_of_range",
+            f"response_bytes {2**53} is outside 0..{2**53 - 1}",
+        ),
+    ],
+)
+def test_every_unusable_web_log_names_its_reason_and_detail(message, key, reason, detail):
+    rejected = web_log_rejection(message, key)
+    assert (rejected.reason, rejected.detail) == (reason, detail)
+
+
+def test_the_time_limit_follows_the_clock_and_the_skew():
+    payload = web_log(time_unix_ms=NOW + 10_000).SerializeToString()
+    assert decode_web_log(payload, b"u1", NOW + 1, 9_999).time_unix_ms == NOW + 10_000
+    assert decode_web_log(payload, b"u1", NOW, 10_000).time_unix_ms == NOW + 10_000
+    for now, skew in ((NOW, 9_999), (NOW - 1, 10_000)):
+        with pytest.raises(InvalidMessage) as caught:
+            decode_web_log(payload, b"u1", now, skew)
+        assert caught.value.reason == "time_in_future"
+
+
+def test_no_time_beyond_what_lua_holds_exactly_is_accepted_whatever_the_skew():
+    payload = web_log(time_unix_ms=2**53).SerializeToString()
+    with pytest.raises(InvalidMessage) as caught:
+        decode_web_log(payload, b"u1", NOW, 2**62)
+    assert caught.value.reason == "time_in_future"
+    exact = web_log(time_unix_ms=2**53 - 1).SerializeToString()
+    assert decode_web_log(exact, b"u1", NOW, 2**62).time_unix_ms == 2**53 - 1
+
+
+@pytest.mark.parametrize("field", ["user_id", "request_id", "ip"])
+def test_a_huge_field_is_rejected_with_a_short_detail(field):
+    huge = "9" * 700_000
+    message = web_log(**{field: huge})
+    rejected = web_log_rejection(message, key=message.user_id.encode())
+    assert rejected.reason in {"field_too_long", "invalid_ip"}
+    assert "700000 bytes" in rejected.detail
+    assert len(str(rejected)) < 200
+
+
+def test_quote_cuts_long_values_and_names_their_size():
+    assert quote(None) == "none"
+    assert quote("a" * 64) == repr("a" * 64)
+    assert quote(b"k" * 64) == repr(b"k" * 64)
+    assert quote("é" * 65) == repr("é" * 64) + "... (130 bytes)"
+    assert quote(b"k" * 65) == repr(b"k" * 64) + "... (65 bytes)"
+
+
+@given(st.binary(max_size=512), st.one_of(st.none(), st.binary(max_size=8)))
+def test_arbitrary_web_log_bytes_never_raise_anything_but_invalid_message(payload, key):
+    try:
+        message = decode_web_log(payload, key, NOW, SKEW)
+    except InvalidMessage as exc:
+        assert exc.reason
+    else:
+        assert message.user_id.encode() == key
+        assert 0 < message.time_unix_ms <= NOW + SKEW

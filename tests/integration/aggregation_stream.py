@@ -1,0 +1,119 @@
+"""The aggregation topology's side of a test: its topics and group, what it publishes, and
+how much of Redis its keys hold."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import redis
+from kafka.consumer.fetcher import ConsumerRecord
+
+from botscore.aggregation.offline import FeatureSnapshot
+from botscore.settings import KafkaSettings
+from botscore.v1.web_log_pb2 import WebLog
+from botscore.wire.codec import decode_user_features
+from botscore.wire.records import SourceRef
+
+from .harness import delete_topics, fresh_topics, new_run_id, run_topics
+from .stream import TopicFollower, produce
+
+INTERVAL_MS = 1000  # publication interval the tests run the topology with
+
+
+@dataclass(frozen=True)
+class AggTopics:
+    kafka: KafkaSettings
+    web_logs: str
+    group: str
+    redis_db: int
+
+    def env(self) -> dict[str, str]:
+        return {
+            "BOTSCORE_AGGREGATION_WEB_LOGS_TOPIC": self.web_logs,
+            "BOTSCORE_AGGREGATION_CONSUMER_GROUP": self.group,
+            "BOTSCORE_AGGREGATION_PUBLISH_INTERVAL_MS": str(INTERVAL_MS),
+            "BOTSCORE_REDIS_DB": str(self.redis_db),
+        }
+
+
+@contextmanager
+def agg_topics_of_a_run(kafka_settings: KafkaSettings, redis_db: int) -> Iterator[AggTopics]:
+    """A web-logs topic, features/scores/dead-letter topics and a group of the run's own."""
+    run = new_run_id()
+    web_logs = f"it-web-logs-{run}"
+    # the scores topic and group are not used by the aggregation topology
+    settings = fresh_topics(kafka_settings, prefix="it-agg", run=run, also=(web_logs,))
+    try:
+        yield AggTopics(settings, web_logs, f"it-aggregation-{run}", redis_db)
+    finally:
+        delete_topics(settings, [web_logs, *run_topics(settings)])
+
+
+def feed(topics: AggTopics, logs: Iterable[WebLog]) -> None:
+    """Send WebLogs keyed by their user id, as an edge does."""
+    produce(
+        topics.kafka,
+        ((log.user_id.encode(), log.SerializeToString()) for log in logs),
+        topic=topics.web_logs,
+    )
+
+
+class FeatureCollector(TopicFollower):
+    """Each user's latest publication on the features topic, and when each was sent."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        super().__init__(settings, settings.features_topic)
+        self.latest: dict[str, FeatureSnapshot] = {}
+        self.sent_ms: dict[str, list[int]] = defaultdict(list)
+        self.total = 0
+
+    def take(self, record: ConsumerRecord, now: float) -> None:
+        source = SourceRef(self.topic, record.partition, record.offset)
+        decoded = decode_user_features(record.value, source)
+        self.latest[decoded.user_id] = FeatureSnapshot(
+            decoded.user_id, decoded.window_end_ms, decoded.features
+        )
+        self.sent_ms[decoded.user_id].append(record.timestamp)
+        self.total += 1
+
+    def mismatches(self, expected: dict[str, FeatureSnapshot]) -> list[str]:
+        with self._lock:
+            return [user for user, snap in expected.items() if self.latest.get(user) != snap]
+
+    def wait_until_equal(
+        self, expected: dict[str, FeatureSnapshot], timeout_s: float, process: subprocess.Popen
+    ) -> float:
+        started = time.monotonic()
+        while True:
+            if self.error is not None:
+                raise AssertionError(f"feature collector died: {self.error!r}")
+            missing = self.mismatches(expected)
+            if not missing:
+                return time.monotonic() - started
+            if process.poll() is not None:
+                raise AssertionError(f"sparse run exited with {process.returncode}")
+            if time.monotonic() - started > timeout_s:
+                user = missing[0]
+                raise AssertionError(
+                    f"{len(missing)} of {len(expected)} users differ from the offline "
+                    f"features after {timeout_s:.0f} s; e.g. {user}:\n"
+                    f"  topology {self.latest.get(user)}\n  offline  {expected[user]}"
+                )
+            time.sleep(0.5)
+
+
+def project_memory(client: redis.Redis) -> tuple[int, int]:
+    """Bytes held by the aggregation's keys (``MEMORY USAGE``, exact) and how many there are.
+
+    Only the test's database and the aggregation's prefix: nothing else on the server counts.
+    """
+    keys = list(client.scan_iter("bs:agg:*", count=1000))
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.memory_usage(key, samples=0)
+    return sum(size or 0 for size in pipe.execute()), len(keys)

@@ -1,0 +1,294 @@
+"""The publisher spout's rhythm: at most once per interval, again one interval after news.
+
+The spout runs against an in-memory store that keeps ``RedisFeatureStore``'s publishing
+contract (``redis_state.py``: pending users with a due time, versions, ``published``)
+and a clock that moves only when the spout sleeps; Kafka's confirmations are acks
+scheduled on that clock. So every publication time below is exact.
+"""
+
+import heapq
+import itertools
+from dataclasses import dataclass, field
+
+import pytest
+import redis
+
+from botscore.aggregation.definitions import UserState
+from botscore.aggregation.redis_state import PublishCandidate
+from botscore.errors import ConfigError
+from botscore.model.features import CATALOG
+from botscore.settings import MESSAGE_TIMEOUTS
+from spouts import due_features
+from spouts.due_features import DueFeaturesSpout
+from tests.unit.storm_fakes import start
+
+WALL_MS = 1_700_000_000_000  # wall-clock time when the clock reads 0
+INTERVAL_MS = 2000
+POLL_MS = 100
+
+
+class _Clock:
+    """``time`` and ``now_ms`` for the spout; ``at`` schedules what happens meanwhile."""
+
+    def __init__(self):
+        self.ms = 0
+        self.sleeps = []
+        self._events = []
+        self._order = itertools.count()
+
+    def monotonic(self):
+        return self.ms / 1000
+
+    def now_ms(self):
+        return WALL_MS + self.ms
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.advance(seconds)
+
+    def advance(self, seconds):
+        until = self.ms + round(seconds * 1000)
+        while self._events and self._events[0][0] <= until:
+            self.ms, _, action = heapq.heappop(self._events)
+            action()
+        self.ms = until
+
+    def at(self, ms, action):
+        heapq.heappush(self._events, (ms, next(self._order), action))
+
+
+@dataclass
+class _User:
+    times: list = field(default_factory=list)
+    version: int = 0
+    published_ms: int = 0
+
+
+class _Store:
+    """``RedisFeatureStore``'s publishing side in memory; ``request`` is the bolt's apply.
+
+    While ``error`` is set every call raises it, as a store whose Redis is down.
+    """
+
+    def __init__(self, clock):
+        self.clock = clock
+        self.users = {}
+        self.pending = {}  # user -> due, wall ms
+        self.error = None
+        self.published_calls = []
+
+    def request(self, user_id, time_ms=None):
+        user = self.users.setdefault(user_id, _User())
+        user.times.append(self.clock.now_ms() if time_ms is None else time_ms)
+        user.version += 1
+        self.pending.setdefault(user_id, self.clock.now_ms())  # ZADD NX
+
+    def _reachable(self):
+        if self.error is not None:
+            raise self.error
+
+    def due(self, now_ms, limit):
+        self._reachable()
+        ready = sorted((due, user) for user, due in self.pending.items() if due <= now_ms)
+        return [user for _, user in ready[:limit]]
+
+    def read(self, user_ids):
+        self._reachable()
+        candidates = []
+        for user_id in user_ids:
+            user = self.users.get(user_id)
+            if user is None:
+                candidates.append(None)
+                continue
+            state = UserState(
+                last_ms=max(user.times),
+                counters={},
+                distinct={},
+                recent_ms=tuple(sorted(user.times)),
+            )
+            candidates.append(PublishCandidate(user_id, state, user.version, user.published_ms))
+        return candidates
+
+    def published(self, user_id, version, now_ms, interval_ms):
+        self._reachable()
+        self.published_calls.append((user_id, version, now_ms))
+        user = self.users.get(user_id)
+        if user is None:
+            self.pending.pop(user_id, None)
+            return
+        user.published_ms = now_ms
+        if user.version == version:
+            self.pending.pop(user_id, None)
+        elif user_id in self.pending:  # ZADD XX
+            self.pending[user_id] = now_ms + interval_ms
+
+    def postpone(self, user_id, due_ms):
+        self._reachable()
+        if user_id in self.pending:
+            self.pending[user_id] = due_ms
+
+    def drop_pending(self, user_id):
+        self._reachable()
+        self.pending.pop(user_id, None)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr(due_features, "time", clock)
+    monkeypatch.setattr(due_features, "now_ms", clock.now_ms)
+    return clock
+
+
+@pytest.fixture
+def store(clock, monkeypatch):
+    store = _Store(clock)
+    monkeypatch.setattr(due_features, "create_redis", lambda settings: None)
+    monkeypatch.setattr(due_features, "RedisFeatureStore", lambda client, ttl_s: store)
+    return store
+
+
+@pytest.fixture
+def spout(store, monkeypatch):
+    options = {
+        "botscore.aggregation.publish_interval_ms": INTERVAL_MS,
+        "botscore.aggregation.publish_poll_ms": POLL_MS,
+    }
+    return start(DueFeaturesSpout, options, monkeypatch)
+
+
+def _run(spout, clock, until_ms, confirm_after_ms=None):
+    """Storm's spout loop until ``until_ms``: (time, emit message) of each publication.
+
+    With ``confirm_after_ms``, Kafka confirms each publication that long after its emit
+    and the producer bolt's ack reaches the spout then.
+    """
+    component, link = spout
+    publications = []
+    for _ in range(2 * until_ms // POLL_MS + 10):
+        if clock.ms >= until_ms:
+            return publications
+        seen = len(link.emitted())
+        component.next_tuple()
+        for message in link.emitted()[seen:]:
+            publications.append((clock.ms, message))
+            if confirm_after_ms is not None:
+                clock.at(clock.ms + confirm_after_ms, lambda i=message["id"]: component.ack(i))
+    raise AssertionError(f"next_tuple no longer waits between polls (clock at {clock.ms} ms)")
+
+
+def _summary(publications):
+    """(emitted at, window end relative to the clock's 0, version) of each publication."""
+    return [(at, m["tuple"][1] - WALL_MS, m["tuple"][3]) for at, m in publications]
+
+
+def test_a_user_is_published_at_most_once_per_interval_and_one_interval_after_news(
+    spout, clock, store
+):
+    for at in (50, 1500, 2150, 2250):
+        clock.at(at, lambda: store.request("u"))
+    publications = _run(spout, clock, until_ms=10_000, confirm_after_ms=30)
+
+    # 100: the first poll after the first request. 1500 is news within the interval after
+    # the confirmation at 130, so it waits until 2130 (first poll: 2200), and 2150 rides
+    # along. 2250 came after the confirmation at 2230: due at 4230, polled at 4300.
+    assert _summary(publications) == [(100, 50, 1), (2200, 2150, 3), (4300, 2250, 4)]
+    times = [at for at, _ in publications]
+    assert all(b - a >= INTERVAL_MS for a, b in itertools.pairwise(times))
+    assert times[-1] <= 2250 + INTERVAL_MS + POLL_MS
+    assert store.pending == {}
+
+
+def test_a_publication_carries_the_users_features_and_its_version_in_the_tuple_id(
+    spout, clock, store
+):
+    for at in (0, 1000, 3000):
+        store.request("user-7", time_ms=WALL_MS + at)
+    [(_, message)] = _run(spout, clock, until_ms=POLL_MS)
+    user_id, window_end_ms, features, version = message["tuple"]
+    assert (user_id, window_end_ms, version) == ("user-7", WALL_MS + 3000, 3)
+    assert message["id"] == "3#user-7"
+    assert set(features) == set(CATALOG)
+    assert features["interarrival_mean_s"] == 1.5  # gaps of 1 s and 2 s
+    assert features["interarrival_cv"] == pytest.approx(0.5 / 1.5)
+
+
+def test_news_while_a_publication_is_in_flight_is_published_one_interval_after_it(
+    spout, clock, store
+):
+    component, _ = spout
+    clock.at(50, lambda: store.request("u"))
+    clock.at(150, lambda: store.request("u"))  # news while version 1 is in flight
+    clock.at(520, lambda: component.ack("1#u"))  # Kafka confirms version 1 late
+    publications = _run(spout, clock, until_ms=6000)
+
+    assert _summary(publications) == [(100, 50, 1), (2600, 150, 2)]
+    assert store.published_calls == [("u", 1, WALL_MS + 520)]
+
+
+def test_a_failed_publication_leaves_the_user_pending_and_is_published_again(spout, clock, store):
+    component, _ = spout
+    clock.at(50, lambda: store.request("u"))
+    clock.at(130, lambda: component.fail("1#u"))
+    publications = _run(spout, clock, until_ms=250)
+
+    assert _summary(publications) == [(100, 50, 1), (200, 50, 1)]
+    assert [m["id"] for _, m in publications] == ["1#u", "1#u"]
+    assert store.published_calls == []
+    assert "u" in store.pending
+
+
+def test_a_publication_whose_confirmation_redis_missed_is_published_again(spout, clock, store):
+    component, _ = spout
+    store.request("u")
+    [(_, first)] = _run(spout, clock, until_ms=POLL_MS)
+    store.error = redis.ConnectionError("Connection refused")
+    component.ack(first["id"])  # must not raise: the user just stays pending
+    store.error = None
+    again = _run(spout, clock, until_ms=2 * POLL_MS)
+    assert [m["id"] for _, m in again] == ["1#u"]
+
+
+def test_an_expired_user_leaves_the_pending_set_unpublished(spout, clock, store):
+    store.request("gone")
+    del store.users["gone"]  # its keys expired
+    assert _run(spout, clock, until_ms=3 * POLL_MS) == []
+    assert store.pending == {}
+
+
+def test_polls_are_one_poll_interval_apart_and_a_late_call_does_not_wait(spout, clock):
+    component, _ = spout
+    for _ in range(3):
+        component.next_tuple()
+    assert clock.sleeps == [pytest.approx(POLL_MS / 1000)] * 2
+    clock.advance(5 * POLL_MS / 1000)  # Storm was busy elsewhere
+    component.next_tuple()
+    assert len(clock.sleeps) == 2
+
+
+def test_publishing_pauses_a_second_while_redis_is_down(spout, clock, store):
+    component, link = spout
+    store.request("u")
+    store.error = redis.ConnectionError("Connection refused")
+    component.next_tuple()
+    assert link.emitted() == []
+
+    store.error = None
+    component.next_tuple()
+    assert clock.sleeps == [pytest.approx(due_features._REDIS_RETRY_S)]
+    assert [m["id"] for m in link.emitted()] == ["1#u"]
+
+
+def test_a_backlog_larger_than_one_poll_is_published_over_the_next_polls(spout, clock, store):
+    users = [f"user-{i:04d}" for i in range(due_features._BATCH + 100)]
+    for user in users:
+        store.request(user)
+    publications = _run(spout, clock, until_ms=3 * POLL_MS)  # nothing confirmed yet
+    by_poll = [[m["tuple"][0] for at, m in publications if at == poll] for poll in (0, 100, 200)]
+    assert [len(p) for p in by_poll] == [due_features._BATCH, 100, 0]
+    assert sorted(by_poll[0] + by_poll[1]) == users
+
+
+def test_the_spout_refuses_to_run_without_message_timeouts(store, monkeypatch):
+    with pytest.raises(ConfigError, match=MESSAGE_TIMEOUTS):
+        start(DueFeaturesSpout, {MESSAGE_TIMEOUTS: False}, monkeypatch)

@@ -1,0 +1,379 @@
+"""The Kafka spout base: commit on ack, replays, dead letters, and rebalances lose nothing.
+
+The consumer is ``FakeGroupMember``, whose assignment and fetch positions are kafka-python
+3.0.12's own ``SubscriptionState`` and whose rebalances call the spout's listener as
+kafka-python does (eager: everything revoked, then assigned; a partition handed back keeps
+its fetch position). Storm is the spout's output stream (``StormLink``) and the acks and
+fails a test sends; the dead-letter producer is ``FakeProducer``, whose ``flush`` is Kafka
+confirming. Time moves only when a test says so.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from kafka import TopicPartition
+from kafka.errors import KafkaTimeoutError
+
+from botscore.errors import InvalidMessage
+from botscore.vocabulary import Component, DeadLetterReason
+from botscore.wire.dead_letters import decode_dead_letter
+from botscore.wire.records import SourceRef
+from spouts import kafka_source
+from spouts.kafka_source import KafkaSourceSpout
+from tests.unit.storm_fakes import StormLink, start
+from tests.unit.transport.kafka_fakes import FakeGroupMember, FakeProducer, record
+
+TOPIC = "lines"
+P0 = TopicPartition(TOPIC, 0)
+P1 = TopicPartition(TOPIC, 1)
+BACKOFF_S = 1.0
+INTERVAL_S = 1.0
+
+
+class _LinesSpout(KafkaSourceSpout):
+    """Emits each line with the replay floor it was read under; ``bad`` is invalid."""
+
+    component = Component.FEATURES_SPOUT
+    outputs = ["line", "replay_floor"]
+
+    def source(self, settings):
+        return TOPIC, "lines-group"
+
+    def decode(self, value, source):
+        if value == b"bad":
+            raise InvalidMessage(DeadLetterReason.UNDECODABLE, "not a line")
+        return [value.decode(), self.in_flight.offsets.replay_floor((TOPIC, source.partition))]
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class _Run:
+    """One spout, its group member, its Storm link and its clock, and a record of acks.
+
+    ``finished`` holds the offsets some emission of which was acked, or whose dead letter
+    Kafka confirmed: every commit must stay at or below the first offset not in it.
+    """
+
+    def __init__(self, spout: _LinesSpout, link: StormLink, member, producer, clock) -> None:
+        self.spout = spout
+        self.link = link
+        self.member = member
+        self.producer = producer
+        self.clock = clock
+        self.seen = 0  # emits already handed out by new_emits()
+        self.finished: dict[TopicPartition, set[int]] = {}
+
+    def step(self, times: int = 1) -> list[tuple[str, list[Any]]]:
+        """``next_tuple`` ``times`` times; the (id, values) emitted meanwhile."""
+        for _ in range(times):
+            self.spout.next_tuple()
+        return self.new_emits()
+
+    def new_emits(self) -> list[tuple[str, list[Any]]]:
+        emits = self.link.emitted()[self.seen :]
+        self.seen += len(emits)
+        return [(e["id"], e["tuple"]) for e in emits]
+
+    def ack(self, *tup_ids: str) -> None:
+        for tup_id in tup_ids:
+            _, partition, offset = tup_id.split("/")
+            self.finished.setdefault(TopicPartition(TOPIC, int(partition)), set()).add(int(offset))
+            self.spout.ack(tup_id)
+
+    def fail(self, *tup_ids: str) -> None:
+        for tup_id in tup_ids:
+            self.spout.fail(tup_id)
+
+    def confirm_letters(self) -> list[Any]:
+        """Kafka confirms every dead letter sent so far; the letters, decoded."""
+        self.producer.flush()
+        letters = [decode_dead_letter(value) for _, _, value in self.producer.sent]
+        for letter in letters:
+            self.finished.setdefault(
+                TopicPartition(letter.source.topic, letter.source.partition), set()
+            ).add(letter.source.offset)
+        return letters
+
+    def commit_now(self) -> list[dict[TopicPartition, int]]:
+        """Let a commit interval pass and run the spout once; the commits it made."""
+        before = len(self.member.commits)
+        self.clock.now += INTERVAL_S
+        self.spout.next_tuple()
+        return self.member.commits[before:]
+
+    def check_commits(self) -> None:
+        for commit in self.member.commits:
+            for tp, position in commit.items():
+                done = self.finished.get(tp, set())
+                unfinished = [o for o in range(position) if o not in done]
+                assert not unfinished, f"{tp} committed at {position} past {unfinished}"
+
+
+def _ids(*offsets: int, partition: int = 0) -> list[str]:
+    return [f"{TOPIC}/{partition}/{o}" for o in offsets]
+
+
+@pytest.fixture
+def run(monkeypatch):
+    """Start a spout on ``logs`` (partition -> values), assigned ``assigned``, in a group
+    that committed ``committed`` (default: 0 for every partition)."""
+
+    def _start(
+        logs: dict[TopicPartition, list[bytes]],
+        assigned: list[TopicPartition] | None = None,
+        *,
+        committed: dict[TopicPartition, int] | None = None,
+        max_per_poll: int = 10,
+        **options: Any,
+    ) -> _Run:
+        clock = _Clock()
+        monkeypatch.setattr(kafka_source, "time", clock)
+        member = FakeGroupMember(
+            logs,
+            committed={tp: 0 for tp in logs} if committed is None else committed,
+            max_per_poll=max_per_poll,
+        )
+        producer = FakeProducer()
+        monkeypatch.setattr(kafka_source, "create_consumer", lambda *a, **k: member)
+        monkeypatch.setattr(kafka_source, "create_producer", lambda *a, **k: producer)
+        settings = {
+            "botscore.kafka.replay_backoff_first_ms": int(BACKOFF_S * 1000),
+            "botscore.kafka.replay_backoff_max_ms": int(BACKOFF_S * 1000),
+            "botscore.kafka.commit_interval_ms": int(INTERVAL_S * 1000),
+            **{f"botscore.kafka.{k}": v for k, v in options.items()},
+        }
+        spout, link = start(_LinesSpout, settings, monkeypatch)
+        member.rebalance(list(logs) if assigned is None else assigned)
+        return _Run(spout, link, member, producer, clock)
+
+    return _start
+
+
+def test_commits_only_up_to_the_first_offset_not_acked(run):
+    r = run({P0: [b"a", b"b", b"c", b"d", b"e"]})
+    assert [tup_id for tup_id, _ in r.step()] == _ids(0, 1, 2, 3, 4)
+    r.ack(*_ids(1, 2, 4))
+    assert r.commit_now() == []
+    r.ack(*_ids(0))
+    assert r.commit_now() == [{P0: 3}]
+    assert r.commit_now() == []  # nothing moved: nothing committed again
+    r.ack(*_ids(3))
+    assert r.commit_now() == [{P0: 5}]
+    r.check_commits()
+
+
+def test_commits_wait_for_the_commit_interval(run):
+    r = run({P0: [b"a"]})
+    r.step()
+    r.ack(*_ids(0))
+    r.clock.now += INTERVAL_S / 2
+    r.step()
+    assert r.member.commits == []
+    r.clock.now += INTERVAL_S / 2
+    r.step()
+    assert r.member.commits == [{P0: 1}]
+
+
+def test_a_failed_tuple_is_replayed_after_its_backoff_and_holds_the_commit(run):
+    r = run({P0: [b"a", b"b"]})
+    r.step()
+    r.ack(*_ids(1))
+    r.fail(*_ids(0))
+    r.clock.now += BACKOFF_S * 0.99
+    assert r.step() == []
+    r.clock.now += BACKOFF_S * 0.01
+    assert r.step() == [(_ids(0)[0], ["a", 0])]  # the same id and values as the first time
+    assert r.commit_now() == []
+    r.ack(*_ids(0))
+    assert r.commit_now() == [{P0: 2}]
+    r.check_commits()
+
+
+def test_the_last_allowed_failure_dead_letters_the_tuple_and_then_commits_it(run):
+    r = run({P0: [b"a", b"b"]}, max_attempts=3)
+    r.step()
+    r.ack(*_ids(1))
+    [tup_id] = _ids(0)
+    for _ in range(2):
+        r.fail(tup_id)
+        r.clock.now += BACKOFF_S
+        assert r.step() == [(tup_id, ["a", 0])]
+    assert r.producer.sent == []
+    r.fail(tup_id)  # the third failure of three allowed
+    r.clock.now += BACKOFF_S
+    assert r.step() == []  # not replayed again
+    assert len(r.producer.sent) == 1
+    assert r.commit_now() == []  # the letter is not on Kafka yet
+    [letter] = r.confirm_letters()
+    assert letter.reason == DeadLetterReason.RETRIES_EXHAUSTED
+    assert letter.detail == "failed downstream 3 times"
+    assert (letter.original_value, letter.source) == (b"a", SourceRef(TOPIC, 0, 0))
+    assert r.commit_now() == [{P0: 2}]
+    r.check_commits()
+
+
+def test_an_invalid_message_is_dead_lettered_and_holds_its_offset_until_kafka_has_it(run):
+    r = run({P0: [b"a", b"bad", b"c"]})
+    assert [tup_id for tup_id, _ in r.step()] == _ids(0, 2)
+    r.ack(*_ids(0, 2))
+    assert r.commit_now() == [{P0: 1}]
+    [letter] = r.confirm_letters()
+    assert (letter.reason, letter.original_value) == (DeadLetterReason.UNDECODABLE, b"bad")
+    assert letter.source == SourceRef(TOPIC, 0, 1)
+    assert r.commit_now() == [{P0: 3}]
+    r.check_commits()
+
+
+def test_a_partition_handed_back_is_read_again_from_its_commit(run):
+    """Issue 11: the client keeps the fetch position of a partition it is handed back."""
+    r = run({P0: [b"a", b"b", b"c", b"d", b"e", b"f"]}, max_per_poll=4)
+    assert [tup_id for tup_id, _ in r.step()] == _ids(0, 1, 2, 3)
+    r.ack(*_ids(0))
+    assert r.commit_now() == [{P0: 1}]
+    assert [tup_id for tup_id, _ in r.new_emits()] == _ids(4, 5)
+    r.fail(*_ids(1))  # due for a replay
+    r.member.rebalance([P0])  # eager: revoked, then assigned again
+    assert r.member.position(P0) == 6  # kafka-python kept it
+    r.fail(*_ids(2))  # late: from before the rebalance
+    r.ack(*_ids(3))
+    r.clock.now += BACKOFF_S
+    reread = r.step(2)
+    assert [tup_id for tup_id, _ in reread] == _ids(1, 2, 3, 4, 5)
+    # Read under the group's commit, not the kept position.
+    assert {floor for _, (_, floor) in reread} == {1}
+    r.ack(*_ids(1, 2, 4))
+    assert r.commit_now() == [{P0: 3}]  # 3 is acked again below
+    r.ack(*_ids(3, 5))
+    assert r.commit_now() == [{P0: 6}]
+    r.check_commits()
+
+
+def test_a_fail_after_a_rebalance_never_lets_the_commit_pass_its_offset(run):
+    """Issue 11: a late fail found nothing, and the next commit passed the failed offset."""
+    r = run({P0: [b"a", b"b", b"c", b"d", b"e", b"f"]}, max_per_poll=4)
+    r.step()
+    r.member.rebalance([P0])
+    emitted = r.step()
+    [failed] = _ids(1)
+    r.fail(failed)
+    r.ack(*[tup_id for tup_id, _ in emitted if tup_id != failed])
+    for _ in range(3):
+        r.clock.now += BACKOFF_S
+        r.ack(*[tup_id for tup_id, _ in r.step()])
+    r.commit_now()
+    r.check_commits()
+    assert r.member.group_committed[P0] == 6
+
+
+def test_rebalances_reported_together_are_applied_in_order(run):
+    r = run({P0: [b"a"], P1: [b"x"]})
+    r.step()
+    r.member.rebalance([P1])
+    r.member.rebalance([P0])
+    assert r.step() == [(_ids(0)[0], ["a", 0])]
+    r.ack(*_ids(0), *_ids(0, partition=1))
+    assert r.commit_now() == [{P0: 1}]
+
+
+def test_records_polled_across_a_rebalance_are_dropped_and_read_again(run):
+    """A rebalance that ends inside poll() hands back records from the kept position."""
+    r = run({P0: [b"a", b"b", b"c", b"d"]}, max_per_poll=2)
+    r.step()
+    r.ack(*_ids(0))
+    assert r.commit_now() == [{P0: 1}]
+    assert [tup_id for tup_id, _ in r.new_emits()] == _ids(2, 3)
+    r.member.logs[P0] += [record(TOPIC, 0, 4, b"e"), record(TOPIC, 0, 5, b"f")]
+    r.member.on_poll = lambda member: member.rebalance([P0])
+    assert r.step() == []  # 4 and 5 came from the kept position
+    r.member.on_poll = None
+    assert [tup_id for tup_id, _ in r.step(3)] == _ids(1, 2, 3, 4, 5)
+
+
+def test_a_partition_without_a_commit_is_read_again_from_the_reset_policy(run):
+    r = run({P0: [b"a", b"b"]}, committed={})
+    r.step()
+    r.member.rebalance([P0])
+    assert [tup_id for tup_id, _ in r.step()] == _ids(0, 1)
+
+
+def test_where_reading_began_is_committed_so_a_rebalance_resumes_there(run):
+    """With ``latest`` and no commit, a rebalance would otherwise skip what was read."""
+    r = run({P0: [b"old"]}, committed={}, auto_offset_reset="latest")
+    r.step()  # joins at the end: offset 1
+    r.member.logs[P0].append(record(TOPIC, 0, 1, b"new"))
+    assert [tup_id for tup_id, _ in r.step()] == _ids(1)
+    assert r.commit_now() == [{P0: 1}]
+    r.member.rebalance([P0])
+    assert [tup_id for tup_id, _ in r.step()] == _ids(1)
+
+
+def test_late_acks_and_fails_of_a_partition_moved_away_are_ignored(run):
+    r = run({P0: [b"a", b"b"], P1: [b"x"]}, max_attempts=1)
+    r.step()
+    r.member.rebalance([P1])  # P0 now belongs to another member
+    r.ack(*_ids(0))
+    r.fail(*_ids(1))  # would be its last allowed failure
+    r.clock.now += BACKOFF_S
+    assert r.step() == [(_ids(0, partition=1)[0], ["x", 0])]  # P1 is read again
+    assert r.producer.sent == []  # the new owner replays it; no dead letter here
+    r.ack(*_ids(0, partition=1))
+    assert r.commit_now() == [{P1: 1}]
+    assert [tp for commit in r.member.commits for tp in commit] == [P1]
+
+
+def test_no_commit_of_a_partition_revoked_while_in_flight_is_full(run):
+    """Issue 11: at ``max_in_flight`` revocations were not applied, but commits ran."""
+    r = run({P0: [b"a", b"b"], P1: [b"x", b"y"]}, max_in_flight=2)
+    assert len(r.step()) == 4
+    r.ack(*_ids(0))  # P0 could commit 1; three tuples still in flight
+    r.member.rebalance([P1])
+    assert r.commit_now() == []
+    r.ack(*_ids(1))
+    r.ack(*_ids(0, 1, partition=1))
+    assert r.commit_now() == [{P1: 2}]
+
+
+def test_a_commit_is_limited_to_the_assignment_even_before_the_revocation_is_reported(run):
+    r = run({P0: [b"a"], P1: [b"x"]})
+    r.step()
+    r.ack(*_ids(0), *_ids(0, partition=1))
+    # P0 moves away on the I/O thread after the spout applied what was reported: the
+    # assignment has changed, the report is not read yet.
+    r.member.subscription.assign_from_subscribed([P1])
+    assert r.commit_now() == [{P1: 1}]
+
+
+def test_partitions_lost_to_an_eviction_are_forgotten_and_read_again(run):
+    r = run({P0: [b"a", b"b"]})
+    r.step()
+    r.ack(*_ids(0))
+    assert r.commit_now() == [{P0: 1}]
+    r.member.lose()
+    r.ack(*_ids(1))  # late
+    assert r.commit_now() == []
+    r.member.rebalance([P0])
+    assert [tup_id for tup_id, _ in r.step()] == _ids(1)
+
+
+def test_a_partition_waits_for_its_committed_offset_when_the_coordinator_does_not_answer(run):
+    r = run({P0: [b"a", b"b", b"c"]})
+    r.step()
+    r.ack(*_ids(0))
+    assert r.commit_now() == [{P0: 1}]
+    r.member.refuse_committed = KafkaTimeoutError("no coordinator")
+    r.member.rebalance([P0])
+    r.member.logs[P0].append(record(TOPIC, 0, 3, b"d"))
+    assert r.step(3) == []  # 3 from the kept position is not read
+    r.member.refuse_committed = None
+    assert [tup_id for tup_id, _ in r.step()] == _ids(1, 2, 3)
