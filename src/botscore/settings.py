@@ -277,6 +277,15 @@ class EnforcementSettings:
             "clock makes no decision"
         },
     )
+    # How far apart the clocks of the feature stage, the enforcer and Redis may be. A
+    # sped-up simulation stamps events ahead of the wall clock and needs a larger value.
+    max_clock_skew_ms: int = field(
+        default=60_000,
+        metadata={
+            "doc": "a score whose features are further ahead of the enforcer's clock makes no "
+            "decision"
+        },
+    )
 
 
 @dataclass(frozen=True)

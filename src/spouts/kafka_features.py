@@ -24,5 +24,5 @@ class KafkaFeaturesSpout(KafkaSourceSpout):
         self.required = read_manifest(resolve_model_dir(settings.scoring.model_dir)).feature_names
         return settings.kafka.features_topic, settings.scoring.consumer_group
 
-    def decode(self, value: bytes | None, source: SourceRef) -> list[Any]:
+    def decode(self, value: bytes | None, key: bytes | None, source: SourceRef) -> list[Any]:
         return decode_user_features(value, source, self.required).to_values()

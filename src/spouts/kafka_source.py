@@ -93,7 +93,7 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         """The topic to read and the consumer group to read it as."""
         raise NotImplementedError
 
-    def decode(self, value: bytes | None, source: SourceRef) -> list[Any]:
+    def decode(self, value: bytes | None, key: bytes | None, source: SourceRef) -> list[Any]:
         """Tuple values for one message, or ``InvalidMessage`` to dead-letter it."""
         raise NotImplementedError
 
@@ -175,7 +175,7 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         source = SourceRef(message.topic, message.partition, message.offset)
         read = _Read(None, source, message.value or b"", message.key or b"")
         try:
-            values = self.decode(message.value, source)
+            values = self.decode(message.value, message.key, source)
         except InvalidMessage as exc:
             self.logger.warning("skipping invalid message at %s: %s", source.tuple_id(), exc)
             self.in_flight.reserve((source.topic, source.partition), source.offset)

@@ -25,18 +25,12 @@ class KafkaWebLogsSpout(KafkaSourceSpout):
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         self.max_skew_ms = Settings.from_options(storm_conf).aggregation.max_event_skew_ms
-        self.key: bytes | None = None
         super().initialize(storm_conf, context)
 
     def source(self, settings: Settings) -> tuple[str, str]:
         return settings.aggregation.web_logs_topic, settings.aggregation.consumer_group
 
-    def _read(self, message: Any) -> None:
-        # The base hands decode() the value only; the key check needs the key as well.
-        self.key = message.key
-        super()._read(message)
-
-    def decode(self, value: bytes | None, source: SourceRef) -> list[Any]:
-        log = decode_web_log(value, self.key, now_ms(), self.max_skew_ms)
+    def decode(self, value: bytes | None, key: bytes | None, source: SourceRef) -> list[Any]:
+        log = decode_web_log(value, key, now_ms(), self.max_skew_ms)
         floor = self.in_flight.offsets.replay_floor((source.topic, source.partition))
         return request_record(log, source, floor).to_values()

@@ -17,6 +17,7 @@ import redis
 from botscore.aggregation.offline import final_features
 from botscore.settings import KafkaSettings
 from botscore.simulator.population import build_population
+from botscore.simulator.spec import SimulationSpec
 from botscore.simulator.traffic import TrafficGenerator
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.dead_letters import decode_dead_letter
@@ -179,7 +180,13 @@ def test_redis_memory_stays_bounded_over_ten_minutes(
     (4 h at most) turns over more than twice; the state TTL is scaled by the same factor."""
     speedup, minutes = 60, 10
     ttl_s = (4 * 3600 + 900) // speedup
-    env = {**agg_topics.env(), "BOTSCORE_AGGREGATION_STATE_TTL_S": str(ttl_s)}
+    lead_ms = SimulationSpec(duration_s=minutes * 60 * speedup, speedup=speedup).clock_lead_ms
+    env = {
+        **agg_topics.env(),
+        "BOTSCORE_AGGREGATION_STATE_TTL_S": str(ttl_s),
+        # simulated time outruns the wall clock by up to this much
+        "BOTSCORE_AGGREGATION_MAX_EVENT_SKEW_MS": str(lead_ms + 60_000),
+    }
     log_path = tmp_path / "sparse-run.log"
     samples: list[tuple[float, int, int]] = []  # (wall s, bytes held by our keys, keys)
     with sparse_run(agg_topics.kafka, log_path, topology="aggregation", **env) as process:

@@ -32,7 +32,6 @@ from botscore.enforcement.consumer import run_enforcer
 from botscore.enforcement.decisions import (
     BLOCKED_USERS_KEY,
     CHALLENGED_USERS_KEY,
-    CLOCK_SKEW_MS,
     DECISION_PREFIX,
     SCORED_USERS_KEY,
     DecisionWriter,
@@ -266,14 +265,14 @@ def test_a_challenge_scored_after_a_block_is_what_the_edge_then_sees(edge_redis)
 
 def test_a_feature_time_ahead_of_the_clock_lives_from_itself_only_within_the_skew(edge_redis):
     writer = DecisionWriter(edge_redis, EnforcementSettings())
-    now = now_ms()
+    now, skew = now_ms(), EnforcementSettings().max_clock_skew_ms
     ahead = [
         _score("c-day-ahead", "block", now + 86_400_000),
         _score("c-int64-ahead", "block", 2**63 - 1),
-        _score("c-skewed", "block", now + CLOCK_SKEW_MS),
+        _score("c-skewed", "block", now + skew),
     ]
     assert writer.write(ahead, now) == ["future", "future", "block"]
-    assert _decisions(edge_redis) == {"c-skewed": ("block", now + CLOCK_SKEW_MS + BLOCK_MS)}
+    assert _decisions(edge_redis) == {"c-skewed": ("block", now + skew + BLOCK_MS)}
 
 
 # ------------------------------------------------- the merge, order-independent --
@@ -295,7 +294,7 @@ def merge_redis() -> Iterator[redis.Redis]:
 
 
 MERGE_SETTINGS = EnforcementSettings(
-    block_ttl_s=600, challenge_ttl_s=300, max_score_age_ms=30 * 60 * 1000
+    block_ttl_s=600, challenge_ttl_s=300, max_score_age_ms=30 * 60 * 1000, max_clock_skew_ms=60_000
 )
 SEVERITY = {"allow": 0, "challenge": 1, "block": 2}
 TTL_MS = {"allow": 0, "challenge": 300_000, "block": 600_000}
@@ -335,7 +334,7 @@ def merge_state(client: redis.Redis) -> dict[str, tuple[object, ...]]:
 
 def expected_state(scores: list[ScoreRecord], now: int) -> dict[str, tuple[object, ...]]:
     """The merge as a function of the set: per user, the greatest key among timely scores."""
-    oldest, latest = now - MERGE_SETTINGS.max_score_age_ms, now + CLOCK_SKEW_MS
+    oldest, latest = now - MERGE_SETTINGS.max_score_age_ms, now + MERGE_SETTINGS.max_clock_skew_ms
     timely = [s for s in scores if oldest <= s.feature_time_ms <= latest]
     state: dict[str, tuple[object, ...]] = {}
     for key, decisions in (
@@ -358,7 +357,7 @@ def expected_state(scores: list[ScoreRecord], now: int) -> dict[str, tuple[objec
         (feature_ms, partition, offset, severity), decision = newest
         state[latest_key(user)] = (
             f"{feature_ms} {partition} {offset} {severity}",
-            feature_ms + MERGE_SETTINGS.max_score_age_ms + CLOCK_SKEW_MS,
+            feature_ms + MERGE_SETTINGS.max_score_age_ms + MERGE_SETTINGS.max_clock_skew_ms,
         )
         expires = feature_ms + TTL_MS[decision]
         if decision != "allow" and expires > now:

@@ -48,9 +48,16 @@ def test_a_simulated_hour_blocks_bots_once_scores_arrive(
         ),
         redis=RedisSettings(db=REDIS_DB),
     )
+    spec = SimulationSpec(
+        users=2000, bot_share=0.3, rate=30, duration_s=3600, seed=41, speedup=SPEEDUP
+    )
     client = create_redis(settings.redis)
     client.flushdb()
+    # Simulated time outruns the wall clock: both clock checks must allow the lead.
+    skew_ms = str(spec.clock_lead_ms + 60_000)
     env = {
+        "BOTSCORE_AGGREGATION_MAX_EVENT_SKEW_MS": skew_ms,
+        "BOTSCORE_ENFORCEMENT_MAX_CLOCK_SKEW_MS": skew_ms,
         "BOTSCORE_AGGREGATION_WEB_LOGS_TOPIC": settings.aggregation.web_logs_topic,
         "BOTSCORE_AGGREGATION_CONSUMER_GROUP": settings.aggregation.consumer_group,
         "BOTSCORE_REDIS_DB": str(REDIS_DB),
@@ -77,14 +84,7 @@ def test_a_simulated_hour_blocks_bots_once_scores_arrive(
                 try:
                     stats = simulate(
                         settings,
-                        SimulationSpec(
-                            users=2000,
-                            bot_share=0.3,
-                            rate=30,
-                            duration_s=3600,
-                            seed=41,
-                            speedup=SPEEDUP,
-                        ),
+                        spec,
                         tmp_path / "labels.csv",
                         edge=EdgeDecisions(client, 1000),
                     )

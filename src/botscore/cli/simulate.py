@@ -70,6 +70,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         seed=args.seed,
         speedup=args.speedup,
     )
+    if spec.clock_lead_ms:
+        print(
+            f"speedup {spec.speedup:g}: requests are stamped up to {spec.clock_lead_ms} ms ahead "
+            "of the clock; the feature stage and the enforcer must allow that much "
+            "(BOTSCORE_AGGREGATION_MAX_EVENT_SKEW_MS, BOTSCORE_ENFORCEMENT_MAX_CLOCK_SKEW_MS)",
+            file=sys.stderr,
+        )
     edge = None
     if args.enforce:
         edge = EdgeDecisions(create_redis(settings.redis), args.edge_cache_ms)

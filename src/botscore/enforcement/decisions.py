@@ -6,8 +6,8 @@ set of scores seen, so replayed, reordered or late scores leave the same decisio
 
 - A score's time is its feature time (the scored window's end), never when it was scored
   or arrived, so a backlog of old features does not become fresh decisions. A score whose
-  features are older than ``max_score_age_ms``, or more than ``CLOCK_SKEW_MS`` ahead of
-  the enforcer's clock, is ignored (outcome ``stale`` or ``future``, counted in the
+  features are older than ``max_score_age_ms``, or more than ``max_clock_skew_ms`` ahead
+  of the enforcer's clock, is ignored (outcome ``stale`` or ``future``, counted in the
   enforcer's ``scores`` metric).
 - Per user the score with the greatest ``(feature time, source partition, source offset,
   severity)`` decides, whatever its decision: a newer allow lifts a block, a newer
@@ -35,7 +35,6 @@ from botscore.wire.records import ScoreRecord
 __all__ = [
     "BLOCKED_USERS_KEY",
     "CHALLENGED_USERS_KEY",
-    "CLOCK_SKEW_MS",
     "DECISION_PREFIX",
     "FUTURE",
     "LATEST_PREFIX",
@@ -69,10 +68,6 @@ FUTURE = "future"
 MAX_SCRIPT_INT = 2**53 - 1
 # The longest TTL or score age accepted, so that no sum of them leaves that range.
 MAX_LIFE_MS = 365 * 24 * 3600 * 1000
-# How far apart the clocks of the edges, the enforcer and Redis may be: a feature time
-# further ahead is ignored, and the latest-score key, which Redis expires by its own
-# clock, lives this much longer than an older score can stay fresh.
-CLOCK_SKEW_MS = 60_000
 
 # KEYS: decision, latest score, scored users, blocked users, challenged users.
 # ARGV: user id, decision, feature time, partition, offset, expiry, latest-key expiry, now
@@ -156,7 +151,7 @@ def untimely(feature_time_ms: int, now_ms: int, settings: EnforcementSettings) -
     """``stale`` or ``future`` for a feature time the merge must ignore at ``now_ms``."""
     if feature_time_ms < now_ms - settings.max_score_age_ms:
         return STALE
-    if feature_time_ms > now_ms + CLOCK_SKEW_MS:
+    if feature_time_ms > now_ms + settings.max_clock_skew_ms:
         return FUTURE
     return None
 
@@ -193,7 +188,8 @@ def score_effect(score: ScoreRecord, now_ms: int, settings: EnforcementSettings)
         partition=_clamp(score.source.partition),
         offset=_clamp(score.source.offset),
         expires_at_ms=feature_time + ttl_ms(score.decision, settings),
-        remembered_until_ms=feature_time + settings.max_score_age_ms + CLOCK_SKEW_MS,
+        # Redis expires the latest-score key by its own clock, which may be this far apart.
+        remembered_until_ms=feature_time + settings.max_score_age_ms + settings.max_clock_skew_ms,
         now_ms=now_ms,
     )
 
@@ -210,6 +206,7 @@ class DecisionWriter:
             "block_ttl_s": settings.block_ttl_s * 1000,
             "challenge_ttl_s": settings.challenge_ttl_s * 1000,
             "max_score_age_ms": settings.max_score_age_ms,
+            "max_clock_skew_ms": settings.max_clock_skew_ms,
         }
         for name, life_ms in lives.items():
             if not 0 <= life_ms <= MAX_LIFE_MS:

@@ -93,3 +93,14 @@ class SimulationSpec:
         check_duration(self.duration_s)
         check_seed(self.seed)
         check_speedup(self.speedup)
+
+    @property
+    def clock_lead_ms(self) -> int:
+        """How far ahead of the wall clock the last request is stamped when sent live.
+
+        Above speedup 1 simulated time outruns the wall clock, so the feature stage's
+        ``max_event_skew_ms`` and the enforcer's ``max_clock_skew_ms`` must allow this much.
+        """
+        if self.speedup <= 1:
+            return 0
+        return math.ceil(self.duration_s * 1000 * (1 - 1 / self.speedup))

@@ -56,6 +56,10 @@ def test_reports_bot_requests_allowed_before_and_after_the_first_scores(monkeypa
     )
     simulate.run(SETTINGS, args)
     assert capsys.readouterr().err.splitlines() == [
+        # 600 simulated seconds at 60x take 10 wall seconds: the last is stamped 590 s ahead
+        "speedup 60: requests are stamped up to 590000 ms ahead of the clock; the feature "
+        "stage and the enforcer must allow that much (BOTSCORE_AGGREGATION_MAX_EVENT_SKEW_MS, "
+        "BOTSCORE_ENFORCEMENT_MAX_CLOCK_SKEW_MS)",
         "sent 10, blocked 2, by kind {'human': 6, 'scraper': 4}",
         "first scores at simulated 120 s; bot requests allowed before: 100.0%, "
         "after: 50.0% (whole minutes)",

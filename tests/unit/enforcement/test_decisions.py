@@ -5,6 +5,7 @@ drives it against the real server, with a property test over shuffled arrival or
 ``DecisionWriter`` and ``read_stats`` run against a fake client that records what they ask.
 """
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,7 +15,6 @@ from botscore.enforcement import decisions
 from botscore.enforcement.decisions import (
     BLOCKED_USERS_KEY,
     CHALLENGED_USERS_KEY,
-    CLOCK_SKEW_MS,
     FUTURE,
     MAX_LIFE_MS,
     MAX_SCRIPT_INT,
@@ -37,7 +37,10 @@ from botscore.wire.records import ScoreRecord, SourceRef
 
 SCORED_MS = 1_790_000_000_000
 NOW = SCORED_MS + 60
-SETTINGS = EnforcementSettings(block_ttl_s=600, challenge_ttl_s=300, max_score_age_ms=1_800_000)
+SETTINGS = EnforcementSettings(
+    block_ttl_s=600, challenge_ttl_s=300, max_score_age_ms=1_800_000, max_clock_skew_ms=60_000
+)
+CLOCK_SKEW_MS = SETTINGS.max_clock_skew_ms
 
 
 def _score(**changes) -> ScoreRecord:
@@ -122,6 +125,13 @@ def test_keys_are_per_user_under_the_edge_prefix():
 )
 def test_a_score_counts_only_while_its_features_are_recent(feature_time_ms, verdict):
     assert untimely(feature_time_ms, NOW, SETTINGS) == verdict
+
+
+def test_the_allowed_clock_skew_is_a_setting():
+    """A sped-up simulation stamps features hours ahead; its enforcer must still apply them."""
+    hours_ahead = NOW + 3 * 3_600_000
+    assert untimely(hours_ahead, NOW, SETTINGS) == FUTURE
+    assert untimely(hours_ahead, NOW, replace(SETTINGS, max_clock_skew_ms=4 * 3_600_000)) is None
 
 
 @pytest.mark.parametrize(
@@ -283,6 +293,8 @@ YEAR_S = MAX_LIFE_MS // 1000
         (EnforcementSettings(challenge_ttl_s=-1), "challenge_ttl_s"),
         (EnforcementSettings(max_score_age_ms=MAX_LIFE_MS + 1), "max_score_age_ms"),
         (EnforcementSettings(max_score_age_ms=-1), "max_score_age_ms"),
+        (EnforcementSettings(max_clock_skew_ms=MAX_LIFE_MS + 1), "max_clock_skew_ms"),
+        (EnforcementSettings(max_clock_skew_ms=-1), "max_clock_skew_ms"),
     ],
 )
 def test_lives_that_could_overflow_the_script_are_refused_at_start(settings, name):

@@ -59,3 +59,11 @@ def test_a_spec_and_its_fields_give_the_same_traffic():
     by_spec = list(TrafficGenerator.from_spec(population_for(spec), spec, START_MS))
     by_fields = list(TrafficGenerator(build_population(200, 0.4, 8), 30, 60, 8, START_MS))
     assert [e.SerializeToString() for e in by_spec] == [e.SerializeToString() for e in by_fields]
+
+
+@pytest.mark.parametrize(
+    ("speedup", "duration_s", "lead_ms"),
+    [(1.0, 3600.0, 0), (0.5, 3600.0, 0), (20.0, 3600.0, 3_420_000), (60.0, 600.0, 590_000)],
+)
+def test_the_clock_lead_is_how_far_simulated_time_outruns_the_wall(speedup, duration_s, lead_ms):
+    assert SimulationSpec(speedup=speedup, duration_s=duration_s).clock_lead_ms == lead_ms

@@ -54,7 +54,7 @@ def test_it_reads_the_features_topic_as_the_scoring_group(model_dir):
 
 def test_a_message_with_the_models_features_becomes_a_feature_record(spout):
     features = {"requests_1m": 4.0, "error_ratio_1h": 0.5}
-    values = spout.decode(encode_user_features("user-1", 1_700_000_000_000, features), SOURCE)
+    values = spout.decode(encode_user_features("user-1", 1_700_000_000_000, features), None, SOURCE)
     assert FeatureRecord.from_values(values) == FeatureRecord(
         "user-1", 1_700_000_000_000, features, 1, SOURCE
     )
@@ -63,13 +63,13 @@ def test_a_message_with_the_models_features_becomes_a_feature_record(spout):
 def test_a_message_without_a_feature_the_model_needs_is_turned_away(spout):
     payload = encode_user_features("user-1", 1, {"requests_1m": 4.0, "requests_1h": 9.0})
     with pytest.raises(InvalidMessage) as rejected:
-        spout.decode(payload, SOURCE)
+        spout.decode(payload, None, SOURCE)
     assert (rejected.value.reason, rejected.value.detail) == ("missing_feature", "error_ratio_1h")
 
 
 def test_features_the_model_does_not_use_may_be_missing(spout):
     payload = encode_user_features("user-1", 1, {"requests_1m": 4.0, "error_ratio_1h": 0.0})
-    assert FeatureRecord.from_values(spout.decode(payload, SOURCE)).features == {
+    assert FeatureRecord.from_values(spout.decode(payload, None, SOURCE)).features == {
         "requests_1m": 4.0,
         "error_ratio_1h": 0.0,
     }

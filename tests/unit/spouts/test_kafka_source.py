@@ -41,7 +41,7 @@ class _LinesSpout(KafkaSourceSpout):
     def source(self, settings):
         return TOPIC, "lines-group"
 
-    def decode(self, value, source):
+    def decode(self, value, key, source):
         if value == b"bad":
             raise InvalidMessage(DeadLetterReason.UNDECODABLE, "not a line")
         return [value.decode(), self.in_flight.offsets.replay_floor((TOPIC, source.partition))]
