@@ -122,6 +122,14 @@ class KafkaSettings:
         default=5000,
         metadata={"doc": "a spout stops polling above this many emitted but unacked messages"},
     )
+    # A spout keeps each unfinished message's bytes to replay or dead-letter it; near the
+    # broker's size limit, 5000 of them would be gigabytes.
+    max_in_flight_bytes: int = field(
+        default=64 * 1024 * 1024,
+        metadata={
+            "doc": "a spout stops polling while its unfinished messages hold this many bytes"
+        },
+    )
     commit_interval_ms: int = field(
         default=1000, metadata={"doc": "how often a spout commits the offsets of finished messages"}
     )
@@ -260,12 +268,15 @@ class EnforcementSettings:
     )
     block_ttl_s: int = field(
         default=600,
-        metadata={"doc": "how long the edge keeps a block after the last score that asked for it"},
+        metadata={
+            "doc": "how long a block lasts, from the feature time of the score that asked for it"
+        },
     )
     challenge_ttl_s: int = field(
         default=300,
         metadata={
-            "doc": "how long the edge keeps a challenge after the last score that asked for it"
+            "doc": "how long a challenge lasts, from the feature time of the score that asked "
+            "for it"
         },
     )
     # A backlog (an outage, a dead-letter replay, a new group reading from the start) must

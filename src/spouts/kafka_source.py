@@ -26,7 +26,8 @@ are dead-lettered at once with their original bytes and the reason. What is emit
   the uncommitted windows.
 
 The uncommitted window is what was read since the last commits: at most
-``kafka.max_in_flight`` + 500 (one poll) messages unfinished or behind an unfinished one,
+``kafka.max_in_flight`` + 500 (one poll) messages unfinished or behind an unfinished one
+(fewer when they hold ``kafka.max_in_flight_bytes``),
 plus those finished since the last commit (normally within ``kafka.commit_interval_ms``).
 """
 
@@ -140,7 +141,10 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         for tup_id, read in self.in_flight.due_replays(now):
             self.metrics.count("replayed")
             self.emit(read.values, tup_id=tup_id)
-        if len(self.in_flight) < self.kafka.max_in_flight:
+        if (
+            len(self.in_flight) < self.kafka.max_in_flight
+            and self.in_flight.held_bytes < self.kafka.max_in_flight_bytes
+        ):
             self._read_from_commits()
             polled = poll_group(self.consumer, timeout_ms=100)
             # Records of a partition revoked or assigned during poll() may come from a
@@ -178,7 +182,9 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             values = self.decode(message.value, message.key, source)
         except InvalidMessage as exc:
             self.logger.warning("skipping invalid message at %s: %s", source.tuple_id(), exc)
-            self.in_flight.reserve((source.topic, source.partition), source.offset)
+            self.in_flight.reserve(
+                (source.topic, source.partition), source.offset, len(read.value) + len(read.key)
+            )
             self._dead_letter(read, exc.reason, exc.detail, source)
             return
         self.metrics.count("in")
@@ -188,6 +194,7 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             _Read(values, source, read.value, read.key),
             (source.topic, source.partition),
             source.offset,
+            len(read.value) + len(read.key),
         )
         self.emit(values, tup_id=tup_id)
 

@@ -55,6 +55,7 @@ class _Entry(Generic[T]):
     item: T
     partition: PartitionKey
     offset: int
+    size: int
     attempts: int = 0
 
 
@@ -62,7 +63,8 @@ class InFlight(Generic[T]):
     """Emitted items by tuple id, their replays, and the commit positions they allow.
 
     Acks, fails and finishes of an unknown id (already acked, or of a forgotten partition)
-    are ignored.
+    are ignored. ``held_bytes`` sums the sizes given to ``emitted`` of the items still held,
+    so a reader can bound its memory in bytes, not only in count.
     """
 
     def __init__(self, backoff: Backoff) -> None:
@@ -70,25 +72,34 @@ class InFlight(Generic[T]):
         self.offsets = OffsetTracker()
         self._entries: dict[str, _Entry[T]] = {}
         self._replays: list[tuple[float, str]] = []  # heap of (due time, tuple id)
+        self._reserved: dict[tuple[PartitionKey, int], int] = {}  # sizes of reserved offsets
+        self.held_bytes = 0
 
     def __len__(self) -> int:
         return self.offsets.in_flight()
 
-    def emitted(self, tup_id: str, item: T, partition: PartitionKey, offset: int) -> None:
+    def emitted(
+        self, tup_id: str, item: T, partition: PartitionKey, offset: int, size: int = 0
+    ) -> None:
         self.offsets.emitted(partition, offset)
-        self._entries[tup_id] = _Entry(item, partition, offset)
+        self._entries[tup_id] = _Entry(item, partition, offset, size)
+        self.held_bytes += size
 
-    def reserve(self, partition: PartitionKey, offset: int) -> None:
+    def reserve(self, partition: PartitionKey, offset: int, size: int = 0) -> None:
         """A message read but not emitted (it is being dead-lettered): hold its offset."""
         self.offsets.emitted(partition, offset)
+        self._reserved[partition, offset] = size
+        self.held_bytes += size
 
     def release(self, partition: PartitionKey, offset: int) -> None:
         """The reserved message is safely elsewhere: its offset may be committed."""
+        self.held_bytes -= self._reserved.pop((partition, offset), 0)
         self.offsets.done(partition, offset)
 
     def acked(self, tup_id: str) -> None:
         entry = self._entries.pop(tup_id, None)
         if entry is not None:
+            self.held_bytes -= entry.size
             self.offsets.done(entry.partition, entry.offset)
 
     def failed(self, tup_id: str, now: float) -> T | None:
@@ -125,6 +136,8 @@ class InFlight(Generic[T]):
         for partition in partitions:
             self.offsets.forget(partition)
         self._entries = {k: e for k, e in self._entries.items() if e.partition not in partitions}
+        self._reserved = {k: n for k, n in self._reserved.items() if k[0] not in partitions}
+        self.held_bytes = sum(e.size for e in self._entries.values()) + sum(self._reserved.values())
         # A tuple read again later keeps its id; an old replay must not emit it early.
         self._replays = [r for r in self._replays if r[1] in self._entries]
         heapq.heapify(self._replays)

@@ -377,3 +377,13 @@ def test_a_partition_waits_for_its_committed_offset_when_the_coordinator_does_no
     assert r.step(3) == []  # 3 from the kept position is not read
     r.member.refuse_committed = None
     assert [tup_id for tup_id, _ in r.step()] == _ids(1, 2, 3)
+
+
+def test_reading_pauses_while_unfinished_messages_hold_the_byte_limit(run):
+    """Issue 11: 5,000 messages near the broker's size limit held in memory are gigabytes."""
+    r = run({P0: [b"x" * 600, b"y" * 600, b"z"]}, max_per_poll=1, max_in_flight_bytes=1000)
+    assert len(r.step()) == 1
+    assert len(r.step()) == 1  # 600 bytes held: below the limit, one more is read
+    assert r.step(3) == []  # 1200 bytes held: no polling
+    r.ack(*_ids(0))
+    assert [values for _, values in r.step()] == [["z", 0]]

@@ -154,3 +154,25 @@ def test_backoff_extremes_never_raise_and_never_pass_the_cap(first_s, max_s):
 def test_backoff_refuses_negative_or_infinite_times(bad):
     with pytest.raises(ConfigError, match="backoff"):
         Backoff(**bad)
+
+
+def test_held_bytes_count_what_is_kept_until_finished_released_or_forgotten():
+    flight = _in_flight(max_attempts=1)
+    flight.emitted("a", "A", ("t", 0), 0, size=100)
+    flight.emitted("b", "B", ("t", 0), 1, size=20)
+    flight.reserve(("t", 0), 2, size=3)
+    flight.emitted("c", "C", ("t", 1), 0, size=4000)
+    assert flight.held_bytes == 4123
+    flight.acked("b")
+    flight.release(("t", 0), 2)
+    assert flight.held_bytes == 4100
+    assert flight.failed("a", 0.0) == "A"  # exhausted: still held until its letter is out
+    assert flight.held_bytes == 4100
+    flight.finish("a")
+    flight.reserve(("t", 1), 1, size=7)
+    assert flight.held_bytes == 4007
+    flight.forget_partitions({("t", 1)})
+    assert flight.held_bytes == 0
+    flight.release(("t", 1), 1)  # a letter of a forgotten partition confirmed late
+    flight.acked("c")
+    assert flight.held_bytes == 0
