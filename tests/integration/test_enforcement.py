@@ -476,10 +476,15 @@ def test_redis_killed_mid_stream_loses_no_decision(settings, own_redis, report_f
     scores = [_score(f"c-{i:05d}", "block", now) for i in range(3000)]
     ends: dict[int, int] = {}
 
+    feeder_errors: list[BaseException] = []
+
     def feed() -> None:  # a stream, so that the kill lands in the middle of it
-        for i in range(0, len(scores), 100):
-            for partition, end in _produce_scores(settings, scores[i : i + 100]).items():
-                ends[partition] = max(end, ends.get(partition, 0))
+        try:
+            for i in range(0, len(scores), 100):
+                for partition, end in _produce_scores(settings, scores[i : i + 100]).items():
+                    ends[partition] = max(end, ends.get(partition, 0))
+        except BaseException as exc:  # the test fails on it below, not as a thread warning
+            feeder_errors.append(exc)
 
     feeder = threading.Thread(target=feed)
     client = own_redis.client()
@@ -491,6 +496,8 @@ def test_redis_killed_mid_stream_loses_no_decision(settings, own_redis, report_f
         time.sleep(1)
         committed_in_outage = _committed(settings)
         feeder.join(120)
+        assert not feeder.is_alive(), "the feeder did not finish in 120 s"
+        assert not feeder_errors, f"the feeder failed: {feeder_errors[0]!r}"
         time.sleep(1)
         assert _committed(settings) == committed_in_outage, "committed while Redis was down"
         stop.set()  # and stop during the outage: must neither hang nor commit

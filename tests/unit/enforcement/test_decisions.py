@@ -66,6 +66,11 @@ def test_a_score_round_trips(decision):
     assert parse_score(encode_threat_score(record)) == record
 
 
+def test_any_positive_scored_time_is_a_time():
+    record = _score(scored_time_ms=1)
+    assert parse_score(encode_threat_score(record)) == record
+
+
 @pytest.mark.parametrize(
     ("payload", "reason"),
     [

@@ -1,5 +1,7 @@
 """In-flight tuples, replays with backoff, and a backoff that stays bounded."""
 
+import sys
+
 import pytest
 
 from botscore.errors import ConfigError
@@ -137,7 +139,17 @@ def test_backoff_stays_exact_and_bounded_for_any_attempt_count():
 
 
 @pytest.mark.parametrize(
-    ("first_s", "max_s"), [(0.0, 5.0), (5e-324, 1.0), (1e-300, 1e300), (3.0, 1.0), (0.25, 0.0)]
+    ("first_s", "max_s"),
+    [
+        (0.0, 5.0),
+        (5e-324, 1.0),
+        (1e-300, 1e300),
+        (3.0, 1.0),
+        (0.25, 0.0),
+        # the cap at the largest float: one doubling past the shortcut would overflow
+        (0.5, sys.float_info.max),
+        (5e-324, sys.float_info.max),
+    ],
 )
 def test_backoff_extremes_never_raise_and_never_pass_the_cap(first_s, max_s):
     backoff = Backoff(first_s=first_s, max_s=max_s)
@@ -149,10 +161,15 @@ def test_backoff_extremes_never_raise_and_never_pass_the_cap(first_s, max_s):
 
 
 @pytest.mark.parametrize(
-    "bad", [{"first_s": -1.0}, {"max_s": float("inf")}, {"first_s": float("nan")}]
+    ("bad", "name"),
+    [
+        ({"first_s": -1.0}, "first_s"),
+        ({"max_s": float("inf")}, "max_s"),
+        ({"first_s": float("nan")}, "first_s"),
+    ],
 )
-def test_backoff_refuses_negative_or_infinite_times(bad):
-    with pytest.raises(ConfigError, match="backoff"):
+def test_backoff_refuses_negative_or_infinite_times_naming_them(bad, name):
+    with pytest.raises(ConfigError, match=f"^backoff {name} must be finite"):
         Backoff(**bad)
 
 
@@ -176,3 +193,15 @@ def test_held_bytes_count_what_is_kept_until_finished_released_or_forgotten():
     flight.release(("t", 1), 1)  # a letter of a forgotten partition confirmed late
     flight.acked("c")
     assert flight.held_bytes == 0
+
+
+def test_held_bytes_survive_forgetting_other_partitions_and_default_to_nothing():
+    flight = _in_flight()
+    flight.emitted("a", "A", ("t", 0), 0)
+    flight.reserve(("t", 0), 1)
+    assert flight.held_bytes == 0  # callers that do not say a size hold nothing countable
+    flight.emitted("b", "B", ("t", 0), 2, size=5)
+    flight.reserve(("t", 0), 3, size=7)
+    flight.emitted("c", "C", ("t", 1), 0, size=11)
+    flight.forget_partitions({("t", 1)})
+    assert flight.held_bytes == 12
