@@ -141,23 +141,39 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         for tup_id, read in self.in_flight.due_replays(now):
             self.metrics.count("replayed")
             self.emit(read.values, tup_id=tup_id)
-        if (
+        room = (
             len(self.in_flight) < self.kafka.max_in_flight
             and self.in_flight.held_bytes < self.kafka.max_in_flight_bytes
-        ):
-            self._read_from_commits()
-            polled = poll_group(self.consumer, timeout_ms=100)
-            # Records of a partition revoked or assigned during poll() may come from a
-            # kept fetch position: the partition is read again from its commit instead.
-            stale = self._apply_rebalances() | self.unpositioned
-            for tp, messages in polled.items():
-                if (tp.topic, tp.partition) not in stale:
-                    for message in messages:
-                        self._read(message)
-            if not polled and not self.consumer.assignment():
-                # poll returns at once without partitions; do not spin a core meanwhile.
-                time.sleep(0.1)
+        )
+        # A full spout still polls, with every partition paused: the group's rebalances
+        # run inside poll(), and a member that stops polling holds up every other
+        # member's rebalance for up to max.poll.interval.ms (5 min).
+        self._pause_fetching(not room)
+        self._read_from_commits()
+        polled = poll_group(self.consumer, timeout_ms=100 if room else 10)
+        # Records of a partition revoked or assigned during poll() may come from a kept
+        # fetch position: the partition is read again from its commit instead. A partition
+        # assigned during a full poll() was not paused yet: its records are one poll more.
+        stale = self._apply_rebalances() | self.unpositioned
+        for tp, messages in polled.items():
+            if (tp.topic, tp.partition) not in stale:
+                for message in messages:
+                    self._read(message)
+        if not polled and not self.consumer.assignment():
+            # poll returns at once without partitions; do not spin a core meanwhile.
+            time.sleep(0.1)
         self.commit_finished(force=False)
+
+    def _pause_fetching(self, full: bool) -> None:
+        """Pause every assigned partition while in flight is full; resume them after."""
+        if full:
+            unpaused = self.consumer.assignment() - self.consumer.paused()
+            if unpaused:
+                self.consumer.pause(*unpaused)
+        else:
+            paused = self.consumer.paused()
+            if paused:
+                self.consumer.resume(*paused)
 
     def ack(self, tup_id: str) -> None:
         self._apply_rebalances()

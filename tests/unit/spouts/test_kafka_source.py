@@ -387,3 +387,23 @@ def test_reading_pauses_while_unfinished_messages_hold_the_byte_limit(run):
     assert r.step(3) == []  # 1200 bytes held: no polling
     r.ack(*_ids(0))
     assert [values for _, values in r.step()] == [["z", 0]]
+
+
+def test_a_full_spout_keeps_polling_with_its_partitions_paused_so_rebalances_proceed(run):
+    """Issue 11: a full spout stopped polling, so a member joining the group waited for it
+    (up to max.poll.interval.ms) while every write downstream failed."""
+    r = run({P0: [b"a", b"b"], P1: [b"x"]}, max_in_flight=2, max_per_poll=1)
+    assert len(r.step()) == 2  # a and x: full
+    paused_at_poll: list[set[TopicPartition]] = []
+    r.member.on_poll = lambda member: paused_at_poll.append(member.paused())
+    assert r.step(2) == []
+    assert paused_at_poll == [{P0, P1}, {P0, P1}]  # polled, fetching nothing
+
+    def joined(member: FakeGroupMember) -> None:  # the rebalance completes inside poll()
+        member.on_poll = None
+        member.rebalance([P0])
+
+    r.member.on_poll = joined
+    assert r.step() == []  # P1 went to the new member: its tuple is forgotten, P0 re-read
+    assert [values for _, values in r.step()] == [["a", 0]]
+    assert r.member.paused() == set()

@@ -216,6 +216,17 @@ class FakeGroupMember:
                 )
         return batch
 
+    def pause(self, *partitions: TopicPartition) -> None:
+        for tp in partitions:
+            self.subscription.pause(tp)
+
+    def resume(self, *partitions: TopicPartition) -> None:
+        for tp in partitions:
+            self.subscription.resume(tp)
+
+    def paused(self) -> set[TopicPartition]:
+        return self.subscription.paused_partitions()
+
     def committed(self, tp: TopicPartition, timeout_ms: int | None = None) -> int | None:
         if self.refuse_committed is not None:
             raise self.refuse_committed
