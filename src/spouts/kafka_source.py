@@ -236,7 +236,9 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             self.in_flight.forget_partitions(partitions)
             if rebalance.assigned:
                 self.unpositioned |= partitions
-                if not partitions:
+                if partitions:
+                    self.logger.info("partitions assigned: %s", sorted(p for _, p in partitions))
+                else:
                     self.logger.warning(
                         "no partitions assigned (topic missing, or more spouts than partitions)"
                     )
