@@ -17,11 +17,14 @@ are dead-lettered at once with their original bytes and the reason. What is emit
   downstream (Redis, the brokers a bolt writes to) thus replays each tuple in flight up to
   ``max_attempts - 1`` times (over 81 s of backoff with the defaults), then dead-letters it;
   nothing is read from Kafka again.
-- A rebalance: revoked partitions are forgotten (late acks and fails of their tuples are
-  ignored), and only partitions the consumer owns are committed. Every partition assigned,
-  one handed straight back included (kafka-python keeps its fetch position), is read again
-  from the group's committed offset (the reset policy's for a group without one; a spout
-  commits where it began reading): its new owner re-emits its uncommitted window.
+- A rebalance: only partitions the consumer owns are committed. A revoked partition's
+  tuples stay tracked until the new assignment is known. A partition handed straight back
+  (kafka-python keeps its fetch position) goes on where it was: late acks and fails of its
+  tuples count, nothing is read twice. A partition that went to another member is
+  forgotten (late acks and fails of its tuples are ignored), and so is every partition lost
+  to an eviction. A partition new to this member is read from the group's committed offset
+  (the reset policy's for a group without one; a spout commits where it began reading):
+  its new owner re-emits its uncommitted window.
 - A crash or a restart: every partition is read again from its last commit, re-emitting
   the uncommitted windows.
 
@@ -37,7 +40,7 @@ import time
 from collections import deque
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from kafka import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError
@@ -79,10 +82,10 @@ class _Read:
 
 @dataclass(frozen=True)
 class _Rebalance:
-    """Partitions the consumer's I/O thread reported revoked, or assigned."""
+    """Partitions the consumer's I/O thread reported revoked, assigned, or lost."""
 
     partitions: frozenset[PartitionKey]
-    assigned: bool
+    kind: Literal["revoked", "assigned", "lost"]
 
 
 # streamparse and kafka-python ship no types: their base classes are Any to mypy.
@@ -114,6 +117,8 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         self.rebalances: deque[_Rebalance] = deque()
         # Assigned, but not yet moved to the group's committed offset: not read meanwhile.
         self.unpositioned: set[PartitionKey] = set()
+        # Revoked, tracked until the next assignment says whether they come back.
+        self.revoked: set[PartitionKey] = set()
         self.last_commit = time.monotonic()
         task = context.get("taskid", 0)
         self.producer = create_producer(
@@ -223,29 +228,41 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         self.dead_letters.add(letter, token)
 
     def _apply_rebalances(self) -> set[PartitionKey]:
-        """Forget all read from partitions revoked or assigned since the last call; those.
+        """Apply the revocations, assignments and losses reported since the last call.
 
-        An assigned partition waits in ``unpositioned`` until ``_read_from_commits`` moves
-        it to the group's committed offset.
+        Returns the partitions forgotten or new: records polled for them meanwhile are not
+        read, since they are read again from the group's commit. A new partition waits in
+        ``unpositioned`` until ``_read_from_commits`` moves it to that commit.
         """
-        changed: set[PartitionKey] = set()
+        forgotten: set[PartitionKey] = set()
         while self.rebalances:
             rebalance = self.rebalances.popleft()
             partitions = set(rebalance.partitions)
-            changed |= partitions
-            self.in_flight.forget_partitions(partitions)
-            if rebalance.assigned:
-                self.unpositioned |= partitions
+            if rebalance.kind == "revoked":
+                self.revoked |= partitions
+                self.unpositioned -= partitions
+                self.logger.info("partitions revoked: %s", _numbers(partitions))
+                continue
+            if rebalance.kind == "lost":
+                gone = partitions | self.revoked
+                self.revoked = set()
+                self.unpositioned -= partitions
+                self.logger.warning("partitions lost: %s", _numbers(partitions))
+            else:
+                gone = self.revoked - partitions
+                new = partitions - self.revoked
+                self.revoked = set()
+                self.unpositioned |= new
+                gone |= new  # nothing is tracked for them; a stale record may be
                 if partitions:
-                    self.logger.info("partitions assigned: %s", sorted(p for _, p in partitions))
+                    self.logger.info("partitions assigned: %s", _numbers(partitions))
                 else:
                     self.logger.warning(
                         "no partitions assigned (topic missing, or more spouts than partitions)"
                     )
-            else:
-                self.unpositioned -= partitions
-                self.logger.info("partitions revoked: %s", sorted(p for _, p in partitions))
-        return changed
+            self.in_flight.forget_partitions(gone)
+            forgotten |= gone
+        return forgotten
 
     def _read_from_commits(self) -> None:
         """Move each partition assigned since the last call to the group's committed offset.
@@ -332,12 +349,15 @@ def _keys(partitions: Iterable[TopicPartition]) -> frozenset[PartitionKey]:
     return frozenset((tp.topic, tp.partition) for tp in partitions)
 
 
+def _numbers(partitions: Iterable[PartitionKey]) -> list[int]:
+    return sorted(p for _, p in partitions)
+
+
 class _ReportRebalances(ConsumerRebalanceListener):  # type: ignore[misc]
     """Queue each revocation and assignment for the spout's thread, which applies them.
 
     kafka-python 3 calls this on its I/O thread, where a blocking call (a commit, a
-    committed offset) raises and the spout's state must not be touched. Partitions lost to
-    a forced eviction arrive here as revoked (``on_partitions_lost``'s default).
+    committed offset) raises and the spout's state must not be touched.
     """
 
     def __init__(self, rebalances: deque[_Rebalance]) -> None:
@@ -345,7 +365,11 @@ class _ReportRebalances(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def on_partitions_revoked(self, revoked: Collection[TopicPartition]) -> None:
         if revoked:  # the first join "revokes" nothing
-            self.rebalances.append(_Rebalance(_keys(revoked), assigned=False))
+            self.rebalances.append(_Rebalance(_keys(revoked), "revoked"))
 
     def on_partitions_assigned(self, assigned: Collection[TopicPartition]) -> None:
-        self.rebalances.append(_Rebalance(_keys(assigned), assigned=True))
+        self.rebalances.append(_Rebalance(_keys(assigned), "assigned"))
+
+    def on_partitions_lost(self, lost: Collection[TopicPartition]) -> None:
+        # Another member may have read and committed them meanwhile: nothing is kept.
+        self.rebalances.append(_Rebalance(_keys(lost), "lost"))

@@ -235,8 +235,9 @@ def test_an_invalid_message_is_dead_lettered_and_holds_its_offset_until_kafka_ha
     r.check_commits()
 
 
-def test_a_partition_handed_back_is_read_again_from_its_commit(run):
-    """Issue 11: the client keeps the fetch position of a partition it is handed back."""
+def test_a_partition_handed_back_goes_on_where_it_was_and_late_fails_still_count(run):
+    """Issue 11: the client keeps the fetch position of a partition it is handed back; the
+    spout had forgotten its tuples, so a late fail found nothing and the commit passed it."""
     r = run({P0: [b"a", b"b", b"c", b"d", b"e", b"f"]}, max_per_poll=4)
     assert [tup_id for tup_id, _ in r.step()] == _ids(0, 1, 2, 3)
     r.ack(*_ids(0))
@@ -248,13 +249,11 @@ def test_a_partition_handed_back_is_read_again_from_its_commit(run):
     r.fail(*_ids(2))  # late: from before the rebalance
     r.ack(*_ids(3))
     r.clock.now += BACKOFF_S
-    reread = r.step(2)
-    assert [tup_id for tup_id, _ in reread] == _ids(1, 2, 3, 4, 5)
-    # Read under the group's commit, not the kept position.
-    assert {floor for _, (_, floor) in reread} == {1}
-    r.ack(*_ids(1, 2, 4))
-    assert r.commit_now() == [{P0: 3}]  # 3 is acked again below
-    r.ack(*_ids(3, 5))
+    # Only the replays: nothing is read twice, and the floor did not move.
+    assert r.step(2) == [(_ids(1)[0], ["b", 0]), (_ids(2)[0], ["c", 0])]
+    r.ack(*_ids(1, 4))
+    assert r.commit_now() == [{P0: 2}]  # 2 failed late: its replay holds the commit
+    r.ack(*_ids(2, 5))
     assert r.commit_now() == [{P0: 6}]
     r.check_commits()
 
@@ -262,15 +261,17 @@ def test_a_partition_handed_back_is_read_again_from_its_commit(run):
 def test_a_fail_after_a_rebalance_never_lets_the_commit_pass_its_offset(run):
     """Issue 11: a late fail found nothing, and the next commit passed the failed offset."""
     r = run({P0: [b"a", b"b", b"c", b"d", b"e", b"f"]}, max_per_poll=4)
-    r.step()
-    r.member.rebalance([P0])
     emitted = r.step()
+    r.member.rebalance([P0])
+    emitted += r.step()
     [failed] = _ids(1)
     r.fail(failed)
     r.ack(*[tup_id for tup_id, _ in emitted if tup_id != failed])
-    for _ in range(3):
-        r.clock.now += BACKOFF_S
-        r.ack(*[tup_id for tup_id, _ in r.step()])
+    r.commit_now()
+    r.check_commits()
+    assert r.member.group_committed[P0] == 1
+    r.clock.now += BACKOFF_S
+    r.ack(*[tup_id for tup_id, _ in r.step()])
     r.commit_now()
     r.check_commits()
     assert r.member.group_committed[P0] == 6
@@ -286,23 +287,23 @@ def test_rebalances_reported_together_are_applied_in_order(run):
     assert r.commit_now() == [{P0: 1}]
 
 
-def test_records_polled_across_a_rebalance_are_dropped_and_read_again(run):
-    """A rebalance that ends inside poll() hands back records from the kept position."""
-    r = run({P0: [b"a", b"b", b"c", b"d"]}, max_per_poll=2)
-    r.step()
-    r.ack(*_ids(0))
-    assert r.commit_now() == [{P0: 1}]
-    assert [tup_id for tup_id, _ in r.new_emits()] == _ids(2, 3)
+def test_records_polled_across_a_rebalance_are_read_only_for_a_partition_handed_back(run):
+    """A rebalance that ends inside poll() hands back records from the kept position: they
+    go on the stream of a partition handed back, and are dropped for a new one."""
+    r = run({P0: [b"a", b"b", b"c", b"d"], P1: [b"x", b"y"]}, [P0], max_per_poll=2)
+    assert [tup_id for tup_id, _ in r.step(2)] == _ids(0, 1, 2, 3)
     r.member.logs[P0] += [record(TOPIC, 0, 4, b"e"), record(TOPIC, 0, 5, b"f")]
-    r.member.on_poll = lambda member: member.rebalance([P0])
-    assert r.step() == []  # 4 and 5 came from the kept position
+    r.member.on_poll = lambda member: member.rebalance([P0, P1])
+    # e and f go on P0's stream; P1 is new here, and is read from its commit next time.
+    assert [tup_id for tup_id, _ in r.step()] == _ids(4, 5)
     r.member.on_poll = None
-    assert [tup_id for tup_id, _ in r.step(3)] == _ids(1, 2, 3, 4, 5)
+    assert [tup_id for tup_id, _ in r.step()] == _ids(0, 1, partition=1)
 
 
 def test_a_partition_without_a_commit_is_read_again_from_the_reset_policy(run):
     r = run({P0: [b"a", b"b"]}, committed={})
     r.step()
+    r.member.rebalance([])  # to another member, which commits nothing
     r.member.rebalance([P0])
     assert [tup_id for tup_id, _ in r.step()] == _ids(0, 1)
 
@@ -314,6 +315,7 @@ def test_where_reading_began_is_committed_so_a_rebalance_resumes_there(run):
     r.member.logs[P0].append(record(TOPIC, 0, 1, b"new"))
     assert [tup_id for tup_id, _ in r.step()] == _ids(1)
     assert r.commit_now() == [{P0: 1}]
+    r.member.rebalance([])
     r.member.rebalance([P0])
     assert [tup_id for tup_id, _ in r.step()] == _ids(1)
 
@@ -321,11 +323,11 @@ def test_where_reading_began_is_committed_so_a_rebalance_resumes_there(run):
 def test_late_acks_and_fails_of_a_partition_moved_away_are_ignored(run):
     r = run({P0: [b"a", b"b"], P1: [b"x"]}, max_attempts=1)
     r.step()
-    r.member.rebalance([P1])  # P0 now belongs to another member
+    r.member.rebalance([P1])  # P0 now belongs to another member; P1 is handed back
     r.ack(*_ids(0))
     r.fail(*_ids(1))  # would be its last allowed failure
     r.clock.now += BACKOFF_S
-    assert r.step() == [(_ids(0, partition=1)[0], ["x", 0])]  # P1 is read again
+    assert r.step() == []  # P1 goes on where it was: nothing to read again
     assert r.producer.sent == []  # the new owner replays it; no dead letter here
     r.ack(*_ids(0, partition=1))
     assert r.commit_now() == [{P1: 1}]
@@ -372,9 +374,10 @@ def test_a_partition_waits_for_its_committed_offset_when_the_coordinator_does_no
     r.ack(*_ids(0))
     assert r.commit_now() == [{P0: 1}]
     r.member.refuse_committed = KafkaTimeoutError("no coordinator")
-    r.member.rebalance([P0])
+    r.member.rebalance([])
+    r.member.rebalance([P0])  # new again, and kafka-python kept no position for it
     r.member.logs[P0].append(record(TOPIC, 0, 3, b"d"))
-    assert r.step(3) == []  # 3 from the kept position is not read
+    assert r.step(3) == []  # nothing is read before the committed offset is known
     r.member.refuse_committed = None
     assert [tup_id for tup_id, _ in r.step()] == _ids(1, 2, 3)
 
@@ -404,6 +407,6 @@ def test_a_full_spout_keeps_polling_with_its_partitions_paused_so_rebalances_pro
         member.rebalance([P0])
 
     r.member.on_poll = joined
-    assert r.step() == []  # P1 went to the new member: its tuple is forgotten, P0 re-read
-    assert [values for _, values in r.step()] == [["a", 0]]
+    assert r.step() == []  # P1 went to the new member: its tuple is forgotten, room again
+    assert [values for _, values in r.step()] == [["b", 0]]  # P0 goes on where it was
     assert r.member.paused() == set()
