@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the Debian packages the stack needs, only when something is missing.
-# Java 17 and Maven come with the machine; Leiningen, Redis and protoc from Debian.
+# Java 17 and Maven come with the machine; Leiningen, Redis, protoc and openssl (the local
+# broker's certificates and keys) from Debian.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -11,6 +12,7 @@ missing=()
 command -v lein >/dev/null || missing+=(leiningen)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
+command -v openssl >/dev/null || missing+=(openssl)
 command -v mvn >/dev/null || missing+=(maven)
 command -v java >/dev/null || missing+=(openjdk-17-jdk-headless)
 command -v python3 >/dev/null || missing+=(python3 python3-venv)

@@ -83,3 +83,25 @@ def test_the_largest_exact_integers_are_sent():
 def test_a_ttl_lua_cannot_hold_exactly_is_refused():
     with pytest.raises(ValueError, match="ttl"):
         RedisFeatureStore(mock.MagicMock(), ttl_s=2**53 // 1000 + 1)
+
+
+def test_the_script_is_handed_the_caps_the_readme_states():
+    """Literals, as in ``test_feature_oracles``: a changed cap or window fails here."""
+    store, _ = fake_store()
+    store._apply = mock.Mock()
+    store.apply([record()], 0)
+    [call] = store._apply.call_args_list
+    spec = json.loads(call.kwargs["args"][0])
+    hour = 3_600_000
+    assert [(s["w"], s["c"]) for s in spec["s"]] == [(4 * hour, 500), (4 * hour, 100), (hour, 2000)]
+    assert spec["rc"] == 32  # recent request times
+    assert call.kwargs["args"][4] == 10_000  # dedup marks per partition
+
+
+def test_a_confirmed_publication_hands_the_script_its_time_and_the_interval():
+    store, _ = fake_store()
+    store._published = mock.Mock()
+    store.published("u1", 3, now_ms=T0, interval_ms=2000)
+    store._published.assert_called_once_with(
+        keys=["bs:agg:{u1}:m", "bs:agg:pending"], args=["u1", 3, T0, 2000]
+    )

@@ -1,13 +1,16 @@
 import logging
 import threading
+from unittest import mock
 
 import redis
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import TopicPartition
 
 from botscore.enforcement import consumer
+from botscore.settings import Settings
 from botscore.wire.codec import encode_threat_score
 from botscore.wire.records import ScoreRecord, SourceRef
+from tests.unit.transport.kafka_fakes import FakeCoordinator, FakeProducer
 
 FAILURES = 5_000
 
@@ -139,3 +142,50 @@ def test_a_retried_batch_is_judged_by_the_clock_when_it_is_written(monkeypatch):
         ("scores", 1, ["outcome:block"]),
         ("scores", 2, ["outcome:stale"]),
     ]
+
+
+def test_a_batch_commit_waits_at_most_2_s():
+    """README: commits 2 s; the enforcer waits no longer for the group coordinator."""
+
+    class _Consumer:
+        def __init__(self):
+            self.commits = []
+
+        def commit(self, offsets, timeout_ms=None):
+            self.commits.append(({tp: meta.offset for tp, meta in offsets.items()}, timeout_ms))
+
+    tp = TopicPartition("threat-scores", 0)
+    kafka_consumer = _Consumer()
+    consumer._commit(kafka_consumer, {tp: [_record(4, b""), _record(5, b"")]})
+    assert kafka_consumer.commits == [({tp: 6}, 2000)]
+
+
+def test_the_enforcer_rejoins_a_group_rejoin_the_client_abandoned(monkeypatch):
+    stop = threading.Event()
+    coordinator = FakeCoordinator(rejoining=True, need_rejoin=False)
+
+    class _Consumer:
+        _coordinator = coordinator
+
+        def partitions_for_topic(self, topic):
+            return {0}
+
+        def subscribe(self, topics):
+            pass
+
+        def poll(self, timeout_ms):
+            stop.set()  # one poll is enough
+            return {}
+
+        def assignment(self):
+            return set()
+
+        def close(self, autocommit):
+            pass
+
+    monkeypatch.setattr(consumer, "create_consumer", lambda *a, **k: _Consumer())
+    monkeypatch.setattr(consumer, "create_producer", lambda *a, **k: FakeProducer())
+    monkeypatch.setattr(consumer, "create_redis", lambda settings: mock.MagicMock())
+    settings = Settings.from_options({"botscore.metrics.enabled": False}, environ={})
+    consumer.run_enforcer(settings, stop)
+    assert coordinator.rejoins_requested == 1

@@ -1,6 +1,9 @@
 """Training on simulated traffic: reproducible, through the feature stage's code, useful."""
 
 import json
+import os
+import subprocess
+import sys
 
 from botscore.model.registry import load_model
 from botscore.model.training import (
@@ -55,3 +58,26 @@ def test_the_held_out_report_separates_bots_from_humans(tmp_path):
         "seed": 3,
         "publish_interval_ms": AggregationSettings().publish_interval_ms,
     }
+
+
+def test_training_in_processes_with_other_string_hashes_writes_the_same_bytes(
+    tmp_path, project_root
+):
+    """The README's "reproducible byte for byte" across runs, not only within one: nothing
+    written may follow the order of a set or dict of strings, which each process hashes
+    with its own seed."""
+    train = (
+        "import sys\n"
+        "from botscore.model.training import train_model\n"
+        "from botscore.simulator.spec import SimulationSpec\n"
+        f"train_model(sys.argv[1], {SMALL!r}, holdout_seed=4)\n"
+    )
+    written = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / hash_seed
+        env = {**os.environ, "PYTHONPATH": str(project_root / "src"), "PYTHONHASHSEED": hash_seed}
+        subprocess.run([sys.executable, "-c", train, str(out)], env=env, check=True)
+        written.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
+    assert written[0].keys() == written[1].keys() and written[0]
+    for name in written[0]:
+        assert written[0][name] == written[1][name], name

@@ -23,7 +23,7 @@ from botscore.wire.records import SourceRef
 from spouts import kafka_source
 from spouts.kafka_source import KafkaSourceSpout
 from tests.unit.storm_fakes import StormLink, start
-from tests.unit.transport.kafka_fakes import FakeGroupMember, FakeProducer, record
+from tests.unit.transport.kafka_fakes import FakeCoordinator, FakeGroupMember, FakeProducer, record
 
 TOPIC = "lines"
 P0 = TopicPartition(TOPIC, 0)
@@ -410,3 +410,43 @@ def test_a_full_spout_keeps_polling_with_its_partitions_paused_so_rebalances_pro
     assert r.step() == []  # P1 went to the new member: its tuple is forgotten, room again
     assert [values for _, values in r.step()] == [["b", 0]]  # P0 goes on where it was
     assert r.member.paused() == set()
+
+
+def test_calls_to_the_group_coordinator_wait_at_most_2_s(run):
+    """README: commits 2 s, so no spout call blocks past Storm's heartbeat timeout."""
+    r = run({P0: [b"a"]})
+    asked = []
+    commit, committed = r.member.commit, r.member.committed
+
+    def timed_commit(offsets, timeout_ms=None):
+        asked.append(("commit", timeout_ms))
+        commit(offsets, timeout_ms)
+
+    def timed_committed(tp, timeout_ms=None):
+        asked.append(("committed", timeout_ms))
+        return committed(tp, timeout_ms)
+
+    r.member.commit, r.member.committed = timed_commit, timed_committed
+    r.step()
+    r.ack(*_ids(0))
+    assert r.commit_now() == [{P0: 1}]
+    assert asked == [("committed", 2000), ("commit", 2000)]
+
+
+def test_a_group_rejoin_the_client_abandoned_is_asked_for_again(run):
+    r = run({P0: [b"a"]})
+    r.member._coordinator = FakeCoordinator(rejoining=True, need_rejoin=False)
+    r.step()
+    assert r.member._coordinator.rejoins_requested == 1
+
+
+def test_a_partition_lost_to_an_eviction_is_forgotten_at_once(run):
+    """Its tuples are the next owner's: no replay, no dead letter, no room taken here."""
+    r = run({P0: [b"a"], P1: [b"x"]}, max_attempts=1)
+    r.step()
+    r.member.lose()
+    r.fail(*_ids(0))  # would be its last allowed failure
+    r.clock.now += BACKOFF_S
+    assert r.step() == []
+    assert r.producer.sent == []
+    assert len(r.spout.in_flight) == 0

@@ -119,13 +119,22 @@ class FakeConsumer:
         self.closed = True
 
 
-class _StableCoordinator:
-    """What ``poll_group`` reads of a coordinator: no rejoin under way."""
+class FakeCoordinator:
+    """What ``poll_group`` reads of a coordinator; by default no rejoin is under way.
 
-    rejoining = False
+    ``rejoining`` without ``need_rejoin`` is a rejoin kafka-python abandoned.
+    """
+
+    def __init__(self, rejoining: bool = False, need_rejoin: bool = False) -> None:
+        self.rejoining = rejoining
+        self._need_rejoin = need_rejoin
+        self.rejoins_requested = 0
 
     def need_rejoin(self) -> bool:
-        return False
+        return self._need_rejoin
+
+    def request_rejoin(self) -> None:
+        self.rejoins_requested += 1
 
 
 class FakeGroupMember:
@@ -159,7 +168,7 @@ class FakeGroupMember:
         self.on_poll = on_poll
         self.commits: list[dict[TopicPartition, int]] = []
         self.refuse_committed: KafkaError | None = None
-        self._coordinator = _StableCoordinator()
+        self._coordinator = FakeCoordinator()
 
     def partitions_for_topic(self, topic: str) -> set[int]:
         return {tp.partition for tp in self.logs if tp.topic == topic}

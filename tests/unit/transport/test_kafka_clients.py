@@ -1,10 +1,14 @@
 import logging
+import os
+import subprocess
 
 import pytest
 from kafka.admin import KafkaAdminClient
 
-from botscore.settings import KafkaSettings, Secret
+from botscore.errors import ConfigError
+from botscore.settings import KafkaSettings, Secret, env_var
 from botscore.transport import kafka_clients
+from tests.unit.transport.kafka_fakes import FakeCoordinator
 
 SASL_PASSWORD = "sasl-hunter2"
 SSL_PASSWORD = "ssl-hunter2"
@@ -73,3 +77,75 @@ def test_producer_calls_are_bounded_as_the_readme_says(monkeypatch):
     assert built["delivery_timeout_ms"] == 30_000
     assert built["request_timeout_ms"] * 2 <= built["delivery_timeout_ms"]
     assert (built["acks"], built["max_in_flight_requests_per_connection"]) == ("all", 1)
+
+
+def _client_certificate(tmp_path, key_password):
+    """A self-signed certificate and its key, encrypted with ``key_password`` (as kafka.sh)."""
+    cert, key = tmp_path / "client.pem", tmp_path / "client-key.pem"
+    make = "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -subj /CN=botscore-test"
+    subprocess.run(
+        [*make.split(), "-days", "1", "-passout", "env:KEY_PASS", "-keyout", key, "-out", cert],
+        env={**os.environ, "KEY_PASS": key_password},
+        check=True,
+        capture_output=True,
+    )
+    assert key.read_text().startswith("-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    return cert, key
+
+
+def _with_key(cert, key, password):
+    return KafkaSettings(
+        security_protocol="SSL",
+        ssl_certfile=str(cert),
+        ssl_keyfile=str(key),
+        ssl_password=Secret(password),
+    )
+
+
+def test_the_key_password_that_opens_the_key_is_passed_to_the_clients(tmp_path):
+    cert, key = _client_certificate(tmp_path, SSL_PASSWORD)
+    config = kafka_clients.connection_config(_with_key(cert, key, SSL_PASSWORD))
+    assert (config["ssl_certfile"], config["ssl_keyfile"]) == (str(cert), str(key))
+    assert config["ssl_password"] == SSL_PASSWORD
+
+
+@pytest.mark.parametrize("password", ["wrong-hunter2", ""], ids=["wrong", "unset"])
+def test_a_key_password_that_cannot_open_the_key_is_a_config_error(tmp_path, capfd, password):
+    cert, key = _client_certificate(tmp_path, SSL_PASSWORD)
+    with pytest.raises(ConfigError, match=env_var("kafka", "ssl_password")) as raised:
+        kafka_clients.connection_config(_with_key(cert, key, password))
+    assert SSL_PASSWORD not in str(raised.value)
+    assert not password or password not in str(raised.value)
+    # OpenSSL asks a terminal for a missing key password: on one, a client would hang.
+    out, err = capfd.readouterr()
+    assert "pass phrase" not in out + err
+
+
+class _Polled:
+    """A consumer whose poll returns one record, with ``coordinator`` as its group's."""
+
+    def __init__(self, coordinator):
+        self._coordinator = coordinator
+        self.polls = []
+
+    def poll(self, timeout_ms):
+        self.polls.append(timeout_ms)
+        return {"tp": ["record"]}
+
+
+@pytest.mark.parametrize(
+    ("rejoining", "need_rejoin", "requested"),
+    [(True, False, 1), (True, True, 0), (False, False, 0)],
+    ids=["abandoned", "under-way", "stable"],
+)
+def test_poll_group_rejoins_only_when_the_client_abandoned_a_rejoin(
+    caplog, rejoining, need_rejoin, requested
+):
+    coordinator = FakeCoordinator(rejoining, need_rejoin)
+    consumer = _Polled(coordinator)
+    caplog.set_level(logging.WARNING, logger=kafka_clients.__name__)
+    assert kafka_clients.poll_group(consumer, timeout_ms=100) == {"tp": ["record"]}
+    assert consumer.polls == [100]
+    assert coordinator.rejoins_requested == requested
+    abandoned = "group rejoin was abandoned by the client; rejoining again"
+    assert (abandoned in caplog.text) == bool(requested)
