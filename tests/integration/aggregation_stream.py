@@ -19,7 +19,7 @@ from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.codec import decode_user_features
 from botscore.wire.records import SourceRef
 
-from .harness import delete_topics, fresh_topics, new_run_id, run_topics
+from .harness import delete_topics, fresh_topics, new_run_id, read_topic, run_topics
 from .stream import TopicFollower, produce
 
 INTERVAL_MS = 1000  # publication interval the tests run the topology with
@@ -107,13 +107,35 @@ class FeatureCollector(TopicFollower):
             time.sleep(0.5)
 
 
-def project_memory(client: redis.Redis) -> tuple[int, int]:
-    """Bytes held by the aggregation's keys (``MEMORY USAGE``, exact) and how many there are.
+def project_memory(client: redis.Redis, user_id: str | None = None) -> tuple[int, int]:
+    """Bytes held by the aggregation's keys (``MEMORY USAGE``, exact) and how many there are;
+    only ``user_id``'s own keys when given.
 
     Only the test's database and the aggregation's prefix: nothing else on the server counts.
     """
-    keys = list(client.scan_iter("bs:agg:*", count=1000))
+    pattern = "bs:agg:*" if user_id is None else f"bs:agg:{{{user_id}}}:*"
+    keys = list(client.scan_iter(pattern, count=1000))
     pipe = client.pipeline(transaction=False)
     for key in keys:
         pipe.memory_usage(key, samples=0)
     return sum(size or 0 for size in pipe.execute()), len(keys)
+
+
+def wait_nothing_pending(client: redis.Redis, timeout_s: float, process: subprocess.Popen) -> None:
+    """Block until no user waits for publication: once the group committed its input to the
+    end, the features topic then holds every user's final features."""
+    deadline = time.monotonic() + timeout_s
+    while (waiting := client.zcard("bs:agg:pending")) > 0:
+        if process.poll() is not None:
+            raise AssertionError(f"sparse run exited with {process.returncode}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{waiting} users still pending after {timeout_s:.0f} s")
+        time.sleep(0.2)
+
+
+def published_features(settings: KafkaSettings) -> FeatureCollector:
+    """Everything on the features topic now, collected as ``FeatureCollector`` does."""
+    collector = FeatureCollector(settings)
+    for record in read_topic(settings, settings.features_topic):
+        collector.take(record, 0.0)
+    return collector

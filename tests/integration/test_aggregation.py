@@ -1,26 +1,32 @@
 """The aggregation topology under `sparse run`, against the real broker and real Redis.
 
 Recorded WebLogs from the seeded simulator go in; the features the topology publishes
-must equal what the offline feature code computes from the same logs.
+must equal what the offline feature code computes from the same logs. The first tests
+share one run (``replay``), whose stream also carries every kind of unusable WebLog, one
+stamped a day ahead, and one user's oversized strings.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import subprocess
 import time
+from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pytest
 import redis
 
-from botscore.aggregation.offline import final_features
+from botscore.aggregation.offline import FeatureSnapshot, final_features
+from botscore.clock import now_ms
 from botscore.settings import KafkaSettings
 from botscore.simulator.population import build_population
 from botscore.simulator.spec import SimulationSpec
 from botscore.simulator.traffic import TrafficGenerator
 from botscore.v1.web_log_pb2 import WebLog
-from botscore.wire.dead_letters import decode_dead_letter
+from botscore.wire.dead_letters import DeadLetterRecord, decode_dead_letter, truncations
 
 from .aggregation_stream import (
     INTERVAL_MS,
@@ -29,6 +35,8 @@ from .aggregation_stream import (
     agg_topics_of_a_run,
     feed,
     project_memory,
+    published_features,
+    wait_nothing_pending,
 )
 from .faults import redis_down, stack_redis
 from .harness import (
@@ -45,7 +53,22 @@ from .stream import GroupMember, produce
 pytestmark = [pytest.mark.integration, pytest.mark.aggregation]
 
 REDIS_DB = 2  # the stack's Redis, a database of these tests' own
-START_MS = 1_790_000_000_000
+DAY_MS = 86_400_000
+# Yesterday 00:00 UTC: behind the aggregation's clock on any machine, as its skew check
+# requires, and whole days, so every run fills the same buckets.
+START_MS = (now_ms() // DAY_MS - 1) * DAY_MS
+
+AHEAD_USER = "u-ahead"  # one WebLog a day ahead, then a minute of normal requests
+HUGE_IP_USER = "u-huge-ip"  # HUGE_ADDRESSES distinct addresses of HUGE_BYTES each
+HUGE_TEXT_USER = "u-huge-text"  # HUGE_TEXTS requests, user agent and path of HUGE_BYTES
+HUGE_BYTES = 500_000
+HUGE_ADDRESSES = 500
+HUGE_TEXTS = 200
+# The README's bound on one user's Redis state (paths 2.0 MB, dedup marks 1.0 MB, the rest).
+USER_BOUND_BYTES = 3_200_000
+ROBOT = "\N{ROBOT FACE}"  # four bytes in UTF-8: the most bytes a cut to characters keeps
+
+Letter = tuple[str, bytes, int, str]  # reason, original key, original size, its SHA-256
 
 
 @pytest.fixture
@@ -68,7 +91,14 @@ def recorded_logs(users: int, rate: float, duration_s: float, seed: int) -> list
 def malformed_payloads() -> list[tuple[bytes, bytes, str]]:
     """(key, value, expected reason) for each way a WebLog can be unusable."""
     good = WebLog(
-        time_unix_ms=START_MS, user_id="u-bad", request_id="r1", schema_version=1, ip="192.0.2.1"
+        time_unix_ms=START_MS,
+        user_id="u-bad",
+        request_id="r1",
+        schema_version=1,
+        ip="192.0.2.1",
+        method="GET",
+        path="/",
+        status=200,
     )
 
     def variant(**changes: object) -> bytes:
@@ -81,6 +111,7 @@ def malformed_payloads() -> list[tuple[bytes, bytes, str]]:
                 setattr(message, name, value)
         return message.SerializeToString()
 
+    long_id = "\N{LATIN SMALL LETTER E WITH ACUTE}" * 129  # 129 characters, 258 bytes
     return [
         (b"u-bad", b"\xff\xfe not protobuf", "undecodable"),
         (b"u-bad", b"", "empty_payload"),
@@ -88,53 +119,228 @@ def malformed_payloads() -> list[tuple[bytes, bytes, str]]:
         (b"u-bad", variant(schema_version=None), "missing_schema_version"),
         (b"u-bad", variant(schema_version=99), "unsupported_schema_version"),
         (b"u-bad", variant(time_unix_ms=0), "missing_time"),
+        (b"u-bad", variant(time_unix_ms=-1), "missing_time"),
         (b"u-bad", variant(request_id=""), "missing_request_id"),
+        (b"u-other", variant(), "key_mismatch"),
+        (b"", variant(), "key_mismatch"),
+        (b"u-bad", variant(time_unix_ms=now_ms() + DAY_MS), "time_in_future"),
+        (b"u-bad", variant(time_unix_ms=2**63 - 1), "time_in_future"),
+        (long_id.encode(), variant(user_id=long_id), "field_too_long"),
+        (b"u-bad", variant(request_id="r" * 129), "field_too_long"),
+        # Too large for its dead letter to carry whole: the letter names its size and digest.
+        (b"u-bad", variant(request_id="r" * 1_040_000), "field_too_long"),
+        (b"u-bad", variant(ip="not-an-address"), "invalid_ip"),
+        (b"u-bad", variant(ip="256.0.0.1"), "invalid_ip"),
+        (b"u-bad", variant(ip=""), "invalid_ip"),
+        (b"u-bad", variant(ip="1" * 46), "invalid_ip"),
+        (b"u-bad", variant(status=600), "out_of_range"),
+        (b"u-bad", variant(status=None), "out_of_range"),
+        (b"u-bad", variant(response_bytes=2**53), "out_of_range"),
     ]
 
 
-def test_replayed_logs_give_exactly_the_offline_features(
-    agg_topics, agg_redis, storm_on_path, tmp_path, report_figure
-):
+def a_day_ahead() -> tuple[WebLog, list[WebLog]]:
+    """A WebLog stamped a day ahead of the aggregation's clock, and the minute of normal
+    requests from 40 addresses its user sends after it."""
+    start = now_ms() - 60_000
+
+    def request(request_id: str, time_ms: int, ip: str) -> WebLog:
+        return WebLog(
+            time_unix_ms=time_ms,
+            user_id=AHEAD_USER,
+            request_id=request_id,
+            schema_version=1,
+            ip=ip,
+            method="GET",
+            path="/",
+            status=200,
+            user_agent="Mozilla/5.0",
+        )
+
+    ahead = request("ahead", start + DAY_MS, "203.0.113.1")
+    normal = [request(f"n{i}", start + i * 500, f"198.51.100.{i % 40}") for i in range(120)]
+    return ahead, normal
+
+
+def huge_addresses() -> Iterator[tuple[bytes, bytes]]:
+    """WebLogs of one user, each with a distinct address string of HUGE_BYTES."""
+    for i in range(HUGE_ADDRESSES):
+        yield (
+            HUGE_IP_USER.encode(),
+            WebLog(
+                time_unix_ms=START_MS + i * 1000,
+                user_id=HUGE_IP_USER,
+                request_id=f"h{i}",
+                schema_version=1,
+                ip=f"{i}:".ljust(HUGE_BYTES, "0"),
+                method="GET",
+                path="/",
+                status=200,
+            ).SerializeToString(),
+        )
+
+
+def huge_texts() -> Iterator[WebLog]:
+    """Requests of one user, each with a distinct user agent and path of HUGE_BYTES,
+    distinct within the part the aggregation keeps, in characters of four bytes."""
+    for i in range(HUGE_TEXTS):
+        yield WebLog(
+            time_unix_ms=START_MS + i * 1000,
+            user_id=HUGE_TEXT_USER,
+            request_id=f"t{i}",
+            schema_version=1,
+            ip="192.0.2.7",
+            method="GET",
+            path=f"/{i}/".ljust(HUGE_BYTES // 4, ROBOT),
+            status=200,
+            user_agent=f"bot/{i} ".ljust(HUGE_BYTES // 4, ROBOT),
+        )
+
+
+def letter_of(key: bytes, value: bytes, reason: str) -> Letter:
+    return reason, key, len(value), hashlib.sha256(value).hexdigest()
+
+
+def as_sent(letter: DeadLetterRecord) -> Letter:
+    """A dead letter as the message it set aside: a cut original by its recorded size and
+    digest, a whole one by its own."""
+    cut = [t for t in truncations(letter) if t.part == "value"]
+    if cut:
+        return letter.reason, letter.original_key, cut[0].original_size, cut[0].sha256
+    return letter_of(letter.original_key, letter.original_value, letter.reason)
+
+
+@dataclass(frozen=True)
+class Replay:
+    """One `sparse run` of the aggregation over the whole stream, read once all of it was
+    committed and every user's features published."""
+
+    sent: int  # WebLogs sent
+    elapsed_s: float  # from `sparse run` to all committed and published
+    expected: dict[str, FeatureSnapshot]  # offline features of the usable WebLogs
+    features: FeatureCollector
+    ahead: Letter
+    after_ahead: list[WebLog]
+    expected_letters: Counter[Letter]
+    letters: Counter[Letter]
+    memory: dict[str, tuple[int, int]]  # user -> bytes held by their keys, keys
+    pending: int
+    ttls: list[int]
+
+
+@pytest.fixture(scope="module")
+def replay(kafka_settings, storm_on_path, tmp_path_factory) -> Replay:
     logs = recorded_logs(users=400, rate=25, duration_s=1200, seed=21)
-    expected = final_features(logs)
+    ahead, normal = a_day_ahead()
     bad = malformed_payloads()
-    # Malformed messages in the middle of the stream must not stall their partition.
-    half = len(logs) // 2
-    feed(agg_topics, logs[:half])
-    produce(agg_topics.kafka, [(k, v) for k, v, _ in bad], topic=agg_topics.web_logs)
-    feed(agg_topics, logs[half:])
-
-    log_path = tmp_path / "sparse-run.log"
-    started = time.monotonic()
-    with (
-        FeatureCollector(agg_topics.kafka) as features,
-        sparse_run(
-            agg_topics.kafka, log_path, topology="aggregation", **agg_topics.env()
-        ) as process,
-    ):
-        features.wait_until_equal(expected, timeout_s=420, process=process)
-        elapsed = time.monotonic() - started
-        wait_committed_to_end(agg_topics.kafka, agg_topics.group, agg_topics.web_logs, 120, process)
-        letters = read_topic(agg_topics.kafka, agg_topics.kafka.dead_letter_topic)
-
-    report_figure(
-        f"aggregation replay: {len(logs)} WebLogs from {len(expected)} users -> "
-        f"features equal to offline in "
-        f"{elapsed:.1f} s from `sparse run` ({len(logs) / elapsed:.0f} requests/s incl. start-up); "
-        f"{features.total} publications",
+    expected = final_features(itertools.chain(logs, normal, huge_texts()))
+    ahead_letter = letter_of(AHEAD_USER.encode(), ahead.SerializeToString(), "time_in_future")
+    expected_letters = Counter(
+        [
+            *(letter_of(key, value, reason) for key, value, reason in bad),
+            ahead_letter,
+            *(letter_of(key, value, "invalid_ip") for key, value in huge_addresses()),
+        ]
     )
-    dead = [
-        (d.reason, d.original_value) for d in map(decode_dead_letter, (r.value for r in letters))
-    ]
-    assert sorted(dead) == sorted((reason, value) for _, value, reason in bad)
+    log_path = tmp_path_factory.mktemp("replay") / "sparse-run.log"
+    with (
+        agg_topics_of_a_run(kafka_settings, REDIS_DB) as topics,
+        empty_redis_db(REDIS_DB) as client,
+    ):
+        # Unusable and oversized messages in the middle of the stream must not stall it.
+        half = len(logs) // 2
+        feed(topics, logs[:half])
+        produce(topics.kafka, [(k, v) for k, v, _ in bad], topic=topics.web_logs)
+        feed(topics, [ahead, *normal])
+        produce(topics.kafka, huge_addresses(), topic=topics.web_logs)
+        feed(topics, huge_texts())
+        feed(topics, logs[half:])
+        started = time.monotonic()
+        with sparse_run(topics.kafka, log_path, topology="aggregation", **topics.env()) as process:
+            wait_committed_to_end(topics.kafka, topics.group, topics.web_logs, 420, process)
+            wait_nothing_pending(client, 60, process)
+            elapsed = time.monotonic() - started
+        letters = Counter(
+            as_sent(decode_dead_letter(record.value))
+            for record in read_topic(topics.kafka, topics.kafka.dead_letter_topic)
+        )
+        return Replay(
+            sent=len(logs) + len(normal) + HUGE_TEXTS + sum(expected_letters.values()),
+            elapsed_s=elapsed,
+            expected=expected,
+            features=published_features(topics.kafka),
+            ahead=ahead_letter,
+            after_ahead=normal,
+            expected_letters=expected_letters,
+            letters=letters,
+            memory={user: project_memory(client, user) for user in (HUGE_IP_USER, HUGE_TEXT_USER)},
+            pending=client.zcard("bs:agg:pending"),
+            ttls=[client.ttl(k) for k in client.scan_iter("bs:agg:{*")],
+        )
+
+
+def test_replayed_logs_give_exactly_the_offline_features(replay, report_figure):
+    report_figure(
+        f"aggregation replay: {replay.sent} WebLogs ({sum(replay.letters.values())} unusable) "
+        f"from {len(replay.expected)} users -> all committed and every user's features "
+        f"published in {replay.elapsed_s:.1f} s from `sparse run` "
+        f"({replay.sent / replay.elapsed_s:.0f} WebLogs/s incl. start-up); "
+        f"{replay.features.total} publications"
+    )
+    latest = replay.features.latest
+    differ = sorted(
+        u for u in replay.expected.keys() | latest.keys() if latest.get(u) != replay.expected.get(u)
+    )
+    assert not differ, (
+        f"{len(differ)} of {len(replay.expected)} users differ from the offline features; "
+        f"e.g. {differ[0]}:\n  topology {latest.get(differ[0])}\n"
+        f"  offline  {replay.expected.get(differ[0])}"
+    )
     # At most one publication per user per interval (Kafka timestamps are send times).
-    for user, times in features.sent_ms.items():
+    for user, times in replay.features.sent_ms.items():
         gaps = [b - a for a, b in itertools.pairwise(times)]
         assert all(g >= INTERVAL_MS for g in gaps), f"{user} published {gaps} ms apart"
     # Nothing left pending, and every user key has an expiry.
-    assert agg_redis.zcard("bs:agg:pending") == 0
-    ttls = [agg_redis.ttl(k) for k in agg_redis.scan_iter("bs:agg:{*")]
-    assert ttls and all(t > 0 for t in ttls)
+    assert replay.pending == 0
+    assert replay.ttls and all(t > 0 for t in replay.ttls)
+
+
+def test_every_unusable_weblog_is_dead_lettered_with_its_reason(replay):
+    missing = replay.expected_letters - replay.letters
+    extra = replay.letters - replay.expected_letters
+    assert not missing and not extra, (
+        f"not dead-lettered as expected: {sorted(missing.items())[:5]}; "
+        f"unexpected letters: {sorted(extra.items())[:5]}"
+    )
+
+
+def test_a_weblog_a_day_ahead_leaves_its_user_to_the_normal_requests(replay):
+    assert replay.letters[replay.ahead] == 1, "the WebLog a day ahead was not time_in_future"
+    assert replay.features.latest.get(AHEAD_USER) == final_features(replay.after_ahead)[AHEAD_USER]
+
+
+def test_huge_strings_grow_redis_by_a_bounded_amount(replay, report_figure):
+    (ip_bytes, ip_keys), (text_bytes, text_keys) = (
+        replay.memory[HUGE_IP_USER],
+        replay.memory[HUGE_TEXT_USER],
+    )
+    report_figure(
+        f"aggregation, oversized strings: {HUGE_ADDRESSES} WebLogs of one user with distinct "
+        f"{HUGE_BYTES:,}-byte addresses (invalid_ip) leave {ip_bytes:,} bytes in Redis "
+        f"({ip_keys} keys); {HUGE_TEXTS} of another with distinct {HUGE_BYTES:,}-byte user "
+        f"agents and paths (accepted, cut) hold "
+        f"{text_bytes:,} bytes ({text_keys} keys); bound {USER_BOUND_BYTES:,} per user"
+    )
+    invalid = sum(
+        n
+        for (reason, key, *_), n in replay.letters.items()
+        if key == HUGE_IP_USER.encode() and reason == "invalid_ip"
+    )
+    assert invalid == HUGE_ADDRESSES
+    # The cut strings count as distinct values, exactly as offline.
+    assert replay.features.latest.get(HUGE_TEXT_USER) == replay.expected[HUGE_TEXT_USER]
+    assert ip_bytes < USER_BOUND_BYTES
+    assert 0 < text_bytes < USER_BOUND_BYTES
 
 
 def test_redis_killed_mid_stream_loses_nothing(

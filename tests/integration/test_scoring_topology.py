@@ -1,4 +1,8 @@
-"""The scoring topology end to end: real broker, `sparse run` on Storm 2.8 local mode."""
+"""The scoring topology end to end: real broker, `sparse run` on Storm 2.8 local mode.
+
+The same run's scores then go through `botscore enforce` into Redis and are read back as
+an edge reads them (``EdgeDecisions``): one topology start serves every check.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +14,19 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import redis
 
 from botscore.clock import now_ms
-from botscore.model.features import feature_matrix
-from botscore.model.registry import load_model
+from botscore.enforcement.decisions import decision_key
+from botscore.enforcement.edge import EdgeDecisions
+from botscore.model.features import CATALOG, feature_matrix
+from botscore.model.registry import LoadedModel, load_model
 from botscore.model.sample_users import sample_users
+from botscore.model.training import training_rows
 from botscore.settings import KafkaSettings
+from botscore.simulator.spec import SimulationSpec
 from botscore.transport.kafka_clients import create_producer
+from botscore.vocabulary import Decision
 from botscore.wire.codec import decode_threat_score, encode_user_features
 from botscore.wire.dead_letters import decode_dead_letter
 from botscore.wire.records import ScoreRecord, SourceRef
@@ -25,6 +35,7 @@ from .harness import (
     ROOT,
     consume_all,
     delete_topics,
+    empty_redis_db,
     fresh_topics,
     read_topic,
     scoring_group,
@@ -37,17 +48,51 @@ pytestmark = pytest.mark.integration
 
 USERS = 5000
 GARBAGE = b"\x08\x96\x01 this is not a UserFeatures message \xff\xff"
+STALE_USERS = 3
+MINUTE_MS = 60_000
+# Features as the aggregation publishes them for a small simulated crowd: the model's own
+# scores pick block- and challenge-level vectors among them (sample users are never
+# challenged).
+CANDIDATES = SimulationSpec(users=200, bot_share=0.3, rate=20.0, duration_s=300.0, seed=11)
+EDGE_REDIS_DB = 6  # the stack's Redis, a database of this module's own
+# Longer than the stale features' age, so only the age rule can keep their blocks out,
+# and the recent decisions outlive any topology start.
+EDGE_TTL_S = 3 * 3600
+
+
+@dataclass(frozen=True)
+class EdgeCases:
+    """Input whose decisions the edge must get right, beside the bulk of the run."""
+
+    stale_users: tuple[str, ...]  # block-level features whose window ended two hours ago
+    revised_user: str
+    # (partition, offset) of its block-level features, then of its challenge-level ones a
+    # minute newer
+    revised: tuple[tuple[int, int], tuple[int, int]]
 
 
 @dataclass
 class PipelineRun:
     settings: KafkaSettings
-    sent: dict[tuple[int, int], dict]  # (partition, offset) -> {"user_id", "features"}
+    # (partition, offset) -> {"user_id", "feature_time_ms", "features"}
+    sent: dict[tuple[int, int], dict]
     garbage_at: tuple[int, int]
+    edge: EdgeCases
     scores: list  # ConsumerRecords from the scores topic
     log: str
     users_per_s: float
     wall_window_ms: tuple[int, int]
+
+
+def by_decision(model: LoadedModel) -> dict[Decision, list[dict[str, float]]]:
+    """The candidate feature vectors, grouped by what the model and its thresholds decide."""
+    matrix, _, _ = training_rows(CANDIDATES)
+    rows = [dict(zip(CATALOG, map(float, row), strict=True)) for row in matrix]
+    scores = model.predict_scores(feature_matrix(rows, model.manifest.feature_names))
+    grouped: dict[Decision, list[dict[str, float]]] = {d: [] for d in Decision}
+    for row, score in zip(rows, scores, strict=True):
+        grouped[model.manifest.thresholds.decide(float(score))].append(row)
+    return grouped
 
 
 @pytest.fixture(scope="module")
@@ -55,28 +100,46 @@ def pipeline_run(
     kafka_settings, storm_on_path, tmp_path_factory, report_figure
 ) -> Iterator[PipelineRun]:
     settings = fresh_topics(kafka_settings)
+    candidates = by_decision(load_model(ROOT / "models" / "baseline"))
+    blocks, challenges = candidates[Decision.BLOCK], candidates[Decision.CHALLENGE]
+    assert len(blocks) > STALE_USERS and challenges, f"too few candidates in {CANDIDATES}"
     producer = create_producer(settings, client_id="it-producer")
     futures = []
+
+    def send(user_id: str, feature_time_ms: int, features: dict[str, float]) -> None:
+        payload = encode_user_features(user_id, feature_time_ms, features)
+        future = producer.send(settings.features_topic, key=user_id.encode(), value=payload)
+        info = {"user_id": user_id, "feature_time_ms": feature_time_ms, "features": features}
+        futures.append((future, info))
+
     garbage_at = None
     for i, user in enumerate(sample_users(USERS, seed=2026)):
         if i == USERS // 2:
             meta = producer.send(settings.features_topic, key=b"garbage", value=GARBAGE).get(30)
             garbage_at = (meta.partition, meta.offset)
-        payload = encode_user_features(user.user_id, 1_790_000_000_000 + i, user.features)
-        future = producer.send(settings.features_topic, key=user.user_id.encode(), value=payload)
-        futures.append((future, {"user_id": user.user_id, "features": user.features}))
+        send(user.user_id, 1_790_000_000_000 + i, user.features)
+    now = now_ms()
+    stale_users = tuple(f"it-stale-{i}" for i in range(STALE_USERS))
+    for user_id, features in zip(stale_users, blocks[:STALE_USERS], strict=True):
+        send(user_id, now - 120 * MINUTE_MS, features)
+    # One key, one producer, in this order: the same partition, the block first.
+    revised_user = "it-revised"
+    send(revised_user, now - MINUTE_MS, blocks[STALE_USERS])
+    send(revised_user, now, challenges[0])
     producer.flush()
-    sent = {(f.get().partition, f.get().offset): info for f, info in futures}
+    sources = [((f.get().partition, f.get().offset), info) for f, info in futures]
     producer.close()
+    sent = dict(sources)
+    edge = EdgeCases(stale_users, revised_user, (sources[-2][0], sources[-1][0]))
 
     log_path = tmp_path_factory.mktemp("sparse") / "sparse-run.log"
     start_ms = now_ms()
     with sparse_run(settings, log_path) as process:
         started = time.monotonic()
-        scores = consume_all(settings, settings.scores_topic, USERS, 600, process, log_path)
+        scores = consume_all(settings, settings.scores_topic, len(sent), 600, process, log_path)
         wall_s = time.monotonic() - started
         # Committed to the end: every score the topology will write is on Kafka now, so
-        # reading to the end shows any duplicate beyond USERS.
+        # reading to the end shows any duplicate beyond those sent.
         wait_committed_to_end(
             settings, scoring_group(settings), settings.features_topic, 120, process
         )
@@ -90,10 +153,44 @@ def pipeline_run(
         f"first to last score {span_s:.2f} s = {users_per_s:.0f} users/s"
     )
     log = log_path.read_text(errors="replace")
-    yield PipelineRun(settings, sent, garbage_at, scores, log, users_per_s, window)
+    yield PipelineRun(settings, sent, garbage_at, edge, scores, log, users_per_s, window)
     delete_topics(
         settings, [settings.features_topic, settings.scores_topic, settings.dead_letter_topic]
     )
+
+
+@pytest.fixture(scope="module")
+def edge_redis(pipeline_run: PipelineRun, tmp_path_factory) -> Iterator[redis.Redis]:
+    """The edge's decisions once `botscore enforce` has applied every score of the run."""
+    settings = pipeline_run.settings
+    group = f"{settings.scores_topic}-edge"
+    env = stack_env(
+        BOTSCORE_KAFKA_SCORES_TOPIC=settings.scores_topic,
+        BOTSCORE_KAFKA_DEAD_LETTER_TOPIC=settings.dead_letter_topic,
+        BOTSCORE_ENFORCEMENT_CONSUMER_GROUP=group,
+        BOTSCORE_ENFORCEMENT_BLOCK_TTL_S=str(EDGE_TTL_S),
+        BOTSCORE_ENFORCEMENT_CHALLENGE_TTL_S=str(EDGE_TTL_S),
+        BOTSCORE_REDIS_DB=str(EDGE_REDIS_DB),
+        BOTSCORE_METRICS_ENABLED="false",
+    )
+    log_path = tmp_path_factory.mktemp("enforce") / "enforce.log"
+    with empty_redis_db(EDGE_REDIS_DB) as client:
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                ["botscore", "enforce"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            # Committed to the end: Redis holds what every score of the run asked for.
+            wait_committed_to_end(settings, group, settings.scores_topic, 120, process)
+        finally:
+            process.terminate()
+            process.wait(30)
+        yield client
+
+
+def scores_by_source(run: PipelineRun) -> dict[tuple[int, int], ScoreRecord]:
+    decoded = (decode_threat_score(r.value) for r in run.scores)
+    return {(s.source.partition, s.source.offset): s for s in decoded}
 
 
 def test_exactly_one_score_per_message(pipeline_run: PipelineRun):
@@ -212,3 +309,33 @@ def test_watch_command_prints_one_line_per_score(pipeline_run: PipelineRun):
     lines = watched.stdout.strip().splitlines()
     assert len(lines) == 5
     assert all(" score=" in line and "model=baseline/" in line for line in lines)
+
+
+def test_stale_features_make_no_decision(pipeline_run: PipelineRun, edge_redis: redis.Redis):
+    stale = pipeline_run.edge.stale_users
+    scored = {k: s for k, s in scores_by_source(pipeline_run).items() if s.user_id in stale}
+    # Scored block, with features two hours old when the run began: within the blocks' TTL,
+    # so only the features' age can keep them from the edge.
+    assert sorted(s.user_id for s in scored.values()) == sorted(stale)
+    assert {s.decision for s in scored.values()} == {Decision.BLOCK}
+    two_hours_before_run = pipeline_run.wall_window_ms[0] - 120 * MINUTE_MS
+    for source, score in scored.items():
+        assert score.feature_time_ms == pipeline_run.sent[source]["feature_time_ms"]
+        assert score.feature_time_ms <= two_hours_before_run
+    edge = EdgeDecisions(edge_redis, cache_ms=0)
+    for user in stale:
+        assert not edge_redis.exists(decision_key(user))
+        assert edge.decision_for(user) == Decision.ALLOW
+
+
+def test_a_challenge_scored_after_a_block_is_what_the_edge_then_sees(
+    pipeline_run: PipelineRun, edge_redis: redis.Redis
+):
+    (first, second), user = pipeline_run.edge.revised, pipeline_run.edge.revised_user
+    assert first[0] == second[0] and first[1] < second[1]
+    scores = scores_by_source(pipeline_run)
+    # Had only the first score arrived, the edge would block.
+    assert (scores[first].decision, scores[second].decision) == (Decision.BLOCK, Decision.CHALLENGE)
+    assert scores[second].feature_time_ms - scores[first].feature_time_ms == MINUTE_MS
+    assert edge_redis.get(decision_key(user)) == Decision.CHALLENGE.encode()
+    assert EdgeDecisions(edge_redis, cache_ms=0).decision_for(user) == Decision.CHALLENGE
