@@ -315,8 +315,8 @@ def test_every_unusable_weblog_is_dead_lettered_with_its_reason(replay):
 
 
 def test_a_weblog_a_day_ahead_leaves_its_user_to_the_normal_requests(replay):
-    assert replay.letters[replay.ahead] == 1, "the WebLog a day ahead was not time_in_future"
     assert replay.features.latest.get(AHEAD_USER) == final_features(replay.after_ahead)[AHEAD_USER]
+    assert replay.letters[replay.ahead] == 1, "the WebLog a day ahead was not time_in_future"
 
 
 def test_huge_strings_grow_redis_by_a_bounded_amount(replay, report_figure):
