@@ -86,3 +86,4 @@ bench: up
 	PYTHONPATH=src $(PY) bench/scoring_throughput.py
 	PYTHONPATH=src $(PY) bench/feature_stage.py
 	PYTHONPATH=src $(PY) bench/kafka_producer.py
+	PYTHONPATH=src $(PY) bench/scoring_pipeline.py

@@ -21,6 +21,7 @@ import redis
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaError
 
 from botscore.settings import KafkaSettings, RedisSettings
 from botscore.transport.kafka_clients import connection_config, ensure_topics
@@ -178,12 +179,23 @@ def end_offsets(settings: KafkaSettings, topic: str) -> dict[int, int]:
 
 
 def committed_offsets(settings: KafkaSettings, group: str, topic: str) -> dict[int, int]:
-    """Each partition of ``topic`` -> ``group``'s committed position (0 if none yet)."""
-    admin = KafkaAdminClient(**connection_config(settings))
-    try:
-        offsets = admin.list_group_offsets(group).get(group, {})
-    finally:
-        admin.close()
+    """Each partition of ``topic`` -> ``group``'s committed position (0 if none yet).
+
+    On a fresh broker the first group lookup creates the offsets topic and is answered
+    "coordinator not available": such retriable errors are retried for up to 30 s.
+    """
+    deadline = time.monotonic() + 30
+    while True:
+        admin = KafkaAdminClient(**connection_config(settings))
+        try:
+            offsets = admin.list_group_offsets(group).get(group, {})
+            break
+        except KafkaError as exc:
+            if not exc.retriable or time.monotonic() > deadline:
+                raise
+        finally:
+            admin.close()
+        time.sleep(0.5)
     committed = {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
     return {p: committed.get(p, 0) for p in end_offsets(settings, topic)}
 
