@@ -219,7 +219,6 @@ def test_our_clients_work_over_sasl(broker_secrets: BrokerSecrets, protocol, mec
     ("mechanism", "sasl_username", "password"),
     [
         *(pytest.param(m, _user(m), "wrong", id=f"wrong-password-{m}") for m in MECHANISMS),
-        pytest.param("SCRAM-SHA-256", _user("SCRAM-SHA-256"), None, id="no-password"),
         # The right user and password, sent with another mechanism than the user's.
         pytest.param("PLAIN", _user("SCRAM-SHA-512"), "right", id="other-mechanism-PLAIN"),
         pytest.param("SCRAM-SHA-256", _user("SCRAM-SHA-512"), "right", id="other-mechanism-SCRAM"),
@@ -229,9 +228,7 @@ def test_sasl_refuses_wrong_credentials_and_says_so(
     broker_secrets: BrokerSecrets, caplog, mechanism, sasl_username, password
 ):
     right = broker_secrets.passwords[sasl_username]
-    environ = {}
-    if password is not None:
-        environ[env_var("kafka", "sasl_password")] = right if password == "right" else password
+    environ = {env_var("kafka", "sasl_password"): right if password == "right" else password}
     options = {
         **_sasl_options(broker_secrets, "SASL_SSL", mechanism),
         "sasl_username": sasl_username,

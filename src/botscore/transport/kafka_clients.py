@@ -106,6 +106,15 @@ def connection_config(settings: KafkaSettings) -> dict[str, Any]:
                     f"hold its password (it is {'set' if settings.ssl_password else 'not set'})"
                 ) from None
     if "SASL" in settings.security_protocol:
+        # Without both the broker only drops the connection, and the client retries until
+        # its bootstrap timeout without saying why.
+        if not settings.sasl_username or not settings.sasl_password:
+            raise ConfigError(
+                f"kafka.security_protocol {settings.security_protocol} needs kafka.sasl_username "
+                f"(it is {settings.sasl_username or 'not set'!r}) and "
+                f"{env_var('kafka', 'sasl_password')} "
+                f"(it is {'set' if settings.sasl_password else 'not set'})"
+            )
         config["sasl_mechanism"] = settings.sasl_mechanism or "PLAIN"
         config["sasl_plain_username"] = settings.sasl_username
         config["sasl_plain_password"] = settings.sasl_password.reveal()

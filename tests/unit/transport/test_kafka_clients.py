@@ -149,3 +149,24 @@ def test_poll_group_rejoins_only_when_the_client_abandoned_a_rejoin(
     assert coordinator.rejoins_requested == requested
     abandoned = "group rejoin was abandoned by the client; rejoining again"
     assert (abandoned in caplog.text) == bool(requested)
+
+
+@pytest.mark.parametrize(
+    ("username", "password", "said"),
+    [
+        ("botscore", "", "BOTSCORE_KAFKA_SASL_PASSWORD (it is not set)"),
+        ("", SASL_PASSWORD, "kafka.sasl_username (it is 'not set')"),
+    ],
+)
+@pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SASL_SSL"])
+def test_sasl_without_a_user_or_password_is_a_config_error_at_once(
+    protocol, username, password, said
+):
+    """The broker would only drop the connection, and the client retry until it gave up."""
+    settings = KafkaSettings(
+        security_protocol=protocol, sasl_username=username, sasl_password=Secret(password)
+    )
+    with pytest.raises(ConfigError, match=r"needs kafka\.sasl_username") as refused:
+        kafka_clients.connection_config(settings)
+    assert said in str(refused.value)
+    assert SASL_PASSWORD not in str(refused.value)
