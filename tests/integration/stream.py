@@ -187,6 +187,10 @@ class GroupMember:
         self.consumer.close(autocommit=False)
 
 
+# Lines of a `sparse run` log that tell why it ended.
+_DEATH_WORDS = ("died", "Halting", "timeout", "Traceback", "Error:", "Exception", "exited")
+
+
 class SupervisedTopology:
     """`sparse run` restarted whenever it exits on its own, as Storm's supervisor would
     restart a dead worker; `restart()` stops it on purpose and starts it again."""
@@ -202,6 +206,8 @@ class SupervisedTopology:
         self.log_dir = log_dir
         self.starts = 0
         self.unplanned_exits = 0
+        # For each unplanned exit: its exit code and the lines of its log that say why.
+        self.deaths: list[str] = []
         self._process: subprocess.Popen | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -221,6 +227,22 @@ class SupervisedTopology:
                     log.seek(max(0, path.stat().st_size - 20_000))
                     print(f"--- end of {path.name} ({self.topology} topology) ---")
                     print(log.read().decode(errors="replace"))
+
+    def death_report(self) -> str:
+        """Why each unplanned exit happened, for an assertion message."""
+        return "\n".join(self.deaths) or "no unplanned exit"
+
+    def _why_it_ended(self, returncode: int) -> str:
+        log = self.log_dir / f"sparse-run-{self.starts}.log"
+        lines = log.read_text(errors="replace").splitlines()
+        telling = [
+            line
+            for line in lines
+            if any(word in line for word in _DEATH_WORDS) and "ConnectionResetError" not in line
+        ]
+        return f"--- run {self.starts} exited with {returncode}:\n" + "\n".join(
+            (telling or lines)[-40:]
+        )
 
     def logs(self) -> str:
         return "\n".join(
@@ -276,5 +298,6 @@ class SupervisedTopology:
             with self._lock:
                 if self._process is not None and self._process.poll() is not None:
                     self.unplanned_exits += 1
+                    self.deaths.append(self._why_it_ended(self._process.returncode))
                     self._start()
             time.sleep(0.5)
