@@ -137,6 +137,14 @@ class FakeCoordinator:
         self.rejoins_requested += 1
 
 
+class FakeFetcher:
+    """What ``poll_group`` reads of a fetcher: its in-line slot and its parked records."""
+
+    def __init__(self, inline: object = None, parked: dict[Any, object] | None = None) -> None:
+        self._next_partition_records = inline
+        self._paused_partition_records = parked if parked is not None else {}
+
+
 class FakeGroupMember:
     """One member of a consumer group, reading a topic whose partitions are lists.
 
@@ -169,6 +177,7 @@ class FakeGroupMember:
         self.commits: list[dict[TopicPartition, int]] = []
         self.refuse_committed: KafkaError | None = None
         self._coordinator = FakeCoordinator()
+        self._fetcher = FakeFetcher()
 
     def partitions_for_topic(self, topic: str) -> set[int]:
         return {tp.partition for tp in self.logs if tp.topic == topic}

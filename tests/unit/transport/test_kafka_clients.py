@@ -8,7 +8,7 @@ from kafka.admin import KafkaAdminClient
 from botscore.errors import ConfigError
 from botscore.settings import KafkaSettings, Secret, env_var
 from botscore.transport import kafka_clients
-from tests.unit.transport.kafka_fakes import FakeCoordinator
+from tests.unit.transport.kafka_fakes import FakeCoordinator, FakeFetcher
 
 SASL_PASSWORD = "sasl-hunter2"
 SSL_PASSWORD = "ssl-hunter2"
@@ -124,8 +124,9 @@ def test_a_key_password_that_cannot_open_the_key_is_a_config_error(tmp_path, cap
 class _Polled:
     """A consumer whose poll returns one record, with ``coordinator`` as its group's."""
 
-    def __init__(self, coordinator):
+    def __init__(self, coordinator, fetcher=None):
         self._coordinator = coordinator
+        self._fetcher = fetcher if fetcher is not None else FakeFetcher()
         self.polls = []
 
     def poll(self, timeout_ms):
@@ -149,6 +150,33 @@ def test_poll_group_rejoins_only_when_the_client_abandoned_a_rejoin(
     assert coordinator.rejoins_requested == requested
     abandoned = "group rejoin was abandoned by the client; rejoining again"
     assert (abandoned in caplog.text) == bool(requested)
+
+
+class _Records:
+    """A fetcher's parsed records for one partition: true while records are left."""
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+    def __bool__(self) -> bool:
+        return self.left > 0
+
+
+@pytest.mark.parametrize(
+    ("inline_left", "parked", "emptied"),
+    [(0, True, True), (3, True, False), (0, False, False)],
+    ids=["drained-slot-with-parked", "busy-slot", "nothing-parked"],
+)
+def test_poll_group_empties_a_drained_slot_so_parked_records_come_back(
+    inline_left, parked, emptied
+):
+    inline = _Records(inline_left)
+    fetcher = FakeFetcher(inline, {"tp": _Records(5)} if parked else {})
+    consumer = _Polled(FakeCoordinator(), fetcher)
+    kafka_clients.poll_group(consumer, timeout_ms=100)
+    assert (fetcher._next_partition_records is None) == emptied
+    if not emptied:
+        assert fetcher._next_partition_records is inline
 
 
 @pytest.mark.parametrize(
