@@ -10,7 +10,7 @@ from botscore.enforcement import consumer
 from botscore.settings import Settings
 from botscore.wire.codec import encode_threat_score
 from botscore.wire.records import ScoreRecord, SourceRef
-from tests.unit.transport.kafka_fakes import FakeCoordinator, FakeProducer
+from tests.unit.transport.kafka_fakes import FakeCoordinator, FakeFetcher, FakeProducer
 
 FAILURES = 5_000
 
@@ -166,6 +166,7 @@ def test_the_enforcer_rejoins_a_group_rejoin_the_client_abandoned(monkeypatch):
 
     class _Consumer:
         _coordinator = coordinator
+        _fetcher = FakeFetcher()
 
         def partitions_for_topic(self, topic):
             return {0}
