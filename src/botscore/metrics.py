@@ -1,7 +1,8 @@
 """DogStatsD metrics under one naming scheme: ``botscore.<component>.<what>``.
 
-Every component gets its own ``Metrics`` with constant tags, so dashboards can rely on
-names and tags not drifting between components. Sending is UDP fire-and-forget: a missing
+Every component gets its own ``Metrics`` with constant tags, and may only send what
+``observability.catalog`` declares for it, so dashboards can rely on names and tags not
+drifting. Sending is UDP fire-and-forget: a missing
 agent never slows or breaks scoring.
 """
 
@@ -12,6 +13,7 @@ from collections.abc import Sequence
 
 from datadog.dogstatsd.base import DogStatsd
 
+from botscore.observability.catalog import Kind, spec_for
 from botscore.settings import MetricsSettings
 from botscore.vocabulary import Component
 
@@ -38,14 +40,17 @@ class Metrics:
             logging.getLogger("datadog.dogstatsd").setLevel(logging.ERROR)
 
     def count(self, what: str, value: int = 1, tags: Sequence[str] = ()) -> None:
+        spec_for(self.component, what, Kind.COUNT)
         if self._statsd is not None:
             self._statsd.increment(f"{self.component}.{what}", value, tags=list(tags))
 
     def histogram(self, what: str, value: float, tags: Sequence[str] = ()) -> None:
+        spec_for(self.component, what, Kind.HISTOGRAM)
         if self._statsd is not None:
             self._statsd.histogram(f"{self.component}.{what}", value, tags=list(tags))
 
     def gauge(self, what: str, value: float, tags: Sequence[str] = ()) -> None:
+        spec_for(self.component, what, Kind.GAUGE)
         if self._statsd is not None:
             self._statsd.gauge(f"{self.component}.{what}", value, tags=list(tags))
 

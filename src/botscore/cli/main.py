@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import redis
 from kafka.errors import KafkaError
 
-from botscore.cli import dead_letters, enforce, feed, simulate, topics, train, watch
+from botscore.cli import datadog, dead_letters, enforce, feed, simulate, topics, train, watch
 from botscore.cli.command import Command, Handler
 from botscore.errors import BotscoreError
 from botscore.settings import Settings, load_project_settings
@@ -32,7 +32,16 @@ DESCRIPTION = (
     "The ``botscore`` command: tools around the topology (topics, sample feed, watch, train)."
 )
 
-COMMANDS: tuple[Command, ...] = (topics, feed, watch, simulate, enforce, dead_letters, train)
+COMMANDS: tuple[Command, ...] = (
+    topics,
+    feed,
+    watch,
+    simulate,
+    enforce,
+    dead_letters,
+    train,
+    datadog,
+)
 
 EXIT_OK = 0
 EXIT_FAILURE = 1

@@ -1,0 +1,1 @@
+"""What operators see: the metric catalogue and the Datadog dashboards and monitors built on it."""

@@ -1,0 +1,120 @@
+"""Every metric the pipeline sends, declared once.
+
+``Metrics`` refuses a name that is not declared here for its component, and the dashboard
+check refuses a query on a name that is not declared here: so a dashboard cannot graph a
+metric that nothing sends under that name. Names are ``<namespace>.<component>.<what>``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from botscore.vocabulary import Component
+
+__all__ = [
+    "CATALOG",
+    "EXTERNAL_PREFIXES",
+    "Kind",
+    "MetricSpec",
+    "constant_tags",
+    "queryable_names",
+    "spec_for",
+]
+
+
+class Kind(StrEnum):
+    COUNT = "count"
+    GAUGE = "gauge"
+    HISTOGRAM = "histogram"
+
+
+# What the Datadog agent makes of one DogStatsD histogram (its default aggregates).
+HISTOGRAM_SUFFIXES = ("avg", "count", "max", "median", "95percentile")
+
+# Metrics that other integrations send (the agent's own Kafka and Redis checks), which
+# dashboards may graph beside ours. Nothing in this project sends them.
+EXTERNAL_PREFIXES = ("kafka.", "redis.")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    kind: Kind
+    doc: str
+    # Tags sent with the value beyond the constant ones (``component:<name>``, ...).
+    tags: tuple[str, ...] = ()
+
+
+def _spout(what_in: str) -> dict[str, MetricSpec]:
+    return {
+        "in": MetricSpec(Kind.COUNT, f"{what_in} read from Kafka and emitted"),
+        "replayed": MetricSpec(Kind.COUNT, "tuples emitted again after a failure or timeout"),
+        "dead_lettered": MetricSpec(
+            Kind.COUNT, "messages set aside on the dead-letter topic", ("reason",)
+        ),
+        "dead_letters_abandoned": MetricSpec(
+            Kind.COUNT, "dead letters Kafka refused for good (logged, offset moved on)"
+        ),
+    }
+
+
+def _producer(what: str) -> dict[str, MetricSpec]:
+    return {
+        "sent": MetricSpec(Kind.COUNT, f"{what} Kafka confirmed"),
+        "send_failed": MetricSpec(Kind.COUNT, f"{what} Kafka did not take (replayed)"),
+    }
+
+
+CATALOG: dict[Component, dict[str, MetricSpec]] = {
+    Component.WEB_LOGS_SPOUT: _spout("edge requests"),
+    Component.FEATURES_SPOUT: _spout("feature messages"),
+    Component.AGGREGATE: {
+        "applied": MetricSpec(Kind.COUNT, "requests folded into a user's state"),
+        "duplicates": MetricSpec(Kind.COUNT, "requests already counted (replays)"),
+        "redis_failed": MetricSpec(Kind.COUNT, "requests Redis did not take (replayed)"),
+        "batch_size": MetricSpec(Kind.HISTOGRAM, "requests per Redis round trip"),
+        "redis_seconds": MetricSpec(Kind.HISTOGRAM, "time of one Redis round trip"),
+    },
+    Component.PUBLISHER: {
+        "emitted": MetricSpec(Kind.COUNT, "users whose features were due and emitted"),
+        "failed": MetricSpec(Kind.COUNT, "feature publications that failed (retried)"),
+    },
+    Component.FEATURE_PRODUCER: _producer("feature messages"),
+    Component.CLASSIFIER: {
+        "scored": MetricSpec(Kind.COUNT, "users scored"),
+        "rejected": MetricSpec(Kind.COUNT, "users the model could not score", ("reason",)),
+        "batch_size": MetricSpec(Kind.HISTOGRAM, "users per model call"),
+        "predict_seconds": MetricSpec(Kind.HISTOGRAM, "time of one model call"),
+    },
+    Component.SCORE_PRODUCER: _producer("threat scores"),
+    Component.ENFORCER: {
+        "scores": MetricSpec(Kind.COUNT, "threat scores read, by what was done", ("outcome",)),
+        "dead_lettered": MetricSpec(Kind.COUNT, "threat scores set aside as unusable", ("reason",)),
+    },
+}
+
+
+def constant_tags(component: Component) -> tuple[str, ...]:
+    """Tag keys on every metric of ``component``: what a widget may filter or group on."""
+    return ("component", "model") if component is Component.CLASSIFIER else ("component",)
+
+
+def spec_for(component: Component, what: str, kind: Kind) -> MetricSpec:
+    """The declared metric, or ``ValueError``: sending an undeclared name is a bug."""
+    spec = CATALOG.get(component, {}).get(what)
+    if spec is None or spec.kind is not kind:
+        raise ValueError(f"{kind} {component}.{what} is not in the metric catalogue")
+    return spec
+
+
+def queryable_names(namespace: str = "botscore") -> set[str]:
+    """Every name a Datadog query may use for our metrics (histograms as aggregated)."""
+    names: set[str] = set()
+    for component, metrics in CATALOG.items():
+        for what, spec in metrics.items():
+            name = f"{namespace}.{component}.{what}"
+            if spec.kind is Kind.HISTOGRAM:
+                names.update(f"{name}.{suffix}" for suffix in HISTOGRAM_SUFFIXES)
+            else:
+                names.add(name)
+    return names
