@@ -17,13 +17,15 @@ export LEIN_ROOT ?= 1
 SHELL_SCRIPTS = $(sort $(shell find stack -name '*.sh') \
 	$(shell awk 'FNR == 1 && /^#!.*bash/ { print FILENAME }' bin/* .ci/*))
 
-.PHONY: help run test up down status deps venv storm unit integration lint proto model bench mutation
+.PHONY: help run test up down status deps venv storm unit integration lint proto model bench mutation \
+	cluster cluster-down cluster-status
 
 help:
 	@echo "make run    start the services, run the scoring topology locally, feed users, show scores"
 	@echo "make test   run lint, unit and integration tests (starts the services)"
 	@echo "make up | down | status    manage Kafka and Redis;  make proto | model | bench"
 	@echo "make mutation   mutate the core modules, run the unit tests on each mutant, list survivors"
+	@echo "make cluster | cluster-down | cluster-status    a Storm cluster here for 'sparse submit -e cluster'"
 
 run: up
 	stack/run-local.sh
@@ -54,6 +56,17 @@ up: deps venv storm
 	stack/kafka/kafka.sh start
 	stack/redis/redis.sh start
 	bin/botscore topics
+
+# ZooKeeper, Nimbus and two supervisors (stack/storm/cluster.sh); then, from this folder:
+# sparse submit -e cluster -n scoring (and -n aggregation), sparse list, sparse kill -e cluster -n NAME.
+cluster: up
+	stack/storm/cluster.sh start
+
+cluster-down:
+	stack/storm/cluster.sh stop
+
+cluster-status:
+	stack/storm/cluster.sh status
 
 down:
 	stack/kafka/kafka.sh stop

@@ -164,3 +164,14 @@ def test_a_secret_does_not_serialize_to_json():
         json.dumps(secret)
     with pytest.raises(TypeError):
         json.dumps({"password": secret})
+
+
+def test_the_cluster_environment_runs_with_the_local_settings(project_root):
+    """``sparse submit -e cluster`` must score with what ``sparse run`` uses: only the cluster's
+    own Storm options may differ."""
+    envs = json.loads((project_root / "config.json").read_text())["envs"]
+    local, cluster = envs["local"]["options"], envs["cluster"]["options"]
+    assert {k: v for k, v in cluster.items() if k in local} == local
+    assert set(cluster) - set(local) == {"topology.workers", "topology.kryo.register"}
+    assert envs["cluster"]["nimbus"] == "127.0.0.1:6627"
+    assert envs["cluster"]["use_ssh_for_nimbus"] is False

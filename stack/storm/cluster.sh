@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# A Storm cluster on this machine for `sparse submit -e cluster`: ZooKeeper (Storm's own
+# DevZookeeper), Nimbus and two supervisors with their own slots and local folders (so one
+# can be killed), all from the Storm installation that local mode uses (install.sh).
+#
+# Each daemon runs from its own STORM_HOME overlay under the state folder: the installed
+# lib/, lib-worker/ and log4j2/ linked, and its own conf/storm.yaml. Workers read storm.yaml
+# from their supervisor's STORM_HOME and inherit its environment, so the supervisors are
+# started with the project's virtualenv first on PATH (workers run `streamparse_run`).
+#
+# Usage: cluster.sh start | stop | status
+# Environment: STORM_ZK_PORT (2181), STORM_NIMBUS_PORT (6627), STORM_SLOTS_1 (6700,6701),
+#   STORM_SLOTS_2 (6702,6703), STORM_SUPERVISOR_PORTS (6628,6629: their Thrift ports), STORM_DAEMON_HEAP_MB (256), STORM_WORKER_HEAP_MB (512),
+#   STORM_START_TIMEOUT (90 s), BOTSCORE_CACHE, BOTSCORE_STATE (as the other stack scripts).
+set -euo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=../lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+log_name=cluster
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+storm_home=${STORM_HOME:-$cache_dir/storm-$(pom_property "$here/pom.xml" storm.version)}
+state=$state_dir/cluster
+log_dir=$state/logs
+
+zk_port=${STORM_ZK_PORT:-2181}
+nimbus_port=${STORM_NIMBUS_PORT:-6627}
+slots_1=${STORM_SLOTS_1:-6700,6701}
+slots_2=${STORM_SLOTS_2:-6702,6703}
+IFS=, read -r supervisor_port_1 supervisor_port_2 <<<"${STORM_SUPERVISOR_PORTS:-6628,6629}"
+daemon_heap_mb=${STORM_DAEMON_HEAP_MB:-256}
+worker_heap_mb=${STORM_WORKER_HEAP_MB:-512}
+start_timeout=${STORM_START_TIMEOUT:-90}
+
+# In start order; stop goes the other way.
+daemons=(zookeeper nimbus supervisor-1 supervisor-2)
+
+main_class() {
+  case $1 in
+    zookeeper) echo org.apache.storm.command.DevZookeeper ;;
+    nimbus) echo org.apache.storm.daemon.nimbus.Nimbus ;;
+    supervisor-*) echo org.apache.storm.daemon.supervisor.Supervisor ;;
+  esac
+}
+
+pid_file() { echo "$state/$1/pid"; }
+
+# The daemon's pid when it runs: its command line names its class and its own home.
+daemon_pid() {
+  pid_from_file "$(pid_file "$1")" "-Dstorm.home=$state/$1/home"
+}
+
+# The slots of a supervisor as a YAML list: "6700,6701" -> "[6700, 6701]".
+yaml_ports() { echo "[${1//,/, }]"; }
+
+write_home() {
+  local daemon=$1 home=$state/$1/home
+  mkdir -p "$home/conf" "$state/$daemon/local" "$log_dir"
+  local dir
+  for dir in lib lib-worker log4j2; do
+    ln -sfn "$storm_home/$dir" "$home/$dir"
+  done
+  {
+    echo "storm.zookeeper.servers: [\"127.0.0.1\"]"
+    echo "storm.zookeeper.port: $zk_port"
+    echo "dev.zookeeper.path: \"$state/zookeeper/data\""
+    echo "nimbus.seeds: [\"127.0.0.1\"]"
+    echo "nimbus.thrift.port: $nimbus_port"
+    echo "storm.local.hostname: \"127.0.0.1\""
+    echo "storm.local.dir: \"$state/$daemon/local\""
+    echo "storm.log.dir: \"$log_dir\""
+    echo "worker.heap.memory.mb: $worker_heap_mb"
+    case $daemon in
+      supervisor-1)
+        echo "supervisor.slots.ports: $(yaml_ports "$slots_1")"
+        echo "supervisor.thrift.port: $supervisor_port_1"
+        ;;
+      supervisor-2)
+        echo "supervisor.slots.ports: $(yaml_ports "$slots_2")"
+        echo "supervisor.thrift.port: $supervisor_port_2"
+        ;;
+    esac
+  } >"$home/conf/storm.yaml"
+}
+
+start_daemon() {
+  local daemon=$1 home=$state/$1/home pid
+  if pid=$(daemon_pid "$daemon"); then
+    say "$daemon already running (pid $pid)"
+    return 0
+  fi
+  write_home "$daemon"
+  (
+    cd "$state/$daemon"
+    exec java "-Xmx${daemon_heap_mb}m" -Djava.awt.headless=true \
+      "-Dstorm.home=$home" "-Dstorm.log.dir=$log_dir" "-Dlogfile.name=$daemon.log" \
+      "-Dlog4j.configurationFile=$home/log4j2/cluster.xml" \
+      -cp "$home/lib/*:$home/conf" "$(main_class "$daemon")" \
+      >"$log_dir/$daemon.out" 2>&1
+  ) &
+  echo $! >"$(pid_file "$daemon")"
+}
+
+daemon_alive_or_die() {
+  daemon_pid "$1" >/dev/null ||
+    die "$1 exited during start-up; see $log_dir/$1.out and $log_dir/$1.log"
+}
+
+zookeeper_up() { daemon_alive_or_die zookeeper && port_in_use "$zk_port"; }
+
+# Nimbus accepts uploads only once it leads (streamparse #488 otherwise).
+nimbus_leads() {
+  daemon_alive_or_die nimbus && port_in_use "$nimbus_port" &&
+    grep -qs "gained leadership" "$log_dir/nimbus.log"
+}
+
+supervisor_port() {
+  if [[ $1 == supervisor-1 ]]; then echo "$supervisor_port_1"; else echo "$supervisor_port_2"; fi
+}
+
+# A supervisor serves Thrift once it has registered and started its workers' monitor.
+supervisor_up() { daemon_alive_or_die "$1" && port_in_use "$(supervisor_port "$1")"; }
+
+cmd_start() {
+  require_java 17 "Storm"
+  [[ -d $storm_home/lib && -d $storm_home/lib-worker ]] ||
+    die "no Storm installation at $storm_home; run stack/storm/install.sh (or make up) first"
+  need_command streamparse_run "the workers run it: put the project's virtualenv on PATH (make venv)"
+  local started
+  started=$(now_us)
+  if ! daemon_pid zookeeper >/dev/null; then
+    require_port_free "$zk_port" STORM_ZK_PORT
+    rm -f "$log_dir/zookeeper.log"
+  fi
+  start_daemon zookeeper
+  wait_for "$start_timeout" 0.5 zookeeper_up || die "ZooKeeper not up after ${start_timeout}s"
+  if ! daemon_pid nimbus >/dev/null; then
+    require_port_free "$nimbus_port" STORM_NIMBUS_PORT
+    rm -f "$log_dir/nimbus.log"
+  fi
+  start_daemon nimbus
+  wait_for "$start_timeout" 0.5 nimbus_leads || die "Nimbus does not lead after ${start_timeout}s"
+  local supervisor
+  for supervisor in supervisor-1 supervisor-2; do
+    if ! daemon_pid "$supervisor" >/dev/null; then
+      require_port_free "$(supervisor_port "$supervisor")" STORM_SUPERVISOR_PORTS
+      rm -f "$log_dir/$supervisor.log"
+    fi
+    start_daemon "$supervisor"
+  done
+  for supervisor in supervisor-1 supervisor-2; do
+    wait_for "$start_timeout" 0.5 supervisor_up "$supervisor" ||
+      die "$supervisor not up after ${start_timeout}s"
+  done
+  say "up in $(seconds_since "$started"): ZooKeeper :$zk_port, Nimbus :$nimbus_port," \
+    "supervisors with slots $slots_1 and $slots_2; logs in $log_dir"
+}
+
+# Workers outlive their supervisor: they are ours when their command line names one of our
+# supervisors' local folders, and are stopped first.
+worker_pids() {
+  pgrep -f -- "-Dstorm.home=$state/supervisor-[0-9]+/home .*org.apache.storm.(LogWriter|daemon.worker.Worker)" ||
+    true
+}
+
+cmd_stop() {
+  local pid i
+  for pid in $(worker_pids); do
+    stop_pid "$pid" 10 "a worker"
+  done
+  for ((i = ${#daemons[@]} - 1; i >= 0; i--)); do
+    if pid=$(daemon_pid "${daemons[i]}"); then
+      # SIGTERM: a Nimbus killed with SIGKILL keeps its ZooKeeper lock until the session ends.
+      stop_pid "$pid" 20 "${daemons[i]}"
+      say "${daemons[i]} stopped"
+    fi
+    rm -f "$(pid_file "${daemons[i]}")"
+  done
+}
+
+cmd_status() {
+  local daemon pid down=0
+  for daemon in "${daemons[@]}"; do
+    if pid=$(daemon_pid "$daemon"); then
+      say "$daemon running (pid $pid)"
+    else
+      say "$daemon stopped"
+      down=1
+    fi
+  done
+  say "workers: $(worker_pids | wc -l)"
+  return "$down"
+}
+
+case ${1:-} in
+  start) cmd_start ;;
+  stop) cmd_stop ;;
+  status) cmd_status ;;
+  *)
+    echo "usage: $0 start | stop | status" >&2
+    exit 2
+    ;;
+esac
