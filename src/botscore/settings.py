@@ -157,6 +157,16 @@ class KafkaSettings:
         default=10,
         metadata={"doc": "failures of a tuple before it is dead-lettered as `retries_exhausted`"},
     )
+    session_timeout_ms: int = field(
+        default=10_000,
+        metadata={"doc": "a spout silent this long leaves its group; its partitions move on"},
+    )
+    static_membership: bool = field(
+        default=True,
+        metadata={
+            "doc": "a restarted spout task takes its partitions back at once (no rebalance)"
+        },
+    )
     # Connection security, passed through to every client.
     security_protocol: SecurityProtocol = field(
         default="PLAINTEXT",

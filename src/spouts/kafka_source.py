@@ -131,7 +131,10 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         )
         self.abandoned_reported = 0  # the outbox's abandoned count already sent as a metric
         self.consumer = create_consumer(
-            self.kafka, client_id=f"botscore-{self.component}-{task}", group_id=self.group
+            self.kafka,
+            client_id=f"botscore-{self.component}-{task}",
+            group_id=self.group,
+            instance=f"{self.group}-{self.component}-{task}",
         )
         deadline = time.monotonic() + 30
         if not wait_for_topic(self.consumer, self.topic, lambda: time.monotonic() > deadline):

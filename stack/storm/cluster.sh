@@ -32,7 +32,7 @@ daemon_heap_mb=${STORM_DAEMON_HEAP_MB:-256}
 worker_heap_mb=${STORM_WORKER_HEAP_MB:-512}
 start_timeout=${STORM_START_TIMEOUT:-90}
 
-# In start order; stop goes the other way.
+# In start order.
 daemons=(zookeeper nimbus supervisor-1 supervisor-2)
 
 main_class() {
@@ -70,6 +70,8 @@ write_home() {
     echo "storm.local.dir: \"$state/$daemon/local\""
     echo "storm.log.dir: \"$log_dir\""
     echo "worker.heap.memory.mb: $worker_heap_mb"
+    # A dead worker is noticed within a second (default 3 s): part of every failover.
+    echo "supervisor.monitor.frequency.secs: 1"
     case $daemon in
       supervisor-1)
         echo "supervisor.slots.ports: $(yaml_ports "$slots_1")"
@@ -157,25 +159,32 @@ cmd_start() {
 }
 
 # Workers outlive their supervisor: they are ours when their command line names one of our
-# supervisors' local folders, and are stopped first.
+# supervisors' homes.
 worker_pids() {
   pgrep -f -- "-Dstorm.home=$state/supervisor-[0-9]+/home .*org.apache.storm.(LogWriter|daemon.worker.Worker)" ||
     true
 }
 
+stop_daemon() {
+  local pid
+  if pid=$(daemon_pid "$1"); then
+    # SIGTERM: a Nimbus killed with SIGKILL keeps its ZooKeeper lock until the session ends.
+    stop_pid "$pid" 20 "$1"
+    say "$1 stopped"
+  fi
+  rm -f "$(pid_file "$1")"
+}
+
+# Supervisors first (they would restart the workers), then their workers, then the rest.
 cmd_stop() {
-  local pid i
+  local pid
+  stop_daemon supervisor-2
+  stop_daemon supervisor-1
   for pid in $(worker_pids); do
     stop_pid "$pid" 10 "a worker"
   done
-  for ((i = ${#daemons[@]} - 1; i >= 0; i--)); do
-    if pid=$(daemon_pid "${daemons[i]}"); then
-      # SIGTERM: a Nimbus killed with SIGKILL keeps its ZooKeeper lock until the session ends.
-      stop_pid "$pid" 20 "${daemons[i]}"
-      say "${daemons[i]} stopped"
-    fi
-    rm -f "$(pid_file "${daemons[i]}")"
-  done
+  stop_daemon nimbus
+  stop_daemon zookeeper
 }
 
 cmd_status() {

@@ -122,13 +122,26 @@ def connection_config(settings: KafkaSettings) -> dict[str, Any]:
 
 
 def create_consumer(
-    settings: KafkaSettings, client_id: str, group_id: str, **overrides: Any
+    settings: KafkaSettings,
+    client_id: str,
+    group_id: str,
+    instance: str | None = None,
+    **overrides: Any,
 ) -> KafkaConsumer:
-    """A consumer that never commits on its own: offsets are committed after acks."""
+    """A consumer that never commits on its own: offsets are committed after acks.
+
+    ``instance`` names a member that keeps its place in the group across restarts (static
+    membership, with ``kafka.static_membership``): a worker Storm restarts gets its
+    partitions back at once instead of waiting ``session_timeout_ms`` for a rebalance.
+    Only one running consumer may use a given name.
+    """
+    static = instance if settings.static_membership else None
     config: dict[str, Any] = {
         **connection_config(settings),
         "client_id": client_id,
         "group_id": group_id,
+        "group_instance_id": static,
+        "session_timeout_ms": settings.session_timeout_ms,
         "auto_offset_reset": settings.auto_offset_reset,
         "enable_auto_commit": False,
         "max_poll_records": 500,

@@ -1,0 +1,139 @@
+"""Helpers for tests against the local Storm cluster (``stack/storm/cluster.sh``).
+
+A test submits a topology exactly as a user types it (``sparse submit -e cluster``), pointed
+at its own topics and consumer group by ``-o`` options (workers inherit the supervisor's
+environment, not the caller's, so ``BOTSCORE_*`` variables cannot reach them).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from botscore.settings import KafkaSettings
+from botscore.transport.kafka_clients import create_producer
+
+from .harness import ROOT, scoring_group, stack_env
+
+STATE = Path(os.environ.get("BOTSCORE_STATE", ROOT / ".stack")) / "cluster"
+WORKER_LOGS = STATE / "logs" / "workers-artifacts"
+
+
+def cluster_script(command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(ROOT / "stack" / "storm" / "cluster.sh"), command],
+        env=stack_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def scoring_options(settings: KafkaSettings) -> list[str]:
+    """``-o`` options pointing the scoring topology at a test's topics and group."""
+    options = {
+        "botscore.kafka.features_topic": settings.features_topic,
+        "botscore.kafka.scores_topic": settings.scores_topic,
+        "botscore.kafka.dead_letter_topic": settings.dead_letter_topic,
+        "botscore.scoring.consumer_group": scoring_group(settings),
+    }
+    return [arg for key, value in options.items() for arg in ("-o", f"{key}={value}")]
+
+
+def sparse(*args: str, timeout_s: float = 300) -> str:
+    """``sparse ARGS -e cluster`` from the project root; its output, or AssertionError."""
+    done = subprocess.run(
+        ["sparse", *args, "-e", "cluster"],
+        cwd=ROOT,
+        env=stack_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    if done.returncode != 0:
+        raise AssertionError(f"sparse {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
+def worker_logs(name: str) -> list[Path]:
+    """The worker logs of topology ``name`` (its ids are ``NAME-N-TIMESTAMP``)."""
+    return sorted(WORKER_LOGS.glob(f"{name}-[0-9]*-[0-9]*/*/worker.log"))
+
+
+def wait_reading(name: str, timeout_s: float) -> None:
+    """Block until a worker of ``name`` logs that its Kafka spout joined its group."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for log in worker_logs(name):
+            if re.search(r"reading \S+ as group", log.read_text(errors="replace")):
+                return
+        time.sleep(0.5)
+    raise AssertionError(f"topology {name} not reading after {timeout_s:.0f} s")
+
+
+def spout_worker_pid(name: str, spout: str = "features") -> int:
+    """The pid of the live worker JVM that runs ``spout`` of topology ``name``."""
+    for log in worker_logs(name):
+        pid_file = log.parent / "worker.pid"
+        if not pid_file.exists() or f"name:{spout} " not in log.read_text(errors="replace"):
+            continue
+        pid = int(pid_file.read_text().split()[0])
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            continue
+        return pid
+    raise AssertionError(f"no live worker of {name} runs {spout}")
+
+
+def kill_hard(pid: int) -> None:
+    os.kill(pid, signal.SIGKILL)
+
+
+class SteadyFeed:
+    """Produces the given (key, value) pairs at ``rate`` per second on a thread."""
+
+    def __init__(
+        self, settings: KafkaSettings, payloads: list[tuple[bytes, bytes]], rate: float
+    ) -> None:
+        self.settings = settings
+        self.payloads = payloads
+        self.rate = rate
+        self.sent = 0
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run_guarded, daemon=True)
+
+    def start(self) -> SteadyFeed:
+        self._thread.start()
+        return self
+
+    def join(self, timeout_s: float) -> None:
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            raise AssertionError(f"feed still running after {timeout_s:.0f} s ({self.sent} sent)")
+        if self.error is not None:
+            raise AssertionError(f"feed failed after {self.sent} sent: {self.error!r}")
+
+    def _run_guarded(self) -> None:
+        try:
+            self._run()
+        except BaseException as exc:
+            self.error = exc
+
+    def _run(self) -> None:
+        producer = create_producer(self.settings, client_id="it-cluster-feed")
+        started = time.monotonic()
+        for n, (key, value) in enumerate(self.payloads):
+            due = started + n / self.rate
+            wait = due - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            producer.send(self.settings.features_topic, key=key, value=value)
+            self.sent = n + 1
+        producer.flush()
+        producer.close()
