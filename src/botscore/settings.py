@@ -163,9 +163,7 @@ class KafkaSettings:
     )
     static_membership: bool = field(
         default=True,
-        metadata={
-            "doc": "a restarted spout task takes its partitions back at once (no rebalance)"
-        },
+        metadata={"doc": "a restarted spout task takes its partitions back at once (no rebalance)"},
     )
     # Connection security, passed through to every client.
     security_protocol: SecurityProtocol = field(
