@@ -238,7 +238,7 @@ def sparse_run(kafka: KafkaSettings, log_path: Path) -> Iterator[subprocess.Pope
     print(f"    sparse run -n scoring (log: {log_path})")
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            ["sparse", "run", "-n", "scoring", "-t", "3600"],
+            ["sparse", "run", "-e", "local", "-n", "scoring", "-t", "3600"],
             cwd=ROOT,
             env=topology_env(kafka),
             stdout=log,

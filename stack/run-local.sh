@@ -54,8 +54,8 @@ topology_reading() {
 # started once the first one runs from its own copy of the jar.
 start_topology() {
   local name=$1 log=$logs/sparse-run-$1.log
-  echo "$name topology: sparse run -n $name (log: $log)"
-  setsid sparse run -n "$name" >"$log" 2>&1 &
+  echo "$name topology: sparse run -e local -n $name (log: $log)"
+  setsid sparse run -e local -n "$name" >"$log" 2>&1 &
   local pid=$!
   pids+=("$pid")
   wait_for 300 0.5 topology_reading "$name" "$log" "$pid" ||

@@ -36,6 +36,7 @@ __all__ = [
     "Settings",
     "env_var",
     "load_project_settings",
+    "project_env",
     "require_message_timeouts",
     "settings_table",
 ]
@@ -456,6 +457,12 @@ def load_project_settings(
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Settings for command-line tools, from the same ``config.json`` as the topology."""
+    return Settings.from_options(project_env(config_path, env_name).get("options", {}), environ)
+
+
+def project_env(config_path: str | Path = "config.json", env_name: str | None = None) -> Any:
+    """One environment of ``config.json`` (``BOTSCORE_ENV``, else the first): what streamparse
+    uses for it (``nimbus``, ``workers``, ``options``, ...)."""
     path = Path(config_path)
     try:
         config = json.loads(path.read_text())
@@ -468,7 +475,7 @@ def load_project_settings(
         env_name = os.environ.get("BOTSCORE_ENV") or next(iter(envs), None)
     if env_name not in envs:
         raise ConfigError(f"environment {env_name!r} not in {path} (have: {', '.join(envs)})")
-    return Settings.from_options(envs[env_name].get("options", {}), environ)
+    return envs[env_name]
 
 
 MESSAGE_TIMEOUTS = "topology.enable.message.timeouts"

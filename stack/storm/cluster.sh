@@ -70,8 +70,22 @@ write_home() {
     echo "storm.local.dir: \"$state/$daemon/local\""
     echo "storm.log.dir: \"$log_dir\""
     echo "worker.heap.memory.mb: $worker_heap_mb"
-    # A dead worker is noticed within a second (default 3 s): part of every failover.
+    # Failover speed (Storm's defaults in brackets): a supervisor restarts a dead worker
+    # within a second [3 s]; Nimbus moves the work of a silent worker or supervisor after
+    # 5 s [30 s, 60 s], checking every second [10 s], from heartbeats sent every second.
     echo "supervisor.monitor.frequency.secs: 1"
+    echo "supervisor.heartbeat.frequency.secs: 1"
+    echo "task.heartbeat.frequency.secs: 1"
+    echo "nimbus.monitor.freq.secs: 1"
+    echo "nimbus.task.timeout.secs: 5"
+    echo "nimbus.supervisor.timeout.secs: 5"
+    # Nimbus counts a newly assigned worker alive, heartbeats or not, for this long [120 s]:
+    # a machine lost within it is noticed only at its end.
+    echo "nimbus.task.launch.secs: 30"
+    # Here a dead worker is a test, not a bad machine: Storm's blacklist would take both
+    # supervisors out of scheduling after three of them, for half an hour.
+    echo "blacklist.scheduler.tolerance.count: 1000"
+    echo "blacklist.scheduler.assume.supervisor.bad.based.on.bad.slot: false"
     case $daemon in
       supervisor-1)
         echo "supervisor.slots.ports: $(yaml_ports "$slots_1")"
@@ -110,10 +124,12 @@ daemon_alive_or_die() {
 
 zookeeper_up() { daemon_alive_or_die zookeeper && port_in_use "$zk_port"; }
 
-# Nimbus accepts uploads only once it leads (streamparse #488 otherwise).
+# Nimbus accepts uploads only once it leads (streamparse #488 otherwise); only lines this
+# start wrote count (the log is appended to across restarts).
+nimbus_log_start=1
 nimbus_leads() {
   daemon_alive_or_die nimbus && port_in_use "$nimbus_port" &&
-    grep -qs "gained leadership" "$log_dir/nimbus.log"
+    tail -c "+$nimbus_log_start" "$log_dir/nimbus.log" 2>/dev/null | grep -qs "gained leadership"
 }
 
 supervisor_port() {
@@ -132,13 +148,12 @@ cmd_start() {
   started=$(now_us)
   if ! daemon_pid zookeeper >/dev/null; then
     require_port_free "$zk_port" STORM_ZK_PORT
-    rm -f "$log_dir/zookeeper.log"
   fi
   start_daemon zookeeper
   wait_for "$start_timeout" 0.5 zookeeper_up || die "ZooKeeper not up after ${start_timeout}s"
   if ! daemon_pid nimbus >/dev/null; then
     require_port_free "$nimbus_port" STORM_NIMBUS_PORT
-    rm -f "$log_dir/nimbus.log"
+    nimbus_log_start=$(($(stat -c %s "$log_dir/nimbus.log" 2>/dev/null || echo 0) + 1))
   fi
   start_daemon nimbus
   wait_for "$start_timeout" 0.5 nimbus_leads || die "Nimbus does not lead after ${start_timeout}s"
@@ -146,7 +161,6 @@ cmd_start() {
   for supervisor in supervisor-1 supervisor-2; do
     if ! daemon_pid "$supervisor" >/dev/null; then
       require_port_free "$(supervisor_port "$supervisor")" STORM_SUPERVISOR_PORTS
-      rm -f "$log_dir/$supervisor.log"
     fi
     start_daemon "$supervisor"
   done

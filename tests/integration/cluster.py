@@ -7,6 +7,7 @@ environment, not the caller's, so ``BOTSCORE_*`` variables cannot reach them).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -93,6 +94,32 @@ def spout_worker_pid(name: str, spout: str = "features") -> int:
 
 def kill_hard(pid: int) -> None:
     os.kill(pid, signal.SIGKILL)
+
+
+def daemon_pid(daemon: str) -> int:
+    """The pid ``cluster.sh`` recorded for ``daemon`` (``nimbus``, ``supervisor-1``, ...)."""
+    return int((STATE / daemon / "pid").read_text().split()[0])
+
+
+def supervisor_of(worker_pid: int) -> str:
+    """Which supervisor launched the worker JVM ``worker_pid`` (from its command line)."""
+    args = Path(f"/proc/{worker_pid}/cmdline").read_bytes().decode().split("\0")
+    for arg in args:
+        found = re.fullmatch(rf"-Dstorm\.home={re.escape(str(STATE))}/(supervisor-\d+)/home", arg)
+        if found:
+            return found.group(1)
+    raise AssertionError(f"worker {worker_pid} was not launched by one of our supervisors")
+
+
+def kill_supervisor_and_workers(supervisor: str) -> int:
+    """``kill -9`` a supervisor and every worker it launched; how many processes died."""
+    home = f"-Dstorm.home={STATE}/{supervisor}/home"
+    found = subprocess.run(["pgrep", "-f", "--", home], capture_output=True, text=True)
+    pids = {int(pid) for pid in found.stdout.split()} | {daemon_pid(supervisor)}
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            kill_hard(pid)
+    return len(pids)
 
 
 class SteadyFeed:

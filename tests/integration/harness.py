@@ -110,7 +110,7 @@ def sparse_run(
     env = stack_env(**topology_env(settings), **extra_env)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            ["sparse", "run", "-n", topology, "-t", str(ttl_s)],
+            ["sparse", "run", "-e", "local", "-n", topology, "-t", str(ttl_s)],
             cwd=ROOT,
             env=env,
             stdout=log,

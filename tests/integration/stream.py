@@ -270,7 +270,7 @@ class SupervisedTopology:
         self.starts += 1
         log = (self.log_dir / f"sparse-run-{self.starts}.log").open("wb")
         self._process = subprocess.Popen(
-            ["sparse", "run", "-n", self.topology, "-t", "1800"],
+            ["sparse", "run", "-e", "local", "-n", self.topology, "-t", "1800"],
             cwd=ROOT,
             env=self.env,
             stdout=log,

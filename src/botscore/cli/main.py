@@ -13,7 +13,17 @@ from collections.abc import Sequence
 import redis
 from kafka.errors import KafkaError
 
-from botscore.cli import datadog, dead_letters, enforce, feed, simulate, topics, train, watch
+from botscore.cli import (
+    datadog,
+    dead_letters,
+    enforce,
+    feed,
+    simulate,
+    storm,
+    topics,
+    train,
+    watch,
+)
 from botscore.cli.command import Command, Handler
 from botscore.errors import BotscoreError
 from botscore.settings import Settings, load_project_settings
@@ -41,6 +51,7 @@ COMMANDS: tuple[Command, ...] = (
     dead_letters,
     train,
     datadog,
+    storm,
 )
 
 EXIT_OK = 0

@@ -1,0 +1,73 @@
+"""``botscore storm``: topologies, workers and per-component figures from Nimbus.
+
+What ``sparse stats`` would print if the Storm UI (whose REST API it reads) could be
+installed: read from Nimbus's Thrift API instead, at the ``nimbus`` address of the
+``config.json`` environment (``-e cluster``) unless ``--nimbus`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from thriftpy2.transport import TTransportException
+
+from botscore.cli.command import Subparsers
+from botscore.errors import BotscoreError
+from botscore.observability.storm_stats import ALL_TIME, ClusterStats, nimbus_client, read_cluster
+from botscore.settings import Settings, project_env
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser("storm", help="the cluster's topologies and components")
+    parser.add_argument("--nimbus", help="HOST:PORT (default: the environment's nimbus)")
+    parser.add_argument(
+        "--window",
+        default=ALL_TIME,
+        help="seconds the figures cover: 600, 10800, 86400 (default: all time)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    address = args.nimbus or project_env(args.config, args.environment).get("nimbus", "")
+    if not address:
+        raise BotscoreError("no Nimbus address: pass --nimbus HOST:PORT or use -e cluster")
+    try:
+        stats = read_cluster(nimbus_client(address), args.window)
+    except TTransportException as exc:
+        raise BotscoreError(
+            f"Nimbus at {address} did not answer ({exc}); is it up? make cluster"
+        ) from None
+    print(render(stats))
+    return 0
+
+
+def render(stats: ClusterStats) -> str:
+    lines = [
+        f"nimbus {stats.nimbus}; {stats.supervisors} supervisors, "
+        f"{stats.slots_used} of {stats.slots_total} slots used"
+    ]
+    for topology in stats.topologies:
+        lines.append(
+            f"\n{topology.name} ({topology.status}, up {topology.uptime_s} s, "
+            f"{topology.workers} workers, {topology.executors} executors)"
+        )
+        lines.append(
+            f"  {'component':<14}{'kind':<7}{'exec':>5}{'emitted':>11}{'acked':>11}{'failed':>9}"
+            f"{'latency ms':>12}{'capacity':>10}"
+        )
+        for c in topology.components:
+            latency = c.complete_latency_ms if c.kind == "spout" else c.execute_latency_ms
+            lines.append(
+                f"  {c.name:<14}{c.kind:<7}{c.executors:>5}{c.emitted:>11}{c.acked:>11}"
+                f"{c.failed:>9}{_num(latency):>12}{_num(c.capacity):>10}"
+            )
+            if c.last_error:
+                lines.append(f"    last error: {c.last_error}")
+    return "\n".join(lines)
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
