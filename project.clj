@@ -21,6 +21,10 @@
 ;;   into ~/.m2.
 ;; - No network after the first run; Clojars is never contacted: Leiningen's
 ;;   own nrepl/incomplete come from Debian's /usr/share/maven-repo.
+;; - java/ holds the msgpack multilang serializer (botscore.multilang selects
+;;   it). `lein uberjar` compiles it with the :provided profile (storm-client,
+;;   its interfaces) and leaves that profile's jars out of the uberjar; the
+;;   msgpack library goes in.
 (defproject botscore "0.1.0-SNAPSHOT"
   :description "botscore Storm topologies (streamparse)"
   :min-lein-version "2.10.0"
@@ -29,6 +33,8 @@
   ;; src/ holds Python, not Clojure: without :source-paths [] Leiningen would
   ;; also copy it to the root of the jar.
   :source-paths []
+  :java-source-paths ["java"]
+  :javac-options ["--release" "17" "-Xlint:all,-path" "-Werror"]
   :test-paths []
   :resource-paths ["_resources"]
   :target-path "_build"
@@ -42,11 +48,13 @@
   ;; (Storm has its own) and Storm's multilang scripts and samples under
   ;; resources/ (storm.py, ...; pystorm speaks the protocol itself). Those
   ;; two are left out, so that resources/ holds our code only.
-  :dependencies [[org.apache.storm/flux-core "2.8.3"]]
+  :dependencies [[org.apache.storm/flux-core "2.8.3"]
+                 [org.msgpack/msgpack-core "0.9.8"]]
   :uberjar-exclusions [#"^org/slf4j/"
                        #"^META-INF/maven/org\.slf4j/"
                        #"^resources/(storm\.(py|rb|js)|randomsentence\.js|splitsentence\.py)$"]
-  :profiles {:storm {:dependencies [[org.apache.storm/storm-core "2.8.3"]]
+  :profiles {:provided {:dependencies [[org.apache.storm/storm-client "2.8.3"]]}
+             :storm {:dependencies [[org.apache.storm/storm-core "2.8.3"]]
                      ;; storm-clojure needs carbonite, which is on Clojars
                      ;; only; nothing here uses Clojure.
                      :managed-dependencies

@@ -5,10 +5,15 @@ Prints figures only; no assertions. Run with `make bench`.
 
 from __future__ import annotations
 
-import json
+import io
 import time
 from pathlib import Path
+from typing import Any
 
+import msgpack
+import simplejson
+from pystorm.serializers.json_serializer import JSONSerializer
+from pystorm.serializers.msgpack_serializer import MsgpackSerializer
 from threadpoolctl import threadpool_limits
 
 from botscore.model.registry import load_model
@@ -25,6 +30,11 @@ def report(step: str, seconds: float, users: int) -> None:
     print(f"{step:<26}{seconds / users * 1e6:8.2f} µs/user")
 
 
+def _json_message(framed: str) -> dict[str, Any]:
+    """A message as pystorm's JSONSerializer reads it: its lines up to "end", then simplejson."""
+    return simplejson.loads(framed.removesuffix("\nend\n"))
+
+
 def main() -> None:
     threadpool_limits(limits=1)  # as in the classifier bolt
     model = load_model(ROOT / "models" / "baseline")
@@ -35,10 +45,17 @@ def main() -> None:
     records = [decode_user_features(p, SourceRef("t", 0, i)) for i, p in enumerate(payloads)]
     report("decode UserFeatures", time.perf_counter() - started, USERS)
 
-    started = time.perf_counter()
-    values = [json.dumps(r.to_values()) for r in records]
-    records = [FeatureRecord.from_values(json.loads(v)) for v in values]
-    report("tuple values JSON round", time.perf_counter() - started, USERS)
+    # What pystorm does per tuple on each side of a hop: encode the emit message with its
+    # serializer, decode the message Storm hands on (the same tuple).
+    for name, serializer, decode in (
+        ("json", JSONSerializer(io.BytesIO(), io.BytesIO(), None, None), _json_message),
+        ("msgpack", MsgpackSerializer(None, None, None, None), msgpack.unpackb),
+    ):
+        started = time.perf_counter()
+        for r in records:
+            emit = {"command": "emit", "tuple": r.to_values(), "anchors": [r.source.tuple_id()]}
+            FeatureRecord.from_values(decode(serializer.serialize_dict(emit))["tuple"])
+        report(f"tuple in {name}, round", time.perf_counter() - started, USERS)
 
     for batch in (1, 16, 64, 256, 1024):
         n = min(USERS, batch * 50)

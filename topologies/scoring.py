@@ -4,11 +4,13 @@ from streamparse import Grouping, Topology
 
 from bolts.classifier import ClassifierBolt
 from bolts.score_producer import ScoreProducerBolt
+from botscore.multilang import storm_options
 from spouts.kafka_features import KafkaFeaturesSpout
 
 
 # streamparse ships no types: its Topology is Any to mypy.
 class Scoring(Topology):  # type: ignore[misc]
+    config = storm_options()
     features = KafkaFeaturesSpout.spec(par=1)
     classifier = ClassifierBolt.spec(inputs={features: Grouping.fields("user_id")}, par=1)
     producer = ScoreProducerBolt.spec(inputs={classifier: Grouping.fields("user_id")}, par=1)

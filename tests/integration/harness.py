@@ -101,16 +101,19 @@ def sparse_run(
     log_path: Path,
     ttl_s: int = 900,
     topology: str = "scoring",
+    config: Path | None = None,
     **extra_env: str,
 ) -> Iterator[subprocess.Popen]:
-    """`sparse run -n <topology>` exactly as a user types it, pointed at the test's topics.
+    """`sparse run -e local -n <topology>` as a user types it, pointed at the test's topics.
 
-    ``extra_env`` adds ``BOTSCORE_*`` overrides (e.g. TLS settings) for the components.
+    ``config`` replaces config.json (``sparse run --config``); ``extra_env`` adds
+    ``BOTSCORE_*`` overrides (e.g. TLS settings) for the components.
     """
     env = stack_env(**topology_env(settings), **extra_env)
+    config_args = ["--config", str(config)] if config else []
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            ["sparse", "run", "-e", "local", "-n", topology, "-t", str(ttl_s)],
+            ["sparse", "run", "-e", "local", "-n", topology, "-t", str(ttl_s), *config_args],
             cwd=ROOT,
             env=env,
             stdout=log,

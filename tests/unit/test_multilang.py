@@ -1,0 +1,67 @@
+"""The serializer choice: one config.json key sets Storm's class, bad values are refused."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from botscore.errors import ConfigError
+from botscore.multilang import MULTILANG_SERIALIZER, serializer_choice, storm_options
+
+ROOT = Path(__file__).resolve().parents[2]
+ENVS = {"local": {"options": {"botscore.kafka.max_attempts": 10}}}
+
+
+def test_msgpack_selects_the_projects_java_class():
+    options = storm_options({"serializer": "msgpack", "envs": ENVS})
+    assert options == {MULTILANG_SERIALIZER: "botscore.storm.MsgpackSerializer"}
+
+
+def test_json_selects_storms_own_serializer():
+    options = storm_options({"serializer": "json", "envs": ENVS})
+    assert options == {MULTILANG_SERIALIZER: "org.apache.storm.multilang.JsonSerializer"}
+
+
+def test_no_choice_is_json_as_in_pystorm():
+    assert serializer_choice({"envs": ENVS}) == "json"
+
+
+def test_the_java_class_exists_in_the_java_sources():
+    java = storm_options({"serializer": "msgpack"})[MULTILANG_SERIALIZER]
+    assert (ROOT / "java" / (java.replace(".", "/") + ".java")).is_file()
+
+
+@pytest.mark.parametrize("value", ["MsgPack", "protobuf", "", None, 1])
+def test_an_unknown_serializer_is_a_config_error(value):
+    with pytest.raises(ConfigError, match=r"\"serializer\" is .*expected one of 'json', 'msgpack'"):
+        serializer_choice({"serializer": value, "envs": ENVS})
+
+
+def test_a_serializer_per_environment_is_refused():
+    envs = {"local": {"serializer": "msgpack", "options": {}}}
+    with pytest.raises(ConfigError, match=r"envs\.local sets \"serializer\""):
+        serializer_choice({"serializer": "msgpack", "envs": envs})
+
+
+def test_msgpack_without_the_python_package_is_a_config_error(monkeypatch):
+    real_find_spec = importlib.util.find_spec
+
+    def find_spec(name, *args):
+        return None if name == "msgpack" else real_find_spec(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    with pytest.raises(ConfigError, match="needs the Python package msgpack"):
+        serializer_choice({"serializer": "msgpack"})
+    assert serializer_choice({"serializer": "json"}) == "json"
+
+
+def test_by_default_the_config_sparse_loaded_is_read(monkeypatch):
+    loaded = {"serializer": "msgpack", "envs": ENVS}
+    monkeypatch.setattr("botscore.multilang.get_config", lambda: loaded)
+    assert storm_options()[MULTILANG_SERIALIZER] == "botscore.storm.MsgpackSerializer"
+
+
+def test_the_projects_config_json_is_a_valid_choice():
+    config = json.loads((ROOT / "config.json").read_text())
+    assert serializer_choice(config) in ("json", "msgpack")
