@@ -16,7 +16,13 @@ from streamparse.util import get_config
 
 from botscore.errors import ConfigError
 
-__all__ = ["MULTILANG_SERIALIZER", "SERIALIZER_CLASSES", "serializer_choice", "storm_options"]
+__all__ = [
+    "JSON_VALUE_CLASSES",
+    "MULTILANG_SERIALIZER",
+    "SERIALIZER_CLASSES",
+    "serializer_choice",
+    "storm_options",
+]
 
 MULTILANG_SERIALIZER: Final = "topology.multilang.serializer"
 # pystorm's serializer name -> the Java class that speaks it on Storm's side.
@@ -55,7 +61,18 @@ def serializer_choice(config: Mapping[str, Any]) -> str:
     return str(choice)
 
 
-def storm_options(config: Mapping[str, Any] | None = None) -> dict[str, str]:
+# What Storm's JSON serializer hands a bolt: json-smart maps and lists, and BigDecimal and
+# BigInteger numbers. Tuples that cross workers go through Kryo, which refuses classes
+# not registered (msgpack's values are plain Java lists, maps and numbers, registered).
+JSON_VALUE_CLASSES: Final = (
+    "org.apache.storm.shade.net.minidev.json.JSONObject",
+    "org.apache.storm.shade.net.minidev.json.JSONArray",
+    "java.math.BigDecimal",
+    "java.math.BigInteger",
+)
+
+
+def storm_options(config: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """A topology's ``config``: the Storm side of the serializer that ``config`` selects.
 
     By default ``config`` is the config.json that ``sparse`` itself loaded (``--config``
@@ -63,4 +80,8 @@ def storm_options(config: Mapping[str, Any] | None = None) -> dict[str, str]:
     """
     if config is None:
         config = get_config()  # cached by sparse before it imports the topology
-    return {MULTILANG_SERIALIZER: SERIALIZER_CLASSES[serializer_choice(config)]}
+    choice = serializer_choice(config)
+    options: dict[str, Any] = {MULTILANG_SERIALIZER: SERIALIZER_CLASSES[choice]}
+    if choice == "json":
+        options["topology.kryo.register"] = list(JSON_VALUE_CLASSES)
+    return options

@@ -7,7 +7,12 @@ from pathlib import Path
 import pytest
 
 from botscore.errors import ConfigError
-from botscore.multilang import MULTILANG_SERIALIZER, serializer_choice, storm_options
+from botscore.multilang import (
+    JSON_VALUE_CLASSES,
+    MULTILANG_SERIALIZER,
+    serializer_choice,
+    storm_options,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 ENVS = {"local": {"options": {"botscore.kafka.max_attempts": 10}}}
@@ -18,9 +23,12 @@ def test_msgpack_selects_the_projects_java_class():
     assert options == {MULTILANG_SERIALIZER: "botscore.storm.MsgpackSerializer"}
 
 
-def test_json_selects_storms_own_serializer():
+def test_json_selects_storms_own_serializer_and_registers_its_values_with_kryo():
     options = storm_options({"serializer": "json", "envs": ENVS})
-    assert options == {MULTILANG_SERIALIZER: "org.apache.storm.multilang.JsonSerializer"}
+    assert options == {
+        MULTILANG_SERIALIZER: "org.apache.storm.multilang.JsonSerializer",
+        "topology.kryo.register": list(JSON_VALUE_CLASSES),
+    }
 
 
 def test_no_choice_is_json_as_in_pystorm():

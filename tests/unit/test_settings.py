@@ -172,6 +172,6 @@ def test_the_cluster_environment_runs_with_the_local_settings(project_root):
     envs = json.loads((project_root / "config.json").read_text())["envs"]
     local, cluster = envs["local"]["options"], envs["cluster"]["options"]
     assert {k: v for k, v in cluster.items() if k in local} == local
-    assert set(cluster) - set(local) == {"topology.workers", "topology.kryo.register"}
+    assert set(cluster) - set(local) == {"topology.workers"}
     assert envs["cluster"]["nimbus"] == "127.0.0.1:6627"
     assert envs["cluster"]["use_ssh_for_nimbus"] is False
