@@ -4,7 +4,9 @@ Issue 12's benchmark, scoring part. On one pre-loaded topic of ``UserFeatures``:
 (a) users/s of the scoring topology, from its first score to its last;
 (b) users/s of one process doing the same work with the same clients and model: poll a
     batch, score it in one model call, send the scores, wait for Kafka, commit;
-(c) feature-to-score latency at a fixed offered rate into a fresh topic the topology reads.
+(c) feature-to-score latency at a fixed offered rate into a fresh topic the topology reads;
+(e) a soak: a steady rate for minutes, with the RSS of every process of the topology (the
+    JVM and each Python component) sampled each minute.
 Prints figures only, never asserts them; the last line is the summary issue 12 specifies.
 Needs the local stack (`make up`); creates its own topics and deletes them. Run with
 `make bench`, or `PYTHONPATH=src .venv/bin/python bench/scoring_pipeline.py --help`.
@@ -76,6 +78,8 @@ class Options:
     start_timeout_s: float
     score_timeout_s: float
     phases: str
+    soak_s: float
+    soak_rate: int
 
 
 def parse_options() -> Options:
@@ -86,7 +90,9 @@ def parse_options() -> Options:
     parser.add_argument("--drain-s", type=float, default=60.0, help="wait for late scores (c)")
     parser.add_argument("--start-timeout-s", type=float, default=300.0, help="sparse run start")
     parser.add_argument("--score-timeout-s", type=float, default=900.0, help="(a) and (b) each")
-    parser.add_argument("--phases", default="abc", help="which of a, b, c to run")
+    parser.add_argument("--phases", default="abce", help="which of a, b, c, e to run")
+    parser.add_argument("--soak-s", type=float, default=600.0, help="how long the soak runs (e)")
+    parser.add_argument("--soak-rate", type=int, default=5_000, help="users/s offered (e)")
     return Options(**vars(parser.parse_args()))
 
 
@@ -503,6 +509,111 @@ def print_latency(result: Latency, options: Options) -> None:
     )
 
 
+# --- (e) the soak: memory over minutes at a steady rate -------------------------------
+
+
+def process_memory(session: int) -> dict[str, int]:
+    """RSS in kB of each process in the topology's session: ``jvm`` and the components."""
+    found = subprocess.run(["pgrep", "-s", str(session)], capture_output=True, text=True)
+    memory: dict[str, int] = {}
+    for pid in found.stdout.split():
+        try:
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue  # ended meanwhile
+        rss = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
+        if rss is None:
+            continue
+        name = _process_name([a.decode(errors="replace") for a in args if a])
+        if name:
+            memory[name] = memory.get(name, 0) + int(rss.group(1))
+    return memory
+
+
+def _process_name(args: list[str]) -> str | None:
+    if any(a.endswith("streamparse_run") for a in args):
+        return args[-1].rsplit(".", 1)[-1]  # the component's class
+    if args and args[0].endswith("java") and "org.apache.storm.LocalCluster" in " ".join(args):
+        return "jvm"
+    if args and args[0].endswith("java") and "storm.home" in " ".join(args):
+        return "jvm"
+    return None
+
+
+def paced(
+    producer: KafkaProducer,
+    topic: str,
+    payloads: list[tuple[bytes, bytes]],
+    rate: int,
+    seconds: float,
+    start: int,
+) -> int:
+    """Send at ``rate``/s for ``seconds``, cycling through ``payloads``; how many were sent."""
+    tick = max(1, rate // 200)
+    started = time.time()
+    count = int(rate * seconds)
+    for i in range(count):
+        if i % tick == 0:
+            time.sleep(max(0.0, started + i / rate - time.time()))
+        key, value = payloads[(start + i) % len(payloads)]
+        producer.send(topic, key=key, value=value)
+    producer.flush()
+    return count
+
+
+def soak(settings: Settings, payloads: list[tuple[bytes, bytes]], options: Options) -> None:
+    """(e) ``soak_rate`` users/s for ``soak_s`` seconds; RSS per process every minute."""
+    kafka = fresh_topics(settings.kafka, "soak")
+    log_path = LOGS / "bench-scoring-soak.log"
+    try:
+        with sparse_run(kafka, log_path) as process:
+            if not wait_assigned(
+                process, log_path, kafka.topic_partitions, options.start_timeout_s
+            ):
+                return
+            producer = create_producer(kafka, client_id="bench-soak")
+            sent = paced(producer, kafka.features_topic, payloads, options.soak_rate, 30, 0)
+            start = process_memory(process.pid)  # after a 30 s warm-up at the soak's rate
+            print(
+                f"(e) soak at {options.soak_rate:,} users/s; RSS after 30 s of warm-up (MiB): "
+                + _memory_line(start)
+            )
+            minutes = max(1, round(options.soak_s / 60))
+            for minute in range(1, minutes + 1):
+                sent += paced(
+                    producer,
+                    kafka.features_topic,
+                    payloads,
+                    options.soak_rate,
+                    options.soak_s / minutes,
+                    sent,
+                )
+                if process.poll() is not None:
+                    print(f"    the topology exited after {minute - 1} min; see {log_path}")
+                    return
+                print(f"    {minute:>3} min: " + _memory_line(process_memory(process.pid)))
+            producer.close()
+            end_in = end_offsets(kafka, kafka.features_topic)
+            wait_committed(kafka, end_in, process, options.drain_s * 5)
+            end = process_memory(process.pid)
+        scored = sum(end_offsets(kafka, kafka.scores_topic).values())
+        print(f"    sent {sent:,}, scores written {scored:,} (replays included)")
+        for name in sorted(start):
+            if name in end:
+                growth = (end[name] - start[name]) / start[name] * 100
+                print(
+                    f"    {name:<26} {start[name] / 1024:8.1f} -> {end[name] / 1024:8.1f} MiB"
+                    f"  ({growth:+.1f}%)"
+                )
+    finally:
+        delete_topics(kafka, topics_of(kafka))
+
+
+def _memory_line(memory: Mapping[str, int]) -> str:
+    return "  ".join(f"{name} {kb / 1024:.0f}" for name, kb in sorted(memory.items()))
+
+
 # --- the run ----------------------------------------------------------------------------
 
 
@@ -557,6 +668,8 @@ def main() -> None:
     if "a" in options.phases or "b" in options.phases:
         topology_rate, baseline_rate = throughput(settings, payloads, options)
     result = latency(settings, payloads, options) if "c" in options.phases else None
+    if "e" in options.phases:
+        soak(settings, payloads, options)
     ratio = topology_rate / baseline_rate if baseline_rate else math.nan
     p50, p99 = (result.p50_ms, result.p99_ms) if result else (math.nan, math.nan)
     print(
