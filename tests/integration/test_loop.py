@@ -2,7 +2,10 @@
 
 A simulated hour runs 20 times faster than real time through both topologies under
 `sparse run`, the enforcement consumer (`botscore enforce`) and the real broker and
-Redis. Once the first scores arrive, bots must get through far less often.
+Redis. Once the first scores arrive, bots must get through far less often. Every process
+sends its metrics to a real UDP listener: each metric a dashboard or monitor graphs must
+arrive with the tags its queries group by (those sent only on failures come from the
+fault tests' runs instead; a few unusable messages make the dead-letter metrics appear).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import subprocess
 import pytest
 
 from botscore.enforcement.edge import EdgeDecisions
+from botscore.observability.catalog import constant_tags, metric_for
+from botscore.observability.datadog_assets import grouped_tags, load_assets
 from botscore.settings import AggregationSettings, RedisSettings, Settings
 from botscore.simulator.run import simulate
 from botscore.simulator.spec import SimulationSpec
@@ -27,8 +32,10 @@ from .harness import (
     stack_env,
     wait_until_reading,
 )
+from .statsd import StatsdListener
+from .stream import produce
 
-pytestmark = [pytest.mark.integration, pytest.mark.aggregation]
+pytestmark = [pytest.mark.integration, pytest.mark.aggregation, pytest.mark.metrics]
 
 REDIS_DB = 5
 SPEEDUP = 20
@@ -64,38 +71,46 @@ def test_a_simulated_hour_blocks_bots_once_scores_arrive(
         "BOTSCORE_ENFORCEMENT_CONSUMER_GROUP": f"it-loop-edge-{run}",
     }
     agg_log, scoring_log = tmp_path / "aggregation.log", tmp_path / "scoring.log"
-    try:
-        with sparse_run(kafka, agg_log, topology="aggregation", **env) as aggregation:
-            # one after the other: `sparse run` rebuilds _build/ (lein clean)
-            wait_until_reading(aggregation, agg_log)
-            with sparse_run(kafka, scoring_log, topology="scoring", **env) as scoring:
-                wait_until_reading(scoring, scoring_log)
-                enforcer = subprocess.Popen(
-                    ["botscore", "enforce"],
-                    cwd=ROOT,
-                    env=stack_env(
-                        **env,
-                        BOTSCORE_KAFKA_SCORES_TOPIC=kafka.scores_topic,
-                        BOTSCORE_KAFKA_DEAD_LETTER_TOPIC=kafka.dead_letter_topic,
-                    ),
-                    stdout=(tmp_path / "enforce.log").open("wb"),
-                    stderr=subprocess.STDOUT,
-                )
-                try:
-                    stats = simulate(
-                        settings,
-                        spec,
-                        tmp_path / "labels.csv",
-                        edge=EdgeDecisions(client, 1000),
+    with StatsdListener() as listener:
+        env["BOTSCORE_METRICS_STATSD_PORT"] = str(listener.port)
+        try:
+            with sparse_run(kafka, agg_log, topology="aggregation", **env) as aggregation:
+                # one after the other: `sparse run` rebuilds _build/ (lein clean)
+                wait_until_reading(aggregation, agg_log)
+                with sparse_run(kafka, scoring_log, topology="scoring", **env) as scoring:
+                    wait_until_reading(scoring, scoring_log)
+                    enforcer = subprocess.Popen(
+                        ["botscore", "enforce"],
+                        cwd=ROOT,
+                        env=stack_env(
+                            **env,
+                            BOTSCORE_KAFKA_SCORES_TOPIC=kafka.scores_topic,
+                            BOTSCORE_KAFKA_DEAD_LETTER_TOPIC=kafka.dead_letter_topic,
+                        ),
+                        stdout=(tmp_path / "enforce.log").open("wb"),
+                        stderr=subprocess.STDOUT,
                     )
-                    assert aggregation.poll() is None and scoring.poll() is None
-                    assert enforcer.poll() is None, (tmp_path / "enforce.log").read_text()
-                finally:
-                    enforcer.terminate()
-                    enforcer.wait(30)
-    finally:
-        client.flushdb()
-        delete_topics(kafka, topics)
+                    try:
+                        unusable = [(b"someone", b"\xff not protobuf")] * 3
+                        produce(kafka, unusable, topic=web_logs)
+                        produce(kafka, unusable, topic=kafka.features_topic)
+                        produce(kafka, unusable, topic=kafka.scores_topic)
+                        stats = simulate(
+                            settings,
+                            spec,
+                            tmp_path / "labels.csv",
+                            edge=EdgeDecisions(client, 1000),
+                        )
+                        assert aggregation.poll() is None and scoring.poll() is None
+                        assert enforcer.poll() is None, (tmp_path / "enforce.log").read_text()
+                    finally:
+                        enforcer.terminate()
+                        enforcer.wait(30)
+        finally:
+            client.flushdb()
+            delete_topics(kafka, topics)
+        received = listener.tags_by_metric()
+    _check_dashboard_metrics(received)
 
     assert stats.first_scores_s is not None, "no scores reached the edge"
     assert stats.first_enforced_s is not None, "the edge never blocked or challenged anyone"
@@ -117,3 +132,24 @@ def test_a_simulated_hour_blocks_bots_once_scores_arrive(
     # once scored, most bot requests are stopped (against all allowed before)
     assert last_half < 0.5
     assert humans.challenged / humans.requests < 0.05
+
+
+def _check_dashboard_metrics(received: dict[str, set[str]]) -> None:
+    """Every metric a dashboard or monitor queries arrived, with the tags it is grouped by."""
+    queried: dict[str, set[str]] = {}
+    for asset in load_assets(ROOT / "monitoring"):
+        for name, keys in grouped_tags(asset.body).items():
+            queried.setdefault(name, set()).update(keys)
+    missing = []
+    for name, keys in sorted(queried.items()):
+        if not name.startswith("botscore."):
+            continue  # other integrations' (kafka.*), sent by the Datadog agent itself
+        component, what, spec = metric_for(name)
+        if spec.on_failure:
+            continue
+        sent = f"botscore.{component}.{what}"
+        tag_keys = {tag.split(":", 1)[0] for tag in received.get(sent, set())}
+        needed = {"component", *constant_tags(component), *keys}
+        if sent not in received or not needed <= tag_keys:
+            missing.append(f"{sent} (tags {sorted(tag_keys)}, needs {sorted(needed)})")
+    assert not missing, f"dashboards query metrics the loop never sent: {missing}"

@@ -18,6 +18,7 @@ __all__ = [
     "Kind",
     "MetricSpec",
     "constant_tags",
+    "metric_for",
     "queryable_names",
     "spec_for",
 ]
@@ -43,17 +44,23 @@ class MetricSpec:
     doc: str
     # Tags sent with the value beyond the constant ones (``component:<name>``, ...).
     tags: tuple[str, ...] = ()
+    # Sent only when something fails (a replay, an outage): a healthy run never sends it.
+    on_failure: bool = False
 
 
 def _spout(what_in: str) -> dict[str, MetricSpec]:
     return {
         "in": MetricSpec(Kind.COUNT, f"{what_in} read from Kafka and emitted"),
-        "replayed": MetricSpec(Kind.COUNT, "tuples emitted again after a failure or timeout"),
+        "replayed": MetricSpec(
+            Kind.COUNT, "tuples emitted again after a failure or timeout", on_failure=True
+        ),
         "dead_lettered": MetricSpec(
             Kind.COUNT, "messages set aside on the dead-letter topic", ("reason",)
         ),
         "dead_letters_abandoned": MetricSpec(
-            Kind.COUNT, "dead letters Kafka refused for good (logged, offset moved on)"
+            Kind.COUNT,
+            "dead letters Kafka refused for good (logged, offset moved on)",
+            on_failure=True,
         ),
     }
 
@@ -61,7 +68,9 @@ def _spout(what_in: str) -> dict[str, MetricSpec]:
 def _producer(what: str) -> dict[str, MetricSpec]:
     return {
         "sent": MetricSpec(Kind.COUNT, f"{what} Kafka confirmed"),
-        "send_failed": MetricSpec(Kind.COUNT, f"{what} Kafka did not take (replayed)"),
+        "send_failed": MetricSpec(
+            Kind.COUNT, f"{what} Kafka did not take (replayed)", on_failure=True
+        ),
     }
 
 
@@ -70,19 +79,25 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
     Component.FEATURES_SPOUT: _spout("feature messages"),
     Component.AGGREGATE: {
         "applied": MetricSpec(Kind.COUNT, "requests folded into a user's state"),
-        "duplicates": MetricSpec(Kind.COUNT, "requests already counted (replays)"),
-        "redis_failed": MetricSpec(Kind.COUNT, "requests Redis did not take (replayed)"),
+        "duplicates": MetricSpec(Kind.COUNT, "requests already counted (replays)", on_failure=True),
+        "redis_failed": MetricSpec(
+            Kind.COUNT, "requests Redis did not take (replayed)", on_failure=True
+        ),
         "batch_size": MetricSpec(Kind.HISTOGRAM, "requests per Redis round trip"),
         "redis_seconds": MetricSpec(Kind.HISTOGRAM, "time of one Redis round trip"),
     },
     Component.PUBLISHER: {
         "emitted": MetricSpec(Kind.COUNT, "users whose features were due and emitted"),
-        "failed": MetricSpec(Kind.COUNT, "feature publications that failed (retried)"),
+        "failed": MetricSpec(
+            Kind.COUNT, "feature publications that failed (retried)", on_failure=True
+        ),
     },
     Component.FEATURE_PRODUCER: _producer("feature messages"),
     Component.CLASSIFIER: {
         "scored": MetricSpec(Kind.COUNT, "users scored"),
-        "rejected": MetricSpec(Kind.COUNT, "users the model could not score", ("reason",)),
+        "rejected": MetricSpec(
+            Kind.COUNT, "users the model could not score", ("reason",), on_failure=True
+        ),
         "batch_size": MetricSpec(Kind.HISTOGRAM, "users per model call"),
         "predict_seconds": MetricSpec(Kind.HISTOGRAM, "time of one model call"),
     },
@@ -105,6 +120,19 @@ def spec_for(component: Component, what: str, kind: Kind) -> MetricSpec:
     if spec is None or spec.kind is not kind:
         raise ValueError(f"{kind} {component}.{what} is not in the metric catalogue")
     return spec
+
+
+def metric_for(name: str, namespace: str = "botscore") -> tuple[Component, str, MetricSpec]:
+    """The declared metric behind a queried ``name`` (a histogram's aggregate included)."""
+    for component, metrics in CATALOG.items():
+        for what, spec in metrics.items():
+            full = f"{namespace}.{component}.{what}"
+            if name == full or (
+                spec.kind is Kind.HISTOGRAM
+                and name in {f"{full}.{suffix}" for suffix in HISTOGRAM_SUFFIXES}
+            ):
+                return component, what, spec
+    raise KeyError(f"{name} is not in the metric catalogue")
 
 
 def queryable_names(namespace: str = "botscore") -> set[str]:

@@ -32,9 +32,22 @@ from datadog_api_client.v1.model.dashboard import Dashboard
 from datadog_api_client.v1.model.monitor import Monitor
 from datadog_api_client.v1.model.monitor_update_request import MonitorUpdateRequest
 
-from botscore.observability.catalog import EXTERNAL_PREFIXES, queryable_names
+from botscore.observability.catalog import (
+    EXTERNAL_PREFIXES,
+    constant_tags,
+    metric_for,
+    queryable_names,
+)
 
-__all__ = ["Asset", "AssetKind", "load_assets", "metric_names", "problems", "push"]
+__all__ = [
+    "Asset",
+    "AssetKind",
+    "grouped_tags",
+    "load_assets",
+    "metric_names",
+    "problems",
+    "push",
+]
 
 
 class AssetKind(StrEnum):
@@ -47,9 +60,11 @@ _MODELS: dict[AssetKind, type[OpenApiModel]] = {
     AssetKind.MONITOR: Monitor,
 }
 _FOLDERS = {AssetKind.DASHBOARD: "dashboards", AssetKind.MONITOR: "monitors"}
-# A metric in a query: after an aggregator and a colon (``avg:botscore.x{...}``), or a
-# monitor's ``avg(last_5m):sum:botscore.x{...}``.
-_METRIC = re.compile(r"(?:^|[\s(,:])([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+)\s*\{")
+# A metric in a query, after an aggregator and a colon (``avg:botscore.x{...}``, a monitor's
+# ``avg(last_5m):sum:botscore.x{...}``), with the tags it is grouped by (``by {reason}``).
+_GROUPED = re.compile(
+    r"(?:^|[\s(,:])([a-z][a-z0-9_]*(?:\.[a-z0-9_]+)+)\s*\{[^}]*\}(?:\s*by\s*\{([^}]*)\})?"
+)
 
 
 @dataclass(frozen=True)
@@ -86,27 +101,43 @@ def problems(asset: Asset) -> list[str]:
         return [f"not a valid {asset.kind} body: {exc}"]
     found = list(_unparsed(parsed, asset.kind.value))
     known = queryable_names()
-    for name in sorted(metric_names(asset.body)):
+    for name, keys in sorted(grouped_tags(asset.body).items()):
         if name.startswith("botscore.") and name not in known:
             found.append(f"query on {name}, which no component sends (observability.catalog)")
-        elif not name.startswith(("botscore.", *EXTERNAL_PREFIXES)):
+        elif name.startswith("botscore."):
+            component, _, spec = metric_for(name)
+            sent = {*spec.tags, *constant_tags(component)}
+            found += [
+                f"{name} grouped by {key}, a tag it is never sent with"
+                for key in sorted(keys - sent)
+            ]
+        elif not name.startswith(EXTERNAL_PREFIXES):
             found.append(f"query on {name}, neither ours nor an integration's")
     return found
 
 
 def metric_names(body: Any) -> set[str]:
     """Metric names used by every query string in ``body`` (``q``, ``query``, formulas' queries)."""
-    names: set[str] = set()
+    return set(grouped_tags(body))
+
+
+def grouped_tags(body: Any) -> dict[str, set[str]]:
+    """Each metric a query of ``body`` uses -> the tag keys those queries group it by."""
+    grouped: dict[str, set[str]] = {}
     if isinstance(body, dict):
         for key, value in body.items():
             if key in ("q", "query") and isinstance(value, str):
-                names.update(_METRIC.findall(value))
+                for name, by in _GROUPED.findall(value):
+                    keys = {k.strip() for k in by.split(",") if k.strip()}
+                    grouped.setdefault(name, set()).update(keys)
             else:
-                names |= metric_names(value)
+                for name, keys in grouped_tags(value).items():
+                    grouped.setdefault(name, set()).update(keys)
     elif isinstance(body, list):
         for item in body:
-            names |= metric_names(item)
-    return names
+            for name, keys in grouped_tags(item).items():
+                grouped.setdefault(name, set()).update(keys)
+    return grouped
 
 
 def _unparsed(value: Any, path: str) -> Iterator[str]:

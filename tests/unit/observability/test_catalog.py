@@ -1,7 +1,7 @@
 import pytest
 
 from botscore.metrics import Metrics
-from botscore.observability.catalog import CATALOG, Kind, queryable_names, spec_for
+from botscore.observability.catalog import CATALOG, Kind, metric_for, queryable_names, spec_for
 from botscore.settings import MetricsSettings
 from botscore.vocabulary import Component
 
@@ -39,3 +39,11 @@ def test_components_without_metrics_declare_none():
     assert Component.SIMULATOR not in CATALOG
     with pytest.raises(ValueError):
         Metrics(MetricsSettings(enabled=False), Component.SIMULATOR).count("in")
+
+
+def test_metric_for_finds_a_counter_and_a_histogram_aggregate():
+    assert metric_for("botscore.classifier.scored")[:2] == (Component.CLASSIFIER, "scored")
+    component, what, spec = metric_for("botscore.aggregate.redis_seconds.95percentile")
+    assert (component, what, spec.kind) == (Component.AGGREGATE, "redis_seconds", Kind.HISTOGRAM)
+    with pytest.raises(KeyError):
+        metric_for("botscore.aggregate.redis_seconds.p42")

@@ -10,6 +10,7 @@ from botscore.cli.main import EXIT_FAILURE, EXIT_OK, main
 from botscore.observability.datadog_assets import (
     Asset,
     AssetKind,
+    grouped_tags,
     load_assets,
     metric_names,
     problems,
@@ -76,6 +77,10 @@ def test_a_sound_dashboard_passes():
             "no component sends",
         ),
         (_dashboard(_timeseries("avg:system.cpu.user{*}")), "neither ours"),
+        (
+            _dashboard(_timeseries("sum:botscore.classifier.scored{*} by {reason}")),
+            "grouped by reason, a tag it is never sent with",
+        ),
         ({"title": "t", "widgets": []}, "not a valid dashboard"),
         (_dashboard(_timeseries(GOOD_QUERY), layout_type="sideways"), "not understood"),
     ],
@@ -86,6 +91,7 @@ def test_a_sound_dashboard_passes():
         "misspelt-metric",
         "histogram-without-aggregate",
         "foreign-metric",
+        "undeclared-group-tag",
         "missing-layout",
         "bad-enum",
     ],
@@ -100,6 +106,11 @@ def test_a_monitor_with_an_unknown_option_is_refused():
     body["options"]["thresholds"]["critcal"] = 1
     found = problems(Asset(AssetKind.MONITOR, Path("m.json"), body))
     assert any("critcal: unknown field" in p for p in found), found
+
+
+def test_grouped_tags_reads_the_by_clauses():
+    body = {"q": "sum:botscore.a.b{*} by {reason,model}.as_count(), sum:botscore.c.d{x:y}"}
+    assert grouped_tags(body) == {"botscore.a.b": {"reason", "model"}, "botscore.c.d": set()}
 
 
 def test_metric_names_reads_every_query_form():

@@ -1,0 +1,59 @@
+"""A real DogStatsD listener for tests: a UDP socket on loopback that keeps every metric line.
+
+The components send with the ``datadog`` package's client, buffered: one datagram carries
+several ``name:value|type|#tag,...`` lines.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections import defaultdict
+from types import TracebackType
+from typing import Self
+
+
+class StatsdListener:
+    def __init__(self) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.settimeout(0.2)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._lines: list[str] = []
+        self._thread = threading.Thread(target=self._receive, daemon=True)
+
+    @property
+    def port(self) -> int:
+        return int(self._socket.getsockname()[1])
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._socket.close()
+
+    def _receive(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self._socket.recv(65_535)
+            except TimeoutError:
+                continue
+            with self._lock:
+                self._lines.extend(line for line in data.decode().splitlines() if line)
+
+    def tags_by_metric(self) -> dict[str, set[str]]:
+        """Each metric name received -> every tag (``key:value``) it was sent with."""
+        tags: dict[str, set[str]] = defaultdict(set)
+        with self._lock:
+            lines = list(self._lines)
+        for line in lines:
+            name, _, rest = line.partition(":")
+            fields = rest.split("|")
+            tags[name].update(
+                tag for field in fields if field.startswith("#") for tag in field[1:].split(",")
+            )
+        return dict(tags)
