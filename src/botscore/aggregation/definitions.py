@@ -32,6 +32,7 @@ __all__ = [
     "UserState",
     "compute_features",
     "counter_flags",
+    "distinct_values",
     "request_record",
     "update_for",
 ]
@@ -124,9 +125,14 @@ class StateUpdate:
     members: tuple[tuple[DistinctSet, str], ...]
 
 
+def distinct_values(record: RequestRecord) -> dict[str, str]:
+    """The value a request adds to each distinct set, by set name."""
+    return {"ip": record.ip, "ua": record.user_agent, "path": record.path}
+
+
 def update_for(record: RequestRecord) -> StateUpdate:
     flags = set(record.flags)
-    values = {"ip": record.ip, "ua": record.user_agent, "path": record.path}
+    values = distinct_values(record)
     return StateUpdate(
         time_ms=record.time_ms,
         request_id=record.request_id,
