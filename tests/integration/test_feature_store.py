@@ -108,6 +108,19 @@ def test_publication_bookkeeping(client):
     assert store.read(["nobody"]) == [None]
 
 
+def test_a_redis_that_lost_its_scripts_takes_the_batch_whole(client):
+    """After a restart Redis has no scripts: the store loads its own and sends it again."""
+    store = RedisFeatureStore(client, ttl_s=600)
+    logs = one_user_logs(3)
+    records = [request_record(e, SourceRef("w", 0, i)) for i, e in enumerate(logs)]
+    client.script_flush()
+    assert store.apply(records[:2], now_ms=0) == [True, True]
+    client.script_flush()
+    assert store.apply(records, now_ms=0) == [False, False, True]
+    (candidate,) = store.read([logs[0].user_id])
+    assert candidate is not None and candidate.version == 3
+
+
 PARTITIONS = 3
 
 
