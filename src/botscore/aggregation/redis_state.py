@@ -87,9 +87,9 @@ end
 
 -- A request is new unless its offset is marked on its partition. Marked one by one, as
 -- the requests come, a request leaves its mark and drops the marks below its replay floor
--- and those beyond MARKS. Unless MARKS can be reached, the same happens in two commands
+-- and those beyond MARKS. Unless MARKS can be reached, the same happens with two writes
 -- per partition: a mark left at step s is gone at step k if a new request in s..k had a
--- floor above it, and ``floors`` keeps, for each step, the highest floor from it on.
+-- floor above it, and ``floors`` keeps the steps whose floor no later one reaches.
 local fresh, marked = {}, {}
 local function mark_one_by_one(marks, requests)
   for _, i in ipairs(requests) do
