@@ -1,20 +1,29 @@
-"""The Redis feature store against real Redis: same features as memory, exactly once."""
+"""The Redis feature store against real Redis: same features as memory, exactly once.
+
+And the same state as the per-request store it replaced (``per_request_store``), whatever
+the batches: several users and partitions, redeliveries, any replay floors, caps reached.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator
 
 import pytest
 import redis
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from botscore.aggregation.definitions import compute_features, request_record
+from botscore.aggregation.definitions import DISTINCT_SETS, compute_features, request_record
 from botscore.aggregation.offline import final_features
 from botscore.aggregation.redis_state import RedisFeatureStore
 from botscore.simulator.population import build_population
 from botscore.simulator.traffic import TrafficGenerator
 from botscore.v1.web_log_pb2 import WebLog
-from botscore.wire.records import SourceRef
+from botscore.wire.records import RequestRecord, SourceRef
+from tests.unit.aggregation.naive_features import request_sequences
+from tests.unit.aggregation.per_request_store import PerRequestStore
 
 from .harness import empty_redis_db
 
@@ -31,10 +40,17 @@ def one_user_logs(count: int) -> list[WebLog]:
     ]
 
 
-@pytest.fixture
-def client() -> Iterator[redis.Redis]:
+@pytest.fixture(scope="module")
+def database() -> Iterator[redis.Redis]:
+    # Module scope: Hypothesis runs many examples per test; each empties the database itself.
     with empty_redis_db(REDIS_DB) as client:
         yield client
+
+
+@pytest.fixture
+def client(database: redis.Redis) -> redis.Redis:
+    database.flushdb()
+    return database
 
 
 def test_shuffled_and_redelivered_requests_give_the_memory_features(client):
@@ -90,3 +106,82 @@ def test_publication_bookkeeping(client):
     store.published(user, candidate.version, now_ms=4100, interval_ms=2000)
     assert client.zcard(store.pending_key) == 0
     assert store.read(["nobody"]) == [None]
+
+
+def test_a_redis_that_lost_its_scripts_takes_the_batch_whole(client):
+    """After a restart Redis has no scripts: the store loads its own and sends it again."""
+    store = RedisFeatureStore(client, ttl_s=600)
+    logs = one_user_logs(3)
+    records = [request_record(e, SourceRef("w", 0, i)) for i, e in enumerate(logs)]
+    client.script_flush()
+    assert store.apply(records[:2], now_ms=0) == [True, True]
+    client.script_flush()
+    assert store.apply(records, now_ms=0) == [False, False, True]
+    (candidate,) = store.read([logs[0].user_id])
+    assert candidate is not None and candidate.version == 3
+
+
+PARTITIONS = 3
+
+
+@st.composite
+def batches(draw: st.DrawFn) -> list[list[RequestRecord]]:
+    """Up to three users' requests, delivered at least once, cut into random batches.
+
+    Each request gets a partition and the next offset there; some are delivered again;
+    every delivery has an arbitrary replay floor (not only the tightest one a spout gives),
+    so marks are dropped and requests counted again in every order the rules allow.
+    """
+    logs = []
+    for user in range(draw(st.integers(1, 3))):
+        for log in draw(request_sequences(max_size=30)):
+            log.user_id = f"user-{user}"
+            logs.append(log)
+    next_offset = [0] * PARTITIONS
+    sources = []
+    for _ in logs:
+        partition = draw(st.integers(0, PARTITIONS - 1))
+        sources.append(SourceRef("w", partition, next_offset[partition]))
+        next_offset[partition] += 1
+    again = draw(st.lists(st.integers(0, len(logs) - 1), max_size=len(logs)))
+    order = draw(st.permutations(list(range(len(logs))) + again))
+    delivered = [
+        request_record(logs[i], sources[i], draw(st.integers(0, max(next_offset)))) for i in order
+    ]
+    cuts = sorted(draw(st.lists(st.integers(1, len(delivered)), max_size=6)))
+    bounds = zip([0, *cuts], [*cuts, len(delivered)], strict=True)
+    return [delivered[a:b] for a, b in bounds if a < b]
+
+
+def marks(client: redis.Redis, prefix: str) -> dict[str, list[tuple[bytes, float]]]:
+    return {
+        key.decode().removeprefix(prefix): client.zrange(key, 0, -1, withscores=True)
+        for key in client.scan_iter(f"{prefix}:*:seen:*")
+    }
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    cut=batches(),
+    caps=st.sampled_from([(None, 32, 10_000), (2, 3, 10_000), (3, 5, 4), (500, 32, 2)]),
+)
+def test_batches_leave_the_state_of_one_request_at_a_time(
+    database: redis.Redis, cut: list[list[RequestRecord]], caps: tuple[int | None, int, int]
+) -> None:
+    """Same new/old verdicts, user states, versions and marks as the per-request store."""
+    database.flushdb()
+    set_cap, recent, mark_cap = caps
+    sets = tuple(
+        s if set_cap is None else dataclasses.replace(s, cap=set_cap) for s in DISTINCT_SETS
+    )
+    store = RedisFeatureStore(database, 600, "new", sets=sets, recent=recent, marks=mark_cap)
+    reference = PerRequestStore(database, 600, "ref", sets=sets, recent=recent, marks=mark_cap)
+    for batch in cut:
+        assert store.apply(batch, now_ms=0) == reference.apply(batch, now_ms=0)
+    users = sorted({r.user_id for batch in cut for r in batch})
+    reread = RedisFeatureStore(database, 600, "ref", sets=sets)
+    for got, expected in zip(store.read(users), reread.read(users), strict=True):
+        assert got is not None and expected is not None
+        assert (got.state, got.version) == (expected.state, expected.version)
+    assert marks(database, "new") == marks(database, "ref")
+    assert database.zrange("new:pending", 0, -1) == database.zrange("ref:pending", 0, -1)

@@ -11,17 +11,15 @@ with its partition's tightest replay floor, and each must still count once.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
-from contextlib import contextmanager
-from unittest import mock
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import pytest
 import redis
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from botscore.aggregation import definitions, redis_state
-from botscore.aggregation.definitions import compute_features, request_record
+from botscore.aggregation.definitions import DISTINCT_SETS, compute_features, request_record
 from botscore.aggregation.redis_state import RedisFeatureStore
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.records import RequestRecord, SourceRef
@@ -49,15 +47,7 @@ def client() -> Iterator[redis.Redis]:
         yield client
 
 
-@contextmanager
-def small_caps() -> Iterator[None]:
-    """The Redis store with ``SMALL_CAPS`` and ``SMALL_RECENT`` in place of its own."""
-    sets = tuple(dataclasses.replace(s, cap=SMALL_CAPS[s.name]) for s in definitions.DISTINCT_SETS)
-    with (
-        mock.patch.object(definitions, "DISTINCT_SETS", sets),
-        mock.patch.object(redis_state, "RECENT_REQUESTS", SMALL_RECENT),
-    ):
-        yield
+SMALL_SETS = tuple(dataclasses.replace(s, cap=SMALL_CAPS[s.name]) for s in DISTINCT_SETS)
 
 
 PARTITIONS = 3
@@ -95,10 +85,13 @@ def deliveries(draw: st.DrawFn, logs: list[WebLog]) -> list[RequestRecord]:
 
 
 def redis_features(
-    client: redis.Redis, logs: list[WebLog], delivered: list[RequestRecord]
+    client: redis.Redis,
+    logs: list[WebLog],
+    delivered: list[RequestRecord],
+    store_options: Mapping[str, Any] | None = None,
 ) -> dict[str, float]:
     client.flushdb()
-    store = RedisFeatureStore(client, ttl_s=600)
+    store = RedisFeatureStore(client, ttl_s=600, **(store_options or {}))
     fresh = store.apply(delivered, now_ms=0)
     assert sum(fresh) == len(logs), (
         "a request was counted twice, or a new one taken for a redelivery"
@@ -123,8 +116,7 @@ def test_redis_store_equals_the_naive_oracle_past_small_caps(
     client: redis.Redis, logs: list[WebLog], data: st.DataObject
 ) -> None:
     delivered = data.draw(deliveries(logs))
-    with small_caps():
-        got = redis_features(client, logs, delivered)
+    got = redis_features(client, logs, delivered, {"sets": SMALL_SETS, "recent": SMALL_RECENT})
     assert_same_features(got, naive_features(logs, caps=SMALL_CAPS, recent=SMALL_RECENT))
 
 
@@ -143,10 +135,9 @@ def test_a_replay_floor_drops_only_its_own_partitions_marks(client: redis.Redis)
 
 def test_marks_beyond_the_cap_are_dropped_lowest_offset_first(client: redis.Redis) -> None:
     client.flushdb()
-    store = RedisFeatureStore(client, ttl_s=600)
+    store = RedisFeatureStore(client, ttl_s=600, marks=5)
     records = [request_record(_request(i), SourceRef("oracle", 0, i)) for i in range(30)]
-    with mock.patch.object(redis_state, "DEDUP_MARKS", 5):
-        assert all(store.apply(records, now_ms=0))
-        assert store.apply([records[25], records[29]], now_ms=0) == [False, False]
+    assert all(store.apply(records, now_ms=0))
+    assert store.apply([records[25], records[29]], now_ms=0) == [False, False]
     marks = client.zrange(f"bs:agg:{{{USER}}}:seen:0", 0, -1)
     assert [int(m) for m in marks] == list(range(25, 30))

@@ -1,10 +1,11 @@
 """The features, defined once: what a request contributes, and what the state yields.
 
 Serving keeps the per-user state in Redis (``redis_state``), training keeps it in memory
-(``offline.MemoryFeatureStore``); both apply the same ``StateUpdate`` that ``update_for``
-derives from a request, and both hand a ``UserState`` to ``compute_features``. So the only
-code the two do not share is the few lines that store an update, and a test replays logs
-through both.
+(``offline.MemoryFeatureStore``). Memory applies the ``StateUpdate`` that ``update_for``
+derives from a request; Redis's script derives the same update from the request's time,
+``counter_flags`` and ``distinct_values`` with these granularities and sets, for a whole
+batch at once. Both hand a ``UserState`` to ``compute_features``, and tests replay logs
+through both and through an independent oracle.
 
 Every window ends at the user's latest request (event time, not arrival time), and every
 update is order-independent: a replayed or late request gives the same final state.
@@ -32,6 +33,7 @@ __all__ = [
     "UserState",
     "compute_features",
     "counter_flags",
+    "distinct_values",
     "request_record",
     "update_for",
 ]
@@ -124,9 +126,14 @@ class StateUpdate:
     members: tuple[tuple[DistinctSet, str], ...]
 
 
+def distinct_values(record: RequestRecord) -> dict[str, str]:
+    """The value a request adds to each distinct set, by set name."""
+    return {"ip": record.ip, "ua": record.user_agent, "path": record.path}
+
+
 def update_for(record: RequestRecord) -> StateUpdate:
     flags = set(record.flags)
-    values = {"ip": record.ip, "ua": record.user_agent, "path": record.path}
+    values = distinct_values(record)
     return StateUpdate(
         time_ms=record.time_ms,
         request_id=record.request_id,

@@ -1,4 +1,4 @@
-"""Per-user feature state in Redis, updated by one script per request.
+"""Per-user feature state in Redis, updated by one script call per user per batch.
 
 Keys per user (the ``{user}`` hash tag keeps them in one cluster slot): counters in time
 buckets, one sorted set per distinct-value set (member -> latest time), the most recent
@@ -13,6 +13,11 @@ dropped; beyond ``DEDUP_MARKS`` per partition the lowest go too, so a replay of 
 that old (the user sent that many more on the partition before it was committed) would
 count it again.
 
+A batch is one round trip: per user, one script call gets all of the user's requests,
+checks and marks them one by one in order, then folds the new ones into the state at once
+(summed counters, each member's latest time, one trim per structure), which leaves the
+state a request-by-request update would.
+
 Publishing: a user with new requests enters the ``pending`` sorted set (user -> due
 time). The publisher takes due users, and on Kafka's confirmation removes them unless a
 request arrived meanwhile, in which case they are due again one interval later.
@@ -20,18 +25,21 @@ request arrived meanwhile, in which case they are due again one interval later.
 
 from __future__ import annotations
 
-import json
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 import redis
+from redis.exceptions import NoScriptError
 
 from botscore.aggregation.definitions import (
     DISTINCT_SETS,
+    GRANULARITIES,
     RECENT_REQUESTS,
+    DistinctSet,
     UserState,
-    update_for,
+    distinct_values,
 )
 from botscore.wire.codec import MAX_EXACT_INT
 from botscore.wire.records import RequestRecord
@@ -43,51 +51,202 @@ __all__ = ["DEDUP_MARKS", "PublishCandidate", "RedisFeatureStore"]
 # its offset was committed.
 DEDUP_MARKS = 10_000
 
-# KEYS: counters, meta, recent, the request's partition's marks, then one key per
-# DISTINCT_SETS entry. ARGV: update (JSON), offset, replay floor, ttl in ms, marks cap.
+# One bit per counter name: a request's flags travel as one integer.
+_COUNTER_BITS = {
+    name: 1 << i
+    for i, name in enumerate(dict.fromkeys(c for g in GRANULARITIES for c in g.counters))
+}
+
+# KEYS: counters, meta, recent, one key per distinct set, then the marks of each partition
+# the user's requests came from. ARGV: ttl in ms, then per request: its marks key (1 for
+# the first), offset, replay floor, time, flags (``_COUNTER_BITS``), request id, one member
+# per distinct set. Returns one character per request, '1' where it was new. Preceded by
+# ``_config_lua``: GRANS, SETS, RECENT, MARKS.
 _APPLY = """
-if redis.call('ZSCORE', KEYS[4], ARGV[2]) then return 0 end
+local NSETS = #SETS
+local MARKS_KEY = 3 + NSETS
+local WIDTH = 6 + NSETS
 local function int(n) return string.format('%d', n) end
-local u = cjson.decode(ARGV[1])
-local t = u.t
-local last = tonumber(redis.call('HGET', KEYS[2], 'last'))
-if last == nil or t > last then
-  last = t
-  redis.call('HSET', KEYS[2], 'last', int(t))
+local function idiv(a, b)
+  local q = math.floor(a / b)
+  if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end
+  return q
 end
-for _, g in ipairs(u.g) do
-  local lo_field = 'lo:' .. g.n
-  local lo = tonumber(redis.call('HGET', KEYS[2], lo_field))
-  local new_lo = math.floor(last / g.s) - g.k + 1
+local function later(times, member, t)
+  local old = times[member]
+  if old == nil or t > old then times[member] = t end
+end
+-- One command per 1000 items: Lua's unpack has a stack limit.
+local function call_in_chunks(head, items)
+  for i = 1, #items, 1000 do
+    local argv = {unpack(head)}
+    for j = i, math.min(i + 999, #items) do argv[#argv + 1] = items[j] end
+    redis.call(unpack(argv))
+  end
+end
+
+-- A request is new unless its offset is marked on its partition. Marked one by one, as
+-- the requests come, a request leaves its mark and drops the marks below its replay floor
+-- and those beyond MARKS. Unless MARKS can be reached, the same happens with two writes
+-- per partition: a mark left at step s is gone at step k if a new request in s..k had a
+-- floor above it, and ``floors`` keeps the steps whose floor no later one reaches.
+local fresh, marked = {}, {}
+local function mark_one_by_one(marks, requests)
+  for _, i in ipairs(requests) do
+    local offset = ARGV[3 + i * WIDTH]
+    if redis.call('ZSCORE', marks, offset) then
+      fresh[i + 1] = '0'
+    else
+      fresh[i + 1] = '1'
+      redis.call('ZADD', marks, offset, offset)
+      redis.call('ZREMRANGEBYSCORE', marks, '-inf', '(' .. ARGV[4 + i * WIDTH])
+      local extra = redis.call('ZCARD', marks) - MARKS
+      if extra > 0 then redis.call('ZREMRANGEBYRANK', marks, 0, extra - 1) end
+      marked[marks] = true
+    end
+  end
+end
+local function mark_together(marks, requests)
+  local offsets, since = {}, {}
+  for k, i in ipairs(requests) do offsets[k] = ARGV[3 + i * WIDTH] end
+  for k = 1, #offsets, 1000 do
+    local scores = redis.call('ZMSCORE', marks, unpack(offsets, k, math.min(k + 999, #offsets)))
+    for j, score in ipairs(scores) do
+      if score then since[offsets[k + j - 1]] = 0 end
+    end
+  end
+  local steps, floors = {}, {}
+  local function dropped(offset, step)
+    local lo, hi = 1, #steps + 1
+    while lo < hi do
+      local mid = math.floor((lo + hi) / 2)
+      if steps[mid] >= step then hi = mid else lo = mid + 1 end
+    end
+    return lo <= #steps and floors[lo] > tonumber(offset)
+  end
+  for k, i in ipairs(requests) do
+    local offset, floor = offsets[k], tonumber(ARGV[4 + i * WIDTH])
+    if since[offset] ~= nil and not dropped(offset, since[offset]) then
+      fresh[i + 1] = '0'
+    else
+      fresh[i + 1] = '1'
+      since[offset] = k
+      while #steps > 0 and floors[#steps] <= floor do
+        steps[#steps], floors[#floors] = nil, nil
+      end
+      steps[#steps + 1], floors[#floors + 1] = k, floor
+    end
+  end
+  if #steps == 0 then return end
+  redis.call('ZREMRANGEBYSCORE', marks, '-inf', '(' .. int(floors[1]))
+  local kept = {}
+  for offset, step in pairs(since) do
+    if step > 0 and not dropped(offset, step) then
+      kept[#kept + 1] = offset
+      kept[#kept + 1] = offset
+    end
+  end
+  call_in_chunks({'ZADD', marks}, kept)
+  marked[marks] = true
+end
+local by_marks = {}
+for i = 0, (#ARGV - 1) / WIDTH - 1 do
+  local m = tonumber(ARGV[2 + i * WIDTH])
+  by_marks[m] = by_marks[m] or {}
+  table.insert(by_marks[m], i)
+end
+for m, requests in pairs(by_marks) do
+  local marks = KEYS[MARKS_KEY + m]
+  if redis.call('ZCARD', marks) + #requests > MARKS then
+    mark_one_by_one(marks, requests)
+  else
+    mark_together(marks, requests)
+  end
+end
+
+-- The new requests, folded: summed counters, each member's latest time.
+local new, newest = 0, nil
+local counts, members, recent = {}, {}, {}
+for g = 1, #GRANS do counts[g] = {} end
+for s = 1, NSETS do members[s] = {} end
+for i = 0, #fresh - 1 do
+  if fresh[i + 1] == '1' then
+    local a = 2 + i * WIDTH
+    new = new + 1
+    local t, flags = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+    if newest == nil or t > newest then newest = t end
+    for g, gran in ipairs(GRANS) do
+      local b = idiv(t, gran[2])
+      local c = counts[g][b]
+      if c == nil then c = {}; counts[g][b] = c end
+      for j, counter in ipairs(gran[4]) do
+        if bit.band(flags, counter[2]) ~= 0 then c[j] = (c[j] or 0) + 1 end
+      end
+    end
+    later(recent, ARGV[a + 5], t)
+    for s = 1, NSETS do later(members[s], ARGV[a + 5 + s], t) end
+  end
+end
+if new == 0 then return table.concat(fresh) end
+
+local meta_fields = {'last', 'version'}
+for g, gran in ipairs(GRANS) do meta_fields[g + 2] = 'lo:' .. gran[1] end
+local meta = redis.call('HMGET', KEYS[2], unpack(meta_fields))
+local last = tonumber(meta[1])
+if last == nil or newest > last then last = newest end
+local meta_args = {'last', int(last), 'version', int((tonumber(meta[2]) or 0) + new)}
+local gone, fields, adds = {}, {}, {}
+for g, gran in ipairs(GRANS) do
+  local name, keep, counters = gran[1], gran[3], gran[4]
+  local lo, new_lo = tonumber(meta[g + 2]), idiv(last, gran[2]) - keep + 1
   if lo == nil or new_lo > lo then
     if lo ~= nil then
-      for b = lo, math.min(new_lo - 1, lo + g.k - 1) do
-        for _, c in ipairs(g.all) do
-          redis.call('HDEL', KEYS[1], g.n .. ':' .. int(b) .. ':' .. c)
+      for b = lo, math.min(new_lo - 1, lo + keep - 1) do
+        for _, counter in ipairs(counters) do
+          gone[#gone + 1] = name .. ':' .. int(b) .. ':' .. counter[1]
         end
       end
     end
     lo = new_lo
-    redis.call('HSET', KEYS[2], lo_field, int(lo))
   end
-  if g.b >= lo then
-    for _, c in ipairs(g.inc) do
-      redis.call('HINCRBY', KEYS[1], g.n .. ':' .. int(g.b) .. ':' .. c, 1)
+  meta_args[#meta_args + 1] = meta_fields[g + 2]
+  meta_args[#meta_args + 1] = int(lo)
+  for b, c in pairs(counts[g]) do
+    if b >= lo then
+      for j, n in pairs(c) do
+        fields[#fields + 1] = name .. ':' .. int(b) .. ':' .. counters[j][1]
+        adds[#adds + 1] = n
+      end
     end
   end
 end
-local function add_capped(key, score, member, floor, cap)
-  redis.call('ZADD', key, 'GT', score, member)
-  if floor then redis.call('ZREMRANGEBYSCORE', key, '-inf', floor) end
+call_in_chunks({'HDEL', KEYS[1]}, gone)
+if #fields > 0 then
+  local old, sums = redis.call('HMGET', KEYS[1], unpack(fields)), {}
+  for f = 1, #fields do
+    sums[#sums + 1] = fields[f]
+    sums[#sums + 1] = int((tonumber(old[f]) or 0) + adds[f])
+  end
+  redis.call('HSET', KEYS[1], unpack(sums))
+end
+redis.call('HSET', KEYS[2], unpack(meta_args))
+
+local function add_capped(key, times, floor, cap)
+  local scored = {}
+  for member, t in pairs(times) do
+    scored[#scored + 1] = int(t)
+    scored[#scored + 1] = member
+  end
+  call_in_chunks({'ZADD', key, 'GT'}, scored)
+  if floor then redis.call('ZREMRANGEBYSCORE', key, '-inf', int(floor)) end
   local extra = redis.call('ZCARD', key) - cap
   if extra > 0 then redis.call('ZREMRANGEBYRANK', key, 0, extra - 1) end
 end
-for i, s in ipairs(u.s) do add_capped(KEYS[4 + i], int(t), s.m, int(last - s.w), s.c) end
-add_capped(KEYS[3], int(t), u.r, nil, u.rc)
-add_capped(KEYS[4], ARGV[2], ARGV[2], '(' .. ARGV[3], tonumber(ARGV[5]))
-redis.call('HINCRBY', KEYS[2], 'version', 1)
-for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[4]) end
-return 1
+for s, set in ipairs(SETS) do add_capped(KEYS[3 + s], members[s], last - set[1], set[2]) end
+add_capped(KEYS[3], recent, nil, RECENT)
+for k = 1, MARKS_KEY do redis.call('PEXPIRE', KEYS[k], ARGV[1]) end
+for marks in pairs(marked) do redis.call('PEXPIRE', marks, ARGV[1]) end
+return table.concat(fresh)
 """
 
 # KEYS: meta, pending. ARGV: user, version published, now ms, interval ms.
@@ -115,32 +274,60 @@ class PublishCandidate:
     published_ms: int
 
 
+def _config_lua(sets: Sequence[DistinctSet], recent: int, marks: int) -> str:
+    """The constants ``_APPLY`` starts with (the names are identifiers, safe to quote)."""
+    grans = ", ".join(
+        f"{{'{g.name}', {g.size_ms}, {g.keep}, {{"
+        + ", ".join(f"{{'{c}', {_COUNTER_BITS[c]}}}" for c in g.counters)
+        + "}}"
+        for g in GRANULARITIES
+    )
+    windows = ", ".join(f"{{{s.window_ms}, {s.cap}}}" for s in sets)
+    return (
+        f"local GRANS = {{{grans}}}\n"
+        f"local SETS = {{{windows}}}\n"
+        f"local RECENT, MARKS = {recent}, {marks}\n"
+    )
+
+
 class RedisFeatureStore:
-    def __init__(self, client: redis.Redis, ttl_s: int, prefix: str = "bs:agg") -> None:
+    """The feature state of every user; ``sets``, ``recent`` and ``marks`` are its caps."""
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        ttl_s: int,
+        prefix: str = "bs:agg",
+        *,
+        sets: Sequence[DistinctSet] = DISTINCT_SETS,
+        recent: int = RECENT_REQUESTS,
+        marks: int = DEDUP_MARKS,
+    ) -> None:
         self.client = client
         self.ttl_ms = _exact("ttl", ttl_s * 1000)
         self.prefix = prefix
         self.pending_key = f"{prefix}:pending"
-        self._apply = client.register_script(_APPLY)
+        self.sets = tuple(sets)
+        self._apply = _config_lua(self.sets, recent, marks) + _APPLY
+        # The name Redis gives the script, not a security measure.
+        self._apply_sha = hashlib.sha1(self._apply.encode(), usedforsecurity=False).hexdigest()
         self._published = client.register_script(_PUBLISHED)
 
-    def _keys(self, user_id: str, partition: int | None = None) -> list[str]:
-        """Counters, meta, recent, [the marks of ``partition``,] one key per distinct set."""
+    def _keys(self, user_id: str) -> list[str]:
+        """Counters, meta, recent, one key per distinct set."""
         base = f"{self.prefix}:{{{user_id}}}"
-        marks = [] if partition is None else [f"{base}:seen:{partition}"]
-        return [f"{base}:c", f"{base}:m", f"{base}:t", *marks] + [
-            f"{base}:{s.name}" for s in DISTINCT_SETS
-        ]
+        return [f"{base}:c", f"{base}:m", f"{base}:t"] + [f"{base}:{s.name}" for s in self.sets]
 
     def apply(self, records: Sequence[RequestRecord], now_ms: int) -> list[bool]:
-        """Store each request's update and mark its user pending; True where it was new.
+        """Store each request and mark its user pending; True where the request was new.
 
-        One round trip. Raises ``redis.RedisError`` if Redis did not take all of them; the
-        caller replays the lot, which the dedup marks make harmless. Raises ``ValueError``,
-        before sending anything, for an integer the script could not hold exactly (decoding
-        dead-letters such requests, so none should get here).
+        One round trip, one script call per user. Raises ``redis.RedisError`` if Redis did
+        not take all of them; the caller replays the lot, which the dedup marks make
+        harmless. Raises ``ValueError``, before sending anything, for an integer the script
+        could not hold exactly (decoding dead-letters such requests, so none should get here).
         """
-        for record in records:
+        by_user: dict[str, list[int]] = {}
+        for i, record in enumerate(records):
             for name, value in (
                 ("time", record.time_ms),
                 ("partition", record.source.partition),
@@ -148,42 +335,71 @@ class RedisFeatureStore:
                 ("replay floor", record.replay_floor),
             ):
                 _exact(name, value)
-        pipe = self.client.pipeline(transaction=False)
+            by_user.setdefault(record.user_id, []).append(i)
+        if not records:
+            return []
+        calls = [
+            self._call(user_id, [records[i] for i in indices])
+            for user_id, indices in by_user.items()
+        ]
+        replies = self._run(calls, list(by_user), now_ms)
+        fresh = [False] * len(records)
+        for indices, reply in zip(by_user.values(), replies, strict=True):
+            for i, flag in zip(indices, reply, strict=True):
+                fresh[i] = flag == ord("1")
+        return fresh
+
+    def _call(self, user_id: str, records: list[RequestRecord]) -> list[Any]:
+        """EVALSHA's arguments for one user's requests, in order."""
+        marks: dict[int, int] = {}
+        args: list[Any] = [self.ttl_ms]
         for record in records:
-            update = update_for(record)
-            spec = {
-                "t": update.time_ms,
-                "g": [
-                    {
-                        "n": g.name,
-                        "s": g.size_ms,
-                        "k": g.keep,
-                        "b": bucket,
-                        "all": list(g.counters),
-                        "inc": list(counters),
-                    }
-                    for g, bucket, counters in update.counters
-                ],
-                "s": [{"m": m, "w": s.window_ms, "c": s.cap} for s, m in update.members],
-                "r": update.request_id,
-                "rc": RECENT_REQUESTS,
-            }
             source = record.source
-            self._apply(
-                keys=self._keys(record.user_id, source.partition),
-                args=[
-                    json.dumps(spec, separators=(",", ":"), ensure_ascii=False),
-                    source.offset,
-                    record.replay_floor,
-                    self.ttl_ms,
-                    DEDUP_MARKS,
-                ],
-                client=pipe,
+            flags = 0
+            for flag in record.flags:
+                flags |= _COUNTER_BITS.get(flag, 0)
+            values = distinct_values(record)
+            args += (
+                marks.setdefault(source.partition, len(marks) + 1),
+                source.offset,
+                record.replay_floor,
+                record.time_ms,
+                flags,
+                record.request_id,
+                *(values[s.name] for s in self.sets),
             )
-        for user_id in {r.user_id for r in records}:
-            pipe.zadd(self.pending_key, {user_id: now_ms}, nx=True)
-        results = pipe.execute()
-        return [bool(r) for r in results[: len(records)]]
+        base = f"{self.prefix}:{{{user_id}}}"
+        keys = self._keys(user_id) + [f"{base}:seen:{p}" for p in marks]
+        return [self._apply_sha, len(keys), *keys, *args]
+
+    def _run(self, calls: list[list[Any]], users: Sequence[str], now_ms: int) -> list[bytes]:
+        """The script's reply to each call, with every user marked pending: one round trip.
+
+        Only when Redis lacks the script (first use, or after a restart) is it loaded and
+        the calls refused for that (they changed nothing) sent again.
+        """
+        results = self._send(calls, users, now_ms)
+        refused = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
+        if refused:
+            self.client.script_load(self._apply)
+            again = self._send([calls[i] for i in refused], users, now_ms)
+            for i, result in zip(refused, again, strict=True):
+                results[i] = result
+        for result in results:
+            if isinstance(result, Exception):
+                raise result
+        return cast("list[bytes]", results)
+
+    def _send(self, calls: list[list[Any]], users: Sequence[str], now_ms: int) -> list[Any]:
+        """One pipeline: the calls, then the pending marks; each call's reply or error."""
+        pipe = self.client.pipeline(transaction=False)
+        for call in calls:
+            pipe.execute_command("EVALSHA", *call)  # type: ignore[no-untyped-call]
+        pipe.zadd(self.pending_key, dict.fromkeys(users, now_ms), nx=True)
+        *results, marked = pipe.execute(raise_on_error=False)
+        if isinstance(marked, Exception):
+            raise marked
+        return results
 
     def due(self, now_ms: int, limit: int) -> list[str]:
         # redis-py types every command's reply as ``Awaitable | Any``; the sync client's is bytes.
@@ -204,7 +420,7 @@ class RedisFeatureStore:
             for key in sets:
                 pipe.zcard(key)
         results = pipe.execute()
-        width = 3 + len(DISTINCT_SETS)
+        width = 3 + len(self.sets)
         candidates: list[PublishCandidate | None] = []
         for i, user_id in enumerate(user_ids):
             counters, meta, recent, *cards = results[i * width : (i + 1) * width]
@@ -214,7 +430,7 @@ class RedisFeatureStore:
             state = UserState(
                 last_ms=int(meta[b"last"]),
                 counters={k.decode(): int(v) for k, v in counters.items()},
-                distinct={s.name: int(n) for s, n in zip(DISTINCT_SETS, cards, strict=True)},
+                distinct={s.name: int(n) for s, n in zip(self.sets, cards, strict=True)},
                 recent_ms=tuple(sorted(int(score) for _, score in recent)),
             )
             candidates.append(

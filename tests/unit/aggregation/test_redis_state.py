@@ -1,55 +1,133 @@
-"""What the Redis store hands its script, checked without Redis: keys and integer ranges.
+"""What the Redis store hands its script, checked without Redis: keys, arguments, replies.
 
-The script itself runs against real Redis in ``tests/integration/test_naive_oracle_redis.py``.
+The script itself runs against real Redis in ``tests/integration/test_feature_store.py``
+(against the per-request store it replaced) and ``test_naive_oracle_redis.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from unittest import mock
 
 import pytest
+import redis
+from redis.exceptions import NoScriptError
 
 from botscore.aggregation.definitions import request_record
-from botscore.aggregation.redis_state import DEDUP_MARKS, RedisFeatureStore
+from botscore.aggregation.redis_state import RedisFeatureStore
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.records import RequestRecord, SourceRef
 
 T0 = 1_790_000_000_000
 
 
-def record(partition: int = 0, offset: int = 7, floor: int = 5, **changes: object) -> RequestRecord:
-    log = WebLog(time_unix_ms=T0, user_id="u1", request_id="r1", schema_version=1)
+def record(
+    user: str = "u1", partition: int = 0, offset: int = 7, floor: int = 5, **changes: object
+) -> RequestRecord:
+    log = WebLog(
+        time_unix_ms=T0,
+        user_id=user,
+        request_id=f"r{offset}",
+        ip="198.51.100.7",
+        user_agent="curl/8",
+        path="/login",
+        method="POST",
+        status=403,
+        schema_version=1,
+    )
     made = request_record(log, SourceRef("web-logs", partition, offset), floor)
     return dataclasses.replace(made, **changes)
 
 
-def fake_store() -> tuple[RedisFeatureStore, mock.MagicMock]:
+def fake_store(*replies: list[object]) -> tuple[RedisFeatureStore, mock.MagicMock]:
+    """A store whose pipelines answer ``replies``, one list per ``execute``."""
     client = mock.MagicMock()
-    client.pipeline.return_value.execute.return_value = [1, 1, 1]
+    client.pipeline.return_value.execute.side_effect = list(replies)
     return RedisFeatureStore(client, ttl_s=600), client
 
 
-def test_a_request_is_checked_and_marked_in_its_own_partition_only():
-    store, _ = fake_store()
-    store._apply = mock.Mock()
-    store.apply([record(partition=0, offset=7, floor=5), record(partition=3, offset=2, floor=1)], 0)
-    (first, second) = [call.kwargs for call in store._apply.call_args_list]
+def script_calls(client: mock.MagicMock) -> list[tuple[object, ...]]:
+    return [call.args for call in client.pipeline.return_value.execute_command.call_args_list]
+
+
+def test_each_user_gets_one_call_with_its_requests_in_order_and_their_partitions_marks():
+    store, client = fake_store([b"10", b"1", 1])
+    batch = [
+        record("u1", partition=0, offset=7, floor=5),
+        record("u2", partition=1, offset=9, floor=2),
+        record("u1", partition=3, offset=2, floor=1),
+    ]
+    assert store.apply(batch, now_ms=T0) == [True, True, False]
+    first, second = script_calls(client)
     base = "bs:agg:{u1}"
-    assert first["keys"] == [
+    assert first[0] == "EVALSHA"
+    assert first[2:11] == (
+        8,
         f"{base}:c",
         f"{base}:m",
         f"{base}:t",
-        f"{base}:seen:0",
         f"{base}:ip",
         f"{base}:ua",
         f"{base}:path",
+        f"{base}:seen:0",
+        f"{base}:seen:3",
+    )
+    # ttl, then per request: marks key, offset, floor, time, flags, request id, ip, ua, path
+    request = ["198.51.100.7", "curl/8", "/login"]
+    flags = 1 | 2 | 16  # req, err (403), login (POST /login)
+    assert list(first[11:]) == [
+        600_000,
+        *[1, 7, 5, T0, flags, "r7", *request],
+        *[2, 2, 1, T0, flags, "r2", *request],
     ]
-    assert second["keys"][3] == f"{base}:seen:3"
-    assert first["args"][1:] == [7, 5, 600_000, DEDUP_MARKS]
-    assert second["args"][1:] == [2, 1, 600_000, DEDUP_MARKS]
-    assert json.loads(first["args"][0])["t"] == T0
+    assert second[2:4] == (7, "bs:agg:{u2}:c")
+    client.pipeline.return_value.zadd.assert_called_once_with(
+        "bs:agg:pending", {"u1": T0, "u2": T0}, nx=True
+    )
+    client.pipeline.return_value.execute.assert_called_once_with(raise_on_error=False)
+
+
+def test_the_script_holds_the_caps_the_readme_states():
+    """Literals, as in ``test_feature_oracles``: a changed cap or window fails here."""
+    store, _ = fake_store()
+    hour = 3_600_000
+    assert f"local SETS = {{{{{4 * hour}, 500}}, {{{4 * hour}, 100}}, {{{hour}, 2000}}}}" in (
+        store._apply
+    )
+    assert "local RECENT, MARKS = 32, 10000\n" in store._apply  # times kept, marks/partition
+
+
+def test_a_missing_script_is_loaded_and_only_the_refused_calls_sent_again():
+    refused = NoScriptError("NOSCRIPT No matching script")
+    store, client = fake_store([b"1", refused, 1], [b"0", 0])
+    assert store.apply([record("u1"), record("u2")], now_ms=T0) == [True, False]
+    client.script_load.assert_called_once_with(store._apply)
+    *_, again = script_calls(client)
+    assert again[2:4] == (7, "bs:agg:{u2}:c")
+    assert len(script_calls(client)) == 3
+    # the pending marks follow the resent calls: the publisher may have dropped them meanwhile
+    assert client.pipeline.return_value.zadd.call_count == 2
+
+
+@pytest.mark.parametrize(
+    "replies",
+    [
+        [[redis.ResponseError("ERR user_script:1: oops"), 1]],
+        [[NoScriptError("NOSCRIPT"), 1], [NoScriptError("NOSCRIPT"), 1]],
+        [[b"1", redis.ResponseError("OOM command not allowed")]],
+    ],
+    ids=["script error", "script missing twice", "pending refused"],
+)
+def test_an_error_in_any_reply_is_raised(replies):
+    store, _ = fake_store(*replies)
+    with pytest.raises(redis.ResponseError):
+        store.apply([record()], now_ms=T0)
+
+
+def test_an_empty_batch_sends_nothing():
+    store, client = fake_store()
+    assert store.apply([], now_ms=T0) == []
+    client.pipeline.assert_not_called()
 
 
 @pytest.mark.parametrize(
@@ -73,29 +151,17 @@ def test_integers_lua_cannot_hold_exactly_are_refused_before_anything_is_sent(ch
 
 
 def test_the_largest_exact_integers_are_sent():
-    store, client = fake_store()
+    store, client = fake_store([b"1", 1])
     largest = 2**53 - 1
     edge = record(time_ms=largest, source=SourceRef("w", largest, largest), replay_floor=largest)
     assert store.apply([edge], now_ms=0) == [True]
-    client.pipeline.assert_called_once()
+    [call] = script_calls(client)
+    assert call[-8:-4] == (largest, largest, largest, 1 | 2 | 16)
 
 
 def test_a_ttl_lua_cannot_hold_exactly_is_refused():
     with pytest.raises(ValueError, match="ttl"):
         RedisFeatureStore(mock.MagicMock(), ttl_s=2**53 // 1000 + 1)
-
-
-def test_the_script_is_handed_the_caps_the_readme_states():
-    """Literals, as in ``test_feature_oracles``: a changed cap or window fails here."""
-    store, _ = fake_store()
-    store._apply = mock.Mock()
-    store.apply([record()], 0)
-    [call] = store._apply.call_args_list
-    spec = json.loads(call.kwargs["args"][0])
-    hour = 3_600_000
-    assert [(s["w"], s["c"]) for s in spec["s"]] == [(4 * hour, 500), (4 * hour, 100), (hour, 2000)]
-    assert spec["rc"] == 32  # recent request times
-    assert call.kwargs["args"][4] == 10_000  # dedup marks per partition
 
 
 def test_a_confirmed_publication_hands_the_script_its_time_and_the_interval():
