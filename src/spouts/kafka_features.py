@@ -26,3 +26,7 @@ class KafkaFeaturesSpout(KafkaSourceSpout):
 
     def decode(self, value: bytes | None, key: bytes | None, source: SourceRef) -> list[Any]:
         return decode_user_features(value, source, self.required).to_values()
+
+    def tuple_values(self, rows: list[list[Any]], sources: list[SourceRef]) -> list[Any]:
+        [values] = rows  # one user per tuple
+        return values
