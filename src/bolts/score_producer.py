@@ -17,6 +17,6 @@ class ScoreProducerBolt(KafkaProducerBolt):
     def target(self, settings: Settings) -> str:
         return settings.kafka.scores_topic
 
-    def encode(self, values: list[Any]) -> tuple[bytes, bytes]:
+    def encode(self, values: list[Any]) -> list[tuple[bytes, bytes]]:
         record = ScoreRecord.from_values(values)
-        return record.user_id.encode(), encode_threat_score(record)
+        return [(record.user_id.encode(), encode_threat_score(record))]
