@@ -14,8 +14,8 @@ from threadpoolctl import threadpool_limits
 from botscore.model.registry import load_model
 from botscore.model.sample_users import sample_users
 from botscore.model.scoring import score_batch
-from botscore.wire.codec import decode_user_features, encode_threat_score, encode_user_features
-from botscore.wire.records import FeatureRecord, SourceRef
+from botscore.wire.codec import decode_feature_row, encode_threat_score, encode_user_features
+from botscore.wire.records import FeatureBatch
 
 ROOT = Path(__file__).resolve().parents[1]
 USERS = 20_000
@@ -31,25 +31,36 @@ def main() -> None:
     users = list(sample_users(USERS, seed=5))
     payloads = [encode_user_features(u.user_id, 0, u.features) for u in users]
 
+    names = model.manifest.feature_names
     started = time.perf_counter()
-    records = [decode_user_features(p, SourceRef("t", 0, i)) for i, p in enumerate(payloads)]
-    report("decode UserFeatures", time.perf_counter() - started, USERS)
+    rows = [decode_feature_row(p, names) for p in payloads]
+    report("decode UserFeatures row", time.perf_counter() - started, USERS)
 
-    started = time.perf_counter()
-    values = [json.dumps(r.to_values()) for r in records]
-    records = [FeatureRecord.from_values(json.loads(v)) for v in values]
-    report("tuple values JSON round", time.perf_counter() - started, USERS)
+    def batch_of(first: int, size: int) -> FeatureBatch:
+        part = rows[first : first + size]
+        return FeatureBatch(
+            user_ids=[row.user_id for row in part],
+            window_end_ms=[row.window_end_ms for row in part],
+            rows=[row.values for row in part],
+            schema_versions=[row.schema_version for row in part],
+            topic="t",
+            partition=0,
+            offsets=list(range(first, first + len(part))),
+        )
 
-    for batch in (1, 16, 64, 256, 1024):
+    for batch in (1, 16, 64, 256, 500, 1024):
         n = min(USERS, batch * 50)
+        batches = [batch_of(i, batch) for i in range(0, n, batch)]
         started = time.perf_counter()
-        scored = []
-        for i in range(0, n, batch):
-            scored.extend(score_batch(model, records[i : i + batch], 0).scored)
-        elapsed = time.perf_counter() - started
-        report(f"score, batch of {batch}", elapsed, n)
+        values = [json.dumps(b.to_values()) for b in batches]
+        batches = [FeatureBatch.from_values(json.loads(v)) for v in values]
+        report(f"tuple JSON round, {batch}", time.perf_counter() - started, n)
+        started = time.perf_counter()
+        for b in batches:
+            score_batch(model, b, 0)
+        report(f"score, batch of {batch}", time.perf_counter() - started, n)
 
-    scores = [s for _, s in score_batch(model, records, 0).scored]
+    scores = list(score_batch(model, batch_of(0, USERS), 0).records())
     started = time.perf_counter()
     for s in scores:
         encode_threat_score(s)

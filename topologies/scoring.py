@@ -1,4 +1,7 @@
-"""Scoring: features from Kafka -> classifier -> threat scores to Kafka."""
+"""Scoring: features from Kafka -> classifier -> threat scores to Kafka, a batch per tuple.
+
+Batches of one partition stay on one classifier and one producer task, in order.
+"""
 
 from streamparse import Grouping, Topology
 
@@ -10,5 +13,5 @@ from spouts.kafka_features import KafkaFeaturesSpout
 # streamparse ships no types: its Topology is Any to mypy.
 class Scoring(Topology):  # type: ignore[misc]
     features = KafkaFeaturesSpout.spec(par=1)
-    classifier = ClassifierBolt.spec(inputs={features: Grouping.fields("user_id")}, par=1)
-    producer = ScoreProducerBolt.spec(inputs={classifier: Grouping.fields("user_id")}, par=1)
+    classifier = ClassifierBolt.spec(inputs={features: Grouping.fields("partition")}, par=1)
+    producer = ScoreProducerBolt.spec(inputs={classifier: Grouping.fields("partition")}, par=1)
