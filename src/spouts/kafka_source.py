@@ -189,7 +189,7 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         stale = self._apply_rebalances() | self.unpositioned
         for tp, messages in polled.items():
             if (tp.topic, tp.partition) not in stale:
-                self._read(messages)
+                self._read_partition(messages)
         if not polled and not self.consumer.assignment():
             # poll returns at once without partitions; do not spin a core meanwhile.
             time.sleep(0.1)
@@ -219,7 +219,7 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             for read in exhausted.reads:
                 self._dead_letter(read, DeadLetterReason.RETRIES_EXHAUSTED, detail)
 
-    def _read(self, messages: list[Any]) -> None:
+    def _read_partition(self, messages: list[Any]) -> None:
         """Emit one partition's polled ``messages`` as batches; dead-letter the invalid."""
         rows: list[Any] = []
         reads: list[_Read] = []
