@@ -54,12 +54,12 @@ from botscore.transport.kafka_clients import (
 )
 from botscore.transport.topic_reader import StartAt, assign_topic, read_to_end
 from botscore.wire.codec import (
+    decode_feature_row,
     decode_threat_score,
-    decode_user_features,
     encode_threat_score,
     encode_user_features,
 )
-from botscore.wire.records import SourceRef
+from botscore.wire.records import FeatureBatch
 
 ROOT = Path(__file__).resolve().parents[1]
 LOGS = Path(os.environ.get("BOTSCORE_STATE", ROOT / ".stack")) / "logs"
@@ -166,17 +166,25 @@ def score_and_send(
     producer: KafkaProducer,
     out: str,
 ) -> int:
-    """Decode, score in one model call and send one poll's records; the count scored."""
-    required = model.manifest.feature_names
-    records = [
-        decode_user_features(r.value, SourceRef(r.topic, r.partition, r.offset), required)
-        for batch in polled.values()
-        for r in batch
-    ]
-    result = score_batch(model, records, now_ms())
-    for _, score in result.scored:
-        producer.send(out, key=score.user_id.encode(), value=encode_threat_score(score))
-    return len(result.scored)
+    """Decode, score and send one poll's records, one model call per partition (as the
+    topology's tuples carry them); the count scored."""
+    names = model.manifest.feature_names
+    scored = 0
+    for tp, messages in polled.items():
+        rows = [decode_feature_row(m.value, names) for m in messages]
+        batch = FeatureBatch(
+            user_ids=[row.user_id for row in rows],
+            window_end_ms=[row.window_end_ms for row in rows],
+            rows=[row.values for row in rows],
+            schema_versions=[row.schema_version for row in rows],
+            topic=tp.topic,
+            partition=tp.partition,
+            offsets=[m.offset for m in messages],
+        )
+        for score in score_batch(model, batch, now_ms()).records():
+            producer.send(out, key=score.user_id.encode(), value=encode_threat_score(score))
+            scored += 1
+    return scored
 
 
 def plain_loop(settings: Settings, kafka: KafkaSettings, users: int, timeout_s: float) -> float:

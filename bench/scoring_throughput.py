@@ -19,15 +19,15 @@ from threadpoolctl import threadpool_limits
 from botscore.model.registry import load_model
 from botscore.model.sample_users import sample_users
 from botscore.model.scoring import score_batch
-from botscore.wire.codec import decode_user_features, encode_threat_score, encode_user_features
-from botscore.wire.records import FeatureRecord, SourceRef
+from botscore.wire.codec import decode_feature_row, encode_threat_score, encode_user_features
+from botscore.wire.records import FeatureBatch
 
 ROOT = Path(__file__).resolve().parents[1]
 USERS = 20_000
 
 
 def report(step: str, seconds: float, users: int) -> None:
-    print(f"{step:<26}{seconds / users * 1e6:8.2f} µs/user")
+    print(f"{step:<30}{seconds / users * 1e6:8.2f} µs/user")
 
 
 def _json_message(framed: str) -> dict[str, Any]:
@@ -41,32 +41,44 @@ def main() -> None:
     users = list(sample_users(USERS, seed=5))
     payloads = [encode_user_features(u.user_id, 0, u.features) for u in users]
 
+    names = model.manifest.feature_names
     started = time.perf_counter()
-    records = [decode_user_features(p, SourceRef("t", 0, i)) for i, p in enumerate(payloads)]
-    report("decode UserFeatures", time.perf_counter() - started, USERS)
+    rows = [decode_feature_row(p, names) for p in payloads]
+    report("decode UserFeatures row", time.perf_counter() - started, USERS)
 
-    # What pystorm does per tuple on each side of a hop: encode the emit message with its
-    # serializer, decode the message Storm hands on (the same tuple).
-    for name, serializer, decode in (
+    def batch_of(first: int, size: int) -> FeatureBatch:
+        part = rows[first : first + size]
+        return FeatureBatch(
+            user_ids=[row.user_id for row in part],
+            window_end_ms=[row.window_end_ms for row in part],
+            rows=[row.values for row in part],
+            schema_versions=[row.schema_version for row in part],
+            topic="t",
+            partition=0,
+            offsets=list(range(first, first + len(part))),
+        )
+
+    serializers = (
         ("json", JSONSerializer(io.BytesIO(), io.BytesIO(), None, None), _json_message),
         ("msgpack", MsgpackSerializer(None, None, None, None), msgpack.unpackb),
-    ):
-        started = time.perf_counter()
-        for r in records:
-            emit = {"command": "emit", "tuple": r.to_values(), "anchors": [r.source.tuple_id()]}
-            FeatureRecord.from_values(decode(serializer.serialize_dict(emit))["tuple"])
-        report(f"tuple in {name}, round", time.perf_counter() - started, USERS)
-
-    for batch in (1, 16, 64, 256, 1024):
+    )
+    for batch in (1, 16, 64, 256, 500, 1024):
         n = min(USERS, batch * 50)
+        batches = [batch_of(i, batch) for i in range(0, n, batch)]
+        # What pystorm does per tuple on each side of a hop: encode the emit message with
+        # its serializer, decode the message Storm hands on (the same tuple).
+        for name, serializer, decode in serializers:
+            started = time.perf_counter()
+            for b in batches:
+                emit = {"command": "emit", "tuple": b.to_values(), "anchors": ["t/0/0-1"]}
+                FeatureBatch.from_values(decode(serializer.serialize_dict(emit))["tuple"])
+            report(f"tuple {name} round, {batch}", time.perf_counter() - started, n)
         started = time.perf_counter()
-        scored = []
-        for i in range(0, n, batch):
-            scored.extend(score_batch(model, records[i : i + batch], 0).scored)
-        elapsed = time.perf_counter() - started
-        report(f"score, batch of {batch}", elapsed, n)
+        for b in batches:
+            score_batch(model, b, 0)
+        report(f"score, batch of {batch}", time.perf_counter() - started, n)
 
-    scores = [s for _, s in score_batch(model, records, 0).scored]
+    scores = list(score_batch(model, batch_of(0, USERS), 0).records())
     started = time.perf_counter()
     for s in scores:
         encode_threat_score(s)

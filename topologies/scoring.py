@@ -1,4 +1,7 @@
-"""Scoring: features from Kafka -> classifier -> threat scores to Kafka."""
+"""Scoring: features from Kafka -> classifier -> threat scores to Kafka, a batch per tuple.
+
+Batches of one partition stay on one classifier and one producer task, in order.
+"""
 
 from streamparse import Grouping, Topology
 
@@ -12,5 +15,5 @@ from spouts.kafka_features import KafkaFeaturesSpout
 class Scoring(Topology):  # type: ignore[misc]
     config = storm_options()
     features = KafkaFeaturesSpout.spec(par=1)
-    classifier = ClassifierBolt.spec(inputs={features: Grouping.fields("user_id")}, par=1)
-    producer = ScoreProducerBolt.spec(inputs={classifier: Grouping.fields("user_id")}, par=1)
+    classifier = ClassifierBolt.spec(inputs={features: Grouping.fields("partition")}, par=1)
+    producer = ScoreProducerBolt.spec(inputs={classifier: Grouping.fields("partition")}, par=1)

@@ -1,11 +1,11 @@
-"""Classifier bolt: scores users in micro-batches with the model from ``models/``.
+"""Classifier bolt: scores each tuple's batch of users in one call to the model in ``models/``.
 
-Delivery: each score is emitted anchored to its input tuple, then the input is acked, so
-the spout hears of success only when the producer has acked the score too. A user that
-cannot be scored is failed, never dropped: the spout replays it and, once its attempts
-are used up, dead-letters it with the original bytes (the spout already rejects messages
-without the model's features, so this only happens when something is wrong here).
-Batching: see ``MicroBatchBolt``.
+Delivery: the batch's scores are emitted as one tuple anchored to the input, then the
+input is acked, so the spout hears of success only when the producer has acked the scores
+too. A tuple that cannot be scored (malformed, or the model call raised) is failed, never
+dropped: the spout replays it and, once its attempts are used up, dead-letters its
+messages with their original bytes. Acks and fails are explicit (``auto_ack``,
+``auto_anchor`` and ``auto_fail`` are off), so a raising call never crashes the worker.
 """
 
 from __future__ import annotations
@@ -13,21 +13,24 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from streamparse import Tuple
+from streamparse import Bolt, Tuple
 from threadpoolctl import threadpool_limits
 
-from bolts.micro_batch import MicroBatchBolt
 from botscore.clock import now_ms
 from botscore.metrics import Metrics
 from botscore.model.registry import load_model, resolve_model_dir
 from botscore.model.scoring import score_batch
 from botscore.settings import Settings
 from botscore.vocabulary import Component
-from botscore.wire.records import FeatureRecord, ScoreRecord
+from botscore.wire.records import FeatureBatch, ScoreBatch
 
 
-class ClassifierBolt(MicroBatchBolt[FeatureRecord]):
-    outputs = ScoreRecord.FIELDS
+# streamparse ships no types: its Bolt is Any to mypy.
+class ClassifierBolt(Bolt):  # type: ignore[misc]
+    outputs = ScoreBatch.FIELDS
+    auto_ack = False
+    auto_anchor = False
+    auto_fail = False
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         settings = Settings.from_options(storm_conf)
@@ -39,31 +42,19 @@ class ClassifierBolt(MicroBatchBolt[FeatureRecord]):
             Component.CLASSIFIER,
             tags=[f"model:{manifest.name}:{manifest.version}"],
         )
-        self.start_batching(settings.scoring.batch_size, settings.scoring.max_batch_wait_ms)
         self.logger.info("scoring with model %s %s", manifest.name, manifest.version)
 
-    def to_item(self, tup: Tuple) -> FeatureRecord:
-        return FeatureRecord.from_values(tup.values)
-
-    def handle_batch(self, batch: list[tuple[Tuple, FeatureRecord]]) -> None:
-        tuples = {id(record): tup for tup, record in batch}
+    def process(self, tup: Tuple) -> None:
         started = time.perf_counter()
         try:
-            result = score_batch(self.model, [r for _, r in batch], now_ms())
+            scores = score_batch(self.model, FeatureBatch.from_values(tup.values), now_ms())
         except Exception:
-            # Fail the batch so the spout replays it rather than losing it.
-            self.logger.exception("scoring a batch of %d failed", len(batch))
-            for tup, _ in batch:
-                self.fail(tup)
+            self.logger.exception("cannot score tuple %s; failing it for a replay", tup.id)
+            self.metrics.count("failed")
+            self.fail(tup)
             return
         self.metrics.histogram("predict_seconds", time.perf_counter() - started)
-        self.metrics.histogram("batch_size", len(batch))
-        for record, score in result.scored:
-            tup = tuples[id(record)]
-            self.emit(score.to_values(), anchors=[tup])
-            self.ack(tup)
-        for record, error in result.rejected:
-            self.logger.error("cannot score %s: %s", record.source.tuple_id(), error)
-            self.metrics.count("rejected", tags=[f"reason:{error.reason}"])
-            self.fail(tuples[id(record)])
-        self.metrics.count("scored", len(result.scored))
+        self.metrics.histogram("batch_size", len(scores.user_ids))
+        self.emit(scores.to_values(), anchors=[tup])
+        self.ack(tup)
+        self.metrics.count("scored", len(scores.user_ids))

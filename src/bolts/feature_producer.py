@@ -16,6 +16,6 @@ class FeatureProducerBolt(KafkaProducerBolt):
     def target(self, settings: Settings) -> str:
         return settings.kafka.features_topic
 
-    def encode(self, values: list[Any]) -> tuple[bytes, bytes]:
+    def encode(self, values: list[Any]) -> list[tuple[bytes, bytes]]:
         user_id, window_end_ms, features, _version = values
-        return user_id.encode(), encode_user_features(user_id, int(window_end_ms), features)
+        return [(user_id.encode(), encode_user_features(user_id, int(window_end_ms), features))]

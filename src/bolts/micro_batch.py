@@ -1,4 +1,4 @@
-"""Bolt base for work done per micro-batch of tuples (a model call, a Redis round trip).
+"""Bolt base for work done per micro-batch of tuples (a Redis round trip).
 
 A batch closes at ``batch_size`` tuples or ``max_batch_wait_ms`` after its first tuple,
 whichever comes first; a small thread closes batches by age because Storm only calls

@@ -1,7 +1,9 @@
-"""Kafka spout of the scoring topology: ``UserFeatures`` in, feature records out.
+"""Kafka spout of the scoring topology: ``UserFeatures`` in, batches of feature rows out.
 
-A message without every feature the model needs can never be scored, so it is
-dead-lettered here, where its original bytes are at hand. Delivery: see ``KafkaSourceSpout``.
+A tuple carries up to ``scoring.batch_size`` users of one partition (``FeatureBatch``), each
+decoded straight into a row in the model's feature order. A message without every feature
+the model needs can never be scored, so it is dead-lettered here, where its original bytes
+are at hand. Delivery: see ``KafkaSourceSpout``.
 """
 
 from __future__ import annotations
@@ -11,18 +13,32 @@ from typing import Any
 from botscore.model.registry import read_manifest, resolve_model_dir
 from botscore.settings import Settings
 from botscore.vocabulary import Component
-from botscore.wire.codec import decode_user_features
-from botscore.wire.records import FeatureRecord, SourceRef
+from botscore.wire.codec import FeatureRow, decode_feature_row
+from botscore.wire.records import FeatureBatch, SourceRef
 from spouts.kafka_source import KafkaSourceSpout
 
 
 class KafkaFeaturesSpout(KafkaSourceSpout):
     component = Component.FEATURES_SPOUT
-    outputs = FeatureRecord.FIELDS
+    outputs = FeatureBatch.FIELDS
 
     def source(self, settings: Settings) -> tuple[str, str]:
-        self.required = read_manifest(resolve_model_dir(settings.scoring.model_dir)).feature_names
+        self.names = read_manifest(resolve_model_dir(settings.scoring.model_dir)).feature_names
         return settings.kafka.features_topic, settings.scoring.consumer_group
 
-    def decode(self, value: bytes | None, key: bytes | None, source: SourceRef) -> list[Any]:
-        return decode_user_features(value, source, self.required).to_values()
+    def messages_per_tuple(self, settings: Settings) -> int:
+        return settings.scoring.batch_size
+
+    def decode(self, value: bytes | None, key: bytes | None, source: SourceRef) -> FeatureRow:
+        return decode_feature_row(value, self.names)
+
+    def tuple_values(self, rows: list[FeatureRow], sources: list[SourceRef]) -> list[Any]:
+        return FeatureBatch(
+            user_ids=[row.user_id for row in rows],
+            window_end_ms=[row.window_end_ms for row in rows],
+            rows=[row.values for row in rows],
+            schema_versions=[row.schema_version for row in rows],
+            topic=sources[0].topic,
+            partition=sources[0].partition,
+            offsets=[source.offset for source in sources],
+        ).to_values()

@@ -1,22 +1,28 @@
-"""Kafka spout base: reads one topic and emits each message as plain tuple values.
+"""Kafka spout base: reads one topic and emits batches of its messages as plain tuple values.
 
-Subclasses say which topic and consumer group (``source``) and how a message becomes
-tuple values (``decode``); everything about delivery lives here, once.
+Subclasses say which topic and consumer group (``source``), how many messages one tuple
+carries (``messages_per_tuple``), how a message becomes a row (``decode``) and how rows
+become one tuple's values (``tuple_values``); everything about delivery lives here, once.
 
-Delivery (at least once): each tuple's id is its ``topic/partition/offset``. A partition's
-offset is committed only once it and every earlier offset are finished: acked, or written
-to the dead-letter topic (``DeadLetterOutbox`` hands an offset back only once Kafka has
-its dead letter; a letter that fails is resent with backoff; one too large is truncated to
-fit; one Kafka refuses for good is logged once, counted as ``dead_letters_abandoned`` and
-finished all the same, so it cannot stall the partition). Messages that can never be used
-are dead-lettered at once with their original bytes and the reason. What is emitted again:
+Batches: what one poll returned for a partition, cut into runs of consecutive valid
+messages of at most ``messages_per_tuple``; an invalid message is dead-lettered on its own
+and ends the run before it. A tuple's id is ``topic/partition/first-last`` (its first and
+last offsets), and delivery below is per tuple: a failure replays the whole batch.
+
+Delivery (at least once): a partition's offset is committed only once it and every earlier
+offset are finished: acked, or written to the dead-letter topic (``DeadLetterOutbox`` hands
+an offset back only once Kafka has its dead letter; a letter that fails is resent with
+backoff; one too large is truncated to fit; one Kafka refuses for good is logged once,
+counted as ``dead_letters_abandoned`` and finished all the same, so it cannot stall the
+partition). Messages that can never be used are dead-lettered at once with their original
+bytes and the reason. What is emitted again:
 
 - A failed tuple (failed downstream, or timed out after ``topology.message.timeout.secs``)
   is emitted again from memory after a growing backoff; its ``kafka.max_attempts``-th
-  failure dead-letters it (``retries_exhausted``) and finishes its offset. An outage
-  downstream (Redis, the brokers a bolt writes to) thus replays each tuple in flight up to
-  ``max_attempts - 1`` times (over 81 s of backoff with the defaults), then dead-letters it;
-  nothing is read from Kafka again.
+  failure dead-letters each of its messages (``retries_exhausted``), whose offsets finish
+  as Kafka confirms their letters. An outage downstream (Redis, the brokers a bolt writes
+  to) thus replays each tuple in flight up to ``max_attempts - 1`` times (over 81 s of
+  backoff with the defaults), then dead-letters it; nothing is read from Kafka again.
 - A rebalance: only partitions the consumer owns are committed. A revoked partition's
   tuples stay tracked until the new assignment is known. A partition handed straight back
   (kafka-python keeps its fetch position) goes on where it was: late acks and fails of its
@@ -48,7 +54,7 @@ from kafka.structs import TopicPartition
 from streamparse import Spout
 
 from botscore.clock import now_ms
-from botscore.errors import InvalidMessage
+from botscore.errors import ConfigError, InvalidMessage
 from botscore.metrics import Metrics
 from botscore.settings import Settings, require_message_timeouts
 from botscore.transport.dead_letter_outbox import DeadLetterOutbox
@@ -72,12 +78,23 @@ _COORDINATOR_TIMEOUT_S = 2.0
 
 @dataclass(frozen=True)
 class _Read:
-    """A message as read, kept until finished so it can be replayed or dead-lettered."""
+    """A message as read, kept until finished so it can be dead-lettered."""
 
-    values: list[Any] | None
     source: SourceRef
     value: bytes
     key: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.value) + len(self.key)
+
+
+@dataclass(frozen=True)
+class _Batch:
+    """An emitted tuple's values and the messages it carries, kept for replays."""
+
+    values: list[Any]
+    reads: tuple[_Read, ...]
 
 
 @dataclass(frozen=True)
@@ -97,8 +114,16 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         """The topic to read and the consumer group to read it as."""
         raise NotImplementedError
 
-    def decode(self, value: bytes | None, key: bytes | None, source: SourceRef) -> list[Any]:
-        """Tuple values for one message, or ``InvalidMessage`` to dead-letter it."""
+    def messages_per_tuple(self, settings: Settings) -> int:
+        """The most messages one tuple carries."""
+        return 1
+
+    def decode(self, value: bytes | None, key: bytes | None, source: SourceRef) -> Any:
+        """One message's row for ``tuple_values``, or ``InvalidMessage`` to dead-letter it."""
+        raise NotImplementedError
+
+    def tuple_values(self, rows: list[Any], sources: list[SourceRef]) -> list[Any]:
+        """One tuple's values for consecutive messages of one partition, in offset order."""
         raise NotImplementedError
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
@@ -106,13 +131,16 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         settings = Settings.from_options(storm_conf)
         self.kafka = settings.kafka
         self.topic, self.group = self.source(settings)
+        self.per_tuple = self.messages_per_tuple(settings)
+        if self.per_tuple < 1:
+            raise ConfigError(f"{self.component} needs at least 1 message per tuple")
         self.metrics = Metrics(settings.metrics, self.component)
         backoff = Backoff(
             self.kafka.replay_backoff_first_ms / 1000,
             self.kafka.replay_backoff_max_ms / 1000,
             self.kafka.max_attempts,
         )
-        self.in_flight: InFlight[_Read] = InFlight(backoff)
+        self.in_flight: InFlight[_Batch] = InFlight(backoff)
         # Appended by the consumer's I/O thread during a rebalance, applied here in order.
         self.rebalances: deque[_Rebalance] = deque()
         # Assigned, but not yet moved to the group's committed offset: not read meanwhile.
@@ -124,9 +152,8 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         self.producer = create_producer(
             self.kafka, client_id=f"botscore-{self.component}-dlq-{task}"
         )
-        # Its tokens say what a confirmed letter finishes: an exhausted tuple (its id) or a
-        # read that was never emitted (its reserved offset).
-        self.dead_letters: DeadLetterOutbox[str | SourceRef] = DeadLetterOutbox(
+        # A confirmed letter releases its message's reserved offset.
+        self.dead_letters: DeadLetterOutbox[SourceRef] = DeadLetterOutbox(
             self.producer, self.kafka.dead_letter_topic, backoff, logger=self.logger
         )
         self.abandoned_reported = 0  # the outbox's abandoned count already sent as a metric
@@ -146,9 +173,9 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         self._finish_dead_letters()
         self._apply_rebalances()
         now = time.monotonic()
-        for tup_id, read in self.in_flight.due_replays(now):
+        for tup_id, batch in self.in_flight.due_replays(now):
             self.metrics.count("replayed")
-            self.emit(read.values, tup_id=tup_id)
+            self.emit(batch.values, tup_id=tup_id)
         room = (
             len(self.in_flight) < self.kafka.max_in_flight
             and self.in_flight.held_bytes < self.kafka.max_in_flight_bytes
@@ -165,8 +192,7 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         stale = self._apply_rebalances() | self.unpositioned
         for tp, messages in polled.items():
             if (tp.topic, tp.partition) not in stale:
-                for message in messages:
-                    self._read(message)
+                self._read_partition(messages)
         if not polled and not self.consumer.assignment():
             # poll returns at once without partitions; do not spin a core meanwhile.
             time.sleep(0.1)
@@ -191,44 +217,58 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         self._apply_rebalances()  # a tuple of a revoked partition is its new owner's
         exhausted = self.in_flight.failed(tup_id, time.monotonic())
         if exhausted is not None:
-            attempts = self.in_flight.attempts(tup_id)
-            self._dead_letter(
-                exhausted,
-                DeadLetterReason.RETRIES_EXHAUSTED,
-                f"failed downstream {attempts} times",
-                tup_id,
-            )
+            detail = f"failed downstream {self.in_flight.attempts(tup_id)} times"
+            self.in_flight.retire(tup_id, [read.size for read in exhausted.reads])
+            for read in exhausted.reads:
+                self._dead_letter(read, DeadLetterReason.RETRIES_EXHAUSTED, detail)
 
-    def _read(self, message: Any) -> None:
-        source = SourceRef(message.topic, message.partition, message.offset)
-        read = _Read(None, source, message.value or b"", message.key or b"")
-        try:
-            values = self.decode(message.value, message.key, source)
-        except InvalidMessage as exc:
-            self.logger.warning("skipping invalid message at %s: %s", source.tuple_id(), exc)
-            self.in_flight.reserve(
-                (source.topic, source.partition), source.offset, len(read.value) + len(read.key)
-            )
-            self._dead_letter(read, exc.reason, exc.detail, source)
+    def _read_partition(self, messages: list[Any]) -> None:
+        """Emit one partition's polled ``messages`` as batches; dead-letter the invalid."""
+        rows: list[Any] = []
+        reads: list[_Read] = []
+        for message in messages:
+            source = SourceRef(message.topic, message.partition, message.offset)
+            read = _Read(source, message.value or b"", message.key or b"")
+            try:
+                row = self.decode(message.value, message.key, source)
+            except InvalidMessage as exc:
+                self._emit(rows, reads)  # offsets are tracked in order: the run before first
+                rows, reads = [], []
+                self.logger.warning("skipping invalid message at %s: %s", source.tuple_id(), exc)
+                self.in_flight.reserve((source.topic, source.partition), source.offset, read.size)
+                self._dead_letter(read, exc.reason, exc.detail)
+                continue
+            rows.append(row)
+            reads.append(read)
+            if len(rows) == self.per_tuple:
+                self._emit(rows, reads)
+                rows, reads = [], []
+        self._emit(rows, reads)
+
+    def _emit(self, rows: list[Any], reads: list[_Read]) -> None:
+        if not rows:
             return
-        self.metrics.count("in")
-        tup_id = source.tuple_id()
+        sources = [read.source for read in reads]
+        first, last = sources[0], sources[-1]
+        tup_id = f"{first.topic}/{first.partition}/{first.offset}-{last.offset}"
+        batch = _Batch(self.tuple_values(rows, sources), tuple(reads))
+        self.metrics.count("in", len(rows))
         self.in_flight.emitted(
             tup_id,
-            _Read(values, source, read.value, read.key),
-            (source.topic, source.partition),
-            source.offset,
-            len(read.value) + len(read.key),
+            batch,
+            (first.topic, first.partition),
+            [source.offset for source in sources],
+            sum(read.size for read in reads),
         )
-        self.emit(values, tup_id=tup_id)
+        self.emit(batch.values, tup_id=tup_id)
 
-    def _dead_letter(self, read: _Read, reason: str, detail: str, token: str | SourceRef) -> None:
-        """Set ``read`` aside; ``token`` (tuple id or reserved offset) finishes once on Kafka."""
+    def _dead_letter(self, read: _Read, reason: str, detail: str) -> None:
+        """Set ``read`` aside; its reserved offset is released once Kafka has the letter."""
         letter = DeadLetterRecord(
             read.value, read.key, reason, detail, self.component, read.source, now_ms()
         )
         self.metrics.count("dead_lettered", tags=[f"reason:{reason}"])
-        self.dead_letters.add(letter, token)
+        self.dead_letters.add(letter, read.source)
 
     def _apply_rebalances(self) -> set[PartitionKey]:
         """Apply the revocations, assignments and losses reported since the last call.
@@ -307,11 +347,8 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             )
 
     def _finish_dead_letters(self) -> None:
-        for token in self.dead_letters.confirmed():
-            if isinstance(token, SourceRef):
-                self.in_flight.release((token.topic, token.partition), token.offset)
-            else:
-                self.in_flight.finish(token)
+        for source in self.dead_letters.confirmed():
+            self.in_flight.release((source.topic, source.partition), source.offset)
         abandoned = self.dead_letters.abandoned - self.abandoned_reported
         if abandoned:
             self.metrics.count("dead_letters_abandoned", abandoned)

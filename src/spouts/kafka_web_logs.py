@@ -34,3 +34,7 @@ class KafkaWebLogsSpout(KafkaSourceSpout):
         log = decode_web_log(value, key, now_ms(), self.max_skew_ms)
         floor = self.in_flight.offsets.replay_floor((source.topic, source.partition))
         return request_record(log, source, floor).to_values()
+
+    def tuple_values(self, rows: list[list[Any]], sources: list[SourceRef]) -> list[Any]:
+        [values] = rows  # one request per tuple
+        return values

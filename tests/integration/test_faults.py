@@ -37,7 +37,8 @@ from .stream import GroupMember, ScoreCollector, SupervisedTopology, produce, va
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 STREAM = 20_000
-# topology.max.spout.pending in config.json plus one poll of the spout's consumer.
+# Messages a spout holds unfinished: kafka.max_in_flight (5000; topology.max.spout.pending
+# counts tuples, each a batch of up to scoring.batch_size) plus one poll of its consumer.
 IN_FLIGHT_BOUND = 5000 + 500
 
 

@@ -1,62 +1,40 @@
-"""Score a batch of feature records with one model call.
+"""Score a batch of users with one model call.
 
-Rows that cannot be scored (a feature the model needs is absent) come back as
-rejections with their reason instead of failing the whole batch.
+The spout already turned away users without the model's features, so a batch either
+scores whole or is malformed (``ValueError``): its tuple then fails and is replayed, and
+finally dead-lettered message by message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+import numpy as np
 
-from botscore.errors import InvalidMessage
-from botscore.model.features import feature_matrix, missing_features
 from botscore.model.registry import LoadedModel
-from botscore.vocabulary import DeadLetterReason
-from botscore.wire.records import FeatureRecord, ScoreRecord
+from botscore.wire.records import FeatureBatch, ScoreBatch
 
-__all__ = ["BatchResult", "score_batch"]
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    scored: list[tuple[FeatureRecord, ScoreRecord]]
-    rejected: list[tuple[FeatureRecord, InvalidMessage]]
+__all__ = ["score_batch"]
 
 
-def score_batch(
-    model: LoadedModel, records: Sequence[FeatureRecord], scored_time_ms: int
-) -> BatchResult:
-    names = model.manifest.feature_names
-    complete: list[FeatureRecord] = []
-    rejected: list[tuple[FeatureRecord, InvalidMessage]] = []
-    for record in records:
-        gaps = missing_features(record.features, names)
-        if gaps:
-            rejected.append(
-                (record, InvalidMessage(DeadLetterReason.MISSING_FEATURE, ",".join(gaps)))
-            )
-        else:
-            complete.append(record)
-    if not complete:
-        return BatchResult([], rejected)
-
-    scores = model.predict_scores(feature_matrix([r.features for r in complete], names))
+def score_batch(model: LoadedModel, batch: FeatureBatch, scored_time_ms: int) -> ScoreBatch:
+    """``batch`` scored in one ``predict_proba`` call; ``ValueError`` if it is malformed."""
     manifest = model.manifest
-    scored = [
-        (
-            record,
-            ScoreRecord(
-                user_id=record.user_id,
-                score=float(score),
-                decision=manifest.thresholds.decide(float(score)),
-                model_name=manifest.name,
-                model_version=manifest.version,
-                feature_time_ms=record.window_end_ms,
-                scored_time_ms=scored_time_ms,
-                source=record.source,
-            ),
-        )
-        for record, score in zip(complete, scores, strict=True)
-    ]
-    return BatchResult(scored, rejected)
+    width = len(manifest.feature_names)
+    if not batch.rows:
+        raise ValueError("an empty batch")
+    if any(len(row) != width for row in batch.rows):
+        raise ValueError(f"every row must hold the model's {width} features")
+    scores = model.predict_scores(np.asarray(batch.rows, dtype=np.float64)).tolist()
+    if len(scores) != len(batch.rows):
+        raise ValueError(f"the model gave {len(scores)} scores for {len(batch.rows)} rows")
+    return ScoreBatch(
+        user_ids=batch.user_ids,
+        scores=scores,
+        decisions=[manifest.thresholds.decide(score).value for score in scores],
+        model_name=manifest.name,
+        model_version=manifest.version,
+        feature_times_ms=batch.window_end_ms,
+        scored_time_ms=scored_time_ms,
+        topic=batch.topic,
+        partition=batch.partition,
+        offsets=batch.offsets,
+    )

@@ -1,16 +1,17 @@
 """At-least-once bookkeeping for the Kafka spout, free of Storm and Kafka.
 
-Every emitted message stays here until it is acked or deliberately set aside (dead
-lettered). A failed message is replayed after an exponential backoff; after
-``max_attempts`` it is handed back as exhausted so the caller dead-letters it instead of
-retrying forever. Offsets become committable only through ``OffsetTracker``, i.e. once
-everything before them is finished.
+Every emitted tuple (one or more messages of one partition) stays here until it is acked
+or deliberately set aside (dead lettered). A failed tuple is replayed after an exponential
+backoff; after ``max_attempts`` it is handed back as exhausted so the caller dead-letters
+its messages instead of retrying forever. Offsets become committable only through
+``OffsetTracker``, i.e. once everything before them is finished.
 """
 
 from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -54,17 +55,18 @@ class Backoff:
 class _Entry(Generic[T]):
     item: T
     partition: PartitionKey
-    offset: int
+    offsets: tuple[int, ...]
     size: int
     attempts: int = 0
 
 
 class InFlight(Generic[T]):
-    """Emitted items by tuple id, their replays, and the commit positions they allow.
+    """Emitted tuples by id, their replays, and the commit positions they allow.
 
-    Acks, fails and finishes of an unknown id (already acked, or of a forgotten partition)
-    are ignored. ``held_bytes`` sums the sizes given to ``emitted`` of the items still held,
-    so a reader can bound its memory in bytes, not only in count.
+    A tuple covers one or more offsets of one partition; its ack finishes them all. Acks,
+    fails and retirements of an unknown id (already acked, or of a forgotten partition) are
+    ignored. ``held_bytes`` sums the sizes given to ``emitted`` and ``reserve`` of what is
+    still held, so a reader can bound its memory in bytes; ``len`` counts messages.
     """
 
     def __init__(self, backoff: Backoff) -> None:
@@ -79,10 +81,17 @@ class InFlight(Generic[T]):
         return self.offsets.in_flight()
 
     def emitted(
-        self, tup_id: str, item: T, partition: PartitionKey, offset: int, size: int = 0
+        self,
+        tup_id: str,
+        item: T,
+        partition: PartitionKey,
+        offsets: Sequence[int],
+        size: int = 0,
     ) -> None:
-        self.offsets.emitted(partition, offset)
-        self._entries[tup_id] = _Entry(item, partition, offset, size)
+        """``item`` was emitted as ``tup_id``, carrying ``offsets`` (ascending) of ``partition``."""
+        for offset in offsets:
+            self.offsets.emitted(partition, offset)
+        self._entries[tup_id] = _Entry(item, partition, tuple(offsets), size)
         self.held_bytes += size
 
     def reserve(self, partition: PartitionKey, offset: int, size: int = 0) -> None:
@@ -100,7 +109,8 @@ class InFlight(Generic[T]):
         entry = self._entries.pop(tup_id, None)
         if entry is not None:
             self.held_bytes -= entry.size
-            self.offsets.done(entry.partition, entry.offset)
+            for offset in entry.offsets:
+                self.offsets.done(entry.partition, offset)
 
     def failed(self, tup_id: str, now: float) -> T | None:
         """Schedule a replay; return the item instead when its attempts are used up."""
@@ -113,16 +123,23 @@ class InFlight(Generic[T]):
         heapq.heappush(self._replays, (now + self.backoff.delay(entry.attempts), tup_id))
         return None
 
-    def finish(self, tup_id: str) -> None:
-        """An exhausted item was dead-lettered: its offset may now be committed."""
-        self.acked(tup_id)
+    def retire(self, tup_id: str, sizes: Sequence[int]) -> None:
+        """An exhausted tuple's messages are being dead-lettered one by one: each offset
+        becomes reserved (with its size, in offset order), released once its letter is out."""
+        entry = self._entries.pop(tup_id, None)
+        if entry is None:
+            return
+        self.held_bytes -= entry.size
+        for offset, size in zip(entry.offsets, sizes, strict=True):
+            self._reserved[entry.partition, offset] = size
+            self.held_bytes += size
 
     def due_replays(self, now: float) -> list[tuple[str, T]]:
         due = []
         while self._replays and self._replays[0][0] <= now:
             _, tup_id = heapq.heappop(self._replays)
             entry = self._entries.get(tup_id)
-            if entry is not None:  # not acked or revoked meanwhile
+            if entry is not None:  # not acked, retired or revoked meanwhile
                 due.append((tup_id, entry.item))
         return due
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from collections.abc import Collection
-from typing import TypeVar
+from collections.abc import Collection, Sequence
+from typing import NamedTuple, TypeVar
 
 from google.protobuf.message import DecodeError, Message
 
@@ -34,6 +34,8 @@ __all__ = [
     "QUOTE_CHARS",
     "SUPPORTED_SCHEMA_VERSIONS",
     "UNSPECIFIED_DECISION",
+    "FeatureRow",
+    "decode_feature_row",
     "decode_threat_score",
     "decode_user_features",
     "decode_web_log",
@@ -131,6 +133,34 @@ def _decode_keyed(message: M, payload: bytes | None) -> M:
         raise InvalidMessage(DeadLetterReason.UNSUPPORTED_SCHEMA_VERSION, str(version))
     _check_length("user_id", message.user_id, MAX_USER_ID_BYTES)  # type: ignore[attr-defined]
     return message
+
+
+class FeatureRow(NamedTuple):
+    """One ``UserFeatures`` as a row of a model's input: the features it needs, in order."""
+
+    user_id: str
+    window_end_ms: int
+    schema_version: int
+    values: list[float]
+
+
+def decode_feature_row(payload: bytes | None, names: Sequence[str]) -> FeatureRow:
+    """Decode ``payload`` straight into a row of the features ``names``, in that order.
+
+    Accepts and rejects exactly what ``decode_user_features(payload, source, names)`` does,
+    with the same reasons, without a record and its features mapping per user.
+    """
+    message = _decode_keyed(UserFeatures(), payload)
+    features = dict(message.features)
+    bad = sorted(name for name, value in features.items() if not math.isfinite(value))
+    if bad:
+        raise InvalidMessage(DeadLetterReason.NON_FINITE_FEATURE, ",".join(bad))
+    try:
+        values = [features[name] for name in names]
+    except KeyError:
+        missing = [name for name in names if name not in features]
+        raise InvalidMessage(DeadLetterReason.MISSING_FEATURE, ",".join(missing)) from None
+    return FeatureRow(message.user_id, message.window_end_unix_ms, message.schema_version, values)
 
 
 def decode_user_features(

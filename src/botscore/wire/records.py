@@ -1,17 +1,27 @@
 """Plain records that travel between components as Storm tuple values.
 
 Storm's JSON multilang protocol has no bytes type, so the spout decodes protobuf and
-components exchange these records as lists of JSON values. Field order here is the
-tuple's field order, with a ``source`` field spread into ``topic, partition, offset``;
-``FIELDS`` is what a component declares as its outputs.
+components exchange these records as lists of JSON values (lists, str, int, float: what
+a msgpack serializer carries too). Field order here is the tuple's field order, with a
+``source`` field spread into ``topic, partition, offset``; ``FIELDS`` is what a
+component declares as its outputs. The scoring topology's tuples carry a batch of users
+of one partition (``FeatureBatch``, ``ScoreBatch``): per-user fields are parallel lists.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, TypeVar
 
-__all__ = ["FeatureRecord", "RequestRecord", "ScoreRecord", "SourceRef"]
+__all__ = [
+    "FeatureBatch",
+    "FeatureRecord",
+    "RequestRecord",
+    "ScoreBatch",
+    "ScoreRecord",
+    "SourceRef",
+]
 
 R = TypeVar("R", bound="_TupleRecord")
 _SOURCE_FIELDS = ["topic", "partition", "offset"]
@@ -111,3 +121,69 @@ class RequestRecord(_TupleRecord):
     flags: list[str]
     source: SourceRef
     replay_floor: int
+
+
+def _check_parallel(record: Any, names: list[str]) -> None:
+    """Refuse a batch whose per-user lists do not all have one entry per offset."""
+    lengths = {name: len(getattr(record, name)) for name in names}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"{type(record).__name__} lists differ in length: {lengths}")
+
+
+@_tuple_record
+@dataclass(frozen=True)
+class FeatureBatch(_TupleRecord):
+    """Users read from consecutive offsets of one partition; ``rows`` holds each user's
+    features in the model's feature order."""
+
+    user_ids: list[str]
+    window_end_ms: list[int]
+    rows: list[list[float]]
+    schema_versions: list[int]
+    topic: str
+    partition: int
+    offsets: list[int]
+
+    def __post_init__(self) -> None:
+        _check_parallel(self, ["user_ids", "window_end_ms", "rows", "schema_versions", "offsets"])
+
+
+@_tuple_record
+@dataclass(frozen=True)
+class ScoreBatch(_TupleRecord):
+    """A ``FeatureBatch`` scored: one score and decision per user, in the same order."""
+
+    user_ids: list[str]
+    scores: list[float]
+    decisions: list[str]
+    model_name: str
+    model_version: str
+    feature_times_ms: list[int]
+    scored_time_ms: int
+    topic: str
+    partition: int
+    offsets: list[int]
+
+    def __post_init__(self) -> None:
+        _check_parallel(self, ["user_ids", "scores", "decisions", "feature_times_ms", "offsets"])
+
+    def records(self) -> Iterator[ScoreRecord]:
+        """One ``ScoreRecord`` per user, as each is written to Kafka."""
+        for user_id, score, decision, feature_time_ms, offset in zip(
+            self.user_ids,
+            self.scores,
+            self.decisions,
+            self.feature_times_ms,
+            self.offsets,
+            strict=True,
+        ):
+            yield ScoreRecord(
+                user_id=user_id,
+                score=float(score),
+                decision=decision,
+                model_name=self.model_name,
+                model_version=self.model_version,
+                feature_time_ms=feature_time_ms,
+                scored_time_ms=self.scored_time_ms,
+                source=SourceRef(self.topic, self.partition, offset),
+            )

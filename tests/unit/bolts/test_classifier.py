@@ -1,4 +1,4 @@
-"""The classifier bolt: scores full batches, anchors each score, fails what it cannot score."""
+"""The classifier bolt: one batch tuple in, its scores out as one anchored tuple, then an ack."""
 
 import dataclasses
 import json
@@ -11,41 +11,38 @@ from bolts import classifier
 from bolts.classifier import ClassifierBolt
 from botscore.errors import ModelError
 from botscore.model.sample_users import sample_users
-from botscore.wire.records import FeatureRecord, ScoreRecord, SourceRef
+from botscore.wire.records import FeatureBatch, ScoreBatch
 from tests.unit.storm_fakes import start, storm_tuple
 
 NOW_MS = 1_700_000_000_000
-BATCH = 4
 
 
 @pytest.fixture
 def bolt(small_model_dir, monkeypatch):
     monkeypatch.setattr(classifier, "now_ms", lambda: NOW_MS)
-    options = {
-        "botscore.scoring.model_dir": str(small_model_dir),
-        "botscore.scoring.batch_size": BATCH,
-        # Batches close by size only: no batch may close by age while a test runs.
-        "botscore.scoring.max_batch_wait_ms": 3_600_000,
-    }
-    component, link = start(ClassifierBolt, options, monkeypatch)
-    yield component, link
-    component.stop_batching()
+    return start(ClassifierBolt, {"botscore.scoring.model_dir": str(small_model_dir)}, monkeypatch)
 
 
-def _records(n, seed=3):  # seed 3 holds an allow and a challenge
-    return [
-        FeatureRecord(u.user_id, 1_699_999_990_000 + i, u.features, 1, SourceRef("uf", 1, 100 + i))
-        for i, u in enumerate(sample_users(n, seed))
-    ]
+def _batch(model_dir, n, seed=3):  # seed 3 holds an allow and a challenge
+    names = json.loads((model_dir / "manifest.json").read_text())["feature_names"]
+    users = list(sample_users(n, seed))
+    return FeatureBatch(
+        user_ids=[u.user_id for u in users],
+        window_end_ms=[1_699_999_990_000 + i for i in range(n)],
+        rows=[[u.features[name] for name in names] for u in users],
+        schema_versions=[1] * n,
+        topic="uf",
+        partition=1,
+        offsets=list(range(100, 100 + n)),
+    )
 
 
-def _expected_scores(model_dir, records):
-    """Bot probabilities straight from the pickled estimator, columns in manifest order."""
+def _expected_scores(model_dir, batch):
+    """Bot probabilities straight from the pickled estimator."""
     manifest = json.loads((model_dir / "manifest.json").read_text())
     estimator = classifier.load_model(model_dir).estimator
-    matrix = np.array([[r.features[name] for name in manifest["feature_names"]] for r in records])
     bot_column = list(estimator.classes_).index(1)
-    return list(estimator.predict_proba(matrix)[:, bot_column]), manifest["thresholds"]
+    return list(estimator.predict_proba(np.array(batch.rows))[:, bot_column]), manifest
 
 
 def _decision(score, thresholds):
@@ -54,48 +51,48 @@ def _decision(score, thresholds):
     return "challenge" if score >= thresholds["challenge"] else "allow"
 
 
-def test_nothing_is_answered_before_the_batch_is_full(bolt):
+def test_a_batch_is_scored_in_one_tuple_anchored_to_its_input_and_then_acked(bolt, small_model_dir):
     component, link = bolt
-    for i, record in enumerate(_records(BATCH - 1)):
-        component.process(storm_tuple(f"in-{i}", record.to_values()))
-    assert link.messages() == []
+    batch = _batch(small_model_dir, 7)
+    component.process(storm_tuple("uf/1/100-106", batch.to_values()))
+
+    emit, ack = link.messages()
+    assert (emit["command"], emit["anchors"]) == ("emit", ["uf/1/100-106"])
+    assert (ack["command"], ack["id"]) == ("ack", "uf/1/100-106")
+    scores = ScoreBatch.from_values(emit["tuple"])
+    expected, manifest = _expected_scores(small_model_dir, batch)
+    assert scores.scores == expected
+    assert scores.decisions == [_decision(s, manifest["thresholds"]) for s in expected]
+    assert {"allow", "challenge"} <= set(scores.decisions)
+    assert scores.user_ids == batch.user_ids
+    assert scores.feature_times_ms == batch.window_end_ms
+    assert (scores.topic, scores.partition, scores.offsets) == ("uf", 1, batch.offsets)
+    assert (scores.model_name, scores.model_version) == (manifest["name"], manifest["version"])
+    assert scores.scored_time_ms == NOW_MS
 
 
-def test_each_score_is_emitted_anchored_to_its_input_and_then_the_input_is_acked(
-    bolt, small_model_dir
-):
+def test_each_tuple_is_answered_on_its_own(bolt, small_model_dir):
     component, link = bolt
-    records = _records(BATCH)
-    for i, record in enumerate(records):
-        component.process(storm_tuple(f"in-{i}", record.to_values()))
-
-    messages = link.messages()
-    assert [m["command"] for m in messages] == ["emit", "ack"] * BATCH
-    expected, thresholds = _expected_scores(small_model_dir, records)
-    for i, record in enumerate(records):
-        emit, ack = messages[2 * i], messages[2 * i + 1]
-        assert emit["anchors"] == [f"in-{i}"]
-        assert ack["id"] == f"in-{i}"
-        score = ScoreRecord.from_values(emit["tuple"])
-        assert score.user_id == record.user_id
-        assert score.score == expected[i]
-        assert score.decision == _decision(expected[i], thresholds)
-        assert score.feature_time_ms == record.window_end_ms
-        assert score.scored_time_ms == NOW_MS
-        assert score.source == record.source
+    for i in range(3):
+        component.process(storm_tuple(f"in-{i}", _batch(small_model_dir, 2, seed=i).to_values()))
+    assert link.commands() == [("emit", None), ("ack", "in-0")] + [
+        c for i in (1, 2) for c in [("emit", None), ("ack", f"in-{i}")]
+    ]
 
 
-def test_a_user_that_cannot_be_scored_is_failed_and_the_others_are_scored(bolt):
+@pytest.mark.parametrize(
+    "damage",
+    [
+        pytest.param(lambda v: v[:3], id="too-few-values"),
+        pytest.param(lambda v: [v[0][:-1], *v[1:]], id="a-user-id-short"),
+        pytest.param(lambda v: [v[0], v[1], [r[:-1] for r in v[2]], *v[3:]], id="narrow-rows"),
+        pytest.param(lambda v: [[], [], [], [], *v[4:6], []], id="empty"),
+    ],
+)
+def test_a_malformed_tuple_is_failed_and_nothing_is_emitted(bolt, small_model_dir, damage):
     component, link = bolt
-    records = _records(BATCH)
-    incomplete = {k: v for k, v in records[1].features.items() if k != "requests_1h"}
-    records[1] = dataclasses.replace(records[1], features=incomplete)
-    for i, record in enumerate(records):
-        component.process(storm_tuple(f"in-{i}", record.to_values()))
-
-    assert link.failed() == ["in-1"]
-    assert sorted(link.acked()) == ["in-0", "in-2", "in-3"]
-    assert sorted(a for m in link.emitted() for a in m["anchors"]) == ["in-0", "in-2", "in-3"]
+    component.process(storm_tuple("bad", damage(_batch(small_model_dir, 3).to_values())))
+    assert link.commands() == [("fail", "bad")]
 
 
 class _BrokenEstimator:
@@ -105,12 +102,14 @@ class _BrokenEstimator:
         raise ValueError("the model blew up")
 
 
-def test_a_batch_whose_model_call_raises_is_failed_whole(bolt):
+def test_a_batch_whose_model_call_raises_is_failed_and_the_bolt_goes_on(bolt, small_model_dir):
     component, link = bolt
-    component.model = dataclasses.replace(component.model, estimator=_BrokenEstimator())
-    for i, record in enumerate(_records(BATCH)):
-        component.process(storm_tuple(f"in-{i}", record.to_values()))
-    assert link.commands() == [("fail", f"in-{i}") for i in range(BATCH)]
+    model = component.model
+    component.model = dataclasses.replace(model, estimator=_BrokenEstimator())
+    component.process(storm_tuple("first", _batch(small_model_dir, 4).to_values()))
+    component.model = model
+    component.process(storm_tuple("second", _batch(small_model_dir, 4).to_values()))
+    assert link.commands() == [("fail", "first"), ("emit", None), ("ack", "second")]
 
 
 def test_a_model_that_fails_its_check_stops_the_bolt_before_it_scores(

@@ -1,4 +1,7 @@
-"""The producer bolt base: a tuple is acked once Kafka confirmed it, failed when it did not."""
+"""The producer bolt base: a tuple is acked once Kafka confirmed all its messages, failed
+once at the first that failed, never both."""
+
+import threading
 
 import pytest
 from kafka.errors import KafkaTimeoutError, NotLeaderForPartitionError
@@ -11,7 +14,8 @@ from tests.unit.transport.kafka_fakes import FakeProducer
 
 
 class _PlainBolt(KafkaProducerBolt):
-    """Writes (key, value) string pairs to the scores topic."""
+    """Writes a key and its string values, one message each, to the scores topic; a
+    partition number as third value names the partition."""
 
     component = Component.SCORE_PRODUCER
 
@@ -19,8 +23,11 @@ class _PlainBolt(KafkaProducerBolt):
         return settings.kafka.scores_topic
 
     def encode(self, values):
-        key, value = values
-        return key.encode(), value.encode()
+        key, messages, *_ = values
+        return [(key.encode(), value.encode()) for value in messages]
+
+    def partition(self, values):
+        return values[2] if len(values) > 2 else None
 
 
 @pytest.fixture
@@ -54,34 +61,83 @@ def test_the_producer_comes_from_the_settings_and_names_the_task(bolt, producers
     assert producers_made == [("broker-under-test:9092", "botscore-score_producer-3")]
 
 
-def test_tuples_are_acked_only_once_kafka_confirmed_them(bolt, producer):
+def test_a_tuple_is_acked_once_kafka_confirmed_every_one_of_its_messages(bolt, producer):
     component, link = bolt
-    component.process(storm_tuple("t1", ["u1", "first"]))
-    component.process(storm_tuple("t2", ["u2", "second"]))
+    component.process(storm_tuple("t1", ["u1", ["a", "b", "c"]]))
+    component.process(storm_tuple("t2", ["u2", ["d"]]))
     assert producer.sent == [
-        ("scores-under-test", b"u1", b"first"),
-        ("scores-under-test", b"u2", b"second"),
+        ("scores-under-test", b"u1", b"a"),
+        ("scores-under-test", b"u1", b"b"),
+        ("scores-under-test", b"u1", b"c"),
+        ("scores-under-test", b"u2", b"d"),
     ]
-    assert link.commands() == [], "acked before Kafka answered"
-
+    assert producer.sent_partitions == [None] * 4  # the keys decide
+    producer.settle(2)
+    assert link.commands() == [], "acked before Kafka confirmed every message"
+    producer.settle(1)
+    assert link.commands() == [("ack", "t1")]
     producer.flush()
     assert link.commands() == [("ack", "t1"), ("ack", "t2")]
 
 
-def test_a_write_kafka_did_not_confirm_fails_its_tuple_alone(bolt, producer):
+def test_the_partition_hook_names_the_partition_of_every_message(bolt, producer):
+    component, _ = bolt
+    component.process(storm_tuple("t1", ["u1", ["a", "b"], 3]))
+    assert producer.sent_partitions == [3, 3]
+
+
+@pytest.mark.parametrize("lost", ["a", "b", "c"])
+def test_a_tuple_is_failed_once_at_its_first_lost_message_and_never_acked(bolt, producer, lost):
     component, link = bolt
-    producer.fail[b"lost"] = KafkaTimeoutError("batch expired")
-    for tup_id, value in [("t1", "kept"), ("t2", "lost"), ("t3", "also kept")]:
-        component.process(storm_tuple(tup_id, ["u", value]))
+    producer.fail[lost.encode()] = KafkaTimeoutError("batch expired")
+    component.process(storm_tuple("t1", ["u", ["a", "b", "c"]]))
+    component.process(storm_tuple("t2", ["u", ["kept"]]))
     producer.flush()
-    assert link.commands() == [("ack", "t1"), ("fail", "t2"), ("ack", "t3")]
+    assert link.commands() == [("fail", "t1"), ("ack", "t2")]
 
 
-def test_a_send_the_client_refuses_fails_the_tuple_at_once(bolt, producer):
+def test_two_lost_messages_fail_their_tuple_once(bolt, producer):
+    component, link = bolt
+    producer.fail[b"a"] = producer.fail[b"c"] = KafkaTimeoutError("batch expired")
+    component.process(storm_tuple("t1", ["u", ["a", "b", "c"]]))
+    producer.flush()
+    assert link.commands() == [("fail", "t1")]
+
+
+def test_a_send_the_client_refuses_fails_the_tuple_at_once_and_sends_no_more(bolt, producer):
     component, link = bolt
     producer.refuse[b"refused"] = NotLeaderForPartitionError("no leader")
-    component.process(storm_tuple("t1", ["u", "refused"]))
+    component.process(storm_tuple("t1", ["u", ["sent", "refused", "never"]]))
     assert link.commands() == [("fail", "t1")]
+    assert producer.sent == [("scores-under-test", b"u", b"sent")]
     producer.flush()
-    assert link.commands() == [("fail", "t1")], "a refused send was answered twice"
+    assert link.commands() == [("fail", "t1")], "a refused tuple was answered twice"
+
+
+def test_a_tuple_that_cannot_be_encoded_is_failed(bolt, producer):
+    component, link = bolt
+    component.process(storm_tuple("t1", ["only-a-key"]))
+    assert link.commands() == [("fail", "t1")]
     assert producer.sent == []
+
+
+def test_a_tuple_without_messages_is_acked_at_once(bolt, producer):
+    component, link = bolt
+    component.process(storm_tuple("t1", ["u", []]))
+    assert link.commands() == [("ack", "t1")]
+
+
+def test_confirmations_from_many_threads_ack_the_tuple_exactly_once(bolt, producer):
+    component, link = bolt
+    values = [str(i) for i in range(2000)]
+    component.process(storm_tuple("t1", ["u", values]))
+    futures = [future for _, future in producer._unsettled]
+    chunks = [futures[i::4] for i in range(4)]
+    threads = [
+        threading.Thread(target=lambda c=c: [f.success("metadata") for f in c]) for c in chunks
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert link.commands() == [("ack", "t1")]

@@ -1,49 +1,85 @@
-"""The scoring topology's producer: a classifier's score tuple becomes a ``ThreatScore``."""
+"""The scoring topology's producer: a classifier's batch becomes one ``ThreatScore`` per user."""
+
+import pytest
 
 from bolts import kafka_producer
 from bolts.score_producer import ScoreProducerBolt
 from botscore.v1.threat_score_pb2 import Decision, ThreatScore
-from botscore.wire.records import ScoreRecord, SourceRef
+from botscore.wire.records import ScoreBatch
 from tests.unit.storm_fakes import start, storm_tuple
 from tests.unit.transport.kafka_fakes import FakeProducer
 
+SCORES = ScoreBatch(
+    user_ids=["user-ä1", "user-2"],
+    scores=[0.93, 0.1],
+    decisions=["block", "allow"],
+    model_name="baseline",
+    model_version="2",
+    feature_times_ms=[1_700_000_000_123, 1_700_000_000_124],
+    scored_time_ms=1_700_000_000_456,
+    topic="features-t",
+    partition=2,
+    offsets=[41, 43],
+)
 
-def test_a_score_tuple_goes_to_the_scores_topic_keyed_by_user_and_is_acked_once_sent(
-    monkeypatch,
-):
-    producer = FakeProducer()
+
+def _bolt(monkeypatch, partitions):
+    producer = FakeProducer(partitions=partitions)
     monkeypatch.setattr(kafka_producer, "create_producer", lambda settings, client_id: producer)
     bolt, link = start(
         ScoreProducerBolt,
         {"botscore.kafka.scores_topic": "scores-t", "botscore.kafka.features_topic": "features-t"},
         monkeypatch,
     )
-    score = ScoreRecord(
-        user_id="user-ä1",
-        score=0.93,
-        decision="block",
-        model_name="baseline",
-        model_version="2",
-        feature_time_ms=1_700_000_000_123,
-        scored_time_ms=1_700_000_000_456,
-        source=SourceRef("features-t", 2, 41),
-    )
-    bolt.process(storm_tuple("s1", score.to_values()))
+    return bolt, link, producer
+
+
+def test_each_user_of_a_batch_becomes_a_threat_score_keyed_by_user_and_the_tuple_is_acked(
+    monkeypatch,
+):
+    bolt, link, producer = _bolt(monkeypatch, {"features-t": {0, 1, 2}, "scores-t": {0, 1, 2}})
+    bolt.process(storm_tuple("features-t/2/41-43", SCORES.to_values()))
     assert link.commands() == []
     producer.flush()
-    assert link.commands() == [("ack", "s1")]
+    assert link.commands() == [("ack", "features-t/2/41-43")]
 
-    [(topic, key, value)] = producer.sent
-    assert (topic, key) == ("scores-t", "user-ä1".encode())
-    message = ThreatScore.FromString(value)
-    assert message.user_id == "user-ä1"
-    assert message.score == 0.93
-    assert message.decision == Decision.DECISION_BLOCK
-    assert (message.model_name, message.model_version) == ("baseline", "2")
-    assert message.feature_time_unix_ms == 1_700_000_000_123
-    assert message.scored_time_unix_ms == 1_700_000_000_456
-    assert (message.source.topic, message.source.partition, message.source.offset) == (
+    assert [(topic, key) for topic, key, _ in producer.sent] == [
+        ("scores-t", "user-ä1".encode()),
+        ("scores-t", b"user-2"),
+    ]
+    first, second = (ThreatScore.FromString(value) for _, _, value in producer.sent)
+    assert first.user_id == "user-ä1"
+    assert first.score == 0.93
+    assert first.decision == Decision.DECISION_BLOCK
+    assert (first.model_name, first.model_version) == ("baseline", "2")
+    assert first.feature_time_unix_ms == 1_700_000_000_123
+    assert first.scored_time_unix_ms == 1_700_000_000_456
+    assert (first.source.topic, first.source.partition, first.source.offset) == (
         "features-t",
         2,
         41,
     )
+    assert (second.user_id, second.decision, second.source.offset) == (
+        "user-2",
+        Decision.DECISION_ALLOW,
+        43,
+    )
+
+
+def test_scores_go_to_their_features_partition_when_the_topics_have_as_many(monkeypatch):
+    bolt, _, producer = _bolt(monkeypatch, {"features-t": {0, 1, 2}, "scores-t": {0, 1, 2}})
+    bolt.process(storm_tuple("b", SCORES.to_values()))
+    assert producer.sent_partitions == [2, 2]
+
+
+@pytest.mark.parametrize(
+    "partitions",
+    [
+        pytest.param({"features-t": {0, 1, 2}, "scores-t": {0, 1, 2, 3}}, id="different-counts"),
+        pytest.param({"features-t": {0, 1, 2}}, id="scores-topic-unknown"),
+    ],
+)
+def test_otherwise_the_key_decides(monkeypatch, partitions):
+    bolt, _, producer = _bolt(monkeypatch, partitions)
+    bolt.process(storm_tuple("b", SCORES.to_values()))
+    assert producer.sent_partitions == [None, None]

@@ -1,4 +1,4 @@
-"""Batch scoring: decisions, model names and rejected rows."""
+"""Batch scoring: one model call per batch, decisions, model names, malformed batches."""
 
 import dataclasses
 import json
@@ -9,71 +9,85 @@ from botscore.model.features import CATALOG, feature_matrix
 from botscore.model.registry import load_model
 from botscore.model.sample_users import sample_users
 from botscore.model.scoring import score_batch
-from botscore.wire.records import FeatureRecord, SourceRef
+from botscore.wire.records import FeatureBatch
 
 
-def _records(n, seed=11):
-    return [
-        FeatureRecord(u.user_id, 1000 + i, u.features, 1, SourceRef("t", 0, i))
-        for i, u in enumerate(sample_users(n, seed))
-    ]
+def _batch(n, seed=11, names=CATALOG):
+    users = list(sample_users(n, seed))
+    return FeatureBatch(
+        user_ids=[u.user_id for u in users],
+        window_end_ms=[1000 + i for i in range(n)],
+        rows=[[u.features[name] for name in names] for u in users],
+        schema_versions=[1] * n,
+        topic="t",
+        partition=2,
+        offsets=list(range(50, 50 + n)),
+    ), users
 
 
-def test_batch_scores_equal_a_direct_predict_proba(small_model_dir):
+class _Counting:
+    """An estimator that counts its calls."""
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+        self.classes_ = estimator.classes_
+        self.calls = 0
+
+    def predict_proba(self, matrix):
+        self.calls += 1
+        return self.estimator.predict_proba(matrix)
+
+
+def test_batch_scores_equal_a_direct_predict_proba_from_one_call(small_model_dir):
     model = load_model(small_model_dir)
-    records = _records(300)
-    result = score_batch(model, records, scored_time_ms=5)
-    expected = model.estimator.predict_proba(feature_matrix([r.features for r in records], CATALOG))
-    assert [s.score for _, s in result.scored] == list(expected[:, 1])
-    assert all(
-        s.source == r.source and s.feature_time_ms == r.window_end_ms for r, s in result.scored
-    )
-    assert {s.decision for _, s in result.scored} <= {"allow", "challenge", "block"}
+    counting = _Counting(model.estimator)
+    batch, users = _batch(300)
+    scores = score_batch(dataclasses.replace(model, estimator=counting), batch, scored_time_ms=5)
+    expected = model.estimator.predict_proba(feature_matrix([u.features for u in users], CATALOG))
+    assert counting.calls == 1
+    assert scores.scores == list(expected[:, 1])
+    assert all(type(s) is float for s in scores.scores)  # plain values for the serializer
+    assert scores.decisions == [model.manifest.thresholds.decide(s) for s in scores.scores]
+    assert all(type(d) is str for d in scores.decisions)
+    assert set(scores.decisions) <= {"allow", "challenge", "block"}
 
 
-def test_a_user_missing_a_feature_is_rejected_alone(small_model_dir):
-    model = load_model(small_model_dir)
-    records = _records(5)
-    broken = FeatureRecord("x", 1, {"requests_1m": 1.0}, 1, SourceRef("t", 0, 99))
-    result = score_batch(model, [*records, broken], scored_time_ms=5)
-    assert len(result.scored) == 5
-    [(record, error)] = result.rejected
-    assert record is broken
-    assert error.reason == "missing_feature"
-    assert "requests_1h" in error.detail
-
-
-def test_each_score_names_its_user_the_model_and_the_scoring_time(small_model_dir):
+def test_each_score_names_its_user_source_the_model_and_the_scoring_time(small_model_dir):
     # The manifest file as written, not as the registry reads it.
     manifest = json.loads((small_model_dir / "manifest.json").read_text())
-    records = _records(20)
-    result = score_batch(load_model(small_model_dir), records, scored_time_ms=1_790_000_000_123)
-    assert [r for r, _ in result.scored] == records
-    for record, score in result.scored:
-        assert score.user_id == record.user_id
-        assert (score.model_name, score.model_version) == (manifest["name"], manifest["version"])
-        assert score.scored_time_ms == 1_790_000_000_123
-    assert len({s.user_id for _, s in result.scored}) == 20
+    batch, _ = _batch(20)
+    scores = score_batch(load_model(small_model_dir), batch, scored_time_ms=1_790_000_000_123)
+    assert scores.user_ids == batch.user_ids
+    assert scores.feature_times_ms == batch.window_end_ms
+    assert (scores.topic, scores.partition, scores.offsets) == ("t", 2, batch.offsets)
+    assert (scores.model_name, scores.model_version) == (manifest["name"], manifest["version"])
+    assert scores.scored_time_ms == 1_790_000_000_123
 
 
-def test_a_batch_with_no_complete_record_scores_none_and_rejects_all(small_model_dir):
-    records = [
-        FeatureRecord("x", 1, {"requests_1m": 1.0}, 1, SourceRef("t", 0, 1)),
-        FeatureRecord("y", 1, {}, 1, SourceRef("t", 0, 2)),
-    ]
-    result = score_batch(load_model(small_model_dir), records, scored_time_ms=5)
-    assert result.scored == []
-    assert [r for r, _ in result.rejected] == records
-    assert {e.reason for _, e in result.rejected} == {"missing_feature"}
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param({"user_ids": ["a"]}, id="fewer-user-ids-than-rows"),
+        pytest.param({"rows": [[1.0] * len(CATALOG)]}, id="fewer-rows-than-users"),
+    ],
+)
+def test_a_batch_whose_lists_disagree_is_refused(change):
+    batch, _ = _batch(3)
+    with pytest.raises(ValueError, match="differ in length"):
+        dataclasses.replace(batch, **change)
 
 
-def test_the_rejection_names_every_missing_feature_in_model_order(small_model_dir):
-    [user] = sample_users(1, 11)
-    features = dict(user.features)
-    del features["login_attempts_1h"], features["distinct_paths_1h"]
-    record = FeatureRecord("x", 1, features, 1, SourceRef("t", 0, 1))
-    [(_, error)] = score_batch(load_model(small_model_dir), [record], scored_time_ms=5).rejected
-    assert error.detail == "distinct_paths_1h,login_attempts_1h"
+def test_a_row_without_the_models_features_fails_the_batch(small_model_dir):
+    batch, _ = _batch(3)
+    narrow = dataclasses.replace(batch, rows=[*batch.rows[:2], batch.rows[2][:-1]])
+    with pytest.raises(ValueError, match="features"):
+        score_batch(load_model(small_model_dir), narrow, scored_time_ms=5)
+
+
+def test_an_empty_batch_is_malformed(small_model_dir):
+    batch, _ = _batch(0)
+    with pytest.raises(ValueError, match="empty"):
+        score_batch(load_model(small_model_dir), batch, scored_time_ms=5)
 
 
 class _OneRowShort:
@@ -87,8 +101,8 @@ class _OneRowShort:
 
 
 def test_a_model_answering_fewer_rows_than_asked_fails_the_batch(small_model_dir):
-    # Pairing scores with the first records would silently leave the last one unscored.
+    # Pairing scores with the first users would silently leave the last one unscored.
     model = load_model(small_model_dir)
     short = dataclasses.replace(model, estimator=_OneRowShort(model.estimator))
-    with pytest.raises(ValueError):
-        score_batch(short, _records(3), scored_time_ms=5)
+    with pytest.raises(ValueError, match="2 scores for 3 rows"):
+        score_batch(short, _batch(3)[0], scored_time_ms=5)

@@ -1,4 +1,4 @@
-"""The scoring topology's Kafka spout: what it reads, and which messages it turns away."""
+"""The scoring topology's Kafka spout: what it reads, its batches, the messages it turns away."""
 
 import io
 import json
@@ -7,24 +7,27 @@ import pytest
 
 from botscore.errors import InvalidMessage
 from botscore.settings import Settings
-from botscore.wire.codec import encode_user_features
-from botscore.wire.records import FeatureRecord, SourceRef
+from botscore.wire.codec import FeatureRow, encode_user_features
+from botscore.wire.records import FeatureBatch, SourceRef
 from spouts.kafka_features import KafkaFeaturesSpout
 
 SOURCE = SourceRef("uf", 3, 77)
 
 
 def _started(model_dir):
-    """A spout and what its ``source`` said: the topic and the consumer group."""
+    """A spout, what its ``source`` said (the topic and the consumer group) and how many
+    messages it puts in a tuple."""
     spout = KafkaFeaturesSpout(
         input_stream=io.BytesIO(), output_stream=io.BytesIO(), rdb_signal=None
     )
     options = {
         "botscore.scoring.model_dir": str(model_dir),
         "botscore.scoring.consumer_group": "group-under-test",
+        "botscore.scoring.batch_size": 321,
         "botscore.kafka.features_topic": "features-under-test",
     }
-    return spout, spout.source(Settings.from_options(options, environ={}))
+    settings = Settings.from_options(options, environ={})
+    return spout, spout.source(settings), spout.messages_per_tuple(settings)
 
 
 @pytest.fixture
@@ -48,15 +51,30 @@ def spout(model_dir):
     return _started(model_dir)[0]
 
 
-def test_it_reads_the_features_topic_as_the_scoring_group(model_dir):
-    assert _started(model_dir)[1] == ("features-under-test", "group-under-test")
+def test_it_reads_the_features_topic_as_the_scoring_group_in_batches_of_the_batch_size(
+    model_dir,
+):
+    assert _started(model_dir)[1:] == (("features-under-test", "group-under-test"), 321)
 
 
-def test_a_message_with_the_models_features_becomes_a_feature_record(spout):
-    features = {"requests_1m": 4.0, "error_ratio_1h": 0.5}
-    values = spout.decode(encode_user_features("user-1", 1_700_000_000_000, features), None, SOURCE)
-    assert FeatureRecord.from_values(values) == FeatureRecord(
-        "user-1", 1_700_000_000_000, features, 1, SOURCE
+def test_a_message_with_the_models_features_becomes_a_row_in_the_models_order(spout):
+    features = {"error_ratio_1h": 0.5, "requests_1m": 4.0, "unused": 7.0}
+    row = spout.decode(encode_user_features("user-1", 1_700_000_000_000, features), None, SOURCE)
+    assert row == FeatureRow("user-1", 1_700_000_000_000, 1, [4.0, 0.5])
+
+
+def test_rows_of_consecutive_messages_become_one_feature_batch(spout):
+    rows = [FeatureRow("u1", 10, 1, [1.0, 0.1]), FeatureRow("u2", 11, 1, [2.0, 0.2])]
+    sources = [SourceRef("uf", 3, 77), SourceRef("uf", 3, 79)]
+    values = json.loads(json.dumps(spout.tuple_values(rows, sources)))
+    assert FeatureBatch.from_values(values) == FeatureBatch(
+        user_ids=["u1", "u2"],
+        window_end_ms=[10, 11],
+        rows=[[1.0, 0.1], [2.0, 0.2]],
+        schema_versions=[1, 1],
+        topic="uf",
+        partition=3,
+        offsets=[77, 79],
     )
 
 
@@ -69,7 +87,4 @@ def test_a_message_without_a_feature_the_model_needs_is_turned_away(spout):
 
 def test_features_the_model_does_not_use_may_be_missing(spout):
     payload = encode_user_features("user-1", 1, {"requests_1m": 4.0, "error_ratio_1h": 0.0})
-    assert FeatureRecord.from_values(spout.decode(payload, None, SOURCE)).features == {
-        "requests_1m": 4.0,
-        "error_ratio_1h": 0.0,
-    }
+    assert spout.decode(payload, None, SOURCE).values == [4.0, 0.0]

@@ -33,18 +33,28 @@ INTERVAL_S = 1.0
 
 
 class _LinesSpout(KafkaSourceSpout):
-    """Emits each line with the replay floor it was read under; ``bad`` is invalid."""
+    """Emits ``lines_per_tuple`` lines joined by commas, with the replay floor they were
+    read under; ``bad`` is invalid."""
 
     component = Component.FEATURES_SPOUT
-    outputs = ["line", "replay_floor"]
+    outputs = ["lines", "replay_floor"]
+    lines_per_tuple = 1
 
     def source(self, settings):
         return TOPIC, "lines-group"
 
+    def messages_per_tuple(self, settings):
+        return self.lines_per_tuple
+
     def decode(self, value, key, source):
         if value == b"bad":
             raise InvalidMessage(DeadLetterReason.UNDECODABLE, "not a line")
-        return [value.decode(), self.in_flight.offsets.replay_floor((TOPIC, source.partition))]
+        return value.decode()
+
+    def tuple_values(self, rows, sources):
+        assert len({(s.topic, s.partition) for s in sources}) == 1
+        floor = self.in_flight.offsets.replay_floor((TOPIC, sources[0].partition))
+        return [",".join(rows), floor]
 
 
 class _Clock:
@@ -87,8 +97,10 @@ class _Run:
 
     def ack(self, *tup_ids: str) -> None:
         for tup_id in tup_ids:
-            _, partition, offset = tup_id.split("/")
-            self.finished.setdefault(TopicPartition(TOPIC, int(partition)), set()).add(int(offset))
+            _, partition, offsets = tup_id.split("/")
+            first, last = map(int, offsets.split("-"))
+            done = self.finished.setdefault(TopicPartition(TOPIC, int(partition)), set())
+            done.update(range(first, last + 1))
             self.spout.ack(tup_id)
 
     def fail(self, *tup_ids: str) -> None:
@@ -121,7 +133,8 @@ class _Run:
 
 
 def _ids(*offsets: int, partition: int = 0) -> list[str]:
-    return [f"{TOPIC}/{partition}/{o}" for o in offsets]
+    """Ids of one-message tuples."""
+    return [f"{TOPIC}/{partition}/{o}-{o}" for o in offsets]
 
 
 @pytest.fixture
@@ -135,6 +148,7 @@ def run(monkeypatch):
         *,
         committed: dict[TopicPartition, int] | None = None,
         max_per_poll: int = 10,
+        lines_per_tuple: int = 1,
         **options: Any,
     ) -> _Run:
         clock = _Clock()
@@ -153,7 +167,8 @@ def run(monkeypatch):
             "botscore.kafka.commit_interval_ms": int(INTERVAL_S * 1000),
             **{f"botscore.kafka.{k}": v for k, v in options.items()},
         }
-        spout, link = start(_LinesSpout, settings, monkeypatch)
+        spout_class = type("_Lines", (_LinesSpout,), {"lines_per_tuple": lines_per_tuple})
+        spout, link = start(spout_class, settings, monkeypatch)
         member.rebalance(list(logs) if assigned is None else assigned)
         return _Run(spout, link, member, producer, clock)
 
@@ -450,3 +465,120 @@ def test_a_partition_lost_to_an_eviction_is_forgotten_at_once(run):
     assert r.step() == []
     assert r.producer.sent == []
     assert len(r.spout.in_flight) == 0
+
+
+def _batch_ids(*ranges: tuple[int, int], partition: int = 0) -> list[str]:
+    return [f"{TOPIC}/{partition}/{first}-{last}" for first, last in ranges]
+
+
+def test_a_poll_is_emitted_in_batches_of_consecutive_offsets_per_partition(run):
+    r = run(
+        {P0: [b"a", b"b", b"c", b"d", b"e", b"f", b"g"], P1: [b"x", b"y"]},
+        lines_per_tuple=3,
+        max_per_poll=5,
+    )
+    assert sorted(r.step()) == sorted(
+        [
+            (_batch_ids((0, 2))[0], ["a,b,c", 0]),
+            (_batch_ids((3, 4))[0], ["d,e", 0]),  # a batch never spans two polls
+            (_batch_ids((0, 1), partition=1)[0], ["x,y", 0]),
+        ]
+    )
+    assert r.step() == [(_batch_ids((5, 6))[0], ["f,g", 0])]
+    r.ack(*_batch_ids((3, 4)))
+    assert r.commit_now() == []
+    r.ack(*_batch_ids((0, 2)), *_batch_ids((0, 1), partition=1))
+    assert r.commit_now() == [{P0: 5, P1: 2}]
+    r.check_commits()
+
+
+def test_invalid_messages_are_dead_lettered_alone_and_split_batches(run):
+    r = run({P0: [b"a", b"bad", b"c", b"d", b"bad", b"bad", b"e"]}, lines_per_tuple=10)
+    assert r.step() == [
+        (_batch_ids((0, 0))[0], ["a", 0]),
+        (_batch_ids((2, 3))[0], ["c,d", 0]),
+        (_batch_ids((6, 6))[0], ["e", 0]),
+    ]
+    r.ack(*_batch_ids((0, 0), (2, 3), (6, 6)))
+    assert r.commit_now() == [{P0: 1}]  # the letters are not on Kafka yet
+    letters = r.confirm_letters()
+    assert [(d.source.offset, d.reason) for d in letters] == [
+        (1, DeadLetterReason.UNDECODABLE),
+        (4, DeadLetterReason.UNDECODABLE),
+        (5, DeadLetterReason.UNDECODABLE),
+    ]
+    assert r.commit_now() == [{P0: 7}]
+    r.check_commits()
+
+
+def test_a_failed_batch_is_replayed_whole_under_its_id_and_holds_the_commit(run):
+    r = run({P0: [b"a", b"b", b"c", b"d"]}, lines_per_tuple=2)
+    first, second = _batch_ids((0, 1), (2, 3))
+    assert [tup_id for tup_id, _ in r.step()] == [first, second]
+    r.ack(second)
+    r.fail(first)
+    r.clock.now += BACKOFF_S
+    assert r.step() == [(first, ["a,b", 0])]
+    assert r.commit_now() == []
+    r.ack(first)
+    assert r.commit_now() == [{P0: 4}]
+    r.check_commits()
+
+
+def test_an_exhausted_batch_dead_letters_each_message_and_commits_as_kafka_confirms(run):
+    r = run({P0: [b"a", b"b", b"c", b"d"]}, lines_per_tuple=3, max_attempts=2)
+    batch, last = _batch_ids((0, 2), (3, 3))
+    r.step()
+    r.ack(last)
+    r.fail(batch)
+    r.clock.now += BACKOFF_S
+    assert r.step() == [(batch, ["a,b,c", 0])]
+    r.fail(batch)  # its second failure of two allowed
+    r.clock.now += BACKOFF_S
+    assert r.step() == []  # not replayed again
+    letters = [decode_dead_letter(value) for _, _, value in r.producer.sent]
+    assert [(d.original_value, d.source) for d in letters] == [
+        (b"a", SourceRef(TOPIC, 0, 0)),
+        (b"b", SourceRef(TOPIC, 0, 1)),
+        (b"c", SourceRef(TOPIC, 0, 2)),
+    ]
+    assert {(d.reason, d.detail) for d in letters} == {
+        (DeadLetterReason.RETRIES_EXHAUSTED, "failed downstream 2 times")
+    }
+    r.producer.settle(2)  # Kafka has a and b, not yet c
+    r.finished.setdefault(P0, set()).update({0, 1})
+    assert r.commit_now() == [{P0: 2}]
+    r.ack(batch)  # late: changes nothing
+    assert r.commit_now() == []
+    r.confirm_letters()
+    assert r.commit_now() == [{P0: 4}]
+    assert len(r.spout.in_flight) == 0 and r.spout.in_flight.held_bytes == 0
+    r.check_commits()
+
+
+def test_a_batch_of_a_partition_handed_back_is_still_tracked_one_moved_away_is_read_again(run):
+    r = run({P0: [b"a", b"b", b"c"], P1: [b"x", b"y", b"z"]}, lines_per_tuple=2)
+    r.step()
+    r.ack(*_batch_ids((0, 1)), *_batch_ids((0, 1), partition=1))
+    assert r.commit_now() == [{P0: 2, P1: 2}]
+    r.member.rebalance([P0])  # P0 handed back, P1 to another member
+    r.ack(*_batch_ids((2, 2), partition=1))  # late, ignored: P1 is its new owner's
+    r.fail(*_batch_ids((2, 2)))  # late, counted: P0 is still ours
+    r.clock.now += BACKOFF_S
+    assert r.step() == [(_batch_ids((2, 2))[0], ["c", 0])]  # replayed as first emitted
+    r.member.rebalance([P0, P1])  # P1 comes back as new: read from its commit
+    assert r.step() == [(_batch_ids((2, 2), partition=1)[0], ["z", 2])]
+    assert [tp for commit in r.member.commits[1:] for tp in commit] == []
+    r.ack(*_batch_ids((2, 2)), *_batch_ids((2, 2), partition=1))
+    assert r.commit_now() == [{P0: 3, P1: 3}]
+    r.check_commits()
+
+
+def test_the_in_flight_limit_counts_messages_not_tuples(run):
+    r = run({P0: [bytes([c]) for c in b"abcdefghij"]}, lines_per_tuple=5, max_in_flight=6)
+    first, second = _batch_ids((0, 4), (5, 9))
+    assert [tup_id for tup_id, _ in r.step()] == [first, second]  # one poll of 10
+    r.member.logs[P0].append(record(TOPIC, 0, 10, b"k"))
+    assert r.step(2) == []  # two tuples, but ten messages: full
+    r.ack(first)
+    assert r.step() == [(_batch_ids((10, 10))[0], ["k", 0])]  # five: room again

@@ -5,10 +5,11 @@ committed offsets and a group's ``auto_offset_reset`` of "earliest" the way Kafk
 does for an assigned consumer, and records what was done to it in ``events`` (shared with
 a ``FakeProducer`` to check the order of sends, flushes and commits).
 
-``FakeProducer.send`` returns a kafka-python ``Future`` that ``flush`` settles, as Kafka
-answering: a success, or the error ``fail`` names for the sent value. A value named in
-``refuse`` makes ``send`` itself raise, as KafkaProducer.send does when the broker is
-unknown or the record too large.
+``FakeProducer.send`` returns a kafka-python ``Future`` that ``flush`` (or ``settle``, for
+the oldest few) settles, as Kafka answering: a success, or the error ``fail`` names for
+the sent value. A value named in ``refuse`` makes ``send`` itself raise, as
+KafkaProducer.send does when the broker is unknown or the record too large.
+``partitions_for`` answers from ``partitions`` (topic -> partition numbers).
 
 ``FakeGroupMember`` is a consumer-group member for the Kafka spout: its assignment and fetch
 positions live in kafka-python's own ``SubscriptionState``, and ``rebalance`` drives that
@@ -23,7 +24,7 @@ from typing import Any
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.consumer.subscription_state import SubscriptionState
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.future import Future
 from kafka.protocol.consumer import OffsetResetStrategy
 from kafka.structs import OffsetAndMetadata
@@ -270,9 +271,16 @@ class FakeGroupMember:
 
 
 class FakeProducer:
-    def __init__(self, events: list[tuple[Any, ...]] | None = None) -> None:
+    def __init__(
+        self,
+        events: list[tuple[Any, ...]] | None = None,
+        partitions: dict[str, set[int]] | None = None,
+    ) -> None:
         self.events = events if events is not None else []
+        self.partitions = partitions if partitions is not None else {}
         self.sent: list[tuple[str, bytes | None, bytes]] = []
+        # The partition each send named (None: its key decides), in the order of ``sent``.
+        self.sent_partitions: list[int | None] = []
         self.flushes = 0
         self.flush_timeouts: list[float | None] = []
         self.closed = False
@@ -282,21 +290,37 @@ class FakeProducer:
         self.refuse: dict[bytes | None, BaseException] = {}
         self._unsettled: list[tuple[bytes | None, Future]] = []
 
-    def send(self, topic: str, value: bytes | None = None, key: bytes | None = None) -> Future:
+    def send(
+        self,
+        topic: str,
+        value: bytes | None = None,
+        key: bytes | None = None,
+        partition: int | None = None,
+    ) -> Future:
         if value in self.refuse:
             self.events.append(("refused", topic, key, value))
             raise self.refuse[value]
         self.events.append(("send", topic, key, value))
         self.sent.append((topic, key, value))
+        self.sent_partitions.append(partition)
         future = Future()
         self._unsettled.append((value, future))
         return future
+
+    def partitions_for(self, topic: str) -> set[int]:
+        if topic not in self.partitions:
+            raise KafkaTimeoutError(f"no metadata for {topic}")
+        return self.partitions[topic]
 
     def flush(self, timeout: float | None = None) -> None:
         self.events.append(("flush",))
         self.flushes += 1
         self.flush_timeouts.append(timeout)
-        unsettled, self._unsettled = self._unsettled, []
+        self.settle(len(self._unsettled))
+
+    def settle(self, count: int) -> None:
+        """Kafka answers the oldest ``count`` sends not answered yet."""
+        unsettled, self._unsettled = self._unsettled[:count], self._unsettled[count:]
         for value, future in unsettled:
             if value in self.fail:
                 future.failure(self.fail[value])

@@ -25,8 +25,8 @@ def test_backoff_doubles_up_to_its_cap():
 
 def test_acked_messages_become_committable():
     flight = _in_flight()
-    flight.emitted("a", "A", P, 0)
-    flight.emitted("b", "B", P, 1)
+    flight.emitted("a", "A", P, [0])
+    flight.emitted("b", "B", P, [1])
     flight.acked("b")
     assert flight.offsets.pending_commits() == {}
     flight.acked("a")
@@ -36,8 +36,8 @@ def test_acked_messages_become_committable():
 
 def test_failed_message_is_replayed_after_its_backoff_and_holds_the_commit():
     flight = _in_flight()
-    flight.emitted("a", "A", P, 0)
-    flight.emitted("b", "B", P, 1)
+    flight.emitted("a", "A", P, [0])
+    flight.emitted("b", "B", P, [1])
     flight.acked("b")
     assert flight.failed("a", now=10.0) is None
     assert flight.due_replays(now=10.5) == []
@@ -50,24 +50,54 @@ def test_failed_message_is_replayed_after_its_backoff_and_holds_the_commit():
     assert flight.offsets.pending_commits() == {P: 2}
 
 
-def test_exhausted_message_is_handed_back_and_finished_after_dead_lettering():
+def test_an_ack_finishes_every_offset_of_a_batch():
+    flight = _in_flight()
+    flight.emitted("t/0/0-2", "ABC", P, [0, 1, 2], size=30)
+    flight.emitted("t/0/3-4", "DE", P, [3, 4], size=20)
+    assert len(flight) == 5  # messages, not tuples
+    flight.acked("t/0/3-4")
+    assert flight.offsets.pending_commits() == {}
+    flight.acked("t/0/0-2")
+    assert flight.offsets.pending_commits() == {P: 5}
+    assert (len(flight), flight.held_bytes) == (0, 0)
+
+
+def test_exhausted_batch_becomes_reserved_offsets_released_one_by_one():
     flight = _in_flight(max_attempts=2)
     flight.offsets.assigned(P, 7)
-    flight.emitted("a", "A", P, 7)
-    assert flight.failed("a", now=0.0) is None
-    assert flight.due_replays(now=1.0) == [("a", "A")]
-    assert flight.failed("a", now=5.0) == "A"
-    assert flight.attempts("a") == 2
+    flight.emitted("t/0/7-9", "ABC", P, [7, 8, 9], size=60)
+    flight.emitted("t/0/10-10", "D", P, [10], size=5)
+    flight.acked("t/0/10-10")
+    assert flight.failed("t/0/7-9", now=0.0) is None
+    assert flight.due_replays(now=1.0) == [("t/0/7-9", "ABC")]
+    assert flight.failed("t/0/7-9", now=5.0) == "ABC"
+    assert flight.attempts("t/0/7-9") == 2
     assert flight.due_replays(now=100.0) == []
+    flight.retire("t/0/7-9", [10, 20, 30])
+    assert (len(flight), flight.held_bytes) == (4, 60)  # 10 waits behind them
+    flight.acked("t/0/7-9")  # late: the batch is no longer a tuple
+    assert flight.failed("t/0/7-9", now=200.0) is None
+    flight.release(P, 8)
     assert flight.offsets.pending_commits() == {}
-    flight.finish("a")
-    assert flight.offsets.pending_commits() == {P: 8}
+    assert flight.held_bytes == 40
+    flight.release(P, 7)
+    assert flight.offsets.pending_commits() == {P: 9}
+    flight.release(P, 9)
+    assert flight.offsets.pending_commits() == {P: 11}
+    assert (len(flight), flight.held_bytes) == (0, 0)
+
+
+def test_retiring_wants_one_size_per_message():
+    flight = _in_flight(max_attempts=1)
+    flight.emitted("t/0/0-1", "AB", P, [0, 1])
+    with pytest.raises(ValueError):
+        flight.retire("t/0/0-1", [1])
 
 
 def test_dead_lettered_reads_hold_their_offset_until_released():
     flight = _in_flight()
     flight.reserve(P, 0)
-    flight.emitted("b", "B", P, 1)
+    flight.emitted("b", "B", P, [1])
     flight.acked("b")
     assert flight.offsets.pending_commits() == {}
     flight.release(P, 0)
@@ -76,7 +106,7 @@ def test_dead_lettered_reads_hold_their_offset_until_released():
 
 def test_a_replay_scheduled_before_an_ack_is_dropped():
     flight = _in_flight()
-    flight.emitted("a", "A", P, 0)
+    flight.emitted("a", "A", P, [0])
     flight.failed("a", now=0.0)
     flight.acked("a")  # e.g. a late ack after a timeout-triggered fail
     assert flight.due_replays(now=100.0) == []
@@ -84,8 +114,8 @@ def test_a_replay_scheduled_before_an_ack_is_dropped():
 
 def test_revoked_partitions_are_forgotten():
     flight = _in_flight()
-    flight.emitted("a", "A", ("t", 0), 0)
-    flight.emitted("b", "B", ("t", 1), 0)
+    flight.emitted("a", "A", ("t", 0), [0])
+    flight.emitted("b", "B", ("t", 1), [0])
     flight.failed("a", now=0.0)
     flight.failed("b", now=0.0)
     flight.forget_partitions({("t", 0)})
@@ -93,21 +123,21 @@ def test_revoked_partitions_are_forgotten():
     assert len(flight) == 1
 
 
-def test_late_acks_fails_and_finishes_of_a_forgotten_partition_are_ignored():
+def test_late_acks_fails_and_retirements_of_a_forgotten_partition_are_ignored():
     flight = _in_flight(max_attempts=1)
-    flight.emitted("a", "A", P, 0)
+    flight.emitted("a", "A", P, [0])
     flight.forget_partitions({P})
     flight.acked("a")
     assert flight.failed("a", now=0.0) is None  # would have been its last attempt
-    flight.finish("a")
+    flight.retire("a", [0])
     assert flight.attempts("a") == 0
     assert flight.offsets.pending_commits() == {}
 
 
 def test_an_unknown_or_already_acked_id_is_ignored():
     flight = _in_flight()
-    flight.emitted("a", "A", P, 0)
-    flight.emitted("b", "B", P, 1)
+    flight.emitted("a", "A", P, [0])
+    flight.emitted("b", "B", P, [1])
     flight.acked("a")
     flight.acked("a")
     flight.acked("nope")
@@ -119,11 +149,11 @@ def test_an_unknown_or_already_acked_id_is_ignored():
 
 def test_a_tuple_read_again_after_a_revocation_is_not_replayed_by_its_old_failure():
     flight = _in_flight()
-    flight.emitted("t/0/0", "A", P, 0)
+    flight.emitted("t/0/0", "A", P, [0])
     flight.failed("t/0/0", now=0.0)  # replay due at 1.0
     flight.forget_partitions({P})
     flight.offsets.assigned(P, 0)
-    flight.emitted("t/0/0", "A again", P, 0)  # read again: same id
+    flight.emitted("t/0/0", "A again", P, [0])  # read again: same id
     assert flight.due_replays(now=100.0) == []
     assert flight.attempts("t/0/0") == 0
 
@@ -173,19 +203,21 @@ def test_backoff_refuses_negative_or_infinite_times_naming_them(bad, name):
         Backoff(**bad)
 
 
-def test_held_bytes_count_what_is_kept_until_finished_released_or_forgotten():
+def test_held_bytes_count_what_is_kept_until_acked_released_or_forgotten():
     flight = _in_flight(max_attempts=1)
-    flight.emitted("a", "A", ("t", 0), 0, size=100)
-    flight.emitted("b", "B", ("t", 0), 1, size=20)
+    flight.emitted("a", "A", ("t", 0), [0], size=100)
+    flight.emitted("b", "B", ("t", 0), [1], size=20)
     flight.reserve(("t", 0), 2, size=3)
-    flight.emitted("c", "C", ("t", 1), 0, size=4000)
+    flight.emitted("c", "C", ("t", 1), [0], size=4000)
     assert flight.held_bytes == 4123
     flight.acked("b")
     flight.release(("t", 0), 2)
     assert flight.held_bytes == 4100
     assert flight.failed("a", 0.0) == "A"  # exhausted: still held until its letter is out
     assert flight.held_bytes == 4100
-    flight.finish("a")
+    flight.retire("a", [100])  # its letter on its way: still held, as a reserved offset
+    assert flight.held_bytes == 4100
+    flight.release(("t", 0), 0)
     flight.reserve(("t", 1), 1, size=7)
     assert flight.held_bytes == 4007
     flight.forget_partitions({("t", 1)})
@@ -197,11 +229,11 @@ def test_held_bytes_count_what_is_kept_until_finished_released_or_forgotten():
 
 def test_held_bytes_survive_forgetting_other_partitions_and_default_to_nothing():
     flight = _in_flight()
-    flight.emitted("a", "A", ("t", 0), 0)
+    flight.emitted("a", "A", ("t", 0), [0])
     flight.reserve(("t", 0), 1)
     assert flight.held_bytes == 0  # callers that do not say a size hold nothing countable
-    flight.emitted("b", "B", ("t", 0), 2, size=5)
+    flight.emitted("b", "B", ("t", 0), [2], size=5)
     flight.reserve(("t", 0), 3, size=7)
-    flight.emitted("c", "C", ("t", 1), 0, size=11)
+    flight.emitted("c", "C", ("t", 1), [0], size=11)
     flight.forget_partitions({("t", 1)})
     assert flight.held_bytes == 12

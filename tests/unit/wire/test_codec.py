@@ -3,7 +3,7 @@
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from botscore.errors import InvalidMessage
@@ -11,6 +11,8 @@ from botscore.v1.threat_score_pb2 import ThreatScore
 from botscore.v1.user_features_pb2 import UserFeatures
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.codec import (
+    FeatureRow,
+    decode_feature_row,
     decode_threat_score,
     decode_user_features,
     decode_web_log,
@@ -139,6 +141,81 @@ def test_structured_fuzz_gives_a_valid_record_or_a_known_reason(user_id, version
         assert record.user_id and record.schema_version == 1
         assert "a" in record.features
         assert all(math.isfinite(v) for v in record.features.values())
+
+
+def _both(payload: bytes | None, names: tuple[str, ...]) -> tuple[object, object]:
+    """What ``decode_user_features`` and ``decode_feature_row`` make of ``payload``: the
+    record as a row, or the rejection as (reason, detail)."""
+    answers: list[object] = []
+    for decode in (
+        lambda: _as_row(decode_user_features(payload, SOURCE, names), names),
+        lambda: decode_feature_row(payload, names),
+    ):
+        try:
+            answers.append(decode())
+        except InvalidMessage as exc:
+            answers.append((exc.reason, exc.detail))
+    return answers[0], answers[1]
+
+
+def _as_row(record, names):
+    return FeatureRow(
+        record.user_id,
+        record.window_end_ms,
+        record.schema_version,
+        [record.features[n] for n in names],
+    )
+
+
+NAMES = st.sampled_from(["a", "b", "c", "d"])
+# Non-finite values now and then, beside the names asked for or among them.
+FINITE = st.floats(allow_nan=False, allow_infinity=False)
+VALUES = st.one_of(FINITE, FINITE, FINITE, st.sampled_from([math.nan, math.inf, -math.inf]))
+
+
+@settings(max_examples=500)
+@given(
+    user_id=st.text(max_size=20),
+    window_end_ms=st.integers(min_value=0, max_value=2**63 - 1),
+    version=st.one_of(st.just(1), st.none(), st.integers(min_value=0, max_value=2**32 - 1)),
+    features=st.dictionaries(NAMES, VALUES, min_size=2, max_size=4),
+    names=st.lists(NAMES, max_size=4, unique=True).map(tuple),
+    cut=st.one_of(st.none(), st.integers(min_value=0, max_value=200)),
+    noise=st.one_of(st.none(), st.binary(max_size=64)),
+)
+def test_a_feature_row_agrees_with_the_record_on_any_payload(
+    user_id, window_end_ms, version, features, names, cut, noise
+):
+    message = UserFeatures(user_id=user_id, window_end_unix_ms=window_end_ms, features=features)
+    if version is not None:
+        message.schema_version = version
+    payload = message.SerializeToString()
+    if cut is not None:
+        payload = payload[:cut]
+    if noise is not None:
+        payload = noise if cut is None else payload + noise
+    record_answer, row_answer = _both(payload, names)
+    assert row_answer == record_answer
+
+
+@given(st.one_of(st.none(), st.binary(max_size=512)))
+def test_a_feature_row_agrees_with_the_record_on_arbitrary_bytes(payload):
+    record_answer, row_answer = _both(payload, ("a", "b"))
+    assert row_answer == record_answer
+
+
+def test_a_feature_row_holds_the_named_features_in_their_order():
+    payload = encode_user_features("u1", 1_700_000_000_000, {"a": 1.5, "b": -2.0, "c": 0.0})
+    assert decode_feature_row(payload, ("c", "a")) == FeatureRow(
+        "u1", 1_700_000_000_000, 1, [0.0, 1.5]
+    )
+
+
+def test_a_feature_row_names_every_missing_feature_in_the_order_asked():
+    payload = encode_user_features("u1", 1, {"b": 1.0})
+    with pytest.raises(InvalidMessage) as caught:
+        decode_feature_row(payload, ("d", "b", "a"))
+    assert (caught.value.reason, caught.value.detail) == ("missing_feature", "d,a")
 
 
 def _rejected(payload: bytes | None, required: tuple[str, ...] = ()) -> InvalidMessage:

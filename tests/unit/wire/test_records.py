@@ -4,7 +4,14 @@ import json
 
 import pytest
 
-from botscore.wire.records import FeatureRecord, RequestRecord, ScoreRecord, SourceRef
+from botscore.wire.records import (
+    FeatureBatch,
+    FeatureRecord,
+    RequestRecord,
+    ScoreBatch,
+    ScoreRecord,
+    SourceRef,
+)
 
 SOURCE = SourceRef("web-logs", 3, 1234)
 RECORDS = [
@@ -31,3 +38,71 @@ def test_a_whole_number_score_comes_back_a_float():
 
 def test_tuple_id_names_the_message():
     assert SOURCE.tuple_id() == "web-logs/3/1234"
+
+
+FEATURES = FeatureBatch(
+    user_ids=["u1", "ü2"],
+    window_end_ms=[17, 18],
+    rows=[[0.1 + 0.2, 1e-300], [2.0, 0.0]],
+    schema_versions=[1, 1],
+    topic="user-features",
+    partition=3,
+    offsets=[40, 42],
+)
+SCORES = ScoreBatch(
+    user_ids=["u1", "ü2"],
+    scores=[0.123456789012345678, 1.0],
+    decisions=["allow", "block"],
+    model_name="baseline",
+    model_version="2",
+    feature_times_ms=[17, 18],
+    scored_time_ms=99,
+    topic="user-features",
+    partition=3,
+    offsets=[40, 42],
+)
+
+
+@pytest.mark.parametrize("batch", [FEATURES, SCORES], ids=lambda b: type(b).__name__)
+def test_batches_are_plain_lists_that_survive_the_json_multilang_trip(batch):
+    values = batch.to_values()
+    assert json.loads(json.dumps(values)) == values  # nothing JSON would change
+    assert type(batch).from_values(json.loads(json.dumps(values))) == batch
+    fields = dict(zip(type(batch).FIELDS, values, strict=True))
+    assert (fields["topic"], fields["partition"], fields["offsets"]) == (
+        "user-features",
+        3,
+        [40, 42],
+    )
+
+
+def test_a_score_batch_yields_one_score_record_per_user():
+    assert list(SCORES.records()) == [
+        ScoreRecord(
+            "u1",
+            0.123456789012345678,
+            "allow",
+            "baseline",
+            "2",
+            17,
+            99,
+            SourceRef("user-features", 3, 40),
+        ),
+        ScoreRecord("ü2", 1.0, "block", "baseline", "2", 18, 99, SourceRef("user-features", 3, 42)),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("batch", "field"),
+    [
+        (FEATURES, "offsets"),
+        (FEATURES, "schema_versions"),
+        (SCORES, "decisions"),
+        (SCORES, "scores"),
+    ],
+)
+def test_a_batch_with_a_list_of_another_length_is_refused(batch, field):
+    values = batch.to_values()
+    values[type(batch).FIELDS.index(field)] = getattr(batch, field)[:1]
+    with pytest.raises(ValueError, match=f"'{field}': 1"):
+        type(batch).from_values(values)
