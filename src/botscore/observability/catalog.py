@@ -95,8 +95,10 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
     Component.FEATURE_PRODUCER: _producer("feature messages"),
     Component.CLASSIFIER: {
         "scored": MetricSpec(Kind.COUNT, "users scored"),
-        "rejected": MetricSpec(
-            Kind.COUNT, "users the model could not score", ("reason",), on_failure=True
+        "failed": MetricSpec(
+            Kind.COUNT,
+            "tuples the classifier could not score (failed, so replayed)",
+            on_failure=True,
         ),
         "batch_size": MetricSpec(Kind.HISTOGRAM, "users per model call"),
         "predict_seconds": MetricSpec(Kind.HISTOGRAM, "time of one model call"),
