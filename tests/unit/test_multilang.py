@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,14 @@ def test_by_default_the_config_sparse_loaded_is_read(monkeypatch):
 def test_the_projects_config_json_is_a_valid_choice():
     config = json.loads((ROOT / "config.json").read_text())
     assert serializer_choice(config) in ("json", "msgpack")
+
+
+def test_the_cluster_workers_get_the_msgpack_library_the_jar_was_built_against():
+    """`sparse submit` uploads a jar without dependencies: workers take msgpack-core from the
+    Storm installation (stack/storm/pom.xml), which must be the version project.clj builds on."""
+    clj = re.search(r'\[org\.msgpack/msgpack-core "([^"]+)"\]', (ROOT / "project.clj").read_text())
+    pom = re.search(
+        r"<msgpack\.version>([^<]+)</msgpack\.version>",
+        (ROOT / "stack" / "storm" / "pom.xml").read_text(),
+    )
+    assert clj and pom and clj.group(1) == pom.group(1)
