@@ -157,11 +157,14 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             self.producer, self.kafka.dead_letter_topic, backoff, logger=self.logger
         )
         self.abandoned_reported = 0  # the outbox's abandoned count already sent as a metric
+        # Kept by a task Storm restarts (same topology id and task), never shared by two
+        # running topologies that read one group.
+        topology = storm_conf.get("storm.id") or storm_conf.get("topology.name", "")
         self.consumer = create_consumer(
             self.kafka,
             client_id=f"botscore-{self.component}-{task}",
             group_id=self.group,
-            instance=f"{self.group}-{self.component}-{task}",
+            instance=f"{self.group}-{topology}-{self.component}-{task}",
         )
         deadline = time.monotonic() + 30
         if not wait_for_topic(self.consumer, self.topic, lambda: time.monotonic() > deadline):

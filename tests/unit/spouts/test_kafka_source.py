@@ -582,3 +582,28 @@ def test_the_in_flight_limit_counts_messages_not_tuples(run):
     assert r.step(2) == []  # two tuples, but ten messages: full
     r.ack(first)
     assert r.step() == [(_batch_ids((10, 10))[0], ["k", 0])]  # five: room again
+
+
+def test_the_static_member_name_is_kept_by_a_restarted_task_and_never_shared(monkeypatch):
+    """A task Storm restarts (same topology id and task) rejoins under its old name and gets
+    its partitions back without a rebalance; another topology reading the group, or another
+    task, has a name of its own (Kafka would fence one of two members sharing a name)."""
+    names = []
+
+    def consumer(*args: Any, instance: str | None = None, **kwargs: Any) -> FakeGroupMember:
+        names.append(instance)
+        return FakeGroupMember({P0: [b"a"]}, committed={P0: 0})
+
+    monkeypatch.setattr(kafka_source, "create_consumer", consumer)
+    monkeypatch.setattr(kafka_source, "create_producer", lambda *a, **k: FakeProducer())
+    for storm_id, task in (
+        ("lines-1-100", 7),
+        ("lines-1-100", 7),
+        ("lines-2-200", 7),
+        ("lines-1-100", 8),
+    ):
+        start(_LinesSpout, {"storm.id": storm_id}, monkeypatch, task_id=task)
+    first, restarted, other_topology, other_task = names
+    assert first == restarted
+    assert len({first, other_topology, other_task}) == 3
+    assert all(name and "lines-" in name for name in names)
