@@ -185,6 +185,12 @@ def test_a_resubmitted_topology_resumes_from_its_commits(scoring: Submitted, rep
 
 
 def test_botscore_storm_shows_what_nimbus_knows(scoring: Submitted) -> None:
+    scoring.feed_through(2_000, lambda: None)
+    # Nimbus learns the figures from heartbeats, a few seconds behind.
+    deadline = time.monotonic() + 60
+    while not _every_component_acked(scoring.name):
+        assert time.monotonic() < deadline, "Nimbus never showed acked tuples for every component"
+        time.sleep(2)
     shown = subprocess.run(
         ["botscore", "-e", "cluster", "storm"],
         cwd=ROOT,
@@ -205,3 +211,13 @@ def test_botscore_storm_shows_what_nimbus_knows(scoring: Submitted) -> None:
     }
     assert set(rows) == {"features", "classifier", "producer"}, out
     assert all(acked > 0 for acked in rows.values()), out
+
+
+def _every_component_acked(name: str) -> bool:
+    stats = read_cluster(nimbus_client("127.0.0.1:6627"))
+    topology = next((t for t in stats.topologies if t.name == name), None)
+    return (
+        topology is not None
+        and topology.workers == 2
+        and all(c.acked > 0 for c in topology.components)
+    )
