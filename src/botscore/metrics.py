@@ -54,6 +54,11 @@ class Metrics:
         if self._statsd is not None:
             self._statsd.gauge(f"{self.component}.{what}", value, tags=list(tags))
 
+    def flush(self) -> None:
+        """Send what the client buffered now (a short-lived command exits before its timer)."""
+        if self._statsd is not None:
+            self._statsd.flush()
+
     def close(self) -> None:
         if self._statsd is not None:
             self._statsd.flush()

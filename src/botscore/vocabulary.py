@@ -52,6 +52,7 @@ class Component(StrEnum):
     CLASSIFIER = "classifier"
     SCORE_PRODUCER = "score_producer"
     ENFORCER = "enforcer"
+    STORM = "storm"  # `botscore storm --send`: Nimbus's figures, for want of the Storm UI
     SIMULATOR = "simulator"
     FEED = "feed"
     DEAD_LETTER_REPLAY = "dead_letter_replay"

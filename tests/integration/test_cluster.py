@@ -17,8 +17,10 @@ from itertools import pairwise
 
 import pytest
 
+from botscore.observability.datadog_assets import grouped_tags, load_assets
 from botscore.observability.storm_stats import nimbus_client, read_cluster
 from botscore.settings import KafkaSettings
+from tests.statsd import StatsdListener
 
 from .cluster import (
     SteadyFeed,
@@ -191,14 +193,25 @@ def test_botscore_storm_shows_what_nimbus_knows(scoring: Submitted) -> None:
     while not _every_component_acked(scoring.name):
         assert time.monotonic() < deadline, "Nimbus never showed acked tuples for every component"
         time.sleep(2)
-    shown = subprocess.run(
-        ["botscore", "-e", "cluster", "storm"],
-        cwd=ROOT,
-        env=stack_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    with StatsdListener() as listener:
+        shown = subprocess.run(
+            ["botscore", "-e", "cluster", "storm", "--send"],
+            cwd=ROOT,
+            env=stack_env(BOTSCORE_METRICS_STATSD_PORT=str(listener.port)),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        wanted = {
+            name: keys
+            for asset in load_assets(ROOT / "monitoring")
+            for name, keys in grouped_tags(asset.body).items()
+            if name.startswith("botscore.storm.")
+        }
+        deadline = time.monotonic() + 10
+        while not set(wanted) <= set(listener.tags_by_metric()) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        received = listener.tags_by_metric()
     assert shown.returncode == 0, shown.stderr
     out = shown.stdout
     assert re.search(r"nimbus 127\.0\.0\.1:6627; 2 supervisors, [1-9] of 4 slots used", out), out
@@ -211,6 +224,11 @@ def test_botscore_storm_shows_what_nimbus_knows(scoring: Submitted) -> None:
     }
     assert set(rows) == {"features", "classifier", "producer"}, out
     assert all(acked > 0 for acked in rows.values()), out
+    # Every botscore.storm.* metric the dashboards graph arrived, with the tags they group by.
+    assert wanted, "no dashboard graphs Nimbus's figures"
+    for name, keys in wanted.items():
+        tag_keys = {tag.split(":", 1)[0] for tag in received.get(name, set())}
+        assert {"component", *keys} <= tag_keys, (name, received.get(name))
 
 
 def _every_component_acked(name: str) -> bool:

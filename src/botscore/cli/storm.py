@@ -8,13 +8,22 @@ installed: read from Nimbus's Thrift API instead, at the ``nimbus`` address of t
 from __future__ import annotations
 
 import argparse
+import time
 
 from thriftpy2.transport import TTransportException
 
 from botscore.cli.command import Subparsers
 from botscore.errors import BotscoreError
-from botscore.observability.storm_stats import ALL_TIME, ClusterStats, nimbus_client, read_cluster
+from botscore.metrics import Metrics
+from botscore.observability.storm_stats import (
+    ALL_TIME,
+    ClusterStats,
+    nimbus_client,
+    read_cluster,
+    send_gauges,
+)
 from botscore.settings import Settings, project_env
+from botscore.vocabulary import Component
 
 __all__ = ["add_parser", "run"]
 
@@ -27,6 +36,12 @@ def add_parser(subparsers: Subparsers) -> None:
         default=ALL_TIME,
         help="seconds the figures cover: 600, 10800, 86400 (default: all time)",
     )
+    parser.add_argument(
+        "--send", action="store_true", help="also send them as DogStatsD gauges (botscore.storm.*)"
+    )
+    parser.add_argument(
+        "--every", type=float, default=0, help="repeat every this many seconds (0: once)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -34,14 +49,21 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     address = args.nimbus or project_env(args.config, args.environment).get("nimbus", "")
     if not address:
         raise BotscoreError("no Nimbus address: pass --nimbus HOST:PORT or use -e cluster")
-    try:
-        stats = read_cluster(nimbus_client(address), args.window)
-    except TTransportException as exc:
-        raise BotscoreError(
-            f"Nimbus at {address} did not answer ({exc}); is it up? make cluster"
-        ) from None
-    print(render(stats))
-    return 0
+    metrics = Metrics(settings.metrics, Component.STORM) if args.send else None
+    while True:
+        try:
+            stats = read_cluster(nimbus_client(address), args.window)
+        except TTransportException as exc:
+            raise BotscoreError(
+                f"Nimbus at {address} did not answer ({exc}); is it up? make cluster"
+            ) from None
+        print(render(stats), flush=True)
+        if metrics is not None:
+            send_gauges(stats, metrics)
+            metrics.flush()
+        if args.every <= 0:
+            return 0
+        time.sleep(args.every)
 
 
 def render(stats: ClusterStats) -> str:

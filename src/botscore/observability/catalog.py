@@ -104,6 +104,30 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
         "predict_seconds": MetricSpec(Kind.HISTOGRAM, "time of one model call"),
     },
     Component.SCORE_PRODUCER: _producer("threat scores"),
+    Component.STORM: {
+        "supervisors": MetricSpec(Kind.GAUGE, "supervisors Nimbus knows"),
+        "slots_used": MetricSpec(Kind.GAUGE, "worker slots in use, of slots_total"),
+        "slots_total": MetricSpec(Kind.GAUGE, "worker slots of all supervisors"),
+        "uptime_s": MetricSpec(Kind.GAUGE, "seconds since the topology started", ("topology",)),
+        "workers": MetricSpec(Kind.GAUGE, "worker JVMs of the topology", ("topology",)),
+        "emitted": MetricSpec(
+            Kind.GAUGE, "tuples a component emitted (window)", ("topology", "storm_component")
+        ),
+        "acked": MetricSpec(
+            Kind.GAUGE, "tuples a component acked (window)", ("topology", "storm_component")
+        ),
+        "failed": MetricSpec(
+            Kind.GAUGE, "tuples a component failed (window)", ("topology", "storm_component")
+        ),
+        "complete_latency_ms": MetricSpec(
+            Kind.GAUGE, "a spout's emit-to-ack time", ("topology", "storm_component")
+        ),
+        "capacity": MetricSpec(
+            Kind.GAUGE,
+            "share of time a bolt executes (1 = saturated)",
+            ("topology", "storm_component"),
+        ),
+    },
     Component.ENFORCER: {
         "scores": MetricSpec(Kind.COUNT, "threat scores read, by what was done", ("outcome",)),
         "dead_lettered": MetricSpec(Kind.COUNT, "threat scores set aside as unusable", ("reason",)),

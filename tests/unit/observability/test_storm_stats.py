@@ -1,7 +1,12 @@
+import time
 from types import SimpleNamespace as NS
 
 from botscore.cli.storm import render
-from botscore.observability.storm_stats import read_cluster
+from botscore.metrics import Metrics
+from botscore.observability.storm_stats import read_cluster, send_gauges
+from botscore.settings import MetricsSettings
+from botscore.vocabulary import Component
+from tests.statsd import StatsdListener
 
 
 def _stats(emitted, acked, failed, spout=None, bolt=None, error=None):
@@ -97,3 +102,24 @@ def test_render_prints_one_row_per_component_with_its_latency_and_capacity():
     assert ["features", "spout", "1", "900", "880", "3", "12.500", "-"] in rows
     assert ["classifier", "bolt", "1", "880", "880", "0", "3.250", "0.900"] in rows
     assert "    last error: java.lang.RuntimeException: boom" in out
+
+
+def test_the_figures_reach_a_real_udp_listener_as_tagged_gauges():
+    stats = read_cluster(_Nimbus())
+    with StatsdListener() as listener:
+        metrics = Metrics(MetricsSettings(statsd_port=listener.port), Component.STORM)
+        send_gauges(stats, metrics)
+        metrics.close()
+        deadline = time.monotonic() + 5
+        while "botscore.storm.capacity" not in listener.tags_by_metric():
+            assert time.monotonic() < deadline, listener.tags_by_metric()
+            time.sleep(0.05)
+        received = listener.tags_by_metric()
+    assert {"botscore.storm.supervisors", "botscore.storm.workers", "botscore.storm.acked"} <= set(
+        received
+    )
+    assert {"topology:scoring", "storm_component:classifier", "component:storm"} <= received[
+        "botscore.storm.capacity"
+    ]
+    assert "storm_component:features" in received["botscore.storm.complete_latency_ms"]
+    assert "storm_component:features" not in received["botscore.storm.capacity"]
