@@ -14,6 +14,7 @@ import redis
 from kafka.consumer.fetcher import ConsumerRecord
 
 from botscore.aggregation.offline import FeatureSnapshot
+from botscore.clock import now_ms
 from botscore.settings import KafkaSettings
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.codec import decode_user_features
@@ -129,7 +130,12 @@ def wait_nothing_pending(client: redis.Redis, timeout_s: float, process: subproc
         if process.poll() is not None:
             raise AssertionError(f"sparse run exited with {process.returncode}")
         if time.monotonic() > deadline:
-            raise AssertionError(f"{waiting} users still pending after {timeout_s:.0f} s")
+            some = client.zrange("bs:agg:pending", 0, 4, withscores=True)
+            metas = {user: client.hgetall(f"bs:agg:{{{user.decode()}}}:m") for user, _ in some}
+            raise AssertionError(
+                f"{waiting} users still pending after {timeout_s:.0f} s; now {now_ms()} ms, "
+                f"e.g. (user, due ms) {some}, their meta {metas}"
+            )
         time.sleep(0.2)
 
 
