@@ -30,8 +30,9 @@ help:
 run: up
 	stack/run-local.sh
 
+# The slowest tests are listed at the end: CI's budget is 45 minutes.
 test: up lint
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=25
 
 unit: venv
 	$(PY) -m pytest -m "not integration"

@@ -12,12 +12,10 @@ import os
 import re
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 from botscore.settings import KafkaSettings
-from botscore.transport.kafka_clients import create_producer
 
 from .harness import ROOT, scoring_group, stack_env
 
@@ -120,47 +118,3 @@ def kill_supervisor_and_workers(supervisor: str) -> int:
         with contextlib.suppress(ProcessLookupError):
             kill_hard(pid)
     return len(pids)
-
-
-class SteadyFeed:
-    """Produces the given (key, value) pairs at ``rate`` per second on a thread."""
-
-    def __init__(
-        self, settings: KafkaSettings, payloads: list[tuple[bytes, bytes]], rate: float
-    ) -> None:
-        self.settings = settings
-        self.payloads = payloads
-        self.rate = rate
-        self.sent = 0
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run_guarded, daemon=True)
-
-    def start(self) -> SteadyFeed:
-        self._thread.start()
-        return self
-
-    def join(self, timeout_s: float) -> None:
-        self._thread.join(timeout_s)
-        if self._thread.is_alive():
-            raise AssertionError(f"feed still running after {timeout_s:.0f} s ({self.sent} sent)")
-        if self.error is not None:
-            raise AssertionError(f"feed failed after {self.sent} sent: {self.error!r}")
-
-    def _run_guarded(self) -> None:
-        try:
-            self._run()
-        except BaseException as exc:
-            self.error = exc
-
-    def _run(self) -> None:
-        producer = create_producer(self.settings, client_id="it-cluster-feed")
-        started = time.monotonic()
-        for n, (key, value) in enumerate(self.payloads):
-            due = started + n / self.rate
-            wait = due - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-            producer.send(self.settings.features_topic, key=key, value=value)
-            self.sent = n + 1
-        producer.flush()
-        producer.close()

@@ -52,6 +52,105 @@ def produce(
     return placed
 
 
+class PacedFeed:
+    """Sends a stream at a steady rate from a thread, so a fault lands mid-stream however
+    fast the topology is: a stream sent all at once may be scored and committed before
+    the test gets to its fault.
+
+    ``send_now`` sends a first part at once (to see the topology scoring before pacing
+    starts); ``start`` sends the rest, ``chunk`` messages at a time. ``hold`` stops it
+    between chunks (before a broker outage) and ``release`` resumes it; ``join`` waits for
+    the end and raises what went wrong on the thread. ``sent`` is where each message landed.
+    """
+
+    def __init__(
+        self,
+        settings: KafkaSettings,
+        payloads: list[tuple[bytes, bytes]],
+        per_second: int,
+        chunk: int = 250,
+    ) -> None:
+        self.settings = settings
+        self.per_second = per_second
+        self.sent: list[Source] = []
+        self._pending = list(payloads)
+        self._chunk = chunk
+        self._errors: list[BaseException] = []
+        self._producer = create_producer(settings, client_id="it-paced-feed")
+        self._go = threading.Event()
+        self._go.set()
+        self._idle = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._go.set()
+        if self._thread.is_alive():
+            self._thread.join(60)
+        self._producer.close()
+
+    def send_now(self, count: int) -> None:
+        self._send(self._pending[:count])
+        del self._pending[:count]
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def hold(self) -> int:
+        """Stop after the chunk being sent; return how many messages are on Kafka."""
+        self._go.clear()
+        self._idle.wait(60)
+        if self._thread.is_alive() and not self._idle.is_set():
+            raise AssertionError("the paced feed did not stop within 60 s")
+        return len(self.sent)
+
+    def release(self) -> None:
+        self._go.set()
+
+    def wait_sent(self, count: int, timeout_s: float = 60) -> None:
+        """Block until ``count`` messages are on Kafka (or the feed ended or failed)."""
+        deadline = time.monotonic() + timeout_s
+        while len(self.sent) < count and self._thread.is_alive():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the paced feed sent {len(self.sent)} of {count}")
+            time.sleep(0.05)
+
+    def join(self, timeout_s: float = 300) -> list[Source]:
+        self._thread.join(timeout_s)
+        if self._errors:
+            raise AssertionError(f"feeding the stream failed: {self._errors[0]!r}")
+        if self._thread.is_alive():
+            raise AssertionError(f"the paced feed was not done after {timeout_s:.0f} s")
+        return self.sent
+
+    def _send(self, payloads: list[tuple[bytes, bytes]]) -> None:
+        topic = self.settings.features_topic
+        futures = [self._producer.send(topic, key=k, value=v) for k, v in payloads]
+        self._producer.flush()
+        self.sent.extend((f.get().partition, f.get().offset) for f in futures)
+
+    def _run(self) -> None:
+        pause = self._chunk / self.per_second
+        try:
+            for i in range(0, len(self._pending), self._chunk):
+                while not self._go.is_set():
+                    self._idle.set()
+                    self._go.wait(0.1)
+                self._idle.clear()
+                if self._stop.is_set():
+                    return
+                self._send(self._pending[i : i + self._chunk])
+                time.sleep(pause)  # the arrival rate, not a synchronisation
+        except BaseException as exc:
+            self._errors.append(exc)
+        finally:
+            self._idle.set()
+
+
 def valid_users(count: int, seed: int) -> list[tuple[bytes, bytes]]:
     return [
         (u.user_id.encode(), encode_user_features(u.user_id, 1_790_000_000_000 + i, u.features))
@@ -261,9 +360,11 @@ class SupervisedTopology:
         )
         return [int(pid) for pid in found.stdout.split()]
 
-    def restart(self) -> None:
+    def restart(self, while_stopped: Callable[[], object] = lambda: None) -> None:
+        """Stop the topology, call ``while_stopped``, start it again."""
         with self._lock:
             self._stop_process()
+            while_stopped()
             self._start()
 
     def _start(self) -> None:

@@ -23,7 +23,6 @@ from botscore.settings import KafkaSettings
 from tests.statsd import StatsdListener
 
 from .cluster import (
-    SteadyFeed,
     cluster_script,
     daemon_pid,
     kill_hard,
@@ -43,7 +42,7 @@ from .harness import (
     run_topics,
     stack_env,
 )
-from .stream import ScoreCollector, Source, valid_users
+from .stream import PacedFeed, ScoreCollector, Source, produce, valid_users
 
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
@@ -80,13 +79,14 @@ class Submitted:
         self.seed += 1
         before = self.fed
         self.fed += users
-        feed = SteadyFeed(self.settings, valid_users(users, self.seed), RATE).start()
-        self.scores.wait_for(
-            lambda: self.scores.distinct() >= before + users // 4, 120, "a quarter scored"
-        )
-        fault_at = time.monotonic()
-        fault()
-        feed.join(120)
+        with PacedFeed(self.settings, valid_users(users, self.seed), RATE) as feed:
+            feed.start()
+            self.scores.wait_for(
+                lambda: self.scores.distinct() >= before + users // 4, 120, "a quarter scored"
+            )
+            fault_at = time.monotonic()
+            fault()
+            feed.join(120)
         self.scores.wait_for(lambda: self.scores.distinct() == self.fed, 240, "every user scored")
         assert set(self.scores.counts) == self.sources()
         with self.scores._lock:
@@ -173,7 +173,7 @@ def test_a_resubmitted_topology_resumes_from_its_commits(scoring: Submitted, rep
     twice_before = scoring.twice()
     sparse("kill", "-n", scoring.name, "--wait", "1")
     more = 2_000
-    SteadyFeed(scoring.settings, valid_users(more, 99), rate=10_000).start().join(60)
+    produce(scoring.settings, valid_users(more, 99))
     scoring.fed += more
     scoring.submit()
     scoring.scores.wait_for(

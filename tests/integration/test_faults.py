@@ -9,8 +9,9 @@ import random
 import re
 import signal
 import subprocess
-import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import pytest
 from kafka import KafkaProducer
@@ -32,7 +33,14 @@ from .harness import (
     scoring_group,
     wait_committed_to_end,
 )
-from .stream import GroupMember, ScoreCollector, SupervisedTopology, produce, valid_users
+from .stream import (
+    GroupMember,
+    PacedFeed,
+    ScoreCollector,
+    SupervisedTopology,
+    produce,
+    valid_users,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -40,6 +48,14 @@ STREAM = 20_000
 # Messages a spout holds unfinished: kafka.max_in_flight (5000; topology.max.spout.pending
 # counts tuples, each a batch of up to scoring.batch_size) plus one poll of its consumer.
 IN_FLIGHT_BOUND = 5000 + 500
+# The input arrives at this rate once the topology scores (it scores more than twice as
+# fast here): a fault then always finds part of the stream committed and part not.
+FEED_RATE = 2500
+WARM_UP = 1000
+# What a spout finished but had not committed when it stopped: one commit interval
+# (kafka.commit_interval_ms, 1 s) of input, doubled for the commit's own round trip and
+# the topology catching up after a pause.
+UNCOMMITTED_BOUND = IN_FLIGHT_BOUND + 2 * FEED_RATE
 
 
 @pytest.fixture
@@ -56,17 +72,45 @@ def _run_ok(command: list[str]) -> None:
     assert done.returncode == 0, f"{command} failed:\n{done.stdout}\n{done.stderr}"
 
 
-def _committed_at_fault(settings: KafkaSettings, total: int) -> int:
+def _committed(settings: KafkaSettings) -> int:
+    """How many input messages the scoring group has committed, read from the broker."""
+    return sum(
+        committed_offsets(settings, scoring_group(settings), settings.features_topic).values()
+    )
+
+
+def _wait_committed(settings: KafkaSettings, at_least: int, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while (committed := _committed(settings)) < at_least:
+        assert time.monotonic() < deadline, (
+            f"the scoring group committed {committed} of the {at_least} waited for "
+            f"in {timeout_s:.0f} s"
+        )
+        time.sleep(0.1)
+
+
+def _committed_at_fault(settings: KafkaSettings, produced: Callable[[], int]) -> int:
     """How many input messages the scoring group had committed when the fault came.
 
     Read from the broker, not from what a collector has seen so far: a fault test means
-    something only if the fault hits with part, but not all, of the stream committed.
+    something only if the fault hits with part, but not all, of the input committed.
     """
-    committed = sum(
-        committed_offsets(settings, scoring_group(settings), settings.features_topic).values()
-    )
+    committed = _committed(settings)
+    total = produced()
     assert 0 < committed < total, f"the fault came with {committed} of {total} committed"
     return committed
+
+
+@contextmanager
+def _paced(
+    settings: KafkaSettings, payloads: list[tuple[bytes, bytes]], scores: ScoreCollector
+) -> Iterator[PacedFeed]:
+    """The stream's first messages at once; the rest at FEED_RATE once those are scored."""
+    with PacedFeed(settings, payloads, FEED_RATE) as feed:
+        feed.send_now(WARM_UP)
+        scores.wait_for(lambda: scores.distinct() >= WARM_UP, 300, "the topology scoring")
+        feed.start()
+        yield feed
 
 
 def _recovery(collector: ScoreCollector, restarted_at: float) -> float:
@@ -88,13 +132,18 @@ def _report(report_figure, fault, sent, collector, recovery_s, committed_at_faul
 
 
 def test_kill_minus_9_of_the_classifier_loses_nothing(topics, tmp_path, report_figure):
-    sent = produce(topics, valid_users(STREAM, seed=31))
-    with ScoreCollector(topics) as scores, SupervisedTopology(topics, tmp_path) as topology:
-        scores.wait_for(lambda: scores.distinct() >= STREAM // 4, 300, "a quarter scored")
-        at_fault = _committed_at_fault(topics, STREAM)
+    payloads = valid_users(STREAM, seed=31)
+    with (
+        ScoreCollector(topics) as scores,
+        SupervisedTopology(topics, tmp_path) as topology,
+        _paced(topics, payloads, scores) as feed,
+    ):
+        _wait_committed(topics, STREAM // 4)
+        at_fault = _committed_at_fault(topics, lambda: len(feed.sent))
         [pid] = topology.component_pids("bolts.classifier.ClassifierBolt")
         killed_at = time.monotonic()
         os.kill(pid, signal.SIGKILL)
+        sent = feed.join()
         scores.wait_for(lambda: scores.distinct() >= STREAM, 600, "every message scored")
         recovery = scores.first_arrival_after(killed_at + 1) - killed_at
         restarts = topology.unplanned_exits
@@ -118,7 +167,7 @@ def test_kill_minus_9_of_the_classifier_loses_nothing(topics, tmp_path, report_f
 def test_broker_restart_mid_stream_loses_nothing_and_recovers_by_itself(
     topics, tmp_path, report_figure, outage_s, delivery_timeout_ms
 ):
-    sent = produce(topics, valid_users(STREAM, seed=32))
+    payloads = valid_users(STREAM, seed=32)
     kafka = [str(ROOT / "stack/kafka/kafka.sh")]
     with (
         ScoreCollector(topics) as scores,
@@ -127,22 +176,28 @@ def test_broker_restart_mid_stream_loses_nothing_and_recovers_by_itself(
             tmp_path,
             BOTSCORE_KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS=str(delivery_timeout_ms),
         ) as topology,
+        _paced(topics, payloads, scores) as feed,
     ):
-        scores.wait_for(lambda: scores.distinct() >= STREAM // 4, 300, "a quarter scored")
-        at_fault = _committed_at_fault(topics, STREAM)
+        _wait_committed(topics, STREAM // 4)
         # Scores must be on their way to Kafka when it goes: with the classifier paused,
-        # the spout's tuples queue up in front of it while the broker stops, and reach
-        # the producer only once it is down. (Paused for a few seconds: far less than
-        # Storm's 30 s subprocess heartbeat timeout.)
+        # the spout's tuples (of the next thousand messages) queue up in front of it while
+        # the broker stops, and reach the producer only once it is down. (Paused for a few
+        # seconds: far less than Storm's 30 s subprocess heartbeat timeout.) The feed then
+        # waits out the outage.
         [classifier] = topology.component_pids("bolts.classifier.ClassifierBolt")
         os.kill(classifier, signal.SIGSTOP)
         try:
+            feed.wait_sent(len(feed.sent) + 1000)
+            feed.hold()
+            at_fault = _committed_at_fault(topics, lambda: len(feed.sent))
             _run_ok([*kafka, "stop"])
         finally:
             os.kill(classifier, signal.SIGCONT)
         time.sleep(outage_s)  # the outage itself, not a synchronisation
         restarted_at = time.monotonic()
         _run_ok([*kafka, "start"])
+        feed.release()
+        sent = feed.join()
         scores.wait_for(lambda: scores.distinct() >= STREAM, 600, "every message scored")
         recovery = _recovery(scores, restarted_at)
         exits = topology.unplanned_exits
@@ -160,17 +215,34 @@ def test_broker_restart_mid_stream_loses_nothing_and_recovers_by_itself(
 
 
 def test_topology_restart_resumes_from_committed_offsets(topics, tmp_path, report_figure):
-    sent = produce(topics, valid_users(STREAM, seed=33))
-    with ScoreCollector(topics) as scores, SupervisedTopology(topics, tmp_path) as topology:
-        scores.wait_for(lambda: scores.distinct() >= STREAM // 3, 300, "a third scored")
-        at_fault = _committed_at_fault(topics, STREAM)
+    payloads = valid_users(STREAM, seed=33)
+    at_stop: dict[int, int] = {}
+    with (
+        ScoreCollector(topics) as scores,
+        SupervisedTopology(topics, tmp_path) as topology,
+        _paced(topics, payloads, scores) as feed,
+    ):
+        _wait_committed(topics, STREAM // 3)
+        at_fault = _committed_at_fault(topics, lambda: len(feed.sent))
         stopped_at = time.monotonic()
-        topology.restart()
+        topology.restart(
+            lambda: at_stop.update(
+                committed_offsets(topics, scoring_group(topics), topics.features_topic)
+            )
+        )
+        sent = feed.join()
         scores.wait_for(lambda: scores.distinct() >= STREAM, 600, "every message scored")
         recovery = scores.first_arrival_after(stopped_at + 1) - stopped_at
     lost, duplicated = _report(report_figure, "topology restart", sent, scores, recovery, at_fault)
     assert lost == 0
-    assert duplicated <= IN_FLIGHT_BOUND
+    # The new topology re-reads from the commit, and nothing before it.
+    repeated_committed = sorted(
+        (p, o) for (p, o), n in scores.counts.items() if n > 1 and o < at_stop[p]
+    )
+    assert not repeated_committed, (
+        f"scored again although committed before the restart ({at_stop}): {repeated_committed[:10]}"
+    )
+    assert duplicated <= UNCOMMITTED_BOUND
 
 
 # What each kind of damage must be dead-lettered as, worked out from the protobuf wire
@@ -301,25 +373,14 @@ def test_a_second_spout_joining_then_leaving_the_group_loses_nothing(
     revoked from the first and split), then stops (the first takes them all back), while
     users keep arriving at 400/s."""
     payloads = valid_users(STREAM * 4, seed=35)
-    sent: list = []
-    feed_errors: list[BaseException] = []
-
-    def feed() -> None:
-        try:
-            for i in range(0, len(payloads), 400):
-                sent.extend(produce(topics, payloads[i : i + 400]))
-                time.sleep(1)  # the arrival rate, not a synchronisation
-        except BaseException as exc:
-            feed_errors.append(exc)
-
-    feeding = threading.Thread(target=feed)
     (tmp_path / "first").mkdir()
     (tmp_path / "second").mkdir()
     with (
         ScoreCollector(topics) as scores,
         SupervisedTopology(topics, tmp_path / "first") as first,
+        PacedFeed(topics, payloads, per_second=400, chunk=400) as feed,
     ):
-        feeding.start()
+        feed.start()
         scores.wait_for(lambda: scores.distinct() >= 2000, 300, "the first spout scoring")
         with SupervisedTopology(topics, tmp_path / "second") as second:
             # The second spout owning partitions means the first one gave them up.
@@ -332,15 +393,14 @@ def test_a_second_spout_joining_then_leaving_the_group_loses_nothing(
             scores.wait_for(
                 lambda: scores.distinct() >= at_join + 4000, 300, "progress with two spouts"
             )
-            at_leave = _committed_at_fault(topics, len(payloads))
+            at_leave = _committed_at_fault(topics, lambda: len(feed.sent))
             left_at = time.monotonic()
         scores.wait_for(
             lambda: len(re.findall(r"partitions assigned: \[0, 1, 2, 3\]", first.logs())) >= 2,
             300,
             "the first spout to take every partition back",
         )
-        feeding.join()
-        assert not feed_errors, f"feeding the stream failed: {feed_errors[0]!r}"
+        sent = feed.join()
         scores.wait_for(lambda: scores.distinct() >= len(sent), 600, "every message scored")
         recovery = scores.first_arrival_after(left_at + 1) - left_at
     lost, duplicated = _report(
@@ -359,19 +419,26 @@ def test_a_second_spout_joining_then_leaving_the_group_loses_nothing(
 def test_a_rebalance_across_a_broker_restart_loses_nothing(topics, tmp_path, report_figure):
     """Another member joins the scoring group, the broker restarts while the group
     rebalances, the member reads without committing and leaves: every input is scored."""
-    sent = produce(topics, valid_users(STREAM, seed=37))
+    payloads = valid_users(STREAM, seed=37)
     kafka = [str(ROOT / "stack/kafka/kafka.sh")]
     member = GroupMember(topics, scoring_group(topics), topics.features_topic)
-    with ScoreCollector(topics) as scores, SupervisedTopology(topics, tmp_path) as topology:
-        scores.wait_for(lambda: scores.distinct() >= STREAM // 4, 300, "a quarter scored")
-        at_fault = _committed_at_fault(topics, STREAM)
+    with (
+        ScoreCollector(topics) as scores,
+        SupervisedTopology(topics, tmp_path) as topology,
+        _paced(topics, payloads, scores) as feed,
+    ):
+        _wait_committed(topics, STREAM // 4)
+        feed.hold()  # the feed waits out the outage
+        at_fault = _committed_at_fault(topics, lambda: len(feed.sent))
         member.start_joining()
         _run_ok([*kafka, "stop"])
         time.sleep(5)  # the outage itself
         restarted_at = time.monotonic()
         _run_ok([*kafka, "start"])
+        feed.release()  # the member reads some of it and never commits
         taken = member.wait_assigned(120)
         member.leave()
+        sent = feed.join()
         scores.wait_for(lambda: scores.distinct() >= STREAM, 600, "every message scored")
         wait_committed_to_end(topics, scoring_group(topics), topics.features_topic, 300)
         recovery = _recovery(scores, restarted_at)
@@ -388,5 +455,6 @@ def test_a_rebalance_across_a_broker_restart_loses_nothing(topics, tmp_path, rep
     )
     assert lost == 0
     assert revocations >= 2, "the topology's spout never gave partitions up"
+    assert member.read > 0, "the member read nothing: its partitions' records were not re-read"
     assert exits == 0, f"the topology died during the rebalance:\n{deaths}"
     assert duplicated <= 2 * IN_FLIGHT_BOUND
