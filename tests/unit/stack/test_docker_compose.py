@@ -160,6 +160,7 @@ def test_storm_daemons_get_the_settings_cluster_sh_writes(project_root, tmp_path
     assert {k: v for k, v in script.items() if k not in PATH_KEYS} == _compose_conf(
         project_root, compose
     )
+    assert compose["command"][:2] == ["storm", service.split("-")[0]]
     assert compose["network_mode"] == "host"
     assert compose["user"] == "storm"
     assert script["blacklist.scheduler.assume.supervisor.bad.based.on.bad.slot"] is False
