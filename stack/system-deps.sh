@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install the Debian packages the stack needs, only when something is missing.
-# Java 17 and Maven come with the machine; Leiningen, Redis, protoc and openssl (the local
-# broker's certificates and keys) from Debian.
+# Java 17 and Maven come with the machine; Leiningen, Redis, protoc, openssl (the local
+# broker's certificates and keys) and docker-compose (its `config` validates docker-compose.yml
+# in the unit tests, no Docker engine needed) from Debian.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -16,6 +17,7 @@ command -v openssl >/dev/null || missing+=(openssl)
 command -v mvn >/dev/null || missing+=(maven)
 command -v java >/dev/null || missing+=(openjdk-17-jdk-headless)
 command -v python3 >/dev/null || missing+=(python3 python3-venv)
+command -v docker-compose >/dev/null || missing+=(docker-compose)
 
 if ((${#missing[@]})); then
   say "installing Debian packages: ${missing[*]}"

@@ -4,11 +4,14 @@
 # can be killed), all from the Storm installation that local mode uses (install.sh).
 #
 # Each daemon runs from its own STORM_HOME overlay under the state folder: the installed
-# lib/, lib-worker/ and log4j2/ linked, and its own conf/storm.yaml. Workers read storm.yaml
-# from their supervisor's STORM_HOME and inherit its environment, so the supervisors are
-# started with the project's virtualenv first on PATH (workers run `streamparse_run`).
+# lib/, lib-worker/ and log4j2/ linked, and its own conf/storm.yaml (the settings in
+# cluster.yaml beside this script, which docker-compose.yml's Storm services use too, then its
+# own ports, slots, heap and folders). Workers read storm.yaml from their supervisor's
+# STORM_HOME and inherit its environment, so the supervisors are started with the project's
+# virtualenv first on PATH (workers run `streamparse_run`).
 #
-# Usage: cluster.sh start | stop | status
+# Usage: cluster.sh start | stop | status | conf DAEMON (prints DAEMON's storm.yaml; DAEMON is
+#   zookeeper, nimbus, supervisor-1 or supervisor-2)
 # Environment: STORM_ZK_PORT (2181), STORM_NIMBUS_PORT (6627), STORM_SLOTS_1 (6700,6701),
 #   STORM_SLOTS_2 (6702,6703), STORM_SUPERVISOR_PORTS (6628,6629: their Thrift ports), STORM_DAEMON_HEAP_MB (256), STORM_WORKER_HEAP_MB (512),
 #   STORM_START_TIMEOUT (90 s), BOTSCORE_CACHE, BOTSCORE_STATE (as the other stack scripts).
@@ -53,6 +56,29 @@ daemon_pid() {
 # The slots of a supervisor as a YAML list: "6700,6701" -> "[6700, 6701]".
 yaml_ports() { echo "[${1//,/, }]"; }
 
+# The daemon's storm.yaml: the settings all daemons share (cluster.yaml), then its own ports,
+# slots, heap and folders.
+storm_yaml() {
+  local daemon=$1
+  cat "$here/cluster.yaml"
+  echo "storm.zookeeper.port: $zk_port"
+  echo "dev.zookeeper.path: \"$state/zookeeper/data\""
+  echo "nimbus.thrift.port: $nimbus_port"
+  echo "storm.local.dir: \"$state/$daemon/local\""
+  echo "storm.log.dir: \"$log_dir\""
+  echo "worker.heap.memory.mb: $worker_heap_mb"
+  case $daemon in
+    supervisor-1)
+      echo "supervisor.slots.ports: $(yaml_ports "$slots_1")"
+      echo "supervisor.thrift.port: $supervisor_port_1"
+      ;;
+    supervisor-2)
+      echo "supervisor.slots.ports: $(yaml_ports "$slots_2")"
+      echo "supervisor.thrift.port: $supervisor_port_2"
+      ;;
+  esac
+}
+
 write_home() {
   local daemon=$1 home=$state/$1/home
   mkdir -p "$home/conf" "$state/$daemon/local" "$log_dir"
@@ -60,43 +86,7 @@ write_home() {
   for dir in lib lib-worker log4j2; do
     ln -sfn "$storm_home/$dir" "$home/$dir"
   done
-  {
-    echo "storm.zookeeper.servers: [\"127.0.0.1\"]"
-    echo "storm.zookeeper.port: $zk_port"
-    echo "dev.zookeeper.path: \"$state/zookeeper/data\""
-    echo "nimbus.seeds: [\"127.0.0.1\"]"
-    echo "nimbus.thrift.port: $nimbus_port"
-    echo "storm.local.hostname: \"127.0.0.1\""
-    echo "storm.local.dir: \"$state/$daemon/local\""
-    echo "storm.log.dir: \"$log_dir\""
-    echo "worker.heap.memory.mb: $worker_heap_mb"
-    # Failover speed (Storm's defaults in brackets): a supervisor restarts a dead worker
-    # within a second [3 s]; Nimbus moves the work of a silent worker or supervisor after
-    # 5 s [30 s, 60 s], checking every second [10 s], from heartbeats sent every second.
-    echo "supervisor.monitor.frequency.secs: 1"
-    echo "supervisor.heartbeat.frequency.secs: 1"
-    echo "task.heartbeat.frequency.secs: 1"
-    echo "nimbus.monitor.freq.secs: 1"
-    echo "nimbus.task.timeout.secs: 5"
-    echo "nimbus.supervisor.timeout.secs: 5"
-    # Nimbus counts a newly assigned worker alive, heartbeats or not, for this long [120 s]:
-    # a machine lost within it is noticed only at its end.
-    echo "nimbus.task.launch.secs: 30"
-    # Here a dead worker is a test, not a bad machine: Storm's blacklist would take both
-    # supervisors out of scheduling after three of them, for half an hour.
-    echo "blacklist.scheduler.tolerance.count: 1000"
-    echo "blacklist.scheduler.assume.supervisor.bad.based.on.bad.slot: false"
-    case $daemon in
-      supervisor-1)
-        echo "supervisor.slots.ports: $(yaml_ports "$slots_1")"
-        echo "supervisor.thrift.port: $supervisor_port_1"
-        ;;
-      supervisor-2)
-        echo "supervisor.slots.ports: $(yaml_ports "$slots_2")"
-        echo "supervisor.thrift.port: $supervisor_port_2"
-        ;;
-    esac
-  } >"$home/conf/storm.yaml"
+  storm_yaml "$daemon" >"$home/conf/storm.yaml"
 }
 
 start_daemon() {
@@ -219,8 +209,12 @@ case ${1:-} in
   start) cmd_start ;;
   stop) cmd_stop ;;
   status) cmd_status ;;
+  conf)
+    [[ " ${daemons[*]} " == *" ${2:-} "* ]] || die "usage: $0 conf DAEMON, one of: ${daemons[*]}"
+    storm_yaml "$2"
+    ;;
   *)
-    echo "usage: $0 start | stop | status" >&2
+    echo "usage: $0 start | stop | status | conf DAEMON" >&2
     exit 2
     ;;
 esac

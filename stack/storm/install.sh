@@ -48,6 +48,15 @@ copy_jars() {
   done
 }
 
+# docker-compose.yml's ZooKeeper server is the version the pom names: the one storm-core brings.
+check_zookeeper() {
+  local version
+  version=$(pom_property "$pom" zookeeper.version)
+  [[ -f $1/zookeeper-$version.jar ]] ||
+    die "storm-core brought no zookeeper-$version.jar into lib/ (found: $(cd "$1" && echo zookeeper-[0-9]*.jar));" \
+      "set <zookeeper.version> in $pom to its version (docker-compose.yml's ZooKeeper image follows it)"
+}
+
 # flux-core and flux-wrappers name org.apache.storm:flux as their parent pom,
 # and Maven Central has no such pom (none of 2.6.4 to 2.8.3), so neither Maven
 # nor Leiningen can resolve them. Unless the real one can be had, install a
@@ -137,6 +146,7 @@ main() {
   rm -rf "$tmp"
   trap 'rm -rf "$tmp"' EXIT
   copy_jars "$tmp"
+  check_zookeeper "$tmp/lib"
   install_flux_parent "$version"
   write_conf "$tmp" "$dest"
   echo "$sum" >"$tmp/.installed"
