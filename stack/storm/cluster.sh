@@ -119,7 +119,8 @@ zookeeper_up() { daemon_alive_or_die zookeeper && port_in_use "$zk_port"; }
 nimbus_log_start=1
 nimbus_leads() {
   daemon_alive_or_die nimbus && port_in_use "$nimbus_port" &&
-    tail -c "+$nimbus_log_start" "$log_dir/nimbus.log" 2>/dev/null | grep -qs "gained leadership"
+    tail -c "+$nimbus_log_start" "$log_dir/nimbus.log" 2>/dev/null |
+    grep -s "gained leadership" >/dev/null # not -q: with pipefail, tail's SIGPIPE would fail it
 }
 
 supervisor_port() {
