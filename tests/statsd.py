@@ -1,16 +1,30 @@
 """A real DogStatsD listener for tests: a UDP socket on loopback that keeps every metric line.
 
 The components send with the ``datadog`` package's client, buffered: one datagram carries
-several ``name:value|type|#tag,...`` lines.
+several ``name:value|type|#tag,...`` lines. Each line is kept with the moment it arrived.
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections import defaultdict
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
+
+
+@dataclass(frozen=True)
+class Point:
+    """One value as received: when (``time.monotonic()``), what, and its tags."""
+
+    at: float
+    value: float
+    tags: frozenset[str]
+
+    def tag(self, key: str) -> str | None:
+        return next((t.split(":", 1)[1] for t in self.tags if t.startswith(f"{key}:")), None)
 
 
 class StatsdListener:
@@ -20,7 +34,7 @@ class StatsdListener:
         self._socket.settimeout(0.2)
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._lines: list[str] = []
+        self._lines: list[tuple[float, str]] = []
         self._thread = threading.Thread(target=self._receive, daemon=True)
 
     @property
@@ -42,18 +56,32 @@ class StatsdListener:
                 data = self._socket.recv(65_535)
             except TimeoutError:
                 continue
+            now = time.monotonic()
             with self._lock:
-                self._lines.extend(line for line in data.decode().splitlines() if line)
+                self._lines.extend((now, line) for line in data.decode().splitlines() if line)
 
     def tags_by_metric(self) -> dict[str, set[str]]:
         """Each metric name received -> every tag (``key:value``) it was sent with."""
         tags: dict[str, set[str]] = defaultdict(set)
         with self._lock:
             lines = list(self._lines)
-        for line in lines:
+        for _, line in lines:
             name, _, rest = line.partition(":")
-            fields = rest.split("|")
-            tags[name].update(
-                tag for field in fields if field.startswith("#") for tag in field[1:].split(",")
-            )
+            tags[name].update(_tags(rest.split("|")))
         return dict(tags)
+
+    def points(self, name: str) -> list[Point]:
+        """Every value of metric ``name`` received so far, in arrival order."""
+        with self._lock:
+            lines = list(self._lines)
+        found = []
+        for at, line in lines:
+            metric, _, rest = line.partition(":")
+            if metric == name:
+                fields = rest.split("|")
+                found.append(Point(at, float(fields[0]), frozenset(_tags(fields))))
+        return found
+
+
+def _tags(fields: list[str]) -> list[str]:
+    return [tag for field in fields if field.startswith("#") for tag in field[1:].split(",")]

@@ -134,6 +134,12 @@ class KafkaSettings:
     commit_interval_ms: int = field(
         default=1000, metadata={"doc": "how often a spout commits the offsets of finished messages"}
     )
+    lag_interval_ms: int = field(
+        default=5000,
+        metadata={
+            "doc": "how often spouts and the enforcer read end offsets to send their consumer lag"
+        },
+    )
     producer_linger_ms: int = field(
         default=5, metadata={"doc": "how long a producer waits to fill a batch"}
     )

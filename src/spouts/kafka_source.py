@@ -38,6 +38,9 @@ The uncommitted window is what was read since the last commits: at most
 ``kafka.max_in_flight`` + 500 (one poll) messages unfinished or behind an unfinished one
 (fewer when they hold ``kafka.max_in_flight_bytes``),
 plus those finished since the last commit (normally within ``kafka.commit_interval_ms``).
+
+Every ``kafka.lag_interval_ms`` the spout sends each owned partition's lag (end offset minus
+its last commit) and committed offset (``transport.consumer_lag``).
 """
 
 from __future__ import annotations
@@ -57,6 +60,7 @@ from botscore.clock import now_ms
 from botscore.errors import ConfigError, InvalidMessage
 from botscore.metrics import Metrics
 from botscore.settings import Settings, require_message_timeouts
+from botscore.transport.consumer_lag import LagGauges
 from botscore.transport.dead_letter_outbox import DeadLetterOutbox
 from botscore.transport.delivery import Backoff, InFlight
 from botscore.transport.kafka_clients import (
@@ -170,6 +174,13 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         if not wait_for_topic(self.consumer, self.topic, lambda: time.monotonic() > deadline):
             self.logger.error("topic %s still unknown after 30 s; subscribing anyway", self.topic)
         self.consumer.subscribe([self.topic], listener=_ReportRebalances(self.rebalances))
+        self.lag = LagGauges(
+            self.consumer,
+            self.metrics,
+            self.kafka.lag_interval_ms / 1000,
+            self.logger,
+            clock=time.monotonic,
+        )
         self.logger.info("reading %s as group %s", self.topic, self.group)
 
     def next_tuple(self) -> None:
@@ -200,6 +211,7 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             # poll returns at once without partitions; do not spin a core meanwhile.
             time.sleep(0.1)
         self.commit_finished(force=False)
+        self.lag.report(self._owned_commits)
 
     def _pause_fetching(self, full: bool) -> None:
         """Pause every assigned partition while in flight is full; resume them after."""
@@ -348,6 +360,15 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
                 tp.partition,
                 committed if committed is not None else self.kafka.auto_offset_reset,
             )
+
+    def _owned_commits(self) -> dict[PartitionKey, int]:
+        """The last commit of each partition the consumer owns (none before the first)."""
+        owned = _keys(self.consumer.assignment())
+        return {
+            key: position
+            for key, position in self.in_flight.offsets.last_commits().items()
+            if key in owned
+        }
 
     def _finish_dead_letters(self) -> None:
         for source in self.dead_letters.confirmed():

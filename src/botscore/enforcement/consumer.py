@@ -7,6 +7,9 @@ While Redis is down the same batch is retried with backoff and nothing is commit
 crash replays the uncommitted batch, which the merge makes harmless. A retry longer than
 the consumer's ``max_poll_interval_ms`` (5 min) costs the group membership: the commit
 then fails, is logged, and the partitions' next owner replays from the last commit.
+
+Every ``kafka.lag_interval_ms``, retries included, it sends the lag and committed offset of
+each owned partition it has committed since it started (``transport.consumer_lag``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from botscore.enforcement.decisions import DecisionWriter, parse_score
 from botscore.errors import InvalidMessage, SendNotConfirmed
 from botscore.metrics import Metrics
 from botscore.settings import Settings
+from botscore.transport.consumer_lag import LagGauges
 from botscore.transport.dead_letter_outbox import DeadLetterOutbox
 from botscore.transport.delivery import Backoff
 from botscore.transport.kafka_clients import (
@@ -37,6 +41,7 @@ from botscore.transport.kafka_clients import (
     poll_group,
     wait_for_topic,
 )
+from botscore.transport.offsets import PartitionKey
 from botscore.transport.redis_client import create_redis
 from botscore.vocabulary import Component
 from botscore.wire.dead_letters import DeadLetterRecord
@@ -59,10 +64,19 @@ def _worth_logging(attempt: int) -> bool:
     return attempt <= 3 or attempt & (attempt - 1) == 0 or attempt % _LOG_EVERY == 0
 
 
-def _until_done(stop: threading.Event, what: str, action: Callable[[], Any]) -> bool:
-    """Run ``action`` until it succeeds (True) or ``stop`` is set (False), with backoff."""
+def _until_done(
+    stop: threading.Event,
+    what: str,
+    action: Callable[[], Any],
+    meanwhile: Callable[[], None] = lambda: None,
+) -> bool:
+    """Run ``action`` until it succeeds (True) or ``stop`` is set (False), with backoff.
+
+    ``meanwhile`` runs before each attempt (the lag gauges keep going through an outage).
+    """
     attempt, first_failure = 0, 0.0
     while not stop.is_set():
+        meanwhile()
         try:
             action()
         except (redis.RedisError, KafkaError, SendNotConfirmed) as exc:
@@ -108,6 +122,12 @@ def run_enforcer(settings: Settings, stop: threading.Event | None = None) -> Non
     client = create_redis(settings.redis)
     writer = DecisionWriter(client, settings.enforcement)
     metrics = Metrics(settings.metrics, Component.ENFORCER)
+    commits: dict[PartitionKey, int] = {}
+    lag = LagGauges(consumer, metrics, kafka.lag_interval_ms / 1000, log)
+
+    def report_lag() -> None:
+        lag.report(lambda: _owned(commits, consumer))
+
     try:
         if not consumer.partitions_for_topic(topic):
             log.warning("waiting for topic %s (create it with `botscore topics`)", topic)
@@ -115,14 +135,15 @@ def run_enforcer(settings: Settings, stop: threading.Event | None = None) -> Non
         consumer.subscribe([topic])
         log.info("applying %s as group %s to Redis db %d", topic, group, settings.redis.db)
         while not stop.is_set():
+            report_lag()
             polled = poll_group(consumer, timeout_ms=500)
             if not polled:
                 if not consumer.assignment():
                     stop.wait(0.1)  # poll returns at once without partitions
                 continue
-            if not _apply_batch(polled, writer, letters, stop, metrics):
+            if not _apply_batch(polled, writer, letters, stop, metrics, report_lag):
                 break
-            _commit(consumer, polled)
+            commits.update(_commit(consumer, polled))
     finally:
         consumer.close(autocommit=False)
         producer.close(timeout=5)
@@ -137,8 +158,12 @@ def _apply_batch(
     letters: DeadLetterOutbox[None],
     stop: threading.Event,
     metrics: Metrics,
+    meanwhile: Callable[[], None] = lambda: None,
 ) -> bool:
-    """Write one polled batch; False when stopped before it was safely done."""
+    """Write one polled batch; False when stopped before it was safely done.
+
+    ``meanwhile`` runs before each attempt of each step.
+    """
     scores: list[ScoreRecord] = []
     for records in polled.values():
         for record in records:
@@ -165,9 +190,10 @@ def _apply_batch(
         stop,
         f"writing {len(scores)} decisions to Redis",
         lambda: outcomes.extend(writer.write(scores, now_ms())),
+        meanwhile,
     )
     if not written or not _until_done(
-        stop, "dead letters", lambda: letters.flush_and_confirm(timeout_s=2)
+        stop, "dead letters", lambda: letters.flush_and_confirm(timeout_s=2), meanwhile
     ):
         return False
     for outcome, n in Counter(outcomes).items():
@@ -175,10 +201,23 @@ def _apply_batch(
     return True
 
 
-def _commit(consumer: KafkaConsumer, polled: dict[TopicPartition, list[Any]]) -> None:
-    positions = commit_positions({tp: records[-1].offset + 1 for tp, records in polled.items()})
+def _commit(
+    consumer: KafkaConsumer, polled: dict[TopicPartition, list[Any]]
+) -> dict[PartitionKey, int]:
+    """Commit past ``polled``; returns the positions committed (none when the commit failed)."""
+    positions = {(tp.topic, tp.partition): records[-1].offset + 1 for tp, records in polled.items()}
     try:
-        consumer.commit(positions, timeout_ms=2000)
+        consumer.commit(commit_positions(positions), timeout_ms=2000)
     except KafkaError as exc:
         # Safe: whoever owns the partitions next replays them, and replays change nothing.
         log.warning("offset commit failed, the batch will be replayed: %s", exc)
+        return {}
+    return positions
+
+
+def _owned(commits: dict[PartitionKey, int], consumer: KafkaConsumer) -> dict[PartitionKey, int]:
+    """Our commits of the partitions the consumer still owns; the others are forgotten."""
+    owned = {(tp.topic, tp.partition) for tp in consumer.assignment()}
+    for key in set(commits) - owned:
+        del commits[key]
+    return dict(commits)

@@ -48,8 +48,29 @@ class MetricSpec:
     on_failure: bool = False
 
 
+def _lag(consumer: str) -> dict[str, MetricSpec]:
+    """What every Kafka consumer reports of itself (``transport.consumer_lag``)."""
+    per_partition = ("topic", "partition")
+    return {
+        "lag": MetricSpec(
+            Kind.GAUGE,
+            f"messages {consumer} has not committed (end offset - commit)",
+            per_partition,
+        ),
+        "committed_offset": MetricSpec(
+            Kind.GAUGE,
+            f"next offset {consumer} committed (flat: a stalled partition)",
+            per_partition,
+        ),
+        "lag_read_failed": MetricSpec(
+            Kind.COUNT, "lag reads the broker did not answer (no lag sent)", on_failure=True
+        ),
+    }
+
+
 def _spout(what_in: str) -> dict[str, MetricSpec]:
     return {
+        **_lag("the spout"),
         "in": MetricSpec(Kind.COUNT, f"{what_in} read from Kafka and emitted"),
         "replayed": MetricSpec(
             Kind.COUNT, "tuples emitted again after a failure or timeout", on_failure=True
@@ -131,6 +152,7 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
     Component.ENFORCER: {
         "scores": MetricSpec(Kind.COUNT, "threat scores read, by what was done", ("outcome",)),
         "dead_lettered": MetricSpec(Kind.COUNT, "threat scores set aside as unusable", ("reason",)),
+        **_lag("the enforcer"),
     },
 }
 

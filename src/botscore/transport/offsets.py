@@ -91,6 +91,10 @@ class OffsetTracker:
         state = self._partitions.get(partition)
         return state.start if state is not None and state.start is not None else 0
 
+    def last_commits(self) -> dict[PartitionKey, int]:
+        """Each partition's last known commit: ours, or the group's when it was assigned."""
+        return dict(self._committed)
+
     def committed(self, positions: dict[PartitionKey, int]) -> None:
         self._committed.update(positions)
 

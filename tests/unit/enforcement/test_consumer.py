@@ -4,6 +4,7 @@ from unittest import mock
 
 import redis
 from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import KafkaTimeoutError
 from kafka.structs import TopicPartition
 
 from botscore.enforcement import consumer
@@ -156,8 +157,36 @@ def test_a_batch_commit_waits_at_most_2_s():
 
     tp = TopicPartition("threat-scores", 0)
     kafka_consumer = _Consumer()
-    consumer._commit(kafka_consumer, {tp: [_record(4, b""), _record(5, b"")]})
+    committed = consumer._commit(kafka_consumer, {tp: [_record(4, b""), _record(5, b"")]})
     assert kafka_consumer.commits == [({tp: 6}, 2000)]
+    assert committed == {("threat-scores", 0): 6}  # what the lag gauges measure from
+
+
+def test_a_failed_commit_leaves_the_lag_measured_from_the_last_good_one():
+    class _Refusing:
+        def commit(self, offsets, timeout_ms=None):
+            raise KafkaTimeoutError("coordinator gone")
+
+    tp = TopicPartition("threat-scores", 0)
+    assert consumer._commit(_Refusing(), {tp: [_record(4, b"")]}) == {}
+
+
+def test_the_lag_forgets_partitions_the_enforcer_no_longer_owns():
+    class _Owner:
+        def assignment(self):
+            return {TopicPartition("threat-scores", 1)}
+
+    commits = {("threat-scores", 0): 10, ("threat-scores", 1): 20}
+    assert consumer._owned(commits, _Owner()) == {("threat-scores", 1): 20}
+    assert commits == {("threat-scores", 1): 20}
+
+
+def test_the_retry_loop_keeps_the_lag_gauges_going_through_an_outage():
+    stop = _InstantStop()
+    action, calls = _failing(3)
+    ticks = []
+    assert consumer._until_done(stop, "writing decisions", action, lambda: ticks.append(1))
+    assert len(ticks) == len(calls) == 4
 
 
 def test_the_enforcer_rejoins_a_group_rejoin_the_client_abandoned(monkeypatch):

@@ -22,6 +22,7 @@ from botscore.wire.dead_letters import decode_dead_letter
 from botscore.wire.records import SourceRef
 from spouts import kafka_source
 from spouts.kafka_source import KafkaSourceSpout
+from tests.unit.metrics_fakes import RecordingMetrics
 from tests.unit.storm_fakes import StormLink, start
 from tests.unit.transport.kafka_fakes import FakeCoordinator, FakeGroupMember, FakeProducer, record
 
@@ -607,3 +608,33 @@ def test_the_static_member_name_is_kept_by_a_restarted_task_and_never_shared(mon
     assert first == restarted
     assert len({first, other_topology, other_task}) == 3
     assert all(name and "lines-" in name for name in names)
+
+
+def test_sends_each_owned_partitions_lag_from_its_last_commit_once_per_interval(run, monkeypatch):
+    created: list[RecordingMetrics] = []
+
+    def metrics(settings, component):
+        created.append(RecordingMetrics(component))
+        return created[-1]
+
+    monkeypatch.setattr(kafka_source, "Metrics", metrics)
+    r = run({P0: [b"a", b"b", b"c"], P1: [b"d"]}, lag_interval_ms=5000)
+    [sent] = created
+    r.step()
+    r.ack(*_ids(0, 1))
+    assert r.commit_now() == [{P0: 2}]
+    assert sent.gauges("lag") == {}  # 1 s in: not due yet
+    r.clock.now += 4.0
+    r.step()
+    assert sent.gauges("lag") == {
+        (f"topic:{TOPIC}", "partition:0"): 1,  # c read, not acked
+        (f"topic:{TOPIC}", "partition:1"): 1,  # d: the group's commit 0 still stands
+    }
+    assert sent.gauges("committed_offset")[(f"topic:{TOPIC}", "partition:0")] == 2
+    r.member.rebalance([P0])  # P1 goes to another member: its lag is no longer ours
+    r.clock.now += 5.0
+    before = len(sent.sent)
+    r.step()
+    assert {tags for _, what, _, tags in sent.sent[before:] if what == "lag"} == {
+        (f"topic:{TOPIC}", "partition:0")
+    }

@@ -155,7 +155,8 @@ class FakeGroupMember:
     ``max_per_poll`` records per fetchable partition and moves its position past them.
     ``rebalance`` and ``lose`` are what a group rejoin does to the member: the listener is
     called on the caller's thread here, on kafka-python's I/O thread in a real consumer.
-    ``refuse_committed`` makes ``committed`` raise, as on a coordinator timeout.
+    ``refuse_committed`` makes ``committed`` raise, as on a coordinator timeout;
+    ``refuse_end_offsets`` makes ``end_offsets`` raise, as on a broker timeout.
     """
 
     def __init__(
@@ -177,6 +178,7 @@ class FakeGroupMember:
         self.on_poll = on_poll
         self.commits: list[dict[TopicPartition, int]] = []
         self.refuse_committed: KafkaError | None = None
+        self.refuse_end_offsets: KafkaError | None = None
         self._coordinator = FakeCoordinator()
         self._fetcher = FakeFetcher()
 
@@ -263,6 +265,13 @@ class FakeGroupMember:
     def seek_to_end(self, *partitions: TopicPartition) -> None:
         for tp in partitions:
             self.subscription.request_offset_reset(tp, OffsetResetStrategy.LATEST)
+
+    def end_offsets(
+        self, partitions: list[TopicPartition], timeout_ms: int | None = None
+    ) -> dict[TopicPartition, int]:
+        if self.refuse_end_offsets is not None:
+            raise self.refuse_end_offsets
+        return {tp: len(self.logs[tp]) for tp in partitions}
 
     def commit(self, offsets: dict[TopicPartition, Any], timeout_ms: int | None = None) -> None:
         committing = {tp: meta.offset for tp, meta in offsets.items()}
