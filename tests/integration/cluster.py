@@ -33,15 +33,21 @@ def cluster_script(command: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def scoring_options(settings: KafkaSettings) -> list[str]:
-    """``-o`` options pointing the scoring topology at a test's topics and group."""
-    options = {
+def submit_options(settings: KafkaSettings, **options: str | int) -> list[str]:
+    """``-o`` options pointing a topology at a test's topics and scoring group, plus
+    ``options`` (``section__key=value`` for ``botscore.section.key``).
+
+    Workers inherit the supervisor's environment, not the test's: on a cluster, settings
+    travel in the topology's configuration.
+    """
+    values: dict[str, str | int] = {
         "botscore.kafka.features_topic": settings.features_topic,
         "botscore.kafka.scores_topic": settings.scores_topic,
         "botscore.kafka.dead_letter_topic": settings.dead_letter_topic,
         "botscore.scoring.consumer_group": scoring_group(settings),
     }
-    return [arg for key, value in options.items() for arg in ("-o", f"{key}={value}")]
+    values.update({f"botscore.{key.replace('__', '.')}": value for key, value in options.items()})
+    return [arg for key, value in values.items() for arg in ("-o", f"{key}={value}")]
 
 
 def sparse(*args: str, timeout_s: float = 300) -> str:

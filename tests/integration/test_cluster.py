@@ -3,7 +3,8 @@
 The module starts the cluster (ZooKeeper, Nimbus, two supervisors) once with
 ``stack/storm/cluster.sh``, submits the scoring topology once, and runs each fault against
 that same topology while a steady stream of users flows; Kafka and Redis come from `make up`.
-Each test feeds users of its own and ends only when every offset of the topic has a score.
+Each test feeds users of its own and ends only when every offset of the topic has a score;
+the last one runs the whole loop (edge simulator, aggregation topology, enforcer) through it.
 """
 
 from __future__ import annotations
@@ -17,9 +18,13 @@ from itertools import pairwise
 
 import pytest
 
+from botscore.enforcement.edge import EdgeDecisions
 from botscore.observability.datadog_assets import grouped_tags, load_assets
 from botscore.observability.storm_stats import nimbus_client, read_cluster
-from botscore.settings import KafkaSettings
+from botscore.settings import AggregationSettings, KafkaSettings, RedisSettings, Settings
+from botscore.simulator.run import simulate
+from botscore.simulator.spec import SimulationSpec
+from botscore.transport.kafka_clients import ensure_topics
 from tests.statsd import StatsdListener
 
 from .cluster import (
@@ -27,15 +32,16 @@ from .cluster import (
     daemon_pid,
     kill_hard,
     kill_supervisor_and_workers,
-    scoring_options,
     sparse,
     spout_worker_pid,
+    submit_options,
     supervisor_of,
     wait_reading,
 )
 from .harness import (
     ROOT,
     delete_topics,
+    empty_redis_db,
     end_offsets,
     fresh_topics,
     new_run_id,
@@ -47,6 +53,7 @@ from .stream import PacedFeed, ScoreCollector, Source, produce, valid_users
 pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 RATE = 1_000  # users per second offered while a fault happens
+SPEEDUP = 20  # simulated seconds per second in the whole-loop test
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +77,7 @@ class Submitted:
     seed: int = 40
 
     def submit(self) -> None:
-        sparse("submit", "-n", "scoring", "-N", self.name, *scoring_options(self.settings))
+        sparse("submit", "-n", "scoring", "-N", self.name, *submit_options(self.settings))
         wait_reading(self.name, timeout_s=180)
 
     def feed_through(self, users: int, fault: Callable[[], None]) -> float:
@@ -239,3 +246,81 @@ def _every_component_acked(name: str) -> bool:
         and topology.workers == 2
         and all(c.acked > 0 for c in topology.components)
     )
+
+
+LOOP_REDIS_DB = 7  # the stack's Redis, a database of this test's own
+
+
+def test_the_whole_loop_runs_on_the_cluster(scoring: Submitted, tmp_path, report_figure):
+    """The edge simulator and the enforcer around both topologies on the cluster: the
+    aggregation topology (submitted here) publishes features to the scoring topology's
+    topic, and the edge blocks bots. Last in the module: it adds to that topic."""
+    run = new_run_id()
+    web_logs = f"cl-web-logs-{run}"
+    ensure_topics(scoring.settings, [web_logs])
+    settings = Settings(
+        kafka=scoring.settings,
+        aggregation=AggregationSettings(web_logs_topic=web_logs, consumer_group=f"cl-agg-{run}"),
+        redis=RedisSettings(db=LOOP_REDIS_DB),
+    )
+    spec = SimulationSpec(
+        users=500, bot_share=0.3, rate=30, duration_s=900, seed=43, speedup=SPEEDUP
+    )
+    # Simulated time outruns the wall clock: both clock checks must allow the lead.
+    skew_ms = spec.clock_lead_ms + 60_000
+    name = f"aggregation-{run}"
+    with empty_redis_db(LOOP_REDIS_DB) as client:
+        sparse(
+            "submit",
+            "-n",
+            "aggregation",
+            "-N",
+            name,
+            *submit_options(
+                scoring.settings,
+                aggregation__web_logs_topic=web_logs,
+                aggregation__consumer_group=settings.aggregation.consumer_group,
+                aggregation__max_event_skew_ms=skew_ms,
+                redis__db=LOOP_REDIS_DB,
+            ),
+        )
+        enforcer = None
+        try:
+            wait_reading(name, timeout_s=180)
+            enforcer = subprocess.Popen(
+                ["botscore", "enforce"],
+                cwd=ROOT,
+                env=stack_env(
+                    BOTSCORE_KAFKA_SCORES_TOPIC=scoring.settings.scores_topic,
+                    BOTSCORE_KAFKA_DEAD_LETTER_TOPIC=scoring.settings.dead_letter_topic,
+                    BOTSCORE_REDIS_DB=str(LOOP_REDIS_DB),
+                    BOTSCORE_ENFORCEMENT_CONSUMER_GROUP=f"cl-edge-{run}",
+                    BOTSCORE_ENFORCEMENT_MAX_CLOCK_SKEW_MS=str(skew_ms),
+                ),
+                stdout=(tmp_path / "enforce.log").open("wb"),
+                stderr=subprocess.STDOUT,
+            )
+            stats = simulate(
+                settings, spec, tmp_path / "labels.csv", edge=EdgeDecisions(client, 1000)
+            )
+            assert enforcer.poll() is None, (tmp_path / "enforce.log").read_text()
+        finally:
+            if enforcer is not None:
+                enforcer.terminate()
+                enforcer.wait(30)
+            sparse("kill", "-n", name, "--wait", "1")
+            delete_topics(scoring.settings, [web_logs])
+    # Every feature message the aggregation topology published was scored too.
+    scoring.fed = sum(end_offsets(scoring.settings, scoring.settings.features_topic).values())
+    scoring.scores.wait_for(
+        lambda: scoring.scores.distinct() == scoring.fed, 240, "the loop's features scored"
+    )
+    assert set(scoring.scores.counts) == scoring.sources()
+    report_figure(
+        f"cluster, whole loop ({spec.duration_s} simulated s at {SPEEDUP}x, {spec.users} "
+        f"users): first scores at the edge at {stats.first_scores_s} s, first block or "
+        f"challenge at {stats.first_enforced_s} s, bots blocked {len(stats.bots_blocked)}, "
+        f"humans challenged {len(stats.humans_challenged)}"
+    )
+    assert stats.first_enforced_s is not None, "the edge never blocked or challenged anyone"
+    assert stats.bots_blocked, "no bot was blocked"
