@@ -331,9 +331,9 @@ def switch_run(
     switch_s = (first_new - live_ms["baseline/it-new"]) / 1000
     back_s = (back.scored_time_ms - live_ms[BUNDLED_ID]) / 1000
     report_figure(
-        f"model release under {RATE_PER_S} users/s: first score by the new version "
-        f"{switch_s:.2f} s after it was published, by the rolled-back one {back_s:.2f} s after "
-        f"(release check every 5 s)"
+        f"model release under {RATE_PER_S} users/s ({len(decoded)} scores): first score by "
+        f"the new version {switch_s:.2f} s after it was published, by the rolled-back one "
+        f"{back_s:.2f} s after (release check every 5 s)"
     )
     yield SwitchRun(
         sent=feed.sent,
