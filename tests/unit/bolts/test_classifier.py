@@ -219,3 +219,21 @@ def test_a_redis_outage_keeps_scoring_and_is_logged_once(
     assert link.acked() == ["t0", "t1", "t2"]
     warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert len(warnings) == 1 and "cannot read published models from Redis" in warnings[0]
+
+
+def test_with_no_redis_listening_the_bundled_model_scores(small_model_dir, monkeypatch, caplog):
+    """The real client against a closed port: refused at once, logged once, scoring goes on."""
+    options = {
+        "botscore.scoring.model_dir": str(small_model_dir),
+        "botscore.scoring.release_check_s": 3600,
+        "botscore.redis.port": 1,
+    }
+    component, link = start(ClassifierBolt, options, monkeypatch)
+    try:
+        bundled = release_id(component.model.manifest)
+        assert _scored_by(component, link, small_model_dir, "t1") == bundled
+    finally:
+        component.poller.stop()
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.startswith("cannot read published models from Redis (")
+    assert warning.endswith(f"scoring with {bundled}, retrying")
