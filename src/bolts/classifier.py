@@ -1,4 +1,9 @@
-"""Classifier bolt: scores each tuple's batch of users in one call to the model in ``models/``.
+"""Classifier bolt: scores each tuple's batch of users in one call to the model.
+
+The model is the bundled ``scoring.model_dir`` until a release is published (``botscore
+models publish``): every ``scoring.release_check_s`` a poller thread reads the live
+release from Redis and verifies it, and the bolt switches between two tuples. A refused
+release or a Redis outage leaves the running model in place (one log line, a metric).
 
 Delivery: the batch's scores are emitted as one tuple anchored to the input, then the
 input is acked, so the spout hears of success only when the producer has acked the scores
@@ -18,9 +23,20 @@ from threadpoolctl import threadpool_limits
 
 from botscore.clock import now_ms
 from botscore.metrics import Metrics
-from botscore.model.registry import load_model, resolve_model_dir
+from botscore.model.registry import LoadedModel, load_model, resolve_model_dir
+from botscore.model.release_watch import (
+    Outcome,
+    Poller,
+    Reachable,
+    Refused,
+    ReleaseWatcher,
+    Switched,
+    Unreachable,
+)
+from botscore.model.releases import ReleaseStore, release_id
 from botscore.model.scoring import score_batch
-from botscore.settings import Settings
+from botscore.settings import MetricsSettings, Settings
+from botscore.transport.redis_client import create_redis
 from botscore.vocabulary import Component
 from botscore.wire.records import FeatureBatch, ScoreBatch
 
@@ -35,16 +51,27 @@ class ClassifierBolt(Bolt):  # type: ignore[misc]
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         settings = Settings.from_options(storm_conf)
         threadpool_limits(limits=settings.scoring.model_threads)
-        self.model = load_model(resolve_model_dir(settings.scoring.model_dir))
-        manifest = self.model.manifest
-        self.metrics = Metrics(
-            settings.metrics,
-            Component.CLASSIFIER,
-            tags=[f"model:{manifest.name}:{manifest.version}"],
-        )
-        self.logger.info("scoring with model %s %s", manifest.name, manifest.version)
+        self.metrics_settings = settings.metrics
+        bundled = load_model(resolve_model_dir(settings.scoring.model_dir))
+        self.model = bundled
+        self.metrics = _metrics_for(settings.metrics, bundled)
+        self.logger.info("scoring with model %s", release_id(bundled.manifest))
+        self.poller: Poller | None = None
+        if settings.scoring.release_check_s > 0:
+            watcher = ReleaseWatcher(
+                ReleaseStore(create_redis(settings.redis)),
+                settings.scoring.model_signing_key,
+                columns=bundled.manifest.feature_names,
+                current_id=release_id(bundled.manifest),
+            )
+            self.poller = Poller(watcher.check, settings.scoring.release_check_s)
+            # A (re)started worker scores with the live release from its first tuple on.
+            self.poller.run_once()
+            self.apply_releases()
+            self.poller.start()
 
     def process(self, tup: Tuple) -> None:
+        self.apply_releases()
         started = time.perf_counter()
         try:
             scores = score_batch(self.model, FeatureBatch.from_values(tup.values), now_ms())
@@ -58,3 +85,43 @@ class ClassifierBolt(Bolt):  # type: ignore[misc]
         self.emit(scores.to_values(), anchors=[tup])
         self.ack(tup)
         self.metrics.count("scored", len(scores.user_ids))
+
+    def apply_releases(self) -> None:
+        """Act on what the release poller found; only ever between two tuples."""
+        if self.poller is not None:
+            for outcome in self.poller.pending():
+                self._apply(outcome)
+
+    def _apply(self, outcome: Outcome) -> None:
+        running = release_id(self.model.manifest)
+        if isinstance(outcome, Switched):
+            self.logger.info("switching from model %s to published %s", running, outcome.release_id)
+            previous, self.model = self.metrics, outcome.model
+            self.metrics = _metrics_for(self.metrics_settings, outcome.model)
+            previous.close()
+            self.metrics.count("model_switched")
+        elif isinstance(outcome, Refused):
+            self.logger.error(
+                "refused published model %s, still scoring with %s: %s",
+                outcome.release_id,
+                running,
+                outcome.reason,
+            )
+            self.metrics.count("model_refused")
+        elif isinstance(outcome, Unreachable):
+            self.logger.warning(
+                "cannot read published models from Redis (%s); scoring with %s, retrying",
+                outcome.error,
+                running,
+            )
+            self.metrics.count("releases_unreachable")
+        elif isinstance(outcome, Reachable):
+            self.logger.info("Redis answers again; published models are checked again")
+
+
+def _metrics_for(settings: MetricsSettings, model: LoadedModel) -> Metrics:
+    """Metrics tagged with the model that scores, so a switch shows on every graph."""
+    manifest = model.manifest
+    return Metrics(
+        settings, Component.CLASSIFIER, tags=[f"model:{manifest.name}:{manifest.version}"]
+    )

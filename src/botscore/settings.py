@@ -199,7 +199,8 @@ class KafkaSettings:
 @dataclass(frozen=True)
 class RedisSettings:
     host: str = field(
-        default="127.0.0.1", metadata={"doc": "Redis: feature state and the edge's decisions"}
+        default="127.0.0.1",
+        metadata={"doc": "Redis: feature state, the edge's decisions, published models"},
     )
     port: int = field(default=6379, metadata={"doc": "Redis port"})
     db: int = field(default=0, metadata={"doc": "Redis database number"})
@@ -229,6 +230,22 @@ class ScoringSettings:
     # spin-waits made single-row calls 40x slower on 2 cores.
     model_threads: int = field(
         default=1, metadata={"doc": "threads per model call (one process per executor)"}
+    )
+    # Published models (``botscore models publish``) come from Redis; 0 keeps every
+    # classifier on ``model_dir`` without ever asking Redis.
+    release_check_s: float = field(
+        default=5.0,
+        metadata={
+            "doc": "how often a classifier asks Redis which published model is live "
+            "(0: never; `model_dir` only)"
+        },
+    )
+    model_signing_key: Secret = field(
+        default=NO_SECRET,
+        metadata={
+            "doc": "HMAC key: when set, classifiers refuse published models it did not sign, "
+            "and `botscore models publish --sign` signs with it"
+        },
     )
 
 

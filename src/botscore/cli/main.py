@@ -18,6 +18,7 @@ from botscore.cli import (
     dead_letters,
     enforce,
     feed,
+    models,
     simulate,
     storm,
     topics,
@@ -39,7 +40,8 @@ __all__ = [
 ]
 
 DESCRIPTION = (
-    "The ``botscore`` command: tools around the topology (topics, sample feed, watch, train)."
+    "The ``botscore`` command: tools around the topology (topics, sample feed, watch, train, "
+    "models)."
 )
 
 COMMANDS: tuple[Command, ...] = (
@@ -50,6 +52,7 @@ COMMANDS: tuple[Command, ...] = (
     enforce,
     dead_letters,
     train,
+    models,
     datadog,
     storm,
 )

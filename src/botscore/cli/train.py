@@ -9,7 +9,7 @@ import argparse
 from dataclasses import replace
 
 from botscore.cli.command import Subparsers
-from botscore.model.training import HOLDOUT_SEED, TRAINING_TRAFFIC, train_model
+from botscore.model.training import DEFAULT_VERSION, HOLDOUT_SEED, TRAINING_TRAFFIC, train_model
 from botscore.settings import Settings
 
 __all__ = ["add_parser", "run"]
@@ -28,6 +28,11 @@ def add_parser(subparsers: Subparsers) -> None:
     parser.add_argument("--duration", type=float, default=defaults.duration_s, help="seconds")
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--holdout-seed", type=int, default=HOLDOUT_SEED)
+    parser.add_argument(
+        "--version",
+        default=DEFAULT_VERSION,
+        help="the manifest's version: a new one for each model you publish (default: %(default)s)",
+    )
     parser.set_defaults(run=run, needs_settings=False)
 
 
@@ -35,7 +40,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     traffic = replace(
         TRAINING_TRAFFIC, users=args.users, rate=args.rate, duration_s=args.duration, seed=args.seed
     )
-    manifest, report = train_model(args.out, traffic, holdout_seed=args.holdout_seed)
+    manifest, report = train_model(
+        args.out, traffic, holdout_seed=args.holdout_seed, version=args.version
+    )
     print(f"wrote {args.out}: {manifest.name} {manifest.version}, {report.rows} rows")
     print(
         f"held-out seed {args.holdout_seed}: {report.holdout_rows} rows, "

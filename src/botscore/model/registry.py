@@ -27,10 +27,13 @@ __all__ = [
     "LoadedModel",
     "ModelManifest",
     "Thresholds",
+    "artifact_path",
+    "check_manifest",
     "load_model",
     "read_manifest",
     "resolve_model_dir",
     "sha256_of",
+    "unpickle",
 ]
 
 MANIFEST_NAME = "manifest.json"
@@ -136,7 +139,7 @@ def read_manifest(model_dir: str | Path) -> ModelManifest:
         raise ModelError(f"{manifest_path} is not valid JSON: {exc}") from None
 
 
-def _artifact_path(directory: Path, artifact: str) -> Path:
+def artifact_path(directory: Path, artifact: str) -> Path:
     """The manifest's artifact: a plain file name that stays inside ``directory``.
 
     Anything else (an absolute path, ``..``, a subdirectory, a link leading out) would
@@ -157,16 +160,22 @@ def _artifact_path(directory: Path, artifact: str) -> Path:
 
 
 def load_model(model_dir: str | Path, available_features: Iterable[str] = CATALOG) -> LoadedModel:
-    """Verify and unpickle the model in ``model_dir``.
-
-    Refuses a pickle whose hash differs from the manifest (it is not the model that was
-    reviewed), one pickled by another scikit-learn version (unpickling across versions is
-    unsupported and can silently change predictions), and one that needs features the
-    feature stage does not publish.
-    """
+    """Verify and unpickle the model in ``model_dir`` (see ``check_manifest``, ``unpickle``)."""
     directory = Path(model_dir)
     manifest = read_manifest(directory)
+    check_manifest(manifest, available_features)
+    artifact = artifact_path(directory, manifest.artifact)
+    if not artifact.is_file():
+        raise ModelError(f"model artifact {artifact} not found")
+    # One read: the bytes that are hashed are the bytes that are unpickled, so a file
+    # replaced in between cannot slip past the check.
+    return unpickle(manifest, artifact.read_bytes(), str(artifact))
 
+
+def check_manifest(manifest: ModelManifest, available_features: Iterable[str] = CATALOG) -> None:
+    """Refuse a model that needs features the feature stage does not publish, or one pickled
+    by another scikit-learn version (unpickling across versions is unsupported and can
+    silently change predictions)."""
     unknown = sorted(set(manifest.feature_names) - set(available_features))
     if unknown:
         raise ModelError(
@@ -178,16 +187,20 @@ def load_model(model_dir: str | Path, available_features: Iterable[str] = CATALO
             f"model was pickled with scikit-learn {manifest.sklearn_version}, "
             f"this process has {sklearn.__version__}"
         )
-    artifact = _artifact_path(directory, manifest.artifact)
-    if not artifact.is_file():
-        raise ModelError(f"model artifact {artifact} not found")
-    # One read: the bytes that are hashed are the bytes that are unpickled, so a file
-    # replaced in between cannot slip past the check.
-    pickled = artifact.read_bytes()
+
+
+def unpickle(manifest: ModelManifest, pickled: bytes, source: str) -> LoadedModel:
+    """The estimator in ``pickled`` (read from ``source``), if its hash is the manifest's.
+
+    A pickle whose hash differs is not the model that was reviewed, and is never unpickled.
+    """
     actual = hashlib.sha256(pickled).hexdigest()
     if actual != manifest.sha256:
-        raise ModelError(f"SHA-256 of {artifact} is {actual}, manifest says {manifest.sha256}")
-    estimator = pickle.loads(pickled)  # noqa: S301 - hash-verified above
+        raise ModelError(f"SHA-256 of {source} is {actual}, manifest says {manifest.sha256}")
+    try:
+        estimator = pickle.loads(pickled)  # noqa: S301 - hash-verified above
+    except Exception as exc:  # unpickling runs the pickle's own code: anything can raise
+        raise ModelError(f"cannot unpickle {source}: {exc!r}") from None
     n_in = getattr(estimator, "n_features_in_", len(manifest.feature_names))
     if n_in != len(manifest.feature_names):
         raise ModelError(

@@ -28,6 +28,7 @@ from botscore.simulator.spec import SimulationSpec
 from botscore.simulator.traffic import TrafficGenerator
 
 __all__ = [
+    "DEFAULT_VERSION",
     "HOLDOUT_SEED",
     "PUBLISH_INTERVAL_MS",
     "TRAINING_TRAFFIC",
@@ -74,11 +75,15 @@ def training_rows(
     return x, y, kinds
 
 
+# The committed model's: a retrained model to publish needs a new one.
+DEFAULT_VERSION = "2"
+
+
 def train_model(
     out_dir: str | Path,
     traffic: SimulationSpec = TRAINING_TRAFFIC,
     holdout_seed: int = HOLDOUT_SEED,
-    version: str = "2",
+    version: str = DEFAULT_VERSION,
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
     publish_interval_ms: int = PUBLISH_INTERVAL_MS,
 ) -> tuple[ModelManifest, TrainingReport]:

@@ -123,6 +123,17 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
         ),
         "batch_size": MetricSpec(Kind.HISTOGRAM, "users per model call"),
         "predict_seconds": MetricSpec(Kind.HISTOGRAM, "time of one model call"),
+        "model_switched": MetricSpec(Kind.COUNT, "switches to a newly published model"),
+        "model_refused": MetricSpec(
+            Kind.COUNT,
+            "published models refused (the running model stays; the log says why)",
+            on_failure=True,
+        ),
+        "releases_unreachable": MetricSpec(
+            Kind.COUNT,
+            "outages of Redis seen by the published-model check (the running model stays)",
+            on_failure=True,
+        ),
     },
     Component.SCORE_PRODUCER: _producer("threat scores"),
     Component.STORM: {

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import logging
 import shutil
 
 import numpy as np
@@ -10,8 +11,10 @@ import pytest
 from bolts import classifier
 from bolts.classifier import ClassifierBolt
 from botscore.errors import ModelError
+from botscore.model.releases import Release, release_id
 from botscore.model.sample_users import sample_users
 from botscore.wire.records import FeatureBatch, ScoreBatch
+from tests.unit.model.release_fakes import FakeReleaseStore, model_variant
 from tests.unit.storm_fakes import start, storm_tuple
 
 NOW_MS = 1_700_000_000_000
@@ -122,3 +125,115 @@ def test_a_model_that_fails_its_check_stops_the_bolt_before_it_scores(
         pickle_file.write(b"\0")
     with pytest.raises(ModelError, match="SHA-256"):
         start(ClassifierBolt, {"botscore.scoring.model_dir": str(tampered)}, monkeypatch)
+
+
+@pytest.fixture
+def release_store(monkeypatch):
+    store = FakeReleaseStore()
+    monkeypatch.setattr(classifier, "ReleaseStore", lambda client: store)
+    return store
+
+
+@pytest.fixture
+def watching_bolt(small_model_dir, release_store, monkeypatch):
+    """A bolt that checks releases; the test runs the poller's checks (the thread waits an hour)."""
+    monkeypatch.setattr(classifier, "now_ms", lambda: NOW_MS)
+
+    def start_bolt():
+        options = {
+            "botscore.scoring.model_dir": str(small_model_dir),
+            "botscore.scoring.release_check_s": 3600,
+        }
+        component, link = start(ClassifierBolt, options, monkeypatch)
+        started.append(component)
+        return component, link
+
+    started = []
+    yield start_bolt
+    for component in started:
+        component.poller.stop()
+
+
+def _scored_by(component, link, model_dir, tup_id):
+    component.process(storm_tuple(tup_id, _batch(model_dir, 3).to_values()))
+    scores = ScoreBatch.from_values(link.emitted()[-1]["tuple"])
+    return f"{scores.model_name}/{scores.model_version}"
+
+
+def _release(small_model_dir, tmp_path, version, **changes):
+    directory = model_variant(small_model_dir, tmp_path / version, version=version, **changes)
+    return Release.from_directory(directory)
+
+
+def test_the_live_release_scores_from_the_first_tuple(
+    watching_bolt, release_store, small_model_dir, tmp_path
+):
+    release_store.publish(_release(small_model_dir, tmp_path, "v7"))
+    component, link = watching_bolt()
+    assert _scored_by(component, link, small_model_dir, "t1") == release_store.live
+
+
+def test_a_new_release_scores_from_the_next_tuple_on(
+    watching_bolt, release_store, small_model_dir, tmp_path, caplog
+):
+    caplog.set_level(logging.INFO)
+    component, link = watching_bolt()
+    bundled = release_id(component.model.manifest)
+    assert _scored_by(component, link, small_model_dir, "t1") == bundled
+    release_store.publish(_release(small_model_dir, tmp_path, "v8"))
+    component.poller.run_once()
+    assert _scored_by(component, link, small_model_dir, "t2") == release_store.live
+    assert f"switching from model {bundled} to published {release_store.live}" in caplog.text
+    assert link.acked() == ["t1", "t2"]
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"sklearn_version": "0.24.2"}, "pickled with scikit-learn 0.24.2"),
+        ({"feature_names": ["requests_1m"]}, "other features need a resubmit"),
+        ({"sha256": "0" * 64}, "SHA-256 of release"),
+    ],
+)
+def test_a_refused_release_leaves_the_running_model_and_says_why(
+    watching_bolt, release_store, small_model_dir, tmp_path, caplog, changes, reason
+):
+    component, link = watching_bolt()
+    bundled = release_id(component.model.manifest)
+    release_store.publish(_release(small_model_dir, tmp_path, "v9", **changes))
+    component.poller.run_once()
+    assert _scored_by(component, link, small_model_dir, "t1") == bundled
+    [line] = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert line.startswith(f"refused published model {release_store.live}, still scoring with")
+    assert reason in line
+
+
+def test_a_redis_outage_keeps_scoring_and_is_logged_once(
+    watching_bolt, release_store, small_model_dir, caplog
+):
+    release_store.down = True
+    component, link = watching_bolt()
+    component.poller.run_once()
+    for i in range(3):
+        _scored_by(component, link, small_model_dir, f"t{i}")
+    assert link.acked() == ["t0", "t1", "t2"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "cannot read published models from Redis" in warnings[0]
+
+
+def test_with_no_redis_listening_the_bundled_model_scores(small_model_dir, monkeypatch, caplog):
+    """The real client against a closed port: refused at once, logged once, scoring goes on."""
+    options = {
+        "botscore.scoring.model_dir": str(small_model_dir),
+        "botscore.scoring.release_check_s": 3600,
+        "botscore.redis.port": 1,
+    }
+    component, link = start(ClassifierBolt, options, monkeypatch)
+    try:
+        bundled = release_id(component.model.manifest)
+        assert _scored_by(component, link, small_model_dir, "t1") == bundled
+    finally:
+        component.poller.stop()
+    [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warning.startswith("cannot read published models from Redis (")
+    assert warning.endswith(f"scoring with {bundled}, retrying")

@@ -9,7 +9,17 @@ import pytest
 import redis
 from kafka.errors import KafkaTimeoutError
 
-from botscore.cli import dead_letters, enforce, feed, main, simulate, topics, train, watch
+from botscore.cli import (
+    dead_letters,
+    enforce,
+    feed,
+    main,
+    models,
+    simulate,
+    topics,
+    train,
+    watch,
+)
 from botscore.cli.main import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE
 from botscore.errors import BotscoreError, SimulationSpecError, TopicMissing
 from botscore.settings import Settings
@@ -61,6 +71,7 @@ def replace_run(monkeypatch, module, behaviour=lambda settings, args: 0) -> list
         (["simulate"], simulate, "simulate"),
         (["enforce"], enforce, "enforce"),
         (["dead-letters", "list"], dead_letters, "dead-letters"),
+        (["models", "list"], models, "models"),
     ],
 )
 def test_each_command_gets_the_project_settings(monkeypatch, config, argv, module, command):
@@ -85,7 +96,15 @@ def test_train_runs_without_reading_the_config(monkeypatch, tmp_path):
 
 @pytest.mark.parametrize(
     "argv",
-    [[], ["nope"], ["feed", "--users", "many"], ["dead-letters"], ["dead-letters", "drop"]],
+    [
+        [],
+        ["nope"],
+        ["feed", "--users", "many"],
+        ["dead-letters"],
+        ["dead-letters", "drop"],
+        ["models"],
+        ["models", "publish"],
+    ],
 )
 def test_usage_errors_exit_2(argv, capsys):
     with pytest.raises(SystemExit) as exited:

@@ -10,9 +10,9 @@ from botscore.settings import Settings
 
 
 def fake_train_model(calls):
-    def train_model(out, traffic, holdout_seed):
+    def train_model(out, traffic, holdout_seed, version):
         calls.append((out, traffic, holdout_seed))
-        manifest = SimpleNamespace(name="baseline", version="2")
+        manifest = SimpleNamespace(name="baseline", version=version)
         report = SimpleNamespace(
             rows=1234,
             holdout_rows=567,
@@ -28,14 +28,13 @@ def fake_train_model(calls):
 def test_trains_with_the_simulation_asked_for_and_reports(monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(train, "train_model", fake_train_model(calls))
-    args = build_parser().parse_args(
-        ["train", "--out", "m", "--users", "10", "--rate", "5", "--duration", "60", "--seed", "3"]
-    )
+    argv = ["train", "--out", "m", "--users", "10", "--rate", "5", "--duration", "60"]
+    args = build_parser().parse_args([*argv, "--seed", "3", "--version", "3"])
     assert train.run(Settings(), args) == 0
     traffic = replace(TRAINING_TRAFFIC, users=10, rate=5.0, duration_s=60.0, seed=3)
     assert calls == [("m", traffic, 8)]
     assert capsys.readouterr().out.splitlines() == [
-        "wrote m: baseline 2, 1234 rows",
+        "wrote m: baseline 3, 1234 rows",
         "held-out seed 8: 567 rows, AUC 0.9877",
         "  human                challenged   1.0%  blocked   0.0%",
         "  scraper              challenged  90.0%  blocked  75.5%",

@@ -1,0 +1,254 @@
+"""Published models in Redis: every classifier on every worker reads the same store.
+
+A release is a model directory's ``manifest.json`` and pickle, byte for byte, with an
+optional HMAC-SHA256 signature. Under ``botscore:models``:
+
+- ``release:<name>/<version>``: a hash (``manifest``, ``pickle``, ``signature``,
+  ``published_ms``, ``activated_ms``), never changed once written but for the signature
+  and ``activated_ms``: a version names one model;
+- ``index``: release ids, scored by when they were first published;
+- ``live``: the id every classifier should score with.
+
+Publishing stores a release and makes it live in one transaction; rollback is making an
+older release live again. Classifiers poll ``live`` (see ``model.release_watch``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, cast
+
+import redis
+
+from botscore.errors import ModelError
+from botscore.model.features import CATALOG
+from botscore.model.registry import (
+    MANIFEST_NAME,
+    LoadedModel,
+    ModelManifest,
+    artifact_path,
+    check_manifest,
+    read_manifest,
+    unpickle,
+)
+from botscore.settings import Secret, env_var
+
+__all__ = [
+    "KEY_PREFIX",
+    "SIGNING_KEY_VARIABLE",
+    "PublishedRelease",
+    "Release",
+    "ReleaseStore",
+    "release_id",
+    "signature_of",
+]
+
+KEY_PREFIX = "botscore:models"
+SIGNING_KEY_VARIABLE = env_var("scoring", "model_signing_key")
+# Names what is signed, so a signature made for anything else never verifies here.
+_SIGNED_CONTEXT = b"botscore model release v1\n"
+
+
+def release_id(manifest: ModelManifest) -> str:
+    """``<name>/<version>``, as every ``ThreatScore`` names its model."""
+    return f"{manifest.name}/{manifest.version}"
+
+
+def signature_of(manifest_json: bytes, pickled: bytes, key: Secret) -> str:
+    """HMAC-SHA256 over the manifest and the pickle, hex: both bytes, unambiguously framed."""
+    if not key:
+        raise ModelError(f"no signing key: set {SIGNING_KEY_VARIABLE}")
+    mac = hmac.new(key.reveal().encode(), _SIGNED_CONTEXT, hashlib.sha256)
+    mac.update(len(manifest_json).to_bytes(8, "big"))
+    mac.update(manifest_json)
+    mac.update(pickled)
+    return mac.hexdigest()
+
+
+@dataclass(frozen=True)
+class Release:
+    """A model as published: the manifest's bytes, the pickle's bytes, a signature or ``""``."""
+
+    manifest_json: bytes
+    pickled: bytes
+    signature: str = ""
+
+    @classmethod
+    def from_directory(cls, model_dir: str | Path) -> Release:
+        directory = Path(model_dir)
+        manifest = read_manifest(directory)
+        artifact = artifact_path(directory, manifest.artifact)
+        try:
+            pickled = artifact.read_bytes()
+        except FileNotFoundError:
+            raise ModelError(f"model artifact {artifact} not found") from None
+        return cls((directory / MANIFEST_NAME).read_bytes(), pickled)
+
+    @property
+    def manifest(self) -> ModelManifest:
+        try:
+            data = json.loads(self.manifest_json)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelError(f"a published manifest is not valid JSON: {exc}") from None
+        if not isinstance(data, dict):
+            raise ModelError("a published manifest is not a JSON object")
+        return ModelManifest.from_dict(data)
+
+    @property
+    def id(self) -> str:
+        return release_id(self.manifest)
+
+    def signed(self, key: Secret) -> Release:
+        return replace(self, signature=signature_of(self.manifest_json, self.pickled, key))
+
+    def verify(
+        self,
+        signing_key: Secret,
+        columns: Sequence[str] | None = None,
+        available_features: Iterable[str] = CATALOG,
+    ) -> LoadedModel:
+        """The model, after every check ``load_model`` makes, and two more.
+
+        With ``signing_key`` set, the signature must be the key's over these bytes.
+        ``columns``, when given, is the feature order of the rows the model will score:
+        the topology's spout decodes messages into that order, so a model needing other
+        features (or another order) can only arrive with a new topology.
+        """
+        if signing_key:
+            if not self.signature:
+                raise ModelError("the model is unsigned and a signing key is set")
+            expected = signature_of(self.manifest_json, self.pickled, signing_key)
+            if not hmac.compare_digest(self.signature, expected):
+                raise ModelError("the model's signature does not match the signing key")
+        manifest = self.manifest
+        check_manifest(manifest, available_features)
+        if columns is not None and tuple(columns) != manifest.feature_names:
+            raise ModelError(
+                f"model {self.id} needs features {', '.join(manifest.feature_names)}; the "
+                f"topology's rows carry {', '.join(columns)} (other features need a resubmit)"
+            )
+        return unpickle(manifest, self.pickled, f"release {self.id}")
+
+
+@dataclass(frozen=True)
+class PublishedRelease:
+    """One line of ``botscore models list``."""
+
+    id: str
+    sha256: str
+    signed: bool
+    published_ms: int
+    activated_ms: int
+    live: bool
+
+
+class ReleaseStore:
+    """The releases in one Redis database; ``redis.RedisError`` passes through."""
+
+    def __init__(self, client: redis.Redis, prefix: str = KEY_PREFIX) -> None:
+        self._redis = client
+        self._prefix = prefix
+
+    def _key(self, *parts: str) -> str:
+        return ":".join([self._prefix, *parts])
+
+    def publish(self, release: Release, now_ms: int) -> bool:
+        """Store ``release`` (if new) and make it live; True if it was new.
+
+        A version already published with other bytes is refused: scores name the version,
+        so one version must always mean one model.
+        """
+        rid = release.id
+        key = self._key("release", rid)
+        with self._redis.pipeline() as pipe:
+            try:
+                pipe.watch(key)  # type: ignore[no-untyped-call]
+                stored = _replies(pipe.hmget(key, ["manifest", "pickle"]))
+                new = stored[0] is None
+                if not new and stored != [release.manifest_json, release.pickled]:
+                    raise ModelError(
+                        f"{rid} is already published with another manifest or pickle: "
+                        f"give the new model a new version"
+                    )
+                pipe.multi()
+                fields = {"manifest": release.manifest_json, "pickle": release.pickled}
+                if new:
+                    pipe.hset(key, mapping={**fields, "published_ms": str(now_ms)})
+                    pipe.zadd(self._key("index"), {rid: now_ms}, nx=True)
+                if release.signature or new:
+                    pipe.hset(key, "signature", release.signature)
+                self._make_live(pipe, rid, now_ms)
+                pipe.execute()
+            except redis.WatchError:
+                raise ModelError(f"{rid} was published by someone else meanwhile; retry") from None
+        return new
+
+    def activate(self, rid: str, now_ms: int) -> None:
+        """Make an already published release live again (a rollback)."""
+        key = self._key("release", rid)
+        with self._redis.pipeline() as pipe:
+            try:
+                pipe.watch(key)  # type: ignore[no-untyped-call]
+                if not pipe.exists(key):
+                    raise ModelError(f"{rid} is not published (see `botscore models list`)")
+                pipe.multi()
+                self._make_live(pipe, rid, now_ms)
+                pipe.execute()
+            except redis.WatchError:
+                raise ModelError(f"{rid} changed meanwhile; retry") from None
+
+    def _make_live(self, pipe: redis.client.Pipeline, rid: str, now_ms: int) -> None:
+        pipe.hset(self._key("release", rid), "activated_ms", str(now_ms))
+        pipe.set(self._key("live"), rid)
+
+    def live_id(self) -> str | None:
+        """The release classifiers should score with; None if nothing was ever published."""
+        value = cast("bytes | None", self._redis.get(self._key("live")))
+        return None if value is None else value.decode()
+
+    def fetch(self, rid: str) -> Release | None:
+        """The release stored as ``rid``; None if there is none."""
+        key = self._key("release", rid)
+        manifest_json, pickled, signature = _replies(
+            self._redis.hmget(key, ["manifest", "pickle", "signature"])
+        )
+        if manifest_json is None or pickled is None:
+            return None
+        return Release(manifest_json, pickled, (signature or b"").decode())
+
+    def releases(self) -> list[PublishedRelease]:
+        """Every published release, oldest first."""
+        live = self.live_id()
+        found = []
+        for raw in cast("list[bytes]", self._redis.zrange(self._key("index"), 0, -1)):
+            rid = raw.decode()
+            manifest_json, signature, published, activated = _replies(
+                self._redis.hmget(
+                    self._key("release", rid),
+                    ["manifest", "signature", "published_ms", "activated_ms"],
+                )
+            )
+            if manifest_json is None:
+                raise ModelError(f"release {rid} is in the index but not stored")
+            manifest = Release(manifest_json, b"").manifest
+            found.append(
+                PublishedRelease(
+                    id=rid,
+                    sha256=manifest.sha256,
+                    signed=bool(signature),
+                    published_ms=int(published or 0),
+                    activated_ms=int(activated or 0),
+                    live=rid == live,
+                )
+            )
+        return found
+
+
+def _replies(reply: Any) -> list[bytes | None]:
+    """redis-py types replies as ``Awaitable | Any``; the sync client's HMGET gives this."""
+    return cast("list[bytes | None]", reply)

@@ -1,0 +1,47 @@
+"""A ``ReleaseStore`` in memory, for the logic that reads it (watcher, classifier bolt).
+
+The Redis one is checked against the real server in tests/integration/test_model_releases.py.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import redis
+
+from botscore.model.releases import Release
+
+
+class FakeReleaseStore:
+    def __init__(self) -> None:
+        self.stored: dict[str, Release] = {}
+        self.live: str | None = None
+        self.down = False
+        self.fetched: list[str] = []
+
+    def publish(self, release: Release) -> None:
+        self.stored[release.id] = release
+        self.live = release.id
+
+    def live_id(self) -> str | None:
+        if self.down:
+            raise redis.ConnectionError("Connection refused")
+        return self.live
+
+    def fetch(self, rid: str) -> Release | None:
+        if self.down:
+            raise redis.ConnectionError("Connection refused")
+        self.fetched.append(rid)
+        return self.stored.get(rid)
+
+
+def model_variant(source: Path, target: Path, **manifest_changes: object) -> Path:
+    """A copy of the model directory ``source`` with manifest fields changed."""
+    shutil.copytree(source, target)
+    path = target / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest.update(manifest_changes)
+    path.write_text(json.dumps(manifest))
+    return target

@@ -1,0 +1,121 @@
+"""Which model a classifier should score with: version selection, refusals, outages."""
+
+import pytest
+
+from botscore.model.features import CATALOG
+from botscore.model.release_watch import (
+    Poller,
+    Reachable,
+    Refused,
+    ReleaseWatcher,
+    Switched,
+    Unreachable,
+    wanted_release,
+)
+from botscore.model.releases import Release
+from botscore.settings import Secret
+from tests.unit.model.release_fakes import FakeReleaseStore, model_variant
+
+BUNDLED = "bundled/1"
+
+
+@pytest.mark.parametrize(
+    ("live", "refused", "wanted"),
+    [
+        (None, set(), None),  # nothing published: the bundled model stays
+        (BUNDLED, set(), None),  # already scoring with it
+        ("m/2", set(), "m/2"),
+        ("m/2", {"m/2"}, None),  # refused once: never fetched again
+        ("m/1", {"m/2"}, "m/1"),  # a rollback past a refused release
+    ],
+)
+def test_wanted_release(live, refused, wanted):
+    assert wanted_release(live, BUNDLED, refused) == wanted
+
+
+@pytest.fixture
+def store():
+    return FakeReleaseStore()
+
+
+@pytest.fixture
+def watcher(store):
+    return ReleaseWatcher(store, Secret(), CATALOG, BUNDLED)
+
+
+def _variant(small_model_dir, tmp_path, version, **changes) -> Release:
+    path = model_variant(small_model_dir, tmp_path / version, version=version, **changes)
+    return Release.from_directory(path)
+
+
+def test_nothing_published_reports_nothing(watcher, store):
+    assert watcher.check() == []
+    assert store.fetched == []
+
+
+def test_a_published_release_is_switched_to_once(watcher, store, small_model_dir, tmp_path):
+    store.publish(_variant(small_model_dir, tmp_path, "v2"))
+    [outcome] = watcher.check()
+    assert isinstance(outcome, Switched)
+    assert outcome.release_id == store.live
+    assert outcome.model.manifest.version == "v2"
+    assert watcher.check() == []
+    assert store.fetched == [store.live]
+
+
+def test_a_refused_release_is_reported_once_and_a_rollback_still_works(
+    watcher, store, small_model_dir, tmp_path
+):
+    good = _variant(small_model_dir, tmp_path, "v2")
+    store.publish(good)
+    watcher.check()
+    store.publish(_variant(small_model_dir, tmp_path, "v3", sklearn_version="0.24.2"))
+    [refused] = watcher.check()
+    assert isinstance(refused, Refused)
+    assert refused.release_id.endswith("/v3") and "0.24.2" in refused.reason
+    assert watcher.check() == []
+    assert watcher.current_id == good.id
+    store.live = good.id  # rolled back to the running release: nothing to do
+    assert watcher.check() == []
+
+
+def test_a_live_id_without_its_release_is_refused(watcher, store):
+    store.live = "ghost/9"
+    [refused] = watcher.check()
+    assert refused == Refused("ghost/9", "release ghost/9 is live but not stored")
+
+
+def test_an_outage_is_reported_once_and_its_end_once(watcher, store, small_model_dir, tmp_path):
+    store.down = True
+    [outage] = watcher.check()
+    assert isinstance(outage, Unreachable) and "refused" in outage.error
+    assert watcher.check() == []
+    store.publish(_variant(small_model_dir, tmp_path, "v2"))
+    store.down = False
+    back, switched = watcher.check()
+    assert isinstance(back, Reachable)
+    assert isinstance(switched, Switched) and switched.model.manifest.version == "v2"
+
+
+def test_with_a_signing_key_an_unsigned_release_is_refused(store, small_model_dir, tmp_path):
+    key = Secret("secret")
+    watcher = ReleaseWatcher(store, key, CATALOG, BUNDLED)
+    unsigned = _variant(small_model_dir, tmp_path, "v2")
+    store.publish(unsigned)
+    [refused] = watcher.check()
+    assert isinstance(refused, Refused) and "unsigned" in refused.reason
+    store.publish(_variant(small_model_dir, tmp_path, "v3").signed(key))
+    [switched] = watcher.check()
+    assert isinstance(switched, Switched)
+
+
+def test_the_poller_thread_hands_over_each_outcome():
+    outcomes = iter([[Unreachable("down")], [], [Reachable()]])
+    poller = Poller(lambda: next(outcomes, []), interval_s=0.01)
+    poller.start()
+    try:
+        assert poller.outcomes.get(timeout=10) == Unreachable("down")
+        assert poller.outcomes.get(timeout=10) == Reachable()
+    finally:
+        poller.stop()
+    assert poller.pending() == []
