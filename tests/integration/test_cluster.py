@@ -318,8 +318,9 @@ def test_the_whole_loop_runs_on_the_cluster(scoring: Submitted, tmp_path, report
     assert set(scoring.scores.counts) == scoring.sources()
     report_figure(
         f"cluster, whole loop ({spec.duration_s} simulated s at {SPEEDUP}x, {spec.users} "
-        f"users): first scores at the edge at {stats.first_scores_s} s, first block or "
-        f"challenge at {stats.first_enforced_s} s, bots blocked {len(stats.bots_blocked)}, "
+        f"users): first scores at the edge at {stats.first_scores_s or 0:.0f} s, first block "
+        f"or challenge at {stats.first_enforced_s or 0:.0f} s (simulated), bots blocked "
+        f"{len(stats.bots_blocked)}, "
         f"humans challenged {len(stats.humans_challenged)}"
     )
     assert stats.first_enforced_s is not None, "the edge never blocked or challenged anyone"
