@@ -372,7 +372,7 @@ def test_a_second_spout_joining_then_leaving_the_group_loses_nothing(
     """A second `sparse run` of the same topology joins the consumer group (partitions are
     revoked from the first and split), then stops (the first takes them all back), while
     users keep arriving at 400/s."""
-    payloads = valid_users(STREAM * 4, seed=35)
+    payloads = valid_users(STREAM * 2, seed=35)
     (tmp_path / "first").mkdir()
     (tmp_path / "second").mkdir()
     with (
