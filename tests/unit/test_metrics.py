@@ -4,6 +4,7 @@ import socket
 
 import pytest
 
+from botscore import metrics as metrics_module
 from botscore.metrics import Metrics
 from botscore.settings import MetricsSettings
 from botscore.vocabulary import Component
@@ -47,3 +48,50 @@ def test_disabled_metrics_send_nothing(statsd_socket):
     statsd_socket.settimeout(0.5)
     with pytest.raises(TimeoutError):
         statsd_socket.recv(65535)
+
+
+def test_an_agent_given_by_name_is_looked_up_once_and_gets_the_datagrams(
+    statsd_socket, monkeypatch
+):
+    port = statsd_socket.getsockname()[1]
+    lookups = []
+    real = socket.getaddrinfo
+
+    def counting(*args, **kwargs):
+        lookups.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", counting)
+    metrics = Metrics(MetricsSettings(statsd_host="localhost", statsd_port=port), "classifier")
+    for _ in range(2000):  # many datagrams' worth
+        metrics.histogram("batch_size", 500)
+    metrics.close()
+    # the name once; the client's own lookups are of the numeric address, once per socket
+    assert lookups.count("localhost") == 1
+    assert len(lookups) <= 2, lookups
+    assert "botscore.classifier.batch_size:500|h|#component:classifier" in _receive(
+        statsd_socket, 1
+    )
+
+
+def test_an_agent_name_that_does_not_resolve_turns_metrics_off_then_is_retried(monkeypatch, caplog):
+    lookups = []
+    real = socket.getaddrinfo
+
+    def counting(*args, **kwargs):
+        lookups.append(args[0])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", counting)
+    clock = [1000.0]
+    monkeypatch.setattr(metrics_module.time, "monotonic", lambda: clock[0])
+    # .invalid never resolves (RFC 6761)
+    metrics = Metrics(MetricsSettings(statsd_host="agent.invalid"), "classifier")
+    for _ in range(2000):
+        metrics.count("scored", 500)
+    assert lookups == ["agent.invalid"]
+    assert "agent.invalid:8125 does not resolve" in caplog.text
+    clock[0] += metrics_module.RESOLVE_RETRY_S
+    metrics.count("scored", 500)
+    assert lookups == ["agent.invalid", "agent.invalid"]
+    metrics.close()
