@@ -13,6 +13,7 @@ from spouts.kafka_web_logs import KafkaWebLogsSpout
 class Aggregation(Topology):  # type: ignore[misc]
     config = storm_options()
     web_logs = KafkaWebLogsSpout.spec(par=1)
-    aggregate = AggregateBolt.spec(inputs={web_logs: Grouping.fields("user_id")}, par=1)
+    # A user's requests share a partition (keyed by user): one task stores them all, in order.
+    aggregate = AggregateBolt.spec(inputs={web_logs: Grouping.fields("partition")}, par=1)
     due_features = DueFeaturesSpout.spec(par=1)
     publish = FeatureProducerBolt.spec(inputs={due_features: Grouping.fields("user_id")}, par=1)

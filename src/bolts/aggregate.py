@@ -1,8 +1,8 @@
-"""Aggregation bolt: folds each edge request into its user's feature state in Redis.
+"""Aggregation bolt: folds a tuple's batch of edge requests into its users' state in Redis.
 
-Delivery: a tuple is acked only after Redis has stored its update (one round trip per
-micro-batch), so a Redis outage loses nothing: the batch is failed, the spout replays it
-with backoff, and the dedup marks in Redis make an update that did land count once.
+Delivery: a tuple is acked only after Redis has stored its whole batch (one round trip),
+so a Redis outage loses nothing: the tuple is failed, the spout replays its batch with
+backoff, and the dedup marks in Redis make a request that did land count once.
 Publishing the features is the ``DueFeaturesSpout``'s job; this bolt emits nothing.
 """
 
@@ -12,20 +12,25 @@ import time
 from typing import Any
 
 import redis
-from streamparse import Tuple
+from streamparse import Bolt, Tuple
 
-from bolts.micro_batch import MicroBatchBolt
 from botscore.aggregation.redis_state import RedisFeatureStore
 from botscore.clock import now_ms
 from botscore.metrics import Metrics
 from botscore.settings import Settings
 from botscore.transport.redis_client import create_redis
 from botscore.vocabulary import Component
-from botscore.wire.records import RequestRecord
+from botscore.wire.records import RequestBatch
 
 
-class AggregateBolt(MicroBatchBolt[RequestRecord]):
+# streamparse ships no types: its Bolt is Any to mypy.
+class AggregateBolt(Bolt):  # type: ignore[misc]
+    """Acks or fails each tuple itself, once Redis answered; it emits nothing to anchor."""
+
     outputs: list[str] = []
+    auto_ack = False
+    auto_anchor = False
+    auto_fail = False
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         settings = Settings.from_options(storm_conf)
@@ -33,26 +38,21 @@ class AggregateBolt(MicroBatchBolt[RequestRecord]):
             create_redis(settings.redis), settings.aggregation.state_ttl_s
         )
         self.metrics = Metrics(settings.metrics, Component.AGGREGATE)
-        self.start_batching(settings.aggregation.batch_size, settings.aggregation.max_batch_wait_ms)
 
-    def to_item(self, tup: Tuple) -> RequestRecord:
-        return RequestRecord.from_values(tup.values)
-
-    def handle_batch(self, batch: list[tuple[Tuple, RequestRecord]]) -> None:
+    def process(self, tup: Tuple) -> None:
+        records = list(RequestBatch.from_values(tup.values).records())
         started = time.perf_counter()
         try:
-            fresh = self.store.apply([r for _, r in batch], now_ms())
+            fresh = self.store.apply(records, now_ms())
         except redis.RedisError as exc:
-            self.logger.warning("Redis did not take %d updates, replaying: %s", len(batch), exc)
-            self.metrics.count("redis_failed", len(batch))
-            for tup, _ in batch:
-                self.fail(tup)
+            self.logger.warning("Redis did not take %d updates, replaying: %s", len(records), exc)
+            self.metrics.count("redis_failed", len(records))
+            self.fail(tup)
             return
-        for tup, _ in batch:
-            self.ack(tup)
+        self.ack(tup)
         duplicates = len(fresh) - sum(fresh)
         self.metrics.count("applied", len(fresh) - duplicates)
         if duplicates:
             self.metrics.count("duplicates", duplicates)
         self.metrics.histogram("redis_seconds", time.perf_counter() - started)
-        self.metrics.histogram("batch_size", len(batch))
+        self.metrics.histogram("batch_size", len(records))

@@ -271,10 +271,8 @@ class AggregationSettings:
         metadata={"doc": "Redis forgets a user this long after their last request"},
     )
     batch_size: int = field(
-        default=256, metadata={"doc": "most requests stored in one Redis round trip"}
-    )
-    max_batch_wait_ms: int = field(
-        default=20, metadata={"doc": "a batch waits at most this long for more requests"}
+        default=256,
+        metadata={"doc": "most requests in one tuple, stored in one Redis round trip"},
     )
     publish_poll_ms: int = field(
         default=100,

@@ -1,9 +1,10 @@
-"""Kafka spout of the aggregation topology: edge ``WebLog`` requests in, request records out.
+"""Kafka spout of the aggregation topology: edge ``WebLog`` requests in, batches of them out.
 
-Each record carries its partition's replay floor, below which the feature store may forget
-that partition's dedup marks. A WebLog keyed by anything but its user id, stamped more than
-``aggregation.max_event_skew_ms`` ahead of this spout's clock, or over a field's limit is
-dead-lettered (``decode_web_log``). Delivery: see ``KafkaSourceSpout``.
+A tuple carries up to ``aggregation.batch_size`` requests of one partition
+(``RequestBatch``) with its partition's replay floor, below which the feature store may
+forget that partition's dedup marks. A WebLog keyed by anything but its user id, stamped
+more than ``aggregation.max_event_skew_ms`` ahead of this spout's clock, or over a field's
+limit is dead-lettered (``decode_web_log``). Delivery: see ``KafkaSourceSpout``.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from botscore.clock import now_ms
 from botscore.settings import Settings
 from botscore.vocabulary import Component
 from botscore.wire.codec import decode_web_log
-from botscore.wire.records import RequestRecord, SourceRef
+from botscore.wire.records import RequestBatch, RequestRecord, SourceRef
 from spouts.kafka_source import KafkaSourceSpout
 
 
 class KafkaWebLogsSpout(KafkaSourceSpout):
-    outputs = RequestRecord.FIELDS
+    outputs = RequestBatch.FIELDS
     component = Component.WEB_LOGS_SPOUT
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
@@ -30,11 +31,13 @@ class KafkaWebLogsSpout(KafkaSourceSpout):
     def source(self, settings: Settings) -> tuple[str, str]:
         return settings.aggregation.web_logs_topic, settings.aggregation.consumer_group
 
-    def decode(self, value: bytes | None, key: bytes | None, source: SourceRef) -> list[Any]:
+    def messages_per_tuple(self, settings: Settings) -> int:
+        return settings.aggregation.batch_size
+
+    def decode(self, value: bytes | None, key: bytes | None, source: SourceRef) -> RequestRecord:
         log = decode_web_log(value, key, now_ms(), self.max_skew_ms)
         floor = self.in_flight.offsets.replay_floor((source.topic, source.partition))
-        return request_record(log, source, floor).to_values()
+        return request_record(log, source, floor)
 
-    def tuple_values(self, rows: list[list[Any]], sources: list[SourceRef]) -> list[Any]:
-        [values] = rows  # one request per tuple
-        return values
+    def tuple_values(self, rows: list[RequestRecord], sources: list[SourceRef]) -> list[Any]:
+        return RequestBatch.of(rows).to_values()

@@ -1,1 +1,1 @@
-"""Moving records reliably: Kafka and Redis clients, offsets, in-flight tuples, micro-batches."""
+"""Moving records reliably: Kafka and Redis clients, offsets, in-flight tuples."""

@@ -4,19 +4,21 @@ Storm's JSON multilang protocol has no bytes type, so the spout decodes protobuf
 components exchange these records as lists of JSON values (lists, str, int, float: what
 a msgpack serializer carries too). Field order here is the tuple's field order, with a
 ``source`` field spread into ``topic, partition, offset``; ``FIELDS`` is what a
-component declares as its outputs. The scoring topology's tuples carry a batch of users
-of one partition (``FeatureBatch``, ``ScoreBatch``): per-user fields are parallel lists.
+component declares as its outputs. Tuples carry a batch of messages of one partition
+(``RequestBatch``, ``FeatureBatch``, ``ScoreBatch``): per-message fields are parallel lists
+of plain values, so a serializer handles a few long lists, not a list per message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar, TypeVar
 
 __all__ = [
     "FeatureBatch",
     "FeatureRecord",
+    "RequestBatch",
     "RequestRecord",
     "ScoreBatch",
     "ScoreRecord",
@@ -128,6 +130,80 @@ def _check_parallel(record: Any, names: list[str]) -> None:
     lengths = {name: len(getattr(record, name)) for name in names}
     if len(set(lengths.values())) > 1:
         raise ValueError(f"{type(record).__name__} lists differ in length: {lengths}")
+
+
+@_tuple_record
+@dataclass(frozen=True)
+class RequestBatch(_TupleRecord):
+    """Requests read from consecutive offsets of one partition, each reduced as a
+    ``RequestRecord``; ``replay_floor`` is the partition's, as for a ``RequestRecord``."""
+
+    user_ids: list[str]
+    times_ms: list[int]
+    request_ids: list[str]
+    ips: list[str]
+    user_agents: list[str]
+    paths: list[str]
+    flags: list[list[str]]
+    topic: str
+    partition: int
+    offsets: list[int]
+    replay_floor: int
+
+    def __post_init__(self) -> None:
+        per_request = ["user_ids", "times_ms", "request_ids", "ips", "user_agents", "paths"]
+        _check_parallel(self, [*per_request, "flags", "offsets"])
+
+    @classmethod
+    def of(cls, records: Sequence[RequestRecord]) -> RequestBatch:
+        """The batch of ``records``, which come from one partition.
+
+        Its floor is the records' lowest: a floor only lets dedup marks go, and the lowest
+        lets none go that a record's own floor would keep.
+        """
+        if not records:
+            raise ValueError("a RequestBatch holds at least one request")
+        topic, partition = records[0].source.topic, records[0].source.partition
+        if any((r.source.topic, r.source.partition) != (topic, partition) for r in records):
+            raise ValueError("a RequestBatch holds the requests of one partition")
+        return cls(
+            user_ids=[r.user_id for r in records],
+            times_ms=[r.time_ms for r in records],
+            request_ids=[r.request_id for r in records],
+            ips=[r.ip for r in records],
+            user_agents=[r.user_agent for r in records],
+            paths=[r.path for r in records],
+            flags=[r.flags for r in records],
+            topic=topic,
+            partition=partition,
+            offsets=[r.source.offset for r in records],
+            replay_floor=min(r.replay_floor for r in records),
+        )
+
+    def records(self) -> Iterator[RequestRecord]:
+        """One ``RequestRecord`` per request, in offset order, as the feature store takes them."""
+        for user_id, time_ms, request_id, ip, user_agent, path, flags, offset in zip(
+            self.user_ids,
+            self.times_ms,
+            self.request_ids,
+            self.ips,
+            self.user_agents,
+            self.paths,
+            self.flags,
+            self.offsets,
+            strict=True,
+        ):
+            yield RequestRecord(
+                user_id=user_id,
+                time_ms=time_ms,
+                request_id=request_id,
+                ip=ip,
+                user_agent=user_agent,
+                path=path,
+                flags=flags,
+                source=SourceRef(self.topic, self.partition, offset),
+                replay_floor=self.replay_floor,
+            )
 
 
 @_tuple_record

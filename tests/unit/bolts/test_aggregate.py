@@ -1,15 +1,15 @@
-"""The aggregation bolt: a batch is acked only once Redis stored it, failed whole if not."""
+"""The aggregation bolt: a tuple's batch is stored in one call, then the tuple is acked, or
+failed whole if Redis did not take it."""
 
 import pytest
 import redis
 
 from bolts import aggregate
 from bolts.aggregate import AggregateBolt
-from botscore.wire.records import RequestRecord, SourceRef
+from botscore.wire.records import RequestBatch, RequestRecord, SourceRef
 from tests.unit.storm_fakes import start, storm_tuple
 
 NOW_MS = 1_700_000_000_000
-BATCH = 3
 
 
 class _FakeStore:
@@ -40,19 +40,13 @@ def bolt(monkeypatch):
     monkeypatch.setattr(aggregate, "create_redis", lambda settings: None)
     monkeypatch.setattr(aggregate, "RedisFeatureStore", store_factory)
     monkeypatch.setattr(aggregate, "now_ms", lambda: NOW_MS)
-    options = {
-        "botscore.aggregation.batch_size": BATCH,
-        # Batches close by size only: no batch may close by age while a test runs.
-        "botscore.aggregation.max_batch_wait_ms": 3_600_000,
-    }
-    component, link = start(AggregateBolt, options, monkeypatch)
+    component, link = start(AggregateBolt, {}, monkeypatch)
     [store] = stores
     store.link = link
-    yield component, link, store
-    component.stop_batching()
+    return component, link, store
 
 
-def _requests(n):
+def _requests(n, first_offset=500):
     return [
         RequestRecord(
             user_id=f"user-{i % 2}",
@@ -62,51 +56,57 @@ def _requests(n):
             user_agent="curl/8",
             path=f"/p/{i}",
             flags=["req", "err"] if i == 1 else ["req"],
-            source=SourceRef("web-logs", 3, 500 + i),
+            source=SourceRef("web-logs", 3, first_offset + i),
             replay_floor=480,
         )
         for i in range(n)
     ]
 
 
-def _process(component, records):
-    for record in records:
-        component.process(storm_tuple(record.source.tuple_id(), record.to_values()))
+def _tuple_of(records):
+    first, last = records[0].source, records[-1].source
+    tup_id = f"{first.topic}/{first.partition}/{first.offset}-{last.offset}"
+    return tup_id, storm_tuple(tup_id, RequestBatch.of(records).to_values())
 
 
-def test_nothing_is_stored_or_answered_before_the_batch_is_full(bolt):
+def test_a_tuples_batch_is_stored_in_one_call_and_acked_only_after_it(bolt):
     component, link, store = bolt
-    _process(component, _requests(BATCH - 1))
-    assert store.calls == []
-    assert link.messages() == []
-
-
-def test_a_batch_is_stored_in_one_call_and_acked_only_after_it(bolt):
-    component, link, store = bolt
-    records = _requests(BATCH)
-    _process(component, records)
+    records = _requests(3)
+    tup_id, tup = _tuple_of(records)
+    component.process(tup)
     [(stored, now, answered_before)] = store.calls
     assert stored == records
     assert now == NOW_MS
-    assert answered_before == 0, "a tuple was answered before Redis stored its update"
-    assert link.commands() == [("ack", r.source.tuple_id()) for r in records]
+    assert answered_before == 0, "the tuple was answered before Redis stored its batch"
+    assert link.commands() == [("ack", tup_id)]
+
+
+def test_each_tuple_is_stored_and_acked_on_its_own(bolt):
+    component, link, store = bolt
+    first, second = _requests(2), _requests(1, first_offset=502)
+    ids = [_tuple_of(first)[0], _tuple_of(second)[0]]
+    component.process(_tuple_of(first)[1])
+    component.process(_tuple_of(second)[1])
+    assert [stored for stored, _, _ in store.calls] == [first, second]
+    assert link.commands() == [("ack", tup_id) for tup_id in ids]
 
 
 def test_duplicates_redis_already_had_are_acked_too(bolt):
     component, link, store = bolt
     store.fresh = [True, False, True]
-    records = _requests(BATCH)
-    _process(component, records)
-    assert link.commands() == [("ack", r.source.tuple_id()) for r in records]
+    tup_id, tup = _tuple_of(_requests(3))
+    component.process(tup)
+    assert link.commands() == [("ack", tup_id)]
 
 
-def test_a_batch_redis_did_not_take_is_failed_whole_for_replay(bolt):
+def test_a_batch_redis_did_not_take_fails_its_tuple_whole_for_replay(bolt):
     component, link, store = bolt
     store.error = redis.ConnectionError("Connection refused")
-    records = _requests(BATCH)
-    _process(component, records)
-    assert link.commands() == [("fail", r.source.tuple_id()) for r in records]
+    tup_id, tup = _tuple_of(_requests(3))
+    component.process(tup)
+    assert link.commands() == [("fail", tup_id)]
 
     store.error = None
-    _process(component, records)  # Storm's replay
-    assert link.acked() == [r.source.tuple_id() for r in records]
+    component.process(tup)  # the spout's replay
+    assert link.commands() == [("fail", tup_id), ("ack", tup_id)]
+    assert store.calls[0][0] == store.calls[1][0], "the replay stored another batch"

@@ -1,4 +1,4 @@
-"""The aggregation's Kafka spout: request records out, and the WebLogs it turns away.
+"""The aggregation's Kafka spout: batches of request records out, the WebLogs it turns away.
 
 The consumer is ``FakeGroupMember`` with keyed records; dead letters go to ``FakeProducer``.
 """
@@ -10,7 +10,7 @@ from kafka import TopicPartition
 
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.dead_letters import decode_dead_letter
-from botscore.wire.records import RequestRecord, SourceRef
+from botscore.wire.records import RequestBatch, SourceRef
 from spouts import kafka_source, kafka_web_logs
 from spouts.kafka_web_logs import KafkaWebLogsSpout
 from tests.unit.storm_fakes import start
@@ -35,9 +35,10 @@ def web_log(user_id: str, time_ms: int, request_id: str) -> bytes:
 
 @pytest.fixture
 def spout_on(monkeypatch):
-    """A started spout reading ``records`` (key, value) from partition 0; its producer."""
+    """What a started spout reading ``records`` (key, value) from partition 0 emitted (tuple
+    ids and batches) and dead-lettered."""
 
-    def _start(records: list[tuple[bytes | None, bytes]]):
+    def _start(records: list[tuple[bytes | None, bytes]], batch_size: int = 256):
         member = FakeGroupMember({P0: []}, committed={P0: 0}, max_per_poll=10)
         member.logs[P0] = [
             record(TOPIC, 0, offset, value, key) for offset, (key, value) in enumerate(records)
@@ -49,6 +50,7 @@ def spout_on(monkeypatch):
         options = {
             "botscore.aggregation.web_logs_topic": TOPIC,
             "botscore.aggregation.max_event_skew_ms": SKEW,
+            "botscore.aggregation.batch_size": batch_size,
         }
         spout, link = start(KafkaWebLogsSpout, options, monkeypatch)
         member.rebalance([P0])
@@ -56,7 +58,7 @@ def spout_on(monkeypatch):
             spout.next_tuple()
         producer.flush()
         letters = [decode_dead_letter(value) for _, _, value in producer.sent]
-        emitted = [RequestRecord.from_values(e["tuple"]) for e in link.emitted()]
+        emitted = [(e["id"], RequestBatch.from_values(e["tuple"])) for e in link.emitted()]
         return emitted, letters
 
     return _start
@@ -65,9 +67,23 @@ def spout_on(monkeypatch):
 def test_a_web_log_keyed_by_its_user_becomes_a_request_record(spout_on):
     emitted, letters = spout_on([(b"u1", web_log("u1", NOW + SKEW, "r1"))])
     assert letters == []
-    (made,) = emitted
+    [(tup_id, batch)] = emitted
+    [made] = batch.records()
     assert (made.user_id, made.time_ms, made.request_id) == ("u1", NOW + SKEW, "r1")
     assert (made.source, made.replay_floor) == (SourceRef(TOPIC, 0, 0), 0)
+    assert tup_id == f"{TOPIC}/0/0-0"
+
+
+def test_web_logs_of_a_poll_go_out_in_batches_of_the_batch_size(spout_on):
+    logs = [(b"u%d" % (i % 3), web_log(f"u{i % 3}", NOW, f"r{i}")) for i in range(5)]
+    emitted, letters = spout_on(logs, batch_size=2)
+    assert letters == []
+    assert [(tup_id, batch.request_ids) for tup_id, batch in emitted] == [
+        (f"{TOPIC}/0/0-1", ["r0", "r1"]),
+        (f"{TOPIC}/0/2-3", ["r2", "r3"]),
+        (f"{TOPIC}/0/4-4", ["r4"]),
+    ]
+    assert [batch.offsets for _, batch in emitted] == [[0, 1], [2, 3], [4]]
 
 
 def test_web_logs_keyed_otherwise_or_from_the_future_are_dead_lettered(spout_on):
@@ -79,9 +95,25 @@ def test_web_logs_keyed_otherwise_or_from_the_future_are_dead_lettered(spout_on)
             (b"u1", web_log("u1", NOW, "r4")),
         ]
     )
-    assert [r.request_id for r in emitted] == ["r4"]
+    assert [batch.request_ids for _, batch in emitted] == [["r4"]]
     assert [(d.reason, d.source.offset, d.original_key) for d in letters] == [
         ("key_mismatch", 0, b"u2"),
         ("key_mismatch", 1, b""),
         ("time_in_future", 2, b"u1"),
     ]
+
+
+def test_an_invalid_web_log_ends_the_batch_before_it_and_is_dead_lettered_alone(spout_on):
+    emitted, letters = spout_on(
+        [
+            (b"u1", web_log("u1", NOW, "r0")),
+            (b"u1", web_log("u1", NOW, "r1")),
+            (b"u2", web_log("u1", NOW, "r2")),
+            (b"u1", web_log("u1", NOW, "r3")),
+        ]
+    )
+    assert [(tup_id, batch.request_ids) for tup_id, batch in emitted] == [
+        (f"{TOPIC}/0/0-1", ["r0", "r1"]),
+        (f"{TOPIC}/0/3-3", ["r3"]),
+    ]
+    assert [(d.reason, d.source.offset) for d in letters] == [("key_mismatch", 2)]

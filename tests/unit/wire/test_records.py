@@ -1,12 +1,15 @@
 """Records <-> tuple values: the field order components declare is the order they send."""
 
+import dataclasses
 import json
 
+import msgpack
 import pytest
 
 from botscore.wire.records import (
     FeatureBatch,
     FeatureRecord,
+    RequestBatch,
     RequestRecord,
     ScoreBatch,
     ScoreRecord,
@@ -63,17 +66,62 @@ SCORES = ScoreBatch(
 )
 
 
-@pytest.mark.parametrize("batch", [FEATURES, SCORES], ids=lambda b: type(b).__name__)
-def test_batches_are_plain_lists_that_survive_the_json_multilang_trip(batch):
+REQUEST_RECORDS = [
+    RequestRecord(
+        "u1", 1_790_000_000_000, "r1", "192.0.2.1", "ua", "/", ["req"], SourceRef("wl", 3, 40), 30
+    ),
+    RequestRecord(
+        "ü2",
+        1_790_000_000_001,
+        "r2",
+        "2001:db8::1",
+        "ü/1",
+        "/ä",
+        ["req", "err"],
+        SourceRef("wl", 3, 42),
+        30,
+    ),
+]
+REQUESTS = RequestBatch.of(REQUEST_RECORDS)
+BATCHES = [FEATURES, SCORES, REQUESTS]
+
+
+def _json_trip(values):
+    return json.loads(json.dumps(values))
+
+
+def _msgpack_trip(values):
+    """As pystorm's msgpack serializer sends and reads tuple values."""
+    return msgpack.unpackb(msgpack.packb(values))
+
+
+@pytest.mark.parametrize("trip", [_json_trip, _msgpack_trip], ids=["json", "msgpack"])
+@pytest.mark.parametrize("batch", BATCHES, ids=lambda b: type(b).__name__)
+def test_batches_are_plain_lists_that_survive_the_multilang_trip(batch, trip):
     values = batch.to_values()
-    assert json.loads(json.dumps(values)) == values  # nothing JSON would change
-    assert type(batch).from_values(json.loads(json.dumps(values))) == batch
+    assert trip(values) == values  # nothing the serializer would change
+    assert type(batch).from_values(trip(values)) == batch
     fields = dict(zip(type(batch).FIELDS, values, strict=True))
-    assert (fields["topic"], fields["partition"], fields["offsets"]) == (
-        "user-features",
-        3,
-        [40, 42],
-    )
+    assert (fields["partition"], fields["offsets"]) == (3, [40, 42])
+
+
+def test_a_request_batch_yields_its_records_back_in_offset_order():
+    assert list(REQUESTS.records()) == REQUEST_RECORDS
+    assert REQUESTS.to_values()[-4:] == ["wl", 3, [40, 42], 30]  # partition stated once
+
+
+def test_a_request_batch_takes_the_lowest_replay_floor_of_its_records():
+    later = dataclasses.replace(REQUEST_RECORDS[1], replay_floor=41)
+    assert RequestBatch.of([REQUEST_RECORDS[0], later]).replay_floor == 30
+
+
+@pytest.mark.parametrize(
+    "source", [SourceRef("wl", 4, 43), SourceRef("other", 3, 43)], ids=["partition", "topic"]
+)
+def test_a_request_batch_holds_one_partition_only(source):
+    other = dataclasses.replace(REQUEST_RECORDS[1], source=source)
+    with pytest.raises(ValueError, match="one partition"):
+        RequestBatch.of([REQUEST_RECORDS[0], other])
 
 
 def test_a_score_batch_yields_one_score_record_per_user():
@@ -99,6 +147,8 @@ def test_a_score_batch_yields_one_score_record_per_user():
         (FEATURES, "schema_versions"),
         (SCORES, "decisions"),
         (SCORES, "scores"),
+        (REQUESTS, "flags"),
+        (REQUESTS, "user_agents"),
     ],
 )
 def test_a_batch_with_a_list_of_another_length_is_refused(batch, field):
