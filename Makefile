@@ -100,4 +100,5 @@ bench: up
 	PYTHONPATH=src $(PY) bench/scoring_throughput.py
 	PYTHONPATH=src $(PY) bench/feature_stage.py
 	PYTHONPATH=src $(PY) bench/kafka_producer.py
+	PYTHONPATH=src $(PY) bench/aggregation_topology.py
 	PYTHONPATH=src $(PY) bench/scoring_pipeline.py
