@@ -248,7 +248,7 @@ def _every_component_acked(name: str) -> bool:
     )
 
 
-LOOP_REDIS_DB = 7  # the stack's Redis, a database of this test's own
+LOOP_REDIS_DB = 8  # the stack's Redis, a database of this test's own
 
 
 def test_the_whole_loop_runs_on_the_cluster(scoring: Submitted, tmp_path, report_figure):
