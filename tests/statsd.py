@@ -14,17 +14,22 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Self
 
+from botscore.observability.statsd_lines import Sample, parse_line
+
 
 @dataclass(frozen=True)
 class Point:
     """One value as received: when (``time.monotonic()``), what, and its tags."""
 
     at: float
-    value: float
-    tags: frozenset[str]
+    sample: Sample
+
+    @property
+    def value(self) -> float:
+        return self.sample.value
 
     def tag(self, key: str) -> str | None:
-        return next((t.split(":", 1)[1] for t in self.tags if t.startswith(f"{key}:")), None)
+        return self.sample.tag(key)
 
 
 class StatsdListener:
@@ -60,28 +65,19 @@ class StatsdListener:
             with self._lock:
                 self._lines.extend((now, line) for line in data.decode().splitlines() if line)
 
+    def _points(self) -> list[Point]:
+        with self._lock:
+            lines = list(self._lines)
+        parsed = ((at, parse_line(line)) for at, line in lines)
+        return [Point(at, sample) for at, sample in parsed if sample is not None]
+
     def tags_by_metric(self) -> dict[str, set[str]]:
         """Each metric name received -> every tag (``key:value``) it was sent with."""
         tags: dict[str, set[str]] = defaultdict(set)
-        with self._lock:
-            lines = list(self._lines)
-        for _, line in lines:
-            name, _, rest = line.partition(":")
-            tags[name].update(_tags(rest.split("|")))
+        for point in self._points():
+            tags[point.sample.name].update(point.sample.tags)
         return dict(tags)
 
     def points(self, name: str) -> list[Point]:
         """Every value of metric ``name`` received so far, in arrival order."""
-        with self._lock:
-            lines = list(self._lines)
-        found = []
-        for at, line in lines:
-            metric, _, rest = line.partition(":")
-            if metric == name:
-                fields = rest.split("|")
-                found.append(Point(at, float(fields[0]), frozenset(_tags(fields))))
-        return found
-
-
-def _tags(fields: list[str]) -> list[str]:
-    return [tag for field in fields if field.startswith("#") for tag in field[1:].split(",")]
+        return [p for p in self._points() if p.sample.name == name]

@@ -21,6 +21,7 @@ from botscore.cli import (
     models,
     simulate,
     storm,
+    top,
     topics,
     train,
     watch,
@@ -55,6 +56,7 @@ COMMANDS: tuple[Command, ...] = (
     models,
     datadog,
     storm,
+    top,
 )
 
 EXIT_OK = 0

@@ -1,0 +1,82 @@
+"""``botscore top``: the loop's key figures live in the terminal, from DogStatsD datagrams.
+
+It listens where the components send their metrics (``metrics.statsd_port`` on
+127.0.0.1, so no Datadog agent may hold that port), prints the figures every ``--every``
+seconds and, with ``--png``, draws them over the run when it stops (``--for`` seconds, or
+Ctrl-C).
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import sys
+import time
+from pathlib import Path
+
+from botscore.cli.command import Subparsers
+from botscore.errors import BotscoreError
+from botscore.observability.local_view import LocalView, render
+from botscore.observability.statsd_lines import parse_datagram
+from botscore.settings import Settings
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser("top", help="the loop's key figures live, without Datadog")
+    parser.add_argument(
+        "--port", type=int, help="UDP port to listen on (default: metrics.statsd_port)"
+    )
+    parser.add_argument("--every", type=float, default=2.0, help="seconds between screens")
+    parser.add_argument("--window", type=float, default=10.0, help="seconds each figure covers")
+    parser.add_argument(
+        "--for", dest="duration", type=float, help="stop after this many seconds (default: Ctrl-C)"
+    )
+    parser.add_argument("--png", type=Path, help="when it stops, draw the figures over the run")
+    parser.set_defaults(run=run)
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    port = args.port if args.port is not None else settings.metrics.statsd_port
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind(("127.0.0.1", port))
+    except OSError as exc:
+        sock.close()
+        raise BotscoreError(
+            f"cannot listen on UDP 127.0.0.1:{port} ({exc}): is a Datadog agent there? "
+            "Use --port and point metrics.statsd_port at it"
+        ) from None
+    view = LocalView(args.window)
+    clear = "\x1b[H\x1b[2J" if sys.stdout.isatty() else ""
+    started = time.monotonic()
+    next_screen = started + args.every
+    bad = 0
+    try:
+        while args.duration is None or time.monotonic() - started < args.duration:
+            sock.settimeout(max(0.01, next_screen - time.monotonic()))
+            try:
+                samples, unparsed = parse_datagram(sock.recv(65_535))
+                view.add(samples, time.monotonic())
+                bad += unparsed
+            except TimeoutError:
+                pass
+            if time.monotonic() >= next_screen:
+                figures = view.snapshot(time.monotonic())
+                note = f"  ({bad} lines unparsed)" if bad else ""
+                print(f"{clear}botscore top: UDP :{port}, last {args.window:.0f} s{note}")
+                print(render(figures), flush=True)
+                next_screen += args.every
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+    if args.png is not None:
+        if not view.history:
+            raise BotscoreError("no figures to draw: it stopped before the first screen")
+        from botscore.observability.history_png import write_png  # matplotlib is slow to import
+
+        write_png(view.history, args.png)
+        print(f"wrote {args.png}")
+    return 0

@@ -1,0 +1,50 @@
+"""The local view's figures over a run, drawn as one PNG (a graph per panel).
+
+Drawn with matplotlib's Agg backend: no display is needed, and the same arguments give
+the same picture.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+from botscore.observability.local_view import PANELS, Figures, Panel, Reduce
+
+__all__ = ["write_png"]
+
+UNITS = {Reduce.RATE: "per second", Reduce.P99_MS: "ms", Reduce.MAX_LATEST: "messages"}
+
+
+def write_png(
+    history: Sequence[tuple[float, Figures]], path: Path, panels: Sequence[Panel] = PANELS
+) -> None:
+    """One graph per panel, seconds since the first snapshot on x, a line per group."""
+    if not history:
+        raise ValueError("nothing to draw: no snapshot was taken")
+    start = history[0][0]
+    rows = (len(panels) + 1) // 2
+    figure, axes = plt.subplots(rows, 2, figsize=(12, 2.4 * rows), squeeze=False)
+    for ax, panel in zip(axes.flat, panels, strict=False):
+        groups = sorted({g for _, figures in history for g in figures.get(panel.title, {})})
+        for group in groups:
+            xs = [at - start for at, figures in history if group in figures.get(panel.title, {})]
+            ys = [f[panel.title][group] for _, f in history if group in f.get(panel.title, {})]
+            ax.plot(xs, ys, label=group or None)
+        ax.set_title(panel.title, fontsize=10)
+        ax.set_ylabel(UNITS[panel.reduce], fontsize=8)
+        ax.tick_params(labelsize=8)
+        if any(groups):
+            ax.legend(fontsize=7, loc="upper left")
+    for ax in list(axes.flat)[len(panels) :]:
+        ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("seconds", fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=80, metadata={"Software": None})
+    plt.close(figure)

@@ -1,0 +1,137 @@
+"""The key figures of a running loop, computed from the same DogStatsD datagrams Datadog
+gets: what `botscore top` shows for users without Datadog.
+
+Each ``Panel`` names a metric (a glob over the catalogue's names, so one panel can sum the
+dead letters of every component) and how to reduce it over a sliding window: a rate per
+second of counts, a 99th percentile of a histogram (in ms), or the largest latest value of
+a gauge per tag set (consumer lag per partition). Nothing here reads a socket or a clock:
+callers pass the samples and the moments, so every figure is a plain function of its input.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+import numpy as np
+
+from botscore.observability.statsd_lines import Sample
+
+__all__ = ["PANELS", "LocalView", "Panel", "Reduce", "render"]
+
+
+class Reduce(StrEnum):
+    RATE = "rate"  # counts per second over the window
+    P99_MS = "p99_ms"  # 99th percentile of a histogram of seconds, in milliseconds
+    MAX_LATEST = "max_latest"  # per series (name and tags) the latest gauge, then the largest
+
+
+@dataclass(frozen=True)
+class Panel:
+    title: str
+    metric: str  # a name or a glob (``fnmatch``) over full metric names
+    reduce: Reduce
+    by: str | None = None  # a tag to show the figure per value of
+
+    def matches(self, name: str) -> bool:
+        return fnmatch.fnmatchcase(name, self.metric)
+
+
+PANELS: tuple[Panel, ...] = (
+    Panel("edge requests read", "botscore.web_logs_spout.in", Reduce.RATE),
+    Panel("requests folded into state", "botscore.aggregate.applied", Reduce.RATE),
+    Panel("users' features published", "botscore.publisher.emitted", Reduce.RATE),
+    Panel("users scored", "botscore.classifier.scored", Reduce.RATE),
+    Panel("scores on Kafka", "botscore.score_producer.sent", Reduce.RATE),
+    Panel("scores enforced", "botscore.enforcer.scores", Reduce.RATE, by="outcome"),
+    Panel("dead letters", "botscore.*.dead_lettered", Reduce.RATE, by="reason"),
+    Panel("model call p99", "botscore.classifier.predict_seconds", Reduce.P99_MS),
+    Panel("Redis round trip p99", "botscore.aggregate.redis_seconds", Reduce.P99_MS),
+    Panel("consumer lag (largest partition)", "botscore.*.lag", Reduce.MAX_LATEST, by="component"),
+)
+
+UNIT = {Reduce.RATE: "/s", Reduce.P99_MS: " ms", Reduce.MAX_LATEST: ""}
+
+Figures = dict[str, dict[str, float]]  # panel title -> group ("" when not split) -> value
+
+
+class LocalView:
+    """Samples of the last ``window_s`` seconds, reduced to each panel's figure on demand;
+    ``snapshot`` also keeps each figure's history for a graph after the run."""
+
+    def __init__(self, window_s: float = 10.0, panels: Sequence[Panel] = PANELS) -> None:
+        self.window_s = window_s
+        self.panels = tuple(panels)
+        self.history: list[tuple[float, Figures]] = []
+        self._samples: deque[tuple[float, Sample]] = deque()
+        self._latest: dict[tuple[str, frozenset[str]], tuple[float, float]] = {}
+        self._started: float | None = None
+
+    def add(self, samples: Iterable[Sample], at: float) -> None:
+        if self._started is None:
+            self._started = at
+        for sample in samples:
+            if not any(panel.matches(sample.name) for panel in self.panels):
+                continue
+            if sample.kind == "g":
+                self._latest[(sample.name, sample.tags)] = (at, sample.value)
+            else:
+                self._samples.append((at, sample))
+
+    def figures(self, now: float) -> Figures:
+        while self._samples and self._samples[0][0] < now - self.window_s:
+            self._samples.popleft()
+        # a rate over the time actually watched, not over a window longer than that
+        watched = now - self._started if self._started is not None else 0.0
+        span = min(self.window_s, max(watched, 1e-9))
+        return {panel.title: self._reduce(panel, now, span) for panel in self.panels}
+
+    def snapshot(self, now: float) -> Figures:
+        figures = self.figures(now)
+        self.history.append((now, figures))
+        return figures
+
+    def _reduce(self, panel: Panel, now: float, span: float) -> dict[str, float]:
+        if panel.reduce is Reduce.MAX_LATEST:
+            largest: dict[str, float] = {}
+            for (name, tags), (at, value) in self._latest.items():
+                if panel.matches(name) and at >= now - self.window_s:
+                    group = _group(panel, tags)
+                    largest[group] = max(value, largest.get(group, value))
+            return largest
+        grouped: dict[str, list[Sample]] = {}
+        for _, sample in self._samples:
+            if panel.matches(sample.name):
+                grouped.setdefault(_group(panel, sample.tags), []).append(sample)
+        if panel.reduce is Reduce.RATE:
+            return {g: sum(s.count for s in found) / span for g, found in grouped.items()}
+        return {
+            g: float(np.percentile([s.value for s in found], 99)) * 1000
+            for g, found in grouped.items()
+        }
+
+
+def _group(panel: Panel, tags: frozenset[str]) -> str:
+    if panel.by is None:
+        return ""
+    prefix = f"{panel.by}:"
+    return next((t[len(prefix) :] for t in tags if t.startswith(prefix)), "?")
+
+
+def render(figures: Figures, panels: Sequence[Panel] = PANELS) -> str:
+    """One line per panel: its figure, or each group's, or ``-`` when nothing arrived."""
+    lines = []
+    for panel in panels:
+        values = figures.get(panel.title, {})
+        unit = UNIT[panel.reduce]
+        if not values:
+            shown = "-"
+        elif panel.by is None:
+            shown = f"{values['']:,.1f}{unit}"
+        else:
+            shown = ", ".join(f"{g} {v:,.1f}{unit}" for g, v in sorted(values.items()))
+        lines.append(f"{panel.title:<34} {shown}")
+    return "\n".join(lines)

@@ -1,0 +1,65 @@
+"""`botscore top` on a real UDP socket: the components' own client sends, it shows and draws."""
+
+import socket
+import threading
+import time
+
+import pytest
+
+from botscore.cli.main import main
+from botscore.errors import BotscoreError
+from botscore.metrics import Metrics
+from botscore.settings import MetricsSettings
+from botscore.vocabulary import Component
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_top_shows_what_the_components_send_and_draws_it(tmp_path, capsys):
+    port = free_udp_port()
+    png = tmp_path / "top.png"
+    stop = threading.Event()
+
+    def send() -> None:
+        metrics = Metrics(MetricsSettings(statsd_port=port), Component.CLASSIFIER)
+        while not stop.is_set():
+            metrics.count("scored", 500)
+            metrics.histogram("predict_seconds", 0.003)
+            metrics.flush()
+            time.sleep(0.05)
+        metrics.close()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        status = main(
+            ["top", "--port", str(port), "--every", "0.5", "--for", "2", "--png", str(png)]
+        )
+    finally:
+        stop.set()
+        sender.join()
+    out = capsys.readouterr().out
+    assert status == 0
+    scored = [line for line in out.splitlines() if line.startswith("users scored")]
+    assert scored and scored[-1].split()[-1].endswith("/s"), out
+    assert [line for line in out.splitlines() if line.startswith("model call p99")][-1].endswith(
+        "3.0 ms"
+    ), out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_port_already_taken_is_a_clear_error():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        with pytest.raises(BotscoreError, match="is a Datadog agent there"):
+            from botscore.cli import top
+            from botscore.cli.main import build_parser
+            from botscore.settings import Settings
+
+            args = build_parser().parse_args(["top", "--port", str(port), "--for", "1"])
+            top.run(Settings(), args)
