@@ -36,6 +36,10 @@ def write_png(
             xs = [at - start for at, figures in history if group in figures.get(panel.title, {})]
             ys = [f[panel.title][group] for _, f in history if group in f.get(panel.title, {})]
             ax.plot(xs, ys, label=group or None)
+        if not groups:
+            ax.text(0.5, 0.5, "nothing received", ha="center", va="center", color="grey")
+            ax.set_xticks([])
+            ax.set_yticks([])
         ax.set_title(panel.title, fontsize=10)
         ax.set_ylabel(UNITS[panel.reduce], fontsize=8)
         ax.tick_params(labelsize=8)

@@ -84,9 +84,10 @@ class LocalView:
     def figures(self, now: float) -> Figures:
         while self._samples and self._samples[0][0] < now - self.window_s:
             self._samples.popleft()
-        # a rate over the time actually watched, not over a window longer than that
+        # a rate over the time actually watched (at least a second), not over a window
+        # longer than that
         watched = now - self._started if self._started is not None else 0.0
-        span = min(self.window_s, max(watched, 1e-9))
+        span = min(self.window_s, max(watched, 1.0))
         return {panel.title: self._reduce(panel, now, span) for panel in self.panels}
 
     def snapshot(self, now: float) -> Figures:
