@@ -9,10 +9,12 @@ Ctrl-C).
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
 import sys
 import time
 from pathlib import Path
+from types import FrameType
 
 from botscore.cli.command import Subparsers
 from botscore.errors import BotscoreError
@@ -48,6 +50,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             f"cannot listen on UDP 127.0.0.1:{port} ({exc}): is a Datadog agent there? "
             "Use --port and point metrics.statsd_port at it"
         ) from None
+    # Stopped by its parent (`make run`) as by Ctrl-C: the graph is still drawn.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     view = LocalView(args.window)
     clear = "\x1b[H\x1b[2J" if sys.stdout.isatty() else ""
     started = time.monotonic()
@@ -72,6 +76,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         pass
     finally:
         sock.close()
+        signal.signal(signal.SIGTERM, previous)
     if args.png is not None:
         if not view.history:
             raise BotscoreError("no figures to draw: it stopped before the first screen")
@@ -80,3 +85,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         write_png(view.history, args.png)
         print(f"wrote {args.png}")
     return 0
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

@@ -1,8 +1,13 @@
 """`botscore top` on a real UDP socket: the components' own client sends, it shows and draws."""
 
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +16,8 @@ from botscore.errors import BotscoreError
 from botscore.metrics import Metrics
 from botscore.settings import MetricsSettings
 from botscore.vocabulary import Component
+
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def free_udp_port() -> int:
@@ -62,3 +69,30 @@ def test_a_port_already_taken_is_a_clear_error():
 
             args = build_parser().parse_args(["top", "--port", str(port), "--for", "1"])
             top.run(Settings(), args)
+
+
+def test_stopped_by_sigterm_it_still_draws(tmp_path):
+    """`make run` stops it with SIGTERM, as it stops the other processes."""
+    port = free_udp_port()
+    png = tmp_path / "top.png"
+    command = ["top", "--port", str(port), "--every", "0.2", "--png", str(png)]
+    top = subprocess.Popen(
+        [sys.executable, "-m", "botscore.cli", *command],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        metrics = Metrics(MetricsSettings(statsd_port=port), Component.CLASSIFIER)
+        for _ in range(30):  # three seconds of scores: a few screens
+            metrics.count("scored", 500)
+            metrics.flush()
+            time.sleep(0.1)
+        top.send_signal(signal.SIGTERM)
+        out, _ = top.communicate(timeout=60)
+    finally:
+        top.kill()
+    assert top.returncode == 0, out
+    assert "users scored" in out
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
