@@ -16,6 +16,7 @@ messages with their original bytes. Acks and fails are explicit (``auto_ack``,
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any
 
 from streamparse import Bolt, Tuple
@@ -34,7 +35,7 @@ from botscore.model.release_watch import (
     Unreachable,
 )
 from botscore.model.releases import ReleaseStore, release_id
-from botscore.model.scoring import score_batch
+from botscore.model.scoring import score_batch, score_buckets
 from botscore.settings import MetricsSettings, Settings
 from botscore.transport.redis_client import create_redis
 from botscore.vocabulary import Component
@@ -81,10 +82,21 @@ class ClassifierBolt(Bolt):  # type: ignore[misc]
             self.fail(tup)
             return
         self.metrics.histogram("predict_seconds", time.perf_counter() - started)
-        self.metrics.histogram("batch_size", len(scores.user_ids))
         self.emit(scores.to_values(), anchors=[tup])
         self.ack(tup)
+        self._count_scores(scores)
+
+    def _count_scores(self, scores: ScoreBatch) -> None:
+        """A few calls per batch, never one per user: decisions, tenths of the score, and
+        how old the batch's oldest features were when scored."""
+        self.metrics.histogram("batch_size", len(scores.user_ids))
         self.metrics.count("scored", len(scores.user_ids))
+        for decision, n in Counter(scores.decisions).items():
+            self.metrics.count("decisions", n, tags=[f"decision:{decision}"])
+        for bucket, n in Counter(score_buckets(scores.scores)).items():
+            self.metrics.count("scores", n, tags=[f"bucket:{bucket}"])
+        oldest_ms = min(scores.feature_times_ms)
+        self.metrics.histogram("feature_age_seconds", (scores.scored_time_ms - oldest_ms) / 1000)
 
     def apply_releases(self) -> None:
         """Act on what the release poller found; only ever between two tuples."""

@@ -23,6 +23,10 @@ class RecordingMetrics(Metrics):
         super().count(what, value, tags)
         self.sent.append(("count", what, value, tuple(tags)))
 
+    def histogram(self, what: str, value: float, tags: Sequence[str] = ()) -> None:
+        super().histogram(what, value, tags)
+        self.sent.append(("histogram", what, value, tuple(tags)))
+
     def gauge(self, what: str, value: float, tags: Sequence[str] = ()) -> None:
         super().gauge(what, value, tags)
         self.sent.append(("gauge", what, value, tuple(tags)))
@@ -35,3 +39,14 @@ class RecordingMetrics(Metrics):
 
     def counted(self, what: str) -> float:
         return sum(value for kind, name, value, _ in self.sent if (kind, name) == ("count", what))
+
+    def counted_by(self, what: str, key: str) -> dict[str, float]:
+        """Count ``what`` summed per value of tag ``key``."""
+        found: dict[str, float] = {}
+        for kind, name, value, tags in self.sent:
+            if (kind, name) == ("count", what):
+                for tag in tags:
+                    if tag.startswith(f"{key}:"):
+                        group = tag.split(":", 1)[1]
+                        found[group] = found.get(group, 0) + value
+        return found

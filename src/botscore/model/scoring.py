@@ -12,7 +12,7 @@ import numpy as np
 from botscore.model.registry import LoadedModel
 from botscore.wire.records import FeatureBatch, ScoreBatch
 
-__all__ = ["score_batch"]
+__all__ = ["score_batch", "score_buckets"]
 
 
 def score_batch(model: LoadedModel, batch: FeatureBatch, scored_time_ms: int) -> ScoreBatch:
@@ -38,3 +38,8 @@ def score_batch(model: LoadedModel, batch: FeatureBatch, scored_time_ms: int) ->
         partition=batch.partition,
         offsets=batch.offsets,
     )
+
+
+def score_buckets(scores: list[float]) -> list[str]:
+    """Each score's tenth, as a tag value: ``0.0`` for [0, 0.1) ... ``0.9`` for [0.9, 1]."""
+    return [f"{min(int(score * 10), 9) / 10:.1f}" for score in scores]

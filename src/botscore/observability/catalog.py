@@ -123,6 +123,13 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
         ),
         "batch_size": MetricSpec(Kind.HISTOGRAM, "users per model call"),
         "predict_seconds": MetricSpec(Kind.HISTOGRAM, "time of one model call"),
+        "decisions": MetricSpec(Kind.COUNT, "users scored, by the model's decision", ("decision",)),
+        "scores": MetricSpec(
+            Kind.COUNT, "users scored, by tenth of the score (bucket:0.9 is 0.9-1.0)", ("bucket",)
+        ),
+        "feature_age_seconds": MetricSpec(
+            Kind.HISTOGRAM, "per model call, scoring time minus its oldest feature window's end"
+        ),
         "model_switched": MetricSpec(Kind.COUNT, "switches to a newly published model"),
         "model_refused": MetricSpec(
             Kind.COUNT,

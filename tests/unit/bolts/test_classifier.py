@@ -3,7 +3,9 @@
 import dataclasses
 import json
 import logging
+import math
 import shutil
+from collections import Counter
 
 import numpy as np
 import pytest
@@ -13,7 +15,9 @@ from bolts.classifier import ClassifierBolt
 from botscore.errors import ModelError
 from botscore.model.releases import Release, release_id
 from botscore.model.sample_users import sample_users
+from botscore.vocabulary import Component
 from botscore.wire.records import FeatureBatch, ScoreBatch
+from tests.unit.metrics_fakes import RecordingMetrics
 from tests.unit.model.release_fakes import FakeReleaseStore, model_variant
 from tests.unit.storm_fakes import start, storm_tuple
 
@@ -72,6 +76,25 @@ def test_a_batch_is_scored_in_one_tuple_anchored_to_its_input_and_then_acked(bol
     assert (scores.topic, scores.partition, scores.offsets) == ("uf", 1, batch.offsets)
     assert (scores.model_name, scores.model_version) == (manifest["name"], manifest["version"])
     assert scores.scored_time_ms == NOW_MS
+
+
+def test_a_batch_counts_decisions_tenths_of_the_score_and_feature_age(bolt, small_model_dir):
+    component, _ = bolt
+    component.metrics = RecordingMetrics(Component.CLASSIFIER)
+    batch = _batch(small_model_dir, 7)
+    component.process(storm_tuple("uf/1/100-106", batch.to_values()))
+
+    expected, manifest = _expected_scores(small_model_dir, batch)
+    metrics = component.metrics
+    assert metrics.counted("scored") == 7
+    assert metrics.counted_by("decisions", "decision") == dict(
+        Counter(_decision(s, manifest["thresholds"]) for s in expected)
+    )
+    tenths = Counter(f"{min(math.floor(s * 10), 9) / 10:.1f}" for s in expected)
+    assert metrics.counted_by("scores", "bucket") == dict(tenths)
+    # scored at NOW_MS; the oldest window ended at 1_699_999_990_000
+    ages = [v for kind, what, v, _ in metrics.sent if what == "feature_age_seconds"]
+    assert ages == [10.0]
 
 
 def test_each_tuple_is_answered_on_its_own(bolt, small_model_dir):

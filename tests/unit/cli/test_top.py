@@ -84,8 +84,11 @@ def test_stopped_by_sigterm_it_still_draws(tmp_path):
         text=True,
     )
     try:
+        # its first screen: it is listening, and its SIGTERM handler is in place
+        first = top.stdout.readline()
+        assert first.startswith("botscore top"), first
         metrics = Metrics(MetricsSettings(statsd_port=port), Component.CLASSIFIER)
-        for _ in range(30):  # three seconds of scores: a few screens
+        for _ in range(20):  # two seconds of scores: a few screens
             metrics.count("scored", 500)
             metrics.flush()
             time.sleep(0.1)
