@@ -67,6 +67,16 @@ start_topology scoring
 echo "enforcement: botscore enforce (log: $logs/enforce.log)"
 setsid botscore enforce >"$logs/enforce.log" 2>&1 &
 pids+=($!)
+# The components send their metrics to UDP 127.0.0.1:8125 (config.json's statsd_port):
+# `botscore top` shows them, unless a DogStatsD agent already listens there.
+statsd_port=${BOTSCORE_METRICS_STATSD_PORT:-8125}
+if ss -Hlun "sport = :$statsd_port" | grep . >/dev/null; then
+  echo "a DogStatsD agent listens on UDP $statsd_port: the metrics go to it (botscore top not started)"
+else
+  echo "figures: botscore top (tail -f $logs/top.log; drawn to $state_dir/local-view.png when stopped)"
+  botscore top --port "$statsd_port" --png "$state_dir/local-view.png" >"$logs/top.log" 2>&1 &
+  pids+=($!)
+fi
 echo "edge simulator: $rate requests/s (x$speedup), seed $seed, decisions applied; ground truth in $state_dir/simulation-labels.csv"
 botscore simulate --rate "$rate" --speedup "$speedup" --seed "$seed" --duration 31536000 --enforce \
   --labels "$state_dir/simulation-labels.csv" &
