@@ -16,7 +16,7 @@ from streamparse import Bolt, Tuple
 
 from botscore.aggregation.redis_state import RedisFeatureStore
 from botscore.clock import now_ms
-from botscore.metrics import Metrics
+from botscore.metrics import Metrics, storm_tags
 from botscore.settings import Settings
 from botscore.transport.redis_client import create_redis
 from botscore.vocabulary import Component
@@ -37,7 +37,9 @@ class AggregateBolt(Bolt):  # type: ignore[misc]
         self.store = RedisFeatureStore(
             create_redis(settings.redis), settings.aggregation.state_ttl_s
         )
-        self.metrics = Metrics(settings.metrics, Component.AGGREGATE)
+        self.metrics = Metrics(
+            settings.metrics, Component.AGGREGATE, tags=storm_tags(storm_conf, context)
+        )
 
     def process(self, tup: Tuple) -> None:
         records = list(RequestBatch.from_values(tup.values).records())

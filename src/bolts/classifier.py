@@ -23,7 +23,7 @@ from streamparse import Bolt, Tuple
 from threadpoolctl import threadpool_limits
 
 from botscore.clock import now_ms
-from botscore.metrics import Metrics
+from botscore.metrics import Metrics, storm_tags
 from botscore.model.registry import LoadedModel, load_model, resolve_model_dir
 from botscore.model.release_watch import (
     Outcome,
@@ -53,9 +53,10 @@ class ClassifierBolt(Bolt):  # type: ignore[misc]
         settings = Settings.from_options(storm_conf)
         threadpool_limits(limits=settings.scoring.model_threads)
         self.metrics_settings = settings.metrics
+        self.storm_tags = storm_tags(storm_conf, context)
         bundled = load_model(resolve_model_dir(settings.scoring.model_dir))
         self.model = bundled
-        self.metrics = _metrics_for(settings.metrics, bundled)
+        self.metrics = _metrics_for(settings.metrics, bundled, self.storm_tags)
         self.logger.info("scoring with model %s", release_id(bundled.manifest))
         self.poller: Poller | None = None
         if settings.scoring.release_check_s > 0:
@@ -109,7 +110,7 @@ class ClassifierBolt(Bolt):  # type: ignore[misc]
         if isinstance(outcome, Switched):
             self.logger.info("switching from model %s to published %s", running, outcome.release_id)
             previous, self.model = self.metrics, outcome.model
-            self.metrics = _metrics_for(self.metrics_settings, outcome.model)
+            self.metrics = _metrics_for(self.metrics_settings, outcome.model, self.storm_tags)
             previous.close()
             self.metrics.count("model_switched")
         elif isinstance(outcome, Refused):
@@ -131,9 +132,9 @@ class ClassifierBolt(Bolt):  # type: ignore[misc]
             self.logger.info("Redis answers again; published models are checked again")
 
 
-def _metrics_for(settings: MetricsSettings, model: LoadedModel) -> Metrics:
+def _metrics_for(settings: MetricsSettings, model: LoadedModel, tags: list[str]) -> Metrics:
     """Metrics tagged with the model that scores, so a switch shows on every graph."""
     manifest = model.manifest
     return Metrics(
-        settings, Component.CLASSIFIER, tags=[f"model:{manifest.name}:{manifest.version}"]
+        settings, Component.CLASSIFIER, tags=[f"model:{manifest.name}:{manifest.version}", *tags]
     )

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from kafka.errors import KafkaError
 from streamparse import Bolt, Tuple
 
-from botscore.metrics import Metrics
+from botscore.metrics import Metrics, storm_tags
 from botscore.settings import Settings
 from botscore.transport.kafka_clients import create_producer
 from botscore.vocabulary import Component
@@ -45,7 +45,9 @@ class KafkaProducerBolt(Bolt):  # type: ignore[misc]
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         settings = Settings.from_options(storm_conf)
         self.topic = self.target(settings)
-        self.metrics = Metrics(settings.metrics, self.component)
+        self.metrics = Metrics(
+            settings.metrics, self.component, tags=storm_tags(storm_conf, context)
+        )
         self.producer = create_producer(
             settings.kafka, client_id=f"botscore-{self.component}-{context.get('taskid', 0)}"
         )

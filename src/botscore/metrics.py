@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from datadog.dogstatsd.base import DogStatsd
 
@@ -21,7 +22,7 @@ from botscore.observability.catalog import Kind, spec_for
 from botscore.settings import MetricsSettings
 from botscore.vocabulary import Component
 
-__all__ = ["Metrics"]
+__all__ = ["Metrics", "storm_tags"]
 
 log = logging.getLogger(__name__)
 
@@ -103,3 +104,12 @@ class Metrics:
         if self._statsd is not None:
             self._statsd.flush()
             self._statsd.close_socket()
+
+
+def storm_tags(storm_conf: Mapping[str, Any], context: Mapping[str, Any]) -> list[str]:
+    """Which topology and task a Storm component's metrics come from: executors of one
+    component differ only by task, and two submitted topologies only by name."""
+    return [
+        f"topology:{storm_conf.get('topology.name', 'unknown')}",
+        f"task:{context.get('taskid', 'unknown')}",
+    ]

@@ -19,7 +19,7 @@ from streamparse import Spout
 from botscore.aggregation.definitions import compute_features
 from botscore.aggregation.redis_state import RedisFeatureStore
 from botscore.clock import now_ms
-from botscore.metrics import Metrics
+from botscore.metrics import Metrics, storm_tags
 from botscore.settings import Settings, require_message_timeouts
 from botscore.transport.redis_client import create_redis
 from botscore.vocabulary import Component
@@ -41,7 +41,9 @@ class DueFeaturesSpout(Spout):  # type: ignore[misc]
         self.store = RedisFeatureStore(create_redis(settings.redis), agg.state_ttl_s)
         self.interval_ms = agg.publish_interval_ms
         self.poll_s = agg.publish_poll_ms / 1000
-        self.metrics = Metrics(settings.metrics, Component.PUBLISHER)
+        self.metrics = Metrics(
+            settings.metrics, Component.PUBLISHER, tags=storm_tags(storm_conf, context)
+        )
         self.in_flight: dict[str, int] = {}
         self.next_poll = 0.0
 

@@ -58,7 +58,7 @@ from streamparse import Spout
 
 from botscore.clock import now_ms
 from botscore.errors import ConfigError, InvalidMessage
-from botscore.metrics import Metrics
+from botscore.metrics import Metrics, storm_tags
 from botscore.settings import Settings, require_message_timeouts
 from botscore.transport.consumer_lag import LagGauges
 from botscore.transport.dead_letter_outbox import DeadLetterOutbox
@@ -138,7 +138,9 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         self.per_tuple = self.messages_per_tuple(settings)
         if self.per_tuple < 1:
             raise ConfigError(f"{self.component} needs at least 1 message per tuple")
-        self.metrics = Metrics(settings.metrics, self.component)
+        self.metrics = Metrics(
+            settings.metrics, self.component, tags=storm_tags(storm_conf, context)
+        )
         backoff = Backoff(
             self.kafka.replay_backoff_first_ms / 1000,
             self.kafka.replay_backoff_max_ms / 1000,

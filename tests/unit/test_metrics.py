@@ -5,7 +5,7 @@ import socket
 import pytest
 
 from botscore import metrics as metrics_module
-from botscore.metrics import Metrics
+from botscore.metrics import Metrics, storm_tags
 from botscore.settings import MetricsSettings
 from botscore.vocabulary import Component
 
@@ -95,3 +95,10 @@ def test_an_agent_name_that_does_not_resolve_turns_metrics_off_then_is_retried(m
     metrics.count("scored", 500)
     assert lookups == ["agent.invalid", "agent.invalid"]
     metrics.close()
+
+
+def test_storm_components_say_their_topology_and_task():
+    assert storm_tags({"topology.name": "scoring-1a2b"}, {"taskid": 7}) == [
+        "topology:scoring-1a2b",
+        "task:7",
+    ]

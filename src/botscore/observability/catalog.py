@@ -175,9 +175,24 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
 }
 
 
+# Components that run inside a Storm topology: their metrics also say topology and task.
+STORM_COMPONENTS = frozenset(
+    {
+        Component.WEB_LOGS_SPOUT,
+        Component.AGGREGATE,
+        Component.PUBLISHER,
+        Component.FEATURE_PRODUCER,
+        Component.FEATURES_SPOUT,
+        Component.CLASSIFIER,
+        Component.SCORE_PRODUCER,
+    }
+)
+
+
 def constant_tags(component: Component) -> tuple[str, ...]:
     """Tag keys on every metric of ``component``: what a widget may filter or group on."""
-    return ("component", "model") if component is Component.CLASSIFIER else ("component",)
+    keys = ("component", "model") if component is Component.CLASSIFIER else ("component",)
+    return (*keys, "topology", "task") if component in STORM_COMPONENTS else keys
 
 
 def spec_for(component: Component, what: str, kind: Kind) -> MetricSpec:

@@ -613,7 +613,8 @@ def test_the_static_member_name_is_kept_by_a_restarted_task_and_never_shared(mon
 def test_sends_each_owned_partitions_lag_from_its_last_commit_once_per_interval(run, monkeypatch):
     created: list[RecordingMetrics] = []
 
-    def metrics(settings, component):
+    def metrics(settings, component, tags=()):
+        assert {t.split(":")[0] for t in tags} == {"topology", "task"}
         created.append(RecordingMetrics(component))
         return created[-1]
 
