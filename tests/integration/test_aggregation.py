@@ -27,6 +27,7 @@ from botscore.simulator.spec import SimulationSpec
 from botscore.simulator.traffic import TrafficGenerator
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.dead_letters import DeadLetterRecord, decode_dead_letter, truncations
+from tests.statsd import StatsdListener
 
 from .aggregation_stream import (
     INTERVAL_MS,
@@ -49,6 +50,7 @@ from .harness import (
     wait_committed_to_end,
 )
 from .stream import GroupMember, produce
+from .wire_proofs import assert_failure_metrics_sent
 
 pytestmark = [pytest.mark.integration, pytest.mark.aggregation]
 
@@ -351,9 +353,14 @@ def test_redis_killed_mid_stream_loses_nothing(
     feed(agg_topics, logs)
     log_path = tmp_path / "sparse-run.log"
     with (
+        StatsdListener() as metrics,
         FeatureCollector(agg_topics.kafka) as features,
         sparse_run(
-            agg_topics.kafka, log_path, topology="aggregation", **agg_topics.env()
+            agg_topics.kafka,
+            log_path,
+            topology="aggregation",
+            **agg_topics.env(),
+            BOTSCORE_METRICS_STATSD_PORT=str(metrics.port),
         ) as process,
     ):
         deadline = time.monotonic() + 180
@@ -367,6 +374,7 @@ def test_redis_killed_mid_stream_loses_nothing(
         took = features.wait_until_equal(expected, timeout_s=420, process=process)
         wait_committed_to_end(agg_topics.kafka, agg_topics.group, agg_topics.web_logs, 120, process)
         logs_text = log_path.read_text(errors="replace")
+        received = metrics.tags_by_metric()
 
     report_figure(
         f"aggregation, Redis kill -9: killed after {applied_before} users had state; "
@@ -377,6 +385,7 @@ def test_redis_killed_mid_stream_loses_nothing(
     assert "Redis did not take" in logs_text, "the fault never reached the aggregation bolt"
     letters = read_topic(agg_topics.kafka, agg_topics.kafka.dead_letter_topic)
     assert letters == [], [decode_dead_letter(r.value).reason for r in letters]
+    assert_failure_metrics_sent("test_redis_killed_mid_stream_loses_nothing", received)
 
 
 def test_redis_memory_stays_bounded_over_ten_minutes(
@@ -469,9 +478,14 @@ def test_a_member_joining_and_leaving_while_redis_is_down_loses_nothing(
     log_path = tmp_path / "sparse-run.log"
     member = GroupMember(agg_topics.kafka, agg_topics.group, agg_topics.web_logs)
     with (
+        StatsdListener() as metrics,
         FeatureCollector(agg_topics.kafka) as features,
         sparse_run(
-            agg_topics.kafka, log_path, topology="aggregation", **agg_topics.env()
+            agg_topics.kafka,
+            log_path,
+            topology="aggregation",
+            **agg_topics.env(),
+            BOTSCORE_METRICS_STATSD_PORT=str(metrics.port),
         ) as process,
     ):
         deadline = time.monotonic() + 180
@@ -493,6 +507,7 @@ def test_a_member_joining_and_leaving_while_redis_is_down_loses_nothing(
             agg_topics.kafka, agg_topics.group, agg_topics.web_logs, 120, process
         )
         logs_text = log_path.read_text(errors="replace")
+        received = metrics.tags_by_metric()
 
     report_figure(
         f"aggregation, Redis down 20 s with {sum(committed.values())} of {len(logs)} committed; "
@@ -505,3 +520,60 @@ def test_a_member_joining_and_leaving_while_redis_is_down_loses_nothing(
     assert "Redis did not take" in logs_text, "the fault never reached the aggregation bolt"
     letters = read_topic(agg_topics.kafka, agg_topics.kafka.dead_letter_topic)
     assert letters == [], [decode_dead_letter(r.value).reason for r in letters]
+    assert_failure_metrics_sent(
+        "test_a_member_joining_and_leaving_while_redis_is_down_loses_nothing", received
+    )
+
+
+@pytest.mark.faults
+def test_a_broker_outage_delays_the_features_but_loses_none(
+    agg_topics, agg_redis, storm_on_path, tmp_path, report_figure
+):
+    """The broker down for 25 s mid-stream, longer than the feature producer's delivery
+    timeout (10 s): the publications it could not send are failed and published again."""
+    logs = recorded_logs(users=500, rate=40, duration_s=1500, seed=24)
+    expected = final_features(logs)
+    feed(agg_topics, logs)
+    log_path = tmp_path / "sparse-run.log"
+    kafka = [str(ROOT / "stack/kafka/kafka.sh")]
+    with (
+        StatsdListener() as metrics,
+        FeatureCollector(agg_topics.kafka) as features,
+        sparse_run(
+            agg_topics.kafka,
+            log_path,
+            topology="aggregation",
+            **agg_topics.env(),
+            BOTSCORE_KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS="10000",
+            BOTSCORE_METRICS_STATSD_PORT=str(metrics.port),
+        ) as process,
+    ):
+        deadline = time.monotonic() + 180
+        while features.total < 200:
+            assert process.poll() is None, log_path.read_text()[-3000:]
+            assert time.monotonic() < deadline, "no features published before the fault"
+            time.sleep(0.2)
+        committed = committed_offsets(agg_topics.kafka, agg_topics.group, agg_topics.web_logs)
+        assert 0 < sum(committed.values()) < len(logs), committed
+        subprocess.run([*kafka, "stop"], check=True, capture_output=True, timeout=180)
+        time.sleep(25)  # the outage itself, not a synchronisation
+        subprocess.run([*kafka, "start"], check=True, capture_output=True, timeout=180)
+        took = features.wait_until_equal(expected, timeout_s=420, process=process)
+        ends = wait_committed_to_end(
+            agg_topics.kafka, agg_topics.group, agg_topics.web_logs, 120, process
+        )
+        logs_text = log_path.read_text(errors="replace")
+        received = metrics.tags_by_metric()
+        failed = sum(p.value for p in metrics.points("botscore.publisher.failed"))
+        assert process.poll() is None, "the topology died instead of riding out the outage"
+
+    report_figure(
+        f"aggregation, broker down 25 s with {sum(committed.values())} of {len(logs)} "
+        f"committed: {failed:.0f} publications failed and made again; all {len(expected)} "
+        f"users' features equal offline {took:.0f} s after the broker returned"
+    )
+    assert sum(ends.values()) == len(logs)
+    assert "not delivered" in logs_text, "no send failed: the outage never reached the producer"
+    letters = read_topic(agg_topics.kafka, agg_topics.kafka.dead_letter_topic)
+    assert letters == [], [decode_dead_letter(r.value).reason for r in letters]
+    assert_failure_metrics_sent("test_a_broker_outage_delays_the_features_but_loses_none", received)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 import os
+import pickle
 import random
 import re
 import signal
@@ -12,17 +14,25 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+import numpy as np
 import pytest
+import sklearn
 from kafka import KafkaProducer
 from kafka.errors import MessageSizeTooLargeError
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from botscore.model.features import CATALOG
+from botscore.model.registry import MANIFEST_NAME, ModelManifest, Thresholds
 from botscore.settings import KafkaSettings
 from botscore.transport.kafka_clients import connection_config
 from botscore.v1.user_features_pb2 import UserFeatures
 from botscore.wire.codec import decode_threat_score, encode_user_features
 from botscore.wire.dead_letters import Truncation, decode_dead_letter, truncations
+from tests.statsd import StatsdListener
 
 from .harness import (
     ROOT,
@@ -41,6 +51,7 @@ from .stream import (
     produce,
     valid_users,
 )
+from .wire_proofs import assert_failure_metrics_sent
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -170,11 +181,13 @@ def test_broker_restart_mid_stream_loses_nothing_and_recovers_by_itself(
     payloads = valid_users(STREAM, seed=32)
     kafka = [str(ROOT / "stack/kafka/kafka.sh")]
     with (
+        StatsdListener() as metrics,
         ScoreCollector(topics) as scores,
         SupervisedTopology(
             topics,
             tmp_path,
             BOTSCORE_KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS=str(delivery_timeout_ms),
+            BOTSCORE_METRICS_STATSD_PORT=str(metrics.port),
         ) as topology,
         _paced(topics, payloads, scores) as feed,
     ):
@@ -203,6 +216,7 @@ def test_broker_restart_mid_stream_loses_nothing_and_recovers_by_itself(
         exits = topology.unplanned_exits
         deaths = topology.death_report()
         expired = topology.logs().count("not delivered, replaying")
+        received = metrics.tags_by_metric()
     fault = (
         f"broker down {outage_s} s (delivery timeout {delivery_timeout_ms // 1000} s, "
         f"{expired} sends expired and replayed)"
@@ -212,6 +226,9 @@ def test_broker_restart_mid_stream_loses_nothing_and_recovers_by_itself(
     assert exits == 0, f"the topology died instead of riding out the broker restart:\n{deaths}"
     if outage_s * 1000 > delivery_timeout_ms:
         assert expired > 0, "no send expired: the outage never reached the producers"
+        assert_failure_metrics_sent(
+            "test_broker_restart_mid_stream_loses_nothing_and_recovers_by_itself", received
+        )
 
 
 def test_topology_restart_resumes_from_committed_offsets(topics, tmp_path, report_figure):
@@ -364,6 +381,95 @@ def test_malformed_messages_are_dead_lettered_with_their_reason(topics, tmp_path
     assert len(re.findall(f"skipping invalid message at {re.escape(where)}\\b", logs)) == 1
     assert logs.count("dead letter for") <= 1, "dead-letter warnings repeated"
     assert exits == 0, f"the topology died:\n{deaths}"
+
+
+def _raising_model(directory: Path) -> Path:
+    """A model that raises for a user with a feature at 0: it takes logarithms (log 0 is
+    -inf), then logistic regression, which refuses infinite input. It passes every check
+    a model directory gets, as a data scientist's untested edge case would."""
+    rng = np.random.default_rng(7)
+    x = rng.uniform(0.5, 2.0, size=(200, len(CATALOG)))
+    model = make_pipeline(FunctionTransformer(np.log), LogisticRegression())
+    model.fit(x, (x[:, 0] > 1.2).astype(np.int64))
+    pickled = pickle.dumps(model, protocol=5)
+    directory.mkdir()
+    (directory / "model.pkl").write_bytes(pickled)
+    manifest = ModelManifest(
+        name="raising",
+        version="it-1",
+        artifact="model.pkl",
+        sha256=hashlib.sha256(pickled).hexdigest(),
+        sklearn_version=sklearn.__version__,
+        feature_names=tuple(CATALOG),
+        thresholds=Thresholds(challenge=0.5, block=0.9),
+    )
+    (directory / MANIFEST_NAME).write_text(json.dumps(manifest.to_dict()))
+    return directory
+
+
+def _users(
+    count: int, prefix: str, features: Callable[[int], dict[str, float]]
+) -> list[tuple[bytes, bytes]]:
+    return [
+        (
+            f"{prefix}-{i}".encode(),
+            encode_user_features(f"{prefix}-{i}", 1_790_000_000_000 + i, features(i)),
+        )
+        for i in range(count)
+    ]
+
+
+def test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts(
+    topics, tmp_path, report_figure
+):
+    """A model call that raises fails its tuple; the spout replays it and, at the tuple's
+    ``kafka.max_attempts``-th failure, dead-letters each of its messages as
+    ``retries_exhausted`` with their bytes. Users the model can score are scored meanwhile."""
+    attempts = 3
+    raising = _users(60, "zero", lambda i: {n: 0.0 if n == CATALOG[0] else 1.0 for n in CATALOG})
+    scorable = _users(500, "positive", lambda i: {name: 1.0 + (i % 7) / 7 for name in CATALOG})
+    with (
+        StatsdListener() as metrics,
+        ScoreCollector(topics) as scores,
+        SupervisedTopology(
+            topics,
+            tmp_path,
+            BOTSCORE_SCORING_MODEL_DIR=str(_raising_model(tmp_path / "model")),
+            BOTSCORE_SCORING_RELEASE_CHECK_S="0",
+            BOTSCORE_KAFKA_MAX_ATTEMPTS=str(attempts),
+            BOTSCORE_METRICS_STATSD_PORT=str(metrics.port),
+        ) as topology,
+    ):
+        # One after the other: a batch tuple with one user the model cannot score fails
+        # whole, and the spout batches what one poll returns.
+        bad_sources = set(produce(topics, raising))
+        wait_committed_to_end(topics, scoring_group(topics), topics.features_topic, 300)
+        good_sources = set(produce(topics, scorable))
+        scores.wait_for(lambda: scores.distinct() >= len(scorable), 300, "the scorable users")
+        wait_committed_to_end(topics, scoring_group(topics), topics.features_topic, 300)
+        exits = topology.unplanned_exits
+        logs = topology.logs()
+        received = metrics.tags_by_metric()
+        failed = sum(p.value for p in metrics.points("botscore.classifier.failed"))
+        replayed = sum(p.value for p in metrics.points("botscore.features_spout.replayed"))
+    letters = [decode_dead_letter(r.value) for r in read_topic(topics, topics.dead_letter_topic)]
+    report_figure(
+        f"a model raising on {len(raising)} users: {len(letters)} dead-lettered after "
+        f"{attempts} attempts ({failed:.0f} failed model calls, {replayed:.0f} replays), "
+        f"{scores.distinct()} others scored"
+    )
+    assert set(scores.counts) == good_sources, "a user the model cannot score was scored"
+    by_source = {(d.source.partition, d.source.offset): d for d in letters}
+    assert set(by_source) == bad_sources and len(letters) == len(raising)
+    assert {d.reason for d in letters} == {"retries_exhausted"}
+    assert {d.original_value for d in letters} == {v for _, v in raising}
+    # Each failing tuple was tried ``attempts`` times: the first time and its replays.
+    assert failed >= attempts and replayed * attempts == failed * (attempts - 1)
+    assert "cannot score tuple" in logs
+    assert exits == 0, topology.death_report()
+    assert_failure_metrics_sent(
+        "test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts", received
+    )
 
 
 def test_a_second_spout_joining_then_leaving_the_group_loses_nothing(

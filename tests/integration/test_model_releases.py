@@ -29,6 +29,7 @@ from botscore.transport.kafka_clients import connection_config, create_producer
 from botscore.transport.topic_reader import StartAt, assign_topic
 from botscore.wire.codec import decode_threat_score, encode_user_features
 from botscore.wire.records import ScoreRecord
+from tests.statsd import StatsdListener
 
 from .harness import (
     ROOT,
@@ -43,6 +44,7 @@ from .harness import (
     wait_committed_to_end,
     wait_until_reading,
 )
+from .wire_proofs import assert_failure_metrics_sent
 
 pytestmark = [pytest.mark.integration, pytest.mark.models]
 
@@ -284,6 +286,7 @@ class SwitchRun:
     refused: dict[str, str]  # release id -> the reason it was refused for
     new_id: str
     live_ms: dict[str, int]  # release id -> when it was made live (by Redis' store)
+    metrics: dict[str, set[str]]  # what the topology sent: name -> tags
 
 
 @pytest.fixture(scope="module")
@@ -298,8 +301,14 @@ def switch_run(
     refused: dict[str, str] = {}
     live_ms: dict[str, int] = {}
     with (
+        StatsdListener() as metrics,
         empty_redis_db(REDIS_DB) as client,
-        sparse_run(settings, log_path, BOTSCORE_REDIS_DB=str(REDIS_DB)) as process,
+        sparse_run(
+            settings,
+            log_path,
+            BOTSCORE_REDIS_DB=str(REDIS_DB),
+            BOTSCORE_METRICS_STATSD_PORT=str(metrics.port),
+        ) as process,
     ):
         store = ReleaseStore(client)
         wait_until_reading(process, log_path)
@@ -326,6 +335,7 @@ def switch_run(
         finally:
             scores.close()
         records = read_topic(settings, settings.scores_topic)
+        received = metrics.tags_by_metric()
     decoded = [decode_threat_score(r.value) for r in records]
     first_new = min(s.scored_time_ms for s in decoded if _named(s) == "baseline/it-new")
     switch_s = (first_new - live_ms["baseline/it-new"]) / 1000
@@ -342,6 +352,7 @@ def switch_run(
         refused=refused,
         new_id="baseline/it-new",
         live_ms=live_ms,
+        metrics=received,
     )
     delete_topics(settings, run_topics(settings))
 
@@ -364,6 +375,10 @@ def test_refused_models_are_logged_and_scoring_goes_on_with_the_running_one(swit
         assert f"still scoring with {BUNDLED_ID}" in line and reason in line
     assert {_named(s) for s in switch_run.scores} == {BUNDLED_ID, switch_run.new_id}
     assert "switching from model" in switch_run.log
+    assert_failure_metrics_sent(
+        "test_refused_models_are_logged_and_scoring_goes_on_with_the_running_one",
+        switch_run.metrics,
+    )
 
 
 def test_every_offset_is_scored_once_across_the_switches(switch_run):

@@ -1,0 +1,96 @@
+"""What the dashboards query, checked against the datagrams real processes sent.
+
+A healthy run (the whole loop, ``test_loop.py``) proves the metrics a healthy pipeline
+sends. Those sent only when something fails come from the fault that causes them: each
+entry of ``FAILURE_PROOFS`` names a fault test and the failure metrics its run must send,
+and ``tests/unit/test_wire_proofs.py`` checks that together they cover every failure metric
+a dashboard or monitor queries, and that each named test makes its check.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from botscore.observability.catalog import constant_tags, metric_for
+from botscore.observability.datadog_assets import grouped_tags, load_assets
+from botscore.vocabulary import Component
+
+from .harness import ROOT
+
+# fault test -> the failure metrics its run sends
+FAILURE_PROOFS: dict[str, frozenset[str]] = {
+    "test_broker_restart_mid_stream_loses_nothing_and_recovers_by_itself": frozenset(
+        {"botscore.score_producer.send_failed", "botscore.features_spout.replayed"}
+    ),
+    "test_redis_killed_mid_stream_loses_nothing": frozenset(
+        {"botscore.aggregate.redis_failed", "botscore.web_logs_spout.replayed"}
+    ),
+    # partitions moved and handed back are read again from the commit: requests applied
+    # before Redis went down, but not committed, come back
+    "test_a_member_joining_and_leaving_while_redis_is_down_loses_nothing": frozenset(
+        {"botscore.aggregate.duplicates"}
+    ),
+    "test_a_broker_outage_delays_the_features_but_loses_none": frozenset(
+        {"botscore.publisher.failed"}
+    ),
+    "test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts": frozenset(
+        {"botscore.classifier.failed", "botscore.features_spout.replayed"}
+    ),
+    "test_refused_models_are_logged_and_scoring_goes_on_with_the_running_one": frozenset(
+        {"botscore.classifier.model_refused"}
+    ),
+}
+
+
+def queried_metrics() -> dict[str, set[str]]:
+    """Each metric a dashboard or monitor queries -> the tag keys its queries group by."""
+    queried: dict[str, set[str]] = {}
+    for asset in load_assets(ROOT / "monitoring"):
+        for name, keys in grouped_tags(asset.body).items():
+            queried.setdefault(name, set()).update(keys)
+    return queried
+
+
+def missing_from(received: dict[str, set[str]], names: Iterable[str]) -> list[str]:
+    """Of the queried ``names``, those not received with the tags dashboards need.
+
+    A histogram's aggregates (``.95percentile``, ...) count as their histogram; the tags
+    needed are the component's constant ones and those any query groups the metric by.
+    """
+    queried = queried_metrics()
+    missing = []
+    for name in sorted(names):
+        component, what, _ = metric_for(name)
+        sent = f"botscore.{component}.{what}"
+        tag_keys = {tag.split(":", 1)[0] for tag in received.get(sent, set())}
+        needed = {"component", *constant_tags(component), *queried.get(name, set())}
+        if sent not in received or not needed <= tag_keys:
+            missing.append(f"{sent} (tags {sorted(tag_keys)}, needs {sorted(needed)})")
+    return missing
+
+
+def healthy_metrics() -> set[str]:
+    """The queried metrics of this project that a healthy run of the loop must send."""
+    names = set()
+    for name in queried_metrics():
+        if not name.startswith("botscore."):
+            continue  # other integrations' (kafka.*), sent by the Datadog agent itself
+        component, _, spec = metric_for(name)
+        if not spec.on_failure and component is not Component.STORM:
+            names.add(name)  # botscore.storm.* comes from Nimbus (test_cluster.py)
+    return names
+
+
+def failure_metrics() -> set[str]:
+    """The queried metrics of this project sent only when something fails."""
+    return {
+        name
+        for name in queried_metrics()
+        if name.startswith("botscore.") and metric_for(name)[2].on_failure
+    }
+
+
+def assert_failure_metrics_sent(test_name: str, received: dict[str, set[str]]) -> None:
+    """The failure metrics ``FAILURE_PROOFS`` names for ``test_name`` arrived, with tags."""
+    missing = missing_from(received, FAILURE_PROOFS[test_name])
+    assert not missing, f"the fault's metrics never arrived: {missing}"
