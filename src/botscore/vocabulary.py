@@ -52,6 +52,7 @@ class Component(StrEnum):
     CLASSIFIER = "classifier"
     SCORE_PRODUCER = "score_producer"
     ENFORCER = "enforcer"
+    EDGE = "edge"  # where decisions are applied: the simulator here, a web server in production
     STORM = "storm"  # `botscore storm --send`: Nimbus's figures, for want of the Storm UI
     SIMULATOR = "simulator"
     FEED = "feed"

@@ -5,23 +5,23 @@ A simulated hour runs 20 times faster than real time through both topologies und
 Redis. Once the first scores arrive, bots must get through far less often. Every process
 sends its metrics to a real UDP listener: each metric a dashboard or monitor graphs must
 arrive with the tags its queries group by (those sent only on failures come from the
-fault tests' runs instead; a few unusable messages make the dead-letter metrics appear).
+fault tests' runs instead, ``wire_proofs.py``; a few unusable messages make the dead-letter
+metrics appear).
 """
 
 from __future__ import annotations
 
 import subprocess
+from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from botscore.enforcement.edge import EdgeDecisions
-from botscore.observability.catalog import constant_tags, metric_for
-from botscore.observability.datadog_assets import grouped_tags, load_assets
-from botscore.settings import AggregationSettings, RedisSettings, Settings
+from botscore.settings import AggregationSettings, MetricsSettings, RedisSettings, Settings
 from botscore.simulator.run import simulate
 from botscore.simulator.spec import SimulationSpec
 from botscore.transport.redis_client import create_redis
-from botscore.vocabulary import Component
 from tests.statsd import StatsdListener
 
 from .harness import (
@@ -35,6 +35,7 @@ from .harness import (
     wait_until_reading,
 )
 from .stream import produce
+from .wire_proofs import healthy_metrics, missing_from
 
 pytestmark = [pytest.mark.integration, pytest.mark.aggregation, pytest.mark.metrics]
 
@@ -97,7 +98,7 @@ def test_a_simulated_hour_blocks_bots_once_scores_arrive(
                         produce(kafka, unusable, topic=kafka.features_topic)
                         produce(kafka, unusable, topic=kafka.scores_topic)
                         stats = simulate(
-                            settings,
+                            replace(settings, metrics=MetricsSettings(statsd_port=listener.port)),
                             spec,
                             tmp_path / "labels.csv",
                             edge=EdgeDecisions(client, 1000),
@@ -111,7 +112,8 @@ def test_a_simulated_hour_blocks_bots_once_scores_arrive(
             client.flushdb()
             delete_topics(kafka, topics)
         received = listener.tags_by_metric()
-    _check_dashboard_metrics(received)
+    missing = missing_from(received, healthy_metrics())
+    assert not missing, f"dashboards query metrics the loop never sent: {missing}"
 
     assert stats.first_scores_s is not None, "no scores reached the edge"
     assert stats.first_enforced_s is not None, "the edge never blocked or challenged anyone"
@@ -122,35 +124,21 @@ def test_a_simulated_hour_blocks_bots_once_scores_arrive(
     last_half = stats.bot_allowed_share(start_s=1800)
     assert last_half is not None
     humans = stats.humans
+    assert stats.decision_latencies_s, "the edge never saw a decision change"
+    latencies = np.percentile(stats.decision_latencies_s, [50, 95, 99])
     report_figure(
         f"simulated hour ({SPEEDUP}x, {stats.sent + stats.blocked} requests): no scores until "
         f"{stats.unscored_until_s:.0f} s, first scores seen at {stats.first_scores_s:.0f} s, "
         f"first block or challenge at {stats.first_enforced_s:.0f} s; bot requests allowed "
         f"before the scores {'n/a' if before is None else f'{before:.1%}'}, in the second "
         f"half-hour {last_half:.1%}; bots blocked {len(stats.bots_blocked)}; humans challenged "
-        f"{len(stats.humans_challenged)} users, {humans.challenged} of {humans.requests} requests"
+        f"{len(stats.humans_challenged)} users, {humans.challenged} of {humans.requests} requests; "
+        f"request to decision at the edge ({len(stats.decision_latencies_s)} changes) p50 "
+        f"{latencies[0]:.1f} s, p95 {latencies[1]:.1f} s, p99 {latencies[2]:.1f} s"
     )
+    # A decision comes after the request its score counted, never before: a negative
+    # latency would mean feature times and wall times were mapped wrongly.
+    assert min(stats.decision_latencies_s) > 0
     # once scored, most bot requests are stopped (against all allowed before)
     assert last_half < 0.5
     assert humans.challenged / humans.requests < 0.05
-
-
-def _check_dashboard_metrics(received: dict[str, set[str]]) -> None:
-    """Every metric a dashboard or monitor queries arrived, with the tags it is grouped by."""
-    queried: dict[str, set[str]] = {}
-    for asset in load_assets(ROOT / "monitoring"):
-        for name, keys in grouped_tags(asset.body).items():
-            queried.setdefault(name, set()).update(keys)
-    missing = []
-    for name, keys in sorted(queried.items()):
-        if not name.startswith("botscore."):
-            continue  # other integrations' (kafka.*), sent by the Datadog agent itself
-        component, what, spec = metric_for(name)
-        if spec.on_failure or component is Component.STORM:
-            continue  # sent on failures (fault tests), or from Nimbus (test_cluster.py)
-        sent = f"botscore.{component}.{what}"
-        tag_keys = {tag.split(":", 1)[0] for tag in received.get(sent, set())}
-        needed = {"component", *constant_tags(component), *keys}
-        if sent not in received or not needed <= tag_keys:
-            missing.append(f"{sent} (tags {sorted(tag_keys)}, needs {sorted(needed)})")
-    assert not missing, f"dashboards query metrics the loop never sent: {missing}"

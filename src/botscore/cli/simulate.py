@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+import numpy as np
+
 from botscore.cli.command import Subparsers
 from botscore.enforcement.edge import EdgeDecisions
 from botscore.settings import Settings
@@ -90,6 +92,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"sent {stats.sent}, blocked {stats.blocked}, by kind {stats.sent_by_kind}", file=sys.stderr
     )
+    if stats.decision_latencies_s:
+        p50, p95, p99 = np.percentile(stats.decision_latencies_s, [50, 95, 99])
+        print(
+            f"request to decision at the edge, {len(stats.decision_latencies_s)} decisions "
+            f"changed: p50 {p50:.1f} s, p95 {p95:.1f} s, p99 {p99:.1f} s",
+            file=sys.stderr,
+        )
     if stats.first_scores_s is not None:
         # scores arrived between the last sample without any and the first with some
         before = stats.bot_allowed_share(end_s=stats.unscored_until_s)

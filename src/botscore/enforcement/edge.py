@@ -4,17 +4,42 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import cast
 
 import redis
 
-from botscore.enforcement.decisions import STORED_DECISIONS, decision_key, read_stats
+from botscore.enforcement.decisions import (
+    STORED_DECISIONS,
+    decision_key,
+    latest_key,
+    read_stats,
+)
 from botscore.vocabulary import Decision
 
-__all__ = ["EdgeDecisions"]
+__all__ = ["EdgeDecisions", "NewDecision"]
 
 log = logging.getLogger(__name__)
+
+# New decisions kept for ``take_new_decisions``; older ones are dropped if nobody takes them.
+_NEW_DECISIONS_KEPT = 10_000
+
+
+@dataclass(frozen=True)
+class NewDecision:
+    """A user's decision changed at the edge: what it became, and when.
+
+    ``feature_time_ms`` is the end of the feature window of the score that made it (the
+    event time of the last request that score counted), ``seen_at`` the edge's ``clock``
+    when it noticed: together, how long a request took to become a decision at the edge.
+    """
+
+    user_id: str
+    decision: Decision
+    feature_time_ms: int
+    seen_at: float
 
 
 class EdgeDecisions:
@@ -40,13 +65,16 @@ class EdgeDecisions:
         self._used: set[str] = set()
         self._expires = clock() + self._cache_s
         self._failing = False
+        self._new: deque[NewDecision] = deque(maxlen=_NEW_DECISIONS_KEPT)
 
     def decision_for(self, user_id: str) -> Decision:
         now = self._clock()
         if now >= self._expires:
             # Users idle for a whole period are dropped: memory follows active users.
             users = list(self._used)
-            self._cache = dict(zip(users, self._fetch(users), strict=True))
+            fresh = dict(zip(users, self._fetch(users), strict=True))
+            self._note_changes({u: d for u, d in fresh.items() if d != self._cache.get(u, d)}, now)
+            self._cache = fresh
             self._used = set()
             self._expires = now + self._cache_s
         self._used.add(user_id)
@@ -78,6 +106,36 @@ class EdgeDecisions:
             else Decision.ALLOW
             for v in values
         ]
+
+    def take_new_decisions(self) -> list[NewDecision]:
+        """The decisions that changed since the last call (at most the last 10,000)."""
+        taken = list(self._new)
+        self._new.clear()
+        return taken
+
+    def _note_changes(self, changed: dict[str, Decision], now: float) -> None:
+        """Keep each change with the feature time of the score behind it.
+
+        Only the rare changes cost a read (of the merge's ``latest`` keys). A decision that
+        lapsed (a block or challenge whose life ended, the newest score not an allow) is
+        no new decision, and is not kept.
+        """
+        if not changed:
+            return
+        users = list(changed)
+        try:
+            latest = cast("list[bytes | None]", self.client.mget([latest_key(u) for u in users]))
+        except redis.RedisError:
+            return  # the decisions themselves failed open already, or will be retried
+        for user_id, value in zip(users, latest, strict=True):
+            parts = value.split() if value is not None else []
+            if len(parts) != 4 or not all(p.isdigit() for p in parts):
+                continue
+            severity = int(parts[3])
+            decision = changed[user_id]
+            if decision is Decision.ALLOW and severity > 0:
+                continue  # lapsed, not lifted
+            self._new.append(NewDecision(user_id, decision, int(parts[0]), now))
 
     def stats(self) -> dict[str, int] | None:
         """The enforcer's user counts (``users_scored``, ...); None if unreachable."""

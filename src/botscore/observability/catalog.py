@@ -167,6 +167,14 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
             ("topology", "storm_component"),
         ),
     },
+    Component.EDGE: {
+        "decision_latency_seconds": MetricSpec(
+            Kind.HISTOGRAM,
+            "per changed decision, from the last request its score counted to the edge "
+            "applying it (the whole loop's latency)",
+            ("decision",),
+        ),
+    },
     Component.ENFORCER: {
         "scores": MetricSpec(Kind.COUNT, "threat scores read, by what was done", ("outcome",)),
         "dead_lettered": MetricSpec(Kind.COUNT, "threat scores set aside as unusable", ("reason",)),

@@ -49,6 +49,7 @@ PANELS: tuple[Panel, ...] = (
     Panel("scores enforced", "botscore.enforcer.scores", Reduce.RATE, by="outcome"),
     Panel("dead letters", "botscore.*.dead_lettered", Reduce.RATE, by="reason"),
     Panel("model call p99", "botscore.classifier.predict_seconds", Reduce.P99_MS),
+    Panel("request to decision p99", "botscore.edge.decision_latency_seconds", Reduce.P99_MS),
     Panel("Redis round trip p99", "botscore.aggregate.redis_seconds", Reduce.P99_MS),
     Panel("consumer lag (largest partition)", "botscore.*.lag", Reduce.MAX_LATEST, by="component"),
 )

@@ -15,6 +15,7 @@ from pathlib import Path
 from botscore.clock import now_ms
 from botscore.enforcement.edge import EdgeDecisions
 from botscore.errors import BotscoreError
+from botscore.metrics import Metrics
 from botscore.settings import Settings
 from botscore.simulator.labels import write_labels
 from botscore.simulator.population import population_for
@@ -50,6 +51,9 @@ class _Live:
         status: StatusLine | None,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
+        *,
+        start_ms: int = 0,
+        metrics: Metrics | None = None,
     ) -> None:
         self.stats = stats
         self.speedup = speedup
@@ -57,6 +61,8 @@ class _Live:
         self.status = status
         self.clock = clock
         self.sleep = sleep
+        self.start_ms = start_ms  # event time of simulated second 0
+        self.metrics = metrics
         # The enforcer's counter outlives runs: this run's scores are what it adds.
         self._scored_before = self._users_scored_total() or 0
         self.started = clock()
@@ -75,6 +81,7 @@ class _Live:
             self.tick(now)
 
     def tick(self, now: float) -> None:
+        self._record_decision_latencies()
         total = self._users_scored_total()
         scored = None if total is None else total - self._scored_before
         if self.stats.first_scores_s is None:
@@ -88,6 +95,23 @@ class _Live:
             self.status.show(status_text(self.stats, self._sim_s, wall_rate, scored))
         self._last_tick, self._last_requests = now, requests
         self._next_tick = now + 1.0
+
+    def _record_decision_latencies(self) -> None:
+        """Wall seconds from each new decision's last counted request to the edge seeing it.
+
+        Simulated second ``s`` (event time ``start_ms + 1000 s``) is sent at wall time
+        ``started + s / speedup``: event times map back to the wall clock through that.
+        """
+        if self.edge is None:
+            return
+        for new in self.edge.take_new_decisions():
+            request_at = self.started + (new.feature_time_ms - self.start_ms) / 1000 / self.speedup
+            latency_s = new.seen_at - request_at
+            self.stats.decision_latencies_s.append(latency_s)
+            if self.metrics is not None:
+                self.metrics.histogram(
+                    "decision_latency_seconds", latency_s, tags=[f"decision:{new.decision}"]
+                )
 
     def _users_scored_total(self) -> int | None:
         counters = self.edge.stats() if self.edge is not None else None
@@ -131,7 +155,17 @@ def simulate(
         pace=lambda sim_s: live.wait_until(sim_s),
     )
     status = StatusLine(sys.stderr, clock=clock) if progress else None
-    live = _Live(generator.stats, spec.speedup, edge, status, clock, sleep)
+    metrics = Metrics(settings.metrics, Component.EDGE) if edge is not None else None
+    live = _Live(
+        generator.stats,
+        spec.speedup,
+        edge,
+        status,
+        clock,
+        sleep,
+        start_ms=wall_start_ms,
+        metrics=metrics,
+    )
     try:
         for event in generator:
             future = producer.send(
@@ -143,6 +177,8 @@ def simulate(
     finally:
         if status is not None:
             status.close()
+        if metrics is not None:
+            metrics.close()
         producer.close(timeout=5)
     if failures:
         raise BotscoreError(

@@ -58,6 +58,9 @@ class SimulationStats:
     humans_challenged: set[str] = field(default_factory=set)
     # Simulated minute since the start -> what the edge did that minute.
     by_minute: dict[int, MinuteStats] = field(default_factory=dict)
+    # Wall seconds from the last request a score counted to the edge applying its decision,
+    # one per decision that changed at the edge.
+    decision_latencies_s: list[float] = field(default_factory=list)
     # Simulated second at which the edge first reported scored users; None without one.
     # It is sampled once a wall second, so scores arrived after ``unscored_until_s``, the
     # last sample that saw none: no request before that can have been blocked or challenged.

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import pytest
 
+from botscore.enforcement.edge import NewDecision
 from botscore.errors import BotscoreError
 from botscore.settings import Settings
 from botscore.simulator import run
 from botscore.simulator.labels import read_labels
 from botscore.simulator.spec import SimulationSpec
 from botscore.v1.web_log_pb2 import WebLog
+from botscore.vocabulary import Component, Decision
+from tests.unit.metrics_fakes import RecordingMetrics
 
 START_MS = 1_790_000_000_000
 # Where the fake wall clock starts: any value, monotonic clocks have no epoch.
@@ -147,11 +150,17 @@ def test_a_request_due_later_is_slept_for_and_one_due_now_is_not():
 
 
 class _ScoredCounts:
-    """The edge's ``stats()`` answering from a list: a count, or None while unreachable."""
+    """The edge's ``stats()`` answering from a list: a count, or None while unreachable;
+    and the decisions it saw change (``take_new_decisions``), given up front."""
 
-    def __init__(self, answers):
+    def __init__(self, answers, new_decisions=()):
         self.answers = list(answers)
         self.asked = 0
+        self.new = list(new_decisions)
+
+    def take_new_decisions(self):
+        taken, self.new = self.new, []
+        return taken
 
     def stats(self):
         self.asked += 1
@@ -193,3 +202,25 @@ def test_first_scores_are_bracketed_by_the_samples_around_them():
     # an unreachable sample proves nothing, so no score before 20 s is all that is known
     assert stats.unscored_until_s == 20.0
     assert stats.first_scores_s == 60.0
+
+
+def test_new_decisions_are_timed_from_their_last_counted_request_in_wall_seconds():
+    """At speedup 20, a request stamped simulated second 40 was sent at wall second 2; its
+    decision seen at wall second 3.5 took 1.5 s, whatever the simulated clock says."""
+    stats, wall = run.SimulationStats(), _WallClock()
+    metrics = RecordingMetrics(Component.EDGE)
+    seen = [
+        NewDecision("u1", Decision.BLOCK, START_MS + 40_000, WALL_START_S + 3.5),
+        NewDecision("u2", Decision.CHALLENGE, START_MS + 10_000, WALL_START_S + 0.75),
+    ]
+    edge = _ScoredCounts([0] * 10, seen)
+    live = run._Live(  # type: ignore[arg-type]
+        stats, 20, edge, None, wall, wall.sleep, start_ms=START_MS, metrics=metrics
+    )
+    live.wait_until(80.0)  # wall second 4: the once-a-second refresh takes them
+    assert stats.decision_latencies_s == [pytest.approx(1.5), pytest.approx(0.25)]
+    assert [(kind, what, tags) for kind, what, _, tags in metrics.sent] == [
+        ("histogram", "decision_latency_seconds", ("decision:block",)),
+        ("histogram", "decision_latency_seconds", ("decision:challenge",)),
+    ]
+    assert [value for *_, value, _ in metrics.sent] == stats.decision_latencies_s
