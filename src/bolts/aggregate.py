@@ -17,6 +17,7 @@ from streamparse import Bolt, Tuple
 from botscore.aggregation.redis_state import RedisFeatureStore
 from botscore.clock import now_ms
 from botscore.metrics import Metrics, storm_tags
+from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import Settings
 from botscore.transport.redis_client import create_redis
 from botscore.vocabulary import Component
@@ -40,6 +41,7 @@ class AggregateBolt(Bolt):  # type: ignore[misc]
         self.metrics = Metrics(
             settings.metrics, Component.AGGREGATE, tags=storm_tags(storm_conf, context)
         )
+        tag_logs(self.logger, self.metrics.tags)
 
     def process(self, tup: Tuple) -> None:
         records = list(RequestBatch.from_values(tup.values).records())

@@ -36,6 +36,7 @@ from botscore.model.release_watch import (
 )
 from botscore.model.releases import ReleaseStore, release_id
 from botscore.model.scoring import score_batch, score_buckets
+from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import MetricsSettings, Settings
 from botscore.transport.redis_client import create_redis
 from botscore.vocabulary import Component
@@ -57,6 +58,7 @@ class ClassifierBolt(Bolt):  # type: ignore[misc]
         bundled = load_model(resolve_model_dir(settings.scoring.model_dir))
         self.model = bundled
         self.metrics = _metrics_for(settings.metrics, bundled, self.storm_tags)
+        tag_logs(self.logger, self.metrics.tags)
         self.logger.info("scoring with model %s", release_id(bundled.manifest))
         self.poller: Poller | None = None
         if settings.scoring.release_check_s > 0:
@@ -111,6 +113,7 @@ class ClassifierBolt(Bolt):  # type: ignore[misc]
             self.logger.info("switching from model %s to published %s", running, outcome.release_id)
             previous, self.model = self.metrics, outcome.model
             self.metrics = _metrics_for(self.metrics_settings, outcome.model, self.storm_tags)
+            tag_logs(self.logger, self.metrics.tags)
             previous.close()
             self.metrics.count("model_switched")
         elif isinstance(outcome, Refused):

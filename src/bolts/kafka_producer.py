@@ -18,6 +18,7 @@ from kafka.errors import KafkaError
 from streamparse import Bolt, Tuple
 
 from botscore.metrics import Metrics, storm_tags
+from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import Settings
 from botscore.transport.kafka_clients import create_producer
 from botscore.vocabulary import Component
@@ -48,6 +49,7 @@ class KafkaProducerBolt(Bolt):  # type: ignore[misc]
         self.metrics = Metrics(
             settings.metrics, self.component, tags=storm_tags(storm_conf, context)
         )
+        tag_logs(self.logger, self.metrics.tags)
         self.producer = create_producer(
             settings.kafka, client_id=f"botscore-{self.component}-{context.get('taskid', 0)}"
         )

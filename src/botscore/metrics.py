@@ -60,6 +60,11 @@ class Metrics:
             logging.getLogger("datadog.dogstatsd").setLevel(logging.ERROR)
             self._connect()
 
+    @property
+    def tags(self) -> list[str]:
+        """The tags on every metric sent (``key:value``), but the agent's ``env``."""
+        return list(self._tags)
+
     def _connect(self) -> None:
         address = resolve_agent(self._settings.statsd_host, self._settings.statsd_port)
         if address is None:

@@ -20,6 +20,7 @@ from botscore.aggregation.definitions import compute_features
 from botscore.aggregation.redis_state import RedisFeatureStore
 from botscore.clock import now_ms
 from botscore.metrics import Metrics, storm_tags
+from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import Settings, require_message_timeouts
 from botscore.transport.redis_client import create_redis
 from botscore.vocabulary import Component
@@ -28,6 +29,8 @@ from botscore.vocabulary import Component
 _BATCH = 500
 # After a Redis error, wait this long before asking again.
 _REDIS_RETRY_S = 1.0
+# How often the size of the feature state is sent (three O(1) Redis calls).
+_STATE_SIZE_EVERY_S = 10.0
 
 
 # streamparse ships no types: its Spout is Any to mypy.
@@ -44,8 +47,10 @@ class DueFeaturesSpout(Spout):  # type: ignore[misc]
         self.metrics = Metrics(
             settings.metrics, Component.PUBLISHER, tags=storm_tags(storm_conf, context)
         )
+        tag_logs(self.logger, self.metrics.tags)
         self.in_flight: dict[str, int] = {}
         self.next_poll = 0.0
+        self.next_size = 0.0
 
     def next_tuple(self) -> None:
         wait = self.next_poll - time.monotonic()
@@ -54,6 +59,8 @@ class DueFeaturesSpout(Spout):  # type: ignore[misc]
         self.next_poll = time.monotonic() + self.poll_s
         now = now_ms()
         try:
+            if self.next_poll >= self.next_size:
+                self._send_state_size()
             due = self.store.due(now, _BATCH + len(self.in_flight))
             users = [u for u in due if u not in self.in_flight][:_BATCH]
             candidates = self.store.read(users) if users else []
@@ -73,6 +80,13 @@ class DueFeaturesSpout(Spout):  # type: ignore[misc]
         except redis.RedisError as exc:
             self.logger.warning("Redis unavailable, publishing paused: %s", exc)
             self.next_poll = time.monotonic() + _REDIS_RETRY_S
+
+    def _send_state_size(self) -> None:
+        size = self.store.size()
+        self.next_size = self.next_poll + _STATE_SIZE_EVERY_S
+        self.metrics.gauge("pending_users", size.pending_users)
+        self.metrics.gauge("state_keys", size.keys)
+        self.metrics.gauge("redis_memory_bytes", size.memory_bytes)
 
     def ack(self, tup_id: str) -> None:
         version, _, user_id = tup_id.partition("#")

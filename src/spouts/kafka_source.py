@@ -59,6 +59,7 @@ from streamparse import Spout
 from botscore.clock import now_ms
 from botscore.errors import ConfigError, InvalidMessage
 from botscore.metrics import Metrics, storm_tags
+from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import Settings, require_message_timeouts
 from botscore.transport.consumer_lag import LagGauges
 from botscore.transport.dead_letter_outbox import DeadLetterOutbox
@@ -141,6 +142,7 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         self.metrics = Metrics(
             settings.metrics, self.component, tags=storm_tags(storm_conf, context)
         )
+        tag_logs(self.logger, self.metrics.tags)
         backoff = Backoff(
             self.kafka.replay_backoff_first_ms / 1000,
             self.kafka.replay_backoff_max_ms / 1000,

@@ -44,7 +44,7 @@ from botscore.aggregation.definitions import (
 from botscore.wire.codec import MAX_EXACT_INT
 from botscore.wire.records import RequestRecord
 
-__all__ = ["DEDUP_MARKS", "PublishCandidate", "RedisFeatureStore"]
+__all__ = ["DEDUP_MARKS", "PublishCandidate", "RedisFeatureStore", "StateSize"]
 
 # Dedup marks kept per user and partition, twice the default ``kafka.max_in_flight``: a
 # replay recounts a request only if the user sent this many more on its partition before
@@ -290,6 +290,15 @@ def _config_lua(sets: Sequence[DistinctSet], recent: int, marks: int) -> str:
     )
 
 
+@dataclass(frozen=True)
+class StateSize:
+    """How much the feature state holds, for operators: all O(1) for Redis to answer."""
+
+    pending_users: int  # users with requests not yet published
+    keys: int  # keys in the state's database (the feature state, and whatever shares it)
+    memory_bytes: int  # the Redis server's memory in use (every database)
+
+
 class RedisFeatureStore:
     """The feature state of every user; ``sets``, ``recent`` and ``marks`` are its caps."""
 
@@ -408,6 +417,14 @@ class RedisFeatureStore:
             self.client.zrangebyscore(self.pending_key, "-inf", now_ms, start=0, num=limit),
         )
         return [u.decode() for u in users]
+
+    def size(self) -> StateSize:
+        pipe = self.client.pipeline(transaction=False)
+        pipe.zcard(self.pending_key)
+        pipe.dbsize()
+        pipe.info("memory")
+        pending, keys, memory = pipe.execute()
+        return StateSize(int(pending), int(keys), int(memory["used_memory"]))
 
     def read(self, user_ids: Sequence[str]) -> list[PublishCandidate | None]:
         """Each user's state, or None when it expired (nothing left to publish)."""

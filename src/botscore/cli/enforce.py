@@ -9,7 +9,9 @@ import threading
 
 from botscore.cli.command import Subparsers
 from botscore.enforcement.consumer import run_enforcer
+from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import Settings
+from botscore.vocabulary import Component
 
 __all__ = ["add_parser", "run"]
 
@@ -22,7 +24,11 @@ def add_parser(subparsers: Subparsers) -> None:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    handler = logging.StreamHandler()  # stderr
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    tag_logs(handler, [f"component:{Component.ENFORCER}"])
+    # (a no-op where logging is already set up, as under pytest)
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
     # The client's own connection chatter; its warnings and errors still show.
     logging.getLogger("kafka").setLevel(logging.WARNING)
     stop = threading.Event()

@@ -109,6 +109,11 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
     },
     Component.PUBLISHER: {
         "emitted": MetricSpec(Kind.COUNT, "users whose features were due and emitted"),
+        "pending_users": MetricSpec(
+            Kind.GAUGE, "users with requests not yet published (growing: publishing lags)"
+        ),
+        "state_keys": MetricSpec(Kind.GAUGE, "keys in the feature state's Redis database"),
+        "redis_memory_bytes": MetricSpec(Kind.GAUGE, "memory the feature state's Redis uses"),
         "failed": MetricSpec(
             Kind.COUNT, "feature publications that failed (retried)", on_failure=True
         ),

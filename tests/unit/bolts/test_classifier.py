@@ -259,4 +259,4 @@ def test_with_no_redis_listening_the_bundled_model_scores(small_model_dir, monke
         component.poller.stop()
     [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert warning.startswith("cannot read published models from Redis (")
-    assert warning.endswith(f"scoring with {bundled}, retrying")
+    assert f"scoring with {bundled}, retrying | component=classifier" in warning

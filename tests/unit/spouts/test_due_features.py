@@ -14,12 +14,13 @@ import pytest
 import redis
 
 from botscore.aggregation.definitions import UserState
-from botscore.aggregation.redis_state import PublishCandidate
+from botscore.aggregation.redis_state import PublishCandidate, StateSize
 from botscore.errors import ConfigError
 from botscore.model.features import CATALOG
 from botscore.settings import MESSAGE_TIMEOUTS
 from spouts import due_features
 from spouts.due_features import DueFeaturesSpout
+from tests.unit.metrics_fakes import RecordingMetrics
 from tests.unit.storm_fakes import start
 
 WALL_MS = 1_700_000_000_000  # wall-clock time when the clock reads 0
@@ -130,6 +131,10 @@ class _Store:
     def drop_pending(self, user_id):
         self._reachable()
         self.pending.pop(user_id, None)
+
+    def size(self):
+        self._reachable()
+        return StateSize(len(self.pending), 4 * len(self.users), 1000 * len(self.users))
 
 
 @pytest.fixture
@@ -292,3 +297,43 @@ def test_a_backlog_larger_than_one_poll_is_published_over_the_next_polls(spout, 
 def test_the_spout_refuses_to_run_without_message_timeouts(store, monkeypatch):
     with pytest.raises(ConfigError, match=MESSAGE_TIMEOUTS):
         start(DueFeaturesSpout, {MESSAGE_TIMEOUTS: False}, monkeypatch)
+
+
+def test_the_state_size_is_sent_every_ten_seconds_and_survives_redis_outages(
+    store, clock, monkeypatch
+):
+    created = []
+
+    def metrics(settings, component, tags=()):
+        created.append(RecordingMetrics(component))
+        return created[-1]
+
+    monkeypatch.setattr(due_features, "Metrics", metrics)
+    spout = start(
+        DueFeaturesSpout,
+        {
+            "botscore.aggregation.publish_interval_ms": INTERVAL_MS,
+            "botscore.aggregation.publish_poll_ms": POLL_MS,
+        },
+        monkeypatch,
+    )
+    [sent] = created
+    for user in ("a", "b", "c"):
+        store.request(user)
+    _run(spout, clock, until_ms=1000, confirm_after_ms=30)  # then nothing is pending
+
+    def sizes():
+        return [(what, value) for kind, what, value, _ in sent.sent if kind == "gauge"]
+
+    assert sizes() == [  # the first poll, before publishing
+        ("pending_users", 3),
+        ("state_keys", 12),
+        ("redis_memory_bytes", 3000),
+    ]
+    store.error = redis.ConnectionError("down")
+    _run(spout, clock, until_ms=12_000)  # due at 10.1 s, Redis down: not sent
+    assert len(sizes()) == 3
+    store.error = None
+    store.request("d")
+    _run(spout, clock, until_ms=13_000)
+    assert sizes()[3:] == [("pending_users", 1), ("state_keys", 16), ("redis_memory_bytes", 4000)]
