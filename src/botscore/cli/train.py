@@ -11,6 +11,7 @@ from dataclasses import replace
 from botscore.cli.command import Subparsers
 from botscore.model.training import DEFAULT_VERSION, HOLDOUT_SEED, TRAINING_TRAFFIC, train_model
 from botscore.settings import Settings
+from botscore.simulator.profiles import MIXES
 
 __all__ = ["add_parser", "run"]
 
@@ -29,6 +30,9 @@ def add_parser(subparsers: Subparsers) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--holdout-seed", type=int, default=HOLDOUT_SEED)
     parser.add_argument(
+        "--mix", choices=MIXES, default=defaults.mix, help="which kinds visit (%(default)s)"
+    )
+    parser.add_argument(
         "--version",
         default=DEFAULT_VERSION,
         help="the manifest's version: a new one for each model you publish (default: %(default)s)",
@@ -38,7 +42,12 @@ def add_parser(subparsers: Subparsers) -> None:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     traffic = replace(
-        TRAINING_TRAFFIC, users=args.users, rate=args.rate, duration_s=args.duration, seed=args.seed
+        TRAINING_TRAFFIC,
+        users=args.users,
+        rate=args.rate,
+        duration_s=args.duration,
+        seed=args.seed,
+        mix=args.mix,
     )
     manifest, report = train_model(
         args.out, traffic, holdout_seed=args.holdout_seed, version=args.version
