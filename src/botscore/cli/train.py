@@ -1,4 +1,5 @@
-"""``botscore train``: train the model on simulated traffic, through the feature stage's code.
+"""``botscore train``: train the model on simulated traffic, through the feature stage's code,
+then evaluate it (``botscore evaluate`` with its defaults).
 
 It needs no settings: ``main`` does not read ``config.json`` for it.
 """
@@ -9,6 +10,7 @@ import argparse
 from dataclasses import replace
 
 from botscore.cli.command import Subparsers
+from botscore.cli.evaluate import evaluate_and_report
 from botscore.model.training import DEFAULT_VERSION, HOLDOUT_SEED, TRAINING_TRAFFIC, train_model
 from botscore.settings import Settings
 from botscore.simulator.profiles import MIXES
@@ -62,4 +64,5 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             f"  {kind:<20} challenged {report.challenged[kind]:6.1%}  "
             f"blocked {report.blocked[kind]:6.1%}"
         )
+    evaluate_and_report(args.out)
     return 0

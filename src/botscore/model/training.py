@@ -35,6 +35,7 @@ __all__ = [
     "REPORT_NAME",
     "TRAINING_TRAFFIC",
     "TrainingReport",
+    "bot_scores",
     "fit_classifier",
     "read_training_traffic",
     "train_model",
@@ -87,6 +88,12 @@ def fit_classifier(x: np.ndarray, y: np.ndarray, seed: int) -> HistGradientBoost
     return model
 
 
+def bot_scores(model: HistGradientBoostingClassifier, x: np.ndarray) -> np.ndarray:
+    """The probability of the bot class for each row of ``x``."""
+    scores: np.ndarray = model.predict_proba(x)[:, list(model.classes_).index(1)]
+    return scores
+
+
 def read_training_traffic(model_dir: str | Path) -> tuple[SimulationSpec, int]:
     """The traffic a model directory was trained on and its publish interval, from its report."""
     path = Path(model_dir) / REPORT_NAME
@@ -124,7 +131,7 @@ def train_model(
     model = fit_classifier(x, y, traffic.seed)
 
     hx, hy, hkinds = training_rows(replace(traffic, seed=holdout_seed), publish_interval_ms)
-    scores = model.predict_proba(hx)[:, list(model.classes_).index(1)]
+    scores = bot_scores(model, hx)
     kinds = np.array(hkinds)
 
     def share_at(threshold: float) -> dict[str, float]:
