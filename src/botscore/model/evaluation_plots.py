@@ -59,12 +59,17 @@ def _curves(evaluation: Evaluation, path: Path, roc: bool) -> None:
             scores = rows.left_out[kind] if left_out else rows.scores
             against_humans = (rows.kinds == kind) | ~rows.is_bot
             truth, mine = rows.is_bot[against_humans], scores[against_humans]
+            # PR as steps, as average precision sums it: a straight line between two
+            # thresholds would draw precisions no threshold gives.
             if roc:
                 x, y, _ = roc_curve(truth, mine)
-                x = np.maximum(x, _LOWEST_RATE)
+                x, style = np.maximum(x, _LOWEST_RATE), "default"
             else:
                 y, x, _ = precision_recall_curve(truth, mine)
-            panel.plot(x, y, label=kind, color=_colour(evaluation, kind), linewidth=1.2)
+                style = "steps-post"
+            panel.plot(
+                x, y, label=kind, color=_colour(evaluation, kind), linewidth=1.2, drawstyle=style
+            )
         panel.set_title(title)
         _decorate(panel, evaluation, roc)
     panels[1].legend(loc="lower right" if roc else "lower left", fontsize="small")
@@ -120,7 +125,11 @@ def _histograms(evaluation: Evaluation, path: Path) -> None:
         panel.tick_params(labelsize="small")
     for panel in list(panels.flat)[len(evaluation.kinds) :]:
         panel.set_visible(False)
-    panels.flat[0].legend(fontsize="x-small")
+    first_refitted = next(
+        (p for p, k in zip(panels.flat, evaluation.kinds, strict=False) if k.kind in refitted),
+        panels.flat[0],
+    )
+    first_refitted.legend(fontsize="x-small")
     figure.suptitle("held-out rows by score, per kind (dotted: challenge and block thresholds)")
     figure.tight_layout()
     _save(figure, path)
