@@ -17,7 +17,13 @@ from pathlib import Path
 import numpy as np
 
 from botscore.errors import ModelError
-from botscore.model.detection_metrics import Detection, detection, share_at_or_above
+from botscore.model.detection_metrics import (
+    Detection,
+    check_human_rate,
+    detection,
+    separation,
+    share_at_or_above,
+)
 from botscore.model.features import CATALOG
 from botscore.model.registry import ModelManifest, Thresholds, load_model
 from botscore.model.training import (
@@ -114,6 +120,7 @@ def evaluate(
     progress: Progress = _quiet,
 ) -> Evaluation:
     """The model in ``model_dir`` on held-out traffic, and every bot kind left out."""
+    check_human_rate(human_rate)
     model = load_model(model_dir)
     manifest = model.manifest
     if tuple(manifest.feature_names) != tuple(CATALOG):
@@ -134,8 +141,7 @@ def evaluate(
     thresholds = manifest.thresholds
     overall = detection(scores, is_bot, thresholds.challenge, thresholds.block, human_rate)
     kind_figures = tuple(
-        _kind_figures(kind, scores, kinds, is_bot, overall, thresholds.challenge, thresholds.block)
-        for kind in MIXES[mix]
+        _kind_figures(kind, scores, kinds, is_bot, overall, thresholds) for kind in MIXES[mix]
     )
     left_out, left_out_scores = _leave_each_kind_out(
         training, interval, x, kinds, is_bot, scores, mix, human_rate, thresholds, progress
@@ -195,22 +201,20 @@ def _kind_figures(
     kinds: np.ndarray,
     is_bot: np.ndarray,
     overall: Detection,
-    challenge: float,
-    block: float,
+    thresholds: Thresholds,
 ) -> KindFigures:
     mine = kinds == kind
     own = scores[mine]
     roc_auc = pr_auc = None
     if PROFILES[kind].is_bot:
         against_humans = mine | ~is_bot
-        figures = detection(scores[against_humans], is_bot[against_humans], challenge, block, 0.0)
-        roc_auc, pr_auc = figures.roc_auc, figures.pr_auc
+        roc_auc, pr_auc = separation(scores[against_humans], is_bot[against_humans])
     return KindFigures(
         kind=kind,
         is_bot=PROFILES[kind].is_bot,
         rows=int(own.size),
-        challenged=share_at_or_above(own, challenge),
-        blocked=share_at_or_above(own, block),
+        challenged=share_at_or_above(own, thresholds.challenge),
+        blocked=share_at_or_above(own, thresholds.block),
         at_human_rate=share_at_or_above(own, overall.human_rate_threshold),
         roc_auc=roc_auc,
         pr_auc=pr_auc,

@@ -95,6 +95,11 @@ def test_held_out_seeds_must_be_new(tiny_model, seeds, message):
         evaluate(tiny_model, seeds=seeds)
 
 
+def test_an_impossible_human_rate_is_refused_before_simulating(tiny_model):
+    with pytest.raises(ModelError, match=r"within \[0, 1\), got 1.5"):
+        evaluate(tiny_model, seeds=(SEED,), human_rate=1.5)
+
+
 def test_a_kind_missing_from_the_held_out_traffic_is_an_error(tiny_model):
     # seed 6's few power users never visit in these four minutes
     with pytest.raises(ModelError, match="no rows of power_user"):
