@@ -17,6 +17,7 @@ from botscore.cli import (
     datadog,
     dead_letters,
     enforce,
+    evaluate,
     feed,
     models,
     simulate,
@@ -42,7 +43,7 @@ __all__ = [
 
 DESCRIPTION = (
     "The ``botscore`` command: tools around the topology (topics, sample feed, watch, train, "
-    "models)."
+    "evaluate, models)."
 )
 
 COMMANDS: tuple[Command, ...] = (
@@ -53,6 +54,7 @@ COMMANDS: tuple[Command, ...] = (
     enforce,
     dead_letters,
     train,
+    evaluate,
     models,
     datadog,
     storm,

@@ -10,6 +10,7 @@ import numpy as np
 from botscore.cli.command import Subparsers
 from botscore.enforcement.edge import EdgeDecisions
 from botscore.settings import Settings
+from botscore.simulator.profiles import MIXES
 from botscore.simulator.run import simulate
 from botscore.simulator.spec import SimulationSpec
 from botscore.transport.redis_client import create_redis
@@ -47,6 +48,12 @@ def add_parser(subparsers: Subparsers) -> None:
         "--bot-share", type=float, default=defaults.bot_share, help="share of users that are bots"
     )
     parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument(
+        "--mix",
+        choices=MIXES,
+        default=defaults.mix,
+        help="which kinds visit: wide adds unusual humans and human-like bots (%(default)s)",
+    )
     parser.add_argument("--labels", default="simulation-labels.csv", help="ground-truth CSV path")
     parser.add_argument("--topic", help="default: the aggregation's web-logs topic")
     parser.add_argument(
@@ -71,6 +78,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         duration_s=args.duration,
         seed=args.seed,
         speedup=args.speedup,
+        mix=args.mix,
     )
     if spec.clock_lead_ms:
         print(

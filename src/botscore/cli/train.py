@@ -1,4 +1,5 @@
-"""``botscore train``: train the model on simulated traffic, through the feature stage's code.
+"""``botscore train``: train the model on simulated traffic, through the feature stage's code,
+then evaluate it (``botscore evaluate`` with its defaults).
 
 It needs no settings: ``main`` does not read ``config.json`` for it.
 """
@@ -9,8 +10,10 @@ import argparse
 from dataclasses import replace
 
 from botscore.cli.command import Subparsers
+from botscore.cli.evaluate import evaluate_and_report
 from botscore.model.training import DEFAULT_VERSION, HOLDOUT_SEED, TRAINING_TRAFFIC, train_model
 from botscore.settings import Settings
+from botscore.simulator.profiles import MIXES
 
 __all__ = ["add_parser", "run"]
 
@@ -29,6 +32,9 @@ def add_parser(subparsers: Subparsers) -> None:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--holdout-seed", type=int, default=HOLDOUT_SEED)
     parser.add_argument(
+        "--mix", choices=MIXES, default=defaults.mix, help="which kinds visit (%(default)s)"
+    )
+    parser.add_argument(
         "--version",
         default=DEFAULT_VERSION,
         help="the manifest's version: a new one for each model you publish (default: %(default)s)",
@@ -38,7 +44,12 @@ def add_parser(subparsers: Subparsers) -> None:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     traffic = replace(
-        TRAINING_TRAFFIC, users=args.users, rate=args.rate, duration_s=args.duration, seed=args.seed
+        TRAINING_TRAFFIC,
+        users=args.users,
+        rate=args.rate,
+        duration_s=args.duration,
+        seed=args.seed,
+        mix=args.mix,
     )
     manifest, report = train_model(
         args.out, traffic, holdout_seed=args.holdout_seed, version=args.version
@@ -53,4 +64,5 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             f"  {kind:<20} challenged {report.challenged[kind]:6.1%}  "
             f"blocked {report.blocked[kind]:6.1%}"
         )
+    evaluate_and_report(args.out)
     return 0

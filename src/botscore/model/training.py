@@ -20,6 +20,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
 
 from botscore.aggregation.offline import publications
+from botscore.errors import ModelError, SimulationSpecError
 from botscore.model.features import CATALOG, feature_matrix
 from botscore.model.registry import MANIFEST_NAME, ModelManifest, Thresholds, sha256_of
 from botscore.settings import AggregationSettings
@@ -31,8 +32,12 @@ __all__ = [
     "DEFAULT_VERSION",
     "HOLDOUT_SEED",
     "PUBLISH_INTERVAL_MS",
+    "REPORT_NAME",
     "TRAINING_TRAFFIC",
     "TrainingReport",
+    "bot_scores",
+    "fit_classifier",
+    "read_training_traffic",
     "train_model",
     "training_rows",
 ]
@@ -49,6 +54,7 @@ PUBLISH_INTERVAL_MS = AggregationSettings().publish_interval_ms
 
 
 DEFAULT_THRESHOLDS = Thresholds(challenge=0.5, block=0.9)
+REPORT_NAME = "training-report.json"
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,39 @@ def training_rows(
     return x, y, kinds
 
 
+def fit_classifier(x: np.ndarray, y: np.ndarray, seed: int) -> HistGradientBoostingClassifier:
+    """The model and its parameters, in one place: the evaluation's left-out runs fit here too."""
+    model = HistGradientBoostingClassifier(max_iter=200, random_state=seed)
+    model.fit(x, y)
+    return model
+
+
+def bot_scores(model: HistGradientBoostingClassifier, x: np.ndarray) -> np.ndarray:
+    """The probability of the bot class for each row of ``x``."""
+    scores: np.ndarray = model.predict_proba(x)[:, list(model.classes_).index(1)]
+    return scores
+
+
+def read_training_traffic(model_dir: str | Path) -> tuple[SimulationSpec, int]:
+    """The traffic a model directory was trained on and its publish interval, from its report."""
+    path = Path(model_dir) / REPORT_NAME
+    try:
+        traffic = json.loads(path.read_text())["traffic"]
+        spec = SimulationSpec(
+            users=traffic["users"],
+            bot_share=traffic["bot_share"],
+            rate=traffic["rate"],
+            duration_s=traffic["duration_s"],
+            seed=traffic["seed"],
+            mix=traffic["mix"],
+        )
+        return spec, int(traffic["publish_interval_ms"])
+    except (OSError, ValueError, KeyError, TypeError, SimulationSpecError) as exc:
+        raise ModelError(
+            f"{path}: cannot tell what the model was trained on ({exc!r}); botscore train writes it"
+        ) from exc
+
+
 # The committed model's: a retrained model to publish needs a new one.
 DEFAULT_VERSION = "2"
 
@@ -89,11 +128,10 @@ def train_model(
 ) -> tuple[ModelManifest, TrainingReport]:
     """Train on ``traffic``, judge on the same traffic from ``holdout_seed``, write both."""
     x, y, _ = training_rows(traffic, publish_interval_ms)
-    model = HistGradientBoostingClassifier(max_iter=200, random_state=traffic.seed)
-    model.fit(x, y)
+    model = fit_classifier(x, y, traffic.seed)
 
     hx, hy, hkinds = training_rows(replace(traffic, seed=holdout_seed), publish_interval_ms)
-    scores = model.predict_proba(hx)[:, list(model.classes_).index(1)]
+    scores = bot_scores(model, hx)
     kinds = np.array(hkinds)
 
     def share_at(threshold: float) -> dict[str, float]:
@@ -129,9 +167,10 @@ def train_model(
         "rate": traffic.rate,
         "duration_s": traffic.duration_s,
         "seed": traffic.seed,
+        "mix": traffic.mix,
         "publish_interval_ms": publish_interval_ms,
     }
-    (out / "training-report.json").write_text(
+    (out / REPORT_NAME).write_text(
         json.dumps({"traffic": simulated, **report.__dict__}, indent=2) + "\n"
     )
     return manifest, report

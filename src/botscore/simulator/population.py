@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from botscore.errors import SimulationSpecError
-from botscore.simulator.profiles import PROFILES, Profile
+from botscore.simulator.profiles import DEFAULT_MIX, Profile, profiles_in
 from botscore.simulator.spec import SimulationSpec, check_bot_share, check_seed, check_users
 
 __all__ = [
@@ -149,63 +149,65 @@ def build_population(
     bot_share: float,
     seed: int,
     agents: AgentPools | None = None,
-    profiles: Mapping[str, Profile] = PROFILES,
+    profiles: Mapping[str, Profile] | None = None,
 ) -> Population:
-    """``users`` visitors, ``bot_share`` of them bots split by ``share_of_bots``.
+    """``users`` visitors, ``bot_share`` of them bots, each side split by ``share``.
 
-    Kinds are counted out, not drawn, so every bot kind is present once there are at
-    least as many bots as kinds. User ids are random cookies: they never encode the kind.
+    ``profiles`` defaults to the default mix's. Kinds are counted out, not drawn, so every
+    kind is present once there are at least as many users on its side as kinds. User ids
+    are random cookies: they never encode the kind.
     """
     check_users(users)
     check_bot_share(bot_share)
     check_seed(seed)
     agents = agents or load_agent_pools()
+    profiles = profiles_in(DEFAULT_MIX) if profiles is None else profiles
     rng = random.Random(f"population-{seed}")
     kinds = _kind_list(users, bot_share, profiles)
     rng.shuffle(kinds)
+    # Drawn apart from ``rng``, so a mix without shared addresses draws what it always did.
+    shared = {p.kind: _shared_pool(seed, p) for p in profiles.values() if p.shared_ips > 0}
     seen: set[str] = set()
     population = []
     for kind in kinds:
         user_id = _new_id(rng, seen)
-        population.append(_user(rng, user_id, profiles[kind], agents))
+        population.append(_user(rng, user_id, profiles[kind], agents, shared.get(kind)))
     return Population(tuple(population), profiles)
 
 
-def population_for(
-    spec: SimulationSpec,
-    agents: AgentPools | None = None,
-    profiles: Mapping[str, Profile] = PROFILES,
-) -> Population:
-    """The population ``spec`` describes: its ``users``, ``bot_share`` and ``seed``."""
-    return build_population(spec.users, spec.bot_share, spec.seed, agents, profiles)
+def population_for(spec: SimulationSpec, agents: AgentPools | None = None) -> Population:
+    """The population ``spec`` describes: its ``users``, ``bot_share``, ``seed`` and ``mix``."""
+    return build_population(spec.users, spec.bot_share, spec.seed, agents, profiles_in(spec.mix))
 
 
 def _kind_list(users: int, bot_share: float, profiles: Mapping[str, Profile]) -> list[str]:
     bot_kinds = [p for p in profiles.values() if p.is_bot]
-    human_kinds = [p.kind for p in profiles.values() if not p.is_bot]
+    human_kinds = [p for p in profiles.values() if not p.is_bot]
     bots = round(users * bot_share) if bot_kinds else 0
     if bots < users and not human_kinds:
         raise SimulationSpecError(
             f"bot_share {bot_share:g} leaves {users - bots} humans, but the profiles define "
             f"no human kind"
         )
-    counts = dict.fromkeys((p.kind for p in bot_kinds), 0)
-    if bots >= len(bot_kinds):
+    return _counted_out(bots, bot_kinds) + _counted_out(users - bots, human_kinds)
+
+
+def _counted_out(total: int, kinds: list[Profile]) -> list[str]:
+    """``total`` users over ``kinds`` by their ``share``: one each first when there are enough."""
+    counts = dict.fromkeys((p.kind for p in kinds), 0)
+    if total >= len(kinds):
         counts = dict.fromkeys(counts, 1)
-    rest = bots - sum(counts.values())
-    total_share = sum(p.share_of_bots for p in bot_kinds) or 1.0
-    exact = {p.kind: rest * p.share_of_bots / total_share for p in bot_kinds}
+    rest = total - sum(counts.values())
+    total_share = sum(p.share for p in kinds) or 1.0
+    exact = {p.kind: rest * p.share / total_share for p in kinds}
     for kind, value in exact.items():
         counts[kind] += int(value)
     # Largest remainder: hand out what rounding down left over.
-    short = bots - sum(counts.values())
+    short = total - sum(counts.values())
     by_remainder = sorted(exact, key=lambda k: (-(exact[k] % 1), k))
     for kind in by_remainder[:short]:
         counts[kind] += 1
-    kinds = [kind for kind, n in counts.items() for _ in range(n)]
-    if bots < users:
-        kinds += [human_kinds[0]] * (users - bots)
-    return kinds
+    return [kind for kind, n in counts.items() for _ in range(n)]
 
 
 def _new_id(rng: random.Random, seen: set[str]) -> str:
@@ -216,11 +218,27 @@ def _new_id(rng: random.Random, seen: set[str]) -> str:
             return user_id
 
 
-def _user(rng: random.Random, user_id: str, profile: Profile, agents: AgentPools) -> User:
-    endpoints = tuple(
-        _endpoint(rng, rng.random() < profile.datacenter_share)
-        for _ in range(rng.randint(*profile.ips))
+def _shared_pool(seed: int, profile: Profile) -> tuple[Endpoint, ...]:
+    rng = random.Random(f"shared-{profile.kind}-{seed}")
+    return tuple(
+        _endpoint(rng, rng.random() < profile.datacenter_share) for _ in range(profile.shared_ips)
     )
+
+
+def _user(
+    rng: random.Random,
+    user_id: str,
+    profile: Profile,
+    agents: AgentPools,
+    shared: tuple[Endpoint, ...] | None,
+) -> User:
+    n_ips = rng.randint(*profile.ips)
+    if shared is not None:
+        endpoints = tuple(rng.sample(shared, min(n_ips, len(shared))))
+    else:
+        endpoints = tuple(
+            _endpoint(rng, rng.random() < profile.datacenter_share) for _ in range(n_ips)
+        )
     n_agents = rng.randint(*profile.user_agents)
     if profile.ua_source == "browser":
         user_agents = tuple(rng.choices(agents.browsers, agents.browser_weights, k=n_agents))

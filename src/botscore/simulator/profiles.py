@@ -2,7 +2,9 @@
 
 Behaviour is data (``PROFILES``), so a new kind of bot is a new entry rather than new code:
 ``population`` draws users of each kind from these parameters and ``traffic`` draws their
-requests.
+requests. A mix (``MIXES``) names the kinds a simulation draws from: ``classic``, the
+default, keeps the traffic the shipped model was trained on; ``wide`` adds the humans that
+look unusual and the bots that imitate humans, for an evaluation that can fail.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["HUMAN", "PROFILES", "Profile", "UaSource"]
+__all__ = ["DEFAULT_MIX", "HUMAN", "MIXES", "PROFILES", "Profile", "UaSource", "profiles_in"]
 
 HUMAN = "human"
 
@@ -25,8 +27,8 @@ class Profile:
 
     kind: str
     is_bot: bool
-    # Share of the bot population (0 for humans, who are the rest).
-    share_of_bots: float
+    # Share of its side: of the bots for a bot kind, of the humans for a human kind.
+    share: float
     # Mean seconds between requests within a session, and their coefficient of variation:
     # above 1 is bursty like a reading human, well below 1 is a machine's steady loop.
     mean_gap_s: float
@@ -59,6 +61,8 @@ class Profile:
     head_share: float
     # Products visited in catalogue order (a walker) rather than by popularity.
     walks_catalogue: bool
+    # Addresses shared by every user of the kind (a corporate gateway), 0 for own addresses.
+    shared_ips: int = 0
 
 
 PROFILES: Mapping[str, Profile] = {
@@ -67,7 +71,7 @@ PROFILES: Mapping[str, Profile] = {
         Profile(
             kind=HUMAN,
             is_bot=False,
-            share_of_bots=0.0,
+            share=0.9,
             mean_gap_s=8.0,
             gap_cv=1.6,
             session_requests=25,
@@ -99,7 +103,7 @@ PROFILES: Mapping[str, Profile] = {
         Profile(
             kind="scraper",
             is_bot=True,
-            share_of_bots=0.25,
+            share=0.25,
             mean_gap_s=0.3,
             gap_cv=0.3,
             session_requests=400,
@@ -121,7 +125,7 @@ PROFILES: Mapping[str, Profile] = {
         Profile(
             kind="credential_stuffer",
             is_bot=True,
-            share_of_bots=0.15,
+            share=0.15,
             mean_gap_s=1.5,
             gap_cv=0.5,
             session_requests=200,
@@ -144,7 +148,7 @@ PROFILES: Mapping[str, Profile] = {
         Profile(
             kind="crawler",
             is_bot=True,
-            share_of_bots=0.2,
+            share=0.2,
             mean_gap_s=2.0,
             gap_cv=0.4,
             session_requests=150,
@@ -172,7 +176,7 @@ PROFILES: Mapping[str, Profile] = {
         Profile(
             kind="spoofer",
             is_bot=True,
-            share_of_bots=0.2,
+            share=0.2,
             mean_gap_s=0.5,
             gap_cv=0.6,
             session_requests=300,
@@ -194,7 +198,7 @@ PROFILES: Mapping[str, Profile] = {
         Profile(
             kind="stealth",
             is_bot=True,
-            share_of_bots=0.2,
+            share=0.2,
             # Paced like a reader, from a home address, with a real browser's user agent;
             # what gives it away is that it never runs JavaScript or loads assets.
             mean_gap_s=9.0,
@@ -215,5 +219,141 @@ PROFILES: Mapping[str, Profile] = {
             head_share=0.0,
             walks_catalogue=False,
         ),
+        Profile(
+            kind="power_user",
+            is_bot=False,
+            share=0.05,
+            # A heavy user of the site's API from a phone and a laptop: fast bursts, long
+            # sessions, addresses changing between Wi-Fi and mobile networks.
+            mean_gap_s=3.0,
+            gap_cv=2.0,
+            session_requests=150,
+            datacenter_share=0.1,
+            ips=(2, 6),
+            ip_rotation=0.1,
+            ua_source="browser",
+            user_agents=(1, 2),
+            ua_rotation=0.02,
+            js_check=0.95,
+            actions={
+                "home": 0.04,
+                "page": 0.1,
+                "product": 0.15,
+                "search": 0.15,
+                "asset": 0.15,
+                "api": 0.36,
+                "login_form": 0.025,
+                "login": 0.025,
+            },
+            not_found=0.02,
+            login_refused=0.1,
+            login_success=0.9,
+            referrer=0.9,
+            head_share=0.0,
+            walks_catalogue=False,
+        ),
+        Profile(
+            kind="corporate_proxy",
+            is_bot=False,
+            share=0.05,
+            # Employees behind a cloud web gateway: a few dozen data-centre egress addresses
+            # shared by all of them, balanced per connection; the gateway caches assets.
+            mean_gap_s=8.0,
+            gap_cv=1.6,
+            session_requests=25,
+            datacenter_share=0.9,
+            ips=(2, 6),
+            ip_rotation=0.25,
+            ua_source="browser",
+            user_agents=(1, 1),
+            ua_rotation=0.0,
+            js_check=0.93,
+            actions={
+                "home": 0.1,
+                "page": 0.3,
+                "product": 0.3,
+                "search": 0.12,
+                "asset": 0.08,
+                "api": 0.06,
+                "login_form": 0.02,
+                "login": 0.02,
+            },
+            not_found=0.01,
+            login_refused=0.1,
+            login_success=0.85,
+            referrer=0.85,
+            head_share=0.0,
+            walks_catalogue=False,
+            shared_ips=24,
+        ),
+        Profile(
+            kind="residential_scraper",
+            is_bot=True,
+            share=0.2,
+            # Low and slow through a residential proxy network: a new home address for most
+            # requests, rotating browser user agents, a reader's think times; still an HTTP
+            # client, so no JavaScript and hardly any assets.
+            mean_gap_s=7.0,
+            gap_cv=1.4,
+            session_requests=40,
+            datacenter_share=0.0,
+            ips=(30, 150),
+            ip_rotation=0.7,
+            ua_source="browser",
+            user_agents=(3, 12),
+            ua_rotation=0.2,
+            js_check=0.0,
+            actions={"home": 0.05, "page": 0.1, "product": 0.65, "search": 0.17, "asset": 0.03},
+            not_found=0.02,
+            login_refused=0.1,
+            login_success=0.0,
+            referrer=0.75,
+            head_share=0.0,
+            walks_catalogue=True,
+        ),
+        Profile(
+            kind="headless_browser",
+            is_bot=True,
+            share=0.2,
+            # A headless browser with a stock user agent: it runs JavaScript, loads assets
+            # and keeps its session cookie, from cloud machines half of the time; faster and
+            # steadier than a reader, and it walks the catalogue.
+            mean_gap_s=2.5,
+            gap_cv=0.7,
+            session_requests=200,
+            datacenter_share=0.5,
+            ips=(1, 3),
+            ip_rotation=0.02,
+            ua_source="browser",
+            user_agents=(1, 1),
+            ua_rotation=0.0,
+            js_check=0.95,
+            actions={
+                "home": 0.03,
+                "page": 0.1,
+                "product": 0.45,
+                "search": 0.07,
+                "asset": 0.3,
+                "api": 0.05,
+            },
+            not_found=0.03,
+            login_refused=0.1,
+            login_success=0.0,
+            referrer=0.95,
+            head_share=0.0,
+            walks_catalogue=True,
+        ),
     )
 }
+
+# Kind names in ``PROFILES`` order, by mix.
+MIXES: Mapping[str, tuple[str, ...]] = {
+    "classic": ("human", "scraper", "credential_stuffer", "crawler", "spoofer", "stealth"),
+    "wide": tuple(PROFILES),
+}
+DEFAULT_MIX = "classic"
+
+
+def profiles_in(mix: str) -> dict[str, Profile]:
+    """The profiles of ``mix``'s kinds (``SimulationSpec`` checks the name first)."""
+    return {kind: PROFILES[kind] for kind in MIXES[mix]}

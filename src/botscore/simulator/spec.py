@@ -12,11 +12,13 @@ import math
 from dataclasses import dataclass
 
 from botscore.errors import SimulationSpecError
+from botscore.simulator.profiles import DEFAULT_MIX, MIXES
 
 __all__ = [
     "SimulationSpec",
     "check_bot_share",
     "check_duration",
+    "check_mix",
     "check_rate",
     "check_seed",
     "check_speedup",
@@ -60,6 +62,11 @@ def check_speedup(speedup: float) -> None:
         )
 
 
+def check_mix(mix: str) -> None:
+    if mix not in MIXES:
+        raise SimulationSpecError(f"mix must be one of {', '.join(MIXES)}, got {mix!r}")
+
+
 def _is_number(value: object) -> bool:
     # NaN fails every comparison, so the range checks after this one also refuse it.
     return isinstance(value, int | float) and not isinstance(value, bool)
@@ -75,7 +82,7 @@ class SimulationSpec:
 
     # Visitors in the population, bots included.
     users: int = 2000
-    # Share of ``users`` that are bots, split over the bot kinds by their ``share_of_bots``.
+    # Share of ``users`` that are bots, split over the bot kinds by their ``share``.
     bot_share: float = 0.3
     # Mean requests per simulated second, over all users.
     rate: float = 100.0
@@ -85,6 +92,8 @@ class SimulationSpec:
     seed: int = 1
     # Simulated seconds per wall second when the traffic is sent live.
     speedup: float = 1.0
+    # Which kinds visit (``profiles.MIXES``).
+    mix: str = DEFAULT_MIX
 
     def __post_init__(self) -> None:
         check_users(self.users)
@@ -93,6 +102,7 @@ class SimulationSpec:
         check_duration(self.duration_s)
         check_seed(self.seed)
         check_speedup(self.speedup)
+        check_mix(self.mix)
 
     @property
     def clock_lead_ms(self) -> int:

@@ -49,6 +49,15 @@ def test_defaults_reach_the_simulator(monkeypatch, capsys):
     assert capsys.readouterr().err == "sent 3, blocked 0, by kind {'human': 3}\n"
 
 
+def test_the_wide_mix_is_asked_for_by_name(monkeypatch):
+    recorder = Recorder()
+    monkeypatch.setattr(simulate, "simulate", recorder)
+    simulate.run(SETTINGS, build_parser().parse_args(["simulate", "--mix", "wide"]))
+    assert recorder.calls[0][0][1] == SimulationSpec(mix="wide")
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["simulate", "--mix", "everything"])
+
+
 def test_reports_bot_requests_allowed_before_and_after_the_first_scores(monkeypatch, capsys):
     monkeypatch.setattr(simulate, "simulate", Recorder(stats_with_first_scores()))
     args = build_parser().parse_args(

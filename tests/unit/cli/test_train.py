@@ -3,10 +3,20 @@
 from dataclasses import replace
 from types import SimpleNamespace
 
+import pytest
+
 from botscore.cli import train
 from botscore.cli.main import build_parser, main
 from botscore.model.training import TRAINING_TRAFFIC
 from botscore.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def evaluations(monkeypatch):
+    """The model directories ``train`` evaluated after writing them."""
+    evaluated = []
+    monkeypatch.setattr(train, "evaluate_and_report", evaluated.append)
+    return evaluated
 
 
 def fake_train_model(calls):
@@ -25,14 +35,17 @@ def fake_train_model(calls):
     return train_model
 
 
-def test_trains_with_the_simulation_asked_for_and_reports(monkeypatch, capsys):
+def test_trains_with_the_simulation_asked_for_reports_and_evaluates(
+    monkeypatch, capsys, evaluations
+):
     calls = []
     monkeypatch.setattr(train, "train_model", fake_train_model(calls))
     argv = ["train", "--out", "m", "--users", "10", "--rate", "5", "--duration", "60"]
-    args = build_parser().parse_args([*argv, "--seed", "3", "--version", "3"])
+    args = build_parser().parse_args([*argv, "--seed", "3", "--version", "3", "--mix", "wide"])
     assert train.run(Settings(), args) == 0
-    traffic = replace(TRAINING_TRAFFIC, users=10, rate=5.0, duration_s=60.0, seed=3)
+    traffic = replace(TRAINING_TRAFFIC, users=10, rate=5.0, duration_s=60.0, seed=3, mix="wide")
     assert calls == [("m", traffic, 8)]
+    assert evaluations == ["m"]
     assert capsys.readouterr().out.splitlines() == [
         "wrote m: baseline 3, 1234 rows",
         "held-out seed 8: 567 rows, AUC 0.9877",

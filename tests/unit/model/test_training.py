@@ -5,10 +5,14 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+from botscore.errors import ModelError
 from botscore.model.registry import load_model
 from botscore.model.training import (
     HOLDOUT_SEED,
     TRAINING_TRAFFIC,
+    read_training_traffic,
     train_model,
     training_rows,
 )
@@ -50,12 +54,14 @@ def test_the_held_out_report_separates_bots_from_humans(tmp_path):
     assert report.challenged["human"] < 0.05
     saved = json.loads((tmp_path / "training-report.json").read_text())
     assert saved["holdout_auc"] == report.holdout_auc
+    assert read_training_traffic(tmp_path) == (SMALL, AggregationSettings().publish_interval_ms)
     assert saved["traffic"] == {
         "users": 300,
         "bot_share": 0.3,
         "rate": 20,
         "duration_s": 600,
         "seed": 3,
+        "mix": "classic",
         "publish_interval_ms": AggregationSettings().publish_interval_ms,
     }
 
@@ -81,3 +87,11 @@ def test_training_in_processes_with_other_string_hashes_writes_the_same_bytes(
     assert written[0].keys() == written[1].keys() and written[0]
     for name in written[0]:
         assert written[0][name] == written[1][name], name
+
+
+def test_a_model_directory_without_its_training_traffic_is_refused(tmp_path):
+    with pytest.raises(ModelError, match="cannot tell what the model was trained on"):
+        read_training_traffic(tmp_path)
+    (tmp_path / "training-report.json").write_text('{"traffic": {"users": 3}}')
+    with pytest.raises(ModelError, match="KeyError"):
+        read_training_traffic(tmp_path)

@@ -1,5 +1,5 @@
-"""The simulator tests' shared fixture: one run of the default traffic, indexed by kind
-and by user."""
+"""The simulator tests' shared fixtures: one run of the default traffic and one of the wide
+mix, indexed by kind and by user."""
 
 from __future__ import annotations
 
@@ -27,7 +27,16 @@ Traffic = tuple[
 @pytest.fixture(scope="package")
 def traffic() -> Traffic:
     """(population, generator, events, events by kind, events by user, kind of each user)."""
-    population, generator, events = simulated_traffic()
+    return _indexed(*simulated_traffic())
+
+
+@pytest.fixture(scope="package")
+def wide_traffic() -> Traffic:
+    """The same as ``traffic`` for the wide mix: every kind the simulator knows."""
+    return _indexed(*simulated_traffic(mix="wide"))
+
+
+def _indexed(population: Population, generator: TrafficGenerator, events: list[WebLog]) -> Traffic:
     kind_of = {u.user_id: u.kind for u in population.users}
     by_kind: defaultdict[str, list[WebLog]] = defaultdict(list)
     by_user: defaultdict[str, list[WebLog]] = defaultdict(list)

@@ -21,12 +21,13 @@ def simulated_traffic(
     seed: int = 11,
     rate: float = 100.0,
     duration_s: float = 400.0,
+    mix: str = "classic",
     **kwargs: Any,
 ) -> tuple[Population, TrafficGenerator, list[WebLog]]:
     """The population, its generator (``kwargs`` go to ``TrafficGenerator.from_spec``)
     and every request it made."""
     spec = SimulationSpec(
-        users=users, bot_share=bot_share, rate=rate, duration_s=duration_s, seed=seed
+        users=users, bot_share=bot_share, rate=rate, duration_s=duration_s, seed=seed, mix=mix
     )
     population = population_for(spec)
     generator = TrafficGenerator.from_spec(population, spec, START_MS, **kwargs)

@@ -8,19 +8,36 @@ import pytest
 
 from botscore.errors import SimulationSpecError
 from botscore.simulator.population import build_population, is_datacenter
-from botscore.simulator.profiles import PROFILES
+from botscore.simulator.profiles import MIXES, PROFILES, profiles_in
+from botscore.simulator.spec import SimulationSpec
 
 BOT_KINDS = sorted(k for k, p in PROFILES.items() if p.is_bot)
 
 
-def test_every_kind_is_in_the_population_and_the_traffic(traffic):
-    population, generator, _, by_kind, _, _ = traffic
+@pytest.mark.parametrize(("fixture", "mix"), [("traffic", "classic"), ("wide_traffic", "wide")])
+def test_every_kind_of_the_mix_is_in_the_population_and_the_traffic(fixture, mix, request):
+    population, generator, _, by_kind, _, _ = request.getfixturevalue(fixture)
     counts = population.kind_counts()
+    assert list(counts) == list(MIXES[mix])
     assert sum(counts.values()) == 600
-    assert sum(counts[k] for k in BOT_KINDS) == 180
-    for kind in PROFILES:
+    assert sum(counts[k] for k in BOT_KINDS if k in counts) == 180
+    for kind in MIXES[mix]:
         assert counts[kind] > 0, kind
         assert len(by_kind[kind]) == generator.stats.sent_by_kind[kind] > 0, kind
+
+
+def test_the_default_mix_is_the_classic_one_and_wide_has_every_kind():
+    assert SimulationSpec().mix == "classic"
+    assert build_population(50, 0.3, 1).profiles == profiles_in("classic")
+    assert MIXES["wide"] == tuple(PROFILES)
+    with pytest.raises(SimulationSpecError, match=r"^mix must be one of classic, wide"):
+        SimulationSpec(mix="everything")
+
+
+def test_humans_are_split_over_the_human_kinds_by_share():
+    counts = build_population(1000, 0.3, 1, profiles=profiles_in("wide")).kind_counts()
+    # 700 humans: one each, then the 697 left by share 0.9 / 0.05 / 0.05.
+    assert (counts["human"], counts["power_user"], counts["corporate_proxy"]) == (628, 36, 36)
 
 
 def test_datacenter_flag_matches_the_address(traffic):

@@ -1,0 +1,262 @@
+"""Judge a trained model on traffic it has not seen, so that the figures can fail.
+
+The held-out rows come from simulations with other seeds than training, by default of the
+wide mix: humans that look unusual and bots that imitate humans, which a model trained on
+the classic mix has never seen. Leave-one-kind-out asks the same of every kind the model
+was trained on: for each bot kind, a model fitted like the real one (``fit_classifier``, the
+same training rows) but without that kind's rows scores the held-out rows of that kind.
+Rows are scored one by one, as the classifier scores each publication of a user's features.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from botscore.errors import ModelError
+from botscore.model.detection_metrics import (
+    Detection,
+    check_human_rate,
+    detection,
+    separation,
+    share_at_or_above,
+)
+from botscore.model.features import CATALOG
+from botscore.model.registry import ModelManifest, Thresholds, load_model
+from botscore.model.training import (
+    bot_scores,
+    fit_classifier,
+    read_training_traffic,
+    training_rows,
+)
+from botscore.simulator.profiles import MIXES, PROFILES
+from botscore.simulator.spec import SimulationSpec
+
+__all__ = [
+    "EVALUATION_MIX",
+    "EVALUATION_SEEDS",
+    "HUMAN_RATE",
+    "Evaluation",
+    "KindFigures",
+    "LeftOut",
+    "ScoredRows",
+    "evaluate",
+    "left_out_training",
+]
+
+# Seeds neither ``botscore train``'s training (7) nor its report (8) used.
+EVALUATION_SEEDS = (101, 102)
+EVALUATION_MIX = "wide"
+# Share of human rows a threshold may challenge for the "bots caught at that cost" figure.
+HUMAN_RATE = 0.001
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class KindFigures:
+    """One kind's held-out rows under the model; AUCs only for bots (against every human row)."""
+
+    kind: str
+    is_bot: bool
+    rows: int
+    challenged: float
+    blocked: float
+    # at the overall threshold that challenges ``human_rate`` of the human rows
+    at_human_rate: float
+    roc_auc: float | None
+    pr_auc: float | None
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A bot kind scored by a model that never saw it, against every human row."""
+
+    kind: str
+    # Rows the left-out model was fitted on; None when the model was not trained on this
+    # kind anyway, so that it is its own left-out model.
+    training_rows: int | None
+    detection: Detection
+
+
+@dataclass(frozen=True)
+class ScoredRows:
+    """The held-out rows' truth and scores, for the curves and histograms."""
+
+    kinds: np.ndarray
+    is_bot: np.ndarray
+    scores: np.ndarray
+    # bot kind -> the scores of its left-out model, for every held-out row
+    left_out: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    manifest: ModelManifest
+    training: SimulationSpec
+    publish_interval_ms: int
+    # the held-out traffic: ``training`` with ``mix`` and each of ``seeds``
+    mix: str
+    seeds: tuple[int, ...]
+    human_rate: float
+    overall: Detection
+    kinds: tuple[KindFigures, ...]
+    left_out: tuple[LeftOut, ...]
+    rows: ScoredRows
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+def evaluate(
+    model_dir: str | Path,
+    seeds: Sequence[int] = EVALUATION_SEEDS,
+    mix: str = EVALUATION_MIX,
+    human_rate: float = HUMAN_RATE,
+    progress: Progress = _quiet,
+) -> Evaluation:
+    """The model in ``model_dir`` on held-out traffic, and every bot kind left out."""
+    check_human_rate(human_rate)
+    model = load_model(model_dir)
+    manifest = model.manifest
+    if tuple(manifest.feature_names) != tuple(CATALOG):
+        raise ModelError(
+            f"{model_dir}: the model's features are not the catalogue's, so it cannot be "
+            "refitted without a kind"
+        )
+    training, interval = read_training_traffic(model_dir)
+    held_out = _held_out_specs(training, seeds, mix)
+    x, is_bot, kinds = _rows(held_out, interval, progress)
+    missing = [k for k in MIXES[mix] if not np.any(kinds == k)]
+    if missing:
+        raise ModelError(
+            f"the held-out traffic has no rows of {', '.join(missing)}: simulate more users "
+            "or a longer time (train the model on larger traffic)"
+        )
+    scores = model.predict_scores(x)
+    thresholds = manifest.thresholds
+    overall = detection(scores, is_bot, thresholds.challenge, thresholds.block, human_rate)
+    kind_figures = tuple(
+        _kind_figures(kind, scores, kinds, is_bot, overall, thresholds) for kind in MIXES[mix]
+    )
+    left_out, left_out_scores = _leave_each_kind_out(
+        training, interval, x, kinds, is_bot, scores, mix, human_rate, thresholds, progress
+    )
+    return Evaluation(
+        manifest=manifest,
+        training=training,
+        publish_interval_ms=interval,
+        mix=mix,
+        seeds=tuple(seeds),
+        human_rate=human_rate,
+        overall=overall,
+        kinds=kind_figures,
+        left_out=left_out,
+        rows=ScoredRows(kinds, is_bot, scores, left_out_scores),
+    )
+
+
+def left_out_training(
+    x: np.ndarray, y: np.ndarray, kinds: np.ndarray, kind: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The training rows without ``kind``'s, every other row as it was."""
+    keep = kinds != kind
+    return x[keep], y[keep]
+
+
+def _held_out_specs(
+    training: SimulationSpec, seeds: Sequence[int], mix: str
+) -> list[SimulationSpec]:
+    if not seeds:
+        raise ModelError("at least one held-out seed is needed")
+    if len(set(seeds)) != len(seeds):
+        raise ModelError(f"held-out seeds repeat: {list(seeds)}")
+    if training.seed in seeds:
+        raise ModelError(
+            f"held-out seed {training.seed} is the one the model was trained on: choose others"
+        )
+    return [replace(training, seed=seed, mix=mix) for seed in seeds]
+
+
+def _rows(
+    specs: Sequence[SimulationSpec], interval: int, progress: Progress
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    xs, ys, kinds = [], [], []
+    for spec in specs:
+        progress(f"simulating held-out traffic, seed {spec.seed} ({spec.mix} mix)")
+        x, y, k = training_rows(spec, interval)
+        xs.append(x)
+        ys.append(y)
+        kinds.extend(k)
+    return np.concatenate(xs), np.concatenate(ys).astype(bool), np.array(kinds)
+
+
+def _kind_figures(
+    kind: str,
+    scores: np.ndarray,
+    kinds: np.ndarray,
+    is_bot: np.ndarray,
+    overall: Detection,
+    thresholds: Thresholds,
+) -> KindFigures:
+    mine = kinds == kind
+    own = scores[mine]
+    roc_auc = pr_auc = None
+    if PROFILES[kind].is_bot:
+        against_humans = mine | ~is_bot
+        roc_auc, pr_auc = separation(scores[against_humans], is_bot[against_humans])
+    return KindFigures(
+        kind=kind,
+        is_bot=PROFILES[kind].is_bot,
+        rows=int(own.size),
+        challenged=share_at_or_above(own, thresholds.challenge),
+        blocked=share_at_or_above(own, thresholds.block),
+        at_human_rate=share_at_or_above(own, overall.human_rate_threshold),
+        roc_auc=roc_auc,
+        pr_auc=pr_auc,
+    )
+
+
+def _leave_each_kind_out(
+    training: SimulationSpec,
+    interval: int,
+    x: np.ndarray,
+    kinds: np.ndarray,
+    is_bot: np.ndarray,
+    scores: np.ndarray,
+    mix: str,
+    human_rate: float,
+    thresholds: Thresholds,
+    progress: Progress,
+) -> tuple[tuple[LeftOut, ...], dict[str, np.ndarray]]:
+    bot_kinds = [k for k in MIXES[mix] if PROFILES[k].is_bot]
+    trained_on = [k for k in bot_kinds if k in MIXES[training.mix]]
+    if trained_on:
+        progress(f"simulating the training traffic again (seed {training.seed})")
+        tx, ty, tkinds_list = training_rows(training, interval)
+        tkinds = np.array(tkinds_list)
+    results, all_scores = [], {}
+    for kind in bot_kinds:
+        training_size = None
+        kind_scores = scores
+        if kind in trained_on:
+            progress(f"fitting without {kind} ({trained_on.index(kind) + 1}/{len(trained_on)})")
+            lx, ly = left_out_training(tx, ty, tkinds, kind)
+            model = fit_classifier(lx, ly, training.seed)
+            kind_scores = bot_scores(model, x)
+            training_size = len(ly)
+        against_humans = (kinds == kind) | ~is_bot
+        figures = detection(
+            kind_scores[against_humans],
+            is_bot[against_humans],
+            thresholds.challenge,
+            thresholds.block,
+            human_rate,
+        )
+        results.append(LeftOut(kind, training_size, figures))
+        all_scores[kind] = kind_scores
+    return tuple(results), all_scores

@@ -1,0 +1,108 @@
+"""`botscore evaluate`: its arguments, the files it asks for and the figures it prints."""
+
+import numpy as np
+import pytest
+
+from botscore.cli import evaluate
+from botscore.cli.main import build_parser, main
+from botscore.model.detection_metrics import Detection
+from botscore.model.evaluation import Evaluation, KindFigures, LeftOut, ScoredRows
+from botscore.model.features import CATALOG
+from botscore.model.registry import ModelManifest, Thresholds
+from botscore.model.training import TRAINING_TRAFFIC
+from botscore.settings import Settings
+
+DETECTION = Detection(
+    bot_rows=300,
+    human_rows=700,
+    roc_auc=0.98765,
+    pr_auc=0.95,
+    bots_challenged=0.9,
+    bots_blocked=0.8,
+    human_rate_threshold=0.97,
+    bots_at_human_rate=0.75,
+    humans_challenged=0.0125,
+    humans_blocked=0.001,
+)
+
+
+def an_evaluation() -> Evaluation:
+    manifest = ModelManifest(
+        "baseline", "2", "model.pkl", "0" * 64, "1.7.2", CATALOG, Thresholds(0.5, 0.9)
+    )
+    return Evaluation(
+        manifest=manifest,
+        training=TRAINING_TRAFFIC,
+        publish_interval_ms=2000,
+        mix="wide",
+        seeds=(101, 102),
+        human_rate=0.001,
+        overall=DETECTION,
+        kinds=(
+            KindFigures("human", False, 700, 0.0125, 0.001, 0.0, None, None),
+            KindFigures("scraper", True, 300, 0.9, 0.8, 0.75, 0.99, 0.9),
+        ),
+        left_out=(LeftOut("scraper", 900, DETECTION), LeftOut("headless_browser", None, DETECTION)),
+        rows=ScoredRows(np.array([]), np.array([]), np.array([]), {}),
+    )
+
+
+@pytest.fixture
+def recorded(monkeypatch):
+    calls = []
+
+    def fake_evaluate(model_dir, seeds, mix, human_rate, progress):
+        calls.append(("evaluate", model_dir, list(seeds), mix, human_rate))
+        progress("simulating")
+        return an_evaluation()
+
+    def fake_write(result, out):
+        calls.append(("write", out))
+        return [f"{out}/evaluation.md"]
+
+    monkeypatch.setattr(evaluate, "evaluate", fake_evaluate)
+    monkeypatch.setattr(evaluate, "write_evaluation", fake_write)
+    return calls
+
+
+def test_defaults_evaluate_the_shipped_model_on_two_new_seeds_of_the_wide_mix(recorded, capsys):
+    assert evaluate.run(Settings(), build_parser().parse_args(["evaluate"])) == 0
+    assert recorded == [
+        ("evaluate", "models/baseline", [101, 102], "wide", 0.001),
+        ("write", "models/baseline"),
+    ]
+    captured = capsys.readouterr()
+    assert captured.err == "evaluate: simulating\n"
+    assert captured.out.splitlines() == [
+        "held out: seeds 101, 102, wide mix, 300 bot and 700 human rows",
+        "overall  ROC AUC 0.9877  PR AUC 0.9500  bots challenged  90.0% blocked  80.0% "
+        "at 0.1% humans  75.0%  humans challenged 1.25% blocked 0.10%",
+        "  human                challenged   1.2%  blocked   0.1%  at 0.1% humans   0.0%",
+        "  scraper              challenged  90.0%  blocked  80.0%  at 0.1% humans  75.0%"
+        "  ROC AUC 0.9900  PR AUC 0.9000",
+        "each bot kind left out of training:",
+        "  scraper              ROC AUC 0.9877  challenged  90.0%  blocked  80.0%  "
+        "at 0.1% humans  75.0%",
+        "  headless_browser     ROC AUC 0.9877  challenged  90.0%  blocked  80.0%  "
+        "at 0.1% humans  75.0%  (never in training)",
+        "wrote models/baseline/evaluation.md",
+    ]
+
+
+def test_every_argument_reaches_the_evaluation(recorded):
+    argv = ["evaluate", "models/x", "--out", "o", "--seeds", "9", "10", "11"]
+    args = build_parser().parse_args([*argv, "--mix", "classic", "--human-rate", "0.01"])
+    evaluate.run(Settings(), args)
+    assert recorded == [("evaluate", "models/x", [9, 10, 11], "classic", 0.01), ("write", "o")]
+
+
+def test_an_unknown_mix_is_a_usage_error():
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["evaluate", "--mix", "everything"])
+
+
+def test_runs_without_a_project_config_and_a_missing_model_is_one_line(tmp_path, capsys):
+    absent = str(tmp_path / "absent.json")
+    assert main(["--config", absent, "evaluate", str(tmp_path / "no-model")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("botscore: ") and "no-model" in err and err.count("\n") == 1
