@@ -14,19 +14,15 @@ COMPONENT_CODE = [SRC / "bolts", SRC / "spouts", SRC / "botscore"]
 TOOLS = SRC / "botscore" / "cli"
 
 
+def _is_stdout_write(node: ast.AST) -> bool:
+    """A ``print`` without ``file=``, or any mention of ``sys.stdout``."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        return node.func.id == "print" and not any(k.arg == "file" for k in node.keywords)
+    return isinstance(node, ast.Attribute) and node.attr in ("stdout", "__stdout__")
+
+
 def _writes_to_stdout(tree: ast.AST) -> list[int]:
-    lines = []
-    for node in ast.walk(tree):
-        if (
-            isinstance(node, ast.Call)
-            and isinstance(node.func, ast.Name)
-            and node.func.id == "print"
-            and not any(k.arg == "file" for k in node.keywords)
-        ):
-            lines.append(node.lineno)
-        elif isinstance(node, ast.Attribute) and node.attr in ("stdout", "__stdout__"):
-            lines.append(node.lineno)
-    return lines
+    return sorted(node.lineno for node in ast.walk(tree) if _is_stdout_write(node))
 
 
 def test_component_code_never_writes_to_stdout():
