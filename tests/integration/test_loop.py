@@ -21,6 +21,7 @@ from botscore.enforcement.edge import EdgeDecisions
 from botscore.settings import AggregationSettings, MetricsSettings, RedisSettings, Settings
 from botscore.simulator.run import simulate
 from botscore.simulator.spec import SimulationSpec
+from botscore.simulator.visits import summarize_visits
 from botscore.transport.redis_client import create_redis
 from tests.statsd import StatsdListener
 
@@ -134,7 +135,9 @@ def test_a_simulated_hour_blocks_bots_once_scores_arrive(
         f"half-hour {last_half:.1%}; bots blocked {len(stats.bots_blocked)}; humans challenged "
         f"{len(stats.humans_challenged)} users, {humans.challenged} of {humans.requests} requests; "
         f"request to decision at the edge ({len(stats.decision_latencies_s)} changes) p50 "
-        f"{latencies[0]:.1f} s, p95 {latencies[1]:.1f} s, p99 {latencies[2]:.1f} s"
+        f"{latencies[0]:.1f} s, p95 {latencies[1]:.1f} s, p99 {latencies[2]:.1f} s; visitors "
+        f"who arrived after the first scores: "
+        f"{summarize_visits(stats.visits, stats.first_scores_s).text(SPEEDUP)}"
     )
     # A decision comes after the request its score counted, never before: a negative
     # latency would mean feature times and wall times were mapped wrongly.

@@ -13,6 +13,7 @@ from botscore.settings import Settings
 from botscore.simulator.profiles import MIXES
 from botscore.simulator.run import simulate
 from botscore.simulator.spec import SimulationSpec
+from botscore.simulator.visits import summarize_visits
 from botscore.transport.redis_client import create_redis
 
 __all__ = ["add_parser", "run"]
@@ -116,4 +117,6 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             f"before: {_share(before)}, after: {_share(after)} (whole minutes)",
             file=sys.stderr,
         )
+        visits = summarize_visits(stats.visits, arrived_from_s=stats.first_scores_s)
+        print(f"visitors who arrived after that: {visits.text(spec.speedup)}", file=sys.stderr)
     return 0

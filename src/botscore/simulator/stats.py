@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from botscore.simulator.visits import Visit
 from botscore.vocabulary import Decision
 
 __all__ = ["EdgeCounts", "MinuteStats", "SimulationStats"]
@@ -53,14 +54,13 @@ class SimulationStats:
     blocked_by_kind: dict[str, int] = field(default_factory=dict)
     bots: EdgeCounts = field(default_factory=EdgeCounts)
     humans: EdgeCounts = field(default_factory=EdgeCounts)
-    # Distinct users the edge blocked (bots) or challenged (humans) at least once.
-    bots_blocked: set[str] = field(default_factory=set)
-    humans_challenged: set[str] = field(default_factory=set)
     # Simulated minute since the start -> what the edge did that minute.
     by_minute: dict[int, MinuteStats] = field(default_factory=dict)
     # Wall seconds from the last request a score counted to the edge applying its decision,
     # one per decision that changed at the edge.
     decision_latencies_s: list[float] = field(default_factory=list)
+    # Every visitor's visit: what the edge did to it over all its requests.
+    visits: dict[str, Visit] = field(default_factory=dict)
     # Simulated second at which the edge first reported scored users; None without one.
     # It is sampled once a wall second, so scores arrived after ``unscored_until_s``, the
     # last sample that saw none: no request before that can have been blocked or challenged.
@@ -71,6 +71,10 @@ class SimulationStats:
 
     def record(self, t_s: float, user_id: str, is_bot: bool, decision: str) -> None:
         """Count one request made at simulated second ``t_s`` and the edge's decision."""
+        visit = self.visits.get(user_id)
+        if visit is None:
+            visit = self.visits[user_id] = Visit(is_bot, t_s)
+        visit.record(t_s, decision)
         minute = self.by_minute.setdefault(int(t_s // 60), MinuteStats())
         (minute.bots if is_bot else minute.humans).add(decision)
         (self.bots if is_bot else self.humans).add(decision)
@@ -78,10 +82,18 @@ class SimulationStats:
             self.first_enforced_s is None or t_s < self.first_enforced_s
         ):
             self.first_enforced_s = t_s
-        if is_bot and decision == Decision.BLOCK:
-            self.bots_blocked.add(user_id)
-        elif not is_bot and decision == Decision.CHALLENGE:
-            self.humans_challenged.add(user_id)
+
+    @property
+    def bots_blocked(self) -> set[str]:
+        """Bots the edge blocked at least once."""
+        return {u for u, v in self.visits.items() if v.is_bot and v.first_blocked_s is not None}
+
+    @property
+    def humans_challenged(self) -> set[str]:
+        """Humans the edge challenged at least once."""
+        return {
+            u for u, v in self.visits.items() if not v.is_bot and v.first_challenged_s is not None
+        }
 
     def bot_allowed_share(self, start_s: float = 0.0, end_s: float = math.inf) -> float | None:
         """Share of bot requests allowed in the whole simulated minutes within [start, end).

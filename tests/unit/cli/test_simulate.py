@@ -19,6 +19,9 @@ def stats_with_first_scores() -> SimulationStats:
         stats.record(t, "bot-1", True, Decision.ALLOW)
     stats.record(130.0, "bot-1", True, Decision.BLOCK)  # minute 2: after
     stats.record(131.0, "bot-2", True, Decision.ALLOW)
+    stats.record(140.0, "bot-3", True, Decision.ALLOW)
+    stats.record(145.0, "bot-3", True, Decision.BLOCK)
+    stats.record(150.0, "human-1", False, Decision.ALLOW)
     stats.unscored_until_s, stats.first_scores_s = 110.0, 120.0
     return stats
 
@@ -72,6 +75,10 @@ def test_reports_bot_requests_allowed_before_and_after_the_first_scores(monkeypa
         "sent 10, blocked 2, by kind {'human': 6, 'scraper': 4}",
         "first scores at simulated 120 s; bot requests allowed before: 100.0%, "
         "after: 50.0% (whole minutes)",
+        # bot-1 arrived before the first scores: the visitors after them are bot-2 and bot-3
+        "visitors who arrived after that: 1 humans: 0.00% ever challenged, 0.00% ever "
+        "blocked, 0.00% of their requests affected; 2 bots: 50.0% blocked, 50.0% within "
+        "10 s; first request to block p50 5.0 s, p90 5.0 s, max 5.0 s (simulated seconds, 60x)",
     ]
 
 

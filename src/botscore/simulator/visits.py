@@ -1,0 +1,100 @@
+"""What each visitor felt at the edge, over its whole visit, not per request or per score.
+
+A human is harmed by being challenged once in a visit, however many of its rows scored
+low; a bot is stopped from the moment it is first blocked. So the figures that judge a
+decision policy are per visitor: the share of humans ever challenged or blocked, the share
+of human requests affected, and each bot's time from its first request to its first block.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from botscore.vocabulary import Decision
+
+__all__ = ["Visit", "VisitSummary", "summarize_visits"]
+
+
+@dataclass
+class Visit:
+    is_bot: bool
+    first_s: float  # simulated second of the visitor's first request
+    requests: int = 0
+    affected: int = 0  # requests the edge challenged or blocked
+    first_challenged_s: float | None = None
+    first_blocked_s: float | None = None
+
+    def record(self, t_s: float, decision: str) -> None:
+        self.requests += 1
+        if decision == Decision.ALLOW:
+            return
+        self.affected += 1
+        if decision == Decision.BLOCK and self.first_blocked_s is None:
+            self.first_blocked_s = t_s
+        if decision == Decision.CHALLENGE and self.first_challenged_s is None:
+            self.first_challenged_s = t_s
+
+
+@dataclass(frozen=True)
+class VisitSummary:
+    """Per-visitor figures of the visitors who arrived at or after a moment."""
+
+    humans: int
+    humans_challenged: float  # share of humans challenged at least once
+    humans_blocked: float  # share of humans blocked at least once
+    human_requests_affected: float  # share of human requests challenged or blocked
+    bots: int
+    bots_blocked: float  # share of bots blocked at least once
+    bots_blocked_within_10s: float  # share of bots blocked within 10 s of their first request
+    # simulated seconds from a blocked bot's first request to its first block: p50, p90, max
+    time_to_block_s: tuple[float, float, float] | None
+
+    def text(self, speedup: float = 1.0) -> str:
+        timing = (
+            "no bot blocked"
+            if self.time_to_block_s is None
+            else "first request to block p50 {:.1f} s, p90 {:.1f} s, max {:.1f} s".format(
+                *self.time_to_block_s
+            )
+        )
+        scale = "" if speedup == 1 else f" (simulated seconds, {speedup:g}x)"
+        return (
+            f"{self.humans} humans: {self.humans_challenged:.2%} ever challenged, "
+            f"{self.humans_blocked:.2%} ever blocked, {self.human_requests_affected:.2%} of "
+            f"their requests affected; {self.bots} bots: {self.bots_blocked:.1%} blocked, "
+            f"{self.bots_blocked_within_10s:.1%} within 10 s; {timing}{scale}"
+        )
+
+
+def summarize_visits(visits: dict[str, Visit], arrived_from_s: float = 0.0) -> VisitSummary:
+    """The figures of the visitors whose first request came at or after ``arrived_from_s``
+    (after start-up, when scores could reach the edge at all)."""
+    chosen = [v for v in visits.values() if v.first_s >= arrived_from_s]
+    humans = [v for v in chosen if not v.is_bot]
+    bots = [v for v in chosen if v.is_bot]
+    delays = sorted(v.first_blocked_s - v.first_s for v in bots if v.first_blocked_s is not None)
+    requests = sum(v.requests for v in humans)
+    return VisitSummary(
+        humans=len(humans),
+        humans_challenged=_share(sum(v.first_challenged_s is not None for v in humans), humans),
+        humans_blocked=_share(sum(v.first_blocked_s is not None for v in humans), humans),
+        human_requests_affected=sum(v.affected for v in humans) / requests if requests else 0.0,
+        bots=len(bots),
+        bots_blocked=_share(len(delays), bots),
+        bots_blocked_within_10s=_share(sum(d <= 10 for d in delays), bots),
+        time_to_block_s=(
+            (
+                float(np.percentile(delays, 50)),
+                float(np.percentile(delays, 90)),
+                float(delays[-1]),
+            )
+            if delays
+            else None
+        ),
+    )
+
+
+def _share(count: int, of: list[Visit]) -> float:
+    return count / len(of) if of else 0.0

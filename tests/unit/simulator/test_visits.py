@@ -1,0 +1,66 @@
+"""Per-visitor figures, worked out by hand from a few visits."""
+
+from __future__ import annotations
+
+import pytest
+
+from botscore.simulator.stats import SimulationStats
+from botscore.simulator.visits import summarize_visits
+
+
+def _stats(requests):
+    stats = SimulationStats()
+    for t, user, is_bot, decision in requests:
+        stats.record(t, user, is_bot, decision)
+    return stats
+
+
+REQUESTS = [
+    # a human challenged once in 4 requests, one never affected, one blocked then allowed
+    (100, "h1", False, "allow"),
+    (101, "h1", False, "challenge"),
+    (102, "h1", False, "allow"),
+    (103, "h1", False, "allow"),
+    (100, "h2", False, "allow"),
+    (150, "h3", False, "block"),
+    (160, "h3", False, "allow"),
+    # bots: blocked 4 s, 30 s after their first request; one never blocked
+    (110, "b1", True, "allow"),
+    (114, "b1", True, "block"),
+    (120, "b2", True, "challenge"),
+    (150, "b2", True, "block"),
+    (130, "b3", True, "allow"),
+    # arrived before the scores could reach the edge
+    (10, "early", False, "allow"),
+    (50, "early", False, "challenge"),
+]
+
+
+def test_each_visitor_counts_once_whatever_its_number_of_requests():
+    summary = summarize_visits(_stats(REQUESTS).visits, arrived_from_s=60)
+    assert (summary.humans, summary.bots) == (3, 3)
+    assert summary.humans_challenged == pytest.approx(1 / 3)
+    assert summary.humans_blocked == pytest.approx(1 / 3)
+    assert summary.human_requests_affected == pytest.approx(2 / 7)
+    assert summary.bots_blocked == pytest.approx(2 / 3)
+    assert summary.bots_blocked_within_10s == pytest.approx(1 / 3)
+    assert summary.time_to_block_s == (17.0, pytest.approx(27.4), 30.0)
+
+
+def test_visitors_who_arrived_before_the_moment_are_left_out():
+    everyone = summarize_visits(_stats(REQUESTS).visits)
+    assert everyone.humans == 4 and everyone.humans_challenged == pytest.approx(2 / 4)
+    assert summarize_visits({}).time_to_block_s is None
+
+
+def test_the_sets_of_blocked_bots_and_challenged_humans_come_from_the_visits():
+    stats = _stats(REQUESTS)
+    assert stats.bots_blocked == {"b1", "b2"}
+    assert stats.humans_challenged == {"h1", "early"}
+
+
+def test_the_text_says_which_clock_its_seconds_are_on():
+    summary = summarize_visits(_stats(REQUESTS).visits, arrived_from_s=60)
+    assert summary.text().endswith("max 30.0 s")
+    assert summary.text(20).endswith("max 30.0 s (simulated seconds, 20x)")
+    assert "3 humans: 33.33% ever challenged" in summary.text()
