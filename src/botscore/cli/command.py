@@ -8,12 +8,15 @@ status. Commands print; the library functions they call return values.
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import signal
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
 from typing import Protocol, TypeAlias
 
 from botscore.settings import Settings
 
-__all__ = ["Command", "Handler", "Subparsers"]
+__all__ = ["Command", "Handler", "Subparsers", "sigterm_as_ctrl_c"]
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 Handler: TypeAlias = Callable[[Settings, argparse.Namespace], int]
@@ -25,3 +28,18 @@ class Command(Protocol):
     def add_parser(self, subparsers: Subparsers) -> None: ...
 
     def run(self, settings: Settings, args: argparse.Namespace) -> int: ...
+
+
+@contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """SIGTERM raises ``KeyboardInterrupt`` meanwhile: a command stopped by its parent
+    (`make run` stops its processes so) finishes as it would after Ctrl-C."""
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt

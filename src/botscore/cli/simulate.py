@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from botscore.cli.command import Subparsers
+from botscore.cli.command import Subparsers, sigterm_as_ctrl_c
 from botscore.enforcement.edge import EdgeDecisions
 from botscore.settings import Settings
 from botscore.simulator.profiles import MIXES
@@ -92,9 +92,15 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     if args.enforce:
         edge = EdgeDecisions(create_redis(settings.redis), args.edge_cache_ms)
     try:
-        stats = simulate(
-            settings, spec, args.labels, progress=not args.no_progress, topic=args.topic, edge=edge
-        )
+        with sigterm_as_ctrl_c():  # `make run` stops it so: the figures still come out
+            stats = simulate(
+                settings,
+                spec,
+                args.labels,
+                progress=not args.no_progress,
+                topic=args.topic,
+                edge=edge,
+            )
     finally:
         if edge is not None:
             edge.client.close()

@@ -9,14 +9,12 @@ Ctrl-C).
 from __future__ import annotations
 
 import argparse
-import signal
 import socket
 import sys
 import time
 from pathlib import Path
-from types import FrameType
 
-from botscore.cli.command import Subparsers
+from botscore.cli.command import Subparsers, sigterm_as_ctrl_c
 from botscore.errors import BotscoreError
 from botscore.observability.local_view import LocalView, render
 from botscore.observability.statsd_lines import parse_datagram
@@ -50,33 +48,32 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             f"cannot listen on UDP 127.0.0.1:{port} ({exc}): is a Datadog agent there? "
             "Use --port and point metrics.statsd_port at it"
         ) from None
-    # Stopped by its parent (`make run`) as by Ctrl-C: the graph is still drawn.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
     view = LocalView(args.window)
     clear = "\x1b[H\x1b[2J" if sys.stdout.isatty() else ""
     started = time.monotonic()
     next_screen = started + args.every
     bad = 0
     try:
-        while args.duration is None or time.monotonic() - started < args.duration:
-            sock.settimeout(max(0.01, next_screen - time.monotonic()))
-            try:
-                samples, unparsed = parse_datagram(sock.recv(65_535))
-                view.add(samples, time.monotonic())
-                bad += unparsed
-            except TimeoutError:
-                pass
-            if time.monotonic() >= next_screen:
-                figures = view.snapshot(time.monotonic())
-                note = f"  ({bad} lines unparsed)" if bad else ""
-                print(f"{clear}botscore top: UDP :{port}, last {args.window:.0f} s{note}")
-                print(render(figures), flush=True)
-                next_screen += args.every
+        # Stopped by its parent (`make run`) as by Ctrl-C: the graph is still drawn.
+        with sigterm_as_ctrl_c():
+            while args.duration is None or time.monotonic() - started < args.duration:
+                sock.settimeout(max(0.01, next_screen - time.monotonic()))
+                try:
+                    samples, unparsed = parse_datagram(sock.recv(65_535))
+                    view.add(samples, time.monotonic())
+                    bad += unparsed
+                except TimeoutError:
+                    pass
+                if time.monotonic() >= next_screen:
+                    figures = view.snapshot(time.monotonic())
+                    note = f"  ({bad} lines unparsed)" if bad else ""
+                    print(f"{clear}botscore top: UDP :{port}, last {args.window:.0f} s{note}")
+                    print(render(figures), flush=True)
+                    next_screen += args.every
     except KeyboardInterrupt:
         pass
     finally:
         sock.close()
-        signal.signal(signal.SIGTERM, previous)
     if args.png is not None:
         if not view.history:
             raise BotscoreError("no figures to draw: it stopped before the first screen")
@@ -85,7 +82,3 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         write_png(view.history, args.png)
         print(f"wrote {args.png}")
     return 0
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt

@@ -135,7 +135,8 @@ def simulate(
     ``topic`` defaults to the aggregation's web-logs topic. With ``edge`` every request
     gets the edge's decision at send time. ``progress`` shows the status line on stderr.
     The labels file is written first, so the ground truth exists even if the run is
-    interrupted. ``clock`` and ``sleep`` pace the run (see ``_Live``). Raises
+    interrupted. Ctrl-C (``KeyboardInterrupt``) ends the run early, with the figures so
+    far. ``clock`` and ``sleep`` pace the run (see ``_Live``). Raises
     ``BotscoreError`` when Kafka did not confirm every message.
     """
     topic = topic or settings.aggregation.web_logs_topic
@@ -167,11 +168,16 @@ def simulate(
         metrics=metrics,
     )
     try:
-        for event in generator:
-            future = producer.send(
-                topic, key=event.user_id.encode(), value=event.SerializeToString()
-            )
-            future.add_errback(failures.append)
+        try:
+            for event in generator:
+                future = producer.send(
+                    topic, key=event.user_id.encode(), value=event.SerializeToString()
+                )
+                future.add_errback(failures.append)
+        except KeyboardInterrupt:
+            # Stopped by hand: what was sent is flushed and counted, so the figures of the
+            # run so far still come out.
+            pass
         producer.flush()
         live.tick(clock())
     finally:

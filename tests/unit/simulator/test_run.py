@@ -224,3 +224,22 @@ def test_new_decisions_are_timed_from_their_last_counted_request_in_wall_seconds
         ("histogram", "decision_latency_seconds", ("decision:challenge",)),
     ]
     assert [value for *_, value, _ in metrics.sent] == stats.decision_latencies_s
+
+
+def test_ctrl_c_ends_the_run_with_what_was_sent_flushed_and_counted(monkeypatch, tmp_path):
+    wall = _WallClock()
+    producer = _FakeProducer(wall)
+    _patch_kafka(monkeypatch, producer)
+
+    def sleep(seconds):
+        wall.sleep(seconds)
+        if wall.now - WALL_START_S > 0.5:
+            raise KeyboardInterrupt  # Ctrl-C half-way through a one-second run
+
+    spec = SimulationSpec(users=600, bot_share=0.3, rate=150, duration_s=1.0, seed=9)
+    stats = run.simulate(
+        Settings(), spec, tmp_path / "labels.csv", start_unix_ms=START_MS, clock=wall, sleep=sleep
+    )
+    assert producer.flushed
+    assert 0 < stats.sent == len(producer.sent) < 150 * 0.75
+    assert all(sim_s <= 0.5 + SLACK_S for sim_s, _ in _wall_offsets(producer))
