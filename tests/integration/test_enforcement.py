@@ -55,10 +55,12 @@ from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.codec import encode_threat_score
 from botscore.wire.dead_letters import decode_dead_letter
 from botscore.wire.records import ScoreRecord, SourceRef
+from tests.statsd import StatsdListener
 
 from .faults import RedisServer, free_port, unreachable_redis_settings
 from .harness import ROOT, consume_all, delete_topics, empty_redis_db, fresh_topics, stack_env
 from .stream import produce
+from .wire_proofs import assert_failure_metrics_sent
 
 pytestmark = [pytest.mark.integration, pytest.mark.aggregation]
 
@@ -471,6 +473,16 @@ def test_stopping_while_redis_is_down_commits_nothing_and_loses_nothing(
 
 @pytest.mark.faults
 def test_redis_killed_mid_stream_loses_no_decision(settings, own_redis, report_figure):
+    with StatsdListener() as listener:
+        metrics = MetricsSettings(statsd_port=listener.port)
+        _kill_redis_mid_stream(replace(settings, metrics=metrics), own_redis, report_figure)
+        received = listener.tags_by_metric()
+    assert_failure_metrics_sent("test_redis_killed_mid_stream_loses_no_decision", received)
+
+
+def _kill_redis_mid_stream(settings, own_redis, report_figure):
+    """Redis killed while a stream of scores arrives: nothing committed meanwhile, every
+    decision written once it is back."""
     settings = replace(settings, redis=own_redis.settings())
     now = now_ms()
     scores = [_score(f"c-{i:05d}", "block", now) for i in range(3000)]

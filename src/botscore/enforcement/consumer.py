@@ -69,10 +69,12 @@ def _until_done(
     what: str,
     action: Callable[[], Any],
     meanwhile: Callable[[], None] = lambda: None,
+    failed: Callable[[], None] = lambda: None,
 ) -> bool:
     """Run ``action`` until it succeeds (True) or ``stop`` is set (False), with backoff.
 
-    ``meanwhile`` runs before each attempt (the lag gauges keep going through an outage).
+    ``meanwhile`` runs before each attempt (the lag gauges keep going through an outage),
+    ``failed`` after each failed one (a metric).
     """
     attempt, first_failure = 0, 0.0
     while not stop.is_set():
@@ -81,6 +83,7 @@ def _until_done(
             action()
         except (redis.RedisError, KafkaError, SendNotConfirmed) as exc:
             attempt += 1
+            failed()
             first_failure = first_failure or time.monotonic()
             delay = _RETRY_BACKOFF.delay(attempt)
             if _worth_logging(attempt):
@@ -186,11 +189,18 @@ def _apply_batch(
                     None,
                 )
     outcomes: list[str] = []
+
+    def write() -> None:
+        started = time.perf_counter()
+        outcomes.extend(writer.write(scores, now_ms()))
+        metrics.histogram("redis_seconds", time.perf_counter() - started)
+
     written = _until_done(
         stop,
         f"writing {len(scores)} decisions to Redis",
-        lambda: outcomes.extend(writer.write(scores, now_ms())),
+        write,
         meanwhile,
+        failed=lambda: metrics.count("redis_failed"),
     )
     if not written or not _until_done(
         stop, "dead letters", lambda: letters.flush_and_confirm(timeout_s=2), meanwhile

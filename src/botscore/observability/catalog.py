@@ -183,6 +183,12 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
     Component.ENFORCER: {
         "scores": MetricSpec(Kind.COUNT, "threat scores read, by what was done", ("outcome",)),
         "dead_lettered": MetricSpec(Kind.COUNT, "threat scores set aside as unusable", ("reason",)),
+        "redis_seconds": MetricSpec(
+            Kind.HISTOGRAM, "time of one polled batch's decision writes (one pipeline)"
+        ),
+        "redis_failed": MetricSpec(
+            Kind.COUNT, "batches of decisions Redis did not take (retried)", on_failure=True
+        ),
         **_lag("the enforcer"),
     },
 }

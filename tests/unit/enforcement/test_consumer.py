@@ -9,8 +9,10 @@ from kafka.structs import TopicPartition
 
 from botscore.enforcement import consumer
 from botscore.settings import Settings
+from botscore.vocabulary import Component
 from botscore.wire.codec import encode_threat_score
 from botscore.wire.records import ScoreRecord, SourceRef
+from tests.unit.metrics_fakes import RecordingMetrics
 from tests.unit.transport.kafka_fakes import FakeCoordinator, FakeFetcher, FakeProducer
 
 FAILURES = 5_000
@@ -118,14 +120,6 @@ class _Letters:
         return None
 
 
-class _Metrics:
-    def __init__(self):
-        self.counts = []
-
-    def count(self, what, value=1, tags=()):
-        self.counts.append((what, value, list(tags)))
-
-
 def test_a_retried_batch_is_judged_by_the_clock_when_it_is_written(monkeypatch):
     clock = iter([1_000, 2_000, 3_000])
     monkeypatch.setattr(consumer, "now_ms", lambda: next(clock))
@@ -136,13 +130,17 @@ def test_a_retried_batch_is_judged_by_the_clock_when_it_is_written(monkeypatch):
         ]
     }
     writer = _Writer(failures=1, outcomes=["stale", "stale", "block"])
-    metrics = _Metrics()
+    metrics = RecordingMetrics(Component.ENFORCER)
     assert consumer._apply_batch(polled, writer, _Letters(), _InstantStop(), metrics) is True
     assert writer.clocks == [1_000, 2_000]
-    assert sorted(metrics.counts) == [
-        ("scores", 1, ["outcome:block"]),
-        ("scores", 2, ["outcome:stale"]),
+    counts = [(what, value, tags) for kind, what, value, tags in metrics.sent if kind == "count"]
+    assert sorted(counts) == [
+        ("redis_failed", 1, ()),  # the first attempt
+        ("scores", 1, ("outcome:block",)),
+        ("scores", 2, ("outcome:stale",)),
     ]
+    [(_, _, seconds, _)] = [m for m in metrics.sent if m[1] == "redis_seconds"]
+    assert seconds >= 0  # the write that succeeded, timed
 
 
 def test_a_batch_commit_waits_at_most_2_s():
