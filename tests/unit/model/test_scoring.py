@@ -1,4 +1,4 @@
-"""Batch scoring: one model call per batch, decisions, model names, malformed batches."""
+"""Batch scoring: one model call per batch, decisions, model names, malformed batches, buckets."""
 
 import dataclasses
 import json
@@ -8,7 +8,7 @@ import pytest
 from botscore.model.features import CATALOG, feature_matrix
 from botscore.model.registry import load_model
 from botscore.model.sample_users import sample_users
-from botscore.model.scoring import score_batch
+from botscore.model.scoring import score_batch, score_buckets
 from botscore.wire.records import FeatureBatch
 
 
@@ -106,3 +106,10 @@ def test_a_model_answering_fewer_rows_than_asked_fails_the_batch(small_model_dir
     short = dataclasses.replace(model, estimator=_OneRowShort(model.estimator))
     with pytest.raises(ValueError, match="2 scores for 3 rows"):
         score_batch(short, _batch(3)[0], scored_time_ms=5)
+
+
+def test_score_buckets_are_tenths_with_a_score_of_one_in_the_top_tenth():
+    """The score-distribution metric's tags, worked out by hand at each tenth's edges."""
+    scores = [0.0, 0.09, 0.1, 0.19, 0.5, 0.899, 0.9, 0.999, 1.0]
+    expected = ["0.0", "0.0", "0.1", "0.1", "0.5", "0.8", "0.9", "0.9", "0.9"]
+    assert score_buckets(scores) == expected

@@ -198,3 +198,24 @@ def test_sasl_without_a_user_or_password_is_a_config_error_at_once(
         kafka_clients.connection_config(settings)
     assert said in str(refused.value)
     assert SASL_PASSWORD not in str(refused.value)
+
+
+@pytest.mark.parametrize("mechanism", ["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"])
+def test_sasl_settings_pass_through_to_every_client(monkeypatch, mechanism):
+    """README: the SASL settings "pass through to every client", the mechanism included
+    (a client left on PLAIN is refused by a SCRAM-only listener)."""
+    built: dict[str, dict] = {}
+    monkeypatch.setattr(kafka_clients, "KafkaProducer", lambda **c: built.update(producer=c))
+    monkeypatch.setattr(kafka_clients, "KafkaConsumer", lambda **c: built.update(consumer=c))
+    settings = KafkaSettings(
+        security_protocol="SASL_SSL",
+        sasl_mechanism=mechanism,
+        sasl_username="scoring",
+        sasl_password=Secret(SASL_PASSWORD),
+    )
+    kafka_clients.create_producer(settings, client_id="p")
+    kafka_clients.create_consumer(settings, client_id="c", group_id="g")
+    sasl = ("security_protocol", "sasl_mechanism", "sasl_plain_username", "sasl_plain_password")
+    passed = {client: tuple(config[key] for key in sasl) for client, config in built.items()}
+    expected = ("SASL_SSL", mechanism, "scoring", SASL_PASSWORD)
+    assert passed == {"producer": expected, "consumer": expected}
