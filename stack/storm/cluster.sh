@@ -8,7 +8,8 @@
 # cluster.yaml beside this script, which docker-compose.yml's Storm services use too, then its
 # own ports, slots, heap and folders). Workers read storm.yaml from their supervisor's
 # STORM_HOME and inherit its environment, so the supervisors are started with the project's
-# virtualenv first on PATH (workers run `streamparse_run`).
+# virtualenv first on PATH (workers run `streamparse_run`). A supervisor itself reads the
+# storm.yaml in its own conf/ folder: the same, plus a short ZooKeeper session (see below).
 #
 # Usage: cluster.sh start | stop | status | conf DAEMON (prints DAEMON's storm.yaml; DAEMON is
 #   zookeeper, nimbus, supervisor-1 or supervisor-2)
@@ -79,6 +80,21 @@ storm_yaml() {
   esac
 }
 
+# A killed supervisor stays registered (an ephemeral node) until its ZooKeeper session ends:
+# Nimbus must see it gone before it moves the lost workers (nimbus.task.timeout.secs), or it
+# puts them on that supervisor's free slot and waits out nimbus.task.launch.secs there. 4 s is
+# the shortest session DevZookeeper allows (two 2 s ticks); the supervisor's workers, which
+# read $home/conf, keep Storm's 20 s.
+supervisor_session_ms=4000
+
+# What a daemon's JVM reads: its storm.yaml, plus the short session for a supervisor.
+daemon_yaml() {
+  storm_yaml "$1"
+  if [[ $1 == supervisor-* ]]; then
+    echo "storm.zookeeper.session.timeout: $supervisor_session_ms"
+  fi
+}
+
 write_home() {
   local daemon=$1 home=$state/$1/home
   mkdir -p "$home/conf" "$state/$daemon/local" "$log_dir"
@@ -87,6 +103,8 @@ write_home() {
     ln -sfn "$storm_home/$dir" "$home/$dir"
   done
   storm_yaml "$daemon" >"$home/conf/storm.yaml"
+  mkdir -p "$state/$daemon/conf"
+  daemon_yaml "$daemon" >"$state/$daemon/conf/storm.yaml"
 }
 
 start_daemon() {
@@ -101,7 +119,7 @@ start_daemon() {
     exec java "-Xmx${daemon_heap_mb}m" -Djava.awt.headless=true \
       "-Dstorm.home=$home" "-Dstorm.log.dir=$log_dir" "-Dlogfile.name=$daemon.log" \
       "-Dlog4j.configurationFile=$home/log4j2/cluster.xml" \
-      -cp "$home/lib/*:$home/conf" "$(main_class "$daemon")" \
+      -cp "$home/lib/*:$state/$daemon/conf" "$(main_class "$daemon")" \
       >"$log_dir/$daemon.out" 2>&1
   ) &
   echo $! >"$(pid_file "$daemon")"
@@ -212,7 +230,7 @@ case ${1:-} in
   status) cmd_status ;;
   conf)
     [[ " ${daemons[*]} " == *" ${2:-} "* ]] || die "usage: $0 conf DAEMON, one of: ${daemons[*]}"
-    storm_yaml "$2"
+    daemon_yaml "$2"
     ;;
   *)
     echo "usage: $0 start | stop | status | conf DAEMON" >&2

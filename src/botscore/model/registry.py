@@ -14,14 +14,14 @@ import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import numpy as np
-import sklearn
+from typing import TYPE_CHECKING, Any
 
 from botscore.errors import ModelError
 from botscore.model.features import CATALOG
 from botscore.vocabulary import Decision
+
+if TYPE_CHECKING:
+    import numpy as np
 
 __all__ = [
     "LoadedModel",
@@ -176,6 +176,10 @@ def check_manifest(manifest: ModelManifest, available_features: Iterable[str] = 
     """Refuse a model that needs features the feature stage does not publish, or one pickled
     by another scikit-learn version (unpickling across versions is unsupported and can
     silently change predictions)."""
+    # Imported here: the features spout reads manifests too, and scikit-learn adds about a
+    # second to its start, which a restarted worker waits for.
+    import sklearn
+
     unknown = sorted(set(manifest.feature_names) - set(available_features))
     if unknown:
         raise ModelError(

@@ -178,6 +178,19 @@ def test_supervisors_differ_in_slots_and_thrift_ports(project_root, tmp_path):
         assert healthcheck[-1] == f"</dev/tcp/127.0.0.1/{conf['supervisor.thrift.port']}"
 
 
+def test_a_lost_supervisor_leaves_zookeeper_before_nimbus_moves_its_workers(project_root, tmp_path):
+    """Nimbus moves a silent worker after nimbus.task.timeout.secs; were the dead supervisor
+    still registered then (until its ZooKeeper session ends, up to a 2 s tick late), Nimbus
+    could put the work back on its free slot and wait nimbus.task.launch.secs there."""
+    nimbus = _script_conf(project_root, "nimbus", tmp_path)
+    assert "storm.zookeeper.session.timeout" not in nimbus  # Storm's 20 s
+    for n in (1, 2):
+        session_ms = _script_conf(project_root, f"supervisor-{n}", tmp_path)[
+            "storm.zookeeper.session.timeout"
+        ]
+        assert session_ms + 2000 < nimbus["nimbus.task.timeout.secs"] * 1000
+
+
 def test_zookeeper_and_nimbus_are_where_the_cluster_environment_looks(project_root, tmp_path):
     compose = _compose(project_root)
     conf = _script_conf(project_root, "nimbus", tmp_path)
