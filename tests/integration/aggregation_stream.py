@@ -87,8 +87,13 @@ class FeatureCollector(TopicFollower):
             return [user for user, snap in expected.items() if self.latest.get(user) != snap]
 
     def wait_until_equal(
-        self, expected: dict[str, FeatureSnapshot], timeout_s: float, process: subprocess.Popen
+        self,
+        expected: dict[str, FeatureSnapshot],
+        timeout_s: float,
+        process: subprocess.Popen | None,
     ) -> float:
+        """Seconds until every user's latest publication equals ``expected``; fails early if
+        ``process`` (the topology, when nothing restarts it) exits."""
         started = time.monotonic()
         while True:
             if self.error is not None:
@@ -96,7 +101,7 @@ class FeatureCollector(TopicFollower):
             missing = self.mismatches(expected)
             if not missing:
                 return time.monotonic() - started
-            if process.poll() is not None:
+            if process is not None and process.poll() is not None:
                 raise AssertionError(f"sparse run exited with {process.returncode}")
             if time.monotonic() - started > timeout_s:
                 user = missing[0]

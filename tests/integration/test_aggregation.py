@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import os
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -49,7 +51,7 @@ from .harness import (
     stack_env,
     wait_committed_to_end,
 )
-from .stream import GroupMember, produce
+from .stream import GroupMember, SupervisedTopology, produce
 from .wire_proofs import assert_failure_metrics_sent
 
 pytestmark = [pytest.mark.integration, pytest.mark.aggregation]
@@ -478,14 +480,9 @@ def test_a_member_joining_and_leaving_while_redis_is_down_loses_nothing(
     log_path = tmp_path / "sparse-run.log"
     member = GroupMember(agg_topics.kafka, agg_topics.group, agg_topics.web_logs)
     with (
-        StatsdListener() as metrics,
         FeatureCollector(agg_topics.kafka) as features,
         sparse_run(
-            agg_topics.kafka,
-            log_path,
-            topology="aggregation",
-            **agg_topics.env(),
-            BOTSCORE_METRICS_STATSD_PORT=str(metrics.port),
+            agg_topics.kafka, log_path, topology="aggregation", **agg_topics.env()
         ) as process,
     ):
         deadline = time.monotonic() + 180
@@ -507,7 +504,6 @@ def test_a_member_joining_and_leaving_while_redis_is_down_loses_nothing(
             agg_topics.kafka, agg_topics.group, agg_topics.web_logs, 120, process
         )
         logs_text = log_path.read_text(errors="replace")
-        received = metrics.tags_by_metric()
 
     report_figure(
         f"aggregation, Redis down 20 s with {sum(committed.values())} of {len(logs)} committed; "
@@ -520,8 +516,54 @@ def test_a_member_joining_and_leaving_while_redis_is_down_loses_nothing(
     assert "Redis did not take" in logs_text, "the fault never reached the aggregation bolt"
     letters = read_topic(agg_topics.kafka, agg_topics.kafka.dead_letter_topic)
     assert letters == [], [decode_dead_letter(r.value).reason for r in letters]
+
+
+@pytest.mark.faults
+def test_a_killed_aggregation_worker_loses_nothing_and_counts_each_request_once(
+    agg_topics, agg_redis, storm_on_path, tmp_path, report_figure
+):
+    """kill -9 of the aggregation bolt mid-stream ends its worker; started again, it reads
+    from the last commit, so requests it had applied since come again: the dedup marks
+    count each once (the features equal offline) and the bolt counts them as duplicates."""
+    logs = recorded_logs(users=500, rate=40, duration_s=1500, seed=25)
+    expected = final_features(logs)
+    feed(agg_topics, logs)
+    with (
+        StatsdListener() as metrics,
+        FeatureCollector(agg_topics.kafka) as features,
+        SupervisedTopology(
+            agg_topics.kafka,
+            tmp_path,
+            "aggregation",
+            **agg_topics.env(),
+            BOTSCORE_METRICS_STATSD_PORT=str(metrics.port),
+        ) as topology,
+    ):
+        deadline = time.monotonic() + 180
+        while features.total < 200:
+            assert time.monotonic() < deadline, "no features published before the fault"
+            time.sleep(0.2)
+        [pid] = topology.component_pids("bolts.aggregate.AggregateBolt")
+        committed = committed_offsets(agg_topics.kafka, agg_topics.group, agg_topics.web_logs)
+        os.kill(pid, signal.SIGKILL)
+        assert 0 < sum(committed.values()) < len(logs), committed
+        took = features.wait_until_equal(expected, timeout_s=420, process=None)
+        ends = wait_committed_to_end(agg_topics.kafka, agg_topics.group, agg_topics.web_logs, 120)
+        restarts = topology.unplanned_exits
+        received = metrics.tags_by_metric()
+        duplicates = sum(p.value for p in metrics.points("botscore.aggregate.duplicates"))
+
+    report_figure(
+        f"aggregation, kill -9 of the aggregation bolt with {sum(committed.values())} of "
+        f"{len(logs)} committed: {duplicates:.0f} requests read again and counted once; all "
+        f"{len(expected)} users' features equal offline {took:.0f} s after the kill"
+    )
+    assert restarts == 1, f"the worker exited {restarts} times; the kill should end it once"
+    assert sum(ends.values()) == len(logs)
+    letters = read_topic(agg_topics.kafka, agg_topics.kafka.dead_letter_topic)
+    assert letters == [], [decode_dead_letter(r.value).reason for r in letters]
     assert_failure_metrics_sent(
-        "test_a_member_joining_and_leaving_while_redis_is_down_loses_nothing", received
+        "test_a_killed_aggregation_worker_loses_nothing_and_counts_each_request_once", received
     )
 
 
