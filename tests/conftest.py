@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from botscore.model.registry import Thresholds
 from botscore.model.training import train_model
 from botscore.simulator.spec import SimulationSpec
 
@@ -31,6 +32,8 @@ def small_model_dir(tmp_path_factory) -> Path:
         out,
         SimulationSpec(users=300, bot_share=0.3, rate=20, duration_s=600, seed=3),
         holdout_seed=4,
+        # Fixed, so that the components' tests see every decision in small samples.
+        thresholds=Thresholds(challenge=0.5, block=0.9),
     )
     return out
 

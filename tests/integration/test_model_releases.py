@@ -21,8 +21,9 @@ import redis
 from kafka import KafkaConsumer
 
 from botscore.model.features import CATALOG
+from botscore.model.registry import load_model
 from botscore.model.release_watch import Refused, ReleaseWatcher, Switched
-from botscore.model.releases import Release, ReleaseStore
+from botscore.model.releases import Release, ReleaseStore, release_id
 from botscore.model.sample_users import sample_users
 from botscore.settings import KafkaSettings, Secret
 from botscore.transport.kafka_clients import connection_config, create_producer
@@ -50,7 +51,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.models]
 
 REDIS_DB = 12  # the stack's Redis, a database of these tests' own
 BASELINE = ROOT / "models" / "baseline"
-BUNDLED_ID = "baseline/2"
+BUNDLED_ID = release_id(load_model(BASELINE).manifest)
 KEY = "it-signing-key-0123456789"
 
 

@@ -100,6 +100,11 @@ def _print(evaluation: Evaluation) -> None:
             f"  {k.kind:<20} challenged {k.challenged:6.1%}  blocked {k.blocked:6.1%}  "
             f"at {evaluation.human_rate:.1%} humans {k.at_human_rate:6.1%}{aucs}"
         )
+    visitors = evaluation.visitors
+    print(f"per visitor (decisions {visitors.latency_s:g} s after the features):")
+    print(f"  {'all':<20} {visitors.overall.text()}")
+    for kind, figures in visitors.kinds:
+        print(f"  {kind:<20} {figures.text()}")
     print("each bot kind left out of training:")
     for left in evaluation.left_out:
         d = left.detection

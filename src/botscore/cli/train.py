@@ -7,11 +7,14 @@ It needs no settings: ``main`` does not read ``config.json`` for it.
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import replace
 
 from botscore.cli.command import Subparsers
 from botscore.cli.evaluate import evaluate_and_report
+from botscore.model.registry import Thresholds
 from botscore.model.training import DEFAULT_VERSION, HOLDOUT_SEED, TRAINING_TRAFFIC, train_model
+from botscore.model.visitor_policy import HUMANS_CHALLENGED_TARGET
 from botscore.settings import Settings
 from botscore.simulator.profiles import MIXES
 
@@ -35,6 +38,20 @@ def add_parser(subparsers: Subparsers) -> None:
         "--mix", choices=MIXES, default=defaults.mix, help="which kinds visit (%(default)s)"
     )
     parser.add_argument(
+        "--humans-challenged",
+        type=float,
+        default=HUMANS_CHALLENGED_TARGET,
+        help="choose the thresholds so that at most this share of held-out human visitors is "
+        "ever challenged, none blocked (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--thresholds",
+        type=float,
+        nargs=2,
+        metavar=("CHALLENGE", "BLOCK"),
+        help="use these thresholds instead of choosing them",
+    )
+    parser.add_argument(
         "--version",
         default=DEFAULT_VERSION,
         help="the manifest's version: a new one for each model you publish (default: %(default)s)",
@@ -52,9 +69,25 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         mix=args.mix,
     )
     manifest, report = train_model(
-        args.out, traffic, holdout_seed=args.holdout_seed, version=args.version
+        args.out,
+        traffic,
+        holdout_seed=args.holdout_seed,
+        version=args.version,
+        thresholds=Thresholds(*args.thresholds) if args.thresholds else None,
+        humans_challenged=args.humans_challenged,
+        progress=_progress,
     )
     print(f"wrote {args.out}: {manifest.name} {manifest.version}, {report.rows} rows")
+    chosen = (
+        "given"
+        if report.humans_challenged_target is None
+        else f"chosen for at most {report.humans_challenged_target:.2%} of humans challenged"
+    )
+    thresholds = manifest.thresholds
+    print(
+        f"thresholds: challenge {thresholds.challenge:.6f}, block {thresholds.block:.6f} ({chosen})"
+    )
+    print(f"held-out visitors: {report.holdout_visitors}")
     print(
         f"held-out seed {args.holdout_seed}: {report.holdout_rows} rows, "
         f"AUC {report.holdout_auc:.4f}"
@@ -66,3 +99,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         )
     evaluate_and_report(args.out)
     return 0
+
+
+def _progress(message: str) -> None:
+    print(f"train: {message}", file=sys.stderr, flush=True)

@@ -27,13 +27,24 @@ from botscore.model.detection_metrics import (
 from botscore.model.features import CATALOG
 from botscore.model.registry import ModelManifest, Thresholds, load_model
 from botscore.model.training import (
+    Simulated,
     bot_scores,
     fit_classifier,
     read_training_traffic,
+    simulate,
     training_rows,
 )
+from botscore.model.visitor_policy import (
+    DECISION_LATENCY_S,
+    combined,
+    decisions,
+    summarize,
+    visitor_requests,
+)
+from botscore.settings import EnforcementSettings
 from botscore.simulator.profiles import MIXES, PROFILES
 from botscore.simulator.spec import SimulationSpec
+from botscore.simulator.visits import VisitSummary
 
 __all__ = [
     "EVALUATION_MIX",
@@ -43,6 +54,7 @@ __all__ = [
     "KindFigures",
     "LeftOut",
     "ScoredRows",
+    "VisitorFigures",
     "evaluate",
     "left_out_training",
 ]
@@ -94,6 +106,16 @@ class ScoredRows:
 
 
 @dataclass(frozen=True)
+class VisitorFigures:
+    """What the held-out visitors would feel at the edge under the model's thresholds."""
+
+    latency_s: float
+    enforcement: EnforcementSettings
+    overall: VisitSummary
+    kinds: tuple[tuple[str, VisitSummary], ...]
+
+
+@dataclass(frozen=True)
 class Evaluation:
     manifest: ModelManifest
     training: SimulationSpec
@@ -105,6 +127,7 @@ class Evaluation:
     overall: Detection
     kinds: tuple[KindFigures, ...]
     left_out: tuple[LeftOut, ...]
+    visitors: VisitorFigures
     rows: ScoredRows
 
 
@@ -130,7 +153,8 @@ def evaluate(
         )
     training, interval = read_training_traffic(model_dir)
     held_out = _held_out_specs(training, seeds, mix)
-    x, is_bot, kinds = _rows(held_out, interval, progress)
+    simulations = _simulations(held_out, interval, progress)
+    x, is_bot, kinds = _rows(simulations)
     missing = [k for k in MIXES[mix] if not np.any(kinds == k)]
     if missing:
         raise ModelError(
@@ -156,6 +180,7 @@ def evaluate(
         overall=overall,
         kinds=kind_figures,
         left_out=left_out,
+        visitors=_visitor_figures(simulations, scores, thresholds, mix),
         rows=ScoredRows(kinds, is_bot, scores, left_out_scores),
     )
 
@@ -182,17 +207,53 @@ def _held_out_specs(
     return [replace(training, seed=seed, mix=mix) for seed in seeds]
 
 
-def _rows(
+def _simulations(
     specs: Sequence[SimulationSpec], interval: int, progress: Progress
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    xs, ys, kinds = [], [], []
+) -> list[Simulated]:
+    simulations = []
     for spec in specs:
         progress(f"simulating held-out traffic, seed {spec.seed} ({spec.mix} mix)")
-        x, y, k = training_rows(spec, interval)
+        simulations.append(simulate(spec, interval))
+    return simulations
+
+
+def _rows(simulations: Sequence[Simulated]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    xs, ys, kinds = [], [], []
+    for simulation in simulations:
+        x, y, k = simulation.rows()
         xs.append(x)
         ys.append(y)
         kinds.extend(k)
     return np.concatenate(xs), np.concatenate(ys).astype(bool), np.array(kinds)
+
+
+def _visitor_figures(
+    simulations: Sequence[Simulated], scores: np.ndarray, thresholds: Thresholds, mix: str
+) -> VisitorFigures:
+    """Each simulation's requests under the decisions its scores make, at the default TTLs."""
+    enforcement = EnforcementSettings()
+    parts, start = [], 0
+    for simulation in simulations:
+        end = start + len(simulation.snapshots)
+        parts.append(
+            visitor_requests(
+                simulation.logs,
+                simulation.snapshots,
+                scores[start:end],
+                simulation.kind_of,
+                simulation.bot_kinds,
+                DECISION_LATENCY_S,
+            )
+        )
+        start = end
+    requests = combined(parts)
+    decided = decisions(requests, thresholds, enforcement)
+    return VisitorFigures(
+        latency_s=DECISION_LATENCY_S,
+        enforcement=enforcement,
+        overall=summarize(requests, decided),
+        kinds=tuple((kind, summarize(requests, decided, kind)) for kind in MIXES[mix]),
+    )
 
 
 def _kind_figures(

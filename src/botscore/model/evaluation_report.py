@@ -14,6 +14,7 @@ from typing import Any
 
 from botscore.model.evaluation import Evaluation
 from botscore.model.evaluation_plots import HISTOGRAMS, PR, ROC, write_plots
+from botscore.simulator.visits import VisitSummary
 
 __all__ = [
     "JSON_NAME",
@@ -62,6 +63,13 @@ def evaluation_dict(evaluation: Evaluation) -> dict[str, Any]:
             {"kind": left.kind, "training_rows": left.training_rows, **asdict(left.detection)}
             for left in evaluation.left_out
         ],
+        "visitors": {
+            "latency_s": evaluation.visitors.latency_s,
+            "challenge_ttl_s": evaluation.visitors.enforcement.challenge_ttl_s,
+            "block_ttl_s": evaluation.visitors.enforcement.block_ttl_s,
+            "overall": asdict(evaluation.visitors.overall),
+            "kinds": {kind: asdict(figures) for kind, figures in evaluation.visitors.kinds},
+        },
     }
 
 
@@ -136,6 +144,7 @@ def evaluation_markdown(evaluation: Evaluation) -> str:
             f"| {_pct(d.bots_at_human_rate)} | {_pct(d.humans_challenged)} "
             f"| {_pct(d.humans_blocked)} |"
         )
+    lines += ["", *_visitor_lines(evaluation)]
     lines += [
         "",
         "## Figures",
@@ -145,8 +154,47 @@ def evaluation_markdown(evaluation: Evaluation) -> str:
         f"![scores per kind]({HISTOGRAMS})",
         "",
         "Limits: every row is simulated, so these figures say how well the model separates "
-        "the simulator's kinds, not real visitors; they count rows, not visitors, and a "
-        "visitor is scored at every publication of its features.",
+        "the simulator's kinds, not real visitors. The per-visitor figures also depend on "
+        "the decision latency assumed and on the traffic's mix and pace.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _visitor_lines(evaluation: Evaluation) -> list[str]:
+    visitors = evaluation.visitors
+    lines = [
+        "## Per visitor",
+        "",
+        "Every held-out request gets the decision the edge would hold for its user at that "
+        f"moment: the newest score whose features are {visitors.latency_s:g} s old or more "
+        "(publication, scoring and the merge) decides, and a challenge or block lasts "
+        f"{visitors.enforcement.challenge_ttl_s} or {visitors.enforcement.block_ttl_s} s "
+        "from its features' time. A human is counted once if ever challenged or blocked; "
+        "a bot's time runs from its first request to its first blocked one.",
+        "",
+        "| visitors | humans | ever challenged | ever blocked | requests affected "
+        "| bots | blocked | within 10 s | to block p50 / p90 / max |",
+        "|---|---|---|---|---|---|---|---|---|",
+        _visitor_row("all", visitors.overall),
+    ]
+    lines += [_visitor_row(kind, figures) for kind, figures in visitors.kinds]
+    return lines
+
+
+def _visitor_row(name: str, v: VisitSummary) -> str:
+    humans = (
+        f"{v.humans} | {_pct(v.humans_challenged)} | {_pct(v.humans_blocked)} "
+        f"| {_pct(v.human_requests_affected)}"
+        if v.humans
+        else "- | - | - | -"
+    )
+    timing = (
+        "-" if v.time_to_block_s is None else " / ".join(f"{t:.0f} s" for t in v.time_to_block_s)
+    )
+    bots = (
+        f"{v.bots} | {_pct(v.bots_blocked)} | {_pct(v.bots_blocked_within_10s)} | {timing}"
+        if v.bots
+        else "- | - | - | -"
+    )
+    return f"| {name} | {humans} | {bots} |"

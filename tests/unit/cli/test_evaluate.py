@@ -6,11 +6,18 @@ import pytest
 from botscore.cli import evaluate
 from botscore.cli.main import build_parser, main
 from botscore.model.detection_metrics import Detection
-from botscore.model.evaluation import Evaluation, KindFigures, LeftOut, ScoredRows
+from botscore.model.evaluation import (
+    Evaluation,
+    KindFigures,
+    LeftOut,
+    ScoredRows,
+    VisitorFigures,
+)
 from botscore.model.features import CATALOG
 from botscore.model.registry import ModelManifest, Thresholds
 from botscore.model.training import TRAINING_TRAFFIC
-from botscore.settings import Settings
+from botscore.settings import EnforcementSettings, Settings
+from botscore.simulator.visits import VisitSummary
 
 DETECTION = Detection(
     bot_rows=300,
@@ -24,6 +31,11 @@ DETECTION = Detection(
     humans_challenged=0.0125,
     humans_blocked=0.001,
 )
+
+
+HUMANS = VisitSummary(40, 0.025, 0.0, 0.001, 0, 0.0, 0.0, None)
+SCRAPERS = VisitSummary(0, 0.0, 0.0, 0.0, 10, 0.9, 0.6, (4.0, 12.5, 30.0))
+VISITORS = VisitSummary(40, 0.025, 0.0, 0.001, 10, 0.9, 0.6, (4.0, 12.5, 30.0))
 
 
 def an_evaluation() -> Evaluation:
@@ -43,6 +55,9 @@ def an_evaluation() -> Evaluation:
             KindFigures("scraper", True, 300, 0.9, 0.8, 0.75, 0.99, 0.9),
         ),
         left_out=(LeftOut("scraper", 900, DETECTION), LeftOut("headless_browser", None, DETECTION)),
+        visitors=VisitorFigures(
+            3.0, EnforcementSettings(), VISITORS, (("human", HUMANS), ("scraper", SCRAPERS))
+        ),
         rows=ScoredRows(np.array([]), np.array([]), np.array([]), {}),
     )
 
@@ -80,6 +95,15 @@ def test_defaults_evaluate_the_shipped_model_on_two_new_seeds_of_the_wide_mix(re
         "  human                challenged   1.2%  blocked   0.1%  at 0.1% humans   0.0%",
         "  scraper              challenged  90.0%  blocked  80.0%  at 0.1% humans  75.0%"
         "  ROC AUC 0.9900  PR AUC 0.9000",
+        "per visitor (decisions 3 s after the features):",
+        "  all                  40 humans: 2.50% ever challenged, 0.00% ever blocked, 0.10% of "
+        "their requests affected; 10 bots: 90.0% blocked, 60.0% within 10 s; first request to "
+        "block p50 4.0 s, p90 12.5 s, max 30.0 s",
+        "  human                40 humans: 2.50% ever challenged, 0.00% ever blocked, 0.10% of "
+        "their requests affected; 0 bots: 0.0% blocked, 0.0% within 10 s; no bot blocked",
+        "  scraper              0 humans: 0.00% ever challenged, 0.00% ever blocked, 0.00% of "
+        "their requests affected; 10 bots: 90.0% blocked, 60.0% within 10 s; first request to "
+        "block p50 4.0 s, p90 12.5 s, max 30.0 s",
         "each bot kind left out of training:",
         "  scraper              ROC AUC 0.9877  challenged  90.0%  blocked  80.0%  "
         "at 0.1% humans  75.0%",

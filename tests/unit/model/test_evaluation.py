@@ -12,7 +12,12 @@ from botscore.errors import ModelError
 from botscore.model import evaluation as evaluation_module
 from botscore.model.evaluation import evaluate, left_out_training
 from botscore.model.evaluation_report import write_evaluation
-from botscore.model.training import read_training_traffic, train_model, training_rows
+from botscore.model.training import (
+    DEFAULT_VERSION,
+    read_training_traffic,
+    train_model,
+    training_rows,
+)
 from botscore.simulator.profiles import MIXES, PROFILES
 from botscore.simulator.spec import SimulationSpec
 
@@ -140,7 +145,15 @@ def test_the_command_and_the_library_write_the_same_bytes(tiny_model, tmp_path, 
     assert [left["kind"] for left in saved["left_out"]] == WIDE_BOTS
 
     summary = (tmp_path / "a" / "evaluation.md").read_text()
-    assert summary.startswith("# Evaluation of baseline 2\n")
+    assert summary.startswith(f"# Evaluation of baseline {DEFAULT_VERSION}\n")
     for kind in MIXES["wide"]:
         assert f"| {kind}" in summary, kind
+    # One row per kind in the per-visitor table too, and the figures in the JSON.
+    visitors = summary.split("## Per visitor")[1].split("## Figures")[0]
+    assert [line.split(" | ")[0] for line in visitors.splitlines() if line.startswith("| ")][
+        1:
+    ] == ["| all", *(f"| {kind}" for kind in MIXES["wide"])]
+    assert list(saved["visitors"]["kinds"]) == list(MIXES["wide"])
+    humans = sum(v["humans"] for v in saved["visitors"]["kinds"].values())
+    assert saved["visitors"]["overall"]["humans"] == humans > 0
     assert "![ROC curves](evaluation-roc.png)" in summary

@@ -2,6 +2,7 @@
 
 import json
 import os
+from dataclasses import replace
 import subprocess
 import sys
 
@@ -13,10 +14,12 @@ from botscore.model.training import (
     HOLDOUT_SEED,
     TRAINING_TRAFFIC,
     read_training_traffic,
+    simulate,
     train_model,
     training_rows,
 )
-from botscore.settings import AggregationSettings
+from botscore.model.visitor_policy import choose_thresholds, visitor_requests
+from botscore.settings import AggregationSettings, EnforcementSettings
 from botscore.simulator.spec import SimulationSpec
 
 SMALL = SimulationSpec(users=300, bot_share=0.3, rate=20, duration_s=600, seed=3)
@@ -24,7 +27,9 @@ SMALL = SimulationSpec(users=300, bot_share=0.3, rate=20, duration_s=600, seed=3
 
 def test_training_traffic_is_a_simulated_hour_and_keeps_its_values():
     # models/baseline was trained on exactly this; other values give another model.
-    expected = SimulationSpec(users=3000, bot_share=0.3, rate=80.0, duration_s=3600.0, seed=7)
+    expected = SimulationSpec(
+        users=3000, bot_share=0.3, rate=80.0, duration_s=3600.0, seed=7, mix="wide"
+    )
     assert expected == TRAINING_TRAFFIC
     assert HOLDOUT_SEED == 8
 
@@ -49,9 +54,18 @@ def test_rows_are_what_the_topology_would_publish():
 
 
 def test_the_held_out_report_separates_bots_from_humans(tmp_path):
-    _, report = train_model(tmp_path, SMALL, holdout_seed=4)
+    manifest, report = train_model(tmp_path, SMALL, holdout_seed=4)
     assert report.holdout_auc > 0.9
     assert report.challenged["human"] < 0.05
+    # The thresholds are the visitor policy's for the held-out simulation, not fixed ones.
+    holdout = simulate(replace(SMALL, seed=4))
+    scores = load_model(tmp_path).predict_scores(holdout.rows()[0])
+    visitors = visitor_requests(
+        holdout.logs, holdout.snapshots, scores, holdout.kind_of, holdout.bot_kinds
+    )
+    assert manifest.thresholds == choose_thresholds(visitors, EnforcementSettings(), 0.005)
+    assert report.humans_challenged_target == 0.005
+    assert report.holdout_visitors.startswith(f"{int((~visitors.is_bot).sum())} humans: ")
     saved = json.loads((tmp_path / "training-report.json").read_text())
     assert saved["holdout_auc"] == report.holdout_auc
     assert read_training_traffic(tmp_path) == (SMALL, AggregationSettings().publish_interval_ms)

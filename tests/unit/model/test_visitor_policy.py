@@ -1,0 +1,138 @@
+import random
+
+import numpy as np
+import pytest
+
+from botscore.aggregation.offline import FeatureSnapshot
+from botscore.errors import ModelError
+from botscore.model.registry import Thresholds
+from botscore.model.visitor_policy import (
+    ALLOW,
+    BLOCK,
+    CHALLENGE,
+    choose_thresholds,
+    combined,
+    decisions,
+    summarize,
+    visitor_requests,
+)
+from botscore.settings import EnforcementSettings
+from botscore.simulator.visits import Visit, summarize_visits
+from botscore.v1.web_log_pb2 import WebLog
+
+T0 = 1_767_225_600_000
+TTLS = EnforcementSettings(block_ttl_s=60, challenge_ttl_s=30)
+KINDS = {"h1": "human", "h2": "human", "b1": "scraper"}
+BOTS = frozenset({"scraper"})
+
+
+def log(user: str, s: float) -> WebLog:
+    return WebLog(user_id=user, time_unix_ms=T0 + int(s * 1000))
+
+
+def snap(user: str, s: float) -> FeatureSnapshot:
+    return FeatureSnapshot(user, T0 + int(s * 1000), {})
+
+
+def test_a_score_is_in_force_from_its_feature_time_plus_the_latency_until_a_newer_one():
+    logs = [log("b1", t) for t in (0, 1, 2.9, 3, 4, 9)] + [log("h1", 5)]
+    snaps = [snap("b1", 0), snap("b1", 4)]
+    requests = visitor_requests(logs, snaps, np.array([0.7, 0.2]), KINDS, BOTS, latency_s=3)
+    b1 = requests.user == 0  # users are indexed in sorted order: b1, h1
+    np.testing.assert_array_equal(requests.score[b1], [np.nan, np.nan, np.nan, 0.7, 0.7, 0.2])
+    np.testing.assert_array_equal(requests.age_s[b1][3:], [3, 4, 5])
+    assert np.isnan(requests.score[~b1]).all()
+    np.testing.assert_array_equal(requests.is_bot, [True, False])
+    np.testing.assert_array_equal(requests.kinds, ["scraper", "human"])
+
+
+def test_decisions_follow_the_thresholds_and_lapse_after_their_ttl():
+    logs = [log("h1", t) for t in (0, 10, 29, 31, 59, 61)]
+    thresholds = Thresholds(challenge=0.5, block=0.9)
+    for value, lasting in ((0.6, CHALLENGE), (0.95, BLOCK)):
+        requests = visitor_requests(logs, [snap("h1", 0)], np.array([value]), KINDS, BOTS, 0)
+        expected = [
+            lasting if t < (30 if lasting == CHALLENGE else 60) else ALLOW
+            for t in (0, 10, 29, 31, 59, 61)
+        ]
+        np.testing.assert_array_equal(decisions(requests, thresholds, TTLS), expected)
+    requests = visitor_requests(logs, [snap("h1", 0)], np.array([0.49]), KINDS, BOTS, 0)
+    assert (decisions(requests, thresholds, TTLS) == ALLOW).all()
+
+
+def test_the_summary_equals_the_live_simulators_over_the_same_decisions():
+    rng = random.Random(3)
+    users = [f"u{i}" for i in range(40)]
+    kinds = {u: ("scraper" if i % 3 == 0 else "human") for i, u in enumerate(users)}
+    logs = sorted(
+        (log(u, rng.uniform(0, 300)) for u in users for _ in range(rng.randint(1, 30))),
+        key=lambda w: w.time_unix_ms,
+    )
+    snaps = [snap(w.user_id, (w.time_unix_ms - T0) / 1000) for w in logs[::3]]
+    scores = np.array([rng.random() for _ in snaps])
+    requests = visitor_requests(logs, snaps, scores, kinds, BOTS, latency_s=2)
+    decided = decisions(requests, Thresholds(0.6, 0.85), TTLS)
+
+    visits: dict[str, Visit] = {}
+    names = ["allow", "challenge", "block"]
+    start_ms = logs[0].time_unix_ms
+    for w, u, d in zip(logs, requests.user, decided, strict=True):
+        t = (w.time_unix_ms - start_ms) / 1000
+        visit = visits.setdefault(str(u), Visit(bool(requests.is_bot[u]), t))
+        visit.record(t, names[d])
+    assert summarize(requests, decided) == summarize_visits(visits)
+    scrapers = {u: v for u, v in visits.items() if requests.kinds[int(u)] == "scraper"}
+    assert summarize(requests, decided, "scraper") == summarize_visits(scrapers)
+
+
+def test_chosen_thresholds_block_no_human_and_challenge_the_target_share_at_most():
+    rng = np.random.default_rng(5)
+    users = [f"h{i:03d}" for i in range(200)] + [f"b{i:03d}" for i in range(50)]
+    kinds = {u: ("human" if u[0] == "h" else "scraper") for u in users}
+    logs = [log(u, t) for t in range(0, 100, 5) for u in users]
+    snaps = [snap(u, t) for t in range(0, 100, 10) for u in users]
+    scores = np.array([rng.beta(1, 30) if s.user_id[0] == "h" else rng.beta(8, 1) for s in snaps])
+    requests = visitor_requests(logs, snaps, scores, kinds, BOTS, latency_s=1)
+    ttls = EnforcementSettings(block_ttl_s=600, challenge_ttl_s=300)
+    chosen = choose_thresholds(requests, ttls, humans_challenged=0.02)
+    figures = summarize(requests, decisions(requests, chosen, ttls))
+    assert figures.humans_blocked == 0
+    assert figures.humans_challenged == pytest.approx(4 / 200)
+    assert figures.bots_blocked > 0.5
+    # The lowest such thresholds: any lower block threshold blocks a human, any lower
+    # challenge threshold challenges one human more.
+    lower_block = Thresholds(chosen.challenge, float(np.nextafter(chosen.block, 0)))
+    assert summarize(requests, decisions(requests, lower_block, ttls)).humans_blocked > 0
+    lower = Thresholds(float(np.nextafter(chosen.challenge, 0)), chosen.block)
+    assert summarize(requests, decisions(requests, lower, ttls)).humans_challenged > 0.02
+
+
+def test_bad_inputs_are_refused():
+    with pytest.raises(ModelError, match="2 scores for 1 snapshots"):
+        visitor_requests([log("h1", 0)], [snap("h1", 0)], np.array([0.1, 0.2]), KINDS, BOTS)
+    with pytest.raises(ModelError, match="no requests"):
+        visitor_requests([], [], np.array([]), KINDS, BOTS)
+    unscored = visitor_requests([log("h1", 0)], [], np.array([]), KINDS, BOTS)
+    with pytest.raises(ModelError, match="no human request has a score"):
+        choose_thresholds(unscored, TTLS)
+    with pytest.raises(ModelError, match=r"in \[0, 1\)"):
+        choose_thresholds(unscored, TTLS, humans_challenged=1.0)
+
+
+def test_combined_simulations_keep_their_users_apart():
+    one = visitor_requests(
+        [log("h1", 0), log("b1", 1)], [snap("b1", 1)], np.array([0.95]), KINDS, BOTS, 0
+    )
+    two = visitor_requests([log("h1", 5)], [snap("h1", 5)], np.array([0.95]), KINDS, BOTS, 0)
+    both = combined([one, two])
+    np.testing.assert_array_equal(both.user, [1, 0, 2])
+    np.testing.assert_array_equal(both.kinds, ["scraper", "human", "human"])
+    figures = summarize(both, decisions(both, Thresholds(0.5, 0.9), TTLS))
+    assert (figures.humans, figures.humans_blocked, figures.bots, figures.bots_blocked) == (
+        2,
+        0.5,
+        1,
+        1.0,
+    )
+    with pytest.raises(ModelError, match="no requests to combine"):
+        combined([])
