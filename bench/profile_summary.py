@@ -34,7 +34,7 @@ GROUPS: list[tuple[str, re.Pattern[str]]] = [
         ("logging", r"\(logging/|org\.apache\.logging|org\.slf4j"),
         ("metrics", r"\(botscore/metrics|\(datadog/|\.metric"),
         ("redis-py", r"\(redis/"),
-        ("JVM multilang (ShellBolt/ShellSpout)", r"org\.apache\.storm\.(task\.ShellBolt|spout"),
+        ("JVM multilang (ShellBolt/ShellSpout)", r"\.(ShellBolt|ShellSpout|ShellProcess)\."),
         ("JVM msgpack serializer", r"botscore\.storm\.MsgpackSerializer|org\.msgpack"),
         ("JVM executor queues (JCQueue)", r"org\.apache\.storm\.utils\.JCQueue"),
         ("JVM acker", r"org\.apache\.storm\.daemon\.Acker"),
@@ -81,8 +81,8 @@ def print_stacks(name: str, stacks: Counter[tuple[str, ...]], top: int) -> None:
 
 
 def thread_group(name: str) -> str:
-    """A JVM thread's name with its numbers blurred, so a pool's threads add up."""
-    return re.sub(r"\d+", "#", name)
+    """A thread's name with its numbers blurred, so a pool's threads add up; ``main`` kept."""
+    return "main" if name.startswith("main (") else re.sub(r"\d+", "#", name)
 
 
 def print_phase(directory: Path, top: int) -> None:
@@ -101,11 +101,12 @@ def print_phase(directory: Path, top: int) -> None:
         print(f"  {name:<24} {seconds:8.2f} {per_unit:10.1f} {seconds / total:7.1%}")
     per_unit = total / units * 1e6 if units else float("nan")
     print(f"  {'all':<24} {total:8.2f} {per_unit:10.1f}")
-    threads: Counter[str] = Counter()
-    for name, seconds in summary["jvm_threads_cpu_seconds"].items():
-        threads[thread_group(name)] += seconds
-    if threads:
-        print(f"\n  JVM threads by CPU (top {top}):")
+    print(f"  (py-spy itself: {summary['py_spy_cpu_seconds']:.2f} CPU s, not counted above)")
+    for process, by_name in summary["threads_cpu_seconds"].items():
+        threads: Counter[str] = Counter()
+        for name, seconds in by_name.items():
+            threads[thread_group(name)] += seconds
+        print(f"\n  {process}, threads by CPU (top {top}):")
         for name, seconds in threads.most_common(top):
             per_unit = seconds / units * 1e6 if units else float("nan")
             print(f"    {seconds:7.2f} s {per_unit:8.1f} µs/{unit}  {name}")

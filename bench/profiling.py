@@ -97,17 +97,20 @@ def threads_cpu(pid: int) -> dict[int, float]:
     return {tid: cpu_seconds(pid, tid) for tid in tids}
 
 
-def thread_names(pid: int) -> dict[int, str]:
-    """Thread id -> name: Java's full names from ``jcmd Thread.print``, else the kernel's."""
-    names = {}
+def thread_names(pid: int, java: bool) -> dict[int, str]:
+    """Thread id -> name: ``main``, Java's names from ``jcmd Thread.print``, else the kernel's.
+
+    Python names no native thread, so its threads read as the process's name and their id.
+    """
+    names = {pid: "main"}
     for tid in threads_cpu(pid):
         try:
-            names[tid] = Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip()
+            names.setdefault(tid, Path(f"/proc/{pid}/task/{tid}/comm").read_text().strip())
         except OSError:
             continue
-    jcmd = find_tool("jcmd")
-    if jcmd:
-        dump = subprocess.run([jcmd, str(pid), "Thread.print"], capture_output=True, text=True)
+    tool = find_tool("jcmd") if java else None
+    if tool:
+        dump = subprocess.run([tool, str(pid), "Thread.print"], capture_output=True, text=True)
         names.update({int(m["nid"], 16): m["name"] for m in NID.finditer(dump.stdout)})
     return names
 
@@ -165,6 +168,7 @@ def jfr_collapsed(recording: Path, out: Path) -> None:
             f"{f['method']['type']['name']}.{f['method']['name']}"
             for f in reversed(values["stackTrace"]["frames"])
         ]
+        frames = [frame.replace("/", ".") for frame in frames]  # JFR: "java/lang/Thread"
         stack = ";".join([f"thread {thread.get('javaName') or thread.get('osName')}", *frames])
         stacks[stack] = stacks.get(stack, 0) + 1
     out.write_text("".join(f"{stack} {count}\n" for stack, count in stacks.items()))
@@ -186,9 +190,14 @@ class PhaseProfile:
     stopped: float = 0.0
     load: list[float] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)
-    threads: dict[int, float] = field(default_factory=dict)
-    thread_names: dict[int, str] = field(default_factory=dict)
+    threads: dict[str, dict[int, float]] = field(default_factory=dict)
+    thread_names: dict[str, dict[int, str]] = field(default_factory=dict)
     samplers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    py_spy_cpu: float = 0.0  # the samplers' own, for what the profiling cost the phase
+
+    @property
+    def sampled(self) -> list[str]:
+        return [*self.python, *([self.jvm] if self.jvm else [])]
 
     def start(self) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -206,7 +215,7 @@ class PhaseProfile:
                 jvm_pid, "JFR.start", f"name={JFR_RECORDING}", "settings=profile", recording
             ):
                 print("    profile: no JFR recording (jcmd missing or refused): JVM CPU only")
-            self.threads = threads_cpu(jvm_pid)
+        self.threads = {name: threads_cpu(self.processes[name]) for name in self.sampled}
         self.load = list(os.getloadavg())
         self.cpu = {name: cpu_seconds(pid) for name, pid in self.processes.items()}
         self.started = time.monotonic()
@@ -218,29 +227,33 @@ class PhaseProfile:
         self.stopped = time.monotonic()
         self.cpu = {n: cpu_seconds(pid) - self.cpu[n] for n, pid in self.processes.items()}
         self.load += os.getloadavg()
-        if self.jvm:
-            jvm_pid = self.processes[self.jvm]
-            after = threads_cpu(jvm_pid)
-            self.threads = {t: s - self.threads.get(t, 0.0) for t, s in after.items()}
-            self.thread_names = thread_names(jvm_pid)
-            if jcmd(jvm_pid, "JFR.stop", f"name={JFR_RECORDING}"):
-                jfr_collapsed(self.directory / "jvm.jfr", self.directory / "jvm.txt")
+        for name in self.sampled:
+            pid, before = self.processes[name], self.threads[name]
+            self.threads[name] = {t: s - before.get(t, 0.0) for t, s in threads_cpu(pid).items()}
+        self.py_spy_cpu = sum(cpu_seconds(sampler.pid) for sampler in self.samplers)
         for sampler in self.samplers:
             stop_py_spy(sampler)
+        for name in self.sampled:
+            self.thread_names[name] = thread_names(self.processes[name], java=name == self.jvm)
+        if self.jvm:
+            jvm_pid = self.processes[self.jvm]
+            if jcmd(jvm_pid, "JFR.stop", f"name={JFR_RECORDING}"):
+                jfr_collapsed(self.directory / "jvm.jfr", self.directory / "jvm.txt")
 
     def save(self, units: int, unit: str) -> None:
-        jvm_threads: dict[str, float] = {}
-        for tid, seconds in self.threads.items():
-            name = self.thread_names.get(tid, f"thread {tid}")
-            jvm_threads[name] = jvm_threads.get(name, 0.0) + seconds
+        threads: dict[str, dict[str, float]] = {}
+        for process, by_id in self.threads.items():
+            names = self.thread_names[process]
+            threads[process] = {f"{names.get(t, 'thread')} ({t})": s for t, s in by_id.items()}
         summary: dict[str, Any] = {
             "seconds": self.stopped - self.started,
             "units": units,
             "unit": unit,
             "load_average_1_5_15_start_end": self.load,
             "cpu_seconds": self.cpu,
-            "jvm_threads_cpu_seconds": jvm_threads,
-            "sampled": [*self.python, *(["jvm"] if self.jvm else [])],
+            "threads_cpu_seconds": threads,
+            "py_spy_cpu_seconds": self.py_spy_cpu,
+            "sampled": self.sampled,
         }
         (self.directory / "cpu.json").write_text(json.dumps(summary, indent=1) + "\n")
         print(f"    profile written to {self.directory} (bench/profile_summary.py to read it)")
