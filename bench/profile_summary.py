@@ -4,7 +4,8 @@ For each phase under DIR (``bench/profiling.py`` writes them): CPU seconds and Â
 unit (user, WebLog) of every process, the JVM's threads by CPU, and for each sampled
 process the share of its samples in named groups (inclusive: a sample counts for every
 group one of its frames belongs to, so groups overlap), its top functions inclusive and
-its top functions by own time. Samples leave idle threads out, so shares are CPU shares.
+its top functions by own time. Samples leave sleeping threads out but count a thread waiting
+for a core: shares are close to CPU shares; the Âµs come from the CPU figures, never samples.
 `.venv/bin/python bench/profile_summary.py DIR [--top N]`
 """
 
@@ -121,10 +122,11 @@ def print_phase(directory: Path, top: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("directory", type=Path, help="what --profile DIR wrote")
+    parser.add_argument("directory", type=Path, help="what --profile DIR wrote, or one phase")
     parser.add_argument("--top", type=int, default=12, help="functions to list per process")
     options = parser.parse_args()
-    phases = sorted(p.parent for p in options.directory.glob("*/cpu.json"))
+    phases = sorted(p.parent for p in options.directory.glob("cpu.json"))  # one phase's
+    phases += sorted(p.parent for p in options.directory.glob("*/cpu.json"))
     if not phases:
         parser.error(f"no phase profiles (*/cpu.json) under {options.directory}")
     for phase in phases:

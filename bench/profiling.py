@@ -1,12 +1,13 @@
 """Where a bench phase's CPU goes: py-spy on Python processes, JFR and thread CPU of a JVM.
 
 The benches' ``--profile DIR`` writes, for each profiled phase, ``DIR/<phase>/``:
-``<name>.txt``, py-spy's collapsed stacks of each Python process (``--format raw``, idle
-threads left out, so samples follow CPU); ``jvm.txt``, the JVM's JFR execution samples in
-the same format (root first, the thread's name as the root frame); ``cpu.json``, CPU
-seconds of every process over the phase (and of each JVM thread), the units of work done
-and the load average. ``bench/profile_summary.py DIR`` prints them.
-CPU comes from ``/proc``: on a shared machine it is steadier than wall clock.
+``<name>.txt``, py-spy's collapsed stacks of each Python process (``--format raw``;
+sleeping threads left out, running ones and those waiting for a core kept); ``jvm.txt``,
+the JVM's JFR execution samples in the same format (root first, the thread's name as the
+root frame); ``cpu.json``, CPU seconds of every process over the phase and of each of the
+sampled processes' threads, the units of work done and the load average.
+``bench/profile_summary.py DIR`` prints them. CPU comes from ``/proc``: on a shared machine
+it is steadier than wall clock.
 """
 
 from __future__ import annotations
@@ -225,7 +226,12 @@ class PhaseProfile:
         if self.stopped:
             return
         self.stopped = time.monotonic()
-        self.cpu = {n: cpu_seconds(pid) - self.cpu[n] for n, pid in self.processes.items()}
+        for name, pid in self.processes.items():
+            if Path(f"/proc/{pid}").exists():
+                self.cpu[name] = cpu_seconds(pid) - self.cpu[name]
+            else:
+                print(f"    profile: {name} (pid {pid}) ended during the phase: CPU left out")
+                del self.cpu[name]
         self.load += os.getloadavg()
         for name in self.sampled:
             pid, before = self.processes[name], self.threads[name]
