@@ -6,7 +6,8 @@ own and Redis database 7 (emptied before and after), and times from the moment t
 holds every partition to the moment the group has committed every offset. Commits come at
 most every ``kafka.commit_interval_ms`` and are sampled every 0.2 s, so the figure is a
 little low. Prints figures only. Needs the local stack (`make up`). The plain loop doing
-the same Redis work is ``bench/feature_stage.py``'s.
+the same Redis work is ``bench/feature_stage.py``'s. ``--profile DIR`` also records where
+the CPU goes meanwhile (``bench/profiling.py``).
 `PYTHONPATH=src .venv/bin/python bench/aggregation_topology.py --requests 200000`
 """
 
@@ -30,10 +31,12 @@ from botscore.simulator.traffic import TrafficGenerator
 from botscore.transport.kafka_clients import connection_config, create_producer, ensure_topics
 from botscore.transport.redis_client import create_redis
 
-# A sibling script: run as a script, this directory is on sys.path.
+# Sibling modules: run as a script, this directory is on sys.path.
+from profiling import profiled, topology_processes
 from scoring_pipeline import (
     LOGS,
     ROOT,
+    STATE,
     committed_all,
     delete_topics,
     end_offsets,
@@ -63,6 +66,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=200_000, help="pre-loaded WebLogs")
     parser.add_argument("--timeout-s", type=float, default=900.0, help="start and run, each")
+    parser.add_argument(
+        "--profile", type=Path, metavar="DIR", help="record CPU per process and samples into DIR"
+    )
     options = parser.parse_args()
     kafka = load_project_settings().kafka
     run = uuid.uuid4().hex[:8]
@@ -109,16 +115,21 @@ def main() -> None:
         try:
             if not wait_assigned(process, log_path, len(end), options.timeout_s):
                 return
-            started = time.perf_counter()
-            deadline = time.monotonic() + options.timeout_s
-            while not committed_all(admin, group, end):
-                if process.poll() is not None or time.monotonic() > deadline:
-                    print("topology exited or timed out before committing every WebLog")
-                    return
-                time.sleep(0.2)
-            elapsed = time.perf_counter() - started
+            processes, python = topology_processes(process.pid, STATE)
+            phase = options.profile / "aggregation" if options.profile else None
+            with profiled(phase, processes, python, jvm="jvm") as recorded:
+                started = time.perf_counter()
+                deadline = time.monotonic() + options.timeout_s
+                while not committed_all(admin, group, end):
+                    if process.poll() is not None or time.monotonic() > deadline:
+                        print("topology exited or timed out before committing every WebLog")
+                        return
+                    time.sleep(0.2)
+                elapsed = time.perf_counter() - started
         finally:
             stop_group(process)
+        if recorded:
+            recorded.save(total, "WebLog")
         print(f"aggregation topology: {total:,} WebLogs committed in {elapsed:.1f} s")
         print(f"aggregation_web_logs_per_s={total / elapsed:.0f}")
     finally:

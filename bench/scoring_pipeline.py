@@ -8,6 +8,7 @@ Issue 12's benchmark, scoring part. On one pre-loaded topic of ``UserFeatures``:
 (e) a soak: a steady rate for minutes, with the RSS of every process of the topology (the
     JVM and each Python component) sampled each minute.
 Prints figures only, never asserts them; the last line is the summary issue 12 specifies.
+``--profile DIR`` also records where the CPU goes in (a) and (b) (``bench/profiling.py``).
 Needs the local stack (`make up`); creates its own topics and deletes them. Run with
 `make bench`, or `PYTHONPATH=src .venv/bin/python bench/scoring_pipeline.py --help`.
 """
@@ -60,9 +61,11 @@ from botscore.wire.codec import (
     encode_user_features,
 )
 from botscore.wire.records import FeatureBatch
+from profiling import profiled, service_pids, session_processes, topology_processes
 
 ROOT = Path(__file__).resolve().parents[1]
-LOGS = Path(os.environ.get("BOTSCORE_STATE", ROOT / ".stack")) / "logs"
+STATE = Path(os.environ.get("BOTSCORE_STATE", ROOT / ".stack"))
+LOGS = STATE / "logs"
 ASSIGNED = re.compile(r"partition \d+ assigned, reading from")
 WARM_UP_USERS = 2000
 
@@ -80,6 +83,7 @@ class Options:
     phases: str
     soak_s: float
     soak_rate: int
+    profile: Path | None
 
 
 def parse_options() -> Options:
@@ -93,6 +97,12 @@ def parse_options() -> Options:
     parser.add_argument("--phases", default="abce", help="which of a, b, c, e to run")
     parser.add_argument("--soak-s", type=float, default=600.0, help="how long the soak runs (e)")
     parser.add_argument("--soak-rate", type=int, default=5_000, help="users/s offered (e)")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="record CPU per process and py-spy/JFR samples of (a) and (b) into DIR",
+    )
     return Options(**vars(parser.parse_args()))
 
 
@@ -187,7 +197,9 @@ def score_and_send(
     return scored
 
 
-def plain_loop(settings: Settings, kafka: KafkaSettings, users: int, timeout_s: float) -> float:
+def plain_loop(
+    settings: Settings, kafka: KafkaSettings, users: int, timeout_s: float, profile: Path | None
+) -> float:
     """Users/s of consumer -> batched model -> producer, committing after each batch."""
     model = load_scoring_model(settings)
     consumer = create_consumer(
@@ -201,19 +213,24 @@ def plain_loop(settings: Settings, kafka: KafkaSettings, users: int, timeout_s: 
     wait_for_topic(consumer, kafka.features_topic, lambda: time.monotonic() > deadline)
     consumer.subscribe([kafka.features_topic])
     scored, started = 0, 0.0
+    processes = {"plain-loop": os.getpid(), **service_pids(STATE)}
+    phase = profile / "b-plain-loop" if profile else None
     try:
-        while scored < users and time.monotonic() < deadline:
-            polled = poll_group(consumer, timeout_ms=500)
-            if not polled:
-                continue
-            started = started or time.perf_counter()
-            scored += score_and_send(model, polled, producer, kafka.scores_topic)
-            producer.flush()
-            consumer.commit(commit_positions(next_positions(polled)))
-        elapsed = time.perf_counter() - started
+        with profiled(phase, processes, python=["plain-loop"]) as recorded:
+            while scored < users and time.monotonic() < deadline:
+                polled = poll_group(consumer, timeout_ms=500)
+                if not polled:
+                    continue
+                started = started or time.perf_counter()
+                scored += score_and_send(model, polled, producer, kafka.scores_topic)
+                producer.flush()
+                consumer.commit(commit_positions(next_positions(polled)))
+            elapsed = time.perf_counter() - started
     finally:
         producer.close()
         consumer.close()
+    if recorded:
+        recorded.save(scored, "user")
     print(f"(b) plain loop: scored {scored:,} of {users:,} in {elapsed:.1f} s")
     return scored / elapsed if scored else 0.0
 
@@ -338,11 +355,16 @@ def topology_throughput(
 ) -> float:
     """Users/s of the topology over the pre-loaded topic, from its first score to its last."""
     log_path = LOGS / "bench-scoring-throughput.log"
+    phase = options.profile / "a-topology" if options.profile else None
     with sparse_run(kafka, log_path) as process:
         if not wait_assigned(process, log_path, len(end), options.start_timeout_s):
             return 0.0
-        wait_committed(kafka, end, process, options.score_timeout_s)
+        processes, python = topology_processes(process.pid, STATE)
+        with profiled(phase, processes, python, jvm="jvm") as recorded:
+            wait_committed(kafka, end, process, options.score_timeout_s)
     stamps = scores_by_source(kafka)
+    if recorded:
+        recorded.save(len(stamps), "user")
     if len(stamps) < 2:
         return 0.0
     span_s = (max(stamps.values()) - min(stamps.values())) / 1000
@@ -522,31 +544,16 @@ def print_latency(result: Latency, options: Options) -> None:
 
 def process_memory(session: int) -> dict[str, int]:
     """RSS in kB of each process in the topology's session: ``jvm`` and the components."""
-    found = subprocess.run(["pgrep", "-s", str(session)], capture_output=True, text=True)
     memory: dict[str, int] = {}
-    for pid in found.stdout.split():
+    for name, pid in session_processes(session).items():
         try:
-            args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue  # ended meanwhile
         rss = re.search(r"^VmRSS:\s+(\d+) kB", status, re.M)
-        if rss is None:
-            continue
-        name = _process_name([a.decode(errors="replace") for a in args if a])
-        if name:
-            memory[name] = memory.get(name, 0) + int(rss.group(1))
+        if rss is not None:
+            memory[name] = int(rss.group(1))
     return memory
-
-
-def _process_name(args: list[str]) -> str | None:
-    if any(a.endswith("streamparse_run") for a in args):
-        return args[-1].rsplit(".", 1)[-1]  # the component's class
-    if args and args[0].endswith("java") and "org.apache.storm.LocalCluster" in " ".join(args):
-        return "jvm"
-    if args and args[0].endswith("java") and "storm.home" in " ".join(args):
-        return "jvm"
-    return None
 
 
 def paced(
@@ -643,7 +650,9 @@ def throughput(
         end = preload(shared, payloads[: options.users])
         print(f"pre-loaded {options.users:,} UserFeatures on {shared.features_topic}")
         if "b" in options.phases:
-            baseline_rate = plain_loop(settings, plain_out, options.users, options.score_timeout_s)
+            baseline_rate = plain_loop(
+                settings, plain_out, options.users, options.score_timeout_s, options.profile
+            )
         if "a" in options.phases:
             topology_rate = topology_throughput(topology_out, end, options.users, options)
     finally:
