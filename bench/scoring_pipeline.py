@@ -166,8 +166,10 @@ def end_offsets(kafka: KafkaSettings, topic: str) -> dict[int, int]:
 
 
 def load_scoring_model(settings: Settings) -> LoadedModel:
-    threadpool_limits(limits=settings.scoring.model_threads)  # as in the classifier bolt
-    return load_model(resolve_model_dir(settings.scoring.model_dir))
+    model = load_model(resolve_model_dir(settings.scoring.model_dir))
+    # As in the classifier bolt: after the load, which is what loads OpenMP.
+    threadpool_limits(limits=settings.scoring.model_threads)
+    return model
 
 
 def score_and_send(

@@ -36,8 +36,8 @@ def _json_message(framed: str) -> dict[str, Any]:
 
 
 def main() -> None:
-    threadpool_limits(limits=1)  # as in the classifier bolt
     model = load_model(ROOT / "models" / "baseline")
+    threadpool_limits(limits=1)  # as in the classifier bolt: after the load that loads OpenMP
     users = list(sample_users(USERS, seed=5))
     payloads = [encode_user_features(u.user_id, 0, u.features) for u in users]
 

@@ -52,10 +52,14 @@ class ClassifierBolt(Bolt):  # type: ignore[misc]
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         settings = Settings.from_options(storm_conf)
-        threadpool_limits(limits=settings.scoring.model_threads)
         self.metrics_settings = settings.metrics
         self.storm_tags = storm_tags(storm_conf, context)
         bundled = load_model(resolve_model_dir(settings.scoring.model_dir))
+        # After the load: threadpoolctl limits only the thread pools already loaded, and
+        # unpickling the model is what loads scikit-learn's OpenMP. Limited before it, the
+        # pool kept a thread per core, spinning between calls (105 µs of CPU per user
+        # instead of 17 in bench/README.md's profile).
+        threadpool_limits(limits=settings.scoring.model_threads)
         self.model = bundled
         self.metrics = _metrics_for(settings.metrics, bundled, self.storm_tags)
         tag_logs(self.logger, self.metrics.tags)

@@ -4,7 +4,10 @@ import dataclasses
 import json
 import logging
 import math
+import os
 import shutil
+import subprocess
+import sys
 from collections import Counter
 
 import numpy as np
@@ -260,3 +263,30 @@ def test_with_no_redis_listening_the_bundled_model_scores(small_model_dir, monke
     [warning] = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert warning.startswith("cannot read published models from Redis (")
     assert f"scoring with {bundled}, retrying | component=classifier" in warning
+
+
+def test_the_model_runs_on_the_configured_threads_only(small_model_dir, project_root):
+    """In a fresh process, as a worker starts: the limit must come after the model's load,
+    which is what loads OpenMP (limited before it, the pool kept a spinning thread per core)."""
+    script = (
+        "import json, pytest\n"
+        "from threadpoolctl import threadpool_info\n"
+        "from bolts.classifier import ClassifierBolt\n"
+        "from tests.unit.storm_fakes import start\n"
+        "options = {'botscore.scoring.model_dir': sys.argv[1],\n"
+        "           'botscore.scoring.model_threads': 1}\n"
+        "start(ClassifierBolt, options, pytest.MonkeyPatch())\n"
+        "pools = [p for p in threadpool_info() if p['user_api'] == 'openmp']\n"
+        "print(json.dumps([p['num_threads'] for p in pools]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": f"{project_root / 'src'}:{project_root}"}
+    env.pop("OMP_NUM_THREADS", None)
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys\n" + script, str(small_model_dir)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    threads = json.loads(done.stdout.splitlines()[-1])
+    assert threads and set(threads) == {1}, done.stdout
