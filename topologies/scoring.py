@@ -1,12 +1,13 @@
 """Scoring: features from Kafka -> classifier -> threat scores to Kafka, a batch per tuple.
 
-Batches of one partition stay on one classifier and one producer task, in order.
+Batches of one partition stay on one classifier and one producer task, in order; a
+challenger's scores (the classifier's shadow stream) have a producer of their own.
 """
 
 from streamparse import Grouping, Topology
 
-from bolts.classifier import ClassifierBolt
-from bolts.score_producer import ScoreProducerBolt
+from bolts.classifier import SHADOW_STREAM, ClassifierBolt
+from bolts.score_producer import ScoreProducerBolt, ShadowProducerBolt
 from botscore.multilang import storm_options
 from spouts.kafka_features import KafkaFeaturesSpout
 
@@ -17,3 +18,6 @@ class Scoring(Topology):  # type: ignore[misc]
     features = KafkaFeaturesSpout.spec(par=1)
     classifier = ClassifierBolt.spec(inputs={features: Grouping.fields("partition")}, par=1)
     producer = ScoreProducerBolt.spec(inputs={classifier: Grouping.fields("partition")}, par=1)
+    shadow_producer = ShadowProducerBolt.spec(
+        inputs={classifier[SHADOW_STREAM]: Grouping.fields("partition")}, par=1
+    )

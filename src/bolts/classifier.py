@@ -5,12 +5,19 @@ models publish``): every ``scoring.release_check_s`` a poller thread reads the l
 release from Redis and verifies it, and the bolt switches between two tuples. A refused
 release or a Redis outage leaves the running model in place (one log line, a metric).
 
-Delivery: the batch's scores are emitted as one tuple anchored to the input, then the
-input is acked, so the spout hears of success only when the producer has acked the scores
-too. A tuple that cannot be scored (malformed, or the model call raised) is failed, never
-dropped: the spout replays it and, once its attempts are used up, dead-letters its
-messages with their original bytes. Acks and fails are explicit (``auto_ack``,
-``auto_anchor`` and ``auto_fail`` are off), so a raising call never crashes the worker.
+Shadow scoring: while a challenger is published to the shadow slot (``botscore models
+shadow``), each batch scored by the champion is scored by the challenger too, and its
+scores go out on the ``shadow`` stream, for their own topic. The challenger never changes
+the champion's scores: it is called after them, and a challenger that raises costs its own
+scores of that batch only (logged, counted), never the tuple.
+
+Delivery: the batch's scores (and the challenger's) are emitted as one tuple each
+anchored to the input, then the input is acked, so the spout hears of success only when
+the producers have acked both. A tuple that cannot be scored (malformed, or the model
+call raised) is failed, never dropped: the spout replays it and, once its attempts are
+used up, dead-letters its messages with their original bytes. Acks and fails are
+explicit (``auto_ack``, ``auto_anchor`` and ``auto_fail`` are off), so a raising call
+never crashes the worker.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from streamparse import Bolt, Tuple
+from streamparse import Bolt, Stream, Tuple
 from threadpoolctl import threadpool_limits
 
 from botscore.clock import now_ms
@@ -31,10 +38,11 @@ from botscore.model.release_watch import (
     Reachable,
     Refused,
     ReleaseWatcher,
+    ShadowStopped,
     Switched,
     Unreachable,
 )
-from botscore.model.releases import ReleaseStore, release_id
+from botscore.model.releases import ReleaseStore, Slot, release_id
 from botscore.model.scoring import score_batch, score_buckets
 from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import MetricsSettings, Settings
@@ -42,10 +50,12 @@ from botscore.transport.redis_client import create_redis
 from botscore.vocabulary import Component
 from botscore.wire.records import FeatureBatch, ScoreBatch
 
+SHADOW_STREAM = "shadow"
+
 
 # streamparse ships no types: its Bolt is Any to mypy.
 class ClassifierBolt(Bolt):  # type: ignore[misc]
-    outputs = ScoreBatch.FIELDS
+    outputs = [Stream(ScoreBatch.FIELDS), Stream(ScoreBatch.FIELDS, name=SHADOW_STREAM)]
     auto_ack = False
     auto_anchor = False
     auto_fail = False
@@ -61,6 +71,7 @@ class ClassifierBolt(Bolt):  # type: ignore[misc]
         # instead of 17 in bench/README.md's profile).
         threadpool_limits(limits=settings.scoring.model_threads)
         self.model = bundled
+        self.challenger: LoadedModel | None = None
         self.metrics = _metrics_for(settings.metrics, bundled, self.storm_tags)
         tag_logs(self.logger, self.metrics.tags)
         self.logger.info("scoring with model %s", release_id(bundled.manifest))
@@ -82,16 +93,38 @@ class ClassifierBolt(Bolt):  # type: ignore[misc]
         self.apply_releases()
         started = time.perf_counter()
         try:
-            scores = score_batch(self.model, FeatureBatch.from_values(tup.values), now_ms())
+            batch = FeatureBatch.from_values(tup.values)
+            scores = score_batch(self.model, batch, now_ms())
         except Exception:
             self.logger.exception("cannot score tuple %s; failing it for a replay", tup.id)
             self.metrics.count("failed")
             self.fail(tup)
             return
         self.metrics.histogram("predict_seconds", time.perf_counter() - started)
+        shadow = self._shadow_scores(tup, batch, scores.scored_time_ms)
         self.emit(scores.to_values(), anchors=[tup])
+        if shadow is not None:
+            self.emit(shadow.to_values(), anchors=[tup], stream=SHADOW_STREAM)
         self.ack(tup)
         self._count_scores(scores)
+
+    def _shadow_scores(self, tup: Tuple, batch: FeatureBatch, scored_ms: int) -> ScoreBatch | None:
+        """The challenger's scores of ``batch``; None without one, or when it raised."""
+        if self.challenger is None:
+            return None
+        try:
+            shadow = score_batch(self.challenger, batch, scored_ms)
+        except Exception:
+            self.logger.exception(
+                "challenger %s cannot score tuple %s; no shadow scores for it",
+                release_id(self.challenger.manifest),
+                tup.id,
+            )
+            self.metrics.count("shadow_failed", len(batch.user_ids))
+            return None
+        challenger = f"challenger:{shadow.model_name}:{shadow.model_version}"
+        self.metrics.count("shadow_scored", len(shadow.user_ids), tags=[challenger])
+        return shadow
 
     def _count_scores(self, scores: ScoreBatch) -> None:
         """A few calls per batch, never one per user: decisions, tenths of the score, and
@@ -113,7 +146,12 @@ class ClassifierBolt(Bolt):  # type: ignore[misc]
 
     def _apply(self, outcome: Outcome) -> None:
         running = release_id(self.model.manifest)
-        if isinstance(outcome, Switched):
+        if isinstance(outcome, (Switched, Refused)) and outcome.slot is Slot.SHADOW:
+            self._apply_shadow(outcome)
+        elif isinstance(outcome, ShadowStopped):
+            self.logger.info("shadow scoring with %s stopped", outcome.release_id)
+            self.challenger = None
+        elif isinstance(outcome, Switched):
             self.logger.info("switching from model %s to published %s", running, outcome.release_id)
             previous, self.model = self.metrics, outcome.model
             self.metrics = _metrics_for(self.metrics_settings, outcome.model, self.storm_tags)
@@ -137,6 +175,20 @@ class ClassifierBolt(Bolt):  # type: ignore[misc]
             self.metrics.count("releases_unreachable")
         elif isinstance(outcome, Reachable):
             self.logger.info("Redis answers again; published models are checked again")
+
+    def _apply_shadow(self, outcome: Switched | Refused) -> None:
+        if isinstance(outcome, Switched):
+            self.logger.info("shadow scoring with challenger %s", outcome.release_id)
+            self.challenger = outcome.model
+            return
+        running = "none" if self.challenger is None else release_id(self.challenger.manifest)
+        self.logger.error(
+            "refused challenger %s, shadow scoring goes on with %s: %s",
+            outcome.release_id,
+            running,
+            outcome.reason,
+        )
+        self.metrics.count("shadow_refused")
 
 
 def _metrics_for(settings: MetricsSettings, model: LoadedModel, tags: list[str]) -> Metrics:

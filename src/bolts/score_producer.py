@@ -1,4 +1,5 @@
-"""Producer bolt of the scoring topology: one ``ThreatScore`` per user, keyed by user id.
+"""Producer bolts of the scoring topology: one ``ThreatScore`` per user, keyed by user id,
+the champion's to the scores topic and a challenger's to the shadow scores topic.
 
 When the features and scores topics have as many partitions, a batch's scores go to the
 partition its features came from: the one the user id's key maps to (both topics are
@@ -48,3 +49,12 @@ class ScoreProducerBolt(KafkaProducerBolt):
 
     def partition(self, values: list[Any]) -> int | None:
         return int(values[_PARTITION]) if self.same_partitions else None
+
+
+class ShadowProducerBolt(ScoreProducerBolt):
+    """The challenger's scores (the classifier's ``shadow`` stream), which no edge reads."""
+
+    component = Component.SHADOW_PRODUCER
+
+    def target(self, settings: Settings) -> str:
+        return settings.kafka.shadow_scores_topic

@@ -112,6 +112,10 @@ class KafkaSettings:
     scores_topic: str = field(
         default="threat-scores", metadata={"doc": "`ThreatScore`s, the scoring's output"}
     )
+    shadow_scores_topic: str = field(
+        default="threat-scores-shadow",
+        metadata={"doc": "a challenger's `ThreatScore`s (`botscore models shadow`); no decisions"},
+    )
     # "earliest" scores the retained backlog.
     auto_offset_reset: OffsetReset = field(
         default="earliest", metadata={"doc": "where a new consumer group starts"}

@@ -51,6 +51,7 @@ class Component(StrEnum):
     FEATURES_SPOUT = "features_spout"
     CLASSIFIER = "classifier"
     SCORE_PRODUCER = "score_producer"
+    SHADOW_PRODUCER = "shadow_producer"
     ENFORCER = "enforcer"
     EDGE = "edge"  # where decisions are applied: the simulator here, a web server in production
     STORM = "storm"  # `botscore storm --send`: Nimbus's figures, for want of the Storm UI

@@ -54,13 +54,14 @@ def fresh_topics(
 ) -> KafkaSettings:
     """Topics and a consumer group of the caller's own, so runs never see each other's data.
 
-    Creates the features, scores and dead-letter topics, plus ``also``.
+    Creates the features, scores, shadow scores and dead-letter topics, plus ``also``.
     """
     run = run or new_run_id()
     settings = KafkaSettings(
         bootstrap_servers=kafka_settings.bootstrap_servers,
         features_topic=f"{prefix}-features-{run}",
         scores_topic=f"{prefix}-scores-{run}",
+        shadow_scores_topic=f"{prefix}-shadow-scores-{run}",
         dead_letter_topic=f"{prefix}-dead-letters-{run}",
     )
     ensure_topics(settings, [*run_topics(settings), *also])
@@ -77,6 +78,7 @@ def topology_env(settings: KafkaSettings) -> dict[str, str]:
     return {
         "BOTSCORE_KAFKA_FEATURES_TOPIC": settings.features_topic,
         "BOTSCORE_KAFKA_SCORES_TOPIC": settings.scores_topic,
+        "BOTSCORE_KAFKA_SHADOW_SCORES_TOPIC": settings.shadow_scores_topic,
         "BOTSCORE_SCORING_CONSUMER_GROUP": scoring_group(settings),
         "BOTSCORE_KAFKA_DEAD_LETTER_TOPIC": settings.dead_letter_topic,
     }
@@ -84,7 +86,12 @@ def topology_env(settings: KafkaSettings) -> dict[str, str]:
 
 def run_topics(settings: KafkaSettings) -> list[str]:
     """The topics ``fresh_topics`` created for ``settings`` (without ``also``)."""
-    return [settings.features_topic, settings.scores_topic, settings.dead_letter_topic]
+    return [
+        settings.features_topic,
+        settings.scores_topic,
+        settings.shadow_scores_topic,
+        settings.dead_letter_topic,
+    ]
 
 
 def delete_topics(settings: KafkaSettings, topics: list[str]) -> None:

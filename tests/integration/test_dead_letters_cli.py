@@ -17,7 +17,15 @@ from botscore.settings import KafkaSettings
 from botscore.wire.dead_letters import DeadLetterRecord, encode_dead_letter, fit_dead_letter
 from botscore.wire.records import SourceRef
 
-from .harness import ROOT, delete_topics, fresh_topics, new_run_id, read_topic, stack_env
+from .harness import (
+    ROOT,
+    delete_topics,
+    fresh_topics,
+    new_run_id,
+    read_topic,
+    run_topics,
+    stack_env,
+)
 from .stream import produce
 
 pytestmark = pytest.mark.integration
@@ -29,10 +37,7 @@ def letters_topics(kafka_settings: KafkaSettings) -> Iterator[tuple[KafkaSetting
     web_logs = f"it-dl-web-logs-{run}"
     settings = fresh_topics(kafka_settings, prefix="it-dl", run=run, also=(web_logs,))
     yield settings, web_logs
-    delete_topics(
-        settings,
-        [settings.features_topic, settings.scores_topic, settings.dead_letter_topic, web_logs],
-    )
+    delete_topics(settings, [*run_topics(settings), web_logs])
 
 
 def _letter(value: bytes, reason: str, topic: str, offset: int) -> DeadLetterRecord:

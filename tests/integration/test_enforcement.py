@@ -58,7 +58,15 @@ from botscore.wire.records import ScoreRecord, SourceRef
 from tests.statsd import StatsdListener
 
 from .faults import RedisServer, free_port, unreachable_redis_settings
-from .harness import ROOT, consume_all, delete_topics, empty_redis_db, fresh_topics, stack_env
+from .harness import (
+    ROOT,
+    consume_all,
+    delete_topics,
+    empty_redis_db,
+    fresh_topics,
+    run_topics,
+    stack_env,
+)
 from .stream import produce
 from .wire_proofs import assert_failure_metrics_sent
 
@@ -88,7 +96,7 @@ def settings(kafka_settings) -> Iterator[Settings]:
         enforcement=EnforcementSettings(consumer_group=f"it-edge-{uuid.uuid4().hex[:8]}"),
         metrics=MetricsSettings(enabled=False),
     )
-    delete_topics(topics, [topics.features_topic, topics.scores_topic, topics.dead_letter_topic])
+    delete_topics(topics, run_topics(topics))
 
 
 @pytest.fixture

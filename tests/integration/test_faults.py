@@ -40,6 +40,7 @@ from .harness import (
     delete_topics,
     fresh_topics,
     read_topic,
+    run_topics,
     scoring_group,
     wait_committed_to_end,
 )
@@ -73,9 +74,7 @@ UNCOMMITTED_BOUND = IN_FLIGHT_BOUND + 2 * FEED_RATE
 def topics(kafka_settings, storm_on_path):
     settings = fresh_topics(kafka_settings)
     yield settings
-    delete_topics(
-        settings, [settings.features_topic, settings.scores_topic, settings.dead_letter_topic]
-    )
+    delete_topics(settings, run_topics(settings))
 
 
 def _run_ok(command: list[str]) -> None:

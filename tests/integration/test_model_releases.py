@@ -1,8 +1,9 @@
 """Published models against the stack's Redis, and a switch under a steady stream.
 
-The command (`botscore models publish/list/activate`) and the classifier's check
+The command (`botscore models publish/list/activate/shadow`) and the classifier's check
 (``ReleaseWatcher``) run against a Redis database of this module's own; the last tests
-publish to a running scoring topology (`sparse run`) while users stream in.
+publish to a running scoring topology (`sparse run`) while users stream in, with a
+challenger shadow-scoring beside the champion from the start (`botscore models compare`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import shutil
 import subprocess
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +24,12 @@ import redis
 from kafka import KafkaConsumer
 
 from botscore.model.features import CATALOG
-from botscore.model.registry import load_model
+from botscore.model.registry import Thresholds, load_model
 from botscore.model.release_watch import Refused, ReleaseWatcher, Switched
-from botscore.model.releases import Release, ReleaseStore, release_id
+from botscore.model.releases import Release, ReleaseStore, Slot, release_id
 from botscore.model.sample_users import sample_users
 from botscore.settings import KafkaSettings, Secret
+from botscore.simulator.labels import HEADER
 from botscore.transport.kafka_clients import connection_config, create_producer
 from botscore.transport.topic_reader import StartAt, assign_topic
 from botscore.wire.codec import decode_threat_score, encode_user_features
@@ -42,6 +46,7 @@ from .harness import (
     scoring_group,
     sparse_run,
     stack_env,
+    topology_env,
     wait_committed_to_end,
     wait_until_reading,
 )
@@ -92,8 +97,8 @@ def botscore(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def live_marked(listing: str) -> list[str]:
-    return [line.split()[1] for line in listing.splitlines() if line.startswith("* ")]
+def live_marked(listing: str, mark: str = "*") -> list[str]:
+    return [line.split()[1] for line in listing.splitlines() if line.startswith(f"{mark} ")]
 
 
 def test_publish_list_and_roll_back_with_the_command(store, tmp_path):
@@ -129,6 +134,37 @@ def test_publish_list_and_roll_back_with_the_command(store, tmp_path):
         "botscore: baseline/nope is not published (see `botscore models list`)",
     )
     assert store.live_id() == "baseline/it-b"
+
+
+def test_a_challenger_is_set_listed_promoted_and_stopped_with_the_command(store, tmp_path):
+    champion, challenger = variant(tmp_path / "a", "it-a"), variant(tmp_path / "b", "it-b")
+    assert botscore("publish", str(champion)).returncode == 0
+    shadowed = botscore("publish", str(challenger), "--shadow")
+    assert shadowed.stdout.strip() == (
+        "baseline/it-b (unsigned) published the challenger (shadow scoring)"
+    ), shadowed.stderr
+    listing = botscore("list").stdout
+    assert (live_marked(listing), live_marked(listing, "~")) == (
+        ["baseline/it-a"],
+        ["baseline/it-b"],
+    )
+    assert store.slots() == {Slot.LIVE: "baseline/it-a", Slot.SHADOW: "baseline/it-b"}
+
+    # The champion cannot be its own challenger; the challenger made live stops being one.
+    refused = botscore("shadow", "baseline/it-a")
+    assert (refused.returncode, refused.stderr.strip()) == (
+        1,
+        "botscore: baseline/it-a is live: a challenger must be another release",
+    )
+    assert botscore("activate", "baseline/it-b").returncode == 0
+    assert store.slots() == {Slot.LIVE: "baseline/it-b", Slot.SHADOW: None}
+    assert botscore("shadow", "baseline/it-a").stdout.strip() == (
+        "baseline/it-a the challenger (shadow scoring)"
+    )
+    assert botscore("shadow", "--off").stdout.strip() == "shadow scoring with baseline/it-a stopped"
+    assert botscore("shadow", "--off").stdout.strip() == "no challenger was set"
+    assert store.slots() == {Slot.LIVE: "baseline/it-b", Slot.SHADOW: None}
+    assert botscore("shadow", "baseline/nope").returncode == 1
 
 
 BAD_MODELS = {
@@ -200,6 +236,7 @@ class Feed:
     def __init__(self, settings: KafkaSettings) -> None:
         self.settings = settings
         self.sent: set[tuple[int, int]] = set()
+        self.is_bot: dict[str, bool] = {}  # the simulation's labels, user id -> is a bot
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run_guarded, daemon=True)
@@ -232,6 +269,7 @@ class Feed:
             futures = []
             for _ in range(burst):
                 user = next(users)
+                self.is_bot[user.user_id] = user.is_bot
                 payload = encode_user_features(user.user_id, 1_790_000_000_000 + i, user.features)
                 futures.append(
                     producer.send(
@@ -281,8 +319,12 @@ def wait_for_log(log_path: Path, text: str, timeout_s: float) -> None:
 
 @dataclass
 class SwitchRun:
+    settings: KafkaSettings
     sent: set[tuple[int, int]]
     scores: list[ScoreRecord]
+    shadow: list[ScoreRecord]  # the challenger's, from the shadow scores topic
+    labels: Path  # the fed users' kinds, as `botscore simulate` writes them
+    bots: set[str]  # the fed bots' user ids
     log: str
     refused: dict[str, str]  # release id -> the reason it was refused for
     new_id: str
@@ -290,20 +332,29 @@ class SwitchRun:
     metrics: dict[str, set[str]]  # what the topology sent: name -> tags
 
 
+CHALLENGER_ID = "baseline/it-strict"
+# The baseline's pickle with other thresholds: it challenges everyone it does not block.
+STRICT = Thresholds(challenge=0.0, block=0.95)
+
+
 @pytest.fixture(scope="module")
 def switch_run(
     kafka_settings, storm_on_path, tmp_path_factory, report_figure
 ) -> Iterator[SwitchRun]:
-    """One topology start: refusals, a switch to a new version and a rollback, under load."""
+    """One topology start: refusals, a switch to a new version and a rollback, under load,
+    with a challenger shadow-scoring from the first tuple on."""
     settings = fresh_topics(kafka_settings, prefix="it-models")
     work = tmp_path_factory.mktemp("releases")
     log_path = work / "sparse-run.log"
     new = variant(work / "new", "it-new")
+    strict = {"challenge": STRICT.challenge, "block": STRICT.block}
+    challenger = variant(work / "challenger", "it-strict", thresholds=strict)
     refused: dict[str, str] = {}
     live_ms: dict[str, int] = {}
     with (
         StatsdListener() as metrics,
         empty_redis_db(REDIS_DB) as client,
+        _shadowing(challenger),
         sparse_run(
             settings,
             log_path,
@@ -323,6 +374,10 @@ def switch_run(
                     store.publish(release, int(time.time() * 1000))
                     wait_for_log(log_path, f"refused published model {release.id}", 60)
                     refused[release.id] = reason
+                # A bad challenger likewise: the running one goes on.
+                bad = Release.from_directory(tampered(work / "bad-challenger", "it-bad-strict"))
+                store.publish(bad, int(time.time() * 1000), Slot.SHADOW)
+                wait_for_log(log_path, f"refused challenger {bad.id}", 60)
                 published = botscore("publish", str(new))
                 assert published.returncode == 0, published.stderr
                 live_ms["baseline/it-new"] = _made_live(client, "baseline/it-new")
@@ -336,8 +391,19 @@ def switch_run(
         finally:
             scores.close()
         records = read_topic(settings, settings.scores_topic)
+        shadow = read_topic(settings, settings.shadow_scores_topic)
         received = metrics.tags_by_metric()
     decoded = [decode_threat_score(r.value) for r in records]
+    labels = work / "labels.csv"
+    labels.write_text(
+        "".join(
+            f"{line}\n"
+            for line in [
+                ",".join(HEADER),
+                *(f"{u},{'bot' if b else 'human'},{int(b)}" for u, b in feed.is_bot.items()),
+            ]
+        )
+    )
     first_new = min(s.scored_time_ms for s in decoded if _named(s) == "baseline/it-new")
     switch_s = (first_new - live_ms["baseline/it-new"]) / 1000
     back_s = (back.scored_time_ms - live_ms[BUNDLED_ID]) / 1000
@@ -347,8 +413,12 @@ def switch_run(
         f"{back_s:.2f} s after (release check every 5 s)"
     )
     yield SwitchRun(
+        settings=settings,
         sent=feed.sent,
         scores=decoded,
+        shadow=[decode_threat_score(r.value) for r in shadow],
+        labels=labels,
+        bots={user for user, bot in feed.is_bot.items() if bot},
         log=log_path.read_text(errors="replace"),
         refused=refused,
         new_id="baseline/it-new",
@@ -356,6 +426,15 @@ def switch_run(
         metrics=received,
     )
     delete_topics(settings, run_topics(settings))
+
+
+@contextmanager
+def _shadowing(challenger: Path) -> Iterator[None]:
+    """The challenger set with the command before the topology starts, so that its first
+    batch is shadow-scored too."""
+    shadowed = botscore("publish", str(challenger), "--shadow")
+    assert shadowed.returncode == 0, shadowed.stderr
+    yield
 
 
 def _made_live(client: redis.Redis, rid: str) -> int:
@@ -408,3 +487,86 @@ def test_scores_name_the_old_version_before_each_switch_and_the_new_one_after(sw
         assert len(changes) <= 2, f"partition {partition} changed model at offsets {changes}"
     new_scores = [s for s in switch_run.scores if _named(s) == switch_run.new_id]
     assert min(s.scored_time_ms for s in new_scores) >= switch_run.live_ms[switch_run.new_id]
+
+
+# --- shadow scoring, in the same run ----------------------------------------------------
+
+
+def _by_source(scores: list[ScoreRecord]) -> dict[tuple[int, int], ScoreRecord]:
+    return {(s.source.partition, s.source.offset): s for s in scores}
+
+
+def test_shadow_scores_arrive_on_their_own_topic_one_per_user_message(switch_run):
+    sources = [(s.source.partition, s.source.offset) for s in switch_run.shadow]
+    assert len(sources) == len(set(sources)), "a message was shadow-scored twice"
+    assert set(sources) == switch_run.sent, (
+        f"{len(switch_run.sent - set(sources))} messages without a shadow score"
+    )
+    assert {_named(s) for s in switch_run.shadow} == {CHALLENGER_ID}
+    # The champion's scores are the champion's: never named by the challenger, decided by
+    # the champion's thresholds; the challenger's are the same pickle's, by its own.
+    champion = _by_source(switch_run.scores)
+    baseline = load_model(BASELINE).manifest.thresholds
+    for source, shadow in _by_source(switch_run.shadow).items():
+        live = champion[source]
+        assert _named(live) != CHALLENGER_ID
+        assert (shadow.user_id, shadow.feature_time_ms) == (live.user_id, live.feature_time_ms)
+        assert shadow.score == live.score
+        assert live.decision == baseline.decide(live.score)
+        assert shadow.decision == STRICT.decide(shadow.score)
+
+
+def test_a_refused_challenger_is_logged_and_shadow_scoring_goes_on(switch_run):
+    [line] = [
+        line
+        for line in switch_run.log.splitlines()
+        if "refused challenger baseline/it-bad-strict," in line
+    ]
+    assert f"shadow scoring goes on with {CHALLENGER_ID}" in line
+    assert "SHA-256 of release" in line
+    assert f"shadow scoring with challenger {CHALLENGER_ID}" in switch_run.log
+    assert "botscore.classifier.shadow_refused" in switch_run.metrics
+    assert any(
+        tag == f"challenger:{CHALLENGER_ID.replace('/', ':')}"
+        for tag in switch_run.metrics["botscore.classifier.shadow_scored"]
+    )
+
+
+def test_the_comparison_report_counts_agreement_and_changed_decisions(switch_run):
+    done = botscore(
+        "compare", "--labels", str(switch_run.labels), **topology_env(switch_run.settings)
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    n = len(switch_run.sent)
+    champion = _by_source(switch_run.scores)
+    transitions = Counter(
+        (champion[source].decision, shadow.decision)
+        for source, shadow in _by_source(switch_run.shadow).items()
+    )
+    agreed = sum(count for (a, b), count in transitions.items() if a == b)
+    assert transitions[("allow", "challenge")] > 0, "the challenger should challenge humans"
+    assert lines[0] == (
+        f"{switch_run.settings.scores_topic} against {switch_run.settings.shadow_scores_topic}"
+    )
+    champions = ", ".join(sorted({BUNDLED_ID, switch_run.new_id}))
+    assert lines[1] == f"champion {champions}; challenger {CHALLENGER_ID}"
+    assert lines[2] == (
+        f"joined {n} messages scored by both (only the champion's: 0, only the challenger's: 0)"
+    )
+    assert lines[3] == f"decisions agree: {agreed} of {n} ({100 * agreed / n:.1f}%)"
+    reported = {
+        (parts[0], parts[2]): int(parts[3])
+        for parts in (line.split() for line in lines if line.startswith("  ") and "->" in line)
+    }
+    assert reported == dict(transitions)
+    # Per kind, from the labels: each kind's messages, and the challenger's challenges.
+    is_bot = {s.user_id: s.user_id in switch_run.bots for s in switch_run.shadow}
+    per_kind = {
+        line.split()[0]: line.split() for line in lines if line.startswith(("  bot ", "  human "))
+    }
+    for kind, bot in (("bot", True), ("human", False)):
+        shadows = [s for s in switch_run.shadow if is_bot[s.user_id] == bot]
+        challenged = sum(s.decision == "challenge" for s in shadows)
+        assert per_kind[kind][1] == str(len(shadows))
+        assert per_kind[kind][6] == f"{100 * challenged / len(shadows):.1f}%"

@@ -38,6 +38,7 @@ from .harness import (
     empty_redis_db,
     fresh_topics,
     read_topic,
+    run_topics,
     scoring_group,
     sparse_run,
     stack_env,
@@ -154,9 +155,7 @@ def pipeline_run(
     )
     log = log_path.read_text(errors="replace")
     yield PipelineRun(settings, sent, garbage_at, edge, scores, log, users_per_s, window)
-    delete_topics(
-        settings, [settings.features_topic, settings.scores_topic, settings.dead_letter_topic]
-    )
+    delete_topics(settings, run_topics(settings))
 
 
 @pytest.fixture(scope="module")

@@ -51,6 +51,7 @@ from .harness import (
     delete_topics,
     fresh_topics,
     new_run_id,
+    run_topics,
     sparse_run,
     stack_env,
 )
@@ -332,7 +333,7 @@ def _scoring_run(
 def _delete_run_topics(settings: KafkaSettings) -> None:
     delete_topics(
         replace(settings, bootstrap_servers=BOOTSTRAP),
-        [settings.features_topic, settings.scores_topic, settings.dead_letter_topic],
+        run_topics(settings),
     )
 
 
@@ -374,6 +375,7 @@ def sasl_run(
         Settings.from_options({}, environ=component_env).kafka,
         features_topic=topics.features_topic,
         scores_topic=topics.scores_topic,
+        shadow_scores_topic=topics.shadow_scores_topic,
         dead_letter_topic=topics.dead_letter_topic,
     )
     yield _scoring_run(settings, component_env, 444, tmp_path_factory)

@@ -22,6 +22,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         settings.aggregation.web_logs_topic,
         k.features_topic,
         k.scores_topic,
+        k.shadow_scores_topic,
         k.dead_letter_topic,
     ]
     created = ensure_topics(k, topics)

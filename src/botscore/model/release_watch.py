@@ -1,10 +1,12 @@
-"""Which model a classifier should score with, checked against the published releases.
+"""Which models a classifier should score with, checked against the published releases.
 
-``ReleaseWatcher.check`` asks the store once and says what changed, as a value: a model to
-switch to, a release refused (the running model stays), or the store out of reach. It
-never raises for those, so a caller's scoring never depends on Redis. ``Poller`` runs the
-checks on a thread of their own and hands outcomes over a queue: the classifier applies
-them between tuples, so one batch is always scored by exactly one model.
+``ReleaseWatcher.check`` asks the store once and says what changed, as values, each for a
+slot (the live champion, or the shadow challenger): a model to switch to, a release
+refused (the running model of that slot stays), the challenger stopped, or the store out
+of reach. It never raises for those, so a caller's scoring never depends on Redis.
+``Poller`` runs the checks on a thread of their own and hands outcomes over a queue: the
+classifier applies them between tuples, so one batch is always scored by exactly one
+champion (and at most one challenger).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import redis
 
 from botscore.errors import ModelError
 from botscore.model.registry import LoadedModel
-from botscore.model.releases import ReleaseStore
+from botscore.model.releases import Release, ReleaseStore, Slot
 from botscore.settings import Secret
 
 __all__ = [
@@ -27,6 +29,7 @@ __all__ = [
     "Reachable",
     "Refused",
     "ReleaseWatcher",
+    "ShadowStopped",
     "Switched",
     "Unreachable",
     "wanted_release",
@@ -37,12 +40,21 @@ __all__ = [
 class Switched:
     release_id: str
     model: LoadedModel
+    slot: Slot = Slot.LIVE
 
 
 @dataclass(frozen=True)
 class Refused:
     release_id: str
     reason: str
+    slot: Slot = Slot.LIVE
+
+
+@dataclass(frozen=True)
+class ShadowStopped:
+    """The challenger ``release_id`` was taken out of the shadow slot."""
+
+    release_id: str
 
 
 @dataclass(frozen=True)
@@ -55,18 +67,20 @@ class Reachable:
     """The store answered again after ``Unreachable``."""
 
 
-Outcome = Switched | Refused | Unreachable | Reachable
+Outcome = Switched | Refused | ShadowStopped | Unreachable | Reachable
 
 
-def wanted_release(live_id: str | None, current_id: str, refused: Collection[str]) -> str | None:
-    """The release to load now, or None to keep the current model.
+def wanted_release(
+    slot_id: str | None, current_id: str | None, refused: Collection[str]
+) -> str | None:
+    """The release to load now into a slot, or None to keep its current model.
 
-    Nothing published keeps the current model (the bundled one at first); a release once
-    refused is not fetched again, since a published version never changes.
+    An empty slot keeps the current model (the bundled one at first, for the live slot);
+    a release once refused is not fetched again, since a published version never changes.
     """
-    if live_id is None or live_id == current_id or live_id in refused:
+    if slot_id is None or slot_id == current_id or slot_id in refused:
         return None
-    return live_id
+    return slot_id
 
 
 class ReleaseWatcher:
@@ -80,16 +94,24 @@ class ReleaseWatcher:
         self._store = store
         self._signing_key = signing_key
         self._columns = tuple(columns)
-        self.current_id = current_id
+        # The release each slot scores with; None: no challenger.
+        self.current: dict[Slot, str | None] = {Slot.LIVE: current_id, Slot.SHADOW: None}
+        # Refused for either slot: the checks are the same, so it is refused for both.
         self.refused: set[str] = set()
         self._unreachable = False
 
+    @property
+    def current_id(self) -> str | None:
+        return self.current[Slot.LIVE]
+
     def check(self) -> list[Outcome]:
-        """One look at the live release: what changed since the last look, oldest first."""
+        """One look at both slots: what changed since the last look, oldest first."""
         try:
-            live = self._store.live_id()
-            wanted = wanted_release(live, self.current_id, self.refused)
-            release = None if wanted is None else self._store.fetch(wanted)
+            slots = self._store.slots()
+            wanted = {
+                slot: wanted_release(slots[slot], self.current[slot], self.refused) for slot in Slot
+            }
+            releases = {rid: self._store.fetch(rid) for rid in wanted.values() if rid}
         except redis.RedisError as exc:
             if self._unreachable:
                 return []
@@ -99,21 +121,27 @@ class ReleaseWatcher:
         if self._unreachable:
             self._unreachable = False
             outcomes.append(Reachable())
-        if wanted is None:
-            return outcomes
+        stopped = self.current[Slot.SHADOW]
+        if slots[Slot.SHADOW] is None and stopped is not None:
+            self.current[Slot.SHADOW] = None
+            outcomes.append(ShadowStopped(stopped))
+        for slot, rid in wanted.items():
+            if rid is not None:
+                outcomes.append(self._load(slot, rid, releases[rid]))
+        return outcomes
+
+    def _load(self, slot: Slot, rid: str, release: Release | None) -> Switched | Refused:
         try:
             if release is None:
-                raise ModelError(f"release {wanted} is live but not stored")
+                raise ModelError(f"release {rid} is {slot} but not stored")
             model = release.verify(self._signing_key, self._columns)
         # The release is outside input: whatever its checks raise refuses it.
         except Exception as exc:
             reason = str(exc) if isinstance(exc, ModelError) else f"cannot verify it: {exc!r}"
-            self.refused.add(wanted)
-            outcomes.append(Refused(wanted, reason))
-            return outcomes
-        self.current_id = wanted
-        outcomes.append(Switched(wanted, model))
-        return outcomes
+            self.refused.add(rid)
+            return Refused(rid, reason, slot)
+        self.current[slot] = rid
+        return Switched(rid, model, slot)
 
 
 class Poller:

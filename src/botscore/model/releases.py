@@ -7,10 +7,13 @@ optional HMAC-SHA256 signature. Under ``botscore:models``:
   ``published_ms``, ``activated_ms``), never changed once written but for the signature
   and ``activated_ms``: a version names one model;
 - ``index``: release ids, scored by when they were first published;
-- ``live``: the id every classifier should score with.
+- ``live``: the id every classifier should score with (the champion);
+- ``shadow``: the id of a challenger every classifier also scores with, for its own topic
+  only (absent: none).
 
-Publishing stores a release and makes it live in one transaction; rollback is making an
-older release live again. Classifiers poll ``live`` (see ``model.release_watch``).
+Publishing stores a release and makes it live (or the challenger) in one transaction;
+rollback is making an older release live again, and making the challenger live promotes it
+(it stops being the challenger). Classifiers poll both (see ``model.release_watch``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import hmac
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, cast
 
@@ -44,6 +48,7 @@ __all__ = [
     "PublishedRelease",
     "Release",
     "ReleaseStore",
+    "Slot",
     "release_id",
     "signature_of",
 ]
@@ -52,6 +57,13 @@ KEY_PREFIX = "botscore:models"
 SIGNING_KEY_VARIABLE = env_var("scoring", "model_signing_key")
 # Names what is signed, so a signature made for anything else never verifies here.
 _SIGNED_CONTEXT = b"botscore model release v1\n"
+
+
+class Slot(StrEnum):
+    """What a classifier does with a release: its Redis key under ``KEY_PREFIX``."""
+
+    LIVE = "live"  # the champion: its scores are the decisions
+    SHADOW = "shadow"  # the challenger: scored beside it, to the shadow topic only
 
 
 def release_id(manifest: ModelManifest) -> str:
@@ -145,6 +157,7 @@ class PublishedRelease:
     published_ms: int
     activated_ms: int
     live: bool
+    shadow: bool = False
 
 
 class ReleaseStore:
@@ -157,8 +170,8 @@ class ReleaseStore:
     def _key(self, *parts: str) -> str:
         return ":".join([self._prefix, *parts])
 
-    def publish(self, release: Release, now_ms: int) -> bool:
-        """Store ``release`` (if new) and make it live; True if it was new.
+    def publish(self, release: Release, now_ms: int, slot: Slot = Slot.LIVE) -> bool:
+        """Store ``release`` (if new) and put it in ``slot``; True if it was new.
 
         A version already published with other bytes is refused: scores name the version,
         so one version must always mean one model.
@@ -167,7 +180,7 @@ class ReleaseStore:
         key = self._key("release", rid)
         with self._redis.pipeline() as pipe:
             try:
-                pipe.watch(key)  # type: ignore[no-untyped-call]
+                pipe.watch(key, *self._slot_keys())  # type: ignore[no-untyped-call]
                 stored = _replies(pipe.hmget(key, ["manifest", "pickle"]))
                 new = stored[0] is None
                 if not new and stored != [release.manifest_json, release.pickled]:
@@ -175,6 +188,7 @@ class ReleaseStore:
                         f"{rid} is already published with another manifest or pickle: "
                         f"give the new model a new version"
                     )
+                promotes = self._promotes(pipe, slot, rid)
                 pipe.multi()
                 fields = {"manifest": release.manifest_json, "pickle": release.pickled}
                 if new:
@@ -182,34 +196,67 @@ class ReleaseStore:
                     pipe.zadd(self._key("index"), {rid: now_ms}, nx=True)
                 if release.signature or new:
                     pipe.hset(key, "signature", release.signature)
-                self._make_live(pipe, rid, now_ms)
+                self._put(pipe, slot, rid, now_ms, promotes)
                 pipe.execute()
             except redis.WatchError:
                 raise ModelError(f"{rid} was published by someone else meanwhile; retry") from None
         return new
 
-    def activate(self, rid: str, now_ms: int) -> None:
-        """Make an already published release live again (a rollback)."""
+    def activate(self, rid: str, now_ms: int, slot: Slot = Slot.LIVE) -> None:
+        """Put an already published release in ``slot``: live again (a rollback, or the
+        challenger promoted), or the challenger."""
         key = self._key("release", rid)
         with self._redis.pipeline() as pipe:
             try:
-                pipe.watch(key)  # type: ignore[no-untyped-call]
+                pipe.watch(key, *self._slot_keys())  # type: ignore[no-untyped-call]
                 if not pipe.exists(key):
                     raise ModelError(f"{rid} is not published (see `botscore models list`)")
+                promotes = self._promotes(pipe, slot, rid)
                 pipe.multi()
-                self._make_live(pipe, rid, now_ms)
+                self._put(pipe, slot, rid, now_ms, promotes)
                 pipe.execute()
             except redis.WatchError:
                 raise ModelError(f"{rid} changed meanwhile; retry") from None
 
-    def _make_live(self, pipe: redis.client.Pipeline, rid: str, now_ms: int) -> None:
-        pipe.hset(self._key("release", rid), "activated_ms", str(now_ms))
-        pipe.set(self._key("live"), rid)
+    def stop_shadow(self) -> str | None:
+        """No challenger any more; the one there was, or None."""
+        with self._redis.pipeline() as pipe:
+            pipe.get(self._key(Slot.SHADOW))
+            pipe.delete(self._key(Slot.SHADOW))
+            previous, _ = cast("list[bytes | None]", pipe.execute())
+        return _text(previous)
+
+    def _slot_keys(self) -> list[str]:
+        return [self._key(slot) for slot in Slot]
+
+    def _promotes(self, pipe: redis.client.Pipeline, slot: Slot, rid: str) -> bool:
+        """Whether putting ``rid`` in ``slot`` empties the challenger's (read before MULTI).
+
+        A champion is never its own challenger: the live release cannot become the
+        challenger, and the challenger made live stops being one.
+        """
+        live, shadow = (_text(v) for v in _replies(pipe.mget(self._slot_keys())))
+        if slot is Slot.SHADOW and live == rid:
+            raise ModelError(f"{rid} is live: a challenger must be another release")
+        return slot is Slot.LIVE and shadow == rid
+
+    def _put(
+        self, pipe: redis.client.Pipeline, slot: Slot, rid: str, now_ms: int, promotes: bool
+    ) -> None:
+        if slot is Slot.LIVE:
+            pipe.hset(self._key("release", rid), "activated_ms", str(now_ms))
+        if promotes:
+            pipe.delete(self._key(Slot.SHADOW))
+        pipe.set(self._key(slot), rid)
 
     def live_id(self) -> str | None:
         """The release classifiers should score with; None if nothing was ever published."""
-        value = cast("bytes | None", self._redis.get(self._key("live")))
-        return None if value is None else value.decode()
+        return self.slots()[Slot.LIVE]
+
+    def slots(self) -> dict[Slot, str | None]:
+        """The release in each slot (None: empty), read in one round trip."""
+        values = _replies(self._redis.mget(self._slot_keys()))
+        return {slot: _text(value) for slot, value in zip(Slot, values, strict=True)}
 
     def fetch(self, rid: str) -> Release | None:
         """The release stored as ``rid``; None if there is none."""
@@ -223,7 +270,7 @@ class ReleaseStore:
 
     def releases(self) -> list[PublishedRelease]:
         """Every published release, oldest first."""
-        live = self.live_id()
+        slots = self.slots()
         found = []
         for raw in cast("list[bytes]", self._redis.zrange(self._key("index"), 0, -1)):
             rid = raw.decode()
@@ -243,7 +290,8 @@ class ReleaseStore:
                     signed=bool(signature),
                     published_ms=int(published or 0),
                     activated_ms=int(activated or 0),
-                    live=rid == live,
+                    live=rid == slots[Slot.LIVE],
+                    shadow=rid == slots[Slot.SHADOW],
                 )
             )
         return found
@@ -252,3 +300,7 @@ class ReleaseStore:
 def _replies(reply: Any) -> list[bytes | None]:
     """redis-py types replies as ``Awaitable | Any``; the sync client's HMGET gives this."""
     return cast("list[bytes | None]", reply)
+
+
+def _text(value: bytes | None) -> str | None:
+    return None if value is None else value.decode()

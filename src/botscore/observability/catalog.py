@@ -141,6 +141,19 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
             "published models refused (the running model stays; the log says why)",
             on_failure=True,
         ),
+        "shadow_scored": MetricSpec(
+            Kind.COUNT, "users scored by the challenger too (shadow scores)", ("challenger",)
+        ),
+        "shadow_failed": MetricSpec(
+            Kind.COUNT,
+            "users the challenger could not score (no shadow score; the champion's stand)",
+            on_failure=True,
+        ),
+        "shadow_refused": MetricSpec(
+            Kind.COUNT,
+            "challengers refused (shadow scoring goes on as it was; the log says why)",
+            on_failure=True,
+        ),
         "releases_unreachable": MetricSpec(
             Kind.COUNT,
             "outages of Redis seen by the published-model check (the running model stays)",
@@ -148,6 +161,7 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
         ),
     },
     Component.SCORE_PRODUCER: _producer("threat scores"),
+    Component.SHADOW_PRODUCER: _producer("a challenger's threat scores"),
     Component.STORM: {
         "supervisors": MetricSpec(Kind.GAUGE, "supervisors Nimbus knows"),
         "slots_used": MetricSpec(Kind.GAUGE, "worker slots in use, of slots_total"),
@@ -204,6 +218,7 @@ STORM_COMPONENTS = frozenset(
         Component.FEATURES_SPOUT,
         Component.CLASSIFIER,
         Component.SCORE_PRODUCER,
+        Component.SHADOW_PRODUCER,
     }
 )
 

@@ -44,6 +44,8 @@ class AssignableConsumer(Protocol):
 
     def position(self, partition: TopicPartition) -> int: ...
 
+    def seek(self, partition: TopicPartition, offset: int) -> None: ...
+
     def poll(self, timeout_ms: int = ...) -> Mapping[TopicPartition, list[Any]]: ...
 
 
@@ -68,18 +70,26 @@ def assign_topic(
 
 
 def read_to_end(
-    consumer: AssignableConsumer, topic: str, *, from_committed: bool = False
+    consumer: AssignableConsumer,
+    topic: str,
+    *,
+    from_committed: bool = False,
+    last: int | None = None,
 ) -> Iterator[Any]:
     """Yield ``topic``'s records (in offset order within a partition), then stop.
 
     Reading starts at the beginning (or, with ``from_committed``, at the consumer group's
-    committed position) and ends at the end offsets taken when reading starts: records
-    written meanwhile are left for the next reader, so the read always finishes. The
-    records are ``kafka.consumer.fetcher.ConsumerRecord``s.
+    committed position; with ``last``, at most that many records before each partition's
+    end) and ends at the end offsets taken when reading starts: records written meanwhile
+    are left for the next reader, so the read always finishes. The records are
+    ``kafka.consumer.fetcher.ConsumerRecord``s.
     """
     start = StartAt.COMMITTED if from_committed else StartAt.BEGINNING
     assigned = assign_topic(consumer, topic, start=start)
     end = consumer.end_offsets(assigned)
+    if last is not None:
+        for tp in assigned:
+            consumer.seek(tp, max(consumer.position(tp), end[tp] - last))
     remaining = {tp for tp in assigned if consumer.position(tp) < end[tp]}
     while remaining:
         for tp, records in consumer.poll(timeout_ms=POLL_TIMEOUT_MS).items():

@@ -16,7 +16,7 @@ import pytest
 from bolts import classifier
 from bolts.classifier import ClassifierBolt
 from botscore.errors import ModelError
-from botscore.model.releases import Release, release_id
+from botscore.model.releases import Release, Slot, release_id
 from botscore.model.sample_users import sample_users
 from botscore.vocabulary import Component
 from botscore.wire.records import FeatureBatch, ScoreBatch
@@ -290,3 +290,87 @@ def test_the_model_runs_on_the_configured_threads_only(small_model_dir, project_
     )
     threads = json.loads(done.stdout.splitlines()[-1])
     assert threads and set(threads) == {1}, done.stdout
+
+
+# --- shadow scoring ----------------------------------------------------------------------
+
+
+def _challenged_bolt(watching_bolt, release_store, small_model_dir, tmp_path, **changes):
+    """A bolt whose challenger is a variant of its model (other thresholds by default)."""
+    changes = changes or {"thresholds": {"challenge": 0.05, "block": 0.2}}
+    release_store.publish(
+        _release(small_model_dir, tmp_path, "shadow-1", **changes), slot=Slot.SHADOW
+    )
+    component, link = watching_bolt()
+    component.metrics = RecordingMetrics(Component.CLASSIFIER)
+    return component, link
+
+
+def test_a_challenger_scores_each_batch_on_the_shadow_stream_and_the_champion_is_unchanged(
+    watching_bolt, release_store, small_model_dir, tmp_path
+):
+    batch = _batch(small_model_dir, 7)
+    plain, plain_link = watching_bolt()
+    plain.process(storm_tuple("t", batch.to_values()))
+    component, link = _challenged_bolt(watching_bolt, release_store, small_model_dir, tmp_path)
+    component.process(storm_tuple("t", batch.to_values()))
+
+    champion, shadow, ack = link.messages()
+    assert champion == plain_link.messages()[0]  # same values, same (default) stream
+    assert (shadow["command"], shadow["stream"], shadow["anchors"]) == ("emit", "shadow", ["t"])
+    assert (ack["command"], ack["id"]) == ("ack", "t")
+    champion_scores = ScoreBatch.from_values(champion["tuple"])
+    shadow_scores = ScoreBatch.from_values(shadow["tuple"])
+    assert (shadow_scores.model_name, shadow_scores.model_version) == ("baseline", "shadow-1")
+    assert shadow_scores.scores == champion_scores.scores  # the same pickle
+    assert shadow_scores.decisions == [
+        _decision(s, {"challenge": 0.05, "block": 0.2}) for s in shadow_scores.scores
+    ]
+    assert shadow_scores.decisions != champion_scores.decisions
+    assert (shadow_scores.offsets, shadow_scores.user_ids) == (batch.offsets, batch.user_ids)
+    assert shadow_scores.scored_time_ms == champion_scores.scored_time_ms
+    assert component.metrics.counted_by("shadow_scored", "challenger") == {"baseline:shadow-1": 7}
+    assert component.metrics.counted("scored") == 7  # the champion's count alone
+
+
+def test_a_challenger_that_raises_costs_only_its_own_scores(
+    watching_bolt, release_store, small_model_dir, tmp_path, caplog
+):
+    component, link = _challenged_bolt(watching_bolt, release_store, small_model_dir, tmp_path)
+    component.challenger = dataclasses.replace(component.challenger, estimator=_BrokenEstimator())
+    component.process(storm_tuple("t", _batch(small_model_dir, 4).to_values()))
+    assert link.commands() == [("emit", None), ("ack", "t")]
+    assert "stream" not in link.emitted()[0]  # the champion's, on the default stream
+    assert component.metrics.counted("shadow_failed") == 4
+    assert "challenger baseline/shadow-1 cannot score tuple t" in caplog.text
+
+
+def test_a_refused_challenger_leaves_shadow_scoring_as_it_was(
+    watching_bolt, release_store, small_model_dir, tmp_path, caplog
+):
+    component, link = _challenged_bolt(watching_bolt, release_store, small_model_dir, tmp_path)
+    bad = _release(small_model_dir, tmp_path, "shadow-2", sklearn_version="0.24.2")
+    release_store.publish(bad, slot=Slot.SHADOW)
+    component.poller.run_once()
+    component.process(storm_tuple("t", _batch(small_model_dir, 3).to_values()))
+    champion, shadow = (ScoreBatch.from_values(e["tuple"]) for e in link.emitted())
+    assert champion.model_version == component.model.manifest.version
+    assert shadow.model_version == "shadow-1"
+    [line] = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert line.startswith(
+        f"refused challenger {bad.id}, shadow scoring goes on with baseline/shadow-1: "
+    )
+    assert "0.24.2" in line
+    assert component.metrics.counted("shadow_refused") == 1
+    assert component.metrics.counted("model_refused") == 0
+
+
+def test_shadow_scoring_stops_when_the_challenger_is_taken_away(
+    watching_bolt, release_store, small_model_dir, tmp_path
+):
+    component, link = _challenged_bolt(watching_bolt, release_store, small_model_dir, tmp_path)
+    release_store.shadow = None
+    component.poller.run_once()
+    component.process(storm_tuple("t", _batch(small_model_dir, 3).to_values()))
+    assert link.commands() == [("emit", None), ("ack", "t")]
+    assert component.challenger is None

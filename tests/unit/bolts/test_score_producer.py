@@ -3,7 +3,7 @@
 import pytest
 
 from bolts import kafka_producer
-from bolts.score_producer import ScoreProducerBolt
+from bolts.score_producer import ScoreProducerBolt, ShadowProducerBolt
 from botscore.v1.threat_score_pb2 import Decision, ThreatScore
 from botscore.wire.records import ScoreBatch
 from tests.unit.storm_fakes import start, storm_tuple
@@ -83,3 +83,26 @@ def test_otherwise_the_key_decides(monkeypatch, partitions):
     bolt, _, producer = _bolt(monkeypatch, partitions)
     bolt.process(storm_tuple("b", SCORES.to_values()))
     assert producer.sent_partitions == [None, None]
+
+
+def test_the_shadow_producer_writes_a_challengers_scores_to_the_shadow_topic(monkeypatch):
+    producer = FakeProducer(partitions={"features-t": {0, 1, 2}, "shadow-t": {0, 1, 2}})
+    monkeypatch.setattr(kafka_producer, "create_producer", lambda settings, client_id: producer)
+    bolt, link = start(
+        ShadowProducerBolt,
+        {
+            "botscore.kafka.scores_topic": "scores-t",
+            "botscore.kafka.shadow_scores_topic": "shadow-t",
+            "botscore.kafka.features_topic": "features-t",
+        },
+        monkeypatch,
+    )
+    bolt.process(storm_tuple("features-t/2/41-43", SCORES.to_values()))
+    producer.flush()
+    assert link.commands() == [("ack", "features-t/2/41-43")]
+    assert [(topic, key) for topic, key, _ in producer.sent] == [
+        ("shadow-t", "user-ä1".encode()),
+        ("shadow-t", b"user-2"),
+    ]
+    assert producer.sent_partitions == [2, 2]
+    assert bolt.metrics.component == "shadow_producer"

@@ -5,6 +5,7 @@ import pytest
 from botscore.cli import main, models
 from botscore.model.releases import PublishedRelease
 from tests.unit.model.release_fakes import model_variant
+from tests.unit.model.test_shadow_report import score
 
 # Nothing listens there: a test that reached Redis would fail with "Redis at ...".
 NO_REDIS = {"BOTSCORE_REDIS_HOST": "127.0.0.1", "BOTSCORE_REDIS_PORT": "1"}
@@ -66,3 +67,54 @@ def test_an_empty_store_names_the_bundled_model():
     assert models.render([], "models/baseline") == (
         "nothing published: classifiers score with the bundled models/baseline"
     )
+
+
+def test_the_listing_marks_the_challenger():
+    releases = [
+        PublishedRelease("m/1", "a" * 64, False, 1_700_000_000_000, 1_700_000_100_000, True),
+        PublishedRelease("m/2", "b" * 64, False, 1_700_000_200_000, 0, False, shadow=True),
+    ]
+    _, live, shadow = models.render(releases, "models/baseline").splitlines()
+    assert live.startswith("* m/1 ") and shadow.startswith("~ m/2 ")
+
+
+@pytest.mark.parametrize(
+    "argv", [["models", "shadow"], ["models", "shadow", "m/1", "--off"]], ids=["none", "both"]
+)
+def test_shadow_takes_a_release_or_off(argv, capsys):
+    with pytest.raises(SystemExit) as exited:
+        main.build_parser().parse_args(argv)
+    assert exited.value.code == 2
+
+
+def test_compare_reads_both_score_topics_and_reports(env, monkeypatch, tmp_path, capsys):
+    champion = [score(i, 0.2, "allow") for i in range(3)]
+    challenger = [score(i, 0.6, "challenge", version="3") for i in range(2)]
+    topics = {"threat-scores": (champion, 0), "threat-scores-shadow": (challenger, 1)}
+    read = []
+
+    def read_scores(settings, topic, last):
+        read.append((topic, last))
+        return topics[topic]
+
+    monkeypatch.setattr(models, "_read_scores", read_scores)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("user_id,kind,is_bot\nu0,human,0\nu1,scraper,1\n")
+    assert main.main(["models", "compare", "--last", "100", "--labels", str(labels)]) == 0
+    assert read == [("threat-scores", 100), ("threat-scores-shadow", 100)]
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == ("threat-scores against threat-scores-shadow (undecodable, left out: 0 and 1)")
+    assert out[2].startswith("joined 2 messages scored by both (only the champion's: 1,")
+    assert "  allow     -> challenge        2 (100.0%)  changed" in out
+    per_kind = out[-2:]
+    assert [line.split() for line in per_kind] == [
+        ["human", "1", "0.0%", "0.0%", "/", "0.0%", "100.0%", "/", "0.0%"],
+        ["scraper", "1", "0.0%", "0.0%", "/", "0.0%", "100.0%", "/", "0.0%"],
+    ]
+
+
+def test_compare_refuses_a_file_that_is_not_labels(env, tmp_path, capsys):
+    other = tmp_path / "other.csv"
+    other.write_text("a,b\n1,2\n")
+    assert main.main(["models", "compare", "--labels", str(other)]) == 1
+    assert "is not a simulation labels file" in capsys.readouterr().err

@@ -5,12 +5,14 @@ from botscore.cli.main import build_parser
 from botscore.settings import AggregationSettings, KafkaSettings, Settings
 
 SETTINGS = Settings(
-    kafka=KafkaSettings(features_topic="f", scores_topic="s", dead_letter_topic="d"),
+    kafka=KafkaSettings(
+        features_topic="f", scores_topic="s", shadow_scores_topic="c", dead_letter_topic="d"
+    ),
     aggregation=AggregationSettings(web_logs_topic="w"),
 )
 
 
-def test_creates_the_four_pipeline_topics_and_says_which_were_new(monkeypatch, capsys):
+def test_creates_the_five_pipeline_topics_and_says_which_were_new(monkeypatch, capsys):
     calls = []
 
     def ensure_topics(settings, names):
@@ -21,8 +23,8 @@ def test_creates_the_four_pipeline_topics_and_says_which_were_new(monkeypatch, c
     args = build_parser().parse_args(["topics"])
     assert args.run is topics.run
     assert topics.run(SETTINGS, args) == 0
-    assert calls == [(SETTINGS.kafka, ["w", "f", "s", "d"])]
-    assert capsys.readouterr().out == "topics ready: w, f, s, d; created: ['s']\n"
+    assert calls == [(SETTINGS.kafka, ["w", "f", "s", "c", "d"])]
+    assert capsys.readouterr().out == "topics ready: w, f, s, c, d; created: ['s']\n"
 
 
 def test_says_none_when_every_topic_existed(monkeypatch, capsys):

@@ -11,24 +11,28 @@ from pathlib import Path
 
 import redis
 
-from botscore.model.releases import Release
+from botscore.model.releases import Release, Slot
 
 
 class FakeReleaseStore:
     def __init__(self) -> None:
         self.stored: dict[str, Release] = {}
         self.live: str | None = None
+        self.shadow: str | None = None
         self.down = False
         self.fetched: list[str] = []
 
-    def publish(self, release: Release) -> None:
+    def publish(self, release: Release, slot: Slot = Slot.LIVE) -> None:
         self.stored[release.id] = release
-        self.live = release.id
+        if slot is Slot.LIVE:
+            self.live = release.id
+        else:
+            self.shadow = release.id
 
-    def live_id(self) -> str | None:
+    def slots(self) -> dict[Slot, str | None]:
         if self.down:
             raise redis.ConnectionError("Connection refused")
-        return self.live
+        return {Slot.LIVE: self.live, Slot.SHADOW: self.shadow}
 
     def fetch(self, rid: str) -> Release | None:
         if self.down:

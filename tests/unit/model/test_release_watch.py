@@ -8,11 +8,12 @@ from botscore.model.release_watch import (
     Reachable,
     Refused,
     ReleaseWatcher,
+    ShadowStopped,
     Switched,
     Unreachable,
     wanted_release,
 )
-from botscore.model.releases import Release
+from botscore.model.releases import Release, Slot
 from botscore.settings import Secret
 from tests.unit.model.release_fakes import FakeReleaseStore, model_variant
 
@@ -107,6 +108,43 @@ def test_with_a_signing_key_an_unsigned_release_is_refused(store, small_model_di
     store.publish(_variant(small_model_dir, tmp_path, "v3").signed(key))
     [switched] = watcher.check()
     assert isinstance(switched, Switched)
+
+
+def test_a_challenger_is_loaded_beside_the_live_model_and_stopped(
+    watcher, store, small_model_dir, tmp_path
+):
+    store.publish(_variant(small_model_dir, tmp_path, "v2"))
+    store.publish(_variant(small_model_dir, tmp_path, "c1"), slot=Slot.SHADOW)
+    live, shadow = watcher.check()
+    assert isinstance(live, Switched) and (live.release_id, live.slot) == (store.live, Slot.LIVE)
+    assert isinstance(shadow, Switched) and shadow.slot is Slot.SHADOW
+    assert (shadow.release_id, shadow.model.manifest.version) == (store.shadow, "c1")
+    assert watcher.check() == []
+    assert watcher.current == {Slot.LIVE: store.live, Slot.SHADOW: store.shadow}
+    stopped = store.shadow
+    store.shadow = None
+    assert watcher.check() == [ShadowStopped(stopped)]
+    assert watcher.check() == []
+    assert watcher.current == {Slot.LIVE: store.live, Slot.SHADOW: None}
+
+
+def test_a_refused_challenger_keeps_the_running_one_and_the_live_model(
+    watcher, store, small_model_dir, tmp_path
+):
+    good = _variant(small_model_dir, tmp_path, "c1")
+    store.publish(good, slot=Slot.SHADOW)
+    watcher.check()
+    store.publish(_variant(small_model_dir, tmp_path, "c2", sklearn_version="0.24.2"), Slot.SHADOW)
+    [refused] = watcher.check()
+    assert isinstance(refused, Refused) and refused.slot is Slot.SHADOW
+    assert refused.release_id.endswith("/c2") and "0.24.2" in refused.reason
+    assert watcher.check() == []
+    assert watcher.current == {Slot.LIVE: BUNDLED, Slot.SHADOW: good.id}
+    # The same release is refused as a champion without being fetched again.
+    store.live = refused.release_id
+    fetched = list(store.fetched)
+    assert watcher.check() == []
+    assert store.fetched == fetched
 
 
 def test_the_poller_thread_hands_over_each_outcome():

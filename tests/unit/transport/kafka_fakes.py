@@ -91,6 +91,10 @@ class FakeConsumer:
             self.positions[tp] = self.committed.get(tp, 0)
         return self.positions[tp]
 
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.events.append(("seek", tp, offset))
+        self.positions[tp] = offset
+
     def poll(self, timeout_ms: int = 0) -> dict[TopicPartition, list[Any]]:
         self.polls += 1
         if self.on_poll is not None:

@@ -85,3 +85,9 @@ def test_read_to_end_of_an_empty_topic_does_not_poll():
 def test_read_to_end_of_a_missing_topic_raises():
     with pytest.raises(TopicMissing):
         list(read_to_end(FakeConsumer(), T))
+
+
+def test_read_to_end_can_take_only_the_last_records_of_each_partition():
+    consumer = three_partitions()
+    records = list(read_to_end(consumer, T, last=2))
+    assert sorted((r.partition, r.offset) for r in records) == [(0, 1), (0, 2), (2, 0)]
