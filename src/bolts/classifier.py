@@ -101,8 +101,8 @@ class ClassifierBolt(Bolt):  # type: ignore[misc]
             self.fail(tup)
             return
         self.metrics.histogram("predict_seconds", time.perf_counter() - started)
-        shadow = self._shadow_scores(tup, batch, scores.scored_time_ms)
         self.emit(scores.to_values(), anchors=[tup])
+        shadow = self._shadow_scores(tup, batch, scores.scored_time_ms)
         if shadow is not None:
             self.emit(shadow.to_values(), anchors=[tup], stream=SHADOW_STREAM)
         self.ack(tup)
