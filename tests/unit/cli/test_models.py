@@ -118,3 +118,18 @@ def test_compare_refuses_a_file_that_is_not_labels(env, tmp_path, capsys):
     other.write_text("a,b\n1,2\n")
     assert main.main(["models", "compare", "--labels", str(other)]) == 1
     assert "is not a simulation labels file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("previous", "says"),
+    [("m/3", "shadow scoring with m/3 stopped"), (None, "no challenger was set")],
+)
+def test_shadow_off_says_what_it_stopped(env, monkeypatch, capsys, previous, says):
+    class Store:
+        def stop_shadow(self):
+            return previous
+
+    monkeypatch.setattr(models, "create_redis", lambda settings: None)
+    monkeypatch.setattr(models, "ReleaseStore", lambda client: Store())
+    assert main.main(["models", "shadow", "--off"]) == 0
+    assert capsys.readouterr().out == f"{says}\n"
