@@ -79,9 +79,16 @@ def test_the_listing_marks_the_challenger():
 
 
 @pytest.mark.parametrize(
-    "argv", [["models", "shadow"], ["models", "shadow", "m/1", "--off"]], ids=["none", "both"]
+    "argv",
+    [
+        ["models", "shadow"],
+        ["models", "shadow", "m/1", "--off"],
+        ["models", "compare", "--last", "0"],
+        ["models", "compare", "--last", "x"],
+    ],
+    ids=["shadow-nothing", "shadow-both", "last-zero", "last-not-a-number"],
 )
-def test_shadow_takes_a_release_or_off(argv, capsys):
+def test_usage_errors(argv, capsys):
     with pytest.raises(SystemExit) as exited:
         main.build_parser().parse_args(argv)
     assert exited.value.code == 2
