@@ -43,6 +43,7 @@ def submit_options(settings: KafkaSettings, **options: str | int) -> list[str]:
     values: dict[str, str | int] = {
         "botscore.kafka.features_topic": settings.features_topic,
         "botscore.kafka.scores_topic": settings.scores_topic,
+        "botscore.kafka.shadow_scores_topic": settings.shadow_scores_topic,
         "botscore.kafka.dead_letter_topic": settings.dead_letter_topic,
         "botscore.scoring.consumer_group": scoring_group(settings),
     }
