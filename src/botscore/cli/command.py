@@ -33,13 +33,22 @@ class Command(Protocol):
 @contextmanager
 def sigterm_as_ctrl_c() -> Iterator[None]:
     """SIGTERM raises ``KeyboardInterrupt`` meanwhile: a command stopped by its parent
-    (`make run` stops its processes so) finishes as it would after Ctrl-C."""
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    (`make run` stops its processes so) finishes as it would after Ctrl-C.
+
+    After the first, SIGTERM is ignored for good: `make run`'s clean-up sends a second one,
+    which used to kill the simulator before it printed its figures.
+    """
+    received = False
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        nonlocal received
+        received = True
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
+        if not received:
+            signal.signal(signal.SIGTERM, previous)
