@@ -76,14 +76,16 @@ def render(stats: ClusterStats) -> str:
             f"\n{topology.name} ({topology.status}, up {topology.uptime_s} s, "
             f"{topology.workers} workers, {topology.executors} executors)"
         )
+        # As wide as the longest name and a space, so that no name runs into its kind.
+        width = max([len("component"), *(len(c.name) for c in topology.components)]) + 1
         lines.append(
-            f"  {'component':<14}{'kind':<7}{'exec':>5}{'emitted':>11}{'acked':>11}{'failed':>9}"
-            f"{'latency ms':>12}{'capacity':>10}"
+            f"  {'component':<{width}}{'kind':<7}{'exec':>5}{'emitted':>11}{'acked':>11}"
+            f"{'failed':>9}{'latency ms':>12}{'capacity':>10}"
         )
         for c in topology.components:
             latency = c.complete_latency_ms if c.kind == "spout" else c.execute_latency_ms
             lines.append(
-                f"  {c.name:<14}{c.kind:<7}{c.executors:>5}{c.emitted:>11}{c.acked:>11}"
+                f"  {c.name:<{width}}{c.kind:<7}{c.executors:>5}{c.emitted:>11}{c.acked:>11}"
                 f"{c.failed:>9}{_num(latency):>12}{_num(c.capacity):>10}"
             )
             if c.last_error:

@@ -1,4 +1,5 @@
 import time
+from dataclasses import replace
 from types import SimpleNamespace as NS
 
 from botscore.cli.storm import render
@@ -102,6 +103,20 @@ def test_render_prints_one_row_per_component_with_its_latency_and_capacity():
     assert ["features", "spout", "1", "900", "880", "3", "12.500", "-"] in rows
     assert ["classifier", "bolt", "1", "880", "880", "0", "3.250", "0.900"] in rows
     assert "    last error: java.lang.RuntimeException: boom" in out
+
+
+def test_a_long_component_name_never_runs_into_its_kind():
+    stats = read_cluster(_Nimbus())
+    topology = stats.topologies[0]
+    long = replace(topology.components[1], name="shadow_producer")
+    topology = replace(topology, components=[*topology.components, long])
+    lines = render(replace(stats, topologies=[topology])).splitlines()
+    assert ["shadow_producer", "bolt", "1", "880", "880", "0", "3.250", "0.900"] in [
+        line.split() for line in lines
+    ]
+    header = next(line for line in lines if "component" in line)
+    row = next(line for line in lines if "shadow_producer" in line)
+    assert header.index("kind") == row.index("bolt")
 
 
 def test_the_figures_reach_a_real_udp_listener_as_tagged_gauges():
