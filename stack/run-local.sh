@@ -14,6 +14,8 @@ logs=$state_dir/logs
 mkdir -p "$logs"
 rate=${BOTSCORE_SIM_RATE:-100}
 speedup=${BOTSCORE_SIM_SPEEDUP:-1}
+# classic: the five kinds the model has long known; wide adds unusual humans and human-like bots.
+mix=${BOTSCORE_SIM_MIX:-classic}
 # A new population each run, unless asked: the edge's decisions from the last run stay in
 # Redis for their TTL and would otherwise greet the same users.
 seed=${BOTSCORE_SIM_SEED:-$(date +%s)}
@@ -77,8 +79,8 @@ else
   botscore top --port "$statsd_port" --png "$state_dir/local-view.png" >"$logs/top.log" 2>&1 &
   pids+=($!)
 fi
-echo "edge simulator: $rate requests/s (x$speedup), seed $seed, decisions applied; ground truth in $state_dir/simulation-labels.csv"
-botscore simulate --rate "$rate" --speedup "$speedup" --seed "$seed" --duration 31536000 --enforce \
+echo "edge simulator: $rate requests/s (x$speedup), $mix mix, seed $seed, decisions applied; ground truth in $state_dir/simulation-labels.csv"
+botscore simulate --rate "$rate" --speedup "$speedup" --seed "$seed" --mix "$mix" --duration 31536000 --enforce \
   --labels "$state_dir/simulation-labels.csv" &
 pids+=($!)
 
