@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# A Storm cluster on this machine for `sparse submit -e cluster`: ZooKeeper (Storm's own
-# DevZookeeper), Nimbus and two supervisors with their own slots and local folders (so one
+# A Storm cluster on this machine for `sparse submit -e cluster`: ZooKeeper (the server in
+# Storm's jars, ticking every half second), Nimbus and two supervisors with their own slots and local folders (so one
 # can be killed), all from the Storm installation that local mode uses (install.sh).
+#
+# Nimbus schedules with scheduler/ beside this script (compiled here against the installed
+# Storm): it moves the workers of a supervisor gone from ZooKeeper at once.
 #
 # Each daemon runs from its own STORM_HOME overlay under the state folder: the installed
 # lib/, lib-worker/ and log4j2/ linked, and its own conf/storm.yaml (the settings in
@@ -11,8 +14,8 @@
 # virtualenv first on PATH (workers run `streamparse_run`). A supervisor itself reads the
 # storm.yaml in its own conf/ folder: the same, plus a short ZooKeeper session (see below).
 #
-# Usage: cluster.sh start | stop | status | conf DAEMON (prints DAEMON's storm.yaml; DAEMON is
-#   zookeeper, nimbus, supervisor-1 or supervisor-2)
+# Usage: cluster.sh start | stop | status | conf DAEMON (prints what DAEMON reads: zoo.cfg for
+#   zookeeper, storm.yaml for nimbus, supervisor-1 or supervisor-2)
 # Environment: STORM_ZK_PORT (2181), STORM_NIMBUS_PORT (6627), STORM_SLOTS_1 (6700,6701),
 #   STORM_SLOTS_2 (6702,6703), STORM_SUPERVISOR_PORTS (6628,6629: their Thrift ports), STORM_DAEMON_HEAP_MB (256), STORM_WORKER_HEAP_MB (512),
 #   STORM_START_TIMEOUT (90 s), BOTSCORE_CACHE, BOTSCORE_STATE (as the other stack scripts).
@@ -41,13 +44,30 @@ daemons=(zookeeper nimbus supervisor-1 supervisor-2)
 
 main_class() {
   case $1 in
-    zookeeper) echo org.apache.storm.command.DevZookeeper ;;
+    # Storm's shaded copy: the plain zookeeper jar in lib/ lacks the snappy classes it needs.
+    zookeeper) echo org.apache.storm.shade.org.apache.zookeeper.server.ZooKeeperServerMain ;;
     nimbus) echo org.apache.storm.daemon.nimbus.Nimbus ;;
     supervisor-*) echo org.apache.storm.daemon.supervisor.Supervisor ;;
   esac
 }
 
 pid_file() { echo "$state/$1/pid"; }
+
+scheduler_classes=$state/nimbus/scheduler
+
+build_scheduler() {
+  need_command javac "install a JDK 17+ (Debian: apt-get install openjdk-17-jdk-headless)"
+  rm -rf "$scheduler_classes"
+  javac --release 17 -Xlint:all -Werror -cp "$storm_home/lib/*" -d "$scheduler_classes" \
+    "$here"/scheduler/botscore/storm/*.java || die "the scheduler in $here/scheduler does not compile"
+}
+
+# A daemon's classpath: Storm's jars and its conf/ folder, plus the scheduler for Nimbus.
+daemon_classpath() {
+  local classpath="$state/$1/home/lib/*:$state/$1/conf"
+  [[ $1 == nimbus ]] && classpath+=":$scheduler_classes"
+  echo "$classpath"
+}
 
 # The daemon's pid when it runs: its command line names its class and its own home.
 daemon_pid() {
@@ -63,7 +83,6 @@ storm_yaml() {
   local daemon=$1
   cat "$here/cluster.yaml"
   echo "storm.zookeeper.port: $zk_port"
-  echo "dev.zookeeper.path: \"$state/zookeeper/data\""
   echo "nimbus.thrift.port: $nimbus_port"
   echo "storm.local.dir: \"$state/$daemon/local\""
   echo "storm.log.dir: \"$log_dir\""
@@ -80,12 +99,12 @@ storm_yaml() {
   esac
 }
 
-# A killed supervisor stays registered (an ephemeral node) until its ZooKeeper session ends:
-# Nimbus must see it gone before it moves the lost workers (nimbus.task.timeout.secs), or it
-# puts them on that supervisor's free slot and waits out nimbus.task.launch.secs there. 4 s is
-# the shortest session DevZookeeper allows (two 2 s ticks); the supervisor's workers, which
-# read $home/conf, keep Storm's 20 s.
-supervisor_session_ms=4000
+# A killed supervisor stays registered (an ephemeral node) until its ZooKeeper session ends,
+# and Nimbus's scheduler moves its workers once it is gone: a 2 s session (four ticks; ended
+# within a tick of it) instead of Storm's 20 s. The supervisor's workers, which read
+# $home/conf, keep Storm's 20 s.
+supervisor_session_ms=2000
+zk_tick_ms=500
 
 # What a daemon's JVM reads: its storm.yaml, plus the short session for a supervisor.
 daemon_yaml() {
@@ -93,6 +112,19 @@ daemon_yaml() {
   if [[ $1 == supervisor-* ]]; then
     echo "storm.zookeeper.session.timeout: $supervisor_session_ms"
   fi
+}
+
+# ZooKeeper's settings: sessions may last from two ticks up to Storm's 20 s default, any
+# number of connections from this machine, no admin web server. Its data starts empty at each
+# start, as Storm's DevZookeeper's did.
+zoo_cfg() {
+  echo "tickTime=$zk_tick_ms"
+  echo "maxSessionTimeout=20000"
+  echo "maxClientCnxns=0"
+  echo "dataDir=$state/zookeeper/data"
+  echo "clientPortAddress=127.0.0.1"
+  echo "clientPort=$zk_port"
+  echo "admin.enableServer=false"
 }
 
 write_home() {
@@ -104,7 +136,12 @@ write_home() {
   done
   storm_yaml "$daemon" >"$home/conf/storm.yaml"
   mkdir -p "$state/$daemon/conf"
-  daemon_yaml "$daemon" >"$state/$daemon/conf/storm.yaml"
+  if [[ $daemon == zookeeper ]]; then
+    rm -rf "$state/zookeeper/data"
+    zoo_cfg >"$state/zookeeper/conf/zoo.cfg"
+  else
+    daemon_yaml "$daemon" >"$state/$daemon/conf/storm.yaml"
+  fi
 }
 
 start_daemon() {
@@ -114,12 +151,14 @@ start_daemon() {
     return 0
   fi
   write_home "$daemon"
+  local args=()
+  [[ $daemon == zookeeper ]] && args=("$state/zookeeper/conf/zoo.cfg")
   (
     cd "$state/$daemon"
     exec java "-Xmx${daemon_heap_mb}m" -Djava.awt.headless=true \
       "-Dstorm.home=$home" "-Dstorm.log.dir=$log_dir" "-Dlogfile.name=$daemon.log" \
       "-Dlog4j.configurationFile=$home/log4j2/cluster.xml" \
-      -cp "$home/lib/*:$state/$daemon/conf" "$(main_class "$daemon")" \
+      -cp "$(daemon_classpath "$daemon")" "$(main_class "$daemon")" "${args[@]}" \
       >"$log_dir/$daemon.out" 2>&1
   ) &
   echo $! >"$(pid_file "$daemon")"
@@ -163,6 +202,7 @@ cmd_start() {
   if ! daemon_pid nimbus >/dev/null; then
     require_port_free "$nimbus_port" STORM_NIMBUS_PORT
     nimbus_log_start=$(($(stat -c %s "$log_dir/nimbus.log" 2>/dev/null || echo 0) + 1))
+    build_scheduler
   fi
   start_daemon nimbus
   wait_for "$start_timeout" 0.5 nimbus_leads || die "Nimbus does not lead after ${start_timeout}s"
@@ -230,7 +270,7 @@ case ${1:-} in
   status) cmd_status ;;
   conf)
     [[ " ${daemons[*]} " == *" ${2:-} "* ]] || die "usage: $0 conf DAEMON, one of: ${daemons[*]}"
-    daemon_yaml "$2"
+    if [[ $2 == zookeeper ]]; then zoo_cfg; else daemon_yaml "$2"; fi
     ;;
   *)
     echo "usage: $0 start | stop | status | conf DAEMON" >&2

@@ -19,7 +19,7 @@ from botscore.settings import load_project_settings, project_env
 # The Storm services of docker-compose.yml and the cluster.sh daemon each one stands for.
 STORM_DAEMONS = {"nimbus": "nimbus", "supervisor-1": "supervisor-1", "supervisor-2": "supervisor-2"}
 # Where a daemon keeps its files: the state folder for cluster.sh, the image's for compose.
-PATH_KEYS = {"dev.zookeeper.path", "storm.local.dir", "storm.log.dir"}
+PATH_KEYS = {"storm.local.dir", "storm.log.dir"}
 CLUSTER_YAML_MOUNT = "./stack/storm/cluster.yaml:/conf/storm.yaml:ro"
 
 
@@ -127,7 +127,11 @@ def test_storm_images_are_the_versions_the_scripts_install(project_root):
     storm, msgpack = _pom_property(pom, "storm.version"), _pom_property(pom, "msgpack.version")
     compose = _compose(project_root)
     assert compose["zookeeper"]["image"] == f"zookeeper:{_pom_property(pom, 'zookeeper.version')}"
-    assert compose["nimbus"]["image"] == f"storm:{storm}"
+    nimbus = compose["nimbus"]["build"]
+    assert nimbus["args"] == {"STORM_VERSION": storm}
+    assert compose["nimbus"]["image"].endswith(f":{storm}")
+    nimbus_file = (project_root / nimbus["context"] / nimbus["dockerfile"]).read_text()
+    assert nimbus_file.count("FROM storm:${STORM_VERSION}") == 2  # its jars, then the image
     dockerfile = project_root / "stack" / "storm" / "supervisor.Dockerfile"
     assert "FROM storm:${STORM_VERSION}" in dockerfile.read_text()
     for name in ("supervisor-1", "supervisor-2"):
@@ -178,17 +182,59 @@ def test_supervisors_differ_in_slots_and_thrift_ports(project_root, tmp_path):
         assert healthcheck[-1] == f"</dev/tcp/127.0.0.1/{conf['supervisor.thrift.port']}"
 
 
+def _zoo_cfg(root: Path, state: Path) -> dict[str, str]:
+    """The zoo.cfg cluster.sh writes for its ZooKeeper."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("STORM_")}
+    out = subprocess.run(
+        [str(root / "stack" / "storm" / "cluster.sh"), "conf", "zookeeper"],
+        env={**environ, "BOTSCORE_STATE": str(state)},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return dict(line.split("=", 1) for line in out.splitlines())
+
+
 def test_a_lost_supervisor_leaves_zookeeper_before_nimbus_moves_its_workers(project_root, tmp_path):
-    """Nimbus moves a silent worker after nimbus.task.timeout.secs; were the dead supervisor
-    still registered then (until its ZooKeeper session ends, up to a 2 s tick late), Nimbus
-    could put the work back on its free slot and wait nimbus.task.launch.secs there."""
+    """Nimbus's scheduler moves the workers of a supervisor once its ZooKeeper session has
+    ended (up to a tick late); that must come before nimbus.task.timeout.secs, or Nimbus
+    could put the work back on the dead supervisor's free slot and wait
+    nimbus.task.launch.secs there. ZooKeeper must allow the short session and Storm's 20 s."""
     nimbus = _script_conf(project_root, "nimbus", tmp_path)
     assert "storm.zookeeper.session.timeout" not in nimbus  # Storm's 20 s
+    zoo = _zoo_cfg(project_root, tmp_path)
+    tick_ms = int(zoo["tickTime"])
+    assert int(zoo["maxSessionTimeout"]) >= 20_000
     for n in (1, 2):
         session_ms = _script_conf(project_root, f"supervisor-{n}", tmp_path)[
             "storm.zookeeper.session.timeout"
         ]
-        assert session_ms + 2000 < nimbus["nimbus.task.timeout.secs"] * 1000
+        assert 2 * tick_ms <= session_ms  # ZooKeeper's shortest session
+        assert session_ms + tick_ms < nimbus["nimbus.task.timeout.secs"] * 1000
+
+
+def test_compose_zookeeper_ticks_as_cluster_sh_s(project_root, tmp_path):
+    zoo = _zoo_cfg(project_root, tmp_path)
+    environment = _compose(project_root)["zookeeper"]["environment"]
+    assert str(environment["ZOO_TICK_TIME"]) == zoo["tickTime"]
+    assert str(environment["ZOO_MAX_CLIENT_CNXNS"]) == zoo["maxClientCnxns"]
+    assert environment["ZOO_CFG_EXTRA"] == f"maxSessionTimeout={zoo['maxSessionTimeout']}"
+
+
+def test_nimbus_schedules_with_the_scheduler_both_clusters_build(project_root):
+    """cluster.yaml names a class that stack/storm/scheduler/ defines; cluster.sh compiles
+    that folder for its Nimbus, nimbus.Dockerfile for the image's, and the build context
+    lets it in."""
+    shared = _yaml((project_root / "stack" / "storm" / "cluster.yaml").read_text())
+    package, _, name = shared["storm.scheduler"].rpartition(".")
+    source = project_root / "stack" / "storm" / "scheduler" / package.replace(".", "/")
+    assert f"public class {name} implements IScheduler" in (source / f"{name}.java").read_text()
+    script = (project_root / "stack" / "storm" / "cluster.sh").read_text()
+    assert '"$here"/scheduler/' in script
+    dockerfile = (project_root / "stack" / "storm" / "nimbus.Dockerfile").read_text()
+    assert "COPY stack/storm/scheduler/ " in dockerfile
+    assert "COPY --from=scheduler /botscore-scheduler.jar extlib-daemon/" in dockerfile
+    assert "!stack/storm/scheduler/" in (project_root / ".dockerignore").read_text().split()
 
 
 def test_zookeeper_and_nimbus_are_where_the_cluster_environment_looks(project_root, tmp_path):
