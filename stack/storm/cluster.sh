@@ -164,8 +164,10 @@ start_daemon() {
   echo $! >"$(pid_file "$daemon")"
 }
 
+# While a daemon starts, its pid is the subshell that is about to exec java (its command line
+# does not name the daemon yet, so daemon_pid would miss it under load): alive is enough.
 daemon_alive_or_die() {
-  daemon_pid "$1" >/dev/null ||
+  pid_from_file "$(pid_file "$1")" >/dev/null ||
     die "$1 exited during start-up; see $log_dir/$1.out and $log_dir/$1.log"
 }
 
