@@ -22,6 +22,9 @@ import org.slf4j.LoggerFactory;
  * whose ZooKeeper session ended (its machine or its process died) relaunches nothing, so its
  * slots are freed here and {@link DefaultScheduler} places their executors on live supervisors
  * in the same round. Select it with {@code storm.scheduler: botscore.storm.LostSupervisorScheduler}.
+ *
+ * <p>The price: a supervisor stopped on purpose (a restart) loses its workers too, where stock
+ * Storm leaves them running for it to adopt; they stop themselves once unassigned.
  */
 public class LostSupervisorScheduler implements IScheduler {
     private static final Logger LOG = LoggerFactory.getLogger(LostSupervisorScheduler.class);
