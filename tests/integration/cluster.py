@@ -116,6 +116,11 @@ def supervisor_of(worker_pid: int) -> str:
     raise AssertionError(f"worker {worker_pid} was not launched by one of our supervisors")
 
 
+def daemon_log(daemon: str) -> Path:
+    """The log ``cluster.sh`` gives ``daemon``."""
+    return STATE / "logs" / f"{daemon}.log"
+
+
 def kill_supervisor_and_workers(supervisor: str) -> int:
     """``kill -9`` a supervisor and every worker it launched; how many processes died."""
     home = f"-Dstorm.home={STATE}/{supervisor}/home"

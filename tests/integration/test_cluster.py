@@ -9,12 +9,15 @@ the last one runs the whole loop (edge simulator, aggregation topology, enforcer
 
 from __future__ import annotations
 
+import os
 import re
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +32,7 @@ from tests.statsd import StatsdListener
 
 from .cluster import (
     cluster_script,
+    daemon_log,
     daemon_pid,
     kill_hard,
     kill_supervisor_and_workers,
@@ -160,6 +164,43 @@ def test_a_killed_supervisor_s_work_moves_to_the_other(scoring: Submitted, repor
         f"cluster, kill -9 of {killed[0]} and its workers at {RATE} users/s: longest time "
         f"without a score {silence:.1f} s; all {scoring.fed} offsets scored"
     )
+
+
+def test_a_stalled_supervisor_keeps_its_workers(scoring: Submitted, report_figure):
+    """A supervisor too busy to ping ZooKeeper (stopped here) loses its 2 s session, yet is
+    alive: Nimbus's scheduler finds its Thrift port accepting and leaves its workers where
+    they run, where a move would have cost a failover's gap for nothing."""
+    worker = spout_worker_pid(scoring.name)
+    supervisor = supervisor_of(worker)
+    nimbus_log = daemon_log("nimbus")
+    seen_from = nimbus_log.stat().st_size
+    stalled: list[float] = []
+
+    def stall_supervisor() -> None:
+        pid = daemon_pid(supervisor)
+        os.kill(pid, signal.SIGSTOP)
+        started = time.monotonic()
+        try:
+            while "accepts: its workers stay" not in _read_from(nimbus_log, seen_from):
+                assert time.monotonic() - started < 30, "Nimbus never saw the supervisor gone"
+                time.sleep(0.2)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        stalled.append(time.monotonic() - started)
+
+    silence = scoring.feed_through(10_000, stall_supervisor)
+    assert spout_worker_pid(scoring.name) == worker, "the stalled supervisor's worker was moved"
+    assert "does not accept" not in _read_from(nimbus_log, seen_from)
+    report_figure(
+        f"cluster, {supervisor} stopped {stalled[0]:.1f} s (its ZooKeeper session lapsed): "
+        f"its workers stayed; longest time without a score {silence:.1f} s"
+    )
+
+
+def _read_from(log: Path, offset: int) -> str:
+    with log.open(errors="replace") as f:
+        f.seek(offset)
+        return f.read()
 
 
 def test_running_topologies_keep_scoring_while_nimbus_is_down(scoring: Submitted, report_figure):
