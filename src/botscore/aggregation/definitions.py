@@ -18,6 +18,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from botscore.aggregation.user_agents import declares_bot
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.records import RequestRecord, SourceRef
 
@@ -33,6 +34,7 @@ __all__ = [
     "UserState",
     "compute_features",
     "counter_flags",
+    "cut_user_agent",
     "distinct_values",
     "request_record",
     "update_for",
@@ -68,7 +70,7 @@ class DistinctSet:
 
 GRANULARITIES: tuple[Granularity, ...] = (
     Granularity("s10", 10_000, 6, ("req",)),
-    Granularity("m1", 60_000, 60, ("req", "err", "head", "js", "login")),
+    Granularity("m1", 60_000, 60, ("req", "err", "head", "js", "login", "botua")),
     Granularity("m10", 600_000, 24, ("req", "dc")),
 )
 DISTINCT_SETS: tuple[DistinctSet, ...] = (
@@ -97,7 +99,14 @@ def counter_flags(log: WebLog) -> list[str]:
         flags.append("login")
     if log.ip_is_datacenter:
         flags.append("dc")
+    if declares_bot(cut_user_agent(log.user_agent)):
+        flags.append("botua")
     return flags
+
+
+def cut_user_agent(user_agent: str) -> str:
+    """``user_agent`` cut to whole characters within ``MAX_USER_AGENT_BYTES``."""
+    return user_agent.encode()[:MAX_USER_AGENT_BYTES].decode(errors="ignore")
 
 
 def request_record(log: WebLog, source: SourceRef, replay_floor: int = 0) -> RequestRecord:
@@ -106,7 +115,7 @@ def request_record(log: WebLog, source: SourceRef, replay_floor: int = 0) -> Req
         time_ms=log.time_unix_ms,
         request_id=log.request_id,
         ip=log.ip,
-        user_agent=log.user_agent.encode()[:MAX_USER_AGENT_BYTES].decode(errors="ignore"),
+        user_agent=cut_user_agent(log.user_agent),
         path=log.path[:MAX_PATH_CHARS],
         flags=counter_flags(log),
         source=source,
@@ -181,6 +190,7 @@ def compute_features(state: UserState) -> dict[str, float]:
         "interarrival_cv": cv,
         "js_check_ratio_1h": _ratio(sums[("m1", "js")], requests_1h),
         "login_attempts_1h": float(sums[("m1", "login")]),
+        "declared_bot_ua_ratio_1h": _ratio(sums[("m1", "botua")], requests_1h),
     }
     return features
 

@@ -29,6 +29,7 @@ CATALOG: tuple[str, ...] = (
     "interarrival_cv",
     "js_check_ratio_1h",
     "login_attempts_1h",
+    "declared_bot_ua_ratio_1h",
 )
 
 

@@ -41,6 +41,7 @@ def _human(rng: np.random.Generator) -> list[float]:
         rng.uniform(0.8, 2.5),
         rng.beta(30, 1),
         rng.poisson(0.3),
+        0.0,  # a browser's user agent
     ]
 
 
@@ -60,6 +61,8 @@ def _bot(rng: np.random.Generator) -> list[float]:
         rng.uniform(0.0, 0.6) if not stealthy else rng.uniform(0.4, 1.8),
         rng.beta(1, 5) if not stealthy else rng.beta(8, 3),
         rng.poisson(5 if not stealthy else 1),
+        # Crawlers and HTTP libraries say what they are; stealthy bots never do.
+        float(rng.random() < 0.4) if not stealthy else 0.0,
     ]
 
 

@@ -156,7 +156,7 @@ def read_training_traffic(model_dir: str | Path) -> tuple[SimulationSpec, int]:
 
 
 # The committed model's: a retrained model to publish needs a new one.
-DEFAULT_VERSION = "3"
+DEFAULT_VERSION = "4"
 
 
 def train_model(

@@ -13,11 +13,14 @@ test would make a changed constant agree with itself.
 
 from __future__ import annotations
 
+import functools
 import itertools
+import re
 import operator
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 
+import crawleruseragents
 import pytest
 from hypothesis import strategies as st
 
@@ -90,6 +93,17 @@ def _is_error(log: WebLog) -> bool:
     return log.status // 100 in (4, 5)
 
 
+# Every pattern of the crawler-user-agents list (the README's source), one by one.
+_BOT_PATTERNS = [
+    re.compile(entry["pattern"]) for entry in crawleruseragents.CRAWLER_USER_AGENTS_DATA
+]
+
+
+@functools.cache
+def _declares_bot(user_agent: str) -> bool:
+    return any(pattern.search(user_agent) for pattern in _BOT_PATTERNS)
+
+
 def _is_login(log: WebLog) -> bool:
     # A form post to the login page; its query string does not change the page.
     return log.method == "POST" and log.path.partition("?")[0] == "/login"
@@ -143,6 +157,12 @@ def naive_features(
         "interarrival_cv": cv,
         "js_check_ratio_1h": share(sum(log.js_check_passed for log in last_hour), len(last_hour)),
         "login_attempts_1h": float(sum(map(_is_login, last_hour))),
+        "declared_bot_ua_ratio_1h": share(
+            sum(
+                _declares_bot(_cut_to_bytes(log.user_agent, USER_AGENT_BYTES)) for log in last_hour
+            ),
+            len(last_hour),
+        ),
     }
 
 
@@ -197,6 +217,7 @@ _LONG_AGENT = "M" + "é" * 255 + "x"  # exactly 512 bytes
 USER_AGENTS = (
     "",
     "curl/8.0",
+    "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
     "Mozilla/5.0 A",
     "Mozilla/5.0 B",
     _LONG_AGENT,

@@ -8,6 +8,7 @@ import pytest
 from botscore.aggregation.definitions import (
     DISTINCT_SETS,
     RECENT_REQUESTS,
+    MAX_USER_AGENT_BYTES,
     counter_flags,
     request_record,
     update_for,
@@ -54,6 +55,24 @@ def test_flags_name_what_a_request_counts_towards():
     assert "login" not in counter_flags(log(T0, method="POST", path="/login/x?a?b"))
 
 
+def test_a_user_agent_that_declares_a_bot_is_counted():
+    browser = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+    crawler = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
+    for agent, flagged in (
+        (browser, False),
+        (crawler, True),
+        ("python-requests/2.32.3", True),
+        ("Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/120.0.0.0 Safari/537.36", True),
+        ("", False),
+    ):
+        assert ("botua" in counter_flags(log(T0, user_agent=agent))) is flagged, agent
+    # Judged on the agent as stored: a name past the byte limit does not count.
+    hidden = "M" * MAX_USER_AGENT_BYTES + " Googlebot/2.1"
+    assert "botua" not in counter_flags(log(T0, user_agent=hidden))
+    f = features_of(log(T0, user_agent=browser), log(T0 + 1, user_agent=crawler))
+    assert f["declared_bot_ua_ratio_1h"] == 0.5
+
+
 def test_a_request_record_carries_the_request_its_source_and_the_replay_floor():
     entry = log(
         T0 + 5,
@@ -72,7 +91,7 @@ def test_a_request_record_carries_the_request_its_source_and_the_replay_floor():
         ip="198.51.100.4",
         user_agent="curl/8.5",
         path="/login?next=/",
-        flags=["req", "login"],
+        flags=["req", "login", "botua"],
         source=source,
         replay_floor=17,
     )

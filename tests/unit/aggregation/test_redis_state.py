@@ -74,7 +74,7 @@ def test_each_user_gets_one_call_with_its_requests_in_order_and_their_partitions
     )
     # ttl, then per request: marks key, offset, floor, time, flags, request id, ip, ua, path
     request = ["198.51.100.7", "curl/8", "/login"]
-    flags = 1 | 2 | 16  # req, err (403), login (POST /login)
+    flags = 1 | 2 | 16 | 32  # req, err (403), login (POST /login), botua (curl)
     assert list(first[11:]) == [
         600_000,
         *[1, 7, 5, T0, flags, "r7", *request],
@@ -156,7 +156,7 @@ def test_the_largest_exact_integers_are_sent():
     edge = record(time_ms=largest, source=SourceRef("w", largest, largest), replay_floor=largest)
     assert store.apply([edge], now_ms=0) == [True]
     [call] = script_calls(client)
-    assert call[-8:-4] == (largest, largest, largest, 1 | 2 | 16)
+    assert call[-8:-4] == (largest, largest, largest, 1 | 2 | 16 | 32)
 
 
 def test_a_ttl_lua_cannot_hold_exactly_is_refused():
