@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from botscore.cli.main import EXIT_FAILURE, EXIT_OK, main
+from botscore.observability.catalog import CATALOG, metric_for
 from botscore.observability.datadog_assets import (
     Asset,
     AssetKind,
@@ -42,6 +43,19 @@ def test_every_dashboard_and_monitor_is_shipped():
     kinds = sorted((a.kind.value, a.path.stem) for a in SHIPPED)
     assert [k for k, _ in kinds].count("dashboard") == 3
     assert [k for k, _ in kinds].count("monitor") >= 4
+
+
+def test_every_declared_metric_is_on_a_dashboard_or_a_monitor():
+    """A metric nobody graphs or watches is sent for nothing: each declared one (a
+    histogram by any of its aggregates) appears in some shipped query."""
+    queried = {
+        metric_for(name)[:2]
+        for asset in SHIPPED
+        for name in metric_names(asset.body)
+        if name.startswith("botscore.")
+    }
+    declared = {(component, what) for component, metrics in CATALOG.items() for what in metrics}
+    assert sorted(declared - queried) == []
 
 
 @pytest.mark.parametrize("asset", SHIPPED, ids=[a.path.stem for a in SHIPPED])
