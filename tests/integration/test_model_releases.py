@@ -50,7 +50,7 @@ from .harness import (
     wait_committed_to_end,
     wait_until_reading,
 )
-from .wire_proofs import assert_failure_metrics_sent
+from .wire_proofs import RELEASE_METRICS, assert_failure_metrics_sent, missing_from
 
 pytestmark = [pytest.mark.integration, pytest.mark.models]
 
@@ -523,11 +523,17 @@ def test_a_refused_challenger_is_logged_and_shadow_scoring_goes_on(switch_run):
     assert f"shadow scoring goes on with {CHALLENGER_ID}" in line
     assert "SHA-256 of release" in line
     assert f"shadow scoring with challenger {CHALLENGER_ID}" in switch_run.log
-    assert "botscore.classifier.shadow_refused" in switch_run.metrics
+    assert_failure_metrics_sent(
+        "test_a_refused_challenger_is_logged_and_shadow_scoring_goes_on", switch_run.metrics
+    )
     assert any(
         tag == f"challenger:{CHALLENGER_ID.replace('/', ':')}"
         for tag in switch_run.metrics["botscore.classifier.shadow_scored"]
     )
+
+
+def test_the_release_and_shadow_metrics_the_dashboards_graph_arrive(switch_run):
+    assert missing_from(switch_run.metrics, RELEASE_METRICS) == []
 
 
 def test_the_comparison_report_counts_agreement_and_changed_decisions(switch_run):

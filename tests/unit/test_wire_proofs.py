@@ -5,7 +5,13 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-from tests.integration.wire_proofs import FAILURE_PROOFS, failure_metrics, healthy_metrics
+from tests.integration.wire_proofs import (
+    FAILURE_PROOFS,
+    RELEASE_METRICS,
+    failure_metrics,
+    healthy_metrics,
+    queried_metrics,
+)
 
 INTEGRATION = Path(__file__).resolve().parents[1] / "integration"
 
@@ -43,3 +49,8 @@ def test_each_named_fault_test_checks_its_own_metrics() -> None:
 
 def test_healthy_and_failure_metrics_do_not_overlap() -> None:
     assert healthy_metrics() and not healthy_metrics() & failure_metrics()
+
+
+def test_the_release_metrics_are_queried_healthy_ones_the_loop_is_not_asked_for() -> None:
+    assert set(queried_metrics()) >= RELEASE_METRICS
+    assert not RELEASE_METRICS & (healthy_metrics() | failure_metrics())

@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import functools
 import itertools
-import re
 import operator
+import re
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 

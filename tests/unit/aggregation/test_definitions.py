@@ -7,8 +7,8 @@ import pytest
 
 from botscore.aggregation.definitions import (
     DISTINCT_SETS,
-    RECENT_REQUESTS,
     MAX_USER_AGENT_BYTES,
+    RECENT_REQUESTS,
     counter_flags,
     request_record,
     update_for,
