@@ -100,10 +100,10 @@ storm_yaml() {
 }
 
 # A killed supervisor stays registered (an ephemeral node) until its ZooKeeper session ends,
-# and Nimbus's scheduler moves its workers once it is gone and its Thrift port refuses: a 2 s
-# session (four ticks; ended within a tick of it) instead of Storm's 20 s. A live supervisor
-# whose session lapses under load keeps its workers (its port accepts). The supervisor's
-# workers, which read $home/conf, keep Storm's 20 s.
+# and Nimbus's scheduler moves its workers once it is gone and their ports refuse: a 2 s
+# session (four ticks; ended within a tick of it) instead of Storm's 20 s. A supervisor whose
+# session lapses under load keeps its workers (their ports accept). The supervisor's workers,
+# which read $home/conf, keep Storm's 20 s.
 supervisor_session_ms=2000
 zk_tick_ms=500
 

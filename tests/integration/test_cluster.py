@@ -167,8 +167,8 @@ def test_a_killed_supervisor_s_work_moves_to_the_other(scoring: Submitted, repor
 
 
 def test_a_stalled_supervisor_keeps_its_workers(scoring: Submitted, report_figure):
-    """A supervisor too busy to ping ZooKeeper (stopped here) loses its 2 s session, yet is
-    alive: Nimbus's scheduler finds its Thrift port accepting and leaves its workers where
+    """A supervisor too busy to ping ZooKeeper (stopped here) loses its 2 s session, yet its
+    workers are alive: Nimbus's scheduler finds their ports accepting and leaves them where
     they run, where a move would have cost a failover's gap for nothing."""
     worker = spout_worker_pid(scoring.name)
     supervisor = supervisor_of(worker)
@@ -181,7 +181,7 @@ def test_a_stalled_supervisor_keeps_its_workers(scoring: Submitted, report_figur
         os.kill(pid, signal.SIGSTOP)
         started = time.monotonic()
         try:
-            while "accepts: its workers stay" not in _read_from(nimbus_log, seen_from):
+            while "accepts: its worker stays" not in _read_from(nimbus_log, seen_from):
                 assert time.monotonic() - started < 30, "Nimbus never saw the supervisor gone"
                 time.sleep(0.2)
         finally:

@@ -19,29 +19,27 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Storm's default scheduler, except that workers on a lost supervisor are moved at once.
+ * Storm's default scheduler, except that the dead workers of a lost supervisor are moved at once.
  *
  * <p>Nimbus counts an executor dead only once its heartbeats are {@code nimbus.task.timeout.secs}
  * old, which must outlast a supervisor relaunching a dead worker on the same slot. A lost
- * supervisor relaunches nothing, so its slots are freed here and {@link DefaultScheduler} places
- * their executors on live supervisors in the same round.
+ * supervisor relaunches nothing, so the slots of its dead workers are freed here and
+ * {@link DefaultScheduler} places their executors on live supervisors in the same round.
  *
- * <p>Lost means gone from ZooKeeper (its session ended) and its Thrift port not accepting a
- * connection within {@value #PROBE_TIMEOUT_MS} ms: a dead process refuses at once, a dead machine
- * does not answer. A live supervisor whose session lapsed because its machine was too busy to
- * ping ZooKeeper still accepts (the kernel does, however busy the JVM), so its workers stay: a
- * short session then costs no needless restarts. Select it with {@code storm.scheduler:
- * botscore.storm.LostSupervisorScheduler}.
- *
- * <p>The price: a supervisor stopped on purpose (a restart) loses its workers too, where stock
- * Storm leaves them running for it to adopt; they stop themselves once unassigned.
+ * <p>A supervisor is lost when it is gone from ZooKeeper (its session ended); a worker of it is
+ * dead when its slot's port does not accept a connection within {@value #PROBE_TIMEOUT_MS} ms: a
+ * dead process refuses at once, a dead machine does not answer. Workers that still accept stay
+ * where they run: those of a supervisor whose session lapsed because its machine was too busy to
+ * ping ZooKeeper (the kernel accepts however busy the JVM is), and those of a supervisor
+ * stopped alone, which it adopts when it comes back, as in stock Storm. Select it with {@code
+ * storm.scheduler: botscore.storm.LostSupervisorScheduler}.
  */
 public class LostSupervisorScheduler implements IScheduler {
     private static final Logger LOG = LoggerFactory.getLogger(LostSupervisorScheduler.class);
     static final int PROBE_TIMEOUT_MS = 500;
 
-    /** Where each supervisor seen since Nimbus started takes Thrift calls, by supervisor id. */
-    private final Map<String, InetSocketAddress> thriftAddresses = new HashMap<>();
+    /** The host of each supervisor seen since Nimbus started, by supervisor id. */
+    private final Map<String, String> hosts = new HashMap<>();
 
     @Override
     public void prepare(Map<String, Object> conf, StormMetricsRegistry metricsRegistry) {
@@ -51,41 +49,39 @@ public class LostSupervisorScheduler implements IScheduler {
     @Override
     public void schedule(Topologies topologies, Cluster cluster) {
         for (SupervisorDetails supervisor : cluster.getSupervisors().values()) {
-            thriftAddresses.put(supervisor.getId(),
-                InetSocketAddress.createUnresolved(supervisor.getHost(), supervisor.getServerPort()));
+            if (supervisor.getHost() != null) {
+                hosts.put(supervisor.getId(), supervisor.getHost());
+            }
         }
-        Map<String, Boolean> lostById = new HashMap<>();
         for (SchedulerAssignment assignment : cluster.getAssignments().values()) {
-            Set<WorkerSlot> lost = assignment.getSlots().stream()
+            Set<WorkerSlot> dead = assignment.getSlots().stream()
                 .filter(slot -> cluster.getSupervisorById(slot.getNodeId()) == null)
-                .filter(slot -> lostById.computeIfAbsent(slot.getNodeId(), this::isLost))
+                .filter(this::isDead)
                 .collect(Collectors.toSet());
-            if (!lost.isEmpty()) {
-                LOG.info("Moving {} off slots of lost supervisors: {}",
-                    assignment.getTopologyId(), lost);
-                cluster.freeSlots(lost);
+            if (!dead.isEmpty()) {
+                LOG.info("Moving {} off dead workers of lost supervisors: {}",
+                    assignment.getTopologyId(), dead);
+                cluster.freeSlots(dead);
             }
         }
         DefaultScheduler.defaultSchedule(topologies, cluster);
     }
 
-    /** A supervisor gone from ZooKeeper is lost unless its Thrift port still accepts. */
-    private boolean isLost(String supervisorId) {
-        InetSocketAddress unresolved = thriftAddresses.get(supervisorId);
-        if (unresolved == null) {
-            LOG.info("Supervisor {} is gone from ZooKeeper and was never seen here: lost", supervisorId);
+    /** A worker of a supervisor gone from ZooKeeper is dead unless its port still accepts. */
+    private boolean isDead(WorkerSlot slot) {
+        String host = hosts.get(slot.getNodeId());
+        if (host == null) {
+            LOG.info("Slot {} of a supervisor never seen here and gone from ZooKeeper: dead", slot);
             return true;
         }
-        InetSocketAddress address =
-            new InetSocketAddress(unresolved.getHostString(), unresolved.getPort());
         try (Socket socket = new Socket()) {
-            socket.connect(address, PROBE_TIMEOUT_MS);
-            LOG.info("Supervisor {} is gone from ZooKeeper but {} accepts: its workers stay",
-                supervisorId, unresolved);
+            socket.connect(new InetSocketAddress(host, slot.getPort()), PROBE_TIMEOUT_MS);
+            LOG.info("Supervisor of {} is gone from ZooKeeper but {}:{} accepts: its worker stays",
+                slot, host, slot.getPort());
             return false;
         } catch (IOException e) {
-            LOG.info("Supervisor {} is gone from ZooKeeper and {} does not accept ({}): lost",
-                supervisorId, unresolved, e.getMessage());
+            LOG.info("Supervisor of {} is gone from ZooKeeper and {}:{} does not accept ({}): dead",
+                slot, host, slot.getPort(), e.getMessage());
             return true;
         }
     }
