@@ -79,7 +79,7 @@ public class LostSupervisorScheduler implements IScheduler {
             LOG.info("Supervisor of {} is gone from ZooKeeper but {}:{} accepts: its worker stays",
                 slot, host, slot.getPort());
             return false;
-        } catch (IOException e) {
+        } catch (IOException | RuntimeException e) { // a scheduler that throws halts Nimbus
             LOG.info("Supervisor of {} is gone from ZooKeeper and {}:{} does not accept ({}): dead",
                 slot, host, slot.getPort(), e.getMessage());
             return true;
