@@ -168,6 +168,15 @@ class KafkaSettings:
         default=10,
         metadata={"doc": "failures of a tuple before it is dead-lettered as `retries_exhausted`"},
     )
+    # Storm drops acks sent to a worker that died and came back; a lost ack would otherwise
+    # hold its partition's commit (and soon the spout) until topology.message.timeout.secs.
+    lost_ack_replay_ms: int = field(
+        default=5000,
+        metadata={
+            "doc": "a tuple still unacked this long after a later one of its partition was "
+            "acked is emitted again (0: never)"
+        },
+    )
     session_timeout_ms: int = field(
         default=10_000,
         metadata={"doc": "a spout silent this long leaves its group; its partitions move on"},

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["Component", "DeadLetterReason", "Decision"]
+__all__ = ["Component", "DeadLetterReason", "Decision", "ReplayCause"]
 
 
 class Decision(StrEnum):
@@ -39,6 +39,13 @@ class DeadLetterReason(StrEnum):
     UNKNOWN_DECISION = "unknown_decision"
     MISSING_SCORED_TIME = "missing_scored_time"
     RETRIES_EXHAUSTED = "retries_exhausted"
+
+
+class ReplayCause(StrEnum):
+    """Why a spout emitted a tuple again (the ``cause`` tag of its ``replayed`` count)."""
+
+    FAILED = "failed"  # failed downstream, or timed out by Storm
+    LOST_ACK = "lost_ack"  # later tuples of its partition were acked, its ack never came
 
 
 class Component(StrEnum):

@@ -18,7 +18,9 @@ partition). Messages that can never be used are dead-lettered at once with their
 bytes and the reason. What is emitted again:
 
 - A failed tuple (failed downstream, or timed out after ``topology.message.timeout.secs``)
-  is emitted again from memory after a growing backoff; its ``kafka.max_attempts``-th
+  is emitted again from memory after a growing backoff, and so is a tuple whose ack was
+  lost (``InFlight.lost_acks``: still out ``kafka.lost_ack_replay_ms`` after a later tuple
+  of its partition was acked); its ``kafka.max_attempts``-th
   failure dead-letters each of its messages (``retries_exhausted``), whose offsets finish
   as Kafka confirms their letters. An outage downstream (Redis, the brokers a bolt writes
   to) thus replays each tuple in flight up to ``max_attempts - 1`` times (over 81 s of
@@ -45,6 +47,7 @@ its last commit) and committed offset (``transport.consumer_lag``).
 
 from __future__ import annotations
 
+import math
 import time
 from collections import deque
 from collections.abc import Collection, Iterable
@@ -72,7 +75,7 @@ from botscore.transport.kafka_clients import (
     wait_for_topic,
 )
 from botscore.transport.offsets import PartitionKey
-from botscore.vocabulary import Component, DeadLetterReason
+from botscore.vocabulary import Component, DeadLetterReason, ReplayCause
 from botscore.wire.dead_letters import DeadLetterRecord
 from botscore.wire.records import SourceRef
 
@@ -148,7 +151,9 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             self.kafka.replay_backoff_max_ms / 1000,
             self.kafka.max_attempts,
         )
-        self.in_flight: InFlight[_Batch] = InFlight(backoff)
+        self.in_flight: InFlight[_Batch] = InFlight(
+            backoff, self.kafka.lost_ack_replay_ms / 1000 or math.inf
+        )
         # Appended by the consumer's I/O thread during a rebalance, applied here in order.
         self.rebalances: deque[_Rebalance] = deque()
         # Assigned, but not yet moved to the group's committed offset: not read meanwhile.
@@ -191,9 +196,13 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         self._finish_dead_letters()
         self._apply_rebalances()
         now = time.monotonic()
-        for tup_id, batch in self.in_flight.due_replays(now):
-            self.metrics.count("replayed")
-            self.emit(batch.values, tup_id=tup_id)
+        for cause, replays in (
+            (ReplayCause.FAILED, self.in_flight.due_replays(now)),
+            (ReplayCause.LOST_ACK, self.in_flight.lost_acks(now)),
+        ):
+            for tup_id, batch in replays:
+                self.metrics.count("replayed", tags=[f"cause:{cause}"])
+                self.emit(batch.values, tup_id=tup_id)
         room = (
             len(self.in_flight) < self.kafka.max_in_flight
             and self.in_flight.held_bytes < self.kafka.max_in_flight_bytes

@@ -73,7 +73,10 @@ def _spout(what_in: str) -> dict[str, MetricSpec]:
         **_lag("the spout"),
         "in": MetricSpec(Kind.COUNT, f"{what_in} read from Kafka and emitted"),
         "replayed": MetricSpec(
-            Kind.COUNT, "tuples emitted again after a failure or timeout", on_failure=True
+            Kind.COUNT,
+            "tuples emitted again after a failure or timeout, or a lost ack",
+            ("cause",),
+            on_failure=True,
         ),
         "dead_lettered": MetricSpec(
             Kind.COUNT, "messages set aside on the dead-letter topic", ("reason",)

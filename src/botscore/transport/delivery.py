@@ -5,6 +5,13 @@ or deliberately set aside (dead lettered). A failed tuple is replayed after an e
 backoff; after ``max_attempts`` it is handed back as exhausted so the caller dead-letters
 its messages instead of retrying forever. Offsets become committable only through
 ``OffsetTracker``, i.e. once everything before them is finished.
+
+A tuple whose ack was lost is replayed too, long before Storm would time it out. Storm
+drops what one worker sends to another that died and came back until it reconnects, acks
+included; such a tuple neither acks nor fails until ``topology.message.timeout.secs`` (60-120
+s), and one at a partition's head holds its commit and soon the spout's whole window. Tuples
+of a partition take one path and finish in about the order they were emitted, so one still
+out ``lost_ack_after_s`` after a later tuple of its partition was acked is presumed lost.
 """
 
 from __future__ import annotations
@@ -58,6 +65,10 @@ class _Entry(Generic[T]):
     offsets: tuple[int, ...]
     size: int
     attempts: int = 0
+    # Order of its latest emission; None while it waits for a replay after a failure.
+    emission: int | None = None
+    # When a tuple emitted after it was first seen acked, since its latest emission.
+    overtaken_at: float | None = None
 
 
 class InFlight(Generic[T]):
@@ -69,10 +80,18 @@ class InFlight(Generic[T]):
     still held, so a reader can bound its memory in bytes; ``len`` counts messages.
     """
 
-    def __init__(self, backoff: Backoff) -> None:
+    def __init__(self, backoff: Backoff, lost_ack_after_s: float = math.inf) -> None:
+        if not lost_ack_after_s > 0:
+            raise ConfigError(f"lost_ack_after_s must be positive, got {lost_ack_after_s}")
         self.backoff = backoff
+        self.lost_ack_after_s = lost_ack_after_s
         self.offsets = OffsetTracker()
         self._entries: dict[str, _Entry[T]] = {}
+        # Per partition, the ids of the tuples out (emitted, not failed since), in the order
+        # of their latest emission, and the latest emission of any that was acked.
+        self._out: dict[PartitionKey, dict[str, None]] = {}
+        self._acked_emission: dict[PartitionKey, int] = {}
+        self._emissions = 0
         self._replays: list[tuple[float, str]] = []  # heap of (due time, tuple id)
         self._reserved: dict[tuple[PartitionKey, int], int] = {}  # sizes of reserved offsets
         self.held_bytes = 0
@@ -91,8 +110,23 @@ class InFlight(Generic[T]):
         """``item`` was emitted as ``tup_id``, carrying ``offsets`` (ascending) of ``partition``."""
         for offset in offsets:
             self.offsets.emitted(partition, offset)
-        self._entries[tup_id] = _Entry(item, partition, tuple(offsets), size)
+        entry = _Entry(item, partition, tuple(offsets), size)
+        self._entries[tup_id] = entry
+        self._sent(tup_id, entry)
         self.held_bytes += size
+
+    def _sent(self, tup_id: str, entry: _Entry[T]) -> None:
+        """``entry`` was (re-)emitted: it is out, the latest of its partition."""
+        self._emissions += 1
+        entry.emission = self._emissions
+        entry.overtaken_at = None
+        out = self._out.setdefault(entry.partition, {})
+        out.pop(tup_id, None)
+        out[tup_id] = None
+
+    def _not_out(self, tup_id: str, entry: _Entry[T]) -> None:
+        entry.emission = None
+        self._out.get(entry.partition, {}).pop(tup_id, None)
 
     def reserve(self, partition: PartitionKey, offset: int, size: int = 0) -> None:
         """A message read but not emitted (it is being dead-lettered): hold its offset."""
@@ -108,6 +142,10 @@ class InFlight(Generic[T]):
     def acked(self, tup_id: str) -> None:
         entry = self._entries.pop(tup_id, None)
         if entry is not None:
+            if entry.emission is not None:
+                latest = self._acked_emission.get(entry.partition, 0)
+                self._acked_emission[entry.partition] = max(latest, entry.emission)
+            self._not_out(tup_id, entry)
             self.held_bytes -= entry.size
             for offset in entry.offsets:
                 self.offsets.done(entry.partition, offset)
@@ -117,6 +155,7 @@ class InFlight(Generic[T]):
         entry = self._entries.get(tup_id)
         if entry is None:
             return None
+        self._not_out(tup_id, entry)
         entry.attempts += 1
         if entry.attempts >= self.backoff.max_attempts:
             return entry.item
@@ -129,6 +168,7 @@ class InFlight(Generic[T]):
         entry = self._entries.pop(tup_id, None)
         if entry is None:
             return
+        self._not_out(tup_id, entry)
         self.held_bytes -= entry.size
         for offset, size in zip(entry.offsets, sizes, strict=True):
             self._reserved[entry.partition, offset] = size
@@ -139,9 +179,32 @@ class InFlight(Generic[T]):
         while self._replays and self._replays[0][0] <= now:
             _, tup_id = heapq.heappop(self._replays)
             entry = self._entries.get(tup_id)
-            if entry is not None:  # not acked, retired or revoked meanwhile
+            if entry is not None and entry.emission is None:  # not acked, retired, revoked
+                self._sent(tup_id, entry)  # or sent again as a lost ack meanwhile
                 due.append((tup_id, entry.item))
         return due
+
+    def lost_acks(self, now: float) -> list[tuple[str, T]]:
+        """Tuples presumed lost, to emit again now; each counts as (re-)emitted.
+
+        A tuple is overtaken once a tuple of its partition emitted after it is acked; one
+        still out ``lost_ack_after_s`` after that was first seen here is presumed lost.
+        Overtaken tuples are always the first of their partition's ``_out``.
+        """
+        lost = []
+        for partition, out in self._out.items():
+            acked = self._acked_emission.get(partition, 0)
+            for tup_id in out:
+                entry = self._entries[tup_id]
+                if entry.emission is None or entry.emission > acked:
+                    break
+                if entry.overtaken_at is None:
+                    entry.overtaken_at = now
+                elif now - entry.overtaken_at >= self.lost_ack_after_s:
+                    lost.append((tup_id, entry))
+        for tup_id, entry in lost:
+            self._sent(tup_id, entry)
+        return [(tup_id, entry.item) for tup_id, entry in lost]
 
     def attempts(self, tup_id: str) -> int:
         entry = self._entries.get(tup_id)
@@ -153,6 +216,9 @@ class InFlight(Generic[T]):
         for partition in partitions:
             self.offsets.forget(partition)
         self._entries = {k: e for k, e in self._entries.items() if e.partition not in partitions}
+        for partition in partitions:
+            self._out.pop(partition, None)
+            self._acked_emission.pop(partition, None)
         self._reserved = {k: n for k, n in self._reserved.items() if k[0] not in partitions}
         self.held_bytes = sum(e.size for e in self._entries.values()) + sum(self._reserved.values())
         # A tuple read again later keeps its id; an old replay must not emit it early.

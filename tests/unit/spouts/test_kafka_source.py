@@ -610,7 +610,8 @@ def test_the_static_member_name_is_kept_by_a_restarted_task_and_never_shared(mon
     assert all(name and "lines-" in name for name in names)
 
 
-def test_sends_each_owned_partitions_lag_from_its_last_commit_once_per_interval(run, monkeypatch):
+def _record_metrics(monkeypatch) -> list[RecordingMetrics]:
+    """The metrics of each spout started from now on, as it sends them."""
     created: list[RecordingMetrics] = []
 
     def metrics(settings, component, tags=()):
@@ -619,6 +620,11 @@ def test_sends_each_owned_partitions_lag_from_its_last_commit_once_per_interval(
         return created[-1]
 
     monkeypatch.setattr(kafka_source, "Metrics", metrics)
+    return created
+
+
+def test_sends_each_owned_partitions_lag_from_its_last_commit_once_per_interval(run, monkeypatch):
+    created = _record_metrics(monkeypatch)
     r = run({P0: [b"a", b"b", b"c"], P1: [b"d"]}, lag_interval_ms=5000)
     [sent] = created
     r.step()
@@ -639,3 +645,38 @@ def test_sends_each_owned_partitions_lag_from_its_last_commit_once_per_interval(
     assert {tags for _, what, _, tags in sent.sent[before:] if what == "lag"} == {
         (f"topic:{TOPIC}", "partition:0")
     }
+
+
+def test_a_lost_ack_is_replayed_after_its_wait_and_counted_by_cause(run, monkeypatch):
+    """Storm dropped the ack of offset 0 (a worker died and came back): later tuples of
+    the partition are acked, so the spout emits it again instead of waiting 60-120 s for
+    Storm's timeout; a failed tuple is replayed at its backoff and counted apart."""
+    created = _record_metrics(monkeypatch)
+    r = run({P0: [b"a", b"b", b"c"], P1: [b"d"]}, lost_ack_replay_ms=3000)
+    [sent] = created
+    r.step()
+    r.ack(*_ids(1, 2))
+    r.fail(*_ids(0, partition=1))
+    assert r.step() == []  # sees offset 0 overtaken: its wait starts
+    r.clock.now += BACKOFF_S
+    assert r.step() == [(_ids(0, partition=1)[0], ["d", 0])]
+    r.clock.now += 3.0 - BACKOFF_S - 0.01
+    assert r.step() == []
+    r.clock.now += 0.01
+    assert r.step() == [(_ids(0)[0], ["a", 0])]  # the same id and values
+    assert sent.counted_by("replayed", "cause") == {"failed": 1, "lost_ack": 1}
+    r.ack(*_ids(0))
+    r.ack(*_ids(0, partition=1))
+    assert r.commit_now() == [{P0: 3, P1: 1}]
+    r.check_commits()
+
+
+def test_with_lost_ack_replays_off_an_unacked_head_waits_for_storm(run):
+    r = run({P0: [b"a", b"b"]}, lost_ack_replay_ms=0)
+    r.step()
+    r.ack(*_ids(1))
+    r.clock.now += 3600.0
+    assert r.step(3) == []
+    r.fail(*_ids(0))  # Storm's timeout
+    r.clock.now += BACKOFF_S
+    assert r.step() == [(_ids(0)[0], ["a", 0])]

@@ -237,3 +237,105 @@ def test_held_bytes_survive_forgetting_other_partitions_and_default_to_nothing()
     flight.emitted("c", "C", ("t", 1), [0], size=11)
     flight.forget_partitions({("t", 1)})
     assert flight.held_bytes == 12
+
+
+def _lossy(after_s=5.0):
+    """In flight for partitions ``("t", 0)`` and ``("t", 1)`` that presumes an ack lost
+    ``after_s`` after a later tuple of its partition was seen acked."""
+    flight = InFlight(Backoff(first_s=1.0, max_s=3.0, max_attempts=3), lost_ack_after_s=after_s)
+    for partition in (("t", 0), ("t", 1)):
+        flight.offsets.assigned(partition, 0)
+    return flight
+
+
+def test_a_tuple_overtaken_by_an_ack_is_emitted_again_once_its_wait_is_over():
+    flight = _lossy()
+    for n in range(3):
+        flight.emitted(f"t/0/{n}-{n}", n, P, [n])
+    assert flight.lost_acks(now=100.0) == []
+    flight.acked("t/0/2-2")  # overtakes both before it
+    assert flight.lost_acks(now=101.0) == []  # seen overtaken here
+    flight.acked("t/0/1-1")  # late, but within the wait: not lost
+    assert flight.lost_acks(now=105.9) == []
+    assert flight.lost_acks(now=106.0) == [("t/0/0-0", 0)]
+    assert flight.lost_acks(now=200.0) == []  # sent again: out, and nothing acked since
+    flight.acked("t/0/0-0")
+    assert flight.offsets.pending_commits() == {P: 3}
+
+
+def test_an_old_tuple_nothing_overtook_is_never_presumed_lost():
+    """A stalled downstream acks nothing: its tuples wait for Storm's timeout (a fail)."""
+    flight = _lossy()
+    flight.emitted("t/0/0-0", "A", P, [0])
+    flight.emitted("t/1/0-0", "B", ("t", 1), [0])
+    flight.acked("t/1/0-0")  # another partition's ack overtakes nothing here
+    assert flight.lost_acks(now=100.0) == []
+    assert flight.lost_acks(now=10_000.0) == []
+
+
+def test_a_tuple_sent_again_is_overtaken_only_by_tuples_emitted_after_that():
+    flight = _lossy()
+    flight.emitted("a", "A", P, [0])
+    flight.emitted("b", "B", P, [1])
+    flight.acked("b")
+    flight.lost_acks(now=0.0)
+    assert flight.lost_acks(now=5.0) == [("a", "A")]
+    flight.emitted("c", "C", P, [2])
+    flight.acked("c")
+    assert flight.lost_acks(now=6.0) == []
+    assert flight.lost_acks(now=11.0) == [("a", "A")]  # lost again: sent again
+
+
+def test_a_failed_tuple_waits_for_its_backoff_not_for_a_lost_ack():
+    flight = _lossy(after_s=0.5)
+    flight.emitted("a", "A", P, [0])
+    flight.emitted("b", "B", P, [1])
+    assert flight.failed("a", now=10.0) is None
+    flight.acked("b")
+    flight.lost_acks(now=10.0)
+    assert flight.lost_acks(now=10.9) == []  # not out: its replay is due at 11
+    assert flight.due_replays(now=11.0) == [("a", "A")]
+
+
+def test_a_tuple_sent_again_as_lost_is_not_replayed_twice_by_a_late_failure():
+    """Its first emission times out later: one replay at the backoff, none for the second."""
+    flight = _lossy()
+    flight.emitted("a", "A", P, [0])
+    flight.emitted("b", "B", P, [1])
+    flight.acked("b")
+    flight.lost_acks(now=0.0)
+    assert flight.lost_acks(now=5.0) == [("a", "A")]
+    assert flight.failed("a", now=60.0) is None  # the first emission timed out
+    assert flight.failed("a", now=61.5) is None  # and the second: its replay is due later
+    assert flight.due_replays(now=70.0) == [("a", "A")]
+    assert flight.due_replays(now=80.0) == []
+    assert flight.attempts("a") == 2
+
+
+def test_forgotten_partitions_have_no_lost_acks():
+    flight = _lossy()
+    flight.emitted("a", "A", P, [0])
+    flight.emitted("b", "B", P, [1])
+    flight.acked("b")
+    flight.lost_acks(now=0.0)
+    flight.forget_partitions({P})
+    assert flight.lost_acks(now=100.0) == []
+    flight.offsets.assigned(P, 0)
+    flight.emitted("a", "A", P, [0])  # read again by the new owner's commit
+    assert flight.lost_acks(now=200.0) == []
+
+
+@pytest.mark.parametrize("after_s", [0.0, -1.0, float("nan")])
+def test_a_lost_ack_wait_that_is_not_positive_is_refused(after_s):
+    with pytest.raises(ConfigError, match="lost_ack_after_s"):
+        _lossy(after_s)
+
+
+def test_without_a_wait_no_ack_is_ever_presumed_lost():
+    flight = InFlight(Backoff())
+    flight.offsets.assigned(P, 0)
+    flight.emitted("a", "A", P, [0])
+    flight.emitted("b", "B", P, [1])
+    flight.acked("b")
+    flight.lost_acks(now=0.0)
+    assert flight.lost_acks(now=1e12) == []
