@@ -77,12 +77,23 @@ class Submitted:
     name: str
     settings: KafkaSettings
     scores: ScoreCollector
+    metrics: StatsdListener
     fed: int = 0
     seed: int = 40
 
     def submit(self) -> None:
-        sparse("submit", "-n", "scoring", "-N", self.name, *submit_options(self.settings))
+        options = submit_options(self.settings, metrics__statsd_port=self.metrics.port)
+        sparse("submit", "-n", "scoring", "-N", self.name, *options)
         wait_reading(self.name, timeout_s=180)
+
+    def replays(self, since: float) -> str:
+        """The spout's replays received after ``since`` (monotonic), by cause."""
+        causes: dict[str, float] = {}
+        for point in self.metrics.points("botscore.features_spout.replayed"):
+            if point.at > since:
+                cause = point.tag("cause") or "none"
+                causes[cause] = causes.get(cause, 0) + point.value
+        return ", ".join(f"{n:.0f} {c}" for c, n in sorted(causes.items())) or "none"
 
     def feed_through(self, users: int, fault: Callable[[], None]) -> float:
         """Feed ``users`` at ``RATE``, call ``fault`` a quarter of the way, wait until every
@@ -116,8 +127,8 @@ class Submitted:
 def scoring(cluster: None, kafka_settings: KafkaSettings) -> Iterator[Submitted]:
     run = new_run_id()
     settings = fresh_topics(kafka_settings, prefix="cl", run=run)
-    with ScoreCollector(settings) as scores:
-        submitted = Submitted(f"scoring-{run}", settings, scores)
+    with ScoreCollector(settings) as scores, StatsdListener() as metrics:
+        submitted = Submitted(f"scoring-{run}", settings, scores, metrics)
         try:
             submitted.submit()
             yield submitted
@@ -127,10 +138,12 @@ def scoring(cluster: None, kafka_settings: KafkaSettings) -> Iterator[Submitted]
 
 
 def test_a_killed_worker_is_restarted_and_its_users_scored(scoring: Submitted, report_figure):
+    began = time.monotonic()
     silence = scoring.feed_through(20_000, lambda: kill_hard(spout_worker_pid(scoring.name)))
     report_figure(
         f"cluster, kill -9 of the spout's worker JVM at {RATE} users/s: longest time without "
-        f"a score {silence:.1f} s; all {scoring.fed} offsets scored, {scoring.twice()} twice"
+        f"a score {silence:.1f} s; all {scoring.fed} offsets scored, {scoring.twice()} twice; "
+        f"tuples replayed: {scoring.replays(began)}"
     )
 
 
@@ -149,6 +162,7 @@ def _wait_uptime(name: str, seconds: int) -> None:
 def test_a_killed_supervisor_s_work_moves_to_the_other(scoring: Submitted, report_figure):
     _wait_uptime(scoring.name, 35)
     killed: list[str] = []
+    began = time.monotonic()
 
     def kill_spout_supervisor() -> None:
         supervisor = supervisor_of(spout_worker_pid(scoring.name))
@@ -162,7 +176,8 @@ def test_a_killed_supervisor_s_work_moves_to_the_other(scoring: Submitted, repor
         assert restarted.returncode == 0, restarted.stderr
     report_figure(
         f"cluster, kill -9 of {killed[0]} and its workers at {RATE} users/s: longest time "
-        f"without a score {silence:.1f} s; all {scoring.fed} offsets scored"
+        f"without a score {silence:.1f} s; all {scoring.fed} offsets scored; tuples "
+        f"replayed: {scoring.replays(began)}"
     )
 
 
@@ -238,8 +253,8 @@ def test_botscore_storm_shows_what_nimbus_knows(scoring: Submitted) -> None:
     scoring.feed_through(2_000, lambda: None)
     # Nimbus learns the figures from heartbeats, a few seconds behind.
     deadline = time.monotonic() + 60
-    while not _every_component_acked(scoring.name):
-        assert time.monotonic() < deadline, "Nimbus never showed acked tuples for every component"
+    while (shown := _unacked_components(scoring.name)) is not None:
+        assert time.monotonic() < deadline, f"Nimbus never showed 2 workers and acks: {shown}"
         time.sleep(2)
     with StatsdListener() as listener:
         shown = subprocess.run(
@@ -284,14 +299,18 @@ def test_botscore_storm_shows_what_nimbus_knows(scoring: Submitted) -> None:
 IDLE_WITHOUT_CHALLENGER = {"shadow_producer"}
 
 
-def _every_component_acked(name: str) -> bool:
+def _unacked_components(name: str) -> str | None:
+    """None once Nimbus shows topology ``name`` on 2 workers with acks in every busy
+    component; else what it shows."""
     stats = read_cluster(nimbus_client("127.0.0.1:6627"))
     topology = next((t for t in stats.topologies if t.name == name), None)
-    return (
-        topology is not None
-        and topology.workers == 2
-        and all(c.acked > 0 for c in topology.components if c.name not in IDLE_WITHOUT_CHALLENGER)
-    )
+    if topology is None:
+        return f"no {name} among {[t.name for t in stats.topologies]}"
+    acked = {c.name: c.acked for c in topology.components}
+    busy = [n for n in acked if n not in IDLE_WITHOUT_CHALLENGER]
+    if topology.workers == 2 and all(acked[n] > 0 for n in busy):
+        return None
+    return f"{topology.workers} workers, up {topology.uptime_s} s, acked {acked}"
 
 
 LOOP_REDIS_DB = 8  # the stack's Redis, a database of this test's own
