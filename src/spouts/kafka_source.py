@@ -161,6 +161,7 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         # Revoked, tracked until the next assignment says whether they come back.
         self.revoked: set[PartitionKey] = set()
         self.last_commit = time.monotonic()
+        self.active = True  # Storm calls next_tuple, where commits happen
         task = context.get("taskid", 0)
         self.producer = create_producer(
             self.kafka, client_id=f"botscore-{self.component}-dlq-{task}"
@@ -237,9 +238,21 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             if paused:
                 self.consumer.resume(*paused)
 
+    def activate(self) -> None:
+        self.active = True
+
+    def deactivate(self) -> None:
+        """Storm stops calling ``next_tuple`` (``sparse kill`` deactivates, waits, then kills):
+        commit what finished now, and on each ack from here on, so that a topology submitted
+        again re-reads only what was still unfinished."""
+        self.active = False
+        self.commit_finished(force=True)
+
     def ack(self, tup_id: str) -> None:
         self._apply_rebalances()
         self.in_flight.acked(tup_id)
+        if not self.active:
+            self.commit_finished(force=True)
 
     def fail(self, tup_id: str) -> None:
         self._apply_rebalances()  # a tuple of a revoked partition is its new owner's

@@ -680,3 +680,22 @@ def test_with_lost_ack_replays_off_an_unacked_head_waits_for_storm(run):
     r.fail(*_ids(0))  # Storm's timeout
     r.clock.now += BACKOFF_S
     assert r.step() == [(_ids(0)[0], ["a", 0])]
+
+
+def test_a_deactivated_spout_commits_at_once_and_on_each_ack(run):
+    """``sparse kill`` deactivates, waits, then kills: no next_tuple comes to commit."""
+    r = run({P0: [b"a", b"b", b"c"]})
+    r.step()
+    r.ack(*_ids(0))
+    assert r.member.commits == []  # within the commit interval
+    r.spout.deactivate()
+    assert r.member.commits == [{P0: 1}]
+    r.ack(*_ids(2))
+    assert r.member.commits == [{P0: 1}]  # 1 is not finished
+    r.ack(*_ids(1))
+    assert r.member.commits == [{P0: 1}, {P0: 3}]
+    r.spout.activate()
+    r.clock.now += 3600.0
+    r.step()
+    assert r.member.commits == [{P0: 1}, {P0: 3}]  # nothing new to commit
+    r.check_commits()
