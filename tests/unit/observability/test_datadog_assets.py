@@ -48,11 +48,8 @@ def test_every_dashboard_and_monitor_is_shipped():
 # Failure metrics no dashboard graphs yet: a dashboard may graph a failure metric only once
 # a fault test proves it arrives (tests/integration/wire_proofs.py), and none does yet.
 NOT_YET_GRAPHED = {
-    "botscore.web_logs_spout.lag_read_failed",
     "botscore.web_logs_spout.dead_letters_abandoned",
-    "botscore.features_spout.lag_read_failed",
     "botscore.features_spout.dead_letters_abandoned",
-    "botscore.feature_producer.send_failed",
     "botscore.classifier.shadow_failed",
     "botscore.classifier.releases_unreachable",
     "botscore.shadow_producer.send_failed",
