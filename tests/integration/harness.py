@@ -6,8 +6,10 @@ test with the command that starts it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -30,6 +32,7 @@ from botscore.transport.topic_reader import StartAt, assign_topic, read_to_end
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = os.environ.get("BOTSCORE_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
+BASELINE = ROOT / "models" / "baseline"
 
 
 def stack_env(**overrides: str) -> dict[str, str]:
@@ -146,6 +149,39 @@ def _stop_group(process: subprocess.Popen) -> None:
             continue
 
 
+@contextmanager
+def enforcing(
+    settings: KafkaSettings, group: str, log_path: Path, **extra_env: str
+) -> Iterator[subprocess.Popen]:
+    """`botscore enforce` as a user types it, reading the run's scores topic as ``group``
+    until the block ends; ``extra_env`` adds ``BOTSCORE_*`` overrides (its Redis database)."""
+    env = stack_env(
+        BOTSCORE_KAFKA_SCORES_TOPIC=settings.scores_topic,
+        BOTSCORE_KAFKA_DEAD_LETTER_TOPIC=settings.dead_letter_topic,
+        BOTSCORE_ENFORCEMENT_CONSUMER_GROUP=group,
+        **extra_env,
+    )
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            ["botscore", "enforce"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(30)
+
+
+def variant(target: Path, version: str, **changes: object) -> Path:
+    """The committed baseline model under another version (and other manifest fields)."""
+    shutil.copytree(BASELINE, target)
+    path = target / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest.update(version=version, **changes)
+    path.write_text(json.dumps(manifest))
+    return target
+
+
 def consume_all(
     settings: KafkaSettings,
     topic: str,
@@ -237,6 +273,13 @@ def wait_committed_to_end(
                 f"end offsets {end}"
             )
         time.sleep(0.5)
+
+
+def only_line(log: str, text: str) -> str:
+    """The line of ``log`` that contains ``text``; fails unless there is exactly one."""
+    lines = [line for line in log.splitlines() if text in line]
+    assert len(lines) == 1, f"{len(lines)} lines contain {text!r}"
+    return lines[0]
 
 
 def read_topic(settings: KafkaSettings, topic: str) -> list[ConsumerRecord]:

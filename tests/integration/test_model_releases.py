@@ -8,8 +8,6 @@ challenger shadow-scoring beside the champion from the start (`botscore models c
 
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
 import threading
 import time
@@ -37,16 +35,19 @@ from botscore.wire.records import ScoreRecord
 from tests.statsd import StatsdListener
 
 from .harness import (
+    BASELINE,
     ROOT,
     delete_topics,
     empty_redis_db,
     fresh_topics,
+    only_line,
     read_topic,
     run_topics,
     scoring_group,
     sparse_run,
     stack_env,
     topology_env,
+    variant,
     wait_committed_to_end,
     wait_until_reading,
 )
@@ -55,7 +56,6 @@ from .wire_proofs import RELEASE_METRICS, assert_failure_metrics_sent, missing_f
 pytestmark = [pytest.mark.integration, pytest.mark.models]
 
 REDIS_DB = 12  # the stack's Redis, a database of these tests' own
-BASELINE = ROOT / "models" / "baseline"
 BUNDLED_ID = release_id(load_model(BASELINE).manifest)
 KEY = "it-signing-key-0123456789"
 
@@ -64,16 +64,6 @@ KEY = "it-signing-key-0123456789"
 def store() -> Iterator[ReleaseStore]:
     with empty_redis_db(REDIS_DB) as client:
         yield ReleaseStore(client)
-
-
-def variant(target: Path, version: str, **changes: object) -> Path:
-    """The committed baseline model under another version (and other manifest fields)."""
-    shutil.copytree(BASELINE, target)
-    path = target / "manifest.json"
-    manifest = json.loads(path.read_text())
-    manifest.update(version=version, **changes)
-    path.write_text(json.dumps(manifest))
-    return target
 
 
 def tampered(target: Path, version: str) -> Path:
@@ -445,11 +435,7 @@ def _named(score: ScoreRecord) -> str:
 
 def test_refused_models_are_logged_and_scoring_goes_on_with_the_running_one(switch_run):
     for rid, reason in switch_run.refused.items():
-        [line] = [
-            line
-            for line in switch_run.log.splitlines()
-            if f"refused published model {rid}," in line
-        ]
+        line = only_line(switch_run.log, f"refused published model {rid},")
         assert f"still scoring with {BUNDLED_ID}" in line and reason in line
     assert {_named(s) for s in switch_run.scores} == {BUNDLED_ID, switch_run.new_id}
     assert "switching from model" in switch_run.log
@@ -515,11 +501,7 @@ def test_shadow_scores_arrive_on_their_own_topic_one_per_user_message(switch_run
 
 
 def test_a_refused_challenger_is_logged_and_shadow_scoring_goes_on(switch_run):
-    [line] = [
-        line
-        for line in switch_run.log.splitlines()
-        if "refused challenger baseline/it-bad-strict," in line
-    ]
+    line = only_line(switch_run.log, "refused challenger baseline/it-bad-strict,")
     assert f"shadow scoring goes on with {CHALLENGER_ID}" in line
     assert "SHA-256 of release" in line
     assert f"shadow scoring with challenger {CHALLENGER_ID}" in switch_run.log

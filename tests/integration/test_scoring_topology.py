@@ -36,6 +36,7 @@ from .harness import (
     consume_all,
     delete_topics,
     empty_redis_db,
+    enforcing,
     fresh_topics,
     read_topic,
     run_topics,
@@ -163,27 +164,19 @@ def edge_redis(pipeline_run: PipelineRun, tmp_path_factory) -> Iterator[redis.Re
     """The edge's decisions once `botscore enforce` has applied every score of the run."""
     settings = pipeline_run.settings
     group = f"{settings.scores_topic}-edge"
-    env = stack_env(
-        BOTSCORE_KAFKA_SCORES_TOPIC=settings.scores_topic,
-        BOTSCORE_KAFKA_DEAD_LETTER_TOPIC=settings.dead_letter_topic,
-        BOTSCORE_ENFORCEMENT_CONSUMER_GROUP=group,
-        BOTSCORE_ENFORCEMENT_BLOCK_TTL_S=str(EDGE_TTL_S),
-        BOTSCORE_ENFORCEMENT_CHALLENGE_TTL_S=str(EDGE_TTL_S),
-        BOTSCORE_REDIS_DB=str(EDGE_REDIS_DB),
-        BOTSCORE_METRICS_ENABLED="false",
-    )
     log_path = tmp_path_factory.mktemp("enforce") / "enforce.log"
     with empty_redis_db(EDGE_REDIS_DB) as client:
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                ["botscore", "enforce"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        try:
+        with enforcing(
+            settings,
+            group,
+            log_path,
+            BOTSCORE_ENFORCEMENT_BLOCK_TTL_S=str(EDGE_TTL_S),
+            BOTSCORE_ENFORCEMENT_CHALLENGE_TTL_S=str(EDGE_TTL_S),
+            BOTSCORE_REDIS_DB=str(EDGE_REDIS_DB),
+            BOTSCORE_METRICS_ENABLED="false",
+        ) as process:
             # Committed to the end: Redis holds what every score of the run asked for.
             wait_committed_to_end(settings, group, settings.scores_topic, 120, process)
-        finally:
-            process.terminate()
-            process.wait(30)
         yield client
 
 
