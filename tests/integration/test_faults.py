@@ -25,8 +25,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from botscore.clock import now_ms
 from botscore.model.features import CATALOG
 from botscore.model.registry import MANIFEST_NAME, ModelManifest, Thresholds
+from botscore.model.releases import Release, ReleaseStore, Slot
 from botscore.settings import KafkaSettings
 from botscore.transport.kafka_clients import connection_config
 from botscore.v1.user_features_pb2 import UserFeatures
@@ -38,10 +40,13 @@ from .harness import (
     ROOT,
     committed_offsets,
     delete_topics,
+    empty_redis_db,
+    enforcing,
     fresh_topics,
     read_topic,
     run_topics,
     scoring_group,
+    variant,
     wait_committed_to_end,
 )
 from .stream import (
@@ -68,6 +73,9 @@ WARM_UP = 1000
 # (kafka.commit_interval_ms, 1 s) of input, doubled for the commit's own round trip and
 # the topology catching up after a pause.
 UNCOMMITTED_BOUND = IN_FLIGHT_BOUND + 2 * FEED_RATE
+# The stack's Redis, a database of these tests' own: the challengers their classifiers
+# check for, and the edge's decisions. The other tests' classifiers check database 0.
+REDIS_DB = 10
 
 
 @pytest.fixture
@@ -75,6 +83,15 @@ def topics(kafka_settings, storm_on_path):
     settings = fresh_topics(kafka_settings)
     yield settings
     delete_topics(settings, run_topics(settings))
+
+
+@contextmanager
+def _challenger(model_dir: Path) -> Iterator[dict[str, str]]:
+    """``model_dir`` published as the challenger in ``REDIS_DB``; yields the setting that
+    makes a topology's classifiers shadow-score with it from their first tuple on."""
+    with empty_redis_db(REDIS_DB) as client:
+        ReleaseStore(client).publish(Release.from_directory(model_dir), now_ms(), Slot.SHADOW)
+        yield {"BOTSCORE_REDIS_DB": str(REDIS_DB)}
 
 
 def _run_ok(command: list[str]) -> None:
@@ -177,16 +194,27 @@ def test_kill_minus_9_of_the_classifier_loses_nothing(topics, tmp_path, report_f
 def test_broker_restart_mid_stream_loses_nothing_and_recovers_by_itself(
     topics, tmp_path, report_figure, outage_s, delivery_timeout_ms
 ):
+    """The whole scoring side rides out the restart: the topology, with a challenger
+    shadow-scoring (its producer's sends expire too), and the edge's `botscore enforce`."""
     payloads = valid_users(STREAM, seed=32)
     kafka = [str(ROOT / "stack/kafka/kafka.sh")]
     with (
         StatsdListener() as metrics,
+        _challenger(variant(tmp_path / "challenger", "it-challenger")) as releases,
+        enforcing(
+            topics,
+            f"{topics.scores_topic}-edge",
+            tmp_path / "enforce.log",
+            BOTSCORE_REDIS_DB=str(REDIS_DB),
+            BOTSCORE_METRICS_STATSD_PORT=str(metrics.port),
+        ) as enforcer,
         ScoreCollector(topics) as scores,
         SupervisedTopology(
             topics,
             tmp_path,
             BOTSCORE_KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS=str(delivery_timeout_ms),
             BOTSCORE_METRICS_STATSD_PORT=str(metrics.port),
+            **releases,
         ) as topology,
         _paced(topics, payloads, scores) as feed,
     ):
@@ -216,6 +244,7 @@ def test_broker_restart_mid_stream_loses_nothing_and_recovers_by_itself(
         deaths = topology.death_report()
         expired = topology.logs().count("not delivered, replaying")
         received = metrics.tags_by_metric()
+        enforcer_exit = enforcer.poll()
     fault = (
         f"broker down {outage_s} s (delivery timeout {delivery_timeout_ms // 1000} s, "
         f"{expired} sends expired and replayed)"
@@ -223,6 +252,7 @@ def test_broker_restart_mid_stream_loses_nothing_and_recovers_by_itself(
     lost, _ = _report(report_figure, fault, sent, scores, recovery, at_fault)
     assert lost == 0
     assert exits == 0, f"the topology died instead of riding out the broker restart:\n{deaths}"
+    assert enforcer_exit is None, "the enforcer died instead of riding out the broker restart"
     if outage_s * 1000 > delivery_timeout_ms:
         assert expired > 0, "no send expired: the outage never reached the producers"
         assert_failure_metrics_sent(

@@ -52,8 +52,6 @@ NOT_YET_GRAPHED = {
     "botscore.features_spout.dead_letters_abandoned",
     "botscore.classifier.shadow_failed",
     "botscore.classifier.releases_unreachable",
-    "botscore.shadow_producer.send_failed",
-    "botscore.enforcer.lag_read_failed",
 }
 
 
