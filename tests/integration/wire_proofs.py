@@ -46,7 +46,11 @@ FAILURE_PROOFS: dict[str, frozenset[str]] = {
         }
     ),
     "test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts": frozenset(
-        {"botscore.classifier.failed", "botscore.features_spout.replayed"}
+        {
+            "botscore.classifier.failed",
+            "botscore.features_spout.replayed",
+            "botscore.classifier.shadow_failed",
+        }
     ),
     "test_redis_killed_mid_stream_loses_no_decision": frozenset({"botscore.enforcer.redis_failed"}),
     "test_refused_models_are_logged_and_scoring_goes_on_with_the_running_one": frozenset(
