@@ -34,6 +34,7 @@ from botscore.wire.codec import decode_threat_score, encode_user_features
 from botscore.wire.records import ScoreRecord
 from tests.statsd import StatsdListener
 
+from .faults import redis_down, stack_redis
 from .harness import (
     BASELINE,
     ROOT,
@@ -329,8 +330,8 @@ STRICT = Thresholds(challenge=0.0, block=0.95)
 def switch_run(
     kafka_settings, storm_on_path, tmp_path_factory, report_figure
 ) -> Iterator[SwitchRun]:
-    """One topology start: refusals, a switch to a new version and a rollback, under load,
-    with a challenger shadow-scoring from the first tuple on."""
+    """One topology start: refusals, a switch to a new version, Redis down, and a rollback,
+    under load, with a challenger shadow-scoring from the first tuple on."""
     settings = fresh_topics(kafka_settings, prefix="it-models")
     work = tmp_path_factory.mktemp("releases")
     log_path = work / "sparse-run.log"
@@ -370,6 +371,10 @@ def switch_run(
                 assert published.returncode == 0, published.stderr
                 live_ms["baseline/it-new"] = _made_live(client, "baseline/it-new")
                 scores.wait_for("baseline/it-new", 60)
+                # Redis killed until a release check failed; the rollback's switch then
+                # shows the checks working again.
+                with redis_down(stack_redis()):
+                    wait_for_log(log_path, "cannot read published models from Redis", 60)
                 # Rollback: the bundled model published as a release.
                 assert botscore("publish", str(BASELINE)).returncode == 0
                 live_ms[BUNDLED_ID] = _made_live(client, BUNDLED_ID)
@@ -442,6 +447,15 @@ def test_refused_models_are_logged_and_scoring_goes_on_with_the_running_one(swit
     assert_failure_metrics_sent(
         "test_refused_models_are_logged_and_scoring_goes_on_with_the_running_one",
         switch_run.metrics,
+    )
+
+
+def test_a_redis_outage_is_logged_once_and_the_running_model_scores_on(switch_run):
+    line = only_line(switch_run.log, "cannot read published models from Redis")
+    assert f"scoring with {switch_run.new_id}, retrying" in line
+    assert "Redis answers again" in switch_run.log
+    assert_failure_metrics_sent(
+        "test_a_redis_outage_is_logged_once_and_the_running_model_scores_on", switch_run.metrics
     )
 
 
