@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import shutil
 import signal
@@ -21,7 +22,7 @@ from pathlib import Path
 import pytest
 import redis
 from kafka import KafkaConsumer, TopicPartition
-from kafka.admin import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
@@ -69,6 +70,22 @@ def fresh_topics(
     )
     ensure_topics(settings, [*run_topics(settings), *also])
     return settings
+
+
+def refused_dead_letter(settings: KafkaSettings) -> bytes:
+    """A message no spout can decode, whose dead letter Kafka refuses for good: the run's
+    dead-letter topic is given a smaller limit (``max.message.bytes``), as an operator
+    might, and the message's bytes (random: they would not compress) are over it."""
+    limit = 100_000
+    admin = KafkaAdminClient(**connection_config(settings))
+    try:
+        config = {"max.message.bytes": str(limit)}
+        admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, settings.dead_letter_topic, configs=config)]
+        )
+    finally:
+        admin.close()
+    return b"\x07" + random.Random(7).randbytes(2 * limit)  # field 0, wire type 7: neither exists
 
 
 def scoring_group(settings: KafkaSettings) -> str:

@@ -45,18 +45,10 @@ def test_every_dashboard_and_monitor_is_shipped():
     assert [k for k, _ in kinds].count("monitor") >= 4
 
 
-# Failure metrics no dashboard graphs yet: a dashboard may graph a failure metric only once
-# a fault test proves it arrives (tests/integration/wire_proofs.py), and none does yet.
-NOT_YET_GRAPHED = {
-    "botscore.web_logs_spout.dead_letters_abandoned",
-    "botscore.features_spout.dead_letters_abandoned",
-}
-
-
 def test_every_declared_metric_is_on_a_dashboard_or_a_monitor():
     """A metric nobody graphs or watches is sent for nothing: each declared one (a
-    histogram by any of its aggregates) appears in some shipped query, but for the listed
-    failure metrics still waiting for their fault test."""
+    histogram by any of its aggregates) appears in some shipped query. A failure metric
+    is graphed only once a fault test proves it arrives (tests/integration/wire_proofs.py)."""
     queried = {
         "botscore.{}.{}".format(*metric_for(name)[:2])
         for asset in SHIPPED
@@ -64,7 +56,7 @@ def test_every_declared_metric_is_on_a_dashboard_or_a_monitor():
         if name.startswith("botscore.")
     }
     declared = {f"botscore.{c}.{what}" for c, metrics in CATALOG.items() for what in metrics}
-    assert sorted(declared - queried) == sorted(NOT_YET_GRAPHED)
+    assert sorted(declared - queried) == []
 
 
 @pytest.mark.parametrize("asset", SHIPPED, ids=[a.path.stem for a in SHIPPED])
