@@ -46,7 +46,6 @@ from .harness import (
     read_topic,
     run_topics,
     scoring_group,
-    variant,
     wait_committed_to_end,
 )
 from .stream import (
@@ -194,13 +193,12 @@ def test_kill_minus_9_of_the_classifier_loses_nothing(topics, tmp_path, report_f
 def test_broker_restart_mid_stream_loses_nothing_and_recovers_by_itself(
     topics, tmp_path, report_figure, outage_s, delivery_timeout_ms
 ):
-    """The whole scoring side rides out the restart: the topology, with a challenger
-    shadow-scoring (its producer's sends expire too), and the edge's `botscore enforce`."""
+    """The whole scoring side rides out the restart: the topology and the edge's
+    `botscore enforce`."""
     payloads = valid_users(STREAM, seed=32)
     kafka = [str(ROOT / "stack/kafka/kafka.sh")]
     with (
         StatsdListener() as metrics,
-        _challenger(variant(tmp_path / "challenger", "it-challenger")) as releases,
         enforcing(
             topics,
             f"{topics.scores_topic}-edge",
@@ -214,7 +212,6 @@ def test_broker_restart_mid_stream_loses_nothing_and_recovers_by_itself(
             tmp_path,
             BOTSCORE_KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS=str(delivery_timeout_ms),
             BOTSCORE_METRICS_STATSD_PORT=str(metrics.port),
-            **releases,
         ) as topology,
         _paced(topics, payloads, scores) as feed,
     ):
