@@ -6,11 +6,9 @@ test with the command that starts it.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import re
-import shutil
 import signal
 import subprocess
 import time
@@ -33,7 +31,6 @@ from botscore.transport.topic_reader import StartAt, assign_topic, read_to_end
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = os.environ.get("BOTSCORE_KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092")
-BASELINE = ROOT / "models" / "baseline"
 
 
 def stack_env(**overrides: str) -> dict[str, str]:
@@ -187,16 +184,6 @@ def enforcing(
     finally:
         process.terminate()
         process.wait(30)
-
-
-def variant(target: Path, version: str, **changes: object) -> Path:
-    """The committed baseline model under another version (and other manifest fields)."""
-    shutil.copytree(BASELINE, target)
-    path = target / "manifest.json"
-    manifest = json.loads(path.read_text())
-    manifest.update(version=version, **changes)
-    path.write_text(json.dumps(manifest))
-    return target
 
 
 def consume_all(

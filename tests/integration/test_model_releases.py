@@ -8,6 +8,8 @@ challenger shadow-scoring beside the champion from the start (`botscore models c
 
 from __future__ import annotations
 
+import json
+import shutil
 import subprocess
 import threading
 import time
@@ -36,7 +38,6 @@ from tests.statsd import StatsdListener
 
 from .faults import redis_down, stack_redis
 from .harness import (
-    BASELINE,
     ROOT,
     delete_topics,
     empty_redis_db,
@@ -48,7 +49,6 @@ from .harness import (
     sparse_run,
     stack_env,
     topology_env,
-    variant,
     wait_committed_to_end,
     wait_until_reading,
 )
@@ -57,6 +57,7 @@ from .wire_proofs import RELEASE_METRICS, assert_failure_metrics_sent, missing_f
 pytestmark = [pytest.mark.integration, pytest.mark.models]
 
 REDIS_DB = 12  # the stack's Redis, a database of these tests' own
+BASELINE = ROOT / "models" / "baseline"
 BUNDLED_ID = release_id(load_model(BASELINE).manifest)
 KEY = "it-signing-key-0123456789"
 
@@ -65,6 +66,16 @@ KEY = "it-signing-key-0123456789"
 def store() -> Iterator[ReleaseStore]:
     with empty_redis_db(REDIS_DB) as client:
         yield ReleaseStore(client)
+
+
+def variant(target: Path, version: str, **changes: object) -> Path:
+    """The committed baseline model under another version (and other manifest fields)."""
+    shutil.copytree(BASELINE, target)
+    path = target / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest.update(version=version, **changes)
+    path.write_text(json.dumps(manifest))
+    return target
 
 
 def tampered(target: Path, version: str) -> Path:
