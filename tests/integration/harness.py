@@ -7,6 +7,7 @@ test with the command that starts it.
 from __future__ import annotations
 
 import os
+import random
 import re
 import signal
 import subprocess
@@ -19,7 +20,7 @@ from pathlib import Path
 import pytest
 import redis
 from kafka import KafkaConsumer, TopicPartition
-from kafka.admin import KafkaAdminClient
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
 
@@ -66,6 +67,22 @@ def fresh_topics(
     )
     ensure_topics(settings, [*run_topics(settings), *also])
     return settings
+
+
+def refused_dead_letter(settings: KafkaSettings) -> bytes:
+    """A message no spout can decode, whose dead letter Kafka refuses for good: the run's
+    dead-letter topic is given a smaller limit (``max.message.bytes``), as an operator
+    might, and the message's bytes (random: they would not compress) are over it."""
+    limit = 100_000
+    admin = KafkaAdminClient(**connection_config(settings))
+    try:
+        config = {"max.message.bytes": str(limit)}
+        admin.alter_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, settings.dead_letter_topic, configs=config)]
+        )
+    finally:
+        admin.close()
+    return b"\x07" + random.Random(7).randbytes(2 * limit)  # field 0, wire type 7: neither exists
 
 
 def scoring_group(settings: KafkaSettings) -> str:
@@ -144,6 +161,29 @@ def _stop_group(process: subprocess.Popen) -> None:
             return
         except subprocess.TimeoutExpired:
             continue
+
+
+@contextmanager
+def enforcing(
+    settings: KafkaSettings, group: str, log_path: Path, **extra_env: str
+) -> Iterator[subprocess.Popen]:
+    """`botscore enforce` as a user types it, reading the run's scores topic as ``group``
+    until the block ends; ``extra_env`` adds ``BOTSCORE_*`` overrides (its Redis database)."""
+    env = stack_env(
+        BOTSCORE_KAFKA_SCORES_TOPIC=settings.scores_topic,
+        BOTSCORE_KAFKA_DEAD_LETTER_TOPIC=settings.dead_letter_topic,
+        BOTSCORE_ENFORCEMENT_CONSUMER_GROUP=group,
+        **extra_env,
+    )
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            ["botscore", "enforce"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    try:
+        yield process
+    finally:
+        process.terminate()
+        process.wait(30)
 
 
 def consume_all(
@@ -237,6 +277,13 @@ def wait_committed_to_end(
                 f"end offsets {end}"
             )
         time.sleep(0.5)
+
+
+def only_line(log: str, text: str) -> str:
+    """The line of ``log`` that contains ``text``; fails unless there is exactly one."""
+    lines = [line for line in log.splitlines() if text in line]
+    assert len(lines) == 1, f"{len(lines)} lines contain {text!r}"
+    return lines[0]
 
 
 def read_topic(settings: KafkaSettings, topic: str) -> list[ConsumerRecord]:

@@ -29,6 +29,7 @@ from botscore.simulator.spec import SimulationSpec
 from botscore.simulator.traffic import TrafficGenerator
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.dead_letters import DeadLetterRecord, decode_dead_letter, truncations
+from botscore.wire.records import SourceRef
 from tests.statsd import StatsdListener
 
 from .aggregation_stream import (
@@ -46,7 +47,9 @@ from .harness import (
     ROOT,
     committed_offsets,
     empty_redis_db,
+    only_line,
     read_topic,
+    refused_dead_letter,
     sparse_run,
     stack_env,
     wait_committed_to_end,
@@ -572,9 +575,15 @@ def test_a_broker_outage_delays_the_features_but_loses_none(
     agg_topics, agg_redis, storm_on_path, tmp_path, report_figure
 ):
     """The broker down for 25 s mid-stream, longer than the feature producer's delivery
-    timeout (10 s): the publications it could not send are failed and published again."""
+    timeout (10 s): the publications it could not send are failed and published again.
+    Kafka refuses another message for good before: the dead letter of an unusable WebLog,
+    over its topic's limit; the spout goes on past it."""
     logs = recorded_logs(users=500, rate=40, duration_s=1500, seed=24)
     expected = final_features(logs)
+    refused = refused_dead_letter(agg_topics.kafka)
+    [(partition, offset)] = produce(
+        agg_topics.kafka, [(b"u-refused", refused)], agg_topics.web_logs
+    )
     feed(agg_topics, logs)
     log_path = tmp_path / "sparse-run.log"
     kafka = [str(ROOT / "stack/kafka/kafka.sh")]
@@ -614,8 +623,11 @@ def test_a_broker_outage_delays_the_features_but_loses_none(
         f"committed: {failed:.0f} publications failed and made again; all {len(expected)} "
         f"users' features equal offline {took:.0f} s after the broker returned"
     )
-    assert sum(ends.values()) == len(logs)
+    assert sum(ends.values()) == len(logs) + 1
     assert "not delivered" in logs_text, "no send failed: the outage never reached the producer"
+    source = SourceRef(agg_topics.web_logs, partition, offset)
+    line = only_line(logs_text, f"dead letter for {source}")
+    assert "can never be sent, dropped" in line
     letters = read_topic(agg_topics.kafka, agg_topics.kafka.dead_letter_topic)
     assert letters == [], [decode_dead_letter(r.value).reason for r in letters]
     assert_failure_metrics_sent("test_a_broker_outage_delays_the_features_but_loses_none", received)

@@ -25,8 +25,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from botscore.clock import now_ms
 from botscore.model.features import CATALOG
 from botscore.model.registry import MANIFEST_NAME, ModelManifest, Thresholds
+from botscore.model.releases import Release, ReleaseStore, Slot
 from botscore.settings import KafkaSettings
 from botscore.transport.kafka_clients import connection_config
 from botscore.v1.user_features_pb2 import UserFeatures
@@ -38,6 +40,8 @@ from .harness import (
     ROOT,
     committed_offsets,
     delete_topics,
+    empty_redis_db,
+    enforcing,
     fresh_topics,
     read_topic,
     run_topics,
@@ -68,6 +72,9 @@ WARM_UP = 1000
 # (kafka.commit_interval_ms, 1 s) of input, doubled for the commit's own round trip and
 # the topology catching up after a pause.
 UNCOMMITTED_BOUND = IN_FLIGHT_BOUND + 2 * FEED_RATE
+# The stack's Redis, a database of these tests' own: the challengers their classifiers
+# check for, and the edge's decisions. The other tests' classifiers check database 0.
+REDIS_DB = 10
 
 
 @pytest.fixture
@@ -75,6 +82,15 @@ def topics(kafka_settings, storm_on_path):
     settings = fresh_topics(kafka_settings)
     yield settings
     delete_topics(settings, run_topics(settings))
+
+
+@contextmanager
+def _challenger(model_dir: Path) -> Iterator[dict[str, str]]:
+    """``model_dir`` published as the challenger in ``REDIS_DB``; yields the setting that
+    makes a topology's classifiers shadow-score with it from their first tuple on."""
+    with empty_redis_db(REDIS_DB) as client:
+        ReleaseStore(client).publish(Release.from_directory(model_dir), now_ms(), Slot.SHADOW)
+        yield {"BOTSCORE_REDIS_DB": str(REDIS_DB)}
 
 
 def _run_ok(command: list[str]) -> None:
@@ -177,10 +193,19 @@ def test_kill_minus_9_of_the_classifier_loses_nothing(topics, tmp_path, report_f
 def test_broker_restart_mid_stream_loses_nothing_and_recovers_by_itself(
     topics, tmp_path, report_figure, outage_s, delivery_timeout_ms
 ):
+    """The whole scoring side rides out the restart: the topology and the edge's
+    `botscore enforce`."""
     payloads = valid_users(STREAM, seed=32)
     kafka = [str(ROOT / "stack/kafka/kafka.sh")]
     with (
         StatsdListener() as metrics,
+        enforcing(
+            topics,
+            f"{topics.scores_topic}-edge",
+            tmp_path / "enforce.log",
+            BOTSCORE_REDIS_DB=str(REDIS_DB),
+            BOTSCORE_METRICS_STATSD_PORT=str(metrics.port),
+        ) as enforcer,
         ScoreCollector(topics) as scores,
         SupervisedTopology(
             topics,
@@ -216,6 +241,7 @@ def test_broker_restart_mid_stream_loses_nothing_and_recovers_by_itself(
         deaths = topology.death_report()
         expired = topology.logs().count("not delivered, replaying")
         received = metrics.tags_by_metric()
+        enforcer_exit = enforcer.poll()
     fault = (
         f"broker down {outage_s} s (delivery timeout {delivery_timeout_ms // 1000} s, "
         f"{expired} sends expired and replayed)"
@@ -223,6 +249,7 @@ def test_broker_restart_mid_stream_loses_nothing_and_recovers_by_itself(
     lost, _ = _report(report_figure, fault, sent, scores, recovery, at_fault)
     assert lost == 0
     assert exits == 0, f"the topology died instead of riding out the broker restart:\n{deaths}"
+    assert enforcer_exit is None, "the enforcer died instead of riding out the broker restart"
     if outage_s * 1000 > delivery_timeout_ms:
         assert expired > 0, "no send expired: the outage never reached the producers"
         assert_failure_metrics_sent(
@@ -382,19 +409,22 @@ def test_malformed_messages_are_dead_lettered_with_their_reason(topics, tmp_path
     assert exits == 0, f"the topology died:\n{deaths}"
 
 
-def _raising_model(directory: Path) -> Path:
-    """A model that raises for a user with a feature at 0: it takes logarithms (log 0 is
-    -inf), then logistic regression, which refuses infinite input. It passes every check
-    a model directory gets, as a data scientist's untested edge case would."""
+def _raising_model(
+    directory: Path, name: str, steps: list[Callable[..., np.ndarray]], low: float, high: float
+) -> Path:
+    """A model that applies ``steps`` to the features, then logistic regression, which
+    refuses infinite or NaN input: it raises for any user a step takes there. Fitted on
+    features between ``low`` and ``high``, it passes every check a model directory gets,
+    as a data scientist's untested edge case would."""
     rng = np.random.default_rng(7)
-    x = rng.uniform(0.5, 2.0, size=(200, len(CATALOG)))
-    model = make_pipeline(FunctionTransformer(np.log), LogisticRegression())
-    model.fit(x, (x[:, 0] > 1.2).astype(np.int64))
+    x = rng.uniform(low, high, size=(200, len(CATALOG)))
+    model = make_pipeline(*map(FunctionTransformer, steps), LogisticRegression())
+    model.fit(x, (x[:, 0] > (low + high) / 2).astype(np.int64))
     pickled = pickle.dumps(model, protocol=5)
     directory.mkdir()
     (directory / "model.pkl").write_bytes(pickled)
     manifest = ModelManifest(
-        name="raising",
+        name=name,
         version="it-1",
         artifact="model.pkl",
         sha256=hashlib.sha256(pickled).hexdigest(),
@@ -423,20 +453,29 @@ def test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts(
 ):
     """A model call that raises fails its tuple; the spout replays it and, at the tuple's
     ``kafka.max_attempts``-th failure, dead-letters each of its messages as
-    ``retries_exhausted`` with their bytes. Users the model can score are scored meanwhile."""
+    ``retries_exhausted`` with their bytes. Users the model can score are scored meanwhile.
+    A challenger that raises for every one of them costs only its own (shadow) scores."""
     attempts = 3
     raising = _users(60, "zero", lambda i: {n: 0.0 if n == CATALOG[0] else 1.0 for n in CATALOG})
     scorable = _users(500, "positive", lambda i: {name: 1.0 + (i % 7) / 7 for name in CATALOG})
+    # log 0 is -inf: the champion raises for the users with a feature at 0
+    champion = _raising_model(tmp_path / "model", "raising", [np.log], 0.5, 2.0)
+    # log(1 - x), as if every feature were a ratio: NaN or -inf from 1 up, so for every
+    # user the champion scores
+    challenger = _raising_model(
+        tmp_path / "challenger", "ratios-only", [np.negative, np.log1p], 0.0, 0.9
+    )
     with (
         StatsdListener() as metrics,
+        _challenger(challenger) as releases,
         ScoreCollector(topics) as scores,
         SupervisedTopology(
             topics,
             tmp_path,
-            BOTSCORE_SCORING_MODEL_DIR=str(_raising_model(tmp_path / "model")),
-            BOTSCORE_SCORING_RELEASE_CHECK_S="0",
+            BOTSCORE_SCORING_MODEL_DIR=str(champion),
             BOTSCORE_KAFKA_MAX_ATTEMPTS=str(attempts),
             BOTSCORE_METRICS_STATSD_PORT=str(metrics.port),
+            **releases,
         ) as topology,
     ):
         # One after the other: a batch tuple with one user the model cannot score fails
@@ -453,11 +492,12 @@ def test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts(
         replays = metrics.points("botscore.features_spout.replayed")
         replayed = sum(p.value for p in replays if p.tag("cause") == "failed")
         presumed_lost = sum(p.value for p in replays if p.tag("cause") != "failed")
+        shadow_failed = sum(p.value for p in metrics.points("botscore.classifier.shadow_failed"))
     letters = [decode_dead_letter(r.value) for r in read_topic(topics, topics.dead_letter_topic)]
     report_figure(
         f"a model raising on {len(raising)} users: {len(letters)} dead-lettered after "
         f"{attempts} attempts ({failed:.0f} failed model calls, {replayed:.0f} replays), "
-        f"{scores.distinct()} others scored"
+        f"{scores.distinct()} others scored, none by the challenger ({shadow_failed:.0f} failed)"
     )
     assert set(scores.counts) == good_sources, "a user the model cannot score was scored"
     by_source = {(d.source.partition, d.source.offset): d for d in letters}
@@ -468,6 +508,10 @@ def test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts(
     assert failed >= attempts and replayed * attempts == failed * (attempts - 1)
     assert presumed_lost == 0, "one worker loses no acks, yet tuples were presumed lost"
     assert "cannot score tuple" in logs
+    # Each scored user once, and never by the challenger, which logged why.
+    assert shadow_failed == len(scorable)
+    assert read_topic(topics, topics.shadow_scores_topic) == []
+    assert "challenger ratios-only/it-1 cannot score tuple" in logs
     assert exits == 0, topology.death_report()
     assert_failure_metrics_sent(
         "test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts", received

@@ -36,11 +36,13 @@ from botscore.wire.codec import decode_threat_score, encode_user_features
 from botscore.wire.records import ScoreRecord
 from tests.statsd import StatsdListener
 
+from .faults import redis_down, stack_redis
 from .harness import (
     ROOT,
     delete_topics,
     empty_redis_db,
     fresh_topics,
+    only_line,
     read_topic,
     run_topics,
     scoring_group,
@@ -339,8 +341,8 @@ STRICT = Thresholds(challenge=0.0, block=0.95)
 def switch_run(
     kafka_settings, storm_on_path, tmp_path_factory, report_figure
 ) -> Iterator[SwitchRun]:
-    """One topology start: refusals, a switch to a new version and a rollback, under load,
-    with a challenger shadow-scoring from the first tuple on."""
+    """One topology start: refusals, a switch to a new version, Redis down, and a rollback,
+    under load, with a challenger shadow-scoring from the first tuple on."""
     settings = fresh_topics(kafka_settings, prefix="it-models")
     work = tmp_path_factory.mktemp("releases")
     log_path = work / "sparse-run.log"
@@ -380,6 +382,10 @@ def switch_run(
                 assert published.returncode == 0, published.stderr
                 live_ms["baseline/it-new"] = _made_live(client, "baseline/it-new")
                 scores.wait_for("baseline/it-new", 60)
+                # Redis killed until a release check failed; the rollback's switch then
+                # shows the checks working again.
+                with redis_down(stack_redis()):
+                    wait_for_log(log_path, "cannot read published models from Redis", 60)
                 # Rollback: the bundled model published as a release.
                 assert botscore("publish", str(BASELINE)).returncode == 0
                 live_ms[BUNDLED_ID] = _made_live(client, BUNDLED_ID)
@@ -445,17 +451,22 @@ def _named(score: ScoreRecord) -> str:
 
 def test_refused_models_are_logged_and_scoring_goes_on_with_the_running_one(switch_run):
     for rid, reason in switch_run.refused.items():
-        [line] = [
-            line
-            for line in switch_run.log.splitlines()
-            if f"refused published model {rid}," in line
-        ]
+        line = only_line(switch_run.log, f"refused published model {rid},")
         assert f"still scoring with {BUNDLED_ID}" in line and reason in line
     assert {_named(s) for s in switch_run.scores} == {BUNDLED_ID, switch_run.new_id}
     assert "switching from model" in switch_run.log
     assert_failure_metrics_sent(
         "test_refused_models_are_logged_and_scoring_goes_on_with_the_running_one",
         switch_run.metrics,
+    )
+
+
+def test_a_redis_outage_is_logged_once_and_the_running_model_scores_on(switch_run):
+    line = only_line(switch_run.log, "cannot read published models from Redis")
+    assert f"scoring with {switch_run.new_id}, retrying" in line
+    assert "Redis answers again" in switch_run.log
+    assert_failure_metrics_sent(
+        "test_a_redis_outage_is_logged_once_and_the_running_model_scores_on", switch_run.metrics
     )
 
 
@@ -515,11 +526,7 @@ def test_shadow_scores_arrive_on_their_own_topic_one_per_user_message(switch_run
 
 
 def test_a_refused_challenger_is_logged_and_shadow_scoring_goes_on(switch_run):
-    [line] = [
-        line
-        for line in switch_run.log.splitlines()
-        if "refused challenger baseline/it-bad-strict," in line
-    ]
+    line = only_line(switch_run.log, "refused challenger baseline/it-bad-strict,")
     assert f"shadow scoring goes on with {CHALLENGER_ID}" in line
     assert "SHA-256 of release" in line
     assert f"shadow scoring with challenger {CHALLENGER_ID}" in switch_run.log

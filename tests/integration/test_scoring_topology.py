@@ -30,20 +30,25 @@ from botscore.vocabulary import Decision
 from botscore.wire.codec import decode_threat_score, encode_user_features
 from botscore.wire.dead_letters import decode_dead_letter
 from botscore.wire.records import ScoreRecord, SourceRef
+from tests.statsd import StatsdListener
 
 from .harness import (
     ROOT,
     consume_all,
     delete_topics,
     empty_redis_db,
+    enforcing,
     fresh_topics,
+    only_line,
     read_topic,
+    refused_dead_letter,
     run_topics,
     scoring_group,
     sparse_run,
     stack_env,
     wait_committed_to_end,
 )
+from .wire_proofs import assert_failure_metrics_sent
 
 pytestmark = pytest.mark.integration
 
@@ -78,11 +83,13 @@ class PipelineRun:
     # (partition, offset) -> {"user_id", "feature_time_ms", "features"}
     sent: dict[tuple[int, int], dict]
     garbage_at: tuple[int, int]
+    refused_at: tuple[int, int]  # a message whose dead letter Kafka refuses for good
     edge: EdgeCases
     scores: list  # ConsumerRecords from the scores topic
     log: str
     users_per_s: float
     wall_window_ms: tuple[int, int]
+    metrics: dict[str, set[str]]  # what the topology sent: name -> tags
 
 
 def by_decision(model: LoadedModel) -> dict[Decision, list[dict[str, float]]]:
@@ -101,6 +108,10 @@ def pipeline_run(
     kafka_settings, storm_on_path, tmp_path_factory, report_figure
 ) -> Iterator[PipelineRun]:
     settings = fresh_topics(kafka_settings)
+    unusable = {
+        USERS // 4: (b"refused", refused_dead_letter(settings)),
+        USERS // 2: (b"garbage", GARBAGE),
+    }
     candidates = by_decision(load_model(ROOT / "models" / "baseline"))
     blocks, challenges = candidates[Decision.BLOCK], candidates[Decision.CHALLENGE]
     assert len(blocks) > STALE_USERS and challenges, f"too few candidates in {CANDIDATES}"
@@ -113,11 +124,12 @@ def pipeline_run(
         info = {"user_id": user_id, "feature_time_ms": feature_time_ms, "features": features}
         futures.append((future, info))
 
-    garbage_at = None
+    placed = {}
     for i, user in enumerate(sample_users(USERS, seed=2026)):
-        if i == USERS // 2:
-            meta = producer.send(settings.features_topic, key=b"garbage", value=GARBAGE).get(30)
-            garbage_at = (meta.partition, meta.offset)
+        if i in unusable:
+            key, value = unusable[i]
+            meta = producer.send(settings.features_topic, key=key, value=value).get(30)
+            placed[key] = (meta.partition, meta.offset)
         send(user.user_id, 1_790_000_000_000 + i, user.features)
     now = now_ms()
     stale_users = tuple(f"it-stale-{i}" for i in range(STALE_USERS))
@@ -135,7 +147,10 @@ def pipeline_run(
 
     log_path = tmp_path_factory.mktemp("sparse") / "sparse-run.log"
     start_ms = now_ms()
-    with sparse_run(settings, log_path) as process:
+    with (
+        StatsdListener() as metrics,
+        sparse_run(settings, log_path, BOTSCORE_METRICS_STATSD_PORT=str(metrics.port)) as process,
+    ):
         started = time.monotonic()
         scores = consume_all(settings, settings.scores_topic, len(sent), 600, process, log_path)
         wall_s = time.monotonic() - started
@@ -145,6 +160,7 @@ def pipeline_run(
             settings, scoring_group(settings), settings.features_topic, 120, process
         )
         scores = read_topic(settings, settings.scores_topic)
+        received = metrics.tags_by_metric()
     window = (start_ms, now_ms())
     scored_ms = [decode_threat_score(r.value).scored_time_ms for r in scores]
     span_s = (max(scored_ms) - min(scored_ms)) / 1000 if scores else 0.0
@@ -154,7 +170,18 @@ def pipeline_run(
         f"first to last score {span_s:.2f} s = {users_per_s:.0f} users/s"
     )
     log = log_path.read_text(errors="replace")
-    yield PipelineRun(settings, sent, garbage_at, edge, scores, log, users_per_s, window)
+    yield PipelineRun(
+        settings,
+        sent,
+        placed[b"garbage"],
+        placed[b"refused"],
+        edge,
+        scores,
+        log,
+        users_per_s,
+        window,
+        received,
+    )
     delete_topics(settings, run_topics(settings))
 
 
@@ -163,27 +190,19 @@ def edge_redis(pipeline_run: PipelineRun, tmp_path_factory) -> Iterator[redis.Re
     """The edge's decisions once `botscore enforce` has applied every score of the run."""
     settings = pipeline_run.settings
     group = f"{settings.scores_topic}-edge"
-    env = stack_env(
-        BOTSCORE_KAFKA_SCORES_TOPIC=settings.scores_topic,
-        BOTSCORE_KAFKA_DEAD_LETTER_TOPIC=settings.dead_letter_topic,
-        BOTSCORE_ENFORCEMENT_CONSUMER_GROUP=group,
-        BOTSCORE_ENFORCEMENT_BLOCK_TTL_S=str(EDGE_TTL_S),
-        BOTSCORE_ENFORCEMENT_CHALLENGE_TTL_S=str(EDGE_TTL_S),
-        BOTSCORE_REDIS_DB=str(EDGE_REDIS_DB),
-        BOTSCORE_METRICS_ENABLED="false",
-    )
     log_path = tmp_path_factory.mktemp("enforce") / "enforce.log"
     with empty_redis_db(EDGE_REDIS_DB) as client:
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                ["botscore", "enforce"], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT
-            )
-        try:
+        with enforcing(
+            settings,
+            group,
+            log_path,
+            BOTSCORE_ENFORCEMENT_BLOCK_TTL_S=str(EDGE_TTL_S),
+            BOTSCORE_ENFORCEMENT_CHALLENGE_TTL_S=str(EDGE_TTL_S),
+            BOTSCORE_REDIS_DB=str(EDGE_REDIS_DB),
+            BOTSCORE_METRICS_ENABLED="false",
+        ) as process:
             # Committed to the end: Redis holds what every score of the run asked for.
             wait_committed_to_end(settings, group, settings.scores_topic, 120, process)
-        finally:
-            process.terminate()
-            process.wait(30)
         yield client
 
 
@@ -244,6 +263,20 @@ def test_invalid_message_is_logged_dead_lettered_and_skipped(pipeline_run: Pipel
     scored = {s.source.offset for s in decoded if s.source.partition == partition}
     assert later, "the invalid message should sit between valid ones"
     assert later <= scored
+
+
+def test_a_dead_letter_kafka_refuses_is_logged_counted_and_its_offset_finished(
+    pipeline_run: PipelineRun,
+):
+    """Its topic's limit refuses the letter for good: resending could never succeed, and
+    its offset held back would stall the partition (the run committed every offset)."""
+    source = SourceRef(pipeline_run.settings.features_topic, *pipeline_run.refused_at)
+    line = only_line(pipeline_run.log, f"dead letter for {source}")
+    assert "can never be sent, dropped" in line and "MessageSizeTooLargeError" in line
+    assert_failure_metrics_sent(
+        "test_a_dead_letter_kafka_refuses_is_logged_counted_and_its_offset_finished",
+        pipeline_run.metrics,
+    )
 
 
 def test_kafka_console_consumer_reads_scores_that_protoc_decodes(pipeline_run: PipelineRun):

@@ -19,8 +19,15 @@ from .harness import ROOT
 
 # fault test -> the failure metrics its run sends
 FAILURE_PROOFS: dict[str, frozenset[str]] = {
+    # the lag reads of the spout and the enforcer (every kafka.lag_interval_ms, 5 s) fail
+    # while the broker is down
     "test_broker_restart_mid_stream_loses_nothing_and_recovers_by_itself": frozenset(
-        {"botscore.score_producer.send_failed", "botscore.features_spout.replayed"}
+        {
+            "botscore.score_producer.send_failed",
+            "botscore.features_spout.replayed",
+            "botscore.features_spout.lag_read_failed",
+            "botscore.enforcer.lag_read_failed",
+        }
     ),
     "test_redis_killed_mid_stream_loses_nothing": frozenset(
         {"botscore.aggregate.redis_failed", "botscore.web_logs_spout.replayed"}
@@ -29,15 +36,33 @@ FAILURE_PROOFS: dict[str, frozenset[str]] = {
     "test_a_killed_aggregation_worker_loses_nothing_and_counts_each_request_once": frozenset(
         {"botscore.aggregate.duplicates"}
     ),
+    # the feature producer's sends expire (10 s) and the lag reads fail in the 25 s outage;
+    # a dead letter over its topic's limit is refused for good
     "test_a_broker_outage_delays_the_features_but_loses_none": frozenset(
-        {"botscore.publisher.failed"}
+        {
+            "botscore.publisher.failed",
+            "botscore.feature_producer.send_failed",
+            "botscore.web_logs_spout.lag_read_failed",
+            "botscore.web_logs_spout.dead_letters_abandoned",
+        }
     ),
     "test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts": frozenset(
-        {"botscore.classifier.failed", "botscore.features_spout.replayed"}
+        {
+            "botscore.classifier.failed",
+            "botscore.features_spout.replayed",
+            "botscore.classifier.shadow_failed",
+        }
+    ),
+    "test_a_dead_letter_kafka_refuses_is_logged_counted_and_its_offset_finished": frozenset(
+        {"botscore.features_spout.dead_letters_abandoned"}
     ),
     "test_redis_killed_mid_stream_loses_no_decision": frozenset({"botscore.enforcer.redis_failed"}),
     "test_refused_models_are_logged_and_scoring_goes_on_with_the_running_one": frozenset(
         {"botscore.classifier.model_refused"}
+    ),
+    # Redis killed until a release check failed
+    "test_a_redis_outage_is_logged_once_and_the_running_model_scores_on": frozenset(
+        {"botscore.classifier.releases_unreachable"}
     ),
     "test_a_refused_challenger_is_logged_and_shadow_scoring_goes_on": frozenset(
         {"botscore.classifier.shadow_refused"}

@@ -46,18 +46,10 @@ def test_every_dashboard_and_monitor_is_shipped():
 
 
 # Failure metrics no dashboard graphs yet: a dashboard may graph a failure metric only once
-# a fault test proves it arrives (tests/integration/wire_proofs.py), and none does yet.
-NOT_YET_GRAPHED = {
-    "botscore.web_logs_spout.lag_read_failed",
-    "botscore.web_logs_spout.dead_letters_abandoned",
-    "botscore.features_spout.lag_read_failed",
-    "botscore.features_spout.dead_letters_abandoned",
-    "botscore.feature_producer.send_failed",
-    "botscore.classifier.shadow_failed",
-    "botscore.classifier.releases_unreachable",
-    "botscore.shadow_producer.send_failed",
-    "botscore.enforcer.lag_read_failed",
-}
+# a fault test proves it arrives (tests/integration/wire_proofs.py). The shadow producer's
+# failed sends need a challenger through a broker outage: one in the broker restart test
+# cost it 24-30 s (catching up scores twice as many messages).
+NOT_YET_GRAPHED = {"botscore.shadow_producer.send_failed"}
 
 
 def test_every_declared_metric_is_on_a_dashboard_or_a_monitor():
