@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -20,7 +20,15 @@ from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.codec import decode_user_features
 from botscore.wire.records import SourceRef
 
-from .harness import delete_topics, fresh_topics, new_run_id, read_topic, run_topics
+from .harness import (
+    committed_offsets,
+    delete_topics,
+    end_offsets,
+    fresh_topics,
+    new_run_id,
+    read_topic,
+    run_topics,
+)
 from .stream import TopicFollower, produce
 
 INTERVAL_MS = 1000  # publication interval the tests run the topology with
@@ -91,9 +99,11 @@ class FeatureCollector(TopicFollower):
         expected: dict[str, FeatureSnapshot],
         timeout_s: float,
         process: subprocess.Popen | None,
+        explain: Callable[[str], str] = lambda user: "",
     ) -> float:
         """Seconds until every user's latest publication equals ``expected``; fails early if
-        ``process`` (the topology, when nothing restarts it) exits."""
+        ``process`` (the topology, when nothing restarts it) exits. On a timeout the message
+        adds what ``explain`` says of the first user that differs (``explainer``)."""
         started = time.monotonic()
         while True:
             if self.error is not None:
@@ -108,9 +118,28 @@ class FeatureCollector(TopicFollower):
                 raise AssertionError(
                     f"{len(missing)} of {len(expected)} users differ from the offline "
                     f"features after {timeout_s:.0f} s; e.g. {user}:\n"
-                    f"  topology {self.latest.get(user)}\n  offline  {expected[user]}"
+                    f"  topology {self.latest.get(user)}\n  offline  {expected[user]}\n"
+                    f"{explain(user)}"
                 )
             time.sleep(0.5)
+
+
+def explainer(topics: AggTopics, client: redis.Redis) -> Callable[[str], str]:
+    """What the pipeline holds of a user that was not published as expected: whether the
+    spout finished every request (commits), and the user's state and pending mark in Redis."""
+
+    def explain(user_id: str) -> str:
+        ends = end_offsets(topics.kafka, topics.web_logs)
+        committed = committed_offsets(topics.kafka, topics.group, topics.web_logs)
+        stored = client.hgetall(f"bs:agg:{{{user_id}}}:m")
+        meta = {k.decode(): v.decode() for k, v in stored.items()}
+        pending = client.zscore("bs:agg:pending", user_id)
+        return (
+            f"  web logs committed {committed} of {ends}\n"
+            f"  Redis meta {meta or 'none'}, pending {pending}"
+        )
+
+    return explain
 
 
 def project_memory(client: redis.Redis, user_id: str | None = None) -> tuple[int, int]:

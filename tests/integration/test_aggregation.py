@@ -37,6 +37,7 @@ from .aggregation_stream import (
     AggTopics,
     FeatureCollector,
     agg_topics_of_a_run,
+    explainer,
     feed,
     project_memory,
     published_features,
@@ -376,7 +377,7 @@ def test_redis_killed_mid_stream_loses_nothing(
         applied_before = sum(1 for _ in agg_redis.scan_iter("bs:agg:{*}:m"))
         with redis_down(stack_redis()):
             time.sleep(5)
-        took = features.wait_until_equal(expected, timeout_s=420, process=process)
+        took = features.wait_until_equal(expected, 420, process, explainer(agg_topics, agg_redis))
         wait_committed_to_end(agg_topics.kafka, agg_topics.group, agg_topics.web_logs, 120, process)
         logs_text = log_path.read_text(errors="replace")
         received = metrics.tags_by_metric()
@@ -502,7 +503,7 @@ def test_a_member_joining_and_leaving_while_redis_is_down_loses_nothing(
             member.leave()
             left_after = time.monotonic() - down_at
             time.sleep(max(0.0, 20 - left_after))  # the rest of the 20 s outage
-        took = features.wait_until_equal(expected, timeout_s=420, process=process)
+        took = features.wait_until_equal(expected, 420, process, explainer(agg_topics, agg_redis))
         ends = wait_committed_to_end(
             agg_topics.kafka, agg_topics.group, agg_topics.web_logs, 120, process
         )
@@ -550,7 +551,7 @@ def test_a_killed_aggregation_worker_loses_nothing_and_counts_each_request_once(
         committed = committed_offsets(agg_topics.kafka, agg_topics.group, agg_topics.web_logs)
         os.kill(pid, signal.SIGKILL)
         assert 0 < sum(committed.values()) < len(logs), committed
-        took = features.wait_until_equal(expected, timeout_s=420, process=None)
+        took = features.wait_until_equal(expected, 420, None, explainer(agg_topics, agg_redis))
         ends = wait_committed_to_end(agg_topics.kafka, agg_topics.group, agg_topics.web_logs, 120)
         restarts = topology.unplanned_exits
         received = metrics.tags_by_metric()
@@ -609,7 +610,7 @@ def test_a_broker_outage_delays_the_features_but_loses_none(
         subprocess.run([*kafka, "stop"], check=True, capture_output=True, timeout=180)
         time.sleep(25)  # the outage itself, not a synchronisation
         subprocess.run([*kafka, "start"], check=True, capture_output=True, timeout=180)
-        took = features.wait_until_equal(expected, timeout_s=420, process=process)
+        took = features.wait_until_equal(expected, 420, process, explainer(agg_topics, agg_redis))
         ends = wait_committed_to_end(
             agg_topics.kafka, agg_topics.group, agg_topics.web_logs, 120, process
         )
