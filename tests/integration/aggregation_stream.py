@@ -126,7 +126,8 @@ class FeatureCollector(TopicFollower):
 
 def explainer(topics: AggTopics, client: redis.Redis) -> Callable[[str], str]:
     """What the pipeline holds of a user that was not published as expected: whether the
-    spout finished every request (commits), and the user's state and pending mark in Redis."""
+    spout finished every request (commits), the user's state and pending mark in Redis, and
+    its publications as a fresh reader of the features topic sees them."""
 
     def explain(user_id: str) -> str:
         ends = end_offsets(topics.kafka, topics.web_logs)
@@ -134,9 +135,12 @@ def explainer(topics: AggTopics, client: redis.Redis) -> Callable[[str], str]:
         stored = client.hgetall(f"bs:agg:{{{user_id}}}:m")
         meta = {k.decode(): v.decode() for k, v in stored.items()}
         pending = client.zscore("bs:agg:pending", user_id)
+        features = read_topic(topics.kafka, topics.kafka.features_topic)
+        published = sum(1 for r in features if r.key == user_id.encode())
         return (
             f"  web logs committed {committed} of {ends}\n"
-            f"  Redis meta {meta or 'none'}, pending {pending}"
+            f"  Redis meta {meta or 'none'}, pending {pending}\n"
+            f"  {published} of the {len(features)} publications on the topic are the user's"
         )
 
     return explain
