@@ -31,7 +31,7 @@ def small_model_dir(tmp_path_factory) -> Path:
     train_model(
         out,
         SimulationSpec(users=300, bot_share=0.3, rate=20, duration_s=600, seed=3),
-        holdout_seed=4,
+        calibration_seeds=(4,),
         # Fixed, so that the components' tests see every decision in small samples.
         thresholds=Thresholds(challenge=0.5, block=0.9),
     )

@@ -13,8 +13,13 @@ from dataclasses import replace
 from botscore.cli.command import Subparsers
 from botscore.cli.evaluate import evaluate_and_report
 from botscore.model.registry import Thresholds
-from botscore.model.training import DEFAULT_VERSION, HOLDOUT_SEED, TRAINING_TRAFFIC, train_model
-from botscore.model.visitor_policy import HUMANS_CHALLENGED_TARGET
+from botscore.model.training import (
+    CALIBRATION_SEEDS,
+    DEFAULT_VERSION,
+    TRAINING_TRAFFIC,
+    train_model,
+)
+from botscore.model.visitor_policy import CONFIDENCE, HUMANS_CHALLENGED_TARGET
 from botscore.settings import Settings
 from botscore.simulator.profiles import MIXES
 
@@ -33,7 +38,13 @@ def add_parser(subparsers: Subparsers) -> None:
     parser.add_argument("--rate", type=float, default=defaults.rate, help="requests/s simulated")
     parser.add_argument("--duration", type=float, default=defaults.duration_s, help="seconds")
     parser.add_argument("--seed", type=int, default=defaults.seed)
-    parser.add_argument("--holdout-seed", type=int, default=HOLDOUT_SEED)
+    parser.add_argument(
+        "--calibration-seeds",
+        type=int,
+        nargs="+",
+        default=list(CALIBRATION_SEEDS),
+        help="seeds of the simulations the thresholds are chosen on (default: %(default)s)",
+    )
     parser.add_argument(
         "--mix", choices=MIXES, default=defaults.mix, help="which kinds visit (%(default)s)"
     )
@@ -41,8 +52,14 @@ def add_parser(subparsers: Subparsers) -> None:
         "--humans-challenged",
         type=float,
         default=HUMANS_CHALLENGED_TARGET,
-        help="choose the thresholds so that at most this share of held-out human visitors is "
-        "ever challenged, none blocked (default: %(default)s)",
+        help="choose the thresholds so that at most this share of human visitors is ever "
+        "challenged, none blocked (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--confidence",
+        type=float,
+        default=CONFIDENCE,
+        help="how sure the calibration must make that share (0: as seen; default: %(default)s)",
     )
     parser.add_argument(
         "--thresholds",
@@ -71,26 +88,29 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     manifest, report = train_model(
         args.out,
         traffic,
-        holdout_seed=args.holdout_seed,
+        calibration_seeds=args.calibration_seeds,
         version=args.version,
         thresholds=Thresholds(*args.thresholds) if args.thresholds else None,
         humans_challenged=args.humans_challenged,
+        confidence=args.confidence,
         progress=_progress,
     )
     print(f"wrote {args.out}: {manifest.name} {manifest.version}, {report.rows} rows")
     chosen = (
         "given"
         if report.humans_challenged_target is None
-        else f"chosen for at most {report.humans_challenged_target:.2%} of humans challenged"
+        else f"chosen for at most {report.humans_challenged_target:.2%} of humans challenged, "
+        f"{report.confidence:.0%} sure"
     )
     thresholds = manifest.thresholds
     print(
         f"thresholds: challenge {thresholds.challenge:.6f}, block {thresholds.block:.6f} ({chosen})"
     )
-    print(f"held-out visitors: {report.holdout_visitors}")
+    print(f"calibration visitors: {report.calibration_visitors}")
+    seeds = ", ".join(str(s) for s in report.calibration_seeds)
     print(
-        f"held-out seed {args.holdout_seed}: {report.holdout_rows} rows, "
-        f"AUC {report.holdout_auc:.4f}"
+        f"calibration seeds {seeds}: {report.calibration_rows} rows, "
+        f"AUC {report.calibration_auc:.4f}"
     )
     for kind in report.challenged:
         print(

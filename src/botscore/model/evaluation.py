@@ -30,6 +30,7 @@ from botscore.model.training import (
     Simulated,
     bot_scores,
     fit_classifier,
+    read_calibration_seeds,
     read_training_traffic,
     simulate,
     training_rows,
@@ -152,7 +153,7 @@ def evaluate(
             "refitted without a kind"
         )
     training, interval = read_training_traffic(model_dir)
-    held_out = _held_out_specs(training, seeds, mix)
+    held_out = _held_out_specs(training, seeds, mix, read_calibration_seeds(model_dir))
     simulations = _simulations(held_out, interval, progress)
     x, is_bot, kinds = _rows(simulations)
     missing = [k for k in MIXES[mix] if not np.any(kinds == k)]
@@ -194,7 +195,7 @@ def left_out_training(
 
 
 def _held_out_specs(
-    training: SimulationSpec, seeds: Sequence[int], mix: str
+    training: SimulationSpec, seeds: Sequence[int], mix: str, calibration: Sequence[int] = ()
 ) -> list[SimulationSpec]:
     if not seeds:
         raise ModelError("at least one held-out seed is needed")
@@ -204,6 +205,9 @@ def _held_out_specs(
         raise ModelError(
             f"held-out seed {training.seed} is the one the model was trained on: choose others"
         )
+    chose = sorted(set(seeds) & set(calibration))
+    if chose:
+        raise ModelError(f"held-out seeds {chose} chose the model's thresholds: choose others")
     return [replace(training, seed=seed, mix=mix) for seed in seeds]
 
 

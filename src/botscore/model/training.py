@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import pickle
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -19,14 +19,17 @@ import numpy as np
 import sklearn
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.metrics import roc_auc_score
+from threadpoolctl import threadpool_limits
 
 from botscore.aggregation.offline import FeatureSnapshot, publications
 from botscore.errors import ModelError, SimulationSpecError
 from botscore.model.features import CATALOG, feature_matrix
 from botscore.model.registry import MANIFEST_NAME, ModelManifest, Thresholds, sha256_of
 from botscore.model.visitor_policy import (
+    CONFIDENCE,
     HUMANS_CHALLENGED_TARGET,
-    choose_thresholds,
+    choose_thresholds_for_each,
+    combined,
     decisions,
     summarize,
     visitor_requests,
@@ -38,8 +41,8 @@ from botscore.simulator.traffic import TrafficGenerator
 from botscore.v1.web_log_pb2 import WebLog
 
 __all__ = [
+    "CALIBRATION_SEEDS",
     "DEFAULT_VERSION",
-    "HOLDOUT_SEED",
     "PUBLISH_INTERVAL_MS",
     "REPORT_NAME",
     "TRAINING_TRAFFIC",
@@ -47,6 +50,7 @@ __all__ = [
     "TrainingReport",
     "bot_scores",
     "fit_classifier",
+    "read_calibration_seeds",
     "read_training_traffic",
     "simulate",
     "train_model",
@@ -63,8 +67,11 @@ START_MS = 1_767_225_600_000  # 2026-01-01, any fixed time keeps runs reproducib
 TRAINING_TRAFFIC = SimulationSpec(
     users=3000, bot_share=0.3, rate=80.0, duration_s=3600.0, seed=7, mix="wide"
 )
-# The held-out simulation is the same traffic from this seed; the thresholds are chosen on it.
-HOLDOUT_SEED = 8
+# The calibration simulations are the same traffic from these seeds; the thresholds are
+# chosen on them (about 6,000 human visitors: enough to keep the share challenged below the
+# target by its sampling error, see ``visitor_policy.allowed_challenged``). Evaluation uses
+# others.
+CALIBRATION_SEEDS = (8, 9, 10)
 # Rows are published at the serving topology's rhythm, so the model sees what it will score.
 PUBLISH_INTERVAL_MS = AggregationSettings().publish_interval_ms
 
@@ -74,14 +81,16 @@ REPORT_NAME = "training-report.json"
 @dataclass(frozen=True)
 class TrainingReport:
     rows: int
-    holdout_rows: int
-    holdout_auc: float
-    # The thresholds' origin: the share of held-out humans they may challenge, or None when
-    # they were given.
+    calibration_seeds: list[int]
+    calibration_rows: int
+    calibration_auc: float
+    # The thresholds' origin: the share of humans they may challenge and how sure the
+    # calibration must make us of it, or None when they were given.
     humans_challenged_target: float | None
-    # What the held-out visitors would feel under the thresholds (``visitor_policy``).
-    holdout_visitors: str
-    # kind -> share of that kind's held-out rows at or above each threshold
+    confidence: float | None
+    # What the calibration visitors would feel under the thresholds (``visitor_policy``).
+    calibration_visitors: str
+    # kind -> share of that kind's calibration rows at or above each threshold
     challenged: dict[str, float]
     blocked: dict[str, float]
 
@@ -125,7 +134,10 @@ def training_rows(
 def fit_classifier(x: np.ndarray, y: np.ndarray, seed: int) -> HistGradientBoostingClassifier:
     """The model and its parameters, in one place: the evaluation's left-out runs fit here too."""
     model = HistGradientBoostingClassifier(max_iter=200, random_state=seed)
-    model.fit(x, y)
+    # One OpenMP thread: the fitted model records how many it had, so without this the
+    # pickle's bytes would depend on the machine's cores (the predictions do not).
+    with threadpool_limits(limits=1):
+        model.fit(x, y)
     return model
 
 
@@ -155,57 +167,84 @@ def read_training_traffic(model_dir: str | Path) -> tuple[SimulationSpec, int]:
         ) from exc
 
 
+def read_calibration_seeds(model_dir: str | Path) -> tuple[int, ...]:
+    """The seeds a model directory's thresholds were chosen on (none if they were given)."""
+    path = Path(model_dir) / REPORT_NAME
+    try:
+        report = json.loads(path.read_text())
+        return tuple(int(s) for s in report.get("calibration_seeds", ()))
+    except (OSError, ValueError, TypeError, AttributeError) as exc:
+        raise ModelError(f"{path}: cannot read the calibration seeds ({exc!r})") from exc
+
+
 # The committed model's: a retrained model to publish needs a new one.
-DEFAULT_VERSION = "4"
+DEFAULT_VERSION = "5"
 
 
 def train_model(
     out_dir: str | Path,
     traffic: SimulationSpec = TRAINING_TRAFFIC,
-    holdout_seed: int = HOLDOUT_SEED,
+    calibration_seeds: Sequence[int] = CALIBRATION_SEEDS,
     version: str = DEFAULT_VERSION,
     thresholds: Thresholds | None = None,
     publish_interval_ms: int = PUBLISH_INTERVAL_MS,
     humans_challenged: float = HUMANS_CHALLENGED_TARGET,
+    confidence: float = CONFIDENCE,
     progress: Callable[[str], None] | None = None,
 ) -> tuple[ModelManifest, TrainingReport]:
-    """Train on ``traffic``, judge on the same traffic from ``holdout_seed``, write both.
+    """Train on ``traffic``, calibrate on the same traffic from ``calibration_seeds``, write both.
 
-    Without ``thresholds``, they are the lowest under which no held-out human would be
-    blocked and at most ``humans_challenged`` of them ever challenged (per visitor, not per
-    row: ``visitor_policy``).
+    Without ``thresholds``, they are the lowest under which no calibration human would be
+    blocked and each calibration simulation shows, with ``confidence``, that at most
+    ``humans_challenged`` of its humans would ever be challenged (per visitor, not per row:
+    ``visitor_policy.choose_thresholds_for_each``).
     """
+    if not calibration_seeds or traffic.seed in calibration_seeds:
+        raise ModelError(
+            f"calibration seeds {list(calibration_seeds)} must be given and differ from the "
+            f"training seed {traffic.seed}"
+        )
     say = progress or (lambda _: None)
     say(f"simulating the training traffic (seed {traffic.seed}, {traffic.mix} mix)")
     x, y, _ = training_rows(traffic, publish_interval_ms)
     say(f"fitting on {len(y)} rows")
     model = fit_classifier(x, y, traffic.seed)
 
-    say(f"simulating the held-out traffic (seed {holdout_seed})")
-    holdout = simulate(replace(traffic, seed=holdout_seed), publish_interval_ms)
-    hx, hy, hkinds = holdout.rows()
-    scores = bot_scores(model, hx)
-    kinds = np.array(hkinds)
+    parts, all_scores, all_labels, all_kinds = [], [], [], []
+    for seed in calibration_seeds:
+        say(f"simulating the calibration traffic (seed {seed})")
+        run = simulate(replace(traffic, seed=seed), publish_interval_ms)
+        cx, cy, ckinds = run.rows()
+        run_scores = bot_scores(model, cx)
+        parts.append(
+            visitor_requests(run.logs, run.snapshots, run_scores, run.kind_of, run.bot_kinds)
+        )
+        all_scores.append(run_scores)
+        all_labels.append(cy)
+        all_kinds.extend(ckinds)
+    scores, hy, kinds = np.concatenate(all_scores), np.concatenate(all_labels), np.array(all_kinds)
     enforcement = EnforcementSettings()
-    visitors = visitor_requests(
-        holdout.logs, holdout.snapshots, scores, holdout.kind_of, holdout.bot_kinds
-    )
-    target = None
+    visitors = combined(parts)
+    target, sure = None, None
     if thresholds is None:
-        target = humans_challenged
-        thresholds = choose_thresholds(visitors, enforcement, humans_challenged)
+        target, sure = humans_challenged, confidence
+        thresholds = choose_thresholds_for_each(parts, enforcement, humans_challenged, confidence)
 
     def share_at(threshold: float) -> dict[str, float]:
-        return {k: float(np.mean(scores[kinds == k] >= threshold)) for k in sorted(set(hkinds))}
+        return {k: float(np.mean(scores[kinds == k] >= threshold)) for k in sorted(set(all_kinds))}
 
     report = TrainingReport(
         rows=len(y),
-        holdout_rows=len(hy),
-        holdout_auc=float(roc_auc_score(hy, scores)),
+        calibration_seeds=list(calibration_seeds),
+        calibration_rows=len(hy),
+        calibration_auc=float(roc_auc_score(hy, scores)),
         challenged=share_at(thresholds.challenge),
         blocked=share_at(thresholds.block),
         humans_challenged_target=target,
-        holdout_visitors=summarize(visitors, decisions(visitors, thresholds, enforcement)).text(),
+        confidence=sure,
+        calibration_visitors=summarize(
+            visitors, decisions(visitors, thresholds, enforcement)
+        ).text(),
     )
 
     out = Path(out_dir)

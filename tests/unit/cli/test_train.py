@@ -21,20 +21,31 @@ def evaluations(monkeypatch):
 
 
 def fake_train_model(calls):
-    def train_model(out, traffic, holdout_seed, version, thresholds, humans_challenged, progress):
-        calls.append((out, traffic, holdout_seed, thresholds, humans_challenged))
+    def train_model(
+        out,
+        traffic,
+        calibration_seeds,
+        version,
+        thresholds,
+        humans_challenged,
+        confidence,
+        progress,
+    ):
+        calls.append((out, traffic, calibration_seeds, thresholds, humans_challenged, confidence))
         progress("fitting")
         manifest = SimpleNamespace(
             name="baseline", version=version, thresholds=thresholds or Thresholds(0.97, 0.9995)
         )
         report = SimpleNamespace(
             rows=1234,
-            holdout_rows=567,
-            holdout_auc=0.98765,
+            calibration_seeds=calibration_seeds,
+            calibration_rows=567,
+            calibration_auc=0.98765,
             challenged={"human": 0.01, "scraper": 0.9},
             blocked={"human": 0.0, "scraper": 0.755},
             humans_challenged_target=None if thresholds else humans_challenged,
-            holdout_visitors="the visitors' figures",
+            confidence=None if thresholds else confidence,
+            calibration_visitors="the visitors' figures",
         )
         return manifest, report
 
@@ -50,16 +61,16 @@ def test_trains_with_the_simulation_asked_for_reports_and_evaluates(
     args = build_parser().parse_args([*argv, "--seed", "3", "--version", "3", "--mix", "wide"])
     assert train.run(Settings(), args) == 0
     traffic = replace(TRAINING_TRAFFIC, users=10, rate=5.0, duration_s=60.0, seed=3, mix="wide")
-    assert calls == [("m", traffic, 8, None, 0.005)]
+    assert calls == [("m", traffic, [8, 9, 10], None, 0.005, 0.95)]
     assert evaluations == ["m"]
     captured = capsys.readouterr()
     assert captured.err == "train: fitting\n"
     assert captured.out.splitlines() == [
         "wrote m: baseline 3, 1234 rows",
         "thresholds: challenge 0.970000, block 0.999500 "
-        "(chosen for at most 0.50% of humans challenged)",
-        "held-out visitors: the visitors' figures",
-        "held-out seed 8: 567 rows, AUC 0.9877",
+        "(chosen for at most 0.50% of humans challenged, 95% sure)",
+        "calibration visitors: the visitors' figures",
+        "calibration seeds 8, 9, 10: 567 rows, AUC 0.9877",
         "  human                challenged   1.0%  blocked   0.0%",
         "  scraper              challenged  90.0%  blocked  75.5%",
     ]
@@ -69,20 +80,22 @@ def test_defaults_are_the_default_simulated_traffic(monkeypatch):
     calls = []
     monkeypatch.setattr(train, "train_model", fake_train_model(calls))
     train.run(Settings(), build_parser().parse_args(["train"]))
-    assert calls == [("models/baseline", TRAINING_TRAFFIC, 8, None, 0.005)]
+    assert calls == [("models/baseline", TRAINING_TRAFFIC, [8, 9, 10], None, 0.005, 0.95)]
 
 
 def test_thresholds_are_chosen_for_the_share_asked_or_given(monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(train, "train_model", fake_train_model(calls))
-    train.run(Settings(), build_parser().parse_args(["train", "--humans-challenged", "0.01"]))
+    argv = ["train", "--humans-challenged", "0.01", "--confidence", "0.9"]
+    train.run(Settings(), build_parser().parse_args(argv))
     train.run(Settings(), build_parser().parse_args(["train", "--thresholds", "0.6", "0.8"]))
-    assert [c[3:] for c in calls] == [(None, 0.01), (Thresholds(0.6, 0.8), 0.005)]
+    assert [c[3:] for c in calls] == [(None, 0.01, 0.9), (Thresholds(0.6, 0.8), 0.005, 0.95)]
     assert "block 0.800000 (given)" in capsys.readouterr().out
 
 
 def test_runs_without_a_project_config(monkeypatch, tmp_path):
     calls = []
     monkeypatch.setattr(train, "train_model", fake_train_model(calls))
-    assert main(["--config", str(tmp_path / "absent.json"), "train", "--holdout-seed", "9"]) == 0
-    assert calls[0][2] == 9
+    argv = ["--config", str(tmp_path / "absent.json"), "train", "--calibration-seeds", "9", "11"]
+    assert main(argv) == 0
+    assert calls[0][2] == [9, 11]

@@ -39,7 +39,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny-model")
-    train_model(out, TINY, holdout_seed=4)
+    train_model(out, TINY, calibration_seeds=(4,), confidence=0)
     return out
 
 
@@ -93,6 +93,7 @@ def test_left_out_training_drops_only_that_kinds_rows():
         ((3,), "held-out seed 3 is the one the model was trained on"),
         ((5, 5), "repeat"),
         ((), "at least one"),
+        ((5, 4), r"held-out seeds \[4\] chose the model's thresholds"),
     ],
 )
 def test_held_out_seeds_must_be_new(tiny_model, seeds, message):

@@ -9,16 +9,17 @@ from dataclasses import replace
 import pytest
 
 from botscore.errors import ModelError
-from botscore.model.registry import load_model
+from botscore.model.registry import Thresholds, load_model
 from botscore.model.training import (
-    HOLDOUT_SEED,
+    CALIBRATION_SEEDS,
     TRAINING_TRAFFIC,
+    read_calibration_seeds,
     read_training_traffic,
     simulate,
     train_model,
     training_rows,
 )
-from botscore.model.visitor_policy import choose_thresholds, visitor_requests
+from botscore.model.visitor_policy import choose_thresholds, combined, visitor_requests
 from botscore.settings import AggregationSettings, EnforcementSettings
 from botscore.simulator.spec import SimulationSpec
 
@@ -31,12 +32,12 @@ def test_training_traffic_is_a_simulated_hour_and_keeps_its_values():
         users=3000, bot_share=0.3, rate=80.0, duration_s=3600.0, seed=7, mix="wide"
     )
     assert expected == TRAINING_TRAFFIC
-    assert HOLDOUT_SEED == 8
+    assert CALIBRATION_SEEDS == (8, 9, 10)
 
 
 def test_same_arguments_give_the_same_model(tmp_path):
-    first, _ = train_model(tmp_path / "a", SMALL, holdout_seed=4)
-    second, _ = train_model(tmp_path / "b", SMALL, holdout_seed=4)
+    first, _ = train_model(tmp_path / "a", SMALL, calibration_seeds=(4,), confidence=0)
+    second, _ = train_model(tmp_path / "b", SMALL, calibration_seeds=(4,), confidence=0)
     assert first.sha256 == second.sha256
     # the README: "reproducible byte for byte", the manifest and report included
     written = sorted(p.name for p in (tmp_path / "a").iterdir())
@@ -53,21 +54,37 @@ def test_rows_are_what_the_topology_would_publish():
     assert 0 < y.mean() < 1
 
 
-def test_the_held_out_report_separates_bots_from_humans(tmp_path):
-    manifest, report = train_model(tmp_path, SMALL, holdout_seed=4)
-    assert report.holdout_auc > 0.9
+def test_the_thresholds_come_from_every_calibration_seed_with_the_margin_asked(tmp_path):
+    manifest, report = train_model(tmp_path, SMALL, calibration_seeds=(4, 5), confidence=0.5)
+    assert report.calibration_auc > 0.9
     assert report.challenged["human"] < 0.05
-    # The thresholds are the visitor policy's for the held-out simulation, not fixed ones.
-    holdout = simulate(replace(SMALL, seed=4))
-    scores = load_model(tmp_path).predict_scores(holdout.rows()[0])
-    visitors = visitor_requests(
-        holdout.logs, holdout.snapshots, scores, holdout.kind_of, holdout.bot_kinds
+    # The visitor policy's thresholds for both calibration simulations together.
+    parts = []
+    for seed in (4, 5):
+        run = simulate(replace(SMALL, seed=seed))
+        scores = load_model(tmp_path).predict_scores(run.rows()[0])
+        parts.append(visitor_requests(run.logs, run.snapshots, scores, run.kind_of, run.bot_kinds))
+    visitors = combined(parts)
+    each = [choose_thresholds(p, EnforcementSettings(), 0.005, confidence=0.5) for p in parts]
+    assert manifest.thresholds == Thresholds(
+        max(t.challenge for t in each), max(t.block for t in each)
     )
-    assert manifest.thresholds == choose_thresholds(visitors, EnforcementSettings(), 0.005)
-    assert report.humans_challenged_target == 0.005
-    assert report.holdout_visitors.startswith(f"{int((~visitors.is_bot).sum())} humans: ")
+    assert (report.humans_challenged_target, report.confidence) == (0.005, 0.5)
+    assert report.calibration_seeds == [4, 5]
+    assert report.calibration_visitors.startswith(f"{int((~visitors.is_bot).sum())} humans: ")
+    assert read_calibration_seeds(tmp_path) == (4, 5)
+
+
+def test_calibration_seeds_must_be_given_and_not_the_training_seed(tmp_path):
+    for seeds in ((), (SMALL.seed,), (4, SMALL.seed)):
+        with pytest.raises(ModelError, match="calibration seeds"):
+            train_model(tmp_path, SMALL, calibration_seeds=seeds)
+
+
+def test_the_report_reads_back(tmp_path):
+    _, report = train_model(tmp_path, SMALL, calibration_seeds=(4,), confidence=0)
     saved = json.loads((tmp_path / "training-report.json").read_text())
-    assert saved["holdout_auc"] == report.holdout_auc
+    assert saved["calibration_auc"] == report.calibration_auc
     assert read_training_traffic(tmp_path) == (SMALL, AggregationSettings().publish_interval_ms)
     assert saved["traffic"] == {
         "users": 300,
@@ -90,7 +107,7 @@ def test_training_in_processes_with_other_string_hashes_writes_the_same_bytes(
         "import sys\n"
         "from botscore.model.training import train_model\n"
         "from botscore.simulator.spec import SimulationSpec\n"
-        f"train_model(sys.argv[1], {SMALL!r}, holdout_seed=4)\n"
+        f"train_model(sys.argv[1], {SMALL!r}, calibration_seeds=(4,), confidence=0)\n"
     )
     written = []
     for hash_seed in ("1", "2"):

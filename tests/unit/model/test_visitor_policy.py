@@ -2,6 +2,7 @@ import random
 
 import numpy as np
 import pytest
+from scipy.stats import beta
 
 from botscore.aggregation.offline import FeatureSnapshot
 from botscore.errors import ModelError
@@ -10,7 +11,10 @@ from botscore.model.visitor_policy import (
     ALLOW,
     BLOCK,
     CHALLENGE,
+    VisitorRequests,
+    allowed_challenged,
     choose_thresholds,
+    choose_thresholds_for_each,
     combined,
     decisions,
     summarize,
@@ -94,7 +98,7 @@ def test_chosen_thresholds_block_no_human_and_challenge_the_target_share_at_most
     scores = np.array([rng.beta(1, 30) if s.user_id[0] == "h" else rng.beta(8, 1) for s in snaps])
     requests = visitor_requests(logs, snaps, scores, kinds, BOTS, latency_s=1)
     ttls = EnforcementSettings(block_ttl_s=600, challenge_ttl_s=300)
-    chosen = choose_thresholds(requests, ttls, humans_challenged=0.02)
+    chosen = choose_thresholds(requests, ttls, humans_challenged=0.02, confidence=0)
     figures = summarize(requests, decisions(requests, chosen, ttls))
     assert figures.humans_blocked == 0
     assert figures.humans_challenged == pytest.approx(4 / 200)
@@ -105,6 +109,69 @@ def test_chosen_thresholds_block_no_human_and_challenge_the_target_share_at_most
     assert summarize(requests, decisions(requests, lower_block, ttls)).humans_blocked > 0
     lower = Thresholds(float(np.nextafter(chosen.challenge, 0)), chosen.block)
     assert summarize(requests, decisions(requests, lower, ttls)).humans_challenged > 0.02
+
+
+def test_the_margin_allows_as_many_humans_challenged_as_the_bound_keeps_under_the_target():
+    # Clopper-Pearson, one-sided: none of 598 shows at most 0.5% with 95% confidence
+    # (1 - 0.05 ** (1 / 598) < 0.005), none of 597 does not.
+    assert allowed_challenged(598, 0.005) == 0
+    assert allowed_challenged(597, 0.005) == -1
+    for humans in (1000, 2000, 6000, 20000):
+        k = allowed_challenged(humans, 0.005)
+        assert 0 <= k < 0.005 * humans
+        assert beta.ppf(0.95, k + 1, humans - k) <= 0.005 < beta.ppf(0.95, k + 2, humans - k - 1)
+    # More calibration humans, a smaller margin.
+    shares = [allowed_challenged(n, 0.005) / n for n in (2000, 6000, 20000)]
+    assert shares == sorted(shares) and shares[-1] > 0.004
+    assert allowed_challenged(0, 0.005) == -1
+    assert allowed_challenged(1000, 0.005, confidence=0.99) < allowed_challenged(1000, 0.005)
+
+
+def test_with_confidence_the_thresholds_challenge_fewer_humans_than_the_target():
+    rng = np.random.default_rng(7)
+    users = [f"h{i:04d}" for i in range(2000)] + [f"b{i:03d}" for i in range(100)]
+    kinds = {u: ("human" if u[0] == "h" else "scraper") for u in users}
+    logs = [log(u, t) for t in range(0, 40, 10) for u in users]
+    snaps = [snap(u, t) for t in range(0, 40, 20) for u in users]
+    scores = np.array([rng.beta(1, 30) if s.user_id[0] == "h" else rng.beta(8, 1) for s in snaps])
+    requests = visitor_requests(logs, snaps, scores, kinds, BOTS, latency_s=1)
+    ttls = EnforcementSettings(block_ttl_s=600, challenge_ttl_s=300)
+    sure = choose_thresholds(requests, ttls, humans_challenged=0.01)
+    as_seen = choose_thresholds(requests, ttls, humans_challenged=0.01, confidence=0)
+    challenged = summarize(requests, decisions(requests, sure, ttls)).humans_challenged
+    assert challenged * 2000 == allowed_challenged(2000, 0.01) < 20
+    assert summarize(requests, decisions(requests, as_seen, ttls)).humans_challenged == 0.01
+    assert sure.challenge > as_seen.challenge and sure.block == as_seen.block
+    with pytest.raises(ModelError, match="2000 calibration humans cannot show"):
+        choose_thresholds(requests, ttls, humans_challenged=0.001)
+    with pytest.raises(ModelError, match=r"confidence must be in \[0, 1\)"):
+        choose_thresholds(requests, ttls, confidence=1.0)
+
+
+def test_thresholds_for_each_population_hold_in_the_one_that_needs_the_highest():
+    rng = np.random.default_rng(11)
+
+    def population(spread: float) -> VisitorRequests:
+        users = [f"h{i:04d}" for i in range(1000)] + [f"b{i:03d}" for i in range(50)]
+        kinds = {u: ("human" if u[0] == "h" else "scraper") for u in users}
+        snaps = [snap(u, t) for t in (0, 20) for u in users]
+        scores = np.array(
+            [rng.beta(1, spread) if s.user_id[0] == "h" else rng.beta(8, 1) for s in snaps]
+        )
+        return visitor_requests(
+            [log(u, t) for t in (0, 10, 30) for u in users], snaps, scores, kinds, BOTS, 1
+        )
+
+    calm, wild = population(60), population(10)
+    ttls = EnforcementSettings(block_ttl_s=600, challenge_ttl_s=300)
+    both = choose_thresholds_for_each([calm, wild], ttls, humans_challenged=0.01)
+    assert both == choose_thresholds(wild, ttls, humans_challenged=0.01)
+    assert both.challenge > choose_thresholds(combined([calm, wild]), ttls, 0.01).challenge
+    for part in (calm, wild):
+        share = summarize(part, decisions(part, both, ttls)).humans_challenged
+        assert share * 1000 <= allowed_challenged(1000, 0.01)
+    with pytest.raises(ModelError, match="no calibration population"):
+        choose_thresholds_for_each([], ttls)
 
 
 def test_bad_inputs_are_refused():

@@ -44,6 +44,9 @@ def test_each_visitor_counts_once_whatever_its_number_of_requests():
     assert summary.human_requests_affected == pytest.approx(2 / 7)
     assert summary.bots_blocked == pytest.approx(2 / 3)
     assert summary.bots_blocked_within_10s == pytest.approx(1 / 3)
+    # b2's second request came 30 s after its first, b3 sent one: neither could be blocked
+    # within 10 s by any policy.
+    assert summary.bots_blockable_within_10s == pytest.approx(1 / 3)
     assert summary.time_to_block_s == (17.0, pytest.approx(27.4), 30.0)
 
 
@@ -64,3 +67,4 @@ def test_the_text_says_which_clock_its_seconds_are_on():
     assert summary.text().endswith("max 30.0 s")
     assert summary.text(20).endswith("max 30.0 s (simulated seconds, 20x)")
     assert "3 humans: 33.33% ever challenged" in summary.text()
+    assert "33.3% within 10 s (at most 33.3% could be: " in summary.text()
