@@ -10,7 +10,7 @@ import numpy as np
 from botscore.cli.command import Subparsers, sigterm_as_ctrl_c
 from botscore.enforcement.edge import EdgeDecisions
 from botscore.settings import Settings
-from botscore.simulator.profiles import MIXES
+from botscore.simulator.profiles import MIXES, PROFILES
 from botscore.simulator.run import simulate
 from botscore.simulator.spec import SimulationSpec
 from botscore.simulator.visits import summarize_visits
@@ -125,4 +125,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         )
         visits = summarize_visits(stats.visits, arrived_from_s=stats.first_scores_s)
         print(f"visitors who arrived after that: {visits.text(spec.speedup)}", file=sys.stderr)
+        seen = {v.kind for v in stats.visits.values()}
+        for kind in (k for k in PROFILES if k in seen):
+            figures = summarize_visits(stats.visits, stats.first_scores_s, kind)
+            text = (
+                figures.bots_text(spec.speedup) if PROFILES[kind].is_bot else figures.humans_text()
+            )
+            print(f"  {kind:<20} {text}", file=sys.stderr)
     return 0

@@ -69,11 +69,12 @@ class SimulationStats:
     # Simulated second of the first request the edge blocked or challenged; None if none.
     first_enforced_s: float | None = None
 
-    def record(self, t_s: float, user_id: str, is_bot: bool, decision: str) -> None:
-        """Count one request made at simulated second ``t_s`` and the edge's decision."""
+    def record(self, t_s: float, user_id: str, kind: str, is_bot: bool, decision: str) -> None:
+        """Count one request made at simulated second ``t_s`` by a visitor of ``kind``, and
+        the edge's decision."""
         visit = self.visits.get(user_id)
         if visit is None:
-            visit = self.visits[user_id] = Visit(is_bot, t_s)
+            visit = self.visits[user_id] = Visit(is_bot, t_s, kind)
         visit.record(t_s, decision)
         minute = self.by_minute.setdefault(int(t_s // 60), MinuteStats())
         (minute.bots if is_bot else minute.humans).add(decision)

@@ -239,7 +239,7 @@ class TrafficGenerator:
         decision = self.decision_for(user.user_id)
         if decision not in set(Decision):
             raise ValueError(f"decision_for({user.user_id!r}) returned {decision!r}")
-        self.stats.record(t, user.user_id, profile.is_bot, decision)
+        self.stats.record(t, user.user_id, user.kind, profile.is_bot, decision)
         if decision == Decision.BLOCK:
             self.stats.blocked += 1
             self.stats.blocked_by_kind[user.kind] += 1

@@ -25,6 +25,7 @@ __all__ = ["Visit", "VisitSummary", "summarize_visits"]
 class Visit:
     is_bot: bool
     first_s: float  # simulated second of the visitor's first request
+    kind: str  # the simulator's profile of the visitor
     requests: int = 0
     second_s: float | None = None  # simulated second of its second request
     affected: int = 0  # requests the edge challenged or blocked
@@ -62,6 +63,16 @@ class VisitSummary:
     time_to_block_s: tuple[float, float, float] | None
 
     def text(self, speedup: float = 1.0) -> str:
+        return f"{self.humans_text()}; {self.bots_text(speedup)}"
+
+    def humans_text(self) -> str:
+        return (
+            f"{self.humans} humans: {self.humans_challenged:.2%} ever challenged, "
+            f"{self.humans_blocked:.2%} ever blocked, {self.human_requests_affected:.2%} of "
+            "their requests affected"
+        )
+
+    def bots_text(self, speedup: float = 1.0) -> str:
         timing = (
             "no bot blocked"
             if self.time_to_block_s is None
@@ -71,19 +82,23 @@ class VisitSummary:
         )
         scale = "" if speedup == 1 else f" (simulated seconds, {speedup:g}x)"
         return (
-            f"{self.humans} humans: {self.humans_challenged:.2%} ever challenged, "
-            f"{self.humans_blocked:.2%} ever blocked, {self.human_requests_affected:.2%} of "
-            f"their requests affected; {self.bots} bots: {self.bots_blocked:.1%} blocked, "
+            f"{self.bots} bots: {self.bots_blocked:.1%} blocked, "
             f"{self.bots_blocked_within_10s:.1%} within 10 s (at most "
             f"{self.bots_blockable_within_10s:.1%} could be: the others sent one request in "
             f"their first 10 s); {timing}{scale}"
         )
 
 
-def summarize_visits(visits: dict[str, Visit], arrived_from_s: float = 0.0) -> VisitSummary:
-    """The figures of the visitors whose first request came at or after ``arrived_from_s``
-    (after start-up, when scores could reach the edge at all)."""
-    chosen = [v for v in visits.values() if v.first_s >= arrived_from_s]
+def summarize_visits(
+    visits: dict[str, Visit], arrived_from_s: float = 0.0, kind: str | None = None
+) -> VisitSummary:
+    """The figures of the visitors (of ``kind``, or all) whose first request came at or after
+    ``arrived_from_s`` (after start-up, when scores could reach the edge at all)."""
+    chosen = [
+        v
+        for v in visits.values()
+        if v.first_s >= arrived_from_s and (kind is None or v.kind == kind)
+    ]
     humans = [v for v in chosen if not v.is_bot]
     bots = [v for v in chosen if v.is_bot]
     delays = sorted(v.first_blocked_s - v.first_s for v in bots if v.first_blocked_s is not None)

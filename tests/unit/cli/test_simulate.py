@@ -16,12 +16,12 @@ SETTINGS = Settings(redis=RedisSettings(host="redis-x", port=6390))
 def stats_with_first_scores() -> SimulationStats:
     stats = SimulationStats(sent=10, blocked=2, sent_by_kind={"human": 6, "scraper": 4})
     for t in (1.0, 2.0, 61.0):  # minutes 0 and 1: before the first scores
-        stats.record(t, "bot-1", True, Decision.ALLOW)
-    stats.record(130.0, "bot-1", True, Decision.BLOCK)  # minute 2: after
-    stats.record(131.0, "bot-2", True, Decision.ALLOW)
-    stats.record(140.0, "bot-3", True, Decision.ALLOW)
-    stats.record(145.0, "bot-3", True, Decision.BLOCK)
-    stats.record(150.0, "human-1", False, Decision.ALLOW)
+        stats.record(t, "bot-1", "scraper", True, Decision.ALLOW)
+    stats.record(130.0, "bot-1", "scraper", True, Decision.BLOCK)  # minute 2: after
+    stats.record(131.0, "bot-2", "scraper", True, Decision.ALLOW)
+    stats.record(140.0, "bot-3", "scraper", True, Decision.ALLOW)
+    stats.record(145.0, "bot-3", "scraper", True, Decision.BLOCK)
+    stats.record(150.0, "human-1", "human", False, Decision.ALLOW)
     stats.unscored_until_s, stats.first_scores_s = 110.0, 120.0
     return stats
 
@@ -80,6 +80,12 @@ def test_reports_bot_requests_allowed_before_and_after_the_first_scores(monkeypa
         "blocked, 0.00% of their requests affected; 2 bots: 50.0% blocked, 50.0% within "
         "10 s (at most 50.0% could be: the others sent one request in their first 10 s); "
         "first request to block p50 5.0 s, p90 5.0 s, max 5.0 s (simulated seconds, 60x)",
+        # then per kind, in the profiles' order, each with the figures of its side
+        "  human                1 humans: 0.00% ever challenged, 0.00% ever blocked, 0.00% "
+        "of their requests affected",
+        "  scraper              2 bots: 50.0% blocked, 50.0% within 10 s (at most 50.0% "
+        "could be: the others sent one request in their first 10 s); first request to block "
+        "p50 5.0 s, p90 5.0 s, max 5.0 s (simulated seconds, 60x)",
     ]
 
 

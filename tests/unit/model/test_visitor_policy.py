@@ -82,11 +82,11 @@ def test_the_summary_equals_the_live_simulators_over_the_same_decisions():
     start_ms = logs[0].time_unix_ms
     for w, u, d in zip(logs, requests.user, decided, strict=True):
         t = (w.time_unix_ms - start_ms) / 1000
-        visit = visits.setdefault(str(u), Visit(bool(requests.is_bot[u]), t))
+        visit = visits.setdefault(str(u), Visit(bool(requests.is_bot[u]), t, requests.kinds[u]))
         visit.record(t, names[d])
     assert summarize(requests, decided) == summarize_visits(visits)
-    scrapers = {u: v for u, v in visits.items() if requests.kinds[int(u)] == "scraper"}
-    assert summarize(requests, decided, "scraper") == summarize_visits(scrapers)
+    for kind in ("scraper", "human"):
+        assert summarize(requests, decided, kind) == summarize_visits(visits, kind=kind)
 
 
 def test_chosen_thresholds_block_no_human_and_challenge_the_target_share_at_most():

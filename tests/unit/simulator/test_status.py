@@ -38,8 +38,8 @@ def test_status_line_in_a_log_is_a_plain_line_now_and_then():
 def test_status_text_says_what_the_edge_does_to_bots_and_humans():
     stats = SimulationStats(sent=1234)
     for decision in ("block", "block", "allow"):
-        stats.record(5, "c-b", True, decision)
-    stats.record(5, "c-h", False, "challenge")
+        stats.record(5, "c-b", "scraper", True, decision)
+    stats.record(5, "c-h", "human", False, "challenge")
     text = status_text(stats, 3725, 201.4, 12)
     assert text.startswith("1:02:05  201 req/s  scored 12  bots blocked 1  ")
     assert "bot req blocked 2 allowed 1" in text

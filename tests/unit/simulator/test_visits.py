@@ -11,7 +11,8 @@ from botscore.simulator.visits import summarize_visits
 def _stats(requests):
     stats = SimulationStats()
     for t, user, is_bot, decision in requests:
-        stats.record(t, user, is_bot, decision)
+        kind = "human" if not is_bot else "crawler" if user == "b3" else "scraper"
+        stats.record(t, user, kind, is_bot, decision)
     return stats
 
 
@@ -48,6 +49,23 @@ def test_each_visitor_counts_once_whatever_its_number_of_requests():
     # within 10 s by any policy.
     assert summary.bots_blockable_within_10s == pytest.approx(1 / 3)
     assert summary.time_to_block_s == (17.0, pytest.approx(27.4), 30.0)
+
+
+def test_the_figures_of_one_kind_count_its_visitors_only():
+    visits = _stats(REQUESTS).visits
+    scrapers = summarize_visits(visits, arrived_from_s=60, kind="scraper")
+    assert (scrapers.humans, scrapers.bots, scrapers.bots_blocked) == (0, 2, 1.0)
+    crawlers = summarize_visits(visits, arrived_from_s=60, kind="crawler")
+    assert (crawlers.bots, crawlers.bots_blocked, crawlers.time_to_block_s) == (1, 0.0, None)
+    humans = summarize_visits(visits, arrived_from_s=60, kind="human")
+    assert (humans.humans, humans.bots) == (3, 0)
+    assert humans.humans_text() == (
+        "3 humans: 33.33% ever challenged, 33.33% ever blocked, 28.57% of their requests affected"
+    )
+    assert crawlers.bots_text(20) == (
+        "1 bots: 0.0% blocked, 0.0% within 10 s (at most 0.0% could be: the others sent one "
+        "request in their first 10 s); no bot blocked (simulated seconds, 20x)"
+    )
 
 
 def test_visitors_who_arrived_before_the_moment_are_left_out():
