@@ -267,7 +267,7 @@ def choose_thresholds_for_each(
     """Thresholds that hold in each of ``populations``: the highest of those each one chooses.
 
     Simulated populations differ more than a sample of one would (with the thresholds chosen
-    on three hours pooled, five new hours challenged 0.34-0.72% of their humans, 0.49% on
+    on three hours pooled, five other hours challenged 0.34-0.72% of their humans, 0.49% on
     average), and a deployment meets one population at a time; so each calibration
     simulation must show the target on its own.
     """
