@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from botscore.errors import ConfigError
@@ -174,7 +174,8 @@ def wait_for_topic(
 def poll_group(consumer: KafkaConsumer, timeout_ms: int) -> dict[TopicPartition, list[Any]]:
     """``consumer.poll``, working around two ways kafka-python 3.0 stops reading a partition.
 
-    Parked records (``_release_parked_records``) are handed back before the poll. Then:
+    A poll that raises ``KafkaError`` returns nothing after its time. Parked records
+    (``_release_parked_records``) are handed back before the poll. Then:
     kafka-python 3.0 rejoins when the group leader sees the topic's metadata change (it
     does so once at almost every start-up). The rejoin first revokes the partitions; if
     its JoinGroup/SyncGroup ends after ``poll`` stopped waiting, the leader's new
@@ -184,7 +185,15 @@ def poll_group(consumer: KafkaConsumer, timeout_ms: int) -> dict[TopicPartition,
     one poll. ``tests/integration/test_group_rejoin.py`` provokes exactly this.
     """
     _release_parked_records(consumer)
-    records: dict[TopicPartition, list[Any]] = consumer.poll(timeout_ms=timeout_ms)
+    try:
+        records: dict[TopicPartition, list[Any]] = consumer.poll(timeout_ms=timeout_ms)
+    except KafkaError as exc:
+        # While the broker is away, kafka-python 3.0 can raise out of poll() a metadata
+        # refresh that failed in its background loop (it shares the refresh's outcome):
+        # nothing was read, so waiting out the poll's time and polling again loses nothing.
+        log.warning("poll failed, polling again in %d ms: %s", timeout_ms, exc)
+        time.sleep(timeout_ms / 1000)
+        return {}
     coordinator = consumer._coordinator  # no public API exposes the join state
     if coordinator.rejoining and not coordinator.need_rejoin():
         log.warning("group rejoin was abandoned by the client; rejoining again")

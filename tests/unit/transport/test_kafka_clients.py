@@ -1,9 +1,11 @@
 import logging
 import os
 import subprocess
+import time
 
 import pytest
 from kafka.admin import KafkaAdminClient
+from kafka.errors import KafkaConnectionError
 
 from botscore.errors import ConfigError
 from botscore.settings import KafkaSettings, Secret, env_var
@@ -150,6 +152,29 @@ def test_poll_group_rejoins_only_when_the_client_abandoned_a_rejoin(
     assert coordinator.rejoins_requested == requested
     abandoned = "group rejoin was abandoned by the client; rejoining again"
     assert (abandoned in caplog.text) == bool(requested)
+
+
+class _Refused(_Polled):
+    """A consumer whose poll raises what kafka-python 3.0 raised once mid-outage."""
+
+    def poll(self, timeout_ms):
+        self.polls.append(timeout_ms)
+        raise KafkaConnectionError("111 ECONNREFUSED")
+
+
+def test_a_poll_that_raises_a_kafka_error_returns_nothing_after_its_time(caplog):
+    """The broker going away must not end the enforcer or a spout: the next poll retries."""
+    coordinator = FakeCoordinator(rejoining=True, need_rejoin=False)
+    consumer = _Refused(coordinator)
+    caplog.set_level(logging.WARNING, logger=kafka_clients.__name__)
+    started = time.monotonic()
+    assert kafka_clients.poll_group(consumer, timeout_ms=200) == {}
+    assert time.monotonic() - started >= 0.2
+    assert consumer.polls == [200]
+    assert "poll failed, polling again in 200 ms: " in caplog.text
+    assert "ECONNREFUSED" in caplog.text
+    # nothing else is asked of the group after a failed poll
+    assert coordinator.rejoins_requested == 0
 
 
 class _Records:
