@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from kafka.errors import KafkaError
+from streamparse import Tuple
 
 from bolts.kafka_producer import KafkaProducerBolt
 from botscore.settings import Settings
@@ -52,9 +53,25 @@ class ScoreProducerBolt(KafkaProducerBolt):
 
 
 class ShadowProducerBolt(ScoreProducerBolt):
-    """The challenger's scores (the classifier's ``shadow`` stream), which no edge reads."""
+    """The challenger's scores (the classifier's ``shadow`` stream), which no edge reads.
+
+    A send that fails is logged, counted and acked, never failed: the shadow tuple is
+    anchored to the champion's input, and failing it would replay that input, the
+    champion's scores with it, until the input was dead-lettered. When the champion's send
+    fails too (the broker is away), its replay scores the challenger again.
+    """
 
     component = Component.SHADOW_PRODUCER
 
     def target(self, settings: Settings) -> str:
         return settings.kafka.shadow_scores_topic
+
+    def _not_delivered(self, tup: Tuple, exc: Exception) -> None:
+        self.logger.warning(
+            "%s message of %s not delivered, its shadow scores are lost: %s",
+            self.topic,
+            tup.id,
+            exc,
+        )
+        self.metrics.count("send_failed")
+        self.ack(tup)

@@ -69,19 +69,23 @@ def fresh_topics(
     return settings
 
 
-def refused_dead_letter(settings: KafkaSettings) -> bytes:
-    """A message no spout can decode, whose dead letter Kafka refuses for good: the run's
-    dead-letter topic is given a smaller limit (``max.message.bytes``), as an operator
-    might, and the message's bytes (random: they would not compress) are over it."""
-    limit = 100_000
+def limit_message_bytes(settings: KafkaSettings, topic: str, limit: int) -> None:
+    """Give ``topic`` a smaller limit (``max.message.bytes``), as an operator might: Kafka
+    refuses a batch over it for good (``MessageSizeTooLargeError``, not retried)."""
     admin = KafkaAdminClient(**connection_config(settings))
     try:
         config = {"max.message.bytes": str(limit)}
-        admin.alter_configs(
-            [ConfigResource(ConfigResourceType.TOPIC, settings.dead_letter_topic, configs=config)]
-        )
+        admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, topic, configs=config)])
     finally:
         admin.close()
+
+
+def refused_dead_letter(settings: KafkaSettings) -> bytes:
+    """A message no spout can decode, whose dead letter Kafka refuses for good: the run's
+    dead-letter topic is given a smaller limit, and the message's bytes (random: they would
+    not compress) are over it."""
+    limit = 100_000
+    limit_message_bytes(settings, settings.dead_letter_topic, limit)
     return b"\x07" + random.Random(7).randbytes(2 * limit)  # field 0, wire type 7: neither exists
 
 

@@ -43,6 +43,7 @@ from .harness import (
     empty_redis_db,
     enforcing,
     fresh_topics,
+    limit_message_bytes,
     read_topic,
     run_topics,
     scoring_group,
@@ -454,7 +455,8 @@ def test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts(
     """A model call that raises fails its tuple; the spout replays it and, at the tuple's
     ``kafka.max_attempts``-th failure, dead-letters each of its messages as
     ``retries_exhausted`` with their bytes. Users the model can score are scored meanwhile.
-    A challenger that raises for every one of them costs only its own (shadow) scores."""
+    A challenger that raises for every one of them costs only its own (shadow) scores; so
+    do the challenger's scores the shadow topic refuses for good (lost, counted)."""
     attempts = 3
     raising = _users(60, "zero", lambda i: {n: 0.0 if n == CATALOG[0] else 1.0 for n in CATALOG})
     scorable = _users(500, "positive", lambda i: {name: 1.0 + (i % 7) / 7 for name in CATALOG})
@@ -465,6 +467,8 @@ def test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts(
     challenger = _raising_model(
         tmp_path / "challenger", "ratios-only", [np.negative, np.log1p], 0.0, 0.9
     )
+    # features below 1, which both models score
+    ratios = _users(300, "ratios", lambda i: {name: 0.1 + i / 400 for name in CATALOG})
     with (
         StatsdListener() as metrics,
         _challenger(challenger) as releases,
@@ -485,6 +489,11 @@ def test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts(
         good_sources = set(produce(topics, scorable))
         scores.wait_for(lambda: scores.distinct() >= len(scorable), 300, "the scorable users")
         wait_committed_to_end(topics, scoring_group(topics), topics.features_topic, 300)
+        # The challenger scores these, and the shadow topic refuses every message.
+        limit_message_bytes(topics, topics.shadow_scores_topic, 1)
+        good_sources |= set(produce(topics, ratios))
+        scores.wait_for(lambda: scores.distinct() >= len(good_sources), 300, "the ratios")
+        wait_committed_to_end(topics, scoring_group(topics), topics.features_topic, 300)
         exits = topology.unplanned_exits
         logs = topology.logs()
         received = metrics.tags_by_metric()
@@ -493,13 +502,18 @@ def test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts(
         replayed = sum(p.value for p in replays if p.tag("cause") == "failed")
         presumed_lost = sum(p.value for p in replays if p.tag("cause") != "failed")
         shadow_failed = sum(p.value for p in metrics.points("botscore.classifier.shadow_failed"))
+        shadow_scored = sum(p.value for p in metrics.points("botscore.classifier.shadow_scored"))
+        shadow_lost = sum(p.value for p in metrics.points("botscore.shadow_producer.send_failed"))
     letters = [decode_dead_letter(r.value) for r in read_topic(topics, topics.dead_letter_topic)]
     report_figure(
         f"a model raising on {len(raising)} users: {len(letters)} dead-lettered after "
         f"{attempts} attempts ({failed:.0f} failed model calls, {replayed:.0f} replays), "
-        f"{scores.distinct()} others scored, none by the challenger ({shadow_failed:.0f} failed)"
+        f"{scores.distinct()} others scored; the challenger failed {shadow_failed:.0f}, scored "
+        f"{shadow_scored:.0f} in {shadow_lost:.0f} tuples its topic refused"
     )
     assert set(scores.counts) == good_sources, "a user the model cannot score was scored"
+    # A shadow tuple Kafka refused was not failed: no replay, no second champion score.
+    assert set(scores.counts.values()) == {1}, "a user was scored twice"
     by_source = {(d.source.partition, d.source.offset): d for d in letters}
     assert set(by_source) == bad_sources and len(letters) == len(raising)
     assert {d.reason for d in letters} == {"retries_exhausted"}
@@ -510,8 +524,11 @@ def test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts(
     assert "cannot score tuple" in logs
     # Each scored user once, and never by the challenger, which logged why.
     assert shadow_failed == len(scorable)
+    assert shadow_scored == len(ratios) and shadow_lost >= 1
     assert read_topic(topics, topics.shadow_scores_topic) == []
     assert "challenger ratios-only/it-1 cannot score tuple" in logs
+    lost = [line for line in logs.splitlines() if "its shadow scores are lost" in line]
+    assert lost and all("MessageSizeTooLargeError" in line for line in lost), lost[:3]
     assert exits == 0, topology.death_report()
     assert_failure_metrics_sent(
         "test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts", received

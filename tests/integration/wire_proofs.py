@@ -51,6 +51,7 @@ FAILURE_PROOFS: dict[str, frozenset[str]] = {
             "botscore.classifier.failed",
             "botscore.features_spout.replayed",
             "botscore.classifier.shadow_failed",
+            "botscore.shadow_producer.send_failed",
         }
     ),
     "test_a_dead_letter_kafka_refuses_is_logged_counted_and_its_offset_finished": frozenset(

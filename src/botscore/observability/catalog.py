@@ -89,11 +89,11 @@ def _spout(what_in: str) -> dict[str, MetricSpec]:
     }
 
 
-def _producer(what: str) -> dict[str, MetricSpec]:
+def _producer(what: str, then: str = "replayed") -> dict[str, MetricSpec]:
     return {
         "sent": MetricSpec(Kind.COUNT, f"{what} Kafka confirmed"),
         "send_failed": MetricSpec(
-            Kind.COUNT, f"{what} Kafka did not take (replayed)", on_failure=True
+            Kind.COUNT, f"tuples of {what} Kafka did not take ({then})", on_failure=True
         ),
     }
 
@@ -164,7 +164,7 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
         ),
     },
     Component.SCORE_PRODUCER: _producer("threat scores"),
-    Component.SHADOW_PRODUCER: _producer("a challenger's threat scores"),
+    Component.SHADOW_PRODUCER: _producer("a challenger's threat scores", "lost, not replayed"),
     Component.STORM: {
         "supervisors": MetricSpec(Kind.GAUGE, "supervisors Nimbus knows"),
         "slots_used": MetricSpec(Kind.GAUGE, "worker slots in use, of slots_total"),

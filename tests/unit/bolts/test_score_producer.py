@@ -1,11 +1,15 @@
 """The scoring topology's producer: a classifier's batch becomes one ``ThreatScore`` per user."""
 
 import pytest
+from kafka.errors import MessageSizeTooLargeError
 
 from bolts import kafka_producer
 from bolts.score_producer import ScoreProducerBolt, ShadowProducerBolt
 from botscore.v1.threat_score_pb2 import Decision, ThreatScore
+from botscore.vocabulary import Component
+from botscore.wire.codec import encode_threat_score
 from botscore.wire.records import ScoreBatch
+from tests.unit.metrics_fakes import RecordingMetrics
 from tests.unit.storm_fakes import start, storm_tuple
 from tests.unit.transport.kafka_fakes import FakeProducer
 
@@ -85,7 +89,7 @@ def test_otherwise_the_key_decides(monkeypatch, partitions):
     assert producer.sent_partitions == [None, None]
 
 
-def test_the_shadow_producer_writes_a_challengers_scores_to_the_shadow_topic(monkeypatch):
+def _shadow_bolt(monkeypatch):
     producer = FakeProducer(partitions={"features-t": {0, 1, 2}, "shadow-t": {0, 1, 2}})
     monkeypatch.setattr(kafka_producer, "create_producer", lambda settings, client_id: producer)
     bolt, link = start(
@@ -97,6 +101,11 @@ def test_the_shadow_producer_writes_a_challengers_scores_to_the_shadow_topic(mon
         },
         monkeypatch,
     )
+    return bolt, link, producer
+
+
+def test_the_shadow_producer_writes_a_challengers_scores_to_the_shadow_topic(monkeypatch):
+    bolt, link, producer = _shadow_bolt(monkeypatch)
     bolt.process(storm_tuple("features-t/2/41-43", SCORES.to_values()))
     producer.flush()
     assert link.commands() == [("ack", "features-t/2/41-43")]
@@ -106,3 +115,16 @@ def test_the_shadow_producer_writes_a_challengers_scores_to_the_shadow_topic(mon
     ]
     assert producer.sent_partitions == [2, 2]
     assert bolt.metrics.component == "shadow_producer"
+
+
+def test_a_shadow_send_kafka_refuses_is_counted_and_acked_not_replayed(monkeypatch):
+    """Failing it would replay the champion's input with it (the tuple is anchored there)."""
+    bolt, link, producer = _shadow_bolt(monkeypatch)
+    bolt.metrics = RecordingMetrics(Component.SHADOW_PRODUCER)
+    producer.fail[encode_threat_score(list(SCORES.records())[1])] = MessageSizeTooLargeError(
+        "too big"
+    )
+    bolt.process(storm_tuple("features-t/2/41-43", SCORES.to_values()))
+    producer.flush()
+    assert link.commands() == [("ack", "features-t/2/41-43")]
+    assert bolt.metrics.counted("send_failed") == 1

@@ -45,17 +45,9 @@ def test_every_dashboard_and_monitor_is_shipped():
     assert [k for k, _ in kinds].count("monitor") >= 4
 
 
-# Failure metrics no dashboard graphs yet: a dashboard may graph a failure metric only once
-# a fault test proves it arrives (tests/integration/wire_proofs.py). The shadow producer's
-# failed sends need a challenger through a broker outage: one in the broker restart test
-# cost it 24-30 s (catching up scores twice as many messages).
-NOT_YET_GRAPHED = {"botscore.shadow_producer.send_failed"}
-
-
 def test_every_declared_metric_is_on_a_dashboard_or_a_monitor():
     """A metric nobody graphs or watches is sent for nothing: each declared one (a
-    histogram by any of its aggregates) appears in some shipped query, but for the listed
-    failure metrics still waiting for their fault test."""
+    histogram by any of its aggregates) appears in some shipped query."""
     queried = {
         "botscore.{}.{}".format(*metric_for(name)[:2])
         for asset in SHIPPED
@@ -63,7 +55,7 @@ def test_every_declared_metric_is_on_a_dashboard_or_a_monitor():
         if name.startswith("botscore.")
     }
     declared = {f"botscore.{c}.{what}" for c, metrics in CATALOG.items() for what in metrics}
-    assert sorted(declared - queried) == sorted(NOT_YET_GRAPHED)
+    assert sorted(declared - queried) == []
 
 
 @pytest.mark.parametrize("asset", SHIPPED, ids=[a.path.stem for a in SHIPPED])
