@@ -102,3 +102,4 @@ bench: up
 	PYTHONPATH=src $(PY) bench/kafka_producer.py
 	PYTHONPATH=src $(PY) bench/aggregation_topology.py
 	PYTHONPATH=src $(PY) bench/scoring_pipeline.py
+	PYTHONPATH=src $(PY) bench/model_variants.py

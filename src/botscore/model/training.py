@@ -14,6 +14,7 @@ import pickle
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import sklearn
@@ -131,9 +132,14 @@ def training_rows(
     return simulate(traffic, publish_interval_ms).rows()
 
 
-def fit_classifier(x: np.ndarray, y: np.ndarray, seed: int) -> HistGradientBoostingClassifier:
-    """The model and its parameters, in one place: the evaluation's left-out runs fit here too."""
-    model = HistGradientBoostingClassifier(max_iter=200, random_state=seed)
+def fit_classifier(
+    x: np.ndarray, y: np.ndarray, seed: int, **params: Any
+) -> HistGradientBoostingClassifier:
+    """The model and its parameters, in one place: the evaluation's left-out runs fit here too.
+
+    ``params`` override the shipped ones (``bench/model_variants.py`` compares others).
+    """
+    model = HistGradientBoostingClassifier(**{"max_iter": 200, **params}, random_state=seed)
     # One OpenMP thread: the fitted model records how many it had, so without this the
     # pickle's bytes would depend on the machine's cores (the predictions do not).
     with threadpool_limits(limits=1):
