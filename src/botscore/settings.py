@@ -292,12 +292,13 @@ class AggregationSettings:
         metadata={"doc": "how often the publisher looks for users whose features are due"},
     )
     # Windows end at a user's latest event time, so one request stamped ahead would push
-    # the real ones out of every window. A sped-up simulation needs a larger value.
+    # the real ones out of every window, and its user's scores ahead of the enforcer's
+    # clock. A sped-up simulation needs a larger value.
     max_event_skew_ms: int = field(
-        default=300_000,
+        default=60_000,
         metadata={
             "doc": "a `WebLog` stamped further ahead of the aggregation's clock is "
-            "dead-lettered as `time_in_future`"
+            "dead-lettered as `time_in_future`; at most `enforcement.max_clock_skew_ms`"
         },
     )
 
@@ -357,6 +358,18 @@ class Settings:
     redis: RedisSettings = field(default_factory=RedisSettings)
     aggregation: AggregationSettings = field(default_factory=AggregationSettings)
     enforcement: EnforcementSettings = field(default_factory=EnforcementSettings)
+
+    def __post_init__(self) -> None:
+        # A request stamped ahead moves its user's windows, and so every later score of the
+        # user, to its time: taken by a laxer feature stage, it would leave the enforcer
+        # ignoring that user's scores until the clocks caught up.
+        taken, decided = self.aggregation.max_event_skew_ms, self.enforcement.max_clock_skew_ms
+        if taken > decided:
+            raise ConfigError(
+                f"aggregation.max_event_skew_ms ({taken}) is more than "
+                f"enforcement.max_clock_skew_ms ({decided}): the enforcer would ignore the "
+                "scores of a user with a request stamped that far ahead; raise both together"
+            )
 
     @classmethod
     def from_options(

@@ -407,6 +407,7 @@ def test_redis_memory_stays_bounded_over_ten_minutes(
         "BOTSCORE_AGGREGATION_STATE_TTL_S": str(ttl_s),
         # simulated time outruns the wall clock by up to this much
         "BOTSCORE_AGGREGATION_MAX_EVENT_SKEW_MS": str(lead_ms + 60_000),
+        "BOTSCORE_ENFORCEMENT_MAX_CLOCK_SKEW_MS": str(lead_ms + 60_000),
     }
     log_path = tmp_path / "sparse-run.log"
     samples: list[tuple[float, int, int]] = []  # (wall s, bytes held by our keys, keys)

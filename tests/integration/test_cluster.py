@@ -350,6 +350,7 @@ def test_the_whole_loop_runs_on_the_cluster(scoring: Submitted, tmp_path, report
                 aggregation__web_logs_topic=web_logs,
                 aggregation__consumer_group=settings.aggregation.consumer_group,
                 aggregation__max_event_skew_ms=skew_ms,
+                enforcement__max_clock_skew_ms=skew_ms,
                 redis__db=LOOP_REDIS_DB,
             ),
         )

@@ -570,6 +570,15 @@ def test_edge_caches_answers_and_refreshes_them_in_bulk(edge_redis):
     assert (after["mget"] - calls["mget"], after["get"] - calls["get"]) == (1, 0)
 
 
+def test_edge_allows_a_user_whose_stored_decision_is_not_one(edge_redis):
+    """Values another writer left under the decision keys: not UTF-8, or no decision."""
+    edge = EdgeDecisions(edge_redis, cache_ms=0)
+    edge_redis.set(decision_key("g-1"), b"\xff\xfe", px=60_000)
+    edge_redis.set(decision_key("g-2"), "deny", px=60_000)
+    edge_redis.set(decision_key("g-3"), "block", px=60_000)
+    assert [edge.decision_for(u) for u in ("g-1", "g-2", "g-3")] == ["allow", "allow", "block"]
+
+
 def _command_calls(client: redis.Redis) -> dict[str, int]:
     stats = client.info("commandstats")
     return {name: stats.get(f"cmdstat_{name}", {}).get("calls", 0) for name in ("get", "mget")}

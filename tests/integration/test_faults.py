@@ -277,8 +277,11 @@ def test_topology_restart_resumes_from_committed_offsets(topics, tmp_path, repor
         sent = feed.join()
         scores.wait_for(lambda: scores.distinct() >= STREAM, 600, "every message scored")
         recovery = scores.first_arrival_after(stopped_at + 1) - stopped_at
+        exits, deaths = topology.unplanned_exits, topology.death_report()
     lost, duplicated = _report(report_figure, "topology restart", sent, scores, recovery, at_fault)
     assert lost == 0
+    # A crash would be restarted from the commit too, and hide inside the bounds below.
+    assert exits == 0, f"the topology died around its restart:\n{deaths}"
     # The new topology re-reads from the commit, and nothing before it.
     repeated_committed = sorted(
         (p, o) for (p, o), n in scores.counts.items() if n > 1 and o < at_stop[p]
@@ -572,6 +575,8 @@ def test_a_second_spout_joining_then_leaving_the_group_loses_nothing(
         sent = feed.join()
         scores.wait_for(lambda: scores.distinct() >= len(sent), 600, "every message scored")
         recovery = scores.first_arrival_after(left_at + 1) - left_at
+        exits = {"first": first.unplanned_exits, "second": second.unplanned_exits}
+        deaths = first.death_report() + second.death_report()
     lost, duplicated = _report(
         report_figure,
         f"second spout joined at {at_join} scored, left",
@@ -581,6 +586,8 @@ def test_a_second_spout_joining_then_leaving_the_group_loses_nothing(
         at_leave,
     )
     assert lost == 0
+    # A spout that died on a revocation would be restarted from the commit, and hide.
+    assert exits == {"first": 0, "second": 0}, f"a spout died in the rebalances:\n{deaths}"
     # Each rebalance replays at most what was uncommitted, per spout.
     assert duplicated <= 2 * 2 * IN_FLIGHT_BOUND
 

@@ -26,7 +26,7 @@ from kafka import KafkaConsumer
 from botscore.model.features import CATALOG
 from botscore.model.registry import Thresholds, load_model
 from botscore.model.release_watch import Refused, ReleaseWatcher, Switched
-from botscore.model.releases import Release, ReleaseStore, Slot, release_id
+from botscore.model.releases import KEY_PREFIX, Release, ReleaseStore, Slot, release_id
 from botscore.model.sample_users import sample_users
 from botscore.settings import KafkaSettings, Secret
 from botscore.simulator.labels import HEADER
@@ -223,6 +223,30 @@ def test_with_a_signing_key_only_models_it_signed_go_live(store, tmp_path):
     [unkeyed] = ReleaseWatcher(store, Secret(), CATALOG, BUNDLED_ID).check()
     assert isinstance(unkeyed, Switched)
     assert "yes" in botscore("list").stdout.splitlines()[2]
+
+
+def test_release_keys_that_are_not_text_are_refused_not_crashed_on(tmp_path):
+    """Bytes that are not UTF-8, written by something other than `botscore models`: a live
+    slot naming no release, a signature field. The check refuses them and keeps its model."""
+    with empty_redis_db(REDIS_DB) as client:
+        store = ReleaseStore(client)
+        client.set(f"{KEY_PREFIX}:live", b"\xff\xfe")
+        [refused] = ReleaseWatcher(store, Secret(KEY), CATALOG, BUNDLED_ID).check()
+        assert isinstance(refused, Refused) and "not stored" in refused.reason
+
+        signed = botscore(
+            "publish",
+            str(variant(tmp_path / "s", "it-garbled")),
+            "--sign",
+            BOTSCORE_SCORING_MODEL_SIGNING_KEY=KEY,
+        )
+        assert signed.returncode == 0, signed.stderr
+        client.hset(f"{KEY_PREFIX}:release:baseline/it-garbled", "signature", b"\xff\xfe")
+        watcher = ReleaseWatcher(store, Secret(KEY), CATALOG, BUNDLED_ID)
+        [garbled] = watcher.check()
+        assert isinstance(garbled, Refused) and "signature does not match" in garbled.reason
+        assert watcher.current_id == BUNDLED_ID
+        assert "baseline/it-garbled" in botscore("list").stdout
 
 
 # --- a running scoring topology -------------------------------------------------------

@@ -29,7 +29,7 @@ from ruamel.yaml import YAML
 from botscore.model.features import feature_matrix
 from botscore.model.registry import load_model
 from botscore.model.sample_users import sample_users
-from botscore.multilang import MULTILANG_SERIALIZER, SERIALIZER_CLASSES
+from botscore.multilang import JSON_VALUE_CLASSES, MULTILANG_SERIALIZER, SERIALIZER_CLASSES
 from botscore.transport.kafka_clients import create_producer
 from botscore.wire.codec import decode_threat_score, encode_user_features
 
@@ -108,6 +108,20 @@ def echo_classpath(tmp_path_factory) -> str:
         timeout=120,
     )
     return f"{classpath}:{classes}"
+
+
+def test_the_classes_the_json_serializer_registers_with_kryo_are_storms(echo_classpath):
+    """Kryo refuses a tuple holding an unregistered class only when it crosses workers, which
+    local mode never does: so each registered name is looked up in Storm's own jars."""
+    found = subprocess.run(
+        ["javap", "-cp", echo_classpath, *JSON_VALUE_CLASSES],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert found.returncode == 0, found.stderr
+    for name in JSON_VALUE_CLASSES:
+        assert f"class {name} " in found.stdout
 
 
 @contextmanager

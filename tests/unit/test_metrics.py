@@ -91,7 +91,10 @@ def test_an_agent_name_that_does_not_resolve_turns_metrics_off_then_is_retried(m
         metrics.count("scored", 500)
     assert lookups == ["agent.invalid"]
     assert "agent.invalid:8125 does not resolve" in caplog.text
-    clock[0] += metrics_module.RESOLVE_RETRY_S
+    clock[0] += 59.9
+    metrics.count("scored", 500)
+    assert lookups == ["agent.invalid"]  # a minute between lookups
+    clock[0] += 0.1
     metrics.count("scored", 500)
     assert lookups == ["agent.invalid", "agent.invalid"]
     metrics.close()

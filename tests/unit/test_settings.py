@@ -30,6 +30,16 @@ def test_storm_options_that_are_not_ours_are_ignored():
     assert settings.kafka.bootstrap_servers == "127.0.0.1:9092"
 
 
+def test_the_feature_stage_may_not_take_requests_further_ahead_than_the_enforcer_decides():
+    # Defaults agree, and raising both together (a sped-up simulation) is fine.
+    assert Settings().aggregation.max_event_skew_ms <= Settings().enforcement.max_clock_skew_ms
+    both = {"BOTSCORE_AGGREGATION_MAX_EVENT_SKEW_MS": "900000"}
+    both["BOTSCORE_ENFORCEMENT_MAX_CLOCK_SKEW_MS"] = "900000"
+    assert Settings.from_options({}, environ=both).aggregation.max_event_skew_ms == 900_000
+    with pytest.raises(ConfigError, match=r"max_event_skew_ms \(60001\) is more than"):
+        Settings.from_options({"botscore.aggregation.max_event_skew_ms": 60_001}, environ={})
+
+
 @pytest.mark.parametrize(
     "options",
     [

@@ -100,12 +100,9 @@ class EdgeDecisions:
         if self._failing:
             log.warning("edge decisions available again")
             self._failing = False
-        return [
-            Decision(v.decode())
-            if v is not None and v.decode() in STORED_DECISIONS
-            else Decision.ALLOW
-            for v in values
-        ]
+        # Anything but a decision we store (a value another writer left) allows: fail open.
+        texts = [v.decode(errors="replace") if v is not None else "" for v in values]
+        return [Decision(t) if t in STORED_DECISIONS else Decision.ALLOW for t in texts]
 
     def take_new_decisions(self) -> list[NewDecision]:
         """The decisions that changed since the last call (at most the last 10,000)."""

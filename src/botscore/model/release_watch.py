@@ -162,7 +162,13 @@ class Poller:
         self._thread.join()
 
     def run_once(self) -> None:
-        for outcome in self._check():
+        try:
+            found = self._check()
+        # The thread must outlive whatever the store holds: scoring goes on with the models
+        # loaded, and the bolt logs and counts this as it does an unreachable store.
+        except Exception as exc:
+            found = [Unreachable(f"the check failed: {exc!r}")]
+        for outcome in found:
             self.outcomes.put(outcome)
 
     def pending(self) -> list[Outcome]:

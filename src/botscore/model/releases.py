@@ -135,7 +135,8 @@ class Release:
             if not self.signature:
                 raise ModelError("the model is unsigned and a signing key is set")
             expected = signature_of(self.manifest_json, self.pickled, signing_key)
-            if not hmac.compare_digest(self.signature, expected):
+            # As bytes: compare_digest refuses str that is not ASCII, which a stored one may be.
+            if not hmac.compare_digest(self.signature.encode(), expected.encode()):
                 raise ModelError("the model's signature does not match the signing key")
         manifest = self.manifest
         check_manifest(manifest, available_features)
@@ -266,14 +267,14 @@ class ReleaseStore:
         )
         if manifest_json is None or pickled is None:
             return None
-        return Release(manifest_json, pickled, (signature or b"").decode())
+        return Release(manifest_json, pickled, _text(signature) or "")
 
     def releases(self) -> list[PublishedRelease]:
         """Every published release, oldest first."""
         slots = self.slots()
         found = []
         for raw in cast("list[bytes]", self._redis.zrange(self._key("index"), 0, -1)):
-            rid = raw.decode()
+            rid = _text(raw) or ""
             manifest_json, signature, published, activated = _replies(
                 self._redis.hmget(
                     self._key("release", rid),
@@ -303,4 +304,6 @@ def _replies(reply: Any) -> list[bytes | None]:
 
 
 def _text(value: bytes | None) -> str | None:
-    return None if value is None else value.decode()
+    """Stored text; bytes that are not UTF-8 (written by something else) become U+FFFD, so a
+    release id or signature that cannot be ours is refused, not a crash of its reader."""
+    return None if value is None else value.decode(errors="replace")

@@ -16,16 +16,25 @@ __all__ = ["score_batch", "score_buckets"]
 
 
 def score_batch(model: LoadedModel, batch: FeatureBatch, scored_time_ms: int) -> ScoreBatch:
-    """``batch`` scored in one ``predict_proba`` call; ``ValueError`` if it is malformed."""
+    """``batch`` scored in one ``predict_proba`` call; ``ValueError`` if it is malformed
+    or the model gives a score that is not a probability."""
     manifest = model.manifest
     width = len(manifest.feature_names)
     if not batch.rows:
         raise ValueError("an empty batch")
     if any(len(row) != width for row in batch.rows):
         raise ValueError(f"every row must hold the model's {width} features")
-    scores = model.predict_scores(np.asarray(batch.rows, dtype=np.float64)).tolist()
-    if len(scores) != len(batch.rows):
-        raise ValueError(f"the model gave {len(scores)} scores for {len(batch.rows)} rows")
+    predicted = model.predict_scores(np.asarray(batch.rows, dtype=np.float64))
+    if len(predicted) != len(batch.rows):
+        raise ValueError(f"the model gave {len(predicted)} scores for {len(batch.rows)} rows")
+    # A NaN would compare below every threshold and go out as an allow.
+    outside = ~((predicted >= 0) & (predicted <= 1))
+    if outside.any():
+        raise ValueError(
+            f"the model gave {int(outside.sum())} scores outside [0, 1] "
+            f"(first: {predicted[outside][0]!r} for {batch.user_ids[int(np.argmax(outside))]!r})"
+        )
+    scores = predicted.tolist()
     return ScoreBatch(
         user_ids=batch.user_ids,
         scores=scores,

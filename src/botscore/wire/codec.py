@@ -144,6 +144,15 @@ class FeatureRow(NamedTuple):
     values: list[float]
 
 
+def _check_finite(features: dict[str, float]) -> None:
+    """Refuse NaN and infinite values, naming them (the names are the sender's: quoted)."""
+    bad = sorted(name for name, value in features.items() if not math.isfinite(value))
+    if bad:
+        names = ",".join(bad)
+        detail = names if len(names) <= QUOTE_CHARS else quote(names)
+        raise InvalidMessage(DeadLetterReason.NON_FINITE_FEATURE, detail)
+
+
 def decode_feature_row(payload: bytes | None, names: Sequence[str]) -> FeatureRow:
     """Decode ``payload`` straight into a row of the features ``names``, in that order.
 
@@ -152,9 +161,7 @@ def decode_feature_row(payload: bytes | None, names: Sequence[str]) -> FeatureRo
     """
     message = _decode_keyed(UserFeatures(), payload)
     features = dict(message.features)
-    bad = sorted(name for name, value in features.items() if not math.isfinite(value))
-    if bad:
-        raise InvalidMessage(DeadLetterReason.NON_FINITE_FEATURE, ",".join(bad))
+    _check_finite(features)
     try:
         values = [features[name] for name in names]
     except KeyError:
@@ -173,9 +180,7 @@ def decode_user_features(
     """
     message = _decode_keyed(UserFeatures(), payload)
     features = dict(message.features)
-    bad = sorted(name for name, value in features.items() if not math.isfinite(value))
-    if bad:
-        raise InvalidMessage(DeadLetterReason.NON_FINITE_FEATURE, ",".join(bad))
+    _check_finite(features)
     missing = [name for name in required if name not in features]
     if missing:
         raise InvalidMessage(DeadLetterReason.MISSING_FEATURE, ",".join(missing))

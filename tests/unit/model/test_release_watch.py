@@ -157,3 +157,22 @@ def test_the_poller_thread_hands_over_each_outcome():
     finally:
         poller.stop()
     assert poller.pending() == []
+
+
+def test_the_poller_thread_outlives_a_check_that_raises():
+    # Whatever the store holds, a dead thread would leave the bolt deaf to every release.
+    def check():
+        calls.append(None)
+        if len(calls) == 1:
+            raise UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte")
+        return [Reachable()] if len(calls) == 2 else []
+
+    calls: list[None] = []
+    poller = Poller(check, interval_s=0.01)
+    poller.start()
+    try:
+        failed = poller.outcomes.get(timeout=10)
+        assert isinstance(failed, Unreachable) and "UnicodeDecodeError" in failed.error
+        assert poller.outcomes.get(timeout=10) == Reachable()
+    finally:
+        poller.stop()

@@ -108,6 +108,37 @@ def test_a_model_answering_fewer_rows_than_asked_fails_the_batch(small_model_dir
         score_batch(short, _batch(3)[0], scored_time_ms=5)
 
 
+class _Answering:
+    """An estimator whose bot column says ``score`` for the second row."""
+
+    def __init__(self, estimator, score):
+        self.estimator = estimator
+        self.score = score
+
+    def predict_proba(self, matrix):
+        proba = self.estimator.predict_proba(matrix)
+        proba[1] = [1 - self.score, self.score]
+        return proba
+
+
+@pytest.mark.parametrize("score", [float("nan"), float("inf"), -0.01, 1.01])
+def test_a_score_that_is_not_a_probability_fails_the_batch(small_model_dir, score):
+    # A linear model can overflow to NaN on extreme (finite) features; NaN is below every
+    # threshold, so it would have gone out as an allow.
+    model = load_model(small_model_dir)
+    odd = dataclasses.replace(model, estimator=_Answering(model.estimator, score))
+    batch = _batch(3)[0]
+    with pytest.raises(ValueError, match=rf"1 scores outside \[0, 1\].*{batch.user_ids[1]}"):
+        score_batch(odd, batch, scored_time_ms=5)
+
+
+@pytest.mark.parametrize("score", [0.0, 1.0])
+def test_scores_of_exactly_zero_and_one_are_probabilities(small_model_dir, score):
+    model = load_model(small_model_dir)
+    edge = dataclasses.replace(model, estimator=_Answering(model.estimator, score))
+    assert score_batch(edge, _batch(3)[0], scored_time_ms=5).scores[1] == score
+
+
 def test_score_buckets_are_tenths_with_a_score_of_one_in_the_top_tenth():
     """The score-distribution metric's tags, worked out by hand at each tenth's edges."""
     scores = [0.0, 0.09, 0.1, 0.19, 0.5, 0.899, 0.9, 0.999, 1.0]

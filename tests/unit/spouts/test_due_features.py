@@ -280,7 +280,7 @@ def test_publishing_pauses_a_second_while_redis_is_down(spout, clock, store):
 
     store.error = None
     component.next_tuple()
-    assert clock.sleeps == [pytest.approx(due_features._REDIS_RETRY_S)]
+    assert clock.sleeps == [pytest.approx(1.0)]
     assert [m["id"] for m in link.emitted()] == ["1#u"]
 
 

@@ -239,6 +239,16 @@ def test_non_finite_features_are_named_in_order():
     assert _rejected(payload).detail == "a,b"
 
 
+def test_non_finite_feature_names_are_cut_like_any_quoted_value():
+    # The names are the sender's: 900 kB of them must not reach the log whole.
+    long_name = "x" * 900_000
+    features = {long_name: math.nan, "a": math.inf}
+    payload = UserFeatures(user_id="u", schema_version=1, features=features).SerializeToString()
+    detail = _rejected(payload).detail
+    assert detail == quote(f"a,{long_name}")
+    assert len(detail) < 100 and detail.startswith("'a,xxx") and "(900002 bytes)" in detail
+
+
 def test_every_missing_feature_is_named_in_the_order_required():
     payload = encode_user_features("u1", 1, {"requests_1m": 1.0})
     rejected = _rejected(payload, ("errors", "requests_1m", "requests_1h"))
