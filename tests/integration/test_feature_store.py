@@ -77,6 +77,24 @@ def test_shuffled_and_redelivered_requests_give_the_memory_features(client):
     assert keys and all(0 < client.pttl(k) <= 600_000 for k in keys)
 
 
+def test_a_request_written_twice_at_two_offsets_is_counted_once(client):
+    """An edge producer's retry writes a request again at a later offset: caught by its id,
+    in the same batch or a later one, while the id is among the user's 32 latest."""
+    logs = one_user_logs(40)
+    records = [request_record(e, SourceRef("w", 0, i)) for i, e in enumerate(logs)]
+    store = RedisFeatureStore(client, ttl_s=600)
+    written_again = request_record(logs[5], SourceRef("w", 0, 40))
+    assert store.apply([*records[:20], written_again], now_ms=0) == [True] * 20 + [False]
+    written_again = request_record(logs[19], SourceRef("w", 1, 41))  # even on another partition
+    assert store.apply([*records[20:], written_again], now_ms=0) == [True] * 20 + [False]
+    (candidate,) = store.read(["u1"])
+    assert candidate is not None
+    assert compute_features(candidate.state) == final_features(logs)["u1"].features
+    assert candidate.version == 40
+    # Past the 32 latest the id is forgotten (memory stays bounded): counted again.
+    assert store.apply([request_record(logs[7], SourceRef("w", 0, 42))], now_ms=0) == [True]
+
+
 def test_dedup_marks_below_the_replay_floor_are_forgotten(client):
     store = RedisFeatureStore(client, ttl_s=600)
     one_user = one_user_logs(30)
@@ -128,15 +146,17 @@ PARTITIONS = 3
 def batches(draw: st.DrawFn) -> list[list[RequestRecord]]:
     """Up to three users' requests, delivered at least once, cut into random batches.
 
-    Each request gets a partition and the next offset there; some are delivered again;
-    every delivery has an arbitrary replay floor (not only the tightest one a spout gives),
-    so marks are dropped and requests counted again in every order the rules allow.
+    Each request gets a partition and the next offset there; some are written twice (at
+    another offset, as a producer's retry does); some are delivered again; every delivery
+    has an arbitrary replay floor (not only the tightest one a spout gives), so marks are
+    dropped and requests counted again in every order the rules allow.
     """
     logs = []
     for user in range(draw(st.integers(1, 3))):
         for log in draw(request_sequences(max_size=30)):
             log.user_id = f"user-{user}"
             logs.append(log)
+    logs += [logs[i] for i in draw(st.lists(st.integers(0, len(logs) - 1), max_size=5))]
     next_offset = [0] * PARTITIONS
     sources = []
     for _ in logs:

@@ -11,7 +11,8 @@ offset, and the script ignores a request whose mark is already in its partition'
 Marks below that partition's replay floor can never be delivered again, so they are
 dropped; beyond ``DEDUP_MARKS`` per partition the lowest go too, so a replay of a request
 that old (the user sent that many more on the partition before it was committed) would
-count it again.
+count it again. A request written twice, at two offsets (an edge producer's retry), is
+recognised by its request id while that id is among the user's ``RECENT_REQUESTS`` latest.
 
 A batch is one round trip: per user, one script call gets all of the user's requests,
 checks and marks them one by one in order, then folds the new ones into the state at once
@@ -164,14 +165,49 @@ for m, requests in pairs(by_marks) do
   end
 end
 
+-- A request whose id is among the user's RECENT latest was written twice (a producer's
+-- retry puts it at another offset): a duplicate. ``held`` follows the recent set as one
+-- request at a time changes it: a new id enters, and past RECENT the lowest (time, then
+-- id bytes, Redis's order) leaves.
+local held, nheld = nil, 0
+local function zset_before(t1, m1, t2, m2)
+  if t1 ~= t2 then return t1 < t2 end
+  for k = 1, math.min(#m1, #m2) do
+    local b1, b2 = string.byte(m1, k), string.byte(m2, k)
+    if b1 ~= b2 then return b1 < b2 end
+  end
+  return #m1 < #m2
+end
+local function seen_before(id, t)
+  if held == nil then
+    held = {}
+    local stored = redis.call('ZRANGE', KEYS[3], 0, -1, 'WITHSCORES')
+    for k = 1, #stored, 2 do held[stored[k]] = tonumber(stored[k + 1]) end
+    nheld = #stored / 2
+  end
+  if held[id] ~= nil then return true end
+  held[id], nheld = t, nheld + 1
+  if nheld > RECENT then
+    local low, low_t = nil, nil
+    for m, mt in pairs(held) do
+      if low == nil or zset_before(mt, m, low_t, low) then low, low_t = m, mt end
+    end
+    held[low], nheld = nil, nheld - 1
+  end
+  return false
+end
+
 -- The new requests, folded: summed counters, each member's latest time.
 local new, newest = 0, nil
 local counts, members, recent = {}, {}, {}
 for g = 1, #GRANS do counts[g] = {} end
 for s = 1, NSETS do members[s] = {} end
 for i = 0, #fresh - 1 do
+  local a = 2 + i * WIDTH
+  if fresh[i + 1] == '1' and seen_before(ARGV[a + 5], tonumber(ARGV[a + 3])) then
+    fresh[i + 1] = '0'
+  end
   if fresh[i + 1] == '1' then
-    local a = 2 + i * WIDTH
     new = new + 1
     local t, flags = tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
     if newest == nil or t > newest then newest = t end
@@ -187,7 +223,11 @@ for i = 0, #fresh - 1 do
     for s = 1, NSETS do later(members[s], ARGV[a + 5 + s], t) end
   end
 end
-if new == 0 then return table.concat(fresh) end
+if new == 0 then
+  -- Marks left by duplicates live as long as the state.
+  for marks in pairs(marked) do redis.call('PEXPIRE', marks, ARGV[1]) end
+  return table.concat(fresh)
+end
 
 local meta_fields = {'last', 'version'}
 for g, gran in ipairs(GRANS) do meta_fields[g + 2] = 'lo:' .. gran[1] end

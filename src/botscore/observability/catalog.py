@@ -103,7 +103,11 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
     Component.FEATURES_SPOUT: _spout("feature messages"),
     Component.AGGREGATE: {
         "applied": MetricSpec(Kind.COUNT, "requests folded into a user's state"),
-        "duplicates": MetricSpec(Kind.COUNT, "requests already counted (replays)", on_failure=True),
+        "duplicates": MetricSpec(
+            Kind.COUNT,
+            "requests already counted (replays, or a request id written twice)",
+            on_failure=True,
+        ),
         "redis_failed": MetricSpec(
             Kind.COUNT, "requests Redis did not take (replayed)", on_failure=True
         ),

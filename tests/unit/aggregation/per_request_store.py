@@ -3,8 +3,9 @@
 The reference for ``RedisFeatureStore.apply``, which folds a batch's requests per user:
 both must leave the same state and call the same requests new. This is the per-request
 script the store shipped with until then (issue 12), kept here unchanged apart from its
-caps, which are parameters, so that the two can be compared past small caps. It writes the
-store's key layout, so ``RedisFeatureStore(client, ttl_s, prefix).read`` reads it back.
+caps, which are parameters, so that the two can be compared past small caps, and the
+check by request id added since. It writes the store's key layout, so
+``RedisFeatureStore(client, ttl_s, prefix).read`` reads it back.
 """
 
 from __future__ import annotations
@@ -25,6 +26,18 @@ _APPLY = """
 if redis.call('ZSCORE', KEYS[4], ARGV[2]) then return 0 end
 local function int(n) return string.format('%d', n) end
 local u = cjson.decode(ARGV[1])
+local function add_capped(key, score, member, floor, cap)
+  redis.call('ZADD', key, 'GT', score, member)
+  if floor then redis.call('ZREMRANGEBYSCORE', key, '-inf', floor) end
+  local extra = redis.call('ZCARD', key) - cap
+  if extra > 0 then redis.call('ZREMRANGEBYRANK', key, 0, extra - 1) end
+end
+if redis.call('ZSCORE', KEYS[3], u.r) then
+  -- Its id is among the recent requests: written twice, at another offset.
+  add_capped(KEYS[4], ARGV[2], ARGV[2], '(' .. ARGV[3], tonumber(ARGV[5]))
+  redis.call('PEXPIRE', KEYS[4], ARGV[4])
+  return 0
+end
 local t = u.t
 local last = tonumber(redis.call('HGET', KEYS[2], 'last'))
 if last == nil or t > last then
@@ -51,12 +64,6 @@ for _, g in ipairs(u.g) do
       redis.call('HINCRBY', KEYS[1], g.n .. ':' .. int(g.b) .. ':' .. c, 1)
     end
   end
-end
-local function add_capped(key, score, member, floor, cap)
-  redis.call('ZADD', key, 'GT', score, member)
-  if floor then redis.call('ZREMRANGEBYSCORE', key, '-inf', floor) end
-  local extra = redis.call('ZCARD', key) - cap
-  if extra > 0 then redis.call('ZREMRANGEBYRANK', key, 0, extra - 1) end
 end
 for i, s in ipairs(u.s) do add_capped(KEYS[4 + i], int(t), s.m, int(last - s.w), s.c) end
 add_capped(KEYS[3], int(t), u.r, nil, u.rc)
