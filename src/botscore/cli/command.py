@@ -8,6 +8,7 @@ status. Commands print; the library functions they call return values.
 from __future__ import annotations
 
 import argparse
+import math
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,7 +17,16 @@ from typing import Protocol, TypeAlias
 
 from botscore.settings import Settings
 
-__all__ = ["Command", "Handler", "Subparsers", "sigterm_as_ctrl_c"]
+__all__ = [
+    "Command",
+    "Handler",
+    "Subparsers",
+    "at_least_one",
+    "not_negative",
+    "port",
+    "seconds",
+    "sigterm_as_ctrl_c",
+]
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 Handler: TypeAlias = Callable[[Settings, argparse.Namespace], int]
@@ -28,6 +38,52 @@ class Command(Protocol):
     def add_parser(self, subparsers: Subparsers) -> None: ...
 
     def run(self, settings: Settings, args: argparse.Namespace) -> int: ...
+
+
+# Argument types: argparse turns their ``ArgumentTypeError`` into a usage error naming the
+# option, so a bad number never gets as far as a traceback or a loop that spins.
+
+
+def _whole(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+
+
+def at_least_one(text: str) -> int:
+    """A count: 1 or more."""
+    value = _whole(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
+
+
+def not_negative(text: str) -> int:
+    """A whole number, 0 or more (0 often meaning "none" or "no limit")."""
+    value = _whole(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def port(text: str) -> int:
+    """A TCP or UDP port."""
+    value = _whole(text)
+    if not 1 <= value <= 65_535:
+        raise argparse.ArgumentTypeError(f"must be a port from 1 to 65535, not {value}")
+    return value
+
+
+def seconds(text: str) -> float:
+    """A duration: a finite number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, not {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds above 0, not {text}")
+    return value
 
 
 @contextmanager

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from botscore.cli.command import Subparsers
+from botscore.cli.command import Subparsers, at_least_one
 from botscore.settings import Settings
 from botscore.transport.kafka_clients import create_producer
 from botscore.transport.sample_feed import feed_sample_users
@@ -17,7 +17,7 @@ __all__ = ["add_parser", "run"]
 def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("feed", help="produce sample UserFeatures messages")
     parser.add_argument(
-        "--users", type=int, default=1000, help="how many messages (default: %(default)s)"
+        "--users", type=at_least_one, default=1000, help="how many messages (default: %(default)s)"
     )
     parser.add_argument("--seed", type=int, default=1, help="seed of the sample population")
     parser.add_argument(

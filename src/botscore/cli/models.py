@@ -15,7 +15,7 @@ import time
 
 from kafka import KafkaConsumer
 
-from botscore.cli.command import Subparsers
+from botscore.cli.command import Subparsers, at_least_one
 from botscore.clock import now_ms
 from botscore.errors import InvalidMessage
 from botscore.model import shadow_report
@@ -63,7 +63,7 @@ def add_parser(subparsers: Subparsers) -> None:
     )
     comparison.add_argument(
         "--last",
-        type=_at_least_one,
+        type=at_least_one,
         metavar="N",
         help="only the last N scores of each partition of both topics (default: all retained)",
     )
@@ -103,13 +103,6 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     else:
         print(render(store.releases(), settings.scoring.model_dir))
     return 0
-
-
-def _at_least_one(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
-    return value
 
 
 def _named(slot: Slot) -> str:

@@ -7,7 +7,7 @@ import sys
 
 import numpy as np
 
-from botscore.cli.command import Subparsers, sigterm_as_ctrl_c
+from botscore.cli.command import Subparsers, not_negative, sigterm_as_ctrl_c
 from botscore.enforcement.edge import EdgeDecisions
 from botscore.settings import Settings
 from botscore.simulator.profiles import MIXES, PROFILES
@@ -61,7 +61,10 @@ def add_parser(subparsers: Subparsers) -> None:
         "--enforce", action="store_true", help="apply the edge's decisions from Redis to requests"
     )
     parser.add_argument(
-        "--edge-cache-ms", type=int, default=1000, help="how long the edge caches a decision"
+        "--edge-cache-ms",
+        type=not_negative,
+        default=1000,
+        help="how long the edge caches a decision (0: never)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no live status line")
     parser.set_defaults(run=run)

@@ -12,11 +12,12 @@ import time
 
 from thriftpy2.transport import TTransportException
 
-from botscore.cli.command import Subparsers
+from botscore.cli.command import Subparsers, seconds
 from botscore.errors import BotscoreError
 from botscore.metrics import Metrics
 from botscore.observability.storm_stats import (
     ALL_TIME,
+    WINDOWS,
     ClusterStats,
     nimbus_client,
     read_cluster,
@@ -34,13 +35,14 @@ def add_parser(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--window",
         default=ALL_TIME,
-        help="seconds the figures cover: 600, 10800, 86400 (default: all time)",
+        choices=(*WINDOWS, ALL_TIME),
+        help="seconds the figures cover (default: all time)",
     )
     parser.add_argument(
         "--send", action="store_true", help="also send them as DogStatsD gauges (botscore.storm.*)"
     )
     parser.add_argument(
-        "--every", type=float, default=0, help="repeat every this many seconds (0: once)"
+        "--every", type=seconds, help="repeat every this many seconds (default: once)"
     )
     parser.set_defaults(run=run)
 
@@ -49,6 +51,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     address = args.nimbus or project_env(args.config, args.environment).get("nimbus", "")
     if not address:
         raise BotscoreError("no Nimbus address: pass --nimbus HOST:PORT or use -e cluster")
+    host, _, port_text = str(address).rpartition(":")
+    if not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65_535:
+        raise BotscoreError(
+            f"the Nimbus address must be HOST:PORT, with a port from 1 to 65535: {address!r}"
+        )
     metrics = Metrics(settings.metrics, Component.STORM) if args.send else None
     while True:
         try:
@@ -61,7 +68,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         if metrics is not None:
             send_gauges(stats, metrics)
             metrics.flush()
-        if args.every <= 0:
+        if args.every is None:
             return 0
         time.sleep(args.every)
 

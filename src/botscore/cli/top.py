@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from botscore.cli.command import Subparsers, sigterm_as_ctrl_c
+from botscore.cli.command import Subparsers, port, seconds, sigterm_as_ctrl_c
 from botscore.errors import BotscoreError
 from botscore.observability.local_view import LocalView, render
 from botscore.observability.statsd_lines import parse_datagram
@@ -26,15 +26,30 @@ __all__ = ["add_parser", "run"]
 def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("top", help="the loop's key figures live, without Datadog")
     parser.add_argument(
-        "--port", type=int, help="UDP port to listen on (default: metrics.statsd_port)"
+        "--port", type=port, help="UDP port to listen on (default: metrics.statsd_port)"
     )
-    parser.add_argument("--every", type=float, default=2.0, help="seconds between screens")
-    parser.add_argument("--window", type=float, default=10.0, help="seconds each figure covers")
+    parser.add_argument("--every", type=seconds, default=2.0, help="seconds between screens")
+    parser.add_argument("--window", type=seconds, default=10.0, help="seconds each figure covers")
     parser.add_argument(
-        "--for", dest="duration", type=float, help="stop after this many seconds (default: Ctrl-C)"
+        "--for",
+        dest="duration",
+        type=seconds,
+        help="stop after this many seconds (default: Ctrl-C)",
     )
-    parser.add_argument("--png", type=Path, help="when it stops, draw the figures over the run")
+    parser.add_argument(
+        "--png", type=png_path, help="when it stops, draw the figures over the run (a .png file)"
+    )
     parser.set_defaults(run=run)
+
+
+def png_path(text: str) -> Path:
+    """Where the graph goes, checked before the run rather than after it."""
+    path = Path(text)
+    if path.suffix.lower() != ".png":
+        raise argparse.ArgumentTypeError(f"must name a .png file, not {text!r}")
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"no folder {str(path.parent)!r} to write {path.name} in")
+    return path
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

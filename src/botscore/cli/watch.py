@@ -7,7 +7,7 @@ import sys
 
 from kafka import KafkaConsumer
 
-from botscore.cli.command import Subparsers
+from botscore.cli.command import Subparsers, not_negative
 from botscore.errors import InvalidMessage
 from botscore.settings import Settings
 from botscore.transport.kafka_clients import connection_config
@@ -26,7 +26,7 @@ def add_parser(subparsers: Subparsers) -> None:
         "--from-beginning", action="store_true", help="also show scores already on the topic"
     )
     parser.add_argument(
-        "--max", type=int, default=0, help="stop after this many scores (0 = never)"
+        "--max", type=not_negative, default=0, help="stop after this many scores (0 = never)"
     )
     parser.set_defaults(run=run)
 

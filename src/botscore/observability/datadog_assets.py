@@ -32,6 +32,7 @@ from datadog_api_client.v1.model.dashboard import Dashboard
 from datadog_api_client.v1.model.monitor import Monitor
 from datadog_api_client.v1.model.monitor_update_request import MonitorUpdateRequest
 
+from botscore.errors import ConfigError
 from botscore.observability.catalog import (
     EXTERNAL_PREFIXES,
     constant_tags,
@@ -79,16 +80,17 @@ class Asset:
 
 
 def load_assets(root: Path) -> list[Asset]:
-    """Every dashboard and monitor file under ``root``; unreadable JSON raises ValueError."""
+    """Every dashboard and monitor file under ``root``; ``ConfigError`` names a file that
+    cannot be read or is not a JSON object."""
     assets = []
     for kind, folder in _FOLDERS.items():
         for path in sorted((root / folder).glob("*.json")):
             try:
-                body = json.loads(path.read_text())
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}: not JSON: {exc}") from exc
+                body = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError
+                raise ConfigError(f"{path}: not JSON: {exc}") from None
             if not isinstance(body, dict):
-                raise ValueError(f"{path}: the request body must be a JSON object")
+                raise ConfigError(f"{path}: the request body must be a JSON object")
             assets.append(Asset(kind, path, body))
     return assets
 

@@ -17,6 +17,7 @@ from thriftpy2.transport import TFramedTransportFactory
 from botscore.metrics import Metrics
 
 __all__ = [
+    "WINDOWS",
     "ClusterStats",
     "ComponentStats",
     "TopologyStats",
@@ -26,6 +27,8 @@ __all__ = [
 ]
 
 ALL_TIME = ":all-time"
+# The other windows Nimbus keeps figures for, in seconds: 10 minutes, 3 hours, a day.
+WINDOWS = ("600", "10800", "86400")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ answers (which user is which kind) go to a CSV the evaluation joins on ``user_id
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 from pathlib import Path
@@ -26,30 +27,41 @@ def write_labels(population: Population, path: str | Path) -> int:
     Written to a temporary file and renamed, so a reader never sees half a file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.name or path.is_dir():
+        raise SimulationSpecError(f"the labels file must be a file's path, got {str(path)!r}")
     partial = path.with_name(path.name + ".partial")
     rows = sorted(
         (u.user_id, u.kind, int(population.profiles[u.kind].is_bot)) for u in population.users
     )
-    with partial.open("w", newline="", encoding="utf-8") as out:
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(HEADER)
-        writer.writerows(rows)
-    os.replace(partial, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with partial.open("w", newline="", encoding="utf-8") as out:
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(HEADER)
+            writer.writerows(rows)
+        os.replace(partial, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):  # there may be no such file, or no such folder
+            partial.unlink()
+        raise SimulationSpecError(f"cannot write the labels to {path}: {exc}") from None
     return len(rows)
 
 
 def read_labels(path: str | Path) -> dict[str, Label]:
     """``user_id -> (kind, is_bot)`` from a file ``write_labels`` wrote.
 
-    Raises ``SimulationSpecError`` when the file is not a labels file (its header differs).
+    Raises ``SimulationSpecError`` when the file cannot be read or is not a labels file
+    (its header differs).
     """
-    with Path(path).open(newline="", encoding="utf-8") as src:
-        reader = csv.DictReader(src)
-        if tuple(reader.fieldnames or ()) != HEADER:
-            found = ",".join(reader.fieldnames or ()) or "nothing"
-            raise SimulationSpecError(
-                f"{path} is not a simulation labels file: its header is {found}, "
-                f"expected {','.join(HEADER)}"
-            )
-        return {row["user_id"]: (row["kind"], row["is_bot"] == "1") for row in reader}
+    try:
+        with Path(path).open(newline="", encoding="utf-8") as src:
+            reader = csv.DictReader(src)
+            if tuple(reader.fieldnames or ()) != HEADER:
+                found = ",".join(reader.fieldnames or ()) or "nothing"
+                raise SimulationSpecError(
+                    f"{path} is not a simulation labels file: its header is {found}, "
+                    f"expected {','.join(HEADER)}"
+                )
+            return {row["user_id"]: (row["kind"], row["is_bot"] == "1") for row in reader}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SimulationSpecError(f"cannot read the labels in {path}: {exc}") from None

@@ -26,10 +26,17 @@ __all__ = [
 ]
 
 
+# A population is built in memory first: 200,000 visitors take about a minute on 2 cores,
+# so this many about five; far more would look like a hang.
+MAX_USERS = 1_000_000
+
+
 def check_users(users: int) -> None:
-    """A population is a whole number of visitors, at least one."""
-    if isinstance(users, bool) or not isinstance(users, int) or users < 1:
-        raise SimulationSpecError(f"users must be a whole number of at least 1, got {users!r}")
+    """A population is a whole number of visitors, at least one and at most ``MAX_USERS``."""
+    if isinstance(users, bool) or not isinstance(users, int) or not 1 <= users <= MAX_USERS:
+        raise SimulationSpecError(
+            f"users must be a whole number from 1 to {MAX_USERS:,}, got {users!r}"
+        )
 
 
 def check_bot_share(bot_share: float) -> None:

@@ -113,6 +113,40 @@ def test_usage_errors_exit_2(argv, capsys):
     assert "usage: botscore" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["top", "--port", "70000"], "argument --port: must be a port from 1 to 65535, not 70000"),
+        (["top", "--port", "-1"], "must be a port"),
+        (["top", "--every", "0"], "argument --every: must be a finite number of seconds above 0"),
+        (["top", "--window", "nan"], "argument --window: must be a finite number"),
+        (["top", "--for", "-1"], "argument --for: must be a finite number"),
+        (["top", "--png", "graph.txt"], "argument --png: must name a .png file"),
+        (["top", "--png", "/no/such/folder/graph.png"], "no folder '/no/such/folder'"),
+        (["storm", "--every", "inf"], "argument --every: must be a finite number"),
+        (["storm", "--window", "5"], "argument --window: invalid choice"),
+        (["models", "compare", "--last", "abc"], "argument --last: must be a whole number"),
+        (["models", "compare", "--last", "0"], "argument --last: must be 1 or more, not 0"),
+        (["simulate", "--edge-cache-ms", "-5"], "argument --edge-cache-ms: must be 0 or more"),
+        (["feed", "--users", "0"], "argument --users: must be 1 or more"),
+        (["watch", "--max", "-1"], "argument --max: must be 0 or more"),
+    ],
+)
+def test_bad_numbers_and_paths_are_usage_errors_naming_the_option(argv, says, capsys):
+    # Refused before any work: a spinning loop, a traceback after a whole run, or none.
+    with pytest.raises(SystemExit) as exited:
+        main.main(argv)
+    assert exited.value.code == EXIT_USAGE
+    assert says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("nimbus", ["garbage", "127.0.0.1:99999", ":6627", "host:port"])
+def test_a_nimbus_address_that_is_not_host_and_port_is_refused(nimbus, capsys):
+    assert main.main(["storm", "--nimbus", nimbus]) == EXIT_FAILURE
+    err = capsys.readouterr().err
+    assert err.startswith("botscore: the Nimbus address must be HOST:PORT") and nimbus in err
+
+
 def test_an_unusable_config_exits_2_with_one_line(monkeypatch, tmp_path, capsys):
     calls = replace_run(monkeypatch, topics)
     assert main.main(["--config", str(tmp_path / "absent.json"), "topics"]) == 2

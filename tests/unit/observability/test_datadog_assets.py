@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from botscore.cli.main import EXIT_FAILURE, EXIT_OK, main
+from botscore.errors import ConfigError
 from botscore.observability.catalog import CATALOG, metric_for
 from botscore.observability.datadog_assets import (
     Asset,
@@ -140,10 +141,18 @@ def test_metric_names_reads_every_query_form():
     }
 
 
-def test_load_assets_says_which_file_is_not_json(tmp_path):
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"{", "not JSON"),
+        (b"\xff\xfe{}", "not JSON"),
+        (b"[1]", "the request body must be a JSON object"),
+    ],
+)
+def test_load_assets_says_which_file_is_not_a_json_object(tmp_path, content, says):
     (tmp_path / "dashboards").mkdir()
-    (tmp_path / "dashboards" / "broken.json").write_text("{")
-    with pytest.raises(ValueError, match=r"broken\.json: not JSON"):
+    (tmp_path / "dashboards" / "broken.json").write_bytes(content)
+    with pytest.raises(ConfigError, match=rf"broken\.json: {says}"):
         load_assets(tmp_path)
 
 

@@ -32,3 +32,27 @@ def test_a_file_that_is_not_a_labels_file_is_refused(tmp_path):
     path.write_text("user,label\nc-1,bot\n")
     with pytest.raises(SimulationSpecError, match="not a simulation labels file"):
         read_labels(path)
+
+
+@pytest.mark.parametrize("where", ["", "a-directory", "a-file/labels.csv"])
+def test_a_labels_path_that_cannot_be_written_is_refused_and_leaves_nothing(
+    traffic, tmp_path, monkeypatch, where
+):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-directory").mkdir()
+    (tmp_path / "a-file").write_text("")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    with pytest.raises(SimulationSpecError, match="labels"):
+        write_labels(traffic[0], where)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("kind", ["missing", "directory", "not utf-8"])
+def test_labels_that_cannot_be_read_are_refused(tmp_path, kind):
+    path = tmp_path / "labels.csv"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "not utf-8":
+        path.write_bytes(b"user_id,kind,is_bot\n\xff\xfe,human,0\n")
+    with pytest.raises(SimulationSpecError, match="cannot read the labels"):
+        read_labels(path)

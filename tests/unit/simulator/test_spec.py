@@ -24,6 +24,7 @@ def test_the_spec_has_the_simulate_defaults():
         ("users", 0),
         ("users", 2.5),
         ("users", True),
+        ("users", 1_000_001),  # built in memory: far more would look like a hang
         ("bot_share", -0.1),
         ("bot_share", 1.5),
         ("bot_share", float("nan")),
