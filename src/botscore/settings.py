@@ -5,17 +5,20 @@ from the ``options`` of the chosen environment in ``config.json``; the command-l
 read the same options from the file. Environment variables override both, so an operator
 can change a setting without a rebuild; secrets come only from the environment.
 
-Each field declares its type (a ``Literal`` for a closed set of values), its default and
-a one-line ``doc`` in its metadata; its environment variable is ``env_var(section, name)``.
-``settings_table`` renders them as the README's table, so the two cannot drift apart.
+Each field declares its type (a ``Literal`` for a closed set of values), its default, a
+one-line ``doc`` in its metadata and, for a value that could not work, its ``limits``; its
+environment variable is ``env_var(section, name)``. A value of the wrong type or outside its
+limits is a ``ConfigError`` naming the setting. ``settings_table`` renders them all as the
+README's table, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, NoReturn, get_args, get_origin, get_type_hints
@@ -26,6 +29,7 @@ __all__ = [
     "AggregationSettings",
     "EnforcementSettings",
     "KafkaSettings",
+    "Limits",
     "MetricsSettings",
     "OffsetReset",
     "RedisSettings",
@@ -102,71 +106,136 @@ NO_SECRET = Secret("")
 
 
 @dataclass(frozen=True)
+class Limits:
+    """The values a setting takes beyond its type, declared as its metadata's ``limits``.
+
+    ``from_options`` checks them for every value it reads, so a value that cannot work stops
+    the command or component at start and names the setting, instead of failing later in a
+    client; ``settings_table`` lists them. A string of only spaces counts as empty.
+    """
+
+    at_least: float | None = None
+    above: float | None = None
+    at_most: float | None = None
+    not_empty: bool = False
+
+    def admit(self, value: float | str) -> bool:
+        if isinstance(value, str):
+            return bool(value.strip()) or not self.not_empty
+        return (
+            (self.at_least is None or value >= self.at_least)
+            and (self.above is None or value > self.above)
+            and (self.at_most is None or value <= self.at_most)
+        )
+
+    def __str__(self) -> str:
+        bounds = (("at least", self.at_least), ("more than", self.above), ("at most", self.at_most))
+        rules = ["not empty"] if self.not_empty else []
+        rules += [f"{words} {bound}" for words, bound in bounds if bound is not None]
+        return " and ".join(rules)
+
+
+# Names botscore cannot do without: brokers, hosts, topics, groups, directories.
+NAME = Limits(not_empty=True)
+PORT = Limits(at_least=1, at_most=65535)
+# Counts, sizes, periods (how often), timeouts and lives that 0 would stall or break.
+POSITIVE = Limits(above=0)
+# Indexes, and waits, skews and ages for which 0 means none (or "never", as documented).
+NOT_NEGATIVE = Limits(at_least=0)
+
+
+@dataclass(frozen=True)
 class KafkaSettings:
     bootstrap_servers: str = field(
-        default="127.0.0.1:9092", metadata={"doc": "comma-separated Kafka brokers"}
+        default="127.0.0.1:9092", metadata={"doc": "comma-separated Kafka brokers", "limits": NAME}
     )
     features_topic: str = field(
-        default="user-features", metadata={"doc": "`UserFeatures`, the scoring's input"}
+        default="user-features",
+        metadata={"doc": "`UserFeatures`, the scoring's input", "limits": NAME},
     )
     scores_topic: str = field(
-        default="threat-scores", metadata={"doc": "`ThreatScore`s, the scoring's output"}
+        default="threat-scores",
+        metadata={"doc": "`ThreatScore`s, the scoring's output", "limits": NAME},
     )
     shadow_scores_topic: str = field(
         default="threat-scores-shadow",
-        metadata={"doc": "a challenger's `ThreatScore`s (`botscore models shadow`); no decisions"},
+        metadata={
+            "doc": "a challenger's `ThreatScore`s (`botscore models shadow`); no decisions",
+            "limits": NAME,
+        },
     )
     # "earliest" scores the retained backlog.
     auto_offset_reset: OffsetReset = field(
         default="earliest", metadata={"doc": "where a new consumer group starts"}
     )
     topic_partitions: int = field(
-        default=4, metadata={"doc": "partitions of each topic botscore creates"}
+        default=4, metadata={"doc": "partitions of each topic botscore creates", "limits": POSITIVE}
     )
     max_in_flight: int = field(
         default=5000,
-        metadata={"doc": "a spout stops polling above this many emitted but unacked messages"},
+        metadata={
+            "doc": "a spout stops polling above this many emitted but unacked messages",
+            "limits": POSITIVE,
+        },
     )
     # A spout keeps each unfinished message's bytes to replay or dead-letter it; near the
     # broker's size limit, 5000 of them would be gigabytes.
     max_in_flight_bytes: int = field(
         default=64 * 1024 * 1024,
         metadata={
-            "doc": "a spout stops polling while its unfinished messages hold this many bytes"
+            "doc": "a spout stops polling while its unfinished messages hold this many bytes",
+            "limits": POSITIVE,
         },
     )
     commit_interval_ms: int = field(
-        default=1000, metadata={"doc": "how often a spout commits the offsets of finished messages"}
+        default=1000,
+        metadata={
+            "doc": "how often a spout commits the offsets of finished messages",
+            "limits": POSITIVE,
+        },
     )
     lag_interval_ms: int = field(
         default=5000,
         metadata={
-            "doc": "how often spouts and the enforcer read end offsets to send their consumer lag"
+            "doc": "how often spouts and the enforcer read end offsets to send their consumer lag",
+            "limits": POSITIVE,
         },
     )
     producer_linger_ms: int = field(
-        default=5, metadata={"doc": "how long a producer waits to fill a batch"}
+        default=5,
+        metadata={"doc": "how long a producer waits to fill a batch", "limits": NOT_NEGATIVE},
     )
     # The tuple then fails (and is replayed) before Storm's topology.message.timeout.secs
     # would time it out.
     producer_delivery_timeout_ms: int = field(
         default=30_000,
-        metadata={"doc": "a producer gives up on a record after this long and the tuple fails"},
+        metadata={
+            "doc": "a producer gives up on a record after this long and the tuple fails",
+            "limits": POSITIVE,
+        },
     )
     dead_letter_topic: str = field(
-        default="dead-letters", metadata={"doc": "where messages that can never be used go"}
+        default="dead-letters",
+        metadata={"doc": "where messages that can never be used go", "limits": NAME},
     )
     # Replays wait first, 2x first, ... up to max.
     replay_backoff_first_ms: int = field(
         default=200,
-        metadata={"doc": "wait before a failed tuple's first replay, doubled for each next one"},
+        metadata={
+            "doc": "wait before a failed tuple's first replay, doubled for each next one",
+            "limits": NOT_NEGATIVE,
+        },
     )
     replay_backoff_max_ms: int = field(
-        default=30_000, metadata={"doc": "longest wait between replays of a tuple"}
+        default=30_000,
+        metadata={"doc": "longest wait between replays of a tuple", "limits": NOT_NEGATIVE},
     )
     max_attempts: int = field(
         default=10,
-        metadata={"doc": "failures of a tuple before it is dead-lettered as `retries_exhausted`"},
+        metadata={
+            "doc": "failures of a tuple before it is dead-lettered as `retries_exhausted`",
+            "limits": POSITIVE,
+        },
     )
     # Storm drops acks sent to a worker that died and came back; a lost ack would otherwise
     # hold its partition's commit (and soon the spout) until topology.message.timeout.secs.
@@ -174,12 +243,16 @@ class KafkaSettings:
         default=5000,
         metadata={
             "doc": "a tuple still unacked this long after a later one of its partition was "
-            "acked is emitted again (0: never)"
+            "acked is emitted again (0: never)",
+            "limits": NOT_NEGATIVE,
         },
     )
     session_timeout_ms: int = field(
         default=10_000,
-        metadata={"doc": "a spout silent this long leaves its group; its partitions move on"},
+        metadata={
+            "doc": "a spout silent this long leaves its group; its partitions move on",
+            "limits": POSITIVE,
+        },
     )
     static_membership: bool = field(
         default=True,
@@ -213,16 +286,22 @@ class KafkaSettings:
 class RedisSettings:
     host: str = field(
         default="127.0.0.1",
-        metadata={"doc": "Redis: feature state, the edge's decisions, published models"},
+        metadata={
+            "doc": "Redis: feature state, the edge's decisions, published models",
+            "limits": NAME,
+        },
     )
-    port: int = field(default=6379, metadata={"doc": "Redis port"})
-    db: int = field(default=0, metadata={"doc": "Redis database number"})
+    port: int = field(default=6379, metadata={"doc": "Redis port", "limits": PORT})
+    db: int = field(default=0, metadata={"doc": "Redis database number", "limits": NOT_NEGATIVE})
     username: str = field(default="", metadata={"doc": "Redis ACL user (empty: the default user)"})
     password: Secret = field(default=NO_SECRET, metadata={"doc": "Redis password"})
     ssl: bool = field(default=False, metadata={"doc": "connect to Redis over TLS"})
     socket_timeout_s: float = field(
         default=5.0,
-        metadata={"doc": "a Redis connection or call fails after this long without an answer"},
+        metadata={
+            "doc": "a Redis connection or call fails after this long without an answer",
+            "limits": POSITIVE,
+        },
     )
 
 
@@ -230,19 +309,24 @@ class RedisSettings:
 class ScoringSettings:
     consumer_group: str = field(
         default="botscore-scoring",
-        metadata={"doc": "consumer group of the scoring topology's features spout"},
+        metadata={"doc": "consumer group of the scoring topology's features spout", "limits": NAME},
     )
     model_dir: str = field(
-        default="models/baseline", metadata={"doc": "model directory (manifest + pickle)"}
+        default="models/baseline",
+        metadata={"doc": "model directory (manifest + pickle)", "limits": NAME},
     )
     batch_size: int = field(
         default=500,
-        metadata={"doc": "most users in one tuple, scored in one model call (one poll's worth)"},
+        metadata={
+            "doc": "most users in one tuple, scored in one model call (one poll's worth)",
+            "limits": POSITIVE,
+        },
     )
     # Storm runs one process per executor, so more threads only contend; OpenMP
     # spin-waits made single-row calls 40x slower on 2 cores.
     model_threads: int = field(
-        default=1, metadata={"doc": "threads per model call (one process per executor)"}
+        default=1,
+        metadata={"doc": "threads per model call (one process per executor)", "limits": POSITIVE},
     )
     # Published models (``botscore models publish``) come from Redis; 0 keeps every
     # classifier on ``model_dir`` without ever asking Redis.
@@ -250,7 +334,8 @@ class ScoringSettings:
         default=5.0,
         metadata={
             "doc": "how often a classifier asks Redis which published model is live "
-            "(0: never; `model_dir` only)"
+            "(0: never; `model_dir` only)",
+            "limits": NOT_NEGATIVE,
         },
     )
     model_signing_key: Secret = field(
@@ -265,31 +350,42 @@ class ScoringSettings:
 @dataclass(frozen=True)
 class AggregationSettings:
     web_logs_topic: str = field(
-        default="web-logs", metadata={"doc": "the edge's `WebLog`s, the aggregation's input"}
+        default="web-logs",
+        metadata={"doc": "the edge's `WebLog`s, the aggregation's input", "limits": NAME},
     )
     consumer_group: str = field(
         default="botscore-aggregation",
-        metadata={"doc": "consumer group of the aggregation's web-logs spout"},
+        metadata={"doc": "consumer group of the aggregation's web-logs spout", "limits": NAME},
     )
     publish_interval_ms: int = field(
         default=2000,
         metadata={
             "doc": "at most one `UserFeatures` per user per interval, at the latest one interval "
-            "after their last request"
+            "after their last request",
+            "limits": NOT_NEGATIVE,
         },
     )
     # The longest window (4 h) plus a margin, so memory follows active users, not history.
     state_ttl_s: int = field(
         default=4 * 3600 + 900,
-        metadata={"doc": "Redis forgets a user this long after their last request"},
+        metadata={
+            "doc": "Redis forgets a user this long after their last request",
+            "limits": POSITIVE,
+        },
     )
     batch_size: int = field(
         default=256,
-        metadata={"doc": "most requests in one tuple, stored in one Redis round trip"},
+        metadata={
+            "doc": "most requests in one tuple, stored in one Redis round trip",
+            "limits": POSITIVE,
+        },
     )
     publish_poll_ms: int = field(
         default=100,
-        metadata={"doc": "how often the publisher looks for users whose features are due"},
+        metadata={
+            "doc": "how often the publisher looks for users whose features are due",
+            "limits": POSITIVE,
+        },
     )
     # Windows end at a user's latest event time, so one request stamped ahead would push
     # the real ones out of every window, and its user's scores ahead of the enforcer's
@@ -298,7 +394,8 @@ class AggregationSettings:
         default=60_000,
         metadata={
             "doc": "a `WebLog` stamped further ahead of the aggregation's clock is "
-            "dead-lettered as `time_in_future`; at most `enforcement.max_clock_skew_ms`"
+            "dead-lettered as `time_in_future`; at most `enforcement.max_clock_skew_ms`",
+            "limits": NOT_NEGATIVE,
         },
     )
 
@@ -307,19 +404,24 @@ class AggregationSettings:
 class EnforcementSettings:
     consumer_group: str = field(
         default="botscore-edge",
-        metadata={"doc": "consumer group of the enforcement consumer (`botscore enforce`)"},
+        metadata={
+            "doc": "consumer group of the enforcement consumer (`botscore enforce`)",
+            "limits": NAME,
+        },
     )
     block_ttl_s: int = field(
         default=600,
         metadata={
-            "doc": "how long a block lasts, from the feature time of the score that asked for it"
+            "doc": "how long a block lasts, from the feature time of the score that asked for it",
+            "limits": NOT_NEGATIVE,
         },
     )
     challenge_ttl_s: int = field(
         default=300,
         metadata={
             "doc": "how long a challenge lasts, from the feature time of the score that asked "
-            "for it"
+            "for it",
+            "limits": NOT_NEGATIVE,
         },
     )
     # A backlog (an outage, a dead-letter replay, a new group reading from the start) must
@@ -328,7 +430,8 @@ class EnforcementSettings:
         default=30 * 60 * 1000,
         metadata={
             "doc": "a score whose features (window end) are older than this by the enforcer's "
-            "clock makes no decision"
+            "clock makes no decision",
+            "limits": NOT_NEGATIVE,
         },
     )
     # How far apart the clocks of the feature stage, the enforcer and Redis may be. A
@@ -337,16 +440,21 @@ class EnforcementSettings:
         default=60_000,
         metadata={
             "doc": "a score whose features are further ahead of the enforcer's clock makes no "
-            "decision"
+            "decision",
+            "limits": NOT_NEGATIVE,
         },
     )
 
 
 @dataclass(frozen=True)
 class MetricsSettings:
-    statsd_host: str = field(default="127.0.0.1", metadata={"doc": "DogStatsD agent host"})
-    statsd_port: int = field(default=8125, metadata={"doc": "DogStatsD agent port"})
-    namespace: str = field(default="botscore", metadata={"doc": "prefix of every metric name"})
+    statsd_host: str = field(
+        default="127.0.0.1", metadata={"doc": "DogStatsD agent host", "limits": NAME}
+    )
+    statsd_port: int = field(default=8125, metadata={"doc": "DogStatsD agent port", "limits": PORT})
+    namespace: str = field(
+        default="botscore", metadata={"doc": "prefix of every metric name", "limits": NAME}
+    )
     enabled: bool = field(default=True, metadata={"doc": "send metrics (`false`: send none)"})
 
 
@@ -424,9 +532,16 @@ def _build_section(
         if wanted is Secret and key in options:
             raise ConfigError(f"{key} is a secret: set {env_key} in the environment instead")
         if env_key in environ:
-            values[item.name] = _coerce(env_key, environ[env_key], wanted, setting)
+            source, raw = env_key, environ[env_key]
         elif key in options:
-            values[item.name] = _coerce(key, options[key], wanted, setting)
+            source, raw = key, options[key]
+        else:
+            continue
+        value = _coerce(source, raw, wanted, setting)
+        limits = item.metadata.get("limits")
+        if limits is not None and not limits.admit(value):
+            raise ConfigError(f"{source}: {value!r} is not a valid {setting} ({limits})")
+        values[item.name] = value
     unknown = [
         k
         for k in options
@@ -446,25 +561,66 @@ def _coerce(key: str, raw: Any, wanted: Any, setting: str) -> Any:
                 f"{key}: {raw!r} is not a valid {setting} (one of {', '.join(allowed)})"
             )
         return raw
-    if wanted is bool:
-        if isinstance(raw, bool):
-            return raw
-        if str(raw).lower() in {"1", "true", "yes", "on"}:
-            return True
-        if str(raw).lower() in {"0", "false", "no", "off"}:
-            return False
-        raise ConfigError(f"{key}: expected a boolean, got {raw!r}")
+    parse, expected = _PARSERS[wanted]
     try:
-        return wanted(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key}: expected {wanted.__name__}, got {raw!r}") from None
+        return parse(raw)
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{key}: expected {expected}, got {raw!r}") from None
+
+
+def _boolean(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    word = str(raw).lower()
+    if word in {"1", "true", "yes", "on"}:
+        return True
+    if word in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(raw)
+
+
+def _integer(raw: Any) -> int:
+    """An int or its digits. Not a bool (``true`` is no count) nor a float: ``3.7`` would be
+    cut to 3, and ``3.0`` is refused as ``"3.0"`` from the environment always was."""
+    if isinstance(raw, bool) or not isinstance(raw, int | str):
+        raise TypeError(raw)
+    return int(raw)
+
+
+def _number(raw: Any) -> float:
+    """A finite float from a number or its text: NaN and infinity pass every comparison a
+    limit makes (or none), and no timer or client can use them."""
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise TypeError(raw)
+    value = float(raw)
+    if not math.isfinite(value):
+        raise ValueError(raw)
+    return value
+
+
+def _text(raw: Any) -> str:
+    """A str as given: a list or number in ``config.json`` is a mistake, not text to print."""
+    if not isinstance(raw, str):
+        raise TypeError(raw)
+    return raw
+
+
+# How a value of each settings type is read, and what an error says was expected. Values
+# from the environment are always strings; ``config.json`` may give any JSON value.
+_PARSERS: dict[Any, tuple[Callable[[Any], Any], str]] = {
+    bool: (_boolean, "a boolean"),
+    int: (_integer, "an integer"),
+    float: (_number, "a finite number"),
+    str: (_text, "a string"),
+    Secret: (Secret, "a string"),
+}
 
 
 def settings_table() -> str:
     """The README's table of every setting: name, default and meaning, as markdown.
 
     Secrets have no default: their cell names the environment variable they come from.
-    A setting with a closed set of values lists them after its meaning.
+    A setting with a closed set of values lists them after its meaning, as it does limits.
     """
     lines = ["| setting | default | meaning |", "|---|---|---|"]
     for section, section_cls in _SECTIONS.items():
@@ -478,6 +634,8 @@ def settings_table() -> str:
             meaning = _doc(section, item)
             if get_origin(wanted) is Literal:
                 meaning += "; one of " + ", ".join(f"`{v}`" for v in get_args(wanted))
+            if "limits" in item.metadata:
+                meaning += f"; {item.metadata['limits']}"
             lines.append(f"| `{section}.{item.name}` | {default} | {meaning} |")
     return "\n".join(lines) + "\n"
 
@@ -506,22 +664,51 @@ def load_project_settings(
     return Settings.from_options(project_env(config_path, env_name).get("options", {}), environ)
 
 
-def project_env(config_path: str | Path = "config.json", env_name: str | None = None) -> Any:
+def project_env(
+    config_path: str | Path = "config.json", env_name: str | None = None
+) -> dict[str, Any]:
     """One environment of ``config.json`` (``BOTSCORE_ENV``, else the first): what streamparse
     uses for it (``nimbus``, ``workers``, ``options``, ...)."""
     path = Path(config_path)
     try:
-        config = json.loads(path.read_text())
+        config = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"{path} not found: run botscore from the project root") from None
+    except OSError as exc:
+        raise ConfigError(f"{path} cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path} is not valid JSON: {exc}") from None
-    envs = config.get("envs", {})
+    envs = _json_object(config, f"{path}").get("envs")
+    if not envs:
+        raise ConfigError(f'{path} defines no environments: add one under "envs"')
+    _json_object(envs, f'{path}: "envs"')
     if env_name is None:
-        env_name = os.environ.get("BOTSCORE_ENV") or next(iter(envs), None)
+        env_name = os.environ.get("BOTSCORE_ENV") or next(iter(envs))
     if env_name not in envs:
         raise ConfigError(f"environment {env_name!r} not in {path} (have: {', '.join(envs)})")
-    return envs[env_name]
+    env = _json_object(envs[env_name], f"{path}: environment {env_name!r}")
+    _json_object(env.get("options", {}), f'{path}: "options" of environment {env_name!r}')
+    return env
+
+
+_JSON_TYPES = {
+    dict: "an object",
+    list: "an array",
+    str: "a string",
+    int: "a number",
+    float: "a number",
+    bool: "a boolean",
+    type(None): "null",
+}
+
+
+def _json_object(value: Any, what: str) -> dict[str, Any]:
+    """``value`` if it is a JSON object: what the lookups that follow it need."""
+    if not isinstance(value, dict):
+        raise ConfigError(f"{what} must be a JSON object, not {_JSON_TYPES[type(value)]}")
+    return value
 
 
 MESSAGE_TIMEOUTS = "topology.enable.message.timeouts"

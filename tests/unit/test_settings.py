@@ -1,6 +1,9 @@
 """Settings from options and the environment; secrets that never leak."""
 
 import json
+import math
+from dataclasses import fields
+from typing import get_type_hints
 
 import pytest
 
@@ -11,6 +14,7 @@ from botscore.settings import (
     Settings,
     load_project_settings,
     require_message_timeouts,
+    settings_table,
 )
 
 
@@ -104,6 +108,155 @@ def test_unknown_environment_is_named(tmp_path):
     path.write_text(json.dumps({"envs": {"local": {}}}))
     with pytest.raises(ConfigError, match="prod"):
         load_project_settings(path, "prod", environ={})
+
+
+def _config(tmp_path, content):
+    path = tmp_path / "config.json"
+    path.write_bytes(content if isinstance(content, bytes) else json.dumps(content).encode())
+    return path
+
+
+def test_a_config_that_cannot_be_read_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"cannot be read: Is a directory"):
+        load_project_settings(tmp_path, environ={})
+    with pytest.raises(ConfigError, match=r"config\.json is not UTF-8 text \(byte 0"):
+        load_project_settings(_config(tmp_path, b'\xff{"envs": {}}'), environ={})
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ([1, 2], r"config\.json must be a JSON object, not an array"),
+        ({"envs": "x"}, r'config\.json: "envs" must be a JSON object, not a string'),
+        ({"envs": {"local": []}}, r"environment 'local' must be a JSON object, not an array"),
+        (
+            {"envs": {"local": {"options": None}}},
+            r"\"options\" of environment 'local' must be a JSON object, not null",
+        ),
+        (
+            {"envs": {"local": {"options": ["botscore.redis.port"]}}},
+            r"\"options\" of environment 'local' must be a JSON object, not an array",
+        ),
+    ],
+)
+def test_a_config_of_the_wrong_shape_says_what_is_wrong(tmp_path, config, message):
+    with pytest.raises(ConfigError, match=message):
+        load_project_settings(_config(tmp_path, config), environ={})
+
+
+@pytest.mark.parametrize("config", [{}, {"envs": {}}, {"envs": []}])
+def test_a_config_without_environments_says_so(tmp_path, config):
+    with pytest.raises(
+        ConfigError, match=r'config\.json defines no environments: add one under "envs"'
+    ):
+        load_project_settings(_config(tmp_path, config), environ={})
+
+
+@pytest.mark.parametrize(
+    ("options", "environ", "message"),
+    [
+        ({"botscore.kafka.topic_partitions": 3.7}, {}, r"expected an integer, got 3\.7"),
+        ({"botscore.kafka.topic_partitions": True}, {}, r"expected an integer, got True"),
+        # A whole number written as a float is refused too, as "3.0" in the environment is.
+        ({"botscore.kafka.topic_partitions": 3.0}, {}, r"expected an integer, got 3\.0"),
+        ({}, {"BOTSCORE_KAFKA_TOPIC_PARTITIONS": "3.0"}, r"expected an integer, got '3\.0'"),
+        (
+            {"botscore.kafka.bootstrap_servers": ["a:1", "b:2"]},
+            {},
+            r"botscore\.kafka\.bootstrap_servers: expected a string, got \['a:1', 'b:2'\]",
+        ),
+        ({"botscore.scoring.model_dir": 7}, {}, r"expected a string, got 7"),
+        ({"botscore.redis.socket_timeout_s": math.nan}, {}, r"expected a finite number, got nan"),
+        ({"botscore.redis.socket_timeout_s": 10**400}, {}, r"expected a finite number"),
+        ({"botscore.redis.socket_timeout_s": False}, {}, r"expected a finite number, got False"),
+        (
+            {},
+            {"BOTSCORE_SCORING_RELEASE_CHECK_S": "inf"},
+            r"BOTSCORE_SCORING_RELEASE_CHECK_S: expected a finite number, got 'inf'",
+        ),
+        (
+            {"botscore.redis.port": 70000},
+            {},
+            r"botscore\.redis\.port: 70000 is not a valid redis\.port "
+            r"\(at least 1 and at most 65535\)",
+        ),
+    ],
+)
+def test_a_value_of_the_wrong_type_or_out_of_range_names_the_setting(options, environ, message):
+    with pytest.raises(ConfigError, match=message):
+        Settings.from_options(options, environ=environ)
+
+
+@pytest.mark.parametrize(
+    ("variable", "taken", "refused", "limits"),
+    [
+        ("BOTSCORE_REDIS_PORT", "1", "0", "at least 1 and at most 65535"),
+        ("BOTSCORE_REDIS_PORT", "65535", "65536", "at least 1 and at most 65535"),
+        ("BOTSCORE_METRICS_STATSD_PORT", "8125", "-1", "at least 1 and at most 65535"),
+        ("BOTSCORE_KAFKA_TOPIC_PARTITIONS", "1", "0", "more than 0"),
+        ("BOTSCORE_KAFKA_MAX_ATTEMPTS", "1", "-5", "more than 0"),
+        ("BOTSCORE_AGGREGATION_STATE_TTL_S", "1", "0", "more than 0"),
+        ("BOTSCORE_REDIS_SOCKET_TIMEOUT_S", "0.5", "0", "more than 0"),
+        ("BOTSCORE_REDIS_DB", "0", "-1", "at least 0"),
+        # 0 means "never" for these two, and no wait or no decision kept for the others.
+        ("BOTSCORE_SCORING_RELEASE_CHECK_S", "0", "-1", "at least 0"),
+        ("BOTSCORE_KAFKA_LOST_ACK_REPLAY_MS", "0", "-1", "at least 0"),
+        ("BOTSCORE_KAFKA_REPLAY_BACKOFF_FIRST_MS", "0", "-200", "at least 0"),
+        ("BOTSCORE_ENFORCEMENT_BLOCK_TTL_S", "0", "-1", "at least 0"),
+        ("BOTSCORE_KAFKA_BOOTSTRAP_SERVERS", "broker:9092", "", "not empty"),
+        ("BOTSCORE_KAFKA_FEATURES_TOPIC", "features", " ", "not empty"),
+        ("BOTSCORE_SCORING_CONSUMER_GROUP", "group", "", "not empty"),
+        ("BOTSCORE_SCORING_MODEL_DIR", "models/x", "", "not empty"),
+    ],
+)
+def test_values_are_taken_up_to_their_limits_and_refused_beyond(variable, taken, refused, limits):
+    Settings.from_options({}, environ={variable: taken})
+    setting = variable.removeprefix("BOTSCORE_").lower().replace("_", ".", 1)
+    with pytest.raises(ConfigError) as raised:
+        Settings.from_options({}, environ={variable: refused})
+    assert str(raised.value).endswith(f"is not a valid {setting} ({limits})")
+    assert str(raised.value).startswith(f"{variable}: ")
+
+
+def test_optional_names_may_be_empty():
+    settings = Settings.from_options(
+        {}, environ={"BOTSCORE_KAFKA_SASL_USERNAME": "", "BOTSCORE_REDIS_USERNAME": ""}
+    )
+    assert settings.kafka.sasl_username == settings.redis.username == ""
+    with pytest.raises(ConfigError, match="BOTSCORE_METRICS_NAMESPACE: '' is not a valid"):
+        Settings.from_options({}, environ={"BOTSCORE_METRICS_NAMESPACE": ""})
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("BOTSCORE_REDIS_SOCKET_TIMEOUT_S", "nan"),
+        ("BOTSCORE_REDIS_SOCKET_TIMEOUT_S", "-1"),
+        ("BOTSCORE_REDIS_PORT", "-1"),
+        ("BOTSCORE_REDIS_PORT", "70000"),
+    ],
+)
+def test_redis_settings_the_client_cannot_use_stop_the_command_at_start(
+    project_root, variable, value
+):
+    """redis-py raised ValueError on these (a traceback), or blamed the service for the port."""
+    with pytest.raises(ConfigError, match=f"^{variable}: "):
+        load_project_settings(project_root / "config.json", environ={variable: value})
+
+
+def test_every_number_setting_declares_limits_that_its_default_keeps_and_the_table_lists():
+    table = settings_table()
+    for section in fields(Settings):
+        section_cls = get_type_hints(Settings)[section.name]
+        hints = get_type_hints(section_cls)
+        for item in fields(section_cls):
+            limits = item.metadata.get("limits")
+            if hints[item.name] in (int, float):
+                assert limits is not None, f"{section.name}.{item.name} declares no limits"
+            if limits is not None:
+                assert limits.admit(item.default), f"{section.name}.{item.name}"
+                assert f"; {limits} |" in table
+    assert "| Redis port; at least 1 and at most 65535 |" in table
 
 
 def test_secrets_come_only_from_the_environment_and_never_print():
