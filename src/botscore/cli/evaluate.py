@@ -19,6 +19,7 @@ from botscore.model.evaluation import (
     evaluate,
 )
 from botscore.model.evaluation_report import write_evaluation
+from botscore.model.registry import check_output_dir
 from botscore.settings import Settings
 from botscore.simulator.profiles import MIXES
 
@@ -70,8 +71,10 @@ def evaluate_and_report(
     human_rate: float = HUMAN_RATE,
 ) -> Evaluation:
     """Evaluate, write the files, print the figures (progress on stderr)."""
+    out_dir = out or model_dir
+    check_output_dir(out_dir)  # before the minutes of evaluation, not after
     evaluation = evaluate(model_dir, seeds, mix, human_rate, progress=_progress)
-    written = write_evaluation(evaluation, out or model_dir)
+    written = write_evaluation(evaluation, out_dir)
     _print(evaluation)
     print(f"wrote {', '.join(str(p) for p in written)}")
     return evaluation

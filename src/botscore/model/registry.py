@@ -13,6 +13,7 @@ import json
 import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass
+from numbers import Real
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,8 +29,12 @@ __all__ = [
     "ModelManifest",
     "Thresholds",
     "artifact_path",
+    "check_id_part",
     "check_manifest",
+    "check_output_dir",
     "load_model",
+    "parse_manifest",
+    "read_artifact",
     "read_manifest",
     "resolve_model_dir",
     "sha256_of",
@@ -50,6 +55,11 @@ class Thresholds:
     block: float
 
     def __post_init__(self) -> None:
+        # Numbers only: a manifest's true or false would otherwise count as 1 or 0.
+        if not all(
+            isinstance(t, Real) and not isinstance(t, bool) for t in (self.challenge, self.block)
+        ):
+            raise ModelError(f"thresholds must be numbers, got {self}")
         if not 0.0 <= self.challenge <= self.block <= 1.0:
             raise ModelError(f"thresholds must satisfy 0 <= challenge <= block <= 1, got {self}")
 
@@ -73,14 +83,15 @@ class ModelManifest:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelManifest:
+        """Every field checked here, as it is read: each later use takes its type for granted."""
         try:
             return cls(
-                name=str(data["name"]),
-                version=str(data["version"]),
-                artifact=str(data["artifact"]),
-                sha256=str(data["sha256"]),
-                sklearn_version=str(data["sklearn_version"]),
-                feature_names=tuple(data["feature_names"]),
+                name=check_id_part("name", data["name"]),
+                version=check_id_part("version", data["version"]),
+                artifact=_string("artifact", data["artifact"]),
+                sha256=_string("sha256", data["sha256"]),
+                sklearn_version=_string("sklearn_version", data["sklearn_version"]),
+                feature_names=_feature_names(data["feature_names"]),
                 thresholds=Thresholds(**data["thresholds"]),
             )
         except (KeyError, TypeError) as exc:
@@ -96,6 +107,35 @@ class ModelManifest:
             "feature_names": list(self.feature_names),
             "thresholds": {"challenge": self.thresholds.challenge, "block": self.thresholds.block},
         }
+
+
+def check_id_part(field: str, value: object) -> str:
+    """A model's name or version: the release id is ``name/version`` (a Redis key, and the
+    model every score names), so neither may be empty or hold a ``/`` or whitespace."""
+    if not isinstance(value, str) or not value or "/" in value or any(c.isspace() for c in value):
+        raise ModelError(
+            f"a model's {field} must be a non-empty string without '/' or whitespace, got {value!r}"
+        )
+    return value
+
+
+def _string(field: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise ModelError(f"manifest field {field} must be a string, got {value!r}")
+    return value
+
+
+def _feature_names(value: object) -> tuple[str, ...]:
+    """The columns the model reads, in order: a string here would be taken letter by letter."""
+    if not isinstance(value, list) or not value or not all(isinstance(n, str) and n for n in value):
+        raise ModelError(
+            "manifest field feature_names must be a non-empty list of non-empty strings, "
+            f"got {value!r}"
+        )
+    repeated = sorted({name for name in value if value.count(name) > 1})
+    if repeated:
+        raise ModelError(f"manifest field feature_names repeats {', '.join(repeated)}")
+    return tuple(value)
 
 
 @dataclass(frozen=True)
@@ -130,13 +170,46 @@ def resolve_model_dir(model_dir: str | Path) -> Path:
 
 def read_manifest(model_dir: str | Path) -> ModelManifest:
     """The manifest alone: enough to know which features a model needs."""
-    manifest_path = Path(model_dir) / MANIFEST_NAME
+    path = Path(model_dir) / MANIFEST_NAME
+    missing = f"no {MANIFEST_NAME} in {Path(model_dir).resolve()}"
+    return parse_manifest(_read(path, missing), str(path))
+
+
+def parse_manifest(manifest_json: bytes, source: str) -> ModelManifest:
+    """The manifest in ``manifest_json`` (read from ``source``): a JSON object, fields checked."""
     try:
-        return ModelManifest.from_dict(json.loads(manifest_path.read_text()))
+        data = json.loads(manifest_json)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{source} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ModelError(f"{source} is not a JSON object")
+    return ModelManifest.from_dict(data)
+
+
+def read_artifact(path: Path) -> bytes:
+    """The pickle's bytes, read once (see ``load_model``)."""
+    return _read(path, f"model artifact {path} not found")
+
+
+def _read(path: Path, missing: str) -> bytes:
+    """``path``'s bytes; not being a readable file (absent, a directory, in a "directory"
+    that is a file) is a ``ModelError``, ``missing`` when absent."""
+    try:
+        return path.read_bytes()
     except FileNotFoundError:
-        raise ModelError(f"no {MANIFEST_NAME} in {Path(model_dir).resolve()}") from None
-    except json.JSONDecodeError as exc:
-        raise ModelError(f"{manifest_path} is not valid JSON: {exc}") from None
+        raise ModelError(missing) from None
+    except OSError as exc:
+        raise ModelError(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def check_output_dir(out_dir: str | Path) -> None:
+    """Refuse, before minutes of work, an output directory that cannot be made: writing
+    into it comes last."""
+    target = Path(out_dir).absolute()
+    # The nearest path that is there (a dangling link counts: mkdir would fail on it).
+    there = next(p for p in (target, *target.parents) if p.exists() or p.is_symlink())
+    if not there.is_dir():
+        raise ModelError(f"cannot write into {out_dir}: {there} is not a directory")
 
 
 def artifact_path(directory: Path, artifact: str) -> Path:
@@ -165,11 +238,9 @@ def load_model(model_dir: str | Path, available_features: Iterable[str] = CATALO
     manifest = read_manifest(directory)
     check_manifest(manifest, available_features)
     artifact = artifact_path(directory, manifest.artifact)
-    if not artifact.is_file():
-        raise ModelError(f"model artifact {artifact} not found")
     # One read: the bytes that are hashed are the bytes that are unpickled, so a file
     # replaced in between cannot slip past the check.
-    return unpickle(manifest, artifact.read_bytes(), str(artifact))
+    return unpickle(manifest, read_artifact(artifact), str(artifact))
 
 
 def check_manifest(manifest: ModelManifest, available_features: Iterable[str] = CATALOG) -> None:
@@ -194,7 +265,8 @@ def check_manifest(manifest: ModelManifest, available_features: Iterable[str] = 
 
 
 def unpickle(manifest: ModelManifest, pickled: bytes, source: str) -> LoadedModel:
-    """The estimator in ``pickled`` (read from ``source``), if its hash is the manifest's.
+    """The estimator in ``pickled`` (read from ``source``), if its hash is the manifest's and
+    it is a fitted classifier for the manifest's features.
 
     A pickle whose hash differs is not the model that was reviewed, and is never unpickled.
     """
@@ -205,12 +277,26 @@ def unpickle(manifest: ModelManifest, pickled: bytes, source: str) -> LoadedMode
         estimator = pickle.loads(pickled)  # noqa: S301 - hash-verified above
     except Exception as exc:  # unpickling runs the pickle's own code: anything can raise
         raise ModelError(f"cannot unpickle {source}: {exc!r}") from None
-    n_in = getattr(estimator, "n_features_in_", len(manifest.feature_names))
+    return LoadedModel(manifest, estimator, _positive_column(estimator, manifest, source))
+
+
+def _positive_column(estimator: Any, manifest: ModelManifest, source: str) -> int:
+    """The bot class's column of ``predict_proba``, once the estimator is shown to be a fitted
+    classifier for the manifest's features: anything else (a dict, an unfitted model) would
+    go live and then fail every batch it scores."""
+    if not callable(getattr(estimator, "predict_proba", None)):
+        raise ModelError(
+            f"{source} holds no classifier: {type(estimator).__name__} has no predict_proba"
+        )
+    n_in = getattr(estimator, "n_features_in_", None)
+    if n_in is None:
+        raise ModelError(f"{source} holds an estimator that was never fitted (no n_features_in_)")
     if n_in != len(manifest.feature_names):
         raise ModelError(
             f"estimator expects {n_in} features, manifest lists {len(manifest.feature_names)}"
         )
-    classes = list(getattr(estimator, "classes_", [0, 1]))
-    if 1 not in classes:
-        raise ModelError(f"estimator has no positive class 1 (classes: {classes})")
-    return LoadedModel(manifest, estimator, classes.index(1))
+    classes: Any = getattr(estimator, "classes_", None)
+    try:
+        return list(classes).index(1)
+    except (TypeError, ValueError):  # not a sequence, or no 1 in it
+        raise ModelError(f"estimator has no positive class 1 (classes: {classes!r})") from None

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -37,6 +36,8 @@ from botscore.model.registry import (
     ModelManifest,
     artifact_path,
     check_manifest,
+    parse_manifest,
+    read_artifact,
     read_manifest,
     unpickle,
 )
@@ -94,22 +95,12 @@ class Release:
     def from_directory(cls, model_dir: str | Path) -> Release:
         directory = Path(model_dir)
         manifest = read_manifest(directory)
-        artifact = artifact_path(directory, manifest.artifact)
-        try:
-            pickled = artifact.read_bytes()
-        except FileNotFoundError:
-            raise ModelError(f"model artifact {artifact} not found") from None
+        pickled = read_artifact(artifact_path(directory, manifest.artifact))
         return cls((directory / MANIFEST_NAME).read_bytes(), pickled)
 
     @property
     def manifest(self) -> ModelManifest:
-        try:
-            data = json.loads(self.manifest_json)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ModelError(f"a published manifest is not valid JSON: {exc}") from None
-        if not isinstance(data, dict):
-            raise ModelError("a published manifest is not a JSON object")
-        return ModelManifest.from_dict(data)
+        return parse_manifest(self.manifest_json, "a published manifest")
 
     @property
     def id(self) -> str:

@@ -25,10 +25,18 @@ from threadpoolctl import threadpool_limits
 from botscore.aggregation.offline import FeatureSnapshot, publications
 from botscore.errors import ModelError, SimulationSpecError
 from botscore.model.features import CATALOG, feature_matrix
-from botscore.model.registry import MANIFEST_NAME, ModelManifest, Thresholds, sha256_of
+from botscore.model.registry import (
+    MANIFEST_NAME,
+    ModelManifest,
+    Thresholds,
+    check_id_part,
+    check_output_dir,
+    sha256_of,
+)
 from botscore.model.visitor_policy import (
     CONFIDENCE,
     HUMANS_CHALLENGED_TARGET,
+    check_target,
     choose_thresholds_for_each,
     combined,
     decisions,
@@ -204,7 +212,12 @@ def train_model(
     blocked and each calibration simulation shows, with ``confidence``, that at most
     ``humans_challenged`` of its humans would ever be challenged (per visitor, not per row:
     ``visitor_policy.choose_thresholds_for_each``).
+
+    The arguments are checked first: a mistake found after the simulations costs minutes.
     """
+    check_output_dir(out_dir)
+    check_id_part("version", version)
+    check_target(humans_challenged, confidence)
     if not calibration_seeds or traffic.seed in calibration_seeds:
         raise ModelError(
             f"calibration seeds {list(calibration_seeds)} must be given and differ from the "

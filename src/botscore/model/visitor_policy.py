@@ -33,6 +33,7 @@ __all__ = [
     "HUMANS_CHALLENGED_TARGET",
     "VisitorRequests",
     "allowed_challenged",
+    "check_target",
     "choose_thresholds",
     "choose_thresholds_for_each",
     "combined",
@@ -215,6 +216,17 @@ def allowed_challenged(humans: int, target: float, confidence: float = CONFIDENC
     return k
 
 
+def check_target(humans_challenged: float, confidence: float) -> None:
+    """Refuse a target ``choose_thresholds`` cannot meet; ``train_model`` asks before the
+    minutes of simulation that come first."""
+    if not 0.0 <= humans_challenged < 1.0:
+        raise ModelError(
+            f"the share of humans challenged must be in [0, 1), got {humans_challenged}"
+        )
+    if not 0.0 <= confidence < 1.0:
+        raise ModelError(f"the confidence must be in [0, 1), got {confidence}")
+
+
 def choose_thresholds(
     requests: VisitorRequests,
     enforcement: EnforcementSettings,
@@ -228,12 +240,7 @@ def choose_thresholds(
 
     Fitted on the requests given, so judge the result on other traffic.
     """
-    if not 0.0 <= humans_challenged < 1.0:
-        raise ModelError(
-            f"the share of humans challenged must be in [0, 1), got {humans_challenged}"
-        )
-    if not 0.0 <= confidence < 1.0:
-        raise ModelError(f"the confidence must be in [0, 1), got {confidence}")
+    check_target(humans_challenged, confidence)
     human = ~requests.is_bot[requests.user] & ~np.isnan(requests.score)
     if not human.any():
         raise ModelError("no human request has a score: the policy cannot be fitted")

@@ -133,3 +133,13 @@ def test_runs_without_a_project_config_and_a_missing_model_is_one_line(tmp_path,
     assert main(["--config", absent, "evaluate", str(tmp_path / "no-model")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("botscore: ") and "no-model" in err and err.count("\n") == 1
+
+
+def test_an_out_that_is_a_file_is_refused_before_evaluating(recorded, tmp_path, capsys):
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    assert main(["evaluate", "models/baseline", "--out", str(a_file)]) == 1
+    assert capsys.readouterr().err == (
+        f"botscore: cannot write into {a_file}: {a_file} is not a directory\n"
+    )
+    assert recorded == []

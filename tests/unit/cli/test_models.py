@@ -4,7 +4,7 @@ import pytest
 
 from botscore.cli import main, models
 from botscore.model.releases import PublishedRelease
-from tests.unit.model.release_fakes import model_variant
+from tests.unit.model.release_fakes import model_variant, repickled
 from tests.unit.model.test_shadow_report import score
 
 # Nothing listens there: a test that reached Redis would fail with "Redis at ...".
@@ -35,6 +35,48 @@ def test_publish_refuses_before_asking_redis(
     assert main.main(["models", "publish", str(directory), *argv]) == 1
     err = capsys.readouterr().err
     assert err.startswith("botscore: ") and says in err
+    assert "Redis at" not in err
+
+
+def _a_file(source, target):
+    target.write_text("")
+    return target
+
+
+def _as_directory(name):
+    def make(source, target):
+        model_variant(source, target)
+        (target / name).unlink()
+        (target / name).mkdir()
+        return target
+
+    return make
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (_a_file, "m/manifest.json: Not a directory"),
+        (_as_directory("manifest.json"), "m/manifest.json: Is a directory"),
+        (_as_directory("model.pkl"), "m/model.pkl: Is a directory"),
+        (
+            lambda source, target: model_variant(source, target, feature_names=[1, 2, 3]),
+            "feature_names must be a non-empty list",
+        ),
+        (
+            lambda source, target: model_variant(source, target, name="a/b"),
+            "name must be a non-empty string",
+        ),
+        (lambda source, target: repickled(source, target, {"a": 1}), "holds no classifier"),
+    ],
+    ids=["dir-a-file", "manifest-a-dir", "pickle-a-dir", "numbered-features", "name", "dict"],
+)
+def test_publish_refuses_a_bad_directory_in_one_line(
+    env, small_model_dir, tmp_path, capsys, make, says
+):
+    assert main.main(["models", "publish", str(make(small_model_dir, tmp_path / "m"))]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("botscore: ") and err.count("\n") == 1 and says in err
     assert "Redis at" not in err
 
 

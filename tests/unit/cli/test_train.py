@@ -7,6 +7,7 @@ import pytest
 
 from botscore.cli import train
 from botscore.cli.main import build_parser, main
+from botscore.model import training
 from botscore.model.registry import Thresholds
 from botscore.model.training import TRAINING_TRAFFIC
 from botscore.settings import Settings
@@ -99,3 +100,33 @@ def test_runs_without_a_project_config(monkeypatch, tmp_path):
     argv = ["--config", str(tmp_path / "absent.json"), "train", "--calibration-seeds", "9", "11"]
     assert main(argv) == 0
     assert calls[0][2] == [9, 11]
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--version", ""], "version must be a non-empty string"),
+        (["--version", "a/b"], "version must be a non-empty string"),
+        (["--humans-challenged", "2"], "share of humans challenged must be in [0, 1), got 2.0"),
+        (["--confidence", "1"], "confidence must be in [0, 1), got 1.0"),
+        (["--out", "{file}"], "{file} is not a directory"),
+    ],
+)
+def test_bad_arguments_are_refused_in_one_line_before_any_work(
+    monkeypatch, tmp_path, capsys, evaluations, argv, says
+):
+    """The real ``train_model``, stopped if it got as far as simulating (minutes)."""
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("simulated before checking the arguments")
+
+    monkeypatch.setattr(training, "simulate", no_work)
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    argv = [arg.format(file=a_file) for arg in argv]
+    out = [] if "--out" in argv else ["--out", str(tmp_path / "m")]
+    assert main(["--config", str(tmp_path / "absent.json"), "train", *out, *argv]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("botscore: ") and err.count("\n") == 1
+    assert says.format(file=a_file) in err
+    assert evaluations == []

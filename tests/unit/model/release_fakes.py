@@ -5,7 +5,9 @@ The Redis one is checked against the real server in tests/integration/test_model
 
 from __future__ import annotations
 
+import hashlib
 import json
+import pickle
 import shutil
 from pathlib import Path
 
@@ -48,4 +50,12 @@ def model_variant(source: Path, target: Path, **manifest_changes: object) -> Pat
     manifest = json.loads(path.read_text())
     manifest.update(manifest_changes)
     path.write_text(json.dumps(manifest))
+    return target
+
+
+def repickled(source: Path, target: Path, estimator: object) -> Path:
+    """A copy of the model directory ``source`` whose pickle holds ``estimator``, hash updated."""
+    pickled = pickle.dumps(estimator)
+    model_variant(source, target, sha256=hashlib.sha256(pickled).hexdigest())
+    (target / "model.pkl").write_bytes(pickled)
     return target

@@ -9,10 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
 
 from botscore.errors import ModelError
 from botscore.model.features import CATALOG
-from botscore.model.registry import Thresholds, load_model, resolve_model_dir
+from botscore.model.registry import (
+    Thresholds,
+    check_output_dir,
+    load_model,
+    read_manifest,
+    resolve_model_dir,
+)
+from tests.unit.model.release_fakes import repickled
 
 
 @pytest.fixture
@@ -149,3 +157,124 @@ def test_the_pickle_is_read_once_and_the_verified_bytes_are_what_is_unpickled(
     assert model.estimator != "not the reviewed model"
     assert hasattr(model.estimator, "predict_proba")
     assert len(opens) == 1
+
+
+def _file_as_model_dir(model_copy):
+    shutil.rmtree(model_copy)
+    model_copy.write_text("not a directory")
+
+
+def _manifest_as_directory(model_copy):
+    (model_copy / "manifest.json").unlink()
+    (model_copy / "manifest.json").mkdir()
+
+
+def _manifest_not_utf8(model_copy):
+    (model_copy / "manifest.json").write_bytes(b'{"name": "\xff"}')
+
+
+def _artifact_a_subdirectory(model_copy):
+    (model_copy / "sub").mkdir()
+    _edit_manifest(model_copy, artifact="sub")
+
+
+def _artifact_as_directory(model_copy):
+    (model_copy / "model.pkl").unlink()
+    (model_copy / "model.pkl").mkdir()
+
+
+@pytest.mark.parametrize(
+    ("tamper", "says"),
+    [
+        (_file_as_model_dir, r"m/manifest\.json: Not a directory"),
+        (_manifest_as_directory, r"manifest\.json: Is a directory"),
+        (_manifest_not_utf8, r"manifest\.json is not valid JSON: 'utf-8' codec"),
+        (_artifact_a_subdirectory, r"m/sub: Is a directory"),
+        (_artifact_as_directory, r"model\.pkl: Is a directory"),
+    ],
+)
+def test_files_that_cannot_be_read_are_refused_not_raised_as_os_errors(model_copy, tamper, says):
+    tamper(model_copy)
+    with pytest.raises(ModelError, match=says):
+        load_model(model_copy)
+
+
+@pytest.mark.parametrize(
+    ("feature_names", "says"),
+    [
+        ([1, 2, 3], "non-empty list of non-empty strings, got \\[1, 2, 3\\]"),
+        ([["a"]], "non-empty list of non-empty strings"),
+        ("requests_1m", "non-empty list of non-empty strings, got 'requests_1m'"),
+        ([], "non-empty list of non-empty strings, got \\[\\]"),
+        ([*CATALOG[:-1], ""], "non-empty list of non-empty strings"),
+        ([*CATALOG[:-1], CATALOG[0]], f"feature_names repeats {CATALOG[0]}$"),
+    ],
+    ids=["numbers", "lists", "a-string", "empty", "an-empty-name", "a-name-twice"],
+)
+def test_feature_names_must_be_distinct_names(model_copy, feature_names, says):
+    _edit_manifest(model_copy, feature_names=feature_names)
+    with pytest.raises(ModelError, match=says):
+        read_manifest(model_copy)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("name", {"a": 1}),
+        ("name", "a/b"),
+        ("name", "a b"),
+        ("name", ""),
+        ("version", ""),
+        ("version", 5),
+        ("version", "5\n"),
+    ],
+)
+def test_name_and_version_must_make_a_release_id(model_copy, field, value):
+    """The release id is ``name/version``: each part one non-empty word of text."""
+    _edit_manifest(model_copy, **{field: value})
+    with pytest.raises(ModelError, match=f"a model's {field} must be a non-empty string"):
+        read_manifest(model_copy)
+
+
+@pytest.mark.parametrize("field", ["artifact", "sha256", "sklearn_version"])
+def test_text_fields_must_be_strings(model_copy, field):
+    _edit_manifest(model_copy, **{field: 5})
+    with pytest.raises(ModelError, match=f"manifest field {field} must be a string, got 5"):
+        read_manifest(model_copy)
+
+
+@pytest.mark.parametrize(
+    "thresholds", [{"challenge": False, "block": True}, {"challenge": "0.5", "block": 0.9}]
+)
+def test_thresholds_must_be_numbers(model_copy, thresholds):
+    _edit_manifest(model_copy, thresholds=thresholds)
+    with pytest.raises(ModelError, match="thresholds must be numbers"):
+        read_manifest(model_copy)
+
+
+@pytest.mark.parametrize(
+    ("estimator", "says"),
+    [
+        ({"a": 1}, "holds no classifier: dict has no predict_proba"),
+        (None, "holds no classifier: NoneType has no predict_proba"),
+        (42, "holds no classifier: int has no predict_proba"),
+        (HistGradientBoostingClassifier(), r"never fitted \(no n_features_in_\)"),
+    ],
+    ids=["dict", "none", "int", "unfitted"],
+)
+def test_a_pickle_that_is_not_a_fitted_classifier_is_refused(
+    small_model_dir, tmp_path, estimator, says
+):
+    with pytest.raises(ModelError, match=says):
+        load_model(repickled(small_model_dir, tmp_path / "m", estimator))
+
+
+def test_an_output_directory_must_be_one_or_possible(tmp_path):
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    check_output_dir(tmp_path)
+    check_output_dir(tmp_path / "new" / "deeper")
+    for path in (a_file, a_file / "sub", tmp_path / "dangling"):
+        with pytest.raises(ModelError, match=f"cannot write into {path}: .* is not a directory"):
+            check_output_dir(path)

@@ -9,7 +9,7 @@ from botscore.errors import ModelError
 from botscore.model.features import CATALOG
 from botscore.model.releases import Release, release_id, signature_of
 from botscore.settings import Secret
-from tests.unit.model.release_fakes import model_variant
+from tests.unit.model.release_fakes import model_variant, repickled
 
 KEY = Secret("k" * 32)
 
@@ -116,3 +116,31 @@ def test_a_pickle_that_cannot_be_unpickled_is_refused(release):
     manifest["sha256"] = hashlib.sha256(junk).hexdigest()
     with pytest.raises(ModelError, match="cannot unpickle"):
         Release(json.dumps(manifest).encode(), junk).verify(Secret(), CATALOG)
+
+
+@pytest.mark.parametrize("artifact", ["sub", "model.pkl"])
+def test_an_artifact_that_is_a_directory_is_refused(small_model_dir, tmp_path, artifact):
+    variant = model_variant(small_model_dir, tmp_path / "m", artifact=artifact)
+    if artifact == "model.pkl":
+        (variant / artifact).unlink()
+    (variant / artifact).mkdir()
+    with pytest.raises(ModelError, match=rf"cannot read .*/m/{artifact}: Is a directory"):
+        Release.from_directory(variant)
+
+
+@pytest.mark.parametrize("estimator", [{"a": 1}, None, 42])
+def test_a_pickle_that_is_no_classifier_never_verifies(small_model_dir, tmp_path, estimator):
+    """It would go live, then fail in every classifier's first batch."""
+    release = Release.from_directory(repickled(small_model_dir, tmp_path / "m", estimator))
+    with pytest.raises(ModelError, match="holds no classifier"):
+        release.verify(Secret(), CATALOG)
+
+
+@pytest.mark.parametrize(
+    "change",
+    [{"name": "a/b"}, {"version": ""}, {"thresholds": {"challenge": False, "block": True}}],
+)
+def test_a_published_manifest_gets_the_same_checks(release, change):
+    manifest = {**json.loads(release.manifest_json), **change}
+    with pytest.raises(ModelError, match="must be"):
+        Release(json.dumps(manifest).encode(), release.pickled).verify(Secret(), CATALOG)

@@ -11,6 +11,7 @@ import pytest
 from threadpoolctl import threadpool_limits
 
 from botscore.errors import ModelError
+from botscore.model import training
 from botscore.model.registry import Thresholds, load_model
 from botscore.model.training import (
     CALIBRATION_SEEDS,
@@ -93,6 +94,29 @@ def test_calibration_seeds_must_be_given_and_not_the_training_seed(tmp_path):
     for seeds in ((), (SMALL.seed,), (4, SMALL.seed)):
         with pytest.raises(ModelError, match="calibration seeds"):
             train_model(tmp_path, SMALL, calibration_seeds=seeds)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        ({"version": ""}, "version must be a non-empty string"),
+        ({"version": "6 new"}, "version must be a non-empty string"),
+        ({"humans_challenged": 2.0}, r"share of humans challenged must be in \[0, 1\)"),
+        ({"confidence": 1.0}, r"confidence must be in \[0, 1\)"),
+        ({"out_dir": "file"}, "file is not a directory"),
+    ],
+)
+def test_arguments_are_refused_before_any_simulation(tmp_path, monkeypatch, arguments, says):
+    """Found after simulating and fitting, a mistake would cost minutes."""
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("simulated before checking the arguments")
+
+    monkeypatch.setattr(training, "simulate", no_work)
+    (tmp_path / "file").write_text("")
+    out_dir = tmp_path / arguments.pop("out_dir", "m")
+    with pytest.raises(ModelError, match=says):
+        train_model(out_dir, SMALL, calibration_seeds=(4,), **arguments)
 
 
 def test_the_report_reads_back(tmp_path):
