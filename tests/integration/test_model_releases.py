@@ -246,7 +246,15 @@ def test_release_keys_that_are_not_text_are_refused_not_crashed_on(tmp_path):
         [garbled] = watcher.check()
         assert isinstance(garbled, Refused) and "signature does not match" in garbled.reason
         assert watcher.current_id == BUNDLED_ID
-        assert "baseline/it-garbled" in botscore("list").stdout
+        # A manifest that is no longer usable is listed as such, with the others.
+        client.zadd(f"{KEY_PREFIX}:index", {"x/1": 1, "x/2": 2})
+        client.hset(f"{KEY_PREFIX}:release:x/1", mapping={"manifest": b"[]", "pickle": b""})
+        listing = botscore("list")
+        assert listing.returncode == 0, listing.stderr
+        lines = {line.split()[1]: line for line in listing.stdout.splitlines()[1:]}
+        assert lines.keys() == {"baseline/it-garbled", "x/1", "x/2"}
+        assert "unusable: " in lines["x/1"] and "not a JSON object" in lines["x/1"]
+        assert lines["x/2"].endswith("unusable: in the index but not stored")
 
 
 # --- a running scoring topology -------------------------------------------------------

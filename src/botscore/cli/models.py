@@ -145,7 +145,8 @@ def render(releases: list[PublishedRelease], bundled_dir: str) -> str:
         mark = "*" if r.live else "~" if r.shadow else " "
         lines.append(
             f"{mark} {r.id:<24}{_utc(r.published_ms):<22}"
-            f"{_utc(r.activated_ms):<22}{'yes' if r.signed else 'no':<8}{r.sha256[:16]}"
+            f"{_utc(r.activated_ms):<22}{'yes' if r.signed else 'no':<8}"
+            + (f"unusable: {r.problem}" if r.problem else r.sha256[:16])
         )
     return "\n".join(lines)
 

@@ -150,6 +150,8 @@ class PublishedRelease:
     activated_ms: int
     live: bool
     shadow: bool = False
+    # Why a classifier would refuse it (its stored manifest is unusable); empty when sound.
+    problem: str = ""
 
 
 class ReleaseStore:
@@ -272,18 +274,23 @@ class ReleaseStore:
                     ["manifest", "signature", "published_ms", "activated_ms"],
                 )
             )
-            if manifest_json is None:
-                raise ModelError(f"release {rid} is in the index but not stored")
-            manifest = Release(manifest_json, b"").manifest
+            # One release a classifier would refuse is listed as such, not the end of the list.
+            sha256, problem = "", "in the index but not stored"
+            if manifest_json is not None:
+                try:
+                    sha256, problem = Release(manifest_json, b"").manifest.sha256, ""
+                except ModelError as exc:
+                    problem = str(exc)
             found.append(
                 PublishedRelease(
                     id=rid,
-                    sha256=manifest.sha256,
+                    sha256=sha256,
                     signed=bool(signature),
-                    published_ms=int(published or 0),
-                    activated_ms=int(activated or 0),
+                    published_ms=_ms(published),
+                    activated_ms=_ms(activated),
                     live=rid == slots[Slot.LIVE],
                     shadow=rid == slots[Slot.SHADOW],
+                    problem=problem,
                 )
             )
         return found
@@ -292,6 +299,11 @@ class ReleaseStore:
 def _replies(reply: Any) -> list[bytes | None]:
     """redis-py types replies as ``Awaitable | Any``; the sync client's HMGET gives this."""
     return cast("list[bytes | None]", reply)
+
+
+def _ms(value: bytes | None) -> int:
+    """A stored time; 0 (shown as the epoch) when absent or not a whole number."""
+    return int(value) if value is not None and value.isdigit() else 0
 
 
 def _text(value: bytes | None) -> str | None:

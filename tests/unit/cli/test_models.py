@@ -105,6 +105,17 @@ def test_the_listing_marks_the_live_release():
     assert second.startswith("* m/2 ") and " yes " in second and "b" * 16 in second
 
 
+def test_the_listing_says_why_a_release_is_unusable():
+    releases = [
+        PublishedRelease("m/1", "a" * 64, False, 1_700_000_000_000, 0, True),
+        PublishedRelease("x/1", "", False, 0, 0, False, problem="no sha256 in the manifest"),
+    ]
+    _, sound, unusable = models.render(releases, "models/baseline").splitlines()
+    assert sound.endswith("a" * 16)
+    assert unusable.startswith("  x/1 ")
+    assert unusable.endswith("unusable: no sha256 in the manifest")
+
+
 def test_an_empty_store_names_the_bundled_model():
     assert models.render([], "models/baseline") == (
         "nothing published: classifiers score with the bundled models/baseline"
