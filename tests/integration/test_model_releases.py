@@ -251,7 +251,7 @@ def test_release_keys_that_are_not_text_are_refused_not_crashed_on(tmp_path):
         client.hset(f"{KEY_PREFIX}:release:x/1", mapping={"manifest": b"[]", "pickle": b""})
         listing = botscore("list")
         assert listing.returncode == 0, listing.stderr
-        lines = {line.split()[1]: line for line in listing.stdout.splitlines()[1:]}
+        lines = {line[2:].split()[0]: line for line in listing.stdout.splitlines()[1:]}
         assert lines.keys() == {"baseline/it-garbled", "x/1", "x/2"}
         assert "unusable: " in lines["x/1"] and "not a JSON object" in lines["x/1"]
         assert lines["x/2"].endswith("unusable: in the index but not stored")
