@@ -197,6 +197,27 @@ local function seen_before(id, t)
   return false
 end
 
+-- Only an id already stored, or repeated in the batch, can be a duplicate: most batches
+-- need one ZMSCORE and no ``held``.
+local ids, may_repeat = {}, false
+for i = 0, #fresh - 1 do
+  if fresh[i + 1] == '1' then
+    local id = ARGV[2 + i * WIDTH + 5]
+    if ids[id] then may_repeat = true end
+    ids[id] = true
+  end
+end
+if not may_repeat then
+  local listed = {}
+  for id in pairs(ids) do listed[#listed + 1] = id end
+  for k = 1, #listed, 1000 do
+    local times = redis.call('ZMSCORE', KEYS[3], unpack(listed, k, math.min(k + 999, #listed)))
+    for _, t in ipairs(times) do
+      if t then may_repeat = true end
+    end
+  end
+end
+
 -- The new requests, folded: summed counters, each member's latest time.
 local new, newest = 0, nil
 local counts, members, recent = {}, {}, {}
@@ -204,7 +225,7 @@ for g = 1, #GRANS do counts[g] = {} end
 for s = 1, NSETS do members[s] = {} end
 for i = 0, #fresh - 1 do
   local a = 2 + i * WIDTH
-  if fresh[i + 1] == '1' and seen_before(ARGV[a + 5], tonumber(ARGV[a + 3])) then
+  if may_repeat and fresh[i + 1] == '1' and seen_before(ARGV[a + 5], tonumber(ARGV[a + 3])) then
     fresh[i + 1] = '0'
   end
   if fresh[i + 1] == '1' then
