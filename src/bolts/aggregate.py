@@ -4,6 +4,8 @@ Delivery: a tuple is acked only after Redis has stored its whole batch (one roun
 so a Redis outage loses nothing: the tuple is failed, the spout replays its batch with
 backoff, and the dedup marks in Redis make a request that did land count once.
 Publishing the features is the ``DueFeaturesSpout``'s job; this bolt emits nothing.
+A user whose stored state was unusable (another program's value in its keys) has it
+deleted and started again from the tuple's requests: logged and counted as ``state_reset``.
 """
 
 from __future__ import annotations
@@ -47,13 +49,18 @@ class AggregateBolt(Bolt):  # type: ignore[misc]
         records = list(RequestBatch.from_values(tup.values).records())
         started = time.perf_counter()
         try:
-            fresh = self.store.apply(records, now_ms())
+            applied = self.store.apply(records, now_ms())
         except redis.RedisError as exc:
             self.logger.warning("Redis did not take %d updates, replaying: %s", len(records), exc)
             self.metrics.count("redis_failed", len(records))
             self.fail(tup)
             return
         self.ack(tup)
+        for user_id, reason in applied.reset.items():
+            self.logger.error("deleted the unusable feature state of user %r: %s", user_id, reason)
+        if applied.reset:
+            self.metrics.count("state_reset", len(applied.reset))
+        fresh = applied.fresh
         duplicates = len(fresh) - sum(fresh)
         self.metrics.count("applied", len(fresh) - duplicates)
         if duplicates:

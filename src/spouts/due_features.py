@@ -6,6 +6,10 @@ their features from the stored state, and emits them. Delivery: when the produce
 makes them due one interval later; a failed tuple leaves the user pending, so it is
 retried. A user is published at most once per ``publish_interval_ms``. Run one instance:
 two would publish the same users twice.
+
+A user whose stored state cannot be read (another program wrote into its keys) would be
+the oldest due user at every poll: its state is deleted instead, logged and counted as
+``state_reset``, and publishing goes on with the others.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import redis
 from streamparse import Spout
 
 from botscore.aggregation.definitions import compute_features
-from botscore.aggregation.redis_state import RedisFeatureStore
+from botscore.aggregation.redis_state import RedisFeatureStore, UnusableState
 from botscore.clock import now_ms
 from botscore.metrics import Metrics, storm_tags
 from botscore.observability.tagged_logs import tag_logs
@@ -62,11 +66,23 @@ class DueFeaturesSpout(Spout):  # type: ignore[misc]
             if self.next_poll >= self.next_size:
                 self._send_state_size()
             due = self.store.due(now, _BATCH + len(self.in_flight))
-            users = [u for u in due if u not in self.in_flight][:_BATCH]
+            if due.foreign:
+                self.logger.error("removed %d pending users that are not UTF-8", due.foreign)
+                self.metrics.count("state_reset", due.foreign)
+            users = [u for u in due.users if u not in self.in_flight][:_BATCH]
             candidates = self.store.read(users) if users else []
             for user_id, candidate in zip(users, candidates, strict=True):
                 if candidate is None:  # expired: nothing left to say about this user
                     self.store.drop_pending(user_id)
+                elif isinstance(candidate, UnusableState):
+                    self.store.reset(user_id)
+                    self.logger.error(
+                        "deleted the unreadable feature state of user %r (%s); "
+                        "its next request starts it again",
+                        user_id,
+                        candidate.reason,
+                    )
+                    self.metrics.count("state_reset")
                 elif now - candidate.published_ms < self.interval_ms:
                     self.store.postpone(user_id, candidate.published_ms + self.interval_ms)
                 else:
@@ -78,7 +94,7 @@ class DueFeaturesSpout(Spout):  # type: ignore[misc]
                     )
                     self.metrics.count("emitted")
         except redis.RedisError as exc:
-            self.logger.warning("Redis unavailable, publishing paused: %s", exc)
+            self.logger.warning("Redis failed, publishing paused: %s", exc)
             self.next_poll = time.monotonic() + _REDIS_RETRY_S
 
     def _send_state_size(self) -> None:

@@ -3,7 +3,8 @@
 Recorded WebLogs from the seeded simulator go in; the features the topology publishes
 must equal what the offline feature code computes from the same logs. The first tests
 share one run (``replay``), whose stream also carries every kind of unusable WebLog, one
-stamped a day ahead, and one user's oversized strings.
+stamped a day ahead, and one user's oversized strings; and Redis holds, before it starts,
+another program's values in two users' keys and in the pending set.
 """
 
 from __future__ import annotations
@@ -75,6 +76,12 @@ HUGE_TEXTS = 200
 # The README's bound on one user's Redis state (paths 2.0 MB, dedup marks 1.0 MB, the rest).
 USER_BOUND_BYTES = 3_200_000
 ROBOT = "\N{ROBOT FACE}"  # four bytes in UTF-8: the most bytes a cut to characters keeps
+# Before the run, another program's values: a string where this user's recent requests go
+# (the user then sends requests), and a meta hash that is not a number for a user who
+# sends none, pending since the epoch, beside a pending member that is not UTF-8.
+WRONG_TYPE_USER = "u-wrong-type"
+BAD_META_USER = "u-bad-meta"
+NOT_UTF8_MEMBER = b"\xff\xfe"
 
 Letter = tuple[str, bytes, int, str]  # reason, original key, original size, its SHA-256
 
@@ -205,6 +212,29 @@ def huge_texts() -> Iterator[WebLog]:
         )
 
 
+def wrong_type_user_logs() -> list[WebLog]:
+    return [
+        WebLog(
+            time_unix_ms=START_MS + i * 2000,
+            user_id=WRONG_TYPE_USER,
+            request_id=f"w{i}",
+            schema_version=1,
+            ip=f"198.51.100.{i}",
+            method="GET",
+            path=f"/w/{i}",
+            status=200,
+            user_agent="Mozilla/5.0",
+        )
+        for i in range(12)
+    ]
+
+
+def plant_another_programs_values(client: redis.Redis) -> None:
+    client.set(f"bs:agg:{{{WRONG_TYPE_USER}}}:t", "another program's value")
+    client.hset(f"bs:agg:{{{BAD_META_USER}}}:m", mapping={"last": "yesterday", "version": "1"})
+    client.zadd("bs:agg:pending", {BAD_META_USER: 0, NOT_UTF8_MEMBER: 0})
+
+
 def letter_of(key: bytes, value: bytes, reason: str) -> Letter:
     return reason, key, len(value), hashlib.sha256(value).hexdigest()
 
@@ -234,6 +264,8 @@ class Replay:
     memory: dict[str, tuple[int, int]]  # user -> bytes held by their keys, keys
     pending: int
     ttls: list[int]
+    log: str  # `sparse run`'s output
+    received: dict[str, set[str]]  # metric -> its tags, from the DogStatsD datagrams
 
 
 @pytest.fixture(scope="module")
@@ -241,7 +273,8 @@ def replay(kafka_settings, storm_on_path, tmp_path_factory) -> Replay:
     logs = recorded_logs(users=400, rate=25, duration_s=1200, seed=21)
     ahead, normal = a_day_ahead()
     bad = malformed_payloads()
-    expected = final_features(itertools.chain(logs, normal, huge_texts()))
+    wrong_type = wrong_type_user_logs()
+    expected = final_features(itertools.chain(logs, normal, huge_texts(), wrong_type))
     ahead_letter = letter_of(AHEAD_USER.encode(), ahead.SerializeToString(), "time_in_future")
     expected_letters = Counter(
         [
@@ -254,17 +287,26 @@ def replay(kafka_settings, storm_on_path, tmp_path_factory) -> Replay:
     with (
         agg_topics_of_a_run(kafka_settings, REDIS_DB) as topics,
         empty_redis_db(REDIS_DB) as client,
+        StatsdListener() as metrics,
     ):
+        plant_another_programs_values(client)
         # Unusable and oversized messages in the middle of the stream must not stall it.
         half = len(logs) // 2
         feed(topics, logs[:half])
+        feed(topics, wrong_type)
         produce(topics.kafka, [(k, v) for k, v, _ in bad], topic=topics.web_logs)
         feed(topics, [ahead, *normal])
         produce(topics.kafka, huge_addresses(), topic=topics.web_logs)
         feed(topics, huge_texts())
         feed(topics, logs[half:])
         started = time.monotonic()
-        with sparse_run(topics.kafka, log_path, topology="aggregation", **topics.env()) as process:
+        with sparse_run(
+            topics.kafka,
+            log_path,
+            topology="aggregation",
+            **topics.env(),
+            BOTSCORE_METRICS_STATSD_PORT=str(metrics.port),
+        ) as process:
             wait_committed_to_end(topics.kafka, topics.group, topics.web_logs, 420, process)
             wait_nothing_pending(client, 60, process)
             elapsed = time.monotonic() - started
@@ -284,6 +326,8 @@ def replay(kafka_settings, storm_on_path, tmp_path_factory) -> Replay:
             memory={user: project_memory(client, user) for user in (HUGE_IP_USER, HUGE_TEXT_USER)},
             pending=client.zcard("bs:agg:pending"),
             ttls=[client.ttl(k) for k in client.scan_iter("bs:agg:{*")],
+            log=log_path.read_text(errors="replace"),
+            received=metrics.tags_by_metric(),
         )
 
 
@@ -325,6 +369,20 @@ def test_every_unusable_weblog_is_dead_lettered_with_its_reason(replay):
 def test_a_weblog_a_day_ahead_leaves_its_user_to_the_normal_requests(replay):
     assert replay.features.latest.get(AHEAD_USER) == final_features(replay.after_ahead)[AHEAD_USER]
     assert replay.letters[replay.ahead] == 1, "the WebLog a day ahead was not time_in_future"
+
+
+def test_another_programs_values_in_the_state_are_deleted_logged_and_counted(replay):
+    # The user's requests came after the reset: its features are all of them, as offline.
+    assert replay.features.latest.get(WRONG_TYPE_USER) == replay.expected[WRONG_TYPE_USER]
+    assert BAD_META_USER not in replay.features.latest
+    # Nothing left of them (no key without expiry, nothing pending: the replay's own test).
+    assert "deleted the unusable feature state of user 'u-wrong-type': WRONGTYPE" in replay.log
+    assert "deleted the unreadable feature state of user 'u-bad-meta' (ValueError" in replay.log
+    assert "removed 1 pending users that are not UTF-8" in replay.log
+    assert_failure_metrics_sent(
+        "test_another_programs_values_in_the_state_are_deleted_logged_and_counted",
+        replay.received,
+    )
 
 
 def test_huge_strings_grow_redis_by_a_bounded_amount(replay, report_figure):

@@ -250,7 +250,7 @@ def test_stale_features_make_no_decision(edge_redis):
     now = now_ms()
     two_hours_ago = now - 2 * 3600 * 1000
     backlog = [_score("c-backlog", "block", two_hours_ago + i, offset=i) for i in range(3)]
-    assert writer.write(backlog, now) == ["stale"] * 3
+    assert writer.write(backlog, now).outcomes == ["stale"] * 3
     assert edge_redis.keys("*") == []
     assert _stats(edge_redis) == {"users_scored": 0, "users_blocked": 0, "users_challenged": 0}
 
@@ -259,17 +259,19 @@ def test_a_challenge_scored_after_a_block_is_what_the_edge_then_sees(edge_redis)
     writer = DecisionWriter(edge_redis, EnforcementSettings())
     edge = EdgeDecisions(edge_redis, cache_ms=0)
     now = now_ms()
-    assert writer.write([_score("c-1", "block", now - 60_000, offset=1)], now) == ["block"]
+    assert writer.write([_score("c-1", "block", now - 60_000, offset=1)], now).outcomes == ["block"]
     assert edge.decision_for("c-1") == "block"
-    assert writer.write([_score("c-1", "challenge", now - 1000, offset=2)], now) == ["challenge"]
+    assert writer.write([_score("c-1", "challenge", now - 1000, offset=2)], now).outcomes == [
+        "challenge"
+    ]
     assert edge.decision_for("c-1") == "challenge"
     assert _decisions(edge_redis) == {"c-1": ("challenge", now - 1000 + CHALLENGE_MS)}
 
     # The block again, late (a replay): older, so the challenge stays.
-    assert writer.write([_score("c-1", "block", now - 60_000, offset=1)], now) == ["kept"]
+    assert writer.write([_score("c-1", "block", now - 60_000, offset=1)], now).outcomes == ["kept"]
     assert edge.decision_for("c-1") == "challenge"
     # A newer allow lifts the decision.
-    assert writer.write([_score("c-1", "allow", now - 500, offset=3)], now) == ["allow"]
+    assert writer.write([_score("c-1", "allow", now - 500, offset=3)], now).outcomes == ["allow"]
     assert edge.decision_for("c-1") == "allow"
 
 
@@ -281,7 +283,7 @@ def test_a_feature_time_ahead_of_the_clock_lives_from_itself_only_within_the_ske
         _score("c-int64-ahead", "block", 2**63 - 1),
         _score("c-skewed", "block", now + skew),
     ]
-    assert writer.write(ahead, now) == ["future", "future", "block"]
+    assert writer.write(ahead, now).outcomes == ["future", "future", "block"]
     assert _decisions(edge_redis) == {"c-skewed": ("block", now + skew + BLOCK_MS)}
 
 
@@ -546,6 +548,31 @@ def _kill_redis_mid_stream(settings, own_redis, report_figure):
     assert {d for d, _ in decisions.values()} == {"block"}
     assert stats["users_blocked"] == pytest.approx(len(scores), rel=0.02)
     assert stats["users_scored"] == pytest.approx(len(scores), rel=0.02)  # a HyperLogLog
+
+
+def test_keys_of_another_type_are_replaced_and_decisions_go_on(settings, edge_redis, caplog):
+    """Another program's values where the merge keeps its own: one user's latest score,
+    and two of the counters; without the replacement every batch would be retried for good."""
+    edge_redis.hset(latest_key("c-00"), "another", "program")
+    edge_redis.set(SCORED_USERS_KEY, "not a HyperLogLog")
+    edge_redis.rpush(BLOCKED_USERS_KEY, "a", "list")
+    now = now_ms()
+    scores = [_score(f"c-{i:02d}", "block", now) for i in range(20)]
+    ends = _produce_scores(settings, scores)
+    with StatsdListener() as listener:
+        with enforcer(replace(settings, metrics=MetricsSettings(statsd_port=listener.port))):
+            _wait_committed(settings, ends)
+        received = listener.tags_by_metric()
+    assert set(_decisions(edge_redis)) == {s.user_id for s in scores}
+    stats = _stats(edge_redis)
+    # counted again from the first score (a HyperLogLog: exact this small)
+    assert stats["users_scored"] == stats["users_blocked"] == 20
+    [line] = [r.getMessage() for r in caplog.records if "another type" in r.getMessage()]
+    for key in (latest_key("c-00"), SCORED_USERS_KEY, BLOCKED_USERS_KEY):
+        assert key in line
+    assert_failure_metrics_sent(
+        "test_keys_of_another_type_are_replaced_and_decisions_go_on", received
+    )
 
 
 def test_edge_caches_answers_and_refreshes_them_in_bulk(edge_redis):

@@ -17,7 +17,12 @@ from hypothesis import strategies as st
 
 from botscore.aggregation.definitions import DISTINCT_SETS, compute_features, request_record
 from botscore.aggregation.offline import final_features
-from botscore.aggregation.redis_state import RedisFeatureStore
+from botscore.aggregation.redis_state import (
+    DueUsers,
+    PublishCandidate,
+    RedisFeatureStore,
+    UnusableState,
+)
 from botscore.simulator.population import build_population
 from botscore.simulator.traffic import TrafficGenerator
 from botscore.v1.web_log_pb2 import WebLog
@@ -63,7 +68,7 @@ def test_shuffled_and_redelivered_requests_give_the_memory_features(client):
     store = RedisFeatureStore(client, ttl_s=600)
     fresh = []
     for i in range(0, len(delivered), 200):
-        fresh += store.apply(delivered[i : i + 200], now_ms=0)
+        fresh += store.apply(delivered[i : i + 200], now_ms=0).fresh
     assert sum(fresh) == len(records), "a redelivery was counted twice"
 
     expected = final_features(logs)
@@ -84,15 +89,47 @@ def test_a_request_written_twice_at_two_offsets_is_counted_once(client):
     records = [request_record(e, SourceRef("w", 0, i)) for i, e in enumerate(logs)]
     store = RedisFeatureStore(client, ttl_s=600)
     written_again = request_record(logs[5], SourceRef("w", 0, 40))
-    assert store.apply([*records[:20], written_again], now_ms=0) == [True] * 20 + [False]
+    assert store.apply([*records[:20], written_again], now_ms=0).fresh == [True] * 20 + [False]
     written_again = request_record(logs[19], SourceRef("w", 1, 41))  # even on another partition
-    assert store.apply([*records[20:], written_again], now_ms=0) == [True] * 20 + [False]
+    assert store.apply([*records[20:], written_again], now_ms=0).fresh == [True] * 20 + [False]
     (candidate,) = store.read(["u1"])
     assert candidate is not None
     assert compute_features(candidate.state) == final_features(logs)["u1"].features
     assert candidate.version == 40
     # Past the 32 latest the id is forgotten (memory stays bounded): counted again.
-    assert store.apply([request_record(logs[7], SourceRef("w", 0, 42))], now_ms=0) == [True]
+    assert store.apply([request_record(logs[7], SourceRef("w", 0, 42))], now_ms=0).fresh == [True]
+
+
+def test_another_programs_values_make_a_users_state_unusable_and_it_is_started_again(client):
+    """A key of another type is deleted before the user's requests are applied; a state
+    that cannot be read back is reported, with why, and ``reset`` deletes it."""
+    logs = one_user_logs(10)
+    records = [request_record(e, SourceRef("w", 0, i)) for i, e in enumerate(logs)]
+    store = RedisFeatureStore(client, ttl_s=600)
+    client.set("bs:agg:{u1}:t", "another program's value")
+    client.rpush("bs:agg:{u1}:seen:0", "x")
+    applied = store.apply(records, now_ms=0)
+    assert applied.fresh == [True] * 10
+    assert list(applied.reset) == ["u1"] and applied.reset["u1"].startswith("WRONGTYPE")
+    (candidate,) = store.read(["u1"])
+    assert isinstance(candidate, PublishCandidate)
+    assert compute_features(candidate.state) == final_features(logs)["u1"].features
+
+    client.hset("bs:agg:{u1}:m", "last", "yesterday")
+    client.set("bs:agg:{u2}:c", "a string")
+    client.hset("bs:agg:{u2}:m", mapping={"last": "1", "version": "1"})
+    unreadable, wrong_type, missing = store.read(["u1", "u2", "u3"])
+    assert unreadable == UnusableState(
+        "u1", "ValueError: invalid literal for int() with base 10: b'yesterday'"
+    )
+    assert isinstance(wrong_type, UnusableState) and "WRONGTYPE" in wrong_type.reason
+    assert missing is None
+    store.reset("u1")
+    assert store.read(["u1"]) == [None] and "u1" not in store.due(now_ms=10**12, limit=10).users
+
+    client.zadd(store.pending_key, {b"\xff\xfe": 0, "u2": 1})
+    assert store.due(now_ms=10**12, limit=10) == DueUsers(["u2"], foreign=1)
+    assert client.zcard(store.pending_key) == 1
 
 
 def test_dedup_marks_below_the_replay_floor_are_forgotten(client):
@@ -112,13 +149,13 @@ def test_publication_bookkeeping(client):
     logs = one_user_logs(2)
     user = logs[0].user_id
     store.apply([request_record(logs[0], SourceRef("w", 0, 0))], now_ms=1000)
-    assert store.due(1000, 10) == [user]
+    assert store.due(1000, 10).users == [user]
     (candidate,) = store.read([user])
     # a request arrives while the publication is in flight: due again one interval later
     store.apply([request_record(logs[1], SourceRef("w", 0, 1))], now_ms=1500)
     store.published(user, candidate.version, now_ms=2000, interval_ms=2000)
-    assert store.due(3999, 10) == []
-    assert store.due(4000, 10) == [user]
+    assert store.due(3999, 10).users == []
+    assert store.due(4000, 10).users == [user]
     (candidate,) = store.read([user])
     assert candidate.published_ms == 2000
     store.published(user, candidate.version, now_ms=4100, interval_ms=2000)
@@ -132,9 +169,9 @@ def test_a_redis_that_lost_its_scripts_takes_the_batch_whole(client):
     logs = one_user_logs(3)
     records = [request_record(e, SourceRef("w", 0, i)) for i, e in enumerate(logs)]
     client.script_flush()
-    assert store.apply(records[:2], now_ms=0) == [True, True]
+    assert store.apply(records[:2], now_ms=0).fresh == [True, True]
     client.script_flush()
-    assert store.apply(records, now_ms=0) == [False, False, True]
+    assert store.apply(records, now_ms=0).fresh == [False, False, True]
     (candidate,) = store.read([logs[0].user_id])
     assert candidate is not None and candidate.version == 3
 
@@ -197,7 +234,7 @@ def test_batches_leave_the_state_of_one_request_at_a_time(
     store = RedisFeatureStore(database, 600, "new", sets=sets, recent=recent, marks=mark_cap)
     reference = PerRequestStore(database, 600, "ref", sets=sets, recent=recent, marks=mark_cap)
     for batch in cut:
-        assert store.apply(batch, now_ms=0) == reference.apply(batch, now_ms=0)
+        assert store.apply(batch, now_ms=0).fresh == reference.apply(batch, now_ms=0)
     users = sorted({r.user_id for batch in cut for r in batch})
     reread = RedisFeatureStore(database, 600, "ref", sets=sets)
     for got, expected in zip(store.read(users), reread.read(users), strict=True):

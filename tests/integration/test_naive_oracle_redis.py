@@ -92,7 +92,7 @@ def redis_features(
 ) -> dict[str, float]:
     client.flushdb()
     store = RedisFeatureStore(client, ttl_s=600, **(store_options or {}))
-    fresh = store.apply(delivered, now_ms=0)
+    fresh = store.apply(delivered, now_ms=0).fresh
     assert sum(fresh) == len(logs), (
         "a request was counted twice, or a new one taken for a redelivery"
     )
@@ -129,15 +129,17 @@ def test_a_replay_floor_drops_only_its_own_partitions_marks(client: redis.Redis)
     store = RedisFeatureStore(client, ttl_s=600)
     on_one = request_record(_request(0), SourceRef("oracle", 1, 3), replay_floor=3)
     on_zero = request_record(_request(1), SourceRef("oracle", 0, 10), replay_floor=10)
-    assert store.apply([on_one, on_zero], now_ms=0) == [True, True]
-    assert store.apply([on_one], now_ms=0) == [False], "partition 0's floor dropped a mark of 1"
+    assert store.apply([on_one, on_zero], now_ms=0).fresh == [True, True]
+    assert store.apply([on_one], now_ms=0).fresh == [False], (
+        "partition 0's floor dropped a mark of 1"
+    )
 
 
 def test_marks_beyond_the_cap_are_dropped_lowest_offset_first(client: redis.Redis) -> None:
     client.flushdb()
     store = RedisFeatureStore(client, ttl_s=600, marks=5)
     records = [request_record(_request(i), SourceRef("oracle", 0, i)) for i in range(30)]
-    assert all(store.apply(records, now_ms=0))
-    assert store.apply([records[25], records[29]], now_ms=0) == [False, False]
+    assert all(store.apply(records, now_ms=0).fresh)
+    assert store.apply([records[25], records[29]], now_ms=0).fresh == [False, False]
     marks = client.zrange(f"bs:agg:{{{USER}}}:seen:0", 0, -1)
     assert [int(m) for m in marks] == list(range(25, 30))

@@ -22,6 +22,12 @@ state a request-by-request update would.
 Publishing: a user with new requests enters the ``pending`` sorted set (user -> due
 time). The publisher takes due users, and on Kafka's confirmation removes them unless a
 request arrived meanwhile, in which case they are due again one interval later.
+
+A user's keys holding something this module never writes (a key of another type, a meta
+field that is not a number: another program writing into ``prefix``) make the state
+unusable. Rather than fail the batch, or the publication, of every user beside it for
+good, the store deletes that user's state and says so (``Applied.reset``,
+``UnusableState``): the user's later requests start it again.
 """
 
 from __future__ import annotations
@@ -45,7 +51,15 @@ from botscore.aggregation.definitions import (
 from botscore.wire.codec import MAX_EXACT_INT
 from botscore.wire.records import RequestRecord
 
-__all__ = ["DEDUP_MARKS", "PublishCandidate", "RedisFeatureStore", "StateSize"]
+__all__ = [
+    "DEDUP_MARKS",
+    "Applied",
+    "DueUsers",
+    "PublishCandidate",
+    "RedisFeatureStore",
+    "StateSize",
+    "UnusableState",
+]
 
 # Dedup marks kept per user and partition, twice the default ``kafka.max_in_flight``: a
 # replay recounts a request only if the user sent this many more on its partition before
@@ -327,6 +341,39 @@ return 2
 
 
 @dataclass(frozen=True)
+class Applied:
+    """What a batch did: per request whether it was new, and the users whose state was reset."""
+
+    fresh: list[bool]
+    # user -> why the stored state was unusable; it was deleted, then the requests applied
+    reset: dict[str, str]
+
+
+@dataclass(frozen=True)
+class UnusableState:
+    """A user's stored state that cannot be read back, and why (Redis's error, or the value)."""
+
+    user_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DueUsers:
+    users: list[str]
+    # Members of the pending set that are not UTF-8 (no user id is): removed from it.
+    foreign: int
+
+
+def _unusable(reply: object) -> bool:
+    """True for the error of a command that met a key of another type than it expects.
+
+    Only that one: any other error (out of memory, read-only, loading) says nothing about
+    the user's state, which must then be kept and the batch retried.
+    """
+    return type(reply) is redis.ResponseError and str(reply).startswith("WRONGTYPE")
+
+
+@dataclass(frozen=True)
 class PublishCandidate:
     user_id: str
     state: UserState
@@ -388,13 +435,15 @@ class RedisFeatureStore:
         base = f"{self.prefix}:{{{user_id}}}"
         return [f"{base}:c", f"{base}:m", f"{base}:t"] + [f"{base}:{s.name}" for s in self.sets]
 
-    def apply(self, records: Sequence[RequestRecord], now_ms: int) -> list[bool]:
-        """Store each request and mark its user pending; True where the request was new.
+    def apply(self, records: Sequence[RequestRecord], now_ms: int) -> Applied:
+        """Store each request and mark its user pending; ``fresh`` is True where it was new.
 
-        One round trip, one script call per user. Raises ``redis.RedisError`` if Redis did
-        not take all of them; the caller replays the lot, which the dedup marks make
-        harmless. Raises ``ValueError``, before sending anything, for an integer the script
-        could not hold exactly (decoding dead-letters such requests, so none should get here).
+        One round trip, one script call per user (a second for users whose state was
+        unusable, deleted first, or who met a missing script). Raises ``redis.RedisError``
+        if Redis did not take all of them; the caller replays the lot, which the dedup
+        marks make harmless. Raises ``ValueError``, before sending anything, for an
+        integer the script could not hold exactly (decoding dead-letters such requests,
+        so none should get here).
         """
         by_user: dict[str, list[int]] = {}
         for i, record in enumerate(records):
@@ -407,17 +456,17 @@ class RedisFeatureStore:
                 _exact(name, value)
             by_user.setdefault(record.user_id, []).append(i)
         if not records:
-            return []
+            return Applied([], {})
         calls = [
             self._call(user_id, [records[i] for i in indices])
             for user_id, indices in by_user.items()
         ]
-        replies = self._run(calls, list(by_user), now_ms)
+        replies, reset = self._run(calls, list(by_user), now_ms)
         fresh = [False] * len(records)
         for indices, reply in zip(by_user.values(), replies, strict=True):
             for i, flag in zip(indices, reply, strict=True):
                 fresh[i] = flag == ord("1")
-        return fresh
+        return Applied(fresh, reset)
 
     def _call(self, user_id: str, records: list[RequestRecord]) -> list[Any]:
         """EVALSHA's arguments for one user's requests, in order."""
@@ -442,23 +491,34 @@ class RedisFeatureStore:
         keys = self._keys(user_id) + [f"{base}:seen:{p}" for p in marks]
         return [self._apply_sha, len(keys), *keys, *args]
 
-    def _run(self, calls: list[list[Any]], users: Sequence[str], now_ms: int) -> list[bytes]:
-        """The script's reply to each call, with every user marked pending: one round trip.
+    def _run(
+        self, calls: list[list[Any]], users: Sequence[str], now_ms: int
+    ) -> tuple[list[bytes], dict[str, str]]:
+        """The script's reply to each call, with every user marked pending, and the resets.
 
-        Only when Redis lacks the script (first use, or after a restart) is it loaded and
-        the calls refused for that (they changed nothing) sent again.
+        One round trip, unless Redis lacked the script (first use, or after a restart), or
+        a user's keys were unusable: then the script is loaded, or the user's keys are
+        deleted, and the calls refused for that (a script stops at its first error, before
+        any write) are sent again, once.
         """
         results = self._send(calls, users, now_ms)
         refused = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
         if refused:
             self.client.script_load(self._apply)
+        reset = {users[i]: str(r) for i, r in enumerate(results) if _unusable(r)}
+        for i, result in enumerate(results):
+            if _unusable(result):
+                key_count = calls[i][1]
+                self.client.delete(*calls[i][2 : 2 + key_count])
+                refused.append(i)
+        if refused:
             again = self._send([calls[i] for i in refused], users, now_ms)
             for i, result in zip(refused, again, strict=True):
                 results[i] = result
         for result in results:
             if isinstance(result, Exception):
                 raise result
-        return cast("list[bytes]", results)
+        return cast("list[bytes]", results), reset
 
     def _send(self, calls: list[list[Any]], users: Sequence[str], now_ms: int) -> list[Any]:
         """One pipeline: the calls, then the pending marks; each call's reply or error."""
@@ -471,13 +531,22 @@ class RedisFeatureStore:
             raise marked
         return results
 
-    def due(self, now_ms: int, limit: int) -> list[str]:
+    def due(self, now_ms: int, limit: int) -> DueUsers:
+        """Up to ``limit`` users due by ``now_ms``, oldest first."""
         # redis-py types every command's reply as ``Awaitable | Any``; the sync client's is bytes.
-        users = cast(
+        members = cast(
             "list[bytes]",
             self.client.zrangebyscore(self.pending_key, "-inf", now_ms, start=0, num=limit),
         )
-        return [u.decode() for u in users]
+        users, foreign = [], []
+        for member in members:
+            try:
+                users.append(member.decode())
+            except UnicodeDecodeError:
+                foreign.append(member)
+        if foreign:
+            self.client.zrem(self.pending_key, *foreign)
+        return DueUsers(users, len(foreign))
 
     def size(self) -> StateSize:
         pipe = self.client.pipeline(transaction=False)
@@ -487,8 +556,8 @@ class RedisFeatureStore:
         pending, keys, memory = pipe.execute()
         return StateSize(int(pending), int(keys), int(memory["used_memory"]))
 
-    def read(self, user_ids: Sequence[str]) -> list[PublishCandidate | None]:
-        """Each user's state, or None when it expired (nothing left to publish)."""
+    def read(self, user_ids: Sequence[str]) -> list[PublishCandidate | UnusableState | None]:
+        """Each user's state, None when it expired (nothing left to publish), or why not."""
         pipe = self.client.pipeline(transaction=False)
         for user_id in user_ids:
             counters, meta, recent, *sets = self._keys(user_id)
@@ -497,26 +566,37 @@ class RedisFeatureStore:
             pipe.zrange(recent, 0, -1, withscores=True)
             for key in sets:
                 pipe.zcard(key)
-        results = pipe.execute()
+        results = pipe.execute(raise_on_error=False)
         width = 3 + len(self.sets)
-        candidates: list[PublishCandidate | None] = []
+        candidates: list[PublishCandidate | UnusableState | None] = []
         for i, user_id in enumerate(user_ids):
-            counters, meta, recent, *cards = results[i * width : (i + 1) * width]
-            if b"last" not in meta:
-                candidates.append(None)
-                continue
-            state = UserState(
-                last_ms=int(meta[b"last"]),
-                counters={k.decode(): int(v) for k, v in counters.items()},
-                distinct={s.name: int(n) for s, n in zip(self.sets, cards, strict=True)},
-                recent_ms=tuple(sorted(int(score) for _, score in recent)),
-            )
-            candidates.append(
-                PublishCandidate(
-                    user_id, state, int(meta[b"version"]), int(meta.get(b"published", 0))
-                )
-            )
+            replies = results[i * width : (i + 1) * width]
+            for reply in replies:
+                if isinstance(reply, Exception) and not _unusable(reply):
+                    raise reply
+            try:
+                candidates.append(self._candidate(user_id, replies))
+            except (redis.ResponseError, KeyError, ValueError) as exc:
+                candidates.append(UnusableState(user_id, f"{type(exc).__name__}: {exc}"))
         return candidates
+
+    def _candidate(self, user_id: str, replies: list[Any]) -> PublishCandidate | None:
+        """One user's stored state; raises the first error among ``replies``, or a parse error."""
+        for reply in replies:
+            if isinstance(reply, Exception):
+                raise reply
+        counters, meta, recent, *cards = replies
+        if b"last" not in meta:
+            return None
+        state = UserState(
+            last_ms=int(meta[b"last"]),
+            counters={k.decode(): int(v) for k, v in counters.items()},
+            distinct={s.name: int(n) for s, n in zip(self.sets, cards, strict=True)},
+            recent_ms=tuple(sorted(int(score) for _, score in recent)),
+        )
+        return PublishCandidate(
+            user_id, state, int(meta[b"version"]), int(meta.get(b"published", 0))
+        )
 
     def published(self, user_id: str, version: int, now_ms: int, interval_ms: int) -> None:
         """Kafka confirmed ``version``: done with the user unless newer requests came in."""
@@ -530,6 +610,13 @@ class RedisFeatureStore:
 
     def drop_pending(self, user_id: str) -> None:
         self.client.zrem(self.pending_key, user_id)
+
+    def reset(self, user_id: str) -> None:
+        """Delete the user's state and pending mark (its dedup marks expire on their own)."""
+        pipe = self.client.pipeline(transaction=True)
+        pipe.delete(*self._keys(user_id))
+        pipe.zrem(self.pending_key, user_id)
+        pipe.execute()
 
 
 def _exact(name: str, value: int) -> int:

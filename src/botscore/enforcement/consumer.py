@@ -192,8 +192,12 @@ def _apply_batch(
 
     def write() -> None:
         started = time.perf_counter()
-        outcomes.extend(writer.write(scores, now_ms()))
+        written = writer.write(scores, now_ms())
         metrics.histogram("redis_seconds", time.perf_counter() - started)
+        outcomes.extend(written.outcomes)
+        if written.replaced:
+            log.error("replaced keys of another type in Redis: %s", ", ".join(written.replaced))
+            metrics.count("keys_replaced", len(written.replaced))
 
     written = _until_done(
         stop,

@@ -18,6 +18,10 @@ set of scores seen, so replayed, reordered or late scores leave the same decisio
 The counters are HyperLogLogs of users (about 1% off, 12 KB each): users with a timely
 score, and users a timely score asked to block or to challenge, superseded or not. Unions
 do not depend on arrival order; counting transitions would.
+
+A latest-score key or a counter of another type than the script writes (another program's
+value) is replaced, and named in ``Written.replaced``: refusing it would refuse that
+batch, and the enforcer retries a batch until Redis takes it.
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ __all__ = [
     "STORED_DECISIONS",
     "DecisionWriter",
     "ScoreEffect",
+    "Written",
     "decision_key",
     "latest_key",
     "parse_score",
@@ -72,7 +77,8 @@ MAX_LIFE_MS = 365 * 24 * 3600 * 1000
 # KEYS: decision, latest score, scored users, blocked users, challenged users.
 # ARGV: user id, decision, feature time, partition, offset, expiry, latest-key expiry, now
 # (integers in ms, each at most MAX_SCRIPT_INT). Returns kept (an equal or newer score is
-# there), allow, expired (newest, but its decision is already over), challenge or block.
+# there), allow, expired (newest, but its decision is already over), challenge or block;
+# or, when it replaced keys of another type, an array of that outcome and those keys.
 _APPLY_SCORE = """
 local function int(i)
   local v = tonumber(ARGV[i])
@@ -88,18 +94,35 @@ if severity == nil then
 end
 local order = {int(3), int(4), int(5), severity}
 local expire_at, remember_until, now = int(6), int(7), int(8)
-redis.call('PFADD', KEYS[3], ARGV[1])
-if severity == 2 then redis.call('PFADD', KEYS[4], ARGV[1]) end
-if severity == 1 then redis.call('PFADD', KEYS[5], ARGV[1]) end
-local latest = redis.call('GET', KEYS[2])
+local replaced = {}
+-- A command on a key this script owns; a key of another type is deleted and the command
+-- run again. Any other error is raised as it came.
+local function owned(command, key, ...)
+  local reply = redis.pcall(command, key, ...)
+  if type(reply) == 'table' and reply.err then
+    if string.sub(reply.err, 1, 9) ~= 'WRONGTYPE' then error(reply) end
+    redis.call('DEL', key)
+    replaced[#replaced + 1] = key
+    return redis.call(command, key, ...)
+  end
+  return reply
+end
+local function done(outcome)
+  if #replaced == 0 then return outcome end
+  return {outcome, unpack(replaced)}
+end
+owned('PFADD', KEYS[3], ARGV[1])
+if severity == 2 then owned('PFADD', KEYS[4], ARGV[1]) end
+if severity == 1 then owned('PFADD', KEYS[5], ARGV[1]) end
+local latest = owned('GET', KEYS[2])
 if latest then
   local i = 0
   for part in string.gmatch(latest, '%d+') do
     i = i + 1
     local stored = tonumber(part)
-    if order[i] < stored then return 'kept' end
+    if order[i] < stored then return done('kept') end
     if order[i] > stored then break end
-    if i == #order then return 'kept' end
+    if i == #order then return done('kept') end
   end
 end
 local newest = {}
@@ -107,11 +130,11 @@ for i, v in ipairs(order) do newest[i] = text(v) end
 redis.call('SET', KEYS[2], table.concat(newest, ' '), 'PXAT', text(remember_until))
 if severity > 0 and expire_at > now then
   redis.call('SET', KEYS[1], ARGV[2], 'PXAT', text(expire_at))
-  return ARGV[2]
+  return done(ARGV[2])
 end
 redis.call('DEL', KEYS[1])
-if severity == 0 then return 'allow' end
-return 'expired'
+if severity == 0 then return done('allow') end
+return done('expired')
 """
 
 
@@ -198,6 +221,14 @@ def _clamp(value: int) -> int:
     return min(max(value, 0), MAX_SCRIPT_INT)
 
 
+@dataclass(frozen=True)
+class Written:
+    """Each score's outcome, and the keys of another type the merge replaced on the way."""
+
+    outcomes: list[str]
+    replaced: list[str]
+
+
 class DecisionWriter:
     """Applies scores to Redis: one MULTI pipeline per batch, one script call per timely score."""
 
@@ -215,7 +246,7 @@ class DecisionWriter:
         self.settings = settings
         self._apply = client.register_script(_APPLY_SCORE)
 
-    def write(self, scores: list[ScoreRecord], now_ms: int) -> list[str]:
+    def write(self, scores: list[ScoreRecord], now_ms: int) -> Written:
         """Apply ``scores`` at ``now_ms`` all or none; return each one's outcome."""
         pipe = self.client.pipeline(transaction=True)
         outcomes: list[str | None] = []
@@ -237,7 +268,16 @@ class DecisionWriter:
                 client=pipe,
             )
         applied = iter(pipe.execute() if None in outcomes else [])
-        return [outcome or next(applied).decode() for outcome in outcomes]
+        written = Written([], [])
+        for outcome in outcomes:
+            if outcome is None:
+                reply = next(applied)
+                if isinstance(reply, list):
+                    reply, *keys = reply
+                    written.replaced.extend(k.decode(errors="replace") for k in keys)
+                outcome = reply.decode()
+            written.outcomes.append(outcome)
+        return written
 
 
 def read_stats(client: redis.Redis) -> dict[str, int] | None:

@@ -111,6 +111,11 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
         "redis_failed": MetricSpec(
             Kind.COUNT, "requests Redis did not take (replayed)", on_failure=True
         ),
+        "state_reset": MetricSpec(
+            Kind.COUNT,
+            "users whose stored state held another program's values: deleted, started again",
+            on_failure=True,
+        ),
         "batch_size": MetricSpec(Kind.HISTOGRAM, "requests per Redis round trip"),
         "redis_seconds": MetricSpec(Kind.HISTOGRAM, "time of one Redis round trip"),
     },
@@ -123,6 +128,11 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
         "redis_memory_bytes": MetricSpec(Kind.GAUGE, "memory the feature state's Redis uses"),
         "failed": MetricSpec(
             Kind.COUNT, "feature publications that failed (retried)", on_failure=True
+        ),
+        "state_reset": MetricSpec(
+            Kind.COUNT,
+            "due users whose stored state could not be read: deleted (the log says why)",
+            on_failure=True,
         ),
     },
     Component.FEATURE_PRODUCER: _producer("feature messages"),
@@ -209,6 +219,11 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
         ),
         "redis_failed": MetricSpec(
             Kind.COUNT, "batches of decisions Redis did not take (retried)", on_failure=True
+        ),
+        "keys_replaced": MetricSpec(
+            Kind.COUNT,
+            "latest-score keys or user counters of another type, replaced (the log names them)",
+            on_failure=True,
         ),
         **_lag("the enforcer"),
     },

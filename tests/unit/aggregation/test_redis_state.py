@@ -57,7 +57,7 @@ def test_each_user_gets_one_call_with_its_requests_in_order_and_their_partitions
         record("u2", partition=1, offset=9, floor=2),
         record("u1", partition=3, offset=2, floor=1),
     ]
-    assert store.apply(batch, now_ms=T0) == [True, True, False]
+    assert store.apply(batch, now_ms=T0).fresh == [True, True, False]
     first, second = script_calls(client)
     base = "bs:agg:{u1}"
     assert first[0] == "EVALSHA"
@@ -100,7 +100,7 @@ def test_the_script_holds_the_caps_the_readme_states():
 def test_a_missing_script_is_loaded_and_only_the_refused_calls_sent_again():
     refused = NoScriptError("NOSCRIPT No matching script")
     store, client = fake_store([b"1", refused, 1], [b"0", 0])
-    assert store.apply([record("u1"), record("u2")], now_ms=T0) == [True, False]
+    assert store.apply([record("u1"), record("u2")], now_ms=T0).fresh == [True, False]
     client.script_load.assert_called_once_with(store._apply)
     *_, again = script_calls(client)
     assert again[2:4] == (7, "bs:agg:{u2}:c")
@@ -124,9 +124,36 @@ def test_an_error_in_any_reply_is_raised(replies):
         store.apply([record()], now_ms=T0)
 
 
+def test_a_user_whose_keys_are_of_another_type_is_deleted_and_sent_again_once():
+    wrong = redis.ResponseError("WRONGTYPE Operation against a key holding the wrong kind")
+    store, client = fake_store([b"1", wrong, 1], [b"1", 1])
+    applied = store.apply([record("u1"), record("u2", partition=4)], now_ms=T0)
+    assert applied.fresh == [True, True]
+    assert applied.reset == {"u2": str(wrong)}
+    [deleted] = client.delete.call_args_list
+    assert deleted.args == (*store._keys("u2"), "bs:agg:{u2}:seen:4")
+    *_, again = script_calls(client)
+    assert again[2:4] == (7, "bs:agg:{u2}:c")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        redis.exceptions.OutOfMemoryError("command not allowed when used memory > 'maxmemory'"),
+        redis.ResponseError("MISCONF Redis is configured to save RDB snapshots"),
+        redis.exceptions.ReadOnlyError("You can't write against a read only replica."),
+    ],
+)
+def test_an_error_that_is_not_about_the_users_keys_deletes_nothing(error):
+    store, client = fake_store([error, 1])
+    with pytest.raises(type(error)):
+        store.apply([record()], now_ms=T0)
+    client.delete.assert_not_called()
+
+
 def test_an_empty_batch_sends_nothing():
     store, client = fake_store()
-    assert store.apply([], now_ms=T0) == []
+    assert store.apply([], now_ms=T0).fresh == []
     client.pipeline.assert_not_called()
 
 
@@ -154,7 +181,7 @@ def test_the_largest_exact_integers_are_sent():
     store, client = fake_store([b"1", 1])
     largest = 2**53 - 1
     edge = record(time_ms=largest, source=SourceRef("w", largest, largest), replay_floor=largest)
-    assert store.apply([edge], now_ms=0) == [True]
+    assert store.apply([edge], now_ms=0).fresh == [True]
     [call] = script_calls(client)
     assert call[-8:-4] == (largest, largest, largest, 1 | 2 | 16 | 32)
 

@@ -6,7 +6,9 @@ import redis
 
 from bolts import aggregate
 from bolts.aggregate import AggregateBolt
+from botscore.aggregation.redis_state import Applied
 from botscore.wire.records import RequestBatch, RequestRecord, SourceRef
+from tests.unit.metrics_fakes import RecordingMetrics
 from tests.unit.storm_fakes import start, storm_tuple
 
 NOW_MS = 1_700_000_000_000
@@ -18,6 +20,7 @@ class _FakeStore:
     def __init__(self):
         self.link = None  # the bolt's StormLink, once it is started
         self.fresh = None
+        self.reset = {}
         self.error = None
         # (records, now_ms, Storm messages sent before the call)
         self.calls = []
@@ -26,7 +29,8 @@ class _FakeStore:
         self.calls.append((list(records), now_ms, len(self.link.messages())))
         if self.error is not None:
             raise self.error
-        return self.fresh if self.fresh is not None else [True] * len(records)
+        fresh = self.fresh if self.fresh is not None else [True] * len(records)
+        return Applied(fresh, self.reset)
 
 
 @pytest.fixture
@@ -40,6 +44,9 @@ def bolt(monkeypatch):
     monkeypatch.setattr(aggregate, "create_redis", lambda settings: None)
     monkeypatch.setattr(aggregate, "RedisFeatureStore", store_factory)
     monkeypatch.setattr(aggregate, "now_ms", lambda: NOW_MS)
+    monkeypatch.setattr(
+        aggregate, "Metrics", lambda settings, component, tags: RecordingMetrics(component)
+    )
     component, link = start(AggregateBolt, {}, monkeypatch)
     [store] = stores
     store.link = link
@@ -110,3 +117,14 @@ def test_a_batch_redis_did_not_take_fails_its_tuple_whole_for_replay(bolt):
     component.process(tup)  # the spout's replay
     assert link.commands() == [("fail", tup_id), ("ack", tup_id)]
     assert store.calls[0][0] == store.calls[1][0], "the replay stored another batch"
+
+
+def test_users_whose_state_was_reset_are_logged_and_counted_and_the_tuple_acked(bolt, caplog):
+    component, link, store = bolt
+    store.reset = {"user-1": "WRONGTYPE Operation against a key holding the wrong kind of value"}
+    tup_id, tup = _tuple_of(_requests(3))
+    component.process(tup)
+    assert link.commands() == [("ack", tup_id)]
+    assert component.metrics.counted("state_reset") == 1
+    assert component.metrics.counted("applied") == 3
+    assert "'user-1'" in caplog.text and "WRONGTYPE" in caplog.text

@@ -8,6 +8,7 @@ from kafka.errors import KafkaTimeoutError
 from kafka.structs import TopicPartition
 
 from botscore.enforcement import consumer
+from botscore.enforcement.decisions import Written
 from botscore.settings import Settings
 from botscore.vocabulary import Component
 from botscore.wire.codec import encode_threat_score
@@ -101,16 +102,17 @@ def _record(offset, value):
 class _Writer:
     """Fails ``failures`` times, then answers each score's outcome; records the clock."""
 
-    def __init__(self, failures, outcomes):
+    def __init__(self, failures, outcomes, replaced=()):
         self.failures = failures
         self.outcomes = outcomes
+        self.replaced = list(replaced)
         self.clocks = []
 
     def write(self, scores, now_ms):
         self.clocks.append(now_ms)
         if len(self.clocks) <= self.failures:
             raise redis.ConnectionError("down")
-        return self.outcomes[: len(scores)]
+        return Written(self.outcomes[: len(scores)], self.replaced)
 
 
 class _Letters:
@@ -142,6 +144,18 @@ def test_a_retried_batch_is_judged_by_the_clock_when_it_is_written(monkeypatch):
     ]
     [(_, _, seconds, _)] = [m for m in metrics.sent if m[1] == "redis_seconds"]
     assert seconds >= 0  # the write that succeeded, timed
+
+
+def test_keys_the_merge_replaced_are_logged_and_counted(caplog):
+    polled = {
+        TopicPartition("threat-scores", 0): [_record(0, encode_threat_score(_score_record()))]
+    }
+    replaced = ["bs:edge:latest:u-1", "bs:edge:scored_users"]
+    writer = _Writer(failures=0, outcomes=["block"], replaced=replaced)
+    metrics = RecordingMetrics(Component.ENFORCER)
+    assert consumer._apply_batch(polled, writer, _Letters(), _InstantStop(), metrics) is True
+    assert metrics.counted("keys_replaced") == 2
+    assert "bs:edge:latest:u-1, bs:edge:scored_users" in caplog.text
 
 
 def test_a_batch_commit_waits_at_most_2_s():

@@ -21,6 +21,7 @@ from botscore.enforcement.decisions import (
     SCORED_USERS_KEY,
     STALE,
     DecisionWriter,
+    Written,
     decision_key,
     latest_key,
     parse_score,
@@ -260,7 +261,7 @@ def test_a_batch_is_one_transaction_of_one_script_call_per_timely_score():
         _score(user_id="c-ahead", feature_time_ms=NOW + 86_400_000),
         _score(user_id="c-2", decision="challenge", feature_time_ms=NOW - 20),
     ]
-    assert writer.write(batch, NOW) == [STALE, "block", FUTURE, "kept"]
+    assert writer.write(batch, NOW) == Written([STALE, "block", FUTURE, "kept"], [])
     (pipe,) = client.pipelines
     assert pipe.transaction is True and pipe.executed == 1
     assert pipe.queued == [
@@ -279,11 +280,20 @@ def test_a_batch_is_one_transaction_of_one_script_call_per_timely_score():
     ]
 
 
+def test_keys_the_script_replaced_come_back_with_the_outcome():
+    replaced = [b"block", b"bs:edge:latest:c-1", b"bs:edge:scored_users"]
+    writer = DecisionWriter(_FakeRedis([replaced, b"kept"]), SETTINGS)
+    batch = [_score(user_id="c-1", feature_time_ms=NOW - 10), _score(feature_time_ms=NOW - 5)]
+    assert writer.write(batch, NOW) == Written(
+        ["block", "kept"], ["bs:edge:latest:c-1", "bs:edge:scored_users"]
+    )
+
+
 def test_a_batch_with_nothing_timely_never_reaches_redis():
     client = _FakeRedis(redis.ConnectionError("down"))
     writer = DecisionWriter(client, SETTINGS)
-    assert writer.write([_score(feature_time_ms=1)], NOW) == [STALE]
-    assert writer.write([], NOW) == []
+    assert writer.write([_score(feature_time_ms=1)], NOW) == Written([STALE], [])
+    assert writer.write([], NOW) == Written([], [])
     assert all(pipe.executed == 0 for pipe in client.pipelines)
 
 

@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from botscore.aggregation.definitions import UserState
-from botscore.aggregation.redis_state import PublishCandidate, StateSize
+from botscore.aggregation.redis_state import DueUsers, PublishCandidate, StateSize, UnusableState
 from botscore.errors import ConfigError
 from botscore.model.features import CATALOG
 from botscore.settings import MESSAGE_TIMEOUTS
@@ -77,6 +77,8 @@ class _Store:
         self.pending = {}  # user -> due, wall ms
         self.error = None
         self.published_calls = []
+        self.unusable = set()  # users whose stored state cannot be read
+        self.foreign = 0  # pending members that are not UTF-8, until the next due()
 
     def request(self, user_id, time_ms=None):
         user = self.users.setdefault(user_id, _User())
@@ -91,13 +93,17 @@ class _Store:
     def due(self, now_ms, limit):
         self._reachable()
         ready = sorted((due, user) for user, due in self.pending.items() if due <= now_ms)
-        return [user for _, user in ready[:limit]]
+        foreign, self.foreign = self.foreign, 0
+        return DueUsers([user for _, user in ready[:limit]], foreign)
 
     def read(self, user_ids):
         self._reachable()
         candidates = []
         for user_id in user_ids:
             user = self.users.get(user_id)
+            if user_id in self.unusable:
+                candidates.append(UnusableState(user_id, "WRONGTYPE"))
+                continue
             if user is None:
                 candidates.append(None)
                 continue
@@ -131,6 +137,12 @@ class _Store:
     def drop_pending(self, user_id):
         self._reachable()
         self.pending.pop(user_id, None)
+
+    def reset(self, user_id):
+        self._reachable()
+        self.users.pop(user_id, None)
+        self.pending.pop(user_id, None)
+        self.unusable.discard(user_id)
 
     def size(self):
         self._reachable()
@@ -259,6 +271,36 @@ def test_an_expired_user_leaves_the_pending_set_unpublished(spout, clock, store)
     del store.users["gone"]  # its keys expired
     assert _run(spout, clock, until_ms=3 * POLL_MS) == []
     assert store.pending == {}
+
+
+def test_an_unreadable_user_is_reset_logged_and_counted_and_the_others_published(
+    store, clock, monkeypatch, caplog
+):
+    created = []
+    monkeypatch.setattr(
+        due_features,
+        "Metrics",
+        lambda *a, **k: created.append(RecordingMetrics(a[1])) or created[-1],
+    )
+    spout = start(
+        DueFeaturesSpout,
+        {
+            "botscore.aggregation.publish_interval_ms": INTERVAL_MS,
+            "botscore.aggregation.publish_poll_ms": POLL_MS,
+        },
+        monkeypatch,
+    )
+    store.request("broken")  # the oldest due user, every poll until something is done
+    clock.advance(0.01)
+    store.request("fine")
+    store.unusable.add("broken")
+    store.foreign = 2
+    published = _run(spout, clock, until_ms=3 * POLL_MS)
+    assert [m["id"] for _, m in published] == ["1#fine"]
+    assert "broken" not in store.pending and "broken" not in store.users
+    assert created[0].counted("state_reset") == 3  # the unreadable user, two foreign members
+    logged = caplog.text
+    assert "'broken'" in logged and "WRONGTYPE" in logged and "2 pending users" in logged
 
 
 def test_polls_are_one_poll_interval_apart_and_a_late_call_does_not_wait(spout, clock):
