@@ -8,6 +8,15 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 export BOTSCORE_CACHE ?= $(HOME)/.cache/botscore
 export BOTSCORE_STATE ?= $(CURDIR)/.stack
+# The stack scripts put Redis and Kafka on REDIS_PORT and KAFKA_PORT (their messages say to
+# set them when a port is taken); botscore, bin/botscore and the tests read BOTSCORE_*: when
+# the first are set, the second follow them, unless set too.
+ifdef REDIS_PORT
+export BOTSCORE_REDIS_PORT ?= $(REDIS_PORT)
+endif
+ifdef KAFKA_PORT
+export BOTSCORE_KAFKA_BOOTSTRAP_SERVERS ?= 127.0.0.1:$(KAFKA_PORT)
+endif
 # bin/ holds our `storm` launcher and `botscore`; the venv holds sparse and streamparse_run.
 export PATH := $(CURDIR)/bin:$(CURDIR)/$(VENV)/bin:$(PATH)
 # streamparse runs Leiningen, which refuses to run as root unless told it is on purpose.
@@ -69,13 +78,21 @@ cluster-down:
 cluster-status:
 	stack/storm/cluster.sh status
 
+# The Storm cluster too (nothing to do when it is not running), first: its workers use Kafka
+# and Redis. Each is stopped even when one before it fails to stop; the recipe fails then.
 down:
-	stack/kafka/kafka.sh stop
-	stack/redis/redis.sh stop
+	rc=0; \
+	stack/storm/cluster.sh stop || rc=1; \
+	stack/kafka/kafka.sh stop || rc=1; \
+	stack/redis/redis.sh stop || rc=1; \
+	exit $$rc
 
+# Fails when a service is down, after showing both.
 status:
-	stack/kafka/kafka.sh status || true
-	stack/redis/redis.sh status || true
+	rc=0; \
+	stack/kafka/kafka.sh status || rc=1; \
+	stack/redis/redis.sh status || rc=1; \
+	exit $$rc
 
 deps:
 	stack/system-deps.sh
@@ -85,8 +102,10 @@ storm: deps
 
 venv: $(VENV)/.installed
 
+# Made again when its python has no pip: `python3 -m venv` leaves bin/python behind when it
+# fails (Debian without python3.X-venv), and that venv would fail every later run.
 $(VENV)/.installed: requirements.txt requirements-dev.txt
-	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip --version >/dev/null 2>&1 || python3 -m venv --clear $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 

@@ -109,6 +109,18 @@ require_port_free() {
 
 # -------------------------------------------------------- pid-file daemons --
 
+# pid_args PID: PID's command line, its arguments joined by spaces; fails once PID is gone.
+# Without ps (slim images lack procps) it is read from /proc: "cannot ask" must not read as
+# "not ours", or a daemon that is starting would be taken for one that died.
+pid_args() {
+  if command -v ps >/dev/null; then
+    ps -ww -o args= -p "$1" 2>/dev/null
+  else
+    local args
+    args=$(tr '\0' ' ' 2>/dev/null <"/proc/$1/cmdline") && [[ -n $args ]] && echo "$args"
+  fi
+}
+
 # pid_from_file FILE [ARGS_PATTERN]: the pid in FILE when that process runs and, given
 # ARGS_PATTERN, its command line contains it (so a recycled pid is not taken for ours).
 pid_from_file() {
@@ -116,26 +128,36 @@ pid_from_file() {
   [[ -f $file ]] || return 1
   pid=$(<"$file") || return 1
   [[ $pid =~ ^[0-9]+$ ]] || return 1
+  pid_gone "$pid" && return 1
   if [[ -n $pattern ]]; then
-    args=$(ps -ww -o args= -p "$pid" 2>/dev/null) || return 1
+    args=$(pid_args "$pid") || return 1
     [[ $args == *"$pattern"* ]] || return 1
-  else
-    kill -0 "$pid" 2>/dev/null || return 1
   fi
   echo "$pid"
 }
 
-pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+# pid_gone PID: PID has exited. A zombie has exited too: our daemons are orphans, and where
+# PID 1 never reaps (many CI containers) their zombies stay, and kill -0 succeeds on them.
+pid_gone() {
+  local stat
+  kill -0 "$1" 2>/dev/null || return 0
+  # The state is the field after the command name, which ends with the line's last ")".
+  read -r stat 2>/dev/null <"/proc/$1/stat" || return 1
+  stat=${stat##*) }
+  [[ $stat == Z* ]]
+}
 
 # stop_pid PID GRACE_S WHAT: SIGTERM, then SIGKILL when PID still runs after GRACE_S
-# seconds; returns once PID is gone. WHAT names it in the SIGKILL warning.
+# seconds; returns once PID is gone. WHAT names it in the messages. Stops the script when
+# PID outlives SIGKILL by 10 s (stuck in the kernel), so that `make down` never hangs.
 stop_pid() {
   local pid=$1 grace_s=$2 what=$3
   kill -TERM "$pid" 2>/dev/null || true
   wait_for "$grace_s" 0.1 pid_gone "$pid" && return 0
   info "$what (pid $pid) still alive after ${grace_s}s; sending SIGKILL"
   kill -KILL "$pid" 2>/dev/null || true
-  until pid_gone "$pid"; do sleep 0.1; done
+  wait_for 10 0.1 pid_gone "$pid" ||
+    die "$what (pid $pid) still alive 10s after SIGKILL; see: ps -o pid,stat,wchan,args -p $pid"
 }
 
 # ---------------------------------------------------------------- installs --

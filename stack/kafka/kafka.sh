@@ -363,10 +363,12 @@ show_log_tails() {
   tail -n "+$((server_log_mark + 1))" "$log_dir/server.log" 2>/dev/null | tail -n 30 >&2 || true
 }
 
-# The health check, giving up at once if the JVM exits (bad config, port clash).
+# The health check, giving up at once if the JVM exits (bad config, port clash). The pid file
+# names the broker this start launched or found: alive is enough (its command line names
+# kafka.Kafka only once exec'd).
 healthy_unless_exited() {
   healthy && return 0
-  broker_pid >/dev/null || { show_log_tails; rm -f "$pid_file"; die "broker exited during startup"; }
+  pid_from_file "$pid_file" >/dev/null || { show_log_tails; rm -f "$pid_file"; die "broker exited during startup"; }
   return 1
 }
 

@@ -11,15 +11,23 @@ state=$state_dir/redis
 port=${REDIS_PORT:-6379}
 pid_file=$state/redis.pid
 
-answers_ping() { redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG; }
+# Bounded: redis-cli waits forever on a listener that accepts and never answers (a stopped
+# or frozen Redis, a stuck port-forward).
+answers_ping() { timeout 2 redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG; }
 
-our_pid() { pid_from_file "$pid_file"; }
+# Our redis-server: the pid file's process, titled with our address (Redis sets its title so),
+# so that a pid recycled after a crash or a kill -9 is never taken for it.
+our_pid() { pid_from_file "$pid_file" "redis-server 127.0.0.1:$port"; }
 
 cmd_start() {
   need_command redis-server "apt-get install redis-server"
-  if our_pid >/dev/null && answers_ping; then
-    say "already up on 127.0.0.1:$port"
-    return
+  local pid
+  if pid=$(our_pid); then
+    if answers_ping; then
+      say "already up on 127.0.0.1:$port"
+      return
+    fi
+    die "redis-server (pid $pid) runs but does not answer on 127.0.0.1:$port; restart it: redis.sh stop && redis.sh start"
   fi
   require_port_free "$port" REDIS_PORT
   mkdir -p "$state"
@@ -36,21 +44,36 @@ cmd_start() {
   exit 1
 }
 
+# Redis deletes its pid file on a clean shutdown only; stop deletes it too, so that one left
+# by a crash or a SIGKILL never names a recycled pid later.
 cmd_stop() {
   local pid
   pid=$(our_pid) || {
+    rm -f "$pid_file"
     say "not running"
     return
   }
   stop_pid "$pid" 10 redis-server
+  rm -f "$pid_file"
   say "stopped"
 }
 
+# Up = our redis-server answers: another program's Redis on the port is not ours.
 cmd_status() {
+  local pid owner
+  if ! pid=$(our_pid); then
+    if port_in_use "$port"; then
+      owner=$(port_owner "$port")
+      say "down; 127.0.0.1:$port is in use by another process${owner:+ $owner}"
+    else
+      say "down"
+    fi
+    return 1
+  fi
   if answers_ping; then
-    say "up on 127.0.0.1:$port"
+    say "up on 127.0.0.1:$port (pid $pid)"
   else
-    say "down"
+    say "redis-server (pid $pid) does not answer on 127.0.0.1:$port"
     return 1
   fi
 }

@@ -14,6 +14,9 @@
 # virtualenv first on PATH (workers run `streamparse_run`). A supervisor itself reads the
 # storm.yaml in its own conf/ folder: the same, plus a short ZooKeeper session (see below).
 #
+# `start` starts the daemons that are not running, once every port they need is free; when it
+# fails, it stops those it started.
+#
 # Usage: cluster.sh start | stop | status | conf DAEMON (prints what DAEMON reads: zoo.cfg for
 #   zookeeper, storm.yaml for nimbus, supervisor-1 or supervisor-2)
 # Environment: STORM_ZK_PORT (2181), STORM_NIMBUS_PORT (6627), STORM_SLOTS_1 (6700,6701),
@@ -145,6 +148,9 @@ write_home() {
   fi
 }
 
+# The daemons this start launched, in order (stop_launched stops them when it fails).
+launched=()
+
 start_daemon() {
   local daemon=$1 home=$state/$1/home pid
   if pid=$(daemon_pid "$daemon"); then
@@ -163,6 +169,22 @@ start_daemon() {
       >"$log_dir/$daemon.out" 2>&1
   ) &
   echo $! >"$(pid_file "$daemon")"
+  launched+=("$daemon")
+}
+
+# A failed start stops what it launched, last first: left running, those daemons would hold
+# their ports, and the next start (a clean clone has no pid files) would refuse them. Alive
+# is enough to stop one (see daemon_alive_or_die): this script launched it.
+stop_launched() {
+  local i daemon pid
+  for ((i = ${#launched[@]} - 1; i >= 0; i--)); do
+    daemon=${launched[i]}
+    if pid=$(pid_from_file "$(pid_file "$daemon")"); then
+      stop_pid "$pid" 20 "$daemon"
+      info "$daemon stopped: this start failed"
+    fi
+    rm -f "$(pid_file "$daemon")"
+  done
 }
 
 # While a daemon starts, its pid is the subshell that is about to exec java (its command line
@@ -187,8 +209,30 @@ supervisor_port() {
   if [[ $1 == supervisor-1 ]]; then echo "$supervisor_port_1"; else echo "$supervisor_port_2"; fi
 }
 
+supervisor_slots() {
+  if [[ $1 == supervisor-1 ]]; then echo "$slots_1"; else echo "$slots_2"; fi
+}
+
 # A supervisor serves Thrift once it has registered and started its workers' monitor.
 supervisor_up() { daemon_alive_or_die "$1" && port_in_use "$(supervisor_port "$1")"; }
+
+# Every port that the daemons not running yet need, before any starts: a clash found midway
+# would fail the start after some had started. A supervisor's slots are not checked while
+# workers of its own run: those hold them, and it takes them back.
+check_ports() {
+  daemon_pid zookeeper >/dev/null || require_port_free "$zk_port" STORM_ZK_PORT
+  daemon_pid nimbus >/dev/null || require_port_free "$nimbus_port" STORM_NIMBUS_PORT
+  local supervisor slots slot
+  for supervisor in supervisor-1 supervisor-2; do
+    daemon_pid "$supervisor" >/dev/null && continue
+    require_port_free "$(supervisor_port "$supervisor")" STORM_SUPERVISOR_PORTS
+    [[ -n $(worker_pids "$supervisor") ]] && continue
+    IFS=, read -ra slots <<<"$(supervisor_slots "$supervisor")"
+    for slot in "${slots[@]}"; do
+      require_port_free "$slot" "STORM_SLOTS_${supervisor#supervisor-}"
+    done
+  done
+}
 
 cmd_start() {
   require_java 17 "Storm"
@@ -197,13 +241,11 @@ cmd_start() {
   need_command streamparse_run "the workers run it: put the project's virtualenv on PATH (make venv)"
   local started
   started=$(now_us)
-  if ! daemon_pid zookeeper >/dev/null; then
-    require_port_free "$zk_port" STORM_ZK_PORT
-  fi
+  check_ports
+  trap stop_launched EXIT
   start_daemon zookeeper
   wait_for "$start_timeout" 0.5 zookeeper_up || die "ZooKeeper not up after ${start_timeout}s"
   if ! daemon_pid nimbus >/dev/null; then
-    require_port_free "$nimbus_port" STORM_NIMBUS_PORT
     nimbus_log_start=$(($(stat -c %s "$log_dir/nimbus.log" 2>/dev/null || echo 0) + 1))
     build_scheduler
   fi
@@ -211,23 +253,21 @@ cmd_start() {
   wait_for "$start_timeout" 0.5 nimbus_leads || die "Nimbus does not lead after ${start_timeout}s"
   local supervisor
   for supervisor in supervisor-1 supervisor-2; do
-    if ! daemon_pid "$supervisor" >/dev/null; then
-      require_port_free "$(supervisor_port "$supervisor")" STORM_SUPERVISOR_PORTS
-    fi
     start_daemon "$supervisor"
   done
   for supervisor in supervisor-1 supervisor-2; do
     wait_for "$start_timeout" 0.5 supervisor_up "$supervisor" ||
       die "$supervisor not up after ${start_timeout}s"
   done
+  trap - EXIT
   say "up in $(seconds_since "$started"): ZooKeeper :$zk_port, Nimbus :$nimbus_port," \
     "supervisors with slots $slots_1 and $slots_2; logs in $log_dir"
 }
 
 # Workers outlive their supervisor: they are ours when their command line names one of our
-# supervisors' homes.
+# supervisors' homes (or SUPERVISOR's, given).
 worker_pids() {
-  pgrep -f -- "-Dstorm.home=$state/supervisor-[0-9]+/home .*org.apache.storm.(LogWriter|daemon.worker.Worker)" ||
+  pgrep -f -- "-Dstorm.home=$state/${1:-supervisor-[0-9]+}/home .*org.apache.storm.(LogWriter|daemon.worker.Worker)" ||
     true
 }
 

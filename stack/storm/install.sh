@@ -64,6 +64,9 @@ check_zookeeper() {
 # (versions) and the dependencies storm-client (provided) and commons-cli.
 install_flux_parent() {
   local version=$1 gav="org.apache.storm:flux:$1:pom"
+  # Already in Maven's local repository (nearly always): no Maven run.
+  [[ -f $HOME/.m2/repository/org/apache/storm/flux/$version/flux-$version.pom ]] && return 0
+  check_tools
   if mvn -B -q -f "$pom" dependency:get "-Dartifact=$gav" -Dtransitive=false \
     >/dev/null 2>&1; then
     return 0
@@ -133,6 +136,9 @@ main() {
   marker="$dest/.installed"
   sum="$(inputs_checksum)"
 
+  # In ~/.m2, not in $dest: it can be gone (~/.m2 cleared, or not cached in CI) while the
+  # marker below matches, and then Leiningen cannot resolve flux-core.
+  install_flux_parent "$version"
   if ! $force && marker_matches "$marker" "$sum"; then
     info "Storm $version already installed in $dest"
     return 0
@@ -147,7 +153,6 @@ main() {
   trap 'rm -rf "$tmp"' EXIT
   copy_jars "$tmp"
   check_zookeeper "$tmp/lib"
-  install_flux_parent "$version"
   write_conf "$tmp" "$dest"
   echo "$sum" >"$tmp/.installed"
 
