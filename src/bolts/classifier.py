@@ -40,6 +40,7 @@ from botscore.model.release_watch import (
     ReleaseWatcher,
     ShadowStopped,
     Switched,
+    Unpublished,
     Unreachable,
 )
 from botscore.model.releases import ReleaseStore, Slot, release_id
@@ -166,6 +167,14 @@ class ClassifierBolt(Bolt):  # type: ignore[misc]
                 outcome.reason,
             )
             self.metrics.count("model_refused")
+        elif isinstance(outcome, Unpublished):
+            self.logger.error(
+                "no model is published as live any more (was Redis emptied?); still scoring "
+                "with %s, but a classifier started now scores with the bundled model: "
+                "publish %s again",
+                outcome.release_id,
+                outcome.release_id,
+            )
         elif isinstance(outcome, Unreachable):
             self.logger.warning(
                 "cannot read published models from Redis (%s); scoring with %s, retrying",

@@ -139,7 +139,10 @@ def _read_scores(
 
 def render(releases: list[PublishedRelease], bundled_dir: str) -> str:
     if not releases:
-        return f"nothing published: classifiers score with the bundled {bundled_dir}"
+        return (
+            f"nothing published: classifiers started from now on score with the bundled "
+            f"{bundled_dir} (a running one keeps the model it has)"
+        )
     lines = [f"  {'release':<24}{'published (UTC)':<22}{'made live (UTC)':<22}{'signed':<8}sha256"]
     for r in releases:
         mark = "*" if r.live else "~" if r.shadow else " "

@@ -31,6 +31,7 @@ __all__ = [
     "ReleaseWatcher",
     "ShadowStopped",
     "Switched",
+    "Unpublished",
     "Unreachable",
     "wanted_release",
 ]
@@ -58,6 +59,16 @@ class ShadowStopped:
 
 
 @dataclass(frozen=True)
+class Unpublished:
+    """The live slot was emptied (Redis lost its data?) while ``release_id`` scores.
+
+    The running model stays; a classifier started from now on scores with the bundled one.
+    """
+
+    release_id: str
+
+
+@dataclass(frozen=True)
 class Unreachable:
     error: str
 
@@ -67,7 +78,7 @@ class Reachable:
     """The store answered again after ``Unreachable``."""
 
 
-Outcome = Switched | Refused | ShadowStopped | Unreachable | Reachable
+Outcome = Switched | Refused | ShadowStopped | Unpublished | Unreachable | Reachable
 
 
 def wanted_release(
@@ -76,7 +87,8 @@ def wanted_release(
     """The release to load now into a slot, or None to keep its current model.
 
     An empty slot keeps the current model (the bundled one at first, for the live slot);
-    a release once refused is not fetched again, since a published version never changes.
+    a release once refused is not fetched again, since a published version never changes
+    (one named but not stored is not refused: it is looked for at every check).
     """
     if slot_id is None or slot_id == current_id or slot_id in refused:
         return None
@@ -98,6 +110,10 @@ class ReleaseWatcher:
         self.current: dict[Slot, str | None] = {Slot.LIVE: current_id, Slot.SHADOW: None}
         # Refused for either slot: the checks are the same, so it is refused for both.
         self.refused: set[str] = set()
+        # Named by a slot but not stored (yet, or any more): reported once, looked for again.
+        self.missing: set[str] = set()
+        self._bundled = current_id
+        self._unpublished_reported = False
         self._unreachable = False
 
     @property
@@ -125,15 +141,28 @@ class ReleaseWatcher:
         if slots[Slot.SHADOW] is None and stopped is not None:
             self.current[Slot.SHADOW] = None
             outcomes.append(ShadowStopped(stopped))
+        running = self.current[Slot.LIVE]
+        if slots[Slot.LIVE] is not None:
+            self._unpublished_reported = False
+        elif running not in (None, self._bundled) and not self._unpublished_reported:
+            self._unpublished_reported = True
+            outcomes.append(Unpublished(running))
         for slot, rid in wanted.items():
             if rid is not None:
-                outcomes.append(self._load(slot, rid, releases[rid]))
+                loaded = self._load(slot, rid, releases[rid])
+                if loaded is not None:
+                    outcomes.append(loaded)
         return outcomes
 
-    def _load(self, slot: Slot, rid: str, release: Release | None) -> Switched | Refused:
+    def _load(self, slot: Slot, rid: str, release: Release | None) -> Switched | Refused | None:
+        """The release ``rid`` verified for ``slot``, or why not; None: already said."""
+        if release is None:
+            if rid in self.missing:
+                return None
+            self.missing.add(rid)
+            return Refused(rid, f"release {rid} is {slot} but not stored", slot)
+        self.missing.discard(rid)
         try:
-            if release is None:
-                raise ModelError(f"release {rid} is {slot} but not stored")
             model = release.verify(self._signing_key, self._columns)
         # The release is outside input: whatever its checks raise refuses it.
         except Exception as exc:

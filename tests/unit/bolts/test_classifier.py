@@ -374,3 +374,17 @@ def test_shadow_scoring_stops_when_the_challenger_is_taken_away(
     component.process(storm_tuple("t", _batch(small_model_dir, 3).to_values()))
     assert link.commands() == [("emit", None), ("ack", "t")]
     assert component.challenger is None
+
+
+def test_a_live_slot_emptied_under_a_published_model_is_logged_and_scoring_goes_on(
+    watching_bolt, release_store, small_model_dir, tmp_path, caplog
+):
+    release_store.publish(_release(small_model_dir, tmp_path, "v7"))
+    component, link = watching_bolt()
+    published = release_store.live
+    release_store.live, release_store.stored = None, {}  # Redis emptied
+    component.poller.run_once()
+    assert _scored_by(component, link, small_model_dir, "t1") == published
+    [line] = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert line.startswith("no model is published as live any more (was Redis emptied?)")
+    assert f"publish {published} again" in line

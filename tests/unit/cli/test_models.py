@@ -118,7 +118,8 @@ def test_the_listing_says_why_a_release_is_unusable():
 
 def test_an_empty_store_names_the_bundled_model():
     assert models.render([], "models/baseline") == (
-        "nothing published: classifiers score with the bundled models/baseline"
+        "nothing published: classifiers started from now on score with the bundled models/baseline "
+        "(a running one keeps the model it has)"
     )
 
 

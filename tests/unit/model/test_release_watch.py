@@ -10,6 +10,7 @@ from botscore.model.release_watch import (
     ReleaseWatcher,
     ShadowStopped,
     Switched,
+    Unpublished,
     Unreachable,
     wanted_release,
 )
@@ -80,10 +81,38 @@ def test_a_refused_release_is_reported_once_and_a_rollback_still_works(
     assert watcher.check() == []
 
 
-def test_a_live_id_without_its_release_is_refused(watcher, store):
-    store.live = "ghost/9"
+def test_a_live_id_without_its_release_is_refused_once_and_taken_when_stored(
+    watcher, store, small_model_dir, tmp_path
+):
+    release = _variant(small_model_dir, tmp_path, "v9")
+    store.live = release.id
     [refused] = watcher.check()
-    assert refused == Refused("ghost/9", "release ghost/9 is live but not stored")
+    assert refused == Refused(release.id, f"release {release.id} is live but not stored")
+    assert watcher.check() == []  # said once
+    store.publish(release)  # its hash written after the live slot (or written again)
+    [switched] = watcher.check()
+    assert isinstance(switched, Switched) and switched.release_id == release.id
+
+
+def test_a_live_slot_emptied_under_a_published_model_is_reported_once(
+    watcher, store, small_model_dir, tmp_path
+):
+    published = _variant(small_model_dir, tmp_path, "v2")
+    store.publish(published)
+    [switched] = watcher.check()
+    store.live, store.stored = None, {}  # FLUSHALL
+    assert watcher.check() == [Unpublished(switched.release_id)]
+    assert watcher.check() == []
+    assert watcher.current_id == switched.release_id  # the running model stays
+    store.publish(published)
+    assert watcher.check() == []  # published again: nothing to switch
+    store.live = None
+    assert watcher.check() == [Unpublished(switched.release_id)]  # a second time, reported again
+
+
+def test_nothing_published_under_the_bundled_model_is_not_reported(watcher, store):
+    store.live = None
+    assert watcher.check() == [] and watcher.check() == []
 
 
 def test_an_outage_is_reported_once_and_its_end_once(watcher, store, small_model_dir, tmp_path):
