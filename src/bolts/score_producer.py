@@ -3,11 +3,14 @@ the champion's to the scores topic and a challenger's to the shadow scores topic
 
 When the features and scores topics have as many partitions, a batch's scores go to the
 partition its features came from: the one the user id's key maps to (both topics are
-keyed by user id), without hashing each key here.
+keyed by user id), without hashing each key here. Topics can grow while the topology
+runs, so the counts are checked again every ``_RECHECK_S``, and a batch from a partition
+the scores topic is not known to have goes by its keys instead of failing its sends.
 """
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from kafka.errors import KafkaError
@@ -20,6 +23,8 @@ from botscore.wire.codec import encode_threat_score
 from botscore.wire.records import ScoreBatch
 
 _PARTITION = ScoreBatch.FIELDS.index("partition")
+# Seconds between two checks of the topics' partition counts (the producer's cached metadata).
+_RECHECK_S = 30.0
 
 
 class ScoreProducerBolt(KafkaProducerBolt):
@@ -30,17 +35,29 @@ class ScoreProducerBolt(KafkaProducerBolt):
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         super().initialize(storm_conf, context)
-        features_topic = Settings.from_options(storm_conf).kafka.features_topic
+        self.features_topic = Settings.from_options(storm_conf).kafka.features_topic
+        # The features partitions whose batches keep their number: every partition of the
+        # scores topic when both topics have as many, else none (the keys decide).
+        self.pinned: frozenset[int] | None = None
+        self.checked = 0.0
+        self._check_partitions()
+
+    def _check_partitions(self) -> None:
+        self.checked = time.monotonic()
         try:
-            counts = {len(self.producer.partitions_for(t)) for t in (features_topic, self.topic)}
+            features, scores = (
+                self.producer.partitions_for(t) for t in (self.features_topic, self.topic)
+            )
         except KafkaError as exc:
             self.logger.warning("partition counts unknown, keys decide: %s", exc)
-            counts = set()
-        self.same_partitions = len(counts) == 1
-        self.logger.info(
-            "scores go to %s",
-            "their features' partition" if self.same_partitions else "the partition of their key",
-        )
+            features, scores = set(), {-1}
+        pinned = frozenset(scores) if len(features) == len(scores) else frozenset()
+        if pinned != self.pinned:
+            self.logger.info(
+                "scores go to %s",
+                "their features' partition" if pinned else "the partition of their key",
+            )
+            self.pinned = pinned
 
     def encode(self, values: list[Any]) -> list[tuple[bytes, bytes]]:
         return [
@@ -49,7 +66,10 @@ class ScoreProducerBolt(KafkaProducerBolt):
         ]
 
     def partition(self, values: list[Any]) -> int | None:
-        return int(values[_PARTITION]) if self.same_partitions else None
+        if time.monotonic() - self.checked > _RECHECK_S:
+            self._check_partitions()
+        partition = int(values[_PARTITION])
+        return partition if self.pinned and partition in self.pinned else None
 
 
 class ShadowProducerBolt(ScoreProducerBolt):

@@ -1,9 +1,11 @@
 """The scoring topology's producer: a classifier's batch becomes one ``ThreatScore`` per user."""
 
+import dataclasses
+
 import pytest
 from kafka.errors import MessageSizeTooLargeError
 
-from bolts import kafka_producer
+from bolts import kafka_producer, score_producer
 from bolts.score_producer import ScoreProducerBolt, ShadowProducerBolt
 from botscore.v1.threat_score_pb2 import Decision, ThreatScore
 from botscore.vocabulary import Component
@@ -87,6 +89,26 @@ def test_otherwise_the_key_decides(monkeypatch, partitions):
     bolt, _, producer = _bolt(monkeypatch, partitions)
     bolt.process(storm_tuple("b", SCORES.to_values()))
     assert producer.sent_partitions == [None, None]
+
+
+def test_topics_that_grow_while_running_are_followed_and_a_new_partition_goes_by_key(monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(score_producer.time, "monotonic", lambda: clock[0])
+    bolt, link, producer = _bolt(monkeypatch, {"features-t": {0, 1, 2}, "scores-t": {0, 1, 2}})
+    producer.partitions["features-t"] = {0, 1, 2, 3, 4, 5}  # grown; the scores topic not yet
+    batch = dataclasses.replace(SCORES, partition=5)
+    bolt.process(storm_tuple("b5", batch.to_values()))
+    bolt.process(storm_tuple("b2", SCORES.to_values()))
+    assert producer.sent_partitions == [None, None, 2, 2]  # within 30 s: the old counts
+    clock[0] += 31
+    bolt.process(storm_tuple("b2", SCORES.to_values()))
+    assert producer.sent_partitions[4:] == [None, None]  # counts differ now: keys decide
+    producer.partitions["scores-t"] = {0, 1, 2, 3, 4, 5}
+    clock[0] += 31
+    bolt.process(storm_tuple("b5", batch.to_values()))
+    assert producer.sent_partitions[6:] == [5, 5]
+    producer.flush()
+    assert [c for c, _ in link.commands()] == ["ack"] * 4
 
 
 def _shadow_bolt(monkeypatch):
