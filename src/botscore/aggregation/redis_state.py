@@ -7,7 +7,9 @@ publication). Every key expires ``ttl`` after the user's last request, so memory
 active users, and every structure is capped, so it is bounded per user.
 
 Exactly once on top of at-least-once delivery: a request carries its Kafka partition and
-offset, and the script ignores a request whose mark is already in its partition's set.
+offset, and the script ignores a request whose mark is already in its partition's set. A
+mark is the offset and a digest of the request id (32 bits of its SHA-1), so that after
+a topic is recreated, a new request at an offset an old one had is not taken for it.
 Marks below that partition's replay floor can never be delivered again, so they are
 dropped; beyond ``DEDUP_MARKS`` per partition the lowest go too, so a replay of a request
 that old (the user sent that many more on the partition before it was committed) would
@@ -100,20 +102,23 @@ local function call_in_chunks(head, items)
   end
 end
 
--- A request is new unless its offset is marked on its partition. Marked one by one, as
+-- A request is new unless its mark is on its partition's marks. Marked one by one, as
 -- the requests come, a request leaves its mark and drops the marks below its replay floor
 -- and those beyond MARKS. Unless MARKS can be reached, the same happens with two writes
 -- per partition: a mark left at step s is gone at step k if a new request in s..k had a
 -- floor above it, and ``floors`` keeps the steps whose floor no later one reaches.
 local fresh, marked = {}, {}
+local function mark_of(i)
+  return ARGV[3 + i * WIDTH] .. ':' .. string.sub(redis.sha1hex(ARGV[7 + i * WIDTH]), 1, 8)
+end
 local function mark_one_by_one(marks, requests)
   for _, i in ipairs(requests) do
-    local offset = ARGV[3 + i * WIDTH]
-    if redis.call('ZSCORE', marks, offset) then
+    local offset, mark = ARGV[3 + i * WIDTH], mark_of(i)
+    if redis.call('ZSCORE', marks, mark) then
       fresh[i + 1] = '0'
     else
       fresh[i + 1] = '1'
-      redis.call('ZADD', marks, offset, offset)
+      redis.call('ZADD', marks, offset, mark)
       redis.call('ZREMRANGEBYSCORE', marks, '-inf', '(' .. ARGV[4 + i * WIDTH])
       local extra = redis.call('ZCARD', marks) - MARKS
       if extra > 0 then redis.call('ZREMRANGEBYRANK', marks, 0, extra - 1) end
@@ -122,30 +127,33 @@ local function mark_one_by_one(marks, requests)
   end
 end
 local function mark_together(marks, requests)
-  local offsets, since = {}, {}
-  for k, i in ipairs(requests) do offsets[k] = ARGV[3 + i * WIDTH] end
-  for k = 1, #offsets, 1000 do
-    local scores = redis.call('ZMSCORE', marks, unpack(offsets, k, math.min(k + 999, #offsets)))
+  local members, offset_of, since = {}, {}, {}
+  for k, i in ipairs(requests) do
+    members[k] = mark_of(i)
+    offset_of[members[k]] = ARGV[3 + i * WIDTH]
+  end
+  for k = 1, #members, 1000 do
+    local scores = redis.call('ZMSCORE', marks, unpack(members, k, math.min(k + 999, #members)))
     for j, score in ipairs(scores) do
-      if score then since[offsets[k + j - 1]] = 0 end
+      if score then since[members[k + j - 1]] = 0 end
     end
   end
   local steps, floors = {}, {}
-  local function dropped(offset, step)
+  local function dropped(mark, step)
     local lo, hi = 1, #steps + 1
     while lo < hi do
       local mid = math.floor((lo + hi) / 2)
       if steps[mid] >= step then hi = mid else lo = mid + 1 end
     end
-    return lo <= #steps and floors[lo] > tonumber(offset)
+    return lo <= #steps and floors[lo] > tonumber(offset_of[mark])
   end
   for k, i in ipairs(requests) do
-    local offset, floor = offsets[k], tonumber(ARGV[4 + i * WIDTH])
-    if since[offset] ~= nil and not dropped(offset, since[offset]) then
+    local mark, floor = members[k], tonumber(ARGV[4 + i * WIDTH])
+    if since[mark] ~= nil and not dropped(mark, since[mark]) then
       fresh[i + 1] = '0'
     else
       fresh[i + 1] = '1'
-      since[offset] = k
+      since[mark] = k
       while #steps > 0 and floors[#steps] <= floor do
         steps[#steps], floors[#floors] = nil, nil
       end
@@ -155,10 +163,10 @@ local function mark_together(marks, requests)
   if #steps == 0 then return end
   redis.call('ZREMRANGEBYSCORE', marks, '-inf', '(' .. int(floors[1]))
   local kept = {}
-  for offset, step in pairs(since) do
-    if step > 0 and not dropped(offset, step) then
-      kept[#kept + 1] = offset
-      kept[#kept + 1] = offset
+  for mark, step in pairs(since) do
+    if step > 0 and not dropped(mark, step) then
+      kept[#kept + 1] = offset_of[mark]
+      kept[#kept + 1] = mark
     end
   end
   call_in_chunks({'ZADD', marks}, kept)

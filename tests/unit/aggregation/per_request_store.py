@@ -4,7 +4,7 @@ The reference for ``RedisFeatureStore.apply``, which folds a batch's requests pe
 both must leave the same state and call the same requests new. This is the per-request
 script the store shipped with until then (issue 12), kept here unchanged apart from its
 caps, which are parameters, so that the two can be compared past small caps, and the
-check by request id added since. It writes the store's key layout, so
+check by request id and the marks' request digest added since. It writes the store's key layout, so
 ``RedisFeatureStore(client, ttl_s, prefix).read`` reads it back.
 """
 
@@ -23,9 +23,10 @@ __all__ = ["PerRequestStore"]
 # KEYS: counters, meta, recent, the request's partition's marks, then one key per
 # distinct set. ARGV: update (JSON), offset, replay floor, ttl in ms, marks cap.
 _APPLY = """
-if redis.call('ZSCORE', KEYS[4], ARGV[2]) then return 0 end
-local function int(n) return string.format('%d', n) end
 local u = cjson.decode(ARGV[1])
+local mark = ARGV[2] .. ':' .. string.sub(redis.sha1hex(u.r), 1, 8)
+if redis.call('ZSCORE', KEYS[4], mark) then return 0 end
+local function int(n) return string.format('%d', n) end
 local function add_capped(key, score, member, floor, cap)
   redis.call('ZADD', key, 'GT', score, member)
   if floor then redis.call('ZREMRANGEBYSCORE', key, '-inf', floor) end
@@ -34,7 +35,7 @@ local function add_capped(key, score, member, floor, cap)
 end
 if redis.call('ZSCORE', KEYS[3], u.r) then
   -- Its id is among the recent requests: written twice, at another offset.
-  add_capped(KEYS[4], ARGV[2], ARGV[2], '(' .. ARGV[3], tonumber(ARGV[5]))
+  add_capped(KEYS[4], ARGV[2], mark, '(' .. ARGV[3], tonumber(ARGV[5]))
   redis.call('PEXPIRE', KEYS[4], ARGV[4])
   return 0
 end
@@ -67,7 +68,7 @@ for _, g in ipairs(u.g) do
 end
 for i, s in ipairs(u.s) do add_capped(KEYS[4 + i], int(t), s.m, int(last - s.w), s.c) end
 add_capped(KEYS[3], int(t), u.r, nil, u.rc)
-add_capped(KEYS[4], ARGV[2], ARGV[2], '(' .. ARGV[3], tonumber(ARGV[5]))
+add_capped(KEYS[4], ARGV[2], mark, '(' .. ARGV[3], tonumber(ARGV[5]))
 redis.call('HINCRBY', KEYS[2], 'version', 1)
 for _, key in ipairs(KEYS) do redis.call('PEXPIRE', key, ARGV[4]) end
 return 1
