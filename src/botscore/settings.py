@@ -166,7 +166,11 @@ class KafkaSettings:
     )
     # "earliest" scores the retained backlog.
     auto_offset_reset: OffsetReset = field(
-        default="earliest", metadata={"doc": "where a new consumer group starts"}
+        default="earliest",
+        metadata={
+            "doc": "where a new consumer group starts (a spout whose position falls out of "
+            "the log reads on from its start)"
+        },
     )
     topic_partitions: int = field(
         default=4, metadata={"doc": "partitions of each topic botscore creates", "limits": POSITIVE}

@@ -178,6 +178,10 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             self.kafka,
             client_id=f"botscore-{self.component}-{task}",
             group_id=self.group,
+            # Where a new group starts is _read_from_commits' choice (the setting's); a
+            # position outside the log (retention, a recreated topic) goes to the log's
+            # start, so nothing still retained is skipped (_follow_the_log says what was).
+            auto_offset_reset="earliest",
             instance=f"{self.group}-{topology}-{self.component}-{task}",
         )
         deadline = time.monotonic() + 30
@@ -265,6 +269,7 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
 
     def _read_partition(self, messages: list[Any]) -> None:
         """Emit one partition's polled ``messages`` as batches; dead-letter the invalid."""
+        self._follow_the_log(messages[0])
         rows: list[Any] = []
         reads: list[_Read] = []
         for message in messages:
@@ -302,6 +307,58 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             sum(read.size for read in reads),
         )
         self.emit(batch.values, tup_id=tup_id)
+
+    def _follow_the_log(self, first: Any) -> None:
+        """Say so when Kafka's position is not where the spout left the partition.
+
+        Below it, the log moved back under the spout: the topic was recreated or truncated,
+        or the group's commit lay past the log's end and the consumer went to its start.
+        The partition starts over from there (old tuples in flight are forgotten, as on a
+        revocation). Above it, offsets are missing: gaps the log itself has (compaction,
+        transaction markers), unless the log now starts past them: deleted by retention
+        before they were read, which no reader can get back.
+        """
+        key = (first.topic, first.partition)
+        expected = self.in_flight.offsets.expected(key)
+        if expected is None or first.offset == expected:
+            return
+        where = f"{first.topic}/{first.partition}"
+        if first.offset < expected:
+            self.logger.error(
+                "%s: Kafka returned offset %d where %d was next: the log moved back (topic "
+                "recreated or truncated, or the group's commit was past its end); reading on "
+                "from %d",
+                where,
+                first.offset,
+                expected,
+                first.offset,
+            )
+            self.metrics.count("position_reset")
+            self.in_flight.forget_partitions({key})
+            self.in_flight.offsets.assigned(key, None)
+            return
+        tp = TopicPartition(first.topic, first.partition)
+        try:
+            log_start = self.consumer.beginning_offsets(
+                [tp], timeout_ms=int(_COORDINATOR_TIMEOUT_S * 1000)
+            )[tp]
+        except KafkaError as exc:
+            self.logger.warning(
+                "%s: offsets %d-%d not read, the log's start unknown: %s",
+                where,
+                expected,
+                first.offset - 1,
+                exc,
+            )
+            return
+        if log_start > expected:
+            self.logger.error(
+                "%s: offsets %d-%d were deleted (retention) before they were read",
+                where,
+                expected,
+                log_start - 1,
+            )
+            self.metrics.count("offsets_deleted", log_start - expected)
 
     def _dead_letter(self, read: _Read, reason: str, detail: str) -> None:
         """Set ``read`` aside; its reserved offset is released once Kafka has the letter."""

@@ -28,7 +28,7 @@ import redis
 from botscore.settings import RedisSettings
 from botscore.transport.redis_client import create_redis
 
-from .harness import ROOT, stack_env
+from .harness import ROOT, stack_env, stack_redis_db
 
 __all__ = [
     "RedisServer",
@@ -145,9 +145,10 @@ class RedisServer:
 
 
 def stack_redis() -> RedisServer:
-    """The stack's redis-server, the one `make up` started through ``redis.sh``."""
+    """The stack's redis-server, the one `make up` started through ``redis.sh``: on the port
+    the components use (``BOTSCORE_REDIS_PORT``, which the Makefile sets from REDIS_PORT)."""
     state = Path(os.environ.get("BOTSCORE_STATE", ROOT / ".stack"))
-    return RedisServer(state, int(os.environ.get("REDIS_PORT", "6379")))
+    return RedisServer(state, stack_redis_db(0).port)
 
 
 @contextmanager

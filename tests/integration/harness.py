@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,9 +24,10 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
 
-from botscore.settings import KafkaSettings, RedisSettings
-from botscore.transport.kafka_clients import connection_config, ensure_topics
+from botscore.settings import KafkaSettings, RedisSettings, Settings
+from botscore.transport.kafka_clients import connection_config, create_producer, ensure_topics
 from botscore.transport.redis_client import create_redis
 from botscore.transport.topic_reader import StartAt, assign_topic, read_to_end
 
@@ -41,6 +43,12 @@ def stack_env(**overrides: str) -> dict[str, str]:
     env.setdefault("LEIN_ROOT", "1")  # Leiningen refuses root otherwise
     env.update(overrides)
     return env
+
+
+def stack_redis_db(db: int) -> RedisSettings:
+    """Database ``db`` of the Redis the environment names (``BOTSCORE_REDIS_*``), as the
+    components under test will find it: the stack's, 127.0.0.1:6379, by default."""
+    return replace(Settings.from_options({}).redis, db=db)
 
 
 def new_run_id() -> str:
@@ -232,6 +240,67 @@ def end_offsets(settings: KafkaSettings, topic: str) -> dict[int, int]:
         consumer.close()
 
 
+# What ``plant_position_faults`` leaves on a topic before a topology reads it.
+DELETED_BEFORE_READ = 7  # messages on partition 0 that retention "deleted" unread
+PAST_THE_END = 10**9  # the group's commit on partition 1, past its log's end
+
+
+def plant_position_faults(settings: KafkaSettings, topic: str, group: str) -> None:
+    """Leave ``topic`` as a spout of ``group`` can find it after an outage or a mishap.
+
+    Partition 0 starts with ``DELETED_BEFORE_READ`` messages that are deleted (as
+    retention would) while the group's commit stays at 0, below the log's new start;
+    partition 1 carries a commit past its end (the topic recreated under a group that kept
+    its offsets). Call it before producing the run's own messages.
+    """
+    producer = create_producer(settings, client_id="it-plant")
+    try:
+        sent = [
+            producer.send(topic, key=b"planted", value=b"deleted-%d" % i, partition=0)
+            for i in range(DELETED_BEFORE_READ)
+        ]
+        placed = [(f.get(30).partition, f.get(30).offset) for f in sent]
+    finally:
+        producer.close()
+    offsets_file = ROOT / ".stack" / f"delete-records-{new_run_id()}.json"
+    offsets_file.parent.mkdir(exist_ok=True)
+    offsets_file.write_text(
+        f'{{"version": 1, "partitions": [{{"topic": "{topic}", "partition": 0, '
+        f'"offset": {DELETED_BEFORE_READ}}}]}}'
+    )
+    try:
+        subprocess.run(
+            [
+                str(ROOT / "stack/kafka/kafka.sh"),
+                "run-class",
+                "org.apache.kafka.tools.DeleteRecordsCommand",
+                "--bootstrap-server",
+                settings.bootstrap_servers,
+                "--offset-json-file",
+                str(offsets_file),
+            ],
+            check=True,
+            capture_output=True,
+            env=stack_env(),
+            timeout=120,
+        )
+    finally:
+        offsets_file.unlink()
+    consumer = KafkaConsumer(
+        **connection_config(settings), group_id=group, enable_auto_commit=False
+    )
+    try:
+        consumer.commit(
+            {
+                TopicPartition(topic, 0): OffsetAndMetadata(0, "", -1),
+                TopicPartition(topic, 1): OffsetAndMetadata(PAST_THE_END, "", -1),
+            }
+        )
+    finally:
+        consumer.close()
+    assert placed == [(0, i) for i in range(DELETED_BEFORE_READ)], placed
+
+
 def committed_offsets(settings: KafkaSettings, group: str, topic: str) -> dict[int, int]:
     """Each partition of ``topic`` -> ``group``'s committed position (0 if none yet).
 
@@ -318,11 +387,14 @@ def empty_redis_db(db: int) -> Iterator[redis.Redis]:
 
     Each test module has a database of its own, so none sees another's keys.
     """
-    client = create_redis(RedisSettings(db=db))
+    settings = stack_redis_db(db)
+    client = create_redis(settings)
     try:
         client.ping()
     except redis.RedisError as exc:
-        pytest.fail(f"no Redis at 127.0.0.1:6379 ({exc}): start the stack with `make up`")
+        pytest.fail(
+            f"no Redis at {settings.host}:{settings.port} ({exc}): start the stack with `make up`"
+        )
     client.flushdb()
     try:
         yield client

@@ -46,10 +46,13 @@ from .aggregation_stream import (
 )
 from .faults import redis_down, stack_redis
 from .harness import (
+    DELETED_BEFORE_READ,
+    PAST_THE_END,
     ROOT,
     committed_offsets,
     empty_redis_db,
     only_line,
+    plant_position_faults,
     read_topic,
     refused_dead_letter,
     sparse_run,
@@ -290,6 +293,7 @@ def replay(kafka_settings, storm_on_path, tmp_path_factory) -> Replay:
         StatsdListener() as metrics,
     ):
         plant_another_programs_values(client)
+        plant_position_faults(topics.kafka, topics.web_logs, topics.group)
         # Unusable and oversized messages in the middle of the stream must not stall it.
         half = len(logs) // 2
         feed(topics, logs[:half])
@@ -382,6 +386,18 @@ def test_another_programs_values_in_the_state_are_deleted_logged_and_counted(rep
     assert_failure_metrics_sent(
         "test_another_programs_values_in_the_state_are_deleted_logged_and_counted",
         replay.received,
+    )
+
+
+def test_web_logs_kafka_deleted_or_moved_back_are_reported_and_read_on(replay):
+    """Partition 0's first messages were deleted before the group read them, partition 1's
+    commit lay past its end: the spout said so once each and read on (every usable WebLog
+    counted, as the replay's first test shows)."""
+    deleted = f"/0: offsets 0-{DELETED_BEFORE_READ - 1} were deleted (retention) before"
+    moved_back = f"/1: Kafka returned offset 0 where {PAST_THE_END} was next"
+    assert replay.log.count(deleted) == 1 and replay.log.count(moved_back) == 1
+    assert_failure_metrics_sent(
+        "test_web_logs_kafka_deleted_or_moved_back_are_reported_and_read_on", replay.received
     )
 
 

@@ -24,7 +24,7 @@ import pytest
 from botscore.enforcement.edge import EdgeDecisions
 from botscore.observability.datadog_assets import grouped_tags, load_assets
 from botscore.observability.storm_stats import nimbus_client, read_cluster
-from botscore.settings import AggregationSettings, KafkaSettings, RedisSettings, Settings
+from botscore.settings import AggregationSettings, KafkaSettings, Settings
 from botscore.simulator.run import simulate
 from botscore.simulator.spec import SimulationSpec
 from botscore.transport.kafka_clients import ensure_topics
@@ -51,6 +51,7 @@ from .harness import (
     new_run_id,
     run_topics,
     stack_env,
+    stack_redis_db,
 )
 from .stream import PacedFeed, ScoreCollector, Source, produce, valid_users
 
@@ -337,7 +338,7 @@ def test_the_whole_loop_runs_on_the_cluster(scoring: Submitted, tmp_path, report
     settings = Settings(
         kafka=scoring.settings,
         aggregation=AggregationSettings(web_logs_topic=web_logs, consumer_group=f"cl-agg-{run}"),
-        redis=RedisSettings(db=LOOP_REDIS_DB),
+        redis=stack_redis_db(LOOP_REDIS_DB),
     )
     spec = SimulationSpec(
         users=500, bot_share=0.3, rate=30, duration_s=900, seed=43, speedup=SPEEDUP

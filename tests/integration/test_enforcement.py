@@ -43,7 +43,6 @@ from botscore.enforcement.edge import EdgeDecisions
 from botscore.settings import (
     EnforcementSettings,
     MetricsSettings,
-    RedisSettings,
     Settings,
 )
 from botscore.simulator.population import build_population
@@ -66,6 +65,7 @@ from .harness import (
     fresh_topics,
     run_topics,
     stack_env,
+    stack_redis_db,
 )
 from .stream import produce
 from .wire_proofs import assert_failure_metrics_sent
@@ -92,7 +92,7 @@ def settings(kafka_settings) -> Iterator[Settings]:
     topics = fresh_topics(kafka_settings)
     yield Settings(
         kafka=topics,
-        redis=RedisSettings(db=REDIS_DB),
+        redis=stack_redis_db(REDIS_DB),
         enforcement=EnforcementSettings(consumer_group=f"it-edge-{uuid.uuid4().hex[:8]}"),
         metrics=MetricsSettings(enabled=False),
     )

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from botscore.enforcement.edge import EdgeDecisions
-from botscore.settings import AggregationSettings, MetricsSettings, RedisSettings, Settings
+from botscore.settings import AggregationSettings, MetricsSettings, Settings
 from botscore.simulator.run import simulate
 from botscore.simulator.spec import SimulationSpec
 from botscore.simulator.visits import summarize_visits
@@ -33,6 +33,7 @@ from .harness import (
     run_topics,
     sparse_run,
     stack_env,
+    stack_redis_db,
     wait_until_reading,
 )
 from .stream import produce
@@ -56,7 +57,7 @@ def test_a_simulated_hour_blocks_bots_once_scores_arrive(
         aggregation=AggregationSettings(
             web_logs_topic=web_logs, consumer_group=f"it-loop-agg-{run}"
         ),
-        redis=RedisSettings(db=REDIS_DB),
+        redis=stack_redis_db(REDIS_DB),
     )
     spec = SimulationSpec(
         users=2000, bot_share=0.3, rate=30, duration_s=3600, seed=41, speedup=SPEEDUP

@@ -33,6 +33,8 @@ from botscore.wire.records import ScoreRecord, SourceRef
 from tests.statsd import StatsdListener
 
 from .harness import (
+    DELETED_BEFORE_READ,
+    PAST_THE_END,
     ROOT,
     consume_all,
     delete_topics,
@@ -40,6 +42,7 @@ from .harness import (
     enforcing,
     fresh_topics,
     only_line,
+    plant_position_faults,
     read_topic,
     refused_dead_letter,
     run_topics,
@@ -108,6 +111,7 @@ def pipeline_run(
     kafka_settings, storm_on_path, tmp_path_factory, report_figure
 ) -> Iterator[PipelineRun]:
     settings = fresh_topics(kafka_settings)
+    plant_position_faults(settings, settings.features_topic, scoring_group(settings))
     unusable = {
         USERS // 4: (b"refused", refused_dead_letter(settings)),
         USERS // 2: (b"garbage", GARBAGE),
@@ -276,6 +280,17 @@ def test_a_dead_letter_kafka_refuses_is_logged_counted_and_its_offset_finished(
     assert_failure_metrics_sent(
         "test_a_dead_letter_kafka_refuses_is_logged_counted_and_its_offset_finished",
         pipeline_run.metrics,
+    )
+
+
+def test_features_kafka_deleted_or_moved_back_are_reported_and_read_on(pipeline_run: PipelineRun):
+    """As for the web logs (``test_aggregation.py``): every message still held is scored
+    once (``test_exactly_one_score_per_message``), and the spout said what happened."""
+    topic = pipeline_run.settings.features_topic
+    only_line(pipeline_run.log, f"{topic}/0: offsets 0-{DELETED_BEFORE_READ - 1} were deleted")
+    only_line(pipeline_run.log, f"{topic}/1: Kafka returned offset 0 where {PAST_THE_END} was")
+    assert_failure_metrics_sent(
+        "test_features_kafka_deleted_or_moved_back_are_reported_and_read_on", pipeline_run.metrics
     )
 
 

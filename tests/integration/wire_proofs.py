@@ -62,6 +62,13 @@ FAILURE_PROOFS: dict[str, frozenset[str]] = {
     "test_another_programs_values_in_the_state_are_deleted_logged_and_counted": frozenset(
         {"botscore.aggregate.state_reset", "botscore.publisher.state_reset"}
     ),
+    # the topics' partition 0 lost messages unread, partition 1's commit lay past its end
+    "test_web_logs_kafka_deleted_or_moved_back_are_reported_and_read_on": frozenset(
+        {"botscore.web_logs_spout.offsets_deleted", "botscore.web_logs_spout.position_reset"}
+    ),
+    "test_features_kafka_deleted_or_moved_back_are_reported_and_read_on": frozenset(
+        {"botscore.features_spout.offsets_deleted", "botscore.features_spout.position_reset"}
+    ),
     "test_keys_of_another_type_are_replaced_and_decisions_go_on": frozenset(
         {"botscore.enforcer.keys_replaced"}
     ),

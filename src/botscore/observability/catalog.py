@@ -86,6 +86,16 @@ def _spout(what_in: str) -> dict[str, MetricSpec]:
             "dead letters Kafka refused for good (logged, offset moved on)",
             on_failure=True,
         ),
+        "position_reset": MetricSpec(
+            Kind.COUNT,
+            "partitions whose log moved back under the spout (topic recreated or truncated)",
+            on_failure=True,
+        ),
+        "offsets_deleted": MetricSpec(
+            Kind.COUNT,
+            "messages retention deleted before the spout read them (lost; the log says which)",
+            on_failure=True,
+        ),
     }
 
 

@@ -39,9 +39,16 @@ class OffsetTracker:
         else:
             self._committed[partition] = committed
 
+    def expected(self, partition: PartitionKey) -> int | None:
+        """The lowest offset the partition may emit next; None before anything is known."""
+        state = self._partitions.get(partition)
+        if state is None:
+            return None
+        return next(reversed(state.emitted)) + 1 if state.emitted else state.next_commit
+
     def emitted(self, partition: PartitionKey, offset: int) -> None:
         state = self._partitions.setdefault(partition, _PartitionState())
-        after = next(reversed(state.emitted)) + 1 if state.emitted else state.next_commit
+        after = self.expected(partition)
         if after is not None and offset < after:
             raise ValueError(f"{partition}: offset {offset} emitted out of order")
         state.emitted[offset] = False

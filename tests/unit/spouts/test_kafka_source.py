@@ -699,3 +699,58 @@ def test_a_deactivated_spout_commits_at_once_and_on_each_ack(run):
     r.step()
     assert r.member.commits == [{P0: 1}, {P0: 3}]  # nothing new to commit
     r.check_commits()
+
+
+def test_a_commit_past_the_logs_end_starts_the_partition_over_from_the_log(
+    run, monkeypatch, caplog
+):
+    """The topic was recreated: the group's commit (5001) is past the new log's end, and
+    kafka-python's out-of-range reset goes to its start. Was: every emit out of order, a
+    crash, and the same again after each restart."""
+    created = _record_metrics(monkeypatch)
+    r = run({P0: [b"a", b"b", b"c"]}, committed={P0: 5001})
+    assert [tup_id for tup_id, _ in r.step()] == _ids(0, 1, 2)
+    assert created[0].counted("position_reset") == 1
+    assert "lines/0: Kafka returned offset 0 where 5001 was next" in caplog.text
+    r.ack(*_ids(0, 1, 2))
+    assert r.commit_now() == [{P0: 3}]
+    r.check_commits()
+
+
+def test_a_log_that_moves_back_while_read_is_followed_and_old_tuples_forgotten(
+    run, monkeypatch, caplog
+):
+    created = _record_metrics(monkeypatch)
+    r = run({P0: [b"a", b"b", b"c", b"d"]})
+    r.step()
+    r.ack(*_ids(0, 1))
+    assert r.commit_now() == [{P0: 2}]
+    r.member.recreate(P0, [b"new-a"])
+    r.member.seek(P0, 0)  # where kafka-python's reset or truncation check puts it
+    assert [tup_id for tup_id, _ in r.step()] == _ids(0)
+    assert created[0].counted("position_reset") == 1
+    r.ack(*_ids(2, 3))  # late acks of the old log: ignored
+    r.ack(*_ids(0))
+    assert r.commit_now() == [{P0: 1}]
+
+
+def test_offsets_retention_deleted_before_they_were_read_are_logged_and_counted(
+    run, monkeypatch, caplog
+):
+    created = _record_metrics(monkeypatch)
+    log = [bytes([i]) for i in range(10)]
+    r = run({P0: log}, committed={P0: 2})
+    r.member.log_start[P0] = 6
+    assert [tup_id for tup_id, _ in r.step()] == _ids(6, 7, 8, 9)
+    assert created[0].counted("offsets_deleted") == 4
+    assert "lines/0: offsets 2-5 were deleted (retention) before they were read" in caplog.text
+    assert created[0].counted("position_reset") == 0
+
+
+def test_gaps_the_log_itself_has_are_read_past_in_silence(run, monkeypatch, caplog):
+    """Compaction or transaction markers leave offsets no record has."""
+    created = _record_metrics(monkeypatch)
+    r = run({P0: [b"a", b"b", b"c", b"d"]})
+    r.member.logs[P0] = [m for m in r.member.logs[P0] if m.offset != 0]  # offset 0: a marker
+    assert [tup_id for tup_id, _ in r.step()] == _ids(1, 2, 3)
+    assert created[0].counted("offsets_deleted") == 0 and "deleted" not in caplog.text

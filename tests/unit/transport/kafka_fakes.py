@@ -161,6 +161,9 @@ class FakeGroupMember:
     called on the caller's thread here, on kafka-python's I/O thread in a real consumer.
     ``refuse_committed`` makes ``committed`` raise, as on a coordinator timeout;
     ``refuse_end_offsets`` makes ``end_offsets`` raise, as on a broker timeout.
+    ``log_start`` is each partition's first offset still held (retention deleted those
+    below); a position outside the log is reset by the consumer's policy, as kafka-python
+    does on OFFSET_OUT_OF_RANGE, and ``recreate`` replaces a partition's log with a new one.
     """
 
     def __init__(
@@ -183,6 +186,7 @@ class FakeGroupMember:
         self.commits: list[dict[TopicPartition, int]] = []
         self.refuse_committed: KafkaError | None = None
         self.refuse_end_offsets: KafkaError | None = None
+        self.log_start: dict[TopicPartition, int] = {}
         self._coordinator = FakeCoordinator()
         self._fetcher = FakeFetcher()
 
@@ -226,10 +230,16 @@ class FakeGroupMember:
             if tp in self.group_committed:
                 self.subscription.seek(tp, self.group_committed[tp])
         self.subscription.reset_missing_positions()
+        for tp in self.subscription.fetchable_partitions():
+            position = self.subscription.assignment[tp].position.offset
+            if not self.log_start.get(tp, 0) <= position <= len(self.logs[tp]):
+                self.subscription.request_offset_reset(tp)  # OFFSET_OUT_OF_RANGE
         for tp in self.subscription.partitions_needing_reset():
             strategy = self.subscription.assignment[tp].reset_strategy
             earliest = strategy == OffsetResetStrategy.EARLIEST
-            self.subscription.seek(tp, 0 if earliest else len(self.logs[tp]))
+            self.subscription.seek(
+                tp, self.log_start.get(tp, 0) if earliest else len(self.logs[tp])
+            )
         batch: dict[TopicPartition, list[Any]] = {}
         for tp in self.subscription.fetchable_partitions():
             start = self.subscription.assignment[tp].position.offset
@@ -269,6 +279,15 @@ class FakeGroupMember:
     def seek_to_end(self, *partitions: TopicPartition) -> None:
         for tp in partitions:
             self.subscription.request_offset_reset(tp, OffsetResetStrategy.LATEST)
+
+    def recreate(self, tp: TopicPartition, values: list[bytes]) -> None:
+        self.logs[tp] = [record(tp.topic, tp.partition, o, v) for o, v in enumerate(values)]
+        self.log_start.pop(tp, None)
+
+    def beginning_offsets(
+        self, partitions: list[TopicPartition], timeout_ms: int | None = None
+    ) -> dict[TopicPartition, int]:
+        return {tp: self.log_start.get(tp, 0) for tp in partitions}
 
     def end_offsets(
         self, partitions: list[TopicPartition], timeout_ms: int | None = None
