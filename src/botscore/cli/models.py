@@ -124,7 +124,10 @@ def _read_scores(
     settings: KafkaSettings, topic: str, last: int | None
 ) -> tuple[list[ScoreRecord], int]:
     """The scores on ``topic`` up to its end offsets now, and how many were undecodable."""
-    consumer = KafkaConsumer(**connection_config(settings), enable_auto_commit=False)
+    # A position retention moves out of the log goes to its start, not past what is left.
+    consumer = KafkaConsumer(
+        **connection_config(settings), enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     scores, bad = [], 0
     try:
         for record in read_to_end(consumer, topic, last=last):

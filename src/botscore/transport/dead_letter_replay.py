@@ -127,7 +127,10 @@ def list_dead_letters(
 ) -> Generator[DeadLetterRecord | Undecodable, None, None]:
     """The letters on the dead-letter topic (only ``reason``'s if given), and every
     record there that is not a letter. Reads without a group: nothing is committed."""
-    consumer = KafkaConsumer(**connection_config(settings), enable_auto_commit=False)
+    # A position retention moves out of the log goes to its start, not past what is left.
+    consumer = KafkaConsumer(
+        **connection_config(settings), enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     try:
         for _, entry in read_dead_letters(consumer, settings.dead_letter_topic):
             if isinstance(entry, Undecodable) or _wanted(entry, reason):

@@ -18,6 +18,8 @@ from botscore.errors import TopicMissing
 __all__ = ["AssignableConsumer", "StartAt", "assign_topic", "read_to_end"]
 
 POLL_TIMEOUT_MS = 1000
+# Empty polls in a row after which read_to_end asks for the end offsets again.
+IDLE_POLLS = 10
 
 
 class StartAt(Enum):
@@ -83,6 +85,12 @@ def read_to_end(
     end) and ends at the end offsets taken when reading starts: records written meanwhile
     are left for the next reader, so the read always finishes. The records are
     ``kafka.consumer.fetcher.ConsumerRecord``s.
+
+    A partition can end in offsets no poll returns (transaction markers), and its log can
+    move back under the reader (the topic recreated or truncated), leaving the first end out
+    of reach: positions are checked after every poll, and after ``IDLE_POLLS`` empty polls
+    an end the log no longer reaches is lowered to where it is now. A topic deleted meanwhile
+    makes the end offsets raise (``KafkaError``) rather than the read wait for good.
     """
     start = StartAt.COMMITTED if from_committed else StartAt.BEGINNING
     assigned = assign_topic(consumer, topic, start=start)
@@ -91,10 +99,17 @@ def read_to_end(
         for tp in assigned:
             consumer.seek(tp, max(consumer.position(tp), end[tp] - last))
     remaining = {tp for tp in assigned if consumer.position(tp) < end[tp]}
+    idle = 0
     while remaining:
-        for tp, records in consumer.poll(timeout_ms=POLL_TIMEOUT_MS).items():
+        polled = consumer.poll(timeout_ms=POLL_TIMEOUT_MS)
+        for tp, records in polled.items():
             for record in records:
                 if record.offset < end[tp]:
                     yield record
-            if consumer.position(tp) >= end[tp]:
-                remaining.discard(tp)
+        idle = 0 if polled else idle + 1
+        if idle >= IDLE_POLLS:
+            idle = 0
+            now = consumer.end_offsets(sorted(remaining))
+            for tp in remaining:
+                end[tp] = min(end[tp], now[tp])
+        remaining = {tp for tp in remaining if consumer.position(tp) < end[tp]}

@@ -4,7 +4,7 @@ import pytest
 from kafka import TopicPartition
 
 from botscore.errors import BotscoreError, TopicMissing
-from botscore.transport.topic_reader import StartAt, assign_topic, read_to_end
+from botscore.transport.topic_reader import IDLE_POLLS, StartAt, assign_topic, read_to_end
 
 from .kafka_fakes import FakeConsumer
 
@@ -91,3 +91,35 @@ def test_read_to_end_can_take_only_the_last_records_of_each_partition():
     consumer = three_partitions()
     records = list(read_to_end(consumer, T, last=2))
     assert sorted((r.partition, r.offset) for r in records) == [(0, 1), (0, 2), (2, 0)]
+
+
+def test_a_partition_ending_in_offsets_no_poll_returns_is_done_when_its_position_is():
+    consumer = FakeConsumer({T: {0: [b"a", b"b", b"marker"]}}, max_per_poll=10)
+    p0 = TopicPartition(T, 0)
+    consumer.logs[p0] = consumer.logs[p0][:2]  # offset 2: a transaction marker
+    consumer.end_offsets = lambda partitions: {tp: 3 for tp in partitions}
+    original_poll = consumer.poll
+
+    def poll(timeout_ms=0):
+        polled = original_poll(timeout_ms)
+        if not polled:  # the fetch that finds only the marker moves past it
+            consumer.positions[p0] = 3
+        return polled
+
+    consumer.poll = poll
+    assert [r.value for r in read_to_end(consumer, T)] == [b"a", b"b"]
+    assert consumer.polls == 2
+
+
+def test_a_log_that_moved_back_under_the_reader_ends_the_read_at_its_new_end():
+    consumer = FakeConsumer({T: {0: [b"a", b"b", b"c", b"d"]}}, max_per_poll=2)
+    p0 = TopicPartition(T, 0)
+
+    def recreate(c):
+        if c.polls == 2:  # after a and b: the topic is recreated with one record
+            c.logs[p0] = c.logs[p0][:1]
+            c.positions[p0] = 1
+
+    consumer.on_poll = recreate
+    assert [r.value for r in read_to_end(consumer, T)] == [b"a", b"b"]
+    assert consumer.polls == 1 + IDLE_POLLS
