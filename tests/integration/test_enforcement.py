@@ -33,6 +33,7 @@ from botscore.enforcement.decisions import (
     BLOCKED_USERS_KEY,
     CHALLENGED_USERS_KEY,
     DECISION_PREFIX,
+    GENERATION_KEY,
     SCORED_USERS_KEY,
     DecisionWriter,
     decision_key,
@@ -333,10 +334,13 @@ def scores_strategy() -> st.SearchStrategy[list[tuple[str, str, int, int, int]]]
 
 
 def merge_state(client: redis.Redis) -> dict[str, tuple[object, ...]]:
-    """Every key: a string's value and absolute expiry, a HyperLogLog's count."""
+    """Every key: a string's value and absolute expiry, a HyperLogLog's count; the
+    generation marker, written by the first batch whatever it holds, aside."""
     state: dict[str, tuple[object, ...]] = {}
     for raw in client.scan_iter("*"):
         key = raw.decode()
+        if key == GENERATION_KEY:
+            continue
         if key in HLL_KEYS:
             state[key] = ("users", client.pfcount(key))
         else:
@@ -572,6 +576,35 @@ def test_keys_of_another_type_are_replaced_and_decisions_go_on(settings, edge_re
         assert key in line
     assert_failure_metrics_sent(
         "test_keys_of_another_type_are_replaced_and_decisions_go_on", received
+    )
+
+
+def test_decisions_redis_lost_are_applied_again_from_the_scores(settings, edge_redis, caplog):
+    """Redis flushed under a running enforcer: the next batch notices, and every score that
+    may still decide is read and applied again, so the decisions in force come back."""
+    now = now_ms()
+    # within the block's life (10 min): every one of them a decision in force
+    before = [_score(f"c-{i:02d}", "block", now - 20_000 * i) for i in range(20)]
+    stale = _score("c-stale", "block", now - EnforcementSettings().max_score_age_ms - 120_000)
+    ends = _produce_scores(settings, [stale, *before])
+    with StatsdListener() as listener:
+        with enforcer(replace(settings, metrics=MetricsSettings(statsd_port=listener.port))):
+            _wait_committed(settings, ends)
+            expected = _decisions(edge_redis)
+            assert set(expected) == {s.user_id for s in before}
+            edge_redis.flushdb()  # what a Redis restarted without its data holds
+            after = _produce_scores(settings, [_score("c-after", "allow", now_ms())])
+            _wait(
+                lambda: set(_decisions(edge_redis)) == set(expected),
+                60,
+                "the lost decisions applied again",
+            )
+            _wait_committed(settings, after)
+        received = listener.tags_by_metric()
+    assert _decisions(edge_redis) == expected  # the same decisions, the same expiries
+    assert "Redis lost the decisions" in caplog.text
+    assert_failure_metrics_sent(
+        "test_decisions_redis_lost_are_applied_again_from_the_scores", received
     )
 
 

@@ -10,6 +10,12 @@ then fails, is logged, and the partitions' next owner replays from the last comm
 
 Every ``kafka.lag_interval_ms``, retries included, it sends the lag and committed offset of
 each owned partition it has committed since it started (``transport.consumer_lag``).
+
+Redis that loses the decisions (restarted without its data, flushed) while the enforcer
+runs is noticed at the next batch (``Written.lost``): logged, counted as
+``decisions_lost``, and every owned partition is read again from the first score that may
+still decide (``max_score_age_ms`` and ``max_clock_skew_ms`` back). The merge does not
+depend on arrival order, so this restores exactly the decisions in force.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from botscore.clock import now_ms
 from botscore.enforcement.decisions import DecisionWriter, parse_score
 from botscore.errors import InvalidMessage, SendNotConfirmed
 from botscore.metrics import Metrics
-from botscore.settings import Settings
+from botscore.settings import EnforcementSettings, Settings
 from botscore.transport.consumer_lag import LagGauges
 from botscore.transport.dead_letter_outbox import DeadLetterOutbox
 from botscore.transport.delivery import Backoff
@@ -131,6 +137,8 @@ def run_enforcer(settings: Settings, stop: threading.Event | None = None) -> Non
     def report_lag() -> None:
         lag.report(lambda: _owned(commits, consumer))
 
+    lost: list[bool] = []  # the batch just written found the decisions lost
+
     try:
         if not consumer.partitions_for_topic(topic):
             log.warning("waiting for topic %s (create it with `botscore topics`)", topic)
@@ -144,9 +152,14 @@ def run_enforcer(settings: Settings, stop: threading.Event | None = None) -> Non
                 if not consumer.assignment():
                     stop.wait(0.1)  # poll returns at once without partitions
                 continue
-            if not _apply_batch(polled, writer, letters, stop, metrics, report_lag):
+            if not _apply_batch(
+                polled, writer, letters, stop, metrics, report_lag, lambda: lost.append(True)
+            ):
                 break
             commits.update(_commit(consumer, polled))
+            if lost:
+                lost.clear()
+                _apply_again(consumer, settings.enforcement)
     finally:
         consumer.close(autocommit=False)
         producer.close(timeout=5)
@@ -162,10 +175,12 @@ def _apply_batch(
     stop: threading.Event,
     metrics: Metrics,
     meanwhile: Callable[[], None] = lambda: None,
+    lost: Callable[[], None] = lambda: None,
 ) -> bool:
     """Write one polled batch; False when stopped before it was safely done.
 
-    ``meanwhile`` runs before each attempt of each step.
+    ``meanwhile`` runs before each attempt of each step, ``lost`` when Redis turned out
+    to have lost the decisions.
     """
     scores: list[ScoreRecord] = []
     for records in polled.values():
@@ -198,6 +213,10 @@ def _apply_batch(
         if written.replaced:
             log.error("replaced keys of another type in Redis: %s", ", ".join(written.replaced))
             metrics.count("keys_replaced", len(written.replaced))
+        if written.lost:
+            log.error("Redis lost the decisions (restarted without its data, or flushed)")
+            metrics.count("decisions_lost")
+            lost()
 
     written = _until_done(
         stop,
@@ -213,6 +232,25 @@ def _apply_batch(
     for outcome, n in Counter(outcomes).items():
         metrics.count("scores", n, tags=[f"outcome:{outcome}"])
     return True
+
+
+def _apply_again(consumer: KafkaConsumer, settings: EnforcementSettings) -> None:
+    """Move every owned partition back to the first score that may still decide."""
+    since_ms = now_ms() - settings.max_score_age_ms - settings.max_clock_skew_ms
+    owned = consumer.assignment()
+    try:
+        found = consumer.offsets_for_times({tp: since_ms for tp in owned}, timeout_ms=5000)
+    except KafkaError as exc:
+        log.error("cannot find the scores to apply again, decisions return with new ones: %s", exc)
+        return
+    for tp, hit in found.items():
+        if hit is not None:
+            consumer.seek(tp, hit.offset)
+    log.warning(
+        "applying again the scores written since %d (partitions %s)",
+        since_ms,
+        sorted(tp.partition for tp in owned),
+    )
 
 
 def _commit(

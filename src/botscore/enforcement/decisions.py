@@ -22,6 +22,11 @@ do not depend on arrival order; counting transitions would.
 A latest-score key or a counter of another type than the script writes (another program's
 value) is replaced, and named in ``Written.replaced``: refusing it would refuse that
 batch, and the enforcer retries a batch until Redis takes it.
+
+``bs:edge:generation`` marks the decisions as written by this merge. Each batch checks it
+in the same transaction: found missing after the writer saw it, Redis lost the decisions
+(restarted without its data, flushed), and ``Written.lost`` says so, for the enforcer to
+apply again the scores that may still decide (``botscore.enforcement.consumer``).
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ __all__ = [
     "CHALLENGED_USERS_KEY",
     "DECISION_PREFIX",
     "FUTURE",
+    "GENERATION_KEY",
     "LATEST_PREFIX",
     "MAX_LIFE_MS",
     "MAX_SCRIPT_INT",
@@ -64,6 +70,7 @@ LATEST_PREFIX = "bs:edge:latest:"
 SCORED_USERS_KEY = "bs:edge:scored_users"
 BLOCKED_USERS_KEY = "bs:edge:blocked_users"
 CHALLENGED_USERS_KEY = "bs:edge:challenged_users"
+GENERATION_KEY = "bs:edge:generation"
 # What a decision key can hold; no key means allow.
 STORED_DECISIONS = frozenset({Decision.BLOCK, Decision.CHALLENGE})
 # Outcomes of scores the merge ignores; the script returns the others.
@@ -135,6 +142,20 @@ end
 redis.call('DEL', KEYS[1])
 if severity == 0 then return done('allow') end
 return done('expired')
+"""
+
+
+# KEYS: generation. Returns 1 when the key was there, else sets it and returns 0 (a Redis
+# never written to, or one that lost its data); a value of another type is replaced.
+_GENERATION = """
+local held = redis.pcall('GET', KEYS[1])
+if type(held) == 'table' and held.err then
+  redis.call('DEL', KEYS[1])
+  held = false
+end
+if held then return 1 end
+redis.call('SET', KEYS[1], '1')
+return 0
 """
 
 
@@ -227,6 +248,8 @@ class Written:
 
     outcomes: list[str]
     replaced: list[str]
+    # The decisions' generation was gone, after this writer had seen it: Redis lost them.
+    lost: bool = False
 
 
 class DecisionWriter:
@@ -245,10 +268,13 @@ class DecisionWriter:
         self.client = client
         self.settings = settings
         self._apply = client.register_script(_APPLY_SCORE)
+        self._generation = client.register_script(_GENERATION)
+        self._seen_generation = False
 
     def write(self, scores: list[ScoreRecord], now_ms: int) -> Written:
         """Apply ``scores`` at ``now_ms`` all or none; return each one's outcome."""
         pipe = self.client.pipeline(transaction=True)
+        self._generation(keys=[GENERATION_KEY], client=pipe)
         outcomes: list[str | None] = []
         for score in scores:
             ignored = untimely(score.feature_time_ms, now_ms, self.settings)
@@ -267,8 +293,10 @@ class DecisionWriter:
                 args=score_effect(score, now_ms, self.settings).script_args(user),
                 client=pipe,
             )
-        applied = iter(pipe.execute() if None in outcomes else [])
-        written = Written([], [])
+        held, *replies = pipe.execute() if None in outcomes else [1]
+        applied = iter(replies)
+        written = Written([], [], lost=held == 0 and self._seen_generation)
+        self._seen_generation = self._seen_generation or None in outcomes
         for outcome in outcomes:
             if outcome is None:
                 reply = next(applied)

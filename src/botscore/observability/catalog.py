@@ -230,6 +230,11 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
         "redis_failed": MetricSpec(
             Kind.COUNT, "batches of decisions Redis did not take (retried)", on_failure=True
         ),
+        "decisions_lost": MetricSpec(
+            Kind.COUNT,
+            "times Redis lost the decisions (the scores that may still decide are applied again)",
+            on_failure=True,
+        ),
         "keys_replaced": MetricSpec(
             Kind.COUNT,
             "latest-score keys or user counters of another type, replaced (the log names them)",

@@ -102,17 +102,18 @@ def _record(offset, value):
 class _Writer:
     """Fails ``failures`` times, then answers each score's outcome; records the clock."""
 
-    def __init__(self, failures, outcomes, replaced=()):
+    def __init__(self, failures, outcomes, replaced=(), lost=False):
         self.failures = failures
         self.outcomes = outcomes
         self.replaced = list(replaced)
+        self.lost = lost
         self.clocks = []
 
     def write(self, scores, now_ms):
         self.clocks.append(now_ms)
         if len(self.clocks) <= self.failures:
             raise redis.ConnectionError("down")
-        return Written(self.outcomes[: len(scores)], self.replaced)
+        return Written(self.outcomes[: len(scores)], self.replaced, self.lost)
 
 
 class _Letters:
@@ -156,6 +157,20 @@ def test_keys_the_merge_replaced_are_logged_and_counted(caplog):
     assert consumer._apply_batch(polled, writer, _Letters(), _InstantStop(), metrics) is True
     assert metrics.counted("keys_replaced") == 2
     assert "bs:edge:latest:u-1, bs:edge:scored_users" in caplog.text
+
+
+def test_decisions_redis_lost_are_logged_counted_and_reported_to_the_loop(caplog):
+    polled = {
+        TopicPartition("threat-scores", 0): [_record(0, encode_threat_score(_score_record()))]
+    }
+    metrics = RecordingMetrics(Component.ENFORCER)
+    reported = []
+    writer = _Writer(failures=0, outcomes=["block"], lost=True)
+    assert consumer._apply_batch(
+        polled, writer, _Letters(), _InstantStop(), metrics, lost=lambda: reported.append(1)
+    )
+    assert reported == [1] and metrics.counted("decisions_lost") == 1
+    assert "Redis lost the decisions" in caplog.text
 
 
 def test_a_batch_commit_waits_at_most_2_s():

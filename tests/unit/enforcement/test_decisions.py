@@ -16,6 +16,7 @@ from botscore.enforcement.decisions import (
     BLOCKED_USERS_KEY,
     CHALLENGED_USERS_KEY,
     FUTURE,
+    GENERATION_KEY,
     MAX_LIFE_MS,
     MAX_SCRIPT_INT,
     SCORED_USERS_KEY,
@@ -242,8 +243,8 @@ class _FakeRedis:
     def register_script(self, text: str):
         self.scripts.append(text)
 
-        def call(keys: list[str], args: list[Any], client: _FakePipeline) -> None:
-            client.queued.append(("script", keys, args))
+        def call(keys: list[str], client: _FakePipeline, args: list[Any] = ()) -> None:
+            client.queued.append(("script", keys, list(args)))
 
         return call
 
@@ -253,7 +254,7 @@ class _FakeRedis:
 
 
 def test_a_batch_is_one_transaction_of_one_script_call_per_timely_score():
-    client = _FakeRedis([b"block", b"kept"])
+    client = _FakeRedis([1, b"block", b"kept"])  # the generation was there
     writer = DecisionWriter(client, SETTINGS)
     batch = [
         _score(user_id="c-old", feature_time_ms=NOW - 7_200_000),
@@ -264,7 +265,7 @@ def test_a_batch_is_one_transaction_of_one_script_call_per_timely_score():
     assert writer.write(batch, NOW) == Written([STALE, "block", FUTURE, "kept"], [])
     (pipe,) = client.pipelines
     assert pipe.transaction is True and pipe.executed == 1
-    assert pipe.queued == [
+    assert pipe.queued == [("script", [GENERATION_KEY], [])] + [
         (
             "script",
             [
@@ -282,11 +283,22 @@ def test_a_batch_is_one_transaction_of_one_script_call_per_timely_score():
 
 def test_keys_the_script_replaced_come_back_with_the_outcome():
     replaced = [b"block", b"bs:edge:latest:c-1", b"bs:edge:scored_users"]
-    writer = DecisionWriter(_FakeRedis([replaced, b"kept"]), SETTINGS)
+    writer = DecisionWriter(_FakeRedis([1, replaced, b"kept"]), SETTINGS)
     batch = [_score(user_id="c-1", feature_time_ms=NOW - 10), _score(feature_time_ms=NOW - 5)]
     assert writer.write(batch, NOW) == Written(
         ["block", "kept"], ["bs:edge:latest:c-1", "bs:edge:scored_users"]
     )
+
+
+def test_the_decisions_are_lost_when_their_generation_goes_after_it_was_seen():
+    client = _FakeRedis([0, b"block"])  # a Redis never written to: not a loss
+    writer = DecisionWriter(client, SETTINGS)
+    timely = [_score(feature_time_ms=NOW - 10)]
+    assert writer.write(timely, NOW).lost is False
+    client.replies[0] = 1
+    assert writer.write(timely, NOW).lost is False
+    client.replies[0] = 0  # gone since: flushed, or restarted without its data
+    assert writer.write(timely, NOW) == Written(["block"], [], lost=True)
 
 
 def test_a_batch_with_nothing_timely_never_reaches_redis():
@@ -324,7 +336,7 @@ def test_lives_from_none_to_a_year_are_accepted_and_the_merge_script_is_register
         client,
         EnforcementSettings(block_ttl_s=life_s, challenge_ttl_s=life_s, max_score_age_ms=age_ms),
     )
-    assert client.scripts == [decisions._APPLY_SCORE]
+    assert client.scripts == [decisions._APPLY_SCORE, decisions._GENERATION]
 
 
 def test_stats_are_the_three_user_counts_in_one_round_trip():
