@@ -23,14 +23,16 @@ A latest-score key or a counter of another type than the script writes (another 
 value) is replaced, and named in ``Written.replaced``: refusing it would refuse that
 batch, and the enforcer retries a batch until Redis takes it.
 
-``bs:edge:generation`` marks the decisions as written by this merge. Each batch checks it
-in the same transaction: found missing after the writer saw it, Redis lost the decisions
-(restarted without its data, flushed), and ``Written.lost`` says so, for the enforcer to
-apply again the scores that may still decide (``botscore.enforcement.consumer``).
+``bs:edge:generation`` names the decisions' generation, set by the first batch that finds
+none. Each batch reads it in the same transaction: another than the writer saw before
+means Redis lost the decisions (restarted without its data, flushed), whichever enforcer
+of the group set the new one, and ``Written.lost`` says so, for the enforcer to apply again
+the scores that may still decide (``botscore.enforcement.consumer``).
 """
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import astuple, dataclass
 
 import redis
@@ -145,17 +147,18 @@ return done('expired')
 """
 
 
-# KEYS: generation. Returns 1 when the key was there, else sets it and returns 0 (a Redis
-# never written to, or one that lost its data); a value of another type is replaced.
+# KEYS: generation. ARGV: a new generation. Returns the generation held, after setting the
+# new one when there was none (a Redis never written to, or one that lost its data); a
+# value of another type is replaced.
 _GENERATION = """
 local held = redis.pcall('GET', KEYS[1])
 if type(held) == 'table' and held.err then
   redis.call('DEL', KEYS[1])
   held = false
 end
-if held then return 1 end
-redis.call('SET', KEYS[1], '1')
-return 0
+if held then return held end
+redis.call('SET', KEYS[1], ARGV[1])
+return ARGV[1]
 """
 
 
@@ -248,7 +251,7 @@ class Written:
 
     outcomes: list[str]
     replaced: list[str]
-    # The decisions' generation was gone, after this writer had seen it: Redis lost them.
+    # The decisions' generation changed since this writer saw it: Redis lost them.
     lost: bool = False
 
 
@@ -269,12 +272,12 @@ class DecisionWriter:
         self.settings = settings
         self._apply = client.register_script(_APPLY_SCORE)
         self._generation = client.register_script(_GENERATION)
-        self._seen_generation = False
+        self._seen_generation: bytes | None = None
 
     def write(self, scores: list[ScoreRecord], now_ms: int) -> Written:
         """Apply ``scores`` at ``now_ms`` all or none; return each one's outcome."""
         pipe = self.client.pipeline(transaction=True)
-        self._generation(keys=[GENERATION_KEY], client=pipe)
+        self._generation(keys=[GENERATION_KEY], args=[uuid.uuid4().hex], client=pipe)
         outcomes: list[str | None] = []
         for score in scores:
             ignored = untimely(score.feature_time_ms, now_ms, self.settings)
@@ -293,10 +296,10 @@ class DecisionWriter:
                 args=score_effect(score, now_ms, self.settings).script_args(user),
                 client=pipe,
             )
-        held, *replies = pipe.execute() if None in outcomes else [1]
+        held, *replies = pipe.execute() if None in outcomes else [self._seen_generation]
         applied = iter(replies)
-        written = Written([], [], lost=held == 0 and self._seen_generation)
-        self._seen_generation = self._seen_generation or None in outcomes
+        seen, self._seen_generation = self._seen_generation, held
+        written = Written([], [], lost=seen is not None and held != seen)
         for outcome in outcomes:
             if outcome is None:
                 reply = next(applied)

@@ -94,7 +94,7 @@ def read_to_end(
     """
     start = StartAt.COMMITTED if from_committed else StartAt.BEGINNING
     assigned = assign_topic(consumer, topic, start=start)
-    end = consumer.end_offsets(assigned)
+    end = dict(consumer.end_offsets(assigned))
     if last is not None:
         for tp in assigned:
             consumer.seek(tp, max(consumer.position(tp), end[tp] - last))

@@ -254,7 +254,7 @@ class _FakeRedis:
 
 
 def test_a_batch_is_one_transaction_of_one_script_call_per_timely_score():
-    client = _FakeRedis([1, b"block", b"kept"])  # the generation was there
+    client = _FakeRedis([b"g1", b"block", b"kept"])  # the decisions' generation
     writer = DecisionWriter(client, SETTINGS)
     batch = [
         _score(user_id="c-old", feature_time_ms=NOW - 7_200_000),
@@ -265,7 +265,9 @@ def test_a_batch_is_one_transaction_of_one_script_call_per_timely_score():
     assert writer.write(batch, NOW) == Written([STALE, "block", FUTURE, "kept"], [])
     (pipe,) = client.pipelines
     assert pipe.transaction is True and pipe.executed == 1
-    assert pipe.queued == [("script", [GENERATION_KEY], [])] + [
+    [(_, keys, [proposed])] = pipe.queued[:1]  # a new generation, should there be none
+    assert keys == [GENERATION_KEY] and len(proposed) == 32
+    assert pipe.queued[1:] == [
         (
             "script",
             [
@@ -283,22 +285,23 @@ def test_a_batch_is_one_transaction_of_one_script_call_per_timely_score():
 
 def test_keys_the_script_replaced_come_back_with_the_outcome():
     replaced = [b"block", b"bs:edge:latest:c-1", b"bs:edge:scored_users"]
-    writer = DecisionWriter(_FakeRedis([1, replaced, b"kept"]), SETTINGS)
+    writer = DecisionWriter(_FakeRedis([b"g1", replaced, b"kept"]), SETTINGS)
     batch = [_score(user_id="c-1", feature_time_ms=NOW - 10), _score(feature_time_ms=NOW - 5)]
     assert writer.write(batch, NOW) == Written(
         ["block", "kept"], ["bs:edge:latest:c-1", "bs:edge:scored_users"]
     )
 
 
-def test_the_decisions_are_lost_when_their_generation_goes_after_it_was_seen():
-    client = _FakeRedis([0, b"block"])  # a Redis never written to: not a loss
+def test_the_decisions_are_lost_when_their_generation_changes_after_it_was_seen():
+    client = _FakeRedis([b"g1", b"block"])  # the first look: nothing to compare with
     writer = DecisionWriter(client, SETTINGS)
     timely = [_score(feature_time_ms=NOW - 10)]
     assert writer.write(timely, NOW).lost is False
-    client.replies[0] = 1
     assert writer.write(timely, NOW).lost is False
-    client.replies[0] = 0  # gone since: flushed, or restarted without its data
+    assert writer.write([_score(feature_time_ms=1)], NOW).lost is False  # nothing asked
+    client.replies[0] = b"g2"  # set since by a batch that found none: Redis lost the rest
     assert writer.write(timely, NOW) == Written(["block"], [], lost=True)
+    assert writer.write(timely, NOW).lost is False
 
 
 def test_a_batch_with_nothing_timely_never_reaches_redis():
