@@ -185,6 +185,30 @@ replace_dir() {
   mv "$1" "$2"
 }
 
+# lock_cache NAME: hold an exclusive lock on $cache_dir/NAME.lock until unlock_cache or the
+# script's exit. Checkouts share the cache: two installs into one directory at once would
+# remove each other's half-built copy, so the second waits for the first (up to
+# BOTSCORE_CACHE_LOCK_TIMEOUT, 1800 s) and then finds its work done. Release it before
+# starting a daemon, which would inherit the lock and hold it for its whole life.
+lock_cache() {
+  need_command flock "Debian: apt-get install util-linux"
+  mkdir -p "$cache_dir"
+  exec {cache_lock_fd}>"$cache_dir/$1.lock"
+  flock -n "$cache_lock_fd" && return 0
+  info "waiting for another checkout's install into $cache_dir ($1.lock) to finish"
+  flock -w "${BOTSCORE_CACHE_LOCK_TIMEOUT:-1800}" "$cache_lock_fd" ||
+    die "$cache_dir/$1.lock still held after ${BOTSCORE_CACHE_LOCK_TIMEOUT:-1800} s:" \
+      "is another install stuck? (fuser $cache_dir/$1.lock names it)"
+}
+
+# unlock_cache: release lock_cache's lock (nothing when none is held).
+unlock_cache() {
+  if [[ -n ${cache_lock_fd:-} ]]; then
+    exec {cache_lock_fd}>&-
+    cache_lock_fd=
+  fi
+}
+
 # count_entries DIR: how many (non-hidden) entries DIR holds.
 count_entries() {
   find "$1" -mindepth 1 -maxdepth 1 ! -name '.*' | wc -l

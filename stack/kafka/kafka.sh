@@ -77,6 +77,12 @@ is_installed() { marker_matches "$installed_marker" "$(pom_checksum)"; }
 cmd_install() {
   require_java 17 "Kafka $kafka_version"
   is_installed && return 0
+  lock_cache "kafka-$kafka_version"
+  # Another checkout may have installed it while this one waited.
+  if is_installed; then
+    unlock_cache
+    return 0
+  fi
   need_command mvn "it is needed once to fetch the Kafka jars"
   info "assembling Kafka $kafka_version jars into $libs (Maven's ~/.m2 caches the downloads)"
   mkdir -p "$kafka_home"
@@ -91,6 +97,7 @@ cmd_install() {
     || die "mvn finished but the Kafka jars are missing from $tmp"
   replace_dir "$tmp" "$libs"
   pom_checksum >"$installed_marker"
+  unlock_cache
   info "installed $(count_entries "$libs") jars"
 }
 

@@ -136,6 +136,8 @@ main() {
   marker="$dest/.installed"
   sum="$(inputs_checksum)"
 
+  # Held until this script exits: another checkout's install of the same Storm waits.
+  lock_cache "storm-$version"
   # In ~/.m2, not in $dest: it can be gone (~/.m2 cleared, or not cached in CI) while the
   # marker below matches, and then Leiningen cannot resolve flux-core.
   install_flux_parent "$version"
