@@ -47,6 +47,8 @@ data_dir=$state/data
 log_dir=$state/logs
 pid_file=$state/kafka.pid
 config=$state/server.properties
+# A checksum of what the running broker was started from (``broker_inputs``).
+inputs_file=$state/broker.inputs
 tls_dir=$state/tls
 client_dir=$tls_dir/client
 sasl_dir=$state/sasl
@@ -152,6 +154,10 @@ sed_escape() { local s="${1//\\/\\\\}"; s="${s//|/\\|}"; echo "${s//&/\\&}"; }
 
 render_config() {
   mkdir -p "$data_dir" "$log_dir"
+  rendered_config >"$config"
+}
+
+rendered_config() {
   sed -e "s|@KAFKA_PORT@|$KAFKA_PORT|g" \
     -e "s|@CONTROLLER_PORT@|$KAFKA_CONTROLLER_PORT|g" \
     -e "s|@TLS_PORT@|$KAFKA_TLS_PORT|g" \
@@ -161,7 +167,20 @@ render_config() {
     -e "s|@DATA_DIR@|$(sed_escape "$data_dir")|g" \
     -e "s|@TLS_DIR@|$(sed_escape "$tls_dir")|g" \
     -e "s|@SASL_DIR@|$(sed_escape "$sasl_dir")|g" \
-    "$here/server.properties.in" >"$config"
+    "$here/server.properties.in"
+}
+
+# What a broker's behaviour depends on besides its data: its config as this script would
+# render it now, its jars, its logging and its JVM options.
+broker_inputs() {
+  { rendered_config; pom_checksum; cat "$here/log4j2.xml"; echo "$KAFKA_HEAP_OPTS"; } |
+    sha256sum | cut -d' ' -f1
+}
+
+# started_from_other_inputs: true when the running broker was started from other inputs
+# (server.properties.in, pom.xml, log4j2.xml, ports or JVM options changed since).
+started_from_other_inputs() {
+  [[ ! -f $inputs_file || $(<"$inputs_file") != "$(broker_inputs)" ]]
 }
 
 # TLS material for the SSL listener, made once with keytool into $tls_dir:
@@ -353,6 +372,7 @@ launch_broker() {
     -Dkafka.logs.dir="$log_dir" -Dlog4j2.configurationFile="$here/log4j2.xml" \
     -cp "$libs/*" kafka.Kafka "$config" >"$log_dir/kafka.out" 2>&1 </dev/null &
   echo $! >"$pid_file"
+  broker_inputs >"$inputs_file"
 }
 
 # server.log outlives a run: remember where this run's lines begin.
@@ -398,6 +418,12 @@ cmd_start() {
         "restart it to get them: kafka.sh stop && kafka.sh start"
       return 0
     fi
+    if started_from_other_inputs; then
+      # As above: warned, not restarted under whatever is using it.
+      info "WARNING: broker (pid $pid) was started from other settings than these" \
+        "(server.properties.in, pom.xml, log4j2.xml, ports or KAFKA_HEAP_OPTS changed);" \
+        "restart it to apply them: kafka.sh stop && kafka.sh start"
+    fi
     if healthy; then info "already up (pid $pid)"; ensure_scram_users; return 0; fi
     info "broker (pid $pid) is running but not healthy yet; waiting"
   else
@@ -442,7 +468,10 @@ cmd_status() {
   local pid missing
   if pid="$(broker_pid)" && probe_metadata; then
     missing="$(missing_listeners)"
-    if [[ -z $missing ]]; then
+    if started_from_other_inputs; then
+      say "up (pid $pid), started from other settings than these:" \
+        "restart with kafka.sh stop && kafka.sh start to apply them"
+    elif [[ -z $missing ]]; then
       say "up (pid $pid), TLS on 127.0.0.1:$KAFKA_TLS_PORT, SASL on :$KAFKA_SASL_PORT" \
         "and :$KAFKA_SASL_SSL_PORT (TLS), client certificates on :$KAFKA_MTLS_PORT"
     else
