@@ -14,6 +14,7 @@ from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from botscore.errors import ConfigError
+from botscore.observability.log_repeats import quiet_repeats
 from botscore.settings import KafkaSettings, Secret, env_var
 from botscore.vocabulary import Component
 
@@ -69,9 +70,10 @@ def _guard_admin_logs() -> None:
 # ``connection_config``, logs through the guarded logger.
 _guard_admin_logs()
 
-
 def connection_config(settings: KafkaSettings) -> dict[str, Any]:
     """Brokers and security options shared by every client we create."""
+    # kafka-python repeats some errors on every retry (a missing topic: ten a second).
+    quiet_repeats("kafka")
     config: dict[str, Any] = {
         "bootstrap_servers": settings.bootstrap_servers.split(","),
         "security_protocol": settings.security_protocol,
