@@ -14,6 +14,8 @@ from botscore.cli.command import Subparsers
 from botscore.cli.evaluate import evaluate_and_report
 from botscore.model.registry import Thresholds
 from botscore.model.training import (
+    BLOCK_CALIBRATION_SCALE,
+    BLOCK_CALIBRATION_SEEDS,
     CALIBRATION_SEEDS,
     DEFAULT_VERSION,
     TRAINING_TRAFFIC,
@@ -44,6 +46,14 @@ def add_parser(subparsers: Subparsers) -> None:
         nargs="+",
         default=list(CALIBRATION_SEEDS),
         help="seeds of the simulations the thresholds are chosen on (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--block-calibration-seeds",
+        type=int,
+        nargs="*",
+        default=list(BLOCK_CALIBRATION_SEEDS),
+        help=f"seeds of the {BLOCK_CALIBRATION_SCALE}x larger simulations the block threshold "
+        "must also hold on (none: only the calibration seeds; default: %(default)s)",
     )
     parser.add_argument(
         "--mix", choices=MIXES, default=defaults.mix, help="which kinds visit (%(default)s)"
@@ -89,6 +99,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         args.out,
         traffic,
         calibration_seeds=args.calibration_seeds,
+        block_calibration_seeds=args.block_calibration_seeds,
         version=args.version,
         thresholds=Thresholds(*args.thresholds) if args.thresholds else None,
         humans_challenged=args.humans_challenged,
@@ -112,6 +123,12 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         f"calibration seeds {seeds}: {report.calibration_rows} rows, "
         f"AUC {report.calibration_auc:.4f}"
     )
+    if report.block_calibration_seeds:
+        big = ", ".join(str(s) for s in report.block_calibration_seeds)
+        print(
+            f"block threshold also above every human of seeds {big} "
+            f"({report.block_calibration_users} users each)"
+        )
     for kind in report.challenged:
         print(
             f"  {kind:<20} challenged {report.challenged[kind]:6.1%}  "

@@ -26,13 +26,15 @@ def fake_train_model(calls):
         out,
         traffic,
         calibration_seeds,
+        block_calibration_seeds,
         version,
         thresholds,
         humans_challenged,
         confidence,
         progress,
     ):
-        calls.append((out, traffic, calibration_seeds, thresholds, humans_challenged, confidence))
+        given = (calibration_seeds, block_calibration_seeds, thresholds)
+        calls.append((out, traffic, *given, humans_challenged, confidence))
         progress("fitting")
         manifest = SimpleNamespace(
             name="baseline", version=version, thresholds=thresholds or Thresholds(0.97, 0.9995)
@@ -40,6 +42,8 @@ def fake_train_model(calls):
         report = SimpleNamespace(
             rows=1234,
             calibration_seeds=calibration_seeds,
+            block_calibration_seeds=block_calibration_seeds,
+            block_calibration_users=4 * traffic.users if block_calibration_seeds else 0,
             calibration_rows=567,
             calibration_auc=0.98765,
             challenged={"human": 0.01, "scraper": 0.9},
@@ -62,7 +66,7 @@ def test_trains_with_the_simulation_asked_for_reports_and_evaluates(
     args = build_parser().parse_args([*argv, "--seed", "3", "--version", "3", "--mix", "wide"])
     assert train.run(Settings(), args) == 0
     traffic = replace(TRAINING_TRAFFIC, users=10, rate=5.0, duration_s=60.0, seed=3, mix="wide")
-    assert calls == [("m", traffic, [8, 9, 10], None, 0.005, 0.95)]
+    assert calls == [("m", traffic, [8, 9, 10], [11, 12], None, 0.005, 0.95)]
     assert evaluations == ["m"]
     captured = capsys.readouterr()
     assert captured.err == "train: fitting\n"
@@ -72,6 +76,7 @@ def test_trains_with_the_simulation_asked_for_reports_and_evaluates(
         "(chosen for at most 0.50% of humans challenged, 95% sure)",
         "calibration visitors: the visitors' figures",
         "calibration seeds 8, 9, 10: 567 rows, AUC 0.9877",
+        "block threshold also above every human of seeds 11, 12 (40 users each)",
         "  human                challenged   1.0%  blocked   0.0%",
         "  scraper              challenged  90.0%  blocked  75.5%",
     ]
@@ -81,7 +86,7 @@ def test_defaults_are_the_default_simulated_traffic(monkeypatch):
     calls = []
     monkeypatch.setattr(train, "train_model", fake_train_model(calls))
     train.run(Settings(), build_parser().parse_args(["train"]))
-    assert calls == [("models/baseline", TRAINING_TRAFFIC, [8, 9, 10], None, 0.005, 0.95)]
+    assert calls == [("models/baseline", TRAINING_TRAFFIC, [8, 9, 10], [11, 12], None, 0.005, 0.95)]
 
 
 def test_thresholds_are_chosen_for_the_share_asked_or_given(monkeypatch, capsys):
@@ -90,7 +95,7 @@ def test_thresholds_are_chosen_for_the_share_asked_or_given(monkeypatch, capsys)
     argv = ["train", "--humans-challenged", "0.01", "--confidence", "0.9"]
     train.run(Settings(), build_parser().parse_args(argv))
     train.run(Settings(), build_parser().parse_args(["train", "--thresholds", "0.6", "0.8"]))
-    assert [c[3:] for c in calls] == [(None, 0.01, 0.9), (Thresholds(0.6, 0.8), 0.005, 0.95)]
+    assert [c[4:] for c in calls] == [(None, 0.01, 0.9), (Thresholds(0.6, 0.8), 0.005, 0.95)]
     assert "block 0.800000 (given)" in capsys.readouterr().out
 
 
@@ -100,6 +105,9 @@ def test_runs_without_a_project_config(monkeypatch, tmp_path):
     argv = ["--config", str(tmp_path / "absent.json"), "train", "--calibration-seeds", "9", "11"]
     assert main(argv) == 0
     assert calls[0][2] == [9, 11]
+    # No larger simulations for the block threshold: an empty list.
+    assert main([*argv[:3], "--block-calibration-seeds"]) == 0
+    assert calls[1][3] == []
 
 
 @pytest.mark.parametrize(
@@ -110,6 +118,7 @@ def test_runs_without_a_project_config(monkeypatch, tmp_path):
         (["--humans-challenged", "2"], "share of humans challenged must be in [0, 1), got 2.0"),
         (["--confidence", "1"], "confidence must be in [0, 1), got 1.0"),
         (["--out", "{file}"], "{file} is not a directory"),
+        (["--block-calibration-seeds", "9"], "block calibration seeds [9] must differ"),
     ],
 )
 def test_bad_arguments_are_refused_in_one_line_before_any_work(

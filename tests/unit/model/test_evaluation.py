@@ -39,7 +39,7 @@ def one_thread():
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny-model")
-    train_model(out, TINY, calibration_seeds=(4,), confidence=0)
+    train_model(out, TINY, calibration_seeds=(4,), block_calibration_seeds=(), confidence=0)
     return out
 
 

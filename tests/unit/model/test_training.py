@@ -14,6 +14,8 @@ from botscore.errors import ModelError
 from botscore.model import training
 from botscore.model.registry import Thresholds, load_model
 from botscore.model.training import (
+    BLOCK_CALIBRATION_SCALE,
+    BLOCK_CALIBRATION_SEEDS,
     CALIBRATION_SEEDS,
     TRAINING_TRAFFIC,
     fit_classifier,
@@ -28,6 +30,8 @@ from botscore.settings import AggregationSettings, EnforcementSettings
 from botscore.simulator.spec import SimulationSpec
 
 SMALL = SimulationSpec(users=300, bot_share=0.3, rate=20, duration_s=600, seed=3)
+# Most tests need no larger simulations for the block threshold.
+NO_BIG = {"block_calibration_seeds": ()}
 
 
 def test_training_traffic_is_a_simulated_hour_and_keeps_its_values():
@@ -37,11 +41,12 @@ def test_training_traffic_is_a_simulated_hour_and_keeps_its_values():
     )
     assert expected == TRAINING_TRAFFIC
     assert CALIBRATION_SEEDS == (8, 9, 10)
+    assert (BLOCK_CALIBRATION_SEEDS, BLOCK_CALIBRATION_SCALE) == ((11, 12), 4)
 
 
 def test_same_arguments_give_the_same_model(tmp_path):
-    first, _ = train_model(tmp_path / "a", SMALL, calibration_seeds=(4,), confidence=0)
-    second, _ = train_model(tmp_path / "b", SMALL, calibration_seeds=(4,), confidence=0)
+    first, _ = train_model(tmp_path / "a", SMALL, calibration_seeds=(4,), confidence=0, **NO_BIG)
+    second, _ = train_model(tmp_path / "b", SMALL, calibration_seeds=(4,), confidence=0, **NO_BIG)
     assert first.sha256 == second.sha256
     # the README: "reproducible byte for byte", the manifest and report included
     written = sorted(p.name for p in (tmp_path / "a").iterdir())
@@ -70,7 +75,9 @@ def test_rows_are_what_the_topology_would_publish():
 
 
 def test_the_thresholds_come_from_every_calibration_seed_with_the_margin_asked(tmp_path):
-    manifest, report = train_model(tmp_path, SMALL, calibration_seeds=(4, 5), confidence=0.5)
+    manifest, report = train_model(
+        tmp_path, SMALL, calibration_seeds=(4, 5), confidence=0.5, **NO_BIG
+    )
     assert report.calibration_auc > 0.9
     assert report.challenged["human"] < 0.05
     # The visitor policy's thresholds for both calibration simulations together.
@@ -94,6 +101,44 @@ def test_calibration_seeds_must_be_given_and_not_the_training_seed(tmp_path):
     for seeds in ((), (SMALL.seed,), (4, SMALL.seed)):
         with pytest.raises(ModelError, match="calibration seeds"):
             train_model(tmp_path, SMALL, calibration_seeds=seeds)
+
+
+def test_the_block_threshold_also_holds_on_the_larger_simulations(tmp_path):
+    manifest, report = train_model(
+        tmp_path, SMALL, calibration_seeds=(4,), block_calibration_seeds=(6,), confidence=0
+    )
+    model = load_model(tmp_path)
+    enforcement = EnforcementSettings()
+    blocks = []
+    for spec in (
+        replace(SMALL, seed=4),
+        replace(SMALL, seed=6, users=SMALL.users * 4, rate=SMALL.rate * 4),
+    ):
+        run = simulate(spec)
+        scores = model.predict_scores(run.rows()[0])
+        requests = visitor_requests(run.logs, run.snapshots, scores, run.kind_of, run.bot_kinds)
+        blocks.append(choose_thresholds(requests, enforcement, 0.005, confidence=0).block)
+        # No human of either simulation has a score in force at or above it.
+        human = ~requests.is_bot[requests.user] & (requests.age_s < enforcement.block_ttl_s)
+        assert not (requests.score[human] >= manifest.thresholds.block).any()
+    assert manifest.thresholds.block == max(blocks)
+    assert (report.block_calibration_seeds, report.block_calibration_users) == ([6], 1200)
+    assert read_calibration_seeds(tmp_path) == (4, 6)
+    # Given thresholds need no calibration at all.
+    _, given = train_model(
+        tmp_path / "given", SMALL, calibration_seeds=(4,), thresholds=Thresholds(0.5, 0.9)
+    )
+    assert (given.block_calibration_seeds, given.block_calibration_users) == ([], 0)
+
+
+def test_block_calibration_seeds_must_be_other_seeds(tmp_path, monkeypatch):
+    def no_work(*args, **kwargs):
+        raise AssertionError("simulated before checking the arguments")
+
+    monkeypatch.setattr(training, "simulate", no_work)
+    for seeds in ((SMALL.seed,), (6, 4)):
+        with pytest.raises(ModelError, match="block calibration seeds"):
+            train_model(tmp_path, SMALL, calibration_seeds=(4,), block_calibration_seeds=seeds)
 
 
 @pytest.mark.parametrize(
@@ -120,7 +165,7 @@ def test_arguments_are_refused_before_any_simulation(tmp_path, monkeypatch, argu
 
 
 def test_the_report_reads_back(tmp_path):
-    _, report = train_model(tmp_path, SMALL, calibration_seeds=(4,), confidence=0)
+    _, report = train_model(tmp_path, SMALL, calibration_seeds=(4,), confidence=0, **NO_BIG)
     saved = json.loads((tmp_path / "training-report.json").read_text())
     assert saved["calibration_auc"] == report.calibration_auc
     assert read_training_traffic(tmp_path) == (SMALL, AggregationSettings().publish_interval_ms)
