@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from botscore.aggregation.user_agents import declares_bot
-from botscore.v1.web_log_pb2 import WebLog
+from botscore.v1.web_log_pb2 import TLS_FINGERPRINT_CONTRADICTS_USER_AGENT, WebLog
 from botscore.wire.records import RequestRecord, SourceRef
 
 __all__ = [
@@ -70,7 +70,7 @@ class DistinctSet:
 
 GRANULARITIES: tuple[Granularity, ...] = (
     Granularity("s10", 10_000, 6, ("req",)),
-    Granularity("m1", 60_000, 60, ("req", "err", "head", "js", "login", "botua")),
+    Granularity("m1", 60_000, 60, ("req", "err", "head", "js", "login", "botua", "tlsua")),
     Granularity("m10", 600_000, 24, ("req", "dc")),
 )
 DISTINCT_SETS: tuple[DistinctSet, ...] = (
@@ -101,6 +101,8 @@ def counter_flags(log: WebLog) -> list[str]:
         flags.append("dc")
     if declares_bot(cut_user_agent(log.user_agent)):
         flags.append("botua")
+    if log.tls_fingerprint == TLS_FINGERPRINT_CONTRADICTS_USER_AGENT:
+        flags.append("tlsua")
     return flags
 
 
@@ -191,6 +193,7 @@ def compute_features(state: UserState) -> dict[str, float]:
         "js_check_ratio_1h": _ratio(sums[("m1", "js")], requests_1h),
         "login_attempts_1h": float(sums[("m1", "login")]),
         "declared_bot_ua_ratio_1h": _ratio(sums[("m1", "botua")], requests_1h),
+        "tls_contradicts_ua_ratio_1h": _ratio(sums[("m1", "tlsua")], requests_1h),
     }
     return features
 

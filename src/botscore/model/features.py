@@ -30,6 +30,7 @@ CATALOG: tuple[str, ...] = (
     "js_check_ratio_1h",
     "login_attempts_1h",
     "declared_bot_ua_ratio_1h",
+    "tls_contradicts_ua_ratio_1h",
 )
 
 

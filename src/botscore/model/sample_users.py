@@ -42,13 +42,14 @@ def _human(rng: np.random.Generator) -> list[float]:
         rng.beta(30, 1),
         rng.poisson(0.3),
         0.0,  # a browser's user agent
+        0.0,  # and that browser's TLS handshake
     ]
 
 
 def _bot(rng: np.random.Generator) -> list[float]:
     stealthy = rng.random() < 0.4
     rpm = rng.gamma(2.0, 1.5) if stealthy else rng.gamma(4.0, 15.0)
-    return [
+    values = [
         rpm,
         rpm * rng.uniform(30, 60),
         float(rng.integers(1, 4) if stealthy else rng.integers(2, 200)),
@@ -61,9 +62,12 @@ def _bot(rng: np.random.Generator) -> list[float]:
         rng.uniform(0.0, 0.6) if not stealthy else rng.uniform(0.4, 1.8),
         rng.beta(1, 5) if not stealthy else rng.beta(8, 3),
         rng.poisson(5 if not stealthy else 1),
-        # Crawlers and HTTP libraries say what they are; stealthy bots never do.
-        float(rng.random() < 0.4) if not stealthy else 0.0,
     ]
+    # Crawlers and HTTP libraries say what they are; stealthy bots never do.
+    declares_bot = float(rng.random() < 0.4) if not stealthy else 0.0
+    # A library behind a browser's user agent sends its own TLS handshake, not the
+    # browser's; stealthy bots impersonate that too.
+    return [*values, declares_bot, float(not stealthy and not declares_bot)]
 
 
 def sample_users(count: int, seed: int, bot_share: float = 0.3) -> Iterator[SampleUser]:

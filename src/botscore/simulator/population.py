@@ -12,12 +12,17 @@ from __future__ import annotations
 import ipaddress
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from botscore.errors import SimulationSpecError
 from botscore.simulator.profiles import DEFAULT_MIX, Profile, profiles_in
 from botscore.simulator.spec import SimulationSpec, check_bot_share, check_seed, check_users
+from botscore.v1.web_log_pb2 import (
+    TLS_FINGERPRINT_CONTRADICTS_USER_AGENT,
+    TLS_FINGERPRINT_MATCHES_USER_AGENT,
+    TlsFingerprint,
+)
 
 __all__ = [
     "DATACENTER_NETWORKS",
@@ -74,6 +79,8 @@ class User:
     user_agents: tuple[str, ...]
     # Personal tempo: this user's mean gap is the kind's times this factor.
     gap_scale: float
+    # The edge's verdict on this user's TLS handshake (``WebLog.tls_fingerprint``).
+    tls_fingerprint: TlsFingerprint = TLS_FINGERPRINT_MATCHES_USER_AGENT
 
 
 @dataclass(frozen=True)
@@ -167,11 +174,16 @@ def build_population(
     rng.shuffle(kinds)
     # Drawn apart from ``rng``, so a mix without shared addresses draws what it always did.
     shared = {p.kind: _shared_pool(seed, p) for p in profiles.values() if p.shared_ips > 0}
+    # Handshakes too, so every other draw stays what it was before they were simulated.
+    tls_rng = random.Random(f"tls-{seed}")
     seen: set[str] = set()
     population = []
     for kind in kinds:
         user_id = _new_id(rng, seen)
-        population.append(_user(rng, user_id, profiles[kind], agents, shared.get(kind)))
+        user = _user(rng, user_id, profiles[kind], agents, shared.get(kind))
+        if tls_rng.random() < profiles[kind].tls_contradicts:
+            user = replace(user, tls_fingerprint=TLS_FINGERPRINT_CONTRADICTS_USER_AGENT)
+        population.append(user)
     return Population(tuple(population), profiles)
 
 

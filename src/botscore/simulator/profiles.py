@@ -63,6 +63,12 @@ class Profile:
     walks_catalogue: bool
     # Addresses shared by every user of the kind (a corporate gateway), 0 for own addresses.
     shared_ips: int = 0
+    # Share of the kind's users whose TLS handshake contradicts their user agent (the edge's
+    # fingerprint is not the named client's): an HTTP library behind a browser's user agent,
+    # or a gateway or security product that inspects TLS for a human. The rest present the
+    # named client's handshake: a real browser, a library that says what it is, or a bot
+    # that impersonates a browser's handshake too. Per user: one client, one TLS stack.
+    tls_contradicts: float = 0.0
 
 
 PROFILES: Mapping[str, Profile] = {
@@ -99,6 +105,8 @@ PROFILES: Mapping[str, Profile] = {
             referrer=0.85,
             head_share=0.0,
             walks_catalogue=False,
+            # Antivirus and privacy tools that inspect TLS.
+            tls_contradicts=0.01,
         ),
         Profile(
             kind="scraper",
@@ -144,6 +152,8 @@ PROFILES: Mapping[str, Profile] = {
             referrer=0.5,
             head_share=0.0,
             walks_catalogue=False,
+            # Stuffing tools mostly send their HTTP library's handshake; some impersonate.
+            tls_contradicts=0.6,
         ),
         Profile(
             kind="crawler",
@@ -194,6 +204,7 @@ PROFILES: Mapping[str, Profile] = {
             referrer=0.3,
             head_share=0.0,
             walks_catalogue=True,
+            tls_contradicts=0.8,
         ),
         Profile(
             kind="stealth",
@@ -218,6 +229,8 @@ PROFILES: Mapping[str, Profile] = {
             referrer=0.7,
             head_share=0.0,
             walks_catalogue=False,
+            # Four in ten impersonate a browser's handshake as well as its user agent.
+            tls_contradicts=0.6,
         ),
         Profile(
             kind="power_user",
@@ -251,6 +264,7 @@ PROFILES: Mapping[str, Profile] = {
             referrer=0.9,
             head_share=0.0,
             walks_catalogue=False,
+            tls_contradicts=0.01,
         ),
         Profile(
             kind="corporate_proxy",
@@ -285,6 +299,8 @@ PROFILES: Mapping[str, Profile] = {
             head_share=0.0,
             walks_catalogue=False,
             shared_ips=24,
+            # Many gateways inspect TLS: the edge sees the gateway's handshake.
+            tls_contradicts=0.6,
         ),
         Profile(
             kind="residential_scraper",
@@ -310,6 +326,7 @@ PROFILES: Mapping[str, Profile] = {
             referrer=0.75,
             head_share=0.0,
             walks_catalogue=True,
+            tls_contradicts=0.6,
         ),
         Profile(
             kind="headless_browser",

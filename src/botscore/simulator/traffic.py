@@ -262,6 +262,7 @@ class TrafficGenerator:
             referrer=referrer,
             response_bytes=size,
             js_check_passed=js,
+            tls_fingerprint=user.tls_fingerprint,
             request_id=request_id,
             edge_node=session.endpoint.edge_node,
             schema_version=WEB_LOG_SCHEMA_VERSION,

@@ -70,6 +70,7 @@ def _guard_admin_logs() -> None:
 # ``connection_config``, logs through the guarded logger.
 _guard_admin_logs()
 
+
 def connection_config(settings: KafkaSettings) -> dict[str, Any]:
     """Brokers and security options shared by every client we create."""
     # kafka-python repeats some errors on every retry (a missing topic: ten a second).

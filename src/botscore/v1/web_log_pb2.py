@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x62otscore/v1/web_log.proto\x12\x0b\x62otscore.v1\"\xb1\x02\n\x06WebLog\x12\x14\n\x0ctime_unix_ms\x18\x01 \x01(\x03\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\n\n\x02ip\x18\x03 \x01(\t\x12\x18\n\x10ip_is_datacenter\x18\x04 \x01(\x08\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x0c\n\x04path\x18\x06 \x01(\t\x12\x0e\n\x06status\x18\x07 \x01(\r\x12\x12\n\nuser_agent\x18\x08 \x01(\t\x12\x10\n\x08referrer\x18\t \x01(\t\x12\x16\n\x0eresponse_bytes\x18\n \x01(\x04\x12\x17\n\x0fjs_check_passed\x18\x0b \x01(\x08\x12\x12\n\nrequest_id\x18\x0c \x01(\t\x12\x11\n\tedge_node\x18\r \x01(\t\x12\x1b\n\x0eschema_version\x18\x0e \x01(\rH\x00\x88\x01\x01\x42\x11\n\x0f_schema_versionB@\n\x14io.botscore.proto.v1P\x01Z&botscore/gen/go/botscore/v1;botscorev1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19\x62otscore/v1/web_log.proto\x12\x0b\x62otscore.v1\"\xe7\x02\n\x06WebLog\x12\x14\n\x0ctime_unix_ms\x18\x01 \x01(\x03\x12\x0f\n\x07user_id\x18\x02 \x01(\t\x12\n\n\x02ip\x18\x03 \x01(\t\x12\x18\n\x10ip_is_datacenter\x18\x04 \x01(\x08\x12\x0e\n\x06method\x18\x05 \x01(\t\x12\x0c\n\x04path\x18\x06 \x01(\t\x12\x0e\n\x06status\x18\x07 \x01(\r\x12\x12\n\nuser_agent\x18\x08 \x01(\t\x12\x10\n\x08referrer\x18\t \x01(\t\x12\x16\n\x0eresponse_bytes\x18\n \x01(\x04\x12\x17\n\x0fjs_check_passed\x18\x0b \x01(\x08\x12\x12\n\nrequest_id\x18\x0c \x01(\t\x12\x11\n\tedge_node\x18\r \x01(\t\x12\x1b\n\x0eschema_version\x18\x0e \x01(\rH\x00\x88\x01\x01\x12\x34\n\x0ftls_fingerprint\x18\x0f \x01(\x0e\x32\x1b.botscore.v1.TlsFingerprintB\x11\n\x0f_schema_version*\x83\x01\n\x0eTlsFingerprint\x12\x1d\n\x19TLS_FINGERPRINT_UNCHECKED\x10\x00\x12&\n\"TLS_FINGERPRINT_MATCHES_USER_AGENT\x10\x01\x12*\n&TLS_FINGERPRINT_CONTRADICTS_USER_AGENT\x10\x02\x42@\n\x14io.botscore.proto.v1P\x01Z&botscore/gen/go/botscore/v1;botscorev1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -32,6 +32,8 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'botscore.v1.web_log_pb2', _
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\024io.botscore.proto.v1P\001Z&botscore/gen/go/botscore/v1;botscorev1'
+  _globals['_TLSFINGERPRINT']._serialized_start=405
+  _globals['_TLSFINGERPRINT']._serialized_end=536
   _globals['_WEBLOG']._serialized_start=43
-  _globals['_WEBLOG']._serialized_end=348
+  _globals['_WEBLOG']._serialized_end=402
 # @@protoc_insertion_point(module_scope)

@@ -25,6 +25,7 @@ import pytest
 from hypothesis import strategies as st
 
 from botscore.simulator.population import is_datacenter
+from botscore.v1.web_log_pb2 import TLS_FINGERPRINT_CONTRADICTS_USER_AGENT as _CONTRADICTS
 from botscore.v1.web_log_pb2 import WebLog
 
 __all__ = [
@@ -163,6 +164,9 @@ def naive_features(
             ),
             len(last_hour),
         ),
+        "tls_contradicts_ua_ratio_1h": share(
+            sum(log.tls_fingerprint == _CONTRADICTS for log in last_hour), len(last_hour)
+        ),
     }
 
 
@@ -262,6 +266,8 @@ def _request(draw: st.DrawFn, index: int, end: int, ages: st.SearchStrategy[int]
         status=draw(st.sampled_from(STATUSES)),
         user_agent=draw(st.sampled_from(USER_AGENTS)),
         js_check_passed=draw(st.booleans()),
+        # Unchecked, matching, contradicting, and a value a newer edge may send.
+        tls_fingerprint=draw(st.sampled_from((0, 1, 2, 3))),  # type: ignore[arg-type]
         request_id=f"r{index}",
         schema_version=1,
     )

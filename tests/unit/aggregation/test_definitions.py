@@ -17,7 +17,12 @@ from botscore.aggregation.offline import MemoryFeatureStore, final_features, pub
 from botscore.model.features import CATALOG
 from botscore.simulator.population import build_population
 from botscore.simulator.traffic import TrafficGenerator
-from botscore.v1.web_log_pb2 import WebLog
+from botscore.v1.web_log_pb2 import (
+    TLS_FINGERPRINT_CONTRADICTS_USER_AGENT,
+    TLS_FINGERPRINT_MATCHES_USER_AGENT,
+    TLS_FINGERPRINT_UNCHECKED,
+    WebLog,
+)
 from botscore.wire.records import RequestRecord, SourceRef
 
 T0 = 1_790_000_000_000
@@ -71,6 +76,23 @@ def test_a_user_agent_that_declares_a_bot_is_counted():
     assert "botua" not in counter_flags(log(T0, user_agent=hidden))
     f = features_of(log(T0, user_agent=browser), log(T0 + 1, user_agent=crawler))
     assert f["declared_bot_ua_ratio_1h"] == 0.5
+
+
+def test_only_a_handshake_that_contradicts_the_user_agent_is_counted():
+    for verdict, flagged in (
+        (TLS_FINGERPRINT_UNCHECKED, False),  # also what an edge without fingerprints sends
+        (TLS_FINGERPRINT_MATCHES_USER_AGENT, False),
+        (TLS_FINGERPRINT_CONTRADICTS_USER_AGENT, True),
+        (7, False),  # a verdict from a newer edge this stage does not know
+    ):
+        assert ("tlsua" in counter_flags(log(T0, tls_fingerprint=verdict))) is flagged, verdict
+    f = features_of(
+        log(T0, tls_fingerprint=TLS_FINGERPRINT_CONTRADICTS_USER_AGENT),
+        log(T0 + 1, tls_fingerprint=TLS_FINGERPRINT_MATCHES_USER_AGENT),
+        log(T0 + 2),
+        log(T0 + 3, tls_fingerprint=TLS_FINGERPRINT_CONTRADICTS_USER_AGENT),
+    )
+    assert f["tls_contradicts_ua_ratio_1h"] == 0.5
 
 
 def test_a_request_record_carries_the_request_its_source_and_the_replay_floor():

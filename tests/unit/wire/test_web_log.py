@@ -1,6 +1,6 @@
 """The WebLog wire contract: fields pinned, round trip exact, labels absent."""
 
-from botscore.v1.web_log_pb2 import WebLog
+from botscore.v1.web_log_pb2 import TLS_FINGERPRINT_CONTRADICTS_USER_AGENT, WebLog
 
 FIELDS = {
     "time_unix_ms": 1,
@@ -17,6 +17,7 @@ FIELDS = {
     "request_id": 12,
     "edge_node": 13,
     "schema_version": 14,
+    "tls_fingerprint": 15,
 }
 
 
@@ -36,6 +37,7 @@ def _full() -> WebLog:
         request_id="00ff00ff00ff00ff",
         edge_node="edge-fra-1",
         schema_version=1,
+        tls_fingerprint=TLS_FINGERPRINT_CONTRADICTS_USER_AGENT,
     )
 
 
@@ -67,8 +69,9 @@ def test_missing_schema_version_is_detectable():
 
 
 def test_reader_ignores_fields_a_newer_writer_added():
-    # Field 15, varint 7: what a future WebLog field looks like to today's reader.
-    newer = _full().SerializeToString() + bytes([15 << 3, 7])
+    # Field 16, varint 7: what a future WebLog field looks like to today's reader (the key,
+    # 16 << 3 = 128, is itself a two-byte varint).
+    newer = _full().SerializeToString() + bytes([0x80, 0x01, 7])
     decoded = WebLog.FromString(newer)
     decoded.DiscardUnknownFields()
     assert decoded == _full()
