@@ -39,9 +39,9 @@ help:
 run: up
 	stack/run-local.sh
 
-# The slowest tests are listed at the end: CI's budget is 45 minutes.
+# The slowest tests are listed at the end: CI's budget is 45 minutes. Soaks run in make bench.
 test: up lint
-	$(PY) -m pytest --durations=25
+	$(PY) -m pytest --durations=25 -m "not soak"
 
 unit: venv
 	$(PY) -m pytest -m "not integration"
@@ -122,3 +122,4 @@ bench: up
 	PYTHONPATH=src $(PY) bench/aggregation_topology.py
 	PYTHONPATH=src $(PY) bench/scoring_pipeline.py
 	PYTHONPATH=src $(PY) bench/model_variants.py
+	$(PY) -m pytest -m soak

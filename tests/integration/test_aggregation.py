@@ -468,6 +468,7 @@ def test_redis_killed_mid_stream_loses_nothing(
     assert_failure_metrics_sent("test_redis_killed_mid_stream_loses_nothing", received)
 
 
+@pytest.mark.soak
 def test_redis_memory_stays_bounded_over_ten_minutes(
     agg_topics, agg_redis, storm_on_path, tmp_path, report_figure
 ):
