@@ -6,9 +6,12 @@ them, and it is judged on held-out hours of both mixes (seeds 101 and 102):
 
 - ``block on calibration humans only``: ``fit_classifier``'s parameters, both thresholds
   on calibration seeds 8-10 (version 5's recipe);
-- ``shipped``: the same model, its block threshold also above every human of two
-  12,000-user hours (seeds 11 and 12, ``BLOCK_CALIBRATION_SEEDS``): a human above the
-  threshold is rarer the more humans chose it, and bots wait for a higher score;
+- ``one block threshold``: the same model, its block threshold also above every human of
+  two 12,000-user hours (seeds 11 and 12, ``BLOCK_CALIBRATION_SEEDS``): a human above the
+  threshold is rarer the more humans chose it, and bots wait for a higher score (version 6);
+- ``shipped``: as that, with a block threshold of its own for a user's first row
+  (``EARLY_BLOCK_STAGES``), chosen on the humans' first rows alone;
+- ``stages 1, 2 and 3``: the second and third rows get thresholds of their own too;
 - ``monotone + L2``: scores that never fall as a bot-like feature rises (``MONOTONE``),
   L2 regularisation 10 and leaves of at least 100 rows, thresholds on seeds 8-10.
 
@@ -29,6 +32,7 @@ from botscore.model.training import (
     BLOCK_CALIBRATION_SCALE,
     BLOCK_CALIBRATION_SEEDS,
     CALIBRATION_SEEDS,
+    EARLY_BLOCK_STAGES,
     TRAINING_TRAFFIC,
     Simulated,
     bot_scores,
@@ -41,6 +45,7 @@ from botscore.model.visitor_policy import (
     choose_thresholds_for_each,
     combined,
     decisions,
+    raise_blocks,
     summarize,
     visitor_requests,
 )
@@ -93,7 +98,10 @@ def highest_humans(label: str, runs: Sequence[Simulated], model: Any) -> None:
 
 def report(name: str, model: Any, thresholds: Thresholds, held_out: dict[str, Any]) -> None:
     enforcement = EnforcementSettings()
-    print(f"{name}: challenge {thresholds.challenge:.6f}, block {thresholds.block:.6f}")
+    early = "".join(
+        f", {e.block:.6f} up to {e.max_requests_1h} requests" for e in thresholds.early_block
+    )
+    print(f"{name}: challenge {thresholds.challenge:.6f}, block {thresholds.block:.6f}{early}")
     for mix, runs in held_out.items():
         requests = judged(runs, model)
         decided = decisions(requests, thresholds, enforcement)
@@ -132,15 +140,18 @@ def main() -> None:
     highest_humans(",".join(map(str, CALIBRATION_SEEDS)), calibration, shipped)
     for mix, runs in held_out.items():
         highest_humans(",".join(f"{s} {mix}" for s in HELD_OUT_SEEDS), runs, shipped)
+    calibration_requests = [judged([r], shipped) for r in calibration]
     big_requests = [judged([r], shipped) for r in big]
     humans = sum(int((~r.is_bot).sum()) for r in big_requests)
-    higher = max(choose_thresholds(r, enforcement).block for r in big_requests)
-    report(
-        f"shipped: block also on {humans:,} more humans",
-        shipped,
-        replace(chosen, block=max(chosen.block, higher)),
-        held_out,
-    )
+    for label, stages in (
+        ("one block threshold", ()),
+        ("shipped: the first row's own", EARLY_BLOCK_STAGES),
+        ("stages 1, 2 and 3", (1, 2, 3)),
+    ):
+        each = choose_thresholds_for_each(calibration_requests, enforcement, early_stages=stages)
+        larger = [choose_thresholds(r, enforcement, 0, 0, stages) for r in big_requests]
+        thresholds = raise_blocks(each, larger)
+        report(f"{label}, block also on {humans:,} more humans", shipped, thresholds, held_out)
 
     regularised = fit_classifier(x, y, TRAINING_TRAFFIC.seed, **REGULARISED)
     report(

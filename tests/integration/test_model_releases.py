@@ -269,6 +269,7 @@ class Feed:
         self.settings = settings
         self.sent: set[tuple[int, int]] = set()
         self.is_bot: dict[str, bool] = {}  # the simulation's labels, user id -> is a bot
+        self.requests_1h: dict[str, float] = {}  # user id -> its row's stage feature
         self.error: BaseException | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run_guarded, daemon=True)
@@ -302,6 +303,7 @@ class Feed:
             for _ in range(burst):
                 user = next(users)
                 self.is_bot[user.user_id] = user.is_bot
+                self.requests_1h[user.user_id] = user.features["requests_1h"]
                 payload = encode_user_features(user.user_id, 1_790_000_000_000 + i, user.features)
                 futures.append(
                     producer.send(
@@ -357,6 +359,7 @@ class SwitchRun:
     shadow: list[ScoreRecord]  # the challenger's, from the shadow scores topic
     labels: Path  # the fed users' kinds, as `botscore simulate` writes them
     bots: set[str]  # the fed bots' user ids
+    requests_1h: dict[str, float]  # user id -> requests_1h fed (which block threshold applies)
     log: str
     refused: dict[str, str]  # release id -> the reason it was refused for
     new_id: str
@@ -455,6 +458,7 @@ def switch_run(
         shadow=[decode_threat_score(r.value) for r in shadow],
         labels=labels,
         bots={user for user, bot in feed.is_bot.items() if bot},
+        requests_1h=feed.requests_1h,
         log=log_path.read_text(errors="replace"),
         refused=refused,
         new_id="baseline/it-new",
@@ -553,7 +557,7 @@ def test_shadow_scores_arrive_on_their_own_topic_one_per_user_message(switch_run
         assert _named(live) != CHALLENGER_ID
         assert (shadow.user_id, shadow.feature_time_ms) == (live.user_id, live.feature_time_ms)
         assert shadow.score == live.score
-        assert live.decision == baseline.decide(live.score)
+        assert live.decision == baseline.decide(live.score, switch_run.requests_1h[live.user_id])
         assert shadow.decision == STRICT.decide(shadow.score)
 
 

@@ -102,7 +102,7 @@ def by_decision(model: LoadedModel) -> dict[Decision, list[dict[str, float]]]:
     scores = model.predict_scores(feature_matrix(rows, model.manifest.feature_names))
     grouped: dict[Decision, list[dict[str, float]]] = {d: [] for d in Decision}
     for row, score in zip(rows, scores, strict=True):
-        grouped[model.manifest.thresholds.decide(float(score))].append(row)
+        grouped[model.manifest.thresholds.decide(float(score), row["requests_1h"])].append(row)
     return grouped
 
 
@@ -240,7 +240,10 @@ def test_scores_equal_offline_predict_proba(pipeline_run: PipelineRun):
     ]
     online = np.array([s.score for s in decoded])
     assert np.max(np.abs(online - offline)) <= 1e-9
-    assert [s.decision for s in decoded] == [model.manifest.thresholds.decide(x) for x in offline]
+    decide = model.manifest.thresholds.decide
+    assert [s.decision for s in decoded] == [
+        decide(x, f["requests_1h"]) for x, f in zip(offline, features, strict=True)
+    ]
     assert {(s.model_name, s.model_version) for s in decoded} == {
         (model.manifest.name, model.manifest.version)
     }

@@ -18,6 +18,7 @@ from botscore.model.training import (
     BLOCK_CALIBRATION_SEEDS,
     CALIBRATION_SEEDS,
     DEFAULT_VERSION,
+    EARLY_BLOCK_STAGES,
     TRAINING_TRAFFIC,
     train_model,
 )
@@ -54,6 +55,14 @@ def add_parser(subparsers: Subparsers) -> None:
         default=list(BLOCK_CALIBRATION_SEEDS),
         help=f"seeds of the {BLOCK_CALIBRATION_SCALE}x larger simulations the block threshold "
         "must also hold on (none: only the calibration seeds; default: %(default)s)",
+    )
+    parser.add_argument(
+        "--early-block-stages",
+        type=int,
+        nargs="*",
+        default=list(EARLY_BLOCK_STAGES),
+        help="requests in the last hour up to which a row gets a block threshold of its own, "
+        "one per stage, in increasing order (none: one block threshold; default: %(default)s)",
     )
     parser.add_argument(
         "--mix", choices=MIXES, default=defaults.mix, help="which kinds visit (%(default)s)"
@@ -100,6 +109,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         traffic,
         calibration_seeds=args.calibration_seeds,
         block_calibration_seeds=args.block_calibration_seeds,
+        early_stages=args.early_block_stages,
         version=args.version,
         thresholds=Thresholds(*args.thresholds) if args.thresholds else None,
         humans_challenged=args.humans_challenged,
@@ -117,6 +127,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"thresholds: challenge {thresholds.challenge:.6f}, block {thresholds.block:.6f} ({chosen})"
     )
+    for stage in thresholds.early_block:
+        print(f"  block {stage.block:.6f} where requests_1h <= {stage.max_requests_1h}")
     print(f"calibration visitors: {report.calibration_visitors}")
     seeds = ", ".join(str(s) for s in report.calibration_seeds)
     print(

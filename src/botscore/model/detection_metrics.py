@@ -43,8 +43,9 @@ class Detection:
     humans_blocked: float
 
 
-def share_at_or_above(scores: np.ndarray, threshold: float) -> float:
-    """Share of ``scores`` at or above ``threshold``; refuses an empty set of rows."""
+def share_at_or_above(scores: np.ndarray, threshold: float | np.ndarray) -> float:
+    """Share of ``scores`` at or above ``threshold`` (one, or one per row); refuses an empty
+    set of rows."""
     if scores.size == 0:
         raise ModelError("no rows to take a share of")
     return float(np.mean(scores >= threshold))
@@ -78,10 +79,17 @@ def threshold_for_human_rate(human_scores: np.ndarray, rate: float) -> float:
 
 
 def detection(
-    scores: np.ndarray, is_bot: np.ndarray, challenge: float, block: float, human_rate: float
+    scores: np.ndarray,
+    is_bot: np.ndarray,
+    challenge: float,
+    block: float | np.ndarray,
+    human_rate: float,
 ) -> Detection:
-    """The figures of ``scores`` against the truth ``is_bot``; both sides must have rows."""
+    """The figures of ``scores`` against the truth ``is_bot``; both sides must have rows.
+
+    ``block`` is one threshold or each row's (``Thresholds.block_for``)."""
     roc_auc, pr_auc = separation(scores, is_bot)
+    block = np.broadcast_to(block, scores.shape)
     bots, humans = scores[is_bot], scores[~is_bot]
     threshold = threshold_for_human_rate(humans, human_rate)
     return Detection(
@@ -90,9 +98,9 @@ def detection(
         roc_auc=roc_auc,
         pr_auc=pr_auc,
         bots_challenged=share_at_or_above(bots, challenge),
-        bots_blocked=share_at_or_above(bots, block),
+        bots_blocked=share_at_or_above(bots, block[is_bot]),
         human_rate_threshold=threshold,
         bots_at_human_rate=share_at_or_above(bots, threshold),
         humans_challenged=share_at_or_above(humans, challenge),
-        humans_blocked=share_at_or_above(humans, block),
+        humans_blocked=share_at_or_above(humans, block[~is_bot]),
     )

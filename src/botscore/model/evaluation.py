@@ -25,7 +25,7 @@ from botscore.model.detection_metrics import (
     share_at_or_above,
 )
 from botscore.model.features import CATALOG
-from botscore.model.registry import ModelManifest, Thresholds, load_model
+from botscore.model.registry import STAGE_FEATURE, ModelManifest, Thresholds, load_model
 from botscore.model.training import (
     Simulated,
     bot_scores,
@@ -164,12 +164,23 @@ def evaluate(
         )
     scores = model.predict_scores(x)
     thresholds = manifest.thresholds
-    overall = detection(scores, is_bot, thresholds.challenge, thresholds.block, human_rate)
+    blocks = thresholds.block_for(x[:, CATALOG.index(STAGE_FEATURE)])
+    overall = detection(scores, is_bot, thresholds.challenge, blocks, human_rate)
     kind_figures = tuple(
-        _kind_figures(kind, scores, kinds, is_bot, overall, thresholds) for kind in MIXES[mix]
+        _kind_figures(kind, scores, kinds, is_bot, overall, thresholds.challenge, blocks)
+        for kind in MIXES[mix]
     )
     left_out, left_out_scores = _leave_each_kind_out(
-        training, interval, x, kinds, is_bot, scores, mix, human_rate, thresholds, progress
+        training,
+        interval,
+        x,
+        kinds,
+        is_bot,
+        scores,
+        mix,
+        human_rate,
+        (thresholds.challenge, blocks),
+        progress,
     )
     return Evaluation(
         manifest=manifest,
@@ -266,7 +277,8 @@ def _kind_figures(
     kinds: np.ndarray,
     is_bot: np.ndarray,
     overall: Detection,
-    thresholds: Thresholds,
+    challenge: float,
+    blocks: np.ndarray,
 ) -> KindFigures:
     mine = kinds == kind
     own = scores[mine]
@@ -278,8 +290,8 @@ def _kind_figures(
         kind=kind,
         is_bot=PROFILES[kind].is_bot,
         rows=int(own.size),
-        challenged=share_at_or_above(own, thresholds.challenge),
-        blocked=share_at_or_above(own, thresholds.block),
+        challenged=share_at_or_above(own, challenge),
+        blocked=share_at_or_above(own, blocks[mine]),
         at_human_rate=share_at_or_above(own, overall.human_rate_threshold),
         roc_auc=roc_auc,
         pr_auc=pr_auc,
@@ -295,7 +307,7 @@ def _leave_each_kind_out(
     scores: np.ndarray,
     mix: str,
     human_rate: float,
-    thresholds: Thresholds,
+    thresholds: tuple[float, np.ndarray],
     progress: Progress,
 ) -> tuple[tuple[LeftOut, ...], dict[str, np.ndarray]]:
     bot_kinds = [k for k in MIXES[mix] if PROFILES[k].is_bot]
@@ -318,8 +330,8 @@ def _leave_each_kind_out(
         figures = detection(
             kind_scores[against_humans],
             is_bot[against_humans],
-            thresholds.challenge,
-            thresholds.block,
+            thresholds[0],
+            thresholds[1][against_humans],
             human_rate,
         )
         results.append(LeftOut(kind, training_size, figures))

@@ -120,6 +120,8 @@ def _histograms(evaluation: Evaluation, path: Path) -> None:
             )
         for threshold in (thresholds.challenge, thresholds.block):
             panel.axvline(threshold, color="grey", linestyle=":", linewidth=1)
+        for early in thresholds.early_block:
+            panel.axvline(early.block, color="grey", linestyle="--", linewidth=0.5)
         panel.set_yscale("log")
         panel.set_title(f"{kind} ({'bot' if figures.is_bot else 'human'})", fontsize="medium")
         panel.tick_params(labelsize="small")

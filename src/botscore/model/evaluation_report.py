@@ -14,6 +14,7 @@ from typing import Any
 
 from botscore.model.evaluation import Evaluation
 from botscore.model.evaluation_plots import HISTOGRAMS, PR, ROC, write_plots
+from botscore.model.registry import Thresholds
 from botscore.simulator.visits import VisitSummary
 
 __all__ = [
@@ -42,10 +43,7 @@ def evaluation_dict(evaluation: Evaluation) -> dict[str, Any]:
     manifest, training = evaluation.manifest, evaluation.training
     return {
         "model": {"name": manifest.name, "version": manifest.version, "sha256": manifest.sha256},
-        "thresholds": {
-            "challenge": manifest.thresholds.challenge,
-            "block": manifest.thresholds.block,
-        },
+        "thresholds": manifest.thresholds.to_dict(),
         "human_rate": evaluation.human_rate,
         "training": {
             "users": training.users,
@@ -73,6 +71,13 @@ def evaluation_dict(evaluation: Evaluation) -> dict[str, Any]:
     }
 
 
+def _early_blocks(thresholds: Thresholds) -> str:
+    return "".join(
+        f" ({e.block:g} for rows with at most {e.max_requests_1h} requests in the last hour)"
+        for e in thresholds.early_block
+    )
+
+
 def _pct(value: float) -> str:
     return f"{value:.2%}"
 
@@ -96,7 +101,8 @@ def evaluation_markdown(evaluation: Evaluation) -> str:
         "of a user's features, each scored on its own.",
         "",
         f"Thresholds: challenge at {manifest.thresholds.challenge:g}, block at "
-        f'{manifest.thresholds.block:g}; "at {rate} humans" is the lowest threshold that '
+        f"{manifest.thresholds.block:g}{_early_blocks(manifest.thresholds)}; "
+        f'"at {rate} humans" is the lowest threshold that '
         f"challenges at most {rate} of the human rows "
         f"({overall.human_rate_threshold:.6f} here). Bot figures are recalls (share of the "
         "rows at or above the threshold), human figures false-positive rates.",

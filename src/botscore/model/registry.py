@@ -10,21 +10,23 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import pickle
 from collections.abc import Iterable
 from dataclasses import dataclass
 from numbers import Real
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+import numpy as np
 
 from botscore.errors import ModelError
 from botscore.model.features import CATALOG
 from botscore.vocabulary import Decision
 
-if TYPE_CHECKING:
-    import numpy as np
-
 __all__ = [
+    "STAGE_FEATURE",
+    "EarlyBlock",
     "LoadedModel",
     "ModelManifest",
     "Thresholds",
@@ -47,28 +49,98 @@ MANIFEST_NAME = "manifest.json"
 CODE_ROOT = Path(__file__).resolve().parents[2]
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    """Scores at or above ``challenge`` are challenged, at or above ``block`` blocked."""
+# The feature that tells how far into a visit a row is, for the early block thresholds.
+STAGE_FEATURE = "requests_1h"
 
-    challenge: float
+
+@dataclass(frozen=True)
+class EarlyBlock:
+    """A block threshold for the rows of a user's first requests: at most ``max_requests_1h``
+    in the last hour. A human's first rows carry little evidence either way, so the highest
+    human score there is lower than later in a visit, and a bot can be blocked sooner."""
+
+    max_requests_1h: int
     block: float
 
     def __post_init__(self) -> None:
-        # Numbers only: a manifest's true or false would otherwise count as 1 or 0.
-        if not all(
-            isinstance(t, Real) and not isinstance(t, bool) for t in (self.challenge, self.block)
-        ):
-            raise ModelError(f"thresholds must be numbers, got {self}")
-        if not 0.0 <= self.challenge <= self.block <= 1.0:
-            raise ModelError(f"thresholds must satisfy 0 <= challenge <= block <= 1, got {self}")
+        count = self.max_requests_1h
+        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+            raise ModelError(
+                f"an early block's max_requests_1h must be an integer >= 1, got {self}"
+            )
+        if not _probability(self.block):
+            raise ModelError(f"an early block's threshold must be a number in [0, 1], got {self}")
 
-    def decide(self, score: float) -> Decision:
-        if score >= self.block:
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Scores at or above ``challenge`` are challenged, at or above ``block`` blocked; a row of
+    the first stage of ``early_block`` its requests fit (in increasing ``max_requests_1h``)
+    is blocked at that stage's threshold instead."""
+
+    challenge: float
+    block: float
+    early_block: tuple[EarlyBlock, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Numbers only: a manifest's true or false would otherwise count as 1 or 0.
+        if not all(_probability(t) for t in (self.challenge, self.block)):
+            raise ModelError(f"thresholds must be numbers in [0, 1], got {self}")
+        if not self.challenge <= self.block:
+            raise ModelError(f"thresholds must satisfy 0 <= challenge <= block <= 1, got {self}")
+        if not isinstance(self.early_block, tuple) or not all(
+            isinstance(e, EarlyBlock) for e in self.early_block
+        ):
+            raise ModelError(f"early_block must be a tuple of EarlyBlock, got {self.early_block!r}")
+        counts = [e.max_requests_1h for e in self.early_block]
+        if counts != sorted(set(counts)):
+            raise ModelError(
+                f"early block stages must have increasing max_requests_1h, got {counts}"
+            )
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Thresholds:
+        early = data.get("early_block", [])
+        if not isinstance(early, list) or not all(isinstance(e, dict) for e in early):
+            raise ModelError(f"thresholds.early_block must be a list of objects, got {early!r}")
+        rest = {k: v for k, v in data.items() if k != "early_block"}
+        return cls(**rest, early_block=tuple(EarlyBlock(**e) for e in early))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"challenge": self.challenge, "block": self.block}
+        if self.early_block:
+            out["early_block"] = [
+                {"max_requests_1h": e.max_requests_1h, "block": e.block} for e in self.early_block
+            ]
+        return out
+
+    def block_for(self, requests_1h: np.ndarray) -> np.ndarray:
+        """Each row's block threshold, from its ``requests_1h`` (NaN: the general one)."""
+        counts = np.asarray(requests_1h, dtype=np.float64)
+        out = np.full(counts.shape, self.block)
+        with np.errstate(invalid="ignore"):
+            for stage in reversed(self.early_block):
+                out[counts <= stage.max_requests_1h] = stage.block
+        return out
+
+    def block_at(self, requests_1h: float) -> float:
+        """The block threshold for a row with ``requests_1h`` requests in the last hour."""
+        for stage in self.early_block:
+            if requests_1h <= stage.max_requests_1h:
+                return stage.block
+        return self.block
+
+    def decide(self, score: float, requests_1h: float = math.nan) -> Decision:
+        """The decision for a row's score; without ``requests_1h``, by the general thresholds."""
+        if score >= self.block_at(requests_1h):
             return Decision.BLOCK
         if score >= self.challenge:
             return Decision.CHALLENGE
         return Decision.ALLOW
+
+
+def _probability(value: object) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and 0.0 <= float(value) <= 1.0
 
 
 @dataclass(frozen=True)
@@ -81,6 +153,13 @@ class ModelManifest:
     feature_names: tuple[str, ...]
     thresholds: Thresholds
 
+    def __post_init__(self) -> None:
+        if self.thresholds.early_block and STAGE_FEATURE not in self.feature_names:
+            raise ModelError(
+                f"early block thresholds need the model to read {STAGE_FEATURE}, "
+                "which is not among its feature_names"
+            )
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelManifest:
         """Every field checked here, as it is read: each later use takes its type for granted."""
@@ -92,7 +171,7 @@ class ModelManifest:
                 sha256=_string("sha256", data["sha256"]),
                 sklearn_version=_string("sklearn_version", data["sklearn_version"]),
                 feature_names=_feature_names(data["feature_names"]),
-                thresholds=Thresholds(**data["thresholds"]),
+                thresholds=Thresholds.from_dict(data["thresholds"]),
             )
         except (KeyError, TypeError) as exc:
             raise ModelError(f"manifest is missing or mistypes a field: {exc}") from None
@@ -105,7 +184,7 @@ class ModelManifest:
             "sha256": self.sha256,
             "sklearn_version": self.sklearn_version,
             "feature_names": list(self.feature_names),
-            "thresholds": {"challenge": self.thresholds.challenge, "block": self.thresholds.block},
+            "thresholds": self.thresholds.to_dict(),
         }
 
 

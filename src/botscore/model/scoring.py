@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from botscore.model.registry import LoadedModel
+from botscore.model.registry import STAGE_FEATURE, LoadedModel
 from botscore.wire.records import FeatureBatch, ScoreBatch
 
 __all__ = ["score_batch", "score_buckets"]
@@ -35,10 +35,18 @@ def score_batch(model: LoadedModel, batch: FeatureBatch, scored_time_ms: int) ->
             f"(first: {predicted[outside][0]!r} for {batch.user_ids[int(np.argmax(outside))]!r})"
         )
     scores = predicted.tolist()
+    thresholds = manifest.thresholds
+    if thresholds.early_block:
+        column = manifest.feature_names.index(STAGE_FEATURE)
+        decisions = [
+            thresholds.decide(s, r[column]) for s, r in zip(scores, batch.rows, strict=True)
+        ]
+    else:
+        decisions = [thresholds.decide(s) for s in scores]
     return ScoreBatch(
         user_ids=batch.user_ids,
         scores=scores,
-        decisions=[manifest.thresholds.decide(score).value for score in scores],
+        decisions=[d.value for d in decisions],
         model_name=manifest.name,
         model_version=manifest.version,
         feature_times_ms=batch.window_end_ms,

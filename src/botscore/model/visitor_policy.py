@@ -12,14 +12,14 @@ feature time. From those decisions come the same figures the live simulator prin
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.stats import beta
 
 from botscore.aggregation.offline import FeatureSnapshot
 from botscore.errors import ModelError
-from botscore.model.registry import Thresholds
+from botscore.model.registry import STAGE_FEATURE, EarlyBlock, Thresholds
 from botscore.settings import EnforcementSettings
 from botscore.simulator.visits import VisitSummary
 from botscore.v1.web_log_pb2 import WebLog
@@ -38,6 +38,8 @@ __all__ = [
     "choose_thresholds_for_each",
     "combined",
     "decisions",
+    "highest",
+    "raise_blocks",
     "summarize",
     "visitor_requests",
 ]
@@ -61,14 +63,16 @@ class VisitorRequests:
     """Every request of a simulation, with the score its user had at the edge at that moment.
 
     Per request: the user's index, its time in seconds from the start, the score in force
-    (NaN before the user's first score arrives) and that score's age (seconds since its
-    feature time). Per user (by index): whether it is a bot, and its kind.
+    (NaN before the user's first score arrives), that score's age (seconds since its
+    feature time) and its row's ``requests_1h`` (which block threshold applies, NaN with no
+    score). Per user (by index): whether it is a bot, and its kind.
     """
 
     user: np.ndarray
     time_s: np.ndarray
     score: np.ndarray
     age_s: np.ndarray
+    requests_1h: np.ndarray
     is_bot: np.ndarray
     kinds: np.ndarray
 
@@ -95,15 +99,17 @@ def visitor_requests(
     time_s = np.array([(log.time_unix_ms - start_ms) / 1000 for log in logs])
     score = np.full(len(logs), np.nan)
     age_s = np.full(len(logs), np.inf)
+    requests_1h = np.full(len(logs), np.nan)
 
-    published: dict[int, tuple[list[float], list[float]]] = {}
+    published: dict[int, tuple[list[float], list[float], list[float]]] = {}
     for snapshot, value in zip(snapshots, scores, strict=True):
-        times, values = published.setdefault(index[snapshot.user_id], ([], []))
+        times, values, counts = published.setdefault(index[snapshot.user_id], ([], [], []))
         times.append((snapshot.window_end_ms - start_ms) / 1000)
         values.append(float(value))
+        counts.append(float(snapshot.features.get(STAGE_FEATURE, np.nan)))
     order = np.argsort(user, kind="stable")
     bounds = np.searchsorted(user[order], np.arange(len(users) + 1))
-    for u, (times, values) in published.items():
+    for u, (times, values, counts) in published.items():
         rows = order[bounds[u] : bounds[u + 1]]
         feature_s = np.array(times)
         # A score reaches the edge ``latency_s`` after its features' time; the newest
@@ -112,9 +118,10 @@ def visitor_requests(
         known = latest >= 0
         score[rows[known]] = np.array(values)[latest[known]]
         age_s[rows[known]] = time_s[rows[known]] - feature_s[latest[known]]
+        requests_1h[rows[known]] = np.array(counts)[latest[known]]
     kinds = np.array([kind_of[u] for u in users])
     is_bot = np.array([k in bot_kinds for k in kinds])
-    return VisitorRequests(user, time_s, score, age_s, is_bot, kinds)
+    return VisitorRequests(user, time_s, score, age_s, requests_1h, is_bot, kinds)
 
 
 def combined(parts: Sequence[VisitorRequests]) -> VisitorRequests:
@@ -127,6 +134,7 @@ def combined(parts: Sequence[VisitorRequests]) -> VisitorRequests:
         time_s=np.concatenate([p.time_s for p in parts]),
         score=np.concatenate([p.score for p in parts]),
         age_s=np.concatenate([p.age_s for p in parts]),
+        requests_1h=np.concatenate([p.requests_1h for p in parts]),
         is_bot=np.concatenate([p.is_bot for p in parts]),
         kinds=np.concatenate([p.kinds for p in parts]),
     )
@@ -137,11 +145,12 @@ def decisions(
 ) -> np.ndarray:
     """``ALLOW``, ``CHALLENGE`` or ``BLOCK`` for every request, as the edge would decide."""
     score, age = requests.score, requests.age_s
+    block_at = thresholds.block_for(requests.requests_1h)
     with np.errstate(invalid="ignore"):
-        block = (score >= thresholds.block) & (age < enforcement.block_ttl_s)
+        block = (score >= block_at) & (age < enforcement.block_ttl_s)
         challenge = (
             (score >= thresholds.challenge)
-            & (score < thresholds.block)
+            & (score < block_at)
             & (age < enforcement.challenge_ttl_s)
         )
     out = np.full(len(score), ALLOW, dtype=np.int8)
@@ -232,11 +241,16 @@ def choose_thresholds(
     enforcement: EnforcementSettings,
     humans_challenged: float = HUMANS_CHALLENGED_TARGET,
     confidence: float = CONFIDENCE,
+    early_stages: Sequence[int] = (),
 ) -> Thresholds:
     """The lowest thresholds under which no calibration human is blocked and so few are ever
     challenged that, with ``confidence``, at most ``humans_challenged`` of all humans would be
     (``allowed_challenged``; ``confidence`` 0 takes the calibration's share as it is). Lower
     thresholds block bots sooner, never later.
+
+    With ``early_stages`` (increasing counts of requests in the last hour), each stage gets
+    a block threshold of its own, just above the humans' scores in force from rows of that
+    stage; the general one is then above the rows past the last stage.
 
     Fitted on the requests given, so judge the result on other traffic.
     """
@@ -245,7 +259,7 @@ def choose_thresholds(
     if not human.any():
         raise ModelError("no human request has a score: the policy cannot be fitted")
     in_force = human & (requests.age_s < enforcement.block_ttl_s)
-    block = _just_above(float(requests.score[in_force].max())) if in_force.any() else 0.0
+    block, early = _block_thresholds(requests, in_force, early_stages)
     # Each human's highest score while a challenge would hold; the k highest may be challenged.
     could_challenge = human & (requests.age_s < enforcement.challenge_ttl_s)
     highest = np.full(len(requests.kinds), -np.inf)
@@ -262,7 +276,55 @@ def choose_thresholds(
             "simulate more of them"
         )
     challenge = _just_above(float(per_human[allowed])) if allowed < len(per_human) else 0.0
-    return Thresholds(challenge=min(max(challenge, 0.0), block), block=block)
+    return Thresholds(challenge=min(max(challenge, 0.0), block), block=block, early_block=early)
+
+
+def _block_thresholds(
+    requests: VisitorRequests, in_force: np.ndarray, early_stages: Sequence[int]
+) -> tuple[float, tuple[EarlyBlock, ...]]:
+    """Just above the highest human score in force, for each stage and past the last one.
+
+    A stage no calibration human reached gets the general threshold: nothing says its
+    humans score lower.
+    """
+    counts = requests.requests_1h
+    past, early, floor = in_force.copy(), [], -np.inf
+    for stage in early_stages:
+        with np.errstate(invalid="ignore"):
+            here = in_force & (counts > floor) & (counts <= stage)
+        past &= ~here
+        early.append((stage, float(requests.score[here].max()) if here.any() else None))
+        floor = stage
+    block = _just_above(float(requests.score[past].max())) if past.any() else 0.0
+    return block, tuple(
+        EarlyBlock(stage, _just_above(top) if top is not None else block) for stage, top in early
+    )
+
+
+def highest(chosen: Sequence[Thresholds]) -> Thresholds:
+    """The highest of each threshold in ``chosen`` (the same early stages in each): one that
+    holds wherever each of them does."""
+    if not chosen:
+        raise ModelError("no thresholds to take the highest of")
+    stages = {tuple(e.max_requests_1h for e in t.early_block) for t in chosen}
+    if len(stages) != 1:
+        raise ModelError(f"thresholds with different early stages cannot be merged: {stages}")
+    return Thresholds(
+        challenge=max(t.challenge for t in chosen),
+        block=max(t.block for t in chosen),
+        early_block=tuple(
+            EarlyBlock(stage.max_requests_1h, max(t.early_block[i].block for t in chosen))
+            for i, stage in enumerate(chosen[0].early_block)
+        ),
+    )
+
+
+def raise_blocks(thresholds: Thresholds, others: Sequence[Thresholds]) -> Thresholds:
+    """``thresholds`` with each block threshold raised to the highest of ``others``' (the
+    same stages), its challenge threshold kept: the blocks chosen on larger simulations."""
+    return highest(
+        [thresholds, *(replace(t, challenge=min(thresholds.challenge, t.block)) for t in others)]
+    )
 
 
 def choose_thresholds_for_each(
@@ -270,6 +332,7 @@ def choose_thresholds_for_each(
     enforcement: EnforcementSettings,
     humans_challenged: float = HUMANS_CHALLENGED_TARGET,
     confidence: float = CONFIDENCE,
+    early_stages: Sequence[int] = (),
 ) -> Thresholds:
     """Thresholds that hold in each of ``populations``: the highest of those each one chooses.
 
@@ -280,9 +343,11 @@ def choose_thresholds_for_each(
     """
     if not populations:
         raise ModelError("no calibration population to choose the thresholds on")
-    chosen = [choose_thresholds(p, enforcement, humans_challenged, confidence) for p in populations]
-    return Thresholds(
-        challenge=max(t.challenge for t in chosen), block=max(t.block for t in chosen)
+    return highest(
+        [
+            choose_thresholds(p, enforcement, humans_challenged, confidence, early_stages)
+            for p in populations
+        ]
     )
 
 

@@ -8,7 +8,7 @@ import pytest
 from botscore.cli import train
 from botscore.cli.main import build_parser, main
 from botscore.model import training
-from botscore.model.registry import Thresholds
+from botscore.model.registry import EarlyBlock, Thresholds
 from botscore.model.training import TRAINING_TRAFFIC
 from botscore.settings import Settings
 
@@ -27,6 +27,7 @@ def fake_train_model(calls):
         traffic,
         calibration_seeds,
         block_calibration_seeds,
+        early_stages,
         version,
         thresholds,
         humans_challenged,
@@ -34,11 +35,11 @@ def fake_train_model(calls):
         progress,
     ):
         given = (calibration_seeds, block_calibration_seeds, thresholds)
-        calls.append((out, traffic, *given, humans_challenged, confidence))
+        calls.append((out, traffic, *given, humans_challenged, confidence, early_stages))
         progress("fitting")
-        manifest = SimpleNamespace(
-            name="baseline", version=version, thresholds=thresholds or Thresholds(0.97, 0.9995)
-        )
+        chosen = Thresholds(0.97, 0.9995, tuple(EarlyBlock(s, 0.99) for s in early_stages))
+        written = thresholds or chosen
+        manifest = SimpleNamespace(name="baseline", version=version, thresholds=written)
         report = SimpleNamespace(
             rows=1234,
             calibration_seeds=calibration_seeds,
@@ -66,7 +67,7 @@ def test_trains_with_the_simulation_asked_for_reports_and_evaluates(
     args = build_parser().parse_args([*argv, "--seed", "3", "--version", "3", "--mix", "wide"])
     assert train.run(Settings(), args) == 0
     traffic = replace(TRAINING_TRAFFIC, users=10, rate=5.0, duration_s=60.0, seed=3, mix="wide")
-    assert calls == [("m", traffic, [8, 9, 10], [11, 12], None, 0.005, 0.95)]
+    assert calls == [("m", traffic, [8, 9, 10], [11, 12], None, 0.005, 0.95, [1])]
     assert evaluations == ["m"]
     captured = capsys.readouterr()
     assert captured.err == "train: fitting\n"
@@ -74,6 +75,7 @@ def test_trains_with_the_simulation_asked_for_reports_and_evaluates(
         "wrote m: baseline 3, 1234 rows",
         "thresholds: challenge 0.970000, block 0.999500 "
         "(chosen for at most 0.50% of humans challenged, 95% sure)",
+        "  block 0.990000 where requests_1h <= 1",
         "calibration visitors: the visitors' figures",
         "calibration seeds 8, 9, 10: 567 rows, AUC 0.9877",
         "block threshold also above every human of seeds 11, 12 (40 users each)",
@@ -86,7 +88,19 @@ def test_defaults_are_the_default_simulated_traffic(monkeypatch):
     calls = []
     monkeypatch.setattr(train, "train_model", fake_train_model(calls))
     train.run(Settings(), build_parser().parse_args(["train"]))
-    assert calls == [("models/baseline", TRAINING_TRAFFIC, [8, 9, 10], [11, 12], None, 0.005, 0.95)]
+    default = ("models/baseline", TRAINING_TRAFFIC, [8, 9, 10], [11, 12], None, 0.005, 0.95, [1])
+    assert calls == [default]
+
+
+def test_early_block_stages_are_asked_for_or_none(monkeypatch, capsys):
+    calls = []
+    monkeypatch.setattr(train, "train_model", fake_train_model(calls))
+    train.run(Settings(), build_parser().parse_args(["train", "--early-block-stages", "1", "3"]))
+    train.run(Settings(), build_parser().parse_args(["train", "--early-block-stages"]))
+    assert [c[-1] for c in calls] == [[1, 3], []]
+    out = capsys.readouterr().out
+    assert "  block 0.990000 where requests_1h <= 3\n" in out
+    assert out.count("where requests_1h") == 2
 
 
 def test_thresholds_are_chosen_for_the_share_asked_or_given(monkeypatch, capsys):
@@ -95,7 +109,7 @@ def test_thresholds_are_chosen_for_the_share_asked_or_given(monkeypatch, capsys)
     argv = ["train", "--humans-challenged", "0.01", "--confidence", "0.9"]
     train.run(Settings(), build_parser().parse_args(argv))
     train.run(Settings(), build_parser().parse_args(["train", "--thresholds", "0.6", "0.8"]))
-    assert [c[4:] for c in calls] == [(None, 0.01, 0.9), (Thresholds(0.6, 0.8), 0.005, 0.95)]
+    assert [c[4:7] for c in calls] == [(None, 0.01, 0.9), (Thresholds(0.6, 0.8), 0.005, 0.95)]
     assert "block 0.800000 (given)" in capsys.readouterr().out
 
 

@@ -14,6 +14,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from botscore.errors import ModelError
 from botscore.model.features import CATALOG
 from botscore.model.registry import (
+    EarlyBlock,
     Thresholds,
     check_output_dir,
     load_model,
@@ -91,6 +92,44 @@ def test_thresholds_decide_and_validate():
     ]
     with pytest.raises(ModelError):
         Thresholds(challenge=0.95, block=0.9)
+
+
+def test_early_block_stages_decide_the_first_rows_and_validate():
+    thresholds = Thresholds(0.5, 0.9, (EarlyBlock(1, 0.6), EarlyBlock(3, 0.8)))
+    rows = [(0.7, 1), (0.7, 2), (0.85, 2), (0.85, 3), (0.85, 4), (0.95, 40), (0.7, float("nan"))]
+    assert [thresholds.decide(s, n) for s, n in rows] == [
+        "block",
+        "challenge",
+        "block",
+        "block",
+        "challenge",
+        "block",
+        "challenge",
+    ]
+    np.testing.assert_array_equal(
+        thresholds.block_for(np.array([0, 1, 2, 3, 4, np.nan])), [0.6, 0.6, 0.8, 0.8, 0.9, 0.9]
+    )
+    assert Thresholds.from_dict(thresholds.to_dict()) == thresholds
+    assert "early_block" not in Thresholds(0.5, 0.9).to_dict()  # older manifests unchanged
+    for stages in ((EarlyBlock(3, 0.6), EarlyBlock(1, 0.8)), (EarlyBlock(2, 0.6),) * 2):
+        with pytest.raises(ModelError, match="increasing"):
+            Thresholds(0.5, 0.9, stages)
+    for count, block in ((0, 0.5), (True, 0.5), (1.5, 0.5), (1, 1.5), (1, "0.5")):
+        with pytest.raises(ModelError, match="early block"):
+            EarlyBlock(count, block)  # type: ignore[arg-type]
+    with pytest.raises(ModelError, match="early_block"):
+        Thresholds.from_dict({"challenge": 0.5, "block": 0.9, "early_block": {"1": 0.6}})
+
+
+def test_refuses_early_block_thresholds_without_the_feature_they_depend_on(model_copy):
+    early = {"challenge": 0.5, "block": 0.9, "early_block": [{"max_requests_1h": 1, "block": 0.6}]}
+    _edit_manifest(model_copy, thresholds=early)
+    assert load_model(model_copy).manifest.thresholds.early_block == (EarlyBlock(1, 0.6),)
+    _edit_manifest(model_copy, feature_names=[n for n in CATALOG if n != "requests_1h"])
+    with pytest.raises(
+        ModelError, match="early block thresholds need the model to read requests_1h"
+    ):
+        load_model(model_copy)
 
 
 def test_relative_model_dirs_resolve_from_the_code_root_not_the_working_dir(

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from botscore.model.features import CATALOG, feature_matrix
-from botscore.model.registry import load_model
+from botscore.model.registry import EarlyBlock, Thresholds, load_model
 from botscore.model.sample_users import sample_users
 from botscore.model.scoring import score_batch, score_buckets
 from botscore.wire.records import FeatureBatch
@@ -50,6 +50,21 @@ def test_batch_scores_equal_a_direct_predict_proba_from_one_call(small_model_dir
     assert scores.decisions == [model.manifest.thresholds.decide(s) for s in scores.scores]
     assert all(type(d) is str for d in scores.decisions)
     assert set(scores.decisions) <= {"allow", "challenge", "block"}
+
+
+def test_early_block_thresholds_decide_by_each_rows_requests_in_the_last_hour(small_model_dir):
+    model = load_model(small_model_dir)
+    early = Thresholds(0.99, 1.0, (EarlyBlock(2, 0.0),))
+    staged = dataclasses.replace(
+        model, manifest=dataclasses.replace(model.manifest, thresholds=early)
+    )
+    batch, users = _batch(300)
+    decided = score_batch(staged, batch, scored_time_ms=5).decisions
+    first = [u.features["requests_1h"] <= 2 for u in users]
+    assert any(first) and not all(first)
+    plain = score_batch(model, batch, 5).scores
+    for is_first, decision, score in zip(first, decided, plain, strict=True):
+        assert decision == ("block" if is_first else early.decide(score))
 
 
 def test_each_score_names_its_user_source_the_model_and_the_scoring_time(small_model_dir):

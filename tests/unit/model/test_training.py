@@ -12,11 +12,12 @@ from threadpoolctl import threadpool_limits
 
 from botscore.errors import ModelError
 from botscore.model import training
-from botscore.model.registry import Thresholds, load_model
+from botscore.model.registry import EarlyBlock, Thresholds, load_model
 from botscore.model.training import (
     BLOCK_CALIBRATION_SCALE,
     BLOCK_CALIBRATION_SEEDS,
     CALIBRATION_SEEDS,
+    EARLY_BLOCK_STAGES,
     TRAINING_TRAFFIC,
     fit_classifier,
     read_calibration_seeds,
@@ -87,10 +88,15 @@ def test_the_thresholds_come_from_every_calibration_seed_with_the_margin_asked(t
         scores = load_model(tmp_path).predict_scores(run.rows()[0])
         parts.append(visitor_requests(run.logs, run.snapshots, scores, run.kind_of, run.bot_kinds))
     visitors = combined(parts)
-    each = [choose_thresholds(p, EnforcementSettings(), 0.005, confidence=0.5) for p in parts]
+    each = [
+        choose_thresholds(p, EnforcementSettings(), 0.005, 0.5, EARLY_BLOCK_STAGES) for p in parts
+    ]
     assert manifest.thresholds == Thresholds(
-        max(t.challenge for t in each), max(t.block for t in each)
+        max(t.challenge for t in each),
+        max(t.block for t in each),
+        (EarlyBlock(1, max(t.early_block[0].block for t in each)),),
     )
+    assert EARLY_BLOCK_STAGES == (1,)
     assert (report.humans_challenged_target, report.confidence) == (0.005, 0.5)
     assert report.calibration_seeds == [4, 5]
     assert report.calibration_visitors.startswith(f"{int((~visitors.is_bot).sum())} humans: ")
@@ -109,7 +115,7 @@ def test_the_block_threshold_also_holds_on_the_larger_simulations(tmp_path):
     )
     model = load_model(tmp_path)
     enforcement = EnforcementSettings()
-    blocks = []
+    chosen = []
     for spec in (
         replace(SMALL, seed=4),
         replace(SMALL, seed=6, users=SMALL.users * 4, rate=SMALL.rate * 4),
@@ -117,11 +123,15 @@ def test_the_block_threshold_also_holds_on_the_larger_simulations(tmp_path):
         run = simulate(spec)
         scores = model.predict_scores(run.rows()[0])
         requests = visitor_requests(run.logs, run.snapshots, scores, run.kind_of, run.bot_kinds)
-        blocks.append(choose_thresholds(requests, enforcement, 0.005, confidence=0).block)
-        # No human of either simulation has a score in force at or above it.
+        chosen.append(choose_thresholds(requests, enforcement, 0.005, 0, EARLY_BLOCK_STAGES))
+        # No human of either simulation has a score in force at or above its row's threshold.
         human = ~requests.is_bot[requests.user] & (requests.age_s < enforcement.block_ttl_s)
-        assert not (requests.score[human] >= manifest.thresholds.block).any()
-    assert manifest.thresholds.block == max(blocks)
+        block_at = manifest.thresholds.block_for(requests.requests_1h)
+        assert not (requests.score[human] >= block_at[human]).any()
+    assert manifest.thresholds.block == max(t.block for t in chosen)
+    assert manifest.thresholds.early_block == (
+        EarlyBlock(1, max(t.early_block[0].block for t in chosen)),
+    )
     assert (report.block_calibration_seeds, report.block_calibration_users) == ([6], 1200)
     assert read_calibration_seeds(tmp_path) == (4, 6)
     # Given thresholds need no calibration at all.
@@ -149,6 +159,9 @@ def test_block_calibration_seeds_must_be_other_seeds(tmp_path, monkeypatch):
         ({"humans_challenged": 2.0}, r"share of humans challenged must be in \[0, 1\)"),
         ({"confidence": 1.0}, r"confidence must be in \[0, 1\)"),
         ({"out_dir": "file"}, "file is not a directory"),
+        ({"early_stages": (3, 1)}, "early block stages"),
+        ({"early_stages": (0,)}, "early block stages"),
+        ({"early_stages": (2, 2)}, "early block stages"),
     ],
 )
 def test_arguments_are_refused_before_any_simulation(tmp_path, monkeypatch, arguments, says):

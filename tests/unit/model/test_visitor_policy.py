@@ -6,7 +6,7 @@ from scipy.stats import beta
 
 from botscore.aggregation.offline import FeatureSnapshot
 from botscore.errors import ModelError
-from botscore.model.registry import Thresholds
+from botscore.model.registry import EarlyBlock, Thresholds
 from botscore.model.visitor_policy import (
     ALLOW,
     BLOCK,
@@ -17,6 +17,7 @@ from botscore.model.visitor_policy import (
     choose_thresholds_for_each,
     combined,
     decisions,
+    highest,
     summarize,
     visitor_requests,
 )
@@ -109,6 +110,46 @@ def test_chosen_thresholds_block_no_human_and_challenge_the_target_share_at_most
     assert summarize(requests, decisions(requests, lower_block, ttls)).humans_blocked > 0
     lower = Thresholds(float(np.nextafter(chosen.challenge, 0)), chosen.block)
     assert summarize(requests, decisions(requests, lower, ttls)).humans_challenged > 0.02
+
+
+def staged_snap(user: str, s: float, requests_1h: int) -> FeatureSnapshot:
+    return FeatureSnapshot(user, T0 + int(s * 1000), {"requests_1h": float(requests_1h)})
+
+
+def test_early_stages_get_block_thresholds_of_their_own_from_the_humans_rows_in_them():
+    """Humans' first rows score up to 0.6, later ones up to 0.95: a bot's first row at 0.8 is
+    blocked under the early stage, and no human is, whichever row of theirs is in force."""
+    kinds = {"h1": "human", "h2": "human", "b1": "scraper", "b2": "scraper"}
+    logs = [log(u, t) for u in kinds for t in range(0, 60, 2)]
+    snaps, scores = [], []
+    for user, first, later in (("h1", 0.6, 0.95), ("h2", 0.3, 0.5), ("b1", 0.8, 0.9)):
+        snaps += [staged_snap(user, 0, 1), staged_snap(user, 10, 5)]
+        scores += [first, later]
+    snaps.append(staged_snap("b2", 0, 2))  # a row past the first stage
+    scores.append(0.8)
+    requests = visitor_requests(logs, snaps, np.array(scores), kinds, BOTS, latency_s=1)
+    ttls = EnforcementSettings(block_ttl_s=600, challenge_ttl_s=300)
+    chosen = choose_thresholds(requests, ttls, 0.5, confidence=0, early_stages=(1,))
+    assert chosen.block == float(np.nextafter(0.95, 1))
+    assert chosen.early_block == (EarlyBlock(1, float(np.nextafter(0.6, 1))),)
+    decided = decisions(requests, chosen, ttls)
+    # Users are indexed in sorted order: b1, b2, h1, h2.
+    assert [BLOCK in decided[requests.user == u] for u in range(4)] == [True, False, False, False]
+    # The same rows judged with one block threshold block no bot at all.
+    single = choose_thresholds(requests, ttls, 0.5, confidence=0)
+    assert single.early_block == () and single.block == chosen.block
+    assert not (decisions(requests, single, ttls) == BLOCK).any()
+    # A stage no calibration human reached gets the general threshold.
+    unseen = choose_thresholds(requests, ttls, 0.5, confidence=0, early_stages=(1, 3))
+    assert unseen.early_block[1] == EarlyBlock(3, chosen.block)
+
+
+def test_thresholds_of_several_populations_merge_stage_by_stage():
+    a = Thresholds(0.5, 0.9, (EarlyBlock(1, 0.7),))
+    b = Thresholds(0.6, 0.8, (EarlyBlock(1, 0.75),))
+    assert highest([a, b]) == Thresholds(0.6, 0.9, (EarlyBlock(1, 0.75),))
+    with pytest.raises(ModelError, match="different early stages"):
+        highest([a, Thresholds(0.5, 0.9)])
 
 
 def test_the_margin_allows_as_many_humans_challenged_as_the_bound_keeps_under_the_target():
