@@ -181,6 +181,24 @@ def test_publication_bookkeeping(client):
     assert store.read(["nobody"]) == [None]
 
 
+def test_a_pending_user_without_state_is_dropped_only_while_it_has_none(client):
+    """The publisher reads a pending user with no state (a batch that met a Redis without
+    its script marks its users pending before their state lands): if the state lands before
+    the publisher drops the mark, the mark stays and the user is published."""
+    store = RedisFeatureStore(client, ttl_s=600)
+    logs = one_user_logs(1)
+    user = logs[0].user_id
+    client.zadd(store.pending_key, {user: 0})
+    assert store.read([user]) == [None]
+    store.apply([request_record(logs[0], SourceRef("w", 0, 0))], now_ms=0)  # lands meanwhile
+    assert store.drop_pending(user) is False
+    assert store.due(0, 10).users == [user]
+    assert store.read([user])[0] is not None
+    client.zadd(store.pending_key, {"gone": 0})
+    assert store.drop_pending("gone") is True
+    assert store.due(0, 10).users == [user]
+
+
 def test_a_redis_that_lost_its_scripts_takes_the_batch_whole(client):
     """After a restart Redis has no scripts: the store loads its own and sends it again."""
     store = RedisFeatureStore(client, ttl_s=600)

@@ -332,6 +332,14 @@ for marks in pairs(marked) do redis.call('PEXPIRE', marks, ARGV[1]) end
 return table.concat(fresh)
 """
 
+# KEYS: meta, pending. ARGV: user. Only while the user has no state: a batch may write it
+# between the publisher's read and this call (its pending mark is already there).
+_DROP_IF_STATELESS = """
+if redis.call('HEXISTS', KEYS[1], 'last') == 1 then return 0 end
+redis.call('ZREM', KEYS[2], ARGV[1])
+return 1
+"""
+
 # KEYS: meta, pending. ARGV: user, version published, now ms, interval ms.
 _PUBLISHED = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
@@ -437,6 +445,7 @@ class RedisFeatureStore:
         # The name Redis gives the script, not a security measure.
         self._apply_sha = hashlib.sha1(self._apply.encode(), usedforsecurity=False).hexdigest()
         self._published = client.register_script(_PUBLISHED)
+        self._drop_if_stateless = client.register_script(_DROP_IF_STATELESS)
 
     def _keys(self, user_id: str) -> list[str]:
         """Counters, meta, recent, one key per distinct set."""
@@ -616,8 +625,15 @@ class RedisFeatureStore:
     def postpone(self, user_id: str, due_ms: int) -> None:
         self.client.zadd(self.pending_key, {user_id: due_ms}, xx=True)
 
-    def drop_pending(self, user_id: str) -> None:
-        self.client.zrem(self.pending_key, user_id)
+    def drop_pending(self, user_id: str) -> bool:
+        """Forget a pending user found without state (expired, or not written yet), unless
+        its state appeared since: a batch marks its users pending before a first request's
+        state lands when Redis lacked the script, and a dropped mark would never publish
+        them. True if it was dropped."""
+        dropped = self._drop_if_stateless(
+            keys=[self._keys(user_id)[1], self.pending_key], args=[user_id]
+        )
+        return bool(dropped)
 
     def reset(self, user_id: str) -> None:
         """Delete the user's state and pending mark (its dedup marks expire on their own)."""
