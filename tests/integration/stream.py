@@ -60,7 +60,9 @@ class PacedFeed:
     ``send_now`` sends a first part at once (to see the topology scoring before pacing
     starts); ``start`` sends the rest, ``chunk`` messages at a time. ``hold`` stops it
     between chunks (before a broker outage) and ``release`` resumes it; ``join`` waits for
-    the end and raises what went wrong on the thread. ``sent`` is where each message landed.
+    the end and raises what went wrong on the thread, ``finish`` ends it early (a stream
+    long enough for a slow machine, cut once the fault is over). ``sent`` is where each
+    message landed.
     """
 
     def __init__(
@@ -118,6 +120,12 @@ class PacedFeed:
             if time.monotonic() > deadline:
                 raise AssertionError(f"the paced feed sent {len(self.sent)} of {count}")
             time.sleep(0.05)
+
+    def finish(self) -> list[Source]:
+        """End the stream after the chunk being sent, however much is left; what was sent."""
+        self._stop.set()
+        self._go.set()
+        return self.join()
 
     def join(self, timeout_s: float = 300) -> list[Source]:
         self._thread.join(timeout_s)
