@@ -90,7 +90,7 @@ class DueFeaturesSpout(Spout):  # type: ignore[misc]
                     features = compute_features(candidate.state)
                     self.emit(
                         [user_id, candidate.state.last_ms, features, candidate.version],
-                        tup_id=f"{candidate.version}#{user_id}",
+                        tup_id=f"{candidate.born}:{candidate.version}#{user_id}",
                     )
                     self.metrics.count("emitted")
         except redis.RedisError as exc:
@@ -105,10 +105,11 @@ class DueFeaturesSpout(Spout):  # type: ignore[misc]
         self.metrics.gauge("redis_memory_bytes", size.memory_bytes)
 
     def ack(self, tup_id: str) -> None:
-        version, _, user_id = tup_id.partition("#")
+        published, _, user_id = tup_id.partition("#")
+        born, _, version = published.partition(":")
         self.in_flight.pop(user_id, None)
         try:
-            self.store.published(user_id, int(version), now_ms(), self.interval_ms)
+            self.store.published(user_id, int(born), int(version), now_ms(), self.interval_ms)
         except redis.RedisError as exc:
             # The user stays pending and is published again: a duplicate, not a loss.
             self.logger.warning("could not record publication of %s: %s", user_id, exc)

@@ -171,14 +171,33 @@ def test_publication_bookkeeping(client):
     (candidate,) = store.read([user])
     # a request arrives while the publication is in flight: due again one interval later
     store.apply([request_record(logs[1], SourceRef("w", 0, 1))], now_ms=1500)
-    store.published(user, candidate.version, now_ms=2000, interval_ms=2000)
+    store.published(user, candidate.born, candidate.version, now_ms=2000, interval_ms=2000)
     assert store.due(3999, 10).users == []
     assert store.due(4000, 10).users == [user]
     (candidate,) = store.read([user])
     assert candidate.published_ms == 2000
-    store.published(user, candidate.version, now_ms=4100, interval_ms=2000)
+    store.published(user, candidate.born, candidate.version, now_ms=4100, interval_ms=2000)
     assert client.zcard(store.pending_key) == 0
     assert store.read(["nobody"]) == [None]
+
+
+def test_the_confirmation_of_a_state_gone_since_leaves_the_new_state_due(client):
+    """A publication confirmed after the user's state expired (or was reset, or Redis lost it)
+    and a new request began another, at the same version: the new state is still due."""
+    store = RedisFeatureStore(client, ttl_s=600)
+    logs = one_user_logs(2)
+    user = logs[0].user_id
+    store.apply([request_record(logs[0], SourceRef("w", 0, 0))], now_ms=1000)
+    (old,) = store.read([user])
+    client.delete(*store._keys(user))  # expired while its publication was in flight
+    store.apply([request_record(logs[1], SourceRef("w", 0, 1))], now_ms=1500)
+    (new,) = store.read([user])
+    assert (old.version, new.version) == (1, 1) and new.born > old.born > 0
+    store.published(user, old.born, old.version, now_ms=2000, interval_ms=2000)
+    assert store.due(1500, 10).users == [user]
+    assert store.read([user])[0].published_ms == 0
+    store.published(user, new.born, new.version, now_ms=2100, interval_ms=2000)
+    assert store.due(10_000, 10).users == []
 
 
 def test_a_pending_user_without_state_is_dropped_only_while_it_has_none(client):

@@ -2,8 +2,8 @@
 
 Keys per user (the ``{user}`` hash tag keeps them in one cluster slot): counters in time
 buckets, one sorted set per distinct-value set (member -> latest time), the most recent
-request times, dedup marks per partition, and meta (latest time, version, last
-publication). Every key expires ``ttl`` after the user's last request, so memory follows
+request times, dedup marks per partition, and meta (latest time, version, when the state
+began, last publication). Every key expires ``ttl`` after the user's last request, so memory follows
 active users, and every structure is capped, so it is bounded per user.
 
 Exactly once on top of at-least-once delivery: a request carries its Kafka partition and
@@ -23,7 +23,9 @@ state a request-by-request update would.
 
 Publishing: a user with new requests enters the ``pending`` sorted set (user -> due
 time). The publisher takes due users, and on Kafka's confirmation removes them unless a
-request arrived meanwhile, in which case they are due again one interval later.
+request arrived meanwhile, in which case they are due again one interval later. A
+publication names its state by when it began and how many requests it had taken: the
+confirmation of a state that expired or was reset since leaves the new one due.
 
 A user's keys holding something this module never writes (a key of another type, a meta
 field that is not a number: another program writing into ``prefix``) make the state
@@ -278,6 +280,13 @@ local meta = redis.call('HMGET', KEYS[2], unpack(meta_fields))
 local last = tonumber(meta[1])
 if last == nil or newest > last then last = newest end
 local meta_args = {'last', int(last), 'version', int((tonumber(meta[2]) or 0) + new)}
+if meta[2] == false then
+  -- A new state (first request, or after expiry or a reset): the microsecond it began
+  -- tells its publications from those of the state it replaces, whose versions restart.
+  local now = redis.call('TIME')
+  meta_args[#meta_args + 1] = 'born'
+  meta_args[#meta_args + 1] = int(tonumber(now[1]) * 1000000 + tonumber(now[2]))
+end
 local gone, fields, adds = {}, {}, {}
 for g, gran in ipairs(GRANS) do
   local name, keep, counters = gran[1], gran[3], gran[4]
@@ -340,18 +349,22 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 return 1
 """
 
-# KEYS: meta, pending. ARGV: user, version published, now ms, interval ms.
+# KEYS: meta, pending. ARGV: user, born, version published, now ms, interval ms. A state
+# born since (expiry, reset, a Redis that lost its data) is not the one published: it
+# stays due.
 _PUBLISHED = """
 if redis.call('EXISTS', KEYS[1]) == 0 then
   redis.call('ZREM', KEYS[2], ARGV[1])
   return 0
 end
-redis.call('HSET', KEYS[1], 'published', ARGV[3])
-if redis.call('HGET', KEYS[1], 'version') == ARGV[2] then
+local born, version = unpack(redis.call('HMGET', KEYS[1], 'born', 'version'))
+if (born or '0') ~= ARGV[2] then return 3 end
+redis.call('HSET', KEYS[1], 'published', ARGV[4])
+if version == ARGV[3] then
   redis.call('ZREM', KEYS[2], ARGV[1])
   return 1
 end
-redis.call('ZADD', KEYS[2], 'XX', tonumber(ARGV[3]) + tonumber(ARGV[4]), ARGV[1])
+redis.call('ZADD', KEYS[2], 'XX', tonumber(ARGV[4]) + tonumber(ARGV[5]), ARGV[1])
 return 2
 """
 
@@ -393,6 +406,9 @@ def _unusable(reply: object) -> bool:
 class PublishCandidate:
     user_id: str
     state: UserState
+    # Which state (microseconds since the epoch when it began; 0 if stored without it) and
+    # how many requests it has taken: together they name what was published.
+    born: int
     version: int
     # Wall-clock ms of the last confirmed publication, 0 if never.
     published_ms: int
@@ -612,14 +628,21 @@ class RedisFeatureStore:
             recent_ms=tuple(sorted(int(score) for _, score in recent)),
         )
         return PublishCandidate(
-            user_id, state, int(meta[b"version"]), int(meta.get(b"published", 0))
+            user_id,
+            state,
+            int(meta.get(b"born", 0)),
+            int(meta[b"version"]),
+            int(meta.get(b"published", 0)),
         )
 
-    def published(self, user_id: str, version: int, now_ms: int, interval_ms: int) -> None:
-        """Kafka confirmed ``version``: done with the user unless newer requests came in."""
+    def published(
+        self, user_id: str, born: int, version: int, now_ms: int, interval_ms: int
+    ) -> None:
+        """Kafka confirmed ``version`` of the state ``born``: done with the user unless newer
+        requests came in, or its state is another one by now."""
         self._published(
             keys=[self._keys(user_id)[1], self.pending_key],
-            args=[user_id, version, now_ms, interval_ms],
+            args=[user_id, born, version, now_ms, interval_ms],
         )
 
     def postpone(self, user_id: str, due_ms: int) -> None:

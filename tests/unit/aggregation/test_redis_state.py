@@ -194,7 +194,7 @@ def test_a_ttl_lua_cannot_hold_exactly_is_refused():
 def test_a_confirmed_publication_hands_the_script_its_time_and_the_interval():
     store, _ = fake_store()
     store._published = mock.Mock()
-    store.published("u1", 3, now_ms=T0, interval_ms=2000)
+    store.published("u1", 1_700_000_000_000_123, 3, now_ms=T0, interval_ms=2000)
     store._published.assert_called_once_with(
-        keys=["bs:agg:{u1}:m", "bs:agg:pending"], args=["u1", 3, T0, 2000]
+        keys=["bs:agg:{u1}:m", "bs:agg:pending"], args=["u1", 1_700_000_000_000_123, 3, T0, 2000]
     )

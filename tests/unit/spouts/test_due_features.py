@@ -60,6 +60,7 @@ class _Clock:
 
 @dataclass
 class _User:
+    born: int
     times: list = field(default_factory=list)
     version: int = 0
     published_ms: int = 0
@@ -79,9 +80,12 @@ class _Store:
         self.published_calls = []
         self.unusable = set()  # users whose stored state cannot be read
         self.foreign = 0  # pending members that are not UTF-8, until the next due()
+        self.births = itertools.count(7001)  # each new state's ``born``
 
     def request(self, user_id, time_ms=None):
-        user = self.users.setdefault(user_id, _User())
+        if user_id not in self.users:
+            self.users[user_id] = _User(born=next(self.births))
+        user = self.users[user_id]
         user.times.append(self.clock.now_ms() if time_ms is None else time_ms)
         user.version += 1
         self.pending.setdefault(user_id, self.clock.now_ms())  # ZADD NX
@@ -113,15 +117,19 @@ class _Store:
                 distinct={},
                 recent_ms=tuple(sorted(user.times)),
             )
-            candidates.append(PublishCandidate(user_id, state, user.version, user.published_ms))
+            candidates.append(
+                PublishCandidate(user_id, state, user.born, user.version, user.published_ms)
+            )
         return candidates
 
-    def published(self, user_id, version, now_ms, interval_ms):
+    def published(self, user_id, born, version, now_ms, interval_ms):
         self._reachable()
-        self.published_calls.append((user_id, version, now_ms))
+        self.published_calls.append((user_id, born, version, now_ms))
         user = self.users.get(user_id)
         if user is None:
             self.pending.pop(user_id, None)
+            return
+        if user.born != born:  # another state's publication: this one stays due
             return
         user.published_ms = now_ms
         if user.version == version:
@@ -224,7 +232,7 @@ def test_a_publication_carries_the_users_features_and_its_version_in_the_tuple_i
     [(_, message)] = _run(spout, clock, until_ms=POLL_MS)
     user_id, window_end_ms, features, version = message["tuple"]
     assert (user_id, window_end_ms, version) == ("user-7", WALL_MS + 3000, 3)
-    assert message["id"] == "3#user-7"
+    assert message["id"] == "7001:3#user-7"
     assert set(features) == set(CATALOG)
     assert features["interarrival_mean_s"] == 1.5  # gaps of 1 s and 2 s
     assert features["interarrival_cv"] == pytest.approx(0.5 / 1.5)
@@ -236,21 +244,21 @@ def test_news_while_a_publication_is_in_flight_is_published_one_interval_after_i
     component, _ = spout
     clock.at(50, lambda: store.request("u"))
     clock.at(150, lambda: store.request("u"))  # news while version 1 is in flight
-    clock.at(520, lambda: component.ack("1#u"))  # Kafka confirms version 1 late
+    clock.at(520, lambda: component.ack("7001:1#u"))  # Kafka confirms version 1 late
     publications = _run(spout, clock, until_ms=6000)
 
     assert _summary(publications) == [(100, 50, 1), (2600, 150, 2)]
-    assert store.published_calls == [("u", 1, WALL_MS + 520)]
+    assert store.published_calls == [("u", 7001, 1, WALL_MS + 520)]
 
 
 def test_a_failed_publication_leaves_the_user_pending_and_is_published_again(spout, clock, store):
     component, _ = spout
     clock.at(50, lambda: store.request("u"))
-    clock.at(130, lambda: component.fail("1#u"))
+    clock.at(130, lambda: component.fail("7001:1#u"))
     publications = _run(spout, clock, until_ms=250)
 
     assert _summary(publications) == [(100, 50, 1), (200, 50, 1)]
-    assert [m["id"] for _, m in publications] == ["1#u", "1#u"]
+    assert [m["id"] for _, m in publications] == ["7001:1#u", "7001:1#u"]
     assert store.published_calls == []
     assert "u" in store.pending
 
@@ -263,7 +271,21 @@ def test_a_publication_whose_confirmation_redis_missed_is_published_again(spout,
     component.ack(first["id"])  # must not raise: the user just stays pending
     store.error = None
     again = _run(spout, clock, until_ms=2 * POLL_MS)
-    assert [m["id"] for _, m in again] == ["1#u"]
+    assert [m["id"] for _, m in again] == ["7001:1#u"]
+
+
+def test_the_confirmation_of_a_state_gone_since_leaves_the_new_state_due(spout, clock, store):
+    """The user's state expired (or was reset) while its publication was in flight, and a
+    new request began another at the same version: only the new one's publication is done."""
+    component, _ = spout
+    store.request("u")
+    [(_, first)] = _run(spout, clock, until_ms=POLL_MS)
+    del store.users["u"]
+    store.request("u")
+    component.ack(first["id"])
+    assert list(store.pending) == ["u"]
+    again = _run(spout, clock, until_ms=2 * POLL_MS)
+    assert [m["id"] for _, m in again] == ["7002:1#u"]
 
 
 def test_an_expired_user_leaves_the_pending_set_unpublished(spout, clock, store):
@@ -296,7 +318,7 @@ def test_an_unreadable_user_is_reset_logged_and_counted_and_the_others_published
     store.unusable.add("broken")
     store.foreign = 2
     published = _run(spout, clock, until_ms=3 * POLL_MS)
-    assert [m["id"] for _, m in published] == ["1#fine"]
+    assert [m["id"] for _, m in published] == ["7002:1#fine"]
     assert "broken" not in store.pending and "broken" not in store.users
     assert created[0].counted("state_reset") == 3  # the unreadable user, two foreign members
     logged = caplog.text
@@ -323,7 +345,7 @@ def test_publishing_pauses_a_second_while_redis_is_down(spout, clock, store):
     store.error = None
     component.next_tuple()
     assert clock.sleeps == [pytest.approx(1.0)]
-    assert [m["id"] for m in link.emitted()] == ["1#u"]
+    assert [m["id"] for m in link.emitted()] == ["7001:1#u"]
 
 
 def test_a_backlog_larger_than_one_poll_is_published_over_the_next_polls(spout, clock, store):
