@@ -205,11 +205,14 @@ def test_training_in_processes_with_other_string_hashes_writes_the_same_bytes(
         "from botscore.simulator.spec import SimulationSpec\n"
         f"train_model(sys.argv[1], {SMALL!r}, calibration_seeds=(4,), confidence=0)\n"
     )
-    written = []
-    for hash_seed in ("1", "2"):
-        out = tmp_path / hash_seed
+    runs = []
+    for hash_seed in ("1", "2"):  # side by side: each takes one core most of the time
         env = {**os.environ, "PYTHONPATH": str(project_root / "src"), "PYTHONHASHSEED": hash_seed}
-        subprocess.run([sys.executable, "-c", train, str(out)], env=env, check=True)
+        out = tmp_path / hash_seed
+        runs.append((out, subprocess.Popen([sys.executable, "-c", train, str(out)], env=env)))
+    written = []
+    for out, process in runs:
+        assert process.wait(timeout=600) == 0
         written.append({p.name: p.read_bytes() for p in sorted(out.iterdir())})
     assert written[0].keys() == written[1].keys() and written[0]
     for name in written[0]:
