@@ -14,6 +14,9 @@ logs=$state_dir/logs
 mkdir -p "$logs"
 rate=${BOTSCORE_SIM_RATE:-100}
 speedup=${BOTSCORE_SIM_SPEEDUP:-1}
+# Simulated seconds to run for; by default a year, so Ctrl-C is what stops it. A set
+# duration stops everything when it is over, after the simulator's per-visitor figures.
+duration=${BOTSCORE_SIM_DURATION:-31536000}
 # classic: the five kinds the model has long known; wide adds unusual humans and human-like bots.
 mix=${BOTSCORE_SIM_MIX:-classic}
 # A new population each run, unless asked: the edge's decisions from the last run stay in
@@ -80,7 +83,7 @@ else
   pids+=($!)
 fi
 echo "edge simulator: $rate requests/s (x$speedup), $mix mix, seed $seed, decisions applied; ground truth in $state_dir/simulation-labels.csv"
-botscore simulate --rate "$rate" --speedup "$speedup" --seed "$seed" --mix "$mix" --duration 31536000 --enforce \
+botscore simulate --rate "$rate" --speedup "$speedup" --seed "$seed" --mix "$mix" --duration "$duration" --enforce \
   --labels "$state_dir/simulation-labels.csv" &
 pids+=($!)
 

@@ -15,7 +15,7 @@ from typing import Any
 from botscore.model.evaluation import Evaluation
 from botscore.model.evaluation_plots import HISTOGRAMS, PR, ROC, write_plots
 from botscore.model.registry import Thresholds
-from botscore.simulator.visits import VisitSummary
+from botscore.simulator.visits import BLOCK_DEADLINES_S, VisitSummary
 
 __all__ = [
     "JSON_NAME",
@@ -182,12 +182,16 @@ def _visitor_lines(evaluation: Evaluation) -> list[str]:
         '10 s could be blocked within 10 s ("could be").',
         "",
         "| visitors | humans | ever challenged | ever blocked | requests affected "
-        "| bots | blocked | within 10 s | could be | to block p50 / p90 / max |",
+        f"| bots | blocked | within {_deadlines()} s | could be | to block p50 / p90 / max |",
         "|---|---|---|---|---|---|---|---|---|---|",
         _visitor_row("all", visitors.overall),
     ]
     lines += [_visitor_row(kind, figures) for kind, figures in visitors.kinds]
     return lines
+
+
+def _deadlines() -> str:
+    return " / ".join(f"{d:g}" for d in BLOCK_DEADLINES_S)
 
 
 def _visitor_row(name: str, v: VisitSummary) -> str:
@@ -201,7 +205,8 @@ def _visitor_row(name: str, v: VisitSummary) -> str:
         "-" if v.time_to_block_s is None else " / ".join(f"{t:.0f} s" for t in v.time_to_block_s)
     )
     bots = (
-        f"{v.bots} | {_pct(v.bots_blocked)} | {_pct(v.bots_blocked_within_10s)} "
+        f"{v.bots} | {_pct(v.bots_blocked)} "
+        f"| {' / '.join(_pct(share) for _, share in v.bots_blocked_within)} "
         f"| {_pct(v.bots_blockable_within_10s)} | {timing}"
         if v.bots
         else "- | - | - | - | -"

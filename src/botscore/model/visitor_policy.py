@@ -21,7 +21,7 @@ from botscore.aggregation.offline import FeatureSnapshot
 from botscore.errors import ModelError
 from botscore.model.registry import STAGE_FEATURE, EarlyBlock, Thresholds
 from botscore.settings import EnforcementSettings
-from botscore.simulator.visits import VisitSummary
+from botscore.simulator.visits import VisitSummary, bot_block_timing
 from botscore.v1.web_log_pb2 import WebLog
 
 __all__ = [
@@ -183,7 +183,9 @@ def summarize(
     chosen = np.ones(n, dtype=bool) if kind is None else requests.kinds == kind
     humans = chosen & ~requests.is_bot
     bots = chosen & requests.is_bot
-    delays = np.sort((first_blocked - first_s)[bots & np.isfinite(first_blocked)])
+    blocked_bots, within, timing = bot_block_timing(
+        (first_blocked - first_s)[bots & np.isfinite(first_blocked)], int(bots.sum())
+    )
     human_requests = int(request_counts[humans].sum())
     return VisitSummary(
         humans=int(humans.sum()),
@@ -193,20 +195,10 @@ def summarize(
             int(affected[humans].sum()) / human_requests if human_requests else 0.0
         ),
         bots=int(bots.sum()),
-        bots_blocked=len(delays) / int(bots.sum()) if bots.any() else 0.0,
-        bots_blocked_within_10s=(
-            int(np.sum(delays <= 10)) / int(bots.sum()) if bots.any() else 0.0
-        ),
+        bots_blocked=blocked_bots,
+        bots_blocked_within=within,
         bots_blockable_within_10s=_share((second_s - first_s)[bots] <= 10),
-        time_to_block_s=(
-            (
-                float(np.percentile(delays, 50)),
-                float(np.percentile(delays, 90)),
-                float(delays[-1]),
-            )
-            if len(delays)
-            else None
-        ),
+        time_to_block_s=timing,
     )
 
 

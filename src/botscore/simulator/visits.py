@@ -12,13 +12,18 @@ share of bots that sent a second one bounds the share blocked within 10 s.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
 from botscore.vocabulary import Decision
 
-__all__ = ["Visit", "VisitSummary", "summarize_visits"]
+__all__ = ["BLOCK_DEADLINES_S", "Visit", "VisitSummary", "bot_block_timing", "summarize_visits"]
+
+# Seconds from a bot's first request at which the share of bots already blocked is
+# reported: the distribution of the times to block, not only its 10 s point.
+BLOCK_DEADLINES_S: tuple[float, ...] = (5.0, 10.0, 30.0, 60.0, 300.0)
 
 
 @dataclass
@@ -55,12 +60,18 @@ class VisitSummary:
     human_requests_affected: float  # share of human requests challenged or blocked
     bots: int
     bots_blocked: float  # share of bots blocked at least once
-    bots_blocked_within_10s: float  # share of bots blocked within 10 s of their first request
+    # (deadline, share of bots blocked within it of their first request), one per
+    # ``BLOCK_DEADLINES_S``
+    bots_blocked_within: tuple[tuple[float, float], ...]
     # share of bots with a second request within 10 s of their first: the most of them any
     # policy could block within 10 s
     bots_blockable_within_10s: float
     # simulated seconds from a blocked bot's first request to its first block: p50, p90, max
     time_to_block_s: tuple[float, float, float] | None
+
+    @property
+    def bots_blocked_within_10s(self) -> float:
+        return dict(self.bots_blocked_within)[10.0]
 
     def text(self, speedup: float = 1.0) -> str:
         return f"{self.humans_text()}; {self.bots_text(speedup)}"
@@ -81,12 +92,34 @@ class VisitSummary:
             )
         )
         scale = "" if speedup == 1 else f" (simulated seconds, {speedup:g}x)"
+        deadlines = ", ".join(f"{d:g}" for d, _ in self.bots_blocked_within)
+        shares = ", ".join(f"{share:.1%}" for _, share in self.bots_blocked_within)
         return (
             f"{self.bots} bots: {self.bots_blocked:.1%} blocked, "
             f"{self.bots_blocked_within_10s:.1%} within 10 s (at most "
             f"{self.bots_blockable_within_10s:.1%} could be: the others sent one request in "
-            f"their first 10 s); {timing}{scale}"
+            f"their first 10 s); within {deadlines} s: {shares}; {timing}{scale}"
         )
+
+
+def bot_block_timing(
+    delays: Sequence[float] | np.ndarray, bots: int
+) -> tuple[float, tuple[tuple[float, float], ...], tuple[float, float, float] | None]:
+    """From the times to block of the blocked ones among ``bots`` bots: the share blocked,
+    the share blocked within each of ``BLOCK_DEADLINES_S``, and p50, p90 and max (None when
+    none was blocked)."""
+    times = np.sort(np.asarray(delays, dtype=float))
+    if not bots:
+        return 0.0, tuple((d, 0.0) for d in BLOCK_DEADLINES_S), None
+    within = tuple(
+        (d, int(np.searchsorted(times, d, side="right")) / bots) for d in BLOCK_DEADLINES_S
+    )
+    timing = (
+        (float(np.percentile(times, 50)), float(np.percentile(times, 90)), float(times[-1]))
+        if len(times)
+        else None
+    )
+    return len(times) / bots, within, timing
 
 
 def summarize_visits(
@@ -101,7 +134,9 @@ def summarize_visits(
     ]
     humans = [v for v in chosen if not v.is_bot]
     bots = [v for v in chosen if v.is_bot]
-    delays = sorted(v.first_blocked_s - v.first_s for v in bots if v.first_blocked_s is not None)
+    blocked, within, timing = bot_block_timing(
+        [v.first_blocked_s - v.first_s for v in bots if v.first_blocked_s is not None], len(bots)
+    )
     requests = sum(v.requests for v in humans)
     return VisitSummary(
         humans=len(humans),
@@ -109,20 +144,12 @@ def summarize_visits(
         humans_blocked=_share(sum(v.first_blocked_s is not None for v in humans), humans),
         human_requests_affected=sum(v.affected for v in humans) / requests if requests else 0.0,
         bots=len(bots),
-        bots_blocked=_share(len(delays), bots),
-        bots_blocked_within_10s=_share(sum(d <= 10 for d in delays), bots),
+        bots_blocked=blocked,
+        bots_blocked_within=within,
         bots_blockable_within_10s=_share(
             sum(v.second_s is not None and v.second_s - v.first_s <= 10 for v in bots), bots
         ),
-        time_to_block_s=(
-            (
-                float(np.percentile(delays, 50)),
-                float(np.percentile(delays, 90)),
-                float(delays[-1]),
-            )
-            if delays
-            else None
-        ),
+        time_to_block_s=timing,
     )
 
 

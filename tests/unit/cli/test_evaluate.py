@@ -33,9 +33,11 @@ DETECTION = Detection(
 )
 
 
-HUMANS = VisitSummary(40, 0.025, 0.0, 0.001, 0, 0.0, 0.0, 0.0, None)
-SCRAPERS = VisitSummary(0, 0.0, 0.0, 0.0, 10, 0.9, 0.6, 0.8, (4.0, 12.5, 30.0))
-VISITORS = VisitSummary(40, 0.025, 0.0, 0.001, 10, 0.9, 0.6, 0.8, (4.0, 12.5, 30.0))
+NONE_BLOCKED = ((5.0, 0.0), (10.0, 0.0), (30.0, 0.0), (60.0, 0.0), (300.0, 0.0))
+BLOCKED = ((5.0, 0.5), (10.0, 0.6), (30.0, 0.9), (60.0, 0.9), (300.0, 0.9))
+HUMANS = VisitSummary(40, 0.025, 0.0, 0.001, 0, 0.0, NONE_BLOCKED, 0.0, None)
+SCRAPERS = VisitSummary(0, 0.0, 0.0, 0.0, 10, 0.9, BLOCKED, 0.8, (4.0, 12.5, 30.0))
+VISITORS = VisitSummary(40, 0.025, 0.0, 0.001, 10, 0.9, BLOCKED, 0.8, (4.0, 12.5, 30.0))
 
 
 def an_evaluation() -> Evaluation:
@@ -98,14 +100,17 @@ def test_defaults_evaluate_the_shipped_model_on_two_new_seeds_of_the_wide_mix(re
         "per visitor (decisions 3 s after the features):",
         "  all                  40 humans: 2.50% ever challenged, 0.00% ever blocked, 0.10% of "
         "their requests affected; 10 bots: 90.0% blocked, 60.0% within 10 s (at most 80.0% "
-        "could be: the others sent one request in their first 10 s); first request to block "
+        "could be: the others sent one request in their first 10 s); within 5, 10, 30, 60, 300 "
+        "s: 50.0%, 60.0%, 90.0%, 90.0%, 90.0%; first request to block "
         "p50 4.0 s, p90 12.5 s, max 30.0 s",
         "  human                40 humans: 2.50% ever challenged, 0.00% ever blocked, 0.10% of "
         "their requests affected; 0 bots: 0.0% blocked, 0.0% within 10 s (at most 0.0% "
-        "could be: the others sent one request in their first 10 s); no bot blocked",
+        "could be: the others sent one request in their first 10 s); within 5, 10, 30, 60, 300 "
+        "s: 0.0%, 0.0%, 0.0%, 0.0%, 0.0%; no bot blocked",
         "  scraper              0 humans: 0.00% ever challenged, 0.00% ever blocked, 0.00% of "
         "their requests affected; 10 bots: 90.0% blocked, 60.0% within 10 s (at most 80.0% "
-        "could be: the others sent one request in their first 10 s); first request to block "
+        "could be: the others sent one request in their first 10 s); within 5, 10, 30, 60, 300 "
+        "s: 50.0%, 60.0%, 90.0%, 90.0%, 90.0%; first request to block "
         "p50 4.0 s, p90 12.5 s, max 30.0 s",
         "each bot kind left out of training:",
         "  scraper              ROC AUC 0.9877  challenged  90.0%  blocked  80.0%  "

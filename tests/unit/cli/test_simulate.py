@@ -79,12 +79,14 @@ def test_reports_bot_requests_allowed_before_and_after_the_first_scores(monkeypa
         "visitors who arrived after that: 1 humans: 0.00% ever challenged, 0.00% ever "
         "blocked, 0.00% of their requests affected; 2 bots: 50.0% blocked, 50.0% within "
         "10 s (at most 50.0% could be: the others sent one request in their first 10 s); "
+        "within 5, 10, 30, 60, 300 s: 50.0%, 50.0%, 50.0%, 50.0%, 50.0%; "
         "first request to block p50 5.0 s, p90 5.0 s, max 5.0 s (simulated seconds, 60x)",
         # then per kind, in the profiles' order, each with the figures of its side
         "  human                1 humans: 0.00% ever challenged, 0.00% ever blocked, 0.00% "
         "of their requests affected",
         "  scraper              2 bots: 50.0% blocked, 50.0% within 10 s (at most 50.0% "
-        "could be: the others sent one request in their first 10 s); first request to block "
+        "could be: the others sent one request in their first 10 s); within 5, 10, 30, 60, "
+        "300 s: 50.0%, 50.0%, 50.0%, 50.0%, 50.0%; first request to block "
         "p50 5.0 s, p90 5.0 s, max 5.0 s (simulated seconds, 60x)",
     ]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from botscore.simulator.stats import SimulationStats
-from botscore.simulator.visits import summarize_visits
+from botscore.simulator.visits import BLOCK_DEADLINES_S, summarize_visits
 
 
 def _stats(requests):
@@ -45,6 +45,14 @@ def test_each_visitor_counts_once_whatever_its_number_of_requests():
     assert summary.human_requests_affected == pytest.approx(2 / 7)
     assert summary.bots_blocked == pytest.approx(2 / 3)
     assert summary.bots_blocked_within_10s == pytest.approx(1 / 3)
+    # b1 blocked after 4 s, b2 after 30 s, b3 never: the distribution of the three
+    assert summary.bots_blocked_within == (
+        (5.0, pytest.approx(1 / 3)),
+        (10.0, pytest.approx(1 / 3)),
+        (30.0, pytest.approx(2 / 3)),
+        (60.0, pytest.approx(2 / 3)),
+        (300.0, pytest.approx(2 / 3)),
+    )
     # b2's second request came 30 s after its first, b3 sent one: neither could be blocked
     # within 10 s by any policy.
     assert summary.bots_blockable_within_10s == pytest.approx(1 / 3)
@@ -64,14 +72,17 @@ def test_the_figures_of_one_kind_count_its_visitors_only():
     )
     assert crawlers.bots_text(20) == (
         "1 bots: 0.0% blocked, 0.0% within 10 s (at most 0.0% could be: the others sent one "
-        "request in their first 10 s); no bot blocked (simulated seconds, 20x)"
+        "request in their first 10 s); within 5, 10, 30, 60, 300 s: 0.0%, 0.0%, 0.0%, 0.0%, "
+        "0.0%; no bot blocked (simulated seconds, 20x)"
     )
 
 
 def test_visitors_who_arrived_before_the_moment_are_left_out():
     everyone = summarize_visits(_stats(REQUESTS).visits)
     assert everyone.humans == 4 and everyone.humans_challenged == pytest.approx(2 / 4)
-    assert summarize_visits({}).time_to_block_s is None
+    nobody = summarize_visits({})
+    assert nobody.time_to_block_s is None
+    assert nobody.bots_blocked_within == tuple((d, 0.0) for d in BLOCK_DEADLINES_S)
 
 
 def test_the_sets_of_blocked_bots_and_challenged_humans_come_from_the_visits():
