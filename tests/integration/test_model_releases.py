@@ -506,9 +506,22 @@ def test_a_redis_outage_is_logged_once_and_the_running_model_scores_on(switch_ru
     )
 
 
+def _group_losses(log: str) -> str:
+    """The spout's log lines that say its group dropped it: the input it had not committed
+    is read again (at least once), so a duplicate's likely cause goes in the failure message."""
+    lines = [
+        line
+        for line in log.splitlines()
+        if "partitions lost" in line or "member_id was not recognized" in line
+    ]
+    return "; ".join(lines[-4:]) or "the spout's group never dropped it"
+
+
 def test_every_offset_is_scored_once_across_the_switches(switch_run):
     sources = [(s.source.partition, s.source.offset) for s in switch_run.scores]
-    assert len(sources) == len(set(sources)), "a message was scored twice"
+    assert len(sources) == len(set(sources)), (
+        f"a message was scored twice; {_group_losses(switch_run.log)}"
+    )
     assert set(sources) == switch_run.sent
 
 
@@ -543,7 +556,9 @@ def _by_source(scores: list[ScoreRecord]) -> dict[tuple[int, int], ScoreRecord]:
 
 def test_shadow_scores_arrive_on_their_own_topic_one_per_user_message(switch_run):
     sources = [(s.source.partition, s.source.offset) for s in switch_run.shadow]
-    assert len(sources) == len(set(sources)), "a message was shadow-scored twice"
+    assert len(sources) == len(set(sources)), (
+        f"a message was shadow-scored twice; {_group_losses(switch_run.log)}"
+    )
     assert set(sources) == switch_run.sent, (
         f"{len(switch_run.sent - set(sources))} messages without a shadow score"
     )
