@@ -28,11 +28,13 @@ bytes and the reason. What is emitted again:
 - A rebalance: only partitions the consumer owns are committed. A revoked partition's
   tuples stay tracked until the new assignment is known. A partition handed straight back
   (kafka-python keeps its fetch position) goes on where it was: late acks and fails of its
-  tuples count, nothing is read twice. A partition that went to another member is
-  forgotten (late acks and fails of its tuples are ignored), and so is every partition lost
-  to an eviction. A partition new to this member is read from the group's committed offset
-  (the reset policy's for a group without one; a spout commits where it began reading):
-  its new owner re-emits its uncommitted window.
+  tuples count, nothing is read twice. A partition lost to an eviction (a stalled broker
+  or spout missed the session timeout) is kept too, its replays and failures held, until
+  the group assigns again: back here, and the group's commit not past what this member
+  finished, it goes on where it was likewise; otherwise it is forgotten. A forgotten
+  partition's late acks and fails are ignored. A partition new to this member is read from
+  the group's committed offset (the reset policy's for a group without one; a spout commits
+  where it began reading): its new owner re-emits its uncommitted window.
 - A crash or a restart: every partition is read again from its last commit, re-emitting
   the uncommitted windows.
 
@@ -160,6 +162,12 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         self.unpositioned: set[PartitionKey] = set()
         # Revoked, tracked until the next assignment says whether they come back.
         self.revoked: set[PartitionKey] = set()
+        # Lost to an eviction, likewise; their replays and failures wait meanwhile.
+        self.lost: set[PartitionKey] = set()
+        # Lost and assigned again: unpositioned until the group's commit says whether
+        # someone else read on from there (then forgotten) or not (then read on from here).
+        self.regained: set[PartitionKey] = set()
+        self.deferred_fails: list[str] = []  # failures of tuples of lost partitions
         self.last_commit = time.monotonic()
         self.active = True  # Storm calls next_tuple, where commits happen
         task = context.get("taskid", 0)
@@ -200,10 +208,12 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
     def next_tuple(self) -> None:
         self._finish_dead_letters()
         self._apply_rebalances()
+        self._read_from_commits()
         now = time.monotonic()
+        held = self.lost | self.regained
         for cause, replays in (
-            (ReplayCause.FAILED, self.in_flight.due_replays(now)),
-            (ReplayCause.LOST_ACK, self.in_flight.lost_acks(now)),
+            (ReplayCause.FAILED, self.in_flight.due_replays(now, held)),
+            (ReplayCause.LOST_ACK, self.in_flight.lost_acks(now, held)),
         ):
             for tup_id, batch in replays:
                 self.metrics.count("replayed", tags=[f"cause:{cause}"])
@@ -216,7 +226,6 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         # run inside poll(), and a member that stops polling holds up every other
         # member's rebalance for up to max.poll.interval.ms (5 min).
         self._pause_fetching(not room)
-        self._read_from_commits()
         polled = poll_group(self.consumer, timeout_ms=100 if room else 10)
         # Records of a partition revoked or assigned during poll() may come from a kept
         # fetch position: the partition is read again from its commit instead. A partition
@@ -260,6 +269,13 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
 
     def fail(self, tup_id: str) -> None:
         self._apply_rebalances()  # a tuple of a revoked partition is its new owner's
+        self._fail(tup_id)
+
+    def _fail(self, tup_id: str) -> None:
+        if self.in_flight.partition_of(tup_id) in self.lost | self.regained:
+            # Replayed or dead-lettered only if the partition comes back to this member.
+            self.deferred_fails.append(tup_id)
+            return
         exhausted = self.in_flight.failed(tup_id, time.monotonic())
         if exhausted is not None:
             detail = f"failed downstream {self.in_flight.attempts(tup_id)} times"
@@ -380,30 +396,49 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             rebalance = self.rebalances.popleft()
             partitions = set(rebalance.partitions)
             if rebalance.kind == "revoked":
-                self.revoked |= partitions
+                again = partitions & self.regained  # not checked yet: still as if lost
+                self.lost |= again
+                self.regained -= again
+                self.revoked |= partitions - again
                 self.unpositioned -= partitions
                 self.logger.info("partitions revoked: %s", _numbers(partitions))
                 continue
             if rebalance.kind == "lost":
-                gone = partitions | self.revoked
+                self.lost |= partitions | self.revoked
                 self.revoked = set()
                 self.unpositioned -= partitions
+                self.regained -= partitions
+                forgotten |= partitions  # a record polled meanwhile is stale
                 self.logger.warning("partitions lost: %s", _numbers(partitions))
+                continue
+            kept = self.revoked | self.lost
+            gone = kept - partitions
+            new = partitions - kept
+            back = self.lost & partitions
+            self.revoked, self.lost = set(), set()
+            self.unpositioned |= new | back
+            self.regained |= back
+            gone |= new  # nothing is tracked for them; a stale record may be
+            if partitions:
+                self.logger.info("partitions assigned: %s", _numbers(partitions))
             else:
-                gone = self.revoked - partitions
-                new = partitions - self.revoked
-                self.revoked = set()
-                self.unpositioned |= new
-                gone |= new  # nothing is tracked for them; a stale record may be
-                if partitions:
-                    self.logger.info("partitions assigned: %s", _numbers(partitions))
-                else:
-                    self.logger.warning(
-                        "no partitions assigned (topic missing, or more spouts than partitions)"
-                    )
-            self.in_flight.forget_partitions(gone)
+                self.logger.warning(
+                    "no partitions assigned (topic missing, or more spouts than partitions)"
+                )
+            self._forget(gone)
             forgotten |= gone
         return forgotten
+
+    def _forget(self, partitions: set[PartitionKey]) -> None:
+        """Drop all that was read from ``partitions``, their deferred failures included."""
+        if not partitions:
+            return
+        self.deferred_fails = [
+            tup_id
+            for tup_id in self.deferred_fails
+            if self.in_flight.partition_of(tup_id) not in partitions
+        ]
+        self.in_flight.forget_partitions(partitions)
 
     def _read_from_commits(self) -> None:
         """Move each partition assigned since the last call to the group's committed offset.
@@ -425,6 +460,8 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
                 return
             try:
                 committed = self.consumer.committed(tp, timeout_ms=left_ms)
+                if key in self.regained and self._read_on(tp, committed):
+                    continue
                 if committed is not None:
                     self.consumer.seek(tp, committed)
                 elif self.kafka.auto_offset_reset == "earliest":
@@ -443,6 +480,36 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
                 tp.partition,
                 committed if committed is not None else self.kafka.auto_offset_reset,
             )
+
+    def _read_on(self, tp: TopicPartition, committed: int | None) -> bool:
+        """Go on where this member was in a partition lost to an eviction and assigned back,
+        unless the group's commit is past what this member finished (another member read
+        on meanwhile: then forgotten, and False). Nothing it finished or has in flight is
+        read again: its acks count, and its deferred failures are replayed now."""
+        key = (tp.topic, tp.partition)
+        finished = self.in_flight.offsets.finished_before(key)
+        resume = self.in_flight.offsets.expected(key)
+        if finished is None or resume is None or (committed is not None and committed > finished):
+            self.regained.discard(key)
+            self._forget({key})
+            return False
+        self.consumer.seek(tp, resume)  # ValueError if revoked meanwhile: it stays lost
+        self.regained.discard(key)
+        self.in_flight.offsets.regained(key, committed)
+        self.unpositioned.discard(key)
+        fails = [t for t in self.deferred_fails if self.in_flight.partition_of(t) == key]
+        self.deferred_fails = [t for t in self.deferred_fails if t not in fails]
+        for tup_id in fails:
+            self._fail(tup_id)
+        self.logger.info(
+            "partition %d back after an eviction, reading on from %d "
+            "(finished below %d; the group's commit: %s)",
+            tp.partition,
+            resume,
+            finished,
+            committed,
+        )
+        return True
 
     def _owned_commits(self) -> dict[PartitionKey, int]:
         """The last commit of each partition the consumer owns (none before the first)."""
@@ -472,7 +539,9 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             return
         self.last_commit = now
         self._apply_rebalances()
-        owned = _keys(self.consumer.assignment())
+        # Not an unpositioned one: a partition back after an eviction is committed only
+        # once the group's commit is known not to be past this member's.
+        owned = _keys(self.consumer.assignment()) - self.unpositioned
         positions = {
             key: position
             for key, position in self.in_flight.offsets.pending_commits().items()

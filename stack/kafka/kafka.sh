@@ -365,10 +365,12 @@ check_ports_free() {
 
 launch_broker() {
   # Kafka's own launcher uses these GC settings; a 512 MB heap is plenty for tests.
-  # kafka.out (JVM errors, WARN+ logs) is per run; server.log keeps the history.
+  # kafka.out (JVM errors, WARN+ logs) is per run; server.log keeps the history; gc.log
+  # (like the launcher's kafkaServer-gc.log, plus safepoints) tells a pause from a stall.
   # shellcheck disable=SC2086 # KAFKA_HEAP_OPTS is a list of JVM flags
   nohup java $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
     -XX:InitiatingHeapOccupancyPercent=35 -XX:+ExplicitGCInvokesConcurrent -Djava.awt.headless=true \
+    "-Xlog:gc*,safepoint:file=$log_dir/gc.log:time,uptime,level,tags:filecount=5,filesize=20M" \
     -Dkafka.logs.dir="$log_dir" -Dlog4j2.configurationFile="$here/log4j2.xml" \
     -cp "$libs/*" kafka.Kafka "$config" >"$log_dir/kafka.out" 2>&1 </dev/null &
   echo $! >"$pid_file"

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import heapq
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -174,25 +174,38 @@ class InFlight(Generic[T]):
             self._reserved[entry.partition, offset] = size
             self.held_bytes += size
 
-    def due_replays(self, now: float) -> list[tuple[str, T]]:
+    def due_replays(self, now: float, held: Collection[PartitionKey] = ()) -> list[tuple[str, T]]:
+        """Failed tuples whose backoff is over, to emit again now; those of ``held``
+        partitions stay due until their partition is no longer held."""
         due = []
+        kept = []
         while self._replays and self._replays[0][0] <= now:
-            _, tup_id = heapq.heappop(self._replays)
+            replay = heapq.heappop(self._replays)
+            tup_id = replay[1]
             entry = self._entries.get(tup_id)
-            if entry is not None and entry.emission is None:  # not acked, retired, revoked
-                self._sent(tup_id, entry)  # or sent again as a lost ack meanwhile
-                due.append((tup_id, entry.item))
+            if entry is None or entry.emission is not None:
+                continue  # acked, retired, revoked, or sent again as a lost ack meanwhile
+            if entry.partition in held:
+                kept.append(replay)
+                continue
+            self._sent(tup_id, entry)
+            due.append((tup_id, entry.item))
+        for replay in kept:
+            heapq.heappush(self._replays, replay)
         return due
 
-    def lost_acks(self, now: float) -> list[tuple[str, T]]:
+    def lost_acks(self, now: float, held: Collection[PartitionKey] = ()) -> list[tuple[str, T]]:
         """Tuples presumed lost, to emit again now; each counts as (re-)emitted.
 
         A tuple is overtaken once a tuple of its partition emitted after it is acked; one
         still out ``lost_ack_after_s`` after that was first seen here is presumed lost.
-        Overtaken tuples are always the first of their partition's ``_out``.
+        Overtaken tuples are always the first of their partition's ``_out``. Tuples of
+        ``held`` partitions are not emitted again (their wait goes on).
         """
         lost = []
         for partition, out in self._out.items():
+            if partition in held:
+                continue
             acked = self._acked_emission.get(partition, 0)
             for tup_id in out:
                 entry = self._entries[tup_id]
@@ -205,6 +218,10 @@ class InFlight(Generic[T]):
         for tup_id, entry in lost:
             self._sent(tup_id, entry)
         return [(tup_id, entry.item) for tup_id, entry in lost]
+
+    def partition_of(self, tup_id: str) -> PartitionKey | None:
+        entry = self._entries.get(tup_id)
+        return entry.partition if entry else None
 
     def attempts(self, tup_id: str) -> int:
         entry = self._entries.get(tup_id)

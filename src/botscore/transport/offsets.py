@@ -74,6 +74,20 @@ class OffsetTracker:
             del state.emitted[head]
             state.next_commit = head + 1
 
+    def finished_before(self, partition: PartitionKey) -> int | None:
+        """Where a commit of ``partition`` would go now: every offset below it is finished
+        (None before anything is known)."""
+        state = self._partitions.get(partition)
+        return state.next_commit if state is not None else None
+
+    def regained(self, partition: PartitionKey, committed: int | None) -> None:
+        """``partition`` came back with its state kept; the group's commit is ``committed``
+        (at or below ours), so the next ``pending_commits`` moves it to ours."""
+        if committed is None:
+            self._committed.pop(partition, None)
+        else:
+            self._committed[partition] = committed
+
     def in_flight(self) -> int:
         return sum(len(s.emitted) for s in self._partitions.values())
 

@@ -372,16 +372,49 @@ def test_a_commit_is_limited_to_the_assignment_even_before_the_revocation_is_rep
     assert r.commit_now() == [{P1: 1}]
 
 
-def test_partitions_lost_to_an_eviction_are_forgotten_and_read_again(run):
-    r = run({P0: [b"a", b"b"]})
+def test_a_partition_lost_to_an_eviction_and_assigned_back_goes_on_where_it_was(run):
+    """Issue 15: a broker that stalled past the session timeout evicted the only spout; it
+    got its partitions back and read again from its last commits, scoring 106 twice."""
+    r = run({P0: [b"a", b"b", b"c"]}, max_per_poll=2)
+    assert [tup_id for tup_id, _ in r.step()] == _ids(0, 1)
+    r.ack(*_ids(0))
+    assert r.commit_now() == [{P0: 1}]
+    r.member.lose()
+    r.ack(*_ids(1))  # late: it still counts
+    assert r.commit_now() == []  # not owned
+    r.member.rebalance([P0])
+    assert [tup_id for tup_id, _ in r.step()] == _ids(2)  # nothing read twice
+    assert r.commit_now() == [{P0: 2}]
+    r.check_commits()
+
+
+def test_a_lost_partition_another_member_read_on_from_is_forgotten(run):
+    r = run({P0: [b"a", b"b", b"c", b"d"]})
     r.step()
     r.ack(*_ids(0))
     assert r.commit_now() == [{P0: 1}]
     r.member.lose()
-    r.ack(*_ids(1))  # late
-    assert r.commit_now() == []
+    r.member.group_committed[P0] = 3  # its owner meanwhile finished up to here
     r.member.rebalance([P0])
-    assert [tup_id for tup_id, _ in r.step()] == _ids(1)
+    r.ack(*_ids(1))  # late, for what the other member finished: ignored
+    assert [tup_id for tup_id, _ in r.step()] == _ids(3)
+    assert r.commit_now() == []  # nothing below the group's commit, nothing new finished
+    r.ack(*_ids(3))
+    assert r.commit_now() == [{P0: 4}]
+
+
+def test_a_lost_partition_whose_commit_is_unknown_is_not_read_before_it_is(run):
+    r = run({P0: [b"a", b"b", b"c"]}, max_per_poll=2)
+    r.step()
+    r.member.lose()
+    r.member.refuse_committed = KafkaTimeoutError("no coordinator")
+    r.member.rebalance([P0])
+    r.ack(*_ids(0, 1))
+    assert r.step(3) == []
+    assert r.commit_now() == []  # not before the group's commit is known not to be past ours
+    r.member.refuse_committed = None
+    assert [tup_id for tup_id, _ in r.step()] == _ids(2)
+    assert r.commit_now() == [{P0: 2}]
 
 
 def test_a_partition_waits_for_its_committed_offset_when_the_coordinator_does_not_answer(run):
@@ -456,7 +489,7 @@ def test_a_group_rejoin_the_client_abandoned_is_asked_for_again(run):
     assert r.member._coordinator.rejoins_requested == 1
 
 
-def test_a_partition_lost_to_an_eviction_is_forgotten_at_once(run):
+def test_a_lost_partition_that_goes_elsewhere_is_forgotten_with_its_failures(run):
     """Its tuples are the next owner's: no replay, no dead letter, no room taken here."""
     r = run({P0: [b"a"], P1: [b"x"]}, max_attempts=1)
     r.step()
@@ -464,8 +497,34 @@ def test_a_partition_lost_to_an_eviction_is_forgotten_at_once(run):
     r.fail(*_ids(0))  # would be its last allowed failure
     r.clock.now += BACKOFF_S
     assert r.step() == []
+    assert r.producer.sent == []  # held until the group says where P0 went
+    r.member.rebalance([P1])
+    r.clock.now += BACKOFF_S
+    assert r.step() == []
     assert r.producer.sent == []
-    assert len(r.spout.in_flight) == 0
+    assert len(r.spout.in_flight) == 1  # x, still out: P1 came back
+
+
+def test_a_failure_held_while_its_partition_was_lost_counts_once_it_is_back(run):
+    r = run({P0: [b"a"]}, max_attempts=1)
+    r.step()
+    r.member.lose()
+    r.fail(*_ids(0))
+    r.member.rebalance([P0])
+    r.step()
+    assert [letter.reason for letter in r.confirm_letters()] == [DeadLetterReason.RETRIES_EXHAUSTED]
+    assert r.commit_now() == [{P0: 1}]
+
+
+def test_a_replay_due_while_its_partition_was_lost_waits_until_it_is_back(run):
+    r = run({P0: [b"a"]}, max_attempts=3)
+    r.step()
+    r.fail(*_ids(0))
+    r.member.lose()
+    r.clock.now += BACKOFF_S
+    assert r.step() == []
+    r.member.rebalance([P0])
+    assert [tup_id for tup_id, _ in r.step()] == _ids(0)
 
 
 def _batch_ids(*ranges: tuple[int, int], partition: int = 0) -> list[str]:
