@@ -417,6 +417,21 @@ def test_a_lost_partition_whose_commit_is_unknown_is_not_read_before_it_is(run):
     assert r.commit_now() == [{P0: 2}]
 
 
+def test_a_lost_partition_revoked_again_before_its_commit_was_known_is_checked_when_back(run):
+    r = run({P0: [b"a", b"b", b"c"]}, max_per_poll=2)
+    r.step()
+    r.ack(*_ids(0, 1))
+    r.member.lose()
+    r.member.refuse_committed = KafkaTimeoutError("no coordinator")
+    r.member.rebalance([P0])
+    assert r.step() == []
+    r.member.rebalance([P0])  # revoked and handed back before the commit was known
+    r.member.group_committed[P0] = 3  # and another member finished more meanwhile
+    r.member.refuse_committed = None
+    assert r.step() == []  # read from the group's commit: nothing left
+    assert r.commit_now() == []
+
+
 def test_a_partition_waits_for_its_committed_offset_when_the_coordinator_does_not_answer(run):
     r = run({P0: [b"a", b"b", b"c"]})
     r.step()
