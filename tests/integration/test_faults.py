@@ -191,6 +191,42 @@ def test_kill_minus_9_of_the_classifier_loses_nothing(topics, tmp_path, report_f
     assert successor != pid
 
 
+def test_a_spout_stalled_past_its_session_reads_on_where_it_was(topics, tmp_path, report_figure):
+    """Issue 15: a machine that stalled for seconds let the only spout's session time out;
+    the group evicted it and gave it its partitions back, and it read again from its last
+    commits (106 users scored twice). The spout's process is stopped mid-stream for its
+    session timeout and 5 s more (well within Storm's 30 s subprocess heartbeat)."""
+    payloads = valid_users(STREAM, seed=37)
+    stall_s = topics.session_timeout_ms / 1000 + 5
+    with (
+        ScoreCollector(topics) as scores,
+        SupervisedTopology(topics, tmp_path) as topology,
+        _paced(topics, payloads, scores) as feed,
+    ):
+        _wait_committed(topics, STREAM // 4)
+        at_fault = _committed_at_fault(topics, lambda: len(feed.sent))
+        [pid] = topology.component_pids("spouts.kafka_features.KafkaFeaturesSpout")
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            time.sleep(stall_s)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        resumed_at = time.monotonic()
+        sent = feed.join()
+        scores.wait_for(lambda: scores.distinct() >= STREAM, 600, "every message scored")
+        recovery = _recovery(scores, resumed_at)
+        logs = topology.logs()
+        exits, deaths = topology.unplanned_exits, topology.death_report()
+    lost, duplicated = _report(
+        report_figure, f"spout stopped {stall_s:.0f} s", sent, scores, recovery, at_fault
+    )
+    assert exits == 0, f"the stalled spout was restarted:\n{deaths}"
+    assert "partitions lost" in logs, "the group did not evict the stopped spout"
+    assert "back after an eviction, reading on from" in logs
+    assert lost == 0
+    assert duplicated == 0
+
+
 @pytest.mark.parametrize(
     ("outage_s", "delivery_timeout_ms"),
     [
