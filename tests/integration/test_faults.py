@@ -231,8 +231,8 @@ def test_a_spout_stalled_past_its_session_reads_on_where_it_was(topics, tmp_path
     ("outage_s", "delivery_timeout_ms"),
     [
         pytest.param(5, 30_000, id="short"),
-        # Long enough for the producers to expire batches they had already tried to
-        # send: kafka-python's idempotent producer never recovered from that.
+        # Long enough for the producers to expire batches: they must send on after it
+        # (test_producer_ids.py stalls the broker so that an expired batch was sent).
         pytest.param(25, 10_000, id="longer-than-delivery-timeout"),
     ],
 )

@@ -16,6 +16,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 from botscore.errors import ConfigError
 from botscore.observability.log_repeats import quiet_repeats
 from botscore.settings import KafkaSettings, Secret, env_var
+from botscore.transport.producer_ids import recover_producer_ids
 from botscore.vocabulary import Component
 
 __all__ = [
@@ -232,17 +233,13 @@ def commit_positions(
 
 
 def create_producer(settings: KafkaSettings, client_id: str, **overrides: Any) -> KafkaProducer:
-    """A producer whose send only succeeds once every in-sync replica has the record."""
+    """A producer whose send only succeeds once every in-sync replica has the record, and
+    whose retries the broker writes once (idempotent: see ``producer_ids``)."""
     config: dict[str, Any] = {
         **connection_config(settings),
         "client_id": client_id,
         "acks": "all",
-        # Not idempotent: kafka-python 3.0.12's idempotent producer drops its producer id
-        # when it expires a batch it had already tried to send (a broker outage longer
-        # than the delivery timeout), stays "ready" without one and never sends again.
-        # Delivery is at least once anyway (Storm replays what was not acked), and one
-        # request in flight per connection keeps a retry from reordering a partition.
-        "enable_idempotence": False,
+        "enable_idempotence": True,
         "max_in_flight_requests_per_connection": 1,
         "linger_ms": settings.producer_linger_ms,
         "retries": 2147483647,
@@ -254,7 +251,9 @@ def create_producer(settings: KafkaSettings, client_id: str, **overrides: Any) -
         "max_block_ms": 5000,
     }
     config.update(overrides)
-    return KafkaProducer(**config)
+    producer = KafkaProducer(**config)
+    recover_producer_ids(producer)
+    return producer
 
 
 def ensure_topics(settings: KafkaSettings, topics: list[str], timeout_s: float = 30.0) -> list[str]:

@@ -79,6 +79,7 @@ def test_producer_calls_are_bounded_as_the_readme_says(monkeypatch):
     assert built["delivery_timeout_ms"] == 30_000
     assert built["request_timeout_ms"] * 2 <= built["delivery_timeout_ms"]
     assert (built["acks"], built["max_in_flight_requests_per_connection"]) == ("all", 1)
+    assert built["enable_idempotence"] is True  # a retry is written once
 
 
 def _client_certificate(tmp_path, key_password):
