@@ -18,6 +18,7 @@ from botscore.model.visitor_policy import (
     combined,
     decisions,
     highest,
+    raise_blocks,
     summarize,
     visitor_requests,
 )
@@ -244,3 +245,15 @@ def test_combined_simulations_keep_their_users_apart():
     )
     with pytest.raises(ModelError, match="no requests to combine"):
         combined([])
+
+
+def test_the_shares_the_readme_gives_for_its_calibration_hours():
+    """README: at most 4 of 2,040 humans challenged, 21 of 6,113."""
+    assert allowed_challenged(2040, 0.005) == 4
+    assert allowed_challenged(6113, 0.005) == 21
+
+
+def test_raised_blocks_keep_the_challenge_threshold_chosen_with_them():
+    chosen = Thresholds(challenge=0.5, block=0.9)
+    larger = [Thresholds(challenge=0.8, block=0.95), Thresholds(challenge=0.3, block=0.92)]
+    assert raise_blocks(chosen, larger) == Thresholds(challenge=0.5, block=0.95)

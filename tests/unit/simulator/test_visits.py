@@ -97,3 +97,16 @@ def test_the_text_says_which_clock_its_seconds_are_on():
     assert summary.text(20).endswith("max 30.0 s (simulated seconds, 20x)")
     assert "3 humans: 33.33% ever challenged" in summary.text()
     assert "33.3% within 10 s (at most 33.3% could be: " in summary.text()
+
+
+def test_a_bot_could_be_blocked_within_10_s_when_its_second_request_came_by_then():
+    stats = _stats(
+        [
+            (100, "b1", True, "allow"),
+            (110, "b1", True, "allow"),  # exactly 10 s later: in time
+            (100, "b2", True, "allow"),
+            (110.5, "b2", True, "allow"),  # too late
+            (100, "b3", True, "allow"),  # one request only
+        ]
+    )
+    assert summarize_visits(stats.visits).bots_blockable_within_10s == pytest.approx(1 / 3)

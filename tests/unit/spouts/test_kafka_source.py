@@ -389,15 +389,21 @@ def test_a_partition_lost_to_an_eviction_and_assigned_back_goes_on_where_it_was(
 
 
 def test_a_lost_partition_another_member_read_on_from_is_forgotten(run):
-    r = run({P0: [b"a", b"b", b"c", b"d"]})
+    r = run({P0: [b"a", b"b", b"c", b"d"]}, max_attempts=1)
     r.step()
     r.ack(*_ids(0))
     assert r.commit_now() == [{P0: 1}]
     r.member.lose()
+    r.fail(*_ids(2))  # held while lost; c is the other member's now
     r.member.group_committed[P0] = 3  # its owner meanwhile finished up to here
     r.member.rebalance([P0])
     r.ack(*_ids(1))  # late, for what the other member finished: ignored
     assert [tup_id for tup_id, _ in r.step()] == _ids(3)
+    assert len(r.spout.in_flight) == 1  # d, read again; b and c forgotten with the partition
+    assert r.spout.deferred_fails == []  # c's failure too: no replay, no dead letter
+    r.clock.now += BACKOFF_S
+    assert r.step() == []
+    assert r.producer.sent == []
     assert r.commit_now() == []  # nothing below the group's commit, nothing new finished
     r.ack(*_ids(3))
     assert r.commit_now() == [{P0: 4}]
@@ -527,8 +533,23 @@ def test_a_failure_held_while_its_partition_was_lost_counts_once_it_is_back(run)
     r.fail(*_ids(0))
     r.member.rebalance([P0])
     r.step()
+    assert r.spout.deferred_fails == []  # applied, not held any more
     assert [letter.reason for letter in r.confirm_letters()] == [DeadLetterReason.RETRIES_EXHAUSTED]
     assert r.commit_now() == [{P0: 1}]
+
+
+def test_a_partition_back_is_committed_again_where_the_group_lost_our_last_commit(run):
+    """The group's commit, read when the partition comes back, is what a commit moves on
+    from: one of ours the group no longer has is made again."""
+    r = run({P0: [b"a", b"b", b"c"]})
+    r.step()
+    r.ack(*_ids(0, 1))
+    assert r.commit_now() == [{P0: 2}]
+    r.member.lose()
+    r.member.group_committed[P0] = 1  # our commit of 2 did not survive the eviction
+    r.member.rebalance([P0])
+    assert r.step() == []  # c is still ours, in flight: nothing read again
+    assert r.commit_now() == [{P0: 2}]
 
 
 def test_a_replay_due_while_its_partition_was_lost_waits_until_it_is_back(run):
