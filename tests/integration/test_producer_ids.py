@@ -50,7 +50,9 @@ def _wait_stopped(pid: int) -> None:
     pytest.fail(f"the broker ({pid}) did not stop within 10 s of SIGSTOP")
 
 
-def test_a_batch_expired_in_flight_leaves_the_producer_sending(kafka_settings: KafkaSettings):
+def test_a_batch_expired_in_flight_leaves_the_producer_sending(
+    kafka_settings: KafkaSettings, report_figure
+):
     topic = f"it-producer-ids-{new_run_id()}"
     ensure_topics(kafka_settings, [topic])
     producer = create_producer(
@@ -91,4 +93,7 @@ def test_a_batch_expired_in_flight_leaves_the_producer_sending(kafka_settings: K
     # The stalled batch may have been written after all (the broker read it before it
     # stopped): once at most.
     assert values.count(b"stalled") <= 1, values
-    print(f"producer id {first_id} lost in the stall; sent on {resumed_s:.1f} s after it")
+    report_figure(
+        f"broker stalled with a send in flight: producer id {first_id} lost, "
+        f"a new one and the next send {resumed_s:.1f} s after the stall"
+    )
