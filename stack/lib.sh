@@ -38,6 +38,17 @@ need_command() {
   command -v "$1" >/dev/null 2>&1 || die "$1 not found on PATH; $2"
 }
 
+# debian_lein: print Leiningen's own `lein`, the first on PATH that is not bin/lein (which
+# wraps it, and is on PATH first under make); fail when there is none.
+debian_lein() {
+  local ours candidate
+  ours=$(readlink -f "$repo_root/bin/lein")
+  while IFS= read -r candidate; do
+    [[ $(readlink -f "$candidate") == "$ours" ]] || { echo "$candidate"; return 0; }
+  done < <(type -ap lein)
+  return 1
+}
+
 # The major version of the java on PATH (8 for "1.8.0_x", 17 for "17.0.2"), or nothing
 # when `java -version` cannot tell.
 java_major_version() {

@@ -10,7 +10,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 log_name=system-deps
 
 missing=()
-command -v lein >/dev/null || missing+=(leiningen)
+# bin/lein, first on PATH under make, only wraps Leiningen.
+debian_lein >/dev/null || missing+=(leiningen)
 command -v redis-server >/dev/null || missing+=(redis-server)
 command -v protoc >/dev/null || missing+=(protobuf-compiler)
 command -v openssl >/dev/null || missing+=(openssl)
