@@ -1,6 +1,7 @@
-"""Our idempotent producers against a broker that stalls: a batch that expires after it was
-sent costs the producer its id, and it must ask for a new one and send on
-(``botscore.transport.producer_ids``; kafka-python 3.0.12 alone never sent again)."""
+"""Our idempotent producers against a broker that stalls or refuses a record: a batch that
+expires after it was sent, or that the broker refuses for good, costs the producer its id, and
+it must ask for a new one and send on (``botscore.transport.producer_ids``; kafka-python 3.0.12
+alone never sent again after the first, and failed every later send after the second)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ import signal
 import time
 
 import pytest
-from kafka.errors import KafkaTimeoutError
+from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
 from botscore.settings import KafkaSettings
 from botscore.transport.kafka_clients import create_producer, ensure_topics
 
-from .harness import ROOT, delete_topics, new_run_id, read_topic
+from .harness import ROOT, delete_topics, limit_message_bytes, new_run_id, read_topic
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -97,3 +98,29 @@ def test_a_batch_expired_in_flight_leaves_the_producer_sending(
         f"broker stalled with a send in flight: producer id {first_id} lost, "
         f"a new one and the next send {resumed_s:.1f} s after the stall"
     )
+
+
+def test_a_record_the_broker_refuses_fails_alone(kafka_settings: KafkaSettings):
+    """A record over its topic's limit is refused (a dead letter carrying a large message):
+    that send fails, the producer's next sends to the topic and to others arrive."""
+    topic, other = (f"it-producer-refused-{new_run_id()}" for _ in range(2))
+    ensure_topics(kafka_settings, [topic, other])
+    limit = 10_000
+    limit_message_bytes(kafka_settings, topic, limit)
+    producer = create_producer(kafka_settings, client_id="it-producer-refused", linger_ms=0)
+    manager = producer._transaction_manager
+    try:
+        producer.send(topic, key=b"user", value=b"before").get(timeout=30)
+        refused = producer.send(topic, key=b"user", value=os.urandom(2 * limit))
+        with pytest.raises(MessageSizeTooLargeError):
+            refused.get(timeout=30)
+        assert not manager.has_fatal_error(), manager.last_error
+        producer.send(topic, key=b"user", value=b"after").get(timeout=30)
+        producer.send(other, key=b"user", value=b"elsewhere").get(timeout=30)
+        values = [record.value for record in read_topic(kafka_settings, topic)]
+        elsewhere = [record.value for record in read_topic(kafka_settings, other)]
+    finally:
+        producer.close(timeout=5)
+        delete_topics(kafka_settings, [topic, other])
+    assert values == [b"before", b"after"]
+    assert elsewhere == [b"elsewhere"]

@@ -57,6 +57,7 @@ pytestmark = pytest.mark.integration
 
 USERS = 5000
 GARBAGE = b"\x08\x96\x01 this is not a UserFeatures message \xff\xff"
+UNUSABLE_PARTITION = 2  # neither 0 nor 1, where plant_position_faults puts its faults
 STALE_USERS = 3
 MINUTE_MS = 60_000
 # Features as the aggregation publishes them for a small simulated crowd: the model's own
@@ -132,7 +133,11 @@ def pipeline_run(
     for i, user in enumerate(sample_users(USERS, seed=2026)):
         if i in unusable:
             key, value = unusable[i]
-            meta = producer.send(settings.features_topic, key=key, value=value).get(30)
+            # One partition, the refused letter's message first: the letter after it must
+            # still arrive (the outbox's producer goes on after a refusal).
+            meta = producer.send(
+                settings.features_topic, key=key, value=value, partition=UNUSABLE_PARTITION
+            ).get(30)
             placed[key] = (meta.partition, meta.offset)
         send(user.user_id, 1_790_000_000_000 + i, user.features)
     now = now_ms()

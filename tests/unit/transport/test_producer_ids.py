@@ -5,6 +5,12 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from kafka.errors import (
+    ClusterAuthorizationFailedError,
+    MessageSizeTooLargeError,
+    OutOfOrderSequenceNumberError,
+    TopicAuthorizationFailedError,
+)
 from kafka.producer.transaction_manager import (
     ProducerIdAndEpoch,
     TransactionManager,
@@ -43,9 +49,36 @@ def test_after_a_reset_the_sender_asks_for_a_new_id():
     assert manager._pending_requests, "no InitProducerId request queued"
 
 
+def test_kafka_python_alone_ends_the_producer_on_a_refused_batch():
+    """What the recovery is for: one record over a topic's limit fails every later send."""
+    manager = _ready_manager()
+    outcome = manager.classify_batch_error(MessageSizeTooLargeError(), batch=None)
+    assert outcome == TransactionManager.ERROR_CLASS_FATAL
+
+
+def test_a_refused_batch_resets_the_id_and_nothing_else_changes():
+    manager = _ready_manager()
+    manager._api_version = (4, 1)  # epoch bumps, as the stack's broker supports
+    recover_producer_ids(SimpleNamespace(_transaction_manager=manager))
+    classify = manager.classify_batch_error
+    reset = TransactionManager.ERROR_CLASS_NEEDS_PRODUCER_ID_RESET
+    assert classify(MessageSizeTooLargeError(), None) == reset
+    assert classify(TopicAuthorizationFailedError, None) == reset
+    # kafka-python's own answers where it has one: fatal for the producer's own
+    # authorisation, an epoch bump for a sequence out of order.
+    assert classify(ClusterAuthorizationFailedError(), None) == TransactionManager.ERROR_CLASS_FATAL
+    assert classify(OutOfOrderSequenceNumberError(), None) == (
+        TransactionManager.ERROR_CLASS_NEEDS_EPOCH_BUMP
+    )
+    manager.reset_producer_id()  # what the sender does with that answer
+    assert manager._current_state == TransactionState.UNINITIALIZED
+    assert not manager.has_fatal_error()
+
+
 def test_producers_without_idempotence_or_with_transactions_are_left_alone():
     recover_producer_ids(SimpleNamespace(_transaction_manager=None))
     transactional = TransactionManager(transactional_id="tx")
-    reset = transactional.reset_producer_id
+    reset, classify = transactional.reset_producer_id, transactional.classify_batch_error
     recover_producer_ids(SimpleNamespace(_transaction_manager=transactional))
     assert transactional.reset_producer_id == reset
+    assert transactional.classify_batch_error == classify
