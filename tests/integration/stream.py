@@ -259,6 +259,10 @@ class ScoreCollector(TopicFollower):
         )
 
 
+# How long a member that got partitions polls for its first records.
+READ_WAIT_S = 30
+
+
 class GroupMember:
     """A bare consumer in a topology's group: joining, then leaving, makes the group
     rebalance twice; it reads what it is given and commits nothing, like a consumer that
@@ -286,8 +290,15 @@ class GroupMember:
             if time.monotonic() > deadline:
                 raise AssertionError(f"no partitions after {timeout_s:.0f} s")
             self.read += sum(len(r) for r in self.consumer.poll(timeout_ms=500).values())
-        for _ in range(4):  # take some records it will never commit
+        # Take some records it will never commit: at least four polls, and on until one
+        # returns records (its first fetch can wait on a broker that just restarted, and
+        # the topology may have read its partitions to the end: then it takes what the
+        # feed sends next), so the partitions it gives back hold reads nobody committed.
+        taken = time.monotonic()
+        polls = 0
+        while polls < 4 or (self.read == 0 and time.monotonic() < taken + READ_WAIT_S):
             self.read += sum(len(r) for r in self.consumer.poll(timeout_ms=500).values())
+            polls += 1
         return sorted(tp.partition for tp in self.consumer.assignment())
 
     def leave(self) -> None:
