@@ -6,7 +6,8 @@ without and with TLS; and TLS that requires a client certificate, whose PEM key 
 encrypted. Our own clients (`ensure_topics`, `create_producer`, `create_consumer`) connect
 with settings built as a user's, passwords only from the environment; the whole topology
 runs connected to the TLS listener only, and again to the SASL_SSL one only. Refusals must
-name their cause and end within the client's bootstrap timeout. Redis: a throwaway
+name their cause and end within the client's bootstrap timeout; a write an ACL denies is
+retried until the ACL is lifted. Redis: a throwaway
 `redis-server` with a password and an ACL user, the password reaching `create_redis` only
 through `BOTSCORE_REDIS_PASSWORD`.
 """
@@ -26,12 +27,22 @@ from typing import Any, get_args
 
 import pytest
 import redis
-from kafka import KafkaConsumer
+from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.admin import (
+    ACL,
+    ACLFilter,
+    ACLOperation,
+    ACLPermissionType,
+    ResourcePattern,
+    ResourceType,
+)
 from kafka.errors import KafkaError, KafkaTimeoutError
 
 from botscore.errors import ConfigError
 from botscore.model.sample_users import sample_users
 from botscore.settings import KafkaSettings, SaslMechanism, Settings, env_var
+from botscore.transport.dead_letter_outbox import DeadLetterOutbox
+from botscore.transport.delivery import Backoff
 from botscore.transport.kafka_clients import (
     connection_config,
     create_consumer,
@@ -42,6 +53,8 @@ from botscore.transport.kafka_clients import (
 )
 from botscore.transport.redis_client import create_redis
 from botscore.wire.codec import decode_threat_score, encode_user_features
+from botscore.wire.dead_letters import DeadLetterRecord, decode_dead_letter
+from botscore.wire.records import SourceRef
 
 from .faults import free_port
 from .harness import (
@@ -51,6 +64,7 @@ from .harness import (
     delete_topics,
     fresh_topics,
     new_run_id,
+    read_topic,
     run_topics,
     sparse_run,
     stack_env,
@@ -244,6 +258,95 @@ def test_sasl_refuses_wrong_credentials_and_says_so(
         or "socket disconnected" in logged
     ), logged
     assert right not in logged
+
+
+# ------------------------------------------------------------------ Kafka ACLs --
+
+
+def _topic_acl(principal: str, operation: ACLOperation, permission: ACLPermissionType, topic: str):
+    return ACL(principal, "*", operation, permission, ResourcePattern(ResourceType.TOPIC, topic))
+
+
+def test_a_dead_letter_an_acl_denies_is_sent_once_the_acl_is_lifted(
+    broker_secrets: BrokerSecrets, caplog
+):
+    """The broker's authorizer (kafka.sh) denies one user writes to a topic, as a missing
+    ACL would: the outbox's letter is retried, not dropped, and arrives once an operator
+    lifts the denial, through the same producer (one refused batch must not end it)."""
+    mechanism = "SCRAM-SHA-256"
+    user = _user(mechanism)
+    settings = _as_a_user(
+        _sasl_options(broker_secrets, "SASL_PLAINTEXT", mechanism),
+        {env_var("kafka", "sasl_password"): broker_secrets.passwords[user]},
+    )
+    admin_settings = KafkaSettings(bootstrap_servers=BOOTSTRAP)
+    topic = f"it-acl-{new_run_id()}"
+    ensure_topics(admin_settings, [topic])
+    # A topic with ACLs is closed to everyone they do not name: this test's own plaintext
+    # clients (ANONYMOUS) and the user's metadata requests are let in.
+    deny = _topic_acl(f"User:{user}", ACLOperation.WRITE, ACLPermissionType.DENY, topic)
+    acls = [
+        _topic_acl("User:ANONYMOUS", ACLOperation.ALL, ACLPermissionType.ALLOW, topic),
+        _topic_acl(f"User:{user}", ACLOperation.ALL, ACLPermissionType.ALLOW, topic),
+        deny,
+    ]
+    admin = KafkaAdminClient(**connection_config(admin_settings))
+    letter = DeadLetterRecord(
+        b"\x07 not features",
+        b"user-1",
+        "undecodable",
+        "",
+        "features_spout",
+        SourceRef("user-features", 0, 42),
+        1_790_000_000_000,
+    )
+    producer = None
+    try:
+        admin.create_acls(acls)
+        time.sleep(1)  # the authorizer reads ACLs from the metadata log
+        producer = create_producer(settings, client_id="it-acl-producer", linger_ms=0)
+        outbox: DeadLetterOutbox[str] = DeadLetterOutbox(
+            producer, topic, Backoff(first_s=0.2, max_s=1.0)
+        )
+        with caplog.at_level(logging.WARNING, logger="botscore"):
+            outbox.add(letter, "token")
+            deadline = time.monotonic() + 5
+            while time.monotonic() < deadline:
+                assert outbox.confirmed() == [], "a letter the ACL denies was confirmed"
+                time.sleep(0.1)
+        assert outbox.pending == 1 and outbox.abandoned == 0
+        assert "TopicAuthorizationFailedError" in caplog.text, caplog.text
+
+        admin.delete_acls(
+            [
+                ACLFilter(
+                    deny.principal,
+                    deny.host,
+                    deny.operation,
+                    deny.permission_type,
+                    deny.resource_pattern,
+                )
+            ]
+        )
+        lifted = time.monotonic()
+        confirmed: list[str] = []
+        while not confirmed and time.monotonic() < lifted + 60:
+            confirmed = outbox.confirmed()
+            time.sleep(0.1)
+        assert confirmed == ["token"], "the letter never arrived after the ACL was lifted"
+        [record] = read_topic(admin_settings, topic)
+        assert decode_dead_letter(record.value) == letter
+    finally:
+        if producer is not None:
+            producer.close(timeout=5)
+        admin.delete_acls(
+            [
+                ACLFilter(a.principal, a.host, a.operation, a.permission_type, a.resource_pattern)
+                for a in acls
+            ]
+        )
+        admin.close()
+        delete_topics(admin_settings, [topic])
 
 
 # ---------------------------------------------------------- client certificates --
