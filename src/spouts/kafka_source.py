@@ -399,7 +399,11 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
                 again = partitions & self.regained  # not checked yet: still as if lost
                 self.lost |= again
                 self.regained -= again
-                self.revoked |= partitions - again
+                # One never moved to its commit has nothing to keep: assigned back, it is
+                # new again (an eager rebalance revokes and reassigns at once, often
+                # before the spout's first call).
+                never_read = (partitions & self.unpositioned) - again
+                self.revoked |= partitions - again - never_read
                 self.unpositioned -= partitions
                 self.logger.info("partitions revoked: %s", _numbers(partitions))
                 continue

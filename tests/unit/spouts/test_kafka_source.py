@@ -842,6 +842,22 @@ def test_offsets_retention_deleted_before_they_were_read_are_logged_and_counted(
     assert created[0].counted("position_reset") == 0
 
 
+def test_a_partition_revoked_and_assigned_back_before_the_first_read_starts_at_its_commit(
+    run, monkeypatch, caplog
+):
+    """An eager rebalance right after joining (another member joins): revoked and assigned
+    back before the spout's first call. Was: kept as if read, never moved to its commit,
+    so the deleted offsets below the log's start went unreported (clean-clone run 56)."""
+    created = _record_metrics(monkeypatch)
+    log = [bytes([i]) for i in range(10)]
+    r = run({P0: log}, committed={P0: 2})
+    r.member.log_start[P0] = 6
+    r.member.rebalance([P0])
+    assert [tup_id for tup_id, _ in r.step()] == _ids(6, 7, 8, 9)
+    assert "lines/0: offsets 2-5 were deleted (retention) before they were read" in caplog.text
+    assert created[0].counted("offsets_deleted") == 4
+
+
 def test_gaps_the_log_itself_has_are_read_past_in_silence(run, monkeypatch, caplog):
     """Compaction or transaction markers leave offsets no record has."""
     created = _record_metrics(monkeypatch)
