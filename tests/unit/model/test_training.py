@@ -172,9 +172,10 @@ def test_arguments_are_refused_before_any_simulation(tmp_path, monkeypatch, argu
 
     monkeypatch.setattr(training, "simulate", no_work)
     (tmp_path / "file").write_text("")
-    out_dir = tmp_path / arguments.pop("out_dir", "m")
+    given = dict(arguments)  # the parameter is shared by every run in the process
+    out_dir = tmp_path / given.pop("out_dir", "m")
     with pytest.raises(ModelError, match=says):
-        train_model(out_dir, SMALL, calibration_seeds=(4,), **arguments)
+        train_model(out_dir, SMALL, calibration_seeds=(4,), **given)
 
 
 def test_the_report_reads_back(tmp_path):
