@@ -277,7 +277,8 @@ def _block_thresholds(
     """Just above the highest human score in force, for each stage and past the last one.
 
     A stage no calibration human reached gets the general threshold: nothing says its
-    humans score lower.
+    humans score lower. No human past the last stage is refused: the threshold that blocks
+    none of them would be 0, which blocks everyone.
     """
     counts = requests.requests_1h
     past, early, floor = in_force.copy(), [], -np.inf
@@ -287,7 +288,13 @@ def _block_thresholds(
         past &= ~here
         early.append((stage, float(requests.score[here].max()) if here.any() else None))
         floor = stage
-    block = _just_above(float(requests.score[past].max())) if past.any() else 0.0
+    if not past.any():
+        last = f"past {early_stages[-1]} requests in the last hour " if early_stages else ""
+        raise ModelError(
+            f"no calibration human has a score in force {last}to set the block threshold "
+            "by: simulate more of them, or longer"
+        )
+    block = _just_above(float(requests.score[past].max()))
     return block, tuple(
         EarlyBlock(stage, _just_above(top) if top is not None else block) for stage, top in early
     )
