@@ -184,7 +184,11 @@ def test_with_confidence_the_thresholds_challenge_fewer_humans_than_the_target()
     assert challenged * 2000 == allowed_challenged(2000, 0.01) < 20
     assert summarize(requests, decisions(requests, as_seen, ttls)).humans_challenged == 0.01
     assert sure.challenge > as_seen.challenge and sure.block == as_seen.block
-    with pytest.raises(ModelError, match="2000 calibration humans cannot show"):
+    with pytest.raises(
+        ModelError,
+        match=r"^2000 calibration humans cannot show that at most 0\.10% are challenged with "
+        r"95% confidence: simulate more of them$",
+    ):
         choose_thresholds(requests, ttls, humans_challenged=0.001)
     with pytest.raises(ModelError, match=r"confidence must be in \[0, 1\)"):
         choose_thresholds(requests, ttls, confidence=1.0)
@@ -257,3 +261,122 @@ def test_raised_blocks_keep_the_challenge_threshold_chosen_with_them():
     chosen = Thresholds(challenge=0.5, block=0.9)
     larger = [Thresholds(challenge=0.8, block=0.95), Thresholds(challenge=0.3, block=0.92)]
     assert raise_blocks(chosen, larger) == Thresholds(challenge=0.5, block=0.95)
+
+
+def test_a_negative_latency_is_refused_with_its_value():
+    with pytest.raises(ModelError, match=r"latency must be >= 0 s, got -1"):
+        visitor_requests([log("h1", 0)], [], np.array([]), KINDS, BOTS, latency_s=-1)
+
+
+def test_a_decision_lapses_exactly_at_its_ttl():
+    """A challenge held at 29 s is gone at 30 s, a block held at 59 s is gone at 60 s."""
+    logs = [log("h1", t) for t in (0, 29, 30, 59, 60)]
+    thresholds = Thresholds(challenge=0.5, block=0.9)
+    for value, expected in (
+        (0.6, [CHALLENGE, CHALLENGE, ALLOW, ALLOW, ALLOW]),
+        (0.95, [BLOCK, BLOCK, BLOCK, BLOCK, ALLOW]),
+    ):
+        requests = visitor_requests(logs, [snap("h1", 0)], np.array([value]), KINDS, BOTS, 0)
+        np.testing.assert_array_equal(decisions(requests, thresholds, TTLS), expected)
+
+
+def test_a_lapsed_block_does_not_become_a_challenge_when_challenges_last_longer():
+    """As at the edge: a block score asked for a block, and once that lapses, nothing holds."""
+    ttls = EnforcementSettings(block_ttl_s=60, challenge_ttl_s=120)
+    logs = [log("h1", t) for t in (0, 90)]
+    requests = visitor_requests(logs, [snap("h1", 0)], np.array([0.9]), KINDS, BOTS, 0)
+    decided = decisions(requests, Thresholds(challenge=0.5, block=0.9), ttls)
+    np.testing.assert_array_equal(decided, [BLOCK, ALLOW])
+
+
+def test_a_bot_could_be_blocked_within_10_s_when_its_second_request_came_by_then():
+    """The same boundary as ``simulator.visits``: exactly 10 s is in time."""
+    kinds = {"b1": "scraper", "b2": "scraper", "b3": "scraper"}
+    logs = [log("b1", 0), log("b1", 10), log("b2", 0), log("b2", 10.5), log("b3", 0)]
+    requests = visitor_requests(logs, [], np.array([]), kinds, BOTS)
+    figures = summarize(requests, decisions(requests, Thresholds(0.5, 0.9), TTLS))
+    assert figures.bots_blockable_within_10s == pytest.approx(1 / 3)
+
+
+def test_combined_simulations_keep_each_rows_requests_in_the_last_hour():
+    """Early block thresholds apply to the combined rows as to each simulation's own."""
+    first = visitor_requests(
+        [log("b1", 0), log("b1", 5)], [staged_snap("b1", 0, 1)], np.array([0.7]), KINDS, BOTS, 0
+    )
+    second = visitor_requests(
+        [log("b1", 0), log("b1", 5)], [staged_snap("b1", 0, 9)], np.array([0.7]), KINDS, BOTS, 0
+    )
+    both = combined([first, second])
+    np.testing.assert_array_equal(both.requests_1h, [1, 1, 9, 9])
+    staged = Thresholds(0.5, 0.9, (EarlyBlock(1, 0.6),))
+    np.testing.assert_array_equal(
+        decisions(both, staged, TTLS), [BLOCK, BLOCK, CHALLENGE, CHALLENGE]
+    )
+
+
+def test_one_calibration_human_may_be_challenged_when_the_bound_equals_the_target():
+    """Beta(1, 1)'s median is 0.5: 0 of 1 challenged shows at most 50% with 50% confidence."""
+    assert allowed_challenged(1, 0.5, confidence=0.5) == 0
+    assert allowed_challenged(1, 0.49, confidence=0.5) == -1
+
+
+def test_scores_in_force_exactly_at_their_ttl_do_not_set_the_thresholds():
+    """A block lapses at its TTL and a challenge at its own, so a human's score that old
+    harms nobody and must not raise a threshold: only the scores still in force do."""
+    ttls = EnforcementSettings(block_ttl_s=60, challenge_ttl_s=30)
+    kinds = {"h1": "human", "h2": "human", "h3": "human"}
+    logs = [log("h1", 0), log("h1", 61), log("h2", 0), log("h2", 31), log("h3", 0), log("h3", 6)]
+    snaps = [snap("h1", 1), snap("h2", 1), snap("h3", 1)]
+    # h1's 0.9 only at age 60 (block TTL), h2's 0.7 at age 30 (challenge TTL), h3's 0.2 at 5.
+    requests = visitor_requests(logs, snaps, np.array([0.9, 0.7, 0.2]), kinds, BOTS, 0)
+    chosen = choose_thresholds(requests, ttls, humans_challenged=0.0, confidence=0)
+    assert chosen == Thresholds(
+        challenge=float(np.nextafter(0.2, 1)), block=float(np.nextafter(0.7, 1))
+    )
+
+
+def test_a_target_of_no_human_challenged_challenges_none_of_them():
+    rng = np.random.default_rng(13)
+    users = [f"h{i:02d}" for i in range(50)]
+    kinds = dict.fromkeys(users, "human")
+    logs = [log(u, t) for t in (0, 10) for u in users]
+    scores = rng.beta(1, 30, size=len(users))
+    requests = visitor_requests(logs, [snap(u, 0) for u in users], scores, kinds, BOTS, 1)
+    chosen = choose_thresholds(requests, TTLS, humans_challenged=0.0, confidence=0)
+    assert summarize(requests, decisions(requests, chosen, TTLS)).humans_challenged == 0
+    assert chosen.challenge == float(np.nextafter(scores.max(), 1))
+
+
+def test_a_human_scoring_1_gets_the_highest_threshold_there_is():
+    """No threshold can be above 1.0: the thresholds stay valid, though that human is blocked."""
+    requests = visitor_requests([log("h1", 0)], [snap("h1", 0)], np.array([1.0]), KINDS, BOTS, 0)
+    assert choose_thresholds(requests, TTLS, 0.5, confidence=0) == Thresholds(1.0, 1.0)
+
+
+def test_with_no_human_past_the_last_stage_no_block_threshold_is_chosen():
+    """The lowest block threshold that blocks no calibration human there would be 0, which
+    blocks every visitor past the stage: refused, not written into a manifest."""
+    kinds = {"h1": "human", "b1": "scraper"}
+    logs = [log(u, t) for u in kinds for t in (0, 5)]
+    snaps = [staged_snap("h1", 0, 1), staged_snap("b1", 0, 4)]
+    requests = visitor_requests(logs, snaps, np.array([0.3, 0.1]), kinds, BOTS, 0)
+    with pytest.raises(ModelError, match="past 1 requests in the last hour"):
+        choose_thresholds(requests, TTLS, 0.5, confidence=0, early_stages=(1,))
+    chosen = choose_thresholds(requests, TTLS, 0.5, confidence=0)
+    assert chosen.block == float(np.nextafter(0.3, 1))
+
+
+def test_with_no_human_score_in_force_no_block_threshold_is_chosen():
+    """Every human score had lapsed when the human's next request came: nothing to go by."""
+    kinds = {"h1": "human", "b1": "scraper"}
+    lapsed = TTLS.block_ttl_s + 1
+    logs = [log(u, t) for u in kinds for t in (0, lapsed)]
+    snaps = [staged_snap("h1", 0, 1), staged_snap("b1", 0, 1)]
+    requests = visitor_requests(logs, snaps, np.array([0.3, 0.1]), kinds, BOTS, latency_s=1)
+    with pytest.raises(ModelError, match="no calibration human has a score in force to set"):
+        choose_thresholds(requests, TTLS, 0.5, confidence=0)
+
+
+def test_there_is_no_highest_of_no_thresholds():
+    with pytest.raises(ModelError, match="no thresholds to take the highest of"):
+        highest([])

@@ -110,3 +110,15 @@ def test_a_bot_could_be_blocked_within_10_s_when_its_second_request_came_by_then
         ]
     )
     assert summarize_visits(stats.visits).bots_blockable_within_10s == pytest.approx(1 / 3)
+
+
+def test_with_no_bot_no_bot_is_counted_blocked():
+    nobody = summarize_visits({})
+    assert (nobody.bots, nobody.bots_blocked) == (0, 0.0)
+    assert nobody.bots_text().startswith("0 bots: 0.0% blocked, 0.0% within 10 s")
+
+
+def test_the_bots_text_is_on_the_real_clock_unless_told_otherwise():
+    summary = summarize_visits(_stats(REQUESTS).visits, arrived_from_s=60)
+    assert summary.bots_text().endswith("max 30.0 s")
+    assert summary.bots_text(2).endswith("max 30.0 s (simulated seconds, 2x)")

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from kafka import TopicPartition
-from kafka.errors import KafkaTimeoutError
+from kafka.errors import KafkaTimeoutError, MessageSizeTooLargeError
 
 from botscore.errors import InvalidMessage
 from botscore.vocabulary import Component, DeadLetterReason
@@ -31,11 +31,13 @@ P0 = TopicPartition(TOPIC, 0)
 P1 = TopicPartition(TOPIC, 1)
 BACKOFF_S = 1.0
 INTERVAL_S = 1.0
+# Under a millisecond, and exact in binary: the clock lands on a deadline, not near it.
+TICK_S = 2**-10
 
 
 class _LinesSpout(KafkaSourceSpout):
     """Emits ``lines_per_tuple`` lines joined by commas, with the replay floor they were
-    read under; ``bad`` is invalid."""
+    read under; ``bad`` and a message without a value are invalid."""
 
     component = Component.FEATURES_SPOUT
     outputs = ["lines", "replay_floor"]
@@ -48,7 +50,7 @@ class _LinesSpout(KafkaSourceSpout):
         return self.lines_per_tuple
 
     def decode(self, value, key, source):
-        if value == b"bad":
+        if value is None or value == b"bad":
             raise InvalidMessage(DeadLetterReason.UNDECODABLE, "not a line")
         return value.decode()
 
@@ -193,10 +195,10 @@ def test_commits_wait_for_the_commit_interval(run):
     r = run({P0: [b"a"]})
     r.step()
     r.ack(*_ids(0))
-    r.clock.now += INTERVAL_S / 2
+    r.clock.now += INTERVAL_S - TICK_S
     r.step()
     assert r.member.commits == []
-    r.clock.now += INTERVAL_S / 2
+    r.clock.now += TICK_S
     r.step()
     assert r.member.commits == [{P0: 1}]
 
@@ -755,9 +757,9 @@ def test_a_lost_ack_is_replayed_after_its_wait_and_counted_by_cause(run, monkeyp
     assert r.step() == []  # sees offset 0 overtaken: its wait starts
     r.clock.now += BACKOFF_S
     assert r.step() == [(_ids(0, partition=1)[0], ["d", 0])]
-    r.clock.now += 3.0 - BACKOFF_S - 0.01
+    r.clock.now += 3.0 - BACKOFF_S - TICK_S
     assert r.step() == []
-    r.clock.now += 0.01
+    r.clock.now += TICK_S
     assert r.step() == [(_ids(0)[0], ["a", 0])]  # the same id and values
     assert sent.counted_by("replayed", "cause") == {"failed": 1, "lost_ack": 1}
     r.ack(*_ids(0))
@@ -865,3 +867,316 @@ def test_gaps_the_log_itself_has_are_read_past_in_silence(run, monkeypatch, capl
     r.member.logs[P0] = [m for m in r.member.logs[P0] if m.offset != 0]  # offset 0: a marker
     assert [tup_id for tup_id, _ in r.step()] == _ids(1, 2, 3)
     assert created[0].counted("offsets_deleted") == 0 and "deleted" not in caplog.text
+
+
+def _tup_ids(emits: list[tuple[str, list[Any]]]) -> list[str]:
+    return [tup_id for tup_id, _ in emits]
+
+
+def _poll_then(member: FakeGroupMember, rebalance) -> None:
+    """The next poll returns what it fetched, then ``rebalance`` ends inside it: the listener
+    runs on kafka-python's I/O thread, so records can come back for partitions no longer
+    this member's."""
+    poll = member.poll
+
+    def fetched_then_rebalanced(timeout_ms: int = 0):
+        records = poll(timeout_ms)
+        member.poll = poll
+        rebalance()
+        return records
+
+    member.poll = fetched_then_rebalanced
+
+
+def test_replay_waits_double_from_the_first_backoff_up_to_the_max(run):
+    r = run({P0: [b"a"]}, replay_backoff_first_ms=1000, replay_backoff_max_ms=2000)
+    [tup_id] = _ids(0)
+    r.step()
+    for wait_s in (1.0, 2.0, 2.0):  # 4 s would be next, but 2 s is the most
+        r.fail(tup_id)
+        r.clock.now += wait_s - TICK_S
+        assert r.step() == []
+        r.clock.now += TICK_S
+        assert r.step() == [(tup_id, ["a", 0])]
+
+
+def test_lag_is_first_sent_a_whole_interval_after_start(run, monkeypatch):
+    created = _record_metrics(monkeypatch)
+    r = run({P0: [b"a"]}, lag_interval_ms=5000)
+    r.clock.now += 5.0 - TICK_S
+    r.step()
+    assert created[0].gauges("lag") == {}
+    r.clock.now += TICK_S
+    r.step()
+    assert created[0].gauges("lag") == {(f"topic:{TOPIC}", "partition:0"): 1}
+
+
+def test_a_lag_read_the_brokers_do_not_answer_is_counted_and_reading_goes_on(run, monkeypatch):
+    created = _record_metrics(monkeypatch)
+    r = run({P0: [b"a", b"b"]}, lag_interval_ms=1000, max_per_poll=1)
+    r.member.refuse_end_offsets = KafkaTimeoutError("no broker")
+    r.clock.now += 1.0
+    assert _tup_ids(r.step()) == _ids(0)
+    assert created[0].counted("lag_read_failed") == 1
+    assert _tup_ids(r.step()) == _ids(1)
+
+
+def test_a_poll_returns_to_storm_within_100_ms_and_a_full_spouts_within_10(run):
+    """Storm waits on ``next_tuple``: a poll never blocks long, and a full spout, which polls
+    only to keep its place in the group, hardly at all."""
+    r = run({P0: [b"a", b"b"]}, max_in_flight=1, max_per_poll=1)
+    waits = []
+    poll = r.member.poll
+
+    def timed_poll(timeout_ms: int = 0):
+        waits.append(timeout_ms)
+        return poll(timeout_ms)
+
+    r.member.poll = timed_poll
+    r.step(2)
+    assert waits == [100, 10]
+
+
+def test_a_spout_without_partitions_waits_100_ms_a_call_instead_of_spinning(run):
+    r = run({P0: [b"a"]}, [])
+    before = r.clock.now
+    assert r.step() == []
+    assert r.clock.now - before == pytest.approx(0.1)
+    r.member.rebalance([P0])
+    before = r.clock.now
+    assert _tup_ids(r.step(2)) == _ids(0)  # the second call polls nothing, but owns P0
+    assert r.clock.now == before
+
+
+def test_an_activated_spout_commits_at_its_interval_again_not_on_each_ack(run):
+    r = run({P0: [b"a", b"b"]})
+    r.step()
+    r.spout.deactivate()
+    r.spout.activate()
+    r.ack(*_ids(0))
+    assert r.member.commits == []
+    assert r.commit_now() == [{P0: 1}]
+
+
+def test_reading_pauses_once_unfinished_messages_hold_exactly_the_byte_limit(run):
+    r = run({P0: [b"x" * 500, b"y" * 500, b"z"]}, max_per_poll=1, max_in_flight_bytes=1000)
+    assert len(r.step(2)) == 2
+    assert r.step() == []  # 1000 bytes held: full
+    r.ack(*_ids(0))
+    assert [values for _, values in r.step()] == [["z", 0]]
+
+
+def test_a_dead_letter_kafka_has_not_confirmed_holds_its_bytes_against_the_limit(run):
+    r = run({P0: [b"bad", b"c"]}, max_per_poll=1, max_in_flight_bytes=3)
+    assert r.step() == []  # bad is dead-lettered: its 3 bytes are held until Kafka has it
+    assert r.step(2) == []
+    r.confirm_letters()
+    assert r.step() == [(_ids(1)[0], ["c", 0])]
+
+
+def test_a_lost_ack_of_a_lost_partition_is_not_replayed_until_the_partition_is_back(run):
+    r = run({P0: [b"a", b"b"]}, lost_ack_replay_ms=1000)
+    r.step()
+    r.ack(*_ids(1))
+    assert r.step() == []  # a is overtaken: its wait starts
+    r.member.lose()
+    r.clock.now += 5.0
+    assert r.step(2) == []
+    r.member.rebalance([P0])
+    assert r.step() == [(_ids(0)[0], ["a", 0])]
+
+
+def test_a_message_without_a_value_is_dead_lettered_with_an_empty_original(run):
+    r = run({P0: []})
+    r.member.logs[P0] = [record(TOPIC, 0, 0, b"")._replace(value=None)]
+    assert r.step() == []
+    [letter] = r.confirm_letters()
+    assert (letter.original_value, letter.original_key) == (b"", b"")
+    assert letter.source == SourceRef(TOPIC, 0, 0)
+    assert r.commit_now() == [{P0: 1}]
+
+
+def test_a_dead_letter_says_why_where_when_and_by_whom_and_is_counted_by_reason(
+    run, monkeypatch, caplog
+):
+    created = _record_metrics(monkeypatch)
+    monkeypatch.setattr(kafka_source, "now_ms", lambda: 1_700_000_000_000)
+    r = run({P0: [b"a", b"bad"]})
+    r.step()
+    [letter] = r.confirm_letters()
+    assert (letter.reason, letter.detail) == (DeadLetterReason.UNDECODABLE, "not a line")
+    assert letter.component == Component.FEATURES_SPOUT
+    assert letter.dead_lettered_ms == 1_700_000_000_000
+    assert created[0].counted_by("dead_lettered", "reason") == {DeadLetterReason.UNDECODABLE: 1}
+    # The log line names the message and why it was set aside.
+    assert "lines/0/1" in caplog.text and "not a line" in caplog.text
+
+
+def test_messages_in_are_counted_per_message_not_per_tuple(run, monkeypatch):
+    created = _record_metrics(monkeypatch)
+    r = run({P0: [b"a", b"b", b"c", b"bad", b"d"]}, lines_per_tuple=2)
+    assert len(r.step()) == 3
+    assert created[0].counted("in") == 4
+
+
+def test_dead_letters_go_to_the_dead_letter_topic_and_a_failed_send_is_sent_again(run):
+    r = run({P0: [b"bad"]}, dead_letter_topic="lines-dead", replay_backoff_first_ms=0)
+    r.step()
+    [(topic, _, value)] = r.producer.sent
+    assert topic == "lines-dead"
+    r.producer.fail[value] = KafkaTimeoutError("broker away")
+    r.producer.flush()
+    del r.producer.fail[value]
+    r.step()  # the failure comes in, and the letter is sent again (no backoff set)
+    assert [sent for _, _, sent in r.producer.sent] == [value, value]
+    r.confirm_letters()
+    assert r.commit_now() == [{P0: 1}]
+
+
+def test_letters_kafka_refuses_for_good_are_counted_once_each_and_their_offsets_finish(
+    run, monkeypatch
+):
+    created = _record_metrics(monkeypatch)
+    r = run({P0: [b"bad", b"a", b"bad", b"bad"]}, max_per_poll=1)
+    r.step()  # bad at 0
+    r.producer.fail[r.producer.sent[0][2]] = MessageSizeTooLargeError("too large")
+    r.producer.flush()
+    r.step(3)  # a, then bad at 2 and 3
+    assert created[0].counted("dead_letters_abandoned") == 1
+    for _, _, value in r.producer.sent[1:]:
+        r.producer.fail[value] = MessageSizeTooLargeError("too large")
+    r.producer.flush()
+    r.step(3)
+    assert created[0].counted("dead_letters_abandoned") == 3
+    r.ack(*_ids(1))
+    assert r.commit_now() == [{P0: 4}]
+
+
+def test_offsets_missing_while_the_logs_start_is_unknown_are_reported_and_reading_goes_on(
+    run, monkeypatch, caplog
+):
+    """The log's start is asked for at most 2 s; unknown, the gap is named in the log (it may
+    be compaction, or retention) and nothing is counted as deleted."""
+    created = _record_metrics(monkeypatch)
+    r = run({P0: [bytes([i]) for i in range(10)]}, committed={P0: 2})
+    r.member.log_start[P0] = 6
+    asked = []
+
+    def no_answer(partitions, timeout_ms=None):
+        asked.append(timeout_ms)
+        raise KafkaTimeoutError("no leader for lines-0")
+
+    r.member.beginning_offsets = no_answer
+    assert _tup_ids(r.step()) == _ids(6, 7, 8, 9)
+    assert asked == [2000]
+    assert created[0].counted("offsets_deleted") == 0
+    assert "lines/0: offsets 2-5" in caplog.text and "no leader for lines-0" in caplog.text
+
+
+def test_a_lost_partition_revoked_again_before_its_commit_was_known_goes_on_where_it_was(run):
+    r = run({P0: [b"a", b"b", b"c"]}, max_per_poll=2)
+    r.step()
+    r.ack(*_ids(0, 1))
+    r.member.lose()
+    r.member.refuse_committed = KafkaTimeoutError("no coordinator")
+    r.member.rebalance([P0])
+    assert r.step() == []
+    r.member.rebalance([P0])  # revoked and handed back before the commit was known
+    r.member.refuse_committed = None
+    assert _tup_ids(r.step()) == _ids(2)  # the group's commit (0) is not past ours: go on
+    assert r.commit_now() == [{P0: 2}]
+
+
+def test_records_polled_before_a_partition_moved_away_are_dropped_across_two_rebalances(run):
+    r = run({P0: [b"a", b"b"], P1: [b"x", b"y"]}, max_per_poll=1)
+    r.step()
+    _poll_then(r.member, lambda: (r.member.rebalance([P0]), r.member.rebalance([P0])))
+    # b goes on P0's stream; y came with the poll, but P1 is another member's now.
+    assert _tup_ids(r.step()) == _ids(1)
+
+
+def test_records_polled_before_an_eviction_are_read_once_the_partition_is_back(run):
+    r = run({P0: [b"a", b"b"], P1: [b"x", b"y"]}, max_per_poll=1)
+    r.step()
+
+    def moved_then_lost() -> None:
+        r.member.rebalance([P0])  # P1 to another member
+        r.member.lose()
+
+    _poll_then(r.member, moved_then_lost)
+    assert r.step() == []  # b and y came with the poll; neither partition is ours
+    r.member.rebalance([P0])
+    assert _tup_ids(r.step()) == _ids(1)  # back: b read once, from where the spout left
+
+
+def test_an_eviction_and_the_assignment_after_it_are_applied_together_for_all_partitions(run):
+    r = run({P0: [b"a", b"b", b"c"], P1: [b"x", b"y", b"z"]}, max_per_poll=2)
+    r.step()
+    r.member.lose()
+    r.member.rebalance([P0, P1])
+    assert sorted(_tup_ids(r.step())) == _ids(2) + _ids(2, partition=1)
+
+
+def test_a_partition_revoked_before_it_was_positioned_does_not_hold_up_the_others(run):
+    r = run({P0: [b"a"], P1: [b"x"]})
+    # P0 moves away on the I/O thread before the spout's first call; not reported yet.
+    r.member.subscription.assign_from_subscribed([P1])
+    assert r.step() == [(_ids(0, partition=1)[0], ["x", 0])]
+
+
+def test_a_partition_revoked_while_it_is_positioned_does_not_hold_up_the_others(run):
+    r = run({P0: [b"a"], P1: [b"x"]})
+    committed = r.member.committed
+
+    def revoked_meanwhile(tp, timeout_ms=None):
+        if tp == P0:  # P0 moves away on the I/O thread: seeking it raises ValueError
+            r.member.subscription.assign_from_subscribed([P1])
+        return committed(tp, timeout_ms)
+
+    r.member.committed = revoked_meanwhile
+    assert r.step() == [(_ids(0, partition=1)[0], ["x", 0])]
+
+
+def test_committed_offsets_are_asked_within_what_is_left_of_the_calls_2_s(run):
+    """All asks of one call wait 2 s in all: each gets what is left, and once nothing is, the
+    remaining partitions are asked on the next call."""
+    p2 = TopicPartition(TOPIC, 2)
+    r = run({P0: [b"a"], P1: [b"x"], p2: [b"m"]})
+    takes_s = {P0: 2.0 - 2 * TICK_S, P1: 2 * TICK_S, p2: 0.0}  # 2 ticks: 1.95 ms
+    asked = []
+    committed = r.member.committed
+
+    def slow_committed(tp, timeout_ms=None):
+        asked.append((tp.partition, timeout_ms))
+        r.clock.now += takes_s[tp]
+        return committed(tp, timeout_ms)
+
+    r.member.committed = slow_committed
+    r.step()
+    assert asked == [(0, 2000), (1, 1)]
+    r.step()
+    assert asked[2:] == [(2, 2000)]
+
+
+def test_a_lost_partition_read_again_from_the_groups_commit_replays_its_new_failures(run):
+    r = run({P0: [b"a", b"b"]})
+    r.step()
+    r.member.lose()
+    r.member.group_committed[P0] = 1  # another member finished a meanwhile
+    r.member.rebalance([P0])
+    assert _tup_ids(r.step()) == _ids(1)
+    r.fail(*_ids(1))  # no longer held for the partition's return
+    r.clock.now += BACKOFF_S
+    assert r.step() == [(_ids(1)[0], ["b", 1])]
+
+
+def test_a_partition_back_after_an_eviction_is_not_committed_again_where_the_group_has_it(run):
+    r = run({P0: [b"a", b"b", b"c"]})
+    r.step()
+    r.ack(*_ids(0, 1))
+    assert r.commit_now() == [{P0: 2}]
+    r.member.lose()
+    r.member.rebalance([P0])
+    assert r.commit_now() == []
+    r.ack(*_ids(2))
+    assert r.commit_now() == [{P0: 3}]

@@ -10,12 +10,14 @@ from kafka.errors import (
     MessageSizeTooLargeError,
     OutOfOrderSequenceNumberError,
     TopicAuthorizationFailedError,
+    UnknownProducerIdError,
 )
 from kafka.producer.transaction_manager import (
     ProducerIdAndEpoch,
     TransactionManager,
     TransactionState,
 )
+from kafka.structs import TopicPartition
 
 from botscore.transport.producer_ids import recover_producer_ids
 
@@ -82,3 +84,27 @@ def test_producers_without_idempotence_or_with_transactions_are_left_alone():
     recover_producer_ids(SimpleNamespace(_transaction_manager=transactional))
     assert transactional.reset_producer_id == reset
     assert transactional.classify_batch_error == classify
+
+
+def test_the_recovery_asks_kafka_python_with_the_batch_and_its_log_start_offset():
+    """KAFKA-5793: an unknown producer id after retention deleted the partition's acknowledged
+    records is retried, which kafka-python decides from the batch and the broker's offset."""
+    manager = _ready_manager()
+    manager._api_version = (4, 1)
+    recover_producer_ids(SimpleNamespace(_transaction_manager=manager))
+    batch = SimpleNamespace(topic_partition=TopicPartition("web-logs", 0))
+    classify = manager.classify_batch_error
+    assert classify(UnknownProducerIdError(), batch, log_start_offset=5) == (
+        TransactionManager.ERROR_CLASS_RETRIABLE
+    )
+    assert classify(UnknownProducerIdError(), batch) == (
+        TransactionManager.ERROR_CLASS_NEEDS_EPOCH_BUMP
+    )
+
+
+def test_an_error_class_the_producer_cannot_survive_stays_fatal():
+    """The sender may pass the error's class rather than an instance."""
+    manager = _ready_manager()
+    recover_producer_ids(SimpleNamespace(_transaction_manager=manager))
+    outcome = manager.classify_batch_error(ClusterAuthorizationFailedError, None)
+    assert outcome == TransactionManager.ERROR_CLASS_FATAL
