@@ -125,8 +125,8 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         raise NotImplementedError
 
     def messages_per_tuple(self, settings: Settings) -> int:
-        """The most messages one tuple carries."""
-        return 1
+        """The most messages one tuple carries (each spout's batch size setting)."""
+        raise NotImplementedError
 
     def decode(self, value: bytes | None, key: bytes | None, source: SourceRef) -> Any:
         """One message's row for ``tuple_values``, or ``InvalidMessage`` to dead-letter it."""

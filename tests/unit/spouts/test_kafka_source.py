@@ -425,7 +425,9 @@ def test_a_lost_partition_whose_commit_is_unknown_is_not_read_before_it_is(run):
     assert r.commit_now() == [{P0: 2}]
 
 
-def test_a_lost_partition_revoked_again_before_its_commit_was_known_is_checked_when_back(run):
+def _lost_then_revoked_and_back_before_its_commit_was_known(run):
+    """Offsets 0 and 1 finished, then an eviction; back, revoked and back again while the
+    group's commit cannot be read."""
     r = run({P0: [b"a", b"b", b"c"]}, max_per_poll=2)
     r.step()
     r.ack(*_ids(0, 1))
@@ -433,8 +435,13 @@ def test_a_lost_partition_revoked_again_before_its_commit_was_known_is_checked_w
     r.member.refuse_committed = KafkaTimeoutError("no coordinator")
     r.member.rebalance([P0])
     assert r.step() == []
-    r.member.rebalance([P0])  # revoked and handed back before the commit was known
-    r.member.group_committed[P0] = 3  # and another member finished more meanwhile
+    r.member.rebalance([P0])
+    return r
+
+
+def test_a_lost_partition_revoked_again_before_its_commit_was_known_is_checked_when_back(run):
+    r = _lost_then_revoked_and_back_before_its_commit_was_known(run)
+    r.member.group_committed[P0] = 3  # another member finished more meanwhile
     r.member.refuse_committed = None
     assert r.step() == []  # read from the group's commit: nothing left
     assert r.commit_now() == []
@@ -1074,14 +1081,7 @@ def test_offsets_missing_while_the_logs_start_is_unknown_are_reported_and_readin
 
 
 def test_a_lost_partition_revoked_again_before_its_commit_was_known_goes_on_where_it_was(run):
-    r = run({P0: [b"a", b"b", b"c"]}, max_per_poll=2)
-    r.step()
-    r.ack(*_ids(0, 1))
-    r.member.lose()
-    r.member.refuse_committed = KafkaTimeoutError("no coordinator")
-    r.member.rebalance([P0])
-    assert r.step() == []
-    r.member.rebalance([P0])  # revoked and handed back before the commit was known
+    r = _lost_then_revoked_and_back_before_its_commit_was_known(run)
     r.member.refuse_committed = None
     assert _tup_ids(r.step()) == _ids(2)  # the group's commit (0) is not past ours: go on
     assert r.commit_now() == [{P0: 2}]
