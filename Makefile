@@ -78,11 +78,13 @@ cluster-down:
 cluster-status:
 	stack/storm/cluster.sh status
 
-# The Storm cluster too (nothing to do when it is not running), first: its workers use Kafka
-# and Redis. Each is stopped even when one before it fails to stop; the recipe fails then.
+# The Storm cluster and the three-broker Kafka of the replication test too (nothing to do
+# when they are not running), the cluster first: its workers use Kafka and Redis. Each is
+# stopped even when one before it fails to stop; the recipe fails then.
 down:
 	rc=0; \
 	stack/storm/cluster.sh stop || rc=1; \
+	stack/kafka/replicated.sh stop || rc=1; \
 	stack/kafka/kafka.sh stop || rc=1; \
 	stack/redis/redis.sh stop || rc=1; \
 	exit $$rc

@@ -1,7 +1,8 @@
 # shellcheck shell=bash
 # Helpers shared by the scripts under stack/ and bin/: messages, waiting with a timeout,
-# TCP ports on 127.0.0.1, pid-file daemons, install markers. Sourced, never run; it sets
-# no shell options (each script sets its own) and defines the globals below.
+# TCP ports on 127.0.0.1 (and a Kafka broker's answer on one), pid-file daemons, install
+# markers. Sourced, never run; it sets no shell options (each script sets its own) and
+# defines the globals below.
 #
 # A script sources it with its path made from the script's own location, then names
 # itself for its messages:
@@ -116,6 +117,22 @@ require_port_free() {
   port_in_use "$port" || return 0
   owner=$(port_owner "$port")
   die "127.0.0.1:$port is already in use by another process${owner:+ $owner}; stop it or set $setting"
+}
+
+# kafka_broker_count PORT: how many brokers the Kafka broker on 127.0.0.1:PORT lists in
+# its answer to a Metadata request (v4, no topics); fails when nothing answers. A broker
+# still fenced is left out of that list. Raw bytes over bash's /dev/tcp: milliseconds,
+# where a JVM tool (TopicCommand --list) takes seconds.
+kafka_broker_count() {
+  # size 17 | api_key 3 | api_version 4 | correlation_id 1 | client_id "hc" | topics [] | allow_auto_topic_creation false
+  local request='\x00\x00\x00\x11\x00\x03\x00\x04\x00\x00\x00\x01\x00\x02hc\x00\x00\x00\x00\x00'
+  local reply
+  # response: size(4) correlation_id(4) throttle_time_ms(4) broker_count(4) ...
+  # shellcheck disable=SC2016 # $1 and $2 are the child bash's arguments, expanded there
+  reply="$(timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "$2" >&3 && head -c 16 <&3' \
+    _ "$1" "$request" 2>/dev/null | od -An -v -tx1 | tr -d ' \n')" || return 1
+  [[ ${#reply} == 32 && "${reply:8:8}" == 00000001 ]] || return 1
+  echo $((16#${reply:24:8}))
 }
 
 # -------------------------------------------------------- pid-file daemons --

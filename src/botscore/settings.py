@@ -175,6 +175,25 @@ class KafkaSettings:
     topic_partitions: int = field(
         default=4, metadata={"doc": "partitions of each topic botscore creates", "limits": POSITIVE}
     )
+    # A topic's data survives the loss of replication_factor - 1 brokers; with acks=all a
+    # write waits for min_insync_replicas of them, and is refused while fewer are in sync
+    # rather than kept on too few.
+    replication_factor: int = field(
+        default=1,
+        metadata={
+            "doc": "replicas of each topic botscore creates (3 on a production cluster)",
+            "limits": POSITIVE,
+        },
+    )
+    # 0 leaves the broker's own default in force (an operator's cluster-wide 2 stays 2).
+    min_insync_replicas: int = field(
+        default=0,
+        metadata={
+            "doc": "replicas that must have a write before it is confirmed, for each topic "
+            "botscore creates (2 with 3 replicas; 0: the broker's default)",
+            "limits": NOT_NEGATIVE,
+        },
+    )
     max_in_flight: int = field(
         default=5000,
         metadata={
@@ -284,6 +303,14 @@ class KafkaSettings:
     sasl_username: str = field(default="", metadata={"doc": "SASL user name"})
     sasl_password: Secret = field(default=NO_SECRET, metadata={"doc": "SASL password"})
     ssl_password: Secret = field(default=NO_SECRET, metadata={"doc": "password of `ssl_keyfile`"})
+
+    def __post_init__(self) -> None:
+        if self.min_insync_replicas > self.replication_factor:
+            raise ConfigError(
+                f"kafka.min_insync_replicas ({self.min_insync_replicas}) is more than "
+                f"kafka.replication_factor ({self.replication_factor}): every write to the "
+                "topics botscore creates would be refused"
+            )
 
 
 @dataclass(frozen=True)

@@ -119,19 +119,11 @@ java_tool() { (run_class "$@"); }
 # kafka.Kafka process that uses our config (a recycled pid is not ours).
 broker_pid() { pid_from_file "$pid_file" "kafka.Kafka $config"; }
 
-# Healthy = the broker answers a Kafka Metadata request (v4, no topics) and lists
-# at least one broker.  A broker that is still fenced is left out of that list,
-# so this only passes once topics can really be created.  Raw bytes over bash's
-# /dev/tcp: milliseconds, where a JVM tool (TopicCommand --list) takes seconds.
+# Healthy = the broker answers a Kafka Metadata request and lists at least one (unfenced)
+# broker: only then can topics really be created.
 probe_metadata() {
-  # size 17 | api_key 3 | api_version 4 | correlation_id 1 | client_id "hc" | topics [] | allow_auto_topic_creation false
-  local request='\x00\x00\x00\x11\x00\x03\x00\x04\x00\x00\x00\x01\x00\x02hc\x00\x00\x00\x00\x00'
-  local reply
-  # response: size(4) correlation_id(4) throttle_time_ms(4) broker_count(4) ...
-  # shellcheck disable=SC2016 # $1 and $2 are the child bash's arguments, expanded there
-  reply="$(timeout 3 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "$2" >&3 && head -c 16 <&3' \
-    _ "$KAFKA_PORT" "$request" 2>/dev/null | od -An -v -tx1 | tr -d ' \n')" || return 1
-  [[ ${#reply} == 32 && "${reply:8:8}" == 00000001 && "${reply:24:8}" != 00000000 ]]
+  local brokers
+  brokers=$(kafka_broker_count "$KAFKA_PORT") && ((brokers > 0))
 }
 
 # The names of the secure listeners that accept no connections, space-separated.

@@ -63,11 +63,12 @@ def fresh_topics(
 ) -> KafkaSettings:
     """Topics and a consumer group of the caller's own, so runs never see each other's data.
 
-    Creates the features, scores, shadow scores and dead-letter topics, plus ``also``.
+    Creates the features, scores, shadow scores and dead-letter topics, plus ``also``, as
+    ``kafka_settings`` say (brokers, partitions, replicas).
     """
     run = run or new_run_id()
-    settings = KafkaSettings(
-        bootstrap_servers=kafka_settings.bootstrap_servers,
+    settings = replace(
+        kafka_settings,
         features_topic=f"{prefix}-features-{run}",
         scores_topic=f"{prefix}-scores-{run}",
         shadow_scores_topic=f"{prefix}-shadow-scores-{run}",

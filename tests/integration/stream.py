@@ -3,6 +3,7 @@ Storm's supervisor for `sparse run` (local mode has none, so a dead worker stays
 
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -231,6 +232,12 @@ class ScoreCollector(TopicFollower):
         with self._lock:
             later = [t for t in self.arrivals if t > moment]
         return min(later) if later else None
+
+    def longest_pause_after(self, moment: float) -> float:
+        """The longest time without a new score from ``moment`` to the last score."""
+        with self._lock:
+            times = [moment, *sorted(t for t in self.arrivals if t > moment)]
+        return max((b - a for a, b in itertools.pairwise(times)), default=0.0)
 
     def wait_for(self, predicate: Callable[[], bool], timeout_s: float, what: str) -> None:
         deadline = time.monotonic() + timeout_s

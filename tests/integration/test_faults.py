@@ -14,12 +14,14 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
 import sklearn
 from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient
 from kafka.errors import MessageSizeTooLargeError
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -30,7 +32,7 @@ from botscore.model.features import CATALOG
 from botscore.model.registry import MANIFEST_NAME, ModelManifest, Thresholds
 from botscore.model.releases import Release, ReleaseStore, Slot
 from botscore.settings import KafkaSettings
-from botscore.transport.kafka_clients import connection_config
+from botscore.transport.kafka_clients import connection_config, retry_unreachable
 from botscore.v1.user_features_pb2 import UserFeatures
 from botscore.wire.codec import decode_threat_score, encode_user_features
 from botscore.wire.dead_letters import Truncation, decode_dead_letter, truncations
@@ -334,6 +336,123 @@ def test_topology_restart_resumes_from_committed_offsets(topics, tmp_path, repor
     assert not repeated_committed, (
         f"scored again although committed before the restart ({at_stop}): {repeated_committed[:10]}"
     )
+    assert duplicated <= UNCOMMITTED_BOUND
+
+
+REPLICATED_SH = str(ROOT / "stack/kafka/replicated.sh")
+
+
+@pytest.fixture
+def replicated_topics(storm_on_path):
+    """A run's topics on the three brokers of ``stack/kafka/replicated.sh``, with three
+    replicas of which two must have a write before it is confirmed."""
+    _run_ok([REPLICATED_SH, "start"])
+    try:
+        bootstrap = subprocess.run(
+            [REPLICATED_SH, "bootstrap"], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        brokers = KafkaSettings(
+            bootstrap_servers=bootstrap, replication_factor=3, min_insync_replicas=2
+        )
+        settings = fresh_topics(brokers)
+        yield settings
+        delete_topics(settings, run_topics(settings))
+    finally:
+        _run_ok([REPLICATED_SH, "stop"])
+
+
+def _describe(settings: KafkaSettings) -> list[dict]:
+    admin = KafkaAdminClient(**connection_config(settings))
+    try:
+        describe = partial(admin.describe_topics, run_topics(settings))
+        return retry_unreachable(describe, deadline=time.monotonic() + 60)
+    finally:
+        admin.close()
+
+
+def _leaders(settings: KafkaSettings) -> dict[tuple[str, int], int]:
+    """The broker leading each partition of the run's topics."""
+    return {
+        (t["name"], p["partition_index"]): p["leader_id"]
+        for t in _describe(settings)
+        for p in t["partitions"]
+    }
+
+
+def _wait_all_in_sync(
+    settings: KafkaSettings, replicas: int, since: float, timeout_s: float = 120
+) -> float:
+    """Seconds from ``since`` until every partition of the run's topics has ``replicas`` in
+    sync again."""
+    started = time.monotonic()
+    while True:
+        short = [
+            (t["name"], p["partition_index"], p["isr_nodes"])
+            for t in _describe(settings)
+            for p in t["partitions"]
+            if len(p["isr_nodes"]) < replicas
+        ]
+        if not short:
+            return time.monotonic() - since
+        assert time.monotonic() - started < timeout_s, f"still out of sync: {short}"
+        time.sleep(0.5)
+
+
+def _wait_led_elsewhere(
+    settings: KafkaSettings, node: int, partitions: list[tuple[str, int]], timeout_s: float = 60
+) -> float:
+    """Seconds until none of ``partitions`` is led by ``node`` any more."""
+    started = time.monotonic()
+    while True:
+        leaders = _leaders(settings)
+        still = [k for k in partitions if leaders[k] == node]
+        if not still:
+            return time.monotonic() - started
+        assert time.monotonic() - started < timeout_s, f"{still} still led by dead broker {node}"
+        time.sleep(0.2)
+
+
+def test_a_broker_of_three_killed_mid_stream_loses_nothing(
+    replicated_topics, tmp_path, report_figure
+):
+    """kill -9 of the broker leading the input's first partition, with three replicas: the
+    feed, the topology's spout, bolts and commits carry on through the new leaders, and the
+    broker started again catches up."""
+    topics = replicated_topics
+    payloads = valid_users(STREAM, seed=34)
+    with (
+        ScoreCollector(topics) as scores,
+        SupervisedTopology(
+            topics, tmp_path, BOTSCORE_KAFKA_BOOTSTRAP_SERVERS=topics.bootstrap_servers
+        ) as topology,
+        _paced(topics, payloads, scores) as feed,
+    ):
+        _wait_committed(topics, STREAM // 4)
+        leaders = _leaders(topics)
+        node = leaders[(topics.features_topic, 0)]
+        led = sorted(k for k, n in leaders.items() if n == node)
+        at_fault = _committed_at_fault(topics, lambda: len(feed.sent))
+        killed_at = time.monotonic()
+        _run_ok([REPLICATED_SH, "kill", str(node)])
+        moved_s = _wait_led_elsewhere(topics, node, led)
+        # The stream goes on with two brokers for a while before the third comes back.
+        feed.wait_sent(len(feed.sent) + 2 * FEED_RATE, timeout_s=120)
+        restarted_at = time.monotonic()
+        _run_ok([REPLICATED_SH, "start", str(node)])
+        sent = feed.join()
+        scores.wait_for(lambda: scores.distinct() >= STREAM, 600, "every message scored")
+        caught_up_s = _wait_all_in_sync(topics, 3, since=restarted_at)
+        pause = scores.longest_pause_after(killed_at)
+        exits, deaths = topology.unplanned_exits, topology.death_report()
+    fault = (
+        f"broker {node} of 3 killed, leading {len(led)} partitions of the run's topics "
+        f"({', '.join(f'{t}/{p}' for t, p in led)}), led by others {moved_s:.1f} s later, "
+        f"all in sync {caught_up_s:.1f} s after its restart (recovery: the longest pause "
+        "between scores after the kill)"
+    )
+    lost, duplicated = _report(report_figure, fault, sent, scores, pause, at_fault)
+    assert lost == 0
+    assert exits == 0, f"the topology died instead of riding out the broker's death:\n{deaths}"
     assert duplicated <= UNCOMMITTED_BOUND
 
 

@@ -6,11 +6,17 @@ import logging
 import ssl
 import time
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from kafka.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    KafkaTimeoutError,
+    TopicAlreadyExistsError,
+)
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from botscore.errors import ConfigError
@@ -27,6 +33,7 @@ __all__ = [
     "create_producer",
     "ensure_topics",
     "poll_group",
+    "retry_unreachable",
     "wait_for_topic",
 ]
 
@@ -34,6 +41,7 @@ log = logging.getLogger(__name__)
 
 # A partition as (topic, partition): a plain tuple or kafka's TopicPartition.
 _Partition = TypeVar("_Partition", bound=tuple[str, int])
+_T = TypeVar("_T")
 
 
 class MaskPasswords(logging.Filter):
@@ -260,33 +268,91 @@ def ensure_topics(settings: KafkaSettings, topics: list[str], timeout_s: float =
     """Create missing topics; return once every topic has leaders for all its partitions.
 
     Returning earlier lets a consumer join before the topic's metadata is visible, and it
-    then sits with no partitions until its next metadata refresh.
+    then sits with no partitions until its next metadata refresh. New topics get
+    ``settings.replication_factor`` replicas (and ``min_insync_replicas``, when set); a
+    topic that exists with fewer replicas is logged, since adding replicas is a partition
+    reassignment only an operator should start.
     """
     _guard_admin_logs()  # again, in case logging was reconfigured since the import
+    deadline = time.monotonic() + timeout_s
     admin = KafkaAdminClient(**connection_config(settings), client_id=f"botscore-{Component.ADMIN}")
     try:
-        existing = set(admin.list_topics())
+        existing = set(retry_unreachable(admin.list_topics, deadline))
         created = []
         for name in topics:
             if name in existing:
                 continue
             try:
-                admin.create_topics(
-                    [NewTopic(name, num_partitions=settings.topic_partitions, replication_factor=1)]
+                retry_unreachable(
+                    partial(admin.create_topics, [_new_topic(settings, name)]), deadline
                 )
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass
-        _wait_for_leaders(admin, topics, timeout_s)
+        described = _wait_for_leaders(admin, topics, timeout_s)
+        for name, replicas in short_of_replicas(described, settings.replication_factor).items():
+            log.warning(
+                "topic %s has %d replica(s) where kafka.replication_factor asks for %d: it "
+                "can lose data with one broker; add replicas with a partition reassignment",
+                name,
+                replicas,
+                settings.replication_factor,
+            )
         return created
     finally:
         admin.close()
 
 
-def _wait_for_leaders(admin: KafkaAdminClient, topics: list[str], timeout_s: float) -> None:
+def _new_topic(settings: KafkaSettings, name: str) -> NewTopic:
+    configs = {}
+    if settings.min_insync_replicas:
+        configs["min.insync.replicas"] = str(settings.min_insync_replicas)
+    return NewTopic(
+        name,
+        num_partitions=settings.topic_partitions,
+        replication_factor=settings.replication_factor,
+        topic_configs=configs,
+    )
+
+
+def short_of_replicas(described: list[dict[str, Any]], wanted: int) -> dict[str, int]:
+    """The topics of ``describe_topics``' answer with fewer than ``wanted`` replicas in some
+    partition, and that fewest count."""
+    short = {}
+    for topic in described:
+        fewest = min((len(p["replica_nodes"]) for p in topic["partitions"]), default=wanted)
+        if fewest < wanted:
+            short[topic["name"]] = fewest
+    return short
+
+
+def retry_unreachable(call: Callable[[], _T], deadline: float) -> _T:
+    """``call()``, an admin client's request, made again while it cannot reach its broker,
+    until ``time.monotonic()`` passes ``deadline``.
+
+    kafka-python's admin client sends a request to one broker and raises
+    ``KafkaConnectionError`` when that one is down, without trying another: with one
+    broker of three killed, about one new client in five failed its first request so.
+    """
+    while True:
+        try:
+            return call()
+        except KafkaConnectionError as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.info("admin request failed, trying again: %r", exc)
+            time.sleep(0.2)
+
+
+def _wait_for_leaders(
+    admin: KafkaAdminClient, topics: list[str], timeout_s: float
+) -> list[dict[str, Any]]:
+    """``describe_topics`` of ``topics`` once every partition of each has a leader."""
     deadline = time.monotonic() + timeout_s
     while True:
-        described = admin.describe_topics(topics)
+        described: list[dict[str, Any]] = retry_unreachable(
+            partial(admin.describe_topics, topics), deadline
+        )
         ready = [
             t["name"]
             for t in described
@@ -295,7 +361,7 @@ def _wait_for_leaders(admin: KafkaAdminClient, topics: list[str], timeout_s: flo
             and all(p["leader_id"] >= 0 for p in t["partitions"])
         ]
         if len(ready) == len(topics):
-            return
+            return described
         if time.monotonic() > deadline:
             missing = sorted(set(topics) - set(ready))
             raise KafkaTimeoutError(f"topics without leaders after {timeout_s:.0f} s: {missing}")

@@ -5,10 +5,10 @@ import time
 
 import pytest
 from kafka.admin import KafkaAdminClient
-from kafka.errors import KafkaConnectionError
+from kafka.errors import KafkaConnectionError, TopicAlreadyExistsError
 
 from botscore.errors import ConfigError
-from botscore.settings import KafkaSettings, Secret, env_var
+from botscore.settings import KafkaSettings, Secret, Settings, env_var
 from botscore.transport import kafka_clients
 from tests.unit.transport.kafka_fakes import FakeCoordinator, FakeFetcher
 
@@ -245,3 +245,113 @@ def test_sasl_settings_pass_through_to_every_client(monkeypatch, mechanism):
     passed = {client: tuple(config[key] for key in sasl) for client, config in built.items()}
     expected = ("SASL_SSL", mechanism, "scoring", SASL_PASSWORD)
     assert passed == {"producer": expected, "consumer": expected}
+
+
+class _Admin:
+    """The part of ``KafkaAdminClient`` that ``ensure_topics`` uses, over a dict of topics
+    (name -> replicas of each partition); a created topic has its leaders at once."""
+
+    def __init__(self, topics: dict[str, list[int]]) -> None:
+        self.topics = topics
+        self.created: list = []
+
+    def list_topics(self):
+        return list(self.topics)
+
+    def create_topics(self, new_topics):
+        for topic in new_topics:
+            self.created.append(topic)
+            replicas = topic.replication_factor
+            self.topics[topic.name] = [replicas] * topic.num_partitions
+
+    def describe_topics(self, names):
+        return [
+            {
+                "name": name,
+                "error_code": 0,
+                "partitions": [
+                    {"partition_index": i, "leader_id": 1, "replica_nodes": list(range(n))}
+                    for i, n in enumerate(self.topics[name])
+                ],
+            }
+            for name in names
+        ]
+
+    def close(self):
+        pass
+
+
+def _ensure(monkeypatch, admin: _Admin, settings: KafkaSettings, names: list[str]) -> list[str]:
+    monkeypatch.setattr(kafka_clients, "KafkaAdminClient", lambda **config: admin)
+    return kafka_clients.ensure_topics(settings, names)
+
+
+def test_new_topics_get_the_configured_replicas_and_min_insync(monkeypatch):
+    admin = _Admin({})
+    settings = KafkaSettings(topic_partitions=6, replication_factor=3, min_insync_replicas=2)
+    assert _ensure(monkeypatch, admin, settings, ["a", "b"]) == ["a", "b"]
+    assert [(t.name, t.num_partitions, t.replication_factor) for t in admin.created] == [
+        ("a", 6, 3),
+        ("b", 6, 3),
+    ]
+    assert all(t.topic_configs == {"min.insync.replicas": "2"} for t in admin.created)
+
+
+def test_without_min_insync_the_brokers_default_stays_in_force(monkeypatch):
+    admin = _Admin({})
+    _ensure(monkeypatch, admin, KafkaSettings(), ["a"])
+    [topic] = admin.created
+    assert (topic.replication_factor, topic.topic_configs) == (1, {})
+
+
+def test_an_existing_topic_with_fewer_replicas_is_logged_not_changed(monkeypatch, caplog):
+    admin = _Admin({"old": [3, 1, 3], "full": [3, 3]})
+    settings = KafkaSettings(replication_factor=3)
+    with caplog.at_level(logging.WARNING, logger=kafka_clients.__name__):
+        assert _ensure(monkeypatch, admin, settings, ["old", "full"]) == []
+    assert admin.created == []
+    assert [r.getMessage() for r in caplog.records] == [
+        "topic old has 1 replica(s) where kafka.replication_factor asks for 3: it can lose "
+        "data with one broker; add replicas with a partition reassignment"
+    ]
+
+
+def test_more_in_sync_replicas_than_replicas_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"min_insync_replicas \(3\) is more than .*\(2\)"):
+        KafkaSettings(replication_factor=2, min_insync_replicas=3)
+    with pytest.raises(ConfigError, match="min_insync_replicas"):
+        Settings.from_options({"botscore.kafka.min_insync_replicas": 2})
+
+
+def test_an_admin_request_that_reached_a_dead_broker_is_made_again(monkeypatch):
+    monkeypatch.setattr(kafka_clients.time, "sleep", lambda s: None)
+    answers = [KafkaConnectionError("111 ECONNREFUSED")] * 2 + ["described"]
+
+    def call():
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    assert kafka_clients.retry_unreachable(call, deadline=time.monotonic() + 60) == "described"
+    assert answers == []
+
+
+def test_past_its_deadline_the_connection_error_is_raised():
+    def call():
+        raise KafkaConnectionError("111 ECONNREFUSED")
+
+    with pytest.raises(KafkaConnectionError):
+        kafka_clients.retry_unreachable(call, deadline=time.monotonic() - 1)
+
+
+def test_other_admin_errors_are_not_retried():
+    calls = []
+
+    def call():
+        calls.append(1)
+        raise TopicAlreadyExistsError()
+
+    with pytest.raises(TopicAlreadyExistsError):
+        kafka_clients.retry_unreachable(call, deadline=time.monotonic() + 60)
+    assert calls == [1]
