@@ -370,6 +370,24 @@ def _describe(settings: KafkaSettings) -> list[dict]:
         admin.close()
 
 
+def _group_coordinator(settings: KafkaSettings, group: str) -> int:
+    """The broker coordinating ``group``: the leader of its ``__consumer_offsets`` partition,
+    ``abs(group.hashCode()) % partitions`` with Java's ``String.hashCode``."""
+    java_hash, units = 0, group.encode("utf-16-be")  # Java strings are UTF-16 code units
+    for i in range(0, len(units), 2):
+        java_hash = (31 * java_hash + int.from_bytes(units[i : i + 2], "big")) & 0xFFFFFFFF
+    java_hash = java_hash - (1 << 32) if java_hash >= 1 << 31 else java_hash
+    admin = KafkaAdminClient(**connection_config(settings))
+    try:
+        describe = partial(admin.describe_topics, ["__consumer_offsets"])
+        [offsets] = retry_unreachable(describe, deadline=time.monotonic() + 60)
+    finally:
+        admin.close()
+    partition = abs(java_hash) % len(offsets["partitions"])
+    [leader] = [p["leader_id"] for p in offsets["partitions"] if p["partition_index"] == partition]
+    return leader
+
+
 def _leaders(settings: KafkaSettings) -> dict[tuple[str, int], int]:
     """The broker leading each partition of the run's topics."""
     return {
@@ -415,9 +433,9 @@ def _wait_led_elsewhere(
 def test_a_broker_of_three_killed_mid_stream_loses_nothing(
     replicated_topics, tmp_path, report_figure
 ):
-    """kill -9 of the broker leading the input's first partition, with three replicas: the
-    feed, the topology's spout, bolts and commits carry on through the new leaders, and the
-    broker started again catches up."""
+    """kill -9 of the broker coordinating the scoring group, with three replicas: the feed,
+    the topology's spout, bolts and commits carry on through the new leaders and coordinator,
+    and the broker started again catches up."""
     topics = replicated_topics
     payloads = valid_users(STREAM, seed=34)
     with (
@@ -429,7 +447,7 @@ def test_a_broker_of_three_killed_mid_stream_loses_nothing(
     ):
         _wait_committed(topics, STREAM // 4)
         leaders = _leaders(topics)
-        node = leaders[(topics.features_topic, 0)]
+        node = _group_coordinator(topics, scoring_group(topics))
         led = sorted(k for k, n in leaders.items() if n == node)
         at_fault = _committed_at_fault(topics, lambda: len(feed.sent))
         killed_at = time.monotonic()
@@ -445,7 +463,8 @@ def test_a_broker_of_three_killed_mid_stream_loses_nothing(
         pause = scores.longest_pause_after(killed_at)
         exits, deaths = topology.unplanned_exits, topology.death_report()
     fault = (
-        f"broker {node} of 3 killed, leading {len(led)} partitions of the run's topics "
+        f"broker {node} of 3 killed, the scoring group's coordinator, leading {len(led)} "
+        "partitions of the run's topics "
         f"({', '.join(f'{t}/{p}' for t, p in led)}), led by others {moved_s:.1f} s later, "
         f"all in sync {caught_up_s:.1f} s after its restart (recovery: the longest pause "
         "between scores after the kill)"
