@@ -23,6 +23,13 @@ log_name=${0##*/}
 
 # ---------------------------------------------------------------- messages --
 
+# usage_from_header SCRIPT [STATUS]: SCRIPT's header comment from "# Usage:" to its first
+# bare "#", without the comment marks, on stderr; then exit with STATUS (2).
+usage_from_header() {
+  sed -n '/^# Usage:/,/^#$/p' "$1" | sed -e '/^#$/d' -e 's/^# \{0,1\}//' >&2
+  exit "${2:-2}"
+}
+
 # A result, on stdout.
 say() { echo "$log_name: $*"; }
 

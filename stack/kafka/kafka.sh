@@ -522,11 +522,7 @@ cmd_run_class() {
   run_class "$@"
 }
 
-# The usage lines of the header comment, from "# Usage:" to the first bare "#".
-usage() {
-  sed -n '/^# Usage:/,/^#$/p' "${BASH_SOURCE[0]}" | sed -e '/^#$/d' -e 's/^# \{0,1\}//' >&2
-  exit "${1:-2}"
-}
+usage() { usage_from_header "${BASH_SOURCE[0]}" "$@"; }
 
 main() {
   (($# >= 1)) || usage

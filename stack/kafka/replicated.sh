@@ -10,6 +10,7 @@
 #        replicated.sh kill NODE      (SIGKILL, as a crash would)
 #        replicated.sh status
 #        replicated.sh bootstrap      (the three brokers, for kafka.bootstrap_servers)
+#
 # Environment: KAFKA_REPLICATED_PORT (9192: node N takes clients on 9191+N and its
 #   controller on 9194+N), KAFKA_REPLICATED_HEAP_OPTS (-Xms128m -Xmx384m),
 #   KAFKA_START_TIMEOUT (60 s), BOTSCORE_STATE (<repo>/.stack: kafka-replicated/node-N).
@@ -174,10 +175,7 @@ cmd_status() {
   return "$rc"
 }
 
-usage() {
-  sed -n '/^# Usage:/,/^# Environment:/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//' >&2
-  exit "${1:-2}"
-}
+usage() { usage_from_header "${BASH_SOURCE[0]}" "$@"; }
 
 main() {
   (($# >= 1)) || usage
