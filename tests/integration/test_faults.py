@@ -96,8 +96,10 @@ def _challenger(model_dir: Path) -> Iterator[dict[str, str]]:
         yield {"BOTSCORE_REDIS_DB": str(REDIS_DB)}
 
 
-def _run_ok(command: list[str]) -> None:
-    done = subprocess.run(command, capture_output=True, text=True, timeout=180)
+def _run_ok(command: list[str], **env: str) -> None:
+    done = subprocess.run(
+        command, capture_output=True, text=True, timeout=300, env={**os.environ, **env}
+    )
     assert done.returncode == 0, f"{command} failed:\n{done.stdout}\n{done.stderr}"
 
 
@@ -340,13 +342,16 @@ def test_topology_restart_resumes_from_committed_offsets(topics, tmp_path, repor
 
 
 REPLICATED_SH = str(ROOT / "stack/kafka/replicated.sh")
+# Three JVMs starting on two busy cores, or one catching up while a topology runs, may take
+# longer than the script's 60 s default.
+SLOW_START = {"KAFKA_START_TIMEOUT": "240"}
 
 
 @pytest.fixture
 def replicated_topics(storm_on_path):
     """A run's topics on the three brokers of ``stack/kafka/replicated.sh``, with three
     replicas of which two must have a write before it is confirmed."""
-    _run_ok([REPLICATED_SH, "start"])
+    _run_ok([REPLICATED_SH, "start"], **SLOW_START)
     try:
         bootstrap = subprocess.run(
             [REPLICATED_SH, "bootstrap"], check=True, capture_output=True, text=True
@@ -456,7 +461,7 @@ def test_a_broker_of_three_killed_mid_stream_loses_nothing(
         # The stream goes on with two brokers for a while before the third comes back.
         feed.wait_sent(len(feed.sent) + 2 * FEED_RATE, timeout_s=120)
         restarted_at = time.monotonic()
-        _run_ok([REPLICATED_SH, "start", str(node)])
+        _run_ok([REPLICATED_SH, "start", str(node)], **SLOW_START)
         sent = feed.join()
         scores.wait_for(lambda: scores.distinct() >= STREAM, 600, "every message scored")
         caught_up_s = _wait_all_in_sync(topics, 3, since=restarted_at)
