@@ -125,21 +125,29 @@ def test_the_figures_reach_a_real_udp_listener_as_tagged_gauges():
         metrics = Metrics(MetricsSettings(statsd_port=listener.port), Component.STORM)
         send_gauges(stats, metrics)
         metrics.close()
-        # The client sends several datagrams: wait for the last metric needed, not the first.
+        # The client sends several datagrams, and a metric's tags arrive over several of them
+        # (one per component): wait until each metric has arrived with the tags it must have.
         wanted = {
-            "botscore.storm.capacity",
-            "botscore.storm.complete_latency_ms",
-            "botscore.storm.supervisors",
-            "botscore.storm.workers",
-            "botscore.storm.acked",
+            "botscore.storm.capacity": {
+                "topology:scoring",
+                "storm_component:classifier",
+                "component:storm",
+            },
+            "botscore.storm.complete_latency_ms": {"storm_component:features"},
+            "botscore.storm.supervisors": set(),
+            "botscore.storm.workers": set(),
+            "botscore.storm.acked": set(),
         }
+
+        def arrived() -> bool:
+            received = listener.tags_by_metric()
+            return all(name in received and tags <= received[name] for name, tags in wanted.items())
+
         deadline = time.monotonic() + 5
-        while not wanted <= set(listener.tags_by_metric()):
-            assert time.monotonic() < deadline, listener.tags_by_metric()
+        while not arrived():
+            assert time.monotonic() < deadline, (
+                f"still missing some of {wanted}: {listener.tags_by_metric()}"
+            )
             time.sleep(0.05)
         received = listener.tags_by_metric()
-    assert {"topology:scoring", "storm_component:classifier", "component:storm"} <= received[
-        "botscore.storm.capacity"
-    ]
-    assert "storm_component:features" in received["botscore.storm.complete_latency_ms"]
     assert "storm_component:features" not in received["botscore.storm.capacity"]
