@@ -439,11 +439,19 @@ def test_a_broker_of_three_killed_mid_stream_loses_nothing(
     replicated_topics, tmp_path, report_figure
 ):
     """kill -9 of the broker coordinating the scoring group, with three replicas: the feed,
-    the topology's spout, bolts and commits carry on through the new leaders and coordinator,
-    and the broker started again catches up."""
+    the topology's spout, bolts and commits, and the edge's `botscore enforce`, carry on
+    through the new leaders and coordinator, and the broker started again catches up."""
     topics = replicated_topics
     payloads = valid_users(STREAM, seed=34)
+    edge_group = f"{topics.scores_topic}-edge"
     with (
+        enforcing(
+            topics,
+            edge_group,
+            tmp_path / "enforce.log",
+            BOTSCORE_REDIS_DB=str(REDIS_DB),
+            BOTSCORE_KAFKA_BOOTSTRAP_SERVERS=topics.bootstrap_servers,
+        ) as enforcer,
         ScoreCollector(topics) as scores,
         SupervisedTopology(
             topics, tmp_path, BOTSCORE_KAFKA_BOOTSTRAP_SERVERS=topics.bootstrap_servers
@@ -465,8 +473,12 @@ def test_a_broker_of_three_killed_mid_stream_loses_nothing(
         sent = feed.join()
         scores.wait_for(lambda: scores.distinct() >= STREAM, 600, "every message scored")
         caught_up_s = _wait_all_in_sync(topics, 3, since=restarted_at)
+        # Both consumer groups' commits reach the end: nothing is left to read again.
+        wait_committed_to_end(topics, scoring_group(topics), topics.features_topic, 300)
+        wait_committed_to_end(topics, edge_group, topics.scores_topic, 300, enforcer)
         pause = scores.longest_pause_after(killed_at)
         exits, deaths = topology.unplanned_exits, topology.death_report()
+        enforcer_exit = enforcer.poll()
     fault = (
         f"broker {node} of 3 killed, the scoring group's coordinator, leading {len(led)} "
         "partitions of the run's topics "
@@ -477,6 +489,7 @@ def test_a_broker_of_three_killed_mid_stream_loses_nothing(
     lost, duplicated = _report(report_figure, fault, sent, scores, pause, at_fault)
     assert lost == 0
     assert exits == 0, f"the topology died instead of riding out the broker's death:\n{deaths}"
+    assert enforcer_exit is None, "the enforcer died instead of riding out the broker's death"
     assert duplicated <= UNCOMMITTED_BOUND
 
 
