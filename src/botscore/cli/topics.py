@@ -26,5 +26,12 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         k.dead_letter_topic,
     ]
     created = ensure_topics(k, topics)
-    print(f"topics ready: {', '.join(topics)}; created: {created or 'none'}")
+    made = f"{created}, {_replicas(settings)}" if created else "none"
+    print(f"topics ready: {', '.join(topics)}; created: {made}")
     return 0
+
+
+def _replicas(settings: Settings) -> str:
+    k = settings.kafka
+    in_sync = k.min_insync_replicas or "the broker's default"
+    return f"{k.replication_factor} replica(s) each, min.insync.replicas {in_sync}"

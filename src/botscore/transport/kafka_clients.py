@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import ssl
 import time
 from collections.abc import Callable, Mapping
@@ -12,6 +13,7 @@ from typing import Any, TypeVar
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import (
+    InvalidReplicationFactorError,
     KafkaConnectionError,
     KafkaError,
     KafkaTimeoutError,
@@ -289,6 +291,13 @@ def ensure_topics(settings: KafkaSettings, topics: list[str], timeout_s: float =
                 created.append(name)
             except TopicAlreadyExistsError:
                 pass
+            except InvalidReplicationFactorError as exc:
+                # The broker says why (fewer brokers than replicas) inside a long repr.
+                why = re.search(r"error_message='([^']*)'", str(exc))
+                raise ConfigError(
+                    f"topic {name} cannot be created with kafka.replication_factor "
+                    f"{settings.replication_factor}: {why[1] if why else exc}"
+                ) from exc
         described = _wait_for_leaders(admin, topics, timeout_s)
         for name, replicas in short_of_replicas(described, settings.replication_factor).items():
             log.warning(

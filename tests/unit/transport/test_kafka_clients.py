@@ -5,7 +5,11 @@ import time
 
 import pytest
 from kafka.admin import KafkaAdminClient
-from kafka.errors import KafkaConnectionError, TopicAlreadyExistsError
+from kafka.errors import (
+    InvalidReplicationFactorError,
+    KafkaConnectionError,
+    TopicAlreadyExistsError,
+)
 
 from botscore.errors import ConfigError
 from botscore.settings import KafkaSettings, Secret, Settings, env_var
@@ -355,3 +359,22 @@ def test_other_admin_errors_are_not_retried():
     with pytest.raises(TopicAlreadyExistsError):
         kafka_clients.retry_unreachable(call, deadline=time.monotonic() + 60)
     assert calls == [1]
+
+
+def test_more_replicas_than_brokers_is_a_config_error_with_the_brokers_reason(monkeypatch):
+    class _FewBrokers(_Admin):
+        def create_topics(self, new_topics):
+            raise InvalidReplicationFactorError(
+                "Request 'CreateTopicsRequest(...)' failed with response 'CreateTopicsResponse("
+                "topics=[CreatableTopicResult(name='a', error_code=38, error_message='The target "
+                "replication factor of 3 cannot be reached because only 1 broker(s) are "
+                "registered.', num_partitions=-1)])'."
+            )
+
+    settings = KafkaSettings(replication_factor=3)
+    with pytest.raises(ConfigError) as refused:
+        _ensure(monkeypatch, _FewBrokers({}), settings, ["a"])
+    assert str(refused.value) == (
+        "topic a cannot be created with kafka.replication_factor 3: The target replication "
+        "factor of 3 cannot be reached because only 1 broker(s) are registered."
+    )
