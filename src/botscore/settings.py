@@ -411,6 +411,14 @@ class AggregationSettings:
             "limits": POSITIVE,
         },
     )
+    state_check_ms: int = field(
+        default=1000,
+        metadata={
+            "doc": "how often the web-logs spouts check that Redis still holds the feature "
+            "state, to read the logs again when it lost it; 0: never",
+            "limits": NOT_NEGATIVE,
+        },
+    )
     publish_poll_ms: int = field(
         default=100,
         metadata={

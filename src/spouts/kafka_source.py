@@ -37,6 +37,15 @@ bytes and the reason. What is emitted again:
   where it began reading): its new owner re-emits its uncommitted window.
 - A crash or a restart: every partition is read again from its last commit, re-emitting
   the uncommitted windows.
+- The state downstream lost (a spout whose tuples build state elsewhere, Redis for the
+  aggregation, says how to read its generation: ``state_check_interval_s``,
+  ``state_generation``). Commits carry the generation they were made under, as their
+  metadata. When the generation read every interval changes, the spout stops emitting,
+  lets what is in flight finish (acked or failed, at most the message timeout), then
+  forgets it and reads every owned partition again from ``rebuild_since_ms`` (by Kafka
+  timestamp; never past its commit). A partition assigned with a commit made under another
+  generation (the state was lost while no spout ran) is read again the same way. Messages
+  read again below where the spout had read are not dead-lettered twice.
 
 The uncommitted window is what was read since the last commits: at most
 ``kafka.max_in_flight`` + 500 (one poll) messages unfinished or behind an unfinished one
@@ -136,6 +145,19 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         """One tuple's values for consecutive messages of one partition, in offset order."""
         raise NotImplementedError
 
+    def state_check_interval_s(self, settings: Settings) -> float:
+        """How often to read the generation of the state the tuples build downstream; 0
+        (the default) for a spout whose tuples build none that could be lost."""
+        return 0.0
+
+    def state_generation(self) -> str | None:
+        """The generation of the state downstream; None when it cannot be read now."""
+        raise NotImplementedError
+
+    def rebuild_since_ms(self) -> int:
+        """The Kafka timestamp from which a partition is read again to rebuild that state."""
+        raise NotImplementedError
+
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         require_message_timeouts(storm_conf)
         settings = Settings.from_options(storm_conf)
@@ -168,6 +190,18 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         # someone else read on from there (then forgotten) or not (then read on from here).
         self.regained: set[PartitionKey] = set()
         self.deferred_fails: list[str] = []  # failures of tuples of lost partitions
+        self.state_check_s = self.state_check_interval_s(settings)
+        self.generation: str | None = None  # of the state downstream, as last read
+        self.next_state_check = 0.0
+        # The generation that replaced ours, while what was in flight drains.
+        self.lost_state: str | None = None
+        self.drain_until = 0.0
+        self.drain_s = float(storm_conf.get("topology.message.timeout.secs", 30)) + 5
+        # Owned partitions to read again from rebuild_since_ms once positioned.
+        self.rebuild: set[PartitionKey] = set()
+        # Below these offsets messages were read before the state was lost (and dead-lettered
+        # then if invalid).
+        self.read_before: dict[PartitionKey, int] = {}
         self.last_commit = time.monotonic()
         self.active = True  # Storm calls next_tuple, where commits happen
         task = context.get("taskid", 0)
@@ -208,6 +242,8 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
     def next_tuple(self) -> None:
         self._finish_dead_letters()
         self._apply_rebalances()
+        if self._draining():
+            return
         self._read_from_commits()
         now = time.monotonic()
         held = self.lost | self.regained
@@ -250,6 +286,59 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             paused = self.consumer.paused()
             if paused:
                 self.consumer.resume(*paused)
+
+    def _draining(self) -> bool:
+        """Read the state's generation when due; when it changed, True until what is in
+        flight finished, then every owned partition is set to be read again."""
+        now = time.monotonic()
+        if self.state_check_s and self.lost_state is None and now >= self.next_state_check:
+            self.next_state_check = now + self.state_check_s
+            current = self.state_generation()
+            if current is not None and self.generation not in (None, current):
+                self.lost_state = current
+                self.drain_until = now + self.drain_s
+                self.logger.error(
+                    "the state downstream was lost (generation %s, now %s): letting %d tuples "
+                    "in flight finish, then reading every partition again from %d s back",
+                    self.generation,
+                    current,
+                    self.in_flight.out(),
+                    (now_ms() - self.rebuild_since_ms()) // 1000,
+                )
+                self.metrics.count("state_lost")
+            elif current is not None:
+                self.generation = current
+        if self.lost_state is None:
+            return False
+        if self.in_flight.out() and now < self.drain_until:
+            # Polled with every partition paused, for the group's rebalances: whatever a
+            # partition assigned meanwhile returns is read again below.
+            self._pause_fetching(True)
+            poll_group(self.consumer, timeout_ms=10)
+            self._apply_rebalances()
+            self.lag.report(self._owned_commits)
+            return True
+        self._read_all_again()
+        return False
+
+    def _read_all_again(self) -> None:
+        """Forget all that was read, and position every owned partition to be read again."""
+        if self.in_flight.out():
+            self.logger.warning(
+                "%d tuples still in flight after %.0f s: forgotten",
+                self.in_flight.out(),
+                self.drain_s,
+            )
+        owned = _keys(self.consumer.assignment())
+        for key in owned:
+            expected = self.in_flight.offsets.expected(key)
+            if expected is not None:
+                self.read_before[key] = max(self.read_before.get(key, 0), expected)
+        self._forget(self.in_flight.offsets.partitions() | self.revoked | self.lost | self.regained)
+        self.revoked, self.lost, self.regained = set(), set(), set()
+        self.unpositioned |= owned
+        self.rebuild |= owned
+        self.generation, self.lost_state = self.lost_state, None
 
     def activate(self) -> None:
         self.active = True
@@ -296,8 +385,13 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             except InvalidMessage as exc:
                 self._emit(rows, reads)  # offsets are tracked in order: the run before first
                 rows, reads = [], []
+                key = (source.topic, source.partition)
+                self.in_flight.reserve(key, source.offset, read.size)
+                if source.offset < self.read_before.get(key, 0):
+                    # Read again to rebuild a lost state: dead-lettered the first time.
+                    self.in_flight.release(key, source.offset)
+                    continue
                 self.logger.warning("skipping invalid message at %s: %s", source.tuple_id(), exc)
-                self.in_flight.reserve((source.topic, source.partition), source.offset, read.size)
                 self._dead_letter(read, exc.reason, exc.detail)
                 continue
             rows.append(row)
@@ -453,6 +547,8 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         """
         if not self.unpositioned:
             return
+        if self.state_check_s and self.generation is None:
+            return  # a commit's generation cannot be told lost or not until one is read
         owned = self.consumer.assignment()
         deadline = time.monotonic() + _COORDINATOR_TIMEOUT_S
         for key in sorted(self.unpositioned):
@@ -463,10 +559,15 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             if left_ms <= 0:
                 return
             try:
-                committed = self.consumer.committed(tp, timeout_ms=left_ms)
+                found = self.consumer.committed(tp, metadata=True, timeout_ms=left_ms)
+                committed = None if found is None else found.offset
                 if key in self.regained and self._read_on(tp, committed):
                     continue
-                if committed is not None:
+                was_read = key in self.rebuild
+                again = self._rebuild_from(tp, found, left_ms)
+                if again is not None:
+                    self.consumer.seek(tp, again)
+                elif committed is not None:
                     self.consumer.seek(tp, committed)
                 elif self.kafka.auto_offset_reset == "earliest":
                     self.consumer.seek_to_beginning(tp)
@@ -475,15 +576,54 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             except ValueError:
                 continue  # revoked between the check and the seek: its revocation is queued
             except KafkaError as exc:
-                self.logger.warning("committed offset of %s unknown, will retry: %s", tp, exc)
+                self.logger.warning("where to read %s is unknown, will retry: %s", tp, exc)
                 return
-            self.in_flight.offsets.assigned(key, committed)
             self.unpositioned.discard(key)
+            self.rebuild.discard(key)
+            if again is not None:
+                self.in_flight.offsets.assigned(key, again)
+                # Committed at once under the new generation: a restart goes on from here.
+                self.in_flight.offsets.regained(key, None)
+                self.logger.warning(
+                    "partition %d: reading again from offset %d (committed: %s) to rebuild the "
+                    "state, %s",
+                    tp.partition,
+                    again,
+                    committed,
+                    "lost while this spout read it"
+                    if was_read
+                    else f"lost since the commit (made under generation {found.metadata}, the "
+                    f"state's is {self.generation})",
+                )
+                continue
+            self.in_flight.offsets.assigned(key, committed)
             self.logger.info(
                 "partition %d assigned, reading from %s",
                 tp.partition,
                 committed if committed is not None else self.kafka.auto_offset_reset,
             )
+
+    def _rebuild_from(self, tp: TopicPartition, found: Any, timeout_ms: int) -> int | None:
+        """Where to read ``tp`` again to rebuild a lost state, None to read on from its
+        commit ``found`` (an ``OffsetAndMetadata``, None when the group has none).
+
+        Read again: a partition owned when the state was lost, or one committed under another
+        generation than the state's (a commit without one predates generations).
+        """
+        key = (tp.topic, tp.partition)
+        if not self.state_check_s:
+            return None
+        if key not in self.rebuild and (found is None or found.metadata in ("", self.generation)):
+            return None
+        hit = self.consumer.offsets_for_times({tp: self.rebuild_since_ms()}, timeout_ms=timeout_ms)
+        if hit.get(tp) is not None:
+            start = int(hit[tp].offset)
+        else:  # nothing that recent
+            start = int(self.consumer.end_offsets([tp], timeout_ms=timeout_ms)[tp])
+        if found is not None:
+            start = min(start, found.offset)
+            self.read_before[key] = max(self.read_before.get(key, 0), found.offset)
+        return start
 
     def _read_on(self, tp: TopicPartition, committed: int | None) -> bool:
         """Go on where this member was in a partition lost to an eviction and assigned back,
@@ -555,7 +695,8 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             return
         try:
             self.consumer.commit(
-                commit_positions(positions), timeout_ms=int(_COORDINATOR_TIMEOUT_S * 1000)
+                commit_positions(positions, self.generation or ""),
+                timeout_ms=int(_COORDINATOR_TIMEOUT_S * 1000),
             )
         except (CommitFailedError, KafkaError) as exc:
             # Not fatal: the same positions are retried next interval, unless a rebalance

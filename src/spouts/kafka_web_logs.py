@@ -5,15 +5,24 @@ A tuple carries up to ``aggregation.batch_size`` requests of one partition
 forget that partition's dedup marks. A WebLog keyed by anything but its user id, stamped
 more than ``aggregation.max_event_skew_ms`` ahead of this spout's clock, or over a field's
 limit is dead-lettered (``decode_web_log``). Delivery: see ``KafkaSourceSpout``.
+
+The state the tuples build is the feature store's, in Redis: every
+``aggregation.state_check_ms`` the spout reads its generation, and when Redis lost it the
+spout reads its partitions again from ``aggregation.state_ttl_s`` (and the allowed event
+skew) back, which the store's dedup marks make exact (``KafkaSourceSpout``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import redis
+
 from botscore.aggregation.definitions import request_record
+from botscore.aggregation.redis_state import RedisFeatureStore
 from botscore.clock import now_ms
 from botscore.settings import Settings
+from botscore.transport.redis_client import create_redis
 from botscore.vocabulary import Component
 from botscore.wire.codec import decode_web_log
 from botscore.wire.records import RequestBatch, RequestRecord, SourceRef
@@ -25,8 +34,31 @@ class KafkaWebLogsSpout(KafkaSourceSpout):
     component = Component.WEB_LOGS_SPOUT
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
-        self.max_skew_ms = Settings.from_options(storm_conf).aggregation.max_event_skew_ms
+        settings = Settings.from_options(storm_conf)
+        self.max_skew_ms = settings.aggregation.max_event_skew_ms
+        self.rebuild_ms = settings.aggregation.state_ttl_s * 1000 + self.max_skew_ms
+        self.store = RedisFeatureStore(
+            create_redis(settings.redis), settings.aggregation.state_ttl_s
+        )
+        self.generation_known = True  # the last check reached Redis: log the first failure
         super().initialize(storm_conf, context)
+
+    def state_check_interval_s(self, settings: Settings) -> float:
+        return settings.aggregation.state_check_ms / 1000
+
+    def state_generation(self) -> str | None:
+        try:
+            generation = bytes(self.store.generation.read()).decode()
+        except redis.RedisError as exc:
+            if self.generation_known:
+                self.logger.warning("cannot check the feature state in Redis: %s", exc)
+            self.generation_known = False
+            return None
+        self.generation_known = True
+        return generation
+
+    def rebuild_since_ms(self) -> int:
+        return now_ms() - self.rebuild_ms
 
     def source(self, settings: Settings) -> tuple[str, str]:
         return settings.aggregation.web_logs_topic, settings.aggregation.consumer_group

@@ -297,3 +297,16 @@ def test_batches_leave_the_state_of_one_request_at_a_time(
         assert (got.state, got.version) == (expected.state, expected.version)
     assert marks(database, "new") == marks(database, "ref")
     assert database.zrange("new:pending", 0, -1) == database.zrange("ref:pending", 0, -1)
+
+
+def test_the_states_generation_is_kept_until_redis_loses_it(client):
+    store = RedisFeatureStore(client, ttl_s=3600)
+    first = store.generation.read()
+    assert store.generation.read() == first == client.get("bs:agg:generation")
+    client.flushdb()
+    second = store.generation.read()
+    assert second != first and len(second) == 32
+    client.delete("bs:agg:generation")
+    client.rpush("bs:agg:generation", "another program's value")
+    third = store.generation.read()
+    assert third not in (first, second) and client.get("bs:agg:generation") == third

@@ -59,11 +59,13 @@ def start(
         input_stream=io.BytesIO(), output_stream=link.stream, rdb_signal=None
     )
     component.logger = logging.getLogger(f"tests.storm.{component_class.__name__}")
-    # No published-model checks unless a test asks: unit tests never reach the stack's Redis.
+    # No published-model or feature-state checks unless a test asks: unit tests never reach
+    # the stack's Redis.
     storm_conf = {
         MESSAGE_TIMEOUTS: True,
         "botscore.metrics.enabled": False,
         "botscore.scoring.release_check_s": 0,
+        "botscore.aggregation.state_check_ms": 0,
         **options,
     }
     component.initialize(storm_conf, {"taskid": task_id})

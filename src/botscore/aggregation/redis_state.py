@@ -27,6 +27,10 @@ request arrived meanwhile, in which case they are due again one interval later. 
 publication names its state by when it began and how many requests it had taken: the
 confirmation of a state that expired or was reset since leaves the new one due.
 
+``<prefix>:generation`` names the state's generation (``GenerationKey``): the aggregation's
+spouts read it, and a change means Redis lost the state (restarted without its data,
+flushed), which they rebuild by reading the web logs again (``spouts.kafka_source``).
+
 A user's keys holding something this module never writes (a key of another type, a meta
 field that is not a number: another program writing into ``prefix``) make the state
 unusable. Rather than fail the batch, or the publication, of every user beside it for
@@ -52,6 +56,7 @@ from botscore.aggregation.definitions import (
     UserState,
     distinct_values,
 )
+from botscore.transport.redis_generation import GenerationKey
 from botscore.wire.codec import MAX_EXACT_INT
 from botscore.wire.records import RequestRecord
 
@@ -456,6 +461,7 @@ class RedisFeatureStore:
         self.ttl_ms = _exact("ttl", ttl_s * 1000)
         self.prefix = prefix
         self.pending_key = f"{prefix}:pending"
+        self.generation = GenerationKey(client, f"{prefix}:generation")
         self.sets = tuple(sets)
         self._apply = _config_lua(self.sets, recent, marks) + _APPLY
         # The name Redis gives the script, not a security measure.

@@ -32,13 +32,13 @@ the scores that may still decide (``botscore.enforcement.consumer``).
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import astuple, dataclass
 
 import redis
 
 from botscore.errors import ConfigError, InvalidMessage
 from botscore.settings import EnforcementSettings
+from botscore.transport.redis_generation import GenerationKey
 from botscore.vocabulary import DeadLetterReason, Decision
 from botscore.wire.codec import UNSPECIFIED_DECISION, decode_threat_score
 from botscore.wire.records import ScoreRecord
@@ -144,21 +144,6 @@ end
 redis.call('DEL', KEYS[1])
 if severity == 0 then return done('allow') end
 return done('expired')
-"""
-
-
-# KEYS: generation. ARGV: a new generation. Returns the generation held, after setting the
-# new one when there was none (a Redis never written to, or one that lost its data); a
-# value of another type is replaced.
-_GENERATION = """
-local held = redis.pcall('GET', KEYS[1])
-if type(held) == 'table' and held.err then
-  redis.call('DEL', KEYS[1])
-  held = false
-end
-if held then return held end
-redis.call('SET', KEYS[1], ARGV[1])
-return ARGV[1]
 """
 
 
@@ -271,13 +256,13 @@ class DecisionWriter:
         self.client = client
         self.settings = settings
         self._apply = client.register_script(_APPLY_SCORE)
-        self._generation = client.register_script(_GENERATION)
+        self._generation = GenerationKey(client, GENERATION_KEY)
         self._seen_generation: bytes | None = None
 
     def write(self, scores: list[ScoreRecord], now_ms: int) -> Written:
         """Apply ``scores`` at ``now_ms`` all or none; return each one's outcome."""
         pipe = self.client.pipeline(transaction=True)
-        self._generation(keys=[GENERATION_KEY], args=[uuid.uuid4().hex], client=pipe)
+        self._generation.read(pipe)
         outcomes: list[str | None] = []
         for score in scores:
             ignored = untimely(score.feature_time_ms, now_ms, self.settings)

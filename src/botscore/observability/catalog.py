@@ -109,7 +109,14 @@ def _producer(what: str, then: str = "replayed") -> dict[str, MetricSpec]:
 
 
 CATALOG: dict[Component, dict[str, MetricSpec]] = {
-    Component.WEB_LOGS_SPOUT: _spout("edge requests"),
+    Component.WEB_LOGS_SPOUT: {
+        **_spout("edge requests"),
+        "state_lost": MetricSpec(
+            Kind.COUNT,
+            "times Redis lost the feature state (its logs are read again to rebuild it)",
+            on_failure=True,
+        ),
+    },
     Component.FEATURES_SPOUT: _spout("feature messages"),
     Component.AGGREGATE: {
         "applied": MetricSpec(Kind.COUNT, "requests folded into a user's state"),

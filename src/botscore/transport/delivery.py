@@ -219,6 +219,10 @@ class InFlight(Generic[T]):
             self._sent(tup_id, entry)
         return [(tup_id, entry.item) for tup_id, entry in lost]
 
+    def out(self) -> int:
+        """Tuples emitted and neither acked nor failed since."""
+        return sum(len(out) for out in self._out.values())
+
     def partition_of(self, tup_id: str) -> PartitionKey | None:
         entry = self._entries.get(tup_id)
         return entry.partition if entry else None

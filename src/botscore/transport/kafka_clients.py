@@ -233,11 +233,12 @@ def _release_parked_records(consumer: KafkaConsumer) -> None:
 
 
 def commit_positions(
-    positions: Mapping[_Partition, int],
+    positions: Mapping[_Partition, int], metadata: str = ""
 ) -> dict[TopicPartition, OffsetAndMetadata]:
-    """``consumer.commit``'s argument for the given next-offsets-to-read per partition."""
+    """``consumer.commit``'s argument for the given next-offsets-to-read per partition,
+    each with ``metadata`` (what the commit was made under)."""
     return {
-        TopicPartition(topic, partition): OffsetAndMetadata(position, "", -1)
+        TopicPartition(topic, partition): OffsetAndMetadata(position, metadata, -1)
         for (topic, partition), position in positions.items()
     }
 

@@ -88,6 +88,10 @@ class OffsetTracker:
         else:
             self._committed[partition] = committed
 
+    def partitions(self) -> set[PartitionKey]:
+        """Every partition something is known of."""
+        return set(self._partitions) | set(self._committed)
+
     def in_flight(self) -> int:
         return sum(len(s.emitted) for s in self._partitions.values())
 

@@ -33,6 +33,7 @@ from botscore.enforcement.decisions import (
 )
 from botscore.errors import ConfigError, InvalidMessage
 from botscore.settings import EnforcementSettings
+from botscore.transport import redis_generation
 from botscore.v1.threat_score_pb2 import ThreatScore
 from botscore.wire.codec import encode_threat_score
 from botscore.wire.records import ScoreRecord, SourceRef
@@ -339,7 +340,7 @@ def test_lives_from_none_to_a_year_are_accepted_and_the_merge_script_is_register
         client,
         EnforcementSettings(block_ttl_s=life_s, challenge_ttl_s=life_s, max_score_age_ms=age_ms),
     )
-    assert client.scripts == [decisions._APPLY_SCORE, decisions._GENERATION]
+    assert client.scripts == [decisions._APPLY_SCORE, redis_generation._GET_OR_SET]
 
 
 def test_stats_are_the_three_user_counts_in_one_round_trip():

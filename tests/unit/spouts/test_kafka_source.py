@@ -501,9 +501,9 @@ def test_calls_to_the_group_coordinator_wait_at_most_2_s(run):
         asked.append(("commit", timeout_ms))
         commit(offsets, timeout_ms)
 
-    def timed_committed(tp, timeout_ms=None):
+    def timed_committed(tp, metadata=False, timeout_ms=None):
         asked.append(("committed", timeout_ms))
-        return committed(tp, timeout_ms)
+        return committed(tp, metadata, timeout_ms)
 
     r.member.commit, r.member.committed = timed_commit, timed_committed
     r.step()
@@ -1128,10 +1128,10 @@ def test_a_partition_revoked_while_it_is_positioned_does_not_hold_up_the_others(
     r = run({P0: [b"a"], P1: [b"x"]})
     committed = r.member.committed
 
-    def revoked_meanwhile(tp, timeout_ms=None):
+    def revoked_meanwhile(tp, metadata=False, timeout_ms=None):
         if tp == P0:  # P0 moves away on the I/O thread: seeking it raises ValueError
             r.member.subscription.assign_from_subscribed([P1])
-        return committed(tp, timeout_ms)
+        return committed(tp, metadata, timeout_ms)
 
     r.member.committed = revoked_meanwhile
     assert r.step() == [(_ids(0, partition=1)[0], ["x", 0])]
@@ -1146,10 +1146,10 @@ def test_committed_offsets_are_asked_within_what_is_left_of_the_calls_2_s(run):
     asked = []
     committed = r.member.committed
 
-    def slow_committed(tp, timeout_ms=None):
+    def slow_committed(tp, metadata=False, timeout_ms=None):
         asked.append((tp.partition, timeout_ms))
         r.clock.now += takes_s[tp]
-        return committed(tp, timeout_ms)
+        return committed(tp, metadata, timeout_ms)
 
     r.member.committed = slow_committed
     r.step()

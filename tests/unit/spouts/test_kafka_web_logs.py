@@ -5,7 +5,10 @@ The consumer is ``FakeGroupMember`` with keyed records; dead letters go to ``Fak
 
 from __future__ import annotations
 
+import logging
+
 import pytest
+import redis
 from kafka import TopicPartition
 
 from botscore.v1.web_log_pb2 import WebLog
@@ -117,3 +120,54 @@ def test_an_invalid_web_log_ends_the_batch_before_it_and_is_dead_lettered_alone(
         (f"{TOPIC}/0/3-3", ["r3"]),
     ]
     assert [(d.reason, d.source.offset) for d in letters] == [("key_mismatch", 2)]
+
+
+class _Generation:
+    """The feature store's generation key: ``replies`` in turn, an exception raised."""
+
+    def __init__(self, *replies: object) -> None:
+        self.replies = list(replies)
+
+    def read(self, pipe: object = None) -> object:
+        reply = self.replies.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+
+@pytest.fixture
+def started(monkeypatch):
+    member = FakeGroupMember({P0: []}, committed={P0: 0})
+    monkeypatch.setattr(kafka_source, "create_consumer", lambda *a, **k: member)
+    monkeypatch.setattr(kafka_source, "create_producer", lambda *a, **k: FakeProducer())
+    monkeypatch.setattr(kafka_web_logs, "now_ms", lambda: NOW)
+    options = {
+        "botscore.aggregation.web_logs_topic": TOPIC,
+        "botscore.aggregation.max_event_skew_ms": SKEW,
+        "botscore.aggregation.state_ttl_s": 3600,
+        "botscore.aggregation.state_check_ms": 250,
+        "botscore.redis.db": 5,
+    }
+    spout, _ = start(KafkaWebLogsSpout, options, monkeypatch)
+    return spout
+
+
+def test_the_feature_state_is_checked_in_its_redis_and_rebuilt_from_its_ttl_and_skew_back(
+    started,
+):
+    assert started.state_check_s == 0.25
+    assert started.store.client.connection_pool.connection_kwargs["db"] == 5
+    assert started.store.generation.key == "bs:agg:generation"
+    assert started.rebuild_since_ms() == NOW - 3600 * 1000 - SKEW
+
+
+def test_an_unreachable_redis_leaves_the_generation_unknown_and_is_logged_once(started, caplog):
+    started.store.generation = _Generation(
+        b"g1", redis.ConnectionError("refused"), redis.ConnectionError("refused"), b"g1"
+    )
+    with caplog.at_level(logging.WARNING):
+        assert started.state_generation() == "g1"
+        assert started.state_generation() is None
+        assert started.state_generation() is None
+        assert started.state_generation() == "g1"
+    assert caplog.text.count("cannot check the feature state in Redis: refused") == 1

@@ -27,12 +27,19 @@ from kafka.consumer.subscription_state import SubscriptionState
 from kafka.errors import KafkaError, KafkaTimeoutError
 from kafka.future import Future
 from kafka.protocol.consumer import OffsetResetStrategy
-from kafka.structs import OffsetAndMetadata
+from kafka.structs import OffsetAndMetadata, OffsetAndTimestamp
 
 
-def record(topic: str, partition: int, offset: int, value: bytes, key: bytes | None = None):
+def record(
+    topic: str,
+    partition: int,
+    offset: int,
+    value: bytes,
+    key: bytes | None = None,
+    timestamp: int = 0,
+):
     return ConsumerRecord(
-        topic, partition, -1, offset, 0, 0, key, value, [], None, -1, len(value), -1
+        topic, partition, -1, offset, timestamp, 0, key, value, [], None, -1, len(value), -1
     )
 
 
@@ -184,6 +191,7 @@ class FakeGroupMember:
         self.max_per_poll = max_per_poll
         self.on_poll = on_poll
         self.commits: list[dict[TopicPartition, int]] = []
+        self.commit_metadata: dict[TopicPartition, str] = {}  # of the group's last commits
         self.refuse_committed: KafkaError | None = None
         self.refuse_end_offsets: KafkaError | None = None
         self.log_start: dict[TopicPartition, int] = {}
@@ -262,10 +270,26 @@ class FakeGroupMember:
     def paused(self) -> set[TopicPartition]:
         return self.subscription.paused_partitions()
 
-    def committed(self, tp: TopicPartition, timeout_ms: int | None = None) -> int | None:
+    def committed(
+        self, tp: TopicPartition, metadata: bool = False, timeout_ms: int | None = None
+    ) -> int | OffsetAndMetadata | None:
         if self.refuse_committed is not None:
             raise self.refuse_committed
-        return self.group_committed.get(tp)
+        offset = self.group_committed.get(tp)
+        if offset is None or not metadata:
+            return offset
+        return OffsetAndMetadata(offset, self.commit_metadata.get(tp, ""), -1)
+
+    def offsets_for_times(
+        self, timestamps: dict[TopicPartition, int], timeout_ms: int | None = None
+    ) -> dict[TopicPartition, OffsetAndTimestamp | None]:
+        """The first offset of each partition whose record's timestamp is at least the one
+        asked (None when there is none), as the broker answers."""
+        found: dict[TopicPartition, OffsetAndTimestamp | None] = {}
+        for tp, since in timestamps.items():
+            hits = [r for r in self.logs[tp][self.log_start.get(tp, 0) :] if r.timestamp >= since]
+            found[tp] = OffsetAndTimestamp(hits[0].offset, hits[0].timestamp, -1) if hits else None
+        return found
 
     def seek(self, tp: TopicPartition, offset: int) -> None:
         if tp not in self.subscription.assigned_partitions():
@@ -300,6 +324,7 @@ class FakeGroupMember:
         committing = {tp: meta.offset for tp, meta in offsets.items()}
         self.commits.append(committing)
         self.group_committed.update(committing)
+        self.commit_metadata.update({tp: meta.metadata for tp, meta in offsets.items()})
 
 
 class FakeProducer:
