@@ -608,6 +608,26 @@ def test_decisions_redis_lost_are_applied_again_from_the_scores(settings, edge_r
     )
 
 
+def test_decisions_redis_lost_while_no_enforcer_ran_are_applied_again(settings, edge_redis, caplog):
+    """Redis flushed between two enforcer runs: the second finds its partitions committed
+    under another generation of the decisions and reads them again before going on."""
+    now = now_ms()
+    scores = [_score(f"s-{i:02d}", "challenge", now - 15_000 * i) for i in range(20)]
+    ends = _produce_scores(settings, scores)
+    with enforcer(settings):
+        _wait_committed(settings, ends)
+    expected = _decisions(edge_redis)
+    assert set(expected) == {s.user_id for s in scores}
+    edge_redis.flushdb()
+    with enforcer(settings):
+        _wait(
+            lambda: _decisions(edge_redis) == expected,
+            60,
+            "the decisions lost while no enforcer ran applied again",
+        )
+    assert "Redis lost the decisions while no enforcer read" in caplog.text
+
+
 def test_edge_caches_answers_and_refreshes_them_in_bulk(edge_redis):
     clock = [100.0]
     edge = EdgeDecisions(edge_redis, cache_ms=500, clock=lambda: clock[0])

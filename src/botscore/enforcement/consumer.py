@@ -15,7 +15,10 @@ Redis that loses the decisions (restarted without its data, flushed) while the e
 runs is noticed at the next batch (``Written.lost``): logged, counted as
 ``decisions_lost``, and every owned partition is read again from the first score that may
 still decide (``max_score_age_ms`` and ``max_clock_skew_ms`` back). The merge does not
-depend on arrival order, so this restores exactly the decisions in force.
+depend on arrival order, so this restores exactly the decisions in force. Commits carry the
+decisions' generation as their metadata: a partition newly assigned whose commit names
+another generation (Redis lost the decisions while no enforcer ran) is read again the same
+way before any of it is applied.
 """
 
 from __future__ import annotations
@@ -138,6 +141,8 @@ def run_enforcer(settings: Settings, stop: threading.Event | None = None) -> Non
         lag.report(lambda: _owned(commits, consumer))
 
     lost: list[bool] = []  # the batch just written found the decisions lost
+    # Partitions whose commit's generation was compared with the decisions'.
+    checked: set[TopicPartition] = set()
 
     try:
         if not consumer.partitions_for_topic(topic):
@@ -148,6 +153,12 @@ def run_enforcer(settings: Settings, stop: threading.Event | None = None) -> Non
         while not stop.is_set():
             report_lag()
             polled = poll_group(consumer, timeout_ms=500)
+            checked &= consumer.assignment()
+            stale = _committed_under_another_generation(consumer, writer, checked)
+            if stale:
+                metrics.count("decisions_lost")
+                _apply_again(consumer, settings.enforcement, stale)
+                polled = {tp: records for tp, records in polled.items() if tp not in stale}
             if not polled:
                 if not consumer.assignment():
                     stop.wait(0.1)  # poll returns at once without partitions
@@ -156,7 +167,7 @@ def run_enforcer(settings: Settings, stop: threading.Event | None = None) -> Non
                 polled, writer, letters, stop, metrics, report_lag, lambda: lost.append(True)
             ):
                 break
-            commits.update(_commit(consumer, polled))
+            commits.update(_commit(consumer, polled, writer.generation))
             if lost:
                 lost.clear()
                 _apply_again(consumer, settings.enforcement)
@@ -234,10 +245,49 @@ def _apply_batch(
     return True
 
 
-def _apply_again(consumer: KafkaConsumer, settings: EnforcementSettings) -> None:
-    """Move every owned partition back to the first score that may still decide."""
+def _committed_under_another_generation(
+    consumer: KafkaConsumer, writer: DecisionWriter, checked: set[TopicPartition]
+) -> set[TopicPartition]:
+    """Partitions assigned since the last call whose commit names another generation than
+    the decisions' (a commit without one predates generations); each is added to
+    ``checked``. One whose commit or the generation cannot be read now is tried next time."""
+    new = consumer.assignment() - checked
+    if not new:
+        return set()
+    try:
+        current = writer.read_generation()
+    except redis.RedisError as exc:
+        log.warning("decisions' generation unknown, will check again: %s", exc)
+        return set()
+    stale = set()
+    for tp in sorted(new):
+        try:
+            found = consumer.committed(tp, metadata=True, timeout_ms=2000)
+        except KafkaError as exc:
+            log.warning("commit of %s unknown, will check again: %s", tp, exc)
+            continue
+        checked.add(tp)
+        if found is not None and found.metadata not in ("", current):
+            log.error(
+                "Redis lost the decisions while no enforcer read %s (committed under "
+                "generation %s, now %s)",
+                tp,
+                found.metadata,
+                current,
+            )
+            stale.add(tp)
+    return stale
+
+
+def _apply_again(
+    consumer: KafkaConsumer,
+    settings: EnforcementSettings,
+    partitions: set[TopicPartition] | None = None,
+) -> None:
+    """Move ``partitions`` (default: every owned one) back to the first score that may
+    still decide."""
     since_ms = now_ms() - settings.max_score_age_ms - settings.max_clock_skew_ms
-    owned = consumer.assignment()
+    owned = consumer.assignment() if partitions is None else partitions
     try:
         found = consumer.offsets_for_times({tp: since_ms for tp in owned}, timeout_ms=5000)
     except KafkaError as exc:
@@ -254,12 +304,13 @@ def _apply_again(consumer: KafkaConsumer, settings: EnforcementSettings) -> None
 
 
 def _commit(
-    consumer: KafkaConsumer, polled: dict[TopicPartition, list[Any]]
+    consumer: KafkaConsumer, polled: dict[TopicPartition, list[Any]], generation: str
 ) -> dict[PartitionKey, int]:
-    """Commit past ``polled``; returns the positions committed (none when the commit failed)."""
+    """Commit past ``polled`` under the decisions' ``generation``; returns the positions
+    committed (none when the commit failed)."""
     positions = {(tp.topic, tp.partition): records[-1].offset + 1 for tp, records in polled.items()}
     try:
-        consumer.commit(commit_positions(positions), timeout_ms=2000)
+        consumer.commit(commit_positions(positions, generation), timeout_ms=2000)
     except KafkaError as exc:
         # Safe: whoever owns the partitions next replays them, and replays change nothing.
         log.warning("offset commit failed, the batch will be replayed: %s", exc)

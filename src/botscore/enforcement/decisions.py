@@ -27,7 +27,8 @@ batch, and the enforcer retries a batch until Redis takes it.
 none. Each batch reads it in the same transaction: another than the writer saw before
 means Redis lost the decisions (restarted without its data, flushed), whichever enforcer
 of the group set the new one, and ``Written.lost`` says so, for the enforcer to apply again
-the scores that may still decide (``botscore.enforcement.consumer``).
+the scores that may still decide (``botscore.enforcement.consumer``), which also commits
+under it, to notice a loss while no enforcer ran.
 """
 
 from __future__ import annotations
@@ -258,6 +259,21 @@ class DecisionWriter:
         self._apply = client.register_script(_APPLY_SCORE)
         self._generation = GenerationKey(client, GENERATION_KEY)
         self._seen_generation: bytes | None = None
+        self._loss_unreported = False  # found by read_generation, for the next batch to say
+
+    @property
+    def generation(self) -> str:
+        """The decisions' generation as last read ("" before the first read)."""
+        return (self._seen_generation or b"").decode()
+
+    def read_generation(self) -> str:
+        """Read the decisions' generation now (set if Redis has none); raises
+        ``redis.RedisError``. The next batch tells a loss from this one."""
+        held = bytes(self._generation.read())
+        if self._seen_generation not in (None, held):
+            self._loss_unreported = True
+        self._seen_generation = held
+        return self.generation
 
     def write(self, scores: list[ScoreRecord], now_ms: int) -> Written:
         """Apply ``scores`` at ``now_ms`` all or none; return each one's outcome."""
@@ -284,7 +300,9 @@ class DecisionWriter:
         held, *replies = pipe.execute() if None in outcomes else [self._seen_generation]
         applied = iter(replies)
         seen, self._seen_generation = self._seen_generation, held
-        written = Written([], [], lost=seen is not None and held != seen)
+        lost = (seen is not None and held != seen) or self._loss_unreported
+        self._loss_unreported = False
+        written = Written([], [], lost=lost)
         for outcome in outcomes:
             if outcome is None:
                 reply = next(applied)

@@ -5,7 +5,7 @@ from unittest import mock
 import redis
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaTimeoutError
-from kafka.structs import TopicPartition
+from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from botscore.enforcement import consumer
 from botscore.enforcement.decisions import Written
@@ -181,12 +181,14 @@ def test_a_batch_commit_waits_at_most_2_s():
             self.commits = []
 
         def commit(self, offsets, timeout_ms=None):
-            self.commits.append(({tp: meta.offset for tp, meta in offsets.items()}, timeout_ms))
+            self.commits.append(
+                ({tp: (m.offset, m.metadata) for tp, m in offsets.items()}, timeout_ms)
+            )
 
     tp = TopicPartition("threat-scores", 0)
     kafka_consumer = _Consumer()
-    committed = consumer._commit(kafka_consumer, {tp: [_record(4, b""), _record(5, b"")]})
-    assert kafka_consumer.commits == [({tp: 6}, 2000)]
+    committed = consumer._commit(kafka_consumer, {tp: [_record(4, b""), _record(5, b"")]}, "g7")
+    assert kafka_consumer.commits == [({tp: (6, "g7")}, 2000)]  # under the generation
     assert committed == {("threat-scores", 0): 6}  # what the lag gauges measure from
 
 
@@ -196,7 +198,7 @@ def test_a_failed_commit_leaves_the_lag_measured_from_the_last_good_one():
             raise KafkaTimeoutError("coordinator gone")
 
     tp = TopicPartition("threat-scores", 0)
-    assert consumer._commit(_Refusing(), {tp: [_record(4, b"")]}) == {}
+    assert consumer._commit(_Refusing(), {tp: [_record(4, b"")]}, "g1") == {}
 
 
 def test_the_lag_forgets_partitions_the_enforcer_no_longer_owns():
@@ -247,3 +249,67 @@ def test_the_enforcer_rejoins_a_group_rejoin_the_client_abandoned(monkeypatch):
     settings = Settings.from_options({"botscore.metrics.enabled": False}, environ={})
     consumer.run_enforcer(settings, stop)
     assert coordinator.rejoins_requested == 1
+
+
+class _Assigned:
+    """A consumer with ``assignment`` and the group's commits (offset, metadata), some of
+    which the coordinator does not answer."""
+
+    def __init__(self, commits, unanswered=()):
+        self.commits = commits
+        self.unanswered = set(unanswered)
+
+    def assignment(self):
+        return set(self.commits)
+
+    def committed(self, tp, metadata=False, timeout_ms=None):
+        assert metadata and timeout_ms == 2000
+        if tp in self.unanswered:
+            raise KafkaTimeoutError("coordinator gone")
+        found = self.commits[tp]
+        return None if found is None else OffsetAndMetadata(*found, -1)
+
+
+class _Generations:
+    """A writer whose ``read_generation`` answers ``replies`` in turn."""
+
+    def __init__(self, *replies):
+        self.replies = list(replies)
+
+    def read_generation(self):
+        reply = self.replies.pop(0)
+        if isinstance(reply, Exception):
+            raise reply
+        return reply
+
+
+def test_partitions_committed_under_another_generation_are_found_once_each(caplog):
+    p = [TopicPartition("threat-scores", n) for n in range(5)]
+    commits = {p[0]: (5, "g1"), p[1]: (5, ""), p[2]: (5, "g0"), p[3]: None, p[4]: (9, "g0")}
+    kafka_consumer = _Assigned(commits, unanswered=[p[4]])
+    checked = set()
+    stale = consumer._committed_under_another_generation(
+        kafka_consumer, _Generations("g1", "g1"), checked
+    )
+    assert stale == {p[2]}
+    assert checked == {p[0], p[1], p[2], p[3]}  # p[4] is asked again next time
+    assert "committed under generation g0, now g1" in caplog.text
+    kafka_consumer.unanswered.clear()
+    assert consumer._committed_under_another_generation(
+        kafka_consumer, _Generations("g1"), checked
+    ) == {p[4]}
+    assert (
+        consumer._committed_under_another_generation(kafka_consumer, _Generations(), checked)
+        == set()
+    )
+
+
+def test_the_generation_unknown_leaves_new_partitions_to_the_next_check():
+    tp = TopicPartition("threat-scores", 0)
+    checked = set()
+    writer = _Generations(redis.ConnectionError("refused"))
+    assert (
+        consumer._committed_under_another_generation(_Assigned({tp: (1, "g0")}), writer, checked)
+        == set()
+    )
+    assert checked == set()

@@ -305,6 +305,43 @@ def test_the_decisions_are_lost_when_their_generation_changes_after_it_was_seen(
     assert writer.write(timely, NOW).lost is False
 
 
+class _Generation:
+    """The generation key: ``value`` read alone; queued in a batch's pipeline, whose
+    replies then say what the batch read."""
+
+    def __init__(self, value: bytes) -> None:
+        self.value = value
+
+    def read(self, pipe: Any = None) -> bytes | None:
+        if pipe is None:
+            return self.value
+        pipe.queued.append(("script", [GENERATION_KEY], []))
+        return None
+
+
+def test_a_generation_read_between_batches_is_what_the_next_batch_compares_with():
+    client = _FakeRedis([b"g2", b"block"])
+    writer = DecisionWriter(client, SETTINGS)
+    assert writer.generation == ""
+    writer._generation = _Generation(b"g2")
+    assert writer.read_generation() == "g2" == writer.generation
+    timely = [_score(feature_time_ms=NOW - 10)]
+    assert writer.write(timely, NOW).lost is False
+
+
+def test_a_change_found_between_batches_is_reported_by_the_next_batch():
+    """A generation read for a new partition must not hide a loss from the others."""
+    client = _FakeRedis([b"g1", b"block"])
+    writer = DecisionWriter(client, SETTINGS)
+    timely = [_score(feature_time_ms=NOW - 10)]
+    writer.write(timely, NOW)
+    writer._generation = _Generation(b"g2")
+    assert writer.read_generation() == "g2"
+    client.replies[0] = b"g2"
+    assert writer.write(timely, NOW).lost is True
+    assert writer.write(timely, NOW).lost is False
+
+
 def test_a_batch_with_nothing_timely_never_reaches_redis():
     client = _FakeRedis(redis.ConnectionError("down"))
     writer = DecisionWriter(client, SETTINGS)
