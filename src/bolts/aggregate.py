@@ -6,6 +6,9 @@ backoff, and the dedup marks in Redis make a request that did land count once.
 Publishing the features is the ``DueFeaturesSpout``'s job; this bolt emits nothing.
 A user whose stored state was unusable (another program's value in its keys) has it
 deleted and started again from the tuple's requests: logged and counted as ``state_reset``.
+A tuple read under another generation of the state than Redis holds (Redis lost it since)
+is failed: its spout reads the logs again for the new one (``StateLost``, logged once per
+generation).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from streamparse import Bolt, Tuple
 
 from botscore.aggregation.redis_state import RedisFeatureStore
 from botscore.clock import now_ms
+from botscore.errors import StateLost
 from botscore.metrics import Metrics, storm_tags
 from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import Settings
@@ -44,12 +48,21 @@ class AggregateBolt(Bolt):  # type: ignore[misc]
             settings.metrics, Component.AGGREGATE, tags=storm_tags(storm_conf, context)
         )
         tag_logs(self.logger, self.metrics.tags)
+        self.refused_generation = ""  # the last generation a refusal was logged for
 
     def process(self, tup: Tuple) -> None:
-        records = list(RequestBatch.from_values(tup.values).records())
+        batch = RequestBatch.from_values(tup.values)
+        records = list(batch.records())
         started = time.perf_counter()
         try:
-            applied = self.store.apply(records, now_ms())
+            applied = self.store.apply(records, now_ms(), batch.generation)
+        except StateLost as exc:
+            if batch.generation != self.refused_generation:
+                self.refused_generation = batch.generation
+                self.logger.warning("refusing tuples read before Redis lost the state: %s", exc)
+            self.metrics.count("stale_batches")
+            self.fail(tup)
+            return
         except redis.RedisError as exc:
             self.logger.warning("Redis did not take %d updates, replaying: %s", len(records), exc)
             self.metrics.count("redis_failed", len(records))

@@ -15,6 +15,7 @@ __all__ = [
     "ModelError",
     "SendNotConfirmed",
     "SimulationSpecError",
+    "StateLost",
     "TopicMissing",
 ]
 
@@ -50,6 +51,11 @@ class TopicMissing(BotscoreError):
 
 class SendNotConfirmed(BotscoreError):
     """Kafka has not (yet) confirmed messages that must be on it before offsets move on."""
+
+
+class StateLost(BotscoreError):
+    """A batch was read under another generation of the state than Redis holds: Redis
+    lost the state since, and its reader must read the batch again for the new one."""
 
 
 class SimulationSpecError(BotscoreError):

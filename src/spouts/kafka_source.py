@@ -551,6 +551,7 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             return  # a commit's generation cannot be told lost or not until one is read
         owned = self.consumer.assignment()
         deadline = time.monotonic() + _COORDINATOR_TIMEOUT_S
+        lost_meanwhile = False  # a commit of another generation: lost while no spout read
         for key in sorted(self.unpositioned):
             tp = TopicPartition(*key)
             if tp not in owned:
@@ -581,6 +582,9 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             self.unpositioned.discard(key)
             self.rebuild.discard(key)
             if again is not None:
+                if not was_read and not lost_meanwhile:
+                    lost_meanwhile = True
+                    self.metrics.count("state_lost")
                 self.in_flight.offsets.assigned(key, again)
                 # Committed at once under the new generation: a restart goes on from here.
                 self.in_flight.offsets.regained(key, None)

@@ -9,7 +9,9 @@ limit is dead-lettered (``decode_web_log``). Delivery: see ``KafkaSourceSpout``.
 The state the tuples build is the feature store's, in Redis: every
 ``aggregation.state_check_ms`` the spout reads its generation, and when Redis lost it the
 spout reads its partitions again from ``aggregation.state_ttl_s`` (and the allowed event
-skew) back, which the store's dedup marks make exact (``KafkaSourceSpout``).
+skew) back (``KafkaSourceSpout``). Each batch carries the generation it was read under,
+and the store refuses one read under another than Redis holds, so the new state is built
+from the logs read again alone.
 """
 
 from __future__ import annotations
@@ -72,4 +74,4 @@ class KafkaWebLogsSpout(KafkaSourceSpout):
         return request_record(log, source, floor)
 
     def tuple_values(self, rows: list[RequestRecord], sources: list[SourceRef]) -> list[Any]:
-        return RequestBatch.of(rows).to_values()
+        return RequestBatch.of(rows, self.generation or "").to_values()

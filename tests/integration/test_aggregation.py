@@ -15,6 +15,7 @@ import os
 import re
 import signal
 import subprocess
+import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -716,13 +717,22 @@ def test_a_broker_outage_delays_the_features_but_loses_none(
     assert_failure_metrics_sent("test_a_broker_outage_delays_the_features_but_loses_none", received)
 
 
+def feed_paced(topics: AggTopics, logs: list[WebLog], per_second: int = 5000) -> None:
+    """``logs`` sent a tenth of a second's worth at a time."""
+    step = per_second // 10
+    for start in range(0, len(logs), step):
+        feed(topics, logs[start : start + step])
+        time.sleep(0.1)
+
+
 @pytest.mark.faults
 def test_redis_back_empty_the_feature_state_is_rebuilt_from_the_logs(
     agg_topics, agg_redis, storm_on_path, tmp_path, report_figure
 ):
-    """Redis loses the feature state twice: flushed while the topology runs, then while it
-    is stopped. Each time the spouts read the web logs again, and every user's features
-    equal offline, though most users have requests on both sides of each loss."""
+    """Redis loses the feature state twice: flushed while the topology runs (with requests
+    arriving, so tuples read before the loss reach the bolt after it), then while it is
+    stopped. Each time the spouts read the web logs again, and every user's features equal
+    offline, though most users have requests on both sides of each loss."""
     logs = recorded_logs(users=500, rate=40, duration_s=1500, seed=26)
     cut = len(logs) // 3
     parts = [logs[:cut], logs[cut : 2 * cut], logs[2 * cut :]]
@@ -730,40 +740,38 @@ def test_redis_back_empty_the_feature_state_is_rebuilt_from_the_logs(
     feed(agg_topics, parts[0])
     runs = [tmp_path / "sparse-run-1.log", tmp_path / "sparse-run-2.log"]
     with StatsdListener() as metrics, FeatureCollector(agg_topics.kafka) as features:
-        with sparse_run(
-            agg_topics.kafka,
-            runs[0],
-            topology="aggregation",
-            **agg_topics.env(),
-            BOTSCORE_METRICS_STATSD_PORT=str(metrics.port),
-        ) as process:
+
+        def aggregation(log_path):
+            env = {**agg_topics.env(), "BOTSCORE_METRICS_STATSD_PORT": str(metrics.port)}
+            return sparse_run(agg_topics.kafka, log_path, topology="aggregation", **env)
+
+        with aggregation(runs[0]) as process:
             deadline = time.monotonic() + 180
             while features.total < 200:
                 assert process.poll() is None, runs[0].read_text()[-3000:]
                 assert time.monotonic() < deadline, "no features published before the loss"
                 time.sleep(0.2)
+            sender = threading.Thread(target=feed_paced, args=(agg_topics, parts[1]))
+            sender.start()
+            time.sleep(1.0)  # the second third is arriving
             committed = committed_offsets(agg_topics.kafka, agg_topics.group, agg_topics.web_logs)
             agg_redis.flushdb()
-            feed(agg_topics, parts[1])
-            took_live = features.wait_until_equal(
+            flushed = time.monotonic()
+            sender.join()
+            features.wait_until_equal(
                 final_features(parts[0] + parts[1]),
                 420,
                 process,
                 explainer(agg_topics, agg_redis),
             )
+            took_live = time.monotonic() - flushed
             wait_committed_to_end(
                 agg_topics.kafka, agg_topics.group, agg_topics.web_logs, 120, process
             )
         agg_redis.flushdb()
         feed(agg_topics, parts[2])
         started = time.monotonic()
-        with sparse_run(
-            agg_topics.kafka,
-            runs[1],
-            topology="aggregation",
-            **agg_topics.env(),
-            BOTSCORE_METRICS_STATSD_PORT=str(metrics.port),
-        ) as process:
+        with aggregation(runs[1]) as process:
             features.wait_until_equal(
                 final_features(logs), 420, process, explainer(agg_topics, agg_redis)
             )
@@ -777,7 +785,8 @@ def test_redis_back_empty_the_feature_state_is_rebuilt_from_the_logs(
     report_figure(
         f"aggregation, Redis flushed while running ({sum(committed.values())} of {cut} "
         f"committed; {len(users[0] & users[1])} users with requests on both sides): all "
-        f"{len(users[0] | users[1])} users' features equal offline {took_live:.0f} s later; "
+        f"{len(users[0] | users[1])} users' features equal offline {took_live:.0f} s after the "
+        f"flush (the second third of the logs arriving meanwhile); "
         f"flushed while stopped: all {len(set().union(*users))} users' features equal offline "
         f"{took_stopped:.0f} s after `sparse run` ({len(logs)} WebLogs, read again twice)"
     )
@@ -785,6 +794,7 @@ def test_redis_back_empty_the_feature_state_is_rebuilt_from_the_logs(
     assert users[0] & users[1] and users[1] & users[2]
     assert sum(ends.values()) == len(logs)
     assert "the state downstream was lost (generation " in live_log
+    assert "refusing tuples read before Redis lost the state" in live_log
     assert "to rebuild the state, lost while this spout read it" in live_log
     assert "to rebuild the state, lost since the commit (made under generation " in stopped_log
     letters = read_topic(agg_topics.kafka, agg_topics.kafka.dead_letter_topic)

@@ -23,6 +23,7 @@ from botscore.aggregation.redis_state import (
     RedisFeatureStore,
     UnusableState,
 )
+from botscore.errors import StateLost
 from botscore.simulator.population import build_population
 from botscore.simulator.traffic import TrafficGenerator
 from botscore.v1.web_log_pb2 import WebLog
@@ -310,3 +311,17 @@ def test_the_states_generation_is_kept_until_redis_loses_it(client):
     client.rpush("bs:agg:generation", "another program's value")
     third = store.generation.read()
     assert third not in (first, second) and client.get("bs:agg:generation") == third
+
+
+def test_requests_read_under_another_generation_are_refused_before_any_write(client):
+    store = RedisFeatureStore(client, ttl_s=3600)
+    held = store.generation.read().decode()
+    records = [request_record(e, SourceRef("w", 0, i)) for i, e in enumerate(one_user_logs(3))]
+    with pytest.raises(StateLost):
+        store.apply(records, now_ms=T0, generation="an-older-one")
+    assert client.keys("bs:agg:{u1}*") == [] and client.zcard("bs:agg:pending") == 1
+    assert store.apply(records, now_ms=T0, generation=held).fresh == [True] * 3
+    client.delete("bs:agg:generation")  # what a flush leaves: no generation at all
+    with pytest.raises(StateLost):
+        store.apply(records, now_ms=T0, generation=held)
+    assert store.apply(records, now_ms=T0).fresh == [False] * 3  # '' checks none

@@ -29,7 +29,11 @@ confirmation of a state that expired or was reset since leaves the new one due.
 
 ``<prefix>:generation`` names the state's generation (``GenerationKey``): the aggregation's
 spouts read it, and a change means Redis lost the state (restarted without its data,
-flushed), which they rebuild by reading the web logs again (``spouts.kafka_source``).
+flushed), which they rebuild by reading the web logs again (``spouts.kafka_source``). A
+batch carries the generation it was read under, and each user's script call refuses it
+(``StateLost``) unless Redis holds that one: a batch read before a loss never writes into
+the state that replaced it, where its marks could be dropped before the batch is read
+again.
 
 A user's keys holding something this module never writes (a key of another type, a meta
 field that is not a number: another program writing into ``prefix``) make the state
@@ -56,6 +60,7 @@ from botscore.aggregation.definitions import (
     UserState,
     distinct_values,
 )
+from botscore.errors import StateLost
 from botscore.transport.redis_generation import GenerationKey
 from botscore.wire.codec import MAX_EXACT_INT
 from botscore.wire.records import RequestRecord
@@ -81,12 +86,17 @@ _COUNTER_BITS = {
     for i, name in enumerate(dict.fromkeys(c for g in GRANULARITIES for c in g.counters))
 }
 
-# KEYS: counters, meta, recent, one key per distinct set, then the marks of each partition
-# the user's requests came from. ARGV: ttl in ms, then per request: its marks key (1 for
-# the first), offset, replay floor, time, flags (``_COUNTER_BITS``), request id, one member
-# per distinct set. Returns one character per request, '1' where it was new. Preceded by
+# KEYS: counters, meta, recent, one key per distinct set, the marks of each partition the
+# user's requests came from, then the generation. ARGV: ttl in ms, then per request: its
+# marks key (1 for the first), offset, replay floor, time, flags (``_COUNTER_BITS``),
+# request id, one member per distinct set; then the generation the requests were read under
+# ('' to check none). Returns one character per request, '1' where it was new. Preceded by
 # ``_config_lua``: GRANS, SETS, RECENT, MARKS.
 _APPLY = """
+local GENERATION, GENERATION_KEY = table.remove(ARGV), table.remove(KEYS)
+if GENERATION ~= '' and redis.pcall('GET', GENERATION_KEY) ~= GENERATION then
+  return redis.error_reply(STALE_STATE)
+end
 local NSETS = #SETS
 local MARKS_KEY = 3 + NSETS
 local WIDTH = 6 + NSETS
@@ -398,6 +408,10 @@ class DueUsers:
     foreign: int
 
 
+# The script's refusal of requests read under another generation than Redis holds.
+_STALE_STATE = "STALESTATE read under another generation of the feature state"
+
+
 def _unusable(reply: object) -> bool:
     """True for the error of a command that met a key of another type than it expects.
 
@@ -432,6 +446,7 @@ def _config_lua(sets: Sequence[DistinctSet], recent: int, marks: int) -> str:
         f"local GRANS = {{{grans}}}\n"
         f"local SETS = {{{windows}}}\n"
         f"local RECENT, MARKS = {recent}, {marks}\n"
+        f"local STALE_STATE = '{_STALE_STATE}'\n"
     )
 
 
@@ -474,8 +489,12 @@ class RedisFeatureStore:
         base = f"{self.prefix}:{{{user_id}}}"
         return [f"{base}:c", f"{base}:m", f"{base}:t"] + [f"{base}:{s.name}" for s in self.sets]
 
-    def apply(self, records: Sequence[RequestRecord], now_ms: int) -> Applied:
+    def apply(self, records: Sequence[RequestRecord], now_ms: int, generation: str = "") -> Applied:
         """Store each request and mark its user pending; ``fresh`` is True where it was new.
+
+        ``generation`` is the state's as the requests' reader knew it ('' checks none): a
+        user's requests are refused unless Redis holds that generation, and the first
+        refusal raises ``StateLost`` (users before it in the batch may have been stored).
 
         One round trip, one script call per user (a second for users whose state was
         unusable, deleted first, or who met a missing script). Raises ``redis.RedisError``
@@ -497,7 +516,7 @@ class RedisFeatureStore:
         if not records:
             return Applied([], {})
         calls = [
-            self._call(user_id, [records[i] for i in indices])
+            self._call(user_id, [records[i] for i in indices], generation)
             for user_id, indices in by_user.items()
         ]
         replies, reset = self._run(calls, list(by_user), now_ms)
@@ -507,7 +526,7 @@ class RedisFeatureStore:
                 fresh[i] = flag == ord("1")
         return Applied(fresh, reset)
 
-    def _call(self, user_id: str, records: list[RequestRecord]) -> list[Any]:
+    def _call(self, user_id: str, records: list[RequestRecord], generation: str) -> list[Any]:
         """EVALSHA's arguments for one user's requests, in order."""
         marks: dict[int, int] = {}
         args: list[Any] = [self.ttl_ms]
@@ -527,8 +546,8 @@ class RedisFeatureStore:
                 *(values[s.name] for s in self.sets),
             )
         base = f"{self.prefix}:{{{user_id}}}"
-        keys = self._keys(user_id) + [f"{base}:seen:{p}" for p in marks]
-        return [self._apply_sha, len(keys), *keys, *args]
+        keys = [*self._keys(user_id), *(f"{base}:seen:{p}" for p in marks), self.generation.key]
+        return [self._apply_sha, len(keys), *keys, *args, generation]
 
     def _run(
         self, calls: list[list[Any]], users: Sequence[str], now_ms: int
@@ -548,13 +567,15 @@ class RedisFeatureStore:
         for i, result in enumerate(results):
             if _unusable(result):
                 key_count = calls[i][1]
-                self.client.delete(*calls[i][2 : 2 + key_count])
+                self.client.delete(*calls[i][2 : 1 + key_count])  # not the generation
                 refused.append(i)
         if refused:
             again = self._send([calls[i] for i in refused], users, now_ms)
             for i, result in zip(refused, again, strict=True):
                 results[i] = result
         for result in results:
+            if isinstance(result, redis.ResponseError) and _STALE_STATE in str(result):
+                raise StateLost(f"{self.generation.key} is no longer the requests' generation")
             if isinstance(result, Exception):
                 raise result
         return cast("list[bytes]", results), reset

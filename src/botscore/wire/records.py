@@ -136,7 +136,8 @@ def _check_parallel(record: Any, names: list[str]) -> None:
 @dataclass(frozen=True)
 class RequestBatch(_TupleRecord):
     """Requests read from consecutive offsets of one partition, each reduced as a
-    ``RequestRecord``; ``replay_floor`` is the partition's, as for a ``RequestRecord``."""
+    ``RequestRecord``; ``replay_floor`` is the partition's, as for a ``RequestRecord``, and
+    ``generation`` the feature state's as the reader knew it ('' if it did not check)."""
 
     user_ids: list[str]
     times_ms: list[int]
@@ -149,13 +150,14 @@ class RequestBatch(_TupleRecord):
     partition: int
     offsets: list[int]
     replay_floor: int
+    generation: str = ""
 
     def __post_init__(self) -> None:
         per_request = ["user_ids", "times_ms", "request_ids", "ips", "user_agents", "paths"]
         _check_parallel(self, [*per_request, "flags", "offsets"])
 
     @classmethod
-    def of(cls, records: Sequence[RequestRecord]) -> RequestBatch:
+    def of(cls, records: Sequence[RequestRecord], generation: str = "") -> RequestBatch:
         """The batch of ``records``, which come from one partition.
 
         Its floor is the records' lowest: a floor only lets dedup marks go, and the lowest
@@ -178,6 +180,7 @@ class RequestBatch(_TupleRecord):
             partition=partition,
             offsets=[r.source.offset for r in records],
             replay_floor=min(r.replay_floor for r in records),
+            generation=generation,
         )
 
     def records(self) -> Iterator[RequestRecord]:

@@ -15,6 +15,7 @@ from redis.exceptions import NoScriptError
 
 from botscore.aggregation.definitions import request_record
 from botscore.aggregation.redis_state import RedisFeatureStore
+from botscore.errors import StateLost
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.records import RequestRecord, SourceRef
 
@@ -57,12 +58,12 @@ def test_each_user_gets_one_call_with_its_requests_in_order_and_their_partitions
         record("u2", partition=1, offset=9, floor=2),
         record("u1", partition=3, offset=2, floor=1),
     ]
-    assert store.apply(batch, now_ms=T0).fresh == [True, True, False]
+    assert store.apply(batch, now_ms=T0, generation="g1").fresh == [True, True, False]
     first, second = script_calls(client)
     base = "bs:agg:{u1}"
     assert first[0] == "EVALSHA"
-    assert first[2:11] == (
-        8,
+    assert first[2:12] == (
+        9,
         f"{base}:c",
         f"{base}:m",
         f"{base}:t",
@@ -71,16 +72,19 @@ def test_each_user_gets_one_call_with_its_requests_in_order_and_their_partitions
         f"{base}:path",
         f"{base}:seen:0",
         f"{base}:seen:3",
+        "bs:agg:generation",
     )
-    # ttl, then per request: marks key, offset, floor, time, flags, request id, ip, ua, path
+    # ttl, then per request: marks key, offset, floor, time, flags, request id, ip, ua,
+    # path; then the generation the requests were read under
     request = ["198.51.100.7", "curl/8", "/login"]
     flags = 1 | 2 | 16 | 32  # req, err (403), login (POST /login), botua (curl)
-    assert list(first[11:]) == [
+    assert list(first[12:]) == [
         600_000,
         *[1, 7, 5, T0, flags, "r7", *request],
         *[2, 2, 1, T0, flags, "r2", *request],
+        "g1",
     ]
-    assert second[2:4] == (7, "bs:agg:{u2}:c")
+    assert second[2:4] == (8, "bs:agg:{u2}:c") and second[-1] == "g1"
     client.pipeline.return_value.zadd.assert_called_once_with(
         "bs:agg:pending", {"u1": T0, "u2": T0}, nx=True
     )
@@ -103,7 +107,7 @@ def test_a_missing_script_is_loaded_and_only_the_refused_calls_sent_again():
     assert store.apply([record("u1"), record("u2")], now_ms=T0).fresh == [True, False]
     client.script_load.assert_called_once_with(store._apply)
     *_, again = script_calls(client)
-    assert again[2:4] == (7, "bs:agg:{u2}:c")
+    assert again[2:4] == (8, "bs:agg:{u2}:c")
     assert len(script_calls(client)) == 3
     # the pending marks follow the resent calls: the publisher may have dropped them meanwhile
     assert client.pipeline.return_value.zadd.call_count == 2
@@ -133,7 +137,7 @@ def test_a_user_whose_keys_are_of_another_type_is_deleted_and_sent_again_once():
     [deleted] = client.delete.call_args_list
     assert deleted.args == (*store._keys("u2"), "bs:agg:{u2}:seen:4")
     *_, again = script_calls(client)
-    assert again[2:4] == (7, "bs:agg:{u2}:c")
+    assert again[2:4] == (8, "bs:agg:{u2}:c")
 
 
 @pytest.mark.parametrize(
@@ -183,7 +187,7 @@ def test_the_largest_exact_integers_are_sent():
     edge = record(time_ms=largest, source=SourceRef("w", largest, largest), replay_floor=largest)
     assert store.apply([edge], now_ms=0).fresh == [True]
     [call] = script_calls(client)
-    assert call[-8:-4] == (largest, largest, largest, 1 | 2 | 16 | 32)
+    assert call[-9:-5] == (largest, largest, largest, 1 | 2 | 16 | 32)
 
 
 def test_a_ttl_lua_cannot_hold_exactly_is_refused():
@@ -198,3 +202,11 @@ def test_a_confirmed_publication_hands_the_script_its_time_and_the_interval():
     store._published.assert_called_once_with(
         keys=["bs:agg:{u1}:m", "bs:agg:pending"], args=["u1", 1_700_000_000_000_123, 3, T0, 2000]
     )
+
+
+def test_requests_read_under_another_generation_raise_state_lost():
+    refusal = redis.ResponseError("STALESTATE read under another generation of the feature state")
+    store, client = fake_store([b"1", refusal, 1])
+    with pytest.raises(StateLost, match="bs:agg:generation is no longer"):
+        store.apply([record("u1"), record("u2")], now_ms=T0, generation="g0")
+    client.delete.assert_not_called()  # nothing of the user's is deleted

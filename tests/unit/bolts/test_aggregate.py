@@ -7,6 +7,7 @@ import redis
 from bolts import aggregate
 from bolts.aggregate import AggregateBolt
 from botscore.aggregation.redis_state import Applied
+from botscore.errors import StateLost
 from botscore.wire.records import RequestBatch, RequestRecord, SourceRef
 from tests.unit.metrics_fakes import RecordingMetrics
 from tests.unit.storm_fakes import start, storm_tuple
@@ -24,9 +25,11 @@ class _FakeStore:
         self.error = None
         # (records, now_ms, Storm messages sent before the call)
         self.calls = []
+        self.generations = []  # the generation each call's requests were read under
 
-    def apply(self, records, now_ms):
+    def apply(self, records, now_ms, generation):
         self.calls.append((list(records), now_ms, len(self.link.messages())))
+        self.generations.append(generation)
         if self.error is not None:
             raise self.error
         fresh = self.fresh if self.fresh is not None else [True] * len(records)
@@ -70,10 +73,10 @@ def _requests(n, first_offset=500):
     ]
 
 
-def _tuple_of(records):
+def _tuple_of(records, generation=""):
     first, last = records[0].source, records[-1].source
     tup_id = f"{first.topic}/{first.partition}/{first.offset}-{last.offset}"
-    return tup_id, storm_tuple(tup_id, RequestBatch.of(records).to_values())
+    return tup_id, storm_tuple(tup_id, RequestBatch.of(records, generation).to_values())
 
 
 def test_a_tuples_batch_is_stored_in_one_call_and_acked_only_after_it(bolt):
@@ -128,3 +131,23 @@ def test_users_whose_state_was_reset_are_logged_and_counted_and_the_tuple_acked(
     assert component.metrics.counted("state_reset") == 1
     assert component.metrics.counted("applied") == 3
     assert "'user-1'" in caplog.text and "WRONGTYPE" in caplog.text
+
+
+def test_the_generation_a_batch_was_read_under_goes_to_the_store(bolt):
+    component, _, store = bolt
+    component.process(_tuple_of(_requests(2), "g7")[1])
+    assert store.generations == ["g7"]
+
+
+def test_a_batch_read_before_redis_lost_the_state_is_failed_and_logged_once(bolt, caplog):
+    component, link, store = bolt
+    store.error = StateLost("bs:agg:generation is no longer the requests' generation")
+    ids = []
+    for offset in (500, 502, 504):
+        tup_id, tup = _tuple_of(_requests(2, first_offset=offset), "g1")
+        ids.append(tup_id)
+        component.process(tup)
+    assert link.commands() == [("fail", tup_id) for tup_id in ids]
+    assert component.metrics.counted("stale_batches") == 3
+    assert component.metrics.counted("redis_failed") == 0
+    assert caplog.text.count("refusing tuples read before Redis lost the state") == 1

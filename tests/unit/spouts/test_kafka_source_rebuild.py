@@ -168,14 +168,23 @@ def test_a_tuple_that_never_finishes_is_forgotten_after_the_message_timeout(run,
     assert r.commit_now() == [{P0: 1}]
 
 
-def test_a_commit_made_under_another_generation_is_read_again_from_the_rebuild_time(run):
-    """The state was lost while no spout ran: the commit at 4 names generation g0."""
+def test_a_commit_made_under_another_generation_is_read_again_from_the_rebuild_time(
+    run, monkeypatch
+):
+    """The state was lost while no spout ran: the commits at 4 and 1 name generation g0."""
+    created = _record_metrics(monkeypatch)
     state = _State()
     state.since_ms = 2 * STAMP_MS
-    r, _ = run({P0: [b"a", b"b", b"c", b"d", b"e"]}, committed={P0: 4}, metadata="g0", state=state)
-    assert _tup_ids(r.step()) == _ids(2, 3, 4)
-    assert r.commit_now() == [{P0: 2}]
-    assert r.member.commit_metadata == {P0: "g1"}
+    r, _ = run(
+        {P0: [b"a", b"b", b"c", b"d", b"e"], P1: [b"x", b"y", b"z"]},
+        committed={P0: 4, P1: 1},
+        metadata="g0",
+        state=state,
+    )
+    assert sorted(_tup_ids(r.step())) == sorted(_ids(2, 3, 4) + _ids(1, 2, partition=1))
+    assert r.commit_now() == [{P0: 2, P1: 1}]
+    assert r.member.commit_metadata == {P0: "g1", P1: "g1"}
+    assert created[0].counted("state_lost") == 1  # one loss, however many partitions
 
 
 @pytest.mark.parametrize("metadata", ["g1", ""])

@@ -136,8 +136,12 @@ class _Generation:
 
 
 @pytest.fixture
-def started(monkeypatch):
-    member = FakeGroupMember({P0: []}, committed={P0: 0})
+def member():
+    return FakeGroupMember({P0: []}, committed={P0: 0})
+
+
+@pytest.fixture
+def started(monkeypatch, member):
     monkeypatch.setattr(kafka_source, "create_consumer", lambda *a, **k: member)
     monkeypatch.setattr(kafka_source, "create_producer", lambda *a, **k: FakeProducer())
     monkeypatch.setattr(kafka_web_logs, "now_ms", lambda: NOW)
@@ -148,7 +152,8 @@ def started(monkeypatch):
         "botscore.aggregation.state_check_ms": 250,
         "botscore.redis.db": 5,
     }
-    spout, _ = start(KafkaWebLogsSpout, options, monkeypatch)
+    spout, link = start(KafkaWebLogsSpout, options, monkeypatch)
+    spout.storm_link = link  # what it emitted, for the tests that read it
     return spout
 
 
@@ -171,3 +176,13 @@ def test_an_unreachable_redis_leaves_the_generation_unknown_and_is_logged_once(s
         assert started.state_generation() is None
         assert started.state_generation() == "g1"
     assert caplog.text.count("cannot check the feature state in Redis: refused") == 1
+
+
+def test_batches_carry_the_generation_of_the_state_they_were_read_under(started, member):
+    started.store.generation = _Generation(b"g9")
+    member.logs[P0] = [record(TOPIC, 0, 0, web_log("u1", NOW, "r1"), b"u1")]
+    member.rebalance([P0])
+    for _ in range(3):
+        started.next_tuple()
+    [emitted] = started.storm_link.emitted()
+    assert RequestBatch.from_values(emitted["tuple"]).generation == "g9"

@@ -107,7 +107,11 @@ def test_batches_are_plain_lists_that_survive_the_multilang_trip(batch, trip):
 
 def test_a_request_batch_yields_its_records_back_in_offset_order():
     assert list(REQUESTS.records()) == REQUEST_RECORDS
-    assert REQUESTS.to_values()[-4:] == ["wl", 3, [40, 42], 30]  # partition stated once
+    # partition stated once, and no generation checked unless one is given
+    assert REQUESTS.to_values()[-5:] == ["wl", 3, [40, 42], 30, ""]
+    stamped = RequestBatch.of(REQUEST_RECORDS, "g1")
+    assert RequestBatch.from_values(stamped.to_values()) == stamped
+    assert stamped.generation == "g1"
 
 
 def test_a_request_batch_takes_the_lowest_replay_floor_of_its_records():
