@@ -334,7 +334,8 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             expected = self.in_flight.offsets.expected(key)
             if expected is not None:
                 self.read_before[key] = max(self.read_before.get(key, 0), expected)
-        self._forget(self.in_flight.offsets.partitions() | self.revoked | self.lost | self.regained)
+        # Revoked and lost partitions are tracked until the next assignment: forgotten here.
+        self._forget(self.in_flight.offsets.partitions())
         self.revoked, self.lost, self.regained = set(), set(), set()
         self.unpositioned |= owned
         self.rebuild |= owned

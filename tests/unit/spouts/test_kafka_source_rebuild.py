@@ -267,3 +267,74 @@ def test_recording_metrics_refuse_state_lost_for_a_spout_of_features():
     """Only the web-logs spout builds a state that can be lost."""
     with pytest.raises(Exception, match="state_lost"):
         RecordingMetrics(Component.FEATURES_SPOUT).count("state_lost")
+
+
+def test_the_rebuild_points_are_asked_within_what_is_left_of_the_calls_2_s(run):
+    """A spout blocked on the broker misses Storm's heartbeats: offsets by time, and the
+    end offsets when nothing is that recent, wait at most what is left of the call's 2 s."""
+    state = _State()
+    state.since_ms = 10 * STAMP_MS  # nothing that recent: the end offsets are asked too
+    r, _ = run({P0: [b"a"]}, committed={P0: 0}, metadata="g0", state=state)
+    asked = []
+    by_time, ends = r.member.offsets_for_times, r.member.end_offsets
+
+    def timed_by_time(timestamps, timeout_ms=None):
+        asked.append(("by time", timeout_ms))
+        return by_time(timestamps, timeout_ms)
+
+    def timed_ends(partitions, timeout_ms=None):
+        asked.append(("ends", timeout_ms))
+        return ends(partitions, timeout_ms)
+
+    r.member.offsets_for_times, r.member.end_offsets = timed_by_time, timed_ends
+    assert _tup_ids(r.step()) == _ids(0)  # never past the commit
+    assert [what for what, _ in asked] == ["by time", "ends"]
+    assert all(timeout_ms is not None and 0 < timeout_ms <= 2000 for _, timeout_ms in asked)
+
+
+def test_partitions_owned_at_a_loss_are_read_again_whatever_their_commits_say(run):
+    """Commits made before generations existed carry none: the partition is read again all
+    the same when the loss happens under this spout."""
+    r, state = run({P0: [b"a", b"b"]}, committed={P0: 0}, metadata="")
+    r.ack(*_tup_ids(r.step()))
+    r.clock.now += INTERVAL_S
+    r.step()
+    r.member.commit_metadata[P0] = ""  # as an older version committed
+    _lose_state(r, state, since_ms=0)
+    assert _tup_ids(r.step()) == _ids(0, 1)
+
+
+def test_an_invalid_first_message_not_read_before_the_loss_is_dead_lettered(run):
+    state = _State()
+    r, _ = run({P0: [b"bad", b"b"]}, committed={P0: 0}, metadata="g0", state=state)
+    assert _tup_ids(r.step()) == _ids(1)
+    assert [letter.source.offset for letter in r.confirm_letters()] == [0]
+
+
+def test_a_second_loss_keeps_what_was_read_before_the_first(run):
+    """An invalid message read before the first loss is not dead-lettered again when a
+    second loss comes before the spout read that far again."""
+    r, state = run({P0: [b"a", b"bad", b"c"]})
+    assert _tup_ids(r.step()) == _ids(0, 2)
+    r.confirm_letters()
+    r.ack(*_ids(0, 2))
+    _lose_state(r, state, since_ms=0)
+    r.member.max_per_poll = 1
+    assert _tup_ids(r.step()) == _ids(0)  # read again: only offset 0 so far
+    r.ack(*_ids(0))
+    state.generation = "g3"
+    r.clock.now += CHECK_S
+    r.member.max_per_poll = 10
+    assert _tup_ids(r.step()) == _ids(0, 2)
+    assert [letter.source.offset for letter in r.confirm_letters()] == [1]  # the first only
+
+
+def test_an_invalid_message_arriving_after_a_loss_on_an_unread_partition_is_dead_lettered(run):
+    r, state = run({P0: []})
+    assert r.step() == []  # positioned at 0, nothing read
+    _lose_state(r, state, since_ms=0)
+    assert r.step() == []
+    for offset, value in enumerate([b"bad", b"b"]):
+        r.member.logs[P0].append(record(TOPIC, 0, offset, value, timestamp=offset * STAMP_MS))
+    assert _tup_ids(r.step()) == _ids(1)
+    assert [letter.source.offset for letter in r.confirm_letters()] == [0]
