@@ -23,7 +23,6 @@ way before any of it is applied.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -156,10 +155,10 @@ def run_enforcer(settings: Settings, stop: threading.Event | None = None) -> Non
             polled = poll_group(consumer, timeout_ms=500)
             checked &= consumer.assignment()
             stale = _committed_under_another_generation(consumer, writer, checked)
-            polled = _checked_only(consumer, polled, checked - stale)
             if stale:
                 metrics.count("decisions_lost")
                 _apply_again(consumer, settings.enforcement, stale)
+                polled = {tp: records for tp, records in polled.items() if tp not in stale}
             if not polled:
                 if not consumer.assignment():
                     stop.wait(0.1)  # poll returns at once without partitions
@@ -278,26 +277,6 @@ def _committed_under_another_generation(
             )
             stale.add(tp)
     return stale
-
-
-def _checked_only(
-    consumer: KafkaConsumer,
-    polled: dict[TopicPartition, list[Any]],
-    checked: set[TopicPartition],
-) -> dict[TopicPartition, list[Any]]:
-    """The polled records of ``checked`` partitions. The others are moved back to their first
-    record, to be polled again: one whose commit was not compared with the decisions'
-    generation (Redis or the coordinator did not answer) must not be applied and committed
-    under the generation first, or a loss while no enforcer ran would go unnoticed."""
-    kept = {}
-    for tp, records in polled.items():
-        if tp in checked:
-            kept[tp] = records
-            continue
-        # A partition revoked meanwhile (ValueError): its next owner reads its commit.
-        with contextlib.suppress(ValueError):
-            consumer.seek(tp, records[0].offset)
-    return kept
 
 
 def _apply_again(

@@ -313,27 +313,3 @@ def test_the_generation_unknown_leaves_new_partitions_to_the_next_check():
         == set()
     )
     assert checked == set()
-
-
-class _Seeking:
-    """A consumer that records seeks and refuses those of ``revoked`` partitions."""
-
-    def __init__(self, revoked=()):
-        self.seeks = []
-        self.revoked = set(revoked)
-
-    def seek(self, tp, offset):
-        if tp in self.revoked:
-            raise ValueError("Unassigned partition")
-        self.seeks.append((tp.partition, offset))
-
-
-def test_records_of_partitions_not_checked_yet_are_polled_again_not_applied():
-    """Redis down when a partition is assigned: its records wait until its commit has been
-    compared with the decisions' generation."""
-    p = [TopicPartition("threat-scores", n) for n in range(3)]
-    polled = {tp: [_record(10 + tp.partition, b""), _record(20, b"")] for tp in p}
-    kafka_consumer = _Seeking(revoked=[p[2]])
-    kept = consumer._checked_only(kafka_consumer, polled, {p[0]})
-    assert kept == {p[0]: polled[p[0]]}
-    assert kafka_consumer.seeks == [(1, 11)]  # p[2] was revoked meanwhile: nothing to do
