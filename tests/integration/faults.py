@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -128,6 +129,14 @@ class RedisServer:
             except ProcessLookupError:
                 return
             time.sleep(0.05)
+
+    def lose_data(self) -> None:
+        """Delete what a stopped server would load (append-only files, snapshots), so that
+        it starts empty, as on a new disk."""
+        for path in self.directory.glob("appendonly*"):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        for path in self.directory.glob("*.rdb"):
+            path.unlink()
 
     def _script(self, command: str) -> None:
         env = stack_env(BOTSCORE_STATE=str(self.state), REDIS_PORT=str(self.port))

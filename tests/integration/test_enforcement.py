@@ -628,6 +628,42 @@ def test_decisions_redis_lost_while_no_enforcer_ran_are_applied_again(settings, 
     assert "Redis lost the decisions while no enforcer read" in caplog.text
 
 
+@pytest.mark.faults
+def test_decisions_lost_while_no_enforcer_ran_are_noticed_with_redis_down_at_the_start(
+    settings, own_redis, caplog
+):
+    """Redis killed and started without its data between two enforcer runs, with scores
+    arriving meanwhile on every partition: the second enforcer, started while Redis is
+    down, compares each partition's commit with the decisions' generation before applying
+    any of it, so the loss is noticed and every decision comes back."""
+    settings = replace(settings, redis=own_redis.settings())
+    client = own_redis.client()
+    now = now_ms()
+    before = [_score(f"b-{i:02d}", "challenge", now - 15_000 * i) for i in range(20)]
+    with enforcer(settings):
+        _wait_committed(settings, _produce_scores(settings, before))
+    own_redis.kill()
+    own_redis.lose_data()
+    meanwhile = [_score(f"m-{i:02d}", "block", now_ms()) for i in range(40)]
+    ends = _produce_scores(settings, meanwhile)
+    committed = set(_committed(settings))
+    assert committed <= set(ends), f"scores reached {sorted(ends)}, commits {sorted(committed)}"
+    caplog.set_level(logging.WARNING, logger="botscore.enforcement")
+    with enforcer(settings):
+        _wait(
+            lambda: "offsets not committed" in caplog.text,
+            60,
+            "the enforcer to find Redis down",
+        )
+        own_redis.start()
+        _wait(
+            lambda: set(_decisions(client)) == {s.user_id for s in before + meanwhile},
+            60,
+            "every decision applied again after Redis came back empty",
+        )
+    assert "Redis lost the decisions while no enforcer read" in caplog.text
+
+
 def test_edge_caches_answers_and_refreshes_them_in_bulk(edge_redis):
     clock = [100.0]
     edge = EdgeDecisions(edge_redis, cache_ms=500, clock=lambda: clock[0])

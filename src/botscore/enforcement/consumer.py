@@ -18,7 +18,8 @@ still decide (``max_score_age_ms`` and ``max_clock_skew_ms`` back). The merge do
 depend on arrival order, so this restores exactly the decisions in force. Commits carry the
 decisions' generation as their metadata: a partition newly assigned whose commit names
 another generation (Redis lost the decisions while no enforcer ran) is read again the same
-way before any of it is applied.
+way before any of it is applied; its records wait while the comparison cannot be made
+(Redis or the group's coordinator down).
 """
 
 from __future__ import annotations
@@ -154,11 +155,21 @@ def run_enforcer(settings: Settings, stop: threading.Event | None = None) -> Non
             report_lag()
             polled = poll_group(consumer, timeout_ms=500)
             checked &= consumer.assignment()
-            stale = _committed_under_another_generation(consumer, writer, checked)
-            if stale:
-                metrics.count("decisions_lost")
-                _apply_again(consumer, settings.enforcement, stale)
-                polled = {tp: records for tp, records in polled.items() if tp not in stale}
+            if consumer.assignment() - checked:
+                # Before any record of a new partition is applied (and committed under it).
+                if not _until_done(
+                    stop,
+                    "reading the decisions' generation",
+                    writer.read_generation,
+                    report_lag,
+                    failed=lambda: metrics.count("redis_failed"),
+                ):
+                    break
+                stale = _committed_under_another_generation(consumer, writer.generation, checked)
+                polled = _checked_only(consumer, polled, checked - stale)
+                if stale:
+                    metrics.count("decisions_lost")
+                    _apply_again(consumer, settings.enforcement, stale)
             if not polled:
                 if not consumer.assignment():
                     stop.wait(0.1)  # poll returns at once without partitions
@@ -246,21 +257,13 @@ def _apply_batch(
 
 
 def _committed_under_another_generation(
-    consumer: KafkaConsumer, writer: DecisionWriter, checked: set[TopicPartition]
+    consumer: KafkaConsumer, current: str, checked: set[TopicPartition]
 ) -> set[TopicPartition]:
-    """Partitions assigned since the last call whose commit names another generation than
-    the decisions' (a commit without one predates generations); each is added to
-    ``checked``. One whose commit or the generation cannot be read now is tried next time."""
-    new = consumer.assignment() - checked
-    if not new:
-        return set()
-    try:
-        current = writer.read_generation()
-    except redis.RedisError as exc:
-        log.warning("decisions' generation unknown, will check again: %s", exc)
-        return set()
+    """Partitions assigned but not yet ``checked`` whose commit names another generation
+    than ``current``, the decisions' (a commit without one predates generations); each
+    is added to ``checked``. One whose commit cannot be read now is tried next time."""
     stale = set()
-    for tp in sorted(new):
+    for tp in sorted(consumer.assignment() - checked):
         try:
             found = consumer.committed(tp, metadata=True, timeout_ms=2000)
         except KafkaError as exc:
@@ -277,6 +280,24 @@ def _committed_under_another_generation(
             )
             stale.add(tp)
     return stale
+
+
+def _checked_only(
+    consumer: KafkaConsumer,
+    polled: dict[TopicPartition, list[Any]],
+    checked: set[TopicPartition],
+) -> dict[TopicPartition, list[Any]]:
+    """The polled records of ``checked`` partitions. The others are moved back to their
+    first record, to be polled again: a partition whose commit was not compared with the
+    decisions' generation must not be applied and committed under it first, or a loss
+    while no enforcer ran would go unnoticed; a stale one is read again from further back."""
+    kept = {}
+    for tp, records in polled.items():
+        if tp in checked:
+            kept[tp] = records
+        elif tp in consumer.assignment():
+            consumer.seek(tp, records[0].offset)
+    return kept
 
 
 def _apply_again(

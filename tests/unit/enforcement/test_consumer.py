@@ -270,46 +270,42 @@ class _Assigned:
         return None if found is None else OffsetAndMetadata(*found, -1)
 
 
-class _Generations:
-    """A writer whose ``read_generation`` answers ``replies`` in turn."""
-
-    def __init__(self, *replies):
-        self.replies = list(replies)
-
-    def read_generation(self):
-        reply = self.replies.pop(0)
-        if isinstance(reply, Exception):
-            raise reply
-        return reply
-
-
 def test_partitions_committed_under_another_generation_are_found_once_each(caplog):
     p = [TopicPartition("threat-scores", n) for n in range(5)]
     commits = {p[0]: (5, "g1"), p[1]: (5, ""), p[2]: (5, "g0"), p[3]: None, p[4]: (9, "g0")}
     kafka_consumer = _Assigned(commits, unanswered=[p[4]])
     checked = set()
-    stale = consumer._committed_under_another_generation(
-        kafka_consumer, _Generations("g1", "g1"), checked
-    )
+    stale = consumer._committed_under_another_generation(kafka_consumer, "g1", checked)
     assert stale == {p[2]}
     assert checked == {p[0], p[1], p[2], p[3]}  # p[4] is asked again next time
     assert "committed under generation g0, now g1" in caplog.text
     kafka_consumer.unanswered.clear()
-    assert consumer._committed_under_another_generation(
-        kafka_consumer, _Generations("g1"), checked
-    ) == {p[4]}
-    assert (
-        consumer._committed_under_another_generation(kafka_consumer, _Generations(), checked)
-        == set()
-    )
+    assert consumer._committed_under_another_generation(kafka_consumer, "g1", checked) == {p[4]}
+    assert consumer._committed_under_another_generation(kafka_consumer, "g1", checked) == set()
 
 
-def test_the_generation_unknown_leaves_new_partitions_to_the_next_check():
-    tp = TopicPartition("threat-scores", 0)
-    checked = set()
-    writer = _Generations(redis.ConnectionError("refused"))
-    assert (
-        consumer._committed_under_another_generation(_Assigned({tp: (1, "g0")}), writer, checked)
-        == set()
-    )
-    assert checked == set()
+class _Seeking:
+    """A consumer that owns ``owned`` partitions and records its seeks."""
+
+    def __init__(self, owned):
+        self.owned = set(owned)
+        self.seeks = []
+
+    def assignment(self):
+        return set(self.owned)
+
+    def seek(self, tp, offset):
+        assert tp in self.owned, "kafka-python refuses to seek an unassigned partition"
+        self.seeks.append((tp.partition, offset))
+
+
+def test_records_of_partitions_not_checked_are_polled_again_not_applied():
+    """A partition whose commit was not compared with the decisions' generation yet (or was
+    stale) keeps its records for a later poll: applying and committing them under the
+    generation first would hide a loss while no enforcer ran."""
+    p = [TopicPartition("threat-scores", n) for n in range(3)]
+    polled = {tp: [_record(10 + tp.partition, b""), _record(20, b"")] for tp in p}
+    kafka_consumer = _Seeking(owned=p[:2])  # p[2] was revoked since the poll
+    kept = consumer._checked_only(kafka_consumer, polled, {p[0]})
+    assert kept == {p[0]: polled[p[0]]}
+    assert kafka_consumer.seeks == [(1, 11)]
