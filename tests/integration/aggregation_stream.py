@@ -16,6 +16,8 @@ from kafka.consumer.fetcher import ConsumerRecord
 from botscore.aggregation.offline import FeatureSnapshot
 from botscore.clock import now_ms
 from botscore.settings import KafkaSettings
+from botscore.simulator.population import build_population
+from botscore.simulator.traffic import TrafficGenerator
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.codec import decode_user_features
 from botscore.wire.records import SourceRef
@@ -32,6 +34,10 @@ from .harness import (
 from .stream import TopicFollower, produce
 
 INTERVAL_MS = 1000  # publication interval the tests run the topology with
+DAY_MS = 86_400_000
+# Yesterday 00:00 UTC: behind the aggregation's clock on any machine, as its skew check
+# requires, and whole days, so every run fills the same buckets.
+START_MS = (now_ms() // DAY_MS - 1) * DAY_MS
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,20 @@ def feed(topics: AggTopics, logs: Iterable[WebLog]) -> None:
         ((log.user_id.encode(), log.SerializeToString()) for log in logs),
         topic=topics.web_logs,
     )
+
+
+def feed_paced(topics: AggTopics, logs: list[WebLog], per_second: int = 5000) -> None:
+    """``logs`` sent a tenth of a second's worth at a time."""
+    step = per_second // 10
+    for start in range(0, len(logs), step):
+        feed(topics, logs[start : start + step])
+        time.sleep(0.1)
+
+
+def recorded_logs(users: int, rate: float, duration_s: float, seed: int) -> list[WebLog]:
+    """The seeded simulator's WebLogs of ``users`` (30% bots), from ``START_MS``."""
+    population = build_population(users, 0.3, seed)
+    return list(TrafficGenerator(population, rate, duration_s, seed, START_MS))
 
 
 class FeatureCollector(TopicFollower):

@@ -27,23 +27,25 @@ import redis
 from botscore.aggregation.offline import FeatureSnapshot, final_features
 from botscore.clock import now_ms
 from botscore.settings import KafkaSettings
-from botscore.simulator.population import build_population
 from botscore.simulator.spec import SimulationSpec
-from botscore.simulator.traffic import TrafficGenerator
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.dead_letters import DeadLetterRecord, decode_dead_letter, truncations
 from botscore.wire.records import SourceRef
 from tests.statsd import StatsdListener
 
 from .aggregation_stream import (
+    DAY_MS,
     INTERVAL_MS,
+    START_MS,
     AggTopics,
     FeatureCollector,
     agg_topics_of_a_run,
     explainer,
     feed,
+    feed_paced,
     project_memory,
     published_features,
+    recorded_logs,
     wait_nothing_pending,
 )
 from .faults import redis_down, stack_redis
@@ -67,10 +69,6 @@ from .wire_proofs import assert_failure_metrics_sent
 pytestmark = [pytest.mark.integration, pytest.mark.aggregation]
 
 REDIS_DB = 2  # the stack's Redis, a database of these tests' own
-DAY_MS = 86_400_000
-# Yesterday 00:00 UTC: behind the aggregation's clock on any machine, as its skew check
-# requires, and whole days, so every run fills the same buckets.
-START_MS = (now_ms() // DAY_MS - 1) * DAY_MS
 
 AHEAD_USER = "u-ahead"  # one WebLog a day ahead, then a minute of normal requests
 HUGE_IP_USER = "u-huge-ip"  # HUGE_ADDRESSES distinct addresses of HUGE_BYTES each
@@ -101,11 +99,6 @@ def agg_redis() -> Iterator[redis.Redis]:
 def agg_topics(kafka_settings: KafkaSettings) -> Iterator[AggTopics]:
     with agg_topics_of_a_run(kafka_settings, REDIS_DB) as topics:
         yield topics
-
-
-def recorded_logs(users: int, rate: float, duration_s: float, seed: int) -> list[WebLog]:
-    population = build_population(users, 0.3, seed)
-    return list(TrafficGenerator(population, rate, duration_s, seed, START_MS))
 
 
 def malformed_payloads() -> list[tuple[bytes, bytes, str]]:
@@ -715,14 +708,6 @@ def test_a_broker_outage_delays_the_features_but_loses_none(
     letters = read_topic(agg_topics.kafka, agg_topics.kafka.dead_letter_topic)
     assert letters == [], [decode_dead_letter(r.value).reason for r in letters]
     assert_failure_metrics_sent("test_a_broker_outage_delays_the_features_but_loses_none", received)
-
-
-def feed_paced(topics: AggTopics, logs: list[WebLog], per_second: int = 5000) -> None:
-    """``logs`` sent a tenth of a second's worth at a time."""
-    step = per_second // 10
-    for start in range(0, len(logs), step):
-        feed(topics, logs[start : start + step])
-        time.sleep(0.1)
 
 
 @pytest.mark.faults
