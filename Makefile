@@ -61,6 +61,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/shellcheck -x $(SHELL_SCRIPTS)
+	stack/go/edge.sh lint
 
 up: deps venv storm
 	stack/kafka/kafka.sh start
@@ -111,8 +112,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
+# Python into src/, Go into gen/go/ (protoc-gen-go at gen/go/go.mod's version).
 proto: venv
-	$(PY) tools/gen_proto.py
+	$(PY) tools/gen_proto.py --go-plugin "$$(stack/go/edge.sh plugin)"
 
 model: venv
 	bin/botscore train --out models/baseline

@@ -1,0 +1,341 @@
+"""The wire contract across languages: ``botscore-edge``, the Go edge client of
+``clients/edge`` built on the Go code generated from ``proto/``, against the real broker.
+
+A Go edge's WebLogs are what the feature stage reads (same messages, same partitions), the
+pipeline's ThreatScores are what a Go edge reads, and each side accepts the other's
+messages across a version step: an old reader a new writer's, a new reader an old one's.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from google.protobuf import descriptor_pb2, descriptor_pool, json_format, message_factory
+from google.protobuf.message import Message
+from kafka.partitioner.default import murmur2
+
+from botscore.clock import now_ms
+from botscore.errors import InvalidMessage
+from botscore.settings import KafkaSettings
+from botscore.v1.threat_score_pb2 import ThreatScore
+from botscore.v1.web_log_pb2 import TLS_FINGERPRINT_CONTRADICTS_USER_AGENT, WebLog
+from botscore.vocabulary import DeadLetterReason
+from botscore.wire.codec import decode_web_log, encode_threat_score
+from botscore.wire.records import ScoreRecord, SourceRef
+
+from .aggregation_stream import recorded_logs
+from .harness import (
+    ROOT,
+    delete_topics,
+    end_offsets,
+    fresh_topics,
+    read_topic,
+    run_topics,
+    stack_env,
+)
+from .stream import produce
+
+pytestmark = [pytest.mark.integration, pytest.mark.contract]
+
+EDGE_SH = ROOT / "stack/go/edge.sh"
+
+
+def _script(command: str) -> Path:
+    done = subprocess.run(
+        [str(EDGE_SH), command], env=stack_env(), capture_output=True, text=True, timeout=600
+    )
+    if done.returncode != 0:
+        pytest.fail(f"stack/go/edge.sh {command} failed:\n{done.stdout}{done.stderr}")
+    return Path(done.stdout.strip())
+
+
+@pytest.fixture(scope="module")
+def edge() -> Path:
+    """botscore-edge, built from this clone."""
+    return _script("build")
+
+
+@pytest.fixture
+def topics(kafka_settings: KafkaSettings) -> Iterator[KafkaSettings]:
+    settings = fresh_topics(kafka_settings)
+    yield settings
+    delete_topics(settings, run_topics(settings))
+
+
+def _run(edge: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(edge), *args], input=stdin, capture_output=True, text=True, timeout=120
+    )
+
+
+def _send(
+    edge: Path, settings: KafkaSettings, logs: list[WebLog], compression: str = "snappy"
+) -> list[tuple[int, int]]:
+    """``logs`` sent by the Go edge to the run's features topic; where each landed."""
+    lines = "".join(json_format.MessageToJson(log, indent=None) + "\n" for log in logs)
+    done = _run(
+        edge,
+        "send",
+        "-brokers",
+        settings.bootstrap_servers,
+        "-topic",
+        settings.features_topic,
+        "-compression",
+        compression,
+        stdin=lines,
+    )
+    assert done.returncode == 0, done.stderr
+    placed = [json.loads(line) for line in done.stdout.splitlines()]
+    return [(p["partition"], p["offset"]) for p in placed]
+
+
+def _scores_read_by_go(edge: Path, settings: KafkaSettings, count: int) -> list[dict]:
+    done = _run(
+        edge,
+        "scores",
+        "-brokers",
+        settings.bootstrap_servers,
+        "-topic",
+        settings.scores_topic,
+        "-count",
+        str(count),
+        "-timeout",
+        "60s",
+    )
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
+def _unusual_logs() -> list[WebLog]:
+    """Fields at the edges of what the feature stage accepts."""
+    now = now_ms()
+    return [
+        WebLog(
+            time_unix_ms=now,
+            user_id="ü-\N{ROBOT FACE}-" + "x" * 200,
+            ip="2001:db8::1",
+            method="POST",
+            path="/söme/päth?q=\N{ROBOT FACE}",
+            status=599,
+            user_agent="Mozilla/5.0 \N{ROBOT FACE}",
+            referrer="",
+            response_bytes=2**53 - 1,
+            js_check_passed=True,
+            request_id="r" * 128,
+            edge_node="edge-ü",
+            schema_version=1,
+            tls_fingerprint=TLS_FINGERPRINT_CONTRADICTS_USER_AGENT,
+        ),
+        # Every field at its default but those the feature stage requires: absent on the wire.
+        WebLog(
+            time_unix_ms=1, user_id="u", ip="0.0.0.0", status=100, request_id="r", schema_version=1
+        ),
+        WebLog(
+            time_unix_ms=now,
+            user_id="u-zero-version",
+            ip="10.0.0.1",
+            status=200,
+            request_id="r0",
+            schema_version=0,
+        ),  # present though 0: proto3 optional
+    ]
+
+
+def test_go_code_generated_from_the_proto_files_is_committed(project_root, tmp_path):
+    """The committed gen/go is exactly what `make proto` generates."""
+    generator = _load_generator(project_root)
+    generator.generate_go(tmp_path, _script("plugin"))
+    generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.pb.go"))
+    assert len(generated) == len(list((project_root / "proto").rglob("*.proto")))
+    stale = [
+        str(rel)
+        for rel in generated
+        if (project_root / "gen/go" / rel).read_bytes() != (tmp_path / rel).read_bytes()
+    ]
+    assert not stale, f"run `make proto` and commit: {stale}"
+
+
+def _load_generator(project_root: Path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("gen_proto", project_root / "tools/gen_proto.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_weblogs_sent_by_a_go_edge_are_what_the_feature_stage_reads(edge, topics):
+    """Same messages after the feature stage's strict decoder, whichever codec compressed
+    them, keyed by user id, and on the partition kafka-python's producers put the same user
+    on (murmur2 of the key): a user's requests from Go and from Python edges meet in one
+    partition, as deduplication needs."""
+    logs = recorded_logs(users=40, rate=20, duration_s=30, seed=31) + _unusual_logs()
+    sent = []
+    for codec in ("none", "gzip", "snappy", "lz4", "zstd"):
+        placed = _send(edge, topics, logs, codec)
+        assert len(placed) == len(logs)
+        sent += zip(logs, placed, strict=True)
+    records = {(r.partition, r.offset): r for r in read_topic(topics, topics.features_topic)}
+    assert len(records) == len(sent)
+    partitions = len(end_offsets(topics, topics.features_topic))
+    for log, where in sent:
+        record = records[where]
+        key = log.user_id.encode()
+        if log.schema_version == 0:  # present, so refused as unsupported, not as missing
+            with pytest.raises(InvalidMessage) as refused:
+                decode_web_log(record.value, record.key, now_ms(), max_skew_ms=60_000)
+            assert refused.value.reason == DeadLetterReason.UNSUPPORTED_SCHEMA_VERSION
+        else:
+            read = decode_web_log(record.value, record.key, now_ms(), max_skew_ms=60_000)
+            assert read == log
+        assert record.key == key
+        assert where[0] == (murmur2(key) & 0x7FFFFFFF) % partitions
+
+
+def _scores() -> list[ScoreRecord]:
+    """Scores as the classifier writes them, with the values at the edges of their types."""
+    scores = []
+    for i, (decision, score) in enumerate(
+        [
+            ("allow", 0.0),
+            ("challenge", 0.6),
+            ("block", 1.0),
+            ("allow", 5e-324),
+            ("block", 0.1 + 0.2),
+        ]
+    ):
+        feature_ms = now_ms() - i
+        scores.append(
+            ScoreRecord(
+                user_id=f"u-{i}-\N{ROBOT FACE}",
+                score=score,
+                decision=decision,
+                model_name="baseline",
+                model_version=f"v{i}",
+                feature_time_ms=feature_ms,
+                scored_time_ms=feature_ms + 2**40,
+                source=SourceRef("user-features-ü", 2**31 - 1, 2**63 - 1 - i),
+            )
+        )
+    return scores
+
+
+def test_scores_written_by_the_pipeline_are_what_a_go_edge_reads(edge, topics):
+    scores = _scores()
+    payloads = [(s.user_id.encode(), encode_threat_score(s)) for s in scores]
+    placed = produce(topics, payloads, topic=topics.scores_topic)
+    lines = _scores_read_by_go(edge, topics, len(scores))
+    by_place = {(line["partition"], line["offset"]): line for line in lines}
+    for (key, value), where in zip(payloads, placed, strict=True):
+        line = by_place[where]
+        assert line["key"] == key.decode()
+        read = json_format.ParseDict(line["score"], ThreatScore())
+        assert read == ThreatScore.FromString(value)
+
+
+def _next_version(message: type[Message], package: str) -> type[Message]:
+    """``message`` as a later version of the contract would define it, in ``package``: one
+    field added (number 99, a string) and one value added to each enum of its file."""
+    file = descriptor_pb2.FileDescriptorProto()
+    message.DESCRIPTOR.file.CopyToProto(file)
+    assert not file.dependency, "a file that imports another needs those copied too"
+    file.name = f"{package}/{file.name}"
+    file.package = package
+    for field in (f for m in file.message_type for f in m.field if f.type_name):
+        field.type_name = field.type_name.replace(".botscore.v1.", f".{package}.")
+    [defined] = [m for m in file.message_type if m.name == message.DESCRIPTOR.name]
+    defined.field.add(
+        name="added_later",
+        number=99,
+        type=descriptor_pb2.FieldDescriptorProto.TYPE_STRING,
+        label=descriptor_pb2.FieldDescriptorProto.LABEL_OPTIONAL,
+        json_name="addedLater",
+    )
+    for enum in file.enum_type:
+        enum.value.add(name=f"{enum.name.upper()}_ADDED_LATER", number=7)
+    pool = descriptor_pool.DescriptorPool()
+    pool.Add(file)
+    return message_factory.GetMessageClass(
+        pool.FindMessageTypeByName(f"{package}.{message.DESCRIPTOR.name}")
+    )
+
+
+def test_a_go_edge_reads_scores_of_a_later_version(edge, topics):
+    """An old reader (the Go edge) and a new writer: the field it does not know is skipped,
+    every field it knows reads the same, and an enum value it does not know is kept as its
+    number (proto3's enums are open)."""
+    next_score = _next_version(ThreatScore, "botscore.next1")
+    scores = _scores()
+    written = []
+    for i, score in enumerate(scores):
+        message = next_score.FromString(encode_threat_score(score))
+        message.added_later = f"later-{i}"
+        if i == 0:
+            message.decision = 7
+        written.append(message.SerializeToString())
+    produce(
+        topics,
+        [(s.user_id.encode(), w) for s, w in zip(scores, written, strict=True)],
+        topic=topics.scores_topic,
+    )
+    lines = sorted(_scores_read_by_go(edge, topics, len(scores)), key=lambda line: line["key"])
+    for score, line in zip(sorted(scores, key=lambda s: s.user_id), lines, strict=True):
+        read = json_format.ParseDict(line["score"], ThreatScore())
+        expected = ThreatScore.FromString(encode_threat_score(score))
+        if score is scores[0]:
+            assert line["score"]["decision"] == 7
+            expected.decision = 7  # type: ignore[assignment]  # an open enum keeps it
+        assert read == expected
+        assert "addedLater" not in line["score"]
+
+
+def test_a_later_version_reads_a_go_edges_weblogs(edge, topics):
+    """A new reader and an old writer (the Go edge): every field the writer knew reads the
+    same, the added one is absent (its default), and the message survives a round trip."""
+    next_log = _next_version(WebLog, "botscore.next2")
+    logs = _unusual_logs()
+    placed = _send(edge, topics, logs)
+    records = {(r.partition, r.offset): r for r in read_topic(topics, topics.features_topic)}
+    for log, where in zip(logs, placed, strict=True):
+        read = next_log.FromString(records[where].value)
+        assert not read.added_later
+        assert WebLog.FromString(read.SerializeToString()) == log
+        assert json_format.MessageToDict(read) == json_format.MessageToDict(log)
+
+
+def test_a_go_edge_refuses_bad_input_before_sending_anything(edge, topics):
+    """A line that is not a WebLog, or one without the user id its key is made of: a clear
+    error naming the line, exit 1, and nothing sent; a record that is not a ThreatScore is
+    reported in its line, and the rest read."""
+    good = json_format.MessageToJson(_unusual_logs()[1], indent=None)
+    for bad, said in [
+        ('{"userId": "u", "status": "many"}', "line 2 is not a WebLog"),
+        ('{"timeUnixMs": "5"}', "line 2 has no user_id"),
+        ("not json", "line 2 is not a WebLog"),
+    ]:
+        done = _run(
+            edge,
+            "send",
+            "-brokers",
+            topics.bootstrap_servers,
+            "-topic",
+            topics.features_topic,
+            stdin=f"{good}\n{bad}\n{good}\n",
+        )
+        assert done.returncode == 1 and said in done.stderr, (done.returncode, done.stderr)
+    assert sum(end_offsets(topics, topics.features_topic).values()) == 0
+
+    known = _scores()[1]
+    produce(
+        topics,
+        [(b"u-bad", b"\x07garbage"), (known.user_id.encode(), encode_threat_score(known))],
+        topic=topics.scores_topic,
+    )
+    lines = {line["key"]: line for line in _scores_read_by_go(edge, topics, 2)}
+    assert "error" in lines["u-bad"] and "score" not in lines["u-bad"]
+    assert lines[known.user_id]["score"]["userId"] == known.user_id
