@@ -61,7 +61,7 @@ lint: venv
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	$(VENV)/bin/shellcheck -x $(SHELL_SCRIPTS)
-	stack/go/edge.sh lint
+	stack/contract.sh lint
 
 up: deps venv storm
 	stack/kafka/kafka.sh start
@@ -112,9 +112,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-# Python into src/, Go into gen/go/ (protoc-gen-go at gen/go/go.mod's version).
+# Python into src/, Go into gen/go/, Java into gen/java/ (generators from stack/contract.sh).
 proto: venv
-	$(PY) tools/gen_proto.py --go-plugin "$$(stack/go/edge.sh plugin)"
+	$(PY) tools/gen_proto.py --go-plugin "$$(stack/contract.sh go-plugin)" \
+		--java-protoc "$$(stack/contract.sh java-protoc)"
 
 model: venv
 	bin/botscore train --out models/baseline

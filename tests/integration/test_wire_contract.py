@@ -1,13 +1,17 @@
-"""The wire contract across languages: ``botscore-edge``, the Go edge client of
-``clients/edge`` built on the Go code generated from ``proto/``, against the real broker.
+"""The wire contract across languages, on the code generated from ``proto/``.
 
-A Go edge's WebLogs are what the feature stage reads (same messages, same partitions), the
-pipeline's ThreatScores are what a Go edge reads, and each side accepts the other's
+Go: ``botscore-edge``, the Go edge client of ``clients/edge``, against the real broker. A Go
+edge's WebLogs are what the feature stage reads (same messages, same partitions, any codec),
+the pipeline's ThreatScores are what a Go edge reads, and each side accepts the other's
 messages across a version step: an old reader a new writer's, a new reader an old one's.
+
+Java: ``java/ContractEcho.java`` here, on ``gen/java``, reads every message the pipeline
+writes and writes it back unchanged, also one of a later version (its new field kept).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 from collections.abc import Iterator
@@ -20,11 +24,15 @@ from kafka.partitioner.default import murmur2
 
 from botscore.clock import now_ms
 from botscore.errors import InvalidMessage
+from botscore.model.features import CATALOG
 from botscore.settings import KafkaSettings
+from botscore.v1.dead_letter_pb2 import DeadLetter
 from botscore.v1.threat_score_pb2 import ThreatScore
+from botscore.v1.user_features_pb2 import UserFeatures
 from botscore.v1.web_log_pb2 import TLS_FINGERPRINT_CONTRADICTS_USER_AGENT, WebLog
-from botscore.vocabulary import DeadLetterReason
-from botscore.wire.codec import decode_web_log, encode_threat_score
+from botscore.vocabulary import Component, DeadLetterReason
+from botscore.wire.codec import decode_web_log, encode_threat_score, encode_user_features
+from botscore.wire.dead_letters import DeadLetterRecord, encode_dead_letter
 from botscore.wire.records import ScoreRecord, SourceRef
 
 from .aggregation_stream import recorded_logs
@@ -41,22 +49,37 @@ from .stream import produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.contract]
 
-EDGE_SH = ROOT / "stack/go/edge.sh"
+CONTRACT_SH = ROOT / "stack/contract.sh"
+ECHO_SOURCE = Path(__file__).parent / "java" / "ContractEcho.java"
 
 
-def _script(command: str) -> Path:
+def _script(command: str) -> str:
+    """What ``stack/contract.sh command`` prints (a path, or a class path)."""
     done = subprocess.run(
-        [str(EDGE_SH), command], env=stack_env(), capture_output=True, text=True, timeout=600
+        [str(CONTRACT_SH), command], env=stack_env(), capture_output=True, text=True, timeout=600
     )
     if done.returncode != 0:
-        pytest.fail(f"stack/go/edge.sh {command} failed:\n{done.stdout}{done.stderr}")
-    return Path(done.stdout.strip())
+        pytest.fail(f"stack/contract.sh {command} failed:\n{done.stdout}{done.stderr}")
+    return done.stdout.strip()
 
 
 @pytest.fixture(scope="module")
 def edge() -> Path:
     """botscore-edge, built from this clone."""
-    return _script("build")
+    return Path(_script("edge"))
+
+
+@pytest.fixture(scope="module")
+def java_echo(tmp_path_factory) -> list[str]:
+    """The command that runs ContractEcho on gen/java, both compiled."""
+    classpath = _script("java")
+    classes = tmp_path_factory.mktemp("contract-echo")
+    subprocess.run(
+        ["javac", "-Xlint:all,-path", "-Werror", "-d", str(classes), "-cp", classpath, ECHO_SOURCE],
+        check=True,
+        timeout=120,
+    )
+    return ["java", "-cp", f"{classpath}:{classes}", "ContractEcho"]
 
 
 @pytest.fixture
@@ -145,16 +168,28 @@ def _unusual_logs() -> list[WebLog]:
     ]
 
 
-def test_go_code_generated_from_the_proto_files_is_committed(project_root, tmp_path):
-    """The committed gen/go is exactly what `make proto` generates."""
+@pytest.mark.parametrize(
+    ("language", "committed", "pattern"),
+    [("go", "gen/go", "*.pb.go"), ("java", "gen/java/src/main/java", "*.java")],
+)
+def test_code_generated_from_the_proto_files_is_committed(
+    language, committed, pattern, project_root, tmp_path
+):
+    """The committed Go and Java code is exactly what `make proto` generates."""
     generator = _load_generator(project_root)
-    generator.generate_go(tmp_path, _script("plugin"))
-    generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*.pb.go"))
-    assert len(generated) == len(list((project_root / "proto").rglob("*.proto")))
+    if language == "go":
+        generator.generate_go(tmp_path, Path(_script("go-plugin")))
+    else:
+        generator.generate_java(tmp_path, Path(_script("java-protoc")))
+    generated = {p.relative_to(tmp_path) for p in tmp_path.rglob(pattern)}
+    assert generated, "protoc made nothing"
+    assert generated == {
+        p.relative_to(project_root / committed) for p in (project_root / committed).rglob(pattern)
+    }
     stale = [
         str(rel)
-        for rel in generated
-        if (project_root / "gen/go" / rel).read_bytes() != (tmp_path / rel).read_bytes()
+        for rel in sorted(generated)
+        if (project_root / committed / rel).read_bytes() != (tmp_path / rel).read_bytes()
     ]
     assert not stale, f"run `make proto` and commit: {stale}"
 
@@ -339,3 +374,69 @@ def test_a_go_edge_refuses_bad_input_before_sending_anything(edge, topics):
     lines = {line["key"]: line for line in _scores_read_by_go(edge, topics, 2)}
     assert "error" in lines["u-bad"] and "score" not in lines["u-bad"]
     assert lines[known.user_id]["score"]["userId"] == known.user_id
+
+
+def _through_java(echo: list[str], messages: list[Message]) -> list[tuple[bytes, dict]]:
+    """Each message parsed by Java: the bytes it writes back, and its JSON."""
+    lines = "".join(
+        f"{m.DESCRIPTOR.name} {base64.b64encode(m.SerializeToString()).decode()}\n"
+        for m in messages
+    )
+    done = subprocess.run(echo, input=lines, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    echoed = []
+    for line in done.stdout.splitlines():
+        written, json_text = line.split("\t", 1)
+        assert written != "error", json_text
+        echoed.append((base64.b64decode(written), json.loads(json_text)))
+    assert len(echoed) == len(messages)
+    return echoed
+
+
+def _pipeline_messages() -> list[Message]:
+    """One of each message the pipeline writes, with values at the edges of their types."""
+    features = {name: float(i) for i, name in enumerate(CATALOG)}
+    features.update({CATALOG[0]: 0.0, CATALOG[1]: 5e-324, CATALOG[2]: -1.5e300})
+    letter = DeadLetterRecord(
+        original_value=bytes(range(256)),
+        original_key="ü".encode(),
+        reason=DeadLetterReason.UNDECODABLE,
+        detail="cut inside field 2 \N{ROBOT FACE}",
+        component=Component.AGGREGATE,
+        source=SourceRef("web-logs", 3, 2**62),
+        dead_lettered_ms=now_ms(),
+    )
+    return [
+        *recorded_logs(users=60, rate=20, duration_s=10, seed=32),
+        *_unusual_logs(),
+        UserFeatures.FromString(encode_user_features("u-\N{ROBOT FACE}", 2**53 - 1, features)),
+        *(ThreatScore.FromString(encode_threat_score(score)) for score in _scores()),
+        DeadLetter.FromString(encode_dead_letter(letter)),
+    ]
+
+
+def test_java_reads_and_writes_back_every_message_the_pipeline_writes(java_echo):
+    messages = _pipeline_messages()
+    for message, (written, as_json) in zip(
+        messages, _through_java(java_echo, messages), strict=True
+    ):
+        assert type(message).FromString(written) == message
+        assert json_format.ParseDict(as_json, type(message)()) == message
+
+
+def test_java_keeps_what_a_later_version_added(java_echo):
+    """An old reader (Java) that writes a message back keeps the field and the enum value a
+    later version added, so a new reader after it loses nothing."""
+    later = []
+    for message, package in [(WebLog, "botscore.next3"), (ThreatScore, "botscore.next4")]:
+        next_type = _next_version(message, package)
+        for i, old in enumerate(_pipeline_messages()):
+            if isinstance(old, message):
+                new = next_type.FromString(old.SerializeToString())
+                new.added_later = f"later-{i}"
+                later.append(new)
+    later[0].tls_fingerprint = 7
+    later[-1].decision = 7
+    for new, (written, as_json) in zip(later, _through_java(java_echo, later), strict=True):
+        assert type(new).FromString(written) == new
+        assert "addedLater" not in as_json
