@@ -1,7 +1,10 @@
-"""Shared fixtures: the project root, a small trained model, and measured figures."""
+"""Shared fixtures: the project root, the code generator, a small trained model, and
+measured figures."""
 
+import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from hypothesis import settings
@@ -23,6 +26,16 @@ settings.load_profile(
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return ROOT
+
+
+@pytest.fixture(scope="session")
+def proto_generator() -> ModuleType:
+    """``tools/gen_proto.py`` (what `make proto` runs), for checking the committed code."""
+    spec = importlib.util.spec_from_file_location("gen_proto", ROOT / "tools" / "gen_proto.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture(scope="session")

@@ -173,14 +173,13 @@ def _unusual_logs() -> list[WebLog]:
     [("go", "gen/go", "*.pb.go"), ("java", "gen/java/src/main/java", "*.java")],
 )
 def test_code_generated_from_the_proto_files_is_committed(
-    language, committed, pattern, project_root, tmp_path
+    language, committed, pattern, project_root, proto_generator, tmp_path
 ):
     """The committed Go and Java code is exactly what `make proto` generates."""
-    generator = _load_generator(project_root)
     if language == "go":
-        generator.generate_go(tmp_path, Path(_script("go-plugin")))
+        proto_generator.generate_go(tmp_path, Path(_script("go-plugin")))
     else:
-        generator.generate_java(tmp_path, Path(_script("java-protoc")))
+        proto_generator.generate_java(tmp_path, Path(_script("java-protoc")))
     generated = {p.relative_to(tmp_path) for p in tmp_path.rglob(pattern)}
     assert generated, "protoc made nothing"
     assert generated == {
@@ -192,16 +191,6 @@ def test_code_generated_from_the_proto_files_is_committed(
         if (project_root / committed / rel).read_bytes() != (tmp_path / rel).read_bytes()
     ]
     assert not stale, f"run `make proto` and commit: {stale}"
-
-
-def _load_generator(project_root: Path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("gen_proto", project_root / "tools/gen_proto.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_weblogs_sent_by_a_go_edge_are_what_the_feature_stage_reads(edge, topics):

@@ -1,22 +1,10 @@
 """The committed Python protobuf code is exactly what ``make proto`` generates."""
 
-import importlib.util
-
 from botscore.v1 import dead_letter_pb2, threat_score_pb2, user_features_pb2
 
 
-def _load_generator(project_root):
-    spec = importlib.util.spec_from_file_location(
-        "gen_proto", project_root / "tools" / "gen_proto.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_committed_code_matches_the_proto_files(project_root, tmp_path):
-    generator = _load_generator(project_root)
-    generator.generate(tmp_path)
+def test_committed_code_matches_the_proto_files(project_root, proto_generator, tmp_path):
+    proto_generator.generate(tmp_path)
     generated = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*_pb2.py*"))
     assert generated, "protoc produced nothing"
     stale = [
