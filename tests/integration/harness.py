@@ -45,6 +45,18 @@ def stack_env(**overrides: str) -> dict[str, str]:
     return env
 
 
+def stack_script(script: Path, command: str, timeout_s: float = 600, hint: str = "") -> str:
+    """What ``script command`` prints, stripped; the test fails with its output (and
+    ``hint``) when it fails."""
+    done = subprocess.run(
+        [str(script), command], env=stack_env(), capture_output=True, text=True, timeout=timeout_s
+    )
+    if done.returncode != 0:
+        name = script.relative_to(ROOT)
+        pytest.fail(f"`{name} {command}` failed:\n{done.stdout}{done.stderr}{hint}")
+    return done.stdout.strip()
+
+
 def stack_redis_db(db: int) -> RedisSettings:
     """Database ``db`` of the Redis the environment names (``BOTSCORE_REDIS_*``), as the
     components under test will find it: the stack's, 127.0.0.1:6379, by default."""

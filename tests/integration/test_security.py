@@ -67,7 +67,7 @@ from .harness import (
     read_topic,
     run_topics,
     sparse_run,
-    stack_env,
+    stack_script,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
@@ -96,12 +96,7 @@ MTLS_BOOTSTRAP = _listener("KAFKA_MTLS_PORT", "9097")
 
 
 def _kafka_sh(command: str) -> str:
-    found = subprocess.run(
-        [str(KAFKA_SH), command], env=stack_env(), capture_output=True, text=True, timeout=30
-    )
-    if found.returncode != 0:
-        pytest.fail(f"`kafka.sh {command}` failed: {found.stderr.strip()}\n{RESTART}")
-    return found.stdout.strip()
+    return stack_script(KAFKA_SH, command, timeout_s=30, hint=f"\n{RESTART}")
 
 
 def _require_listener(address: str) -> None:

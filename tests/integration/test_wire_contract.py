@@ -43,7 +43,7 @@ from .harness import (
     fresh_topics,
     read_topic,
     run_topics,
-    stack_env,
+    stack_script,
 )
 from .stream import produce
 
@@ -55,12 +55,7 @@ ECHO_SOURCE = Path(__file__).parent / "java" / "ContractEcho.java"
 
 def _script(command: str) -> str:
     """What ``stack/contract.sh command`` prints (a path, or a class path)."""
-    done = subprocess.run(
-        [str(CONTRACT_SH), command], env=stack_env(), capture_output=True, text=True, timeout=600
-    )
-    if done.returncode != 0:
-        pytest.fail(f"stack/contract.sh {command} failed:\n{done.stdout}{done.stderr}")
-    return done.stdout.strip()
+    return stack_script(CONTRACT_SH, command)
 
 
 @pytest.fixture(scope="module")
