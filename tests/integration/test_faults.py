@@ -1,4 +1,6 @@
-"""Nothing is lost when a bolt process, the broker or the topology dies mid-stream."""
+"""Nothing is lost when a bolt process, the broker or the topology dies mid-stream.
+
+The tests that kill one of three brokers come last: they share the brokers' start-up."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import random
 import re
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +30,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
+from botscore.aggregation.offline import final_features
 from botscore.clock import now_ms
 from botscore.model.features import CATALOG
 from botscore.model.registry import MANIFEST_NAME, ModelManifest, Thresholds
@@ -38,6 +42,14 @@ from botscore.wire.codec import decode_threat_score, encode_user_features
 from botscore.wire.dead_letters import Truncation, decode_dead_letter, truncations
 from tests.statsd import StatsdListener
 
+from .aggregation_stream import (
+    FeatureCollector,
+    agg_topics_of_a_run,
+    explainer,
+    feed,
+    feed_paced,
+    recorded_logs,
+)
 from .harness import (
     ROOT,
     committed_offsets,
@@ -338,158 +350,6 @@ def test_topology_restart_resumes_from_committed_offsets(topics, tmp_path, repor
     assert not repeated_committed, (
         f"scored again although committed before the restart ({at_stop}): {repeated_committed[:10]}"
     )
-    assert duplicated <= UNCOMMITTED_BOUND
-
-
-REPLICATED_SH = str(ROOT / "stack/kafka/replicated.sh")
-# Three JVMs starting on two busy cores, or one catching up while a topology runs, may take
-# longer than the script's 60 s default.
-SLOW_START = {"KAFKA_START_TIMEOUT": "240"}
-
-
-@pytest.fixture
-def replicated_topics(storm_on_path):
-    """A run's topics on the three brokers of ``stack/kafka/replicated.sh``, with three
-    replicas of which two must have a write before it is confirmed."""
-    _run_ok([REPLICATED_SH, "start"], **SLOW_START)
-    try:
-        bootstrap = subprocess.run(
-            [REPLICATED_SH, "bootstrap"], check=True, capture_output=True, text=True
-        ).stdout.strip()
-        brokers = KafkaSettings(
-            bootstrap_servers=bootstrap, replication_factor=3, min_insync_replicas=2
-        )
-        settings = fresh_topics(brokers)
-        yield settings
-        delete_topics(settings, run_topics(settings))
-    finally:
-        _run_ok([REPLICATED_SH, "stop"])
-
-
-def _describe(settings: KafkaSettings) -> list[dict]:
-    admin = KafkaAdminClient(**connection_config(settings))
-    try:
-        describe = partial(admin.describe_topics, run_topics(settings))
-        return retry_unreachable(describe, deadline=time.monotonic() + 60)
-    finally:
-        admin.close()
-
-
-def _group_coordinator(settings: KafkaSettings, group: str) -> int:
-    """The broker coordinating ``group``: the leader of its ``__consumer_offsets`` partition,
-    ``abs(group.hashCode()) % partitions`` with Java's ``String.hashCode``."""
-    java_hash, units = 0, group.encode("utf-16-be")  # Java strings are UTF-16 code units
-    for i in range(0, len(units), 2):
-        java_hash = (31 * java_hash + int.from_bytes(units[i : i + 2], "big")) & 0xFFFFFFFF
-    java_hash = java_hash - (1 << 32) if java_hash >= 1 << 31 else java_hash
-    admin = KafkaAdminClient(**connection_config(settings))
-    try:
-        describe = partial(admin.describe_topics, ["__consumer_offsets"])
-        [offsets] = retry_unreachable(describe, deadline=time.monotonic() + 60)
-    finally:
-        admin.close()
-    partition = abs(java_hash) % len(offsets["partitions"])
-    [leader] = [p["leader_id"] for p in offsets["partitions"] if p["partition_index"] == partition]
-    return leader
-
-
-def _leaders(settings: KafkaSettings) -> dict[tuple[str, int], int]:
-    """The broker leading each partition of the run's topics."""
-    return {
-        (t["name"], p["partition_index"]): p["leader_id"]
-        for t in _describe(settings)
-        for p in t["partitions"]
-    }
-
-
-def _wait_all_in_sync(
-    settings: KafkaSettings, replicas: int, since: float, timeout_s: float = 120
-) -> float:
-    """Seconds from ``since`` until every partition of the run's topics has ``replicas`` in
-    sync again."""
-    started = time.monotonic()
-    while True:
-        short = [
-            (t["name"], p["partition_index"], p["isr_nodes"])
-            for t in _describe(settings)
-            for p in t["partitions"]
-            if len(p["isr_nodes"]) < replicas
-        ]
-        if not short:
-            return time.monotonic() - since
-        assert time.monotonic() - started < timeout_s, f"still out of sync: {short}"
-        time.sleep(0.5)
-
-
-def _wait_led_elsewhere(
-    settings: KafkaSettings, node: int, partitions: list[tuple[str, int]], timeout_s: float = 60
-) -> float:
-    """Seconds until none of ``partitions`` is led by ``node`` any more."""
-    started = time.monotonic()
-    while True:
-        leaders = _leaders(settings)
-        still = [k for k in partitions if leaders[k] == node]
-        if not still:
-            return time.monotonic() - started
-        assert time.monotonic() - started < timeout_s, f"{still} still led by dead broker {node}"
-        time.sleep(0.2)
-
-
-def test_a_broker_of_three_killed_mid_stream_loses_nothing(
-    replicated_topics, tmp_path, report_figure
-):
-    """kill -9 of the broker coordinating the scoring group, with three replicas: the feed,
-    the topology's spout, bolts and commits, and the edge's `botscore enforce`, carry on
-    through the new leaders and coordinator, and the broker started again catches up."""
-    topics = replicated_topics
-    payloads = valid_users(STREAM, seed=34)
-    edge_group = f"{topics.scores_topic}-edge"
-    with (
-        enforcing(
-            topics,
-            edge_group,
-            tmp_path / "enforce.log",
-            BOTSCORE_REDIS_DB=str(REDIS_DB),
-            BOTSCORE_KAFKA_BOOTSTRAP_SERVERS=topics.bootstrap_servers,
-        ) as enforcer,
-        ScoreCollector(topics) as scores,
-        SupervisedTopology(
-            topics, tmp_path, BOTSCORE_KAFKA_BOOTSTRAP_SERVERS=topics.bootstrap_servers
-        ) as topology,
-        _paced(topics, payloads, scores) as feed,
-    ):
-        _wait_committed(topics, STREAM // 4)
-        leaders = _leaders(topics)
-        node = _group_coordinator(topics, scoring_group(topics))
-        led = sorted(k for k, n in leaders.items() if n == node)
-        at_fault = _committed_at_fault(topics, lambda: len(feed.sent))
-        killed_at = time.monotonic()
-        _run_ok([REPLICATED_SH, "kill", str(node)])
-        moved_s = _wait_led_elsewhere(topics, node, led)
-        # The stream goes on with two brokers for a while before the third comes back.
-        feed.wait_sent(len(feed.sent) + 2 * FEED_RATE, timeout_s=120)
-        restarted_at = time.monotonic()
-        _run_ok([REPLICATED_SH, "start", str(node)], **SLOW_START)
-        sent = feed.join()
-        scores.wait_for(lambda: scores.distinct() >= STREAM, 600, "every message scored")
-        caught_up_s = _wait_all_in_sync(topics, 3, since=restarted_at)
-        # Both consumer groups' commits reach the end: nothing is left to read again.
-        wait_committed_to_end(topics, scoring_group(topics), topics.features_topic, 300)
-        wait_committed_to_end(topics, edge_group, topics.scores_topic, 300, enforcer)
-        pause = scores.longest_pause_after(killed_at)
-        exits, deaths = topology.unplanned_exits, topology.death_report()
-        enforcer_exit = enforcer.poll()
-    fault = (
-        f"broker {node} of 3 killed, the scoring group's coordinator, leading {len(led)} "
-        "partitions of the run's topics "
-        f"({', '.join(f'{t}/{p}' for t, p in led)}), led by others {moved_s:.1f} s later, "
-        f"all in sync {caught_up_s:.1f} s after its restart (recovery: the longest pause "
-        "between scores after the kill)"
-    )
-    lost, duplicated = _report(report_figure, fault, sent, scores, pause, at_fault)
-    assert lost == 0
-    assert exits == 0, f"the topology died instead of riding out the broker's death:\n{deaths}"
-    assert enforcer_exit is None, "the enforcer died instead of riding out the broker's death"
     assert duplicated <= UNCOMMITTED_BOUND
 
 
@@ -838,3 +698,259 @@ def test_a_rebalance_across_a_broker_restart_loses_nothing(topics, tmp_path, rep
     assert member.read > 0, "the member read nothing: its partitions' records were not re-read"
     assert exits == 0, f"the topology died during the rebalance:\n{deaths}"
     assert duplicated <= 2 * IN_FLIGHT_BOUND
+
+
+REPLICATED_SH = str(ROOT / "stack/kafka/replicated.sh")
+# Three JVMs starting on two busy cores, or one catching up while a topology runs, may take
+# longer than the script's 60 s default.
+SLOW_START = {"KAFKA_START_TIMEOUT": "240"}
+
+
+@pytest.fixture(scope="module")
+def replicated_brokers(storm_on_path) -> Iterator[KafkaSettings]:
+    """The three brokers of ``stack/kafka/replicated.sh``, started once for this module's
+    tests that kill one (they come last in it, so the brokers stop when they are done):
+    topics with three replicas, of which two must have a write before it is confirmed."""
+    _run_ok([REPLICATED_SH, "start"], **SLOW_START)
+    try:
+        bootstrap = subprocess.run(
+            [REPLICATED_SH, "bootstrap"], check=True, capture_output=True, text=True
+        ).stdout.strip()
+        yield KafkaSettings(
+            bootstrap_servers=bootstrap, replication_factor=3, min_insync_replicas=2
+        )
+    finally:
+        _run_ok([REPLICATED_SH, "stop"])
+
+
+@pytest.fixture
+def replicated_topics(replicated_brokers):
+    """A run's topics on the three brokers."""
+    settings = fresh_topics(replicated_brokers)
+    yield settings
+    delete_topics(settings, run_topics(settings))
+
+
+def _describe(settings: KafkaSettings, also: tuple[str, ...] = ()) -> list[dict]:
+    admin = KafkaAdminClient(**connection_config(settings))
+    try:
+        describe = partial(admin.describe_topics, [*run_topics(settings), *also])
+        return retry_unreachable(describe, deadline=time.monotonic() + 60)
+    finally:
+        admin.close()
+
+
+def _group_coordinator(settings: KafkaSettings, group: str) -> int:
+    """The broker coordinating ``group``: the leader of its ``__consumer_offsets`` partition,
+    ``abs(group.hashCode()) % partitions`` with Java's ``String.hashCode``."""
+    java_hash, units = 0, group.encode("utf-16-be")  # Java strings are UTF-16 code units
+    for i in range(0, len(units), 2):
+        java_hash = (31 * java_hash + int.from_bytes(units[i : i + 2], "big")) & 0xFFFFFFFF
+    java_hash = java_hash - (1 << 32) if java_hash >= 1 << 31 else java_hash
+    admin = KafkaAdminClient(**connection_config(settings))
+    try:
+        describe = partial(admin.describe_topics, ["__consumer_offsets"])
+        [offsets] = retry_unreachable(describe, deadline=time.monotonic() + 60)
+    finally:
+        admin.close()
+    partition = abs(java_hash) % len(offsets["partitions"])
+    [leader] = [p["leader_id"] for p in offsets["partitions"] if p["partition_index"] == partition]
+    return leader
+
+
+def _leaders(settings: KafkaSettings, also: tuple[str, ...] = ()) -> dict[tuple[str, int], int]:
+    """The broker leading each partition of the run's topics and ``also``."""
+    return {
+        (t["name"], p["partition_index"]): p["leader_id"]
+        for t in _describe(settings, also)
+        for p in t["partitions"]
+    }
+
+
+def _wait_all_in_sync(
+    settings: KafkaSettings,
+    replicas: int,
+    since: float,
+    timeout_s: float = 120,
+    also: tuple[str, ...] = (),
+) -> float:
+    """Seconds from ``since`` until every partition of the run's topics and ``also`` has
+    ``replicas`` in sync again."""
+    started = time.monotonic()
+    while True:
+        short = [
+            (t["name"], p["partition_index"], p["isr_nodes"])
+            for t in _describe(settings, also)
+            for p in t["partitions"]
+            if len(p["isr_nodes"]) < replicas
+        ]
+        if not short:
+            return time.monotonic() - since
+        assert time.monotonic() - started < timeout_s, f"still out of sync: {short}"
+        time.sleep(0.5)
+
+
+def _wait_led_elsewhere(
+    settings: KafkaSettings,
+    node: int,
+    partitions: list[tuple[str, int]],
+    timeout_s: float = 60,
+    also: tuple[str, ...] = (),
+) -> float:
+    """Seconds until none of ``partitions`` (of the run's topics and ``also``) is led by
+    ``node`` any more."""
+    started = time.monotonic()
+    while True:
+        leaders = _leaders(settings, also)
+        still = [k for k in partitions if leaders[k] == node]
+        if not still:
+            return time.monotonic() - started
+        assert time.monotonic() - started < timeout_s, f"{still} still led by dead broker {node}"
+        time.sleep(0.2)
+
+
+def test_a_broker_of_three_killed_mid_stream_loses_nothing(
+    replicated_topics, tmp_path, report_figure
+):
+    """kill -9 of the broker coordinating the scoring group, with three replicas: the feed,
+    the topology's spout, bolts and commits, and the edge's `botscore enforce`, carry on
+    through the new leaders and coordinator, and the broker started again catches up."""
+    topics = replicated_topics
+    payloads = valid_users(STREAM, seed=34)
+    edge_group = f"{topics.scores_topic}-edge"
+    with (
+        enforcing(
+            topics,
+            edge_group,
+            tmp_path / "enforce.log",
+            BOTSCORE_REDIS_DB=str(REDIS_DB),
+            BOTSCORE_KAFKA_BOOTSTRAP_SERVERS=topics.bootstrap_servers,
+        ) as enforcer,
+        ScoreCollector(topics) as scores,
+        SupervisedTopology(
+            topics, tmp_path, BOTSCORE_KAFKA_BOOTSTRAP_SERVERS=topics.bootstrap_servers
+        ) as topology,
+        _paced(topics, payloads, scores) as feed,
+    ):
+        _wait_committed(topics, STREAM // 4)
+        leaders = _leaders(topics)
+        node = _group_coordinator(topics, scoring_group(topics))
+        led = sorted(k for k, n in leaders.items() if n == node)
+        at_fault = _committed_at_fault(topics, lambda: len(feed.sent))
+        killed_at = time.monotonic()
+        _run_ok([REPLICATED_SH, "kill", str(node)])
+        moved_s = _wait_led_elsewhere(topics, node, led)
+        # The stream goes on with two brokers for a while before the third comes back.
+        feed.wait_sent(len(feed.sent) + 2 * FEED_RATE, timeout_s=120)
+        restarted_at = time.monotonic()
+        _run_ok([REPLICATED_SH, "start", str(node)], **SLOW_START)
+        sent = feed.join()
+        scores.wait_for(lambda: scores.distinct() >= STREAM, 600, "every message scored")
+        caught_up_s = _wait_all_in_sync(topics, 3, since=restarted_at)
+        # Both consumer groups' commits reach the end: nothing is left to read again.
+        wait_committed_to_end(topics, scoring_group(topics), topics.features_topic, 300)
+        wait_committed_to_end(topics, edge_group, topics.scores_topic, 300, enforcer)
+        pause = scores.longest_pause_after(killed_at)
+        exits, deaths = topology.unplanned_exits, topology.death_report()
+        enforcer_exit = enforcer.poll()
+    fault = (
+        f"broker {node} of 3 killed, the scoring group's coordinator, leading {len(led)} "
+        "partitions of the run's topics "
+        f"({', '.join(f'{t}/{p}' for t, p in led)}), led by others {moved_s:.1f} s later, "
+        f"all in sync {caught_up_s:.1f} s after its restart (recovery: the longest pause "
+        "between scores after the kill)"
+    )
+    lost, duplicated = _report(report_figure, fault, sent, scores, pause, at_fault)
+    assert lost == 0
+    assert exits == 0, f"the topology died instead of riding out the broker's death:\n{deaths}"
+    assert enforcer_exit is None, "the enforcer died instead of riding out the broker's death"
+    assert duplicated <= UNCOMMITTED_BOUND
+
+
+@pytest.mark.aggregation
+def test_a_broker_of_three_killed_under_the_aggregation_loses_nothing(
+    replicated_brokers, tmp_path, report_figure
+):
+    """kill -9 of the broker coordinating the aggregation group, with three replicas, while
+    WebLogs arrive: the spouts' reads and commits (under the state's generation) and the
+    publications go on through the new leaders and coordinator; every request is counted
+    once (the features equal offline) and the broker started again catches up."""
+    logs = recorded_logs(users=500, rate=40, duration_s=750, seed=27)
+    expected = final_features(logs)
+    half = len(logs) // 2
+    with (
+        agg_topics_of_a_run(replicated_brokers, REDIS_DB) as topics,
+        empty_redis_db(REDIS_DB) as client,
+        FeatureCollector(topics.kafka) as features,
+    ):
+        feed(topics, logs[:half])
+        with SupervisedTopology(
+            topics.kafka,
+            tmp_path,
+            "aggregation",
+            **topics.env(),
+            BOTSCORE_KAFKA_BOOTSTRAP_SERVERS=topics.kafka.bootstrap_servers,
+        ) as topology:
+            deadline = time.monotonic() + 180
+            while features.total < 200:
+                assert time.monotonic() < deadline, "no features published before the fault"
+                time.sleep(0.2)
+            sender_errors: list[BaseException] = []
+
+            def send_the_rest() -> None:
+                try:
+                    feed_paced(topics, logs[half:])
+                except BaseException as exc:  # the test fails on it below
+                    sender_errors.append(exc)
+
+            sender = threading.Thread(target=send_the_rest)
+            sender.start()
+            node = _group_coordinator(topics.kafka, topics.group)
+            leaders = _leaders(topics.kafka, (topics.web_logs,))
+            led = sorted(k for k, n in leaders.items() if n == node)
+            committed = committed_offsets(topics.kafka, topics.group, topics.web_logs)
+            while not sum(committed.values()):
+                assert time.monotonic() < deadline + 60, "nothing committed before the fault"
+                time.sleep(0.1)
+                committed = committed_offsets(topics.kafka, topics.group, topics.web_logs)
+            _run_ok([REPLICATED_SH, "kill", str(node)])
+            killed_at = time.monotonic()
+            moved_s = _wait_led_elsewhere(topics.kafka, node, led, also=(topics.web_logs,))
+            sender.join(300)
+            assert not sender.is_alive(), "the second half of the WebLogs was not sent in 300 s"
+            assert not sender_errors, f"sending the second half failed: {sender_errors[0]!r}"
+            # The broker comes back while the topology catches up on two.
+            restarted_at = time.monotonic()
+            restart_errors: list[BaseException] = []
+
+            def start_again() -> None:
+                try:
+                    _run_ok([REPLICATED_SH, "start", str(node)], **SLOW_START)
+                except BaseException as exc:  # the test fails on it below
+                    restart_errors.append(exc)
+
+            restart = threading.Thread(target=start_again)
+            restart.start()
+            features.wait_until_equal(expected, 420, None, explainer(topics, client))
+            equal_s = time.monotonic() - killed_at
+            restart.join(300)
+            assert not restart.is_alive(), f"broker {node} did not start again in 300 s"
+            assert not restart_errors, f"broker {node} did not start again: {restart_errors[0]}"
+            caught_up_s = _wait_all_in_sync(
+                topics.kafka, 3, since=restarted_at, also=(topics.web_logs,)
+            )
+            ends = wait_committed_to_end(topics.kafka, topics.group, topics.web_logs, 120)
+            exits, deaths = topology.unplanned_exits, topology.death_report()
+        letters = read_topic(topics.kafka, topics.kafka.dead_letter_topic)
+
+    report_figure(
+        f"aggregation, broker {node} of 3 killed, the aggregation group's coordinator, with "
+        f"{sum(committed.values())} of {len(logs)} WebLogs committed and the rest arriving; "
+        f"its {len(led)} partitions led by others {moved_s:.1f} s later; all "
+        f"{len(expected)} users' features equal offline {equal_s:.0f} s after the kill; "
+        f"all in sync {caught_up_s:.1f} s after its restart"
+    )
+    assert 0 < sum(committed.values()) < len(logs), committed
+    assert sum(ends.values()) == len(logs)
+    assert exits == 0, f"the topology died instead of riding out the broker's death:\n{deaths}"
+    assert letters == [], [decode_dead_letter(r.value).reason for r in letters]
