@@ -57,6 +57,26 @@ def stack_script(script: Path, command: str, timeout_s: float = 600, hint: str =
     return done.stdout.strip()
 
 
+def botscore_cli(
+    settings: KafkaSettings, *args: str, timeout_s: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """``bin/botscore args`` as an operator runs it, on ``settings``' broker and topics."""
+    env = stack_env(
+        BOTSCORE_KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers,
+        BOTSCORE_KAFKA_FEATURES_TOPIC=settings.features_topic,
+        BOTSCORE_KAFKA_SCORES_TOPIC=settings.scores_topic,
+        BOTSCORE_KAFKA_DEAD_LETTER_TOPIC=settings.dead_letter_topic,
+    )
+    return subprocess.run(
+        ["bin/botscore", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+
+
 def stack_redis_db(db: int) -> RedisSettings:
     """Database ``db`` of the Redis the environment names (``BOTSCORE_REDIS_*``), as the
     components under test will find it: the stack's, 127.0.0.1:6379, by default."""

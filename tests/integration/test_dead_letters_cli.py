@@ -18,13 +18,12 @@ from botscore.wire.dead_letters import DeadLetterRecord, encode_dead_letter, fit
 from botscore.wire.records import SourceRef
 
 from .harness import (
-    ROOT,
+    botscore_cli,
     delete_topics,
     fresh_topics,
     new_run_id,
     read_topic,
     run_topics,
-    stack_env,
 )
 from .stream import produce
 
@@ -47,18 +46,7 @@ def _letter(value: bytes, reason: str, topic: str, offset: int) -> DeadLetterRec
 
 
 def _botscore(settings: KafkaSettings, *args: str) -> subprocess.CompletedProcess[str]:
-    env = stack_env(
-        BOTSCORE_KAFKA_BOOTSTRAP_SERVERS=settings.bootstrap_servers,
-        BOTSCORE_KAFKA_DEAD_LETTER_TOPIC=settings.dead_letter_topic,
-    )
-    return subprocess.run(
-        ["bin/botscore", "dead-letters", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return botscore_cli(settings, "dead-letters", *args)
 
 
 def test_list_then_replay_sends_each_original_home_once(letters_topics):

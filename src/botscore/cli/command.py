@@ -12,6 +12,7 @@ import math
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from types import FrameType
 from typing import Protocol, TypeAlias
 
@@ -22,6 +23,7 @@ __all__ = [
     "Handler",
     "Subparsers",
     "at_least_one",
+    "instant_ms",
     "not_negative",
     "port",
     "seconds",
@@ -84,6 +86,23 @@ def seconds(text: str) -> float:
     if not math.isfinite(value) or value <= 0:
         raise argparse.ArgumentTypeError(f"must be a finite number of seconds above 0, not {text}")
     return value
+
+
+def instant_ms(text: str) -> int:
+    """A moment: ISO 8601 (``2026-12-04T10:00``, UTC unless it names an offset) or
+    milliseconds since the epoch; returned as milliseconds since the epoch."""
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"must be an ISO 8601 time (2026-12-04T10:00) or milliseconds since the epoch, "
+            f"not {text!r}"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return round(moment.timestamp() * 1000)
 
 
 @contextmanager

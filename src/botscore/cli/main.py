@@ -14,6 +14,7 @@ import redis
 from kafka.errors import KafkaError
 
 from botscore.cli import (
+    backfill,
     datadog,
     dead_letters,
     enforce,
@@ -43,7 +44,7 @@ __all__ = [
 
 DESCRIPTION = (
     "The ``botscore`` command: tools around the topology (topics, sample feed, watch, train, "
-    "evaluate, models)."
+    "evaluate, models, backfill)."
 )
 
 COMMANDS: tuple[Command, ...] = (
@@ -56,6 +57,7 @@ COMMANDS: tuple[Command, ...] = (
     train,
     evaluate,
     models,
+    backfill,
     datadog,
     storm,
     top,

@@ -15,7 +15,14 @@ from kafka import TopicPartition
 
 from botscore.errors import TopicMissing
 
-__all__ = ["AssignableConsumer", "StartAt", "assign_topic", "read_to_end"]
+__all__ = [
+    "AssignableConsumer",
+    "StartAt",
+    "TimedConsumer",
+    "assign_topic",
+    "read_between",
+    "read_to_end",
+]
 
 POLL_TIMEOUT_MS = 1000
 # Empty polls in a row after which read_to_end asks for the end offsets again.
@@ -49,6 +56,14 @@ class AssignableConsumer(Protocol):
     def seek(self, partition: TopicPartition, offset: int) -> None: ...
 
     def poll(self, timeout_ms: int = ...) -> Mapping[TopicPartition, list[Any]]: ...
+
+
+class TimedConsumer(AssignableConsumer, Protocol):
+    """An ``AssignableConsumer`` that also finds offsets by time."""
+
+    def offsets_for_times(
+        self, timestamps: Mapping[TopicPartition, int]
+    ) -> Mapping[TopicPartition, Any]: ...
 
 
 def assign_topic(
@@ -98,6 +113,33 @@ def read_to_end(
     if last is not None:
         for tp in assigned:
             consumer.seek(tp, max(consumer.position(tp), end[tp] - last))
+    yield from _read_until(consumer, assigned, end)
+
+
+def read_between(
+    consumer: TimedConsumer, topic: str, since_ms: int, until_ms: int
+) -> Iterator[Any]:
+    """Yield ``topic``'s records written from ``since_ms`` to before ``until_ms`` (by their
+    Kafka timestamps), partition by partition in offset order, then stop.
+
+    A partition's range runs from its first record at or after ``since_ms`` to its first at
+    or after ``until_ms`` (or its end when reading starts, if it has none so late).
+    """
+    assigned = assign_topic(consumer, topic, start=StartAt.END)
+    end = dict(consumer.end_offsets(assigned))
+    starts = consumer.offsets_for_times({tp: since_ms for tp in assigned})
+    stops = consumer.offsets_for_times({tp: until_ms for tp in assigned})
+    for tp in assigned:
+        stop = stops.get(tp)
+        end[tp] = stop.offset if stop is not None else end[tp]
+        start = starts.get(tp)
+        consumer.seek(tp, start.offset if start is not None else end[tp])
+    yield from _read_until(consumer, assigned, end)
+
+
+def _read_until(
+    consumer: AssignableConsumer, assigned: list[TopicPartition], end: dict[TopicPartition, int]
+) -> Iterator[Any]:
     remaining = {tp for tp in assigned if consumer.position(tp) < end[tp]}
     idle = 0
     while remaining:

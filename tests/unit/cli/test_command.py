@@ -1,10 +1,16 @@
-"""SIGTERM as Ctrl-C: the first stops the command's work, later ones cannot cut its output."""
+"""SIGTERM as Ctrl-C: the first stops the command's work, later ones cannot cut its output;
+moments given on the command line."""
 
+import argparse
 import os
 import signal
 import subprocess
 import sys
 import textwrap
+
+import pytest
+
+from botscore.cli.command import instant_ms
 
 
 def test_a_second_sigterm_does_not_stop_the_final_output(project_root):
@@ -41,3 +47,23 @@ def test_without_a_sigterm_the_previous_handler_comes_back():
     with sigterm_as_ctrl_c():
         assert signal.getsignal(signal.SIGTERM) is not before
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("1796256000000", 1_796_256_000_000),
+        ("2026-12-04T10:00", 1_796_378_400_000),
+        ("2026-12-04T10:00:00+00:00", 1_796_378_400_000),
+        ("2026-12-04T11:00:00+01:00", 1_796_378_400_000),
+        ("2026-12-04T10:00:00.250Z", 1_796_378_400_250),
+    ],
+)
+def test_instant_ms_reads_iso_times_as_utc_and_milliseconds(text, expected):
+    assert instant_ms(text) == expected
+
+
+@pytest.mark.parametrize("text", ["yesterday", "-5", "2026-13-01", ""])
+def test_instant_ms_refuses_anything_else_naming_the_forms(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="ISO 8601"):
+        instant_ms(text)

@@ -68,9 +68,16 @@ class FakeConsumer:
         self.polls = 0
         self.closed = False
 
-    def append(self, topic: str, partition: int, value: bytes, key: bytes | None = None) -> None:
+    def append(
+        self,
+        topic: str,
+        partition: int,
+        value: bytes,
+        key: bytes | None = None,
+        timestamp: int = 0,
+    ) -> None:
         log = self.logs.setdefault(TopicPartition(topic, partition), [])
-        log.append(record(topic, partition, len(log), value, key))
+        log.append(record(topic, partition, len(log), value, key, timestamp))
 
     def partitions_for_topic(self, topic: str) -> set[int]:
         return {tp.partition for tp in self.logs if tp.topic == topic}
@@ -92,6 +99,18 @@ class FakeConsumer:
 
     def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
         return {tp: len(self.logs[tp]) for tp in partitions}
+
+    def offsets_for_times(
+        self, timestamps: dict[TopicPartition, int]
+    ) -> dict[TopicPartition, OffsetAndTimestamp | None]:
+        """The first record at or after each time, by the records' timestamps."""
+        found: dict[TopicPartition, OffsetAndTimestamp | None] = {}
+        for tp, time_ms in timestamps.items():
+            later = [r for r in self.logs[tp] if r.timestamp >= time_ms]
+            found[tp] = (
+                OffsetAndTimestamp(later[0].offset, later[0].timestamp, -1) if later else None
+            )
+        return found
 
     def position(self, tp: TopicPartition) -> int:
         if tp not in self.positions:

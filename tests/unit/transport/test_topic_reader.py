@@ -4,7 +4,13 @@ import pytest
 from kafka import TopicPartition
 
 from botscore.errors import BotscoreError, TopicMissing
-from botscore.transport.topic_reader import IDLE_POLLS, StartAt, assign_topic, read_to_end
+from botscore.transport.topic_reader import (
+    IDLE_POLLS,
+    StartAt,
+    assign_topic,
+    read_between,
+    read_to_end,
+)
 
 from .kafka_fakes import FakeConsumer
 
@@ -123,3 +129,15 @@ def test_a_log_that_moved_back_under_the_reader_ends_the_read_at_its_new_end():
     consumer.on_poll = recreate
     assert [r.value for r in read_to_end(consumer, T)] == [b"a", b"b"]
     assert consumer.polls == 1 + IDLE_POLLS
+
+
+def test_read_between_takes_each_partition_from_since_to_before_until():
+    """From a partition's first record at or after ``since`` to before its first at or after
+    ``until``: none when all are older, to its end when none is as late as ``until``."""
+    consumer = FakeConsumer({T: {3: []}})
+    times = {0: [100, 200, 300, 400], 1: [50, 60], 2: [250, 500], 4: [300, 350]}
+    for partition, stamps in times.items():
+        for stamp in stamps:
+            consumer.append(T, partition, b"v", timestamp=stamp)
+    read = [(r.partition, r.timestamp) for r in read_between(consumer, T, 200, 400)]
+    assert sorted(read) == [(0, 200), (0, 300), (2, 250), (4, 300), (4, 350)]

@@ -1,0 +1,68 @@
+"""Re-scoring records as the classifier would: batches of consecutive valid messages of one
+partition, each score naming its source, what cannot be scored counted by reason."""
+
+from collections import namedtuple
+
+from botscore.model.backfill import BackfillResult, rescore
+from botscore.model.registry import load_model
+from botscore.model.sample_users import sample_users
+from botscore.model.scoring import score_batch
+from botscore.wire.codec import encode_user_features
+from botscore.wire.records import FeatureBatch
+
+Record = namedtuple("Record", "topic partition offset value")
+
+
+def _valid(partition, offset, user):
+    value = encode_user_features(user.user_id, 1000 + offset, user.features)
+    return Record("features", partition, offset, value)
+
+
+def test_batches_hold_consecutive_valid_messages_of_one_partition(small_model_dir, monkeypatch):
+    model = load_model(small_model_dir)
+    users = list(sample_users(7, seed=5))
+    records = [
+        _valid(0, 10, users[0]),
+        _valid(1, 3, users[1]),
+        _valid(0, 11, users[2]),
+        Record("features", 0, 12, b"\x07garbage"),
+        _valid(0, 13, users[3]),
+        _valid(1, 4, users[4]),
+        _valid(1, 5, users[5]),
+        Record("features", 1, 6, encode_user_features("u-missing", 1, {"nothing": 1.0})),
+        _valid(0, 14, users[6]),
+    ]
+    batches = []
+    real = score_batch
+
+    def recording(model, batch, scored_time_ms):
+        batches.append((batch.partition, batch.offsets))
+        return real(model, batch, scored_time_ms)
+
+    monkeypatch.setattr("botscore.model.backfill.score_batch", recording)
+    result = BackfillResult()
+    scores = list(rescore(records, model, scored_time_ms=99, batch_size=2, result=result))
+
+    # batch_size 2 ends three batches; the message at 1/6 that cannot be scored ends
+    # partition 1's [5] (a batch never spans a gap), and the end of the records none.
+    assert batches == [(0, [10, 11]), (1, [3, 4]), (1, [5]), (0, [13, 14])]
+    assert result.read == 9
+    assert result.invalid == {"undecodable": 1, "missing_feature": 1}
+    valid = [r for r in records if r.offset not in (12, 6)]
+    assert sorted((s.source.partition, s.source.offset) for s in scores) == sorted(
+        (r.partition, r.offset) for r in valid
+    )
+    by_source = {(s.source.partition, s.source.offset): s for s in scores}
+    for record, user in zip(valid, [users[i] for i in (0, 1, 2, 3, 4, 5, 6)], strict=True):
+        score = by_source[(record.partition, record.offset)]
+        alone = FeatureBatch(
+            [user.user_id],
+            [1000 + record.offset],
+            [[user.features[n] for n in model.manifest.feature_names]],
+            [1],
+            "features",
+            record.partition,
+            [record.offset],
+        )
+        [expected] = real(model, alone, 99).records()
+        assert score == expected
