@@ -85,6 +85,7 @@ cluster-status:
 down:
 	rc=0; \
 	stack/storm/cluster.sh stop || rc=1; \
+	stack/nginx/nginx.sh stop || rc=1; \
 	stack/kafka/replicated.sh stop || rc=1; \
 	stack/kafka/kafka.sh stop || rc=1; \
 	stack/redis/redis.sh stop || rc=1; \

@@ -35,6 +35,7 @@ cleanup() {
   trap - EXIT INT TERM
   for pid in "${pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true; done
   wait 2>/dev/null || true
+  stack/nginx/nginx.sh stop >/dev/null || true
   echo
   echo "stopped; services are still up (make down stops them); logs in $logs"
 }
@@ -72,6 +73,19 @@ start_topology scoring
 echo "enforcement: botscore enforce (log: $logs/enforce.log)"
 setsid botscore enforce >"$logs/enforce.log" 2>&1 &
 pids+=($!)
+# A real edge beside the simulated one, on the same topics and Redis: nginx in front of a
+# demo shop, asking the gate about every request, its access log shipped to Kafka.
+secret_file=$state_dir/edge-secret
+[[ -s $secret_file ]] || (umask 077 && openssl rand -hex 32 >"$secret_file")
+BOTSCORE_EDGE_SECRET=${BOTSCORE_EDGE_SECRET:-$(<"$secret_file")}
+BOTSCORE_EDGE_ACCESS_LOG=${BOTSCORE_EDGE_ACCESS_LOG:-$state_dir/nginx/access.log}
+export BOTSCORE_EDGE_SECRET BOTSCORE_EDGE_ACCESS_LOG
+setsid botscore edge gate >"$logs/edge-gate.log" 2>&1 &
+pids+=($!)
+setsid botscore edge ship >"$logs/edge-ship.log" 2>&1 &
+pids+=($!)
+stack/nginx/nginx.sh start
+echo "real edge: http://127.0.0.1:${EDGE_PORT:-8080}/ (try curl; logs: $logs/edge-gate.log, $logs/edge-ship.log)"
 # The components send their metrics to UDP 127.0.0.1:8125 (config.json's statsd_port):
 # `botscore top` shows them, unless a DogStatsD agent already listens there.
 statsd_port=${BOTSCORE_METRICS_STATSD_PORT:-8125}

@@ -2,7 +2,8 @@
 # Install the Debian packages the stack needs, only when something is missing.
 # Java 17 and Maven come with the machine; Leiningen, Redis, protoc, openssl (the local
 # broker's certificates and keys), docker-compose (its `config` validates docker-compose.yml
-# in the unit tests, no Docker engine needed), python3's venv, procps and iproute2 from Debian.
+# in the unit tests, no Docker engine needed), nginx (the real edge), python3's venv, procps
+# and iproute2 from Debian.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -24,6 +25,8 @@ elif ! python3 -c 'import ensurepip' 2>/dev/null; then
   missing+=("python$(python3 -c 'import sys; print("%d.%d" % sys.version_info[:2])')-venv")
 fi
 command -v docker-compose >/dev/null || missing+=(docker-compose)
+# The real edge's web server (stack/nginx); Debian puts it in /usr/sbin.
+{ command -v nginx || [[ -x /usr/sbin/nginx ]]; } >/dev/null || missing+=(nginx)
 # The scripts tell their daemons by command line (ps, pgrep) and name a port's owner (ss);
 # slim images have neither.
 { command -v ps && command -v pgrep; } >/dev/null || missing+=(procps)
@@ -40,6 +43,11 @@ if ((${#missing[@]})); then
     say "the redis-server package started Debian's Redis service on 6379: systemctl disable --now redis-server"
     out=$("${sudo[@]}" systemctl disable --now redis-server 2>&1) ||
       die "systemctl disable --now redis-server failed: $out"
+  fi
+  # nginx's package starts Debian's nginx on port 80 likewise; the edge's is stack/nginx's.
+  if [[ " ${missing[*]} " == *" nginx "* && -d /run/systemd/system ]]; then
+    out=$("${sudo[@]}" systemctl disable --now nginx 2>&1) ||
+      die "systemctl disable --now nginx failed: $out"
   fi
 fi
 

@@ -27,6 +27,7 @@ from botscore.errors import ConfigError
 
 __all__ = [
     "AggregationSettings",
+    "EdgeSettings",
     "EnforcementSettings",
     "KafkaSettings",
     "Limits",
@@ -486,6 +487,46 @@ class EnforcementSettings:
 
 
 @dataclass(frozen=True)
+class EdgeSettings:
+    """A web server in front of a site (``stack/nginx``), its gate and its log shipper."""
+
+    gate_port: int = field(
+        default=8181,
+        metadata={
+            "doc": "loopback port of `botscore edge gate`, which nginx asks about every request",
+            "limits": PORT,
+        },
+    )
+    decision_cache_ms: int = field(
+        default=1000,
+        metadata={
+            "doc": "the gate's answers about a user are at most this old (one Redis read per "
+            "period for all users seen in it)",
+            "limits": POSITIVE,
+        },
+    )
+    access_log: str = field(
+        default="/var/log/nginx/botscore-access.log",
+        metadata={
+            "doc": "nginx's access log in the `botscore` format, which `botscore edge ship` "
+            "sends to `aggregation.web_logs_topic` (its position in `<file>.shipped`)",
+            "limits": NAME,
+        },
+    )
+    datacenter_networks: str = field(
+        default="",
+        metadata={"doc": "comma-separated address ranges (CIDR) the edge marks `ip_is_datacenter`"},
+    )
+    secret: Secret = field(
+        default=NO_SECRET,
+        metadata={
+            "doc": "key of the edge's signed cookies (at least 32 bytes; the same on every "
+            "edge server of a site)"
+        },
+    )
+
+
+@dataclass(frozen=True)
 class MetricsSettings:
     statsd_host: str = field(
         default="127.0.0.1", metadata={"doc": "DogStatsD agent host", "limits": NAME}
@@ -505,6 +546,7 @@ class Settings:
     redis: RedisSettings = field(default_factory=RedisSettings)
     aggregation: AggregationSettings = field(default_factory=AggregationSettings)
     enforcement: EnforcementSettings = field(default_factory=EnforcementSettings)
+    edge: EdgeSettings = field(default_factory=EdgeSettings)
 
     def __post_init__(self) -> None:
         # A request stamped ahead moves its user's windows, and so every later score of the
@@ -548,6 +590,7 @@ _SECTIONS: dict[str, type[Any]] = {
     "scoring": ScoringSettings,
     "aggregation": AggregationSettings,
     "enforcement": EnforcementSettings,
+    "edge": EdgeSettings,
     "redis": RedisSettings,
     "metrics": MetricsSettings,
 }

@@ -60,7 +60,8 @@ class Component(StrEnum):
     SCORE_PRODUCER = "score_producer"
     SHADOW_PRODUCER = "shadow_producer"
     ENFORCER = "enforcer"
-    EDGE = "edge"  # where decisions are applied: the simulator here, a web server in production
+    EDGE = "edge"  # where decisions are applied: the simulator, or nginx's gate (`botscore edge`)
+    LOG_SHIPPER = "log_shipper"  # nginx's access log onto the web-logs topic
     STORM = "storm"  # `botscore storm --send`: Nimbus's figures, for want of the Storm UI
     SIMULATOR = "simulator"
     FEED = "feed"

@@ -45,11 +45,21 @@ def stack_env(**overrides: str) -> dict[str, str]:
     return env
 
 
-def stack_script(script: Path, command: str, timeout_s: float = 600, hint: str = "") -> str:
+def stack_script(
+    script: Path,
+    command: str,
+    timeout_s: float = 600,
+    hint: str = "",
+    env: dict[str, str] | None = None,
+) -> str:
     """What ``script command`` prints, stripped; the test fails with its output (and
-    ``hint``) when it fails."""
+    ``hint``) when it fails. ``env`` replaces ``stack_env()`` (a state folder, ports)."""
     done = subprocess.run(
-        [str(script), command], env=stack_env(), capture_output=True, text=True, timeout=timeout_s
+        [str(script), command],
+        env=stack_env() if env is None else env,
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
     )
     if done.returncode != 0:
         name = script.relative_to(ROOT)

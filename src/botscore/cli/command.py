@@ -8,15 +8,19 @@ status. Commands print; the library functions they call return values.
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import signal
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Protocol, TypeAlias
 
+from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import Settings
+from botscore.vocabulary import Component
 
 __all__ = [
     "Command",
@@ -27,7 +31,9 @@ __all__ = [
     "not_negative",
     "port",
     "seconds",
+    "service_logs",
     "sigterm_as_ctrl_c",
+    "stop_on_signals",
 ]
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -127,3 +133,28 @@ def sigterm_as_ctrl_c() -> Iterator[None]:
     finally:
         if not received:
             signal.signal(signal.SIGTERM, previous)
+
+
+def service_logs(component: Component) -> None:
+    """A long-running command's log: timestamped lines on stderr, tagged with its component."""
+    handler = logging.StreamHandler()  # stderr
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    tag_logs(handler, [f"component:{component}"])
+    # (a no-op where logging is already set up, as under pytest)
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    # The client's own connection chatter; its warnings and errors still show.
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGINT and SIGTERM set ``stop``, for the service to finish its work and return; a
+    second one gives up on a clean stop (``KeyboardInterrupt``)."""
+
+    def request_stop(signum: int, _frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        logging.getLogger(__name__).info("%s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import logging
-import signal
 import threading
 
-from botscore.cli.command import Subparsers
+from botscore.cli.command import Subparsers, service_logs, stop_on_signals
 from botscore.enforcement.consumer import run_enforcer
-from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import Settings
 from botscore.vocabulary import Component
 
@@ -24,22 +21,8 @@ def add_parser(subparsers: Subparsers) -> None:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    handler = logging.StreamHandler()  # stderr
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    tag_logs(handler, [f"component:{Component.ENFORCER}"])
-    # (a no-op where logging is already set up, as under pytest)
-    logging.basicConfig(level=logging.INFO, handlers=[handler])
-    # The client's own connection chatter; its warnings and errors still show.
-    logging.getLogger("kafka").setLevel(logging.WARNING)
+    service_logs(Component.ENFORCER)
     stop = threading.Event()
-
-    def request_stop(signum: int, _frame: object) -> None:
-        if stop.is_set():  # a second Ctrl-C: give up on a clean stop
-            raise KeyboardInterrupt
-        logging.getLogger(__name__).info("%s: stopping", signal.Signals(signum).name)
-        stop.set()
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    stop_on_signals(stop)
     run_enforcer(settings, stop)
     return 0

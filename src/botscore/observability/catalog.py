@@ -232,6 +232,24 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
             "applying it (the whole loop's latency)",
             ("decision",),
         ),
+        "requests": MetricSpec(
+            Kind.COUNT,
+            "requests the gate answered for nginx, by the user's decision and the HTTP status "
+            "(204 served, 401 challenged, 403 blocked)",
+            ("decision", "answer"),
+        ),
+    },
+    Component.LOG_SHIPPER: {
+        "lines": MetricSpec(
+            Kind.COUNT,
+            "access-log lines, by outcome: sent, blocked (not sent) or refused (with a reason)",
+            ("outcome", "reason"),
+        ),
+        "unshipped_bytes": MetricSpec(
+            Kind.GAUGE,
+            "bytes of the access log written but not yet confirmed by Kafka (grows while "
+            "the broker is away or the shipper falls behind)",
+        ),
     },
     Component.ENFORCER: {
         "scores": MetricSpec(Kind.COUNT, "threat scores read, by what was done", ("outcome",)),

@@ -26,14 +26,13 @@ from botscore.simulator.spec import SimulationSpec, check_duration, check_rate, 
 from botscore.simulator.stats import SimulationStats
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.vocabulary import Decision
+from botscore.wire.codec import WEB_LOG_SCHEMA_VERSION
 
 __all__ = [
-    "WEB_LOG_SCHEMA_VERSION",
     "TrafficGenerator",
     "always_allow",
 ]
 
-WEB_LOG_SCHEMA_VERSION = 1
 SITE = "https://shop.example.com"
 EXTERNAL_REFERRERS = ("https://search.example.org/", "https://social.example.net/")
 CATALOGUE_SIZE = 50_000

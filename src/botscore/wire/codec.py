@@ -34,6 +34,7 @@ __all__ = [
     "QUOTE_CHARS",
     "SUPPORTED_SCHEMA_VERSIONS",
     "UNSPECIFIED_DECISION",
+    "WEB_LOG_SCHEMA_VERSION",
     "FeatureRow",
     "decode_feature_row",
     "decode_threat_score",
@@ -48,6 +49,8 @@ __all__ = [
 ]
 
 SUPPORTED_SCHEMA_VERSIONS = frozenset({1})
+# What an edge writes into ``schema_version`` today.
+WEB_LOG_SCHEMA_VERSION = 1
 
 # A user id names Redis keys and keys Kafka records; a request id is a Redis set member.
 MAX_USER_ID_BYTES = 256

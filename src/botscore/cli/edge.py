@@ -1,0 +1,72 @@
+"""``botscore edge gate|ship``: the two processes beside nginx, each until Ctrl-C.
+
+``gate`` answers nginx's ``auth_request`` for every request (``web_edge.gate``); ``ship``
+sends nginx's access log to the web-logs topic (``web_edge.log_shipper``).
+``stack/nginx/nginx.sh`` starts nginx configured for both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import threading
+
+from botscore.cli.command import Subparsers, service_logs, stop_on_signals
+from botscore.enforcement.edge import EdgeDecisions
+from botscore.errors import ConfigError
+from botscore.metrics import Metrics
+from botscore.settings import Settings, env_var
+from botscore.transport.redis_client import create_redis
+from botscore.vocabulary import Component
+from botscore.web_edge.gate import Gate, GateServer
+from botscore.web_edge.identity import EdgeKeys
+from botscore.web_edge.log_shipper import ship_access_log
+
+__all__ = ["add_parser", "run"]
+
+log = logging.getLogger(__name__)
+
+
+def add_parser(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser(
+        "edge", help="nginx's gate (decisions per request) or its log shipper, until Ctrl-C"
+    )
+    parser.add_argument(
+        "process",
+        choices=("gate", "ship"),
+        help="gate: answer nginx's auth_request from Redis's decisions; ship: send nginx's "
+        "access log to the web-logs topic",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(settings: Settings, args: argparse.Namespace) -> int:
+    stop = threading.Event()
+    if args.process == "ship":
+        service_logs(Component.LOG_SHIPPER)
+        stop_on_signals(stop)
+        ship_access_log(settings, stop)
+        return 0
+    service_logs(Component.EDGE)
+    secret = settings.edge.secret.reveal()
+    if not secret:
+        raise ConfigError(
+            f"the gate signs cookies with a secret: set {env_var('edge', 'secret')} "
+            "(e.g. `openssl rand -hex 32`), the same on every edge server"
+        )
+    metrics = Metrics(settings.metrics, Component.EDGE)
+    gate = Gate(
+        EdgeKeys(secret),
+        EdgeDecisions(create_redis(settings.redis), settings.edge.decision_cache_ms),
+        metrics,
+    )
+    server = GateServer(("127.0.0.1", settings.edge.gate_port), gate)
+    stop_on_signals(stop)
+    serving = threading.Thread(target=server.serve_forever, name="gate", daemon=True)
+    serving.start()
+    log.info("answering nginx on 127.0.0.1:%d", settings.edge.gate_port)
+    stop.wait()
+    server.shutdown()
+    server.server_close()
+    metrics.close()
+    return 0

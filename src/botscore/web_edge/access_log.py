@@ -1,0 +1,125 @@
+"""The web server's access log, one JSON object a line, read into ``WebLog``s.
+
+nginx writes the lines (``log_format botscore escape=json`` in
+``stack/nginx/botscore.conf.in``, which must name exactly ``FIELDS``); every value is a
+string there, as nginx's variables are. The gate's answers travel in the line too: the
+user id it chose, whether the request carried the JavaScript token, and the decision the
+edge applied. A line that is not such an object is refused with its reason; what a
+``WebLog`` may hold (an address, a status) is the feature stage's to check, as for any edge.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from botscore.errors import BotscoreError, ConfigError
+from botscore.v1.web_log_pb2 import WebLog
+from botscore.vocabulary import Decision
+from botscore.wire.codec import WEB_LOG_SCHEMA_VERSION
+
+__all__ = ["FIELDS", "EdgeRequest", "Networks", "UnreadableLine", "read_line"]
+
+# The keys of a line, in nginx's order.
+FIELDS = (
+    "time",  # $msec: seconds since the epoch, with milliseconds
+    "user",  # the gate's X-Botscore-User
+    "ip",  # $remote_addr
+    "request",  # $request: the request line as received, whose method is logged
+    "uri",  # $request_uri: path and query
+    "status",
+    "user_agent",
+    "referrer",
+    "bytes",  # $body_bytes_sent
+    "js",  # the gate's X-Botscore-Js: "1" when the request carried the token
+    "decision",  # the gate's X-Botscore-Decision: allow, challenge or block
+    "request_id",  # $request_id: 32 hex digits, unique per request
+    "node",  # $hostname
+)
+
+
+class UnreadableLine(BotscoreError):
+    """An access-log line that is not one of the edge's requests; ``reason`` is a short tag."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class EdgeRequest:
+    """One logged request: what the feature stage gets, and what the edge did with it."""
+
+    web_log: WebLog
+    decision: Decision
+
+
+class Networks:
+    """The address ranges the edge counts as data centres (``edge.datacenter_networks``)."""
+
+    def __init__(self, cidrs: Sequence[str]) -> None:
+        try:
+            self._networks = [ipaddress.ip_network(c.strip()) for c in cidrs if c.strip()]
+        except ValueError as exc:
+            raise ConfigError(f"edge.datacenter_networks: {exc}") from exc
+
+    def contain(self, ip: str) -> bool:
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return False  # the feature stage dead-letters the request for its address
+        return any(address in network for network in self._networks)
+
+
+def _number(fields: dict[str, str], key: str) -> int:
+    text = fields[key]
+    if not text.isdigit():
+        raise UnreadableLine("bad_field", f"{key} {text!r} is not a whole number")
+    return int(text)
+
+
+def _time_ms(text: str) -> int:
+    seconds, dot, millis = text.partition(".")
+    if not seconds.isdigit() or (dot and (len(millis) != 3 or not millis.isdigit())):
+        raise UnreadableLine("bad_field", f"time {text!r} is not seconds.milliseconds")
+    return int(seconds) * 1000 + (int(millis) if dot else 0)
+
+
+def read_line(line: bytes, datacenters: Networks) -> EdgeRequest:
+    """The request a line logs, or ``UnreadableLine`` saying why it is none."""
+    try:
+        fields = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UnreadableLine("not_json", str(exc)) from exc
+    if not isinstance(fields, dict):
+        raise UnreadableLine("not_json", f"a {type(fields).__name__}, not an object")
+    missing = [k for k in FIELDS if k not in fields]
+    if missing:
+        raise UnreadableLine("missing_field", ", ".join(missing))
+    not_text = [k for k in FIELDS if not isinstance(fields[k], str)]
+    if not_text:
+        raise UnreadableLine("bad_field", f"{', '.join(not_text)} not strings")
+    if fields["decision"] not in set(Decision):
+        raise UnreadableLine("bad_field", f"decision {fields['decision']!r}")
+    if not fields["user"]:
+        # nginx logs a request the gate never answered (it was down) without a user.
+        raise UnreadableLine("no_user", "the gate named no user (was it reachable?)")
+    web_log = WebLog(
+        time_unix_ms=_time_ms(fields["time"]),
+        user_id=fields["user"],
+        ip=fields["ip"],
+        ip_is_datacenter=datacenters.contain(fields["ip"]),
+        method=fields["request"].partition(" ")[0],
+        path=fields["uri"],
+        status=_number(fields, "status"),
+        user_agent=fields["user_agent"],
+        referrer=fields["referrer"],
+        response_bytes=_number(fields, "bytes"),
+        js_check_passed=fields["js"] == "1",
+        request_id=fields["request_id"],
+        edge_node=fields["node"],
+        schema_version=WEB_LOG_SCHEMA_VERSION,
+    )
+    return EdgeRequest(web_log, Decision(fields["decision"]))

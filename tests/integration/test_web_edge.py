@@ -1,0 +1,381 @@
+"""A real edge: nginx in front of the demo shop, asking `botscore edge gate` about every
+request and logging each one for `botscore edge ship`, with real HTTP clients.
+
+nginx is Debian's, started by ``stack/nginx/nginx.sh`` from its template; the gate reads the
+decisions the enforcer writes in the stack's Redis; the shipper sends the access log to
+the real broker. The last test runs the whole loop behind nginx: a scripted client is
+blocked seconds after its first request while a browser-like visitor never notices.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import redis
+
+from botscore.enforcement.decisions import decision_key
+from botscore.settings import AggregationSettings, KafkaSettings
+from botscore.v1.web_log_pb2 import WebLog
+from tests.statsd import StatsdListener
+
+from .faults import free_port
+from .harness import (
+    ROOT,
+    delete_topics,
+    empty_redis_db,
+    enforcing,
+    fresh_topics,
+    new_run_id,
+    read_topic,
+    run_topics,
+    sparse_run,
+    stack_env,
+    stack_script,
+    wait_until_reading,
+)
+from .wire_proofs import WEB_SERVER_METRICS, missing_from
+
+pytestmark = [pytest.mark.integration, pytest.mark.edge]
+
+REDIS_DB = 13  # the stack's Redis, a database of this module's own
+NGINX_SH = ROOT / "stack" / "nginx" / "nginx.sh"
+SECRET = "an edge secret of the tests, 32 bytes or more"
+BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
+SCRIPTED = "python-requests/2.32.3"
+
+
+@dataclass
+class Edge:
+    """nginx and the gate, on ports of their own; ``env`` is what any process of it needs."""
+
+    port: int
+    access_log: Path
+    env: dict[str, str]
+    tmp: Path
+    gate: subprocess.Popen | None = None
+
+    def start_gate(self) -> None:
+        log = (self.tmp / "gate.log").open("ab")
+        self.gate = subprocess.Popen(
+            ["botscore", "edge", "gate"], cwd=ROOT, env=self.env, stdout=log, stderr=log
+        )
+        deadline = time.monotonic() + 30
+        while "answering nginx" not in (self.tmp / "gate.log").read_text():
+            assert self.gate.poll() is None, (self.tmp / "gate.log").read_text()
+            assert time.monotonic() < deadline, "the gate did not start within 30 s"
+            time.sleep(0.1)
+
+    def stop_gate(self, sig: int = signal.SIGTERM) -> None:
+        assert self.gate is not None
+        self.gate.send_signal(sig)
+        self.gate.wait(30)
+
+    def ship(self, log_name: str) -> subprocess.Popen:
+        log = (self.tmp / log_name).open("ab")
+        return subprocess.Popen(
+            ["botscore", "edge", "ship"], cwd=ROOT, env=self.env, stdout=log, stderr=log
+        )
+
+    def logged(self) -> list[dict[str, str]]:
+        """The access log's lines, rotated ones first."""
+        rotated = self.access_log.with_name(self.access_log.name + ".1")
+        lines: list[dict[str, str]] = []
+        for path in (rotated, self.access_log):
+            if path.exists():
+                lines += [json.loads(line) for line in path.read_text().splitlines() if line]
+        return lines
+
+
+@dataclass
+class Client:
+    """An HTTP client from its own loopback address, keeping cookies as a browser does."""
+
+    port: int
+    address: str
+    user_agent: str
+    cookies: dict[str, str] = field(default_factory=dict)
+
+    def get(self, path: str, method: str = "GET", body: bytes | None = None) -> tuple[int, bytes]:
+        connection = http.client.HTTPConnection(
+            "127.0.0.1", self.port, timeout=10, source_address=(self.address, 0)
+        )
+        headers = {"User-Agent": self.user_agent}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        try:
+            connection.request(method, path, body=body, headers=headers)
+            response = connection.getresponse()
+            for value in response.headers.get_all("Set-Cookie") or []:
+                name, _, rest = value.partition("=")
+                self.cookies[name] = rest.split(";", 1)[0]
+            return response.status, response.read()
+        finally:
+            connection.close()
+
+    def run_script(self, source: bytes) -> None:
+        """What a browser makes of the edge's script: the cookie it sets."""
+        match = re.search(rb'document.cookie="(\w+)=(\w+);', source)
+        assert match, source
+        self.cookies[match[1].decode()] = match[2].decode()
+
+
+@pytest.fixture
+def edge(tmp_path: Path) -> Iterator[Edge]:
+    """nginx on a port of its own, its state under ``tmp_path``; stopped afterwards."""
+    port, gate_port = free_port(), free_port()
+    state = tmp_path / "state"
+    env = stack_env(
+        BOTSCORE_STATE=str(state),
+        EDGE_PORT=str(port),
+        BOTSCORE_EDGE_GATE_PORT=str(gate_port),
+        BOTSCORE_EDGE_SECRET=SECRET,
+        BOTSCORE_EDGE_ACCESS_LOG=str(state / "nginx" / "access.log"),
+        BOTSCORE_REDIS_DB=str(REDIS_DB),
+    )
+    stack_script(NGINX_SH, "start", env=env)
+    site = Edge(port, state / "nginx" / "access.log", env, tmp_path)
+    try:
+        yield site
+    finally:
+        if site.gate is not None and site.gate.poll() is None:
+            site.stop_gate()
+        stack_script(NGINX_SH, "stop", env=env)
+
+
+@pytest.fixture
+def decisions() -> Iterator[redis.Redis]:
+    with empty_redis_db(REDIS_DB) as client:
+        yield client
+
+
+def test_nginx_serves_challenges_and_blocks_as_the_decisions_in_redis_say(
+    edge: Edge, decisions: redis.Redis
+) -> None:
+    with StatsdListener() as metrics:
+        edge.env["BOTSCORE_METRICS_STATSD_PORT"] = str(metrics.port)
+        edge.start_gate()
+        visitor = Client(edge.port, "127.0.0.2", BROWSER)
+        status, page = visitor.get("/products/17")
+        assert status == 200 and b"<h1>A product</h1>" in page
+        user_cookie = visitor.cookies["bs_uid"]
+        user = user_cookie.rpartition(".")[0]
+
+        decisions.set(decision_key(user), "challenge")
+        time.sleep(1.2)  # the gate's answers are at most edge.decision_cache_ms (1 s) old
+        status, page = visitor.get("/products/18")
+        assert status == 403 and b"Checking your browser" in page
+        visitor.run_script(page)
+        assert visitor.get("/products/18")[0] == 200  # the script's token passes it
+        # A client that does not run scripts stays challenged.
+        assert Client(edge.port, "127.0.0.2", BROWSER, {"bs_uid": user_cookie}).get("/")[0] == 403
+
+        decisions.set(decision_key(user), "block")
+        time.sleep(1.2)
+        status, page = visitor.get("/")
+        assert status == 403 and b"Access denied" in page
+        # The script is no way around a block.
+        assert visitor.get("/_botscore/check.js")[0] == 200
+        assert visitor.get("/")[0] == 403
+        # Nor is a cookie of its own making: unsigned, it names the same client as none.
+        escaping = Client(edge.port, "127.0.0.2", BROWSER, {"bs_uid": f"u-fresh.{'0' * 32}"})
+        assert escaping.get("/")[0] == 403
+
+        # A sign-in (always refused by the demo shop) keeps its method in the log.
+        other = Client(edge.port, "127.0.0.3", BROWSER)
+        assert other.get("/login", "POST", b"user=a&password=b")[0] == 401
+
+        # The gate down: nginx serves everyone (fails open), and logs them without a user.
+        edge.stop_gate()
+        assert visitor.get("/")[0] == 200
+        time.sleep(0.5)
+    received = metrics.tags_by_metric()
+
+    logged = edge.logged()
+    assert [(e["uri"], e["status"], e["decision"], e["js"]) for e in logged] == [
+        ("/products/17", "200", "allow", "0"),
+        ("/products/18", "403", "challenge", "0"),
+        ("/products/18", "200", "challenge", "1"),
+        ("/", "403", "challenge", "0"),
+        ("/", "403", "block", "1"),
+        ("/", "403", "block", "1"),
+        ("/", "403", "block", "0"),
+        ("/login", "401", "allow", "0"),
+        ("/", "200", "", ""),
+    ]
+    assert {e["user"] for e in logged[:7]} == {user}
+    assert logged[7]["request"] == "POST /login HTTP/1.1" and logged[7]["ip"] == "127.0.0.3"
+    assert logged[-1]["user"] == ""
+    assert {"decision:allow", "decision:challenge", "decision:block"} <= received.get(
+        "botscore.edge.requests", set()
+    )
+    assert {"answer:204", "answer:401", "answer:403"} <= received["botscore.edge.requests"]
+
+
+def _requests(client: Client, count: int) -> None:
+    for i in range(count):
+        assert client.get(f"/products/{i}")[0] == 200
+
+
+def test_the_access_log_reaches_the_topic_across_a_kill_a_rotation_and_a_bad_line(
+    edge: Edge, decisions: redis.Redis, kafka_settings: KafkaSettings
+) -> None:
+    run = new_run_id()
+    topic = f"it-edge-web-logs-{run}"
+    kafka = fresh_topics(kafka_settings, prefix="it-edge", run=run, also=(topic,))
+    edge.env.update(
+        BOTSCORE_AGGREGATION_WEB_LOGS_TOPIC=topic,
+        BOTSCORE_KAFKA_DEAD_LETTER_TOPIC=kafka.dead_letter_topic,
+        BOTSCORE_EDGE_DATACENTER_NETWORKS="127.0.0.4/32",
+    )
+    with StatsdListener() as listener:
+        edge.env["BOTSCORE_METRICS_STATSD_PORT"] = str(listener.port)
+        edge.start_gate()
+        humans = [Client(edge.port, f"127.0.0.{i}", BROWSER) for i in (2, 3)]
+        bot = Client(edge.port, "127.0.0.4", SCRIPTED)
+        try:
+            shipper = edge.ship("ship-1.log")
+            for client in (*humans, bot):
+                _requests(client, 40)
+            saved = edge.access_log.with_name("access.log.shipped")
+            deadline = time.monotonic() + 60
+            while not saved.exists():
+                assert shipper.poll() is None, (edge.tmp / "ship-1.log").read_text()
+                assert time.monotonic() < deadline, "the shipper saved no position within 60 s"
+                time.sleep(0.1)
+            for client in humans:
+                _requests(client, 30)
+            shipper.kill()  # kill -9 while it ships these: nothing saved past what Kafka has
+            shipper.wait(10)
+            # logrotate's way: rename, then nginx reopens its log.
+            edge.access_log.rename(edge.access_log.with_name("access.log.1"))
+            stack_script(NGINX_SH, "reopen", env=edge.env)
+            deadline = time.monotonic() + 10
+            while not edge.access_log.exists():
+                assert time.monotonic() < deadline, "nginx did not reopen its log"
+                time.sleep(0.1)
+            with edge.access_log.open("ab") as log:
+                log.write(b'{"not": "a request"}\n')
+            decisions.set(decision_key(bot.cookies["bs_uid"].rpartition(".")[0]), "block")
+            time.sleep(1.2)
+            assert bot.get("/products/1")[0] == 403
+            _requests(humans[0], 20)
+            shipper = edge.ship("ship-2.log")
+            wanted = [e for e in edge.logged() if e.get("decision") not in (None, "block")]
+            deadline = time.monotonic() + 60
+            while True:
+                shipped = {}
+                for record in read_topic(kafka, topic):
+                    web_log = WebLog.FromString(record.value)
+                    assert record.key == web_log.user_id.encode()
+                    shipped[web_log.request_id] = web_log
+                if len(shipped) >= len(wanted) or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
+            shipper.send_signal(signal.SIGTERM)
+            assert shipper.wait(30) == 0
+            edge.stop_gate()
+        finally:
+            delete_topics(kafka, [topic, *run_topics(kafka)])
+        received = listener.tags_by_metric()
+
+    # What the dashboards graph of nginx's side, with the tags they group by.
+    missing = missing_from(received, WEB_SERVER_METRICS)
+    assert not missing, f"the gate and the shipper never sent {missing}"
+    assert len(wanted) == 3 * 40 + 2 * 30 + 20
+    missing = {e["request_id"] for e in wanted} - set(shipped)
+    assert not missing, f"{len(missing)} of {len(wanted)} requests never reached the topic"
+    assert set(shipped) == {e["request_id"] for e in wanted}, "requests nginx never logged"
+    for entry in wanted:
+        web_log = shipped[entry["request_id"]]
+        assert (web_log.user_id, web_log.ip, web_log.path, web_log.status) == (
+            entry["user"],
+            entry["ip"],
+            entry["uri"],
+            int(entry["status"]),
+        )
+        assert web_log.user_agent == (SCRIPTED if entry["ip"] == "127.0.0.4" else BROWSER)
+        assert web_log.ip_is_datacenter == (entry["ip"] == "127.0.0.4")
+    second = (edge.tmp / "ship-2.log").read_text()
+    assert "is no request, not shipped: missing_field" in second, second
+    assert "Traceback" not in second
+
+
+def _first_status(client: Client, path: str, wanted: int, timeout_s: float) -> float | None:
+    """Seconds until ``path`` first answered ``wanted``, requesting it every 0.5 s."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        if client.get(path)[0] == wanted:
+            return time.monotonic() - start
+        time.sleep(0.5)
+    return None
+
+
+def test_behind_nginx_a_scripted_client_is_blocked_within_seconds_and_a_browser_is_not(
+    edge: Edge, decisions: redis.Redis, kafka_settings: KafkaSettings, report_figure
+) -> None:
+    run = new_run_id()
+    web_logs = f"it-edge-loop-web-logs-{run}"
+    kafka = fresh_topics(kafka_settings, prefix="it-edge-loop", run=run, also=(web_logs,))
+    aggregation = AggregationSettings(
+        web_logs_topic=web_logs, consumer_group=f"it-edge-loop-agg-{run}"
+    )
+    loop_env = {
+        "BOTSCORE_AGGREGATION_WEB_LOGS_TOPIC": aggregation.web_logs_topic,
+        "BOTSCORE_AGGREGATION_CONSUMER_GROUP": aggregation.consumer_group,
+        "BOTSCORE_REDIS_DB": str(REDIS_DB),
+    }
+    edge.env.update(loop_env, BOTSCORE_KAFKA_DEAD_LETTER_TOPIC=kafka.dead_letter_topic)
+    tmp = edge.tmp
+    try:
+        with (
+            sparse_run(kafka, tmp / "aggregation.log", topology="aggregation", **loop_env) as agg,
+        ):
+            wait_until_reading(agg, tmp / "aggregation.log")
+            with (
+                sparse_run(kafka, tmp / "scoring.log", topology="scoring", **loop_env) as scoring,
+                enforcing(kafka, f"it-edge-loop-enforce-{run}", tmp / "enforce.log", **loop_env),
+            ):
+                wait_until_reading(scoring, tmp / "scoring.log")
+                edge.start_gate()
+                shipper = edge.ship("ship.log")
+                try:
+                    browser = Client(edge.port, "127.0.0.2", BROWSER)
+                    statuses = []
+                    for page in ("/", "/products/3", "/category/7"):
+                        statuses.append(browser.get(page)[0])
+                        for asset in ("/static/site.css", "/img/logo.svg", "/static/app.js"):
+                            statuses.append(browser.get(asset)[0])
+                        browser.run_script(browser.get("/_botscore/check.js")[1])
+                        time.sleep(2)
+                    bot = Client(edge.port, "127.0.0.3", SCRIPTED)
+                    blocked_after_s = _first_status(bot, "/products/1", 403, timeout_s=60)
+                    for page in ("/products/4", "/search?q=lamp", "/products/5"):
+                        statuses.append(browser.get(page)[0])
+                        time.sleep(3)
+                finally:
+                    shipper.send_signal(signal.SIGTERM)
+                    shipper.wait(30)
+                assert agg.poll() is None and scoring.poll() is None
+    finally:
+        delete_topics(kafka, [web_logs, *run_topics(kafka)])
+
+    logged = edge.logged()
+    bot_requests = [e for e in logged if e["ip"] == "127.0.0.3"]
+    report_figure(
+        f"behind nginx: a {SCRIPTED} client blocked "
+        f"{'never' if blocked_after_s is None else f'{blocked_after_s:.1f} s'} after its first "
+        f"request ({len(bot_requests)} requests, one each 0.5 s); the browser-like visitor's "
+        f"{len(statuses)} requests answered {sorted(set(statuses))}"
+    )
+    assert blocked_after_s is not None, "the scripted client was never blocked within 60 s"
+    assert blocked_after_s < 30
+    assert set(statuses) == {200}, "the browser-like visitor was challenged or blocked"
