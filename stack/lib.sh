@@ -195,6 +195,21 @@ stop_pid() {
     die "$what (pid $pid) still alive 10s after SIGKILL; see: ps -o pid,stat,wchan,args -p $pid"
 }
 
+# stop_pid_file FILE PATTERN WHAT GRACE_S: stop the daemon whose pid FILE holds (when its
+# command line contains PATTERN, as for pid_from_file) and delete FILE, which a crash or a
+# SIGKILL would leave naming a pid that is recycled later. Says "stopped" or "not running".
+stop_pid_file() {
+  local file=$1 pattern=$2 what=$3 grace_s=$4 pid
+  if ! pid=$(pid_from_file "$file" "$pattern"); then
+    rm -f "$file"
+    say "not running"
+    return
+  fi
+  stop_pid "$pid" "$grace_s" "$what"
+  rm -f "$file"
+  say "stopped"
+}
+
 # ---------------------------------------------------------------- installs --
 
 # pom_property POM NAME: the first <NAME>value</NAME> in POM, so that a version is

@@ -57,17 +57,7 @@ cmd_start() {
   exit 1
 }
 
-cmd_stop() {
-  local pid
-  pid=$(our_pid) || {
-    rm -f "$pid_file"
-    say "not running"
-    return
-  }
-  stop_pid "$pid" 10 nginx
-  rm -f "$pid_file"
-  say "stopped"
-}
+cmd_stop() { stop_pid_file "$pid_file" "$conf" nginx 10; }
 
 cmd_status() {
   local pid

@@ -17,7 +17,8 @@ answers_ping() { timeout 2 redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | 
 
 # Our redis-server: the pid file's process, titled with our address (Redis sets its title so),
 # so that a pid recycled after a crash or a kill -9 is never taken for it.
-our_pid() { pid_from_file "$pid_file" "redis-server 127.0.0.1:$port"; }
+title="redis-server 127.0.0.1:$port"
+our_pid() { pid_from_file "$pid_file" "$title"; }
 
 cmd_start() {
   need_command redis-server "apt-get install redis-server"
@@ -44,19 +45,8 @@ cmd_start() {
   exit 1
 }
 
-# Redis deletes its pid file on a clean shutdown only; stop deletes it too, so that one left
-# by a crash or a SIGKILL never names a recycled pid later.
-cmd_stop() {
-  local pid
-  pid=$(our_pid) || {
-    rm -f "$pid_file"
-    say "not running"
-    return
-  }
-  stop_pid "$pid" 10 redis-server
-  rm -f "$pid_file"
-  say "stopped"
-}
+# Redis deletes its pid file on a clean shutdown only; stop deletes it in any case.
+cmd_stop() { stop_pid_file "$pid_file" "$title" redis-server 10; }
 
 # Up = our redis-server answers: another program's Redis on the port is not ours.
 cmd_status() {

@@ -6,23 +6,13 @@ writes these keys is tested against real Redis in ``tests/integration/test_enfor
 
 from __future__ import annotations
 
-import redis
-
 from botscore.enforcement.decisions import decision_key, latest_key
 from botscore.enforcement.edge import EdgeDecisions, NewDecision
 from botscore.vocabulary import Decision
+from tests.unit.redis_fakes import KeyStore
 
 
-class _Keys:
-    def __init__(self) -> None:
-        self.values: dict[str, bytes] = {}
-        self.down = False
-
-    def mget(self, keys: list[str]) -> list[bytes | None]:
-        if self.down:
-            raise redis.ConnectionError("down")
-        return [self.values.get(k) for k in keys]
-
+class _Keys(KeyStore):
     def decide(self, user: str, decision: str | None, latest: str) -> None:
         """What the merge leaves: the decision key (none for allow) and the latest score."""
         if decision is None:

@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from http import HTTPStatus
 
 import pytest
-import redis
 
 from botscore.enforcement.decisions import decision_key
 from botscore.enforcement.edge import EdgeDecisions
@@ -21,20 +20,10 @@ from botscore.vocabulary import Component, Decision
 from botscore.web_edge.gate import Gate, GateServer, answer_status
 from botscore.web_edge.identity import EdgeKeys
 from tests.unit.metrics_fakes import RecordingMetrics
+from tests.unit.redis_fakes import KeyStore
 
 KEYS = EdgeKeys("k" * 32)
 IP, UA = "203.0.113.9", "Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"
-
-
-class _Redis:
-    def __init__(self) -> None:
-        self.values: dict[str, bytes] = {}
-        self.down = False
-
-    def mget(self, keys: list[str]) -> list[bytes | None]:
-        if self.down:
-            raise redis.ConnectionError("down")
-        return [self.values.get(k) for k in keys]
 
 
 @pytest.mark.parametrize(
@@ -52,14 +41,14 @@ def test_what_nginx_is_told(decision: Decision, ran_js: bool, status: HTTPStatus
     assert answer_status(decision, ran_js) is status
 
 
-def _gate(store: _Redis) -> tuple[Gate, RecordingMetrics]:
+def _gate(store: KeyStore) -> tuple[Gate, RecordingMetrics]:
     metrics = RecordingMetrics(Component.EDGE)
     decisions = EdgeDecisions(store, cache_ms=1000)  # type: ignore[arg-type]
     return Gate(KEYS, decisions, metrics), metrics
 
 
 def test_a_new_visitor_is_allowed_and_given_its_signed_cookie() -> None:
-    gate, metrics = _gate(_Redis())
+    gate, metrics = _gate(KeyStore())
     status, headers = gate.check(None, IP, UA)
     user = KEYS.visitor(None, IP, UA).user_id
     assert status is HTTPStatus.NO_CONTENT
@@ -74,7 +63,7 @@ def test_a_new_visitor_is_allowed_and_given_its_signed_cookie() -> None:
 
 
 def test_a_known_visitor_is_judged_by_its_cookie_s_user_and_its_token() -> None:
-    store = _Redis()
+    store = KeyStore()
     store.values[decision_key("u-7")] = b"challenge"
     gate, _ = _gate(store)
     cookie = f"bs_uid={KEYS.user_cookie('u-7')}"
@@ -90,7 +79,7 @@ def test_a_known_visitor_is_judged_by_its_cookie_s_user_and_its_token() -> None:
 
 
 def test_the_gate_fails_open_while_redis_is_down() -> None:
-    store = _Redis()
+    store = KeyStore()
     store.values[decision_key("u-7")] = b"block"
     store.down = True
     gate, _ = _gate(store)
@@ -99,8 +88,8 @@ def test_the_gate_fails_open_while_redis_is_down() -> None:
 
 
 @pytest.fixture
-def served() -> Iterator[tuple[str, _Redis]]:
-    store = _Redis()
+def served() -> Iterator[tuple[str, KeyStore]]:
+    store = KeyStore()
     gate, _ = _gate(store)
     server = GateServer(("127.0.0.1", 0), gate)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -121,7 +110,7 @@ def _get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
         return error.code, dict(error.headers), error.read()
 
 
-def test_over_http_a_blocked_user_gets_403_and_its_headers(served: tuple[str, _Redis]) -> None:
+def test_over_http_a_blocked_user_gets_403_and_its_headers(served: tuple[str, KeyStore]) -> None:
     url, store = served
     user = KEYS.visitor(None, IP, UA).user_id
     store.values[decision_key(user)] = b"block"
@@ -130,7 +119,7 @@ def test_over_http_a_blocked_user_gets_403_and_its_headers(served: tuple[str, _R
     assert headers["X-Botscore-User"] == user and headers["X-Botscore-Decision"] == "block"
 
 
-def test_the_script_sets_the_token_the_check_then_accepts(served: tuple[str, _Redis]) -> None:
+def test_the_script_sets_the_token_the_check_then_accepts(served: tuple[str, KeyStore]) -> None:
     url, store = served
     cookie = f"bs_uid={KEYS.user_cookie('u-7')}"
     store.values[decision_key("u-7")] = b"challenge"
@@ -142,7 +131,7 @@ def test_the_script_sets_the_token_the_check_then_accepts(served: tuple[str, _Re
 
 
 def test_the_challenge_page_carries_the_script_and_names_a_new_visitor(
-    served: tuple[str, _Redis],
+    served: tuple[str, KeyStore],
 ) -> None:
     url, _ = served
     status, headers, body = _get(f"{url}/challenge")
@@ -152,6 +141,6 @@ def test_the_challenge_page_carries_the_script_and_names_a_new_visitor(
     assert f"bs_js={KEYS.js_token(user)}" in body.decode() and b"location.reload()" in body
 
 
-def test_anything_else_is_not_found(served: tuple[str, _Redis]) -> None:
+def test_anything_else_is_not_found(served: tuple[str, KeyStore]) -> None:
     url, _ = served
     assert _get(f"{url}/admin")[0] == 404
