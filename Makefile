@@ -127,5 +127,6 @@ bench: up
 	PYTHONPATH=src $(PY) bench/kafka_producer.py
 	PYTHONPATH=src $(PY) bench/aggregation_topology.py
 	PYTHONPATH=src $(PY) bench/scoring_pipeline.py
+	PYTHONPATH=src $(PY) bench/web_edge.py
 	PYTHONPATH=src $(PY) bench/model_variants.py
 	$(PY) -m pytest -m soak
