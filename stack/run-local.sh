@@ -92,8 +92,9 @@ statsd_port=${BOTSCORE_METRICS_STATSD_PORT:-8125}
 if ss -Hlun "sport = :$statsd_port" | grep . >/dev/null; then
   echo "a DogStatsD agent listens on UDP $statsd_port: the metrics go to it (botscore top not started)"
 else
-  echo "figures: botscore top (tail -f $logs/top.log; drawn to $state_dir/local-view.png when stopped)"
-  botscore top --port "$statsd_port" --png "$state_dir/local-view.png" >"$logs/top.log" 2>&1 &
+  page_port=${BOTSCORE_PAGE_PORT:-8090}
+  echo "figures: http://127.0.0.1:$page_port/ and botscore top (tail -f $logs/top.log; drawn to $state_dir/local-view.png when stopped)"
+  botscore top --port "$statsd_port" --http "$page_port" --png "$state_dir/local-view.png" >"$logs/top.log" 2>&1 &
   pids+=($!)
 fi
 echo "edge simulator: $rate requests/s (x$speedup), $mix mix, seed $seed, decisions applied; ground truth in $state_dir/simulation-labels.csv"

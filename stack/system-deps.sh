@@ -2,8 +2,8 @@
 # Install the Debian packages the stack needs, only when something is missing.
 # Java 17 and Maven come with the machine; Leiningen, Redis, protoc, openssl (the local
 # broker's certificates and keys), docker-compose (its `config` validates docker-compose.yml
-# in the unit tests, no Docker engine needed), nginx (the real edge), python3's venv, procps
-# and iproute2 from Debian.
+# in the unit tests, no Docker engine needed), nginx (the real edge), Chromium (the page's
+# tests), python3's venv, procps and iproute2 from Debian.
 set -euo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -27,6 +27,8 @@ fi
 command -v docker-compose >/dev/null || missing+=(docker-compose)
 # The real edge's web server (stack/nginx); Debian puts it in /usr/sbin.
 { command -v nginx || [[ -x /usr/sbin/nginx ]]; } >/dev/null || missing+=(nginx)
+# A real headless browser for the tests of `botscore top --http`'s page.
+command -v chromium >/dev/null || missing+=(chromium)
 # The scripts tell their daemons by command line (ps, pgrep) and name a port's owner (ss);
 # slim images have neither.
 { command -v ps && command -v pgrep; } >/dev/null || missing+=(procps)

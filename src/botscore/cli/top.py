@@ -2,8 +2,8 @@
 
 It listens where the components send their metrics (``metrics.statsd_port`` on
 127.0.0.1, so no Datadog agent may hold that port), prints the figures every ``--every``
-seconds and, with ``--png``, draws them over the run when it stops (``--for`` seconds, or
-Ctrl-C).
+seconds, with ``--http`` also serves them as a web page (``observability.web_view``) and,
+with ``--png``, draws them over the run when it stops (``--for`` seconds, or Ctrl-C).
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from botscore.cli.command import Subparsers, port, seconds, sigterm_as_ctrl_c
 from botscore.errors import BotscoreError
 from botscore.observability.local_view import LocalView, render
 from botscore.observability.statsd_lines import parse_datagram
+from botscore.observability.web_view import ViewServer, figures_document
 from botscore.settings import Settings
 
 __all__ = ["add_parser", "run"]
@@ -39,7 +41,22 @@ def add_parser(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--png", type=png_path, help="when it stops, draw the figures over the run (a .png file)"
     )
+    parser.add_argument(
+        "--http",
+        type=port,
+        help="also serve the figures as a web page on http://127.0.0.1:PORT/ (default: none)",
+    )
     parser.set_defaults(run=run)
+
+
+def _serve_page(http_port: int) -> ViewServer:
+    try:
+        page = ViewServer(http_port)
+    except OSError as exc:
+        raise BotscoreError(f"cannot serve the page on 127.0.0.1:{http_port} ({exc})") from None
+    threading.Thread(target=page.serve_forever, name="page", daemon=True).start()
+    print(f"figures also on http://127.0.0.1:{http_port}/", file=sys.stderr)
+    return page
 
 
 def png_path(text: str) -> Path:
@@ -63,6 +80,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             f"cannot listen on UDP 127.0.0.1:{port} ({exc}): is a Datadog agent there? "
             "Use --port and point metrics.statsd_port at it"
         ) from None
+    page = _serve_page(args.http) if args.http is not None else None
     view = LocalView(args.window)
     clear = "\x1b[H\x1b[2J" if sys.stdout.isatty() else ""
     started = time.monotonic()
@@ -84,11 +102,16 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
                     note = f"  ({bad} lines unparsed)" if bad else ""
                     print(f"{clear}botscore top: UDP :{port}, last {args.window:.0f} s{note}")
                     print(render(figures), flush=True)
+                    if page is not None:
+                        page.publish(figures_document(figures, args.window, time.time()))
                     next_screen += args.every
     except KeyboardInterrupt:
         pass
     finally:
         sock.close()
+        if page is not None:
+            page.shutdown()
+            page.server_close()
     if args.png is not None:
         if not view.history:
             raise BotscoreError("no figures to draw: it stopped before the first screen")

@@ -45,6 +45,7 @@ PANELS: tuple[Panel, ...] = (
     Panel("requests folded into state", "botscore.aggregate.applied", Reduce.RATE),
     Panel("users' features published", "botscore.publisher.emitted", Reduce.RATE),
     Panel("users scored", "botscore.classifier.scored", Reduce.RATE),
+    Panel("live model (users scored)", "botscore.classifier.scored", Reduce.RATE, by="model"),
     Panel("scores on Kafka", "botscore.score_producer.sent", Reduce.RATE),
     Panel("scores enforced", "botscore.enforcer.scores", Reduce.RATE, by="outcome"),
     Panel("dead letters", "botscore.*.dead_lettered", Reduce.RATE, by="reason"),
@@ -52,6 +53,18 @@ PANELS: tuple[Panel, ...] = (
     Panel("request to decision p99", "botscore.edge.decision_latency_seconds", Reduce.P99_MS),
     Panel("Redis round trip p99", "botscore.aggregate.redis_seconds", Reduce.P99_MS),
     Panel("consumer lag (largest partition)", "botscore.*.lag", Reduce.MAX_LATEST, by="component"),
+    Panel("nginx's gate answers", "botscore.edge.requests", Reduce.RATE, by="answer"),
+    Panel(
+        "access log not shipped (bytes)", "botscore.log_shipper.unshipped_bytes", Reduce.MAX_LATEST
+    ),
+    # Nimbus's figures, when `botscore storm --send` runs beside a cluster (none in local mode).
+    Panel("Storm topologies (workers)", "botscore.storm.workers", Reduce.MAX_LATEST, by="topology"),
+    Panel(
+        "Storm component capacity",
+        "botscore.storm.capacity",
+        Reduce.MAX_LATEST,
+        by="storm_component",
+    ),
 )
 
 UNIT = {Reduce.RATE: "/s", Reduce.P99_MS: " ms", Reduce.MAX_LATEST: ""}
