@@ -79,7 +79,7 @@ function line(points) {
   if (points.length < 2) return "";
   const top = Math.max(...points, 1e-9);
   const xy = points.map((v, i) =>
-    (i * 200 / (kept - 1)).toFixed(1) + "," + (20 - 18 * v / top).toFixed(1));
+    (i * 200 / (points.length - 1)).toFixed(1) + "," + (20 - 18 * v / top).toFixed(1));
   return '<svg width="200" height="22"><polyline fill="none" stroke="#36a" points="' +
     xy.join(" ") + '"/></svg>';
 }
