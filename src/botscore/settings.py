@@ -242,6 +242,38 @@ class KafkaSettings:
         default="dead-letters",
         metadata={"doc": "where messages that can never be used go", "limits": NAME},
     )
+    # Retention is how far back a reader can go: the web logs must cover the feature
+    # state's life (a state lost in Redis is rebuilt from them), the features the ranges
+    # `botscore backfill` re-scores.
+    web_logs_retention_h: int = field(
+        default=7 * 24,
+        metadata={
+            "doc": "hours the web-logs topic keeps a request (at least `aggregation.state_ttl_s`)",
+            "limits": POSITIVE,
+        },
+    )
+    features_retention_h: int = field(
+        default=7 * 24,
+        metadata={
+            "doc": "hours the features topic keeps a message (how far back `botscore backfill` "
+            "reaches)",
+            "limits": POSITIVE,
+        },
+    )
+    scores_retention_h: int = field(
+        default=24,
+        metadata={
+            "doc": "hours the scores and shadow scores topics keep a score",
+            "limits": POSITIVE,
+        },
+    )
+    dead_letter_retention_h: int = field(
+        default=30 * 24,
+        metadata={
+            "doc": "hours the dead-letter topic keeps a letter (the time to fix and replay it)",
+            "limits": POSITIVE,
+        },
+    )
     # Replays wait first, 2x first, ... up to max.
     replay_backoff_first_ms: int = field(
         default=200,
@@ -558,6 +590,14 @@ class Settings:
                 f"aggregation.max_event_skew_ms ({taken}) is more than "
                 f"enforcement.max_clock_skew_ms ({decided}): the enforcer would ignore the "
                 "scores of a user with a request stamped that far ahead; raise both together"
+            )
+        # The spouts rebuild a feature state Redis lost from the web logs of its life.
+        kept_s, state_s = self.kafka.web_logs_retention_h * 3600, self.aggregation.state_ttl_s
+        if kept_s < state_s:
+            raise ConfigError(
+                f"kafka.web_logs_retention_h ({self.kafka.web_logs_retention_h}) keeps the web "
+                f"logs for less than aggregation.state_ttl_s ({state_s}): a feature state lost "
+                "in Redis could not be rebuilt from them"
             )
 
     @classmethod

@@ -1,33 +1,41 @@
-"""``botscore topics``: create the pipeline's topics if they are missing."""
+"""``botscore topics``: the pipeline's topics as planned (``transport.topic_plan``).
+
+Creates the missing ones, brings the planned configs (retention, ``min.insync.replicas``)
+of existing ones back to the plan, and reports partitions and replicas that differ, which
+it leaves to an operator.
+"""
 
 from __future__ import annotations
 
 import argparse
+import sys
 
 from botscore.cli.command import Subparsers
 from botscore.settings import Settings
-from botscore.transport.kafka_clients import ensure_topics
+from botscore.transport.topic_plan import apply_topic_plans, topic_plans
 
 __all__ = ["add_parser", "run"]
 
 
 def add_parser(subparsers: Subparsers) -> None:
-    parser = subparsers.add_parser("topics", help="create the pipeline's topics if missing")
+    parser = subparsers.add_parser(
+        "topics", help="create the pipeline's topics if missing and keep their configs as planned"
+    )
     parser.set_defaults(run=run)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    k = settings.kafka
-    topics = [
-        settings.aggregation.web_logs_topic,
-        k.features_topic,
-        k.scores_topic,
-        k.shadow_scores_topic,
-        k.dead_letter_topic,
-    ]
-    created = ensure_topics(k, topics)
+    plans = topic_plans(settings)
+    created, changes, drift = apply_topic_plans(settings)
     made = f"{created}, {_replicas(settings)}" if created else "none"
-    print(f"topics ready: {', '.join(topics)}; created: {made}")
+    print(f"topics ready: {', '.join(p.name for p in plans)}; created: {made}")
+    kept = ", ".join(f"{p.name} {int(p.configs['retention.ms']) // 3_600_000} h" for p in plans)
+    print(f"retention: {kept}")
+    for change in changes:
+        was = "the broker's default" if change.was is None else change.was
+        print(f"changed {change.topic} {change.key}: {was} -> {change.now}")
+    for line in drift:
+        print(f"botscore: WARNING: {line}", file=sys.stderr)
     return 0
 
 

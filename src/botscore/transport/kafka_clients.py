@@ -267,18 +267,28 @@ def create_producer(settings: KafkaSettings, client_id: str, **overrides: Any) -
     return producer
 
 
-def ensure_topics(settings: KafkaSettings, topics: list[str], timeout_s: float = 30.0) -> list[str]:
+def admin_client(settings: KafkaSettings) -> KafkaAdminClient:
+    """An admin client named for botscore's admin role."""
+    _guard_admin_logs()  # again, in case logging was reconfigured since the import
+    return KafkaAdminClient(**connection_config(settings), client_id=f"botscore-{Component.ADMIN}")
+
+
+def ensure_topics(
+    settings: KafkaSettings,
+    topics: list[str],
+    timeout_s: float = 30.0,
+    configs: Mapping[str, Mapping[str, str]] | None = None,
+) -> list[str]:
     """Create missing topics; return once every topic has leaders for all its partitions.
 
     Returning earlier lets a consumer join before the topic's metadata is visible, and it
     then sits with no partitions until its next metadata refresh. New topics get
-    ``settings.replication_factor`` replicas (and ``min_insync_replicas``, when set); a
-    topic that exists with fewer replicas is logged, since adding replicas is a partition
-    reassignment only an operator should start.
+    ``settings.replication_factor`` replicas (and ``min_insync_replicas``, when set) and
+    their ``configs`` (``topic_plan``'s); a topic that exists with fewer replicas is logged,
+    since adding replicas is a partition reassignment only an operator should start.
     """
-    _guard_admin_logs()  # again, in case logging was reconfigured since the import
     deadline = time.monotonic() + timeout_s
-    admin = KafkaAdminClient(**connection_config(settings), client_id=f"botscore-{Component.ADMIN}")
+    admin = admin_client(settings)
     try:
         existing = set(retry_unreachable(admin.list_topics, deadline))
         created = []
@@ -287,7 +297,11 @@ def ensure_topics(settings: KafkaSettings, topics: list[str], timeout_s: float =
                 continue
             try:
                 retry_unreachable(
-                    partial(admin.create_topics, [_new_topic(settings, name)]), deadline
+                    partial(
+                        admin.create_topics,
+                        [_new_topic(settings, name, (configs or {}).get(name, {}))],
+                    ),
+                    deadline,
                 )
                 created.append(name)
             except TopicAlreadyExistsError:
@@ -313,8 +327,8 @@ def ensure_topics(settings: KafkaSettings, topics: list[str], timeout_s: float =
         admin.close()
 
 
-def _new_topic(settings: KafkaSettings, name: str) -> NewTopic:
-    configs = {}
+def _new_topic(settings: KafkaSettings, name: str, planned: Mapping[str, str]) -> NewTopic:
+    configs = dict(planned)
     if settings.min_insync_replicas:
         configs["min.insync.replicas"] = str(settings.min_insync_replicas)
     return NewTopic(
