@@ -144,6 +144,30 @@ class FeatureCollector(TopicFollower):
             time.sleep(0.5)
 
 
+def mid_stream(
+    topics: AggTopics,
+    features: FeatureCollector,
+    total: int,
+    alive: Callable[[], object] = lambda: None,
+    timeout_s: float = 180,
+) -> dict[int, int]:
+    """Wait until the topology has published 200 features and committed some of the
+    ``total`` web logs (a commit comes up to ``kafka.commit_interval_ms`` after the work it
+    covers), and return the commits, which must still be short of all: a fault injected now
+    is mid-stream. ``alive`` fails the test when the topology has died."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        alive()
+        if features.total >= 200:
+            committed = committed_offsets(topics.kafka, topics.group, topics.web_logs)
+            if sum(committed.values()) > 0:
+                break
+        assert time.monotonic() < deadline, "nothing published and committed before the fault"
+        time.sleep(0.2)
+    assert sum(committed.values()) < total, f"all committed before the fault: {committed}"
+    return committed
+
+
 def explainer(topics: AggTopics, client: redis.Redis) -> Callable[[str], str]:
     """What the pipeline holds of a user that was not published as expected: whether the
     spout finished every request (commits), the user's state and pending mark in Redis, and

@@ -18,8 +18,9 @@ import subprocess
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import redis
@@ -43,6 +44,7 @@ from .aggregation_stream import (
     explainer,
     feed,
     feed_paced,
+    mid_stream,
     project_memory,
     published_features,
     recorded_logs,
@@ -330,6 +332,15 @@ def replay(kafka_settings, storm_on_path, tmp_path_factory) -> Replay:
         )
 
 
+def _alive(process: subprocess.Popen, log_path: Path) -> Callable[[], None]:
+    """A check that fails the test with the log's end once ``sparse run`` has exited."""
+
+    def check() -> None:
+        assert process.poll() is None, log_path.read_text()[-3000:]
+
+    return check
+
+
 def test_replayed_logs_give_exactly_the_offline_features(replay, report_figure):
     report_figure(
         f"aggregation replay: {replay.sent} WebLogs ({sum(replay.letters.values())} unusable) "
@@ -560,13 +571,7 @@ def test_a_member_joining_and_leaving_while_redis_is_down_loses_nothing(
             agg_topics.kafka, log_path, topology="aggregation", **agg_topics.env()
         ) as process,
     ):
-        deadline = time.monotonic() + 180
-        while features.total < 200:
-            assert process.poll() is None, log_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, "no features published before the fault"
-            time.sleep(0.2)
-        committed = committed_offsets(agg_topics.kafka, agg_topics.group, agg_topics.web_logs)
-        assert 0 < sum(committed.values()) < len(logs), committed
+        committed = mid_stream(agg_topics, features, len(logs), _alive(process, log_path))
         with redis_down(stack_redis()):
             down_at = time.monotonic()
             member.start_joining()
@@ -619,14 +624,9 @@ def test_a_killed_aggregation_worker_loses_nothing_and_counts_each_request_once(
             BOTSCORE_METRICS_STATSD_PORT=str(metrics.port),
         ) as topology,
     ):
-        deadline = time.monotonic() + 180
-        while features.total < 200:
-            assert time.monotonic() < deadline, "no features published before the fault"
-            time.sleep(0.2)
+        committed = mid_stream(agg_topics, features, len(logs))
         [pid] = topology.component_pids("bolts.aggregate.AggregateBolt")
-        committed = committed_offsets(agg_topics.kafka, agg_topics.group, agg_topics.web_logs)
         os.kill(pid, signal.SIGKILL)
-        assert 0 < sum(committed.values()) < len(logs), committed
         took = features.wait_until_equal(expected, 420, None, explainer(agg_topics, agg_redis))
         ends = wait_committed_to_end(agg_topics.kafka, agg_topics.group, agg_topics.web_logs, 120)
         restarts = topology.unplanned_exits
@@ -676,13 +676,7 @@ def test_a_broker_outage_delays_the_features_but_loses_none(
             BOTSCORE_METRICS_STATSD_PORT=str(metrics.port),
         ) as process,
     ):
-        deadline = time.monotonic() + 180
-        while features.total < 200:
-            assert process.poll() is None, log_path.read_text()[-3000:]
-            assert time.monotonic() < deadline, "no features published before the fault"
-            time.sleep(0.2)
-        committed = committed_offsets(agg_topics.kafka, agg_topics.group, agg_topics.web_logs)
-        assert 0 < sum(committed.values()) < len(logs), committed
+        committed = mid_stream(agg_topics, features, len(logs), _alive(process, log_path))
         subprocess.run([*kafka, "stop"], check=True, capture_output=True, timeout=180)
         time.sleep(25)  # the outage itself, not a synchronisation
         subprocess.run([*kafka, "start"], check=True, capture_output=True, timeout=180)

@@ -51,6 +51,10 @@ NGINX_SH = ROOT / "stack" / "nginx" / "nginx.sh"
 SECRET = "an edge secret of the tests, 32 bytes or more"
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0"
 SCRIPTED = "python-requests/2.32.3"
+CHROME = (
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36"
+)
 
 
 @dataclass
@@ -319,6 +323,31 @@ def _first_status(client: Client, path: str, wanted: int, timeout_s: float) -> f
     return None
 
 
+def _walk(client: Client, seconds: float, every_s: float) -> list[tuple[float, int, bytes]]:
+    """The catalogue in order, one product each ``every_s``, until blocked or ``seconds``."""
+    start, answers = time.monotonic(), []
+    product = 1
+    while time.monotonic() - start < seconds:
+        status, body = client.get(f"/products/{product}")
+        answers.append((time.monotonic() - start, status, body))
+        if b"Access denied" in body:
+            break
+        product += 1
+        time.sleep(every_s)
+    return answers
+
+
+def _when(answers: list[tuple[float, int, bytes]]) -> str:
+    """When a walk was first challenged and blocked, in words."""
+    challenged = next((t for t, _, b in answers if b"Checking your browser" in b), None)
+    blocked = next((t for t, _, b in answers if b"Access denied" in b), None)
+    return (
+        f"{len(answers)} requests: first challenged "
+        f"{'never' if challenged is None else f'{challenged:.1f} s'}, blocked "
+        f"{'never' if blocked is None else f'{blocked:.1f} s'} after its first request"
+    )
+
+
 def test_behind_nginx_a_scripted_client_is_blocked_within_seconds_and_a_browser_is_not(
     edge: Edge, decisions: redis.Redis, kafka_settings: KafkaSettings, report_figure
 ) -> None:
@@ -361,6 +390,9 @@ def test_behind_nginx_a_scripted_client_is_blocked_within_seconds_and_a_browser_
                     for page in ("/products/4", "/search?q=lamp", "/products/5"):
                         statuses.append(browser.get(page)[0])
                         time.sleep(3)
+                    # A scraper behind a browser's user agent that runs no script: a figure.
+                    scraper = Client(edge.port, "127.0.0.4", CHROME)
+                    walked = _walk(scraper, seconds=40, every_s=0.5)
                 finally:
                     shipper.send_signal(signal.SIGTERM)
                     shipper.wait(30)
@@ -376,6 +408,7 @@ def test_behind_nginx_a_scripted_client_is_blocked_within_seconds_and_a_browser_
         f"request ({len(bot_requests)} requests, one each 0.5 s); the browser-like visitor's "
         f"{len(statuses)} requests answered {sorted(set(statuses))}"
     )
+    report_figure(f"behind nginx: a scraper with Chrome's user agent, no script, {_when(walked)}")
     assert blocked_after_s is not None, "the scripted client was never blocked within 60 s"
     assert blocked_after_s < 30
     assert set(statuses) == {200}, "the browser-like visitor was challenged or blocked"
