@@ -68,12 +68,14 @@ class Edge:
     gate: subprocess.Popen | None = None
 
     def start_gate(self) -> None:
-        log = (self.tmp / "gate.log").open("ab")
+        path = self.tmp / "gate.log"
+        started = path.read_text().count("answering nginx") if path.exists() else 0
+        log = path.open("ab")
         self.gate = subprocess.Popen(
             ["botscore", "edge", "gate"], cwd=ROOT, env=self.env, stdout=log, stderr=log
         )
         deadline = time.monotonic() + 30
-        while "answering nginx" not in (self.tmp / "gate.log").read_text():
+        while path.read_text().count("answering nginx") == started:
             assert self.gate.poll() is None, (self.tmp / "gate.log").read_text()
             assert time.monotonic() < deadline, "the gate did not start within 30 s"
             time.sleep(0.1)
@@ -229,7 +231,7 @@ def _requests(client: Client, count: int) -> None:
         assert client.get(f"/products/{i}")[0] == 200
 
 
-def test_the_access_log_reaches_the_topic_across_a_kill_a_rotation_and_a_bad_line(
+def test_the_access_log_reaches_the_topic_across_a_kill_a_rotation_a_bad_line_and_the_gate_down(
     edge: Edge, decisions: redis.Redis, kafka_settings: KafkaSettings
 ) -> None:
     run = new_run_id()
@@ -272,6 +274,18 @@ def test_the_access_log_reaches_the_topic_across_a_kill_a_rotation_and_a_bad_lin
             time.sleep(1.2)
             assert bot.get("/products/1")[0] == 403
             _requests(humans[0], 20)
+            # A visitor whose address changed keeps the user its cookie names.
+            traveller = Client(edge.port, "127.0.0.6", BROWSER)
+            _requests(traveller, 1)
+            traveller.address = "127.0.0.7"
+            _requests(traveller, 3)
+            # The gate down: nginx serves (fails open) and logs without the gate's answer.
+            edge.stop_gate()
+            _requests(traveller, 10)
+            stranger = Client(edge.port, "127.0.0.5", BROWSER)
+            _requests(stranger, 5)
+            edge.start_gate()
+            assert stranger.get("/")[0] == 200  # now the gate names it
             shipper = edge.ship("ship-2.log")
             wanted = [e for e in edge.logged() if e.get("decision") not in (None, "block")]
             deadline = time.monotonic() + 60
@@ -294,14 +308,20 @@ def test_the_access_log_reaches_the_topic_across_a_kill_a_rotation_and_a_bad_lin
     # What the dashboards graph of nginx's side, with the tags they group by.
     missing = missing_from(received, WEB_SERVER_METRICS)
     assert not missing, f"the gate and the shipper never sent {missing}"
-    assert len(wanted) == 3 * 40 + 2 * 30 + 20
+    assert "outcome:unchecked" in received["botscore.log_shipper.lines"]
+    assert len(wanted) == 3 * 40 + 2 * 30 + 20 + 1 + 3 + 10 + 5 + 1
+    assert sum(e["user"] == "" for e in wanted) == 15
+    # Whom the gate named at each address: the shipper must name the unanswered the same.
+    named = {e["ip"]: e["user"] for e in wanted if e["user"]}
+    assert named["127.0.0.7"] == named["127.0.0.6"]  # by its cookie, not its new address
+    assert len(set(named.values())) == len(named) - 1 == 5
     missing = {e["request_id"] for e in wanted} - set(shipped)
     assert not missing, f"{len(missing)} of {len(wanted)} requests never reached the topic"
     assert set(shipped) == {e["request_id"] for e in wanted}, "requests nginx never logged"
     for entry in wanted:
         web_log = shipped[entry["request_id"]]
         assert (web_log.user_id, web_log.ip, web_log.path, web_log.status) == (
-            entry["user"],
+            entry["user"] or named[entry["ip"]],
             entry["ip"],
             entry["uri"],
             int(entry["status"]),

@@ -13,13 +13,12 @@ import threading
 
 from botscore.cli.command import Subparsers, service_logs, stop_on_signals
 from botscore.enforcement.edge import EdgeDecisions
-from botscore.errors import ConfigError
 from botscore.metrics import Metrics
-from botscore.settings import Settings, env_var
+from botscore.settings import Settings
 from botscore.transport.redis_client import create_redis
 from botscore.vocabulary import Component
 from botscore.web_edge.gate import Gate, GateServer
-from botscore.web_edge.identity import EdgeKeys
+from botscore.web_edge.identity import edge_keys
 from botscore.web_edge.log_shipper import ship_access_log
 
 __all__ = ["add_parser", "run"]
@@ -48,15 +47,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         ship_access_log(settings, stop)
         return 0
     service_logs(Component.EDGE)
-    secret = settings.edge.secret.reveal()
-    if not secret:
-        raise ConfigError(
-            f"the gate signs cookies with a secret: set {env_var('edge', 'secret')} "
-            "(e.g. `openssl rand -hex 32`), the same on every edge server"
-        )
+    keys = edge_keys(settings)
     metrics = Metrics(settings.metrics, Component.EDGE)
     gate = Gate(
-        EdgeKeys(secret),
+        keys,
         EdgeDecisions(create_redis(settings.redis), settings.edge.decision_cache_ms),
         metrics,
     )

@@ -242,7 +242,8 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
     Component.LOG_SHIPPER: {
         "lines": MetricSpec(
             Kind.COUNT,
-            "access-log lines, by outcome: sent, blocked (not sent) or refused (with a reason)",
+            "access-log lines, by outcome: sent, unchecked (sent; served while the gate did "
+            "not answer), blocked (not sent) or refused (with a reason)",
             ("outcome", "reason"),
         ),
         "unshipped_bytes": MetricSpec(

@@ -4,7 +4,9 @@ nginx writes the lines (``log_format botscore escape=json`` in
 ``stack/nginx/botscore.conf.in``, which must name exactly ``FIELDS``); every value is a
 string there, as nginx's variables are. The gate's answers travel in the line too: the
 user id it chose, whether the request carried the JavaScript token, and the decision the
-edge applied. A line that is not such an object is refused with its reason; what a
+edge applied; when the gate did not answer they are empty, and the user is named from the
+logged cookie, address and agent as the gate would have. A line that is not such an object
+is refused with its reason; what a
 ``WebLog`` may hold (an address, a status) is the feature stage's to check, as for any edge.
 """
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from botscore.errors import BotscoreError, ConfigError
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.vocabulary import Decision
+from botscore.web_edge.identity import EdgeKeys
 from botscore.wire.codec import WEB_LOG_SCHEMA_VERSION
 
 __all__ = ["FIELDS", "EdgeRequest", "Networks", "UnreadableLine", "read_line"]
@@ -37,6 +40,7 @@ FIELDS = (
     "decision",  # the gate's X-Botscore-Decision: allow, challenge or block
     "request_id",  # $request_id: 32 hex digits, unique per request
     "node",  # $hostname
+    "cookie_user",  # $cookie_bs_uid: names the user when the gate did not answer
 )
 
 
@@ -54,6 +58,7 @@ class EdgeRequest:
 
     web_log: WebLog
     decision: Decision
+    checked: bool = True  # False: the gate did not answer, and nginx served it unchecked
 
 
 class Networks:
@@ -87,8 +92,9 @@ def _time_ms(text: str) -> int:
     return int(seconds) * 1000 + (int(millis) if dot else 0)
 
 
-def read_line(line: bytes, datacenters: Networks) -> EdgeRequest:
-    """The request a line logs, or ``UnreadableLine`` saying why it is none."""
+def read_line(line: bytes, datacenters: Networks, keys: EdgeKeys) -> EdgeRequest:
+    """The request a line logs, or ``UnreadableLine`` saying why it is none. ``keys`` name
+    the user of a request the gate did not answer, as the gate would have."""
     try:
         fields = json.loads(line)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -101,14 +107,21 @@ def read_line(line: bytes, datacenters: Networks) -> EdgeRequest:
     not_text = [k for k in FIELDS if not isinstance(fields[k], str)]
     if not_text:
         raise UnreadableLine("bad_field", f"{', '.join(not_text)} not strings")
-    if fields["decision"] not in set(Decision):
-        raise UnreadableLine("bad_field", f"decision {fields['decision']!r}")
-    if not fields["user"]:
-        # nginx logs a request the gate never answered (it was down) without a user.
-        raise UnreadableLine("no_user", "the gate named no user (was it reachable?)")
+    checked = bool(fields["user"] or fields["decision"] or fields["js"])
+    if checked:
+        if not fields["user"]:
+            raise UnreadableLine("bad_field", "the gate's answer names no user")
+        if fields["decision"] not in set(Decision):
+            raise UnreadableLine("bad_field", f"decision {fields['decision']!r}")
+        user_id, decision = fields["user"], Decision(fields["decision"])
+    else:
+        # The gate did not answer (down, slow): nginx served the request, and the user is
+        # the one the gate would have named, from the same cookie, address and agent.
+        visitor = keys.visitor(fields["cookie_user"] or None, fields["ip"], fields["user_agent"])
+        user_id, decision = visitor.user_id, Decision.ALLOW
     web_log = WebLog(
         time_unix_ms=_time_ms(fields["time"]),
-        user_id=fields["user"],
+        user_id=user_id,
         ip=fields["ip"],
         ip_is_datacenter=datacenters.contain(fields["ip"]),
         method=fields["request"].partition(" ")[0],
@@ -122,4 +135,4 @@ def read_line(line: bytes, datacenters: Networks) -> EdgeRequest:
         edge_node=fields["node"],
         schema_version=WEB_LOG_SCHEMA_VERSION,
     )
-    return EdgeRequest(web_log, Decision(fields["decision"]))
+    return EdgeRequest(web_log, decision, checked)

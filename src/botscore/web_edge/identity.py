@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
 
 from botscore.errors import ConfigError
+from botscore.settings import Settings, env_var
 
 __all__ = [
     "JS_COOKIE",
@@ -27,6 +28,7 @@ __all__ = [
     "USER_COOKIE",
     "EdgeKeys",
     "Visitor",
+    "edge_keys",
     "read_cookies",
 ]
 
@@ -88,6 +90,17 @@ class EdgeKeys:
     def ran_javascript(self, js_cookie: str | None, user_id: str) -> bool:
         """The request carries ``user_id``'s token: its client ran the edge's script."""
         return bool(js_cookie) and hmac.compare_digest(js_cookie or "", self.js_token(user_id))
+
+
+def edge_keys(settings: Settings) -> EdgeKeys:
+    """The keys of ``edge.secret``, which the gate and the shipper both need."""
+    secret = settings.edge.secret.reveal()
+    if not secret:
+        raise ConfigError(
+            f"the edge signs cookies with a secret: set {env_var('edge', 'secret')} "
+            "(e.g. `openssl rand -hex 32`), the same for every gate and shipper of a site"
+        )
+    return EdgeKeys(secret)
 
 
 def read_cookies(header: str | None) -> dict[str, str]:

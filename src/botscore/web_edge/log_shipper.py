@@ -7,6 +7,8 @@ The feature stage drops the copies by request id. What is not sent:
 
 - requests the edge blocked: a blocked client is not served, and the feature stage has
   never counted what it did not serve (the simulator sends none either);
+
+(Requests nginx served while the gate did not answer are sent, counted ``unchecked``.)
 - lines that are no request (``access_log.UnreadableLine``): each is logged with its place
   in the file and its reason, and counted.
 """
@@ -27,6 +29,7 @@ from botscore.transport.delivery import Backoff
 from botscore.transport.kafka_clients import create_producer
 from botscore.vocabulary import Component, Decision
 from botscore.web_edge.access_log import Networks, UnreadableLine, read_line
+from botscore.web_edge.identity import edge_keys
 from botscore.web_edge.log_tail import LogTail, Position, load_position, save_position
 
 __all__ = ["BATCH_LINES", "position_file", "ship_access_log"]
@@ -50,6 +53,7 @@ def ship_access_log(settings: Settings, stop: threading.Event) -> None:
     access_log = Path(settings.edge.access_log)
     saved = position_file(access_log)
     datacenters = Networks(settings.edge.datacenter_networks.split(","))
+    keys = edge_keys(settings)
     topic = settings.aggregation.web_logs_topic
     metrics = Metrics(settings.metrics, Component.LOG_SHIPPER)
     producer = create_producer(settings.kafka, client_id=f"botscore-{Component.LOG_SHIPPER}")
@@ -75,7 +79,7 @@ def ship_access_log(settings: Settings, stop: threading.Event) -> None:
             try:
                 for line, end in batch:
                     try:
-                        request = read_line(line, datacenters)
+                        request = read_line(line, datacenters, keys)
                     except UnreadableLine as exc:
                         _refuse(access_log, end, len(line), line, exc)
                         outcomes[f"refused:{exc.reason}"] += 1
@@ -91,7 +95,8 @@ def ship_access_log(settings: Settings, stop: threading.Event) -> None:
                             value=web_log.SerializeToString(),
                         )
                     )
-                    outcomes["sent"] += 1
+                    # unchecked: sent too, served while the gate did not answer
+                    outcomes["sent" if request.checked else "unchecked"] += 1
                 producer.flush(timeout=flush_s)
                 for future in futures:
                     future.get(timeout=0)  # raises the send's own error

@@ -13,9 +13,11 @@ from botscore.errors import ConfigError
 from botscore.v1.web_log_pb2 import TLS_FINGERPRINT_UNCHECKED
 from botscore.vocabulary import Decision
 from botscore.web_edge.access_log import FIELDS, Networks, UnreadableLine, read_line
+from botscore.web_edge.identity import EdgeKeys
 from botscore.wire.codec import WEB_LOG_SCHEMA_VERSION
 
 NO_NETWORKS = Networks([])
+KEYS = EdgeKeys("k" * 32)
 
 
 def _line(**changes: Any) -> bytes:
@@ -33,6 +35,7 @@ def _line(**changes: Any) -> bytes:
         "decision": "challenge",
         "request_id": "8ac00ee4e39e7aa142bdde3600ba7d78",
         "node": "edge-1",
+        "cookie_user": "",
     }
     fields.update(changes)
     return json.dumps({k: v for k, v in fields.items() if v is not None}).encode()
@@ -45,7 +48,7 @@ def test_the_nginx_template_logs_exactly_the_fields_read(project_root: Path) -> 
 
 
 def test_a_line_becomes_the_request_it_logs() -> None:
-    request = read_line(_line(), NO_NETWORKS)
+    request = read_line(_line(), NO_NETWORKS, KEYS)
     assert request.decision is Decision.CHALLENGE
     log = request.web_log
     assert (log.time_unix_ms, log.user_id, log.ip) == (
@@ -69,16 +72,16 @@ def test_a_line_becomes_the_request_it_logs() -> None:
 
 def test_only_the_script_s_mark_counts_as_javascript() -> None:
     for js in ("0", "", "true", "yes"):
-        assert not read_line(_line(js=js), NO_NETWORKS).web_log.js_check_passed
+        assert not read_line(_line(js=js), NO_NETWORKS, KEYS).web_log.js_check_passed
 
 
 def test_addresses_in_the_data_centre_ranges_are_marked() -> None:
     networks = Networks(["198.51.100.0/24", " 2001:db8::/32 ", ""])
-    assert read_line(_line(ip="198.51.100.7"), networks).web_log.ip_is_datacenter
-    assert read_line(_line(ip="2001:db8::1"), networks).web_log.ip_is_datacenter
-    assert not read_line(_line(ip="203.0.113.9"), networks).web_log.ip_is_datacenter
+    assert read_line(_line(ip="198.51.100.7"), networks, KEYS).web_log.ip_is_datacenter
+    assert read_line(_line(ip="2001:db8::1"), networks, KEYS).web_log.ip_is_datacenter
+    assert not read_line(_line(ip="203.0.113.9"), networks, KEYS).web_log.ip_is_datacenter
     # Not an address: the feature stage dead-letters it as invalid_ip, as from any edge.
-    assert read_line(_line(ip="nonsense"), networks).web_log.ip == "nonsense"
+    assert read_line(_line(ip="nonsense"), networks, KEYS).web_log.ip == "nonsense"
 
 
 def test_a_range_that_is_none_is_a_configuration_error() -> None:
@@ -87,7 +90,9 @@ def test_a_range_that_is_none_is_a_configuration_error() -> None:
 
 
 def test_a_time_without_milliseconds_is_whole_seconds() -> None:
-    assert read_line(_line(time="1796420083"), NO_NETWORKS).web_log.time_unix_ms == 1796420083000
+    assert (
+        read_line(_line(time="1796420083"), NO_NETWORKS, KEYS).web_log.time_unix_ms == 1796420083000
+    )
 
 
 @pytest.mark.parametrize(
@@ -105,12 +110,26 @@ def test_a_time_without_milliseconds_is_whole_seconds() -> None:
         (_line(time="-5"), "bad_field", "time '-5'"),
         (_line(decision="maybe"), "bad_field", "decision 'maybe'"),
         (_line(decision=""), "bad_field", "decision ''"),
-        (_line(user=""), "no_user", "gate"),
+        (_line(user=""), "bad_field", "the gate's answer names no user"),
     ],
 )
 def test_a_line_that_is_no_request_is_refused_with_its_reason(
     line: bytes, reason: str, detail: str
 ) -> None:
     with pytest.raises(UnreadableLine, match=re.escape(detail) if detail else None) as refused:
-        read_line(line, NO_NETWORKS)
+        read_line(line, NO_NETWORKS, KEYS)
     assert refused.value.reason == reason
+
+
+def test_a_request_the_gate_did_not_answer_is_named_as_the_gate_would_have() -> None:
+    unanswered = {"user": "", "decision": "", "js": ""}
+    request = read_line(_line(**unanswered), NO_NETWORKS, KEYS)
+    assert not request.checked and request.decision is Decision.ALLOW
+    gate_s = KEYS.visitor(None, "203.0.113.9", 'Mozilla/5.0 "quoted"').user_id
+    assert request.web_log.user_id == gate_s and not request.web_log.js_check_passed
+    # A visitor with the edge's cookie keeps its user; a forged cookie is its fingerprint.
+    signed = read_line(_line(**unanswered, cookie_user=KEYS.user_cookie("u-7")), NO_NETWORKS, KEYS)
+    assert signed.web_log.user_id == "u-7"
+    forged = read_line(_line(**unanswered, cookie_user="u-7." + "0" * 32), NO_NETWORKS, KEYS)
+    assert forged.web_log.user_id == gate_s
+    assert read_line(_line(), NO_NETWORKS, KEYS).checked
