@@ -40,7 +40,7 @@ class AggregateBolt(Bolt):  # type: ignore[misc]
     auto_fail = False
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
-        settings = Settings.from_options(storm_conf)
+        settings = Settings.from_options(storm_conf, role=Component.AGGREGATE.role)
         self.store = RedisFeatureStore(
             create_redis(settings.redis), settings.aggregation.state_ttl_s
         )

@@ -62,7 +62,7 @@ class ClassifierBolt(Bolt):  # type: ignore[misc]
     auto_fail = False
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
-        settings = Settings.from_options(storm_conf)
+        settings = Settings.from_options(storm_conf, role=Component.CLASSIFIER.role)
         self.metrics_settings = settings.metrics
         self.storm_tags = storm_tags(storm_conf, context)
         bundled = load_model(resolve_model_dir(settings.scoring.model_dir))

@@ -44,7 +44,7 @@ class KafkaProducerBolt(Bolt):  # type: ignore[misc]
         return None
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
-        settings = Settings.from_options(storm_conf)
+        settings = Settings.from_options(storm_conf, role=self.component.role)
         self.topic = self.target(settings)
         self.metrics = Metrics(
             settings.metrics, self.component, tags=storm_tags(storm_conf, context)

@@ -35,7 +35,8 @@ class ScoreProducerBolt(KafkaProducerBolt):
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         super().initialize(storm_conf, context)
-        self.features_topic = Settings.from_options(storm_conf).kafka.features_topic
+        settings = Settings.from_options(storm_conf, role=self.component.role)
+        self.features_topic = settings.kafka.features_topic
         # The features partitions whose batches keep their number: every partition of the
         # scores topic when both topics have as many, else none (the keys decide).
         self.pinned: frozenset[int] | None = None

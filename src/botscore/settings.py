@@ -10,6 +10,11 @@ one-line ``doc`` in its metadata and, for a value that could not work, its ``lim
 environment variable is ``env_var(section, name)``. A value of the wrong type or outside its
 limits is a ``ConfigError`` naming the setting. ``settings_table`` renders them all as the
 README's table, so the two cannot drift apart.
+
+Settings are read for a ``Role`` (the process's: a component's, a command's): then
+``env_var(section, name, role)`` (``BOTSCORE_KAFKA_SASL_PASSWORD__SCORING``) overrides the
+plain variable, so one environment (a Storm supervisor's) can hold every role's
+credentials and each process takes its own; and ``{role}`` in a user name stands for it.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal, NoReturn, get_args, get_origin, get_type_hints
 
 from botscore.errors import ConfigError
+from botscore.vocabulary import Role
 
 __all__ = [
     "AggregationSettings",
@@ -44,6 +50,7 @@ __all__ = [
     "project_env",
     "require_message_timeouts",
     "settings_table",
+    "unresolved_role",
 ]
 
 PREFIX = "botscore."
@@ -333,7 +340,14 @@ class KafkaSettings:
     sasl_mechanism: SaslMechanism = field(
         default="PLAIN", metadata={"doc": "how `sasl_username` and `sasl_password` authenticate"}
     )
-    sasl_username: str = field(default="", metadata={"doc": "SASL user name"})
+    sasl_username: str = field(
+        default="",
+        metadata={
+            "doc": "SASL user name; `{role}` stands for the process's role (one principal "
+            'per role, see "Least privilege")',
+            "per_role": True,
+        },
+    )
     sasl_password: Secret = field(default=NO_SECRET, metadata={"doc": "SASL password"})
     ssl_password: Secret = field(default=NO_SECRET, metadata={"doc": "password of `ssl_keyfile`"})
 
@@ -357,7 +371,14 @@ class RedisSettings:
     )
     port: int = field(default=6379, metadata={"doc": "Redis port", "limits": PORT})
     db: int = field(default=0, metadata={"doc": "Redis database number", "limits": NOT_NEGATIVE})
-    username: str = field(default="", metadata={"doc": "Redis ACL user (empty: the default user)"})
+    username: str = field(
+        default="",
+        metadata={
+            "doc": "Redis ACL user (empty: the default user); `{role}` stands for the "
+            "process's role",
+            "per_role": True,
+        },
+    )
     password: Secret = field(default=NO_SECRET, metadata={"doc": "Redis password"})
     ssl: bool = field(default=False, metadata={"doc": "connect to Redis over TLS"})
     socket_timeout_s: float = field(
@@ -602,12 +623,16 @@ class Settings:
 
     @classmethod
     def from_options(
-        cls, options: Mapping[str, Any], environ: Mapping[str, str] | None = None
+        cls,
+        options: Mapping[str, Any],
+        environ: Mapping[str, str] | None = None,
+        role: Role | None = None,
     ) -> Settings:
         """Build settings from flat ``botscore.<section>.<name>`` options.
 
         ``environ`` (default ``os.environ``) overrides them with
-        ``BOTSCORE_<SECTION>_<NAME>`` variables.
+        ``BOTSCORE_<SECTION>_<NAME>`` variables, and for a ``role`` with
+        ``BOTSCORE_<SECTION>_<NAME>__<ROLE>`` ones before those.
         """
         environ = os.environ if environ is None else environ
         known_sections = {f"{PREFIX}{name}." for name in _SECTIONS}
@@ -618,7 +643,7 @@ class Settings:
             raise ConfigError(f"unknown setting(s) {', '.join(sorted(strays))}")
         return cls(
             **{
-                name: _build_section(name, section_cls, options, environ)
+                name: _build_section(name, section_cls, options, environ, role)
                 for name, section_cls in _SECTIONS.items()
             }
         )
@@ -636,13 +661,29 @@ _SECTIONS: dict[str, type[Any]] = {
 }
 
 
-def env_var(section: str, name: str) -> str:
-    """The environment variable that overrides ``<section>.<name>``."""
-    return f"BOTSCORE_{section}_{name}".upper()
+def env_var(section: str, name: str, role: Role | None = None) -> str:
+    """The environment variable that overrides ``<section>.<name>`` (for ``role`` only)."""
+    plain = f"BOTSCORE_{section}_{name}".upper()
+    return f"{plain}__{role.upper()}" if role else plain
+
+
+ROLE_PLACEHOLDER = "{role}"
+
+
+def unresolved_role(setting: str, value: str) -> None:
+    """Refuse a user name still naming ``{role}``: a process that connects has a role."""
+    if ROLE_PLACEHOLDER in value:
+        raise ConfigError(
+            f"{setting} {value!r} names a role, but these settings were read for none"
+        )
 
 
 def _build_section(
-    section: str, section_cls: type[Any], options: Mapping[str, Any], environ: Mapping[str, str]
+    section: str,
+    section_cls: type[Any],
+    options: Mapping[str, Any],
+    environ: Mapping[str, str],
+    role: Role | None = None,
 ) -> Any:
     values: dict[str, Any] = {}
     hints = get_type_hints(section_cls)
@@ -653,13 +694,18 @@ def _build_section(
         wanted = hints[item.name]
         if wanted is Secret and key in options:
             raise ConfigError(f"{key} is a secret: set {env_key} in the environment instead")
-        if env_key in environ:
+        role_key = env_var(section, item.name, role)
+        if role and role_key in environ:
+            source, raw = role_key, environ[role_key]
+        elif env_key in environ:
             source, raw = env_key, environ[env_key]
         elif key in options:
             source, raw = key, options[key]
         else:
             continue
         value = _coerce(source, raw, wanted, setting)
+        if role and item.metadata.get("per_role"):
+            value = value.replace(ROLE_PLACEHOLDER, role)
         limits = item.metadata.get("limits")
         if limits is not None and not limits.admit(value):
             raise ConfigError(f"{source}: {value!r} is not a valid {setting} ({limits})")
@@ -781,9 +827,11 @@ def load_project_settings(
     config_path: str | Path = "config.json",
     env_name: str | None = None,
     environ: Mapping[str, str] | None = None,
+    role: Role | None = None,
 ) -> Settings:
     """Settings for command-line tools, from the same ``config.json`` as the topology."""
-    return Settings.from_options(project_env(config_path, env_name).get("options", {}), environ)
+    options = project_env(config_path, env_name).get("options", {})
+    return Settings.from_options(options, environ, role)
 
 
 def project_env(

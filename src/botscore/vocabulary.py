@@ -1,4 +1,4 @@
-"""The project's closed sets of names: decisions, dead-letter reasons, components.
+"""The project's closed sets of names: decisions, dead-letter reasons, components, roles.
 
 They are ``StrEnum``s, so each member is also its plain string on the wire, in Redis, in
 metric tags and in logs; code compares and stores members, never loose strings.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["Component", "DeadLetterReason", "Decision", "ReplayCause"]
+__all__ = ["Component", "DeadLetterReason", "Decision", "ReplayCause", "Role"]
 
 
 class Decision(StrEnum):
@@ -67,3 +67,42 @@ class Component(StrEnum):
     FEED = "feed"
     DEAD_LETTER_REPLAY = "dead_letter_replay"
     ADMIN = "admin"
+
+    @property
+    def role(self) -> Role:
+        """The role whose credentials this component uses (see ``Role``)."""
+        return _ROLE_OF[self]
+
+
+class Role(StrEnum):
+    """Who a process acts as on Kafka and Redis: each role is its own principal there, with
+    only the access its job needs (``botscore.access``). ``ADMIN`` administers the broker
+    and Redis (topics, ACLs, users) and reads whatever an operator's tools read."""
+
+    EDGE = "edge"  # writes web logs, reads the edge's decisions
+    AGGREGATION = "aggregation"  # web logs in, features out, the feature state
+    SCORING = "scoring"  # features in, scores out, reads the published models
+    ENFORCER = "enforcer"  # scores in, the edge's decisions out
+    MODELS = "models"  # data scientists: publish models, compare the challenger's scores
+    ADMIN = "admin"
+
+
+_ROLE_OF: dict[Component, Role] = {
+    Component.WEB_LOGS_SPOUT: Role.AGGREGATION,
+    Component.AGGREGATE: Role.AGGREGATION,
+    Component.PUBLISHER: Role.AGGREGATION,
+    Component.FEATURE_PRODUCER: Role.AGGREGATION,
+    # `botscore feed` stands in for the feature stage.
+    Component.FEED: Role.AGGREGATION,
+    Component.FEATURES_SPOUT: Role.SCORING,
+    Component.CLASSIFIER: Role.SCORING,
+    Component.SCORE_PRODUCER: Role.SCORING,
+    Component.SHADOW_PRODUCER: Role.SCORING,
+    Component.ENFORCER: Role.ENFORCER,
+    Component.EDGE: Role.EDGE,
+    Component.LOG_SHIPPER: Role.EDGE,
+    Component.SIMULATOR: Role.EDGE,
+    Component.STORM: Role.ADMIN,
+    Component.DEAD_LETTER_REPLAY: Role.ADMIN,
+    Component.ADMIN: Role.ADMIN,
+}

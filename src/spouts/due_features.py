@@ -43,7 +43,7 @@ class DueFeaturesSpout(Spout):  # type: ignore[misc]
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         require_message_timeouts(storm_conf)
-        settings = Settings.from_options(storm_conf)
+        settings = Settings.from_options(storm_conf, role=Component.PUBLISHER.role)
         agg = settings.aggregation
         self.store = RedisFeatureStore(create_redis(settings.redis), agg.state_ttl_s)
         self.interval_ms = agg.publish_interval_ms

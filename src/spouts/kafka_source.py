@@ -160,7 +160,7 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         require_message_timeouts(storm_conf)
-        settings = Settings.from_options(storm_conf)
+        settings = Settings.from_options(storm_conf, role=self.component.role)
         self.kafka = settings.kafka
         self.topic, self.group = self.source(settings)
         self.per_tuple = self.messages_per_tuple(settings)

@@ -36,7 +36,7 @@ class KafkaWebLogsSpout(KafkaSourceSpout):
     component = Component.WEB_LOGS_SPOUT
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
-        settings = Settings.from_options(storm_conf)
+        settings = Settings.from_options(storm_conf, role=self.component.role)
         self.max_skew_ms = settings.aggregation.max_event_skew_ms
         self.rebuild_ms = settings.aggregation.state_ttl_s * 1000 + self.max_skew_ms
         self.store = RedisFeatureStore(

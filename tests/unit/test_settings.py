@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 from dataclasses import fields
 from typing import get_type_hints
 
@@ -12,10 +13,14 @@ from botscore.settings import (
     NO_SECRET,
     Secret,
     Settings,
+    env_var,
     load_project_settings,
     require_message_timeouts,
     settings_table,
 )
+from botscore.transport.kafka_clients import connection_config
+from botscore.transport.redis_client import create_redis
+from botscore.vocabulary import Role
 
 
 def test_defaults_options_and_environment_in_that_order():
@@ -338,3 +343,45 @@ def test_the_cluster_environment_runs_with_the_local_settings(project_root):
     assert set(cluster) - set(local) == {"topology.workers"}
     assert envs["cluster"]["nimbus"] == "127.0.0.1:6627"
     assert envs["cluster"]["use_ssh_for_nimbus"] is False
+
+
+def test_a_role_reads_its_own_variables_first_and_its_name_in_user_names():
+    environ = {
+        "BOTSCORE_KAFKA_SASL_USERNAME": "botscore-{role}",
+        "BOTSCORE_KAFKA_SASL_PASSWORD": "shared",
+        "BOTSCORE_KAFKA_SASL_PASSWORD__SCORING": "scoring-only",
+        "BOTSCORE_REDIS_USERNAME__EDGE": "",
+    }
+    options = {"botscore.redis.username": "bs-{role}"}
+    scoring = Settings.from_options(options, environ=environ, role=Role.SCORING)
+    assert scoring.kafka.sasl_username == "botscore-scoring"
+    assert scoring.kafka.sasl_password.reveal() == "scoring-only"
+    assert scoring.redis.username == "bs-scoring"
+    enforcer = Settings.from_options(options, environ=environ, role=Role.ENFORCER)
+    assert enforcer.kafka.sasl_password.reveal() == "shared"
+    assert Settings.from_options(options, environ=environ, role=Role.EDGE).redis.username == ""
+    # Read for no role, nothing role-specific applies and the name is left as written.
+    plain = Settings.from_options(options, environ=environ)
+    assert plain.kafka.sasl_password.reveal() == "shared"
+    assert plain.kafka.sasl_username == "botscore-{role}"
+    assert (
+        env_var("kafka", "sasl_password", Role.SCORING) == "BOTSCORE_KAFKA_SASL_PASSWORD__SCORING"
+    )
+
+
+def test_a_client_refuses_a_user_name_that_still_names_a_role():
+    environ = {
+        "BOTSCORE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "BOTSCORE_KAFKA_SASL_USERNAME": "botscore-{role}",
+        "BOTSCORE_KAFKA_SASL_PASSWORD": "secret",
+        "BOTSCORE_REDIS_USERNAME": "botscore-{role}",
+    }
+    settings = Settings.from_options({}, environ=environ)
+    with pytest.raises(
+        ConfigError, match=re.escape("kafka.sasl_username 'botscore-{role}' names a role")
+    ):
+        connection_config(settings.kafka)
+    with pytest.raises(
+        ConfigError, match=re.escape("redis.username 'botscore-{role}' names a role")
+    ):
+        create_redis(settings.redis)

@@ -67,6 +67,7 @@ from botscore.wire.records import RequestRecord
 
 __all__ = [
     "DEDUP_MARKS",
+    "STATE_PREFIX",
     "Applied",
     "DueUsers",
     "PublishCandidate",
@@ -79,6 +80,9 @@ __all__ = [
 # replay recounts a request only if the user sent this many more on its partition before
 # its offset was committed.
 DEDUP_MARKS = 10_000
+
+# Every key of the feature state starts so (its Redis ACL user's key pattern).
+STATE_PREFIX = "bs:agg"
 
 # One bit per counter name: a request's flags travel as one integer.
 _COUNTER_BITS = {
@@ -466,7 +470,7 @@ class RedisFeatureStore:
         self,
         client: redis.Redis,
         ttl_s: int,
-        prefix: str = "bs:agg",
+        prefix: str = STATE_PREFIX,
         *,
         sets: Sequence[DistinctSet] = DISTINCT_SETS,
         recent: int = RECENT_REQUESTS,

@@ -16,6 +16,7 @@ from botscore.model.backfill import BackfillResult, backfill
 from botscore.model.registry import load_model
 from botscore.settings import Settings
 from botscore.transport.kafka_clients import ensure_topics
+from botscore.vocabulary import Role
 
 __all__ = ["add_parser", "run"]
 
@@ -34,7 +35,7 @@ def add_parser(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--to", help="the topic the scores go to (default: the scores topic's name + -backfill)"
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, role=Role.ADMIN)
 
 
 def _when(ms: int) -> str:

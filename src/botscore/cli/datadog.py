@@ -16,6 +16,7 @@ from botscore.cli.command import Subparsers
 from botscore.errors import ConfigError
 from botscore.observability.datadog_assets import load_assets, problems, push
 from botscore.settings import Settings
+from botscore.vocabulary import Role
 
 __all__ = ["add_parser", "run"]
 
@@ -33,7 +34,7 @@ def add_parser(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--push", action="store_true", help="send them to Datadog (default: check only)"
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, role=Role.ADMIN)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

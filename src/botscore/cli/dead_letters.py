@@ -20,6 +20,7 @@ from botscore.transport.dead_letter_replay import (
     list_dead_letters,
     replay_dead_letters,
 )
+from botscore.vocabulary import Role
 from botscore.wire.dead_letters import DeadLetterRecord
 
 __all__ = ["add_parser", "describe_letter", "describe_truncated", "describe_undecodable", "run"]
@@ -32,7 +33,7 @@ def add_parser(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--to", help="replay every letter into this topic (default: each letter's source topic)"
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, role=Role.ADMIN)
 
 
 def describe_letter(letter: DeadLetterRecord) -> str:

@@ -16,7 +16,7 @@ from botscore.enforcement.edge import EdgeDecisions
 from botscore.metrics import Metrics
 from botscore.settings import Settings
 from botscore.transport.redis_client import create_redis
-from botscore.vocabulary import Component
+from botscore.vocabulary import Component, Role
 from botscore.web_edge.gate import Gate, GateServer
 from botscore.web_edge.identity import edge_keys
 from botscore.web_edge.log_shipper import ship_access_log
@@ -36,7 +36,7 @@ def add_parser(subparsers: Subparsers) -> None:
         help="gate: answer nginx's auth_request from Redis's decisions; ship: send nginx's "
         "access log to the web-logs topic",
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, role=Role.EDGE)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

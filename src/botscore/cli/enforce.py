@@ -8,7 +8,7 @@ import threading
 from botscore.cli.command import Subparsers, service_logs, stop_on_signals
 from botscore.enforcement.consumer import run_enforcer
 from botscore.settings import Settings
-from botscore.vocabulary import Component
+from botscore.vocabulary import Component, Role
 
 __all__ = ["add_parser", "run"]
 
@@ -17,7 +17,7 @@ def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "enforce", help="turn threat scores into the edge's decisions in Redis, until Ctrl-C"
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, role=Role.ENFORCER)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

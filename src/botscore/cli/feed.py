@@ -9,7 +9,7 @@ from botscore.cli.command import Subparsers, at_least_one
 from botscore.settings import Settings
 from botscore.transport.kafka_clients import create_producer
 from botscore.transport.sample_feed import feed_sample_users
-from botscore.vocabulary import Component
+from botscore.vocabulary import Component, Role
 
 __all__ = ["add_parser", "run"]
 
@@ -26,7 +26,7 @@ def add_parser(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--loop", action="store_true", help="start over with the next seed until Ctrl-C"
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, role=Role.AGGREGATION)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

@@ -14,6 +14,7 @@ import redis
 from kafka.errors import KafkaError
 
 from botscore.cli import (
+    access,
     backfill,
     datadog,
     dead_letters,
@@ -44,12 +45,13 @@ __all__ = [
 ]
 
 DESCRIPTION = (
-    "The ``botscore`` command: tools around the topology (topics, sample feed, watch, train, "
-    "evaluate, models, backfill)."
+    "The ``botscore`` command: tools around the topology (topics, access, sample feed, watch, "
+    "train, evaluate, models, backfill)."
 )
 
 COMMANDS: tuple[Command, ...] = (
     topics,
+    access,
     feed,
     watch,
     simulate,
@@ -116,7 +118,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 def _settings(args: argparse.Namespace) -> Settings:
     if not getattr(args, "needs_settings", True):
         return Settings()
-    return load_project_settings(args.config, args.environment)
+    # Every command that reads settings acts as one role (tests/unit/cli check each has one).
+    return load_project_settings(args.config, args.environment, role=args.role)
 
 
 def _fail(message: str, status: int = EXIT_FAILURE) -> int:

@@ -26,6 +26,7 @@ from botscore.simulator.labels import read_labels
 from botscore.transport.kafka_clients import connection_config
 from botscore.transport.redis_client import create_redis
 from botscore.transport.topic_reader import read_to_end
+from botscore.vocabulary import Role
 from botscore.wire.codec import decode_threat_score
 from botscore.wire.records import ScoreRecord
 
@@ -72,7 +73,7 @@ def add_parser(subparsers: Subparsers) -> None:
         metavar="CSV",
         help="a simulation's labels (botscore simulate --labels), for figures per kind",
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, role=Role.MODELS)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

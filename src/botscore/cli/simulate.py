@@ -15,6 +15,7 @@ from botscore.simulator.run import simulate
 from botscore.simulator.spec import SimulationSpec
 from botscore.simulator.visits import summarize_visits
 from botscore.transport.redis_client import create_redis
+from botscore.vocabulary import Role
 
 __all__ = ["add_parser", "run"]
 
@@ -67,7 +68,7 @@ def add_parser(subparsers: Subparsers) -> None:
         help="how long the edge caches a decision (0: never)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no live status line")
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, role=Role.EDGE)
 
 
 def _share(value: float | None) -> str:

@@ -24,7 +24,7 @@ from botscore.observability.storm_stats import (
     send_gauges,
 )
 from botscore.settings import Settings, project_env
-from botscore.vocabulary import Component
+from botscore.vocabulary import Component, Role
 
 __all__ = ["add_parser", "run"]
 
@@ -44,7 +44,7 @@ def add_parser(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--every", type=seconds, help="repeat every this many seconds (default: once)"
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, role=Role.ADMIN)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ from botscore.observability.local_view import LocalView, render
 from botscore.observability.statsd_lines import parse_datagram
 from botscore.observability.web_view import ViewServer, figures_document
 from botscore.settings import Settings
+from botscore.vocabulary import Role
 
 __all__ = ["add_parser", "run"]
 
@@ -46,7 +47,7 @@ def add_parser(subparsers: Subparsers) -> None:
         type=port,
         help="also serve the figures as a web page on http://127.0.0.1:PORT/ (default: none)",
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, role=Role.ADMIN)
 
 
 def _serve_page(http_port: int) -> ViewServer:

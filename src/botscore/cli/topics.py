@@ -13,6 +13,7 @@ import sys
 from botscore.cli.command import Subparsers
 from botscore.settings import Settings
 from botscore.transport.topic_plan import apply_topic_plans, topic_plans
+from botscore.vocabulary import Role
 
 __all__ = ["add_parser", "run"]
 
@@ -21,7 +22,7 @@ def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "topics", help="create the pipeline's topics if missing and keep their configs as planned"
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, role=Role.ADMIN)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:

@@ -12,6 +12,7 @@ from botscore.errors import InvalidMessage
 from botscore.settings import Settings
 from botscore.transport.kafka_clients import connection_config
 from botscore.transport.topic_reader import StartAt, assign_topic
+from botscore.vocabulary import Role
 from botscore.wire.codec import decode_threat_score
 from botscore.wire.records import ScoreRecord
 
@@ -28,7 +29,7 @@ def add_parser(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--max", type=not_negative, default=0, help="stop after this many scores (0 = never)"
     )
-    parser.set_defaults(run=run)
+    parser.set_defaults(run=run, role=Role.ADMIN)
 
 
 def describe_score(score: ScoreRecord) -> str:

@@ -48,6 +48,7 @@ __all__ = [
     "BLOCKED_USERS_KEY",
     "CHALLENGED_USERS_KEY",
     "DECISION_PREFIX",
+    "EDGE_PREFIX",
     "FUTURE",
     "GENERATION_KEY",
     "LATEST_PREFIX",
@@ -68,12 +69,14 @@ __all__ = [
     "untimely",
 ]
 
-DECISION_PREFIX = "bs:edge:decision:"
-LATEST_PREFIX = "bs:edge:latest:"
-SCORED_USERS_KEY = "bs:edge:scored_users"
-BLOCKED_USERS_KEY = "bs:edge:blocked_users"
-CHALLENGED_USERS_KEY = "bs:edge:challenged_users"
-GENERATION_KEY = "bs:edge:generation"
+# Every key of the edge's decisions starts so (its Redis ACL users' key pattern).
+EDGE_PREFIX = "bs:edge:"
+DECISION_PREFIX = f"{EDGE_PREFIX}decision:"
+LATEST_PREFIX = f"{EDGE_PREFIX}latest:"
+SCORED_USERS_KEY = f"{EDGE_PREFIX}scored_users"
+BLOCKED_USERS_KEY = f"{EDGE_PREFIX}blocked_users"
+CHALLENGED_USERS_KEY = f"{EDGE_PREFIX}challenged_users"
+GENERATION_KEY = f"{EDGE_PREFIX}generation"
 # What a decision key can hold; no key means allow.
 STORED_DECISIONS = frozenset({Decision.BLOCK, Decision.CHALLENGE})
 # Outcomes of scores the merge ignores; the script returns the others.

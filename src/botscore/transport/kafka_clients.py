@@ -23,7 +23,7 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from botscore.errors import ConfigError
 from botscore.observability.log_repeats import quiet_repeats
-from botscore.settings import KafkaSettings, Secret, env_var
+from botscore.settings import KafkaSettings, Secret, env_var, unresolved_role
 from botscore.transport.producer_ids import recover_producer_ids
 from botscore.vocabulary import Component
 
@@ -120,13 +120,15 @@ def connection_config(settings: KafkaSettings) -> dict[str, Any]:
                     f"hold its password (it is {'set' if settings.ssl_password else 'not set'})"
                 ) from None
     if "SASL" in settings.security_protocol:
+        unresolved_role("kafka.sasl_username", settings.sasl_username)
         # Without both the broker only drops the connection, and the client retries until
         # its bootstrap timeout without saying why.
         if not settings.sasl_username or not settings.sasl_password:
             raise ConfigError(
                 f"kafka.security_protocol {settings.security_protocol} needs kafka.sasl_username "
                 f"(it is {settings.sasl_username or 'not set'!r}) and "
-                f"{env_var('kafka', 'sasl_password')} "
+                f"{env_var('kafka', 'sasl_password')} or its role's "
+                f"{env_var('kafka', 'sasl_password')}__<ROLE> "
                 f"(it is {'set' if settings.sasl_password else 'not set'})"
             )
         config["sasl_mechanism"] = settings.sasl_mechanism or "PLAIN"

@@ -21,6 +21,7 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from botscore.errors import ConfigError
 from botscore.settings import KafkaSettings, Settings
 from botscore.transport.kafka_clients import admin_client, ensure_topics, retry_unreachable
+from botscore.vocabulary import Role
 
 __all__ = [
     "ConfigChange",
@@ -37,8 +38,11 @@ _HOUR_MS = 3600 * 1000
 @dataclass(frozen=True)
 class TopicPlan:
     name: str
-    role: str  # what it carries, for messages
+    carries: str  # for messages
     configs: Mapping[str, str]
+    # The roles that write and read it (``botscore.access`` grants them nothing more).
+    writers: tuple[Role, ...] = ()
+    readers: tuple[Role, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -59,12 +63,43 @@ def topic_plans(settings: Settings) -> list[TopicPlan]:
             planned["min.insync.replicas"] = str(k.min_insync_replicas)
         return planned
 
+    # Administrators' tools (watch, dead letters, backfill) read and write as the admin.
     return [
-        TopicPlan(settings.aggregation.web_logs_topic, "web logs", configs(k.web_logs_retention_h)),
-        TopicPlan(k.features_topic, "features", configs(k.features_retention_h)),
-        TopicPlan(k.scores_topic, "scores", configs(k.scores_retention_h)),
-        TopicPlan(k.shadow_scores_topic, "shadow scores", configs(k.scores_retention_h)),
-        TopicPlan(k.dead_letter_topic, "dead letters", configs(k.dead_letter_retention_h)),
+        TopicPlan(
+            settings.aggregation.web_logs_topic,
+            "web logs",
+            configs(k.web_logs_retention_h),
+            writers=(Role.EDGE,),
+            readers=(Role.AGGREGATION,),
+        ),
+        TopicPlan(
+            k.features_topic,
+            "features",
+            configs(k.features_retention_h),
+            writers=(Role.AGGREGATION,),
+            readers=(Role.SCORING,),
+        ),
+        TopicPlan(
+            k.scores_topic,
+            "scores",
+            configs(k.scores_retention_h),
+            writers=(Role.SCORING,),
+            readers=(Role.ENFORCER, Role.MODELS),
+        ),
+        TopicPlan(
+            k.shadow_scores_topic,
+            "shadow scores",
+            configs(k.scores_retention_h),
+            writers=(Role.SCORING,),
+            readers=(Role.MODELS,),
+        ),
+        TopicPlan(
+            k.dead_letter_topic,
+            "dead letters",
+            configs(k.dead_letter_retention_h),
+            # Each stage sets aside the messages it cannot use.
+            writers=(Role.AGGREGATION, Role.SCORING, Role.ENFORCER),
+        ),
     ]
 
 

@@ -212,7 +212,7 @@ def test_poll_group_empties_a_drained_slot_so_parked_records_come_back(
 @pytest.mark.parametrize(
     ("username", "password", "said"),
     [
-        ("botscore", "", "BOTSCORE_KAFKA_SASL_PASSWORD (it is not set)"),
+        ("botscore", "", "its role's BOTSCORE_KAFKA_SASL_PASSWORD__<ROLE> (it is not set)"),
         ("", SASL_PASSWORD, "kafka.sasl_username (it is 'not set')"),
     ],
 )

@@ -1,0 +1,421 @@
+"""Least privilege against the real broker and Redis: one principal per role, only its job.
+
+`botscore access`, run as an operator runs it (the admin being the local broker's super
+user and Redis's default user), gives each role of this run its SCRAM user, its Kafka ACLs
+and its Redis ACL user, passwords only from the environment. Then each role's own clients,
+over SASL_SSL, must reach exactly what the table below says (written by hand from what
+each stage does, not from the plan), each role's Redis user only its keys; and the whole
+loop (both topologies, the enforcer, the simulated edge) runs with every process
+authenticating as its own role, from one environment that holds every role's secrets, as
+a Storm supervisor's would.
+
+The local broker leaves resources no ACL names open (``allow.everyone.if.no.acl.found``),
+so what is shown closed is closed by the plan's ACLs on the pipeline's topics and groups.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+from kafka import KafkaAdminClient, KafkaConsumer
+from kafka.admin import (
+    ACL,
+    ACLFilter,
+    ACLOperation,
+    ACLPermissionType,
+    ACLResourcePatternType,
+    ResourcePattern,
+    ResourcePatternFilter,
+    ResourceType,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+)
+from kafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
+from kafka.structs import OffsetAndMetadata, TopicPartition
+
+from botscore.enforcement.decisions import DecisionWriter
+from botscore.enforcement.edge import EdgeDecisions
+from botscore.model.releases import ReleaseStore
+from botscore.settings import KafkaSettings, Settings, env_var
+from botscore.simulator.run import simulate
+from botscore.simulator.spec import SimulationSpec
+from botscore.transport.kafka_clients import connection_config, create_producer
+from botscore.transport.redis_client import create_redis
+from botscore.transport.redis_generation import GenerationKey
+from botscore.vocabulary import Decision, Role
+from botscore.wire.records import ScoreRecord, SourceRef
+
+from .harness import (
+    BOOTSTRAP,
+    ROOT,
+    delete_topics,
+    fresh_topics,
+    new_run_id,
+    run_topics,
+    scoring_group,
+    sparse_run,
+    stack_env,
+    stack_redis_db,
+    stack_script,
+    topology_env,
+    wait_until_reading,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.access]
+
+REDIS_DB = 14  # the stack's Redis, a database of this module's own
+SASL_SSL = (
+    f"{BOOTSTRAP.split(',')[0].rsplit(':', 1)[0]}:{os.environ.get('KAFKA_SASL_SSL_PORT', '9096')}"
+)
+ROLES = [role for role in Role if role is not Role.ADMIN]
+# How Kafka's and Redis's refusals read in a component's log.
+REFUSED = r".*(?:AuthorizationFailed|NOPERM|NoPermission|no permissions|can't run this command).*"
+
+# What each stage does, by hand: the topics it writes and reads and whose group it uses.
+WRITES = {
+    Role.EDGE: {"web_logs"},
+    Role.AGGREGATION: {"features", "dead_letters"},
+    Role.SCORING: {"scores", "shadow_scores", "dead_letters"},
+    Role.ENFORCER: {"dead_letters"},
+    Role.MODELS: set(),
+}
+READS = {
+    Role.EDGE: set(),
+    Role.AGGREGATION: {"web_logs"},
+    Role.SCORING: {"features"},
+    Role.ENFORCER: {"scores"},
+    Role.MODELS: {"scores", "shadow_scores"},
+}
+GROUPS = {Role.AGGREGATION, Role.SCORING, Role.ENFORCER}  # each uses its own group only
+
+
+@dataclass
+class RolesRun:
+    topics: dict[str, str]  # web_logs, features, scores, shadow_scores, dead_letters -> name
+    groups: dict[Role, str]
+    users: dict[Role, str]
+    env: dict[str, str]  # what every process of the run gets, every role's secrets included
+    kafka: KafkaSettings  # the run's topics over plaintext (the local super user)
+    applied: str  # what the first `botscore access` printed
+
+    def role_settings(self, role: Role) -> Settings:
+        """Settings as a process of ``role`` reads them from ``env``."""
+        return Settings.from_options({}, environ=self.env, role=role)
+
+
+def _access(env: dict[str, str]) -> str:
+    done = subprocess.run(
+        ["bin/botscore", "access"],
+        cwd=ROOT,
+        env=stack_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, f"botscore access failed:\n{done.stdout}{done.stderr}"
+    return done.stdout
+
+
+@pytest.fixture(scope="module")
+def roles_run(kafka_settings: KafkaSettings) -> Iterator[RolesRun]:
+    run = new_run_id()
+    web_logs = f"it-lp-web-logs-{run}"
+    kafka = fresh_topics(kafka_settings, prefix="it-lp", run=run, also=(web_logs,))
+    topics = {
+        "web_logs": web_logs,
+        "features": kafka.features_topic,
+        "scores": kafka.scores_topic,
+        "shadow_scores": kafka.shadow_scores_topic,
+        "dead_letters": kafka.dead_letter_topic,
+    }
+    groups = {
+        Role.AGGREGATION: f"it-lp-agg-{run}",
+        Role.SCORING: scoring_group(kafka),
+        Role.ENFORCER: f"it-lp-edge-{run}",
+    }
+    template = f"it-lp-{run}-{{role}}"
+    cafile = stack_script(ROOT / "stack/kafka/kafka.sh", "tls-ca")
+    env = {
+        "BOTSCORE_KAFKA_BOOTSTRAP_SERVERS": SASL_SSL,
+        "BOTSCORE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+        "BOTSCORE_KAFKA_SSL_CAFILE": cafile,
+        "BOTSCORE_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+        "BOTSCORE_KAFKA_SASL_USERNAME": template,
+        "BOTSCORE_REDIS_USERNAME": template,
+        "BOTSCORE_REDIS_DB": str(REDIS_DB),
+        # The admin: the local broker's super user on its plaintext listener, Redis's
+        # default user. Overrides for one role only, as an operator would give them.
+        env_var("kafka", "bootstrap_servers", Role.ADMIN): BOOTSTRAP,
+        env_var("kafka", "security_protocol", Role.ADMIN): "PLAINTEXT",
+        env_var("redis", "username", Role.ADMIN): "",
+        "BOTSCORE_AGGREGATION_WEB_LOGS_TOPIC": web_logs,
+        "BOTSCORE_KAFKA_FEATURES_TOPIC": kafka.features_topic,
+        "BOTSCORE_KAFKA_SCORES_TOPIC": kafka.scores_topic,
+        "BOTSCORE_KAFKA_SHADOW_SCORES_TOPIC": kafka.shadow_scores_topic,
+        "BOTSCORE_KAFKA_DEAD_LETTER_TOPIC": kafka.dead_letter_topic,
+        "BOTSCORE_AGGREGATION_CONSUMER_GROUP": groups[Role.AGGREGATION],
+        "BOTSCORE_SCORING_CONSUMER_GROUP": groups[Role.SCORING],
+        "BOTSCORE_ENFORCEMENT_CONSUMER_GROUP": groups[Role.ENFORCER],
+    }
+    for role in ROLES:
+        env[env_var("kafka", "sasl_password", role)] = secrets.token_hex(16)
+        env[env_var("redis", "password", role)] = secrets.token_hex(16)
+    users = {role: template.replace("{role}", role) for role in ROLES}
+    admin_redis = create_redis(stack_redis_db(REDIS_DB))
+    try:
+        admin_redis.flushdb()
+        applied = _access(env)
+        yield RolesRun(topics, groups, users, env, kafka, applied)
+    finally:
+        admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP.split(","))
+        try:
+            admin.delete_acls([_every_acl_of(user) for user in users.values()])
+            admin.alter_user_scram_credentials(
+                [
+                    UserScramCredentialDeletion(u, ScramMechanism.SCRAM_SHA_512)
+                    for u in users.values()
+                ]
+            )
+        finally:
+            admin.close()
+        admin_redis.execute_command("ACL", "DELUSER", *users.values())
+        admin_redis.flushdb()
+        admin_redis.close()
+        delete_topics(kafka_settings, [web_logs, *run_topics(kafka)])
+
+
+def _every_acl_of(user: str) -> ACLFilter:
+    return ACLFilter(
+        f"User:{user}",
+        None,
+        ACLOperation.ANY,
+        ACLPermissionType.ANY,
+        ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY),
+    )
+
+
+# ------------------------------------------------------------------ the command --
+
+
+def test_access_applies_the_plan_once_and_takes_back_what_it_did_not_plan(roles_run: RolesRun):
+    applied = roles_run.applied
+    # 15 grants: edge 1, aggregation 4, scoring 5, enforcer 3, models 2.
+    assert len(re.findall(r"^added ACL ", applied, re.M)) == 15, applied
+    for role, user in roles_run.users.items():
+        assert f"created SCRAM user {user}" in applied
+        assert f"redis {role} (user {user}): set" in applied
+    for secret in (v for k, v in roles_run.env.items() if "PASSWORD" in k):
+        assert secret not in applied
+
+    again = _access(roles_run.env)
+    assert "kafka: nothing to change" in again and "added ACL" not in again
+    assert all(
+        f"redis {role} (user {user}): unchanged" in again for role, user in roles_run.users.items()
+    )
+
+    # An operator's hand-made grant to a planned principal is taken back.
+    stray = ACL(
+        f"User:{roles_run.users[Role.SCORING]}",
+        "*",
+        ACLOperation.READ,
+        ACLPermissionType.ALLOW,
+        ResourcePattern(ResourceType.TOPIC, roles_run.topics["web_logs"]),
+    )
+    admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP.split(","))
+    try:
+        assert not admin.create_acls([stray])["failed"]
+    finally:
+        admin.close()
+    fixed = _access(roles_run.env)
+    scoring, web_logs = roles_run.users[Role.SCORING], roles_run.topics["web_logs"]
+    assert f"removed ACL User:{scoring} READ topic {web_logs}" in fixed, fixed
+    assert "added ACL" not in fixed
+
+
+# ------------------------------------------------------------------ Kafka --
+
+
+def _seed(roles_run: RolesRun) -> None:
+    """One record on partition 0 of every topic, written by the super user."""
+    producer = create_producer(roles_run.kafka, client_id="it-lp-seed")
+    try:
+        for topic in roles_run.topics.values():
+            producer.send(topic, key=b"seed", value=b"seed", partition=0).get(timeout=30)
+    finally:
+        producer.close()
+
+
+def _can_write(settings: KafkaSettings, topic: str) -> bool:
+    producer = create_producer(settings, client_id="it-lp-writer", max_block_ms=10_000)
+    try:
+        producer.send(topic, key=b"probe", value=b"probe", partition=0).get(timeout=30)
+        return True
+    except TopicAuthorizationFailedError:
+        return False
+    finally:
+        producer.close()
+
+
+def _can_read(settings: KafkaSettings, topic: str) -> bool:
+    consumer = KafkaConsumer(**connection_config(settings), enable_auto_commit=False)
+    partition = TopicPartition(topic, 0)
+    try:
+        # Without DESCRIBE the fetcher never asks and only logs: ask for the offsets first.
+        consumer.end_offsets([partition])
+        consumer.assign([partition])
+        consumer.seek(partition, 0)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if consumer.poll(timeout_ms=500):
+                return True
+        raise AssertionError(f"neither a record nor a refusal from {topic} in 30 s")
+    except TopicAuthorizationFailedError:
+        return False
+    finally:
+        consumer.close()
+
+
+def _can_use_group(settings: KafkaSettings, group: str, topic: str) -> bool:
+    consumer = KafkaConsumer(
+        **connection_config(settings), group_id=group, enable_auto_commit=False
+    )
+    try:
+        consumer.commit({TopicPartition(topic, 0): OffsetAndMetadata(0, "", -1)})
+        return True
+    except GroupAuthorizationFailedError:
+        return False
+    finally:
+        consumer.close()
+
+
+def test_each_role_reaches_only_its_own_topics_and_group(roles_run: RolesRun):
+    _seed(roles_run)
+    wrong = []
+    for role in ROLES:
+        settings = roles_run.role_settings(role).kafka
+        assert settings.sasl_username == roles_run.users[role]
+        for key, topic in roles_run.topics.items():
+            for action, check, expected in (
+                ("write", _can_write, key in WRITES[role]),
+                ("read", _can_read, key in READS[role]),
+            ):
+                if check(settings, topic) != expected:
+                    wrong.append(f"{role} {'could not' if expected else 'could'} {action} {key}")
+        # Committing needs the topic too: one the role reads, else one it cannot read anyway.
+        topic = roles_run.topics[min(READS[role], default="web_logs")]
+        for owner, group in roles_run.groups.items():
+            if _can_use_group(settings, group, topic) != (owner == role):
+                wrong.append(
+                    f"{role} {'could not' if owner == role else 'could'} use {owner}'s group"
+                )
+    assert not wrong, wrong
+
+
+# ------------------------------------------------------------------ Redis --
+
+
+def _as(roles_run: RolesRun, role: Role) -> redis.Redis:
+    return create_redis(roles_run.role_settings(role).redis)
+
+
+def _refused(call: Callable[[], object]) -> bool:
+    try:
+        call()
+    except redis.exceptions.NoPermissionError:
+        return True
+    return False
+
+
+def test_each_role_reaches_only_its_own_redis_keys(roles_run: RolesRun):
+    edge, aggregation, scoring, enforcer, models = (_as(roles_run, r) for r in ROLES)
+    settings = roles_run.role_settings(Role.ENFORCER)
+    # The enforcer applies a score as it always does: a block for u1.
+    writer = DecisionWriter(enforcer, settings.enforcement)
+    writer.read_generation()
+    now = int(time.time() * 1000)
+    score = ScoreRecord("u1", 0.99, "block", "m", "1", now, now, SourceRef("t", 0, 0))
+    writer.write([score], now)
+    # The edge reads it (it would read "allow" had it been refused); it can change nothing.
+    assert EdgeDecisions(edge, 0).decision_for("u1") == Decision.BLOCK
+    assert _refused(lambda: edge.set("bs:edge:decision:u1", "allow"))
+    assert _refused(lambda: edge.get("bs:agg:u1"))
+    # The feature stage runs its scripts on its own keys only.
+    assert GenerationKey(aggregation, "bs:agg:generation").read()
+    assert _refused(lambda: GenerationKey(aggregation, "bs:edge:generation").read())
+    assert _refused(lambda: enforcer.get("bs:agg:generation"))
+    # Models: the data scientists' user publishes; classifiers only read.
+    assert ReleaseStore(models).stop_shadow() is None
+    assert ReleaseStore(scoring).slots()
+    assert _refused(lambda: ReleaseStore(scoring).stop_shadow())
+    assert _refused(lambda: models.get("bs:edge:decision:u1"))
+    # No role empties Redis, lists its keys or changes its scripts.
+    for client in (edge, aggregation, scoring, enforcer, models):
+        assert _refused(client.flushdb)
+        assert _refused(lambda c=client: c.keys("*"))
+        assert _refused(lambda c=client: c.execute_command("FUNCTION", "FLUSH"))
+
+
+# ------------------------------------------------------------------ the loop --
+
+
+def test_the_loop_runs_with_every_process_as_its_own_role(
+    roles_run: RolesRun, storm_on_path, tmp_path: Path, report_figure
+):
+    spec = SimulationSpec(users=400, bot_share=0.3, rate=40, duration_s=900, seed=61, speedup=20)
+    skew_ms = str(spec.clock_lead_ms + 60_000)
+    env = {
+        **roles_run.env,
+        "BOTSCORE_AGGREGATION_MAX_EVENT_SKEW_MS": skew_ms,
+        "BOTSCORE_ENFORCEMENT_MAX_CLOCK_SKEW_MS": skew_ms,
+    }
+    kafka = roles_run.role_settings(Role.SCORING).kafka
+    given = topology_env(kafka)  # sparse_run points the topologies at these itself
+    assert all(env[key] == value for key, value in given.items())
+    topology = {key: value for key, value in env.items() if key not in given}
+    logs = {name: tmp_path / f"{name}.log" for name in ("aggregation", "scoring", "enforce")}
+    with sparse_run(kafka, logs["aggregation"], topology="aggregation", **topology) as aggregation:
+        wait_until_reading(aggregation, logs["aggregation"])
+        with sparse_run(kafka, logs["scoring"], topology="scoring", **topology) as scoring:
+            wait_until_reading(scoring, logs["scoring"])
+            with logs["enforce"].open("wb") as out:
+                enforcer = subprocess.Popen(
+                    ["botscore", "enforce"],
+                    cwd=ROOT,
+                    env=stack_env(**env),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            try:
+                edge = Settings.from_options({}, environ=env, role=Role.EDGE)
+                assert edge.kafka.sasl_username == roles_run.users[Role.EDGE]
+                stats = simulate(
+                    edge,
+                    spec,
+                    tmp_path / "labels.csv",
+                    edge=EdgeDecisions(create_redis(edge.redis), 1000),
+                )
+                assert aggregation.poll() is None and scoring.poll() is None
+                assert enforcer.poll() is None, logs["enforce"].read_text()
+            finally:
+                enforcer.terminate()
+                enforcer.wait(30)
+    text = {name: path.read_text(errors="replace") for name, path in logs.items()}
+    for name, log in text.items():
+        refusals = re.findall(REFUSED, log)
+        assert not refusals, f"{name} was refused: {refusals[:3]}"
+    assert stats.first_scores_s is not None, "no scores reached the edge"
+    assert stats.first_enforced_s is not None, "the edge never blocked or challenged anyone"
+    report_figure(
+        f"loop with one principal per role ({spec.duration_s / 60:.0f} simulated minutes): "
+        f"first scores at {stats.first_scores_s:.0f} s, first decision at "
+        f"{stats.first_enforced_s:.0f} s, bots blocked {len(stats.bots_blocked)}"
+    )
