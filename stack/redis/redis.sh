@@ -32,10 +32,13 @@ cmd_start() {
   fi
   require_port_free "$port" REDIS_PORT
   mkdir -p "$state"
+  # The roles' ACL users (`botscore access` saves them there) load again at every start.
+  touch "$state/users.acl"
   # Append-only file synced on every write: a write Redis acknowledged survives even
   # kill -9, so a tuple acked after its Redis update is never lost.
   redis-server --bind 127.0.0.1 --port "$port" --daemonize yes --pidfile "$pid_file" \
-    --dir "$state" --logfile "$state/redis.log" --appendonly yes --appendfsync always --save ""
+    --dir "$state" --logfile "$state/redis.log" --appendonly yes --appendfsync always --save "" \
+    --aclfile "$state/users.acl"
   if wait_for 5 0.1 answers_ping; then
     say "up on 127.0.0.1:$port"
     return

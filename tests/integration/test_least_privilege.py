@@ -54,6 +54,7 @@ from botscore.transport.redis_generation import GenerationKey
 from botscore.vocabulary import Decision, Role
 from botscore.wire.records import ScoreRecord, SourceRef
 
+from .faults import RedisServer, free_port
 from .harness import (
     BOOTSTRAP,
     ROOT,
@@ -112,16 +113,18 @@ class RolesRun:
         return Settings.from_options({}, environ=self.env, role=role)
 
 
-def _access(env: dict[str, str]) -> str:
+def _access(env: dict[str, str], *args: str, status: int = 0) -> str:
     done = subprocess.run(
-        ["bin/botscore", "access"],
+        ["bin/botscore", "access", *args],
         cwd=ROOT,
         env=stack_env(**env),
         capture_output=True,
         text=True,
         timeout=120,
     )
-    assert done.returncode == 0, f"botscore access failed:\n{done.stdout}{done.stderr}"
+    assert done.returncode == status, (
+        f"botscore access exited {done.returncode}:\n{done.stdout}{done.stderr}"
+    )
     return done.stdout
 
 
@@ -216,6 +219,12 @@ def test_access_applies_the_plan_once_and_takes_back_what_it_did_not_plan(roles_
     for secret in (v for k, v in roles_run.env.items() if "PASSWORD" in k):
         assert secret not in applied
 
+    checked = _access(roles_run.env, "--check")
+    assert "kafka: as planned" in checked, checked
+    assert all(
+        f"redis {role} (user {user}): as planned" in checked
+        for role, user in roles_run.users.items()
+    )
     again = _access(roles_run.env)
     assert "kafka: nothing to change" in again and "added ACL" not in again
     assert all(
@@ -235,10 +244,21 @@ def test_access_applies_the_plan_once_and_takes_back_what_it_did_not_plan(roles_
         assert not admin.create_acls([stray])["failed"]
     finally:
         admin.close()
-    fixed = _access(roles_run.env)
+    # So is a Redis user widened by hand.
+    edge = create_redis(stack_redis_db(REDIS_DB))
+    edge.execute_command("ACL", "SETUSER", roles_run.users[Role.EDGE], "~*", "+set")
+    edge.close()
     scoring, web_logs = roles_run.users[Role.SCORING], roles_run.topics["web_logs"]
+    drift = _access(roles_run.env, "--check", status=1)
+    assert f"unplanned ACL User:{scoring} READ topic {web_logs}" in drift, drift
+    assert re.search(rf"redis edge \(user {roles_run.users[Role.EDGE]}\): keys are .*~\*", drift), (
+        drift
+    )
+    fixed = _access(roles_run.env)
     assert f"removed ACL User:{scoring} READ topic {web_logs}" in fixed, fixed
     assert "added ACL" not in fixed
+    assert f"redis edge (user {roles_run.users[Role.EDGE]}): set" in fixed
+    _access(roles_run.env, "--check")
 
 
 # ------------------------------------------------------------------ Kafka --
@@ -362,6 +382,24 @@ def test_each_role_reaches_only_its_own_redis_keys(roles_run: RolesRun):
         assert _refused(client.flushdb)
         assert _refused(lambda c=client: c.keys("*"))
         assert _refused(lambda c=client: c.execute_command("FUNCTION", "FLUSH"))
+
+
+def test_redis_users_outlive_a_crash_of_redis(roles_run: RolesRun, tmp_path: Path):
+    """Users set by ACL SETUSER live in memory: `botscore access` saves them."""
+    server = RedisServer(tmp_path / "own-redis", free_port())
+    server.start()
+    try:
+        env = {**roles_run.env, "BOTSCORE_REDIS_PORT": str(server.port), "BOTSCORE_REDIS_DB": "0"}
+        applied = _access(env, "--only", "redis")
+        assert "redis users saved to its ACL file (ACL SAVE)" in applied, applied
+        server.kill()
+        server.start()
+        scoring = create_redis(Settings.from_options({}, environ=env, role=Role.SCORING).redis)
+        assert scoring.ping()
+        assert _refused(lambda: scoring.set("botscore:models:live", "m/1"))
+        scoring.close()
+    finally:
+        server.stop()
 
 
 # ------------------------------------------------------------------ the loop --

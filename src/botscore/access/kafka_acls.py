@@ -6,9 +6,9 @@ principal is ``User:<kafka.sasl_username>`` as that role reads the settings
 (``botscore-{role}``). The admin is the broker's super user (``super.users``) and gets no
 ACLs: someone must be allowed to grant them.
 
-``apply_kafka_access`` makes the broker's ACLs for these principals exactly the plan's
-(adding what is missing, removing what is not planned, never touching other principals),
-and creates each role's SCRAM user from its password in the environment.
+``kafka_access_changes`` says how the broker differs from the plan for these principals
+(never looking at other principals), ``apply_kafka_access`` makes their ACLs exactly the
+plan's and creates each role's missing SCRAM user from its password.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ __all__ = [
     "acl_changes",
     "apply_kafka_access",
     "grant_acls",
+    "kafka_access_changes",
     "kafka_grants",
     "role_users",
 ]
@@ -65,7 +66,10 @@ class Grant:
 class AccessChanges:
     added: list[ACL]
     removed: list[ACL]
-    users_created: list[str]
+    users_missing: dict[Role, str]  # SCRAM users without their credential
+
+    def __bool__(self) -> bool:
+        return bool(self.added or self.removed or self.users_missing)
 
 
 def kafka_grants(role: Role, settings: Settings) -> list[Grant]:
@@ -109,17 +113,11 @@ def acl_changes(wanted: set[ACL], existing: set[ACL]) -> tuple[list[ACL], list[A
     return sorted(wanted - existing, key=repr), sorted(existing - wanted, key=repr)
 
 
-def apply_kafka_access(
-    admin: KafkaAdminClient,
-    settings_of: Mapping[Role, Settings],
-    passwords: Mapping[Role, Secret],
-    timeout_s: float = 30.0,
+def kafka_access_changes(
+    admin: KafkaAdminClient, settings_of: Mapping[Role, Settings], timeout_s: float = 30.0
 ) -> AccessChanges:
-    """Make the planned roles' ACLs the plan's and create their missing SCRAM users.
-
-    ``passwords``: the roles whose users may be created (a user that exists keeps its
-    password). ACLs of other principals are left alone.
-    """
+    """How the broker differs from the plan for the planned roles' users (nothing written):
+    ACLs to add, ACLs of theirs to remove, and SCRAM users without their credential."""
     deadline = time.monotonic() + timeout_s
     users = role_users(settings_of)
     wanted = grant_acls(
@@ -127,54 +125,61 @@ def apply_kafka_access(
         users,
     )
     existing: set[ACL] = set()
+    every_resource = ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY)
     for user in users.values():
-        every_resource = ResourcePatternFilter(ResourceType.ANY, None, ACLResourcePatternType.ANY)
         principal_filter = ACLFilter(
             f"User:{user}", None, ACLOperation.ANY, ACLPermissionType.ANY, every_resource
         )
         found, _ = retry_unreachable(partial(admin.describe_acls, principal_filter), deadline)
         existing.update(found)
     added, removed = acl_changes(wanted, existing)
-    if added:
-        failed = admin.create_acls(added)["failed"]
+    scram = {
+        role: _scram(settings_of[role].kafka.sasl_mechanism)
+        for role in PLANNED_ROLES
+        if settings_of[role].kafka.sasl_mechanism.startswith("SCRAM-")
+    }
+    missing: dict[Role, str] = {}
+    if scram:  # PLAIN users are in the broker's own configuration
+        names = [users[role] for role in scram]
+        described = retry_unreachable(
+            partial(admin.describe_user_scram_credentials, names), deadline
+        )
+        for role, mechanism in scram.items():
+            infos = described.get(users[role], {}).get("credential_infos") or []
+            if not any(info["mechanism"] == mechanism for info in infos):
+                missing[role] = users[role]
+    return AccessChanges(added, removed, missing)
+
+
+def apply_kafka_access(
+    admin: KafkaAdminClient,
+    changes: AccessChanges,
+    settings_of: Mapping[Role, Settings],
+    passwords: Mapping[Role, Secret],
+) -> list[str]:
+    """Make ``changes``; create the missing users whose role has a password in
+    ``passwords`` (a user that exists keeps its own). Returns the users created."""
+    if changes.added:
+        failed = admin.create_acls(changes.added)["failed"]
         if failed:
             raise ConfigError(f"the broker refused {len(failed)} planned ACL(s): {failed}")
-    if removed:
-        for _, _, error in admin.delete_acls(list(removed)):
+    if changes.removed:
+        for _, _, error in admin.delete_acls(list(changes.removed)):
             if error.errno:  # NoError's is 0
                 raise ConfigError(f"the broker refused to remove an ACL: {error.__name__}")
-    mechanism = settings_of[Role.ADMIN].kafka.sasl_mechanism
-    created = _create_scram_users(admin, users, passwords, mechanism, deadline)
-    return AccessChanges(added, removed, created)
-
-
-def _create_scram_users(
-    admin: KafkaAdminClient,
-    users: Mapping[Role, str],
-    passwords: Mapping[Role, Secret],
-    mechanism: str,
-    deadline: float,
-) -> list[str]:
-    if not mechanism.startswith("SCRAM-"):
-        return []  # PLAIN users are in the broker's own configuration
-    scram = ScramMechanism[mechanism.replace("-", "_")]
-    names = [users[role] for role in passwords if role in users]
-    if not names:
-        return []
-    described = retry_unreachable(partial(admin.describe_user_scram_credentials, names), deadline)
-    have = {
-        name
-        for name, answer in described.items()
-        if any(info["mechanism"] == scram for info in answer.get("credential_infos") or [])
-    }
     upserts = [
-        UserScramCredentialUpsertion(users[role], scram, password.reveal())
-        for role, password in passwords.items()
-        if role in users and users[role] not in have
+        UserScramCredentialUpsertion(
+            user, _scram(settings_of[role].kafka.sasl_mechanism), passwords[role].reveal()
+        )
+        for role, user in changes.users_missing.items()
+        if role in passwords
     ]
-    if not upserts:
-        return []
-    refused = {u: e for u, e in admin.alter_user_scram_credentials(upserts).items() if e}
-    if refused:
-        raise ConfigError(f"the broker refused to create SCRAM users: {refused}")
+    if upserts:
+        refused = {u: e for u, e in admin.alter_user_scram_credentials(upserts).items() if e}
+        if refused:
+            raise ConfigError(f"the broker refused to create SCRAM users: {refused}")
     return sorted(u.user for u in upserts)
+
+
+def _scram(mechanism: str) -> ScramMechanism:
+    return ScramMechanism[mechanism.replace("-", "_")]

@@ -10,6 +10,8 @@ whoever runs ``botscore access`` (it needs ``ACL SETUSER``): no user is made for
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -18,11 +20,12 @@ import redis
 
 from botscore.aggregation.redis_state import STATE_PREFIX
 from botscore.enforcement.decisions import EDGE_PREFIX
+from botscore.errors import ConfigError
 from botscore.model.releases import KEY_PREFIX as MODELS_PREFIX
 from botscore.settings import Secret
 from botscore.vocabulary import Role
 
-__all__ = ["RedisUserChange", "apply_redis_users", "redis_rules"]
+__all__ = ["RedisUserChange", "apply_redis_users", "persist_users", "redis_rules", "user_drift"]
 
 _READ = ("+@read", "+@connection")
 _WRITE = (*_READ, "+@write", "+@transaction")
@@ -82,5 +85,62 @@ def apply_redis_users(
     return changes
 
 
+def user_drift(
+    client: redis.Redis, users: Mapping[Role, str], passwords: Mapping[Role, Secret]
+) -> dict[Role, list[str]]:
+    """How each role's user differs from the plan (nothing changed); empty lists: none.
+
+    The plan's form is Redis's own: the rules set on a throwaway user, disabled and without
+    a password, described by ``ACL GETUSER`` and deleted again.
+    """
+    drift: dict[Role, list[str]] = {}
+    for role, password in passwords.items():
+        live = _described(client, users[role])
+        if live is None:
+            drift[role] = ["missing"]
+            continue
+        scratch = f"botscore-access-check-{secrets.token_hex(4)}"
+        client.execute_command("ACL", "SETUSER", scratch, "reset", *redis_rules(role))  # type: ignore[no-untyped-call]
+        try:
+            planned = _described(client, scratch)
+        finally:
+            client.execute_command("ACL", "DELUSER", scratch)  # type: ignore[no-untyped-call]
+        found = [
+            f"{field} are {live[field]}, planned {planned[field]}"
+            for field in ("keys", "channels", "categories", "commands", "selectors")
+            if live[field] != planned[field]
+        ]
+        if not live["enabled"]:
+            found.append("disabled")
+        digest = hashlib.sha256(password.reveal().encode()).hexdigest()
+        if live["passwords"] != [digest]:
+            found.append("its password is not (only) the one in the environment")
+        drift[role] = found
+    return drift
+
+
 def _described(client: redis.Redis, user: str) -> Any:
-    return client.execute_command("ACL", "GETUSER", user)  # type: ignore[no-untyped-call]
+    return client.acl_getuser(user)
+
+
+def persist_users(client: redis.Redis) -> str:
+    """Save the users so that they outlive a restart; says where, or raises ``ConfigError``.
+
+    Users set with ``ACL SETUSER`` live in memory only: a Redis restarted without them
+    would refuse every role. ``ACL SAVE`` writes Redis's ACL file (``aclfile``); a Redis
+    without one gets them in its configuration file (``CONFIG REWRITE``).
+    """
+    try:
+        client.execute_command("ACL", "SAVE")  # type: ignore[no-untyped-call]
+        return "its ACL file (ACL SAVE)"
+    except redis.ResponseError as exc:
+        if "ACL file" not in str(exc):
+            raise
+    try:
+        client.config_rewrite()
+        return "its configuration file (CONFIG REWRITE)"
+    except redis.ResponseError as exc:
+        raise ConfigError(
+            f"the users are set but Redis cannot save them ({exc}): it would forget them "
+            "when it restarts; give it an aclfile or a configuration file"
+        ) from None

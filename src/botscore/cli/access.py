@@ -4,7 +4,8 @@ Run as the admin (the broker's super user, a Redis user allowed ``ACL SETUSER``)
 role's user name is ``kafka.sasl_username`` / ``redis.username`` as that role reads the
 settings (``botscore-{role}``); a role's user is created only from its own password,
 ``BOTSCORE_KAFKA_SASL_PASSWORD__<ROLE>`` / ``BOTSCORE_REDIS_PASSWORD__<ROLE>``, never from
-the admin's. A second run changes nothing.
+the admin's. A second run changes nothing. ``--check`` changes nothing and exits 1 when
+something differs from the plan (for a cron job or a deployment's pipeline).
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ import os
 import sys
 from collections.abc import Mapping
 
-from botscore.access.kafka_acls import apply_kafka_access, kafka_grants
+from botscore.access.kafka_acls import apply_kafka_access, kafka_access_changes, kafka_grants
 from botscore.access.principals import PLANNED_ROLES, distinct_users
-from botscore.access.redis_users import apply_redis_users
+from botscore.access.redis_users import apply_redis_users, persist_users, user_drift
 from botscore.cli.command import Subparsers
 from botscore.settings import Secret, Settings, env_var, load_project_settings
 from botscore.transport.kafka_clients import admin_client
@@ -30,8 +31,11 @@ def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser(
         "access", help="give each role its Kafka ACLs and users and its Redis user, as planned"
     )
+    parser.add_argument("--only", choices=("kafka", "redis"), help="one side only (default: both)")
     parser.add_argument(
-        "--only", choices=("kafka", "redis"), help="apply one side only (default: both)"
+        "--check",
+        action="store_true",
+        help="change nothing: say how the broker and Redis differ from the plan, exit 1 if so",
     )
     parser.set_defaults(run=run, role=Role.ADMIN)
 
@@ -43,11 +47,12 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         else load_project_settings(args.config, args.environment, role=role)
         for role in Role
     }
+    drift = False
     if args.only != "redis":
-        _kafka(settings_of)
+        drift |= _kafka(settings_of, args.check)
     if args.only != "kafka":
-        _redis(settings_of)
-    return 0
+        drift |= _redis(settings_of, args.check)
+    return 1 if args.check and drift else 0
 
 
 def _passwords(section: str, name: str) -> dict[Role, Secret]:
@@ -59,41 +64,65 @@ def _passwords(section: str, name: str) -> dict[Role, Secret]:
     }
 
 
-def _kafka(settings_of: Mapping[Role, Settings]) -> None:
+def _kafka(settings_of: Mapping[Role, Settings], check: bool) -> bool:
+    """Print the plan and what differs (``check``) or what was changed; True if any."""
     passwords = _passwords("kafka", "sasl_password")
     admin = admin_client(settings_of[Role.ADMIN].kafka)
     try:
-        changes = apply_kafka_access(admin, settings_of, passwords)
+        changes = kafka_access_changes(admin, settings_of)
+        created = [] if check else apply_kafka_access(admin, changes, settings_of, passwords)
     finally:
         admin.close()
     for role in PLANNED_ROLES:
         grants = kafka_grants(role, settings_of[role])
         allowed = ", ".join(f"{g.operation} {g.resource} {g.name}" for g in grants)
         print(f"kafka {role} (User:{settings_of[role].kafka.sasl_username}): {allowed}")
+    add, remove = ("missing", "unplanned") if check else ("added", "removed")
     for acl in changes.added:
-        print(f"added ACL {_acl(acl)}")
+        print(f"{add} ACL {_acl(acl)}")
     for acl in changes.removed:
-        print(f"removed ACL {_acl(acl)} (not planned)")
-    for user in changes.users_created:
-        print(f"created SCRAM user {user}")
-    if not (changes.added or changes.removed or changes.users_created):
-        print("kafka: nothing to change")
-    _no_password("kafka", "sasl_password", passwords, "its SCRAM user is not created here")
+        print(f"{remove} ACL {_acl(acl)}" + ("" if check else " (not planned)"))
+    for role, user in changes.users_missing.items():
+        if check:
+            print(f"missing SCRAM user {user}")
+        elif user in created:
+            print(f"created SCRAM user {user}")
+        else:
+            print(f"botscore: no SCRAM user {user}, and no {_env(role)} here", file=sys.stderr)
+    if not changes:
+        print("kafka: as planned" if check else "kafka: nothing to change")
+    return bool(changes)
 
 
-def _redis(settings_of: Mapping[Role, Settings]) -> None:
+def _env(role: Role) -> str:
+    return env_var("kafka", "sasl_password", role)
+
+
+def _redis(settings_of: Mapping[Role, Settings], check: bool) -> bool:
+    """Print each role's user as it is (``check``) or as it was set; True if any differed."""
     passwords = _passwords("redis", "password")
     names = {role: settings_of[role].redis.username for role in passwords}
     users = distinct_users(names, "redis.username")
-    admin = settings_of[Role.ADMIN].redis
-    client = create_redis(admin)
+    client = create_redis(settings_of[Role.ADMIN].redis)
     try:
-        for change in apply_redis_users(client, users, passwords):
-            state = "set" if change.changed else "unchanged"
-            print(f"redis {change.role} (user {change.user}): {state}")
+        if check:
+            drift = user_drift(client, users, passwords)
+            for role, found in drift.items():
+                state = "; ".join(found) if found else "as planned"
+                print(f"redis {role} (user {users[role]}): {state}")
+            differed = any(drift.values())
+        else:
+            changes = apply_redis_users(client, users, passwords)
+            for change in changes:
+                state = "set" if change.changed else "unchanged"
+                print(f"redis {change.role} (user {change.user}): {state}")
+            if changes:
+                print(f"redis users saved to {persist_users(client)}")
+            differed = any(change.changed for change in changes)
     finally:
         client.close()
-    _no_password("redis", "password", passwords, "its Redis user is left as it is")
+    _no_password("redis", "password", passwords, "its Redis user is left out")
+    return differed
 
 
 def _no_password(section: str, name: str, passwords: Mapping[Role, Secret], left: str) -> None:
