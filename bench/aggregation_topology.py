@@ -32,6 +32,7 @@ from botscore.transport.kafka_clients import connection_config, create_producer,
 from botscore.transport.redis_client import create_redis
 
 # Sibling modules: run as a script, this directory is on sys.path.
+from figures import keep_figures
 from profiling import profiled, topology_processes
 from scoring_pipeline import (
     LOGS,
@@ -131,7 +132,7 @@ def main() -> None:
         if recorded:
             recorded.save(total, "WebLog")
         print(f"aggregation topology: {total:,} WebLogs committed in {elapsed:.1f} s")
-        print(f"aggregation_web_logs_per_s={total / elapsed:.0f}")
+        keep_figures(aggregation_web_logs_per_s=total / elapsed)
     finally:
         admin.close()
         delete_topics(out, topics)

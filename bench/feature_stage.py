@@ -31,6 +31,9 @@ from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.codec import decode_web_log
 from botscore.wire.records import RequestRecord, SourceRef
 
+# A sibling module: run as a script, this directory is on sys.path.
+from figures import keep_figures
+
 BATCH_SIZES = (1, 100, 500)
 PLAIN_LOOP_BATCH = 500
 
@@ -59,7 +62,10 @@ def sources(logs: list[WebLog]) -> list[tuple[SourceRef, int]]:
     return result
 
 
-def time_store(client: redis.Redis, records: list[RequestRecord], batch: int) -> None:
+def time_store(
+    client: redis.Redis, records: list[RequestRecord], batch: int
+) -> tuple[float, float]:
+    """Store ``records`` by ``batch``; CPU µs per request of Redis and of this process."""
     client.flushdb()
     store = RedisFeatureStore(client, ttl_s=600)
     store.apply(records[:1], now_ms=0)  # script loaded, connection open
@@ -75,6 +81,7 @@ def time_store(client: redis.Redis, records: list[RequestRecord], batch: int) ->
         f"  ({n / wall:,.0f}/s; CPU µs/request: bench {cpu / n * 1e6:.1f},"
         f" Redis {server / n * 1e6:.1f})"
     )
+    return server / n * 1e6, cpu / n * 1e6
 
 
 def main() -> None:
@@ -104,7 +111,7 @@ def main() -> None:
 
     client = create_redis(RedisSettings(db=7))
     for batch in BATCH_SIZES:
-        time_store(client, records, batch)
+        redis_us, client_us = time_store(client, records, batch)
 
     client.flushdb()
     store = RedisFeatureStore(client, ttl_s=600)
@@ -122,10 +129,11 @@ def main() -> None:
     report(f"plain loop: decode + store by {PLAIN_LOOP_BATCH}", time.perf_counter() - started, n)
 
     users = memory.users()
-    started = time.perf_counter()
+    server, started = redis_cpu_s(client), time.perf_counter()
     candidates = store.read(users)
     states = [c.state for c in candidates if c is not None]
     read_s = time.perf_counter() - started
+    read_us = (redis_cpu_s(client) - server) / len(users) * 1e6
     started = time.perf_counter()
     for state in states:
         compute_features(state)
@@ -136,6 +144,12 @@ def main() -> None:
     )
     print(f"Redis used_memory {client.info('memory')['used_memory'] / 2**20:.1f} MiB")
     client.flushdb()
+    # At the largest batch, the aggregation bolt's (aggregation.batch_size up to 500).
+    keep_figures(
+        feature_store_redis_cpu_us_per_request=redis_us,
+        feature_store_client_cpu_us_per_request=client_us,
+        feature_store_redis_cpu_us_per_published_user=read_us,
+    )
 
 
 if __name__ == "__main__":

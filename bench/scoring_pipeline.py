@@ -61,6 +61,7 @@ from botscore.wire.codec import (
     encode_user_features,
 )
 from botscore.wire.records import FeatureBatch
+from figures import keep_figures
 from profiling import profiled, service_pids, session_processes, topology_processes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -695,6 +696,8 @@ def main() -> None:
         f"topology_users_per_s={whole(topology_rate)} baseline_users_per_s={whole(baseline_rate)} "
         f"ratio={ratio:.2f} p50_ms={whole(p50)} p99_ms={whole(p99)}"
     )
+    if "a" in options.phases:
+        keep_figures(scoring_users_per_s=topology_rate)
 
 
 def whole(value: float) -> str:

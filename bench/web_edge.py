@@ -30,6 +30,9 @@ from botscore.settings import load_project_settings
 from botscore.transport.kafka_clients import connection_config, ensure_topics
 from botscore.transport.topic_reader import read_to_end
 
+# A sibling module: run as a script, this directory is on sys.path.
+from figures import keep_figures
+
 ROOT = Path(__file__).resolve().parents[1]
 NGINX_SH = ROOT / "stack" / "nginx" / "nginx.sh"
 CLIENTS = 8
@@ -116,12 +119,14 @@ def main() -> None:
                     raise SystemExit("botscore edge gate did not start within 30 s") from None
                 time.sleep(0.1)
         print(f"{CLIENTS} keep-alive clients for {SECONDS:.0f} s each, one user each")
-        for label, target, path in (
-            ("the gate alone (its /check)", gate_port, "/check"),
-            ("a page through nginx and the gate", port, "/products/1"),
+        rates = {}
+        for figure, label, target, path in (
+            ("gate_requests_per_s", "the gate alone (its /check)", gate_port, "/check"),
+            ("nginx_requests_per_s", "a page through nginx and the gate", port, "/products/1"),
         ):
             answered, latencies, others = _load(target, path, SECONDS)
             _report(label, answered, latencies, others, SECONDS)
+            rates[figure] = answered / SECONDS
         log = state / "nginx" / "access.log"
         lines = sum(1 for _ in log.open("rb"))
         shipper = subprocess.Popen(
@@ -146,6 +151,7 @@ def main() -> None:
             f"log shipper: {lines:,} access-log lines to {on_topic:,} WebLogs on Kafka in "
             f"{elapsed:.1f} s, with its start: {lines / elapsed:,.0f} lines/s"
         )
+        keep_figures(**rates, shipper_lines_per_s=lines / elapsed)
     finally:
         gate.terminate()
         gate.wait(30)
