@@ -33,13 +33,19 @@ from kafka.admin import (
     ACLOperation,
     ACLPermissionType,
     ACLResourcePatternType,
+    NewTopic,
     ResourcePattern,
     ResourcePatternFilter,
     ResourceType,
     ScramMechanism,
     UserScramCredentialDeletion,
 )
-from kafka.errors import GroupAuthorizationFailedError, TopicAuthorizationFailedError
+from kafka.errors import (
+    AuthorizationError,
+    GroupAuthorizationFailedError,
+    KafkaError,
+    TopicAuthorizationFailedError,
+)
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from botscore.enforcement.decisions import DecisionWriter
@@ -113,7 +119,7 @@ class RolesRun:
         return Settings.from_options({}, environ=self.env, role=role)
 
 
-def _access(env: dict[str, str], *args: str, status: int = 0) -> str:
+def _access(env: dict[str, str], *args: str, status: int = 0, stream: str = "stdout") -> str:
     done = subprocess.run(
         ["bin/botscore", "access", *args],
         cwd=ROOT,
@@ -125,7 +131,7 @@ def _access(env: dict[str, str], *args: str, status: int = 0) -> str:
     assert done.returncode == status, (
         f"botscore access exited {done.returncode}:\n{done.stdout}{done.stderr}"
     )
-    return done.stdout
+    return done.stdout if stream == "stdout" else done.stderr
 
 
 @pytest.fixture(scope="module")
@@ -211,8 +217,10 @@ def _every_acl_of(user: str) -> ACLFilter:
 
 def test_access_applies_the_plan_once_and_takes_back_what_it_did_not_plan(roles_run: RolesRun):
     applied = roles_run.applied
-    # 15 grants: edge 1, aggregation 4, scoring 5, enforcer 3, models 2.
-    assert len(re.findall(r"^added ACL ", applied, re.M)) == 15, applied
+    # 15 grants: edge 1, aggregation 4, scoring 5, enforcer 3, models 2; and for each of the
+    # 5 users 5 denials of administering (the cluster; creating, deleting, altering topics).
+    assert len(re.findall(r"^added ACL .*(?<!\(denied\))$", applied, re.M)) == 15, applied
+    assert len(re.findall(r"^added ACL .*\(denied\)$", applied, re.M)) == 25, applied
     for role, user in roles_run.users.items():
         assert f"created SCRAM user {user}" in applied
         assert f"redis {role} (user {user}): set" in applied
@@ -230,6 +238,19 @@ def test_access_applies_the_plan_once_and_takes_back_what_it_did_not_plan(roles_
     assert all(
         f"redis {role} (user {user}): unchanged" in again for role, user in roles_run.users.items()
     )
+
+    # A role cannot run it in the admin's place, and hears why.
+    as_scoring = {
+        **roles_run.env,
+        env_var("kafka", "bootstrap_servers", Role.ADMIN): SASL_SSL,
+        env_var("kafka", "security_protocol", Role.ADMIN): "SASL_SSL",
+        env_var("kafka", "sasl_username", Role.ADMIN): roles_run.users[Role.SCORING],
+        env_var("kafka", "sasl_password", Role.ADMIN): roles_run.env[
+            env_var("kafka", "sasl_password", Role.SCORING)
+        ],
+    }
+    refused = _access(as_scoring, "--only", "kafka", status=1, stream="stderr")
+    assert f"does not let User:{roles_run.users[Role.SCORING]} manage ACLs" in refused, refused
 
     # An operator's hand-made grant to a planned principal is taken back.
     stray = ACL(
@@ -281,6 +302,11 @@ def _can_write(settings: KafkaSettings, topic: str) -> bool:
         return True
     except TopicAuthorizationFailedError:
         return False
+    except KafkaError as exc:
+        # A user allowed to write no topic gets no producer id: the cluster refuses it.
+        if "ClusterAuthorizationFailed" in str(exc):
+            return False
+        raise
     finally:
         producer.close()
 
@@ -317,6 +343,37 @@ def _can_use_group(settings: KafkaSettings, group: str, topic: str) -> bool:
         consumer.close()
 
 
+def _administered(settings: KafkaSettings, roles_run: RolesRun) -> list[str]:
+    """What of an administrator's work the client of ``settings`` managed to do."""
+    done = []
+    admin = KafkaAdminClient(**connection_config(settings))
+    principal = f"User:{settings.sasl_username}"
+    web_logs = ResourcePattern(ResourceType.TOPIC, roles_run.topics["web_logs"])
+    attempts = {
+        "created a topic": lambda: admin.create_topics(
+            [NewTopic(f"it-lp-made-by-{settings.sasl_username}", 1, 1)]
+        ),
+        "granted itself READ on web logs": lambda: (
+            admin.create_acls(
+                [ACL(principal, "*", ACLOperation.READ, ACLPermissionType.ALLOW, web_logs)]
+            )["failed"]
+            or None
+        ),
+        "deleted the features topic": lambda: admin.delete_topics([roles_run.topics["features"]]),
+    }
+    try:
+        for what, attempt in attempts.items():
+            try:
+                failed = attempt()
+            except AuthorizationError:
+                continue
+            if not failed:
+                done.append(what)
+    finally:
+        admin.close()
+    return done
+
+
 def test_each_role_reaches_only_its_own_topics_and_group(roles_run: RolesRun):
     _seed(roles_run)
     wrong = []
@@ -337,6 +394,7 @@ def test_each_role_reaches_only_its_own_topics_and_group(roles_run: RolesRun):
                 wrong.append(
                     f"{role} {'could not' if owner == role else 'could'} use {owner}'s group"
                 )
+        wrong += [f"{role} {what}" for what in _administered(settings, roles_run)]
     assert not wrong, wrong
 
 

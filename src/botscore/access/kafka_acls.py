@@ -6,6 +6,11 @@ principal is ``User:<kafka.sasl_username>`` as that role reads the settings
 (``botscore-{role}``). The admin is the broker's super user (``super.users``) and gets no
 ACLs: someone must be allowed to grant them.
 
+Each role's principal is also denied administering (the cluster: ACLs, users, configs;
+creating, deleting or altering any topic), so that on a broker that leaves resources no
+ACL names open (``allow.everyone.if.no.acl.found``) a role still cannot grant itself more.
+A deny outweighs any allow; super users are not subject to ACLs.
+
 ``kafka_access_changes`` says how the broker differs from the plan for these principals
 (never looking at other principals), ``apply_kafka_access`` makes their ACLs exactly the
 plan's and creates each role's missing SCRAM user from its password.
@@ -93,10 +98,21 @@ def role_users(settings_of: Mapping[Role, Settings]) -> dict[Role, str]:
     return distinct_users(names, "kafka.sasl_username")
 
 
+# What no role may do anywhere: (resource, name, operations); "*" is every topic.
+_DENIED = (
+    (ResourceType.CLUSTER, "kafka-cluster", (ACLOperation.ALL,)),
+    (
+        ResourceType.TOPIC,
+        "*",
+        (ACLOperation.CREATE, ACLOperation.DELETE, ACLOperation.ALTER, ACLOperation.ALTER_CONFIGS),
+    ),
+)
+
+
 def grant_acls(grants: list[Grant], users: Mapping[Role, str]) -> set[ACL]:
-    """The broker's ACLs for ``grants``."""
+    """The broker's ACLs for ``grants``, and the denials of administering for each user."""
     kinds = {"topic": ResourceType.TOPIC, "group": ResourceType.GROUP}
-    return {
+    allowed = {
         ACL(
             f"User:{users[g.role]}",
             "*",
@@ -106,6 +122,19 @@ def grant_acls(grants: list[Grant], users: Mapping[Role, str]) -> set[ACL]:
         )
         for g in grants
     }
+    denied = {
+        ACL(
+            f"User:{user}",
+            "*",
+            operation,
+            ACLPermissionType.DENY,
+            ResourcePattern(kind, name, ACLResourcePatternType.LITERAL),
+        )
+        for user in users.values()
+        for kind, name, operations in _DENIED
+        for operation in operations
+    }
+    return allowed | denied
 
 
 def acl_changes(wanted: set[ACL], existing: set[ACL]) -> tuple[list[ACL], list[ACL]]:

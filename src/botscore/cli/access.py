@@ -15,10 +15,14 @@ import os
 import sys
 from collections.abc import Mapping
 
+import redis
+from kafka.errors import ClusterAuthorizationFailedError, SecurityDisabledError
+
 from botscore.access.kafka_acls import apply_kafka_access, kafka_access_changes, kafka_grants
 from botscore.access.principals import PLANNED_ROLES, distinct_users
 from botscore.access.redis_users import apply_redis_users, persist_users, user_drift
 from botscore.cli.command import Subparsers
+from botscore.errors import ConfigError
 from botscore.settings import Secret, Settings, env_var, load_project_settings
 from botscore.transport.kafka_clients import admin_client
 from botscore.transport.redis_client import create_redis
@@ -67,10 +71,22 @@ def _passwords(section: str, name: str) -> dict[Role, Secret]:
 def _kafka(settings_of: Mapping[Role, Settings], check: bool) -> bool:
     """Print the plan and what differs (``check``) or what was changed; True if any."""
     passwords = _passwords("kafka", "sasl_password")
-    admin = admin_client(settings_of[Role.ADMIN].kafka)
+    kafka = settings_of[Role.ADMIN].kafka
+    admin = admin_client(kafka)
     try:
         changes = kafka_access_changes(admin, settings_of)
         created = [] if check else apply_kafka_access(admin, changes, settings_of, passwords)
+    except ClusterAuthorizationFailedError:
+        who = f"User:{kafka.sasl_username}" if "SASL" in kafka.security_protocol else "this client"
+        raise ConfigError(
+            f"the broker does not let {who} manage ACLs and users: run botscore access as its "
+            "super user (super.users), e.g. with BOTSCORE_KAFKA_SASL_USERNAME__ADMIN and "
+            "BOTSCORE_KAFKA_SASL_PASSWORD__ADMIN"
+        ) from None
+    except SecurityDisabledError:
+        raise ConfigError(
+            "the broker has no authorizer (authorizer.class.name): it keeps no ACLs to apply"
+        ) from None
     finally:
         admin.close()
     for role in PLANNED_ROLES:
@@ -103,7 +119,8 @@ def _redis(settings_of: Mapping[Role, Settings], check: bool) -> bool:
     passwords = _passwords("redis", "password")
     names = {role: settings_of[role].redis.username for role in passwords}
     users = distinct_users(names, "redis.username")
-    client = create_redis(settings_of[Role.ADMIN].redis)
+    admin = settings_of[Role.ADMIN].redis
+    client = create_redis(admin)
     try:
         if check:
             drift = user_drift(client, users, passwords)
@@ -119,6 +136,12 @@ def _redis(settings_of: Mapping[Role, Settings], check: bool) -> bool:
             if changes:
                 print(f"redis users saved to {persist_users(client)}")
             differed = any(change.changed for change in changes)
+    except redis.exceptions.NoPermissionError:
+        raise ConfigError(
+            f"Redis user {admin.username or 'default'!r} may not manage ACL users: run botscore "
+            "access as Redis's admin, e.g. with BOTSCORE_REDIS_USERNAME__ADMIN and "
+            "BOTSCORE_REDIS_PASSWORD__ADMIN"
+        ) from None
     finally:
         client.close()
     _no_password("redis", "password", passwords, "its Redis user is left out")
@@ -140,4 +163,7 @@ def _acl(acl: object) -> str:
     operation = getattr(acl, "operation", None)
     kind = getattr(getattr(pattern, "resource_type", None), "name", "?").lower()
     name = getattr(pattern, "resource_name", "?")
-    return f"{principal} {getattr(operation, 'name', '?')} {kind} {name}"
+    denied = getattr(getattr(acl, "permission_type", None), "name", "") == "DENY"
+    return f"{principal} {getattr(operation, 'name', '?')} {kind} {name}" + (
+        " (denied)" if denied else ""
+    )

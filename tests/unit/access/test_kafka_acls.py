@@ -60,8 +60,9 @@ def test_grants_follow_the_names_each_role_reads():
 def test_each_role_is_its_own_principal():
     users = role_users(_settings_of(ALL_ROLES))
     assert users == {role: f"botscore-{role}" for role in Role if role is not Role.ADMIN}
-    acls = grant_acls(kafka_grants(Role.EDGE, Settings()), users)
-    assert acls == {
+    acls = grant_acls(kafka_grants(Role.EDGE, Settings()), {Role.EDGE: users[Role.EDGE]})
+    allowed = {a for a in acls if a.permission_type == ACLPermissionType.ALLOW}
+    assert allowed == {
         ACL(
             "User:botscore-edge",
             "*",
@@ -69,6 +70,18 @@ def test_each_role_is_its_own_principal():
             ACLPermissionType.ALLOW,
             ResourcePattern(ResourceType.TOPIC, "web-logs"),
         )
+    }
+    # Administering is denied outright, whatever a broker leaves open.
+    denied = {
+        (a.resource_pattern.resource_type, a.resource_pattern.resource_name, a.operation)
+        for a in acls - allowed
+    }
+    assert denied == {
+        (ResourceType.CLUSTER, "kafka-cluster", ACLOperation.ALL),
+        (ResourceType.TOPIC, "*", ACLOperation.CREATE),
+        (ResourceType.TOPIC, "*", ACLOperation.DELETE),
+        (ResourceType.TOPIC, "*", ACLOperation.ALTER),
+        (ResourceType.TOPIC, "*", ACLOperation.ALTER_CONFIGS),
     }
 
 
