@@ -48,6 +48,7 @@ from kafka.errors import (
 )
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
+from botscore.access.redis_users import persist_users
 from botscore.enforcement.decisions import DecisionWriter
 from botscore.enforcement.edge import EdgeDecisions
 from botscore.model.releases import ReleaseStore
@@ -197,6 +198,7 @@ def roles_run(kafka_settings: KafkaSettings) -> Iterator[RolesRun]:
         finally:
             admin.close()
         admin_redis.execute_command("ACL", "DELUSER", *users.values())
+        persist_users(admin_redis)  # `botscore access` saved them: gone after a restart too
         admin_redis.flushdb()
         admin_redis.close()
         delete_topics(kafka_settings, [web_logs, *run_topics(kafka)])
