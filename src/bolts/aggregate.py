@@ -19,13 +19,12 @@ from typing import Any
 import redis
 from streamparse import Bolt, Tuple
 
-from botscore.aggregation.redis_state import RedisFeatureStore
+from botscore.aggregation.redis_state import feature_store
 from botscore.clock import now_ms
 from botscore.errors import StateLost
 from botscore.metrics import Metrics, storm_tags
 from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import Settings
-from botscore.transport.redis_client import create_redis
 from botscore.vocabulary import Component
 from botscore.wire.records import RequestBatch
 
@@ -41,9 +40,7 @@ class AggregateBolt(Bolt):  # type: ignore[misc]
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         settings = Settings.from_options(storm_conf, role=Component.AGGREGATE.role)
-        self.store = RedisFeatureStore(
-            create_redis(settings.redis), settings.aggregation.state_ttl_s
-        )
+        self.store = feature_store(settings)
         self.metrics = Metrics(
             settings.metrics, Component.AGGREGATE, tags=storm_tags(storm_conf, context)
         )

@@ -458,6 +458,22 @@ class AggregationSettings:
             "limits": POSITIVE,
         },
     )
+    # Changing either moves every user's keys: the state is rebuilt from the web logs.
+    state_shards: int = field(
+        default=16,
+        metadata={
+            "doc": "the feature state's users are spread over this many hash tags, each with "
+            "its own pending set and generation; on a Redis Cluster, several per primary",
+            "limits": Limits(at_least=1, at_most=1024),
+        },
+    )
+    state_cluster_nodes: str = field(
+        default="",
+        metadata={
+            "doc": "`host:port` of some nodes of a Redis Cluster holding the feature state "
+            "(comma-separated; `redis`'s user, password and TLS); empty: the state is in `redis`",
+        },
+    )
     batch_size: int = field(
         default=256,
         metadata={

@@ -21,12 +21,11 @@ import redis
 from streamparse import Spout
 
 from botscore.aggregation.definitions import compute_features
-from botscore.aggregation.redis_state import RedisFeatureStore, UnusableState
+from botscore.aggregation.redis_state import UnusableState, feature_store
 from botscore.clock import now_ms
 from botscore.metrics import Metrics, storm_tags
 from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import Settings, require_message_timeouts
-from botscore.transport.redis_client import create_redis
 from botscore.vocabulary import Component
 
 # Users read per poll: bounds one next_tuple call, so acks are not held up for long.
@@ -45,7 +44,7 @@ class DueFeaturesSpout(Spout):  # type: ignore[misc]
         require_message_timeouts(storm_conf)
         settings = Settings.from_options(storm_conf, role=Component.PUBLISHER.role)
         agg = settings.aggregation
-        self.store = RedisFeatureStore(create_redis(settings.redis), agg.state_ttl_s)
+        self.store = feature_store(settings)
         self.interval_ms = agg.publish_interval_ms
         self.poll_s = agg.publish_poll_ms / 1000
         self.metrics = Metrics(

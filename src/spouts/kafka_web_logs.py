@@ -21,10 +21,9 @@ from typing import Any
 import redis
 
 from botscore.aggregation.definitions import request_record
-from botscore.aggregation.redis_state import RedisFeatureStore
+from botscore.aggregation.redis_state import feature_store
 from botscore.clock import now_ms
 from botscore.settings import Settings
-from botscore.transport.redis_client import create_redis
 from botscore.vocabulary import Component
 from botscore.wire.codec import decode_web_log
 from botscore.wire.records import RequestBatch, RequestRecord, SourceRef
@@ -39,9 +38,7 @@ class KafkaWebLogsSpout(KafkaSourceSpout):
         settings = Settings.from_options(storm_conf, role=self.component.role)
         self.max_skew_ms = settings.aggregation.max_event_skew_ms
         self.rebuild_ms = settings.aggregation.state_ttl_s * 1000 + self.max_skew_ms
-        self.store = RedisFeatureStore(
-            create_redis(settings.redis), settings.aggregation.state_ttl_s
-        )
+        self.store = feature_store(settings)
         self.generation_known = True  # the last check reached Redis: log the first failure
         super().initialize(storm_conf, context)
 
@@ -50,7 +47,7 @@ class KafkaWebLogsSpout(KafkaSourceSpout):
 
     def state_generation(self) -> str | None:
         try:
-            generation = bytes(self.store.generation.read()).decode()
+            generation = self.store.read_generation()
         except redis.RedisError as exc:
             if self.generation_known:
                 self.logger.warning("cannot check the feature state in Redis: %s", exc)

@@ -26,6 +26,7 @@ import pytest
 import redis
 
 from botscore.aggregation.offline import FeatureSnapshot, final_features
+from botscore.aggregation.redis_state import STATE_PREFIX
 from botscore.clock import now_ms
 from botscore.settings import KafkaSettings
 from botscore.simulator.spec import SimulationSpec
@@ -38,6 +39,7 @@ from .aggregation_stream import (
     DAY_MS,
     INTERVAL_MS,
     START_MS,
+    STATE,
     AggTopics,
     FeatureCollector,
     agg_topics_of_a_run,
@@ -45,6 +47,7 @@ from .aggregation_stream import (
     feed,
     feed_paced,
     mid_stream,
+    pending_users,
     project_memory,
     published_features,
     recorded_logs,
@@ -230,9 +233,11 @@ def wrong_type_user_logs() -> list[WebLog]:
 
 
 def plant_another_programs_values(client: redis.Redis) -> None:
-    client.set(f"bs:agg:{{{WRONG_TYPE_USER}}}:t", "another program's value")
-    client.hset(f"bs:agg:{{{BAD_META_USER}}}:m", mapping={"last": "yesterday", "version": "1"})
-    client.zadd("bs:agg:pending", {BAD_META_USER: 0, NOT_UTF8_MEMBER: 0})
+    client.set(f"{STATE.user_base(WRONG_TYPE_USER)}:t", "another program's value")
+    meta = f"{STATE.user_base(BAD_META_USER)}:m"
+    client.hset(meta, mapping={"last": "yesterday", "version": "1"})
+    pending = STATE.pending_key(STATE.shard_of(BAD_META_USER))
+    client.zadd(pending, {BAD_META_USER: 0, NOT_UTF8_MEMBER: 0})
 
 
 def letter_of(key: bytes, value: bytes, reason: str) -> Letter:
@@ -325,8 +330,8 @@ def replay(kafka_settings, storm_on_path, tmp_path_factory) -> Replay:
             expected_letters=expected_letters,
             letters=letters,
             memory={user: project_memory(client, user) for user in (HUGE_IP_USER, HUGE_TEXT_USER)},
-            pending=client.zcard("bs:agg:pending"),
-            ttls=[client.ttl(k) for k in client.scan_iter("bs:agg:{*")],
+            pending=pending_users(client),
+            ttls=[client.ttl(k) for k in client.scan_iter(f"{STATE_PREFIX}:{{*}}:u:*")],
             log=log_path.read_text(errors="replace"),
             received=metrics.tags_by_metric(),
         )
@@ -454,7 +459,7 @@ def test_redis_killed_mid_stream_loses_nothing(
             assert process.poll() is None, log_path.read_text()[-3000:]
             assert time.monotonic() < deadline, "no features published before the fault"
             time.sleep(0.2)
-        applied_before = sum(1 for _ in agg_redis.scan_iter("bs:agg:{*}:m"))
+        applied_before = sum(1 for _ in agg_redis.scan_iter(f"{STATE_PREFIX}:{{*}}:u:*:m"))
         with redis_down(stack_redis()):
             time.sleep(5)
         took = features.wait_until_equal(expected, 420, process, explainer(agg_topics, agg_redis))

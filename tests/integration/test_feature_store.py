@@ -39,6 +39,15 @@ REDIS_DB = 4
 T0 = 1_790_000_000_000
 
 
+def pending_key(store: RedisFeatureStore, user_id: str) -> str:
+    return store.layout.pending_key(store.layout.shard_of(user_id))
+
+
+def pending_members(client: redis.Redis, store: RedisFeatureStore) -> set[str]:
+    """Every user pending in any shard."""
+    return {u.decode() for k in store.layout.pending_keys() for u in client.zrange(k, 0, -1)}
+
+
 def one_user_logs(count: int) -> list[WebLog]:
     return [
         WebLog(time_unix_ms=T0 + i * 700, user_id="u1", request_id=f"r{i}", schema_version=1)
@@ -78,8 +87,8 @@ def test_shuffled_and_redelivered_requests_give_the_memory_features(client):
         assert candidate is not None
         assert candidate.state.last_ms == expected[user].window_end_ms
         assert compute_features(candidate.state) == expected[user].features, user
-    assert {u.decode() for u in client.zrange(store.pending_key, 0, -1)} == set(users)
-    keys = list(client.scan_iter("bs:agg:{*"))
+    assert pending_members(client, store) == set(users)
+    keys = list(client.scan_iter("bs:agg:{*}:u:*"))
     assert keys and all(0 < client.pttl(k) <= 600_000 for k in keys)
 
 
@@ -107,8 +116,9 @@ def test_another_programs_values_make_a_users_state_unusable_and_it_is_started_a
     logs = one_user_logs(10)
     records = [request_record(e, SourceRef("w", 0, i)) for i, e in enumerate(logs)]
     store = RedisFeatureStore(client, ttl_s=600)
-    client.set("bs:agg:{u1}:t", "another program's value")
-    client.rpush("bs:agg:{u1}:seen:0", "x")
+    u1, u2 = store.layout.user_base("u1"), store.layout.user_base("u2")
+    client.set(f"{u1}:t", "another program's value")
+    client.rpush(f"{u1}:seen:0", "x")
     applied = store.apply(records, now_ms=0)
     assert applied.fresh == [True] * 10
     assert list(applied.reset) == ["u1"] and applied.reset["u1"].startswith("WRONGTYPE")
@@ -116,9 +126,9 @@ def test_another_programs_values_make_a_users_state_unusable_and_it_is_started_a
     assert isinstance(candidate, PublishCandidate)
     assert compute_features(candidate.state) == final_features(logs)["u1"].features
 
-    client.hset("bs:agg:{u1}:m", "last", "yesterday")
-    client.set("bs:agg:{u2}:c", "a string")
-    client.hset("bs:agg:{u2}:m", mapping={"last": "1", "version": "1"})
+    client.hset(f"{u1}:m", "last", "yesterday")
+    client.set(f"{u2}:c", "a string")
+    client.hset(f"{u2}:m", mapping={"last": "1", "version": "1"})
     unreadable, wrong_type, missing = store.read(["u1", "u2", "u3"])
     assert unreadable == UnusableState(
         "u1", "ValueError: invalid literal for int() with base 10: b'yesterday'"
@@ -128,9 +138,9 @@ def test_another_programs_values_make_a_users_state_unusable_and_it_is_started_a
     store.reset("u1")
     assert store.read(["u1"]) == [None] and "u1" not in store.due(now_ms=10**12, limit=10).users
 
-    client.zadd(store.pending_key, {b"\xff\xfe": 0, "u2": 1})
+    client.zadd(pending_key(store, "u2"), {b"\xff\xfe": 0, "u2": 1})
     assert store.due(now_ms=10**12, limit=10) == DueUsers(["u2"], foreign=1)
-    assert client.zcard(store.pending_key) == 1
+    assert pending_members(client, store) == {"u2"}
 
 
 def test_a_new_request_at_an_offset_an_old_one_had_is_counted(client):
@@ -157,7 +167,7 @@ def test_dedup_marks_below_the_replay_floor_are_forgotten(client):
         request_record(e, SourceRef("w", 0, i), replay_floor=i) for i, e in enumerate(one_user)
     ]
     store.apply(records, now_ms=0)
-    seen = f"bs:agg:{{{one_user[0].user_id}}}:seen:0"
+    seen = f"{store.layout.user_base(one_user[0].user_id)}:seen:0"
     # every record carried a higher floor; only marks at or above the last floor remain
     [(mark, offset)] = client.zrange(seen, 0, -1, withscores=True)
     assert offset == 29 and mark.startswith(b"29:")
@@ -178,7 +188,7 @@ def test_publication_bookkeeping(client):
     (candidate,) = store.read([user])
     assert candidate.published_ms == 2000
     store.published(user, candidate.born, candidate.version, now_ms=4100, interval_ms=2000)
-    assert client.zcard(store.pending_key) == 0
+    assert pending_members(client, store) == set()
     assert store.read(["nobody"]) == [None]
 
 
@@ -208,13 +218,13 @@ def test_a_pending_user_without_state_is_dropped_only_while_it_has_none(client):
     store = RedisFeatureStore(client, ttl_s=600)
     logs = one_user_logs(1)
     user = logs[0].user_id
-    client.zadd(store.pending_key, {user: 0})
+    client.zadd(pending_key(store, user), {user: 0})
     assert store.read([user]) == [None]
     store.apply([request_record(logs[0], SourceRef("w", 0, 0))], now_ms=0)  # lands meanwhile
     assert store.drop_pending(user) is False
     assert store.due(0, 10).users == [user]
     assert store.read([user])[0] is not None
-    client.zadd(store.pending_key, {"gone": 0})
+    client.zadd(pending_key(store, "gone"), {"gone": 0})
     assert store.drop_pending("gone") is True
     assert store.due(0, 10).users == [user]
 
@@ -297,31 +307,42 @@ def test_batches_leave_the_state_of_one_request_at_a_time(
         assert got is not None and expected is not None
         assert (got.state, got.version) == (expected.state, expected.version)
     assert marks(database, "new") == marks(database, "ref")
-    assert database.zrange("new:pending", 0, -1) == database.zrange("ref:pending", 0, -1)
+    assert pending_members(database, store) == pending_members(database, reread)
 
 
-def test_the_states_generation_is_kept_until_redis_loses_it(client):
-    store = RedisFeatureStore(client, ttl_s=3600)
-    first = store.generation.read()
-    assert store.generation.read() == first == client.get("bs:agg:generation")
+def test_the_states_generation_is_kept_until_redis_loses_any_shard(client):
+    store = RedisFeatureStore(client, ttl_s=3600, shards=4)
+    keys = store.layout.generation_keys()
+    first = store.read_generation()
+    shards = client.mget(keys)
+    assert store.read_generation() == first and all(len(g) == 32 for g in shards)
+    assert len(set(shards)) == 4  # each shard its own: a node losing its data changes only its
     client.flushdb()
-    second = store.generation.read()
+    second = store.read_generation()
     assert second != first and len(second) == 32
-    client.delete("bs:agg:generation")
-    client.rpush("bs:agg:generation", "another program's value")
-    third = store.generation.read()
-    assert third not in (first, second) and client.get("bs:agg:generation") == third
+    before = client.mget(keys)
+    client.delete(keys[2])  # one shard's lost (a cluster node restarted without its data)
+    third = store.read_generation()
+    after = client.mget(keys)
+    assert third not in (first, second)
+    assert after[:2] + after[3:] == before[:2] + before[3:] and after[2] != before[2]
+    client.delete(keys[1])
+    client.rpush(keys[1], "another program's value")
+    fourth = store.read_generation()
+    assert fourth not in (first, second, third) and client.type(keys[1]) == b"string"
 
 
 def test_requests_read_under_another_generation_are_refused_before_any_write(client):
     store = RedisFeatureStore(client, ttl_s=3600)
-    held = store.generation.read().decode()
+    held = store.read_generation()
     records = [request_record(e, SourceRef("w", 0, i)) for i, e in enumerate(one_user_logs(3))]
     with pytest.raises(StateLost):
         store.apply(records, now_ms=T0, generation="an-older-one")
-    assert client.keys("bs:agg:{u1}*") == [] and client.zcard("bs:agg:pending") == 1
+    assert client.keys("bs:agg:{*}:u:*") == [] and pending_members(client, store) == set()
     assert store.apply(records, now_ms=T0, generation=held).fresh == [True] * 3
-    client.delete("bs:agg:generation")  # what a flush leaves: no generation at all
-    with pytest.raises(StateLost):
+    # What a flush leaves of the user's shard: no generation at all. The store still holds
+    # the one it read last; the script finds the shard's gone.
+    client.delete(store.layout.generation_key(store.layout.shard_of("u1")))
+    with pytest.raises(StateLost, match="generation is no longer the requests'"):
         store.apply(records, now_ms=T0, generation=held)
     assert store.apply(records, now_ms=T0).fresh == [False] * 3  # '' checks none

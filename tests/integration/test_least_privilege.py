@@ -49,6 +49,7 @@ from kafka.errors import (
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from botscore.access.redis_users import persist_users
+from botscore.aggregation.redis_state import RedisFeatureStore
 from botscore.enforcement.decisions import DecisionWriter
 from botscore.enforcement.edge import EdgeDecisions
 from botscore.model.releases import ReleaseStore
@@ -439,9 +440,9 @@ def test_each_role_reaches_only_its_own_redis_keys(roles_run: RolesRun):
     assert _refused(lambda: edge.set("bs:edge:decision:u1", "allow"))
     assert _refused(lambda: edge.get("bs:agg:u1"))
     # The feature stage runs its scripts on its own keys only.
-    assert GenerationKey(aggregation, "bs:agg:generation").read()
+    assert RedisFeatureStore(aggregation, ttl_s=600).read_generation()
     assert _refused(lambda: GenerationKey(aggregation, "bs:edge:generation").read())
-    assert _refused(lambda: enforcer.get("bs:agg:generation"))
+    assert _refused(lambda: RedisFeatureStore(enforcer, ttl_s=600).read_generation())
     # Models: the data scientists' user publishes; classifiers only read.
     assert ReleaseStore(models).stop_shadow() is None
     assert ReleaseStore(scoring).slots()

@@ -1,7 +1,8 @@
 """Per-user feature state in Redis, updated by one script call per user per batch.
 
-Keys per user (the ``{user}`` hash tag keeps them in one cluster slot): counters in time
-buckets, one sorted set per distinct-value set (member -> latest time), the most recent
+Keys per user, under its shard's hash tag (``state_shards``: a user's keys, its shard's
+pending set and generation share one cluster slot): counters in time buckets, one sorted
+set per distinct-value set (member -> latest time), the most recent
 request times, dedup marks per partition, and meta (latest time, version, when the state
 began, last publication). Every key expires ``ttl`` after the user's last request, so memory follows
 active users, and every structure is capped, so it is bounded per user.
@@ -21,19 +22,20 @@ checks and marks them one by one in order, then folds the new ones into the stat
 (summed counters, each member's latest time, one trim per structure), which leaves the
 state a request-by-request update would.
 
-Publishing: a user with new requests enters the ``pending`` sorted set (user -> due
+Publishing: a user with new requests enters its shard's ``pending`` sorted set (user -> due
 time). The publisher takes due users, and on Kafka's confirmation removes them unless a
 request arrived meanwhile, in which case they are due again one interval later. A
 publication names its state by when it began and how many requests it had taken: the
 confirmation of a state that expired or was reset since leaves the new one due.
 
-``<prefix>:generation`` names the state's generation (``GenerationKey``): the aggregation's
-spouts read it, and a change means Redis lost the state (restarted without its data,
-flushed), which they rebuild by reading the web logs again (``spouts.kafka_source``). A
-batch carries the generation it was read under, and each user's script call refuses it
-(``StateLost``) unless Redis holds that one: a batch read before a loss never writes into
-the state that replaced it, where its marks could be dropped before the batch is read
-again.
+Each shard's ``generation`` key names its generation (``redis_generation``), and the
+state's generation is the digest of them all: the aggregation's spouts read it, and a
+change means Redis lost some of the state (restarted without its data, flushed, a cluster
+node replaced), which they rebuild by reading the web logs again (``spouts.kafka_source``).
+A batch carries the generation it was read under, and each user's script call refuses it
+(``StateLost``) unless the user's shard still holds the generation it had then: a batch
+read before a loss never writes into the state that replaced it, where its marks could be
+dropped before the batch is read again.
 
 A user's keys holding something this module never writes (a key of another type, a meta
 field that is not a number: another program writing into ``prefix``) make the state
@@ -50,6 +52,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import redis
+from redis.cluster import RedisCluster
 from redis.exceptions import NoScriptError
 
 from botscore.aggregation.definitions import (
@@ -60,13 +63,17 @@ from botscore.aggregation.definitions import (
     UserState,
     distinct_values,
 )
+from botscore.aggregation.state_shards import ShardLayout, combined_generation
 from botscore.errors import StateLost
-from botscore.transport.redis_generation import GenerationKey
+from botscore.settings import Settings
+from botscore.transport.redis_client import RedisClient, create_redis, create_redis_cluster
+from botscore.transport.redis_generation import read_generations
 from botscore.wire.codec import MAX_EXACT_INT
 from botscore.wire.records import RequestRecord
 
 __all__ = [
     "DEDUP_MARKS",
+    "DEFAULT_SHARDS",
     "STATE_PREFIX",
     "Applied",
     "DueUsers",
@@ -74,6 +81,7 @@ __all__ = [
     "RedisFeatureStore",
     "StateSize",
     "UnusableState",
+    "feature_store",
 ]
 
 # Dedup marks kept per user and partition, twice the default ``kafka.max_in_flight``: a
@@ -84,6 +92,9 @@ DEDUP_MARKS = 10_000
 # Every key of the feature state starts so (its Redis ACL user's key pattern).
 STATE_PREFIX = "bs:agg"
 
+# ``aggregation.state_shards``'s default.
+DEFAULT_SHARDS = 16
+
 # One bit per counter name: a request's flags travel as one integer.
 _COUNTER_BITS = {
     name: 1 << i
@@ -91,10 +102,10 @@ _COUNTER_BITS = {
 }
 
 # KEYS: counters, meta, recent, one key per distinct set, the marks of each partition the
-# user's requests came from, then the generation. ARGV: ttl in ms, then per request: its
-# marks key (1 for the first), offset, replay floor, time, flags (``_COUNTER_BITS``),
-# request id, one member per distinct set; then the generation the requests were read under
-# ('' to check none). Returns one character per request, '1' where it was new. Preceded by
+# user's requests came from, then its shard's generation. ARGV: ttl in ms, then per request:
+# its marks key (1 for the first), offset, replay floor, time, flags (``_COUNTER_BITS``),
+# request id, one member per distinct set; then the shard's generation when the requests
+# were read ('' to check none). Returns one character per request, '1' where it was new. Preceded by
 # ``_config_lua``: GRANS, SETS, RECENT, MARKS.
 _APPLY = """
 local GENERATION, GENERATION_KEY = table.remove(ARGV), table.remove(KEYS)
@@ -460,52 +471,80 @@ class StateSize:
 
     pending_users: int  # users with requests not yet published
     keys: int  # keys in the state's database (the feature state, and whatever shares it)
-    memory_bytes: int  # the Redis server's memory in use (every database)
+    memory_bytes: int  # the Redis servers' memory in use (every database; every primary)
 
 
 class RedisFeatureStore:
-    """The feature state of every user; ``sets``, ``recent`` and ``marks`` are its caps."""
+    """The feature state of every user over ``shards`` shards; ``sets``, ``recent`` and
+    ``marks`` are its caps. ``client`` is one Redis server or a Redis Cluster."""
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: RedisClient,
         ttl_s: int,
         prefix: str = STATE_PREFIX,
         *,
+        shards: int = DEFAULT_SHARDS,
         sets: Sequence[DistinctSet] = DISTINCT_SETS,
         recent: int = RECENT_REQUESTS,
         marks: int = DEDUP_MARKS,
     ) -> None:
         self.client = client
         self.ttl_ms = _exact("ttl", ttl_s * 1000)
-        self.prefix = prefix
-        self.pending_key = f"{prefix}:pending"
-        self.generation = GenerationKey(client, f"{prefix}:generation")
+        self.layout = ShardLayout(prefix, shards)
         self.sets = tuple(sets)
         self._apply = _config_lua(self.sets, recent, marks) + _APPLY
         # The name Redis gives the script, not a security measure.
         self._apply_sha = hashlib.sha1(self._apply.encode(), usedforsecurity=False).hexdigest()
-        self._published = client.register_script(_PUBLISHED)
-        self._drop_if_stateless = client.register_script(_DROP_IF_STATELESS)
+        # redis-py types ``register_script`` for its one-server client only; a cluster's
+        # scripts run the same way (EVALSHA routed by the keys, loaded on every primary).
+        scripts = cast("redis.Redis", client)
+        self._published = scripts.register_script(_PUBLISHED)
+        self._drop_if_stateless = scripts.register_script(_DROP_IF_STATELESS)
+        # The state's generation as last read, and each shard's behind it.
+        self._generations: tuple[str, list[bytes]] = ("", [])
 
     def _keys(self, user_id: str) -> list[str]:
         """Counters, meta, recent, one key per distinct set."""
-        base = f"{self.prefix}:{{{user_id}}}"
+        base = self.layout.user_base(user_id)
         return [f"{base}:c", f"{base}:m", f"{base}:t"] + [f"{base}:{s.name}" for s in self.sets]
+
+    def _pending_key(self, user_id: str) -> str:
+        return self.layout.pending_key(self.layout.shard_of(user_id))
+
+    def read_generation(self) -> str:
+        """The state's generation: each shard's is set first where there was none (a Redis
+        never written to, or one that lost its data). Raises ``redis.RedisError``."""
+        shards = read_generations(self.client, self.layout.generation_keys())
+        self._generations = (combined_generation(shards), shards)
+        return self._generations[0]
+
+    def _shard_generations(self, generation: str) -> list[bytes]:
+        """Each shard's generation behind ``generation``; ``StateLost`` if Redis no longer
+        holds it (read again unless it is the one last read: the scripts check each shard's)."""
+        if generation != self._generations[0]:
+            self.read_generation()
+        held, shards = self._generations
+        if generation != held:
+            raise StateLost(
+                f"the feature state's generation is {held}, not the requests' {generation}"
+            )
+        return shards
 
     def apply(self, records: Sequence[RequestRecord], now_ms: int, generation: str = "") -> Applied:
         """Store each request and mark its user pending; ``fresh`` is True where it was new.
 
         ``generation`` is the state's as the requests' reader knew it ('' checks none): a
-        user's requests are refused unless Redis holds that generation, and the first
-        refusal raises ``StateLost`` (users before it in the batch may have been stored).
+        user's requests are refused unless its shard still holds the generation it had
+        then, and the first refusal raises ``StateLost`` (users before it in the batch may
+        have been stored).
 
-        One round trip, one script call per user (a second for users whose state was
-        unusable, deleted first, or who met a missing script). Raises ``redis.RedisError``
-        if Redis did not take all of them; the caller replays the lot, which the dedup
-        marks make harmless. Raises ``ValueError``, before sending anything, for an
-        integer the script could not hold exactly (decoding dead-letters such requests,
-        so none should get here).
+        One round trip (per cluster node), one script call per user (a second for users
+        whose state was unusable, deleted first, or who met a missing script). Raises
+        ``redis.RedisError`` if Redis did not take all of them; the caller replays the lot,
+        which the dedup marks make harmless. Raises ``ValueError``, before sending
+        anything, for an integer the script could not hold exactly (decoding dead-letters
+        such requests, so none should get here).
         """
         by_user: dict[str, list[int]] = {}
         for i, record in enumerate(records):
@@ -519,8 +558,9 @@ class RedisFeatureStore:
             by_user.setdefault(record.user_id, []).append(i)
         if not records:
             return Applied([], {})
+        shards = self._shard_generations(generation) if generation else None
         calls = [
-            self._call(user_id, [records[i] for i in indices], generation)
+            self._call(user_id, [records[i] for i in indices], shards)
             for user_id, indices in by_user.items()
         ]
         replies, reset = self._run(calls, list(by_user), now_ms)
@@ -530,7 +570,9 @@ class RedisFeatureStore:
                 fresh[i] = flag == ord("1")
         return Applied(fresh, reset)
 
-    def _call(self, user_id: str, records: list[RequestRecord], generation: str) -> list[Any]:
+    def _call(
+        self, user_id: str, records: list[RequestRecord], generations: list[bytes] | None
+    ) -> list[Any]:
         """EVALSHA's arguments for one user's requests, in order."""
         marks: dict[int, int] = {}
         args: list[Any] = [self.ttl_ms]
@@ -549,9 +591,15 @@ class RedisFeatureStore:
                 record.request_id,
                 *(values[s.name] for s in self.sets),
             )
-        base = f"{self.prefix}:{{{user_id}}}"
-        keys = [*self._keys(user_id), *(f"{base}:seen:{p}" for p in marks), self.generation.key]
-        return [self._apply_sha, len(keys), *keys, *args, generation]
+        shard = self.layout.shard_of(user_id)
+        base = self.layout.user_base(user_id)
+        keys = [
+            *self._keys(user_id),
+            *(f"{base}:seen:{p}" for p in marks),
+            self.layout.generation_key(shard),
+        ]
+        held = b"" if generations is None else generations[shard]
+        return [self._apply_sha, len(keys), *keys, *args, held]
 
     def _run(
         self, calls: list[list[Any]], users: Sequence[str], now_ms: int
@@ -577,48 +625,72 @@ class RedisFeatureStore:
             again = self._send([calls[i] for i in refused], users, now_ms)
             for i, result in zip(refused, again, strict=True):
                 results[i] = result
-        for result in results:
+        for call, result in zip(calls, results, strict=True):
             if isinstance(result, redis.ResponseError) and _STALE_STATE in str(result):
-                raise StateLost(f"{self.generation.key} is no longer the requests' generation")
+                key = call[1 + call[1]]
+                raise StateLost(f"{key} is no longer the requests' generation")
             if isinstance(result, Exception):
                 raise result
         return cast("list[bytes]", results), reset
 
     def _send(self, calls: list[list[Any]], users: Sequence[str], now_ms: int) -> list[Any]:
         """One pipeline: the calls, then the pending marks; each call's reply or error."""
+        by_shard: dict[str, dict[str, int]] = {}
+        for user in users:
+            by_shard.setdefault(self._pending_key(user), {})[user] = now_ms
         pipe = self.client.pipeline(transaction=False)
         for call in calls:
-            pipe.execute_command("EVALSHA", *call)  # type: ignore[no-untyped-call]
-        pipe.zadd(self.pending_key, dict.fromkeys(users, now_ms), nx=True)
-        *results, marked = pipe.execute(raise_on_error=False)
-        if isinstance(marked, Exception):
-            raise marked
-        return results
+            pipe.execute_command("EVALSHA", *call)
+        for key, marks in by_shard.items():
+            pipe.zadd(key, marks, nx=True)
+        replies = pipe.execute(raise_on_error=False)
+        for marked in replies[len(calls) :]:
+            if isinstance(marked, Exception):
+                raise marked
+        return replies[: len(calls)]
 
     def due(self, now_ms: int, limit: int) -> DueUsers:
-        """Up to ``limit`` users due by ``now_ms``, oldest first."""
-        # redis-py types every command's reply as ``Awaitable | Any``; the sync client's is bytes.
-        members = cast(
-            "list[bytes]",
-            self.client.zrangebyscore(self.pending_key, "-inf", now_ms, start=0, num=limit),
-        )
-        users, foreign = [], []
-        for member in members:
+        """Up to ``limit`` users due by ``now_ms``, oldest first, from every shard."""
+        keys = self.layout.pending_keys()
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.zrangebyscore(key, "-inf", now_ms, start=0, num=limit, withscores=True)
+        # redis-py types every command's reply as ``Awaitable | Any``; the sync client's is
+        # a list of (member, score) per shard.
+        replies = cast("list[list[tuple[bytes, float]]]", pipe.execute())
+        found = sorted(
+            (
+                (score, member, key)
+                for key, reply in zip(keys, replies, strict=True)
+                for member, score in reply
+            ),
+        )[:limit]
+        users: list[str] = []
+        foreign: dict[str, list[bytes]] = {}
+        for _, member, key in found:
             try:
                 users.append(member.decode())
             except UnicodeDecodeError:
-                foreign.append(member)
-        if foreign:
-            self.client.zrem(self.pending_key, *foreign)
-        return DueUsers(users, len(foreign))
+                foreign.setdefault(key, []).append(member)
+        for key, members in foreign.items():
+            self.client.zrem(key, *members)
+        return DueUsers(users, sum(len(m) for m in foreign.values()))
 
     def size(self) -> StateSize:
         pipe = self.client.pipeline(transaction=False)
-        pipe.zcard(self.pending_key)
-        pipe.dbsize()
-        pipe.info("memory")
-        pending, keys, memory = pipe.execute()
-        return StateSize(int(pending), int(keys), int(memory["used_memory"]))
+        for key in self.layout.pending_keys():
+            pipe.zcard(key)
+        pending = sum(int(n) for n in pipe.execute())
+        if isinstance(self.client, RedisCluster):
+            # Every primary's: redis-py asks one node unless told.
+            everywhere = RedisCluster.PRIMARIES
+            keys = int(cast("int", self.client.dbsize(target_nodes=everywhere)))
+            by_node = cast("dict[str, Any]", self.client.info("memory", target_nodes=everywhere))
+            used = sum(int(node["used_memory"]) for node in by_node.values())
+        else:
+            keys = int(cast("int", self.client.dbsize()))
+            used = int(cast("dict[str, Any]", self.client.info("memory"))["used_memory"])
+        return StateSize(pending, keys, used)
 
     def read(self, user_ids: Sequence[str]) -> list[PublishCandidate | UnusableState | None]:
         """Each user's state, None when it expired (nothing left to publish), or why not."""
@@ -672,12 +744,12 @@ class RedisFeatureStore:
         """Kafka confirmed ``version`` of the state ``born``: done with the user unless newer
         requests came in, or its state is another one by now."""
         self._published(
-            keys=[self._keys(user_id)[1], self.pending_key],
+            keys=[self._keys(user_id)[1], self._pending_key(user_id)],
             args=[user_id, born, version, now_ms, interval_ms],
         )
 
     def postpone(self, user_id: str, due_ms: int) -> None:
-        self.client.zadd(self.pending_key, {user_id: due_ms}, xx=True)
+        self.client.zadd(self._pending_key(user_id), {user_id: due_ms}, xx=True)
 
     def drop_pending(self, user_id: str) -> bool:
         """Forget a pending user found without state (expired, or not written yet), unless
@@ -685,7 +757,7 @@ class RedisFeatureStore:
         state lands when Redis lacked the script, and a dropped mark would never publish
         them. True if it was dropped."""
         dropped = self._drop_if_stateless(
-            keys=[self._keys(user_id)[1], self.pending_key], args=[user_id]
+            keys=[self._keys(user_id)[1], self._pending_key(user_id)], args=[user_id]
         )
         return bool(dropped)
 
@@ -693,8 +765,20 @@ class RedisFeatureStore:
         """Delete the user's state and pending mark (its dedup marks expire on their own)."""
         pipe = self.client.pipeline(transaction=True)
         pipe.delete(*self._keys(user_id))
-        pipe.zrem(self.pending_key, user_id)
+        pipe.zrem(self._pending_key(user_id), user_id)
         pipe.execute()
+
+
+def feature_store(settings: Settings) -> RedisFeatureStore:
+    """The store ``settings`` describe: on the Redis Cluster of
+    ``aggregation.state_cluster_nodes`` if set, else on ``redis``."""
+    agg = settings.aggregation
+    client: RedisClient
+    if agg.state_cluster_nodes:
+        client = create_redis_cluster(settings.redis, agg.state_cluster_nodes)
+    else:
+        client = create_redis(settings.redis)
+    return RedisFeatureStore(client, agg.state_ttl_s, shards=agg.state_shards)
 
 
 def _exact(name: str, value: int) -> int:

@@ -1,21 +1,33 @@
-"""The Redis client built from settings: address, database, ACL user and password, TLS.
+"""The Redis clients built from settings: address, database, ACL user and password, TLS.
 
 The password comes only from the environment (``BOTSCORE_REDIS_PASSWORD``, or its role's
 ``BOTSCORE_REDIS_PASSWORD__<ROLE>``, see ``botscore.settings``); an empty username or
 password means none is sent. The client does not retry: redis-py 7 would otherwise retry
 every connection error 3 times with up to 10 s backoff, and it counts a missing password
 (NOAUTH) as one, hiding it for 5-12 s.
+
+The feature state may live on a Redis Cluster (``aggregation.state_cluster_nodes``),
+reached with the same user, password and TLS as ``redis``; everything else stays on the
+one Redis of ``redis``.
 """
 
 from __future__ import annotations
 
+from typing import TypeAlias
+
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
+from botscore.errors import ConfigError
 from botscore.settings import RedisSettings, unresolved_role
 
-__all__ = ["create_redis"]
+__all__ = ["RedisClient", "cluster_nodes", "create_redis", "create_redis_cluster"]
+
+# One Redis server, or a Redis Cluster: the feature state works with either.
+RedisClient: TypeAlias = "redis.Redis | RedisCluster"
 
 
 def create_redis(settings: RedisSettings) -> redis.Redis:
@@ -32,3 +44,41 @@ def create_redis(settings: RedisSettings) -> redis.Redis:
         socket_connect_timeout=settings.socket_timeout_s,
         retry=Retry(NoBackoff(), retries=0),
     )
+
+
+def cluster_nodes(listed: str) -> list[tuple[str, int]]:
+    """``host:port,host:port`` as pairs; ``ConfigError`` naming what is not one."""
+    nodes = []
+    for item in (part.strip() for part in listed.split(",")):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ConfigError(
+                f"aggregation.state_cluster_nodes: {item!r} is not host:port "
+                f"(a comma-separated list of the cluster's nodes)"
+            )
+        nodes.append((host.strip("[]"), int(port)))
+    return nodes
+
+
+def create_redis_cluster(settings: RedisSettings, nodes: str) -> RedisCluster:
+    """A Redis Cluster client that learns the cluster from ``nodes`` (any of its nodes
+    will do), with ``settings``' user, password, TLS and timeouts; ``settings.db`` does not
+    apply (a cluster has database 0 only). It connects on creation (redis-py reads the
+    cluster's slots then): raises ``redis.ConnectionError`` naming the nodes when none of
+    them answers."""
+    unresolved_role("redis.username", settings.username)
+    try:
+        return RedisCluster(
+            startup_nodes=[
+                ClusterNode(host, port)  # type: ignore[no-untyped-call]
+                for host, port in cluster_nodes(nodes)
+            ],
+            username=settings.username or None,
+            password=settings.password.reveal() or None,
+            ssl=settings.ssl,
+            socket_timeout=settings.socket_timeout_s,
+            socket_connect_timeout=settings.socket_timeout_s,
+            retry=Retry(NoBackoff(), retries=0),
+        )
+    except (RedisClusterException, redis.RedisError) as exc:
+        raise redis.ConnectionError(f"Redis Cluster at {nodes} did not answer: {exc}") from exc

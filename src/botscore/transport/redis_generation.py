@@ -9,13 +9,18 @@ since, whichever writer set the new one.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import redis
 from redis.commands.core import Script
+from redis.exceptions import NoScriptError
 
-__all__ = ["GenerationKey"]
+from botscore.transport.redis_client import RedisClient
+
+__all__ = ["GenerationKey", "read_generations"]
 
 # KEYS: generation. ARGV: a new generation. Returns the generation held, after setting the
 # new one when there was none (a Redis never written to, or one that lost its data); a
@@ -30,6 +35,8 @@ if held then return held end
 redis.call('SET', KEYS[1], ARGV[1])
 return ARGV[1]
 """
+# The name Redis gives the script, not a security measure.
+_GET_OR_SET_SHA = hashlib.sha1(_GET_OR_SET.encode(), usedforsecurity=False).hexdigest()
 
 
 class GenerationKey:
@@ -44,3 +51,25 @@ class GenerationKey:
         read is queued in it and its reply comes with the pipeline's. Raises
         ``redis.RedisError`` when Redis does not answer."""
         return self._script(keys=[self.key], args=[uuid.uuid4().hex], client=pipe)
+
+
+def read_generations(client: RedisClient, keys: Sequence[str]) -> list[bytes]:
+    """The generation each key names, set first where there was none: one pipeline, which
+    a Redis Cluster client splits per node (its pipelines take no script objects, so the
+    script is called by name, and loaded once if Redis lacks it). Raises
+    ``redis.RedisError`` when Redis does not answer."""
+    replies = _get_or_set(client, keys)
+    if any(isinstance(reply, NoScriptError) for reply in replies):
+        client.script_load(_GET_OR_SET)
+        replies = _get_or_set(client, keys)
+    for reply in replies:
+        if isinstance(reply, Exception):
+            raise reply
+    return [bytes(reply) for reply in replies]
+
+
+def _get_or_set(client: RedisClient, keys: Sequence[str]) -> list[Any]:
+    pipe = client.pipeline(transaction=False)
+    for key in keys:
+        pipe.execute_command("EVALSHA", _GET_OR_SET_SHA, 1, key, uuid.uuid4().hex)
+    return list(pipe.execute(raise_on_error=False))

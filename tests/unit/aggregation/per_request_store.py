@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import redis
 
 from botscore.aggregation.definitions import DistinctSet, update_for
+from botscore.aggregation.redis_state import DEFAULT_SHARDS
+from botscore.aggregation.state_shards import ShardLayout
 from botscore.wire.records import RequestRecord
 
 __all__ = ["PerRequestStore"]
@@ -87,8 +89,8 @@ class PerRequestStore:
         marks: int,
     ) -> None:
         self.ttl_ms = ttl_s * 1000
-        self.prefix = prefix
-        self.pending_key = f"{prefix}:pending"
+        # The layout of the store it is compared with, so either reads the other's state.
+        self.layout = ShardLayout(prefix, DEFAULT_SHARDS)
         self.caps = {s.name: s.cap for s in sets}
         self.recent = recent
         self.marks = marks
@@ -119,7 +121,7 @@ class PerRequestStore:
                 "r": update.request_id,
                 "rc": self.recent,
             }
-            base = f"{self.prefix}:{{{record.user_id}}}"
+            base = self.layout.user_base(record.user_id)
             source = record.source
             self._apply(
                 keys=[
@@ -139,6 +141,7 @@ class PerRequestStore:
                 client=pipe,
             )
         for user_id in {r.user_id for r in records}:
-            pipe.zadd(self.pending_key, {user_id: now_ms}, nx=True)
+            pending = self.layout.pending_key(self.layout.shard_of(user_id))
+            pipe.zadd(pending, {user_id: now_ms}, nx=True)
         results = pipe.execute()
         return [bool(r) for r in results[: len(records)]]

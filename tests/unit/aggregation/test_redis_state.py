@@ -7,6 +7,7 @@ The script itself runs against real Redis in ``tests/integration/test_feature_st
 from __future__ import annotations
 
 import dataclasses
+import re
 from unittest import mock
 
 import pytest
@@ -47,12 +48,20 @@ def fake_store(*replies: list[object]) -> tuple[RedisFeatureStore, mock.MagicMoc
     return RedisFeatureStore(client, ttl_s=600), client
 
 
+def held_generation(store: RedisFeatureStore, generation: str) -> list[bytes]:
+    """Make ``generation`` the one the store last read; each shard's generation behind it."""
+    shards = [f"{generation}-shard{i}".encode() for i in range(store.layout.count)]
+    store._generations = (generation, shards)
+    return shards
+
+
 def script_calls(client: mock.MagicMock) -> list[tuple[object, ...]]:
     return [call.args for call in client.pipeline.return_value.execute_command.call_args_list]
 
 
 def test_each_user_gets_one_call_with_its_requests_in_order_and_their_partitions_marks():
-    store, client = fake_store([b"10", b"1", 1])
+    store, client = fake_store([b"10", b"1", 1, 1])
+    shards = held_generation(store, "g1")
     batch = [
         record("u1", partition=0, offset=7, floor=5),
         record("u2", partition=1, offset=9, floor=2),
@@ -60,7 +69,9 @@ def test_each_user_gets_one_call_with_its_requests_in_order_and_their_partitions
     ]
     assert store.apply(batch, now_ms=T0, generation="g1").fresh == [True, True, False]
     first, second = script_calls(client)
-    base = "bs:agg:{u1}"
+    layout = store.layout
+    base, shard = layout.user_base("u1"), layout.shard_of("u1")
+    assert base == f"bs:agg:{{{layout.tags[shard]}}}:u:u1"
     assert first[0] == "EVALSHA"
     assert first[2:12] == (
         9,
@@ -72,23 +83,40 @@ def test_each_user_gets_one_call_with_its_requests_in_order_and_their_partitions
         f"{base}:path",
         f"{base}:seen:0",
         f"{base}:seen:3",
-        "bs:agg:generation",
+        layout.generation_key(shard),
     )
     # ttl, then per request: marks key, offset, floor, time, flags, request id, ip, ua,
-    # path; then the generation the requests were read under
+    # path; then the user's shard's generation when the requests were read
     request = ["198.51.100.7", "curl/8", "/login"]
     flags = 1 | 2 | 16 | 32  # req, err (403), login (POST /login), botua (curl)
     assert list(first[12:]) == [
         600_000,
         *[1, 7, 5, T0, flags, "r7", *request],
         *[2, 2, 1, T0, flags, "r2", *request],
-        "g1",
+        shards[shard],
     ]
-    assert second[2:4] == (8, "bs:agg:{u2}:c") and second[-1] == "g1"
-    client.pipeline.return_value.zadd.assert_called_once_with(
-        "bs:agg:pending", {"u1": T0, "u2": T0}, nx=True
-    )
+    u2_shard = layout.shard_of("u2")
+    assert u2_shard != shard  # the two users live in two shards: two pending sets
+    assert second[2:4] == (8, f"{layout.user_base('u2')}:c") and second[-1] == shards[u2_shard]
+    assert client.pipeline.return_value.zadd.call_args_list == [
+        mock.call(layout.pending_key(shard), {"u1": T0}, nx=True),
+        mock.call(layout.pending_key(u2_shard), {"u2": T0}, nx=True),
+    ]
     client.pipeline.return_value.execute.assert_called_once_with(raise_on_error=False)
+
+
+def test_a_batch_read_under_a_generation_redis_no_longer_holds_is_refused_before_sending():
+    store, client = fake_store()
+    held_generation(store, "g1")
+    with (
+        mock.patch(
+            "botscore.aggregation.redis_state.read_generations", return_value=[b"other"] * 16
+        ) as read,
+        pytest.raises(StateLost, match=r"generation is [0-9a-f]{32}, not the requests' g0"),
+    ):
+        store.apply([record("u1")], now_ms=T0, generation="g0")
+    read.assert_called_once_with(client, store.layout.generation_keys())
+    client.pipeline.assert_not_called()
 
 
 def test_the_script_holds_the_caps_the_readme_states():
@@ -103,14 +131,14 @@ def test_the_script_holds_the_caps_the_readme_states():
 
 def test_a_missing_script_is_loaded_and_only_the_refused_calls_sent_again():
     refused = NoScriptError("NOSCRIPT No matching script")
-    store, client = fake_store([b"1", refused, 1], [b"0", 0])
+    store, client = fake_store([b"1", refused, 1, 1], [b"0", 0])
     assert store.apply([record("u1"), record("u2")], now_ms=T0).fresh == [True, False]
     client.script_load.assert_called_once_with(store._apply)
     *_, again = script_calls(client)
-    assert again[2:4] == (8, "bs:agg:{u2}:c")
+    assert again[2:4] == (8, f"{store.layout.user_base('u2')}:c")
     assert len(script_calls(client)) == 3
     # the pending marks follow the resent calls: the publisher may have dropped them meanwhile
-    assert client.pipeline.return_value.zadd.call_count == 2
+    assert client.pipeline.return_value.zadd.call_count == 2 * 2  # two users' shards, twice
 
 
 @pytest.mark.parametrize(
@@ -130,14 +158,15 @@ def test_an_error_in_any_reply_is_raised(replies):
 
 def test_a_user_whose_keys_are_of_another_type_is_deleted_and_sent_again_once():
     wrong = redis.ResponseError("WRONGTYPE Operation against a key holding the wrong kind")
-    store, client = fake_store([b"1", wrong, 1], [b"1", 1])
+    store, client = fake_store([b"1", wrong, 1, 1], [b"1", 1])
     applied = store.apply([record("u1"), record("u2", partition=4)], now_ms=T0)
     assert applied.fresh == [True, True]
     assert applied.reset == {"u2": str(wrong)}
     [deleted] = client.delete.call_args_list
-    assert deleted.args == (*store._keys("u2"), "bs:agg:{u2}:seen:4")
+    base = store.layout.user_base("u2")
+    assert deleted.args == (*store._keys("u2"), f"{base}:seen:4")
     *_, again = script_calls(client)
-    assert again[2:4] == (8, "bs:agg:{u2}:c")
+    assert again[2:4] == (8, f"{base}:c")
 
 
 @pytest.mark.parametrize(
@@ -199,14 +228,18 @@ def test_a_confirmed_publication_hands_the_script_its_time_and_the_interval():
     store, _ = fake_store()
     store._published = mock.Mock()
     store.published("u1", 1_700_000_000_000_123, 3, now_ms=T0, interval_ms=2000)
+    layout = store.layout
     store._published.assert_called_once_with(
-        keys=["bs:agg:{u1}:m", "bs:agg:pending"], args=["u1", 1_700_000_000_000_123, 3, T0, 2000]
+        keys=[f"{layout.user_base('u1')}:m", layout.pending_key(layout.shard_of("u1"))],
+        args=["u1", 1_700_000_000_000_123, 3, T0, 2000],
     )
 
 
 def test_requests_read_under_another_generation_raise_state_lost():
     refusal = redis.ResponseError("STALESTATE read under another generation of the feature state")
-    store, client = fake_store([b"1", refusal, 1])
-    with pytest.raises(StateLost, match="bs:agg:generation is no longer"):
+    store, client = fake_store([b"1", refusal, 1, 1])
+    held_generation(store, "g0")
+    u2_generation = store.layout.generation_key(store.layout.shard_of("u2"))
+    with pytest.raises(StateLost, match=f"{re.escape(u2_generation)} is no longer"):
         store.apply([record("u1"), record("u2")], now_ms=T0, generation="g0")
     client.delete.assert_not_called()  # nothing of the user's is deleted

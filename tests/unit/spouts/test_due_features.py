@@ -168,8 +168,7 @@ def clock(monkeypatch):
 @pytest.fixture
 def store(clock, monkeypatch):
     store = _Store(clock)
-    monkeypatch.setattr(due_features, "create_redis", lambda settings: None)
-    monkeypatch.setattr(due_features, "RedisFeatureStore", lambda client, ttl_s: store)
+    monkeypatch.setattr(due_features, "feature_store", lambda settings: store)
     return store
 
 

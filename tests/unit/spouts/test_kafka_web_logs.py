@@ -6,6 +6,7 @@ The consumer is ``FakeGroupMember`` with keyed records; dead letters go to ``Fak
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import pytest
 import redis
@@ -122,17 +123,17 @@ def test_an_invalid_web_log_ends_the_batch_before_it_and_is_dead_lettered_alone(
     assert [(d.reason, d.source.offset) for d in letters] == [("key_mismatch", 2)]
 
 
-class _Generation:
-    """The feature store's generation key: ``replies`` in turn, an exception raised."""
+def generations(*replies: object) -> Callable[[], object]:
+    """The feature store's generation as read: ``replies`` in turn, an exception raised."""
+    waiting = list(replies)
 
-    def __init__(self, *replies: object) -> None:
-        self.replies = list(replies)
-
-    def read(self, pipe: object = None) -> object:
-        reply = self.replies.pop(0)
+    def read() -> object:
+        reply = waiting.pop(0)
         if isinstance(reply, Exception):
             raise reply
         return reply
+
+    return read
 
 
 @pytest.fixture
@@ -162,13 +163,14 @@ def test_the_feature_state_is_checked_in_its_redis_and_rebuilt_from_its_ttl_and_
 ):
     assert started.state_check_s == 0.25
     assert started.store.client.connection_pool.connection_kwargs["db"] == 5
-    assert started.store.generation.key == "bs:agg:generation"
+    assert started.store.layout.generation_keys()[0].startswith("bs:agg:{")
+    assert started.store.layout.count == 16
     assert started.rebuild_since_ms() == NOW - 3600 * 1000 - SKEW
 
 
 def test_an_unreachable_redis_leaves_the_generation_unknown_and_is_logged_once(started, caplog):
-    started.store.generation = _Generation(
-        b"g1", redis.ConnectionError("refused"), redis.ConnectionError("refused"), b"g1"
+    started.store.read_generation = generations(
+        "g1", redis.ConnectionError("refused"), redis.ConnectionError("refused"), "g1"
     )
     with caplog.at_level(logging.WARNING):
         assert started.state_generation() == "g1"
@@ -179,7 +181,7 @@ def test_an_unreachable_redis_leaves_the_generation_unknown_and_is_logged_once(s
 
 
 def test_batches_carry_the_generation_of_the_state_they_were_read_under(started, member):
-    started.store.generation = _Generation(b"g9")
+    started.store.read_generation = generations("g9")
     member.logs[P0] = [record(TOPIC, 0, 0, web_log("u1", NOW, "r1"), b"u1")]
     member.rebalance([P0])
     for _ in range(3):
