@@ -14,12 +14,12 @@ import redis
 from kafka.consumer.fetcher import ConsumerRecord
 
 from botscore.aggregation.offline import FeatureSnapshot
-from botscore.aggregation.redis_state import DEFAULT_SHARDS, STATE_PREFIX
-from botscore.aggregation.state_shards import ShardLayout
+from botscore.aggregation.redis_state import RedisFeatureStore
 from botscore.clock import now_ms
 from botscore.settings import KafkaSettings
 from botscore.simulator.population import build_population
 from botscore.simulator.traffic import TrafficGenerator
+from botscore.transport.redis_client import RedisClient
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.codec import decode_user_features
 from botscore.wire.records import SourceRef
@@ -35,8 +35,6 @@ from .harness import (
 )
 from .stream import TopicFollower, produce
 
-# Where the topology under test keeps each user's state (its default settings).
-STATE = ShardLayout(STATE_PREFIX, DEFAULT_SHARDS)
 INTERVAL_MS = 1000  # publication interval the tests run the topology with
 DAY_MS = 86_400_000
 # Yesterday 00:00 UTC: behind the aggregation's clock on any machine, as its skew check
@@ -180,9 +178,10 @@ def explainer(topics: AggTopics, client: redis.Redis) -> Callable[[str], str]:
     def explain(user_id: str) -> str:
         ends = end_offsets(topics.kafka, topics.web_logs)
         committed = committed_offsets(topics.kafka, topics.group, topics.web_logs)
-        stored = client.hgetall(f"{STATE.user_base(user_id)}:m")
+        state = feature_state(client)
+        stored = client.hgetall(f"{state.user_base(user_id)}:m")
         meta = {k.decode(): v.decode() for k, v in stored.items()}
-        pending = client.zscore(STATE.pending_key(STATE.shard_of(user_id)), user_id)
+        pending = client.zscore(state.pending_key(user_id), user_id)
         features = read_topic(topics.kafka, topics.kafka.features_topic)
         published = sum(1 for r in features if r.key == user_id.encode())
         return (
@@ -200,7 +199,8 @@ def project_memory(client: redis.Redis, user_id: str | None = None) -> tuple[int
 
     Only the test's database and the aggregation's prefix: nothing else on the server counts.
     """
-    pattern = f"{STATE_PREFIX}:*" if user_id is None else f"{STATE.user_base(user_id)}:*"
+    state = feature_state(client)
+    pattern = f"{state.layout.prefix}:*" if user_id is None else f"{state.user_base(user_id)}:*"
     keys = list(client.scan_iter(pattern, count=1000))
     pipe = client.pipeline(transaction=False)
     for key in keys:
@@ -208,9 +208,17 @@ def project_memory(client: redis.Redis, user_id: str | None = None) -> tuple[int
     return sum(size or 0 for size in pipe.execute()), len(keys)
 
 
+def feature_state(client: RedisClient) -> RedisFeatureStore:
+    """The feature state as the topology under test keeps it (its default settings), in
+    the epoch of the generation Redis holds now."""
+    state = RedisFeatureStore(client, ttl_s=3600)
+    state.read_generation()
+    return state
+
+
 def pending_users(client: redis.Redis) -> int:
     """Users waiting for publication, in every shard of the state."""
-    return sum(int(client.zcard(key)) for key in STATE.pending_keys())
+    return sum(int(client.zcard(key)) for key in feature_state(client).pending_keys())
 
 
 def wait_nothing_pending(client: redis.Redis, timeout_s: float, process: subprocess.Popen) -> None:
@@ -221,10 +229,10 @@ def wait_nothing_pending(client: redis.Redis, timeout_s: float, process: subproc
         if process.poll() is not None:
             raise AssertionError(f"sparse run exited with {process.returncode}")
         if time.monotonic() > deadline:
-            some = [
-                u for k in STATE.pending_keys() for u in client.zrange(k, 0, 1, withscores=True)
-            ]
-            metas = {u: client.hgetall(f"{STATE.user_base(u.decode())}:m") for u, _ in some}
+            state = feature_state(client)
+            keys = state.pending_keys()
+            some = [u for k in keys for u in client.zrange(k, 0, 1, withscores=True)]
+            metas = {u: client.hgetall(f"{state.user_base(u.decode())}:m") for u, _ in some}
             raise AssertionError(
                 f"{waiting} users still pending after {timeout_s:.0f} s; now {now_ms()} ms, "
                 f"e.g. (user, due ms) {some}, their meta {metas}"

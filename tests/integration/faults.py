@@ -8,6 +8,8 @@
   every write, so whatever it acknowledged before the kill is there after the restart.
   ``stack_redis()`` is the stack's own server; a test that must not disturb other suites
   runs one of its own with ``RedisServer(tmp_path / ..., free_port())``.
+- A Redis Cluster one of whose primaries crashes (``LocalRedisCluster``, run by
+  ``stack/redis/cluster.sh``): each node is a ``RedisServer`` to kill, empty and start again.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from botscore.transport.redis_client import create_redis
 from .harness import ROOT, stack_env, stack_redis_db
 
 __all__ = [
+    "LocalRedisCluster",
+    "RedisClusterNode",
     "RedisServer",
     "free_port",
     "redis_down",
@@ -40,6 +44,7 @@ __all__ = [
 ]
 
 REDIS_SH = ROOT / "stack" / "redis" / "redis.sh"
+CLUSTER_SH = ROOT / "stack" / "redis" / "cluster.sh"
 # Short, so that a command to a Redis that is down fails within a test's patience.
 SOCKET_TIMEOUT_S = 1.0
 
@@ -140,17 +145,57 @@ class RedisServer:
 
     def _script(self, command: str) -> None:
         env = stack_env(BOTSCORE_STATE=str(self.state), REDIS_PORT=str(self.port))
-        done = subprocess.run(
-            [str(REDIS_SH), command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=30
-        )
-        if done.returncode != 0:
-            pytest.fail(
-                f"redis.sh {command} failed for port {self.port}:\n{done.stdout}{done.stderr}"
-            )
+        _run_script(REDIS_SH, command, env, f"port {self.port}")
 
     def _log_tail(self) -> str:
         log = self.directory / "redis.log"
         return log.read_text(errors="replace")[-2000:] if log.exists() else "(no log)"
+
+
+def _run_script(script: Path, command: str, env: dict[str, str], what: str) -> None:
+    done = subprocess.run(
+        [str(script), command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    if done.returncode != 0:
+        pytest.fail(f"{script.name} {command} failed for {what}:\n{done.stdout}{done.stderr}")
+
+
+@dataclass(frozen=True)
+class RedisClusterNode(RedisServer):
+    """One primary of the cluster ``LocalRedisCluster`` runs: killed and emptied alone;
+    ``start`` starts it again through ``cluster.sh``, which waits for the cluster to be ok."""
+
+    first_port: int = 0
+
+    @property
+    def directory(self) -> Path:
+        return self.state / "redis-cluster" / str(self.port)
+
+    def _script(self, command: str) -> None:
+        LocalRedisCluster(self.state, self.first_port).script(command)
+
+
+@dataclass(frozen=True)
+class LocalRedisCluster:
+    """Three primaries on ``first_port`` and the two ports after it, run by ``cluster.sh``
+    with their data under ``state/redis-cluster``."""
+
+    state: Path
+    first_port: int
+
+    @property
+    def nodes(self) -> list[RedisClusterNode]:
+        ports = range(self.first_port, self.first_port + 3)
+        return [RedisClusterNode(self.state, port, self.first_port) for port in ports]
+
+    @property
+    def addresses(self) -> str:
+        """``aggregation.state_cluster_nodes`` for it."""
+        return ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
+
+    def script(self, command: str) -> None:
+        env = stack_env(BOTSCORE_STATE=str(self.state), REDIS_CLUSTER_PORT=str(self.first_port))
+        _run_script(CLUSTER_SH, command, env, f"ports {self.first_port}-{self.first_port + 2}")
 
 
 def stack_redis() -> RedisServer:

@@ -39,11 +39,11 @@ from .aggregation_stream import (
     DAY_MS,
     INTERVAL_MS,
     START_MS,
-    STATE,
     AggTopics,
     FeatureCollector,
     agg_topics_of_a_run,
     explainer,
+    feature_state,
     feed,
     feed_paced,
     mid_stream,
@@ -233,10 +233,11 @@ def wrong_type_user_logs() -> list[WebLog]:
 
 
 def plant_another_programs_values(client: redis.Redis) -> None:
-    client.set(f"{STATE.user_base(WRONG_TYPE_USER)}:t", "another program's value")
-    meta = f"{STATE.user_base(BAD_META_USER)}:m"
+    state = feature_state(client)  # the generation and epoch the topology will find
+    client.set(f"{state.user_base(WRONG_TYPE_USER)}:t", "another program's value")
+    meta = f"{state.user_base(BAD_META_USER)}:m"
     client.hset(meta, mapping={"last": "yesterday", "version": "1"})
-    pending = STATE.pending_key(STATE.shard_of(BAD_META_USER))
+    pending = state.pending_key(BAD_META_USER)
     client.zadd(pending, {BAD_META_USER: 0, NOT_UTF8_MEMBER: 0})
 
 
@@ -331,7 +332,7 @@ def replay(kafka_settings, storm_on_path, tmp_path_factory) -> Replay:
             letters=letters,
             memory={user: project_memory(client, user) for user in (HUGE_IP_USER, HUGE_TEXT_USER)},
             pending=pending_users(client),
-            ttls=[client.ttl(k) for k in client.scan_iter(f"{STATE_PREFIX}:{{*}}:u:*")],
+            ttls=[client.ttl(k) for k in client.scan_iter(f"{STATE_PREFIX}:{{*}}:*:*")],
             log=log_path.read_text(errors="replace"),
             received=metrics.tags_by_metric(),
         )
@@ -459,7 +460,7 @@ def test_redis_killed_mid_stream_loses_nothing(
             assert process.poll() is None, log_path.read_text()[-3000:]
             assert time.monotonic() < deadline, "no features published before the fault"
             time.sleep(0.2)
-        applied_before = sum(1 for _ in agg_redis.scan_iter(f"{STATE_PREFIX}:{{*}}:u:*:m"))
+        applied_before = sum(1 for _ in agg_redis.scan_iter(f"{STATE_PREFIX}:{{*}}:*:u:*:m"))
         with redis_down(stack_redis()):
             time.sleep(5)
         took = features.wait_until_equal(expected, 420, process, explainer(agg_topics, agg_redis))

@@ -39,13 +39,9 @@ REDIS_DB = 4
 T0 = 1_790_000_000_000
 
 
-def pending_key(store: RedisFeatureStore, user_id: str) -> str:
-    return store.layout.pending_key(store.layout.shard_of(user_id))
-
-
 def pending_members(client: redis.Redis, store: RedisFeatureStore) -> set[str]:
     """Every user pending in any shard."""
-    return {u.decode() for k in store.layout.pending_keys() for u in client.zrange(k, 0, -1)}
+    return {u.decode() for k in store.pending_keys() for u in client.zrange(k, 0, -1)}
 
 
 def one_user_logs(count: int) -> list[WebLog]:
@@ -88,7 +84,7 @@ def test_shuffled_and_redelivered_requests_give_the_memory_features(client):
         assert candidate.state.last_ms == expected[user].window_end_ms
         assert compute_features(candidate.state) == expected[user].features, user
     assert pending_members(client, store) == set(users)
-    keys = list(client.scan_iter("bs:agg:{*}:u:*"))
+    keys = list(client.scan_iter("bs:agg:{*}:*:*"))
     assert keys and all(0 < client.pttl(k) <= 600_000 for k in keys)
 
 
@@ -116,7 +112,7 @@ def test_another_programs_values_make_a_users_state_unusable_and_it_is_started_a
     logs = one_user_logs(10)
     records = [request_record(e, SourceRef("w", 0, i)) for i, e in enumerate(logs)]
     store = RedisFeatureStore(client, ttl_s=600)
-    u1, u2 = store.layout.user_base("u1"), store.layout.user_base("u2")
+    u1, u2 = store.user_base("u1"), store.user_base("u2")
     client.set(f"{u1}:t", "another program's value")
     client.rpush(f"{u1}:seen:0", "x")
     applied = store.apply(records, now_ms=0)
@@ -138,7 +134,7 @@ def test_another_programs_values_make_a_users_state_unusable_and_it_is_started_a
     store.reset("u1")
     assert store.read(["u1"]) == [None] and "u1" not in store.due(now_ms=10**12, limit=10).users
 
-    client.zadd(pending_key(store, "u2"), {b"\xff\xfe": 0, "u2": 1})
+    client.zadd(store.pending_key("u2"), {b"\xff\xfe": 0, "u2": 1})
     assert store.due(now_ms=10**12, limit=10) == DueUsers(["u2"], foreign=1)
     assert pending_members(client, store) == {"u2"}
 
@@ -167,7 +163,7 @@ def test_dedup_marks_below_the_replay_floor_are_forgotten(client):
         request_record(e, SourceRef("w", 0, i), replay_floor=i) for i, e in enumerate(one_user)
     ]
     store.apply(records, now_ms=0)
-    seen = f"{store.layout.user_base(one_user[0].user_id)}:seen:0"
+    seen = f"{store.user_base(one_user[0].user_id)}:seen:0"
     # every record carried a higher floor; only marks at or above the last floor remain
     [(mark, offset)] = client.zrange(seen, 0, -1, withscores=True)
     assert offset == 29 and mark.startswith(b"29:")
@@ -218,13 +214,13 @@ def test_a_pending_user_without_state_is_dropped_only_while_it_has_none(client):
     store = RedisFeatureStore(client, ttl_s=600)
     logs = one_user_logs(1)
     user = logs[0].user_id
-    client.zadd(pending_key(store, user), {user: 0})
+    client.zadd(store.pending_key(user), {user: 0})
     assert store.read([user]) == [None]
     store.apply([request_record(logs[0], SourceRef("w", 0, 0))], now_ms=0)  # lands meanwhile
     assert store.drop_pending(user) is False
     assert store.due(0, 10).users == [user]
     assert store.read([user])[0] is not None
-    client.zadd(pending_key(store, "gone"), {"gone": 0})
+    client.zadd(store.pending_key("gone"), {"gone": 0})
     assert store.drop_pending("gone") is True
     assert store.due(0, 10).users == [user]
 
@@ -277,8 +273,14 @@ def batches(draw: st.DrawFn) -> list[list[RequestRecord]]:
 
 
 def marks(client: redis.Redis, prefix: str) -> dict[str, list[tuple[bytes, float]]]:
+    """Each user's marks, by key without the prefix and the epoch (each store has its own)."""
+
+    def name(key: bytes) -> str:
+        tag, _epoch, rest = key.decode().removeprefix(f"{prefix}:").split(":", 2)
+        return f"{tag}:{rest}"
+
     return {
-        key.decode().removeprefix(prefix): client.zrange(key, 0, -1, withscores=True)
+        name(key): client.zrange(key, 0, -1, withscores=True)
         for key in client.scan_iter(f"{prefix}:*:seen:*")
     }
 
@@ -338,7 +340,8 @@ def test_requests_read_under_another_generation_are_refused_before_any_write(cli
     records = [request_record(e, SourceRef("w", 0, i)) for i, e in enumerate(one_user_logs(3))]
     with pytest.raises(StateLost):
         store.apply(records, now_ms=T0, generation="an-older-one")
-    assert client.keys("bs:agg:{*}:u:*") == [] and pending_members(client, store) == set()
+    assert client.keys("bs:agg:{*}:*:u:*") == [] and pending_members(client, store) == set()
+    assert store.user_base("u1").split(":")[3] == held[:8]  # the generation's epoch
     assert store.apply(records, now_ms=T0, generation=held).fresh == [True] * 3
     # What a flush leaves of the user's shard: no generation at all. The store still holds
     # the one it read last; the script finds the shard's gone.

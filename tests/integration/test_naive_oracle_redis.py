@@ -141,5 +141,5 @@ def test_marks_beyond_the_cap_are_dropped_lowest_offset_first(client: redis.Redi
     records = [request_record(_request(i), SourceRef("oracle", 0, i)) for i in range(30)]
     assert all(store.apply(records, now_ms=0).fresh)
     assert store.apply([records[25], records[29]], now_ms=0).fresh == [False, False]
-    marks = client.zrange(f"{store.layout.user_base(USER)}:seen:0", 0, -1)
+    marks = client.zrange(f"{store.user_base(USER)}:seen:0", 0, -1)
     assert [int(m.split(b":")[0]) for m in marks] == list(range(25, 30))

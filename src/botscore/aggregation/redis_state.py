@@ -1,11 +1,12 @@
 """Per-user feature state in Redis, updated by one script call per user per batch.
 
-Keys per user, under its shard's hash tag (``state_shards``: a user's keys, its shard's
-pending set and generation share one cluster slot): counters in time buckets, one sorted
-set per distinct-value set (member -> latest time), the most recent
-request times, dedup marks per partition, and meta (latest time, version, when the state
-began, last publication). Every key expires ``ttl`` after the user's last request, so memory follows
-active users, and every structure is capped, so it is bounded per user.
+Keys per user, under its shard's hash tag and the state's epoch (``state_shards``: a user's
+keys, its shard's pending set and generation share one cluster slot; a loss of any shard
+starts a new epoch): counters in time buckets, one sorted set per distinct-value set
+(member -> latest time), the most recent request times, dedup marks per partition, and
+meta (latest time, version, when the state began, last publication). Every key expires
+``ttl`` after the user's last request, so memory follows active users, and every structure
+is capped, so it is bounded per user.
 
 Exactly once on top of at-least-once delivery: a request carries its Kafka partition and
 offset, and the script ignores a request whose mark is already in its partition's set. A
@@ -23,19 +24,20 @@ checks and marks them one by one in order, then folds the new ones into the stat
 state a request-by-request update would.
 
 Publishing: a user with new requests enters its shard's ``pending`` sorted set (user -> due
-time). The publisher takes due users, and on Kafka's confirmation removes them unless a
-request arrived meanwhile, in which case they are due again one interval later. A
-publication names its state by when it began and how many requests it had taken: the
-confirmation of a state that expired or was reset since leaves the new one due.
+time; the set expires as the state does). The publisher takes due users, and on Kafka's
+confirmation removes them unless a request arrived meanwhile, in which case they are due
+again one interval later. A publication names its state by when it began and how many
+requests it had taken: the confirmation of a state that expired or was reset since leaves
+the new one due.
 
 Each shard's ``generation`` key names its generation (``redis_generation``), and the
 state's generation is the digest of them all: the aggregation's spouts read it, and a
 change means Redis lost some of the state (restarted without its data, flushed, a cluster
 node replaced), which they rebuild by reading the web logs again (``spouts.kafka_source``).
 A batch carries the generation it was read under, and each user's script call refuses it
-(``StateLost``) unless the user's shard still holds the generation it had then: a batch
-read before a loss never writes into the state that replaced it, where its marks could be
-dropped before the batch is read again.
+(``StateLost``) unless the user's shard still holds the generation it had then, and writes
+into the keys of that generation's epoch: a batch read before a loss never writes into the
+state that replaced it, where its marks could be dropped before the batch is read again.
 
 A user's keys holding something this module never writes (a key of another type, a meta
 field that is not a number: another program writing into ``prefix``) make the state
@@ -63,7 +65,7 @@ from botscore.aggregation.definitions import (
     UserState,
     distinct_values,
 )
-from botscore.aggregation.state_shards import ShardLayout, combined_generation
+from botscore.aggregation.state_shards import ShardLayout, combined_generation, epoch_of
 from botscore.errors import StateLost
 from botscore.settings import Settings
 from botscore.transport.redis_client import RedisClient, create_redis, create_redis_cluster
@@ -504,13 +506,29 @@ class RedisFeatureStore:
         # The state's generation as last read, and each shard's behind it.
         self._generations: tuple[str, list[bytes]] = ("", [])
 
-    def _keys(self, user_id: str) -> list[str]:
-        """Counters, meta, recent, one key per distinct set."""
-        base = self.layout.user_base(user_id)
-        return [f"{base}:c", f"{base}:m", f"{base}:t"] + [f"{base}:{s.name}" for s in self.sets]
+    @property
+    def epoch(self) -> str:
+        """The epoch of the generation last read (read first if none was): the keys the
+        publisher's calls, ``read`` and ``size`` use. ``due`` reads it again."""
+        if not self._generations[0]:
+            self.read_generation()
+        return epoch_of(self._generations[0])
 
-    def _pending_key(self, user_id: str) -> str:
-        return self.layout.pending_key(self.layout.shard_of(user_id))
+    def user_base(self, user_id: str, epoch: str | None = None) -> str:
+        """The start of the user's keys in ``epoch`` (the current one by default)."""
+        return self.layout.user_base(user_id, self.epoch if epoch is None else epoch)
+
+    def pending_key(self, user_id: str, epoch: str | None = None) -> str:
+        shard = self.layout.shard_of(user_id)
+        return self.layout.pending_key(shard, self.epoch if epoch is None else epoch)
+
+    def pending_keys(self) -> list[str]:
+        return self.layout.pending_keys(self.epoch)
+
+    def _keys(self, user_id: str, epoch: str | None = None) -> list[str]:
+        """Counters, meta, recent, one key per distinct set."""
+        base = self.user_base(user_id, epoch)
+        return [f"{base}:c", f"{base}:m", f"{base}:t"] + [f"{base}:{s.name}" for s in self.sets]
 
     def read_generation(self) -> str:
         """The state's generation: each shard's is set first where there was none (a Redis
@@ -559,11 +577,12 @@ class RedisFeatureStore:
         if not records:
             return Applied([], {})
         shards = self._shard_generations(generation) if generation else None
+        epoch = epoch_of(generation) if generation else self.epoch
         calls = [
-            self._call(user_id, [records[i] for i in indices], shards)
+            self._call(user_id, [records[i] for i in indices], shards, epoch)
             for user_id, indices in by_user.items()
         ]
-        replies, reset = self._run(calls, list(by_user), now_ms)
+        replies, reset = self._run(calls, list(by_user), now_ms, epoch)
         fresh = [False] * len(records)
         for indices, reply in zip(by_user.values(), replies, strict=True):
             for i, flag in zip(indices, reply, strict=True):
@@ -571,7 +590,11 @@ class RedisFeatureStore:
         return Applied(fresh, reset)
 
     def _call(
-        self, user_id: str, records: list[RequestRecord], generations: list[bytes] | None
+        self,
+        user_id: str,
+        records: list[RequestRecord],
+        generations: list[bytes] | None,
+        epoch: str,
     ) -> list[Any]:
         """EVALSHA's arguments for one user's requests, in order."""
         marks: dict[int, int] = {}
@@ -592,9 +615,9 @@ class RedisFeatureStore:
                 *(values[s.name] for s in self.sets),
             )
         shard = self.layout.shard_of(user_id)
-        base = self.layout.user_base(user_id)
+        base = self.layout.user_base(user_id, epoch)
         keys = [
-            *self._keys(user_id),
+            *self._keys(user_id, epoch),
             *(f"{base}:seen:{p}" for p in marks),
             self.layout.generation_key(shard),
         ]
@@ -602,7 +625,7 @@ class RedisFeatureStore:
         return [self._apply_sha, len(keys), *keys, *args, held]
 
     def _run(
-        self, calls: list[list[Any]], users: Sequence[str], now_ms: int
+        self, calls: list[list[Any]], users: Sequence[str], now_ms: int, epoch: str
     ) -> tuple[list[bytes], dict[str, str]]:
         """The script's reply to each call, with every user marked pending, and the resets.
 
@@ -611,7 +634,7 @@ class RedisFeatureStore:
         deleted, and the calls refused for that (a script stops at its first error, before
         any write) are sent again, once.
         """
-        results = self._send(calls, users, now_ms)
+        results = self._send(calls, users, now_ms, epoch)
         refused = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
         if refused:
             self.client.script_load(self._apply)
@@ -622,7 +645,7 @@ class RedisFeatureStore:
                 self.client.delete(*calls[i][2 : 1 + key_count])  # not the generation
                 refused.append(i)
         if refused:
-            again = self._send([calls[i] for i in refused], users, now_ms)
+            again = self._send([calls[i] for i in refused], users, now_ms, epoch)
             for i, result in zip(refused, again, strict=True):
                 results[i] = result
         for call, result in zip(calls, results, strict=True):
@@ -633,16 +656,19 @@ class RedisFeatureStore:
                 raise result
         return cast("list[bytes]", results), reset
 
-    def _send(self, calls: list[list[Any]], users: Sequence[str], now_ms: int) -> list[Any]:
+    def _send(
+        self, calls: list[list[Any]], users: Sequence[str], now_ms: int, epoch: str
+    ) -> list[Any]:
         """One pipeline: the calls, then the pending marks; each call's reply or error."""
         by_shard: dict[str, dict[str, int]] = {}
         for user in users:
-            by_shard.setdefault(self._pending_key(user), {})[user] = now_ms
+            by_shard.setdefault(self.pending_key(user, epoch), {})[user] = now_ms
         pipe = self.client.pipeline(transaction=False)
         for call in calls:
             pipe.execute_command("EVALSHA", *call)
         for key, marks in by_shard.items():
             pipe.zadd(key, marks, nx=True)
+            pipe.pexpire(key, self.ttl_ms)  # outlives every state of its shard and epoch
         replies = pipe.execute(raise_on_error=False)
         for marked in replies[len(calls) :]:
             if isinstance(marked, Exception):
@@ -650,8 +676,10 @@ class RedisFeatureStore:
         return replies[: len(calls)]
 
     def due(self, now_ms: int, limit: int) -> DueUsers:
-        """Up to ``limit`` users due by ``now_ms``, oldest first, from every shard."""
-        keys = self.layout.pending_keys()
+        """Up to ``limit`` users due by ``now_ms``, oldest first, from every shard of the
+        current epoch (the generation is read first)."""
+        self.read_generation()
+        keys = self.pending_keys()
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
             pipe.zrangebyscore(key, "-inf", now_ms, start=0, num=limit, withscores=True)
@@ -678,7 +706,7 @@ class RedisFeatureStore:
 
     def size(self) -> StateSize:
         pipe = self.client.pipeline(transaction=False)
-        for key in self.layout.pending_keys():
+        for key in self.pending_keys():
             pipe.zcard(key)
         pending = sum(int(n) for n in pipe.execute())
         if isinstance(self.client, RedisCluster):
@@ -744,12 +772,12 @@ class RedisFeatureStore:
         """Kafka confirmed ``version`` of the state ``born``: done with the user unless newer
         requests came in, or its state is another one by now."""
         self._published(
-            keys=[self._keys(user_id)[1], self._pending_key(user_id)],
+            keys=[self._keys(user_id)[1], self.pending_key(user_id)],
             args=[user_id, born, version, now_ms, interval_ms],
         )
 
     def postpone(self, user_id: str, due_ms: int) -> None:
-        self.client.zadd(self._pending_key(user_id), {user_id: due_ms}, xx=True)
+        self.client.zadd(self.pending_key(user_id), {user_id: due_ms}, xx=True)
 
     def drop_pending(self, user_id: str) -> bool:
         """Forget a pending user found without state (expired, or not written yet), unless
@@ -757,7 +785,7 @@ class RedisFeatureStore:
         state lands when Redis lacked the script, and a dropped mark would never publish
         them. True if it was dropped."""
         dropped = self._drop_if_stateless(
-            keys=[self._keys(user_id)[1], self._pending_key(user_id)], args=[user_id]
+            keys=[self._keys(user_id)[1], self.pending_key(user_id)], args=[user_id]
         )
         return bool(dropped)
 
@@ -765,7 +793,7 @@ class RedisFeatureStore:
         """Delete the user's state and pending mark (its dedup marks expire on their own)."""
         pipe = self.client.pipeline(transaction=True)
         pipe.delete(*self._keys(user_id))
-        pipe.zrem(self._pending_key(user_id), user_id)
+        pipe.zrem(self.pending_key(user_id), user_id)
         pipe.execute()
 
 

@@ -10,7 +10,12 @@ share of the shards in proportion to its share of the slots.
 
 Each shard keeps its own generation (a primary that restarted without its data lost only
 its shards'); the state's generation is one digest of all of them, which changes when any
-shard's does.
+shard's does. Every other key is named by the state's generation too (its ``epoch``, the
+digest's first 8 characters): a loss of any shard starts the whole state over, as the
+loss of a single Redis does. The shards that survived still hold the requests they had
+counted, but not the dedup marks of those long done (dropped below their replay floors),
+so the rebuild from the web logs would count those requests again there. The old epoch's
+keys expire as the state does (``aggregation.state_ttl_s``).
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from dataclasses import dataclass, field
 
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
-__all__ = ["MAX_SHARDS", "ShardLayout", "combined_generation"]
+__all__ = ["MAX_SHARDS", "ShardLayout", "combined_generation", "epoch_of"]
 
 # Finding a tag for a range of 16384 / count slots takes about ``count`` tries: bounded so
 # a layout is computed in milliseconds.
@@ -60,19 +65,19 @@ class ShardLayout:
         """The user's shard: stable across processes and restarts (CRC-32 of its id)."""
         return zlib.crc32(user_id.encode()) % self.count
 
-    def user_base(self, user_id: str) -> str:
-        """The start of every key of the user's state."""
-        return f"{self.prefix}:{{{self.tags[self.shard_of(user_id)]}}}:u:{user_id}"
+    def user_base(self, user_id: str, epoch: str) -> str:
+        """The start of every key of the user's state in ``epoch``."""
+        return f"{self.prefix}:{{{self.tags[self.shard_of(user_id)]}}}:{epoch}:u:{user_id}"
 
-    def pending_key(self, shard: int) -> str:
+    def pending_key(self, shard: int, epoch: str) -> str:
         """The shard's users with requests not yet published (user -> due time)."""
-        return f"{self.prefix}:{{{self.tags[shard]}}}:pending"
+        return f"{self.prefix}:{{{self.tags[shard]}}}:{epoch}:pending"
 
     def generation_key(self, shard: int) -> str:
         return f"{self.prefix}:{{{self.tags[shard]}}}:generation"
 
-    def pending_keys(self) -> list[str]:
-        return [self.pending_key(i) for i in range(self.count)]
+    def pending_keys(self, epoch: str) -> list[str]:
+        return [self.pending_key(i, epoch) for i in range(self.count)]
 
     def generation_keys(self) -> list[str]:
         return [self.generation_key(i) for i in range(self.count)]
@@ -83,3 +88,8 @@ def combined_generation(shard_generations: Sequence[bytes]) -> str:
     # Names, not a security measure: each shard's digest, so no value can pass for two.
     digests = b"".join(hashlib.sha1(g, usedforsecurity=False).digest() for g in shard_generations)
     return hashlib.sha1(digests, usedforsecurity=False).hexdigest()[:32]
+
+
+def epoch_of(generation: str) -> str:
+    """The part of the state's generation that names its keys."""
+    return generation[:8]

@@ -14,7 +14,11 @@ from botscore.vocabulary import Role
 
 # Clients connect on their first command: these never do.
 STATE = RedisFeatureStore(redis.Redis(port=1), 3600)
-STATE_KEYS = [*STATE._keys("u1"), *STATE.layout.pending_keys(), *STATE.layout.generation_keys()]
+STATE_KEYS = [
+    *STATE._keys("u1", "01234567"),
+    *STATE.layout.pending_keys("01234567"),
+    *STATE.layout.generation_keys(),
+]
 EDGE_KEYS = [decision_key("u1"), SCORED_USERS_KEY, GENERATION_KEY]
 MODEL_KEYS = [
     ReleaseStore(redis.Redis(port=1))._key(*parts) for parts in (("release", "m/1"), (Slot.LIVE,))

@@ -16,8 +16,7 @@ from collections.abc import Sequence
 import redis
 
 from botscore.aggregation.definitions import DistinctSet, update_for
-from botscore.aggregation.redis_state import DEFAULT_SHARDS
-from botscore.aggregation.state_shards import ShardLayout
+from botscore.aggregation.redis_state import RedisFeatureStore
 from botscore.wire.records import RequestRecord
 
 __all__ = ["PerRequestStore"]
@@ -89,8 +88,10 @@ class PerRequestStore:
         marks: int,
     ) -> None:
         self.ttl_ms = ttl_s * 1000
-        # The layout of the store it is compared with, so either reads the other's state.
-        self.layout = ShardLayout(prefix, DEFAULT_SHARDS)
+        # The layout and epoch of the store it is compared with, so either reads the
+        # other's state.
+        compared = RedisFeatureStore(client, ttl_s, prefix)
+        self.layout, self.epoch = compared.layout, compared.epoch
         self.caps = {s.name: s.cap for s in sets}
         self.recent = recent
         self.marks = marks
@@ -121,7 +122,7 @@ class PerRequestStore:
                 "r": update.request_id,
                 "rc": self.recent,
             }
-            base = self.layout.user_base(record.user_id)
+            base = self.layout.user_base(record.user_id, self.epoch)
             source = record.source
             self._apply(
                 keys=[
@@ -141,7 +142,7 @@ class PerRequestStore:
                 client=pipe,
             )
         for user_id in {r.user_id for r in records}:
-            pending = self.layout.pending_key(self.layout.shard_of(user_id))
+            pending = self.layout.pending_key(self.layout.shard_of(user_id), self.epoch)
             pipe.zadd(pending, {user_id: now_ms}, nx=True)
         results = pipe.execute()
         return [bool(r) for r in results[: len(records)]]

@@ -45,7 +45,9 @@ def fake_store(*replies: list[object]) -> tuple[RedisFeatureStore, mock.MagicMoc
     """A store whose pipelines answer ``replies``, one list per ``execute``."""
     client = mock.MagicMock()
     client.pipeline.return_value.execute.side_effect = list(replies)
-    return RedisFeatureStore(client, ttl_s=600), client
+    store = RedisFeatureStore(client, ttl_s=600)
+    held_generation(store, "0123456789abcdef0123456789abcdef")  # epoch 01234567
+    return store, client
 
 
 def held_generation(store: RedisFeatureStore, generation: str) -> list[bytes]:
@@ -70,8 +72,8 @@ def test_each_user_gets_one_call_with_its_requests_in_order_and_their_partitions
     assert store.apply(batch, now_ms=T0, generation="g1").fresh == [True, True, False]
     first, second = script_calls(client)
     layout = store.layout
-    base, shard = layout.user_base("u1"), layout.shard_of("u1")
-    assert base == f"bs:agg:{{{layout.tags[shard]}}}:u:u1"
+    base, shard = store.user_base("u1"), layout.shard_of("u1")
+    assert base == f"bs:agg:{{{layout.tags[shard]}}}:g1:u:u1"  # the batch's generation's epoch
     assert first[0] == "EVALSHA"
     assert first[2:12] == (
         9,
@@ -97,10 +99,14 @@ def test_each_user_gets_one_call_with_its_requests_in_order_and_their_partitions
     ]
     u2_shard = layout.shard_of("u2")
     assert u2_shard != shard  # the two users live in two shards: two pending sets
-    assert second[2:4] == (8, f"{layout.user_base('u2')}:c") and second[-1] == shards[u2_shard]
+    assert second[2:4] == (8, f"{store.user_base('u2')}:c") and second[-1] == shards[u2_shard]
     assert client.pipeline.return_value.zadd.call_args_list == [
-        mock.call(layout.pending_key(shard), {"u1": T0}, nx=True),
-        mock.call(layout.pending_key(u2_shard), {"u2": T0}, nx=True),
+        mock.call(f"bs:agg:{{{layout.tags[shard]}}}:g1:pending", {"u1": T0}, nx=True),
+        mock.call(store.pending_key("u2"), {"u2": T0}, nx=True),
+    ]
+    assert client.pipeline.return_value.pexpire.call_args_list == [
+        mock.call(store.pending_key("u1"), 600_000),
+        mock.call(store.pending_key("u2"), 600_000),
     ]
     client.pipeline.return_value.execute.assert_called_once_with(raise_on_error=False)
 
@@ -135,7 +141,7 @@ def test_a_missing_script_is_loaded_and_only_the_refused_calls_sent_again():
     assert store.apply([record("u1"), record("u2")], now_ms=T0).fresh == [True, False]
     client.script_load.assert_called_once_with(store._apply)
     *_, again = script_calls(client)
-    assert again[2:4] == (8, f"{store.layout.user_base('u2')}:c")
+    assert again[2:4] == (8, f"{store.user_base('u2')}:c")
     assert len(script_calls(client)) == 3
     # the pending marks follow the resent calls: the publisher may have dropped them meanwhile
     assert client.pipeline.return_value.zadd.call_count == 2 * 2  # two users' shards, twice
@@ -163,7 +169,7 @@ def test_a_user_whose_keys_are_of_another_type_is_deleted_and_sent_again_once():
     assert applied.fresh == [True, True]
     assert applied.reset == {"u2": str(wrong)}
     [deleted] = client.delete.call_args_list
-    base = store.layout.user_base("u2")
+    base = store.user_base("u2")
     assert deleted.args == (*store._keys("u2"), f"{base}:seen:4")
     *_, again = script_calls(client)
     assert again[2:4] == (8, f"{base}:c")
@@ -228,9 +234,8 @@ def test_a_confirmed_publication_hands_the_script_its_time_and_the_interval():
     store, _ = fake_store()
     store._published = mock.Mock()
     store.published("u1", 1_700_000_000_000_123, 3, now_ms=T0, interval_ms=2000)
-    layout = store.layout
     store._published.assert_called_once_with(
-        keys=[f"{layout.user_base('u1')}:m", layout.pending_key(layout.shard_of("u1"))],
+        keys=[f"{store.user_base('u1')}:m", store.pending_key("u1")],
         args=["u1", 1_700_000_000_000_123, 3, T0, 2000],
     )
 

@@ -9,7 +9,7 @@ import pytest
 from redis.crc import key_slot
 
 from botscore.aggregation.redis_state import RedisFeatureStore
-from botscore.aggregation.state_shards import ShardLayout, combined_generation
+from botscore.aggregation.state_shards import ShardLayout, combined_generation, epoch_of
 from botscore.errors import ConfigError
 from botscore.settings import Settings
 from botscore.transport.redis_client import cluster_nodes
@@ -27,7 +27,7 @@ def slot(key: str) -> int:
 def test_shard_i_hashes_into_the_ith_equal_range_of_slots(count):
     layout = ShardLayout("bs:agg", count)
     for i in range(count):
-        assert i * SLOTS // count <= slot(layout.pending_key(i)) < (i + 1) * SLOTS // count
+        assert i * SLOTS // count <= slot(layout.pending_key(i, "e")) < (i + 1) * SLOTS // count
 
 
 @pytest.mark.parametrize("count", [1, 16, 64])
@@ -38,12 +38,13 @@ def test_every_key_a_users_script_touches_shares_its_shards_slot(count):
         user = f"user-{n}" if n % 3 else f"{{odd}}user}}{n}"  # braces in an id change nothing
         shard = layout.shard_of(user)
         keys = [
-            *store._keys(user),
-            f"{layout.user_base(user)}:seen:3",
-            layout.pending_key(shard),
+            *store._keys(user, "e1"),
+            f"{layout.user_base(user, 'e1')}:seen:3",
+            layout.pending_key(shard, "e1"),
+            layout.pending_key(shard, "e2"),
             layout.generation_key(shard),
         ]
-        assert {slot(key) for key in keys} == {slot(layout.pending_key(shard))}
+        assert {slot(key) for key in keys} == {slot(layout.generation_key(shard))}
 
 
 def test_users_spread_evenly_over_the_shards_and_stay_where_they_are():
@@ -53,14 +54,14 @@ def test_users_spread_evenly_over_the_shards_and_stay_where_they_are():
     assert all(1700 < n < 2300 for n in per_shard.values()), per_shard
     # Literals: a changed hash or tag would move every user's state (it would be rebuilt).
     assert [layout.shard_of(u) for u in ("alice", "bob", "u1", "u2")] == [7, 0, 6, 12]
-    assert layout.user_base("alice") == "bs:agg:{7.40}:u:alice"
+    assert layout.user_base("alice", "01234567") == "bs:agg:{7.40}:01234567:u:alice"
 
 
 @pytest.mark.parametrize(("count", "expected"), [(48, [16, 16, 16]), (16, [6, 5, 5])])
 def test_primaries_with_contiguous_slot_ranges_hold_shares_in_proportion(count, expected):
     layout = ShardLayout("bs:agg", count)
     held = [
-        sum(low <= slot(layout.pending_key(i)) <= high for i in range(count))
+        sum(low <= slot(layout.generation_key(i)) <= high for i in range(count))
         for low, high in THREE_PRIMARIES
     ]
     assert held == expected
@@ -74,13 +75,14 @@ def test_a_shard_count_out_of_range_is_refused(count):
         Settings.from_options({"botscore.aggregation.state_shards": count}, environ={})
 
 
-def test_the_states_generation_changes_when_any_shards_does():
+def test_the_states_generation_changes_when_any_shards_does_and_names_its_epoch():
     shards = [b"a", b"b", b"c"]
     name = combined_generation(shards)
     assert len(name) == 32 and name == combined_generation(list(shards))
     assert combined_generation([b"a", b"b", b"d"]) != name
     assert combined_generation([b"b", b"a", b"c"]) != name
-    assert combined_generation([b"a\nb", b"c"]) != name  # the separator cannot be forged
+    assert combined_generation([b"a\nb", b"c"]) != name  # no value passes for two
+    assert epoch_of(name) == name[:8]
 
 
 def test_cluster_nodes_are_host_port_pairs():

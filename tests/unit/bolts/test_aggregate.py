@@ -44,8 +44,7 @@ def bolt(monkeypatch):
         stores.append(_FakeStore())
         return stores[-1]
 
-    monkeypatch.setattr(aggregate, "create_redis", lambda settings: None)
-    monkeypatch.setattr(aggregate, "RedisFeatureStore", store_factory)
+    monkeypatch.setattr(aggregate, "feature_store", store_factory)
     monkeypatch.setattr(aggregate, "now_ms", lambda: NOW_MS)
     monkeypatch.setattr(
         aggregate, "Metrics", lambda settings, component, tags: RecordingMetrics(component)
