@@ -129,6 +129,7 @@ bench: up
 	PYTHONPATH=src $(PY) bench/scoring_pipeline.py
 	PYTHONPATH=src $(PY) bench/web_edge.py
 	PYTHONPATH=src $(PY) bench/enforcer.py
+	PYTHONPATH=src $(PY) bench/state_cluster.py
 	PYTHONPATH=src $(PY) bench/sizing.py
 	PYTHONPATH=src $(PY) bench/model_variants.py
 	$(PY) -m pytest -m soak

@@ -49,6 +49,12 @@ REDIS = {
     ),
     "the decisions": (("scores", "enforcer_redis_cpu_us_per_score"),),
 }
+# What may run on a Redis Cluster (``aggregation.state_cluster_nodes``): the feature state.
+SHARDED = "the feature state"
+# From ``state_cluster.py``: a cluster's Redis CPU against one Redis's for the same
+# requests, and the busiest of three primaries' share of it.
+CLUSTER_COST = "state_cluster_cpu_vs_one_redis"
+BUSIEST_SHARE = "state_cluster_busiest_primary_share"
 
 
 def main() -> None:
@@ -69,6 +75,7 @@ def main() -> None:
         sys.exit(f"no bench figures in {path}: run `make bench` first")
     figures = latest_figures(path)
     wanted = [s.figure for s in STAGES] + [f for uses in REDIS.values() for _, f in uses]
+    wanted += [CLUSTER_COST, BUSIEST_SHARE]
     missing = [name for name in wanted if name not in figures]
     if missing:
         sys.exit(
@@ -99,12 +106,22 @@ def main() -> None:
         parts = [(rates[unit], *figures[figure], unit) for unit, figure in uses]
         load = sum(rate * us / 1e6 for rate, us, _, _ in parts)
         terms = " + ".join(f"{us:.1f} µs x {rate:,.0f} {unit}/s" for rate, us, _, unit in parts)
-        verdict = (
-            "one primary"
-            if load <= options.headroom
-            else f"{math.ceil(load / options.headroom)} primaries: more than botscore can use "
-            "today (one Redis, no Redis Cluster)"
-        )
+        if load <= options.headroom:
+            verdict = "one primary"
+        elif name == SHARDED:
+            # A cluster spends more in all, unevenly: plan for its busiest primary.
+            cost, unevenness = figures[CLUSTER_COST][0], figures[BUSIEST_SHARE][0] * 3
+            primaries = math.ceil(load * cost * unevenness / options.headroom)
+            verdict = (
+                f"a Redis Cluster of {primaries} primaries (aggregation.state_cluster_nodes; "
+                f"aggregation.state_shards a multiple of {primaries}; measured: {cost:.2f}x "
+                f"one Redis's CPU in all, the busiest of 3 at {unevenness:.2f}x an even share)"
+            )
+        else:
+            verdict = (
+                f"{math.ceil(load / options.headroom)} primaries: more than it can use "
+                "(its keys are not sharded)"
+            )
         print(f"Redis for {name}: {terms} = {load:.2f} cores of Redis CPU -> {verdict}")
         # One primary's ceiling, in the target's own terms.
         per_user = sum(

@@ -9,6 +9,7 @@ offline, on every primary.
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -17,12 +18,14 @@ from pathlib import Path
 import pytest
 import redis
 
+from botscore.access.redis_users import persist_users
 from botscore.aggregation.definitions import compute_features, request_record
 from botscore.aggregation.offline import final_features
 from botscore.aggregation.redis_state import STATE_PREFIX, RedisFeatureStore
 from botscore.errors import StateLost
-from botscore.settings import KafkaSettings, RedisSettings
-from botscore.transport.redis_client import create_redis_cluster
+from botscore.settings import KafkaSettings, RedisSettings, Settings, env_var
+from botscore.transport.redis_client import create_redis, create_redis_cluster
+from botscore.vocabulary import Role
 from botscore.wire.dead_letters import decode_dead_letter
 from botscore.wire.records import SourceRef
 
@@ -37,7 +40,15 @@ from .aggregation_stream import (
     recorded_logs,
 )
 from .faults import LocalRedisCluster
-from .harness import read_topic, sparse_run, wait_committed_to_end
+from .harness import (
+    ROOT,
+    new_run_id,
+    read_topic,
+    sparse_run,
+    stack_env,
+    stack_redis_db,
+    wait_committed_to_end,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis_cluster]
 
@@ -211,3 +222,56 @@ def test_the_aggregation_topology_rebuilds_what_a_primary_lost(
     assert sum(map(len, rebuilt)) == len(final_features(logs)) and all(rebuilt)
     letters = read_topic(agg_topics.kafka, agg_topics.kafka.dead_letter_topic)
     assert letters == [], [decode_dead_letter(r.value).reason for r in letters]
+
+
+def test_access_gives_the_aggregation_its_user_on_every_node(cluster, client):
+    """`botscore access` sets the aggregation's Redis user on each node of the cluster (each
+    keeps its own users), where the store then works as that user and reaches only its keys."""
+    user = f"it-rc-{new_run_id()}-aggregation"
+    env = {
+        "BOTSCORE_REDIS_USERNAME": user.replace("aggregation", "{role}"),
+        "BOTSCORE_REDIS_PASSWORD__AGGREGATION": f"pw-{user}",
+        "BOTSCORE_AGGREGATION_STATE_CLUSTER_NODES": cluster.addresses,
+        env_var("redis", "username", Role.ADMIN): "",  # the admin: the default user
+    }
+    stack = create_redis(stack_redis_db(0))
+    try:
+        applied = _access(env)
+        for node in ("redis", *(f"redis 127.0.0.1:{n.port}" for n in cluster.nodes)):
+            assert f"{node} aggregation (user {user}): set" in applied, applied
+        checked = _access(env, "--check")
+        assert checked.count(f"aggregation (user {user}): as planned") == 4, checked
+
+        settings = Settings.from_options({}, environ=env, role=Role.AGGREGATION)
+        as_role = create_redis_cluster(settings.redis, cluster.addresses)
+        store = RedisFeatureStore(as_role, ttl_s=600, shards=SHARDS)
+        logs = recorded_logs(users=100, rate=20, duration_s=60, seed=34)
+        records = [request_record(log, SourceRef("w", 0, i)) for i, log in enumerate(logs)]
+        assert all(store.apply(records, now_ms=0, generation=store.read_generation()).fresh)
+        assert store.due(now_ms=10**13, limit=1000).users
+        with pytest.raises(redis.exceptions.NoPermissionError):
+            as_role.set("bs:edge:decision:u1", "allow")
+        as_role.close()
+    finally:
+        for node in cluster.nodes:
+            plain = node.client()
+            plain.acl_deluser(user)
+            plain.close()
+        stack.acl_deluser(user)
+        persist_users(stack)
+        stack.close()
+
+
+def _access(env: dict[str, str], *args: str) -> str:
+    done = subprocess.run(
+        ["bin/botscore", "access", "--only", "redis", *args],
+        cwd=ROOT,
+        env=stack_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, (
+        f"botscore access exited {done.returncode}:\n{done.stdout}{done.stderr}"
+    )
+    return done.stdout

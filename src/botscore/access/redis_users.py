@@ -43,8 +43,12 @@ class _Access:
 
 _ACCESS: dict[Role, _Access] = {
     Role.EDGE: _Access(f"%R~{EDGE_PREFIX}*", _READ),
-    # INFO (memory) for the feature state's size gauge: dangerous only as a disclosure.
-    Role.AGGREGATION: _Access(f"~{STATE_PREFIX}:*", (*_WRITE, *_SCRIPTS), ("+info",)),
+    # INFO (memory) for the feature state's size gauge: dangerous only as a disclosure. On
+    # a Redis Cluster, the client learns the slots (CLUSTER SLOTS) and follows a slot being
+    # moved (ASKING).
+    Role.AGGREGATION: _Access(
+        f"~{STATE_PREFIX}:*", (*_WRITE, *_SCRIPTS), ("+info", "+cluster|slots", "+asking")
+    ),
     Role.SCORING: _Access(f"%R~{MODELS_PREFIX}:*", _READ),
     Role.ENFORCER: _Access(f"~{EDGE_PREFIX}*", (*_WRITE, *_SCRIPTS)),
     Role.MODELS: _Access(f"~{MODELS_PREFIX}:*", _WRITE),

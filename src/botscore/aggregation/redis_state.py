@@ -49,6 +49,8 @@ good, the store deletes that user's state and says so (``Applied.reset``,
 from __future__ import annotations
 
 import hashlib
+import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
@@ -96,6 +98,8 @@ STATE_PREFIX = "bs:agg"
 
 # ``aggregation.state_shards``'s default.
 DEFAULT_SHARDS = 16
+# How old the epoch a batch that names no generation is written in may be.
+_UNCHECKED_EPOCH_S = 1.0
 
 # One bit per counter name: a request's flags travel as one integer.
 _COUNTER_BITS = {
@@ -503,8 +507,9 @@ class RedisFeatureStore:
         scripts = cast("redis.Redis", client)
         self._published = scripts.register_script(_PUBLISHED)
         self._drop_if_stateless = scripts.register_script(_DROP_IF_STATELESS)
-        # The state's generation as last read, and each shard's behind it.
+        # The state's generation as last read, each shard's behind it, and when.
         self._generations: tuple[str, list[bytes]] = ("", [])
+        self._read_at = -math.inf
 
     @property
     def epoch(self) -> str:
@@ -535,6 +540,7 @@ class RedisFeatureStore:
         never written to, or one that lost its data). Raises ``redis.RedisError``."""
         shards = read_generations(self.client, self.layout.generation_keys())
         self._generations = (combined_generation(shards), shards)
+        self._read_at = time.monotonic()
         return self._generations[0]
 
     def _shard_generations(self, generation: str) -> list[bytes]:
@@ -552,10 +558,11 @@ class RedisFeatureStore:
     def apply(self, records: Sequence[RequestRecord], now_ms: int, generation: str = "") -> Applied:
         """Store each request and mark its user pending; ``fresh`` is True where it was new.
 
-        ``generation`` is the state's as the requests' reader knew it ('' checks none): a
-        user's requests are refused unless its shard still holds the generation it had
-        then, and the first refusal raises ``StateLost`` (users before it in the batch may
-        have been stored).
+        ``generation`` is the state's as the requests' reader knew it: a user's requests
+        are refused unless its shard still holds the generation it had then, and the first
+        refusal raises ``StateLost`` (users before it in the batch may have been stored).
+        '' checks none: the requests go to the epoch of a generation read within the last
+        second.
 
         One round trip (per cluster node), one script call per user (a second for users
         whose state was unusable, deleted first, or who met a missing script). Raises
@@ -577,6 +584,8 @@ class RedisFeatureStore:
         if not records:
             return Applied([], {})
         shards = self._shard_generations(generation) if generation else None
+        if not generation and time.monotonic() - self._read_at > _UNCHECKED_EPOCH_S:
+            self.read_generation()  # no reader checks it: follow a loss within a second
         epoch = epoch_of(generation) if generation else self.epoch
         calls = [
             self._call(user_id, [records[i] for i in indices], shards, epoch)

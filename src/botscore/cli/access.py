@@ -4,7 +4,9 @@ Run as the admin (the broker's super user, a Redis user allowed ``ACL SETUSER``)
 role's user name is ``kafka.sasl_username`` / ``redis.username`` as that role reads the
 settings (``botscore-{role}``); a role's user is created only from its own password,
 ``BOTSCORE_KAFKA_SASL_PASSWORD__<ROLE>`` / ``BOTSCORE_REDIS_PASSWORD__<ROLE>``, never from
-the admin's. A second run changes nothing. ``--check`` changes nothing and exits 1 when
+the admin's. A Redis Cluster holding the feature state (``aggregation.state_cluster_nodes``)
+keeps its users per node: the aggregation's user is set on each of its nodes too. A
+second run changes nothing. ``--check`` changes nothing and exits 1 when
 something differs from the plan (for a cron job or a deployment's pipeline).
 """
 
@@ -14,6 +16,7 @@ import argparse
 import os
 import sys
 from collections.abc import Mapping
+from dataclasses import replace
 
 import redis
 from kafka.errors import ClusterAuthorizationFailedError, SecurityDisabledError
@@ -23,9 +26,9 @@ from botscore.access.principals import PLANNED_ROLES, distinct_users
 from botscore.access.redis_users import apply_redis_users, persist_users, user_drift
 from botscore.cli.command import Subparsers
 from botscore.errors import ConfigError
-from botscore.settings import Secret, Settings, env_var, load_project_settings
+from botscore.settings import RedisSettings, Secret, Settings, env_var, load_project_settings
 from botscore.transport.kafka_clients import admin_client
-from botscore.transport.redis_client import create_redis
+from botscore.transport.redis_client import create_redis, create_redis_cluster
 from botscore.vocabulary import Role
 
 __all__ = ["add_parser", "run"]
@@ -115,37 +118,62 @@ def _env(role: Role) -> str:
 
 
 def _redis(settings_of: Mapping[Role, Settings], check: bool) -> bool:
-    """Print each role's user as it is (``check``) or as it was set; True if any differed."""
+    """Print each role's user as it is (``check``) or as it was set; True if any differed.
+
+    On ``redis``, every role's user; on each node of the feature state's Redis Cluster
+    (``aggregation.state_cluster_nodes``), which keeps its users per node (replicas too: one
+    may become a primary), the aggregation's.
+    """
     passwords = _passwords("redis", "password")
     names = {role: settings_of[role].redis.username for role in passwords}
     users = distinct_users(names, "redis.username")
     admin = settings_of[Role.ADMIN].redis
-    client = create_redis(admin)
+    differed = _redis_users("redis", create_redis(admin), users, passwords, check, admin)
+    nodes = settings_of[Role.AGGREGATION].aggregation.state_cluster_nodes
+    if nodes and Role.AGGREGATION in passwords:
+        only = {Role.AGGREGATION: passwords[Role.AGGREGATION]}
+        cluster = create_redis_cluster(admin, nodes)
+        nodes_found = [(n.host, n.port) for n in cluster.get_nodes()]  # type: ignore[no-untyped-call]
+        cluster.close()
+        for host, port in sorted(nodes_found):
+            node = replace(admin, host=host, port=port, db=0)
+            client = create_redis(node)
+            differed |= _redis_users(f"redis {host}:{port}", client, users, only, check, node)
+    _no_password("redis", "password", passwords, "its Redis user is left out")
+    return differed
+
+
+def _redis_users(
+    where: str,
+    client: redis.Redis,
+    users: Mapping[Role, str],
+    passwords: Mapping[Role, Secret],
+    check: bool,
+    admin: RedisSettings,
+) -> bool:
+    """``_redis`` on one server: ``where`` starts each line it prints."""
     try:
         if check:
             drift = user_drift(client, users, passwords)
             for role, found in drift.items():
                 state = "; ".join(found) if found else "as planned"
-                print(f"redis {role} (user {users[role]}): {state}")
-            differed = any(drift.values())
-        else:
-            changes = apply_redis_users(client, users, passwords)
-            for change in changes:
-                state = "set" if change.changed else "unchanged"
-                print(f"redis {change.role} (user {change.user}): {state}")
-            if changes:
-                print(f"redis users saved to {persist_users(client)}")
-            differed = any(change.changed for change in changes)
+                print(f"{where} {role} (user {users[role]}): {state}")
+            return any(drift.values())
+        changes = apply_redis_users(client, users, passwords)
+        for change in changes:
+            state = "set" if change.changed else "unchanged"
+            print(f"{where} {change.role} (user {change.user}): {state}")
+        if changes:
+            print(f"{where} users saved to {persist_users(client)}")
+        return any(change.changed for change in changes)
     except redis.exceptions.NoPermissionError:
         raise ConfigError(
-            f"Redis user {admin.username or 'default'!r} may not manage ACL users: run botscore "
-            "access as Redis's admin, e.g. with BOTSCORE_REDIS_USERNAME__ADMIN and "
-            "BOTSCORE_REDIS_PASSWORD__ADMIN"
+            f"Redis user {admin.username or 'default'!r} may not manage ACL users on "
+            f"{admin.host}:{admin.port}: run botscore access as Redis's admin, e.g. with "
+            "BOTSCORE_REDIS_USERNAME__ADMIN and BOTSCORE_REDIS_PASSWORD__ADMIN"
         ) from None
     finally:
         client.close()
-    _no_password("redis", "password", passwords, "its Redis user is left out")
-    return differed
 
 
 def _no_password(section: str, name: str, passwords: Mapping[Role, Secret], left: str) -> None:

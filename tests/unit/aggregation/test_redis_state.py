@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from unittest import mock
 
 import pytest
@@ -54,6 +55,7 @@ def held_generation(store: RedisFeatureStore, generation: str) -> list[bytes]:
     """Make ``generation`` the one the store last read; each shard's generation behind it."""
     shards = [f"{generation}-shard{i}".encode() for i in range(store.layout.count)]
     store._generations = (generation, shards)
+    store._read_at = time.monotonic()
     return shards
 
 
@@ -123,6 +125,21 @@ def test_a_batch_read_under_a_generation_redis_no_longer_holds_is_refused_before
         store.apply([record("u1")], now_ms=T0, generation="g0")
     read.assert_called_once_with(client, store.layout.generation_keys())
     client.pipeline.assert_not_called()
+
+
+def test_requests_that_name_no_generation_follow_a_loss_within_a_second():
+    store, client = fake_store([b"1", 1, 1], [b"1", 1, 1])
+    with mock.patch(
+        "botscore.aggregation.redis_state.read_generations", return_value=[b"new"] * 16
+    ) as read:
+        store.apply([record("u1")], now_ms=T0)
+        read.assert_not_called()  # the epoch read under a second ago
+        store._read_at -= 1.5
+        store.apply([record("u1")], now_ms=T0)
+        read.assert_called_once()
+    first, second = script_calls(client)
+    assert ":01234567:u:u1:" in first[3] and f":{store.epoch}:u:u1:" in second[3]
+    assert store.epoch != "01234567" and first[-1] == second[-1] == b""  # checked none
 
 
 def test_the_script_holds_the_caps_the_readme_states():
