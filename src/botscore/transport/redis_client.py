@@ -13,7 +13,7 @@ one Redis of ``redis``.
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import redis
 from redis.backoff import NoBackoff
@@ -32,18 +32,22 @@ RedisClient: TypeAlias = "redis.Redis | RedisCluster"
 
 def create_redis(settings: RedisSettings) -> redis.Redis:
     """A client for ``settings``; it connects lazily, on the first command."""
-    unresolved_role("redis.username", settings.username)
     return redis.Redis(
-        host=settings.host,
-        port=settings.port,
-        db=settings.db,
-        username=settings.username or None,
-        password=settings.password.reveal() or None,
-        ssl=settings.ssl,
-        socket_timeout=settings.socket_timeout_s,
-        socket_connect_timeout=settings.socket_timeout_s,
-        retry=Retry(NoBackoff(), retries=0),
+        host=settings.host, port=settings.port, db=settings.db, **_connection(settings)
     )
+
+
+def _connection(settings: RedisSettings) -> dict[str, Any]:
+    """What every connection to a server of ``settings`` is given: user, TLS, timeouts."""
+    unresolved_role("redis.username", settings.username)
+    return {
+        "username": settings.username or None,
+        "password": settings.password.reveal() or None,
+        "ssl": settings.ssl,
+        "socket_timeout": settings.socket_timeout_s,
+        "socket_connect_timeout": settings.socket_timeout_s,
+        "retry": Retry(NoBackoff(), retries=0),
+    }
 
 
 def cluster_nodes(listed: str) -> list[tuple[str, int]]:
@@ -66,19 +70,12 @@ def create_redis_cluster(settings: RedisSettings, nodes: str) -> RedisCluster:
     apply (a cluster has database 0 only). It connects on creation (redis-py reads the
     cluster's slots then): raises ``redis.ConnectionError`` naming the nodes when none of
     them answers."""
-    unresolved_role("redis.username", settings.username)
+    startup_nodes = [
+        ClusterNode(host, port)  # type: ignore[no-untyped-call]
+        for host, port in cluster_nodes(nodes)
+    ]
+    options = _connection(settings)
     try:
-        return RedisCluster(
-            startup_nodes=[
-                ClusterNode(host, port)  # type: ignore[no-untyped-call]
-                for host, port in cluster_nodes(nodes)
-            ],
-            username=settings.username or None,
-            password=settings.password.reveal() or None,
-            ssl=settings.ssl,
-            socket_timeout=settings.socket_timeout_s,
-            socket_connect_timeout=settings.socket_timeout_s,
-            retry=Retry(NoBackoff(), retries=0),
-        )
+        return RedisCluster(startup_nodes=startup_nodes, **options)
     except (RedisClusterException, redis.RedisError) as exc:
         raise redis.ConnectionError(f"Redis Cluster at {nodes} did not answer: {exc}") from exc
