@@ -97,10 +97,17 @@ def test_the_state_spreads_over_the_primaries_and_stays_exact(cluster, client):
     logs = recorded_logs(users=400, rate=40, duration_s=600, seed=31)
     records = [request_record(log, SourceRef("w", i % 3, i)) for i, log in enumerate(logs)]
     delivered = records + records[::7]  # a redelivery of every seventh
+    for node in cluster.nodes:
+        node.client().config_resetstat()
     fresh = []
     for i in range(0, len(delivered), 256):
         fresh += store.apply(delivered[i : i + 256], now_ms=0, generation=generation).fresh
     assert sum(fresh) == len(records), "a redelivery was counted twice"
+    # Each script call went straight to its node: none asked where its keys are.
+    for node in cluster.nodes:
+        stats = node.client().info("commandstats")
+        assert stats["cmdstat_evalsha"]["calls"] > 0
+        assert "cmdstat_command|getkeys" not in stats, (node.port, stats)
 
     expected = final_features(logs)
     users = sorted(expected)

@@ -70,7 +70,12 @@ from botscore.aggregation.definitions import (
 from botscore.aggregation.state_shards import ShardLayout, combined_generation, epoch_of
 from botscore.errors import StateLost
 from botscore.settings import Settings
-from botscore.transport.redis_client import RedisClient, create_redis, create_redis_cluster
+from botscore.transport.redis_client import (
+    RedisClient,
+    create_redis,
+    create_redis_cluster,
+    script_route,
+)
 from botscore.transport.redis_generation import read_generations
 from botscore.wire.codec import MAX_EXACT_INT
 from botscore.wire.records import RequestRecord
@@ -674,7 +679,7 @@ class RedisFeatureStore:
             by_shard.setdefault(self.pending_key(user, epoch), {})[user] = now_ms
         pipe = self.client.pipeline(transaction=False)
         for call in calls:
-            pipe.execute_command("EVALSHA", *call)
+            pipe.execute_command("EVALSHA", *call, **script_route(self.client, call[2]))
         for key, marks in by_shard.items():
             pipe.zadd(key, marks, nx=True)
             pipe.pexpire(key, self.ttl_ms)  # outlives every state of its shard and epoch

@@ -24,7 +24,13 @@ from redis.retry import Retry
 from botscore.errors import ConfigError
 from botscore.settings import RedisSettings, unresolved_role
 
-__all__ = ["RedisClient", "cluster_nodes", "create_redis", "create_redis_cluster"]
+__all__ = [
+    "RedisClient",
+    "cluster_nodes",
+    "create_redis",
+    "create_redis_cluster",
+    "script_route",
+]
 
 # One Redis server, or a Redis Cluster: the feature state works with either.
 RedisClient: TypeAlias = "redis.Redis | RedisCluster"
@@ -79,3 +85,16 @@ def create_redis_cluster(settings: RedisSettings, nodes: str) -> RedisCluster:
         return RedisCluster(startup_nodes=startup_nodes, **options)
     except (RedisClusterException, redis.RedisError) as exc:
         raise redis.ConnectionError(f"Redis Cluster at {nodes} did not answer: {exc}") from exc
+
+
+def script_route(client: RedisClient, key: str) -> dict[str, Any]:
+    """Options for a script call queued in ``client``'s pipeline: on a cluster, the node that
+    holds ``key`` (one of the call's keys). Without it, redis-py 7.1's cluster pipelines ask
+    a node where each script call's keys are (``COMMAND GETKEYS``, one round trip per call,
+    all to one node). Nothing when the slots are not known now: redis-py finds the node."""
+    if not isinstance(client, RedisCluster):
+        return {}
+    try:
+        return {"target_nodes": client.get_node_from_key(key)}  # type: ignore[no-untyped-call]
+    except RedisClusterException:
+        return {}

@@ -18,7 +18,7 @@ import redis
 from redis.commands.core import Script
 from redis.exceptions import NoScriptError
 
-from botscore.transport.redis_client import RedisClient
+from botscore.transport.redis_client import RedisClient, script_route
 
 __all__ = ["GenerationKey", "read_generations"]
 
@@ -71,5 +71,6 @@ def read_generations(client: RedisClient, keys: Sequence[str]) -> list[bytes]:
 def _get_or_set(client: RedisClient, keys: Sequence[str]) -> list[Any]:
     pipe = client.pipeline(transaction=False)
     for key in keys:
-        pipe.execute_command("EVALSHA", _GET_OR_SET_SHA, 1, key, uuid.uuid4().hex)
+        route = script_route(client, key)
+        pipe.execute_command("EVALSHA", _GET_OR_SET_SHA, 1, key, uuid.uuid4().hex, **route)
     return list(pipe.execute(raise_on_error=False))
