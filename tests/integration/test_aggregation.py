@@ -727,7 +727,14 @@ def test_redis_back_empty_the_feature_state_is_rebuilt_from_the_logs(
     with StatsdListener() as metrics, FeatureCollector(agg_topics.kafka) as features:
 
         def aggregation(log_path):
-            env = {**agg_topics.env(), "BOTSCORE_METRICS_STATSD_PORT": str(metrics.port)}
+            env = {
+                **agg_topics.env(),
+                "BOTSCORE_METRICS_STATSD_PORT": str(metrics.port),
+                # The spouts notice the loss up to 3 s after it, so that batches read before
+                # it reach the bolt after it (at 1 s, one run's spout noticed it before
+                # emitting any: nothing was refused, nothing to see).
+                "BOTSCORE_AGGREGATION_STATE_CHECK_MS": "3000",
+            }
             return sparse_run(agg_topics.kafka, log_path, topology="aggregation", **env)
 
         with aggregation(runs[0]) as process:
