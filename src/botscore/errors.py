@@ -17,6 +17,7 @@ __all__ = [
     "SimulationSpecError",
     "StateLost",
     "TopicMissing",
+    "UnreadableLine",
 ]
 
 
@@ -60,3 +61,11 @@ class StateLost(BotscoreError):
 
 class SimulationSpecError(BotscoreError):
     """A simulation's parameters cannot produce the traffic asked for."""
+
+
+class UnreadableLine(BotscoreError):
+    """An access-log line that is not one of the edge's requests; ``reason`` is a short tag."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason

@@ -32,6 +32,7 @@ from botscore.errors import ConfigError
 from botscore.vocabulary import Role
 
 __all__ = [
+    "AccessLogFormat",
     "AggregationSettings",
     "EdgeSettings",
     "EnforcementSettings",
@@ -57,6 +58,7 @@ PREFIX = "botscore."
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 OffsetReset = Literal["earliest", "latest"]
+AccessLogFormat = Literal["botscore", "combined"]
 # The mechanisms that authenticate with a user name and password, the only credentials
 # the clients are given.
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
@@ -580,6 +582,14 @@ class EdgeSettings:
             "doc": "nginx's access log in the `botscore` format, which `botscore edge ship` "
             "sends to `aggregation.web_logs_topic` (its position in `<file>.shipped`)",
             "limits": NAME,
+        },
+    )
+    access_log_format: AccessLogFormat = field(
+        default="botscore",
+        metadata={
+            "doc": "`botscore`: nginx's `botscore` format, with the gate's answers; `combined`: "
+            "the common or combined format any web server writes, for a server without the "
+            "gate (users named by address and user agent, no JavaScript check)"
         },
     )
     datacenter_networks: str = field(

@@ -13,6 +13,7 @@ import http.client
 import json
 import re
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ import redis
 from botscore.enforcement.decisions import decision_key
 from botscore.settings import AggregationSettings, KafkaSettings
 from botscore.v1.web_log_pb2 import WebLog
+from botscore.web_edge.combined_log import line_request_id
+from botscore.web_edge.identity import EdgeKeys
 from tests.statsd import StatsdListener
 
 from .faults import free_port
@@ -331,6 +334,106 @@ def test_the_access_log_reaches_the_topic_across_a_kill_a_rotation_a_bad_line_an
     second = (edge.tmp / "ship-2.log").read_text()
     assert "is no request, not shipped: missing_field" in second, second
     assert "Traceback" not in second
+
+
+def test_nginx_s_own_combined_log_reaches_the_topic_as_the_same_requests(
+    edge: Edge, decisions: redis.Redis, kafka_settings: KafkaSettings
+) -> None:
+    """A server without the gate: nginx's default format, escapes and all, shipped."""
+    run = new_run_id()
+    topic = f"it-edge-combined-{run}"
+    kafka = fresh_topics(kafka_settings, prefix="it-edge", run=run, also=(topic,))
+    combined_log = edge.access_log.with_name("access-combined.log")
+    edge.env.update(
+        BOTSCORE_AGGREGATION_WEB_LOGS_TOPIC=topic,
+        BOTSCORE_KAFKA_DEAD_LETTER_TOPIC=kafka.dead_letter_topic,
+        BOTSCORE_EDGE_ACCESS_LOG=str(combined_log),
+        BOTSCORE_EDGE_ACCESS_LOG_FORMAT="combined",
+        BOTSCORE_EDGE_DATACENTER_NETWORKS="127.0.0.4/32",
+    )
+    edge.start_gate()
+    # nginx escapes a quote, a backslash and every byte outside printable ASCII as \xHH
+    odd_agent = 'Odd "agent" \\ café/1.0'
+    # http.client sends a header's characters as Latin-1: these are the agent's UTF-8 bytes
+    odd = Client(edge.port, "127.0.0.3", odd_agent.encode().decode("latin-1"))
+    browser, scripted = (
+        Client(edge.port, "127.0.0.2", BROWSER),
+        Client(edge.port, "127.0.0.4", SCRIPTED),
+    )
+    clients = [browser, odd, scripted]
+    try:
+        for client in clients:
+            _requests(client, 15)
+        assert browser.get("/login?next=%2F%22x", "POST", b"user=a&password=b")[0] == 401
+        assert odd.get("/no-such-page")[0] == 404
+        assert scripted.get("/", "HEAD")[0] == 200
+        with combined_log.open("ab") as log:
+            log.write(b"a line no server writes\n")
+        _requests(browser, 5)
+        shipper = edge.ship("ship-combined.log")
+        logged = edge.logged()
+        wanted = len(logged)
+        assert wanted == 3 * 15 + 3 + 5
+        deadline = time.monotonic() + 60
+        while True:
+            shipped = [WebLog.FromString(r.value) for r in read_topic(kafka, topic)]
+            if len(shipped) >= wanted or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        shipper.send_signal(signal.SIGTERM)
+        assert shipper.wait(30) == 0
+        edge.stop_gate()
+    finally:
+        delete_topics(kafka, [topic, *run_topics(kafka)])
+
+    keys = EdgeKeys(SECRET)
+    host = socket.gethostname()
+
+    def as_logged(entry: dict[str, str]) -> tuple[object, ...]:
+        """What the combined line of a request logged in botscore's format must become."""
+        return (
+            int(entry["time"].split(".")[0]) * 1000,
+            keys.visitor(None, entry["ip"], entry["user_agent"]).user_id,
+            entry["ip"],
+            entry["ip"] == "127.0.0.4",
+            entry["request"].split(" ")[0],
+            entry["uri"],
+            int(entry["status"]),
+            entry["user_agent"],
+            entry["referrer"],
+            int(entry["bytes"]),
+            host,
+        )
+
+    def got(w: WebLog) -> tuple[object, ...]:
+        return (
+            w.time_unix_ms,
+            w.user_id,
+            w.ip,
+            w.ip_is_datacenter,
+            w.method,
+            w.path,
+            w.status,
+            w.user_agent,
+            w.referrer,
+            w.response_bytes,
+            w.edge_node,
+        )
+
+    assert sorted(map(got, shipped)) == sorted(map(as_logged, logged))
+    assert sum(w.user_agent == odd_agent for w in shipped) == 16
+    assert not any(w.js_check_passed for w in shipped)
+    # each line's id names its place in the file and its bytes: read again, counted once
+    inode, end, ids = combined_log.stat().st_ino, 0, set()
+    for line in combined_log.read_bytes().split(b"\n")[:-1]:
+        end += len(line) + 1
+        if line != b"a line no server writes":
+            ids.add(line_request_id(f"{host}:{inode}:{end}", line))
+    assert {w.request_id for w in shipped} == ids
+    shipper_log = (edge.tmp / "ship-combined.log").read_text()
+    assert "(combined format)" in shipper_log
+    assert "is no request, not shipped: not_combined" in shipper_log, shipper_log
+    assert "Traceback" not in shipper_log
 
 
 def _first_status(client: Client, path: str, wanted: int, timeout_s: float) -> float | None:

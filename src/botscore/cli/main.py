@@ -23,6 +23,7 @@ from botscore.cli import (
     evaluate,
     feed,
     models,
+    replay_log,
     simulate,
     storm,
     top,
@@ -46,7 +47,7 @@ __all__ = [
 
 DESCRIPTION = (
     "The ``botscore`` command: tools around the topology (topics, access, sample feed, watch, "
-    "train, evaluate, models, backfill)."
+    "train, evaluate, models, backfill, replay-log)."
 )
 
 COMMANDS: tuple[Command, ...] = (
@@ -62,6 +63,7 @@ COMMANDS: tuple[Command, ...] = (
     evaluate,
     models,
     backfill,
+    replay_log,
     datadog,
     storm,
     top,

@@ -12,11 +12,13 @@ from dataclasses import replace
 
 from botscore.cli.command import Subparsers
 from botscore.cli.evaluate import evaluate_and_report
+from botscore.model.features import CATALOG
 from botscore.model.registry import Thresholds
 from botscore.model.training import (
     BLOCK_CALIBRATION_SCALE,
     BLOCK_CALIBRATION_SEEDS,
     CALIBRATION_SEEDS,
+    DEFAULT_NAME,
     DEFAULT_VERSION,
     EARLY_BLOCK_STAGES,
     TRAINING_TRAFFIC,
@@ -88,6 +90,20 @@ def add_parser(subparsers: Subparsers) -> None:
         help="use these thresholds instead of choosing them",
     )
     parser.add_argument(
+        "--without",
+        nargs="+",
+        default=[],
+        choices=CATALOG,
+        metavar="FEATURE",
+        help="features the model must not read, such as the signals an edge without "
+        "JavaScript check or TLS fingerprints cannot give (default: it reads every one)",
+    )
+    parser.add_argument(
+        "--name",
+        default=DEFAULT_NAME,
+        help="the manifest's name, which every score names with the version (%(default)s)",
+    )
+    parser.add_argument(
         "--version",
         default=DEFAULT_VERSION,
         help="the manifest's version: a new one for each model you publish (default: %(default)s)",
@@ -115,8 +131,12 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         humans_challenged=args.humans_challenged,
         confidence=args.confidence,
         progress=_progress,
+        features=[name for name in CATALOG if name not in args.without],
+        name=args.name,
     )
     print(f"wrote {args.out}: {manifest.name} {manifest.version}, {report.rows} rows")
+    if args.without:
+        print(f"features: {', '.join(manifest.feature_names)}")
     chosen = (
         "given"
         if report.humans_challenged_target is None

@@ -24,8 +24,7 @@ from botscore.model.detection_metrics import (
     separation,
     share_at_or_above,
 )
-from botscore.model.features import CATALOG
-from botscore.model.registry import STAGE_FEATURE, ModelManifest, Thresholds, load_model
+from botscore.model.registry import ModelManifest, Thresholds, load_model
 from botscore.model.training import (
     Simulated,
     bot_scores,
@@ -33,6 +32,7 @@ from botscore.model.training import (
     read_calibration_seeds,
     read_training_traffic,
     simulate,
+    stage_counts,
     training_rows,
 )
 from botscore.model.visitor_policy import (
@@ -147,15 +147,11 @@ def evaluate(
     check_human_rate(human_rate)
     model = load_model(model_dir)
     manifest = model.manifest
-    if tuple(manifest.feature_names) != tuple(CATALOG):
-        raise ModelError(
-            f"{model_dir}: the model's features are not the catalogue's, so it cannot be "
-            "refitted without a kind"
-        )
     training, interval = read_training_traffic(model_dir)
     held_out = _held_out_specs(training, seeds, mix, read_calibration_seeds(model_dir))
     simulations = _simulations(held_out, interval, progress)
-    x, is_bot, kinds = _rows(simulations)
+    names = manifest.feature_names
+    x, is_bot, kinds = _rows(simulations, names)
     missing = [k for k in MIXES[mix] if not np.any(kinds == k)]
     if missing:
         raise ModelError(
@@ -164,7 +160,7 @@ def evaluate(
         )
     scores = model.predict_scores(x)
     thresholds = manifest.thresholds
-    blocks = thresholds.block_for(x[:, CATALOG.index(STAGE_FEATURE)])
+    blocks = thresholds.block_for(np.concatenate([stage_counts(s.snapshots) for s in simulations]))
     overall = detection(scores, is_bot, thresholds.challenge, blocks, human_rate)
     kind_figures = tuple(
         _kind_figures(kind, scores, kinds, is_bot, overall, thresholds.challenge, blocks)
@@ -173,6 +169,7 @@ def evaluate(
     left_out, left_out_scores = _leave_each_kind_out(
         training,
         interval,
+        names,
         x,
         kinds,
         is_bot,
@@ -232,10 +229,12 @@ def _simulations(
     return simulations
 
 
-def _rows(simulations: Sequence[Simulated]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _rows(
+    simulations: Sequence[Simulated], names: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     xs, ys, kinds = [], [], []
     for simulation in simulations:
-        x, y, k = simulation.rows()
+        x, y, k = simulation.rows(names)
         xs.append(x)
         ys.append(y)
         kinds.extend(k)
@@ -301,6 +300,7 @@ def _kind_figures(
 def _leave_each_kind_out(
     training: SimulationSpec,
     interval: int,
+    names: Sequence[str],
     x: np.ndarray,
     kinds: np.ndarray,
     is_bot: np.ndarray,
@@ -314,7 +314,7 @@ def _leave_each_kind_out(
     trained_on = [k for k in bot_kinds if k in MIXES[training.mix]]
     if trained_on:
         progress(f"simulating the training traffic again (seed {training.seed})")
-        tx, ty, tkinds_list = training_rows(training, interval)
+        tx, ty, tkinds_list = training_rows(training, interval, names)
         tkinds = np.array(tkinds_list)
     results, all_scores = [], {}
     for kind in bot_kinds:

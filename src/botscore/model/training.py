@@ -56,6 +56,7 @@ __all__ = [
     "BLOCK_CALIBRATION_SCALE",
     "BLOCK_CALIBRATION_SEEDS",
     "CALIBRATION_SEEDS",
+    "DEFAULT_NAME",
     "DEFAULT_VERSION",
     "EARLY_BLOCK_STAGES",
     "PUBLISH_INTERVAL_MS",
@@ -64,10 +65,12 @@ __all__ = [
     "Simulated",
     "TrainingReport",
     "bot_scores",
+    "check_features",
     "fit_classifier",
     "read_calibration_seeds",
     "read_training_traffic",
     "simulate",
+    "stage_counts",
     "train_model",
     "training_rows",
 ]
@@ -133,9 +136,9 @@ class Simulated:
     kind_of: dict[str, str]
     bot_kinds: frozenset[str]
 
-    def rows(self) -> tuple[np.ndarray, np.ndarray, list[str]]:
-        """Feature matrix (``CATALOG`` order), bot labels and each row's kind."""
-        x = feature_matrix([s.features for s in self.snapshots], CATALOG)
+    def rows(self, names: Sequence[str] = CATALOG) -> tuple[np.ndarray, np.ndarray, list[str]]:
+        """Feature matrix (columns ``names``), bot labels and each row's kind."""
+        x = feature_matrix([s.features for s in self.snapshots], names)
         kinds = [self.kind_of[s.user_id] for s in self.snapshots]
         y = np.array([k in self.bot_kinds for k in kinds], dtype=np.int64)
         return x, y, kinds
@@ -154,10 +157,32 @@ def simulate(traffic: SimulationSpec, publish_interval_ms: int = PUBLISH_INTERVA
 
 
 def training_rows(
-    traffic: SimulationSpec, publish_interval_ms: int = PUBLISH_INTERVAL_MS
+    traffic: SimulationSpec,
+    publish_interval_ms: int = PUBLISH_INTERVAL_MS,
+    names: Sequence[str] = CATALOG,
 ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """Feature matrix (``CATALOG`` order), bot labels and each row's kind."""
-    return simulate(traffic, publish_interval_ms).rows()
+    """Feature matrix (columns ``names``), bot labels and each row's kind."""
+    return simulate(traffic, publish_interval_ms).rows(names)
+
+
+def stage_counts(snapshots: Sequence[FeatureSnapshot]) -> np.ndarray:
+    """Each row's ``STAGE_FEATURE``, which picks its block threshold, whatever the model reads."""
+    return np.array([s.features[STAGE_FEATURE] for s in snapshots], dtype=np.float64)
+
+
+def check_features(names: Sequence[str], early_stages: Sequence[int]) -> tuple[str, ...]:
+    """``names`` as a model's features: known, each once, and ``STAGE_FEATURE`` among them
+    when rows get staged block thresholds (the classifier reads it from the model's row)."""
+    unknown = [n for n in names if n not in CATALOG]
+    if not names or unknown or len(set(names)) != len(names):
+        raise ModelError(
+            f"features {list(names)}: each must be in the catalogue ({', '.join(CATALOG)}), once"
+        )
+    if early_stages and STAGE_FEATURE not in names:
+        raise ModelError(
+            f"early block stages need the model to read {STAGE_FEATURE}: keep it, or give no stages"
+        )
+    return tuple(names)
 
 
 def fit_classifier(
@@ -219,6 +244,7 @@ def read_calibration_seeds(model_dir: str | Path) -> tuple[int, ...]:
 
 # The committed model's: a retrained model to publish needs a new one.
 DEFAULT_VERSION = "7"
+DEFAULT_NAME = "baseline"
 
 
 def train_model(
@@ -233,6 +259,8 @@ def train_model(
     humans_challenged: float = HUMANS_CHALLENGED_TARGET,
     confidence: float = CONFIDENCE,
     progress: Callable[[str], None] | None = None,
+    features: Sequence[str] = CATALOG,
+    name: str = DEFAULT_NAME,
 ) -> tuple[ModelManifest, TrainingReport]:
     """Train on ``traffic``, calibrate on the same traffic from ``calibration_seeds``, write both.
 
@@ -244,10 +272,14 @@ def train_model(
     larger (none simulated when ``thresholds`` are given). Rows of each of ``early_stages``
     (requests in the last hour) get block thresholds of their own, chosen the same way.
 
+    The model reads ``features`` (the whole catalogue by default), in that order.
+
     The arguments are checked first: a mistake found after the simulations costs minutes.
     """
     check_output_dir(out_dir)
+    check_id_part("name", name)
     check_id_part("version", version)
+    features = check_features(features, early_stages)
     check_target(humans_challenged, confidence)
     if not calibration_seeds or traffic.seed in calibration_seeds:
         raise ModelError(
@@ -270,7 +302,7 @@ def train_model(
     )
     say = progress or (lambda _: None)
     say(f"simulating the training traffic (seed {traffic.seed}, {traffic.mix} mix)")
-    x, y, _ = training_rows(traffic, publish_interval_ms)
+    x, y, _ = training_rows(traffic, publish_interval_ms, features)
     say(f"fitting on {len(y)} rows")
     model = fit_classifier(x, y, traffic.seed)
 
@@ -278,7 +310,7 @@ def train_model(
     for seed in calibration_seeds:
         say(f"simulating the calibration traffic (seed {seed})")
         run = simulate(replace(traffic, seed=seed), publish_interval_ms)
-        cx, cy, ckinds = run.rows()
+        cx, cy, ckinds = run.rows(features)
         run_scores = bot_scores(model, cx)
         parts.append(
             visitor_requests(run.logs, run.snapshots, run_scores, run.kind_of, run.bot_kinds)
@@ -286,7 +318,7 @@ def train_model(
         all_scores.append(run_scores)
         all_labels.append(cy)
         all_kinds.extend(ckinds)
-        all_counts.append(cx[:, CATALOG.index(STAGE_FEATURE)])
+        all_counts.append(stage_counts(run.snapshots))
     scores, hy, kinds = np.concatenate(all_scores), np.concatenate(all_labels), np.array(all_kinds)
     enforcement = EnforcementSettings()
     visitors = combined(parts)
@@ -302,7 +334,7 @@ def train_model(
             big = visitor_requests(
                 run.logs,
                 run.snapshots,
-                bot_scores(model, run.rows()[0]),
+                bot_scores(model, run.rows(features)[0]),
                 run.kind_of,
                 run.bot_kinds,
             )
@@ -340,12 +372,12 @@ def train_model(
     with artifact.open("wb") as handle:
         pickle.dump(model, handle, protocol=5)
     manifest = ModelManifest(
-        name="baseline",
+        name=name,
         version=version,
         artifact=artifact.name,
         sha256=sha256_of(artifact),
         sklearn_version=sklearn.__version__,
-        feature_names=CATALOG,
+        feature_names=features,
         thresholds=thresholds,
     )
     (out / MANIFEST_NAME).write_text(json.dumps(manifest.to_dict(), indent=2) + "\n")

@@ -17,13 +17,13 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from botscore.errors import BotscoreError, ConfigError
+from botscore.errors import ConfigError, UnreadableLine
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.vocabulary import Decision
 from botscore.web_edge.identity import EdgeKeys
 from botscore.wire.codec import WEB_LOG_SCHEMA_VERSION
 
-__all__ = ["FIELDS", "EdgeRequest", "Networks", "UnreadableLine", "read_line"]
+__all__ = ["FIELDS", "EdgeRequest", "Networks", "read_line"]
 
 # The keys of a line, in nginx's order.
 FIELDS = (
@@ -42,14 +42,6 @@ FIELDS = (
     "node",  # $hostname
     "cookie_user",  # $cookie_bs_uid: names the user when the gate did not answer
 )
-
-
-class UnreadableLine(BotscoreError):
-    """An access-log line that is not one of the edge's requests; ``reason`` is a short tag."""
-
-    def __init__(self, reason: str, detail: str) -> None:
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,18 @@ The feature stage drops the copies by request id. What is not sent:
   never counted what it did not serve (the simulator sends none either);
 
 (Requests nginx served while the gate did not answer are sent, counted ``unchecked``.)
-- lines that are no request (``access_log.UnreadableLine``): each is logged with its place
+- lines that are no request (``errors.UnreadableLine``): each is logged with its place
   in the file and its reason, and counted.
+
+``edge.access_log_format`` says how lines are written: nginx's ``botscore`` format, or the
+common or combined format of a web server without the gate (``combined_log``), whose
+requests get ids from their place in the file and are all sent.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections import Counter
@@ -23,13 +28,15 @@ from pathlib import Path
 
 from kafka.errors import KafkaError
 
+from botscore.errors import UnreadableLine
 from botscore.metrics import Metrics
 from botscore.settings import Settings
 from botscore.transport.delivery import Backoff
 from botscore.transport.kafka_clients import create_producer
 from botscore.vocabulary import Component, Decision
-from botscore.web_edge.access_log import Networks, UnreadableLine, read_line
+from botscore.web_edge.access_log import Networks
 from botscore.web_edge.identity import edge_keys
+from botscore.web_edge.log_formats import line_reader
 from botscore.web_edge.log_tail import LogTail, Position, load_position, save_position
 
 __all__ = ["BATCH_LINES", "position_file", "ship_access_log"]
@@ -53,7 +60,8 @@ def ship_access_log(settings: Settings, stop: threading.Event) -> None:
     access_log = Path(settings.edge.access_log)
     saved = position_file(access_log)
     datacenters = Networks(settings.edge.datacenter_networks.split(","))
-    keys = edge_keys(settings)
+    node = socket.gethostname()
+    read_line = line_reader(settings.edge.access_log_format, datacenters, edge_keys(settings), node)
     topic = settings.aggregation.web_logs_topic
     metrics = Metrics(settings.metrics, Component.LOG_SHIPPER)
     producer = create_producer(settings.kafka, client_id=f"botscore-{Component.LOG_SHIPPER}")
@@ -61,7 +69,13 @@ def ship_access_log(settings: Settings, stop: threading.Event) -> None:
     backoff = Backoff(first_s=0.5, max_s=10.0)
     start = load_position(saved)
     tail = LogTail(access_log, start)
-    log.info("shipping %s to %s from %s", access_log, topic, start or "its start")
+    log.info(
+        "shipping %s (%s format) to %s from %s",
+        access_log,
+        settings.edge.access_log_format,
+        topic,
+        start or "its start",
+    )
     failures = 0
     report_every_s = settings.kafka.lag_interval_ms / 1000
     reported_at = 0.0
@@ -79,7 +93,7 @@ def ship_access_log(settings: Settings, stop: threading.Event) -> None:
             try:
                 for line, end in batch:
                     try:
-                        request = read_line(line, datacenters, keys)
+                        request = read_line(line, f"{node}:{end.inode}:{end.offset}")
                     except UnreadableLine as exc:
                         _refuse(access_log, end, len(line), line, exc)
                         outcomes[f"refused:{exc.reason}"] += 1

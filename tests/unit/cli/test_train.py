@@ -8,6 +8,7 @@ import pytest
 from botscore.cli import train
 from botscore.cli.main import build_parser, main
 from botscore.model import training
+from botscore.model.features import CATALOG
 from botscore.model.registry import EarlyBlock, Thresholds
 from botscore.model.training import TRAINING_TRAFFIC
 from botscore.settings import Settings
@@ -21,7 +22,9 @@ def evaluations(monkeypatch):
     return evaluated
 
 
-def fake_train_model(calls):
+def fake_train_model(calls, features_asked=None):
+    features_asked = [] if features_asked is None else features_asked
+
     def train_model(
         out,
         traffic,
@@ -33,13 +36,18 @@ def fake_train_model(calls):
         humans_challenged,
         confidence,
         progress,
+        features,
+        name,
     ):
         given = (calibration_seeds, block_calibration_seeds, thresholds)
         calls.append((out, traffic, *given, humans_challenged, confidence, early_stages))
+        features_asked.append(features)
         progress("fitting")
         chosen = Thresholds(0.97, 0.9995, tuple(EarlyBlock(s, 0.99) for s in early_stages))
         written = thresholds or chosen
-        manifest = SimpleNamespace(name="baseline", version=version, thresholds=written)
+        manifest = SimpleNamespace(
+            name=name, version=version, thresholds=written, feature_names=tuple(features)
+        )
         report = SimpleNamespace(
             rows=1234,
             calibration_seeds=calibration_seeds,
@@ -92,6 +100,22 @@ def test_defaults_are_the_default_simulated_traffic(monkeypatch):
     assert calls == [default]
 
 
+def test_a_model_reads_every_feature_but_those_left_out(monkeypatch, capsys):
+    calls, features = [], []
+    monkeypatch.setattr(train, "train_model", fake_train_model(calls, features))
+    train.run(Settings(), build_parser().parse_args(["train"]))
+    argv = ["train", "--without", "js_check_ratio_1h", "datacenter_ip_ratio_4h"]
+    train.run(Settings(), build_parser().parse_args(argv))
+    assert features[0] == list(CATALOG)
+    assert features[1] == [n for n in CATALOG if n not in argv[2:]] and len(features[1]) == 12
+    out = capsys.readouterr().out
+    assert out.count("features: ") == 1 and "js_check_ratio_1h" not in out.split("features: ")[1]
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--without", "no_such_feature"])
+    train.run(Settings(), build_parser().parse_args(["train", "--name", "no-sensor"]))
+    assert "wrote models/baseline: no-sensor 7, 1234 rows" in capsys.readouterr().out
+
+
 def test_early_block_stages_are_asked_for_or_none(monkeypatch, capsys):
     calls = []
     monkeypatch.setattr(train, "train_model", fake_train_model(calls))
@@ -129,10 +153,12 @@ def test_runs_without_a_project_config(monkeypatch, tmp_path):
     [
         (["--version", ""], "version must be a non-empty string"),
         (["--version", "a/b"], "version must be a non-empty string"),
+        (["--name", "no sensor"], "name must be a non-empty string"),
         (["--humans-challenged", "2"], "share of humans challenged must be in [0, 1), got 2.0"),
         (["--confidence", "1"], "confidence must be in [0, 1), got 1.0"),
         (["--out", "{file}"], "{file} is not a directory"),
         (["--block-calibration-seeds", "9"], "block calibration seeds [9] must differ"),
+        (["--without", "requests_1h"], "early block stages need the model to read requests_1h"),
     ],
 )
 def test_bad_arguments_are_refused_in_one_line_before_any_work(

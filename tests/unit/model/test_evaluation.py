@@ -158,3 +158,27 @@ def test_the_command_and_the_library_write_the_same_bytes(tiny_model, tmp_path, 
     humans = sum(v["humans"] for v in saved["visitors"]["kinds"].values())
     assert saved["visitors"]["overall"]["humans"] == humans > 0
     assert "![ROC curves](evaluation-roc.png)" in summary
+
+
+def test_a_model_of_fewer_features_is_evaluated_and_refitted_on_them(tmp_path, monkeypatch):
+    features = ("requests_1h", "requests_1m", "distinct_paths_1h", "error_ratio_1h")
+    train_model(
+        tmp_path,
+        TINY,
+        calibration_seeds=(4,),
+        block_calibration_seeds=(),
+        confidence=0,
+        features=features,
+    )
+    widths = []
+    real_fit = evaluation_module.fit_classifier
+
+    def fit(x, y, seed):
+        widths.append(x.shape[1])
+        return real_fit(x, y, seed)
+
+    monkeypatch.setattr(evaluation_module, "fit_classifier", fit)
+    result = evaluate(tmp_path, seeds=(SEED,))
+    assert widths == [len(features)] * len(CLASSIC_BOTS)
+    assert result.manifest.feature_names == features
+    assert 0.5 < result.overall.roc_auc <= 1

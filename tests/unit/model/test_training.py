@@ -7,18 +7,21 @@ import subprocess
 import sys
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from threadpoolctl import threadpool_limits
 
 from botscore.errors import ModelError
 from botscore.model import training
-from botscore.model.registry import EarlyBlock, Thresholds, load_model
+from botscore.model.features import CATALOG
+from botscore.model.registry import EarlyBlock, Thresholds, load_model, read_manifest
 from botscore.model.training import (
     BLOCK_CALIBRATION_SCALE,
     BLOCK_CALIBRATION_SEEDS,
     CALIBRATION_SEEDS,
     EARLY_BLOCK_STAGES,
     TRAINING_TRAFFIC,
+    check_features,
     fit_classifier,
     read_calibration_seeds,
     read_training_traffic,
@@ -226,3 +229,38 @@ def test_a_model_directory_without_its_training_traffic_is_refused(tmp_path):
     (tmp_path / "training-report.json").write_text('{"traffic": {"users": 3}}')
     with pytest.raises(ModelError, match="KeyError"):
         read_training_traffic(tmp_path)
+
+
+def test_a_model_reads_the_features_it_is_given_in_their_order(tmp_path):
+    features = ("requests_1h", "error_ratio_1h", "distinct_paths_1h", "interarrival_cv")
+    manifest, _ = train_model(
+        tmp_path, SMALL, calibration_seeds=(4,), confidence=0, features=features, **NO_BIG
+    )
+    assert manifest.feature_names == features
+    assert read_manifest(tmp_path).feature_names == features
+    model = load_model(tmp_path)
+    run = simulate(replace(SMALL, seed=4))
+    x = run.rows(features)[0]
+    assert x.shape[1] == 4 and model.predict_scores(x).shape == (len(x),)
+    # the columns are the named features, not the catalogue's first four
+    np.testing.assert_array_equal(x[:, 1], run.rows()[0][:, CATALOG.index("error_ratio_1h")])
+
+
+@pytest.mark.parametrize(
+    ("features", "stages", "says"),
+    [
+        ((), (1,), "each must be in the catalogue"),
+        (("requests_1h", "nope"), (1,), "each must be in the catalogue"),
+        (("requests_1h", "requests_1h"), (1,), "once"),
+        (("requests_1m",), (1,), "early block stages need the model to read requests_1h"),
+    ],
+)
+def test_features_are_checked_before_any_simulation(tmp_path, monkeypatch, features, stages, says):
+    def no_work(*args, **kwargs):
+        raise AssertionError("simulated before checking the features")
+
+    monkeypatch.setattr(training, "simulate", no_work)
+    with pytest.raises(ModelError, match=says):
+        train_model(tmp_path, SMALL, features=features, early_stages=stages)
+    # without staged blocks, a model need not read requests_1h
+    assert check_features(("requests_1m",), ()) == ("requests_1m",)

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from botscore.errors import ConfigError
+from botscore.errors import ConfigError, UnreadableLine
 from botscore.v1.web_log_pb2 import TLS_FINGERPRINT_UNCHECKED
 from botscore.vocabulary import Decision
-from botscore.web_edge.access_log import FIELDS, Networks, UnreadableLine, read_line
+from botscore.web_edge.access_log import FIELDS, Networks, read_line
 from botscore.web_edge.identity import EdgeKeys
 from botscore.wire.codec import WEB_LOG_SCHEMA_VERSION
 

@@ -1,0 +1,74 @@
+"""Whole access-log files read at once, for offline work on logs already written.
+
+The shipper follows one growing file; this reads finished ones (gzip-compressed too, as
+logrotate leaves them) with the same line readers, keeping every refused line's reason and
+place. Users are named with a key of its own (``OFFLINE_KEYS``): the ids stay the same from
+one read to the next, and say nothing about the edge's real ids.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from botscore.errors import ConfigError, UnreadableLine
+from botscore.settings import AccessLogFormat
+from botscore.v1.web_log_pb2 import WebLog
+from botscore.vocabulary import Decision
+from botscore.web_edge.access_log import Networks
+from botscore.web_edge.identity import EdgeKeys
+from botscore.web_edge.log_formats import line_reader
+
+__all__ = ["OFFLINE_KEYS", "LogRead", "read_log_files"]
+
+OFFLINE_KEYS = EdgeKeys("botscore: users of access logs read offline")
+# Refused lines quoted in full; the rest are only counted.
+QUOTED_REFUSALS = 20
+
+
+@dataclass
+class LogRead:
+    """The requests of some log files, in the files' order, and what was not one."""
+
+    logs: list[WebLog] = field(default_factory=list)
+    lines: int = 0
+    # lines the edge blocked: never served, so the feature stage never counts them
+    blocked: int = 0
+    refused: Counter[str] = field(default_factory=Counter)  # reason -> lines
+    # "<file>:<line number>: <reason: detail>", the first QUOTED_REFUSALS
+    refusals: list[str] = field(default_factory=list)
+
+
+def read_log_files(
+    paths: Sequence[Path], log_format: AccessLogFormat, datacenters: Networks
+) -> LogRead:
+    """Every line of ``paths`` (``.gz`` ones decompressed) read as ``log_format``."""
+    read = LogRead()
+    for path in paths:
+        reader = line_reader(log_format, datacenters, OFFLINE_KEYS, node=path.name)
+        try:
+            data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            raise ConfigError(f"cannot read the access log {path}: {exc}") from exc
+        end = 0
+        for number, line in enumerate(data.split(b"\n"), 1):
+            end += len(line) + 1
+            place = f"{path.name}:{end}"  # as the shipper names it: where the line ends
+            if not line.strip():
+                continue
+            read.lines += 1
+            try:
+                request = reader(line, place)
+            except UnreadableLine as exc:
+                read.refused[exc.reason] += 1
+                if len(read.refusals) < QUOTED_REFUSALS:
+                    read.refusals.append(f"{path}:{number}: {exc}")
+                continue
+            if request.decision is Decision.BLOCK:
+                read.blocked += 1
+            else:
+                read.logs.append(request.web_log)
+    return read

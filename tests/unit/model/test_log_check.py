@@ -1,0 +1,181 @@
+"""``botscore replay-log``: a simulated hour written as a combined access log reads back as
+the requests an edge without the gate would send, and the report labels, decides and
+compares what it should."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from botscore.aggregation.user_agents import declares_bot
+from botscore.cli.main import main
+from botscore.errors import ConfigError, ModelError
+from botscore.model.log_check import DECLARED_BOT, HIDDEN_FEATURE, UNDECLARED, check_log
+from botscore.model.training import simulate, train_model
+from botscore.simulator.spec import SimulationSpec
+from botscore.v1.web_log_pb2 import TLS_FINGERPRINT_UNCHECKED, WebLog
+from botscore.web_edge.access_log import Networks
+from botscore.web_edge.log_files import OFFLINE_KEYS, read_log_files
+
+TRAFFIC = SimulationSpec(users=200, bot_share=0.3, rate=15, duration_s=600, seed=11)
+
+
+def _quoted(text: str) -> str:
+    return "-" if not text else text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+def combined_line(log: WebLog) -> str:
+    """``log`` as Apache's combined format writes it (UTC, whole seconds)."""
+    when = datetime.fromtimestamp(log.time_unix_ms // 1000, UTC)
+    return (
+        f"{log.ip} - - [{when:%d/%b/%Y:%H:%M:%S} +0000] "
+        f'"{log.method} {_quoted(log.path)} HTTP/1.1" {log.status} {log.response_bytes} '
+        f'"{_quoted(log.referrer)}" "{_quoted(log.user_agent)}"'
+    )
+
+
+@pytest.fixture(scope="module")
+def simulated() -> list[WebLog]:
+    return simulate(TRAFFIC).logs
+
+
+def _write(path: Path, logs: list[WebLog], extra: str = "") -> Path:
+    text = "\n".join(combined_line(log) for log in logs) + "\n" + extra
+    if path.suffix == ".gz":
+        path.write_bytes(gzip.compress(text.encode()))
+    else:
+        path.write_text(text)
+    return path
+
+
+def test_a_simulation_reads_back_as_an_edge_without_the_gate_would_send_it(
+    simulated: list[WebLog], tmp_path: Path
+) -> None:
+    half = len(simulated) // 2
+    files = [
+        _write(tmp_path / "access.log.1.gz", simulated[:half]),
+        _write(tmp_path / "access.log", simulated[half:], extra="not a request\n\n"),
+    ]
+    read = read_log_files(files, "combined", Networks([]))
+    assert (read.lines, len(read.logs), read.blocked) == (len(simulated) + 1, len(simulated), 0)
+    assert dict(read.refused) == {"not_combined": 1}
+    assert len(read.refusals) == 1
+    assert read.refusals[0].startswith(f"{files[1]}:{len(simulated) - half + 1}: not_combined")
+    for original, got in zip(simulated, read.logs, strict=True):
+        assert got.time_unix_ms == original.time_unix_ms // 1000 * 1000
+        assert (got.ip, got.method, got.path, got.status, got.response_bytes) == (
+            original.ip,
+            original.method,
+            original.path,
+            original.status,
+            original.response_bytes,
+        )
+        assert (got.referrer, got.user_agent) == (original.referrer, original.user_agent)
+        assert got.user_id == OFFLINE_KEYS.visitor(None, original.ip, original.user_agent).user_id
+        # what only the edge's own format carries
+        assert not got.js_check_passed and got.tls_fingerprint == TLS_FINGERPRINT_UNCHECKED
+    assert len({log.request_id for log in read.logs}) == len(simulated)
+    again = read_log_files(files, "combined", Networks([]))
+    assert [log.request_id for log in again.logs] == [log.request_id for log in read.logs]
+
+
+def test_a_log_that_cannot_be_read_is_one_clear_error(tmp_path: Path) -> None:
+    broken = tmp_path / "access.log.gz"
+    broken.write_bytes(b"not gzip")
+    with pytest.raises(ConfigError, match=r"access\.log\.gz"):
+        read_log_files([broken], "combined", Networks([]))
+    with pytest.raises(ConfigError, match=r"missing\.log"):
+        read_log_files([tmp_path / "missing.log"], "combined", Networks([]))
+
+
+def test_the_report_labels_decides_and_compares(
+    simulated: list[WebLog],
+    small_model_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = _write(tmp_path / "access.log", simulated, extra='192.0.2.1 - - [x] "GET / HTTP/1.1"\n')
+    out = tmp_path / "report"
+    assert main(["replay-log", str(log), "--model", str(small_model_dir), "--out", str(out)]) == 0
+    report = json.loads((out / "replay-log.json").read_text())
+    assert report["lines"]["read"] == len(simulated) + 1
+    assert report["lines"]["requests"] == len(simulated)
+    assert report["lines"]["refused"] == {"not_combined": 1}
+    assert f"{log}:{len(simulated) + 1}: not_combined" in report["lines"]["refusals"][0]
+    # the weak labels, counted here from the simulation: one visitor per address and agent
+    visitors = {(w.ip, w.user_agent) for w in simulated}
+    declared = sum(1 for _, agent in visitors if declares_bot(agent))
+    assert declared > 0
+    assert report["users"] == {UNDECLARED: len(visitors) - declared, DECLARED_BOT: declared}
+    assert report["undeclared"]["visitors"] == len(visitors) - declared
+    assert report["declared_bots"]["bots"] == declared
+    assert report["signals"] == {"javascript": 0.0, "tls_verdict": 0.0, "datacenter": 0.0}
+    # the simulated humans run the edge's script, this log cannot say so: that shows first
+    drift = report["drift"]
+    assert drift[0]["name"] == "js_check_ratio_1h" and drift[0]["ks_distance"] > 0.9
+    assert drift[0]["log_quantiles"] == [0.0, 0.0, 0.0]
+    assert sorted(d["name"] for d in drift) == sorted(
+        json.loads((small_model_dir / "manifest.json").read_text())["feature_names"]
+    )
+    # hiding the user agent can only lower a declared bot's block rate with this model
+    hidden = report["declared_bots"]["with_user_agent_hidden"]
+    assert hidden["bots"] == declared
+    assert hidden["bots_blocked"] <= report["declared_bots"]["bots_blocked"]
+    # at most any thresholds could block: the bots with a request while scored
+    assert report["declared_bots"]["bots_blocked"] <= report["declared_bots"]["scored"] <= 1
+    # the undeclared visitors flagged, counted here from the simulation's requests
+    undeclared = report["undeclared"]
+    flagged = report["flagged"]
+    n = undeclared["visitors"]
+    at_least = round(max(undeclared["challenged"], undeclared["blocked"]) * n)
+    assert min(at_least, 20) <= len(flagged) <= 20 and flagged
+    assert len(flagged) <= round((undeclared["challenged"] + undeclared["blocked"]) * n)
+    counts = Counter((w.ip, w.user_agent) for w in simulated)
+    for f in flagged:
+        assert not declares_bot(f["user_agent"])
+        assert f["requests"] == counts[(f["ip"], f["user_agent"])]
+        assert f["decision"] in ("challenge", "block") and 0 <= f["highest_score"] <= 1
+    assert [f["requests"] for f in flagged] == sorted(
+        (f["requests"] for f in flagged), reverse=True
+    )
+    markdown = (out / "replay-log.md").read_text()
+    assert "js_check_ratio_1h" in markdown and markdown.endswith("\n")
+    printed = capsys.readouterr()
+    assert f"undeclared visitors: {len(visitors) - declared}" in printed.out
+    assert "refused" in printed.err
+    # the same arguments write the same bytes
+    again = tmp_path / "again"
+    assert main(["replay-log", str(log), "--model", str(small_model_dir), "--out", str(again)]) == 0
+    assert (again / "replay-log.json").read_bytes() == (out / "replay-log.json").read_bytes()
+
+
+def test_a_model_without_the_user_agent_feature_judges_hidden_bots_as_it_judges_them(
+    simulated: list[WebLog], tmp_path: Path
+) -> None:
+    model = tmp_path / "model"
+    features = ["requests_1m", "requests_1h", "distinct_paths_1h", "error_ratio_1h"]
+    train_model(
+        model,
+        SimulationSpec(users=120, bot_share=0.4, rate=10, duration_s=300, seed=3),
+        calibration_seeds=(4,),
+        block_calibration_seeds=(),
+        confidence=0,
+        features=features,
+    )
+    assert HIDDEN_FEATURE not in features
+    logs = read_log_files(
+        [_write(tmp_path / "access.log", simulated)], "combined", Networks([])
+    ).logs
+    check = check_log(logs, model)
+    assert check.hidden == check.visitors
+    assert [d.name for d in check.drift] != [] and {d.name for d in check.drift} == set(features)
+
+
+def test_an_empty_log_is_one_clear_error(small_model_dir: Path) -> None:
+    with pytest.raises(ModelError, match="no request"):
+        check_log([], small_model_dir)
