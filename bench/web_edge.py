@@ -1,11 +1,12 @@
 """What the real edge costs: requests/s through nginx and its gate, and log lines/s shipped.
 
 Starts nginx (``stack/nginx/nginx.sh``, a state folder and ports of its own), ``botscore edge
-gate`` on the stack's Redis (database 7, emptied) and, for the second figure, ``botscore
-edge ship`` on a topic of its own. The load is ``CLIENTS`` Python threads, each with one
-keep-alive connection and a user of its own, for ``SECONDS`` s: on a 2-core machine the
-clients, nginx and the gate share the cores, so the figures are a floor. Prints figures
-only; no assertions. Needs the local broker and Redis (`make up`). Run with `make bench`.
+gate`` on the stack's Redis (database 7, emptied) and, for the last figures, ``botscore
+edge ship`` on nginx's two logs of the same requests (its ``botscore`` format and its
+default ``combined``), each to a topic of its own. The load is ``CLIENTS`` Python threads,
+each with one keep-alive connection and a user of its own, for ``SECONDS`` s: on a 2-core
+machine the clients, nginx and the gate share the cores, so the figures are a floor. Prints
+figures only; no assertions. Needs the local broker and Redis (`make up`). Run with `make bench`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import redis
 from kafka import KafkaConsumer
 from kafka.admin import KafkaAdminClient
 
-from botscore.settings import load_project_settings
+from botscore.settings import Settings, load_project_settings
 from botscore.transport.kafka_clients import connection_config, ensure_topics
 from botscore.transport.topic_reader import read_to_end
 
@@ -82,6 +83,34 @@ def _report(label: str, answered: int, latencies: list[float], others: int, seco
     )
 
 
+def _ship(log: Path, env: dict[str, str], settings: Settings, topic: str, log_format: str) -> float:
+    """Run `botscore edge ship` on ``log`` until its position reaches the end: lines/s."""
+    lines = sum(1 for _ in log.open("rb"))
+    shipper = subprocess.Popen(
+        [str(ROOT / "bin" / "botscore"), "edge", "ship"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    started = time.perf_counter()
+    saved = log.with_name(log.name + ".shipped")
+    try:
+        while not (saved.exists() and f'"offset": {log.stat().st_size}' in saved.read_text()):
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - started
+    finally:
+        shipper.terminate()
+        shipper.wait(30)
+    consumer = KafkaConsumer(**connection_config(settings.kafka), enable_auto_commit=False)
+    on_topic = sum(1 for _ in read_to_end(consumer, topic))
+    consumer.close()
+    print(
+        f"log shipper ({log_format}): {lines:,} access-log lines to {on_topic:,} WebLogs on "
+        f"Kafka in {elapsed:.1f} s, with its start: {lines / elapsed:,.0f} lines/s"
+    )
+    return lines / elapsed
+
+
 def main() -> None:
     settings = load_project_settings()
     state = Path(tempfile.mkdtemp(prefix="bench-web-edge-"))
@@ -127,37 +156,33 @@ def main() -> None:
             answered, latencies, others = _load(target, path, SECONDS)
             _report(label, answered, latencies, others, SECONDS)
             rates[figure] = answered / SECONDS
-        log = state / "nginx" / "access.log"
-        lines = sum(1 for _ in log.open("rb"))
-        shipper = subprocess.Popen(
-            [str(ROOT / "bin" / "botscore"), "edge", "ship"],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        started = time.perf_counter()
-        saved = log.with_name("access.log.shipped")
-        try:
-            while not (saved.exists() and f'"offset": {log.stat().st_size}' in saved.read_text()):
-                time.sleep(0.05)
-            elapsed = time.perf_counter() - started
-        finally:
-            shipper.terminate()
-            shipper.wait(30)
-        consumer = KafkaConsumer(**connection_config(settings.kafka), enable_auto_commit=False)
-        on_topic = sum(1 for _ in read_to_end(consumer, topic))
-        consumer.close()
-        print(
-            f"log shipper: {lines:,} access-log lines to {on_topic:,} WebLogs on Kafka in "
-            f"{elapsed:.1f} s, with its start: {lines / elapsed:,.0f} lines/s"
-        )
-        keep_figures(**rates, shipper_lines_per_s=lines / elapsed)
+        shipped = {}
+        # The same requests in both formats nginx writes: its `botscore` log and its
+        # default `combined` one (edge.access_log_format), each to a topic of its own.
+        for figure, log_name, log_format, topic_name in (
+            ("shipper_lines_per_s", "access.log", "botscore", topic),
+            ("shipper_combined_lines_per_s", "access-combined.log", "combined", f"{topic}-c"),
+        ):
+            ensure_topics(settings.kafka, [topic_name])
+            shipped[figure] = _ship(
+                state / "nginx" / log_name,
+                {
+                    **env,
+                    "BOTSCORE_EDGE_ACCESS_LOG": str(state / "nginx" / log_name),
+                    "BOTSCORE_EDGE_ACCESS_LOG_FORMAT": log_format,
+                    "BOTSCORE_AGGREGATION_WEB_LOGS_TOPIC": topic_name,
+                },
+                settings,
+                topic_name,
+                log_format,
+            )
+        keep_figures(**rates, **shipped)
     finally:
         gate.terminate()
         gate.wait(30)
         subprocess.run([str(NGINX_SH), "stop"], env=env, check=False, stdout=subprocess.DEVNULL)
         admin = KafkaAdminClient(**connection_config(settings.kafka))
-        admin.delete_topics([topic])
+        admin.delete_topics([topic, f"{topic}-c"])
         admin.close()
         store.flushdb()
         shutil.rmtree(state, ignore_errors=True)

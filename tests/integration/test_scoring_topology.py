@@ -394,3 +394,61 @@ def test_a_challenge_scored_after_a_block_is_what_the_edge_then_sees(
     assert scores[second].feature_time_ms - scores[first].feature_time_ms == MINUTE_MS
     assert edge_redis.get(decision_key(user)) == Decision.CHALLENGE.encode()
     assert EdgeDecisions(edge_redis, cache_ms=0).decision_for(user) == Decision.CHALLENGE
+
+
+def test_a_model_of_fewer_features_scores_what_it_reads(kafka_settings, storm_on_path, tmp_path):
+    """`models/no-sensor`, bundled: the spout decodes the features it reads and no more, so
+    a message without the JavaScript feature is scored, one without a feature it reads is
+    dead-lettered, and every score equals the model's own."""
+    no_sensor = load_model(ROOT / "models" / "no-sensor")
+    names = no_sensor.manifest.feature_names
+    assert "js_check_ratio_1h" not in names and len(names) < len(CATALOG)
+    settings = fresh_topics(kafka_settings, prefix="it-no-sensor")
+    producer = create_producer(settings, client_id="it-producer")
+    sent: dict[tuple[int, int], dict[str, float]] = {}
+    for i, user in enumerate(sample_users(300, seed=7)):
+        features = dict(user.features)
+        if i % 3 == 0:
+            del features["js_check_ratio_1h"]  # an edge without the gate: no such feature
+        payload = encode_user_features(user.user_id, 1_790_000_000_000 + i, features)
+        record = producer.send(
+            settings.features_topic, key=user.user_id.encode(), value=payload
+        ).get(30)
+        sent[(record.partition, record.offset)] = features
+    lacking = {k: v for k, v in next(sample_users(1, seed=8)).features.items() if k != names[0]}
+    lacking_at = producer.send(
+        settings.features_topic,
+        key=b"it-lacking",
+        value=encode_user_features("it-lacking", 1_790_000_000_000, lacking),
+    ).get(30)
+    producer.close()
+    log_path = tmp_path / "sparse-run.log"
+    try:
+        with sparse_run(
+            settings,
+            log_path,
+            BOTSCORE_SCORING_MODEL_DIR="models/no-sensor",
+            BOTSCORE_METRICS_ENABLED="false",
+        ) as process:
+            consume_all(settings, settings.scores_topic, len(sent), 600, process, log_path)
+            wait_committed_to_end(
+                settings, scoring_group(settings), settings.features_topic, 120, process
+            )
+            scores = [
+                decode_threat_score(r.value) for r in read_topic(settings, settings.scores_topic)
+            ]
+            letters = [
+                decode_dead_letter(r.value)
+                for r in read_topic(settings, settings.dead_letter_topic)
+            ]
+    finally:
+        delete_topics(settings, run_topics(settings))
+    assert sorted((s.source.partition, s.source.offset) for s in scores) == sorted(sent)
+    rows = [sent[(s.source.partition, s.source.offset)] for s in scores]
+    offline = no_sensor.predict_scores(feature_matrix(rows, names))
+    assert np.max(np.abs(np.array([s.score for s in scores]) - offline)) <= 1e-9
+    assert {(s.model_name, s.model_version) for s in scores} == {("no-sensor", "1")}
+    assert [(d.reason, d.source.partition, d.source.offset) for d in letters] == [
+        ("missing_feature", lacking_at.partition, lacking_at.offset)
+    ]
+    assert names[0] in letters[0].detail

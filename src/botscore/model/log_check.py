@@ -52,11 +52,13 @@ __all__ = [
     "DECLARED_BOT",
     "FLAGGED_LISTED",
     "HIDDEN_FEATURE",
+    "REWRITTEN_MINUTE_SHARE",
     "UNDECLARED",
     "FeatureDrift",
     "Flagged",
     "LogCheck",
     "Signals",
+    "TimeShape",
     "check_log",
 ]
 
@@ -66,6 +68,10 @@ UNDECLARED = "undeclared"
 HIDDEN_FEATURE = "declared_bot_ua_ratio_1h"
 _QUANTILES = (10, 50, 90)
 FLAGGED_LISTED = 20
+# Over two hours or more, a minute of the hour holding more than this share of the requests
+# (1/60 if spread evenly) says the times were rewritten.
+REWRITTEN_MINUTE_SHARE = 0.2
+_HOUR_MS = 3_600_000
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,21 @@ class Signals:
     javascript: float  # with the edge's JavaScript token
     tls_verdict: float  # with a TLS fingerprint verdict
     datacenter: float  # from an address in ``edge.datacenter_networks``
+
+
+@dataclass(frozen=True)
+class TimeShape:
+    """How the log's times spread. Real traffic over hours fills every minute of the hour;
+    a log whose times were rewritten (anonymised, sampled) may not, and then the rates,
+    gaps and bursts the features measure are not the visitors' own."""
+
+    whole_seconds: bool  # no time has milliseconds (the combined format has none)
+    minutes_used: int  # of the 60 minutes of the hour, those holding a request
+    busiest_minute_share: float  # share of the requests in the busiest minute of the hour
+
+    @property
+    def looks_rewritten(self) -> bool:
+        return self.busiest_minute_share > REWRITTEN_MINUTE_SHARE
 
 
 @dataclass(frozen=True)
@@ -107,6 +128,8 @@ class LogCheck:
     last_ms: int
     rows: int
     signals: Signals
+    # None for a log spanning less than two hours, too short to tell
+    time_shape: TimeShape | None
     users: dict[str, int]  # weak label -> visitors
     # Decisions per visitor: "humans" are the undeclared visitors, "bots" the declared ones.
     visitors: VisitSummary
@@ -164,6 +187,7 @@ def check_log(
         first_ms=ordered[0].time_unix_ms,
         last_ms=ordered[-1].time_unix_ms,
         rows=len(snapshots),
+        time_shape=_time_shape(ordered),
         signals=Signals(
             javascript=_share([log.js_check_passed for log in ordered]),
             tls_verdict=_share(
@@ -185,6 +209,18 @@ def check_log(
         },
         simulated_seed=simulated_seed,
         drift=drift,
+    )
+
+
+def _time_shape(logs: list[WebLog]) -> TimeShape | None:
+    times = np.array([log.time_unix_ms for log in logs], dtype=np.int64)
+    if times[-1] - times[0] < 2 * _HOUR_MS:
+        return None
+    minutes = np.bincount((times % _HOUR_MS) // 60_000, minlength=60)
+    return TimeShape(
+        whole_seconds=bool(np.all(times % 1000 == 0)),
+        minutes_used=int(np.count_nonzero(minutes)),
+        busiest_minute_share=float(minutes.max() / len(times)),
     )
 
 

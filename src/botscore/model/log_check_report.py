@@ -51,6 +51,9 @@ def log_check_dict(read: LogRead, check: LogCheck) -> dict[str, Any]:
         "last_ms": check.last_ms,
         "rows": check.rows,
         "signals": asdict(check.signals),
+        "time_shape": None
+        if check.time_shape is None
+        else asdict(check.time_shape) | {"looks_rewritten": check.time_shape.looks_rewritten},
         "users": check.users,
         "undeclared": _humans(check),
         "declared_bots": asdict(check.visitors)
@@ -100,6 +103,7 @@ def log_check_markdown(read: LogRead, check: LogCheck) -> str:
         f"a TLS verdict on {_pct(signals.tls_verdict)}, a data-centre address on "
         f"{_pct(signals.datacenter)}.",
         "",
+        *_time_markdown(check),
         "Weak labels: a visitor (one address and user agent, or the edge's user id) whose "
         f"user agent declares a bot is a declared bot ({check.users[DECLARED_BOT]}), every "
         f"other one undeclared ({check.users[UNDECLARED]}: mostly humans, and the bots that "
@@ -137,6 +141,24 @@ def log_check_markdown(read: LogRead, check: LogCheck) -> str:
     if read.refusals:
         lines += ["## Refused lines", "", *[f"- {r}" for r in read.refusals], ""]
     return "\n".join(lines) + "\n"
+
+
+def _time_markdown(check: LogCheck) -> list[str]:
+    shape = check.time_shape
+    if shape is None:
+        return []
+    text = (
+        f"Times: {'whole seconds' if shape.whole_seconds else 'with milliseconds'}; the "
+        f"requests fall in {shape.minutes_used} of the 60 minutes of the hour (the busiest "
+        f"holds {_pct(shape.busiest_minute_share)})."
+    )
+    if shape.looks_rewritten:
+        text += (
+            " **These times look rewritten** (anonymised or sampled): real traffic over "
+            "hours fills every minute. The rates, gaps and bursts the features measure are "
+            "then not the visitors' own, and neither are the decisions below."
+        )
+    return [text, ""]
 
 
 def _flagged_markdown(check: LogCheck) -> list[str]:

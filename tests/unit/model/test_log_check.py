@@ -179,3 +179,75 @@ def test_a_model_without_the_user_agent_feature_judges_hidden_bots_as_it_judges_
 def test_an_empty_log_is_one_clear_error(small_model_dir: Path) -> None:
     with pytest.raises(ModelError, match="no request"):
         check_log([], small_model_dir)
+
+
+def _spread_logs(minute_of_hour: int | None) -> list[WebLog]:
+    """Three hours of one reader's requests every 37 s; with ``minute_of_hour``, each time
+    moved into that minute of its hour, as the public sample log's times were."""
+    start = 1_431_856_800_000  # 2015-05-17 10:00 UTC
+    logs = []
+    for i in range(3 * 3600 // 37):
+        time_ms = start + i * 37_000
+        if minute_of_hour is not None:
+            hour, second = time_ms // 3_600_000, (time_ms // 1000) % 60
+            time_ms = (hour * 3600 + minute_of_hour * 60 + second) * 1000
+        logs.append(
+            WebLog(
+                time_unix_ms=time_ms,
+                user_id="u1",
+                ip="192.0.2.1",
+                method="GET",
+                path=f"/p/{i}",
+                status=200,
+                user_agent="Mozilla/5.0",
+                request_id=str(i),
+            )
+        )
+    return logs
+
+
+def test_times_squeezed_into_one_minute_of_each_hour_are_called_rewritten(
+    small_model_dir: Path,
+) -> None:
+    natural = check_log(_spread_logs(None), small_model_dir).time_shape
+    assert natural is not None
+    assert (natural.minutes_used, natural.whole_seconds) == (60, True)
+    assert natural.busiest_minute_share < 0.03 and not natural.looks_rewritten
+    squeezed = check_log(_spread_logs(5), small_model_dir).time_shape
+    assert squeezed is not None
+    assert (squeezed.minutes_used, squeezed.busiest_minute_share) == (1, 1.0)
+    assert squeezed.looks_rewritten
+    # too short to tell: the simulated ten minutes
+    assert check_log(_spread_logs(None)[:10], small_model_dir).time_shape is None
+
+
+def test_the_edge_s_own_format_reads_too_its_blocked_requests_left_out(tmp_path: Path) -> None:
+    def line(request_id: str, decision: str) -> str:
+        return json.dumps(
+            {
+                "time": "1796420083.157",
+                "user": "u-1",
+                "ip": "203.0.113.9",
+                "request": "GET / HTTP/1.1",
+                "uri": "/",
+                "status": "200",
+                "user_agent": "Mozilla/5.0",
+                "referrer": "",
+                "bytes": "10",
+                "js": "1",
+                "decision": decision,
+                "request_id": request_id,
+                "node": "edge-1",
+                "cookie_user": "",
+            }
+        )
+
+    log = tmp_path / "access.log"
+    log.write_text(
+        "\n".join([line("a", "allow"), line("b", "block"), "{}", line("c", "challenge")])
+    )
+    read = read_log_files([log], "botscore", Networks([]))
+    assert [w.request_id for w in read.logs] == ["a", "c"]
+    assert all(w.js_check_passed and w.user_id == "u-1" for w in read.logs)
+    assert (read.lines, read.blocked, dict(read.refused)) == (4, 1, {"missing_field": 1})
+    assert read.refusals[0].startswith(f"{log}:3: missing_field")
