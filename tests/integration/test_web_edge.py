@@ -234,17 +234,26 @@ def _requests(client: Client, count: int) -> None:
         assert client.get(f"/products/{i}")[0] == 200
 
 
-def test_the_access_log_reaches_the_topic_across_a_kill_a_rotation_a_bad_line_and_the_gate_down(
-    edge: Edge, decisions: redis.Redis, kafka_settings: KafkaSettings
-) -> None:
+def _ship_to_own_topics(
+    edge: Edge, kafka_settings: KafkaSettings, name: str
+) -> tuple[str, KafkaSettings]:
+    """A web-logs topic and the run's topics of the test's own, for the edge's processes;
+    127.0.0.4 is a data centre's address."""
     run = new_run_id()
-    topic = f"it-edge-web-logs-{run}"
+    topic = f"it-edge-{name}-{run}"
     kafka = fresh_topics(kafka_settings, prefix="it-edge", run=run, also=(topic,))
     edge.env.update(
         BOTSCORE_AGGREGATION_WEB_LOGS_TOPIC=topic,
         BOTSCORE_KAFKA_DEAD_LETTER_TOPIC=kafka.dead_letter_topic,
         BOTSCORE_EDGE_DATACENTER_NETWORKS="127.0.0.4/32",
     )
+    return topic, kafka
+
+
+def test_the_access_log_reaches_the_topic_across_a_kill_a_rotation_a_bad_line_and_the_gate_down(
+    edge: Edge, decisions: redis.Redis, kafka_settings: KafkaSettings
+) -> None:
+    topic, kafka = _ship_to_own_topics(edge, kafka_settings, "web-logs")
     with StatsdListener() as listener:
         edge.env["BOTSCORE_METRICS_STATSD_PORT"] = str(listener.port)
         edge.start_gate()
@@ -340,16 +349,10 @@ def test_nginx_s_own_combined_log_reaches_the_topic_as_the_same_requests(
     edge: Edge, decisions: redis.Redis, kafka_settings: KafkaSettings
 ) -> None:
     """A server without the gate: nginx's default format, escapes and all, shipped."""
-    run = new_run_id()
-    topic = f"it-edge-combined-{run}"
-    kafka = fresh_topics(kafka_settings, prefix="it-edge", run=run, also=(topic,))
+    topic, kafka = _ship_to_own_topics(edge, kafka_settings, "combined")
     combined_log = edge.access_log.with_name("access-combined.log")
     edge.env.update(
-        BOTSCORE_AGGREGATION_WEB_LOGS_TOPIC=topic,
-        BOTSCORE_KAFKA_DEAD_LETTER_TOPIC=kafka.dead_letter_topic,
-        BOTSCORE_EDGE_ACCESS_LOG=str(combined_log),
-        BOTSCORE_EDGE_ACCESS_LOG_FORMAT="combined",
-        BOTSCORE_EDGE_DATACENTER_NETWORKS="127.0.0.4/32",
+        BOTSCORE_EDGE_ACCESS_LOG=str(combined_log), BOTSCORE_EDGE_ACCESS_LOG_FORMAT="combined"
     )
     edge.start_gate()
     # nginx escapes a quote, a backslash and every byte outside printable ASCII as \xHH
