@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from kafka.consumer.fetcher import ConsumerRecord
 
 from botscore.enforcement.decisions import decision_key
 from botscore.settings import AggregationSettings, KafkaSettings
@@ -250,6 +251,23 @@ def _ship_to_own_topics(
     return topic, kafka
 
 
+def _until_shipped(
+    kafka: KafkaSettings, topic: str, wanted: int, shipper: subprocess.Popen, edge: Edge
+) -> list[ConsumerRecord]:
+    """The topic's records once ``wanted`` different ones arrived (or 60 s passed); then
+    the shipper and the gate are stopped, the shipper cleanly."""
+    deadline = time.monotonic() + 60
+    while True:
+        records = read_topic(kafka, topic)
+        if len({r.value for r in records}) >= wanted or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    shipper.send_signal(signal.SIGTERM)
+    assert shipper.wait(30) == 0
+    edge.stop_gate()
+    return records
+
+
 def test_the_access_log_reaches_the_topic_across_a_kill_a_rotation_a_bad_line_and_the_gate_down(
     edge: Edge, decisions: redis.Redis, kafka_settings: KafkaSettings
 ) -> None:
@@ -300,19 +318,11 @@ def test_the_access_log_reaches_the_topic_across_a_kill_a_rotation_a_bad_line_an
             assert stranger.get("/")[0] == 200  # now the gate names it
             shipper = edge.ship("ship-2.log")
             wanted = [e for e in edge.logged() if e.get("decision") not in (None, "block")]
-            deadline = time.monotonic() + 60
-            while True:
-                shipped = {}
-                for record in read_topic(kafka, topic):
-                    web_log = WebLog.FromString(record.value)
-                    assert record.key == web_log.user_id.encode()
-                    shipped[web_log.request_id] = web_log
-                if len(shipped) >= len(wanted) or time.monotonic() > deadline:
-                    break
-                time.sleep(1)
-            shipper.send_signal(signal.SIGTERM)
-            assert shipper.wait(30) == 0
-            edge.stop_gate()
+            shipped = {}
+            for record in _until_shipped(kafka, topic, len(wanted), shipper, edge):
+                web_log = WebLog.FromString(record.value)
+                assert record.key == web_log.user_id.encode()
+                shipped[web_log.request_id] = web_log
         finally:
             delete_topics(kafka, [topic, *run_topics(kafka)])
         received = listener.tags_by_metric()
@@ -377,15 +387,8 @@ def test_nginx_s_own_combined_log_reaches_the_topic_as_the_same_requests(
         logged = edge.logged()
         wanted = len(logged)
         assert wanted == 3 * 15 + 3 + 5
-        deadline = time.monotonic() + 60
-        while True:
-            shipped = [WebLog.FromString(r.value) for r in read_topic(kafka, topic)]
-            if len(shipped) >= wanted or time.monotonic() > deadline:
-                break
-            time.sleep(1)
-        shipper.send_signal(signal.SIGTERM)
-        assert shipper.wait(30) == 0
-        edge.stop_gate()
+        records = _until_shipped(kafka, topic, wanted, shipper, edge)
+        shipped = [WebLog.FromString(r.value) for r in records]
     finally:
         delete_topics(kafka, [topic, *run_topics(kafka)])
 
