@@ -54,14 +54,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     check_output_dir(args.out)
     read = read_log_files(args.logs, args.format, Networks(args.datacenter_networks.split(",")))
     refused = sum(read.refused.values())
-    print(
+    _progress(
         f"read {read.lines} lines: {len(read.logs)} requests, {read.blocked} blocked, "
-        f"{refused} refused",
-        file=sys.stderr,
+        f"{refused} refused"
     )
     for refusal in read.refusals[:5]:
-        print(f"  refused {refusal}", file=sys.stderr)
-    check = check_log(read.logs, args.model)
+        _progress(f"refused {refusal}")
+    check = check_log(read.logs, args.model, progress=_progress)
     visitors, hidden = check.visitors, check.hidden
     print(
         f"undeclared visitors: {visitors.humans}, {visitors.humans_challenged:.2%} ever "
@@ -77,3 +76,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     written = write_log_check(read, check, args.out)
     print(f"wrote {', '.join(str(p) for p in written)}")
     return 0
+
+
+def _progress(message: str) -> None:
+    print(f"replay-log: {message}", file=sys.stderr, flush=True)

@@ -19,6 +19,7 @@ Kolmogorov-Smirnov distance: 0 alike, 1 apart. A feature whose signal the log ca
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -152,10 +153,12 @@ def check_log(
     model_dir: str | Path,
     publish_interval_ms: int = PUBLISH_INTERVAL_MS,
     enforcement: EnforcementSettings | None = None,
+    progress: Callable[[str], None] = lambda _: None,
 ) -> LogCheck:
     """Replay ``logs`` (any order) through the feature stage's code and judge ``model_dir``."""
     if not logs:
         raise ModelError("the access log holds no request to check the model on")
+    progress(f"replaying {len(logs)} requests through the feature stage's code")
     model = load_model(model_dir)
     manifest = model.manifest
     ordered = sorted(logs, key=lambda log: log.time_unix_ms)  # stable: file order in a second
@@ -180,7 +183,7 @@ def check_log(
     hidden = summarize(hidden_visits, decisions(hidden_visits, manifest.thresholds, policy))
     row_labels = np.array([label[s.user_id] for s in snapshots])
     undeclared_x = x[row_labels == UNDECLARED]
-    simulated_seed, drift = _drift(model_dir, manifest, undeclared_x, publish_interval_ms)
+    simulated_seed, drift = _drift(model_dir, manifest, undeclared_x, publish_interval_ms, progress)
     return LogCheck(
         manifest=manifest,
         requests=len(ordered),
@@ -258,7 +261,11 @@ def _flagged(
 
 
 def _drift(
-    model_dir: str | Path, manifest: ModelManifest, rows: np.ndarray, publish_interval_ms: int
+    model_dir: str | Path,
+    manifest: ModelManifest,
+    rows: np.ndarray,
+    publish_interval_ms: int,
+    progress: Callable[[str], None],
 ) -> tuple[int | None, tuple[FeatureDrift, ...]]:
     """Each feature of ``rows`` against the simulated humans of the model's first calibration
     traffic, most different first; none without such traffic or rows."""
@@ -269,6 +276,7 @@ def _drift(
         return None, ()
     if not seeds or not len(rows):
         return None, ()
+    progress(f"simulating the model's calibration traffic (seed {seeds[0]}) to compare with")
     run = simulate(replace(traffic, seed=seeds[0]), publish_interval_ms)
     is_human = np.array([run.kind_of[s.user_id] not in run.bot_kinds for s in run.snapshots])
     humans = feature_matrix(

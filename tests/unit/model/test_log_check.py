@@ -147,7 +147,9 @@ def test_the_report_labels_decides_and_compares(
     assert "js_check_ratio_1h" in markdown and markdown.endswith("\n")
     printed = capsys.readouterr()
     assert f"undeclared visitors: {len(visitors) - declared}" in printed.out
-    assert "refused" in printed.err
+    assert f"replay-log: read {len(simulated) + 1} lines" in printed.err
+    assert "replay-log: refused " in printed.err
+    assert "replay-log: simulating the model's calibration traffic (seed 4)" in printed.err
     # the same arguments write the same bytes
     again = tmp_path / "again"
     assert main(["replay-log", str(log), "--model", str(small_model_dir), "--out", str(again)]) == 0
