@@ -29,6 +29,7 @@ from botscore.settings import AggregationSettings, KafkaSettings
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.web_edge.combined_log import line_request_id
 from botscore.web_edge.identity import EdgeKeys
+from botscore.web_edge.log_formats import MAX_LINE_BYTES
 from tests.statsd import StatsdListener
 
 from .faults import free_port
@@ -380,8 +381,13 @@ def test_nginx_s_own_combined_log_reaches_the_topic_as_the_same_requests(
         assert browser.get("/login?next=%2F%22x", "POST", b"user=a&password=b")[0] == 401
         assert odd.get("/no-such-page")[0] == 404
         assert scripted.get("/", "HEAD")[0] == 200
+        too_long = (
+            b'127.0.0.9 - - [01/Jan/2024:00:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "'
+            + b"a" * (MAX_LINE_BYTES + 1)
+            + b'"'
+        )
         with combined_log.open("ab") as log:
-            log.write(b"a line no server writes\n")
+            log.write(b"a line no server writes\n" + too_long + b"\n")
         _requests(browser, 5)
         shipper = edge.ship("ship-combined.log")
         logged = edge.logged()
@@ -433,12 +439,13 @@ def test_nginx_s_own_combined_log_reaches_the_topic_as_the_same_requests(
     inode, end, ids = combined_log.stat().st_ino, 0, set()
     for line in combined_log.read_bytes().split(b"\n")[:-1]:
         end += len(line) + 1
-        if line != b"a line no server writes":
+        if line not in (b"a line no server writes", too_long):
             ids.add(line_request_id(f"{host}:{inode}:{end}", line))
     assert {w.request_id for w in shipped} == ids
     shipper_log = (edge.tmp / "ship-combined.log").read_text()
     assert "(combined format)" in shipper_log
     assert "is no request, not shipped: not_combined" in shipper_log, shipper_log
+    assert "is no request, not shipped: too_long" in shipper_log, shipper_log
     assert "Traceback" not in shipper_log
 
 
