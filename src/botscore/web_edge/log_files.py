@@ -20,7 +20,7 @@ from botscore.v1.web_log_pb2 import WebLog
 from botscore.vocabulary import Decision
 from botscore.web_edge.access_log import Networks
 from botscore.web_edge.identity import EdgeKeys
-from botscore.web_edge.log_formats import line_reader
+from botscore.web_edge.log_formats import LineReader, line_reader
 
 __all__ = ["OFFLINE_KEYS", "LogRead", "read_log_files"]
 
@@ -48,15 +48,22 @@ def read_log_files(
     """Every line of ``paths`` (``.gz`` ones decompressed) read as ``log_format``."""
     read = LogRead()
     for path in paths:
-        reader = line_reader(log_format, datacenters, OFFLINE_KEYS, node=path.name)
         try:
-            data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+            _read_file(path, line_reader(log_format, datacenters, OFFLINE_KEYS, path.name), read)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             raise ConfigError(f"cannot read the access log {path}: {exc}") from exc
+    return read
+
+
+def _read_file(path: Path, reader: LineReader, read: LogRead) -> None:
+    """Add ``path``'s lines to ``read``, a line at a time (a log may not fit in memory as
+    text; its requests must)."""
+    with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as lines:
         end = 0
-        for number, line in enumerate(data.split(b"\n"), 1):
-            end += len(line) + 1
+        for number, line in enumerate(lines, 1):
+            end += len(line)
             place = f"{path.name}:{end}"  # as the shipper names it: where the line ends
+            line = line.rstrip(b"\n")
             if not line.strip():
                 continue
             read.lines += 1
@@ -71,4 +78,3 @@ def read_log_files(
                 read.blocked += 1
             else:
                 read.logs.append(request.web_log)
-    return read
