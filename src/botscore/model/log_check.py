@@ -165,8 +165,10 @@ def check_log(
     snapshots = list(publications(ordered, publish_interval_ms))
     x = feature_matrix([s.features for s in snapshots], manifest.feature_names)
     scores = model.predict_scores(x)
+    # A visitor that ever named itself a bot is one (an edge's user id may change agents).
+    declared = {log.user_id for log in ordered if declares_bot(log.user_agent)}
     label = {
-        log.user_id: DECLARED_BOT if declares_bot(log.user_agent) else UNDECLARED for log in ordered
+        log.user_id: DECLARED_BOT if log.user_id in declared else UNDECLARED for log in ordered
     }
     policy = enforcement or EnforcementSettings()
     bot_kinds = frozenset({DECLARED_BOT})

@@ -253,3 +253,22 @@ def test_the_edge_s_own_format_reads_too_its_blocked_requests_left_out(tmp_path:
     assert all(w.js_check_passed and w.user_id == "u-1" for w in read.logs)
     assert (read.lines, read.blocked, dict(read.refused)) == (4, 1, {"missing_field": 1})
     assert read.refusals[0].startswith(f"{log}:3: missing_field")
+
+
+def test_a_visitor_that_ever_names_itself_a_bot_is_a_declared_one(small_model_dir: Path) -> None:
+    logs = _spread_logs(None)[:20]
+    for log in logs[10:]:
+        log.user_agent = "curl/8.5.0"  # the same user id, now naming itself
+    logs.append(
+        WebLog(
+            time_unix_ms=logs[0].time_unix_ms,
+            user_id="u2",
+            ip="192.0.2.2",
+            method="GET",
+            path="/",
+            status=200,
+            user_agent="Mozilla/5.0",
+            request_id="other",
+        )
+    )
+    assert check_log(logs, small_model_dir).users == {UNDECLARED: 1, DECLARED_BOT: 1}
