@@ -257,8 +257,8 @@ def test_the_edge_s_own_format_reads_too_its_blocked_requests_left_out(tmp_path:
 
 def test_a_visitor_that_ever_names_itself_a_bot_is_a_declared_one(small_model_dir: Path) -> None:
     logs = _spread_logs(None)[:20]
-    for log in logs[10:]:
-        log.user_agent = "curl/8.5.0"  # the same user id, now naming itself
+    for log in logs[:10]:
+        log.user_agent = "curl/8.5.0"  # the same user id, naming itself only at first
     logs.append(
         WebLog(
             time_unix_ms=logs[0].time_unix_ms,
