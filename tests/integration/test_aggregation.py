@@ -730,10 +730,12 @@ def test_redis_back_empty_the_feature_state_is_rebuilt_from_the_logs(
             env = {
                 **agg_topics.env(),
                 "BOTSCORE_METRICS_STATSD_PORT": str(metrics.port),
-                # The spouts notice the loss up to 3 s after it, so that batches read before
-                # it reach the bolt after it (at 1 s, one run's spout noticed it before
-                # emitting any: nothing was refused, nothing to see).
-                "BOTSCORE_AGGREGATION_STATE_CHECK_MS": "3000",
+                # The spout checks the state's generation when it opens, then every 30 s:
+                # the flush (a few seconds in) is noticed some 25 s later, so batches read
+                # under the lost generation keep reaching the bolt meanwhile. With checks a
+                # second or 3 s apart, the flush twice fell just before one: the spout
+                # noticed it before emitting any such batch, and there was no refusal to see.
+                "BOTSCORE_AGGREGATION_STATE_CHECK_MS": "30000",
             }
             return sparse_run(agg_topics.kafka, log_path, topology="aggregation", **env)
 
