@@ -15,7 +15,7 @@ from typing import get_args
 from botscore.cli.command import Subparsers
 from botscore.model.log_check import check_log
 from botscore.model.log_check_report import write_log_check
-from botscore.model.registry import check_output_dir
+from botscore.model.registry import check_output_dir, load_model
 from botscore.settings import AccessLogFormat, Settings
 from botscore.web_edge.access_log import Networks
 from botscore.web_edge.log_files import read_log_files
@@ -51,7 +51,9 @@ def add_parser(subparsers: Subparsers) -> None:
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
+    # Arguments that cannot work fail now, not after minutes of reading a large log.
     check_output_dir(args.out)
+    load_model(args.model)
     read = read_log_files(args.logs, args.format, Networks(args.datacenter_networks.split(",")))
     refused = sum(read.refused.values())
     _progress(

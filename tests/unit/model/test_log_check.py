@@ -272,3 +272,24 @@ def test_a_visitor_that_ever_names_itself_a_bot_is_a_declared_one(small_model_di
         )
     )
     assert check_log(logs, small_model_dir).users == {UNDECLARED: 1, DECLARED_BOT: 1}
+
+
+def test_arguments_that_cannot_work_are_one_line_before_any_reading(
+    tmp_path: Path, small_model_dir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "access.log"
+    log.write_text("")
+    a_file = tmp_path / "a-file"
+    a_file.write_text("")
+    for argv, says, before_reading in (
+        (["--model", str(tmp_path / "no-model")], "no-model", True),
+        (["--model", str(small_model_dir), "--out", str(a_file)], "is not a directory", True),
+        (["--model", str(small_model_dir), "--format", "botscore"], "no request", False),
+    ):
+        out = [] if "--out" in argv else ["--out", str(tmp_path / "out")]
+        assert main(["replay-log", str(log), *out, *argv]) == 1
+        err = capsys.readouterr().err
+        assert err.splitlines()[-1].startswith("botscore: ") and says in err, err
+        assert ("replay-log: read" not in err) == before_reading, err
+    assert main(["replay-log", str(tmp_path / "missing.log"), "--out", str(tmp_path / "o")]) == 1
+    assert "cannot read the access log" in capsys.readouterr().err
