@@ -193,19 +193,20 @@ def _spread_logs(minute_of_hour: int | None) -> list[WebLog]:
         if minute_of_hour is not None:
             hour, second = time_ms // 3_600_000, (time_ms // 1000) % 60
             time_ms = (hour * 3600 + minute_of_hour * 60 + second) * 1000
-        logs.append(
-            WebLog(
-                time_unix_ms=time_ms,
-                user_id="u1",
-                ip="192.0.2.1",
-                method="GET",
-                path=f"/p/{i}",
-                status=200,
-                user_agent="Mozilla/5.0",
-                request_id=str(i),
-            )
-        )
+        logs.append(_reader_request(time_ms, str(i), path=f"/p/{i}"))
     return logs
+
+
+def _reader_request(time_ms: int, request_id: str, **fields: str) -> WebLog:
+    """A browser's GET of ``/`` by user ``u1`` at 192.0.2.1, but for ``fields``."""
+    defaults = {"user_id": "u1", "ip": "192.0.2.1", "path": "/", "user_agent": "Mozilla/5.0"}
+    return WebLog(
+        time_unix_ms=time_ms,
+        method="GET",
+        status=200,
+        request_id=request_id,
+        **(defaults | fields),
+    )
 
 
 def test_times_squeezed_into_one_minute_of_each_hour_are_called_rewritten(
@@ -259,18 +260,7 @@ def test_a_visitor_that_ever_names_itself_a_bot_is_a_declared_one(small_model_di
     logs = _spread_logs(None)[:20]
     for log in logs[:10]:
         log.user_agent = "curl/8.5.0"  # the same user id, naming itself only at first
-    logs.append(
-        WebLog(
-            time_unix_ms=logs[0].time_unix_ms,
-            user_id="u2",
-            ip="192.0.2.2",
-            method="GET",
-            path="/",
-            status=200,
-            user_agent="Mozilla/5.0",
-            request_id="other",
-        )
-    )
+    logs.append(_reader_request(logs[0].time_unix_ms, "other", user_id="u2", ip="192.0.2.2"))
     assert check_log(logs, small_model_dir).users == {UNDECLARED: 1, DECLARED_BOT: 1}
 
 
