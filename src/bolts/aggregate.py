@@ -8,7 +8,9 @@ A user whose stored state was unusable (another program's value in its keys) has
 deleted and started again from the tuple's requests: logged and counted as ``state_reset``.
 A tuple read under another generation of the state than Redis holds (Redis lost it since)
 is failed: its spout reads the logs again for the new one (``StateLost``, logged once per
-generation).
+generation). With ``aggregation.state_replicas``, a tuple is acked only once that many
+replicas of each Redis primary it wrote to have its batch; otherwise it is failed and
+replayed (``unreplicated``), so a failover loses no acked request.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from streamparse import Bolt, Tuple
 
 from botscore.aggregation.redis_state import feature_store
 from botscore.clock import now_ms
-from botscore.errors import StateLost
+from botscore.errors import StateLost, StateNotReplicated
 from botscore.metrics import Metrics, storm_tags
 from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import Settings
@@ -58,6 +60,11 @@ class AggregateBolt(Bolt):  # type: ignore[misc]
                 self.refused_generation = batch.generation
                 self.logger.warning("refusing tuples read before Redis lost the state: %s", exc)
             self.metrics.count("stale_batches")
+            self.fail(tup)
+            return
+        except StateNotReplicated as exc:
+            self.logger.warning("replaying %d updates not yet on replicas: %s", len(records), exc)
+            self.metrics.count("unreplicated", len(records))
             self.fail(tup)
             return
         except redis.RedisError as exc:

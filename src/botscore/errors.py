@@ -16,6 +16,7 @@ __all__ = [
     "SendNotConfirmed",
     "SimulationSpecError",
     "StateLost",
+    "StateNotReplicated",
     "TopicMissing",
     "UnreadableLine",
 ]
@@ -57,6 +58,12 @@ class SendNotConfirmed(BotscoreError):
 class StateLost(BotscoreError):
     """A batch was read under another generation of the state than Redis holds: Redis
     lost the state since, and its reader must read the batch again for the new one."""
+
+
+class StateNotReplicated(BotscoreError):
+    """Fewer replicas than required confirmed a batch's writes in time: the primary has
+    them, but a failover now could lose them, so the batch is replayed (its dedup marks
+    make that harmless) rather than acked."""
 
 
 class SimulationSpecError(BotscoreError):

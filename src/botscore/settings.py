@@ -476,6 +476,24 @@ class AggregationSettings:
             "(comma-separated; `redis`'s user, password and TLS); empty: the state is in `redis`",
         },
     )
+    # Redis replicates asynchronously: without waiting, a batch a primary took just
+    # before it died can be missing on the replica that takes over, its offsets committed.
+    state_replicas: int = field(
+        default=0,
+        metadata={
+            "doc": "replicas of each Redis primary that must have a batch's writes before its "
+            "tuple is acked (`WAIT`; a batch they do not confirm is replayed); 0: no wait",
+            "limits": NOT_NEGATIVE,
+        },
+    )
+    state_replica_wait_ms: int = field(
+        default=1000,
+        metadata={
+            "doc": "how long a batch waits for `state_replicas` replicas to confirm it; less "
+            "than `redis.socket_timeout_s`",
+            "limits": POSITIVE,
+        },
+    )
     batch_size: int = field(
         default=256,
         metadata={
@@ -637,6 +655,15 @@ class Settings:
                 f"aggregation.max_event_skew_ms ({taken}) is more than "
                 f"enforcement.max_clock_skew_ms ({decided}): the enforcer would ignore the "
                 "scores of a user with a request stamped that far ahead; raise both together"
+            )
+        # WAIT answers when its time is up: a socket timeout shorter would fail every
+        # batch whose replicas lag instead of saying how many confirmed it.
+        waited_ms, timeout_s = self.aggregation.state_replica_wait_ms, self.redis.socket_timeout_s
+        if self.aggregation.state_replicas and waited_ms >= timeout_s * 1000:
+            raise ConfigError(
+                f"aggregation.state_replica_wait_ms ({waited_ms}) is not less than "
+                f"redis.socket_timeout_s ({timeout_s:g} s): the connection would time out "
+                "before Redis said how many replicas have a batch"
             )
         # The spouts rebuild a feature state Redis lost from the web logs of its life.
         kept_s, state_s = self.kafka.web_logs_retention_h * 3600, self.aggregation.state_ttl_s

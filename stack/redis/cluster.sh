@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# A local Redis Cluster of N primaries (no replicas) from Debian's redis-server, on
-# 127.0.0.1, with each node's data under the state dir: for the integration tests that need
-# a cluster, and for trying one by hand.
+# A local Redis Cluster of N primaries, each with R replicas (none by default), from Debian's
+# redis-server, on 127.0.0.1, with each node's data under the state dir: for the integration
+# tests that need a cluster, and for trying one by hand.
 #
 # Usage: cluster.sh start|stop|status
 #   start: starts the nodes not running; creates the cluster when no node has slots yet (a
@@ -10,9 +10,11 @@
 #     back, and a node whose data was lost (nodes.conf kept) rejoins with its slots, empty.
 #   status: each node and the cluster's state; exit 1 unless all answer and it is ok.
 # Environment: REDIS_CLUSTER_PORT (7001: the first node's port, the others follow it; each
-#   node also takes its port + 10000 for the cluster bus), REDIS_CLUSTER_NODES (3, at
-#   least 3; keep both the same from start to stop), REDIS_CLUSTER_START_TIMEOUT (20 s),
-#   BOTSCORE_STATE (<repo>/.stack: redis-cluster/PORT, one directory per node).
+#   node also takes its port + 10000 for the cluster bus), REDIS_CLUSTER_NODES (3: the
+#   primaries, at least 3), REDIS_CLUSTER_REPLICAS (0: replicas of each primary, which
+#   redis-cli pairs with them; N x (1 + R) nodes in all; keep all three the same from start
+#   to stop), REDIS_CLUSTER_START_TIMEOUT (20 s), BOTSCORE_STATE (<repo>/.stack:
+#   redis-cluster/PORT, one directory per node).
 #
 set -euo pipefail
 
@@ -22,16 +24,22 @@ log_name=redis-cluster
 
 state=$state_dir/redis-cluster
 first_port=${REDIS_CLUSTER_PORT:-7001}
-node_count=${REDIS_CLUSTER_NODES:-3}
+primary_count=${REDIS_CLUSTER_NODES:-3}
+replica_count=${REDIS_CLUSTER_REPLICAS:-0}
 start_timeout=${REDIS_CLUSTER_START_TIMEOUT:-20}
 
 # The settings, checked before any command uses them.
 check_settings() {
-  if ! [[ $node_count =~ ^[0-9]{1,4}$ ]] || ((10#$node_count < 3)); then
+  if ! [[ $primary_count =~ ^[0-9]{1,4}$ ]] || ((10#$primary_count < 3)); then
     die "REDIS_CLUSTER_NODES must be a whole number, at least 3 (a cluster needs a majority" \
-      "of primaries to agree that one failed), not '$node_count'"
+      "of primaries to agree that one failed), not '$primary_count'"
   fi
-  node_count=$((10#$node_count))
+  [[ $replica_count =~ ^[0-9]{1,2}$ ]] ||
+    die "REDIS_CLUSTER_REPLICAS must be a whole number (replicas of each primary), not" \
+      "'$replica_count'"
+  primary_count=$((10#$primary_count))
+  replica_count=$((10#$replica_count))
+  node_count=$((primary_count * (1 + replica_count)))
   if ! [[ $first_port =~ ^[0-9]{1,5}$ ]] || ((10#$first_port < 1)); then
     die "REDIS_CLUSTER_PORT must be a port number, not '$first_port'"
   fi
@@ -97,6 +105,14 @@ node_slots() {
   tr -d '\r' <<<"$out" | awk '$3 ~ /myself/ { s = ""; for (i = 9; i <= NF; i++) s = s (s ? " " : "") $i; print s }'
 }
 
+# primary_of PORT: "127.0.0.1:P" when node PORT replicates the primary on P; nothing when
+# it is a primary.
+primary_of() {
+  local out
+  out=$(cli "$1" role) || return 1
+  tr -d '\r' <<<"$out" | awk 'NR == 1 && $0 != "slave" { exit } NR == 2 { host = $0 } NR == 3 { print host ":" $0 }'
+}
+
 # fail_with_logs MESSAGE: MESSAGE, the tail of every node's log, exit 1.
 fail_with_logs() {
   local port log
@@ -133,10 +149,11 @@ start_node() {
 create_cluster() {
   local port nodes=() out=$state/create.log
   for port in $(ports); do nodes+=("127.0.0.1:$port"); done
-  info "creating the cluster: $node_count primaries, no replicas"
+  info "creating the cluster: $primary_count primaries, $replica_count replica(s) of each"
   # redis-cli --cluster prompts (--cluster-yes answers) and waits for the nodes to agree,
-  # with no bound of its own.
-  if ! timeout 60 redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes \
+  # with no bound of its own. It takes the first nodes listed as primaries.
+  if ! timeout 60 redis-cli --cluster create "${nodes[@]}" --cluster-replicas "$replica_count" \
+    --cluster-yes \
     </dev/null >"$out" 2>&1; then
     info "redis-cli --cluster create failed; its output ($out):"
     tail -n 20 "$out" >&2
@@ -205,7 +222,7 @@ stop_node() {
 
 # Up = every node is ours and answers, and each sees the cluster ok.
 cmd_status() {
-  local port pid owner seen slots rc=0
+  local port pid owner seen slots primary rc=0
   for port in $(ports); do
     if ! pid=$(our_pid "$port"); then
       if port_in_use "$port"; then
@@ -220,7 +237,12 @@ cmd_status() {
       rc=1
     else
       slots=$(node_slots "$port") || slots=
-      say "127.0.0.1:$port up (pid $pid), slots ${slots:-none}, sees cluster_state:$seen"
+      primary=$(primary_of "$port") || primary=
+      if [[ -n $primary ]]; then
+        say "127.0.0.1:$port up (pid $pid), replica of $primary, sees cluster_state:$seen"
+      else
+        say "127.0.0.1:$port up (pid $pid), slots ${slots:-none}, sees cluster_state:$seen"
+      fi
       [[ $seen == ok ]] || rc=1
     fi
   done

@@ -9,7 +9,8 @@
   ``stack_redis()`` is the stack's own server; a test that must not disturb other suites
   runs one of its own with ``RedisServer(tmp_path / ..., free_port())``.
 - A Redis Cluster one of whose primaries crashes (``LocalRedisCluster``, run by
-  ``stack/redis/cluster.sh``): each node is a ``RedisServer`` to kill, empty and start again.
+  ``stack/redis/cluster.sh``): each node is a ``RedisServer`` to kill, empty and start again,
+  or, with replicas, to freeze (SIGSTOP) so that its primary's writes wait on it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,6 +136,18 @@ class RedisServer:
                 return
             time.sleep(0.05)
 
+    @contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Stopped (SIGSTOP) for the length of the block, as a server that hangs: its port
+        takes connections and nothing answers. Resumed on exit, unless it was killed."""
+        pid = int(self.pidfile.read_text())
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
     def lose_data(self) -> None:
         """Delete what a stopped server would load (append-only files, snapshots), so that
         it starts empty, as on a new disk."""
@@ -162,40 +175,98 @@ def _run_script(script: Path, command: str, env: dict[str, str], what: str) -> N
 
 @dataclass(frozen=True)
 class RedisClusterNode(RedisServer):
-    """One primary of the cluster ``LocalRedisCluster`` runs: killed and emptied alone;
+    """One node of the cluster ``LocalRedisCluster`` runs: killed and emptied alone;
     ``start`` starts it again through ``cluster.sh``, which waits for the cluster to be ok."""
 
     first_port: int = 0
+    replicas: int = 0
 
     @property
     def directory(self) -> Path:
         return self.state / "redis-cluster" / str(self.port)
 
+    def role(self) -> tuple[str, int | None]:
+        """("master", None), or ("slave", its primary's port), as the node says now."""
+        plain = self.client()
+        try:
+            reply = plain.execute_command("ROLE")
+        finally:
+            plain.close()
+        role = reply[0].decode()
+        return (role, int(reply[2])) if role == "slave" else (role, None)
+
     def _script(self, command: str) -> None:
-        LocalRedisCluster(self.state, self.first_port).script(command)
+        LocalRedisCluster(self.state, self.first_port, self.replicas).script(command)
 
 
 @dataclass(frozen=True)
 class LocalRedisCluster:
-    """Three primaries on ``first_port`` and the two ports after it, run by ``cluster.sh``
-    with their data under ``state/redis-cluster``."""
+    """Three primaries, each with ``replicas`` replicas, on ``first_port`` and the ports
+    after it, run by ``cluster.sh`` with their data under ``state/redis-cluster``."""
 
     state: Path
     first_port: int
+    replicas: int = 0
 
     @property
     def nodes(self) -> list[RedisClusterNode]:
-        ports = range(self.first_port, self.first_port + 3)
-        return [RedisClusterNode(self.state, port, self.first_port) for port in ports]
+        """Every node, primaries first as the cluster was created (a failover swaps roles)."""
+        ports = range(self.first_port, self.first_port + 3 * (1 + self.replicas))
+        return [
+            RedisClusterNode(self.state, port, self.first_port, self.replicas) for port in ports
+        ]
 
     @property
     def addresses(self) -> str:
         """``aggregation.state_cluster_nodes`` for it."""
         return ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
 
+    def replica_of(self, primary: RedisClusterNode) -> RedisClusterNode:
+        """A node that replicates ``primary`` now."""
+        for node in self.nodes:
+            if node.role() == ("slave", primary.port):
+                return node
+        pytest.fail(f"no node replicates 127.0.0.1:{primary.port}")
+
+    def wait_replicated(self, timeout_s: float = 60) -> None:
+        """Return once every primary has its ``replicas`` replicas online and caught up (a
+        node that rejoined as a replica first copies its primary's data)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            behind = [node.port for node in self.nodes if not self._caught_up(node)]
+            if not behind:
+                return
+            if time.monotonic() > deadline:
+                pytest.fail(f"nodes {behind} not caught up with their replicas in {timeout_s} s")
+            time.sleep(0.2)
+
+    def _caught_up(self, node: RedisClusterNode) -> bool:
+        """A primary with its replicas online at its own offset; True for a replica."""
+        plain = node.client()
+        try:
+            info = plain.info("replication")
+        except redis.RedisError:
+            return False
+        finally:
+            plain.close()
+        if info["role"] != "master":
+            return True
+        offset = info["master_repl_offset"]
+        online = [
+            info[f"slave{i}"]
+            for i in range(info["connected_slaves"])
+            if info[f"slave{i}"]["state"] == "online"
+        ]
+        return len(online) == self.replicas and all(r["offset"] == offset for r in online)
+
     def script(self, command: str) -> None:
-        env = stack_env(BOTSCORE_STATE=str(self.state), REDIS_CLUSTER_PORT=str(self.first_port))
-        _run_script(CLUSTER_SH, command, env, f"ports {self.first_port}-{self.first_port + 2}")
+        env = stack_env(
+            BOTSCORE_STATE=str(self.state),
+            REDIS_CLUSTER_PORT=str(self.first_port),
+            REDIS_CLUSTER_REPLICAS=str(self.replicas),
+        )
+        last = self.nodes[-1].port
+        _run_script(CLUSTER_SH, command, env, f"ports {self.first_port}-{last}")
 
 
 def stack_redis() -> RedisServer:

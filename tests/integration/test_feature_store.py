@@ -23,7 +23,7 @@ from botscore.aggregation.redis_state import (
     RedisFeatureStore,
     UnusableState,
 )
-from botscore.errors import StateLost
+from botscore.errors import StateLost, StateNotReplicated
 from botscore.simulator.population import build_population
 from botscore.simulator.traffic import TrafficGenerator
 from botscore.v1.web_log_pb2 import WebLog
@@ -349,3 +349,17 @@ def test_requests_read_under_another_generation_are_refused_before_any_write(cli
     with pytest.raises(StateLost, match="generation is no longer the requests'"):
         store.apply(records, now_ms=T0, generation=held)
     assert store.apply(records, now_ms=T0).fresh == [False] * 3  # '' checks none
+
+
+def test_a_store_that_needs_a_replica_refuses_batches_on_a_redis_without_one(client):
+    """The stack's Redis has no replica: every batch is refused, naming the server, yet
+    stored on it (a replay counts it once); a store that needs none sends no WAIT."""
+    records = [request_record(log, SourceRef("w", 0, i)) for i, log in enumerate(one_user_logs(5))]
+    needs_one = RedisFeatureStore(client, ttl_s=600, replicas=1, replica_wait_ms=50)
+    port = client.connection_pool.connection_kwargs["port"]
+    with pytest.raises(StateNotReplicated, match=f"Redis 127.0.0.1:{port} had 0 of 1 replica"):
+        needs_one.apply(records, now_ms=0)
+    client.config_resetstat()
+    trusting = RedisFeatureStore(client, ttl_s=600)
+    assert trusting.apply(records, now_ms=0).fresh == [False] * len(records)
+    assert "cmdstat_wait" not in client.info("commandstats")

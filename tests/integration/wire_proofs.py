@@ -32,6 +32,10 @@ FAILURE_PROOFS: dict[str, frozenset[str]] = {
     "test_redis_killed_mid_stream_loses_nothing": frozenset(
         {"botscore.aggregate.redis_failed", "botscore.web_logs_spout.replayed"}
     ),
+    # the primary that took over has no replica until the killed one is back
+    "test_the_aggregation_topology_loses_nothing_when_a_primary_fails_over": frozenset(
+        {"botscore.aggregate.unreplicated"}
+    ),
     # a restarted worker reads again from the commit: what it applied since comes back
     "test_a_killed_aggregation_worker_loses_nothing_and_counts_each_request_once": frozenset(
         {"botscore.aggregate.duplicates"}

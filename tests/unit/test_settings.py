@@ -49,6 +49,18 @@ def test_the_feature_stage_may_not_take_requests_further_ahead_than_the_enforcer
         Settings.from_options({"botscore.aggregation.max_event_skew_ms": 60_001}, environ={})
 
 
+def test_a_wait_for_replicas_must_end_before_the_redis_connection_times_out():
+    # Without replicas to wait for, the wait's length does not matter.
+    loose = {"botscore.aggregation.state_replica_wait_ms": 10_000}
+    assert Settings.from_options(loose, environ={}).aggregation.state_replicas == 0
+    wait = {"botscore.aggregation.state_replicas": 1, "botscore.redis.socket_timeout_s": 2}
+    assert Settings.from_options(wait, environ={}).aggregation.state_replica_wait_ms == 1000
+    with pytest.raises(ConfigError, match=r"state_replica_wait_ms \(2000\) is not less than "):
+        Settings.from_options(
+            {**wait, "botscore.aggregation.state_replica_wait_ms": 2000}, environ={}
+        )
+
+
 @pytest.mark.parametrize(
     "options",
     [

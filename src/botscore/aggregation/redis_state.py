@@ -23,6 +23,13 @@ checks and marks them one by one in order, then folds the new ones into the stat
 (summed counters, each member's latest time, one trim per structure), which leaves the
 state a request-by-request update would.
 
+Replicas: Redis replicates asynchronously, so a batch acked as soon as its primary took it
+can be missing on the replica that takes over when that primary dies, its Kafka offsets
+committed: lost for good. With ``replicas``, a batch's pipeline ends with a ``WAIT`` on each
+primary it wrote to, and one that too few replicas confirmed in time raises
+``StateNotReplicated``, to be replayed like a batch Redis did not take. The publisher's
+writes are not waited for: a publication mark lost in a failover publishes a user once more.
+
 Publishing: a user with new requests enters its shard's ``pending`` sorted set (user -> due
 time; the set expires as the state does). The publisher takes due users, and on Kafka's
 confirmation removes them unless a request arrived meanwhile, in which case they are due
@@ -68,12 +75,13 @@ from botscore.aggregation.definitions import (
     distinct_values,
 )
 from botscore.aggregation.state_shards import ShardLayout, combined_generation, epoch_of
-from botscore.errors import StateLost
+from botscore.errors import StateLost, StateNotReplicated
 from botscore.settings import Settings
 from botscore.transport.redis_client import (
     RedisClient,
     create_redis,
     create_redis_cluster,
+    primaries_of,
     script_route,
 )
 from botscore.transport.redis_generation import read_generations
@@ -487,7 +495,9 @@ class StateSize:
 
 class RedisFeatureStore:
     """The feature state of every user over ``shards`` shards; ``sets``, ``recent`` and
-    ``marks`` are its caps. ``client`` is one Redis server or a Redis Cluster."""
+    ``marks`` are its caps. ``client`` is one Redis server or a Redis Cluster; a batch's
+    writes count as stored once ``replicas`` replicas of each primary they went to have
+    them, waited for up to ``replica_wait_ms``."""
 
     def __init__(
         self,
@@ -499,8 +509,12 @@ class RedisFeatureStore:
         sets: Sequence[DistinctSet] = DISTINCT_SETS,
         recent: int = RECENT_REQUESTS,
         marks: int = DEDUP_MARKS,
+        replicas: int = 0,
+        replica_wait_ms: int = 1000,
     ) -> None:
         self.client = client
+        self.replicas = replicas
+        self.replica_wait_ms = replica_wait_ms
         self.ttl_ms = _exact("ttl", ttl_s * 1000)
         self.layout = ShardLayout(prefix, shards)
         self.sets = tuple(sets)
@@ -571,8 +585,9 @@ class RedisFeatureStore:
 
         One round trip (per cluster node), one script call per user (a second for users
         whose state was unusable, deleted first, or who met a missing script). Raises
-        ``redis.RedisError`` if Redis did not take all of them; the caller replays the lot,
-        which the dedup marks make harmless. Raises ``ValueError``, before sending
+        ``redis.RedisError`` if Redis did not take all of them, ``StateNotReplicated`` if
+        fewer than ``replicas`` replicas confirmed them; the caller replays the lot, which
+        the dedup marks make harmless. Raises ``ValueError``, before sending
         anything, for an integer the script could not hold exactly (decoding dead-letters
         such requests, so none should get here).
         """
@@ -646,9 +661,10 @@ class RedisFeatureStore:
         One round trip, unless Redis lacked the script (first use, or after a restart), or
         a user's keys were unusable: then the script is loaded, or the user's keys are
         deleted, and the calls refused for that (a script stops at its first error, before
-        any write) are sent again, once.
+        any write) are sent again, once. Replicas that did not confirm a pipeline are
+        reported (``StateNotReplicated``) only after that, the whole batch sent.
         """
-        results = self._send(calls, users, now_ms, epoch)
+        results, unconfirmed = self._send(calls, users, now_ms, epoch)
         refused = [i for i, r in enumerate(results) if isinstance(r, NoScriptError)]
         if refused:
             self.client.script_load(self._apply)
@@ -659,7 +675,8 @@ class RedisFeatureStore:
                 self.client.delete(*calls[i][2 : 1 + key_count])  # not the generation
                 refused.append(i)
         if refused:
-            again = self._send([calls[i] for i in refused], users, now_ms, epoch)
+            again, unconfirmed_again = self._send([calls[i] for i in refused], users, now_ms, epoch)
+            unconfirmed += unconfirmed_again
             for i, result in zip(refused, again, strict=True):
                 results[i] = result
         for call, result in zip(calls, results, strict=True):
@@ -668,12 +685,15 @@ class RedisFeatureStore:
                 raise StateLost(f"{key} is no longer the requests' generation")
             if isinstance(result, Exception):
                 raise result
+        if unconfirmed:
+            raise StateNotReplicated("; ".join(unconfirmed))
         return cast("list[bytes]", results), reset
 
     def _send(
         self, calls: list[list[Any]], users: Sequence[str], now_ms: int, epoch: str
-    ) -> list[Any]:
-        """One pipeline: the calls, then the pending marks; each call's reply or error."""
+    ) -> tuple[list[Any], list[str]]:
+        """One pipeline: the calls, then the pending marks, then the waits for replicas;
+        each call's reply or error, and each node whose replicas did not confirm, why."""
         by_shard: dict[str, dict[str, int]] = {}
         for user in users:
             by_shard.setdefault(self.pending_key(user, epoch), {})[user] = now_ms
@@ -683,11 +703,39 @@ class RedisFeatureStore:
         for key, marks in by_shard.items():
             pipe.zadd(key, marks, nx=True)
             pipe.pexpire(key, self.ttl_ms)  # outlives every state of its shard and epoch
+        nodes = self._queue_waits(pipe, [*(call[2] for call in calls), *by_shard])
         replies = pipe.execute(raise_on_error=False)
+        written = len(calls) + 2 * len(by_shard)
         for marked in replies[len(calls) :]:
             if isinstance(marked, Exception):
                 raise marked
-        return replies[: len(calls)]
+        unconfirmed = []
+        for node, confirmed in zip(nodes, replies[written:], strict=True):
+            if int(confirmed) < self.replicas:
+                if node is not None:
+                    where = node.name
+                else:
+                    server = cast("redis.Redis", self.client).connection_pool.connection_kwargs
+                    where = f"{server.get('host')}:{server.get('port')}"
+                unconfirmed.append(
+                    f"Redis {where} had {int(confirmed)} of {self.replicas} replica(s) confirm "
+                    f"the batch's writes within {self.replica_wait_ms} ms"
+                )
+        return replies[: len(calls)], unconfirmed
+
+    def _queue_waits(self, pipe: Any, keys: list[str]) -> list[Any]:
+        """Queue, after the batch's writes, a ``WAIT`` on each primary they went to (on the
+        connection that wrote them: ``WAIT`` counts that connection's writes); the nodes,
+        in order. None when no replica need confirm."""
+        if not self.replicas:
+            return []
+        nodes = primaries_of(self.client, keys)
+        if nodes is None:
+            raise StateNotReplicated("the cluster's slots are not known now (a failover?)")
+        for node in nodes:
+            route = {} if node is None else {"target_nodes": node}
+            pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms, **route)
+        return nodes
 
     def due(self, now_ms: int, limit: int) -> DueUsers:
         """Up to ``limit`` users due by ``now_ms``, oldest first, from every shard of the
@@ -820,7 +868,13 @@ def feature_store(settings: Settings) -> RedisFeatureStore:
         client = create_redis_cluster(settings.redis, agg.state_cluster_nodes)
     else:
         client = create_redis(settings.redis)
-    return RedisFeatureStore(client, agg.state_ttl_s, shards=agg.state_shards)
+    return RedisFeatureStore(
+        client,
+        agg.state_ttl_s,
+        shards=agg.state_shards,
+        replicas=agg.state_replicas,
+        replica_wait_ms=agg.state_replica_wait_ms,
+    )
 
 
 def _exact(name: str, value: int) -> int:

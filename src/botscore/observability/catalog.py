@@ -128,6 +128,11 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
         "redis_failed": MetricSpec(
             Kind.COUNT, "requests Redis did not take (replayed)", on_failure=True
         ),
+        "unreplicated": MetricSpec(
+            Kind.COUNT,
+            "requests Redis took but too few of its replicas confirmed in time (replayed)",
+            on_failure=True,
+        ),
         "stale_batches": MetricSpec(
             Kind.COUNT,
             "tuples read before Redis lost the feature state, refused (read again)",

@@ -13,6 +13,7 @@ one Redis of ``redis``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, TypeAlias
 
 import redis
@@ -29,6 +30,7 @@ __all__ = [
     "cluster_nodes",
     "create_redis",
     "create_redis_cluster",
+    "primaries_of",
     "script_route",
 ]
 
@@ -98,3 +100,19 @@ def script_route(client: RedisClient, key: str) -> dict[str, Any]:
         return {"target_nodes": client.get_node_from_key(key)}  # type: ignore[no-untyped-call]
     except RedisClusterException:
         return {}
+
+
+def primaries_of(client: RedisClient, keys: Iterable[str]) -> list[Any] | None:
+    """The nodes holding ``keys``, each once, to send a command each of them must answer
+    (queued with ``target_nodes``); ``[None]`` on one Redis (no routing), and None when a
+    cluster's slots are not known now (a failover under way)."""
+    if not isinstance(client, RedisCluster):
+        return [None]
+    nodes: dict[str, Any] = {}
+    try:
+        for key in keys:
+            node = client.get_node_from_key(key)  # type: ignore[no-untyped-call]
+            nodes.setdefault(node.name, node)
+    except RedisClusterException:
+        return None
+    return list(nodes.values())

@@ -7,7 +7,7 @@ import redis
 from bolts import aggregate
 from bolts.aggregate import AggregateBolt
 from botscore.aggregation.redis_state import Applied
-from botscore.errors import StateLost
+from botscore.errors import StateLost, StateNotReplicated
 from botscore.wire.records import RequestBatch, RequestRecord, SourceRef
 from tests.unit.metrics_fakes import RecordingMetrics
 from tests.unit.storm_fakes import start, storm_tuple
@@ -119,6 +119,20 @@ def test_a_batch_redis_did_not_take_fails_its_tuple_whole_for_replay(bolt):
     component.process(tup)  # the spout's replay
     assert link.commands() == [("fail", tup_id), ("ack", tup_id)]
     assert store.calls[0][0] == store.calls[1][0], "the replay stored another batch"
+
+
+def test_a_batch_too_few_replicas_confirmed_is_failed_for_replay_and_counted(bolt, caplog):
+    component, link, store = bolt
+    store.error = StateNotReplicated(
+        "Redis 127.0.0.1:7002 had 0 of 1 replica(s) confirm the batch's writes within 1000 ms"
+    )
+    tup_id, tup = _tuple_of(_requests(4))
+    component.process(tup)
+    assert link.commands() == [("fail", tup_id)]
+    assert component.metrics.counted("unreplicated") == 4
+    assert component.metrics.counted("redis_failed") == 0
+    assert "replaying 4 updates not yet on replicas" in caplog.text
+    assert "127.0.0.1:7002 had 0 of 1" in caplog.text
 
 
 def test_users_whose_state_was_reset_are_logged_and_counted_and_the_tuple_acked(bolt, caplog):
