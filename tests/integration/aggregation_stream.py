@@ -9,6 +9,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis
 from kafka.consumer.fetcher import ConsumerRecord
@@ -23,6 +24,7 @@ from botscore.transport.redis_client import RedisClient
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.codec import decode_user_features
 from botscore.wire.records import SourceRef
+from tests.statsd import StatsdListener
 
 from .harness import (
     committed_offsets,
@@ -32,6 +34,7 @@ from .harness import (
     new_run_id,
     read_topic,
     run_topics,
+    sparse_run,
 )
 from .stream import TopicFollower, produce
 
@@ -69,6 +72,26 @@ def agg_topics_of_a_run(kafka_settings: KafkaSettings, redis_db: int) -> Iterato
         yield AggTopics(settings, web_logs, f"it-aggregation-{run}", redis_db)
     finally:
         delete_topics(settings, [web_logs, *run_topics(settings)])
+
+
+@contextmanager
+def aggregation_topology(
+    topics: AggTopics, log_path: Path, **env: str
+) -> Iterator[tuple[StatsdListener, FeatureCollector, subprocess.Popen]]:
+    """The aggregation topology under ``sparse run`` on ``topics`` (``env`` on top of their
+    settings), logging to ``log_path``: the DogStatsD datagrams it sends, the features it
+    publishes, and its process."""
+    with (
+        StatsdListener() as metrics,
+        FeatureCollector(topics.kafka) as features,
+        sparse_run(
+            topics.kafka,
+            log_path,
+            topology="aggregation",
+            **{**topics.env(), "BOTSCORE_METRICS_STATSD_PORT": str(metrics.port), **env},
+        ) as process,
+    ):
+        yield metrics, features, process
 
 
 def feed(topics: AggTopics, logs: Iterable[WebLog]) -> None:

@@ -30,7 +30,7 @@ import pytest
 import redis
 
 from botscore.settings import RedisSettings
-from botscore.transport.redis_client import create_redis
+from botscore.transport.redis_client import create_redis, create_redis_cluster
 
 from .harness import ROOT, stack_env, stack_redis_db
 
@@ -220,6 +220,26 @@ class LocalRedisCluster:
     def addresses(self) -> str:
         """``aggregation.state_cluster_nodes`` for it."""
         return ",".join(f"127.0.0.1:{node.port}" for node in self.nodes)
+
+    @contextmanager
+    def running(self) -> Iterator[LocalRedisCluster]:
+        """Started for the block (created when new), stopped after it."""
+        self.script("start")
+        try:
+            yield self
+        finally:
+            self.script("stop")
+
+    @contextmanager
+    def empty_client(self) -> Iterator[redis.RedisCluster]:
+        """A client of the cluster, every primary emptied and every replica caught up."""
+        client = create_redis_cluster(RedisSettings(socket_timeout_s=2.0), self.addresses)
+        try:
+            client.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
+            self.wait_replicated()
+            yield client
+        finally:
+            client.close()
 
     def replica_of(self, primary: RedisClusterNode) -> RedisClusterNode:
         """A node that replicates ``primary`` now."""

@@ -42,6 +42,7 @@ from .aggregation_stream import (
     AggTopics,
     FeatureCollector,
     agg_topics_of_a_run,
+    aggregation_topology,
     explainer,
     feature_state,
     feed,
@@ -444,17 +445,7 @@ def test_redis_killed_mid_stream_loses_nothing(
     expected = final_features(logs)
     feed(agg_topics, logs)
     log_path = tmp_path / "sparse-run.log"
-    with (
-        StatsdListener() as metrics,
-        FeatureCollector(agg_topics.kafka) as features,
-        sparse_run(
-            agg_topics.kafka,
-            log_path,
-            topology="aggregation",
-            **agg_topics.env(),
-            BOTSCORE_METRICS_STATSD_PORT=str(metrics.port),
-        ) as process,
-    ):
+    with aggregation_topology(agg_topics, log_path) as (metrics, features, process):
         deadline = time.monotonic() + 180
         while features.total < 200:
             assert process.poll() is None, log_path.read_text()[-3000:]
@@ -670,18 +661,9 @@ def test_a_broker_outage_delays_the_features_but_loses_none(
     feed(agg_topics, logs)
     log_path = tmp_path / "sparse-run.log"
     kafka = [str(ROOT / "stack/kafka/kafka.sh")]
-    with (
-        StatsdListener() as metrics,
-        FeatureCollector(agg_topics.kafka) as features,
-        sparse_run(
-            agg_topics.kafka,
-            log_path,
-            topology="aggregation",
-            **agg_topics.env(),
-            BOTSCORE_KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS="10000",
-            BOTSCORE_METRICS_STATSD_PORT=str(metrics.port),
-        ) as process,
-    ):
+    with aggregation_topology(
+        agg_topics, log_path, BOTSCORE_KAFKA_PRODUCER_DELIVERY_TIMEOUT_MS="10000"
+    ) as (metrics, features, process):
         committed = mid_stream(agg_topics, features, len(logs), _alive(process, log_path))
         subprocess.run([*kafka, "stop"], check=True, capture_output=True, timeout=180)
         time.sleep(25)  # the outage itself, not a synchronisation

@@ -23,7 +23,7 @@ from botscore.aggregation.definitions import compute_features, request_record
 from botscore.aggregation.offline import final_features
 from botscore.aggregation.redis_state import STATE_PREFIX, RedisFeatureStore
 from botscore.errors import StateLost
-from botscore.settings import KafkaSettings, RedisSettings, Settings, env_var
+from botscore.settings import KafkaSettings, Settings, env_var
 from botscore.transport.redis_client import create_redis, create_redis_cluster
 from botscore.vocabulary import Role
 from botscore.wire.dead_letters import decode_dead_letter
@@ -62,22 +62,15 @@ REDIS_DB = 11
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
-    local = LocalRedisCluster(tmp_path_factory.mktemp("redis-cluster"), FIRST_PORT)
-    local.script("start")
-    try:
+    state = tmp_path_factory.mktemp("redis-cluster")
+    with LocalRedisCluster(state, FIRST_PORT).running() as local:
         yield local
-    finally:
-        local.script("stop")
 
 
 @pytest.fixture
 def client(cluster: LocalRedisCluster) -> Iterator[redis.RedisCluster]:
-    client = create_redis_cluster(RedisSettings(socket_timeout_s=2.0), cluster.addresses)
-    client.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
-    try:
+    with cluster.empty_client() as client:
         yield client
-    finally:
-        client.close()
 
 
 def user_metas_per_node(cluster: LocalRedisCluster, epoch: str) -> list[set[str]]:

@@ -22,16 +22,14 @@ from botscore.aggregation.definitions import compute_features, request_record
 from botscore.aggregation.offline import final_features
 from botscore.aggregation.redis_state import RedisFeatureStore
 from botscore.errors import StateNotReplicated
-from botscore.settings import KafkaSettings, RedisSettings
-from botscore.transport.redis_client import create_redis_cluster
+from botscore.settings import KafkaSettings
 from botscore.wire.dead_letters import decode_dead_letter
 from botscore.wire.records import SourceRef
-from tests.statsd import StatsdListener
 
 from .aggregation_stream import (
     AggTopics,
-    FeatureCollector,
     agg_topics_of_a_run,
+    aggregation_topology,
     explainer,
     feature_state,
     feed,
@@ -39,7 +37,7 @@ from .aggregation_stream import (
     recorded_logs,
 )
 from .faults import LocalRedisCluster, RedisClusterNode
-from .harness import read_topic, sparse_run, wait_committed_to_end
+from .harness import read_topic, wait_committed_to_end
 from .wire_proofs import assert_failure_metrics_sent
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis_cluster]
@@ -52,23 +50,15 @@ REDIS_DB = 15  # the stack's Redis, a database of this module's own (see test_re
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
-    local = LocalRedisCluster(tmp_path_factory.mktemp("redis-failover"), FIRST_PORT, replicas=1)
-    local.script("start")
-    try:
+    state = tmp_path_factory.mktemp("redis-failover")
+    with LocalRedisCluster(state, FIRST_PORT, replicas=1).running() as local:
         yield local
-    finally:
-        local.script("stop")
 
 
 @pytest.fixture
 def client(cluster: LocalRedisCluster) -> Iterator[redis.RedisCluster]:
-    client = create_redis_cluster(RedisSettings(socket_timeout_s=2.0), cluster.addresses)
-    client.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
-    cluster.wait_replicated()
-    try:
+    with cluster.empty_client() as client:
         yield client
-    finally:
-        client.close()
 
 
 def a_primary(cluster: LocalRedisCluster) -> RedisClusterNode:
@@ -154,23 +144,13 @@ def test_the_aggregation_topology_loses_nothing_when_a_primary_fails_over(
     cut = len(logs) // 2
     feed(agg_topics, logs[:cut])
     log_path = tmp_path / "sparse-run.log"
-    env = {
-        **agg_topics.env(),
-        "BOTSCORE_AGGREGATION_STATE_CLUSTER_NODES": cluster.addresses,
-        "BOTSCORE_AGGREGATION_STATE_REPLICAS": "1",
-        "BOTSCORE_AGGREGATION_STATE_REPLICA_WAIT_MS": "500",
-    }
-    with (
-        StatsdListener() as metrics,
-        FeatureCollector(agg_topics.kafka) as features,
-        sparse_run(
-            agg_topics.kafka,
-            log_path,
-            topology="aggregation",
-            BOTSCORE_METRICS_STATSD_PORT=str(metrics.port),
-            **env,
-        ) as process,
-    ):
+    with aggregation_topology(
+        agg_topics,
+        log_path,
+        BOTSCORE_AGGREGATION_STATE_CLUSTER_NODES=cluster.addresses,
+        BOTSCORE_AGGREGATION_STATE_REPLICAS="1",
+        BOTSCORE_AGGREGATION_STATE_REPLICA_WAIT_MS="500",
+    ) as (metrics, features, process):
         wait_for("features published before the kill", lambda: features.total >= 200, 180)
         assert process.poll() is None, log_path.read_text()[-3000:]
         generation = feature_state(client).read_generation()
