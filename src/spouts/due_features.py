@@ -10,6 +10,10 @@ two would publish the same users twice.
 A user whose stored state cannot be read (another program wrote into its keys) would be
 the oldest due user at every poll: its state is deleted instead, logged and counted as
 ``state_reset``, and publishing goes on with the others.
+
+After Redis lost some of the state, the keys the rest still holds of the old epoch are
+deleted a step per poll (``swept_keys``) rather than left to expire hours later beside the
+rebuilt state.
 """
 
 from __future__ import annotations
@@ -34,6 +38,10 @@ _BATCH = 500
 _REDIS_RETRY_S = 1.0
 # How often the size of the feature state is sent (three O(1) Redis calls).
 _STATE_SIZE_EVERY_S = 10.0
+# How often to look for a superseded epoch to delete, and the keys each node scans per poll
+# while deleting one (some milliseconds: publishing waits for it).
+_SWEEP_CHECK_EVERY_S = 10.0
+_SWEEP_SCAN_COUNT = 1000
 
 
 # streamparse ships no types: its Spout is Any to mypy.
@@ -54,6 +62,7 @@ class DueFeaturesSpout(Spout):  # type: ignore[misc]
         self.in_flight: dict[str, int] = {}
         self.next_poll = 0.0
         self.next_size = 0.0
+        self.next_sweep = 0.0
 
     def next_tuple(self) -> None:
         wait = self.next_poll - time.monotonic()
@@ -64,6 +73,8 @@ class DueFeaturesSpout(Spout):  # type: ignore[misc]
         try:
             if self.next_poll >= self.next_size:
                 self._send_state_size()
+            if self.store.sweeping or self.next_poll >= self.next_sweep:
+                self._sweep()
             due = self.store.due(now, _BATCH + len(self.in_flight))
             if due.foreign:
                 self.logger.error("removed %d pending users that are not UTF-8", due.foreign)
@@ -102,6 +113,20 @@ class DueFeaturesSpout(Spout):  # type: ignore[misc]
         self.metrics.gauge("pending_users", size.pending_users)
         self.metrics.gauge("state_keys", size.keys)
         self.metrics.gauge("redis_memory_bytes", size.memory_bytes)
+
+    def _sweep(self) -> None:
+        """A step of deleting the keys of an epoch the state left (Redis lost some of it)."""
+        swept = self.store.sweep(_SWEEP_SCAN_COUNT)
+        if not self.store.sweeping:
+            self.next_sweep = self.next_poll + _SWEEP_CHECK_EVERY_S
+        if swept.deleted:
+            self.metrics.count("swept_keys", swept.deleted)
+        if swept.finished:
+            self.logger.info(
+                "deleted the %d keys left of the feature state's old epoch %s",
+                swept.total,
+                swept.finished,
+            )
 
     def ack(self, tup_id: str) -> None:
         published, _, user_id = tup_id.partition("#")

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from botscore.aggregation.definitions import DISTINCT_SETS, compute_features, request_record
 from botscore.aggregation.offline import final_features
 from botscore.aggregation.redis_state import (
+    STATE_PREFIX,
     DueUsers,
     PublishCandidate,
     RedisFeatureStore,
@@ -363,3 +364,39 @@ def test_a_store_that_needs_a_replica_refuses_batches_on_a_redis_without_one(cli
     trusting = RedisFeatureStore(client, ttl_s=600)
     assert trusting.apply(records, now_ms=0).fresh == [False] * len(records)
     assert "cmdstat_wait" not in client.info("commandstats")
+
+
+def test_the_keys_of_an_epoch_the_state_left_are_swept_and_nothing_else(client):
+    """A shard's generation lost: the state starts over in a new epoch, and another
+    process's store (the publisher's, which never saw the change) deletes the old epoch's
+    keys a SCAN step at a time, leaving the new state, the generations and other keys."""
+    store = RedisFeatureStore(client, ttl_s=600, shards=4)
+    first = store.read_generation()
+    old_epoch = store.epoch
+    logs = list(TrafficGenerator(build_population(40, 0.3, 5), 20, 120, 5, T0))
+    records = [request_record(log, SourceRef("w", 0, i)) for i, log in enumerate(logs)]
+    store.apply(records, now_ms=0, generation=first)
+    client.set(f"{STATE_PREFIX}:not-a-users-key", "kept")
+    client.set("another-programs-key", "kept")
+    client.delete(store.layout.generation_key(2))
+    second = store.read_generation()
+    assert second != first
+    assert all(store.apply(records, now_ms=0, generation=second).fresh)
+    old_keys = set(client.scan_iter(match=store.layout.epoch_pattern(old_epoch)))
+    assert len(old_keys) > 40
+    before = set(client.scan_iter())
+
+    publisher = RedisFeatureStore(client, ttl_s=600, shards=4)
+    steps = [publisher.sweep(10)]
+    while publisher.sweeping:
+        steps.append(publisher.sweep(10))
+    assert len(steps) > 3 and steps[-1].finished == old_epoch
+    assert steps[-1].total == len(old_keys) == sum(step.deleted for step in steps)
+    superseded = store.layout.superseded_key.encode()
+    assert superseded in before  # the record of the old epoch, gone once it is swept
+    assert set(client.scan_iter()) == before - old_keys - {superseded}
+    expected = final_features(logs)
+    for user, candidate in zip(expected, store.read(list(expected)), strict=True):
+        assert (
+            candidate is not None and compute_features(candidate.state) == expected[user].features
+        )

@@ -21,7 +21,7 @@ import redis
 from botscore.access.redis_users import persist_users
 from botscore.aggregation.definitions import compute_features, request_record
 from botscore.aggregation.offline import final_features
-from botscore.aggregation.redis_state import STATE_PREFIX, RedisFeatureStore
+from botscore.aggregation.redis_state import STATE_PREFIX, RedisFeatureStore, Swept
 from botscore.errors import StateLost
 from botscore.settings import KafkaSettings, Settings, env_var
 from botscore.transport.redis_client import create_redis, create_redis_cluster
@@ -31,8 +31,8 @@ from botscore.wire.records import SourceRef
 
 from .aggregation_stream import (
     AggTopics,
-    FeatureCollector,
     agg_topics_of_a_run,
+    aggregation_topology,
     explainer,
     feature_state,
     feed,
@@ -44,11 +44,11 @@ from .harness import (
     ROOT,
     new_run_id,
     read_topic,
-    sparse_run,
     stack_env,
     stack_redis_db,
     wait_committed_to_end,
 )
+from .wire_proofs import assert_failure_metrics_sent
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis_cluster]
 
@@ -154,12 +154,33 @@ def test_a_primary_back_without_its_data_starts_the_whole_state_over(cluster, cl
     users = sorted({log.user_id for log in logs})
     assert store.read(users) == [None] * len(users)
     assert store.due(now_ms=10**13, limit=1000).users == []
-    # The survivors' old keys stay until they expire (the state's ttl); the lost node's are gone.
+    # The survivors hold their old keys (the lost node's are gone) until the sweep.
     left = user_metas_per_node(cluster, old_epoch)
     assert left[:2] == held_before[:2] and left[2] == set()
     # The rebuild counts every request once again, on every primary.
     assert sum(store.apply(records, now_ms=0, generation=held).fresh) == len(records)
-    assert all(user_metas_per_node(cluster, store.epoch))
+    rebuilt = user_metas_per_node(cluster, store.epoch)
+    assert all(rebuilt)
+    # The sweep deletes every key of the old epoch, a SCAN of 50 per node at a time, and
+    # nothing else: the rebuilt state and each shard's generation stay.
+    keys_before = client.dbsize(target_nodes=redis.RedisCluster.PRIMARIES)
+    steps = [store.sweep(50)]
+    while store.sweeping:
+        steps.append(store.sweep(50))
+    assert len(steps) > 2 and steps[-1].finished == old_epoch
+    assert steps[-1].total == sum(step.deleted for step in steps) > 0
+    assert user_metas_per_node(cluster, old_epoch) == [set(), set(), set()]
+    assert not any(
+        node.client().scan(0, match=store.layout.epoch_pattern(old_epoch), count=10**6)[1]
+        for node in cluster.nodes
+    )
+    # and the record of the old epoch
+    assert client.exists(store.layout.superseded_key) == 0
+    left_keys = client.dbsize(target_nodes=redis.RedisCluster.PRIMARIES)
+    assert left_keys == keys_before - steps[-1].total - 1
+    assert user_metas_per_node(cluster, store.epoch) == rebuilt
+    assert [client.get(key) for key in keys] == after
+    assert store.sweep(50) == Swept(0), "an epoch swept twice"
 
 
 @pytest.fixture
@@ -178,15 +199,10 @@ def test_the_aggregation_topology_rebuilds_what_a_primary_lost(
     cut = len(logs) // 2
     feed(agg_topics, logs[:cut])
     log_path = tmp_path / "sparse-run.log"
-    env = {
-        **agg_topics.env(),
-        "BOTSCORE_AGGREGATION_STATE_CLUSTER_NODES": cluster.addresses,
-    }
     lost_node = cluster.nodes[1]
-    with (
-        FeatureCollector(agg_topics.kafka) as features,
-        sparse_run(agg_topics.kafka, log_path, topology="aggregation", **env) as process,
-    ):
+    with aggregation_topology(
+        agg_topics, log_path, BOTSCORE_AGGREGATION_STATE_CLUSTER_NODES=cluster.addresses
+    ) as (metrics, features, process):
         deadline = time.monotonic() + 180
         while features.total < 200:
             assert process.poll() is None, log_path.read_text()[-3000:]
@@ -207,12 +223,25 @@ def test_the_aggregation_topology_rebuilds_what_a_primary_lost(
         ends = wait_committed_to_end(
             agg_topics.kafka, agg_topics.group, agg_topics.web_logs, 120, process
         )
+        # The publisher deletes what the survivors hold of the old epoch (it looks every
+        # 10 s).
+        deadline = time.monotonic() + 60
+        while any(user_metas_per_node(cluster, epoch)):
+            assert time.monotonic() < deadline, "the old epoch's keys were not deleted"
+            time.sleep(0.5)
+        swept = time.monotonic() - back
+        received = metrics.tags_by_metric()
     run_log = log_path.read_text(errors="replace")
 
     report_figure(
         f"aggregation on a 3-primary Redis Cluster: a primary holding {held_before} users' "
         f"state killed and back empty mid-stream; all {len(final_features(logs))} users' "
-        f"features equal offline {took:.0f} s after it was back ({len(logs)} WebLogs)"
+        f"features equal offline {took:.0f} s after it was back ({len(logs)} WebLogs), "
+        f"the old epoch's keys deleted {swept:.0f} s after"
+    )
+    assert f"keys left of the feature state's old epoch {epoch}" in run_log
+    assert_failure_metrics_sent(
+        "test_the_aggregation_topology_rebuilds_what_a_primary_lost", received
     )
     assert held_before > 0
     assert sum(ends.values()) == len(logs)
@@ -249,6 +278,13 @@ def test_access_gives_the_aggregation_its_user_on_every_node(cluster, client):
         records = [request_record(log, SourceRef("w", 0, i)) for i, log in enumerate(logs)]
         assert all(store.apply(records, now_ms=0, generation=store.read_generation()).fresh)
         assert store.due(now_ms=10**13, limit=1000).users
+        # A shard's generation lost: the role records the old epoch and sweeps its keys.
+        old_epoch = store.epoch
+        client.delete(store.layout.generation_key(0))
+        assert store.read_generation() and store.epoch != old_epoch
+        while store.sweep(100).finished != old_epoch:
+            assert store.sweeping
+        assert user_metas_per_node(cluster, old_epoch) == [set(), set(), set()]
         with pytest.raises(redis.exceptions.NoPermissionError):
             as_role.set("bs:edge:decision:u1", "allow")
         as_role.close()

@@ -97,6 +97,7 @@ __all__ = [
     "PublishCandidate",
     "RedisFeatureStore",
     "StateSize",
+    "Swept",
     "UnusableState",
     "feature_store",
 ]
@@ -436,6 +437,15 @@ class UnusableState:
 
 
 @dataclass(frozen=True)
+class Swept:
+    """One step of deleting a superseded epoch's keys."""
+
+    deleted: int  # keys deleted in this step
+    finished: str = ""  # the epoch whose last keys this step deleted, if any
+    total: int = 0  # keys deleted of ``finished``, all steps
+
+
+@dataclass(frozen=True)
 class DueUsers:
     users: list[str]
     # Members of the pending set that are not UTF-8 (no user id is): removed from it.
@@ -529,6 +539,9 @@ class RedisFeatureStore:
         # The state's generation as last read, each shard's behind it, and when.
         self._generations: tuple[str, list[bytes]] = ("", [])
         self._read_at = -math.inf
+        # The superseded epoch being swept: each node's SCAN cursor (a node not in it is
+        # done; "" names the one Redis), and the keys deleted so far.
+        self._sweep: tuple[str, dict[str, int], int] | None = None
 
     @property
     def epoch(self) -> str:
@@ -558,9 +571,74 @@ class RedisFeatureStore:
         """The state's generation: each shard's is set first where there was none (a Redis
         never written to, or one that lost its data). Raises ``redis.RedisError``."""
         shards = read_generations(self.client, self.layout.generation_keys())
-        self._generations = (combined_generation(shards), shards)
+        held, generation = self._generations[0], combined_generation(shards)
+        if held and generation != held:  # Redis lost some of the state: its epoch is over
+            self.client.sadd(self.layout.superseded_key, epoch_of(held))
+            self.client.pexpire(self.layout.superseded_key, self.ttl_ms)  # its keys are gone
+        self._generations = (generation, shards)
         self._read_at = time.monotonic()
-        return self._generations[0]
+        return generation
+
+    @property
+    def sweeping(self) -> bool:
+        """A superseded epoch's keys are being deleted (``sweep`` goes on with them)."""
+        return self._sweep is not None
+
+    def sweep(self, count: int) -> Swept:
+        """Delete keys of an epoch the state has left, resuming where the last call stopped:
+        one SCAN of about ``count`` keys on each node, and its matches deleted. Otherwise
+        those keys would hold memory until they expire (``ttl``) beside the rebuilt state's.
+
+        An epoch is only ever swept once a reader of the state saw a newer one replace it
+        (``read_generation``), and no later generation names it again, so a key this deletes
+        is one no batch or publication will read. Raises ``redis.RedisError`` (the next call
+        starts the epoch's scan again).
+        """
+        if self._sweep is None:
+            current = self.epoch
+            listed = cast("set[bytes]", self.client.smembers(self.layout.superseded_key))
+            old = sorted(e.decode() for e in listed if e.decode() != current)
+            if not old:
+                return Swept(0)
+            self._sweep = (old[0], dict.fromkeys(self._node_names(), 0), 0)
+        epoch, cursors, total = self._sweep
+        deleted = 0
+        try:
+            for name, cursor in list(cursors.items()):
+                following, keys = self._scan(name, cursor, self.layout.epoch_pattern(epoch), count)
+                if keys:
+                    deleted += int(cast("int", self.client.unlink(*keys)))
+                if following:
+                    cursors[name] = following
+                else:
+                    del cursors[name]
+            if cursors:
+                self._sweep = (epoch, cursors, total + deleted)
+                return Swept(deleted)
+            self.client.srem(self.layout.superseded_key, epoch)
+        except redis.RedisError:
+            self._sweep = None
+            raise
+        self._sweep = None
+        return Swept(deleted, epoch, total + deleted)
+
+    def _node_names(self) -> list[str]:
+        """The Redis servers that hold keys: each primary of a cluster, or the one Redis."""
+        if isinstance(self.client, RedisCluster):
+            return [node.name for node in self.client.get_primaries()]  # type: ignore[no-untyped-call]
+        return [""]
+
+    def _scan(self, name: str, cursor: int, pattern: str, count: int) -> tuple[int, list[Any]]:
+        """One SCAN step on node ``name``: the next cursor (0: done) and the keys found."""
+        if isinstance(self.client, RedisCluster):
+            node = self.client.get_node(node_name=name)  # type: ignore[no-untyped-call]
+            if node is None:  # gone from the cluster: its keys with it
+                return 0, []
+            step = self.client.scan(cursor, match=pattern, count=count, target_nodes=node)
+            cursors, found = cast("tuple[dict[str, int], list[Any]]", step)
+            return int(cursors[name]), found
+        following, keys = cast("tuple[int, list[Any]]", self.client.scan(cursor, pattern, count))
+        return int(following), keys
 
     def _shard_generations(self, generation: str) -> list[bytes]:
         """Each shard's generation behind ``generation``; ``StateLost`` if Redis no longer

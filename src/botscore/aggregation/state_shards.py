@@ -15,7 +15,8 @@ digest's first 8 characters): a loss of any shard starts the whole state over, a
 loss of a single Redis does. The shards that survived still hold the requests they had
 counted, but not the dedup marks of those long done (dropped below their replay floors),
 so the rebuild from the web logs would count those requests again there. The old epoch's
-keys expire as the state does (``aggregation.state_ttl_s``).
+keys are deleted by the publisher (``RedisFeatureStore.sweep``), or expire as the state does
+(``aggregation.state_ttl_s``).
 """
 
 from __future__ import annotations
@@ -75,6 +76,15 @@ class ShardLayout:
 
     def generation_key(self, shard: int) -> str:
         return f"{self.prefix}:{{{self.tags[shard]}}}:generation"
+
+    def epoch_pattern(self, epoch: str) -> str:
+        """A SCAN pattern of every key of ``epoch``, under any shard's tag."""
+        return f"{self.prefix}:{{*}}:{epoch}:*"
+
+    @property
+    def superseded_key(self) -> str:
+        """The epochs the state has left (Redis lost some of it since), to delete."""
+        return f"{self.prefix}:superseded-epochs"
 
     def pending_keys(self, epoch: str) -> list[str]:
         return [self.pending_key(i, epoch) for i in range(self.count)]

@@ -161,6 +161,11 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
             "due users whose stored state could not be read: deleted (the log says why)",
             on_failure=True,
         ),
+        "swept_keys": MetricSpec(
+            Kind.COUNT,
+            "keys of the feature state's old epoch deleted after Redis lost some of it",
+            on_failure=True,
+        ),
     },
     Component.FEATURE_PRODUCER: _producer("feature messages"),
     Component.CLASSIFIER: {

@@ -265,3 +265,18 @@ def test_requests_read_under_another_generation_raise_state_lost():
     with pytest.raises(StateLost, match=f"{re.escape(u2_generation)} is no longer"):
         store.apply([record("u1"), record("u2")], now_ms=T0, generation="g0")
     client.delete.assert_not_called()  # nothing of the user's is deleted
+
+
+def test_a_generation_replaced_is_recorded_as_an_epoch_to_sweep_and_a_first_read_is_not():
+    client = mock.MagicMock()
+    store = RedisFeatureStore(client, ttl_s=600)
+    with mock.patch("botscore.aggregation.redis_state.read_generations", return_value=[b"g"] * 16):
+        first = store.read_generation()
+        store.read_generation()  # the same generation again
+    client.sadd.assert_not_called()
+    with mock.patch(
+        "botscore.aggregation.redis_state.read_generations", return_value=[b"lost"] * 16
+    ):
+        assert store.read_generation() != first
+    client.sadd.assert_called_once_with("bs:agg:superseded-epochs", first[:8])
+    client.pexpire.assert_called_once_with("bs:agg:superseded-epochs", 600_000)

@@ -14,7 +14,13 @@ import pytest
 import redis
 
 from botscore.aggregation.definitions import UserState
-from botscore.aggregation.redis_state import DueUsers, PublishCandidate, StateSize, UnusableState
+from botscore.aggregation.redis_state import (
+    DueUsers,
+    PublishCandidate,
+    StateSize,
+    Swept,
+    UnusableState,
+)
 from botscore.errors import ConfigError
 from botscore.model.features import CATALOG
 from botscore.settings import MESSAGE_TIMEOUTS
@@ -81,6 +87,9 @@ class _Store:
         self.unusable = set()  # users whose stored state cannot be read
         self.foreign = 0  # pending members that are not UTF-8, until the next due()
         self.births = itertools.count(7001)  # each new state's ``born``
+        self.old_keys = {}  # superseded epoch -> its keys left in Redis
+        self.sweeps = []  # the clock's ms at each sweep call
+        self._sweep = None  # (epoch, keys deleted so far) while one is swept
 
     def request(self, user_id, time_ms=None):
         if user_id not in self.users:
@@ -155,6 +164,28 @@ class _Store:
     def size(self):
         self._reachable()
         return StateSize(len(self.pending), 4 * len(self.users), 1000 * len(self.users))
+
+    @property
+    def sweeping(self):
+        return self._sweep is not None
+
+    def sweep(self, count):
+        """Deletes ``count`` keys of the oldest superseded epoch a call, as SCAN steps."""
+        self._reachable()
+        self.sweeps.append(self.clock.ms)
+        if self._sweep is None:
+            if not self.old_keys:
+                return Swept(0)
+            self._sweep = (min(self.old_keys), 0)
+        epoch, total = self._sweep
+        deleted = min(count, self.old_keys[epoch])
+        self.old_keys[epoch] -= deleted
+        if self.old_keys[epoch]:
+            self._sweep = (epoch, total + deleted)
+            return Swept(deleted)
+        del self.old_keys[epoch]
+        self._sweep = None
+        return Swept(deleted, epoch, total + deleted)
 
 
 @pytest.fixture
@@ -400,3 +431,50 @@ def test_the_state_size_is_sent_every_ten_seconds_and_survives_redis_outages(
     store.request("d")
     _run(spout, clock, until_ms=13_000)
     assert sizes()[3:] == [("pending_users", 1), ("state_keys", 16), ("redis_memory_bytes", 4000)]
+
+
+def test_an_old_epochs_keys_are_deleted_a_step_per_poll_then_looked_for_every_ten_seconds(
+    store, clock, monkeypatch, caplog
+):
+    created = []
+
+    def metrics(settings, component, tags=()):
+        created.append(RecordingMetrics(component))
+        return created[-1]
+
+    monkeypatch.setattr(due_features, "Metrics", metrics)
+    spout = start(
+        DueFeaturesSpout,
+        {
+            "botscore.aggregation.publish_interval_ms": INTERVAL_MS,
+            "botscore.aggregation.publish_poll_ms": POLL_MS,
+        },
+        monkeypatch,
+    )
+    [sent] = created
+    caplog.set_level("INFO")
+    store.request("a")
+    _run(spout, clock, until_ms=5000, confirm_after_ms=30)
+    assert store.sweeps == [0], "looked for an old epoch more than once in 10 s"
+
+    store.old_keys = {"0ld3p0ch": 2500}  # Redis lost some of the state meanwhile
+    store.request("b")
+    publications = _run(spout, clock, until_ms=10_500, confirm_after_ms=30)
+    # Looked for at 10 s, then a step of 1000 keys at each poll until none is left.
+    assert store.sweeps == [0, 10_000, 10_100, 10_200]
+    assert store.old_keys == {}
+    assert [value for kind, what, value, _ in sent.sent if what == "swept_keys"] == [
+        1000,
+        1000,
+        500,
+    ]
+    assert "deleted the 2500 keys left of the feature state's old epoch 0ld3p0ch" in caplog.text
+    assert [m["tuple"][0] for _, m in publications] == ["b"], "publishing stopped meanwhile"
+
+    store.error = redis.ConnectionError("down")
+    _run(spout, clock, until_ms=21_000)  # due at 20.2 s, Redis down
+    store.error = None
+    store.old_keys = {"0ld3p0c2": 10}
+    _run(spout, clock, until_ms=24_000)  # the next poll, a second after the failed one
+    assert len(store.sweeps) == 5 and 21_000 < store.sweeps[4] < 23_000
+    assert store.old_keys == {}
