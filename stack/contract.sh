@@ -10,7 +10,7 @@
 #        contract.sh go-plugin     (builds protoc-gen-go at gen/go/go.mod's version; prints its path)
 #        contract.sh java-protoc   (protoc from Maven Central at gen/java/pom.xml's version; its path)
 #        contract.sh java          (compiles gen/java; prints its class path, dependencies included)
-#        contract.sh lint          (gofmt and go vet of the Go modules)
+#        contract.sh lint          (gofmt, go vet and go test of the Go modules)
 #
 set -euo pipefail
 
@@ -83,6 +83,7 @@ lint() {
     unformatted=$(gofmt -l "$module")
     [[ -z $unformatted ]] || die "not gofmt-formatted (run gofmt -w): $unformatted"
     go vet -C "$module" ./... || die "go vet found problems in $module"
+    go test -C "$module" -count=1 ./... >/dev/null || die "go test failed in $module"
   done
 }
 

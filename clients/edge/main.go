@@ -5,8 +5,12 @@
 //
 // Usage:
 //
-//	botscore-edge send -brokers HOST:PORT[,...] -topic web-logs [-compression snappy] < weblogs.jsonl
-//	botscore-edge scores -brokers HOST:PORT[,...] -topic threat-scores -count N [-timeout 60s]
+//	botscore-edge send [-brokers HOST:PORT[,...]] [-role edge] -topic web-logs [-compression snappy] < weblogs.jsonl
+//	botscore-edge scores [-brokers HOST:PORT[,...]] [-role enforcer] -topic threat-scores -count N [-timeout 60s]
+//
+// Both connect as botscore's settings in the environment say (connection.go): the
+// brokers (kafka.bootstrap_servers, unless -brokers), TLS and SASL, as the principal of
+// -role: edge for send, enforcer (the role that reads scores) for scores.
 //
 // send reads one WebLog per line in protobuf's JSON mapping, sends each keyed by its
 // user id (Kafka's murmur2 partitioning, as every botscore producer), and prints where
@@ -63,8 +67,15 @@ func main() {
 	}
 }
 
-func connection(flags *flag.FlagSet, args []string) (brokers []string, topic string, err error) {
-	list := flags.String("brokers", "127.0.0.1:9092", "bootstrap servers, comma-separated")
+// connection parses the flags every command takes, and returns the client options that
+// reach the brokers as role (connection.go), and the topic.
+func connection(
+	flags *flag.FlagSet, args []string, role string, env environment,
+) (options []kgo.Opt, topic string, err error) {
+	list := flags.String("brokers", "", "bootstrap servers, comma-separated "+
+		"(default: kafka.bootstrap_servers from the environment, else 127.0.0.1:9092)")
+	flags.StringVar(&role, "role", role, "the principal's role: {role} in kafka.sasl_username "+
+		"and whose BOTSCORE_KAFKA_*__ROLE variables apply")
 	name := flags.String("topic", "", "the topic")
 	if err := flags.Parse(args); err != nil {
 		return nil, "", err
@@ -72,7 +83,32 @@ func connection(flags *flag.FlagSet, args []string) (brokers []string, topic str
 	if *name == "" {
 		return nil, "", errors.New("-topic is required")
 	}
-	return strings.Split(*list, ","), *name, nil
+	if *list == "" {
+		*list = setting(env, role, "bootstrap_servers", "127.0.0.1:9092")
+	}
+	options, err = securityOptions(env, role)
+	if err != nil {
+		return nil, "", err
+	}
+	options = append(options, kgo.SeedBrokers(strings.Split(*list, ",")...))
+	return options, *name, nil
+}
+
+// connect makes a client and asks a broker for the cluster's metadata once: a connection
+// refused for good (a wrong password, a certificate not trusted) fails here with its cause,
+// where a send or a poll would retry it until its timeout.
+func connect(options []kgo.Opt) (*kgo.Client, error) {
+	client, err := kgo.NewClient(options...)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := client.Ping(ctx); err != nil {
+		client.Close()
+		return nil, fmt.Errorf("connecting to the brokers: %w", err)
+	}
+	return client, nil
 }
 
 // readWebLogs parses every line before anything is sent, so a bad line sends nothing.
@@ -111,7 +147,7 @@ var codecs = map[string]kgo.CompressionCodec{
 func send(args []string, in io.Reader, out io.Writer) error {
 	flags := flag.NewFlagSet("send", flag.ContinueOnError)
 	compression := flags.String("compression", "snappy", "none, gzip, snappy, lz4 or zstd")
-	brokers, topic, err := connection(flags, args)
+	options, topic, err := connection(flags, args, "edge", os.LookupEnv)
 	if err != nil {
 		return err
 	}
@@ -132,11 +168,10 @@ func send(args []string, in io.Reader, out io.Writer) error {
 		records[i] = &kgo.Record{Topic: topic, Key: []byte(weblog.GetUserId()), Value: value}
 	}
 	// Idempotent, acks from all in-sync replicas: franz-go's defaults, as botscore's.
-	client, err := kgo.NewClient(
-		kgo.SeedBrokers(brokers...),
+	client, err := connect(append(options,
 		kgo.RecordPartitioner(kgo.StickyKeyPartitioner(nil)),
 		kgo.ProducerBatchCompression(codec),
-	)
+	))
 	if err != nil {
 		return err
 	}
@@ -162,18 +197,17 @@ func scores(args []string, out io.Writer) error {
 	flags := flag.NewFlagSet("scores", flag.ContinueOnError)
 	count := flags.Int("count", 0, "how many records to read")
 	timeout := flags.Duration("timeout", 60*time.Second, "how long to wait for them")
-	brokers, topic, err := connection(flags, args)
+	options, topic, err := connection(flags, args, "enforcer", os.LookupEnv)
 	if err != nil {
 		return err
 	}
 	if *count <= 0 {
 		return errors.New("-count must be positive")
 	}
-	client, err := kgo.NewClient(
-		kgo.SeedBrokers(brokers...),
+	client, err := connect(append(options,
 		kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
-	)
+	))
 	if err != nil {
 		return err
 	}

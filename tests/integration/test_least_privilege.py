@@ -15,6 +15,7 @@ so what is shown closed is closed by the plan's ACLs on the pipeline's topics an
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import secrets
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import pytest
 import redis
+from google.protobuf import json_format
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.admin import (
     ACL,
@@ -60,8 +62,10 @@ from botscore.transport.kafka_clients import connection_config, create_producer
 from botscore.transport.redis_client import create_redis
 from botscore.transport.redis_generation import GenerationKey
 from botscore.vocabulary import Decision, Role
+from botscore.wire.codec import encode_threat_score
 from botscore.wire.records import ScoreRecord, SourceRef
 
+from .aggregation_stream import recorded_logs
 from .faults import RedisServer, free_port
 from .harness import (
     BOOTSTRAP,
@@ -69,6 +73,7 @@ from .harness import (
     delete_topics,
     fresh_topics,
     new_run_id,
+    read_topic,
     run_topics,
     scoring_group,
     sparse_run,
@@ -78,6 +83,7 @@ from .harness import (
     topology_env,
     wait_until_reading,
 )
+from .stream import produce
 
 pytestmark = [pytest.mark.integration, pytest.mark.access]
 
@@ -409,6 +415,61 @@ def test_each_role_reaches_only_its_own_topics_and_group(roles_run: RolesRun):
         settings = roles_run.role_settings(role).kafka
         wrong += [f"{role} {what}" for what in _administered(settings, roles_run)]
     assert not wrong, wrong
+
+
+def _go_edge(
+    edge: Path, env: dict[str, str], *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """botscore-edge with ``env`` (the brokers, TLS and SASL from botscore's variables)."""
+    return subprocess.run(
+        [str(edge), *args],
+        env={"PATH": os.environ["PATH"], **env},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_the_go_edge_client_connects_as_its_role_and_reaches_only_its_topics(
+    roles_run: RolesRun,
+):
+    """An edge in Go runs as its own principal from the same environment as the Python
+    processes (SASL_SSL, SCRAM-SHA-512, ``{role}`` in the user name, each role's password):
+    the edge writes web logs and nothing else, the enforcer reads scores, and a wrong
+    password or another role's topic is refused with its cause."""
+    edge = Path(stack_script(ROOT / "stack/contract.sh", "edge"))
+    env = roles_run.env
+    logs = recorded_logs(users=30, rate=10, duration_s=30, seed=62)[:40]
+    lines = "".join(json_format.MessageToJson(log, indent=None) + "\n" for log in logs)
+    web_logs, scores = roles_run.topics["web_logs"], roles_run.topics["scores"]
+
+    sent = _go_edge(edge, env, "send", "-topic", web_logs, stdin=lines)
+    assert sent.returncode == 0, sent.stderr
+    placed = {(p["partition"], p["offset"]) for p in map(json.loads, sent.stdout.splitlines())}
+    landed = {(r.partition, r.offset): r.value for r in read_topic(roles_run.kafka, web_logs)}
+    assert len(placed) == len(logs)
+    assert sorted(landed[place] for place in placed) == sorted(
+        log.SerializeToString() for log in logs
+    )
+
+    forbidden = _go_edge(edge, env, "send", "-topic", scores, stdin=lines)
+    assert forbidden.returncode != 0 and "TOPIC_AUTHORIZATION_FAILED" in forbidden.stderr
+
+    wrong = {**env, env_var("kafka", "sasl_password", Role.EDGE): "not-the-password"}
+    refused = _go_edge(edge, wrong, "send", "-topic", web_logs, stdin=lines)
+    assert refused.returncode != 0 and "SASL_AUTHENTICATION_FAILED" in refused.stderr
+
+    at = 1_700_000_000_000
+    score = ScoreRecord("u-go", 0.97, Decision.BLOCK, "baseline", "1", at, at, SourceRef("f", 0, 0))
+    produce(roles_run.kafka, [(b"u-go", encode_threat_score(score))], scores)
+    read = _go_edge(edge, env, "scores", "-topic", scores, "-count", "1", "-timeout", "60s")
+    assert read.returncode == 0, read.stderr
+    assert json.loads(read.stdout)["score"]["userId"] == "u-go"
+    as_edge = _go_edge(
+        edge, env, "scores", "-role", "edge", "-topic", scores, "-count", "1", "-timeout", "10s"
+    )
+    assert as_edge.returncode != 0 and "TOPIC_AUTHORIZATION_FAILED" in as_edge.stderr
 
 
 # ------------------------------------------------------------------ Redis --

@@ -1,0 +1,137 @@
+package main
+
+// How botscore-edge connects: the broker and its security from the same environment
+// variables botscore's Python processes read (see the README's settings table), so that an
+// edge in Go runs as its own principal beside them. A role's own variable
+// (BOTSCORE_KAFKA_<NAME>__<ROLE>) comes before the shared one, and {role} in the SASL user
+// name stands for the role, as in botscore.settings. Passwords come only from the
+// environment; config.json is not read.
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+)
+
+// environment is os.LookupEnv, or a test's: it tells an empty variable from an unset one,
+// as Python's environ does.
+type environment func(key string) (string, bool)
+
+// setting is kafka.<name> for role: BOTSCORE_KAFKA_<NAME>__<ROLE>, then
+// BOTSCORE_KAFKA_<NAME>, then fallback.
+func setting(env environment, role, name, fallback string) string {
+	shared := "BOTSCORE_KAFKA_" + strings.ToUpper(name)
+	for _, key := range []string{shared + "__" + strings.ToUpper(role), shared} {
+		if value, set := env(key); set {
+			return value
+		}
+	}
+	return fallback
+}
+
+// boolean reads a setting as botscore.settings does: 1/true/yes/on or 0/false/no/off.
+func boolean(name, raw string) (bool, error) {
+	switch strings.ToLower(strings.TrimSpace(raw)) {
+	case "1", "true", "yes", "on":
+		return true, nil
+	case "0", "false", "no", "off":
+		return false, nil
+	}
+	return false, fmt.Errorf("kafka.%s: %q is not true or false", name, raw)
+}
+
+// securityOptions are the franz-go options for role's kafka.security_protocol and the
+// ssl_*/sasl_* settings that go with it.
+func securityOptions(env environment, role string) ([]kgo.Opt, error) {
+	get := func(name, fallback string) string { return setting(env, role, name, fallback) }
+	protocol := get("security_protocol", "PLAINTEXT")
+	var options []kgo.Opt
+	switch protocol {
+	case "PLAINTEXT", "SASL_PLAINTEXT":
+	case "SSL", "SASL_SSL":
+		config, err := tlsConfig(get)
+		if err != nil {
+			return nil, err
+		}
+		options = append(options, kgo.DialTLSConfig(config))
+	default:
+		return nil, fmt.Errorf(
+			"kafka.security_protocol: %q is not PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL", protocol)
+	}
+	if strings.HasPrefix(protocol, "SASL_") {
+		mechanism, err := saslMechanism(get, role)
+		if err != nil {
+			return nil, err
+		}
+		options = append(options, kgo.SASL(mechanism))
+	}
+	return options, nil
+}
+
+func tlsConfig(get func(name, fallback string) string) (*tls.Config, error) {
+	if get("ssl_certfile", "") != "" || get("ssl_keyfile", "") != "" {
+		return nil, errors.New("kafka.ssl_certfile/ssl_keyfile: botscore-edge sends no " +
+			"client certificate; authenticate with SASL_SSL")
+	}
+	checkHostname, err := boolean("ssl_check_hostname", get("ssl_check_hostname", "true"))
+	if err != nil {
+		return nil, err
+	}
+	config := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cafile := get("ssl_cafile", ""); cafile != "" {
+		pem, err := os.ReadFile(cafile)
+		if err != nil {
+			return nil, fmt.Errorf("kafka.ssl_cafile: %w", err)
+		}
+		config.RootCAs = x509.NewCertPool()
+		if !config.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("kafka.ssl_cafile: %s holds no PEM certificate", cafile)
+		}
+	}
+	if !checkHostname {
+		// The chain is still checked against the CAs; only the name is not.
+		roots := config.RootCAs
+		config.InsecureSkipVerify = true
+		config.VerifyConnection = func(state tls.ConnectionState) error {
+			peers := state.PeerCertificates
+			if len(peers) == 0 {
+				return errors.New("the broker sent no certificate")
+			}
+			intermediates := x509.NewCertPool()
+			for _, cert := range peers[1:] {
+				intermediates.AddCert(cert)
+			}
+			_, err := peers[0].Verify(x509.VerifyOptions{Roots: roots, Intermediates: intermediates})
+			return err
+		}
+	}
+	return config, nil
+}
+
+func saslMechanism(get func(name, fallback string) string, role string) (sasl.Mechanism, error) {
+	user := strings.ReplaceAll(get("sasl_username", ""), "{role}", role)
+	password := get("sasl_password", "")
+	if user == "" || password == "" {
+		return nil, fmt.Errorf("kafka.sasl_username and BOTSCORE_KAFKA_SASL_PASSWORD__%s (or "+
+			"BOTSCORE_KAFKA_SASL_PASSWORD) are needed for SASL", strings.ToUpper(role))
+	}
+	switch mechanism := get("sasl_mechanism", "PLAIN"); mechanism {
+	case "PLAIN":
+		return plain.Auth{User: user, Pass: password}.AsMechanism(), nil
+	case "SCRAM-SHA-256":
+		return scram.Auth{User: user, Pass: password}.AsSha256Mechanism(), nil
+	case "SCRAM-SHA-512":
+		return scram.Auth{User: user, Pass: password}.AsSha512Mechanism(), nil
+	default:
+		return nil, fmt.Errorf(
+			"kafka.sasl_mechanism: %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", mechanism)
+	}
+}
