@@ -393,9 +393,8 @@ def test_the_spout_refuses_to_run_without_message_timeouts(store, monkeypatch):
         start(DueFeaturesSpout, {MESSAGE_TIMEOUTS: False}, monkeypatch)
 
 
-def test_the_state_size_is_sent_every_ten_seconds_and_survives_redis_outages(
-    store, clock, monkeypatch
-):
+def _spout_with_metrics(monkeypatch):
+    """The spout, and the metrics it sends (``RecordingMetrics.sent``)."""
     created = []
 
     def metrics(settings, component, tags=()):
@@ -412,6 +411,13 @@ def test_the_state_size_is_sent_every_ten_seconds_and_survives_redis_outages(
         monkeypatch,
     )
     [sent] = created
+    return spout, sent
+
+
+def test_the_state_size_is_sent_every_ten_seconds_and_survives_redis_outages(
+    store, clock, monkeypatch
+):
+    spout, sent = _spout_with_metrics(monkeypatch)
     for user in ("a", "b", "c"):
         store.request(user)
     _run(spout, clock, until_ms=1000, confirm_after_ms=30)  # then nothing is pending
@@ -436,22 +442,7 @@ def test_the_state_size_is_sent_every_ten_seconds_and_survives_redis_outages(
 def test_an_old_epochs_keys_are_deleted_a_step_per_poll_then_looked_for_every_ten_seconds(
     store, clock, monkeypatch, caplog
 ):
-    created = []
-
-    def metrics(settings, component, tags=()):
-        created.append(RecordingMetrics(component))
-        return created[-1]
-
-    monkeypatch.setattr(due_features, "Metrics", metrics)
-    spout = start(
-        DueFeaturesSpout,
-        {
-            "botscore.aggregation.publish_interval_ms": INTERVAL_MS,
-            "botscore.aggregation.publish_poll_ms": POLL_MS,
-        },
-        monkeypatch,
-    )
-    [sent] = created
+    spout, sent = _spout_with_metrics(monkeypatch)
     caplog.set_level("INFO")
     store.request("a")
     _run(spout, clock, until_ms=5000, confirm_after_ms=30)
