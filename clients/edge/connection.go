@@ -1,10 +1,10 @@
 package main
 
-// How botscore-edge connects: the broker and its security from the same environment
-// variables botscore's Python processes read (see the README's settings table), so that an
-// edge in Go runs as its own principal beside them. A role's own variable
-// (BOTSCORE_KAFKA_<NAME>__<ROLE>) comes before the shared one, and {role} in the SASL user
-// name stands for the role, as in botscore.settings. Passwords come only from the
+// How botscore-edge connects: Kafka and Redis, and their security, from the same
+// environment variables botscore's Python processes read (see the README's settings
+// table), so that an edge in Go runs as its own principal beside them. A role's own
+// variable (BOTSCORE_<SECTION>_<NAME>__<ROLE>) comes before the shared one, and {role} in a
+// user name stands for the role, as in botscore.settings. Passwords come only from the
 // environment; config.json is not read.
 
 import (
@@ -12,9 +12,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -25,10 +29,10 @@ import (
 // as Python's environ does.
 type environment func(key string) (string, bool)
 
-// setting is kafka.<name> for role: BOTSCORE_KAFKA_<NAME>__<ROLE>, then
-// BOTSCORE_KAFKA_<NAME>, then fallback.
-func setting(env environment, role, name, fallback string) string {
-	shared := "BOTSCORE_KAFKA_" + strings.ToUpper(name)
+// setting is <section>.<name> for role: BOTSCORE_<SECTION>_<NAME>__<ROLE>, then
+// BOTSCORE_<SECTION>_<NAME>, then fallback.
+func setting(env environment, role, section, name, fallback string) string {
+	shared := "BOTSCORE_" + strings.ToUpper(section+"_"+name)
 	for _, key := range []string{shared + "__" + strings.ToUpper(role), shared} {
 		if value, set := env(key); set {
 			return value
@@ -45,13 +49,13 @@ func boolean(name, raw string) (bool, error) {
 	case "0", "false", "no", "off":
 		return false, nil
 	}
-	return false, fmt.Errorf("kafka.%s: %q is not true or false", name, raw)
+	return false, fmt.Errorf("%s: %q is not true or false", name, raw)
 }
 
 // securityOptions are the franz-go options for role's kafka.security_protocol and the
 // ssl_*/sasl_* settings that go with it.
 func securityOptions(env environment, role string) ([]kgo.Opt, error) {
-	get := func(name, fallback string) string { return setting(env, role, name, fallback) }
+	get := func(name, fallback string) string { return setting(env, role, "kafka", name, fallback) }
 	protocol := get("security_protocol", "PLAINTEXT")
 	var options []kgo.Opt
 	switch protocol {
@@ -81,7 +85,7 @@ func tlsConfig(get func(name, fallback string) string) (*tls.Config, error) {
 		return nil, errors.New("kafka.ssl_certfile/ssl_keyfile: botscore-edge sends no " +
 			"client certificate; authenticate with SASL_SSL")
 	}
-	checkHostname, err := boolean("ssl_check_hostname", get("ssl_check_hostname", "true"))
+	checkHostname, err := boolean("kafka.ssl_check_hostname", get("ssl_check_hostname", "true"))
 	if err != nil {
 		return nil, err
 	}
@@ -134,4 +138,42 @@ func saslMechanism(get func(name, fallback string) string, role string) (sasl.Me
 		return nil, fmt.Errorf(
 			"kafka.sasl_mechanism: %q is not PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", mechanism)
 	}
+}
+
+// redisOptions are go-redis's options for role's redis.* settings: address, database,
+// ACL user and password, TLS (the system's CAs), and the timeout of a call.
+func redisOptions(env environment, role string) (*redis.Options, error) {
+	get := func(name, fallback string) string { return setting(env, role, "redis", name, fallback) }
+	port, err := strconv.Atoi(get("port", "6379"))
+	if err != nil || port < 1 || port > 65535 {
+		return nil, fmt.Errorf("redis.port: %q is not a port", get("port", "6379"))
+	}
+	db, err := strconv.Atoi(get("db", "0"))
+	if err != nil || db < 0 {
+		return nil, fmt.Errorf("redis.db: %q is not a database number", get("db", "0"))
+	}
+	seconds, err := strconv.ParseFloat(get("socket_timeout_s", "5"), 64)
+	if err != nil || seconds <= 0 {
+		return nil, fmt.Errorf("redis.socket_timeout_s: %q is not a positive number of seconds",
+			get("socket_timeout_s", "5"))
+	}
+	useTLS, err := boolean("redis.ssl", get("ssl", "false"))
+	if err != nil {
+		return nil, err
+	}
+	timeout := time.Duration(seconds * float64(time.Second))
+	options := &redis.Options{
+		Addr:         net.JoinHostPort(get("host", "127.0.0.1"), strconv.Itoa(port)),
+		DB:           db,
+		Username:     strings.ReplaceAll(get("username", ""), "{role}", role),
+		Password:     get("password", ""),
+		DialTimeout:  timeout,
+		ReadTimeout:  timeout,
+		WriteTimeout: timeout,
+		MaxRetries:   -1, // a refusal or an outage is reported, not retried
+	}
+	if useTLS {
+		options.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return options, nil
 }

@@ -27,7 +27,7 @@ func TestARolesOwnVariableComesBeforeTheSharedOneAndAnEmptyOneCounts(t *testing.
 		{"enforcer", "ssl_cafile", "/ca.pem"},
 		{"edge", "security_protocol", "fallback"},
 	} {
-		if got := setting(vars, c.role, c.name, "fallback"); got != c.want {
+		if got := setting(vars, c.role, "kafka", c.name, "fallback"); got != c.want {
 			t.Errorf("setting(%s, %s) = %q, want %q", c.role, c.name, got, c.want)
 		}
 	}
@@ -81,6 +81,36 @@ func TestEachProtocolGivesItsOptions(t *testing.T) {
 		}), "edge")
 		if err != nil || len(options) != count {
 			t.Errorf("%s: %d options, error %v; want %d", protocol, len(options), err, count)
+		}
+	}
+}
+
+func TestRedisOptionsComeFromTheRolesSettings(t *testing.T) {
+	options, err := redisOptions(env(map[string]string{
+		"BOTSCORE_REDIS_PORT":             "6380",
+		"BOTSCORE_REDIS_DB":               "3",
+		"BOTSCORE_REDIS_USERNAME":         "bs-{role}",
+		"BOTSCORE_REDIS_PASSWORD":         "shared",
+		"BOTSCORE_REDIS_PASSWORD__EDGE":   "edge's",
+		"BOTSCORE_REDIS_SOCKET_TIMEOUT_S": "1.5",
+	}), "edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if options.Addr != "127.0.0.1:6380" || options.DB != 3 || options.Username != "bs-edge" ||
+		options.Password != "edge's" || options.ReadTimeout.Milliseconds() != 1500 ||
+		options.TLSConfig != nil {
+		t.Errorf("options %+v", options)
+	}
+	for vars, want := range map[string]string{
+		"BOTSCORE_REDIS_PORT":             "redis.port",
+		"BOTSCORE_REDIS_DB":               "redis.db",
+		"BOTSCORE_REDIS_SOCKET_TIMEOUT_S": "redis.socket_timeout_s",
+		"BOTSCORE_REDIS_SSL":              "redis.ssl",
+	} {
+		_, err := redisOptions(env(map[string]string{vars: "-x"}), "edge")
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s=-x: error %v, want one naming %s", vars, err, want)
 		}
 	}
 }

@@ -1,16 +1,19 @@
 // Command botscore-edge is an edge's side of the wire contract in Go: it sends WebLogs to
-// Kafka and reads ThreatScores back, with the code generated from proto/ (module
-// botscore/gen/go) and franz-go. The tests run it against the real broker to prove that
-// a Go edge and the Python pipeline read each other's messages.
+// Kafka, reads ThreatScores back, and reads the decisions botscore's enforcer keeps in
+// Redis, with the code generated from proto/ (module botscore/gen/go), franz-go and
+// go-redis. The tests run it against the real broker and Redis to prove that a Go edge and
+// the Python pipeline read each other's messages.
 //
 // Usage:
 //
 //	botscore-edge send [-brokers HOST:PORT[,...]] [-role edge] -topic web-logs [-compression snappy] < weblogs.jsonl
 //	botscore-edge scores [-brokers HOST:PORT[,...]] [-role enforcer] -topic threat-scores -count N [-timeout 60s]
+//	botscore-edge decisions [-role edge] < user-ids.txt
 //
-// Both connect as botscore's settings in the environment say (connection.go): the
-// brokers (kafka.bootstrap_servers, unless -brokers), TLS and SASL, as the principal of
-// -role: edge for send, enforcer (the role that reads scores) for scores.
+// All connect as botscore's settings in the environment say (connection.go): Kafka's
+// brokers (kafka.bootstrap_servers, unless -brokers), TLS and SASL, and Redis (redis.*), as
+// the principal of -role: edge for send and decisions, enforcer (the role that reads
+// scores) for scores.
 //
 // send reads one WebLog per line in protobuf's JSON mapping, sends each keyed by its
 // user id (Kafka's murmur2 partitioning, as every botscore producer), and prints where
@@ -22,6 +25,9 @@
 // record as {"partition":P,"offset":O,"key":K,"score":{...}} (the ThreatScore in the JSON
 // mapping) until it has read N; a record that is not a ThreatScore is printed with
 // "error" in place of "score". It fails when N records do not arrive within the timeout.
+//
+// decisions prints, for each user id read (one per line), what the edge does with that
+// user now: {"user":U,"decision":"block"|"challenge"|"allow","ttl_ms":N} (decisions.go).
 package main
 
 import (
@@ -49,7 +55,7 @@ const maxLine = 16 << 20
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: botscore-edge send|scores -brokers HOST:PORT -topic TOPIC ...")
+		fmt.Fprintln(os.Stderr, "usage: botscore-edge send|scores|decisions ...")
 		os.Exit(2)
 	}
 	var err error
@@ -58,8 +64,10 @@ func main() {
 		err = send(os.Args[2:], os.Stdin, os.Stdout)
 	case "scores":
 		err = scores(os.Args[2:], os.Stdout)
+	case "decisions":
+		err = decisions(os.Args[2:], os.Stdin, os.Stdout)
 	default:
-		err = fmt.Errorf("unknown command %q (send or scores)", os.Args[1])
+		err = fmt.Errorf("unknown command %q (send, scores or decisions)", os.Args[1])
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "botscore-edge:", err)
@@ -84,7 +92,7 @@ func connection(
 		return nil, "", errors.New("-topic is required")
 	}
 	if *list == "" {
-		*list = setting(env, role, "bootstrap_servers", "127.0.0.1:9092")
+		*list = setting(env, role, "kafka", "bootstrap_servers", "127.0.0.1:9092")
 	}
 	options, err = securityOptions(env, role)
 	if err != nil {

@@ -423,7 +423,7 @@ def _go_edge(
     """botscore-edge with ``env`` (the brokers, TLS and SASL from botscore's variables)."""
     return subprocess.run(
         [str(edge), *args],
-        env={"PATH": os.environ["PATH"], **env},
+        env=stack_env(**env),
         input=stdin,
         capture_output=True,
         text=True,
@@ -463,13 +463,30 @@ def test_the_go_edge_client_connects_as_its_role_and_reaches_only_its_topics(
     at = 1_700_000_000_000
     score = ScoreRecord("u-go", 0.97, Decision.BLOCK, "baseline", "1", at, at, SourceRef("f", 0, 0))
     produce(roles_run.kafka, [(b"u-go", encode_threat_score(score))], scores)
-    read = _go_edge(edge, env, "scores", "-topic", scores, "-count", "1", "-timeout", "60s")
+    # Other tests of the module leave records there too (a seed, probes): read them all.
+    count = str(len(read_topic(roles_run.kafka, scores)))
+    read = _go_edge(edge, env, "scores", "-topic", scores, "-count", count, "-timeout", "60s")
     assert read.returncode == 0, read.stderr
-    assert json.loads(read.stdout)["score"]["userId"] == "u-go"
+    read_scores = [json.loads(line).get("score", {}) for line in read.stdout.splitlines()]
+    assert [s.get("userId") for s in read_scores].count("u-go") == 1
     as_edge = _go_edge(
         edge, env, "scores", "-role", "edge", "-topic", scores, "-count", "1", "-timeout", "10s"
     )
     assert as_edge.returncode != 0 and "TOPIC_AUTHORIZATION_FAILED" in as_edge.stderr
+
+    # Redis: the enforcer's block, read as the edge's user; a wrong password is refused.
+    enforcer = roles_run.role_settings(Role.ENFORCER)
+    writer = DecisionWriter(_as(roles_run, Role.ENFORCER), enforcer.enforcement)
+    writer.read_generation()
+    now = int(time.time() * 1000)
+    block = ScoreRecord("u-go", 0.99, "block", "m", "1", now, now, SourceRef("t", 0, 1))
+    writer.write([block], now)
+    decided = _go_edge(edge, env, "decisions", stdin="u-go\n")
+    assert decided.returncode == 0, decided.stderr
+    assert json.loads(decided.stdout)["decision"] == "block"
+    wrong = {**env, env_var("redis", "password", Role.EDGE): "not-the-password"}
+    refused = _go_edge(edge, wrong, "decisions", stdin="u-go\n")
+    assert refused.returncode != 0 and "WRONGPASS" in refused.stderr
 
 
 # ------------------------------------------------------------------ Redis --

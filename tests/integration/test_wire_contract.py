@@ -23,19 +23,23 @@ from google.protobuf.message import Message
 from kafka.partitioner.default import murmur2
 
 from botscore.clock import now_ms
+from botscore.enforcement.decisions import DecisionWriter, decision_key
+from botscore.enforcement.edge import EdgeDecisions
 from botscore.errors import InvalidMessage
 from botscore.model.features import CATALOG
-from botscore.settings import KafkaSettings
+from botscore.settings import EnforcementSettings, KafkaSettings
+from botscore.transport.redis_client import create_redis
 from botscore.v1.dead_letter_pb2 import DeadLetter
 from botscore.v1.threat_score_pb2 import ThreatScore
 from botscore.v1.user_features_pb2 import UserFeatures
 from botscore.v1.web_log_pb2 import TLS_FINGERPRINT_CONTRADICTS_USER_AGENT, WebLog
-from botscore.vocabulary import Component, DeadLetterReason
+from botscore.vocabulary import Component, DeadLetterReason, Decision
 from botscore.wire.codec import decode_web_log, encode_threat_score, encode_user_features
 from botscore.wire.dead_letters import DeadLetterRecord, encode_dead_letter
 from botscore.wire.records import ScoreRecord, SourceRef
 
 from .aggregation_stream import recorded_logs
+from .faults import free_port
 from .harness import (
     ROOT,
     delete_topics,
@@ -43,6 +47,8 @@ from .harness import (
     fresh_topics,
     read_topic,
     run_topics,
+    stack_env,
+    stack_redis_db,
     stack_script,
 )
 from .stream import produce
@@ -85,8 +91,20 @@ def topics(kafka_settings: KafkaSettings) -> Iterator[KafkaSettings]:
 
 
 def _run(edge: Path, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return _run_env(edge, {}, *args, stdin=stdin)
+
+
+def _run_env(
+    edge: Path, env: dict[str, str], *args: str, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
+    """botscore-edge in the test's environment, ``env`` on top."""
     return subprocess.run(
-        [str(edge), *args], input=stdin, capture_output=True, text=True, timeout=120
+        [str(edge), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=stack_env(**env),
     )
 
 
@@ -424,3 +442,49 @@ def test_java_keeps_what_a_later_version_added(java_echo):
     for new, (written, as_json) in zip(later, _through_java(java_echo, later), strict=True):
         assert type(new).FromString(written) == new
         assert "addedLater" not in as_json
+
+
+DECISIONS_DB = 1  # the stack's Redis, a database of this module's own
+
+
+def test_a_go_edge_reads_the_decisions_the_enforcer_wrote_as_the_python_edge_does(edge):
+    """Scores merged by the enforcer's writer, a value botscore never writes and a user
+    with none: the Go edge's answer for each is the Python edge's, with the time left;
+    with Redis unreachable it fails naming the address, where a serving edge allows."""
+    settings = stack_redis_db(DECISIONS_DB)
+    client = create_redis(settings)
+    client.flushdb()
+    try:
+        writer = DecisionWriter(client, EnforcementSettings())
+        writer.read_generation()
+        at = now_ms()
+        decided = [("u-block", 0.99, Decision.BLOCK), ("u-challenge", 0.8, Decision.CHALLENGE)]
+        decided.append(("u-allow", 0.1, Decision.ALLOW))
+        writer.write(
+            [
+                ScoreRecord(user, score, decision, "m", "1", at, at, SourceRef("t", 0, i))
+                for i, (user, score, decision) in enumerate(decided)
+            ],
+            at,
+        )
+        client.set(decision_key("u-foreign"), "teapot")
+        users = [user for user, _, _ in decided] + ["u-foreign", "u-unknown"]
+        env = {"BOTSCORE_REDIS_PORT": str(settings.port), "BOTSCORE_REDIS_DB": str(DECISIONS_DB)}
+        done = _run_env(edge, env, "decisions", stdin="".join(f"{u}\n" for u in users))
+        assert done.returncode == 0, done.stderr
+        lines = [json.loads(line) for line in done.stdout.splitlines()]
+        python = EdgeDecisions(client, 0)
+        assert [line["user"] for line in lines] == users
+        assert [line["decision"] for line in lines] == [python.decision_for(u) for u in users]
+        assert [line["decision"] for line in lines][:2] == ["block", "challenge"]
+        ttl = EnforcementSettings()
+        assert 0 < lines[0]["ttl_ms"] <= ttl.block_ttl_s * 1000
+        assert 0 < lines[1]["ttl_ms"] <= ttl.challenge_ttl_s * 1000
+        assert all("ttl_ms" not in line for line in lines[2:])
+    finally:
+        client.flushdb()
+        client.close()
+    port = free_port()
+    down = _run_env(edge, {"BOTSCORE_REDIS_PORT": str(port)}, "decisions", stdin="u-block\n")
+    assert down.returncode != 0
+    assert f"reading decisions from Redis at 127.0.0.1:{port}" in down.stderr

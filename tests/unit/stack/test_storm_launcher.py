@@ -88,3 +88,37 @@ def test_bolts_dying_at_the_end_of_the_ttl_are_the_cluster_stopping(
     out, err = watcher.communicate(DIED, timeout=10)
     assert out == DIED and err == ""
     assert _was_not_killed(jvm)
+
+
+def test_each_local_cluster_gets_a_temporary_dir_and_those_of_gone_ones_are_deleted(
+    tmp_path: Path,
+) -> None:
+    """Storm leaves a killed local cluster's temporary files (75 MB a run) behind: the
+    launcher gives each JVM a directory named by its pid and deletes those of JVMs that
+    are gone (a pid now another program's counts as gone)."""
+    root = tmp_path / "storm-local"
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    other = subprocess.Popen(["sleep", "60"])
+    cluster = subprocess.Popen(["bash", "-c", "exec -a org.apache.storm.LocalCluster sleep 60"])
+    try:
+        for pid in (gone.pid, other.pid, cluster.pid):
+            (root / str(pid) / "storm_rocks").mkdir(parents=True)
+        (root / "not-a-pid").mkdir()
+        script = f"source {shlex.quote(str(ROOT / 'bin' / 'storm'))}\nlocal_tmp_dir; echo $$\n"
+        done = subprocess.run(
+            ["bash", "-c", script],
+            env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "BOTSCORE_STATE": str(tmp_path)},
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 0, done.stderr
+        made, shell = done.stdout.split()
+        assert made == str(root / shell)
+        assert sorted(p.name for p in root.iterdir()) == sorted([str(cluster.pid), shell])
+        assert (root / str(cluster.pid) / "storm_rocks").is_dir()
+    finally:
+        for process in (other, cluster):
+            process.kill()
+            process.wait()
