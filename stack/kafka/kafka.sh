@@ -335,6 +335,35 @@ ensure_scram_users() {
   info "added SCRAM users to cluster $cluster_id ($(seconds_since "$started_us"))"
 }
 
+# The broker denies what no ACL grants: the local SASL users and the client certificate's
+# principal get every topic, group and transactional id (tests and tools use them as any
+# client would), and only describing the cluster and idempotent writes on it: administering
+# stays the super user's. Added once per cluster, as the SCRAM users are.
+dev_principals=("${sasl_users[@]}" botscore-client)
+
+ensure_dev_acls() {
+  local marker=$sasl_dir/acls-cluster-id cluster_id
+  cluster_id="$(sed -n 's/^cluster\.id=//p' "$data_dir/meta.properties")"
+  marker_matches "$marker" "$cluster_id" && return 0
+  local started_us principals=() user
+  started_us=$(now_us)
+  for user in "${dev_principals[@]}"; do principals+=(--allow-principal "User:$user"); done
+  # add_acls LABEL ACL-COMMAND-ARGS...: one AclCommand run, its output in a log.
+  add_acls() {
+    local label=$1
+    shift
+    java_tool org.apache.kafka.tools.AclCommand --bootstrap-server "$bootstrap" --add --force \
+      "${principals[@]}" "$@" >"$log_dir/acls-$label.log" 2>&1 \
+      || { cat "$log_dir/acls-$label.log" >&2; return 1; }
+  }
+  resources() { add_acls resources --topic '*' --group '*' --transactional-id '*' --operation All; }
+  cluster() { add_acls cluster --cluster --operation Describe --operation IdempotentWrite; }
+  both resources cluster || die "could not grant the local users their ACLs (output above)"
+  echo "$cluster_id" >"$marker"
+  info "granted ${dev_principals[*]} every topic and group on cluster $cluster_id" \
+    "($(seconds_since "$started_us"))"
+}
+
 # Format the KRaft storage only once: meta.properties marks a formatted log dir,
 # and reformatting would throw away the topics of earlier runs.
 format_storage_once() {
@@ -418,7 +447,12 @@ cmd_start() {
         "(server.properties.in, pom.xml, log4j2.xml, ports or KAFKA_HEAP_OPTS changed);" \
         "restart it to apply them: kafka.sh stop && kafka.sh start"
     fi
-    if healthy; then info "already up (pid $pid)"; ensure_scram_users; return 0; fi
+    if healthy; then
+      info "already up (pid $pid)"
+      ensure_scram_users
+      ensure_dev_acls
+      return 0
+    fi
     info "broker (pid $pid) is running but not healthy yet; waiting"
   else
     rm -f "$pid_file"
@@ -439,6 +473,7 @@ cmd_start() {
     "and :$KAFKA_SASL_SSL_PORT (TLS), client certificates on :$KAFKA_MTLS_PORT" \
     "(healthy after $(seconds_since "$started_us"))"
   ensure_scram_users
+  ensure_dev_acls
 }
 
 # ------------------------------------------------------------------- stop --

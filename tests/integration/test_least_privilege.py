@@ -9,8 +9,9 @@ loop (both topologies, the enforcer, the simulated edge) runs with every process
 authenticating as its own role, from one environment that holds every role's secrets, as
 a Storm supervisor's would.
 
-The local broker leaves resources no ACL names open (``allow.everyone.if.no.acl.found``),
-so what is shown closed is closed by the plan's ACLs on the pipeline's topics and groups.
+The local broker denies what no ACL grants (``allow.everyone.if.no.acl.found=false``), as
+a production broker does: the loop running shows the plan grants every role all it needs,
+and a topic and a group no plan names are closed to every role.
 """
 
 from __future__ import annotations
@@ -115,8 +116,9 @@ GROUPS = {Role.AGGREGATION, Role.SCORING, Role.ENFORCER}  # each uses its own gr
 
 @dataclass
 class RolesRun:
-    topics: dict[str, str]  # web_logs, features, scores, shadow_scores, dead_letters -> name
+    topics: dict[str, str]  # web_logs, features, ..., dead_letters, unplanned -> name
     groups: dict[Role, str]
+    unplanned_group: str
     users: dict[Role, str]
     env: dict[str, str]  # what every process of the run gets, every role's secrets included
     kafka: KafkaSettings  # the run's topics over plaintext (the local super user)
@@ -145,20 +147,22 @@ def _access(env: dict[str, str], *args: str, status: int = 0, stream: str = "std
 @pytest.fixture(scope="module")
 def roles_run(kafka_settings: KafkaSettings) -> Iterator[RolesRun]:
     run = new_run_id()
-    web_logs = f"it-lp-web-logs-{run}"
-    kafka = fresh_topics(kafka_settings, prefix="it-lp", run=run, also=(web_logs,))
+    web_logs, unplanned = f"it-lp-web-logs-{run}", f"it-lp-unplanned-{run}"
+    kafka = fresh_topics(kafka_settings, prefix="it-lp", run=run, also=(web_logs, unplanned))
     topics = {
         "web_logs": web_logs,
         "features": kafka.features_topic,
         "scores": kafka.scores_topic,
         "shadow_scores": kafka.shadow_scores_topic,
         "dead_letters": kafka.dead_letter_topic,
+        "unplanned": unplanned,  # no stage's: no role may touch it
     }
     groups = {
         Role.AGGREGATION: f"it-lp-agg-{run}",
         Role.SCORING: scoring_group(kafka),
         Role.ENFORCER: f"it-lp-edge-{run}",
     }
+    unplanned_group = f"it-lp-unplanned-{run}"  # no stage's: no role may use it
     template = f"it-lp-{run}-{{role}}"
     cafile = stack_script(ROOT / "stack/kafka/kafka.sh", "tls-ca")
     env = {
@@ -191,7 +195,7 @@ def roles_run(kafka_settings: KafkaSettings) -> Iterator[RolesRun]:
     try:
         admin_redis.flushdb()
         applied = _access(env)
-        yield RolesRun(topics, groups, users, env, kafka, applied)
+        yield RolesRun(topics, groups, unplanned_group, users, env, kafka, applied)
     finally:
         admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP.split(","))
         try:
@@ -208,7 +212,7 @@ def roles_run(kafka_settings: KafkaSettings) -> Iterator[RolesRun]:
         persist_users(admin_redis)  # `botscore access` saved them: gone after a restart too
         admin_redis.flushdb()
         admin_redis.close()
-        delete_topics(kafka_settings, [web_logs, *run_topics(kafka)])
+        delete_topics(kafka_settings, [web_logs, unplanned, *run_topics(kafka)])
 
 
 def _every_acl_of(user: str) -> ACLFilter:
@@ -348,6 +352,8 @@ def _can_use_group(settings: KafkaSettings, group: str, topic: str) -> bool:
         return True
     except GroupAuthorizationFailedError:
         return False
+    except TopicAuthorizationFailedError:
+        return True  # the broker checks the group first: it let this one in
     finally:
         consumer.close()
 
@@ -410,6 +416,8 @@ def test_each_role_reaches_only_its_own_topics_and_group(roles_run: RolesRun):
                 wrong.append(
                     f"{role} {'could not' if owner == role else 'could'} use {owner}'s group"
                 )
+        if _can_use_group(settings, roles_run.unplanned_group, topic):
+            wrong.append(f"{role} could use a group no plan names")
     # Last: a role allowed to delete a topic would spoil the checks above.
     for role in ROLES:
         settings = roles_run.role_settings(role).kafka

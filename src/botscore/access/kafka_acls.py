@@ -7,8 +7,9 @@ principal is ``User:<kafka.sasl_username>`` as that role reads the settings
 ACLs: someone must be allowed to grant them.
 
 Each role's principal is also denied administering (the cluster: ACLs, users, configs;
-creating, deleting or altering any topic), so that on a broker that leaves resources no
-ACL names open (``allow.everyone.if.no.acl.found``) a role still cannot grant itself more.
+creating, deleting or altering any topic), so that even on a broker that leaves resources
+no ACL names open (``allow.everyone.if.no.acl.found=true``; the local one does not) a role
+still cannot grant itself more.
 A deny outweighs any allow; super users are not subject to ACLs.
 
 ``kafka_access_changes`` says how the broker differs from the plan for these principals
