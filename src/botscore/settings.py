@@ -333,9 +333,20 @@ class KafkaSettings:
         metadata={"doc": "CA file of the brokers' certificates (empty: the system's CAs)"},
     )
     ssl_certfile: str = field(
-        default="", metadata={"doc": "client certificate, for brokers that ask for one"}
+        default="",
+        metadata={
+            "doc": "client certificate, for brokers that ask for one (its common name is the "
+            "principal of a role without SASL); `{role}` stands for the process's role",
+            "per_role": True,
+        },
     )
-    ssl_keyfile: str = field(default="", metadata={"doc": "the client certificate's private key"})
+    ssl_keyfile: str = field(
+        default="",
+        metadata={
+            "doc": "the client certificate's private key; `{role}` as in `ssl_certfile`",
+            "per_role": True,
+        },
+    )
     ssl_check_hostname: bool = field(
         default=True, metadata={"doc": "require a broker's certificate to name its host"}
     )
@@ -724,7 +735,7 @@ ROLE_PLACEHOLDER = "{role}"
 
 
 def unresolved_role(setting: str, value: str) -> None:
-    """Refuse a user name still naming ``{role}``: a process that connects has a role."""
+    """Refuse a user name or file still naming ``{role}``: a process that connects has a role."""
     if ROLE_PLACEHOLDER in value:
         raise ConfigError(
             f"{setting} {value!r} names a role, but these settings were read for none"

@@ -7,7 +7,8 @@
 #        kafka.sh console-consumer ARGS...   (--bootstrap-server added if absent)
 #        kafka.sh run-class CLASS ARGS...    (any class, Kafka libs on the classpath)
 #        kafka.sh tls-ca                     (path of the CA certificate for TLS clients)
-#        kafka.sh client-cert                (folder of a client certificate, for KAFKA_MTLS_PORT)
+#        kafka.sh client-cert [NAME]         (folder of a client certificate, for KAFKA_MTLS_PORT;
+#                                             NAME's, principal User:NAME, made on first use)
 #        kafka.sh sasl-users                 (path of the SASL users' passwords, USER=PASSWORD lines)
 # Environment: KAFKA_PORT (9092), KAFKA_CONTROLLER_PORT (9093), KAFKA_TLS_PORT (9094),
 #   KAFKA_SASL_PORT (9095, SASL_PLAINTEXT), KAFKA_SASL_SSL_PORT (9096, SASL_SSL),
@@ -247,18 +248,21 @@ ensure_tls_material() {
   info "made TLS keystores in $tls_dir ($(seconds_since "$started_us"))"
 }
 
-# A client certificate for the MTLS listener, made once into $client_dir (beside the CA
-# that signs it, so a new CA gets a new one):
-#   client.pem           certificate CN=botscore-client, signed by the CA, clientAuth only
+# A client certificate for the MTLS listener, made once into a folder of its own (under
+# $tls_dir, beside the CA that signs it, so a new CA gets new ones):
+#   client.pem           certificate CN=<name>, signed by the CA, clientAuth only
 #   client-key.pem       its EC P-256 private key, PKCS#8 PEM encrypted with AES-256
 #   client-key.password  the key's password (a client's ssl_password), mode 600
-# openssl makes the key already encrypted (the plain key never touches the disk) and its
-# request; keytool signs the request with the CA. Passwords go through the environment.
+# The broker's principal for it is User:<name> (ssl.principal.mapping.rules). openssl makes
+# the key already encrypted (the plain key never touches the disk) and its request; keytool
+# signs the request with the CA. Passwords go through the environment.
+# ensure_client_cert NAME DIR
 ensure_client_cert() {
-  [[ -s "$client_dir/client.pem" && -s "$client_dir/client-key.pem" \
-    && -s "$client_dir/client-key.password" ]] && return 0
+  local name=$1 dir=$2
+  [[ -s "$dir/client.pem" && -s "$dir/client-key.pem" && -s "$dir/client-key.password" ]] \
+    && return 0
   need_command openssl "Debian: apt-get install openssl"
-  local tmp="$client_dir.partial" saved_umask key_password store_password
+  local tmp="$dir.partial" saved_umask key_password store_password
   saved_umask="$(umask)"
   umask 077
   rm -rf "$tmp"
@@ -269,7 +273,7 @@ ensure_client_cert() {
   if ! KEY_PASS="$key_password" openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
     -aes-256-cbc -pass env:KEY_PASS -out "$tmp/client-key.pem" 2>"$tmp/openssl.log" \
     || ! KEY_PASS="$key_password" openssl req -new -key "$tmp/client-key.pem" -passin env:KEY_PASS \
-      -subj "/CN=botscore-client" -out "$tmp/client.csr" 2>>"$tmp/openssl.log"; then
+      -subj "/CN=$name" -out "$tmp/client.csr" 2>>"$tmp/openssl.log"; then
     cat "$tmp/openssl.log" >&2
     die "openssl could not make the client key (output above)"
   fi
@@ -277,9 +281,10 @@ ensure_client_cert() {
     -infile client.csr -outfile client.pem -rfc -validity 3650 \
     -ext ku:c=digitalSignature -ext eku=clientAuth
   rm -f "$tmp/client.csr" "$tmp/openssl.log"
-  replace_dir "$tmp" "$client_dir"
+  mkdir -p "$(dirname "$dir")"
+  replace_dir "$tmp" "$dir"
   umask "$saved_umask"
-  info "made a client certificate in $client_dir"
+  info "made a client certificate for $name in $dir"
 }
 
 # SASL users, one per mechanism, with random passwords, made once into $sasl_dir
@@ -458,7 +463,7 @@ cmd_start() {
     rm -f "$pid_file"
     check_ports_free
     ensure_tls_material
-    ensure_client_cert
+    ensure_client_cert botscore-client "$client_dir"
     ensure_sasl_users
     render_config
     format_storage_once
@@ -540,9 +545,20 @@ cmd_tls_ca() {
 }
 
 # The folder of the client certificate for the MTLS listener (see ensure_client_cert).
+# client-cert [NAME]: the folder of the local client certificate, or of NAME's (made on
+# first use: a role's principal by certificate, User:NAME).
 cmd_client_cert() {
-  [[ -s "$client_dir/client.pem" ]] || die "no client certificate in $client_dir; run: kafka.sh start"
-  echo "$client_dir"
+  local name=${1:-}
+  if [[ -z $name ]]; then
+    [[ -s "$client_dir/client.pem" ]] || die "no client certificate in $client_dir; run: kafka.sh start"
+    echo "$client_dir"
+    return 0
+  fi
+  [[ $name =~ ^[A-Za-z0-9][A-Za-z0-9._-]*$ ]] \
+    || die "client-cert: '$name' is not a name (letters, digits, '.', '_', '-')"
+  tls_material_complete || die "no CA in $tls_dir to sign it; run: kafka.sh start"
+  ensure_client_cert "$name" "$tls_dir/clients/$name" >&2
+  echo "$tls_dir/clients/$name"
 }
 
 # Path of the SASL users' passwords (see ensure_sasl_users).
@@ -572,7 +588,7 @@ main() {
     console-consumer) cmd_console_consumer "$@" ;;
     run-class) cmd_run_class "$@" ;;
     tls-ca) cmd_tls_ca ;;
-    client-cert) cmd_client_cert ;;
+    client-cert) cmd_client_cert "$@" ;;
     sasl-users) cmd_sasl_users ;;
     -h | --help | help) usage 0 ;;
     *) info "unknown command '$cmd'"; usage ;;

@@ -51,11 +51,13 @@ def stack_script(
     timeout_s: float = 600,
     hint: str = "",
     env: dict[str, str] | None = None,
+    args: tuple[str, ...] = (),
 ) -> str:
     """What ``script command`` prints, stripped; the test fails with its output (and
-    ``hint``) when it fails. ``env`` replaces ``stack_env()`` (a state folder, ports)."""
+    ``hint``) when it fails. ``env`` replaces ``stack_env()`` (a state folder, ports); ``args``
+    follow ``command``."""
     done = subprocess.run(
-        [str(script), command],
+        [str(script), command, *args],
         env=stack_env() if env is None else env,
         capture_output=True,
         text=True,
@@ -63,7 +65,9 @@ def stack_script(
     )
     if done.returncode != 0:
         name = script.relative_to(ROOT)
-        pytest.fail(f"`{name} {command}` failed:\n{done.stdout}{done.stderr}{hint}")
+        pytest.fail(
+            f"`{name} {' '.join((command, *args))}` failed:\n{done.stdout}{done.stderr}{hint}"
+        )
     return done.stdout.strip()
 
 

@@ -20,10 +20,11 @@ import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -89,9 +90,9 @@ from .stream import produce
 pytestmark = [pytest.mark.integration, pytest.mark.access]
 
 REDIS_DB = 14  # the stack's Redis, a database of this module's own
-SASL_SSL = (
-    f"{BOOTSTRAP.split(',')[0].rsplit(':', 1)[0]}:{os.environ.get('KAFKA_SASL_SSL_PORT', '9096')}"
-)
+_HOST = BOOTSTRAP.split(",")[0].rsplit(":", 1)[0]
+SASL_SSL = f"{_HOST}:{os.environ.get('KAFKA_SASL_SSL_PORT', '9096')}"
+MTLS = f"{_HOST}:{os.environ.get('KAFKA_MTLS_PORT', '9097')}"  # a client certificate required
 ROLES = [role for role in Role if role is not Role.ADMIN]
 # How Kafka's and Redis's refusals read in a component's log.
 REFUSED = r".*(?:AuthorizationFailed|NOPERM|NoPermission|no permissions|can't run this command).*"
@@ -396,12 +397,13 @@ def _created(answer: dict) -> None:
         raise answer["failed"][0]()
 
 
-def test_each_role_reaches_only_its_own_topics_and_group(roles_run: RolesRun):
+def _wrong_access(roles_run: RolesRun) -> list[str]:
+    """Each role's Kafka access against the table: what it could do but should not, or
+    should but could not."""
     _seed(roles_run)
     wrong = []
     for role in ROLES:
         settings = roles_run.role_settings(role).kafka
-        assert settings.sasl_username == roles_run.users[role]
         for key, topic in roles_run.topics.items():
             for action, check, expected in (
                 ("write", _can_write, key in WRITES[role]),
@@ -422,6 +424,67 @@ def test_each_role_reaches_only_its_own_topics_and_group(roles_run: RolesRun):
     for role in ROLES:
         settings = roles_run.role_settings(role).kafka
         wrong += [f"{role} {what}" for what in _administered(settings, roles_run)]
+    return wrong
+
+
+def test_each_role_reaches_only_its_own_topics_and_group(roles_run: RolesRun):
+    for role in ROLES:
+        assert roles_run.role_settings(role).kafka.sasl_username == roles_run.users[role]
+    wrong = _wrong_access(roles_run)
+    assert not wrong, wrong
+
+
+@pytest.fixture(scope="module")
+def cert_run(roles_run: RolesRun) -> Iterator[RolesRun]:
+    """The same run with each role known by a client certificate of its own instead of
+    SCRAM: ``kafka.sh client-cert`` signs one per role (CN it-lpc-<run>-<role>, so the
+    broker's principal is User:<that>), every process gets one environment naming them
+    with ``{role}``, and `botscore access` grants those principals the same plan."""
+    run = new_run_id()
+    users = {role: f"it-lpc-{run}-{role}" for role in ROLES}
+    kafka_sh = ROOT / "stack/kafka/kafka.sh"
+    folders = {
+        role: Path(stack_script(kafka_sh, "client-cert", args=(user,)))
+        for role, user in users.items()
+    }
+    template = str(folders[Role.EDGE]).replace(users[Role.EDGE], f"it-lpc-{run}-{{role}}")
+    sasl = ("sasl_username", "sasl_mechanism", "sasl_password")
+    env = {
+        k: v
+        for k, v in roles_run.env.items()
+        if not any(k.startswith(env_var("kafka", name)) for name in sasl)
+    }
+    env.update(
+        {
+            "BOTSCORE_KAFKA_BOOTSTRAP_SERVERS": MTLS,
+            "BOTSCORE_KAFKA_SECURITY_PROTOCOL": "SSL",
+            "BOTSCORE_KAFKA_SSL_CERTFILE": f"{template}/client.pem",
+            "BOTSCORE_KAFKA_SSL_KEYFILE": f"{template}/client-key.pem",
+        }
+    )
+    for role, folder in folders.items():
+        password = (folder / "client-key.password").read_text().strip()
+        env[env_var("kafka", "ssl_password", role)] = password
+    cert = replace(roles_run, users=users, env=env)
+    try:
+        cert.applied = _access(env, "--only", "kafka")
+        yield cert
+    finally:
+        admin = KafkaAdminClient(bootstrap_servers=BOOTSTRAP.split(","))
+        try:
+            admin.delete_acls([_every_acl_of(user) for user in users.values()])
+        finally:
+            admin.close()
+        for folder in folders.values():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_roles_known_by_their_certificates_reach_only_their_own(cert_run: RolesRun):
+    for role in ROLES:
+        assert f"kafka {role} (User:{cert_run.users[role]}): " in cert_run.applied
+    assert "SCRAM" not in cert_run.applied  # a certificate needs no user on the broker
+    assert "kafka: as planned" in _access(cert_run.env, "--only", "kafka", "--check")
+    wrong = _wrong_access(cert_run)
     assert not wrong, wrong
 
 

@@ -3,8 +3,9 @@
 A role writes and reads the topics ``topic_plan`` names it for and reads with its own
 consumer group; nothing else (no topic creation, no other group, no configs). Its
 principal is ``User:<kafka.sasl_username>`` as that role reads the settings
-(``botscore-{role}``). The admin is the broker's super user (``super.users``) and gets no
-ACLs: someone must be allowed to grant them.
+(``botscore-{role}``), or over SSL ``User:<its client certificate's common name>``. The
+admin is the broker's super user (``super.users``) and gets no ACLs: someone must be
+allowed to grant them.
 
 Each role's principal is also denied administering (the cluster: ACLs, users, configs;
 creating, deleting or altering any topic), so that even on a broker that leaves resources
@@ -39,7 +40,7 @@ from kafka.admin import (
     UserScramCredentialUpsertion,
 )
 
-from botscore.access.principals import PLANNED_ROLES, distinct_users
+from botscore.access.principals import PLANNED_ROLES, distinct_users, kafka_principal
 from botscore.errors import ConfigError
 from botscore.settings import Secret, Settings
 from botscore.transport.kafka_clients import retry_unreachable
@@ -95,8 +96,9 @@ def kafka_grants(role: Role, settings: Settings) -> list[Grant]:
 
 def role_users(settings_of: Mapping[Role, Settings]) -> dict[Role, str]:
     """Each planned role's Kafka user name; refused unless every role has its own."""
-    names = {role: settings_of[role].kafka.sasl_username for role in PLANNED_ROLES}
-    return distinct_users(names, "kafka.sasl_username")
+    names = {role: kafka_principal(settings_of[role].kafka) for role in PLANNED_ROLES}
+    by_certificate = all(settings_of[role].kafka.security_protocol == "SSL" for role in names)
+    return distinct_users(names, "kafka.ssl_certfile" if by_certificate else "kafka.sasl_username")
 
 
 # What no role may do anywhere: (resource, name, operations); "*" is every topic.
@@ -164,9 +166,10 @@ def kafka_access_changes(
         existing.update(found)
     added, removed = acl_changes(wanted, existing)
     scram = {
-        role: _scram(settings_of[role].kafka.sasl_mechanism)
+        role: _scram(kafka.sasl_mechanism)
         for role in PLANNED_ROLES
-        if settings_of[role].kafka.sasl_mechanism.startswith("SCRAM-")
+        if "SASL" in (kafka := settings_of[role].kafka).security_protocol
+        and kafka.sasl_mechanism.startswith("SCRAM-")
     }
     missing: dict[Role, str] = {}
     if scram:  # PLAIN users are in the broker's own configuration

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
 from botscore.errors import ConfigError
+from botscore.settings import KafkaSettings
 from botscore.vocabulary import Role
 
-__all__ = ["PLANNED_ROLES", "distinct_users"]
+__all__ = ["PLANNED_ROLES", "distinct_users", "kafka_principal"]
 
 # The roles that get their own users and grants; the admin is the one who grants them.
 PLANNED_ROLES: tuple[Role, ...] = tuple(role for role in Role if role is not Role.ADMIN)
@@ -32,3 +36,31 @@ def distinct_users(names: Mapping[Role, str], setting: str) -> dict[Role, str]:
             f"its own access; put {{role}} in {setting}"
         )
     return dict(names)
+
+
+def kafka_principal(kafka: KafkaSettings) -> str:
+    """The user name the broker knows a client of ``kafka`` by.
+
+    Over SSL with a client certificate, the certificate's common name, which the broker
+    takes as the user name when it maps certificates so
+    (``ssl.principal.mapping.rules=RULE:^CN=([^,]+).*$/$1/,DEFAULT``, as the local one
+    does); otherwise the ``sasl_username`` it authenticates with.
+    """
+    if kafka.security_protocol != "SSL" or not kafka.ssl_certfile:
+        return kafka.sasl_username
+    try:
+        with open(kafka.ssl_certfile, "rb") as pem:
+            certificate = x509.load_pem_x509_certificate(pem.read())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(
+            f"cannot read the client certificate kafka.ssl_certfile {kafka.ssl_certfile!r} "
+            f"for its principal: {exc}"
+        ) from None
+    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if len(names) != 1:
+        raise ConfigError(
+            f"the client certificate kafka.ssl_certfile {kafka.ssl_certfile!r} has "
+            f"{len(names)} common names ({certificate.subject.rfc4514_string()!r}): its "
+            "principal is its one common name"
+        )
+    return str(names[0].value)

@@ -2,7 +2,8 @@
 
 Run as the admin (the broker's super user, a Redis user allowed ``ACL SETUSER``). Each
 role's user name is ``kafka.sasl_username`` / ``redis.username`` as that role reads the
-settings (``botscore-{role}``); a role's user is created only from its own password,
+settings (``botscore-{role}``), on Kafka over SSL its client certificate's common name; a
+role's user is created only from its own password,
 ``BOTSCORE_KAFKA_SASL_PASSWORD__<ROLE>`` / ``BOTSCORE_REDIS_PASSWORD__<ROLE>``, never from
 the admin's. A Redis Cluster holding the feature state (``aggregation.state_cluster_nodes``)
 keeps its users per node: the aggregation's user is set on each of its nodes too. A
@@ -21,8 +22,13 @@ from dataclasses import replace
 import redis
 from kafka.errors import ClusterAuthorizationFailedError, SecurityDisabledError
 
-from botscore.access.kafka_acls import apply_kafka_access, kafka_access_changes, kafka_grants
-from botscore.access.principals import PLANNED_ROLES, distinct_users
+from botscore.access.kafka_acls import (
+    apply_kafka_access,
+    kafka_access_changes,
+    kafka_grants,
+    role_users,
+)
+from botscore.access.principals import PLANNED_ROLES, distinct_users, kafka_principal
 from botscore.access.redis_users import apply_redis_users, persist_users, user_drift
 from botscore.cli.command import Subparsers
 from botscore.errors import ConfigError
@@ -80,7 +86,8 @@ def _kafka(settings_of: Mapping[Role, Settings], check: bool) -> bool:
         changes = kafka_access_changes(admin, settings_of)
         created = [] if check else apply_kafka_access(admin, changes, settings_of, passwords)
     except ClusterAuthorizationFailedError:
-        who = f"User:{kafka.sasl_username}" if "SASL" in kafka.security_protocol else "this client"
+        authenticated = "SASL" in kafka.security_protocol or bool(kafka.ssl_certfile)
+        who = f"User:{kafka_principal(kafka)}" if authenticated else "this client"
         raise ConfigError(
             f"the broker does not let {who} manage ACLs and users: run botscore access as its "
             "super user (super.users), e.g. with BOTSCORE_KAFKA_SASL_USERNAME__ADMIN and "
@@ -92,10 +99,11 @@ def _kafka(settings_of: Mapping[Role, Settings], check: bool) -> bool:
         ) from None
     finally:
         admin.close()
+    users = role_users(settings_of)
     for role in PLANNED_ROLES:
         grants = kafka_grants(role, settings_of[role])
         allowed = ", ".join(f"{g.operation} {g.resource} {g.name}" for g in grants)
-        print(f"kafka {role} (User:{settings_of[role].kafka.sasl_username}): {allowed}")
+        print(f"kafka {role} (User:{users[role]}): {allowed}")
     add, remove = ("missing", "unplanned") if check else ("added", "removed")
     for acl in changes.added:
         print(f"{add} ACL {_acl(acl)}")

@@ -102,6 +102,8 @@ def connection_config(settings: KafkaSettings) -> dict[str, Any]:
         }
         config.update({k: v for k, v in optional.items() if v})
         if settings.ssl_certfile:
+            unresolved_role("kafka.ssl_certfile", settings.ssl_certfile)
+            unresolved_role("kafka.ssl_keyfile", settings.ssl_keyfile)
             # Checked here: kafka-python would retry a key it cannot load until its bootstrap
             # timeout, saying "PEM lib", and OpenSSL prompts on the terminal for a missing
             # password ("" never prompts).

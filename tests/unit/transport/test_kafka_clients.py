@@ -2,6 +2,7 @@ import logging
 import os
 import subprocess
 import time
+from dataclasses import replace
 
 import pytest
 from kafka.admin import KafkaAdminClient
@@ -126,6 +127,13 @@ def test_a_key_password_that_cannot_open_the_key_is_a_config_error(tmp_path, cap
     # OpenSSL asks a terminal for a missing key password: on one, a client would hang.
     out, err = capfd.readouterr()
     assert "pass phrase" not in out + err
+
+
+def test_a_certificate_path_still_naming_a_role_is_a_config_error(tmp_path):
+    cert, key = _client_certificate(tmp_path, SSL_PASSWORD)
+    unresolved = replace(_with_key(cert, key, SSL_PASSWORD), ssl_certfile="/etc/{role}.pem")
+    with pytest.raises(ConfigError, match=r"kafka\.ssl_certfile '/etc/\{role\}\.pem' names a role"):
+        kafka_clients.connection_config(unresolved)
 
 
 class _Polled:
