@@ -307,16 +307,23 @@ ensure_sasl_users() {
   info "made SASL users ${sasl_users[*]} in $sasl_dir/users.properties"
 }
 
-# SCRAM credentials live in the cluster metadata, not in a file the broker reads: add
-# them once per cluster. The marker holds the cluster id they were added to, so a state
-# dir formatted before they existed, or reformatted since, gets them on its next start.
-# kafka-configs reads each password from a mode-600 file, never from its command line.
+# SCRAM credentials live in the cluster metadata, not in a file the broker reads. Each
+# start asks the broker which it has and adds those missing: a new cluster's, and any a
+# restart lost (Kafka 4.1 to 4.3 can drop every user of a mechanism when it replays a
+# credential's deletion from its metadata log; see metadata.log.max.snapshot.interval.ms
+# in server.properties.in). kafka-configs reads each password from a mode-600 file, never
+# from its command line.
 ensure_scram_users() {
-  local marker=$sasl_dir/scram-cluster-id cluster_id
-  cluster_id="$(sed -n 's/^cluster\.id=//p' "$data_dir/meta.properties")"
-  marker_matches "$marker" "$cluster_id" && return 0
-  local started_us saved_umask
+  local started_us described mechanism user missing=() pids=() pid failed=0 saved_umask
   started_us=$(now_us)
+  described="$(java_tool kafka.admin.ConfigCommand --bootstrap-server "$bootstrap" --describe \
+    --entity-type users 2>"$log_dir/scram-describe.log")" \
+    || { cat "$log_dir/scram-describe.log" >&2; die "could not list the SCRAM users"; }
+  for mechanism in SCRAM-SHA-256 SCRAM-SHA-512; do
+    user="botscore-${mechanism,,}"
+    grep -q "user-principal '$user' are .*$mechanism=" <<<"$described" || missing+=("$mechanism")
+  done
+  ((${#missing[@]} > 0)) || return 0
   saved_umask="$(umask)"
   umask 077
   # add_scram_user MECHANISM: user botscore-<mechanism> gets its password for MECHANISM.
@@ -329,15 +336,18 @@ ensure_scram_users() {
     java_tool kafka.admin.ConfigCommand --bootstrap-server "$bootstrap" --alter \
       --entity-type users --entity-name "$user" --add-config-file "$request" \
       >"$log_dir/scram-$user.log" 2>&1 \
-      || { cat "$log_dir/scram-$user.log" >&2; die "could not add SCRAM user $user"; }
+      || { rm -f "$request"; cat "$log_dir/scram-$user.log" >&2; return 1; }
     rm -f "$request"
   }
-  sha256() { add_scram_user SCRAM-SHA-256; }
-  sha512() { add_scram_user SCRAM-SHA-512; }
-  both sha256 sha512 || die "could not add the SCRAM users (output above)"
-  echo "$cluster_id" >"$marker"
+  for mechanism in "${missing[@]}"; do
+    add_scram_user "$mechanism" &
+    pids+=($!)
+  done
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
   umask "$saved_umask"
-  info "added SCRAM users to cluster $cluster_id ($(seconds_since "$started_us"))"
+  ((failed == 0)) || die "could not add the SCRAM users (output above)"
+  info "added SCRAM user(s) for ${missing[*]}, missing from the cluster" \
+    "($(seconds_since "$started_us"))"
 }
 
 # The broker denies what no ACL grants: the local SASL users and the client certificate's
