@@ -10,6 +10,7 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -23,6 +24,7 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"github.com/youmark/pkcs8"
 )
 
 // environment is os.LookupEnv, or a test's: it tells an empty variable from an unset one,
@@ -61,7 +63,7 @@ func securityOptions(env environment, role string) ([]kgo.Opt, error) {
 	switch protocol {
 	case "PLAINTEXT", "SASL_PLAINTEXT":
 	case "SSL", "SASL_SSL":
-		config, err := tlsConfig(get)
+		config, err := tlsConfig(get, role)
 		if err != nil {
 			return nil, err
 		}
@@ -80,11 +82,7 @@ func securityOptions(env environment, role string) ([]kgo.Opt, error) {
 	return options, nil
 }
 
-func tlsConfig(get func(name, fallback string) string) (*tls.Config, error) {
-	if get("ssl_certfile", "") != "" || get("ssl_keyfile", "") != "" {
-		return nil, errors.New("kafka.ssl_certfile/ssl_keyfile: botscore-edge sends no " +
-			"client certificate; authenticate with SASL_SSL")
-	}
+func tlsConfig(get func(name, fallback string) string, role string) (*tls.Config, error) {
 	checkHostname, err := boolean("kafka.ssl_check_hostname", get("ssl_check_hostname", "true"))
 	if err != nil {
 		return nil, err
@@ -99,6 +97,16 @@ func tlsConfig(get func(name, fallback string) string) (*tls.Config, error) {
 		if !config.RootCAs.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("kafka.ssl_cafile: %s holds no PEM certificate", cafile)
 		}
+	}
+	if certfile := strings.ReplaceAll(get("ssl_certfile", ""), "{role}", role); certfile != "" {
+		keyfile := strings.ReplaceAll(get("ssl_keyfile", ""), "{role}", role)
+		certificate, err := clientCertificate(certfile, keyfile, get("ssl_password", ""), role)
+		if err != nil {
+			return nil, err
+		}
+		config.Certificates = []tls.Certificate{certificate}
+	} else if get("ssl_keyfile", "") != "" {
+		return nil, errors.New("kafka.ssl_keyfile is set without kafka.ssl_certfile")
 	}
 	if !checkHostname {
 		// The chain is still checked against the CAs; only the name is not.
@@ -118,6 +126,69 @@ func tlsConfig(get func(name, fallback string) string) (*tls.Config, error) {
 		}
 	}
 	return config, nil
+}
+
+// clientCertificate is the certificate chain in certfile with its private key, from keyfile
+// (or certfile when keyfile is empty, as Python's ssl reads them): PKCS#8, encrypted with
+// password or not, PKCS#1 or SEC 1. The key must be the certificate's.
+func clientCertificate(certfile, keyfile, password, role string) (tls.Certificate, error) {
+	certPEM, err := os.ReadFile(certfile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("kafka.ssl_certfile: %w", err)
+	}
+	keyPEM := certPEM
+	if keyfile != "" {
+		if keyPEM, err = os.ReadFile(keyfile); err != nil {
+			return tls.Certificate{}, fmt.Errorf("kafka.ssl_keyfile: %w", err)
+		}
+	} else {
+		keyfile = certfile
+	}
+	var block *pem.Block
+	for rest := keyPEM; ; {
+		if block, rest = pem.Decode(rest); block == nil || strings.HasSuffix(block.Type, "PRIVATE KEY") {
+			break
+		}
+	}
+	if block == nil {
+		return tls.Certificate{}, fmt.Errorf("kafka.ssl_keyfile: %s holds no PEM private key", keyfile)
+	}
+	passwordVar := fmt.Sprintf("BOTSCORE_KAFKA_SSL_PASSWORD__%s (or BOTSCORE_KAFKA_SSL_PASSWORD)",
+		strings.ToUpper(role))
+	var key any
+	switch block.Type {
+	case "ENCRYPTED PRIVATE KEY":
+		if password == "" {
+			return tls.Certificate{}, fmt.Errorf("kafka.ssl_keyfile: %s is encrypted and %s is "+
+				"not set", keyfile, passwordVar)
+		}
+		if key, err = pkcs8.ParsePKCS8PrivateKey(block.Bytes, []byte(password)); err != nil {
+			return tls.Certificate{}, fmt.Errorf("kafka.ssl_keyfile: %s cannot be opened with %s: %w",
+				keyfile, passwordVar, err)
+		}
+	case "PRIVATE KEY":
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(block.Bytes)
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	default:
+		err = fmt.Errorf("a %q block is no key it reads", block.Type)
+	}
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("kafka.ssl_keyfile: %s: %w", keyfile, err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("kafka.ssl_keyfile: %s: %w", keyfile, err)
+	}
+	// X509KeyPair reads the chain and checks that the key is the certificate's.
+	certificate, err := tls.X509KeyPair(certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("kafka.ssl_certfile %s with kafka.ssl_keyfile %s: %w",
+			certfile, keyfile, err)
+	}
+	return certificate, nil
 }
 
 func saslMechanism(get func(name, fallback string) string, role string) (sasl.Mechanism, error) {

@@ -560,6 +560,31 @@ def test_the_go_edge_client_connects_as_its_role_and_reaches_only_its_topics(
     assert refused.returncode != 0 and "WRONGPASS" in refused.stderr
 
 
+def test_the_go_edge_client_connects_by_its_roles_certificate(cert_run: RolesRun):
+    """botscore-edge sends the role's client certificate, its key opened with the role's
+    password (``{role}`` in the paths): the edge writes web logs and is refused scores, the
+    enforcer reads scores, and a key it cannot open is refused naming the variable."""
+    edge = Path(stack_script(ROOT / "stack/contract.sh", "edge"))
+    env = cert_run.env
+    logs = recorded_logs(users=30, rate=10, duration_s=10, seed=63)[:10]
+    lines = "".join(json_format.MessageToJson(log, indent=None) + "\n" for log in logs)
+    web_logs, scores = cert_run.topics["web_logs"], cert_run.topics["scores"]
+
+    sent = _go_edge(edge, env, "send", "-topic", web_logs, stdin=lines)
+    assert sent.returncode == 0, sent.stderr
+    assert len(sent.stdout.splitlines()) == len(logs)
+    forbidden = _go_edge(edge, env, "send", "-topic", scores, stdin=lines)
+    assert forbidden.returncode != 0 and "TOPIC_AUTHORIZATION_FAILED" in forbidden.stderr
+    count = str(len(read_topic(cert_run.kafka, scores)))
+    read = _go_edge(edge, env, "scores", "-topic", scores, "-count", count, "-timeout", "60s")
+    assert read.returncode == 0 and len(read.stdout.splitlines()) == int(count), read.stderr
+
+    wrong = {**env, env_var("kafka", "ssl_password", Role.EDGE): "not-the-password"}
+    refused = _go_edge(edge, wrong, "send", "-topic", web_logs, stdin=lines)
+    assert refused.returncode != 0
+    assert "cannot be opened with BOTSCORE_KAFKA_SSL_PASSWORD__EDGE" in refused.stderr
+
+
 # ------------------------------------------------------------------ Redis --
 
 
