@@ -70,20 +70,24 @@ class Edge:
     access_log: Path
     env: dict[str, str]
     tmp: Path
-    gate: subprocess.Popen | None = None
+    gate: subprocess.Popen | None = None  # the last one started
+    gates: list[subprocess.Popen] = field(default_factory=list)
 
-    def start_gate(self) -> None:
+    def start_gate(self) -> subprocess.Popen:
         path = self.tmp / "gate.log"
         started = path.read_text().count("answering nginx") if path.exists() else 0
         log = path.open("ab")
-        self.gate = subprocess.Popen(
+        gate = subprocess.Popen(
             ["botscore", "edge", "gate"], cwd=ROOT, env=self.env, stdout=log, stderr=log
         )
+        self.gate = gate
+        self.gates.append(gate)
         deadline = time.monotonic() + 30
         while path.read_text().count("answering nginx") == started:
-            assert self.gate.poll() is None, (self.tmp / "gate.log").read_text()
+            assert gate.poll() is None, (self.tmp / "gate.log").read_text()
             assert time.monotonic() < deadline, "the gate did not start within 30 s"
             time.sleep(0.1)
+        return gate
 
     def stop_gate(self, sig: int = signal.SIGTERM) -> None:
         assert self.gate is not None
@@ -157,8 +161,10 @@ def edge(tmp_path: Path) -> Iterator[Edge]:
     try:
         yield site
     finally:
-        if site.gate is not None and site.gate.poll() is None:
-            site.stop_gate()
+        for gate in site.gates:
+            if gate.poll() is None:
+                gate.terminate()
+                gate.wait(30)
         stack_script(NGINX_SH, "stop", env=env)
 
 
@@ -229,6 +235,34 @@ def test_nginx_serves_challenges_and_blocks_as_the_decisions_in_redis_say(
         "botscore.edge.requests", set()
     )
     assert {"answer:204", "answer:401", "answer:403"} <= received["botscore.edge.requests"]
+
+
+def _answered_block(client: Client, timeout_s: float) -> None:
+    """Wait until a gate answers ``client``'s request with its block (nginx serves it while
+    no gate answers), then every one of the next 20 must be."""
+    deadline = time.monotonic() + timeout_s
+    while client.get("/")[0] != 403:
+        assert time.monotonic() < deadline, f"no gate blocked the client in {timeout_s:.0f} s"
+        time.sleep(0.1)
+    statuses = [client.get(f"/products/{i}")[0] for i in range(20)]
+    assert statuses == [403] * 20, statuses
+
+
+def test_gates_share_one_port_and_any_one_answers_alone(edge: Edge, decisions: redis.Redis):
+    """One gate per core: a second `botscore edge gate` on the same port starts beside the
+    first (SO_REUSEPORT), and with either one killed the other answers every request."""
+    first, second = edge.start_gate(), edge.start_gate()
+    client = Client(edge.port, "127.0.0.4", SCRIPTED)
+    client.get("/")
+    user = client.cookies["bs_uid"].rpartition(".")[0]
+    decisions.set(decision_key(user), "block")
+    _answered_block(client, timeout_s=5)
+    for gone in (first, second):
+        gone.kill()
+        gone.wait(30)
+        _answered_block(client, timeout_s=10)
+        if gone is first:
+            edge.start_gate()  # the first's place, for when the second goes
 
 
 def _requests(client: Client, count: int) -> None:

@@ -13,6 +13,7 @@ import threading
 
 from botscore.cli.command import Subparsers, service_logs, stop_on_signals
 from botscore.enforcement.edge import EdgeDecisions
+from botscore.errors import ConfigError
 from botscore.metrics import Metrics
 from botscore.settings import Settings
 from botscore.transport.redis_client import create_redis
@@ -54,7 +55,13 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         EdgeDecisions(create_redis(settings.redis), settings.edge.decision_cache_ms),
         metrics,
     )
-    server = GateServer(("127.0.0.1", settings.edge.gate_port), gate)
+    try:
+        server = GateServer(("127.0.0.1", settings.edge.gate_port), gate)
+    except OSError as exc:
+        raise ConfigError(
+            f"the gate cannot listen on 127.0.0.1:{settings.edge.gate_port} "
+            f"(edge.gate_port): {exc.strerror}; gates share a port, other programs cannot"
+        ) from None
     stop_on_signals(stop)
     serving = threading.Thread(target=server.serve_forever, name="gate", daemon=True)
     serving.start()

@@ -142,7 +142,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class GateServer(ThreadingHTTPServer):
+    """The gate's HTTP server. Several gate processes may listen on one port
+    (``SO_REUSEPORT``): run one per core and the kernel spreads nginx's connections over
+    them; any one of them gone, the others go on answering."""
+
     daemon_threads = True
+    allow_reuse_port = True
 
     def __init__(self, address: tuple[str, int], gate: Gate) -> None:
         super().__init__(address, _Handler)
