@@ -63,6 +63,7 @@ from botscore.simulator.spec import SimulationSpec
 from botscore.transport.kafka_clients import connection_config, create_producer
 from botscore.transport.redis_client import create_redis
 from botscore.transport.redis_generation import GenerationKey
+from botscore.v1.web_log_pb2 import WebLog
 from botscore.vocabulary import Decision, Role
 from botscore.wire.codec import encode_threat_score
 from botscore.wire.records import ScoreRecord, SourceRef
@@ -502,6 +503,13 @@ def _go_edge(
     )
 
 
+def _go_edge_and_logs(seed: int, count: int) -> tuple[Path, list[WebLog], str]:
+    """botscore-edge (built for this checkout), ``count`` WebLogs and their JSON lines."""
+    edge = Path(stack_script(ROOT / "stack/contract.sh", "edge"))
+    logs = recorded_logs(users=30, rate=10, duration_s=30, seed=seed)[:count]
+    return edge, logs, "".join(json_format.MessageToJson(log, indent=None) + "\n" for log in logs)
+
+
 def test_the_go_edge_client_connects_as_its_role_and_reaches_only_its_topics(
     roles_run: RolesRun,
 ):
@@ -509,10 +517,8 @@ def test_the_go_edge_client_connects_as_its_role_and_reaches_only_its_topics(
     processes (SASL_SSL, SCRAM-SHA-512, ``{role}`` in the user name, each role's password):
     the edge writes web logs and nothing else, the enforcer reads scores, and a wrong
     password or another role's topic is refused with its cause."""
-    edge = Path(stack_script(ROOT / "stack/contract.sh", "edge"))
+    edge, logs, lines = _go_edge_and_logs(seed=62, count=40)
     env = roles_run.env
-    logs = recorded_logs(users=30, rate=10, duration_s=30, seed=62)[:40]
-    lines = "".join(json_format.MessageToJson(log, indent=None) + "\n" for log in logs)
     web_logs, scores = roles_run.topics["web_logs"], roles_run.topics["scores"]
 
     sent = _go_edge(edge, env, "send", "-topic", web_logs, stdin=lines)
@@ -564,10 +570,8 @@ def test_the_go_edge_client_connects_by_its_roles_certificate(cert_run: RolesRun
     """botscore-edge sends the role's client certificate, its key opened with the role's
     password (``{role}`` in the paths): the edge writes web logs and is refused scores, the
     enforcer reads scores, and a key it cannot open is refused naming the variable."""
-    edge = Path(stack_script(ROOT / "stack/contract.sh", "edge"))
+    edge, logs, lines = _go_edge_and_logs(seed=63, count=10)
     env = cert_run.env
-    logs = recorded_logs(users=30, rate=10, duration_s=10, seed=63)[:10]
-    lines = "".join(json_format.MessageToJson(log, indent=None) + "\n" for log in logs)
     web_logs, scores = cert_run.topics["web_logs"], cert_run.topics["scores"]
 
     sent = _go_edge(edge, env, "send", "-topic", web_logs, stdin=lines)
