@@ -1,5 +1,6 @@
-"""The feature state on a real Redis Cluster whose primaries have a replica each: a primary
-killed, its replica takes over, and no request the feature stage acked is lost.
+"""The feature state on a real Redis Cluster whose primaries have a replica each (two, in
+one test): a primary killed, its replica takes over, and no request the feature stage
+acked is lost.
 
 Redis replicates asynchronously: a batch a primary took is acked only once its replica
 confirmed it (``aggregation.state_replicas``, ``WAIT``), so a batch the replica may lack is
@@ -125,6 +126,64 @@ def test_a_batch_its_replica_lacks_is_refused_and_stored_once_after_the_failover
         f"Redis Cluster failover: replica promoted {promoted:.1f} s after its primary's kill; "
         f"the refused batch stored {caught_up:.1f} s after the old primary was back, "
         f"all {len(users)} users exact"
+    )
+
+
+# Nine nodes on 7341-7349: three primaries with two replicas each.
+TWO_REPLICAS_FIRST_PORT = 7341
+
+
+def test_with_two_replicas_each_a_failover_does_not_stop_the_batches(tmp_path: Path, report_figure):
+    """The README's advice: one replica more than ``state_replicas``. A primary killed and
+    left dead, one of its two replicas takes over and the other follows it, so batches are
+    confirmed again without the old primary coming back."""
+    with (
+        LocalRedisCluster(tmp_path, TWO_REPLICAS_FIRST_PORT, replicas=2).running() as cluster,
+        cluster.empty_client() as client,
+    ):
+        store = RedisFeatureStore(
+            client, ttl_s=3600, shards=SHARDS, replicas=1, replica_wait_ms=300
+        )
+        generation = store.read_generation()
+        logs = recorded_logs(users=200, rate=40, duration_s=300, seed=36)
+        records = [request_record(log, SourceRef("w", 0, i)) for i, log in enumerate(logs)]
+        half = len(records) // 2
+        assert all(store.apply(records[:half], now_ms=0, generation=generation).fresh)
+
+        primary = a_primary(cluster)
+        replicas = [node for node in cluster.nodes if node.role() == ("slave", primary.port)]
+        assert len(replicas) == 2, [node.role() for node in cluster.nodes]
+        primary.kill()
+        killed = time.monotonic()
+        refusals: list[str] = []
+
+        def stored() -> bool:
+            try:
+                store.apply(records[half:], now_ms=0, generation=generation)
+            except StateNotReplicated as exc:
+                refusals.append(str(exc))
+                return False
+            except redis.RedisError:  # the slots moving to the new primary
+                return False
+            return True
+
+        wait_for("the batch stored with the old primary still dead", stored, 60)
+        resumed = time.monotonic() - killed
+        [promoted] = [node for node in replicas if node.role()[0] == "master"]
+        [follower] = [node for node in replicas if node is not promoted]
+        assert follower.role() == ("slave", promoted.port)
+
+        expected = final_features(logs)
+        users = sorted(expected)
+        assert all(
+            candidate is not None and compute_features(candidate.state) == expected[user].features
+            for user, candidate in zip(users, store.read(users), strict=True)
+        ), "a request counted twice or lost across the failover"
+        assert store.read_generation() == generation, "the failover started the state over"
+    report_figure(
+        f"Redis Cluster failover with two replicas per primary: batches confirmed again "
+        f"{resumed:.1f} s after a primary's kill, without it ({len(refusals)} refusals "
+        f"meanwhile), all {len(users)} users exact"
     )
 
 
