@@ -47,9 +47,10 @@ class MemoryFeatureStore:
         self._users: dict[str, _User] = {}
 
     def apply(self, user_id: str, update: StateUpdate) -> None:
-        user = self._users.get(user_id)
+        user = self._users.pop(user_id, None)  # back in last: the dict runs by last update
         if user is None:
-            user = self._users[user_id] = _User(update.time_ms)
+            user = _User(update.time_ms)
+        self._users[user_id] = user
         last = user.last_ms = max(user.last_ms, update.time_ms)
         for gran, bucket, counters in update.counters:
             kept = user.buckets[gran.name]
@@ -85,6 +86,19 @@ class MemoryFeatureStore:
     def users(self) -> list[str]:
         return list(self._users)
 
+    def forget_idle(self, now_ms: int, ttl_ms: int) -> list[str]:
+        """Drop the users with no request in the ``ttl_ms`` before ``now_ms``, as their keys
+        expire in Redis; returns them. Users are looked at least recently updated first,
+        up to the first one still live (with logs in time order, all of them)."""
+        gone = []
+        for user_id, user in self._users.items():
+            if user.last_ms > now_ms - ttl_ms:
+                break
+            gone.append(user_id)
+        for user_id in gone:
+            del self._users[user_id]
+        return gone
+
 
 def _trim(values: dict[str, int], at_or_before: int | None, cap: int) -> None:
     """Drop members seen at or before ``at_or_before``, then all but the newest ``cap``.
@@ -119,15 +133,22 @@ def final_features(logs: Iterable[WebLog]) -> dict[str, FeatureSnapshot]:
     return result
 
 
-def publications(logs: Iterable[WebLog], interval_ms: int) -> Iterator[FeatureSnapshot]:
+def publications(
+    logs: Iterable[WebLog], interval_ms: int, idle_ttl_ms: int | None = None
+) -> Iterator[FeatureSnapshot]:
     """Features as the topology would publish them, at most once per user per interval.
 
     Intervals are measured in event time, so a simulated hour yields the same rows however
-    fast it is generated.
+    fast it is generated. With ``idle_ttl_ms`` (``aggregation.state_ttl_s``), a user idle
+    that long starts over, as when its keys expire in Redis, and memory follows the users
+    active within it: a day of a site's log holds a few hours of its visitors.
     """
     store = MemoryFeatureStore()
     published: dict[str, int] = {}
     for log in logs:
+        if idle_ttl_ms is not None:
+            for user_id in store.forget_idle(log.time_unix_ms, idle_ttl_ms):
+                published.pop(user_id, None)
         store.apply(log.user_id, update_for(request_record(log, _NO_SOURCE)))
         previous = published.get(log.user_id)
         if previous is None or log.time_unix_ms - previous >= interval_ms:

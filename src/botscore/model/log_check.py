@@ -19,18 +19,19 @@ Kolmogorov-Smirnov distance: 0 alike, 1 apart. A feature whose signal the log ca
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import ks_2samp
 
-from botscore.aggregation.offline import publications
+from botscore.aggregation.offline import FeatureSnapshot, publications
 from botscore.aggregation.user_agents import declares_bot
 from botscore.errors import ModelError
 from botscore.model.features import feature_matrix
-from botscore.model.registry import ModelManifest, load_model
+from botscore.model.registry import STAGE_FEATURE, ModelManifest, load_model
 from botscore.model.training import (
     PUBLISH_INTERVAL_MS,
     read_calibration_seeds,
@@ -40,20 +41,24 @@ from botscore.model.training import (
 from botscore.model.visitor_policy import (
     ALLOW,
     BLOCK,
+    PublishedScores,
+    RequestTimes,
     VisitorRequests,
     decisions,
+    joined_requests,
     summarize,
-    visitor_requests,
 )
-from botscore.settings import EnforcementSettings
+from botscore.settings import AggregationSettings, EnforcementSettings
 from botscore.simulator.visits import VisitSummary
 from botscore.v1.web_log_pb2 import TLS_FINGERPRINT_UNCHECKED, WebLog
+from botscore.web_edge.log_files import RequestLog
 
 __all__ = [
     "DECLARED_BOT",
     "FLAGGED_LISTED",
     "HIDDEN_FEATURE",
     "REWRITTEN_MINUTE_SHARE",
+    "STATE_TTL_MS",
     "UNDECLARED",
     "FeatureDrift",
     "Flagged",
@@ -73,6 +78,8 @@ FLAGGED_LISTED = 20
 # (1/60 if spread evenly) says the times were rewritten.
 REWRITTEN_MINUTE_SHARE = 0.2
 _HOUR_MS = 3_600_000
+# A visitor idle this long starts over, as the feature state's keys expire in Redis.
+STATE_TTL_MS = AggregationSettings().state_ttl_s * 1000
 
 
 @dataclass(frozen=True)
@@ -149,64 +156,74 @@ class LogCheck:
 
 
 def check_log(
-    logs: list[WebLog],
+    logs: Sequence[WebLog],
     model_dir: str | Path,
     publish_interval_ms: int = PUBLISH_INTERVAL_MS,
     enforcement: EnforcementSettings | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> LogCheck:
-    """Replay ``logs`` (any order) through the feature stage's code and judge ``model_dir``."""
+    """Replay ``logs`` (any order) through the feature stage's code and judge ``model_dir``.
+
+    One pass in time order, each request read once (a ``RequestLog`` parses it then) and
+    kept as a few numbers, each published row as its features, and a visitor's state only
+    while it is active (``STATE_TTL_MS``): a log of millions of requests fits where its
+    ``WebLog`` objects would not.
+    """
     if not logs:
         raise ModelError("the access log holds no request to check the model on")
     progress(f"replaying {len(logs)} requests through the feature stage's code")
     model = load_model(model_dir)
     manifest = model.manifest
-    ordered = sorted(logs, key=lambda log: log.time_unix_ms)  # stable: file order in a second
-    snapshots = list(publications(ordered, publish_interval_ms))
-    x = feature_matrix([s.features for s in snapshots], manifest.feature_names)
+    times = logs.times_ms if isinstance(logs, RequestLog) else _times(logs)
+    order = np.argsort(times, kind="stable")  # stable: file order in a second
+    walk = _Walk(logs, order)
+    rows = _Rows(manifest.feature_names)
+    for snapshot in publications(walk, publish_interval_ms, STATE_TTL_MS):
+        rows.add(snapshot, walk.index[snapshot.user_id])
+    x = rows.matrix()
     scores = model.predict_scores(x)
+    # Users by sorted id, as visitor_requests numbers them (the walk numbers them by first
+    # request).
+    users = sorted(walk.index)
+    renumbered = np.empty(len(users), dtype=np.int64)
+    renumbered[[walk.index[user] for user in users]] = np.arange(len(users))
     # A visitor that ever named itself a bot is one (an edge's user id may change agents).
-    declared = {log.user_id for log in ordered if declares_bot(log.user_agent)}
     label = {
-        log.user_id: DECLARED_BOT if log.user_id in declared else UNDECLARED for log in ordered
+        user: DECLARED_BOT if walk.declared[walk.index[user]] else UNDECLARED for user in users
     }
     policy = enforcement or EnforcementSettings()
     bot_kinds = frozenset({DECLARED_BOT})
-    visits = visitor_requests(ordered, snapshots, scores, label, bot_kinds)
+    requests = RequestTimes(users, renumbered[walk.users()], times[order])
+    row_users = renumbered[rows.users()]
+    published = rows.published(row_users, scores)
+    visits = joined_requests(requests, published, label, bot_kinds)
     decided = decisions(visits, manifest.thresholds, policy)
-    visitors = summarize(visits, decided)
-    if HIDDEN_FEATURE in manifest.feature_names:
-        hidden_x = x.copy()
-        hidden_x[:, manifest.feature_names.index(HIDDEN_FEATURE)] = 0.0
-        hidden_scores = model.predict_scores(hidden_x)
-    else:
-        hidden_scores = scores
-    hidden_visits = visitor_requests(ordered, snapshots, hidden_scores, label, bot_kinds)
-    hidden = summarize(hidden_visits, decisions(hidden_visits, manifest.thresholds, policy))
-    row_labels = np.array([label[s.user_id] for s in snapshots])
+    row_labels = np.array([label[users[u]] for u in row_users])
     undeclared_x = x[row_labels == UNDECLARED]
+    if HIDDEN_FEATURE in manifest.feature_names:
+        x[:, manifest.feature_names.index(HIDDEN_FEATURE)] = 0.0
+        hidden_published = replace(published, score=model.predict_scores(x))
+    else:
+        hidden_published = published
+    del x
+    hidden_visits = joined_requests(requests, hidden_published, label, bot_kinds)
+    hidden = summarize(hidden_visits, decisions(hidden_visits, manifest.thresholds, policy))
     simulated_seed, drift = _drift(model_dir, manifest, undeclared_x, publish_interval_ms, progress)
     return LogCheck(
         manifest=manifest,
-        requests=len(ordered),
-        first_ms=ordered[0].time_unix_ms,
-        last_ms=ordered[-1].time_unix_ms,
-        rows=len(snapshots),
-        time_shape=_time_shape(ordered),
-        signals=Signals(
-            javascript=_share([log.js_check_passed for log in ordered]),
-            tls_verdict=_share(
-                [log.tls_fingerprint != TLS_FINGERPRINT_UNCHECKED for log in ordered]
-            ),
-            datacenter=_share([log.ip_is_datacenter for log in ordered]),
-        ),
+        requests=len(logs),
+        first_ms=int(times[order[0]]),
+        last_ms=int(times[order[-1]]),
+        rows=rows.count,
+        time_shape=_time_shape(times[order]),
+        signals=walk.signals(),
         users={
             name: sum(1 for v in label.values() if v == name) for name in (UNDECLARED, DECLARED_BOT)
         },
-        visitors=visitors,
+        visitors=summarize(visits, decided),
         hidden=hidden,
         bots_scored=_bots_scored(visits),
-        flagged=_flagged(ordered, visits, decided),
+        flagged=_flagged(visits, decided, [walk.first[walk.index[user]] for user in users]),
         score_quantiles={
             name: tuple(float(q) for q in np.quantile(scores[row_labels == name], (0.5, 0.9, 0.99)))
             for name in (UNDECLARED, DECLARED_BOT)
@@ -217,8 +234,99 @@ def check_log(
     )
 
 
-def _time_shape(logs: list[WebLog]) -> TimeShape | None:
-    times = np.array([log.time_unix_ms for log in logs], dtype=np.int64)
+def _times(logs: Sequence[WebLog]) -> np.ndarray:
+    return np.fromiter((log.time_unix_ms for log in logs), dtype=np.int64, count=len(logs))
+
+
+class _Walk(Iterator[WebLog]):
+    """``logs`` in ``order``, each read once, keeping what the check needs of it: the
+    user's number (by first request), per user whether it ever declared a bot and its
+    first address and agent, and the counts of what the edge added."""
+
+    def __init__(self, logs: Sequence[WebLog], order: np.ndarray) -> None:
+        self._logs = logs
+        self._order = iter(order.tolist())
+        self.index: dict[str, int] = {}
+        self._user = array("q")
+        self.declared: list[bool] = []
+        self.first: list[tuple[str, str]] = []  # (ip, user agent)
+        self._javascript = self._tls_verdict = self._datacenter = 0
+
+    def __next__(self) -> WebLog:
+        log = self._logs[int(next(self._order))]
+        user = self.index.get(log.user_id)
+        if user is None:
+            user = self.index[log.user_id] = len(self.index)
+            self.declared.append(False)
+            self.first.append((log.ip, log.user_agent))
+        self._user.append(user)
+        if not self.declared[user] and declares_bot(log.user_agent):
+            self.declared[user] = True
+        self._javascript += log.js_check_passed
+        self._tls_verdict += log.tls_fingerprint != TLS_FINGERPRINT_UNCHECKED
+        self._datacenter += log.ip_is_datacenter
+        return log
+
+    def users(self) -> np.ndarray:
+        """Each request's user number, in time order."""
+        return np.array(self._user, dtype=np.int64)
+
+    def signals(self) -> Signals:
+        n = len(self._user)
+        return Signals(
+            javascript=self._javascript / n,
+            tls_verdict=self._tls_verdict / n,
+            datacenter=self._datacenter / n,
+        )
+
+
+class _Rows:
+    """The published rows: their features as a matrix, built in chunks, and per row its
+    user's number, time and ``requests_1h``."""
+
+    _CHUNK = 10_000
+
+    def __init__(self, names: Sequence[str]) -> None:
+        self._names = names
+        self._pending: list[dict[str, float]] = []
+        self._chunks: list[np.ndarray] = [np.empty((0, len(names)))]
+        self._user = array("q")
+        self._end_ms = array("q")
+        self._requests_1h = array("d")
+
+    @property
+    def count(self) -> int:
+        return len(self._user)
+
+    def add(self, snapshot: FeatureSnapshot, user: int) -> None:
+        self._user.append(user)
+        self._end_ms.append(snapshot.window_end_ms)
+        self._requests_1h.append(float(snapshot.features.get(STAGE_FEATURE, np.nan)))
+        self._pending.append(snapshot.features)
+        if len(self._pending) == self._CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        self._chunks.append(feature_matrix(self._pending, self._names))
+        self._pending = []
+
+    def matrix(self) -> np.ndarray:
+        self._flush()
+        return np.concatenate(self._chunks)
+
+    def users(self) -> np.ndarray:
+        return np.array(self._user, dtype=np.int64)
+
+    def published(self, users: np.ndarray, scores: np.ndarray) -> PublishedScores:
+        return PublishedScores(
+            users,
+            np.array(self._end_ms, dtype=np.int64),
+            np.array(self._requests_1h, dtype=float),
+            scores,
+        )
+
+
+def _time_shape(times: np.ndarray) -> TimeShape | None:
     if times[-1] - times[0] < 2 * _HOUR_MS:
         return None
     minutes = np.bincount((times % _HOUR_MS) // 60_000, minlength=60)
@@ -236,24 +344,21 @@ def _bots_scored(visits: VisitorRequests) -> float:
 
 
 def _flagged(
-    logs: list[WebLog], visits: VisitorRequests, decided: np.ndarray
+    visits: VisitorRequests, decided: np.ndarray, first: Sequence[tuple[str, str]]
 ) -> tuple[Flagged, ...]:
+    """``first``: each user's first (address, agent), by ``visits``' user numbers."""
     n = len(visits.kinds)
     worst = np.zeros(n, dtype=np.int8)
     np.maximum.at(worst, visits.user, decided)
     highest = np.full(n, -np.inf)
     np.fmax.at(highest, visits.user, visits.score)
     requests = np.bincount(visits.user, minlength=n)
-    users = sorted({log.user_id for log in logs})  # visitor_requests' user indexes
-    first: dict[str, WebLog] = {}
-    for log in logs:
-        first.setdefault(log.user_id, log)
     chosen = [u for u in range(n) if worst[u] != ALLOW and not visits.is_bot[u]]
-    chosen.sort(key=lambda u: (-requests[u], users[u]))
+    chosen.sort(key=lambda u: -requests[u])  # stable: by user id among equals
     return tuple(
         Flagged(
-            ip=first[users[u]].ip,
-            user_agent=first[users[u]].user_agent,
+            ip=first[u][0],
+            user_agent=first[u][1],
             requests=int(requests[u]),
             decision="block" if worst[u] == BLOCK else "challenge",
             highest_score=float(highest[u]),
@@ -296,7 +401,3 @@ def _drift(
     ]
     drift.sort(key=lambda d: (-d.ks_distance, d.name))
     return seeds[0], tuple(drift)
-
-
-def _share(flags: list[bool]) -> float:
-    return sum(flags) / len(flags) if flags else 0.0

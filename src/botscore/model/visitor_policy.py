@@ -31,6 +31,8 @@ __all__ = [
     "CONFIDENCE",
     "DECISION_LATENCY_S",
     "HUMANS_CHALLENGED_TARGET",
+    "PublishedScores",
+    "RequestTimes",
     "VisitorRequests",
     "allowed_challenged",
     "check_target",
@@ -39,6 +41,7 @@ __all__ = [
     "combined",
     "decisions",
     "highest",
+    "joined_requests",
     "raise_blocks",
     "summarize",
     "visitor_requests",
@@ -86,40 +89,89 @@ def visitor_requests(
     latency_s: float = DECISION_LATENCY_S,
 ) -> VisitorRequests:
     """Join ``logs`` to the scores of ``snapshots`` (``scores[i]`` is ``snapshots[i]``'s)."""
-    if len(scores) != len(snapshots):
-        raise ModelError(f"{len(scores)} scores for {len(snapshots)} snapshots")
-    if latency_s < 0:
-        raise ModelError(f"latency must be >= 0 s, got {latency_s}")
-    if not logs:
-        raise ModelError("no requests to judge the policy on")
-    start_ms = min(log.time_unix_ms for log in logs)
     users = sorted({log.user_id for log in logs})
     index = {user: i for i, user in enumerate(users)}
-    user = np.array([index[log.user_id] for log in logs], dtype=np.int64)
-    time_s = np.array([(log.time_unix_ms - start_ms) / 1000 for log in logs])
-    score = np.full(len(logs), np.nan)
-    age_s = np.full(len(logs), np.inf)
-    requests_1h = np.full(len(logs), np.nan)
+    return joined_requests(
+        RequestTimes(
+            users,
+            np.array([index[log.user_id] for log in logs], dtype=np.int64),
+            np.array([log.time_unix_ms for log in logs], dtype=np.int64),
+        ),
+        PublishedScores(
+            np.array([index[s.user_id] for s in snapshots], dtype=np.int64),
+            np.array([s.window_end_ms for s in snapshots], dtype=np.int64),
+            np.array([s.features.get(STAGE_FEATURE, np.nan) for s in snapshots], dtype=float),
+            scores,
+        ),
+        kind_of,
+        bot_kinds,
+        latency_s,
+    )
 
-    published: dict[int, tuple[list[float], list[float], list[float]]] = {}
-    for snapshot, value in zip(snapshots, scores, strict=True):
-        times, values, counts = published.setdefault(index[snapshot.user_id], ([], [], []))
-        times.append((snapshot.window_end_ms - start_ms) / 1000)
-        values.append(float(value))
-        counts.append(float(snapshot.features.get(STAGE_FEATURE, np.nan)))
+
+@dataclass(frozen=True)
+class RequestTimes:
+    """Requests as ``visitor_requests`` needs them: per request its user's index in
+    ``users`` (sorted ids) and its time."""
+
+    users: Sequence[str]
+    user: np.ndarray
+    time_ms: np.ndarray
+
+
+@dataclass(frozen=True)
+class PublishedScores:
+    """Published rows as ``visitor_requests`` needs them: per row its user's index, its
+    features' time, its ``requests_1h`` (NaN without) and its score."""
+
+    user: np.ndarray
+    window_end_ms: np.ndarray
+    requests_1h: np.ndarray
+    score: np.ndarray
+
+
+def joined_requests(
+    requests: RequestTimes,
+    published: PublishedScores,
+    kind_of: Mapping[str, str],
+    bot_kinds: frozenset[str],
+    latency_s: float = DECISION_LATENCY_S,
+) -> VisitorRequests:
+    """``visitor_requests`` on arrays: for a log too large to hold as ``WebLog`` objects."""
+    if len(published.score) != len(published.user):
+        raise ModelError(f"{len(published.score)} scores for {len(published.user)} snapshots")
+    if latency_s < 0:
+        raise ModelError(f"latency must be >= 0 s, got {latency_s}")
+    if not len(requests.user):
+        raise ModelError("no requests to judge the policy on")
+    n_users = len(requests.users)
+    start_ms = int(requests.time_ms.min())
+    user = requests.user
+    time_s = (requests.time_ms - start_ms) / 1000
+    score = np.full(len(user), np.nan)
+    age_s = np.full(len(user), np.inf)
+    requests_1h = np.full(len(user), np.nan)
+
     order = np.argsort(user, kind="stable")
-    bounds = np.searchsorted(user[order], np.arange(len(users) + 1))
-    for u, (times, values, counts) in published.items():
+    bounds = np.searchsorted(user[order], np.arange(n_users + 1))
+    by_user = np.argsort(published.user, kind="stable")
+    row_bounds = np.searchsorted(published.user[by_user], np.arange(n_users + 1))
+    feature_times = (published.window_end_ms - start_ms) / 1000
+    values = published.score.astype(float)
+    for u in range(n_users):
+        mine = by_user[row_bounds[u] : row_bounds[u + 1]]
+        if not len(mine):
+            continue
         rows = order[bounds[u] : bounds[u + 1]]
-        feature_s = np.array(times)
+        feature_s = feature_times[mine]
         # A score reaches the edge ``latency_s`` after its features' time; the newest
         # that has arrived is in force.
         latest = np.searchsorted(feature_s + latency_s, time_s[rows], side="right") - 1
         known = latest >= 0
-        score[rows[known]] = np.array(values)[latest[known]]
+        score[rows[known]] = values[mine][latest[known]]
         age_s[rows[known]] = time_s[rows[known]] - feature_s[latest[known]]
-        requests_1h[rows[known]] = np.array(counts)[latest[known]]
-    kinds = np.array([kind_of[u] for u in users])
+        requests_1h[rows[known]] = published.requests_1h[mine][latest[known]]
+    kinds = np.array([kind_of[u] for u in requests.users])
     is_bot = np.array([k in bot_kinds for k in kinds])
     return VisitorRequests(user, time_s, score, age_s, requests_1h, is_bot, kinds)
 

@@ -3,16 +3,21 @@
 The shipper follows one growing file; this reads finished ones (gzip-compressed too, as
 logrotate leaves them) with the same line readers, keeping every refused line's reason and
 place. Users are named with a key of its own (``OFFLINE_KEYS``): the ids stay the same from
-one read to the next, and say nothing about the edge's real ids.
+one read to the next, and say nothing about the edge's real ids. The requests are kept
+serialized (``RequestLog``): a parsed ``WebLog`` takes about five times the memory.
 """
 
 from __future__ import annotations
 
 import gzip
+from array import array
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import overload
+
+import numpy as np
 
 from botscore.errors import ConfigError, UnreadableLine
 from botscore.settings import AccessLogFormat
@@ -22,18 +27,50 @@ from botscore.web_edge.access_log import Networks
 from botscore.web_edge.identity import EdgeKeys
 from botscore.web_edge.log_formats import LineReader, line_reader
 
-__all__ = ["OFFLINE_KEYS", "LogRead", "read_log_files"]
+__all__ = ["OFFLINE_KEYS", "LogRead", "RequestLog", "read_log_files"]
 
 OFFLINE_KEYS = EdgeKeys("botscore: users of access logs read offline")
 # Refused lines quoted in full; the rest are only counted.
 QUOTED_REFUSALS = 20
 
 
+class RequestLog(Sequence[WebLog]):
+    """Requests in the order added, each kept serialized (about 300 bytes, against 1.2 KB
+    parsed) and parsed again when read, with every request's time at hand for sorting."""
+
+    def __init__(self) -> None:
+        self._serialized: list[bytes] = []
+        self._times = array("q")
+
+    def append(self, log: WebLog) -> None:
+        self._serialized.append(log.SerializeToString())
+        self._times.append(log.time_unix_ms)
+
+    def __len__(self) -> int:
+        return len(self._serialized)
+
+    @overload
+    def __getitem__(self, index: int) -> WebLog: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[WebLog]: ...
+
+    def __getitem__(self, index: int | slice) -> WebLog | list[WebLog]:
+        if isinstance(index, slice):
+            return [WebLog.FromString(data) for data in self._serialized[index]]
+        return WebLog.FromString(self._serialized[index])
+
+    @property
+    def times_ms(self) -> np.ndarray:
+        """Each request's ``time_unix_ms``, in the order added."""
+        return np.array(self._times, dtype=np.int64)
+
+
 @dataclass
 class LogRead:
     """The requests of some log files, in the files' order, and what was not one."""
 
-    logs: list[WebLog] = field(default_factory=list)
+    logs: RequestLog = field(default_factory=RequestLog)
     lines: int = 0
     # lines the edge blocked: never served, so the feature stage never counts them
     blocked: int = 0

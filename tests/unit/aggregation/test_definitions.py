@@ -189,6 +189,29 @@ def test_final_state_does_not_depend_on_arrival_order():
     assert final_features(logs) == final_features(shuffled)
 
 
+def test_a_user_idle_past_the_state_ttl_starts_over_as_when_its_keys_expire():
+    ttl = 4 * 3600 * 1000
+    earlier = [log(T0 + i * 1000, ip=f"192.0.2.{i}", path=f"/p{i}") for i in range(5)]
+    other = log(T0 + ttl + 5000, user_id="u2")
+    back = log(T0 + 4000 + ttl + 10_000, ip="198.51.100.7")
+    rows = list(publications([*earlier, other, back], interval_ms=2000, idle_ttl_ms=ttl))
+    assert [r.user_id for r in rows] == ["u1", "u1", "u1", "u2", "u1"]
+    # Its state and its last publication went with the TTL: the request is a first one.
+    assert rows[-1].features == features_of(back)
+    kept = list(publications([*earlier, other, back], interval_ms=2000))
+    assert kept[-1].features != features_of(back)  # without the TTL, the old state counts
+
+
+def test_the_store_forgets_only_users_idle_past_the_ttl():
+    store = MemoryFeatureStore()
+    for user, t in (("a", T0), ("b", T0 + 10), ("a", T0 + 20), ("c", T0 + 30)):
+        store.apply(user, update_for(request_record(log(t, user_id=user), SRC)))
+    assert store.forget_idle(T0 + 100, ttl_ms=85) == ["b"]  # a's last request is newer
+    assert store.forget_idle(T0 + 100, ttl_ms=85) == []
+    assert store.users() == ["a", "c"]
+    assert store.forget_idle(T0 + 1000, ttl_ms=85) == ["a", "c"]
+
+
 def test_publications_are_at_most_once_per_interval_in_event_time():
     logs = [log(T0 + i * 300) for i in range(40)]  # 12 s of requests every 300 ms
     rows = list(publications(logs, interval_ms=2000))

@@ -178,6 +178,20 @@ def test_a_model_without_the_user_agent_feature_judges_hidden_bots_as_it_judges_
     assert [d.name for d in check.drift] != [] and {d.name for d in check.drift} == set(features)
 
 
+def test_requests_kept_serialized_read_back_whole_and_check_as_parsed_ones(
+    simulated: list[WebLog], small_model_dir: Path, tmp_path: Path
+) -> None:
+    kept = read_log_files([_write(tmp_path / "access.log", simulated)], "combined", Networks([]))
+    logs = kept.logs
+    parsed = list(logs)
+    assert len(logs) == len(parsed) == len(simulated)
+    assert logs[3] == parsed[3] and logs[-1] == parsed[-1] and logs[2:5] == parsed[2:5]
+    assert logs.times_ms.tolist() == [w.time_unix_ms for w in parsed]
+    # In another order, as parsed objects: the same check (it sorts by time, stably).
+    shuffled = parsed[len(parsed) // 2 :] + parsed[: len(parsed) // 2]
+    assert check_log(logs, small_model_dir) == check_log(shuffled, small_model_dir)
+
+
 def test_an_empty_log_is_one_clear_error(small_model_dir: Path) -> None:
     with pytest.raises(ModelError, match="no request"):
         check_log([], small_model_dir)
