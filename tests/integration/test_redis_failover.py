@@ -24,8 +24,9 @@ from botscore.aggregation.offline import final_features
 from botscore.aggregation.redis_state import RedisFeatureStore
 from botscore.errors import StateNotReplicated
 from botscore.settings import KafkaSettings
+from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.dead_letters import decode_dead_letter
-from botscore.wire.records import SourceRef
+from botscore.wire.records import RequestRecord, SourceRef
 
 from .aggregation_stream import (
     AggTopics,
@@ -76,36 +77,68 @@ def wait_for(what: str, check: Callable[[], bool], timeout_s: float) -> float:
     return time.monotonic() - started
 
 
-def test_a_batch_its_replica_lacks_is_refused_and_stored_once_after_the_failover(
-    cluster, client, report_figure
-):
+def half_stored(
+    client: redis.RedisCluster, seed: int
+) -> tuple[RedisFeatureStore, str, list[WebLog], list[RequestRecord]]:
+    """A store that waits for one replica, the first half of a stream's requests stored in
+    it: the store, its generation, the stream and the requests left to store."""
     store = RedisFeatureStore(client, ttl_s=3600, shards=SHARDS, replicas=1, replica_wait_ms=300)
     generation = store.read_generation()
-    logs = recorded_logs(users=200, rate=40, duration_s=300, seed=35)
+    logs = recorded_logs(users=200, rate=40, duration_s=300, seed=seed)
     records = [request_record(log, SourceRef("w", 0, i)) for i, log in enumerate(logs)]
     half = len(records) // 2
     assert all(store.apply(records[:half], now_ms=0, generation=generation).fresh)
+    return store, generation, logs, records[half:]
+
+
+def assert_exact(store: RedisFeatureStore, generation: str, logs: list[WebLog]) -> list[str]:
+    """Every user's features equal offline, in the same generation; returns the users."""
+    expected = final_features(logs)
+    users = sorted(expected)
+    assert all(
+        candidate is not None and compute_features(candidate.state) == expected[user].features
+        for user, candidate in zip(users, store.read(users), strict=True)
+    ), "a request counted twice or lost across the failover"
+    assert store.read_generation() == generation, "the failover started the state over"
+    return users
+
+
+def storing(
+    store: RedisFeatureStore, records: list[RequestRecord], generation: str, refusals: list[str]
+) -> Callable[[], bool]:
+    """A try at storing ``records``: True once stored, False while a primary refuses them
+    (its refusal added to ``refusals``) or the client is still learning where the slots
+    went."""
+
+    def attempt() -> bool:
+        try:
+            store.apply(records, now_ms=0, generation=generation)
+        except StateNotReplicated as exc:
+            refusals.append(str(exc))
+            return False
+        except redis.RedisError:
+            return False
+        return True
+
+    return attempt
+
+
+def test_a_batch_its_replica_lacks_is_refused_and_stored_once_after_the_failover(
+    cluster, client, report_figure
+):
+    store, generation, logs, rest = half_stored(client, seed=35)
 
     primary = a_primary(cluster)
     replica = cluster.replica_of(primary)
     with replica.frozen():
         with pytest.raises(StateNotReplicated, match=f"127.0.0.1:{primary.port} had 0 of 1"):
-            store.apply(records[half:], now_ms=0, generation=generation)
+            store.apply(rest, now_ms=0, generation=generation)
         primary.kill()
     promoted = wait_for("the replica promoted", lambda: replica.role()[0] == "master", 30)
 
     # The new primary has no replica yet: the batch is refused, naming it.
     refusals: list[str] = []
-
-    def replayed() -> bool:
-        try:
-            store.apply(records[half:], now_ms=0, generation=generation)
-        except StateNotReplicated as exc:
-            refusals.append(str(exc))
-            return False
-        except redis.RedisError:  # the client still learning where the slots went
-            return False
-        return True
+    replayed = storing(store, rest, generation, refusals)
 
     wait_for("the batch refused by the new primary", lambda: bool(refusals) or replayed(), 30)
     assert refusals, "a primary with no replica confirmed a batch"
@@ -114,14 +147,7 @@ def test_a_batch_its_replica_lacks_is_refused_and_stored_once_after_the_failover
     assert primary.role() == ("slave", replica.port)
     caught_up = wait_for("the batch stored once the old primary is back", replayed, 60)
 
-    expected = final_features(logs)
-    users = sorted(expected)
-    stored = store.read(users)
-    assert all(
-        candidate is not None and compute_features(candidate.state) == expected[user].features
-        for user, candidate in zip(users, stored, strict=True)
-    ), "a request counted twice or lost across the failover"
-    assert store.read_generation() == generation, "the failover started the state over"
+    users = assert_exact(store, generation, logs)
     report_figure(
         f"Redis Cluster failover: replica promoted {promoted:.1f} s after its primary's kill; "
         f"the refused batch stored {caught_up:.1f} s after the old primary was back, "
@@ -141,14 +167,7 @@ def test_with_two_replicas_each_a_failover_does_not_stop_the_batches(tmp_path: P
         LocalRedisCluster(tmp_path, TWO_REPLICAS_FIRST_PORT, replicas=2).running() as cluster,
         cluster.empty_client() as client,
     ):
-        store = RedisFeatureStore(
-            client, ttl_s=3600, shards=SHARDS, replicas=1, replica_wait_ms=300
-        )
-        generation = store.read_generation()
-        logs = recorded_logs(users=200, rate=40, duration_s=300, seed=36)
-        records = [request_record(log, SourceRef("w", 0, i)) for i, log in enumerate(logs)]
-        half = len(records) // 2
-        assert all(store.apply(records[:half], now_ms=0, generation=generation).fresh)
+        store, generation, logs, rest = half_stored(client, seed=36)
 
         primary = a_primary(cluster)
         replicas = [node for node in cluster.nodes if node.role() == ("slave", primary.port)]
@@ -156,16 +175,7 @@ def test_with_two_replicas_each_a_failover_does_not_stop_the_batches(tmp_path: P
         primary.kill()
         killed = time.monotonic()
         refusals: list[str] = []
-
-        def stored() -> bool:
-            try:
-                store.apply(records[half:], now_ms=0, generation=generation)
-            except StateNotReplicated as exc:
-                refusals.append(str(exc))
-                return False
-            except redis.RedisError:  # the slots moving to the new primary
-                return False
-            return True
+        stored = storing(store, rest, generation, refusals)
 
         wait_for("the batch stored with the old primary still dead", stored, 60)
         resumed = time.monotonic() - killed
@@ -173,13 +183,7 @@ def test_with_two_replicas_each_a_failover_does_not_stop_the_batches(tmp_path: P
         [follower] = [node for node in replicas if node is not promoted]
         assert follower.role() == ("slave", promoted.port)
 
-        expected = final_features(logs)
-        users = sorted(expected)
-        assert all(
-            candidate is not None and compute_features(candidate.state) == expected[user].features
-            for user, candidate in zip(users, store.read(users), strict=True)
-        ), "a request counted twice or lost across the failover"
-        assert store.read_generation() == generation, "the failover started the state over"
+        users = assert_exact(store, generation, logs)
     report_figure(
         f"Redis Cluster failover with two replicas per primary: batches confirmed again "
         f"{resumed:.1f} s after a primary's kill, without it ({len(refusals)} refusals "
