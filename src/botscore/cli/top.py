@@ -1,9 +1,11 @@
 """``botscore top``: the loop's key figures live in the terminal, from DogStatsD datagrams.
 
 It listens where the components send their metrics (``metrics.statsd_port`` on
-127.0.0.1, so no Datadog agent may hold that port), prints the figures every ``--every``
-seconds, with ``--http`` also serves them as a web page (``observability.web_view``) and,
-with ``--png``, draws them over the run when it stops (``--for`` seconds, or Ctrl-C).
+127.0.0.1, so no Datadog agent may hold that port; an agent forwards a copy of its
+datagrams with ``statsd_forward_host`` and ``statsd_forward_port``), prints the figures
+every ``--every`` seconds, with ``--http`` also serves them as a web page
+(``observability.web_view``) and, with ``--png``, draws them over the run when it stops
+(``--for`` seconds, or Ctrl-C).
 """
 
 from __future__ import annotations
@@ -79,7 +81,8 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         sock.close()
         raise BotscoreError(
             f"cannot listen on UDP 127.0.0.1:{port} ({exc}): is a Datadog agent there? "
-            "Use --port and point metrics.statsd_port at it"
+            "Use --port, and set the agent's statsd_forward_host and statsd_forward_port "
+            "to send it there"
         ) from None
     page = _serve_page(args.http) if args.http is not None else None
     view = LocalView(args.window)
