@@ -21,7 +21,7 @@ from botscore.errors import ConfigError, UnreadableLine
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.vocabulary import Decision
 from botscore.web_edge.identity import EdgeKeys
-from botscore.wire.codec import WEB_LOG_SCHEMA_VERSION
+from botscore.wire.codec import INT64_MAX, UINT32_MAX, UINT64_MAX, WEB_LOG_SCHEMA_VERSION
 
 __all__ = ["FIELDS", "EdgeRequest", "Networks", "read_line"]
 
@@ -70,27 +70,45 @@ class Networks:
         return any(address in network for network in self._networks)
 
 
-def _number(fields: dict[str, str], key: str) -> int:
+def _is_whole(text: str) -> bool:
+    """ASCII digits only: ``str.isdigit`` also takes superscripts that ``int`` refuses."""
+    return text.isascii() and text.isdigit()
+
+
+def _number(fields: dict[str, str], key: str, limit: int) -> int:
     text = fields[key]
-    if not text.isdigit():
-        raise UnreadableLine("bad_field", f"{key} {text!r} is not a whole number")
+    if not _is_whole(text) or len(text) > len(str(limit)) or int(text) > limit:
+        raise UnreadableLine("bad_field", f"{key} {text[:40]!r} is not a whole number to {limit}")
     return int(text)
 
 
 def _time_ms(text: str) -> int:
     seconds, dot, millis = text.partition(".")
-    if not seconds.isdigit() or (dot and (len(millis) != 3 or not millis.isdigit())):
-        raise UnreadableLine("bad_field", f"time {text!r} is not seconds.milliseconds")
-    return int(seconds) * 1000 + (int(millis) if dot else 0)
+    if not _is_whole(seconds) or (dot and (len(millis) != 3 or not _is_whole(millis))):
+        raise UnreadableLine("bad_field", f"time {text[:40]!r} is not seconds.milliseconds")
+    time_ms = int(seconds[: len(str(INT64_MAX))]) * 1000 + (int(millis) if dot else 0)
+    if len(seconds) > len(str(INT64_MAX)) or time_ms > INT64_MAX:
+        raise UnreadableLine("bad_field", f"time {text[:40]!r} is past what a WebLog holds")
+    return time_ms
 
 
-def read_line(line: bytes, datacenters: Networks, keys: EdgeKeys) -> EdgeRequest:
-    """The request a line logs, or ``UnreadableLine`` saying why it is none. ``keys`` name
-    the user of a request the gate did not answer, as the gate would have."""
+def _text(value: str) -> str:
+    """``value`` as UTF-8 can hold it: a JSON escape may name half of a surrogate pair."""
     try:
-        fields = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UnreadableLine("not_json", str(exc)) from exc
+        value.encode()
+    except UnicodeEncodeError:
+        return value.encode(errors="replace").decode()
+    return value
+
+
+def _fields(line: bytes) -> dict[str, str]:
+    # nginx's escape=json escapes quotes, backslashes and control bytes only: a client's
+    # bytes that are not UTF-8 reach the line raw, and are replaced as the combined reader
+    # replaces them rather than costing the request.
+    try:
+        fields = json.loads(line.decode(errors="replace"))
+    except (ValueError, RecursionError) as exc:  # ValueError: also a 5000-digit number
+        raise UnreadableLine("not_json", str(exc)[:200]) from None
     if not isinstance(fields, dict):
         raise UnreadableLine("not_json", f"a {type(fields).__name__}, not an object")
     missing = [k for k in FIELDS if k not in fields]
@@ -99,6 +117,13 @@ def read_line(line: bytes, datacenters: Networks, keys: EdgeKeys) -> EdgeRequest
     not_text = [k for k in FIELDS if not isinstance(fields[k], str)]
     if not_text:
         raise UnreadableLine("bad_field", f"{', '.join(not_text)} not strings")
+    return {k: _text(fields[k]) for k in FIELDS}
+
+
+def read_line(line: bytes, datacenters: Networks, keys: EdgeKeys) -> EdgeRequest:
+    """The request a line logs, or ``UnreadableLine`` saying why it is none. ``keys`` name
+    the user of a request the gate did not answer, as the gate would have."""
+    fields = _fields(line)
     checked = bool(fields["user"] or fields["decision"] or fields["js"])
     if checked:
         if not fields["user"]:
@@ -118,10 +143,10 @@ def read_line(line: bytes, datacenters: Networks, keys: EdgeKeys) -> EdgeRequest
         ip_is_datacenter=datacenters.contain(fields["ip"]),
         method=fields["request"].partition(" ")[0],
         path=fields["uri"],
-        status=_number(fields, "status"),
+        status=_number(fields, "status", UINT32_MAX),
         user_agent=fields["user_agent"],
         referrer=fields["referrer"],
-        response_bytes=_number(fields, "bytes"),
+        response_bytes=_number(fields, "bytes", UINT64_MAX),
         js_check_passed=fields["js"] == "1",
         request_id=fields["request_id"],
         edge_node=fields["node"],

@@ -26,7 +26,7 @@ from botscore.v1.web_log_pb2 import WebLog
 from botscore.vocabulary import Decision
 from botscore.web_edge.access_log import EdgeRequest, Networks
 from botscore.web_edge.identity import EdgeKeys
-from botscore.wire.codec import WEB_LOG_SCHEMA_VERSION
+from botscore.wire.codec import UINT64_MAX, WEB_LOG_SCHEMA_VERSION
 
 __all__ = ["CombinedLine", "line_request_id", "parse_combined", "read_combined_line"]
 
@@ -42,7 +42,9 @@ _LINE = re.compile(
     + rb")?(.*)",  # "referrer" "user agent", then any other fields
     re.DOTALL,
 )
-_TIME = re.compile(r"(\d{2})/([A-Za-z]{3})/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})")
+_TIME = re.compile(
+    r"(\d{2})/([A-Za-z]{3})/(\d{4}):(\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})", re.ASCII
+)
 # Month names as servers write them, whatever the reader's locale.
 _MONTHS = {
     name: number
@@ -95,14 +97,21 @@ def parse_combined(line: bytes) -> CombinedLine:
             f"client {ip!r} is not an IP address (a server resolving names logs host names)",
         ) from None
     status_text = status_raw.decode(errors="replace")
-    if not (status_text.isdigit() and len(status_text) == 3 and 100 <= int(status_text) <= 599):
-        raise UnreadableLine("bad_field", f"status {status_text!r} is not an HTTP status")
+    # bytes.isdigit: ASCII digits only (a str's also takes superscripts, which int refuses)
+    if not (status_raw.isdigit() and len(status_raw) == 3 and 100 <= int(status_raw) <= 599):
+        raise UnreadableLine("bad_field", f"status {status_text[:40]!r} is not an HTTP status")
     if bytes_raw == b"-":
         size = 0
-    elif bytes_raw.isdigit():
-        size = int(bytes_raw)
+    elif (
+        bytes_raw.isdigit()
+        and len(bytes_raw) <= len(str(UINT64_MAX))
+        and int(bytes_raw) <= UINT64_MAX
+    ):
+        size = int(bytes_raw)  # the feature stage refuses one over MAX_EXACT_INT
     else:
-        raise UnreadableLine("bad_field", f"size {bytes_raw[:40]!r} is not a whole number or -")
+        raise UnreadableLine(
+            "bad_field", f"size {bytes_raw[:40]!r} is not - or a whole number to {UINT64_MAX}"
+        )
     method, path = _request(_unescape(request_raw))
     return CombinedLine(
         time_ms=_time_ms(time_raw.decode(errors="replace")),

@@ -10,6 +10,7 @@ serialized (``RequestLog``): a parsed ``WebLog`` takes about five times the memo
 from __future__ import annotations
 
 import gzip
+import time
 from array import array
 from collections import Counter
 from collections.abc import Sequence
@@ -19,19 +20,23 @@ from typing import overload
 
 import numpy as np
 
-from botscore.errors import ConfigError, UnreadableLine
+from botscore.errors import ConfigError, InvalidMessage, UnreadableLine
 from botscore.settings import AccessLogFormat
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.vocabulary import Decision
 from botscore.web_edge.access_log import Networks
 from botscore.web_edge.identity import EdgeKeys
 from botscore.web_edge.log_formats import LineReader, line_reader
+from botscore.wire.codec import check_web_log
 
 __all__ = ["OFFLINE_KEYS", "LogRead", "RequestLog", "read_log_files"]
 
 OFFLINE_KEYS = EdgeKeys("botscore: users of access logs read offline")
 # Refused lines quoted in full; the rest are only counted.
 QUOTED_REFUSALS = 20
+# How far past the moment of reading a logged time may be: the live feature stage's default
+# (``aggregation.max_event_skew_ms``). A log is read after it was written.
+OFFLINE_MAX_SKEW_MS = 60_000
 
 
 class RequestLog(Sequence[WebLog]):
@@ -78,6 +83,11 @@ class LogRead:
     # "<file>:<line number>: <reason: detail>", the first QUOTED_REFUSALS
     refusals: list[str] = field(default_factory=list)
 
+    def refuse(self, place: str, reason: str, text: str) -> None:
+        self.refused[reason] += 1
+        if len(self.refusals) < QUOTED_REFUSALS:
+            self.refusals.append(f"{place}: {text}")
+
 
 def read_log_files(
     paths: Sequence[Path], log_format: AccessLogFormat, datacenters: Networks
@@ -95,6 +105,7 @@ def read_log_files(
 def _read_file(path: Path, reader: LineReader, read: LogRead) -> None:
     """Add ``path``'s lines to ``read``, a line at a time (a log may not fit in memory as
     text; its requests must)."""
+    read_at_ms = int(time.time() * 1000)
     with gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb") as lines:
         end = 0
         for number, line in enumerate(lines, 1):
@@ -107,11 +118,16 @@ def _read_file(path: Path, reader: LineReader, read: LogRead) -> None:
             try:
                 request = reader(line, place)
             except UnreadableLine as exc:
-                read.refused[exc.reason] += 1
-                if len(read.refusals) < QUOTED_REFUSALS:
-                    read.refusals.append(f"{path}:{number}: {exc}")
+                read.refuse(f"{path}:{number}", exc.reason, str(exc))
                 continue
             if request.decision is Decision.BLOCK:
                 read.blocked += 1
-            else:
-                read.logs.append(request.web_log)
+                continue
+            try:
+                # as the live feature stage would refuse it (a time in the future, a size
+                # past what it counts), with the same reason
+                check_web_log(request.web_log, read_at_ms, OFFLINE_MAX_SKEW_MS)
+            except InvalidMessage as exc:
+                read.refuse(f"{path}:{number}", str(exc.reason), str(exc))
+                continue
+            read.logs.append(request.web_log)

@@ -41,7 +41,12 @@ def _within_limit(line: bytes, place: str, *, read: LineReader) -> EdgeRequest:
             f"{len(line)} bytes, more than {MAX_LINE_BYTES}: longer than a server's request "
             "limits allow, and a message Kafka might refuse for good",
         )
-    return read(line, place)
+    try:
+        return read(line, place)
+    except (ValueError, OverflowError, RecursionError) as exc:
+        # A value the reader's own checks did not foresee: still one line's fault, so it
+        # costs that line, not the shipper (which would stop at it on every restart).
+        raise UnreadableLine("bad_field", f"{type(exc).__name__}: {str(exc)[:200]}") from exc
 
 
 def _combined(

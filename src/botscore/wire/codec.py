@@ -27,15 +27,19 @@ from botscore.wire.records import FeatureRecord, ScoreRecord, SourceRef
 
 __all__ = [
     "HTTP_STATUSES",
+    "INT64_MAX",
     "MAX_EXACT_INT",
     "MAX_IP_CHARS",
     "MAX_REQUEST_ID_BYTES",
     "MAX_USER_ID_BYTES",
     "QUOTE_CHARS",
     "SUPPORTED_SCHEMA_VERSIONS",
+    "UINT32_MAX",
+    "UINT64_MAX",
     "UNSPECIFIED_DECISION",
     "WEB_LOG_SCHEMA_VERSION",
     "FeatureRow",
+    "check_web_log",
     "decode_feature_row",
     "decode_threat_score",
     "decode_user_features",
@@ -59,6 +63,11 @@ MAX_REQUEST_ID_BYTES = 128
 MAX_IP_CHARS = 45
 # The largest integer a double, hence Redis's Lua, holds exactly.
 MAX_EXACT_INT = 2**53 - 1
+# What protobuf's integer types hold: a reader builds a message from any value within them,
+# and the decoders refuse what is out of range for its field.
+UINT32_MAX = 2**32 - 1
+UINT64_MAX = 2**64 - 1
+INT64_MAX = 2**63 - 1
 # RFC 9110, section 15.
 HTTP_STATUSES = range(100, 600)
 # The most of a value an error detail quotes.
@@ -213,6 +222,13 @@ def decode_web_log(
             DeadLetterReason.KEY_MISMATCH,
             f"key {quote(key)} is not the user id {quote(message.user_id)}",
         )
+    check_web_log(message, now_ms, max_skew_ms)
+    return message
+
+
+def check_web_log(message: WebLog, now_ms: int, max_skew_ms: int) -> None:
+    """``InvalidMessage`` when ``message`` is not a request the feature stage can count: the
+    checks of ``decode_web_log`` after the key's, for requests read without Kafka."""
     time_ms = message.time_unix_ms
     if time_ms <= 0:
         raise InvalidMessage(DeadLetterReason.MISSING_TIME)
@@ -231,7 +247,6 @@ def decode_web_log(
         )
     _check_range("status", message.status, HTTP_STATUSES)
     _check_range("response_bytes", message.response_bytes, range(MAX_EXACT_INT + 1))
-    return message
 
 
 def _is_ip(text: str) -> bool:

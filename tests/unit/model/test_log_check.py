@@ -84,6 +84,31 @@ def test_a_simulation_reads_back_as_an_edge_without_the_gate_would_send_it(
     assert [log.request_id for log in again.logs] == [log.request_id for log in read.logs]
 
 
+def test_requests_the_live_feature_stage_would_refuse_are_refused_with_its_reasons(
+    tmp_path: Path,
+) -> None:
+    good = '192.0.2.1 - - [01/Jan/2024:00:00:00 +0000] "GET / HTTP/1.1" 200 {size} "-" "x"'
+    log = tmp_path / "access.log"
+    log.write_text(
+        "\n".join(
+            [
+                good.format(size=1),
+                good.format(size=2**60),
+                good.replace("2024", "2500").format(size=1),
+                # a year 10000 in UTC, once -1200 is taken off
+                good.replace("01/Jan/2024:00:00:00 +0000", "31/Dec/9999:23:59:59 -1200").format(
+                    size=1
+                ),
+            ]
+        )
+    )
+    read = read_log_files([log], "combined", Networks([]))
+    assert len(read.logs) == 1 and read.logs[0].response_bytes == 1
+    assert dict(read.refused) == {"out_of_range": 1, "time_in_future": 2}
+    assert read.refusals[0].startswith(f"{log}:2: out_of_range: response_bytes")
+    assert read.refusals[1].startswith(f"{log}:3: time_in_future")
+
+
 def test_a_log_that_cannot_be_read_is_one_clear_error(tmp_path: Path) -> None:
     broken = tmp_path / "access.log.gz"
     broken.write_bytes(b"not gzip")

@@ -111,6 +111,15 @@ def test_a_time_without_milliseconds_is_whole_seconds() -> None:
         (_line(decision="maybe"), "bad_field", "decision 'maybe'"),
         (_line(decision=""), "bad_field", "decision ''"),
         (_line(user=""), "bad_field", "the gate's answer names no user"),
+        # digits int() refuses, and numbers past what a WebLog's field holds
+        (_line(status="\u00b2"), "bad_field", "status '\u00b2'"),
+        (_line(status=str(2**32)), "bad_field", "to 4294967295"),
+        (_line(bytes=str(2**64)), "bad_field", "to 18446744073709551615"),
+        (_line(bytes="9" * 5000), "bad_field", "bytes '9999"),
+        (_line(time=f"{2**63 // 1000}.808"), "bad_field", "past what a WebLog holds"),
+        (_line(time="9" * 5000), "bad_field", "past what a WebLog holds"),
+        (_line()[:-1] + b', "x": ' + b"1" * 5000 + b"}", "not_json", "digits"),
+        (b"[" * 30_000 + b"]" * 30_000, "not_json", "recursion"),
     ],
 )
 def test_a_line_that_is_no_request_is_refused_with_its_reason(
@@ -119,6 +128,27 @@ def test_a_line_that_is_no_request_is_refused_with_its_reason(
     with pytest.raises(UnreadableLine, match=re.escape(detail) if detail else None) as refused:
         read_line(line, NO_NETWORKS, KEYS)
     assert refused.value.reason == reason
+
+
+def test_bytes_that_are_not_utf8_are_replaced_not_refused() -> None:
+    # nginx's escape=json copies a client's bytes from 0x80 up as they came.
+    line = _line(user_agent="python-requests/2.31.0 \u00ff").replace(b"\\u00ff", b"\xff")
+    assert b"\xff" in line
+    assert read_line(line, NO_NETWORKS, KEYS).web_log.user_agent == "python-requests/2.31.0 \ufffd"
+    # a JSON escape naming half of a surrogate pair, which UTF-8 cannot hold
+    half = _line(referrer="x").replace(b'"referrer": "x"', b'"referrer": "\\ud800"')
+    assert read_line(half, NO_NETWORKS, KEYS).web_log.referrer == "?"
+
+
+def test_values_a_web_log_holds_are_read_and_left_to_the_feature_stage_to_refuse() -> None:
+    web_log = read_line(
+        _line(status="700", bytes=str(2**60), time="99999999999.000"), NO_NETWORKS, KEYS
+    ).web_log
+    assert (web_log.status, web_log.response_bytes, web_log.time_unix_ms) == (
+        700,
+        2**60,
+        99999999999000,
+    )
 
 
 def test_a_request_the_gate_did_not_answer_is_named_as_the_gate_would_have() -> None:

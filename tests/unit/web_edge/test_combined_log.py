@@ -177,6 +177,33 @@ def test_the_formats_servers_write(line: bytes, expected: tuple[object, ...]) ->
             "size",
         ),
         (
+            b'192.0.2.1 - - [01/Jan/2024:00:00:00 +0000] "GET / HTTP/1.1" 200 %d "-" "-"' % 2**64,
+            "bad_field",
+            "to 18446744073709551615",
+        ),
+        (
+            b'192.0.2.1 - - [01/Jan/2024:00:00:00 +0000] "GET / HTTP/1.1" 200 %s "-" "-"'
+            % (b"9" * 5000),
+            "bad_field",
+            "size",
+        ),
+        (
+            # superscript digits: str.isdigit takes them, int does not
+            b'192.0.2.1 - - [01/Jan/2024:00:00:00 +0000] "GET / HTTP/1.1" '
+            + "\u00b2\u2070\u2070".encode()
+            + b' 1 "-" "-"',
+            "bad_field",
+            "status",
+        ),
+        (
+            # Arabic-Indic digits
+            b"192.0.2.1 - - ["
+            + "\u0660\u0661".encode()
+            + b'/Jan/2024:00:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "-"',
+            "bad_field",
+            "is not like",
+        ),
+        (
             b'192.0.2.1 - - [2024-01-01T00:00:00Z] "GET / HTTP/1.1" 200 1 "-" "-"',
             "bad_field",
             "is not like",

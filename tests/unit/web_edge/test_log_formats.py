@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import pytest
 
 from botscore.errors import UnreadableLine
-from botscore.web_edge.access_log import FIELDS, Networks
+from botscore.v1.web_log_pb2 import WebLog
+from botscore.vocabulary import Decision
+from botscore.web_edge.access_log import FIELDS, EdgeRequest, Networks
 from botscore.web_edge.identity import EdgeKeys
-from botscore.web_edge.log_formats import MAX_LINE_BYTES, line_reader
+from botscore.web_edge.log_formats import MAX_LINE_BYTES, _within_limit, line_reader
 
 KEYS = EdgeKeys("k" * 32)
 
@@ -56,3 +59,14 @@ def test_each_format_names_its_requests_as_it_should() -> None:
     assert a.request_id != combined(_combined("x"), "edge-1:7:180").web_log.request_id
     b = own(_botscore("x"), "edge-1:7:90").web_log
     assert (b.user_id, b.request_id) == ("u-1", "r-1")  # the gate's user, nginx's id
+
+
+def test_a_value_no_reader_check_foresaw_costs_its_line_not_the_reader() -> None:
+    def reader_with_a_gap(line: bytes, place: str) -> EdgeRequest:
+        return EdgeRequest(WebLog(status=int(line)), Decision.ALLOW)  # 2**32: ValueError
+
+    read = partial(_within_limit, read=reader_with_a_gap)
+    assert read(b"200", "edge-1:1:1").web_log.status == 200
+    with pytest.raises(UnreadableLine, match="ValueError") as refused:
+        read(str(2**32).encode(), "edge-1:1:1")
+    assert refused.value.reason == "bad_field"
