@@ -64,9 +64,9 @@ class EarlyBlock:
 
     def __post_init__(self) -> None:
         count = self.max_requests_1h
-        if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 2**53:
             raise ModelError(
-                f"an early block's max_requests_1h must be an integer >= 1, got {self}"
+                f"an early block's max_requests_1h must be an integer in [1, 2**53], got {self}"
             )
         if not _probability(self.block):
             raise ModelError(f"an early block's threshold must be a number in [0, 1], got {self}")
@@ -99,7 +99,9 @@ class Thresholds:
             )
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Thresholds:
+    def from_dict(cls, data: object) -> Thresholds:
+        if not isinstance(data, dict):
+            raise ModelError(f"thresholds must be an object, got {data!r}")
         early = data.get("early_block", [])
         if not isinstance(early, list) or not all(isinstance(e, dict) for e in early):
             raise ModelError(f"thresholds.early_block must be a list of objects, got {early!r}")
@@ -140,7 +142,12 @@ class Thresholds:
 
 
 def _probability(value: object) -> bool:
-    return isinstance(value, Real) and not isinstance(value, bool) and 0.0 <= float(value) <= 1.0
+    if not isinstance(value, Real) or isinstance(value, bool):
+        return False
+    try:
+        return 0.0 <= float(value) <= 1.0
+    except OverflowError:  # an integer of hundreds of digits
+        return False
 
 
 @dataclass(frozen=True)
@@ -258,8 +265,8 @@ def parse_manifest(manifest_json: bytes, source: str) -> ModelManifest:
     """The manifest in ``manifest_json`` (read from ``source``): a JSON object, fields checked."""
     try:
         data = json.loads(manifest_json)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{source} is not valid JSON: {exc}") from None
+    except (ValueError, RecursionError) as exc:  # also a 5000-digit number, deep nesting
+        raise ModelError(f"{source} is not valid JSON: {str(exc)[:200]}") from None
     if not isinstance(data, dict):
         raise ModelError(f"{source} is not a JSON object")
     return ModelManifest.from_dict(data)

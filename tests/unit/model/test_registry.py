@@ -283,11 +283,56 @@ def test_text_fields_must_be_strings(model_copy, field):
 
 
 @pytest.mark.parametrize(
-    "thresholds", [{"challenge": False, "block": True}, {"challenge": "0.5", "block": 0.9}]
+    "thresholds",
+    [
+        {"challenge": False, "block": True},
+        {"challenge": "0.5", "block": 0.9},
+        {"challenge": 10**400, "block": 0.9},  # float() of it would overflow
+    ],
 )
 def test_thresholds_must_be_numbers(model_copy, thresholds):
     _edit_manifest(model_copy, thresholds=thresholds)
     with pytest.raises(ModelError, match="thresholds must be numbers"):
+        read_manifest(model_copy)
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "says"),
+    [
+        (None, "thresholds must be an object, got None"),
+        ([0.5, 0.9], "thresholds must be an object"),
+        (
+            {"challenge": 0.5, "block": 0.9, "early_block": [{"max_requests_1h": 1, "block": 2.0}]},
+            "an early block's threshold must be a number",
+        ),
+        (
+            {
+                "challenge": 0.5,
+                "block": 0.9,
+                "early_block": [{"max_requests_1h": 10**400, "block": 0.9}],
+            },
+            "max_requests_1h must be an integer in",
+        ),
+    ],
+    ids=["null", "a-list", "early-block-over-one", "early-block-count-past-a-float"],
+)
+def test_thresholds_of_another_shape_are_refused(model_copy, thresholds, says):
+    _edit_manifest(model_copy, thresholds=thresholds)
+    with pytest.raises(ModelError, match=says):
+        read_manifest(model_copy)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (b'{"name": ' + b"1" * 5000 + b"}", "digits"),
+        (b"[" * 30_000 + b"]" * 30_000, "recursion"),
+    ],
+    ids=["a-5000-digit-number", "nested-30000-deep"],
+)
+def test_a_manifest_json_cannot_hold_is_refused_as_such(model_copy, text, says):
+    (model_copy / "manifest.json").write_bytes(text)
+    with pytest.raises(ModelError, match=f"manifest\\.json is not valid JSON: .*{says}"):
         read_manifest(model_copy)
 
 
