@@ -40,14 +40,19 @@ def serializer_choice(config: Mapping[str, Any]) -> str:
     settings are built without knowing the environment ``sparse`` was given: such a key is
     refused rather than silently split the two ends.
     """
-    for env_name, env in config.get("envs", {}).items():
+    envs = config.get("envs", {})
+    if not isinstance(envs, dict):
+        raise ConfigError(f'config.json: "envs" must be an object, got {envs!r}')
+    for env_name, env in envs.items():
+        if not isinstance(env, dict):
+            raise ConfigError(f"config.json: envs.{env_name} must be an object, got {env!r}")
         if "serializer" in env:
             raise ConfigError(
                 f'config.json: envs.{env_name} sets "serializer"; set it only at the top '
                 "level, where both the components and the topology settings read it"
             )
     choice = config.get("serializer", DEFAULT_SERIALIZER)
-    if choice not in SERIALIZER_CLASSES:
+    if not isinstance(choice, str) or choice not in SERIALIZER_CLASSES:
         raise ConfigError(
             f'config.json: "serializer" is {choice!r}; expected one of '
             f"{', '.join(map(repr, SERIALIZER_CLASSES))}"

@@ -46,10 +46,24 @@ def test_the_java_class_exists_in_the_java_sources():
     assert (ROOT / "java" / (java.replace(".", "/") + ".java")).is_file()
 
 
-@pytest.mark.parametrize("value", ["MsgPack", "protobuf", "", None, 1])
+@pytest.mark.parametrize("value", ["MsgPack", "protobuf", "", None, 1, ["json"]])
 def test_an_unknown_serializer_is_a_config_error(value):
     with pytest.raises(ConfigError, match=r"\"serializer\" is .*expected one of 'json', 'msgpack'"):
         serializer_choice({"serializer": value, "envs": ENVS})
+
+
+@pytest.mark.parametrize(
+    ("envs", "says"),
+    [
+        ([], r"\"envs\" must be an object, got \[\]"),
+        ("serializer-free", r"\"envs\" must be an object"),
+        ({"local": None}, r"envs\.local must be an object, got None"),
+        ({"local": "serializer"}, r"envs\.local must be an object"),
+    ],
+)
+def test_environments_of_another_shape_are_config_errors(envs, says):
+    with pytest.raises(ConfigError, match=says):
+        serializer_choice({"serializer": "json", "envs": envs})
 
 
 def test_a_serializer_per_environment_is_refused():
