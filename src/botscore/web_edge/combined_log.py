@@ -88,6 +88,11 @@ def parse_combined(line: bytes) -> CombinedLine:
         raise UnreadableLine(
             "not_combined", "after the size, neither a quoted referrer and user agent nor the end"
         )
+    if rest[:1] not in (b"", b" ", b"\t"):
+        # "Mo"zilla": a server that did not escape a quote would cut the agent short
+        raise UnreadableLine(
+            "not_combined", "text right after the user agent's closing quote: an unescaped quote?"
+        )
     ip = ip_raw.decode(errors="replace")
     try:
         ipaddress.ip_address(ip)

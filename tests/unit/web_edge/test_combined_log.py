@@ -156,6 +156,11 @@ def test_the_formats_servers_write(line: bytes, expected: tuple[object, ...]) ->
             "neither a quoted referrer",
         ),
         (
+            b'192.0.2.1 - - [01/Jan/2024:00:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "Mo"zilla"',
+            "not_combined",
+            "unescaped quote",
+        ),
+        (
             b'crawl-66-249-66-1.googlebot.com - - [01/Jan/2024:00:00:00 +0000] "GET / HTTP/1.1" '
             b'200 1 "-" "-"',
             "bad_field",
