@@ -71,7 +71,7 @@ class EdgeKeys:
         """The user of a request: its signed cookie's id, else its address's and agent's."""
         if user_cookie:
             user_id, _, signature = user_cookie.rpartition(".")
-            if user_id and hmac.compare_digest(signature, self._sign(user_id)):
+            if user_id and _same(signature, self._sign(user_id)):
                 return Visitor(user_id, from_cookie=True)
         fingerprint = self._mac("fingerprint", f"{ip}\0{user_agent}")[:_FINGERPRINT_CHARS]
         return Visitor(f"fp-{fingerprint}", from_cookie=False)
@@ -89,7 +89,13 @@ class EdgeKeys:
 
     def ran_javascript(self, js_cookie: str | None, user_id: str) -> bool:
         """The request carries ``user_id``'s token: its client ran the edge's script."""
-        return bool(js_cookie) and hmac.compare_digest(js_cookie or "", self.js_token(user_id))
+        return bool(js_cookie) and _same(js_cookie or "", self.js_token(user_id))
+
+
+def _same(sent: str, expected: str) -> bool:
+    """A client's value against the expected one, in constant time. As bytes: a quoted
+    cookie may hold any character, and ``compare_digest`` refuses str that is not ASCII."""
+    return hmac.compare_digest(sent.encode(errors="replace"), expected.encode())
 
 
 def edge_keys(settings: Settings) -> EdgeKeys:

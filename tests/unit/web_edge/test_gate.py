@@ -141,6 +141,21 @@ def test_the_challenge_page_carries_the_script_and_names_a_new_visitor(
     assert f"bs_js={KEYS.js_token(user)}" in body.decode() and b"location.reload()" in body
 
 
+@pytest.mark.parametrize(
+    "cookie",
+    ['bs_js="\u00e9"', 'bs_uid="u-7.\u00e9"', 'bs_uid="\u00e9.\u00e9"; bs_js="\u00ff\u00fe"'],
+)
+def test_cookies_holding_any_bytes_are_answered_as_no_cookie(
+    served: tuple[str, KeyStore], cookie: str
+) -> None:
+    """A quoted cookie may hold any bytes, which reach the gate as text that is not ASCII."""
+    url, store = served
+    store.values[decision_key(KEYS.visitor(None, IP, UA).user_id)] = b"challenge"
+    on_the_wire = cookie.encode().decode("latin-1")  # http.server reads headers so
+    status, headers, _ = _get(f"{url}/check", Cookie=on_the_wire)
+    assert (status, headers["X-Botscore-User"]) == (401, KEYS.visitor(None, IP, UA).user_id)
+
+
 def test_anything_else_is_not_found(served: tuple[str, KeyStore]) -> None:
     url, _ = served
     assert _get(f"{url}/admin")[0] == 404

@@ -27,6 +27,7 @@ def test_a_cookie_the_edge_signed_names_its_user_wherever_the_request_comes_from
         ".abc",
         "",
         None,
+        "fp-0123.\u00e9\u00ff",  # a quoted cookie may hold any character
     ],
 )
 def test_a_forged_or_missing_cookie_falls_back_to_the_address_and_agent(
@@ -37,6 +38,11 @@ def test_a_forged_or_missing_cookie_falls_back_to_the_address_and_agent(
     assert not visitor.from_cookie
     assert visitor == keys.visitor(None, "203.0.113.9", UA)  # the same client, the same user
     assert visitor.user_id.startswith("fp-") and visitor.user_id != "fp-0123"
+
+
+def test_a_token_of_any_characters_is_no_token() -> None:
+    keys = EdgeKeys(SECRET)
+    assert not keys.ran_javascript("\u00e9" * 16, "u-7")
 
 
 def test_another_secret_signs_other_cookies_and_names_other_fingerprints() -> None:
