@@ -239,19 +239,50 @@ def test_files_that_cannot_be_read_are_refused_not_raised_as_os_errors(model_cop
 
 
 @pytest.mark.parametrize(
-    ("feature_names", "says"),
+    ("field", "value", "says"),
     [
-        ([1, 2, 3], "non-empty list of non-empty strings, got \\[1, 2, 3\\]"),
-        ([["a"]], "non-empty list of non-empty strings"),
-        ("requests_1m", "non-empty list of non-empty strings, got 'requests_1m'"),
-        ([], "non-empty list of non-empty strings, got \\[\\]"),
-        ([*CATALOG[:-1], ""], "non-empty list of non-empty strings"),
-        ([*CATALOG[:-1], CATALOG[0]], f"feature_names repeats {CATALOG[0]}$"),
+        ("feature_names", [1, 2, 3], "non-empty list of non-empty strings, got \\[1, 2, 3\\]"),
+        ("feature_names", [["a"]], "non-empty list of non-empty strings"),
+        (
+            "feature_names",
+            "requests_1m",
+            "non-empty list of non-empty strings, got 'requests_1m'",
+        ),
+        ("feature_names", [], "non-empty list of non-empty strings, got \\[\\]"),
+        ("feature_names", [*CATALOG[:-1], ""], "non-empty list of non-empty strings"),
+        ("feature_names", [*CATALOG[:-1], CATALOG[0]], f"feature_names repeats {CATALOG[0]}$"),
+        ("thresholds", None, "thresholds must be an object, got None"),
+        ("thresholds", [0.5, 0.9], "thresholds must be an object"),
+        (
+            "thresholds",
+            {"challenge": 0.5, "block": 0.9, "early_block": [{"max_requests_1h": 1, "block": 2.0}]},
+            "an early block's threshold must be a number",
+        ),
+        (
+            "thresholds",
+            {
+                "challenge": 0.5,
+                "block": 0.9,
+                "early_block": [{"max_requests_1h": 10**400, "block": 0.9}],
+            },
+            "max_requests_1h must be an integer in",
+        ),
     ],
-    ids=["numbers", "lists", "a-string", "empty", "an-empty-name", "a-name-twice"],
+    ids=[
+        "names-numbers",
+        "names-lists",
+        "names-a-string",
+        "names-empty",
+        "an-empty-name",
+        "a-name-twice",
+        "thresholds-null",
+        "thresholds-a-list",
+        "early-block-over-one",
+        "early-block-count-past-a-float",
+    ],
 )
-def test_feature_names_must_be_distinct_names(model_copy, feature_names, says):
-    _edit_manifest(model_copy, feature_names=feature_names)
+def test_fields_of_another_shape_are_refused(model_copy, field, value, says):
+    _edit_manifest(model_copy, **{field: value})
     with pytest.raises(ModelError, match=says):
         read_manifest(model_copy)
 
@@ -293,32 +324,6 @@ def test_text_fields_must_be_strings(model_copy, field):
 def test_thresholds_must_be_numbers(model_copy, thresholds):
     _edit_manifest(model_copy, thresholds=thresholds)
     with pytest.raises(ModelError, match="thresholds must be numbers"):
-        read_manifest(model_copy)
-
-
-@pytest.mark.parametrize(
-    ("thresholds", "says"),
-    [
-        (None, "thresholds must be an object, got None"),
-        ([0.5, 0.9], "thresholds must be an object"),
-        (
-            {"challenge": 0.5, "block": 0.9, "early_block": [{"max_requests_1h": 1, "block": 2.0}]},
-            "an early block's threshold must be a number",
-        ),
-        (
-            {
-                "challenge": 0.5,
-                "block": 0.9,
-                "early_block": [{"max_requests_1h": 10**400, "block": 0.9}],
-            },
-            "max_requests_1h must be an integer in",
-        ),
-    ],
-    ids=["null", "a-list", "early-block-over-one", "early-block-count-past-a-float"],
-)
-def test_thresholds_of_another_shape_are_refused(model_copy, thresholds, says):
-    _edit_manifest(model_copy, thresholds=thresholds)
-    with pytest.raises(ModelError, match=says):
         read_manifest(model_copy)
 
 
