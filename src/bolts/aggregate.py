@@ -25,6 +25,7 @@ from botscore.aggregation.redis_state import feature_store
 from botscore.clock import now_ms
 from botscore.errors import StateLost, StateNotReplicated
 from botscore.metrics import Metrics, storm_tags
+from botscore.observability.outage_log import OutageLog
 from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import Settings
 from botscore.vocabulary import Component
@@ -48,6 +49,17 @@ class AggregateBolt(Bolt):  # type: ignore[misc]
         )
         tag_logs(self.logger, self.metrics.tags)
         self.refused_generation = ""  # the last generation a refusal was logged for
+        # Every tuple fails while Redis is away: one line as it starts, one as it ends.
+        self.redis_down = OutageLog(
+            self.logger,
+            "Redis did not take %d updates, replaying them until it does: %s",
+            "Redis takes updates again after %.1f s; %d updates were failed meanwhile",
+        )
+        self.unreplicated = OutageLog(
+            self.logger,
+            "replaying %d updates not yet on replicas, and any more until they are: %s",
+            "replicas confirm updates again after %.1f s; %d updates were failed meanwhile",
+        )
 
     def process(self, tup: Tuple) -> None:
         batch = RequestBatch.from_values(tup.values)
@@ -63,16 +75,18 @@ class AggregateBolt(Bolt):  # type: ignore[misc]
             self.fail(tup)
             return
         except StateNotReplicated as exc:
-            self.logger.warning("replaying %d updates not yet on replicas: %s", len(records), exc)
+            self.unreplicated.failed(len(records), exc)
             self.metrics.count("unreplicated", len(records))
             self.fail(tup)
             return
         except redis.RedisError as exc:
-            self.logger.warning("Redis did not take %d updates, replaying: %s", len(records), exc)
+            self.redis_down.failed(len(records), exc)
             self.metrics.count("redis_failed", len(records))
             self.fail(tup)
             return
         self.ack(tup)
+        self.redis_down.succeeded()
+        self.unreplicated.succeeded()
         for user_id, reason in applied.reset.items():
             self.logger.error("deleted the unusable feature state of user %r: %s", user_id, reason)
         if applied.reset:

@@ -121,6 +121,23 @@ def test_a_batch_redis_did_not_take_fails_its_tuple_whole_for_replay(bolt):
     assert store.calls[0][0] == store.calls[1][0], "the replay stored another batch"
 
 
+def test_an_outage_is_one_line_as_it_starts_and_one_as_it_ends(bolt, caplog):
+    component, _, store = bolt
+    store.error = redis.ConnectionError("Connection refused")
+    for n in (3, 4, 5):
+        component.process(_tuple_of(_requests(n))[1])
+    store.error = None
+    component.process(_tuple_of(_requests(1))[1])
+    component.process(_tuple_of(_requests(1))[1])
+    lines = [r.getMessage() for r in caplog.records if r.name == component.logger.name]
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("Redis did not take 3 updates, replaying them until it does")
+    assert "Connection refused" in lines[0]
+    assert lines[1].startswith("Redis takes updates again after ")
+    assert "; 12 updates were failed meanwhile" in lines[1]
+    assert component.metrics.counted("redis_failed") == 12
+
+
 def test_a_batch_too_few_replicas_confirmed_is_failed_for_replay_and_counted(bolt, caplog):
     component, link, store = bolt
     store.error = StateNotReplicated(
