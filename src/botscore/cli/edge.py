@@ -16,7 +16,7 @@ from botscore.enforcement.edge import EdgeDecisions
 from botscore.errors import ConfigError
 from botscore.metrics import Metrics
 from botscore.settings import Settings
-from botscore.transport.redis_client import create_redis
+from botscore.transport.redis_client import create_edge_redis
 from botscore.vocabulary import Component, Role
 from botscore.web_edge.gate import Gate, GateServer
 from botscore.web_edge.identity import edge_keys
@@ -52,7 +52,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     metrics = Metrics(settings.metrics, Component.EDGE)
     gate = Gate(
         keys,
-        EdgeDecisions(create_redis(settings.redis), settings.edge.decision_cache_ms),
+        EdgeDecisions(create_edge_redis(settings), settings.edge.decision_cache_ms),
         metrics,
     )
     try:

@@ -14,7 +14,7 @@ from botscore.simulator.profiles import MIXES, PROFILES
 from botscore.simulator.run import simulate
 from botscore.simulator.spec import SimulationSpec
 from botscore.simulator.visits import summarize_visits
-from botscore.transport.redis_client import create_redis
+from botscore.transport.redis_client import create_edge_redis
 from botscore.vocabulary import Role
 
 __all__ = ["add_parser", "run"]
@@ -94,7 +94,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         )
     edge = None
     if args.enforce:
-        edge = EdgeDecisions(create_redis(settings.redis), args.edge_cache_ms)
+        edge = EdgeDecisions(create_edge_redis(settings), args.edge_cache_ms)
     try:
         with sigterm_as_ctrl_c():  # `make run` stops it so: the figures still come out
             stats = simulate(

@@ -9,6 +9,9 @@ every connection error 3 times with up to 10 s backoff, and it counts a missing 
 The feature state may live on a Redis Cluster (``aggregation.state_cluster_nodes``),
 reached with the same user, password and TLS as ``redis``; everything else stays on the
 one Redis of ``redis``.
+
+The edge's client waits ``edge.redis_timeout_ms``, not ``redis.socket_timeout_s``: a visitor
+waits on each of its reads (nginx waits 2 s for the gate), and it fails open anyway.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from botscore.errors import ConfigError
-from botscore.settings import RedisSettings, unresolved_role
+from botscore.settings import RedisSettings, Settings, unresolved_role
 
 __all__ = [
     "RedisClient",
     "cluster_nodes",
+    "create_edge_redis",
     "create_redis",
     "create_redis_cluster",
     "primaries_of",
@@ -41,19 +45,31 @@ RedisClient: TypeAlias = "redis.Redis | RedisCluster"
 def create_redis(settings: RedisSettings) -> redis.Redis:
     """A client for ``settings``; it connects lazily, on the first command."""
     return redis.Redis(
-        host=settings.host, port=settings.port, db=settings.db, **_connection(settings)
+        host=settings.host,
+        port=settings.port,
+        db=settings.db,
+        **_connection(settings, settings.socket_timeout_s),
     )
 
 
-def _connection(settings: RedisSettings) -> dict[str, Any]:
+def create_edge_redis(settings: Settings) -> redis.Redis:
+    """The edge's client for ``settings.redis``, giving up after ``edge.redis_timeout_ms``."""
+    timeout_s = settings.edge.redis_timeout_ms / 1000
+    server = settings.redis
+    return redis.Redis(
+        host=server.host, port=server.port, db=server.db, **_connection(server, timeout_s)
+    )
+
+
+def _connection(settings: RedisSettings, timeout_s: float) -> dict[str, Any]:
     """What every connection to a server of ``settings`` is given: user, TLS, timeouts."""
     unresolved_role("redis.username", settings.username)
     return {
         "username": settings.username or None,
         "password": settings.password.reveal() or None,
         "ssl": settings.ssl,
-        "socket_timeout": settings.socket_timeout_s,
-        "socket_connect_timeout": settings.socket_timeout_s,
+        "socket_timeout": timeout_s,
+        "socket_connect_timeout": timeout_s,
         "retry": Retry(NoBackoff(), retries=0),
     }
 
@@ -82,7 +98,7 @@ def create_redis_cluster(settings: RedisSettings, nodes: str) -> RedisCluster:
         ClusterNode(host, port)  # type: ignore[no-untyped-call]
         for host, port in cluster_nodes(nodes)
     ]
-    options = _connection(settings)
+    options = _connection(settings, settings.socket_timeout_s)
     try:
         return RedisCluster(startup_nodes=startup_nodes, **options)
     except (RedisClusterException, redis.RedisError) as exc:

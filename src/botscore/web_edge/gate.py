@@ -1,8 +1,8 @@
 """The edge's external check: nginx asks it about every request (``auth_request``).
 
 It names the request's user (``identity``), reads the user's decision from Redis through
-``EdgeDecisions`` (cached for ``edge.decision_cache_ms``, failing open while Redis is
-down) and answers nginx with a status nginx acts on:
+``EdgeDecisions`` (cached for ``edge.decision_cache_ms``, failing open at once while Redis
+is down or hung) and answers nginx with a status nginx acts on:
 
 - 204 allow: nginx serves the request (so does a challenged user carrying the JavaScript
   token: a client that runs the edge's script passes the challenge);
@@ -134,8 +134,14 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
         self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.end_headers()
+            self.wfile.write(body)
+        except ConnectionError as exc:
+            # nginx stopped waiting (its proxy_read_timeout) and served the request unchecked:
+            # one line, not http.server's traceback per request.
+            log.warning("nginx left before the gate's answer to %s: %s", self.path, exc)
+            self.close_connection = True
 
     def log_message(self, format: str, *args: object) -> None:
         """nginx logs every request; the gate logs only its own troubles."""

@@ -109,11 +109,11 @@ def redis_client(monkeypatch) -> FakeRedis:
     client = FakeRedis()
     made_with = []
 
-    def create_redis(settings):
+    def create_edge_redis(settings):
         made_with.append(settings)
         return client
 
-    monkeypatch.setattr(simulate, "create_redis", create_redis)
+    monkeypatch.setattr(simulate, "create_edge_redis", create_edge_redis)
     monkeypatch.setattr(simulate, "EdgeDecisions", FakeEdge)
     client.made_with = made_with
     return client
@@ -126,7 +126,7 @@ def test_enforce_gives_the_simulator_an_edge_on_redis_and_closes_it(monkeypatch,
     simulate.run(SETTINGS, args)
     edge = recorder.calls[0][1]["edge"]
     assert (edge.client, edge.cache_ms) == (redis_client, 250)
-    assert redis_client.made_with == [SETTINGS.redis]
+    assert redis_client.made_with == [SETTINGS]
     assert redis_client.closed
 
 

@@ -6,7 +6,9 @@ a real nginx in ``tests/integration/test_web_edge.py``.
 
 from __future__ import annotations
 
+import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -159,3 +161,41 @@ def test_cookies_holding_any_bytes_are_answered_as_no_cookie(
 def test_anything_else_is_not_found(served: tuple[str, KeyStore]) -> None:
     url, _ = served
     assert _get(f"{url}/admin")[0] == 404
+
+
+class _SlowStore(KeyStore):
+    """Redis answering only once ``answer`` is set: slower than nginx waits for the gate."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answer = threading.Event()
+
+    def mget(self, keys: list[str]) -> list[bytes | None]:
+        self.answer.wait(timeout=5)
+        return super().mget(keys)
+
+
+def test_nginx_gone_before_the_answer_is_one_log_line_not_a_traceback(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    store = _SlowStore()
+    gate, _ = _gate(store)
+    server = GateServer(("127.0.0.1", 0), gate)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=5) as nginx:
+            nginx.sendall(b"GET /check HTTP/1.1\r\nHost: gate\r\nX-Real-IP: 203.0.113.9\r\n\r\n")
+            time.sleep(0.2)  # the gate is reading Redis; nginx gives up and closes
+        store.answer.set()
+        deadline = time.monotonic() + 2
+        while not caplog.records and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)  # a traceback after the line would show by now
+    finally:
+        store.answer.set()
+        server.shutdown()
+        server.server_close()
+    assert "Traceback" not in capsys.readouterr().err
+    assert [(r.levelname, r.getMessage().split(":")[0]) for r in caplog.records] == [
+        ("WARNING", "nginx left before the gate's answer to /check")
+    ]
