@@ -3,7 +3,8 @@
 It listens where the components send their metrics (``metrics.statsd_port`` on
 127.0.0.1, so no Datadog agent may hold that port; an agent forwards a copy of its
 datagrams with ``statsd_forward_host`` and ``statsd_forward_port``), prints the figures
-every ``--every`` seconds, with ``--http`` also serves them as a web page
+every ``--every`` seconds (with the consumers that stopped sending: silent past a bound
+from ``kafka.lag_interval_ms``), with ``--http`` also serves them as a web page
 (``observability.web_view``) and, with ``--png``, draws them over the run when it stops
 (``--for`` seconds, or Ctrl-C).
 """
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from botscore.cli.command import Subparsers, port, seconds, sigterm_as_ctrl_c
 from botscore.errors import BotscoreError
-from botscore.observability.local_view import LocalView, render
+from botscore.observability.local_view import LocalView, render, silent_after
 from botscore.observability.statsd_lines import parse_datagram
 from botscore.observability.web_view import ViewServer, figures_document
 from botscore.settings import Settings
@@ -85,7 +86,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             "to send it there"
         ) from None
     page = _serve_page(args.http) if args.http is not None else None
-    view = LocalView(args.window)
+    view = LocalView(args.window, silent_after_s=silent_after(settings.kafka.lag_interval_ms))
     clear = "\x1b[H\x1b[2J" if sys.stdout.isatty() else ""
     started = time.monotonic()
     next_screen = started + args.every

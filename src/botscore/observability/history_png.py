@@ -18,7 +18,12 @@ from botscore.observability.local_view import PANELS, Figures, Panel, Reduce
 
 __all__ = ["write_png"]
 
-UNITS = {Reduce.RATE: "per second", Reduce.P99_MS: "ms", Reduce.MAX_LATEST: "messages"}
+UNITS = {
+    Reduce.RATE: "per second",
+    Reduce.P99_MS: "ms",
+    Reduce.MAX_LATEST: "messages",
+    Reduce.SILENT_S: "seconds silent",
+}
 
 
 def write_png(

@@ -1,6 +1,7 @@
 """`botscore top` on a real UDP socket: the components' own client sends, it shows and draws."""
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -56,6 +57,32 @@ def test_top_shows_what_the_components_send_and_draws_it(tmp_path, capsys):
     assert any(line.startswith("users scored") and line.endswith("/s") for line in lines), out
     assert any(line.startswith("model call p99") and line.endswith(" 3.0 ms") for line in lines)
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_consumer_that_stops_sending_is_shown_silent_past_its_lag_interval(capsys, monkeypatch):
+    """The bound comes from ``kafka.lag_interval_ms``: 100 ms makes it 2.2 s, not 12 s."""
+    monkeypatch.setenv("BOTSCORE_KAFKA_LAG_INTERVAL_MS", "100")
+    port = free_udp_port()
+
+    def send() -> None:  # a second of lag gauges, then a hang
+        metrics = Metrics(MetricsSettings(statsd_port=port), Component.ENFORCER)
+        for _ in range(20):
+            metrics.gauge("lag", 1031, tags=["topic:scores", "partition:0"])
+            metrics.flush()
+            time.sleep(0.05)
+        metrics.close()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    try:
+        status = main(["top", "--port", str(port), "--every", "0.5", "--for", "4"])
+    finally:
+        sender.join()
+    lines = capsys.readouterr().out.splitlines()
+    assert status == 0
+    shown = [line.split(maxsplit=2)[2] for line in lines if line.startswith("components silent")]
+    assert shown[0] == "-"  # while it sends
+    assert re.fullmatch(r"enforcer [23]\.\d s", shown[-1]), shown
 
 
 def test_a_port_already_taken_is_a_clear_error():

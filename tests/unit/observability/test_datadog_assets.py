@@ -231,3 +231,20 @@ def test_push_creates_new_assets_and_updates_those_with_the_same_title():
     assert ("PUT", "/api/v1/dashboard/abc-123") in writes
     sent = {b.get("title") or b.get("name") for m, _, b in _FakeDatadog.calls if m != "GET"}
     assert sent == {a.title for a in SHIPPED}
+
+
+def test_the_consumer_lag_monitors_notice_a_consumer_that_stops_sending():
+    """A hung or stopped consumer sends no lag at all rather than a growing one: without
+    ``notify_no_data`` its monitor would stay as green as for a healthy one."""
+    lag = [
+        asset
+        for asset in SHIPPED
+        if asset.kind is AssetKind.MONITOR
+        and any(name.endswith(".lag") for name in metric_names(asset.body))
+    ]
+    assert sorted(a.path.stem for a in lag) == ["aggregation_lag", "enforcer_lag", "scoring_lag"]
+    for asset in lag:
+        options = asset.body["options"]
+        assert options["notify_no_data"] is True, asset.path
+        assert options["no_data_timeframe"] >= 2, asset.path  # twice the last_1m window
+        assert "{{#is_no_data}}" in asset.body["message"], asset.path

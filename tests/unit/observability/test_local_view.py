@@ -3,7 +3,7 @@
 import pytest
 
 from botscore.observability.catalog import CATALOG
-from botscore.observability.local_view import PANELS, LocalView, render
+from botscore.observability.local_view import PANELS, LocalView, render, silent_after
 from botscore.observability.statsd_lines import parse_line
 
 
@@ -81,3 +81,63 @@ def test_render_shows_a_line_per_panel_and_a_dash_when_nothing_came():
     assert "scores enforced" in text and "block 2.0/s" in text
     assert any(line.startswith("users scored") and line.endswith(" -") for line in lines)
     assert len(view.history) == 1
+
+
+ENFORCER_LAG = "botscore.enforcer.lag:{}|g|#component:enforcer,topic:scores,partition:0"
+SPOUT_LAG = "botscore.features_spout.lag:0|g|#component:features_spout,topic:features,partition:0"
+SILENT = "components silent"
+
+
+def test_the_bound_is_two_lag_intervals_and_a_late_report_s_2_s():
+    assert silent_after(5000) == 12.0
+    assert silent_after(100) == 2.2
+
+
+def test_a_consumer_that_stops_sending_is_silent_after_the_bound_and_not_before():
+    """The fault test's hung enforcer: its lag stops, the spout's keeps coming."""
+    view = LocalView(window_s=10, silent_after_s=12)
+    add(view, 0.0, ENFORCER_LAG.format(3), SPOUT_LAG)
+    add(view, 5.0, ENFORCER_LAG.format(1031), SPOUT_LAG)  # then SIGSTOP
+    for at in range(10, 61, 5):
+        add(view, float(at), SPOUT_LAG)
+    assert view.figures(16.9)[SILENT] == {}  # 11.9 s: a report late, not missed
+    assert view.figures(17.5)[SILENT] == {"enforcer": 12.5}
+    assert view.figures(50.0)[SILENT] == {"enforcer": 45.0}
+    # the lag panel alone dropped it, as if it were idle
+    assert view.figures(50.0)["consumer lag (largest partition)"] == {"features_spout": 0.0}
+
+
+def test_a_silent_consumer_is_no_longer_listed_once_it_sends_again():
+    view = LocalView(window_s=10, silent_after_s=12)
+    add(view, 0.0, ENFORCER_LAG.format(1031))
+    assert view.figures(45.0)[SILENT] == {"enforcer": 45.0}
+    add(view, 45.5, ENFORCER_LAG.format(900))  # SIGCONT
+    assert view.figures(46.0)[SILENT] == {}
+    assert view.figures(46.0)["consumer lag (largest partition)"] == {"enforcer": 900.0}
+
+
+def test_any_metric_of_a_consumer_shows_it_alive():
+    """A broker that does not answer end offsets costs the lag, not the component's life:
+    it counts ``lag_read_failed`` (on no panel) instead."""
+    view = LocalView(window_s=10, silent_after_s=12)
+    add(view, 0.0, ENFORCER_LAG.format(0))
+    for at in range(5, 41, 5):
+        add(view, float(at), "botscore.enforcer.lag_read_failed:1|c|#component:enforcer")
+    assert view.figures(41.0)[SILENT] == {}
+    assert view.figures(53.0)[SILENT] == {"enforcer": 13.0}
+
+
+def test_components_that_send_no_lag_are_not_watched():
+    """An idle classifier sends nothing at all: only a timer's gauge tells a hang apart."""
+    view = LocalView(window_s=10, silent_after_s=12)
+    add(view, 0.0, "botscore.classifier.scored:5|c|#component:classifier")
+    assert view.figures(100.0)[SILENT] == {}
+
+
+def test_render_lists_the_silent_components_with_how_long():
+    view = LocalView(window_s=10, silent_after_s=12)
+    add(view, 0.0, ENFORCER_LAG.format(1031), SPOUT_LAG)
+    add(view, 44.0, SPOUT_LAG)
+    lines = render(view.snapshot(45.0)).splitlines()
+    assert "components silent                  enforcer 45.0 s" in lines
+    assert view.history[-1][1][SILENT] == {"enforcer": 45.0}  # drawn by --png as well

@@ -10,7 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from botscore.observability.local_view import PANELS, Panel, Reduce
+from botscore.observability.local_view import PANELS, LocalView, Panel, Reduce
+from botscore.observability.statsd_lines import parse_line
 from botscore.observability.web_view import PAGE, ViewServer, figures_document
 
 PANELS_SHOWN = (
@@ -50,6 +51,21 @@ def test_the_document_holds_every_panel_in_order_with_its_unit_and_groups() -> N
 def test_by_default_the_document_has_the_terminal_s_panels() -> None:
     titles = [p["title"] for p in figures_document({}, 10.0, 0.0)["panels"]]
     assert titles == [panel.title for panel in PANELS]
+
+
+def test_the_document_names_a_consumer_that_stopped_sending_and_for_how_long() -> None:
+    """A hung enforcer is a row of its own on the page, not a name missing from the lag's."""
+    view = LocalView(window_s=10, silent_after_s=12)
+    view.add([parse_line("botscore.enforcer.lag:1031|g|#component:enforcer,partition:0")], 0.0)
+    panels = figures_document(view.snapshot(45.0), 10.0, 1796420045.0)["panels"]
+    silent = next(p for p in panels if p["title"] == "components silent")
+    assert silent == {
+        "title": "components silent",
+        "unit": "s",  # the page shows "enforcer 45 s"
+        "by": "component",
+        "values": {"enforcer": 45.0},
+    }
+    assert [p["values"] for p in panels if p["title"].startswith("consumer lag")] == [{}]
 
 
 @pytest.fixture
