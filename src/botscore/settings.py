@@ -298,7 +298,8 @@ class KafkaSettings:
     max_attempts: int = field(
         default=10,
         metadata={
-            "doc": "failures of a tuple before it is dead-lettered as `retries_exhausted`",
+            "doc": "failures of a tuple before it is dead-lettered as `retries_exhausted` "
+            "(the last one counts only if another tuple was acked since the one before)",
             "limits": POSITIVE,
         },
     )
@@ -602,6 +603,15 @@ class EdgeSettings:
         metadata={
             "doc": "the gate's answers about a user are at most this old (one Redis read per "
             "period for all users seen in it)",
+            "limits": POSITIVE,
+        },
+    )
+    redis_timeout_ms: int = field(
+        default=200,
+        metadata={
+            "doc": "the edge's Redis connections and reads fail after this long without an "
+            "answer, instead of `redis.socket_timeout_s`: a visitor waits on them (nginx waits "
+            "2 s for the gate); the edge then allows, and asks Redis again once a second",
             "limits": POSITIVE,
         },
     )

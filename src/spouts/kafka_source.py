@@ -22,9 +22,10 @@ bytes and the reason. What is emitted again:
   lost (``InFlight.lost_acks``: still out ``kafka.lost_ack_replay_ms`` after a later tuple
   of its partition was acked); its ``kafka.max_attempts``-th
   failure dead-letters each of its messages (``retries_exhausted``), whose offsets finish
-  as Kafka confirms their letters. An outage downstream (Redis, the brokers a bolt writes
-  to) thus replays each tuple in flight up to ``max_attempts - 1`` times (over 81 s of
-  backoff with the defaults), then dead-letters it; nothing is read from Kafka again.
+  as Kafka confirms their letters, if another tuple was acked since its previous failure.
+  An outage downstream (Redis, the brokers a bolt writes to) fails every tuple alike: each
+  is replayed at the longest backoff for as long as it lasts (logged once a minute), never
+  dead-lettered for it; nothing is read from Kafka again.
 - A rebalance: only partitions the consumer owns are committed. A revoked partition's
   tuples stay tracked until the new assignment is known. A partition handed straight back
   (kafka-python keeps its fetch position) goes on where it was: late acks and fails of its
@@ -73,6 +74,7 @@ from streamparse import Spout
 from botscore.clock import now_ms
 from botscore.errors import ConfigError, InvalidMessage
 from botscore.metrics import Metrics, storm_tags
+from botscore.observability.log_repeats import REPEAT_WINDOW_S
 from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import Settings, require_message_timeouts
 from botscore.transport.consumer_lag import LagGauges
@@ -190,6 +192,7 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
         # someone else read on from there (then forgotten) or not (then read on from here).
         self.regained: set[PartitionKey] = set()
         self.deferred_fails: list[str] = []  # failures of tuples of lost partitions
+        self.deferred_logged_at = -math.inf  # when last attempts deferred were last logged
         self.state_check_s = self.state_check_interval_s(settings)
         self.generation: str | None = None  # of the state downstream, as last read
         self.next_state_check = 0.0
@@ -366,7 +369,20 @@ class KafkaSourceSpout(Spout):  # type: ignore[misc]
             # Replayed or dead-lettered only if the partition comes back to this member.
             self.deferred_fails.append(tup_id)
             return
+        deferred = self.in_flight.last_attempts_deferred
         exhausted = self.in_flight.failed(tup_id, time.monotonic())
+        if self.in_flight.last_attempts_deferred != deferred:
+            self.metrics.count("last_attempts_deferred")
+            now = time.monotonic()
+            if now - self.deferred_logged_at >= REPEAT_WINDOW_S:  # once a minute at most
+                self.deferred_logged_at = now
+                self.logger.warning(
+                    "%d tuple failures at their last attempt with nothing acked in between so "
+                    "far: an outage downstream, not their messages; each is replayed every "
+                    "%.1f s until it ends, not dead-lettered",
+                    self.in_flight.last_attempts_deferred,
+                    self.in_flight.backoff.delay(max(self.kafka.max_attempts - 1, 1)),
+                )
         if exhausted is not None:
             detail = f"failed downstream {self.in_flight.attempts(tup_id)} times"
             self.in_flight.retire(tup_id, [read.size for read in exhausted.reads])

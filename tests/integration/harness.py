@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -368,6 +368,15 @@ def committed_offsets(settings: KafkaSettings, group: str, topic: str) -> dict[i
         time.sleep(0.5)
     committed = {tp.partition: meta.offset for tp, meta in offsets.items() if tp.topic == topic}
     return {p: committed.get(p, 0) for p in end_offsets(settings, topic)}
+
+
+def wait_for(what: str, check: Callable[[], bool], timeout_s: float) -> float:
+    """Seconds until ``check()`` holds; fails naming ``what`` after ``timeout_s``."""
+    started = time.monotonic()
+    while not check():
+        assert time.monotonic() - started < timeout_s, f"{what}: not within {timeout_s} s"
+        time.sleep(0.1)
+    return time.monotonic() - started
 
 
 def wait_committed_to_end(

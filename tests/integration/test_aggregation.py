@@ -445,7 +445,13 @@ def test_redis_killed_mid_stream_loses_nothing(
     expected = final_features(logs)
     feed(agg_topics, logs)
     log_path = tmp_path / "sparse-run.log"
-    with aggregation_topology(agg_topics, log_path) as (metrics, features, process):
+    # Two attempts (0.2 s of backoff) and 5 s down: the outage outlasts every tuple's
+    # attempts, which wait at their last one instead of being dead-lettered.
+    with aggregation_topology(agg_topics, log_path, BOTSCORE_KAFKA_MAX_ATTEMPTS="2") as (
+        metrics,
+        features,
+        process,
+    ):
         deadline = time.monotonic() + 180
         while features.total < 200:
             assert process.poll() is None, log_path.read_text()[-3000:]
@@ -466,6 +472,9 @@ def test_redis_killed_mid_stream_loses_nothing(
         f"({len(logs)} WebLogs, 0 lost)",
     )
     assert "Redis did not take" in logs_text, "the fault never reached the aggregation bolt"
+    assert "Redis takes updates again after" in logs_text
+    assert logs_text.count("Redis did not take") <= 3, "a line per failed tuple"
+    assert "not dead-lettered" in logs_text
     letters = read_topic(agg_topics.kafka, agg_topics.kafka.dead_letter_topic)
     assert letters == [], [decode_dead_letter(r.value).reason for r in letters]
     assert_failure_metrics_sent("test_redis_killed_mid_stream_loses_nothing", received)

@@ -62,6 +62,7 @@ from .harness import (
     run_topics,
     scoring_group,
     wait_committed_to_end,
+    wait_for,
 )
 from .stream import (
     GroupMember,
@@ -517,10 +518,11 @@ def test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts(
     topics, tmp_path, report_figure
 ):
     """A model call that raises fails its tuple; the spout replays it and, at the tuple's
-    ``kafka.max_attempts``-th failure, dead-letters each of its messages as
-    ``retries_exhausted`` with their bytes. Users the model can score are scored meanwhile.
-    A challenger that raises for every one of them costs only its own (shadow) scores; so
-    do the challenger's scores the shadow topic refuses for good (lost, counted)."""
+    ``kafka.max_attempts``-th failure after other users were scored, dead-letters each of
+    its messages as ``retries_exhausted`` with their bytes. Users the model can score are
+    scored meanwhile. A challenger that raises for every one of them costs only its own
+    (shadow) scores; so do the challenger's scores the shadow topic refuses for good (lost,
+    counted)."""
     attempts = 3
     raising = _users(60, "zero", lambda i: {n: 0.0 if n == CATALOG[0] else 1.0 for n in CATALOG})
     scorable = _users(500, "positive", lambda i: {name: 1.0 + (i % 7) / 7 for name in CATALOG})
@@ -549,7 +551,15 @@ def test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts(
         # One after the other: a batch tuple with one user the model cannot score fails
         # whole, and the spout batches what one poll returns.
         bad_sources = set(produce(topics, raising))
-        wait_committed_to_end(topics, scoring_group(topics), topics.features_topic, 300)
+        # Alone, they fail every attempt with nothing scored in between, as in an outage:
+        # they wait at their last attempt instead of being dead-lettered...
+        wait_for(
+            "the raising users' last attempts held",
+            lambda: bool(metrics.points("botscore.features_spout.last_attempts_deferred")),
+            300,
+        )
+        assert read_topic(topics, topics.dead_letter_topic) == []
+        # ...until other users are scored: then their next failure is their own.
         good_sources = set(produce(topics, scorable))
         scores.wait_for(lambda: scores.distinct() >= len(scorable), 300, "the scorable users")
         wait_committed_to_end(topics, scoring_group(topics), topics.features_topic, 300)
@@ -564,6 +574,9 @@ def test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts(
         failed = sum(p.value for p in metrics.points("botscore.classifier.failed"))
         replays = metrics.points("botscore.features_spout.replayed")
         replayed = sum(p.value for p in replays if p.tag("cause") == "failed")
+        deferred = sum(
+            p.value for p in metrics.points("botscore.features_spout.last_attempts_deferred")
+        )
         presumed_lost = sum(p.value for p in replays if p.tag("cause") != "failed")
         shadow_failed = sum(p.value for p in metrics.points("botscore.classifier.shadow_failed"))
         shadow_scored = sum(p.value for p in metrics.points("botscore.classifier.shadow_scored"))
@@ -571,7 +584,8 @@ def test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts(
     letters = [decode_dead_letter(r.value) for r in read_topic(topics, topics.dead_letter_topic)]
     report_figure(
         f"a model raising on {len(raising)} users: {len(letters)} dead-lettered after "
-        f"{attempts} attempts ({failed:.0f} failed model calls, {replayed:.0f} replays), "
+        f"{attempts} attempts ({failed:.0f} failed model calls, {replayed:.0f} replays, "
+        f"{deferred:.0f} last attempts held until others were scored), "
         f"{scores.distinct()} others scored; the challenger failed {shadow_failed:.0f}, scored "
         f"{shadow_scored:.0f} in {shadow_lost:.0f} tuples its topic refused"
     )
@@ -582,8 +596,10 @@ def test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts(
     assert set(by_source) == bad_sources and len(letters) == len(raising)
     assert {d.reason for d in letters} == {"retries_exhausted"}
     assert {d.original_value for d in letters} == {v for _, v in raising}
-    # Each failing tuple was tried ``attempts`` times: the first time and its replays.
-    assert failed >= attempts and replayed * attempts == failed * (attempts - 1)
+    # Each failing tuple was tried ``attempts`` times (the first time and its replays), plus
+    # once per last attempt held while nothing was scored.
+    assert failed >= attempts and deferred >= 1
+    assert (replayed - deferred) * attempts == (failed - deferred) * (attempts - 1)
     assert presumed_lost == 0, "one worker loses no acks, yet tuples were presumed lost"
     assert "cannot score tuple" in logs
     # Each scored user once, and never by the challenger, which logged why.

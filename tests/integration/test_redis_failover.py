@@ -39,7 +39,7 @@ from .aggregation_stream import (
     recorded_logs,
 )
 from .faults import LocalRedisCluster, RedisClusterNode
-from .harness import read_topic, wait_committed_to_end
+from .harness import read_topic, wait_committed_to_end, wait_for
 from .wire_proofs import assert_failure_metrics_sent
 
 pytestmark = [pytest.mark.integration, pytest.mark.redis_cluster]
@@ -66,15 +66,6 @@ def client(cluster: LocalRedisCluster) -> Iterator[redis.RedisCluster]:
 def a_primary(cluster: LocalRedisCluster) -> RedisClusterNode:
     """A node that is a primary now (an earlier failover may have swapped roles)."""
     return next(node for node in cluster.nodes if node.role()[0] == "master")
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout_s: float) -> float:
-    """Seconds until ``check()`` holds; fails naming ``what`` after ``timeout_s``."""
-    started = time.monotonic()
-    while not check():
-        assert time.monotonic() - started < timeout_s, f"{what}: not within {timeout_s} s"
-        time.sleep(0.1)
-    return time.monotonic() - started
 
 
 def half_stored(

@@ -81,6 +81,12 @@ def _spout(what_in: str) -> dict[str, MetricSpec]:
         "dead_lettered": MetricSpec(
             Kind.COUNT, "messages set aside on the dead-letter topic", ("reason",)
         ),
+        "last_attempts_deferred": MetricSpec(
+            Kind.COUNT,
+            "failures at a tuple's last attempt with nothing acked since its previous one: "
+            "an outage downstream, replayed rather than dead-lettered",
+            on_failure=True,
+        ),
         "dead_letters_abandoned": MetricSpec(
             Kind.COUNT,
             "dead letters Kafka refused for good (logged, offset moved on)",

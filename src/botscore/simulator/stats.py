@@ -48,6 +48,8 @@ class SimulationStats:
     """
 
     sent: int = 0
+    # WebLogs Kafka confirmed: all of ``sent`` once a run ended without an error.
+    confirmed: int = 0
     blocked: int = 0
     challenged: int = 0
     sent_by_kind: dict[str, int] = field(default_factory=dict)

@@ -17,12 +17,18 @@ __all__ = ["StatusLine", "status_text"]
 
 
 def status_text(
-    stats: SimulationStats, sim_s: float, wall_rate: float, users_scored: int | None
+    stats: SimulationStats,
+    sim_s: float,
+    wall_rate: float,
+    users_scored: int | None,
+    resending: int = 0,
 ) -> str:
     """One line, most important first (a narrow terminal cuts the end).
 
     ``wall_rate`` counts every request the edge received, blocked ones included;
-    ``users_scored`` None means no edge to ask (shown as ``-``).
+    ``users_scored`` None means no edge to ask (shown as ``-``). ``sent`` counts the
+    WebLogs Kafka confirmed, not those on their way; ``resending`` those it did not confirm,
+    to be sent again (shown only then: the run holds its requests meanwhile).
     """
     minutes, seconds = divmod(int(sim_s), 60)
     hours, minutes = divmod(minutes, 60)
@@ -33,7 +39,8 @@ def status_text(
         f"bots blocked {len(stats.bots_blocked):,}  "
         f"bot req blocked {bots.blocked:,} allowed {bots.allowed:,}  "
         f"humans challenged {len(stats.humans_challenged):,} ({stats.humans.challenged:,} req)  "
-        f"sent {stats.sent:,}"
+        f"sent {stats.confirmed:,}"
+        + (f" ({resending:,} to send again, Kafka did not confirm them)" if resending else "")
     )
 
 

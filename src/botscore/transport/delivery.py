@@ -3,7 +3,8 @@
 Every emitted tuple (one or more messages of one partition) stays here until it is acked
 or deliberately set aside (dead lettered). A failed tuple is replayed after an exponential
 backoff; after ``max_attempts`` it is handed back as exhausted so the caller dead-letters
-its messages instead of retrying forever. Offsets become committable only through
+its messages instead of retrying forever, unless every tuple fails alike (an outage, not
+its messages: see ``InFlight.failed``). Offsets become committable only through
 ``OffsetTracker``, i.e. once everything before them is finished.
 
 A tuple whose ack was lost is replayed too, long before Storm would time it out. Storm
@@ -12,11 +13,15 @@ included; such a tuple neither acks nor fails until ``topology.message.timeout.s
 s), and one at a partition's head holds its commit and soon the spout's whole window. Tuples
 of a partition take one path and finish in about the order they were emitted, so one still
 out ``lost_ack_after_s`` after a later tuple of its partition was acked is presumed lost.
+
+``SendRetries`` is the producer side's: how long a writer that resends what Kafka did not
+confirm waits before each attempt, and the lines it logs, the same for every such writer.
 """
 
 from __future__ import annotations
 
 import heapq
+import logging
 import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
@@ -25,9 +30,13 @@ from typing import Generic, TypeVar
 from botscore.errors import ConfigError
 from botscore.transport.offsets import OffsetTracker, PartitionKey
 
-__all__ = ["Backoff", "InFlight"]
+__all__ = ["FLUSH_MARGIN_S", "Backoff", "InFlight", "SendRetries"]
 
 T = TypeVar("T")
+
+# How much longer than the producer's delivery timeout a flush waits for its sends: by then
+# Kafka has confirmed or expired every one of them.
+FLUSH_MARGIN_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -58,6 +67,32 @@ class Backoff:
         return min(self.max_s, math.ldexp(self.first_s, exponent))
 
 
+class SendRetries:
+    """Consecutive sends Kafka did not confirm, the wait before sending again, and the log
+    lines: one per failed attempt, one when Kafka confirms again, so an outage shows in the
+    log as it starts and as it ends."""
+
+    def __init__(self, log: logging.Logger, backoff: Backoff | None = None) -> None:
+        self.log = log
+        self.backoff = backoff or Backoff(first_s=0.5, max_s=10.0)
+        self.failures = 0
+
+    def failed(self, what: str, error: BaseException, note: str = "") -> float:
+        """Kafka did not confirm ``what``: log it, and return the wait before sending again."""
+        self.failures += 1
+        delay = self.backoff.delay(self.failures)
+        self.log.warning(
+            "Kafka did not confirm %s (%s): sending it again in %.1f s%s", what, error, delay, note
+        )
+        return delay
+
+    def confirmed(self) -> None:
+        """Kafka confirmed what had failed: say so once, and start the backoff over."""
+        if self.failures:
+            self.log.info("Kafka confirms sends again")
+            self.failures = 0
+
+
 @dataclass
 class _Entry(Generic[T]):
     item: T
@@ -69,6 +104,8 @@ class _Entry(Generic[T]):
     emission: int | None = None
     # When a tuple emitted after it was first seen acked, since its latest emission.
     overtaken_at: float | None = None
+    # ``InFlight.acks`` at its emission, then at its latest failure.
+    acks_seen: int = 0
 
 
 class InFlight(Generic[T]):
@@ -95,6 +132,9 @@ class InFlight(Generic[T]):
         self._replays: list[tuple[float, str]] = []  # heap of (due time, tuple id)
         self._reserved: dict[tuple[PartitionKey, int], int] = {}  # sizes of reserved offsets
         self.held_bytes = 0
+        self.acks = 0  # tuples acked so far
+        # Failures at a tuple's last attempt that did not exhaust it (see ``failed``).
+        self.last_attempts_deferred = 0
 
     def __len__(self) -> int:
         return self.offsets.in_flight()
@@ -110,7 +150,7 @@ class InFlight(Generic[T]):
         """``item`` was emitted as ``tup_id``, carrying ``offsets`` (ascending) of ``partition``."""
         for offset in offsets:
             self.offsets.emitted(partition, offset)
-        entry = _Entry(item, partition, tuple(offsets), size)
+        entry = _Entry(item, partition, tuple(offsets), size, acks_seen=self.acks)
         self._entries[tup_id] = entry
         self._sent(tup_id, entry)
         self.held_bytes += size
@@ -142,6 +182,7 @@ class InFlight(Generic[T]):
     def acked(self, tup_id: str) -> None:
         entry = self._entries.pop(tup_id, None)
         if entry is not None:
+            self.acks += 1
             if entry.emission is not None:
                 latest = self._acked_emission.get(entry.partition, 0)
                 self._acked_emission[entry.partition] = max(latest, entry.emission)
@@ -151,15 +192,26 @@ class InFlight(Generic[T]):
                 self.offsets.done(entry.partition, offset)
 
     def failed(self, tup_id: str, now: float) -> T | None:
-        """Schedule a replay; return the item instead when its attempts are used up."""
+        """Schedule a replay; return the item instead when its attempts are used up.
+
+        A last attempt counts only if some tuple was acked since this one's previous
+        failure: while every tuple fails alike (Redis or the brokers downstream are away),
+        the fault is not this tuple's messages', and it waits at its last attempt, replayed
+        at the longest backoff, for as long as that lasts (``last_attempts_deferred``).
+        """
         entry = self._entries.get(tup_id)
         if entry is None:
             return None
         self._not_out(tup_id, entry)
+        others_acked, entry.acks_seen = self.acks != entry.acks_seen, self.acks
         entry.attempts += 1
         if entry.attempts >= self.backoff.max_attempts:
-            return entry.item
-        heapq.heappush(self._replays, (now + self.backoff.delay(entry.attempts), tup_id))
+            if others_acked:
+                return entry.item
+            entry.attempts = self.backoff.max_attempts - 1
+            self.last_attempts_deferred += 1
+        delay = self.backoff.delay(max(entry.attempts, 1))
+        heapq.heappush(self._replays, (now + delay, tup_id))
         return None
 
     def retire(self, tup_id: str, sizes: Sequence[int]) -> None:

@@ -31,7 +31,7 @@ from kafka.errors import KafkaError
 from botscore.errors import UnreadableLine
 from botscore.metrics import Metrics
 from botscore.settings import Settings
-from botscore.transport.delivery import Backoff
+from botscore.transport.delivery import FLUSH_MARGIN_S, SendRetries
 from botscore.transport.kafka_clients import create_producer
 from botscore.vocabulary import Component, Decision
 from botscore.web_edge.access_log import Networks
@@ -45,9 +45,6 @@ log = logging.getLogger(__name__)
 
 BATCH_LINES = 1000
 _IDLE_S = 0.2
-# How much longer than the producer's delivery timeout a batch waits for its sends: by then
-# Kafka has confirmed or expired every one of them.
-_FLUSH_MARGIN_S = 10.0
 
 
 def position_file(access_log: Path) -> Path:
@@ -65,8 +62,8 @@ def ship_access_log(settings: Settings, stop: threading.Event) -> None:
     topic = settings.aggregation.web_logs_topic
     metrics = Metrics(settings.metrics, Component.LOG_SHIPPER)
     producer = create_producer(settings.kafka, client_id=f"botscore-{Component.LOG_SHIPPER}")
-    flush_s = settings.kafka.producer_delivery_timeout_ms / 1000 + _FLUSH_MARGIN_S
-    backoff = Backoff(first_s=0.5, max_s=10.0)
+    flush_s = settings.kafka.producer_delivery_timeout_ms / 1000 + FLUSH_MARGIN_S
+    retries = SendRetries(log)
     start = load_position(saved)
     tail = LogTail(access_log, start)
     log.info(
@@ -76,7 +73,6 @@ def ship_access_log(settings: Settings, stop: threading.Event) -> None:
         topic,
         start or "its start",
     )
-    failures = 0
     report_every_s = settings.kafka.lag_interval_ms / 1000
     reported_at = 0.0
     try:
@@ -115,21 +111,13 @@ def ship_access_log(settings: Settings, stop: threading.Event) -> None:
                 for future in futures:
                     future.get(timeout=0)  # raises the send's own error
             except KafkaError as exc:
-                failures += 1
-                delay = backoff.delay(failures)
-                log.warning(
-                    "Kafka did not confirm a batch of %d lines (%s): sending it again in %.1f s "
-                    "(position not saved)",
-                    len(batch),
-                    exc,
-                    delay,
+                delay = retries.failed(
+                    f"a batch of {len(batch)} lines", exc, " (position not saved)"
                 )
                 tail.seek(load_position(saved))
                 stop.wait(delay)
                 continue
-            if failures:
-                log.info("Kafka confirms sends again")
-                failures = 0
+            retries.confirmed()
             save_position(saved, batch[-1][1])
             for outcome, count in outcomes.items():
                 kind, _, reason = outcome.partition(":")

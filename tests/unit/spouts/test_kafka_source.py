@@ -221,13 +221,13 @@ def test_a_failed_tuple_is_replayed_after_its_backoff_and_holds_the_commit(run):
 def test_the_last_allowed_failure_dead_letters_the_tuple_and_then_commits_it(run):
     r = run({P0: [b"a", b"b"]}, max_attempts=3)
     r.step()
-    r.ack(*_ids(1))
     [tup_id] = _ids(0)
     for _ in range(2):
         r.fail(tup_id)
         r.clock.now += BACKOFF_S
         assert r.step() == [(tup_id, ["a", 0])]
     assert r.producer.sent == []
+    r.ack(*_ids(1))  # another tuple gets through: the fault is a's own
     r.fail(tup_id)  # the third failure of three allowed
     r.clock.now += BACKOFF_S
     assert r.step() == []  # not replayed again
@@ -237,6 +237,29 @@ def test_the_last_allowed_failure_dead_letters_the_tuple_and_then_commits_it(run
     assert letter.reason == DeadLetterReason.RETRIES_EXHAUSTED
     assert letter.detail == "failed downstream 3 times"
     assert (letter.original_value, letter.source) == (b"a", SourceRef(TOPIC, 0, 0))
+    assert r.commit_now() == [{P0: 2}]
+    r.check_commits()
+
+
+def test_while_every_tuple_fails_none_is_dead_lettered_and_the_outage_is_logged(
+    run, caplog, monkeypatch
+):
+    """Redis or a broker downstream away: every tuple fails, nothing is acked. The last
+    attempt is no evidence against a tuple's messages then; it waits, replayed."""
+    recorded = _record_metrics(monkeypatch)
+    r = run({P0: [b"a", b"b"]}, max_attempts=2)
+    r.step()
+    for _ in range(5):  # far past the attempts allowed
+        r.fail(*_ids(0, 1))
+        r.clock.now += BACKOFF_S
+        assert [tup_id for tup_id, _ in r.step()] == _ids(0, 1)
+    assert r.producer.sent == [] and r.commit_now() == []
+    assert recorded[0].counted("last_attempts_deferred") == 8  # 4 rounds past the 1st
+    deferred = [m for m in caplog.messages if "not dead-lettered" in m]
+    assert len(deferred) == 1 and deferred[0].startswith("1 tuple failures at their last")
+    r.ack(*_ids(1))  # the outage is over for b
+    r.fail(*_ids(0))  # a fails on: now that is a's own
+    assert [letter.reason for letter in r.confirm_letters()] == [DeadLetterReason.RETRIES_EXHAUSTED]
     assert r.commit_now() == [{P0: 2}]
     r.check_commits()
 
@@ -536,15 +559,16 @@ def test_a_lost_partition_that_goes_elsewhere_is_forgotten_with_its_failures(run
 
 
 def test_a_failure_held_while_its_partition_was_lost_counts_once_it_is_back(run):
-    r = run({P0: [b"a"]}, max_attempts=1)
+    r = run({P0: [b"a", b"b"]}, max_attempts=1)
     r.step()
+    r.ack(*_ids(1))
     r.member.lose()
     r.fail(*_ids(0))
     r.member.rebalance([P0])
     r.step()
     assert r.spout.deferred_fails == []  # applied, not held any more
     assert [letter.reason for letter in r.confirm_letters()] == [DeadLetterReason.RETRIES_EXHAUSTED]
-    assert r.commit_now() == [{P0: 1}]
+    assert r.commit_now() == [{P0: 2}]
 
 
 def test_a_partition_back_is_committed_again_where_the_group_lost_our_last_commit(run):
@@ -634,10 +658,10 @@ def test_an_exhausted_batch_dead_letters_each_message_and_commits_as_kafka_confi
     r = run({P0: [b"a", b"b", b"c", b"d"]}, lines_per_tuple=3, max_attempts=2)
     batch, last = _batch_ids((0, 2), (3, 3))
     r.step()
-    r.ack(last)
     r.fail(batch)
     r.clock.now += BACKOFF_S
     assert r.step() == [(batch, ["a,b,c", 0])]
+    r.ack(last)
     r.fail(batch)  # its second failure of two allowed
     r.clock.now += BACKOFF_S
     assert r.step() == []  # not replayed again

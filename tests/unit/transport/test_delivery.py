@@ -67,9 +67,9 @@ def test_exhausted_batch_becomes_reserved_offsets_released_one_by_one():
     flight.offsets.assigned(P, 7)
     flight.emitted("t/0/7-9", "ABC", P, [7, 8, 9], size=60)
     flight.emitted("t/0/10-10", "D", P, [10], size=5)
-    flight.acked("t/0/10-10")
     assert flight.failed("t/0/7-9", now=0.0) is None
     assert flight.due_replays(now=1.0) == [("t/0/7-9", "ABC")]
+    flight.acked("t/0/10-10")
     assert flight.failed("t/0/7-9", now=5.0) == "ABC"
     assert flight.attempts("t/0/7-9") == 2
     assert flight.due_replays(now=100.0) == []
@@ -85,6 +85,22 @@ def test_exhausted_batch_becomes_reserved_offsets_released_one_by_one():
     flight.release(P, 9)
     assert flight.offsets.pending_commits() == {P: 11}
     assert (len(flight), flight.held_bytes) == (0, 0)
+
+
+def test_a_last_attempt_counts_only_if_another_tuple_was_acked_since_the_one_before():
+    flight = _in_flight(max_attempts=2)
+    flight.emitted("a", "A", P, [0])
+    flight.emitted("b", "B", P, [1])
+    flight.acked("b")  # before a's first failure: no evidence about its last attempt
+    assert flight.failed("a", now=0.0) is None
+    for now in (1.0, 3.0, 5.0):  # every failure past the last attempt waits, replayed
+        assert flight.due_replays(now=now) == [("a", "A")]
+        assert flight.failed("a", now=now) is None
+    assert (flight.attempts("a"), flight.last_attempts_deferred) == (1, 3)
+    flight.emitted("c", "C", P, [2])
+    flight.acked("c")
+    assert flight.due_replays(now=6.0) == [("a", "A")]
+    assert flight.failed("a", now=6.0) == "A"
 
 
 def test_retiring_wants_one_size_per_message():
