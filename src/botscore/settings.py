@@ -366,12 +366,31 @@ class KafkaSettings:
     ssl_password: Secret = field(default=NO_SECRET, metadata={"doc": "password of `ssl_keyfile`"})
 
     def __post_init__(self) -> None:
+        for server in self.bootstrap_servers.split(","):
+            _check_broker(server.strip())
         if self.min_insync_replicas > self.replication_factor:
             raise ConfigError(
                 f"kafka.min_insync_replicas ({self.min_insync_replicas}) is more than "
                 f"kafka.replication_factor ({self.replication_factor}): every write to the "
                 "topics botscore creates would be refused"
             )
+
+
+def _check_broker(server: str) -> None:
+    """``host:port`` (``[v6 address]:port`` too), as kafka-python takes it: a bad value
+    would otherwise end in a traceback, or in half a minute of retries blaming the broker."""
+    host, colon, port = server.rpartition(":")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if (
+        not colon
+        or not host
+        or any(c.isspace() or c in "/;," for c in host)
+        or not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65_535)
+    ):
+        raise ConfigError(
+            f"kafka.bootstrap_servers: {server!r} is not host:port (a port from 1 to 65535; "
+            "brokers separated by commas, no scheme)"
+        )
 
 
 @dataclass(frozen=True)

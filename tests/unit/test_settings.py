@@ -205,6 +205,20 @@ def test_a_value_of_the_wrong_type_or_out_of_range_names_the_setting(options, en
 
 
 @pytest.mark.parametrize(
+    "servers", ["127.0.0.2:abc", "host", "PLAINTEXT://a:9092", "a:99999", "a:1;b:2", "a:1,", ":9"]
+)
+def test_brokers_that_are_not_host_and_port_are_refused_naming_the_setting(servers):
+    with pytest.raises(ConfigError, match=r"kafka\.bootstrap_servers: .* is not host:port"):
+        Settings.from_options({}, environ={"BOTSCORE_KAFKA_BOOTSTRAP_SERVERS": servers})
+
+
+@pytest.mark.parametrize("servers", ["a:1", "a:1, b.example:9093", "[::1]:9092", "10.0.0.1:65535"])
+def test_brokers_as_host_and_port_are_taken(servers):
+    settings = Settings.from_options({}, environ={"BOTSCORE_KAFKA_BOOTSTRAP_SERVERS": servers})
+    assert settings.kafka.bootstrap_servers == servers
+
+
+@pytest.mark.parametrize(
     ("variable", "taken", "refused", "limits"),
     [
         ("BOTSCORE_REDIS_PORT", "1", "0", "at least 1 and at most 65535"),

@@ -94,10 +94,19 @@ def seconds(text: str) -> float:
     return value
 
 
+# The last millisecond a datetime can name (the end of the year 9999, UTC).
+_LAST_MS = 253_402_300_799_999
+
+
 def instant_ms(text: str) -> int:
     """A moment: ISO 8601 (``2026-12-04T10:00``, UTC unless it names an offset) or
     milliseconds since the epoch; returned as milliseconds since the epoch."""
-    if text.isdigit():
+    if text.isascii() and text.isdigit():
+        if len(text) > len(str(_LAST_MS)) or int(text) > _LAST_MS:
+            raise argparse.ArgumentTypeError(
+                f"{text} is past the year 9999 as milliseconds since the epoch: microseconds "
+                "or nanoseconds? Give milliseconds or an ISO 8601 time"
+            )
         return int(text)
     try:
         moment = datetime.fromisoformat(text)

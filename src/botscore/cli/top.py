@@ -34,8 +34,10 @@ def add_parser(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--port", type=port, help="UDP port to listen on (default: metrics.statsd_port)"
     )
-    parser.add_argument("--every", type=seconds, default=2.0, help="seconds between screens")
-    parser.add_argument("--window", type=seconds, default=10.0, help="seconds each figure covers")
+    parser.add_argument("--every", type=_a_day_at_most, default=2.0, help="seconds between screens")
+    parser.add_argument(
+        "--window", type=_a_day_at_most, default=10.0, help="seconds each figure covers"
+    )
     parser.add_argument(
         "--for",
         dest="duration",
@@ -63,6 +65,15 @@ def _serve_page(http_port: int) -> ViewServer:
     return page
 
 
+def _a_day_at_most(text: str) -> float:
+    """Seconds for a screen's pace or window: past a day it is a typo, and past the clock's
+    range a traceback."""
+    value = seconds(text)
+    if value > 86_400:
+        raise argparse.ArgumentTypeError(f"must be at most a day (86400 s), not {text}")
+    return value
+
+
 def png_path(text: str) -> Path:
     """Where the graph goes, checked before the run rather than after it."""
     path = Path(text)
@@ -70,6 +81,8 @@ def png_path(text: str) -> Path:
         raise argparse.ArgumentTypeError(f"must name a .png file, not {text!r}")
     if not path.parent.is_dir():
         raise argparse.ArgumentTypeError(f"no folder {str(path.parent)!r} to write {path.name} in")
+    if path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder, not a file to write")
     return path
 
 
@@ -95,7 +108,10 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         # Stopped by its parent (`make run`) as by Ctrl-C: the graph is still drawn.
         with sigterm_as_ctrl_c():
             while args.duration is None or time.monotonic() - started < args.duration:
-                sock.settimeout(max(0.01, next_screen - time.monotonic()))
+                wake = next_screen
+                if args.duration is not None:  # no datagram may hold it past --for
+                    wake = min(wake, started + args.duration)
+                sock.settimeout(max(0.01, wake - time.monotonic()))
                 try:
                     samples, unparsed = parse_datagram(sock.recv(65_535))
                     view.add(samples, time.monotonic())
@@ -122,6 +138,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
             raise BotscoreError("no figures to draw: it stopped before the first screen")
         from botscore.observability.history_png import write_png  # matplotlib is slow to import
 
-        write_png(view.history, args.png)
+        try:
+            write_png(view.history, args.png)
+        except OSError as exc:  # the folder gone or the disk full since the start
+            raise BotscoreError(f"cannot write {args.png}: {exc.strerror or exc}") from None
         print(f"wrote {args.png}")
     return 0

@@ -101,6 +101,16 @@ def connection_config(settings: KafkaSettings) -> dict[str, Any]:
             "ssl_password": settings.ssl_password.reveal(),
         }
         config.update({k: v for k, v in optional.items() if v})
+        if settings.ssl_cafile:
+            # Likewise: kafka-python would retry a CA it cannot read for half a minute,
+            # naming neither the file nor the setting, and then blame the broker.
+            try:
+                ssl.create_default_context(cafile=settings.ssl_cafile)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(
+                    f"cannot load the CA certificates kafka.ssl_cafile "
+                    f"{settings.ssl_cafile!r}: {exc}"
+                ) from None
         if settings.ssl_certfile:
             unresolved_role("kafka.ssl_certfile", settings.ssl_certfile)
             unresolved_role("kafka.ssl_keyfile", settings.ssl_keyfile)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from kafka.errors import KafkaError
 
-from botscore.errors import UnreadableLine
+from botscore.errors import ConfigError, UnreadableLine
 from botscore.metrics import Metrics
 from botscore.settings import Settings
 from botscore.transport.delivery import FLUSH_MARGIN_S, SendRetries
@@ -55,6 +55,10 @@ def position_file(access_log: Path) -> Path:
 def ship_access_log(settings: Settings, stop: threading.Event) -> None:
     """Ship ``edge.access_log`` until ``stop`` is set; the last batch finishes first."""
     access_log = Path(settings.edge.access_log)
+    if access_log.is_dir():
+        raise ConfigError(f"edge.access_log: {access_log} is a directory, not nginx's access log")
+    if not access_log.exists():  # nginx creates it with its first request, or a path is wrong
+        log.warning("%s does not exist (yet): waiting for it to appear", access_log)
     saved = position_file(access_log)
     datacenters = Networks(settings.edge.datacenter_networks.split(","))
     node = socket.gethostname()

@@ -18,6 +18,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from botscore.errors import ConfigError
+
 __all__ = ["LogTail", "Position", "load_position", "save_position"]
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,12 @@ def load_position(path: Path) -> Position | None:
         return Position(int(saved["inode"]), int(saved["offset"]))
     except FileNotFoundError:
         return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # ValueError: JSON's too
+        raise ConfigError(
+            f"the shipped position {path} cannot be read ({type(exc).__name__}: {exc}); "
+            "delete it to ship the log from its start again (its requests are deduplicated "
+            "by id downstream), or restore it"
+        ) from None
 
 
 def save_position(path: Path, position: Position) -> None:

@@ -67,3 +67,9 @@ def test_instant_ms_reads_iso_times_as_utc_and_milliseconds(text, expected):
 def test_instant_ms_refuses_anything_else_naming_the_forms(text):
     with pytest.raises(argparse.ArgumentTypeError, match="ISO 8601"):
         instant_ms(text)
+
+
+@pytest.mark.parametrize("text", ["1764950400000000", "1764950400000000000", "9" * 5000])
+def test_instant_ms_refuses_microseconds_and_beyond_naming_them(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="microseconds or nanoseconds"):
+        instant_ms(text)

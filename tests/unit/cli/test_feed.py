@@ -80,3 +80,18 @@ def test_loop_moves_to_the_next_seed_until_interrupted(monkeypatch, producer, ca
         "fed 10 users to features-x (seed 2)",
         "fed 15 users to features-x (seed 3)",
     ]
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--rate", "-5"], "--rate: must be 0 or from 1/86400 up"),
+        (["--rate", "nan"], "--rate: must be 0 or from 1/86400 up"),
+        (["--rate", "1e-300"], "--rate: must be 0 or from 1/86400 up"),
+        (["--seed", "-1"], "--seed: must be 0 or more"),
+    ],
+)
+def test_rates_and_seeds_that_cannot_work_are_refused(argv, says, capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["feed", *argv])
+    assert says in capsys.readouterr().err

@@ -126,3 +126,25 @@ def test_stopped_by_sigterm_it_still_draws(tmp_path):
     assert top.returncode == 0, out
     assert "users scored" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["--png", "{tmp}/a.png"], "is a folder, not a file to write"),
+        (["--every", "1e10"], "must be at most a day"),
+        (["--window", "1e308"], "must be at most a day"),
+    ],
+)
+def test_arguments_that_cannot_work_are_refused_before_the_run(tmp_path, capsys, argv, says):
+    (tmp_path / "a.png").mkdir()
+    with pytest.raises(SystemExit) as stopped:
+        main(["top", "--port", "1", *(a.format(tmp=tmp_path) for a in argv)])
+    assert stopped.value.code == 2
+    assert says in capsys.readouterr().err
+
+
+def test_for_ends_the_run_even_when_nothing_arrives_before_the_next_screen():
+    started = time.monotonic()
+    assert main(["top", "--port", str(free_udp_port()), "--every", "30", "--for", "1"]) == 0
+    assert time.monotonic() - started < 20, "--for 1 waited for the 30 s screen"

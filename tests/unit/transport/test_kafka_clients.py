@@ -386,3 +386,13 @@ def test_more_replicas_than_brokers_is_a_config_error_with_the_brokers_reason(mo
         "topic a cannot be created with kafka.replication_factor 3: The target replication "
         "factor of 3 cannot be reached because only 1 broker(s) are registered."
     )
+
+
+@pytest.mark.parametrize("content", [None, "not a certificate"])
+def test_a_ca_file_that_cannot_be_loaded_is_a_config_error_naming_it(tmp_path, content):
+    cafile = tmp_path / "ca.pem"
+    if content is not None:
+        cafile.write_text(content)
+    settings = replace(KafkaSettings(), security_protocol="SSL", ssl_cafile=str(cafile))
+    with pytest.raises(ConfigError, match=r"cannot load the CA certificates kafka\.ssl_cafile"):
+        kafka_clients.connection_config(settings)

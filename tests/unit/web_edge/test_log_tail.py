@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from botscore.errors import ConfigError
 from botscore.web_edge.log_tail import LogTail, Position, load_position, save_position
 
 
@@ -131,3 +132,11 @@ def test_a_line_longer_than_a_read_is_assembled(tmp_path: Path) -> None:
     long = b"x" * (3 << 20)
     log.write_bytes(long + b"\nshort\n")
     assert _texts(LogTail(log, None).read_lines(100)) == [long, b"short"]
+
+
+@pytest.mark.parametrize("saved", ["{bad", "{}", '{"inode": "x", "offset": 1}', "[]"])
+def test_a_damaged_position_is_a_clear_error_saying_what_to_do(tmp_path: Path, saved) -> None:
+    position = tmp_path / "access.log.shipped"
+    position.write_text(saved)
+    with pytest.raises(ConfigError, match=r"access\.log\.shipped cannot be read .*delete it"):
+        load_position(position)
