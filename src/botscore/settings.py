@@ -19,6 +19,7 @@ credentials and each process takes its own; and ``{role}`` in a user name stands
 
 from __future__ import annotations
 
+import difflib
 import hmac
 import json
 import math
@@ -734,6 +735,7 @@ class Settings:
         ]
         if strays:
             raise ConfigError(f"unknown setting(s) {', '.join(sorted(strays))}")
+        _refuse_unknown_variables(environ)
         return cls(
             **{
                 name: _build_section(name, section_cls, options, environ, role)
@@ -752,6 +754,27 @@ _SECTIONS: dict[str, type[Any]] = {
     "redis": RedisSettings,
     "metrics": MetricsSettings,
 }
+
+
+def _refuse_unknown_variables(environ: Mapping[str, str]) -> None:
+    """A variable named like a setting that is none (``BOTSCORE_REDIS_HOTS``, a role that
+    does not exist) is refused as config.json's unknown keys are: ignored, a typo would
+    leave a production process on the default broker or server without a word."""
+    known = {
+        env_var(section, item.name, role)
+        for section, section_cls in _SECTIONS.items()
+        for item in fields(section_cls)
+        for role in (None, *Role)
+    }
+    prefixes = tuple(f"BOTSCORE_{section.upper()}_" for section in _SECTIONS)
+    unknown = sorted(k for k in environ if k.startswith(prefixes) and k not in known)
+    if unknown:
+        guesses = [
+            f"{name} (did you mean {close[0]}?)" if close else name
+            for name in unknown
+            for close in [difflib.get_close_matches(name, known, n=1)]
+        ]
+        raise ConfigError(f"unknown setting variable(s) {', '.join(guesses)}")
 
 
 def env_var(section: str, name: str, role: Role | None = None) -> str:

@@ -411,3 +411,26 @@ def test_a_client_refuses_a_user_name_that_still_names_a_role():
         ConfigError, match=re.escape("redis.username 'botscore-{role}' names a role")
     ):
         create_redis(settings.redis)
+
+
+@pytest.mark.parametrize(
+    ("variable", "says"),
+    [
+        ("BOTSCORE_REDIS_HOTS", "BOTSCORE_REDIS_HOTS (did you mean BOTSCORE_REDIS_HOST?)"),
+        ("BOTSCORE_KAFKA_BOOTSTRAP_SERVER", "did you mean BOTSCORE_KAFKA_BOOTSTRAP_SERVERS?"),
+        ("BOTSCORE_REDIS_PORT__NOBODY", "BOTSCORE_REDIS_PORT__NOBODY"),
+    ],
+)
+def test_a_variable_named_like_a_setting_that_is_none_is_refused(variable, says):
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        Settings.from_options({}, environ={variable: "10.9.9.9"})
+
+
+def test_variables_of_other_names_and_of_each_role_are_taken():
+    environ = {
+        "BOTSCORE_SIM_RATE": "5",  # the scripts' own, outside the settings' sections
+        "BOTSCORE_ENV": "local",
+        env_var("redis", "port", Role.ENFORCER): "6390",
+    }
+    settings = Settings.from_options({}, environ=environ, role=Role.ENFORCER)
+    assert settings.redis.port == 6390

@@ -1,5 +1,7 @@
 """`botscore watch`: one line per score, from the configured connection."""
 
+from pathlib import Path
+
 import pytest
 
 from botscore.cli import watch
@@ -10,12 +12,14 @@ from botscore.wire.codec import encode_threat_score
 from botscore.wire.records import ScoreRecord, SourceRef
 from tests.unit.transport.kafka_fakes import FakeConsumer
 
+# A CA certificate to load (its key was thrown away; loading ignores its expiry).
+CAFILE = str(Path(__file__).with_name("ca.pem"))
 SETTINGS = Settings(
     kafka=KafkaSettings(
         bootstrap_servers="k1:9093,k2:9093",
         scores_topic="scores-x",
         security_protocol="SSL",
-        ssl_cafile="/etc/ca.pem",
+        ssl_cafile=CAFILE,
     )
 )
 
@@ -81,7 +85,7 @@ def test_uses_the_shared_connection_settings(consumer):
     watch.run(SETTINGS, build_parser().parse_args(["watch", "--from-beginning", "--max", "1"]))
     assert consumer.config["bootstrap_servers"] == ["k1:9093", "k2:9093"]
     assert consumer.config["security_protocol"] == "SSL"
-    assert consumer.config["ssl_cafile"] == "/etc/ca.pem"
+    assert consumer.config["ssl_cafile"] == CAFILE
     assert consumer.config["enable_auto_commit"] is False
     assert "group_id" not in consumer.config
 
