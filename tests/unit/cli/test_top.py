@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,12 +28,23 @@ def free_udp_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _top_while(send: Callable[[threading.Event], None], argv: list[str]) -> int:
+    """``botscore top argv`` while ``send`` runs in a thread, told to stop once top has."""
+    stop = threading.Event()
+    sender = threading.Thread(target=send, args=(stop,))
+    sender.start()
+    try:
+        return main(["top", *argv])
+    finally:
+        stop.set()
+        sender.join()
+
+
 def test_top_shows_what_the_components_send_and_draws_it(tmp_path, capsys):
     port = free_udp_port()
     png = tmp_path / "top.png"
-    stop = threading.Event()
 
-    def send() -> None:
+    def send(stop: threading.Event) -> None:
         metrics = Metrics(MetricsSettings(statsd_port=port), Component.CLASSIFIER)
         while not stop.is_set():
             metrics.count("scored", 500)
@@ -41,15 +53,9 @@ def test_top_shows_what_the_components_send_and_draws_it(tmp_path, capsys):
             time.sleep(0.05)
         metrics.close()
 
-    sender = threading.Thread(target=send)
-    sender.start()
-    try:
-        status = main(
-            ["top", "--port", str(port), "--every", "0.5", "--for", "2", "--png", str(png)]
-        )
-    finally:
-        stop.set()
-        sender.join()
+    status = _top_while(
+        send, ["--port", str(port), "--every", "0.5", "--for", "2", "--png", str(png)]
+    )
     out = capsys.readouterr().out
     assert status == 0
     lines = out.splitlines()
@@ -64,7 +70,7 @@ def test_a_consumer_that_stops_sending_is_shown_silent_past_its_lag_interval(cap
     monkeypatch.setenv("BOTSCORE_KAFKA_LAG_INTERVAL_MS", "100")
     port = free_udp_port()
 
-    def send() -> None:  # a second of lag gauges, then a hang
+    def send(stop: threading.Event) -> None:  # a second of lag gauges, then a hang
         metrics = Metrics(MetricsSettings(statsd_port=port), Component.ENFORCER)
         for _ in range(20):
             metrics.gauge("lag", 1031, tags=["topic:scores", "partition:0"])
@@ -72,12 +78,7 @@ def test_a_consumer_that_stops_sending_is_shown_silent_past_its_lag_interval(cap
             time.sleep(0.05)
         metrics.close()
 
-    sender = threading.Thread(target=send)
-    sender.start()
-    try:
-        status = main(["top", "--port", str(port), "--every", "0.5", "--for", "4"])
-    finally:
-        sender.join()
+    status = _top_while(send, ["--port", str(port), "--every", "0.5", "--for", "4"])
     lines = capsys.readouterr().out.splitlines()
     assert status == 0
     shown = [line.split(maxsplit=2)[2] for line in lines if line.startswith("components silent")]
