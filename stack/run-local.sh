@@ -58,21 +58,30 @@ topology_reading() {
 
 # `sparse run` rebuilds _build/ (lein clean + uberjar), so the second topology is only
 # started once the first one runs from its own copy of the jar.
+# keep_running NAME LOG COMMAND...: COMMAND in its own process group, started again when it
+# dies (stack/keep-running.sh); its pid goes to pids, its name to names.
+declare -A names=()
+keep_running() {
+  local name=$1 log=$2
+  shift 2
+  : >"$log"
+  setsid stack/keep-running.sh "$name" "$log" "$@" &
+  pids+=($!)
+  names[$!]=$name
+}
+
 start_topology() {
   local name=$1 log=$logs/sparse-run-$1.log
   echo "$name topology: sparse run -e local -n $name (log: $log)"
-  setsid sparse run -e local -n "$name" >"$log" 2>&1 &
-  local pid=$!
-  pids+=("$pid")
-  wait_for 300 0.5 topology_reading "$name" "$log" "$pid" ||
+  keep_running "$name topology" "$log" sparse run -e local -n "$name"
+  wait_for 300 0.5 topology_reading "$name" "$log" "${pids[-1]}" ||
     die "$name topology not reading after 300 s; see $log"
 }
 
 start_topology aggregation
 start_topology scoring
 echo "enforcement: botscore enforce (log: $logs/enforce.log)"
-setsid botscore enforce >"$logs/enforce.log" 2>&1 &
-pids+=($!)
+keep_running enforcer "$logs/enforce.log" botscore enforce
 # A real edge beside the simulated one, on the same topics and Redis: nginx in front of a
 # demo shop, asking the gate about every request, its access log shipped to Kafka.
 secret_file=$state_dir/edge-secret
@@ -80,10 +89,8 @@ secret_file=$state_dir/edge-secret
 BOTSCORE_EDGE_SECRET=${BOTSCORE_EDGE_SECRET:-$(<"$secret_file")}
 BOTSCORE_EDGE_ACCESS_LOG=${BOTSCORE_EDGE_ACCESS_LOG:-$state_dir/nginx/access.log}
 export BOTSCORE_EDGE_SECRET BOTSCORE_EDGE_ACCESS_LOG
-setsid botscore edge gate >"$logs/edge-gate.log" 2>&1 &
-pids+=($!)
-setsid botscore edge ship >"$logs/edge-ship.log" 2>&1 &
-pids+=($!)
+keep_running "edge gate" "$logs/edge-gate.log" botscore edge gate
+keep_running "edge shipper" "$logs/edge-ship.log" botscore edge ship
 stack/nginx/nginx.sh start
 echo "real edge: http://127.0.0.1:${EDGE_PORT:-8080}/ (try curl; logs: $logs/edge-gate.log, $logs/edge-ship.log)"
 # The components send their metrics to UDP 127.0.0.1:8125 (config.json's statsd_port):
@@ -94,17 +101,19 @@ if ss -Hlun "sport = :$statsd_port" | grep . >/dev/null; then
 else
   page_port=${BOTSCORE_PAGE_PORT:-8090}
   echo "figures: http://127.0.0.1:$page_port/ and botscore top (tail -f $logs/top.log; drawn to $state_dir/local-view.png when stopped)"
-  botscore top --port "$statsd_port" --http "$page_port" --png "$state_dir/local-view.png" >"$logs/top.log" 2>&1 &
-  pids+=($!)
+  keep_running "botscore top" "$logs/top.log" \
+    botscore top --port "$statsd_port" --http "$page_port" --png "$state_dir/local-view.png"
 fi
 echo "edge simulator: $rate requests/s (x$speedup), $mix mix, seed $seed, decisions applied; ground truth in $state_dir/simulation-labels.csv"
 botscore simulate --rate "$rate" --speedup "$speedup" --seed "$seed" --mix "$mix" --duration "$duration" --enforce \
   --labels "$state_dir/simulation-labels.csv" &
 pids+=($!)
+names[$!]="edge simulator"
 
-# Whichever stops first (a crash, or Ctrl-C) stops the others.
-if ! wait -n; then
-  info "a process stopped with an error; last lines of the logs:"
-  tail -n 5 "$logs"/sparse-run-*.log "$logs/enforce.log" >&2
+# The simulator's end (its duration, Ctrl-C) stops the others, and so does a component
+# that keeps dying (keep-running.sh gives up on it) or a simulator that fails.
+stopped=
+if ! wait -n -p stopped; then
+  info "${names[$stopped]:-a process} stopped with an error; see above and its log in $logs"
   exit 1
 fi
