@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import difflib
 import hmac
+import ipaddress
 import json
 import math
 import os
@@ -369,6 +370,11 @@ class KafkaSettings:
     def __post_init__(self) -> None:
         for server in self.bootstrap_servers.split(","):
             _check_broker(server.strip())
+        if self.replay_backoff_first_ms > self.replay_backoff_max_ms:
+            raise ConfigError(
+                f"kafka.replay_backoff_first_ms ({self.replay_backoff_first_ms}) is more than "
+                f"kafka.replay_backoff_max_ms ({self.replay_backoff_max_ms})"
+            )
         if self.min_insync_replicas > self.replication_factor:
             raise ConfigError(
                 f"kafka.min_insync_replicas ({self.min_insync_replicas}) is more than "
@@ -662,6 +668,15 @@ class EdgeSettings:
             "edge server of a site)"
         },
     )
+
+    def __post_init__(self) -> None:
+        # Checked here, for every process: the gate would otherwise start on ranges that
+        # the shipper, which marks the addresses, refuses.
+        for cidr in filter(None, (c.strip() for c in self.datacenter_networks.split(","))):
+            try:
+                ipaddress.ip_network(cidr)
+            except ValueError as exc:
+                raise ConfigError(f"edge.datacenter_networks: {exc}") from None
 
 
 @dataclass(frozen=True)

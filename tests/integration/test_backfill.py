@@ -132,6 +132,6 @@ def test_backfill_scores_the_range_beside_the_live_group(topics):
 def test_backfill_refuses_a_range_that_ends_before_it_starts(topics):
     done = _botscore(topics, "--since", "2026-12-04T10:00", "--until", "2026-12-04T09:00")
     assert done.returncode == 2
-    assert "--until (2026-12-04T09:00:00+00:00) must be after --since" in done.stdout
+    assert "botscore: --until (2026-12-04T09:00:00+00:00) must be after --since" in done.stderr
     refused = _botscore(topics, "--since", "yesterday")
     assert refused.returncode == 2 and "ISO 8601" in refused.stderr

@@ -434,3 +434,21 @@ def test_variables_of_other_names_and_of_each_role_are_taken():
     }
     settings = Settings.from_options({}, environ=environ, role=Role.ENFORCER)
     assert settings.redis.port == 6390
+
+
+@pytest.mark.parametrize(
+    ("environ", "says"),
+    [
+        ({"BOTSCORE_EDGE_DATACENTER_NETWORKS": "10.0.0.0/8, 300.1.0.0/16"}, "datacenter_networks"),
+        (
+            {
+                "BOTSCORE_KAFKA_REPLAY_BACKOFF_FIRST_MS": "5000",
+                "BOTSCORE_KAFKA_REPLAY_BACKOFF_MAX_MS": "1000",
+            },
+            r"replay_backoff_first_ms \(5000\) is more than kafka\.replay_backoff_max_ms",
+        ),
+    ],
+)
+def test_settings_every_process_must_agree_on_are_checked_for_every_one(environ, says):
+    with pytest.raises(ConfigError, match=says):
+        Settings.from_options({}, environ=environ)

@@ -8,6 +8,7 @@ which readers of scores take as the same ones.
 from __future__ import annotations
 
 import argparse
+import sys
 from datetime import UTC, datetime
 
 from botscore.cli.command import Subparsers, instant_ms
@@ -54,8 +55,11 @@ def describe(result: BackfillResult) -> str:
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     until = now_ms() if args.until is None else args.until
-    if until <= args.since:
-        print(f"backfill: --until ({_when(until)}) must be after --since ({_when(args.since)})")
+    if until <= args.since:  # a usage error (2), as argparse's are, on stderr
+        print(
+            f"botscore: --until ({_when(until)}) must be after --since ({_when(args.since)})",
+            file=sys.stderr,
+        )
         return 2
     model = load_model(args.model_dir or settings.scoring.model_dir)
     target = args.to or f"{settings.kafka.scores_topic}-backfill"

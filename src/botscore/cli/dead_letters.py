@@ -20,7 +20,7 @@ from botscore.transport.dead_letter_replay import (
     list_dead_letters,
     replay_dead_letters,
 )
-from botscore.vocabulary import Role
+from botscore.vocabulary import DeadLetterReason, Role
 from botscore.wire.dead_letters import DeadLetterRecord
 
 __all__ = ["add_parser", "describe_letter", "describe_truncated", "describe_undecodable", "run"]
@@ -29,7 +29,12 @@ __all__ = ["add_parser", "describe_letter", "describe_truncated", "describe_unde
 def add_parser(subparsers: Subparsers) -> None:
     parser = subparsers.add_parser("dead-letters", help="list or replay dead-lettered messages")
     parser.add_argument("action", choices=["list", "replay"])
-    parser.add_argument("--reason", help="only letters with this reason")
+    parser.add_argument(
+        "--reason",
+        choices=[str(reason) for reason in DeadLetterReason],
+        metavar="REASON",
+        help="only letters with this reason (one of the dead-letter reasons in the README)",
+    )
     parser.add_argument(
         "--to", help="replay every letter into this topic (default: each letter's source topic)"
     )

@@ -157,3 +157,9 @@ def test_replay_help_names_the_default_topic(capsys):
         build_parser().parse_args(["dead-letters", "--help"])
     help_text = " ".join(capsys.readouterr().out.split())
     assert "default: each letter's source topic" in help_text
+
+
+def test_a_reason_that_is_none_is_refused_naming_the_reasons(capsys):
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["dead-letters", "list", "--reason", "missing_feture"])
+    assert "invalid choice: 'missing_feture'" in capsys.readouterr().err
