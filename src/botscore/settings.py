@@ -637,7 +637,17 @@ class EdgeSettings:
         metadata={
             "doc": "the edge's Redis connections and reads fail after this long without an "
             "answer, instead of `redis.socket_timeout_s`: a visitor waits on them (nginx waits "
-            "2 s for the gate); the edge then allows, and asks Redis again once a second",
+            "2 s for the gate); the edge then allows, and asks Redis again after "
+            "`edge.redis_retry_ms`",
+            "limits": POSITIVE,
+        },
+    )
+    redis_retry_ms: int = field(
+        default=1000,
+        metadata={
+            "doc": "after a failed Redis read, the edge allows every user and asks Redis again "
+            "only this much later, with one read: a hung Redis costs one visitor one "
+            "`edge.redis_timeout_ms` per period, not every visitor",
             "limits": POSITIVE,
         },
     )

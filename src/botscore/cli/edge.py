@@ -52,7 +52,11 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     metrics = Metrics(settings.metrics, Component.EDGE)
     gate = Gate(
         keys,
-        EdgeDecisions(create_edge_redis(settings), settings.edge.decision_cache_ms),
+        EdgeDecisions(
+            create_edge_redis(settings),
+            settings.edge.decision_cache_ms,
+            retry_ms=settings.edge.redis_retry_ms,
+        ),
         metrics,
     )
     try:

@@ -94,7 +94,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         )
     edge = None
     if args.enforce:
-        edge = EdgeDecisions(create_edge_redis(settings), args.edge_cache_ms)
+        edge = EdgeDecisions(
+            create_edge_redis(settings), args.edge_cache_ms, retry_ms=settings.edge.redis_retry_ms
+        )
     try:
         with sigterm_as_ctrl_c():  # `make run` stops it so: the figures still come out
             stats = simulate(

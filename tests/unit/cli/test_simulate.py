@@ -5,12 +5,14 @@ import pytest
 from botscore.cli import simulate
 from botscore.cli.main import build_parser
 from botscore.errors import SimulationSpecError
-from botscore.settings import RedisSettings, Settings
+from botscore.settings import EdgeSettings, RedisSettings, Settings
 from botscore.simulator.spec import SimulationSpec
 from botscore.simulator.stats import SimulationStats
 from botscore.vocabulary import Decision
 
-SETTINGS = Settings(redis=RedisSettings(host="redis-x", port=6390))
+SETTINGS = Settings(
+    redis=RedisSettings(host="redis-x", port=6390), edge=EdgeSettings(redis_retry_ms=4000)
+)
 
 
 def stats_with_first_scores() -> SimulationStats:
@@ -99,9 +101,10 @@ class FakeRedis:
 
 
 class FakeEdge:
-    def __init__(self, client, cache_ms) -> None:
+    def __init__(self, client, cache_ms, retry_ms) -> None:
         self.client = client
         self.cache_ms = cache_ms
+        self.retry_ms = retry_ms
 
 
 @pytest.fixture
@@ -125,7 +128,7 @@ def test_enforce_gives_the_simulator_an_edge_on_redis_and_closes_it(monkeypatch,
     args = build_parser().parse_args(["simulate", "--enforce", "--edge-cache-ms", "250"])
     simulate.run(SETTINGS, args)
     edge = recorder.calls[0][1]["edge"]
-    assert (edge.client, edge.cache_ms) == (redis_client, 250)
+    assert (edge.client, edge.cache_ms, edge.retry_ms) == (redis_client, 250, 4000)
     assert redis_client.made_with == [SETTINGS]
     assert redis_client.closed
 
