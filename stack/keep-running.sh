@@ -8,6 +8,12 @@
 # SIGTERM to this script's process group, COMMAND included), it exits 0.
 # BOTSCORE_RESTART_DELAY_S (5) is the wait before a restart.
 #
+# With BOTSCORE_START_LOCK=FILE and BOTSCORE_STARTED_PATTERN=REGEX, COMMAND is started only
+# while holding an exclusive lock on FILE, kept until a line COMMAND logs since its start
+# matches REGEX, COMMAND dies, or 300 s passed: `sparse run` rebuilds _build/ as it starts,
+# so two topologies restarting at once would build over each other; the lock makes them
+# take turns.
+#
 set -uo pipefail
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
@@ -25,10 +31,34 @@ stopping=0
 child=
 trap 'stopping=1; [[ -n $child ]] && kill -TERM "$child" 2>/dev/null' TERM INT
 
+lock=${BOTSCORE_START_LOCK:-}
+started_pattern=${BOTSCORE_STARTED_PATTERN:-}
+[[ -z $lock || -n $started_pattern ]] || die "BOTSCORE_START_LOCK needs BOTSCORE_STARTED_PATTERN"
+lock_fd=
+[[ -n $lock ]] && exec {lock_fd}>>"$lock"
+
+# started FROM_LINE: COMMAND logged a line matching the pattern after line FROM_LINE of the
+# log, died, or took 300 s; then the lock is let go.
+started() {
+  local from=$1 deadline=$((SECONDS + 300))
+  until tail -n "+$((from + 1))" "$log" | grep -Eq -- "$started_pattern"; do
+    ((stopping || SECONDS >= deadline)) && break
+    kill -0 "$child" 2>/dev/null || break
+    sleep 0.5
+  done
+  flock -u "$lock_fd"
+}
+
 while :; do
+  # Waiting for the lock, a signal ends the script as it would the wait for COMMAND.
+  [[ -n $lock_fd ]] && { flock "$lock_fd" || exit 0; }
+  ((stopping)) && exit 0
   echo "=== $(date -u +%FT%TZ) starting: $*" >>"$log"
-  "$@" >>"$log" 2>&1 &
+  from=$(wc -l <"$log")
+  # COMMAND does not hold the lock: only this script lets it go.
+  if [[ -n $lock_fd ]]; then "$@" {lock_fd}>&- >>"$log" 2>&1 & else "$@" >>"$log" 2>&1 & fi
   child=$!
+  [[ -n $lock_fd ]] && started "$from"
   # A trapped signal interrupts the wait: wait again for the child's own status.
   while wait "$child"; status=$?; ((status > 128)) && kill -0 "$child" 2>/dev/null; do :; done
   ((stopping || status == 0)) && exit 0

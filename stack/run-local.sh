@@ -57,7 +57,8 @@ topology_reading() {
 }
 
 # `sparse run` rebuilds _build/ (lein clean + uberjar), so the second topology is only
-# started once the first one runs from its own copy of the jar.
+# started once the first one runs from its own copy of the jar; restarted, they take turns
+# likewise (keep-running.sh's start lock).
 # keep_running NAME LOG COMMAND...: COMMAND in its own process group, started again when it
 # dies (stack/keep-running.sh); its pid goes to pids, its name to names.
 declare -A names=()
@@ -73,7 +74,8 @@ keep_running() {
 start_topology() {
   local name=$1 log=$logs/sparse-run-$1.log
   echo "$name topology: sparse run -e local -n $name (log: $log)"
-  keep_running "$name topology" "$log" sparse run -e local -n "$name"
+  BOTSCORE_START_LOCK=$state_dir/sparse-build.lock BOTSCORE_STARTED_PATTERN="reading .* as group" \
+    keep_running "$name topology" "$log" sparse run -e local -n "$name"
   wait_for 300 0.5 topology_reading "$name" "$log" "${pids[-1]}" ||
     die "$name topology not reading after 300 s; see $log"
 }
