@@ -5,8 +5,9 @@
 Each stage's capacity per core is its bench's whole-machine figure divided by the bench
 machine's cores (the broker, Redis and the stage shared them: conservative for a stage
 alone). A stage needs ``rate / (capacity per core x headroom)`` cores; Redis, one core per
-primary, needs its CPU per request (or score) times the rate. Run ``make bench`` first
-(it runs this last); a figure no bench kept is an error, never a guess.
+primary, needs its CPU per request (or score) times the rate. Run ``make bench`` first (it
+runs this after the benches whose figures it reads); a figure no bench kept is an error,
+never a guess.
 """
 
 from __future__ import annotations

@@ -202,7 +202,8 @@ class KafkaSettings:
         default=0,
         metadata={
             "doc": "replicas that must have a write before it is confirmed, for each topic "
-            "botscore creates (2 with 3 replicas; 0: the broker's default)",
+            "botscore creates (2 with 3 replicas; 0: the broker's default; not more than "
+            "`kafka.replication_factor`)",
             "limits": NOT_NEGATIVE,
         },
     )
@@ -289,7 +290,8 @@ class KafkaSettings:
     replay_backoff_first_ms: int = field(
         default=200,
         metadata={
-            "doc": "wait before a failed tuple's first replay, doubled for each next one",
+            "doc": "wait before a failed tuple's first replay, doubled for each next one (not "
+            "more than `kafka.replay_backoff_max_ms`)",
             "limits": NOT_NEGATIVE,
         },
     )

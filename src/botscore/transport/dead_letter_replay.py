@@ -1,3 +1,11 @@
+"""Reading the dead-letter topic, and sending its letters back to be processed again.
+
+``list_dead_letters`` reads without committing; ``replay_dead_letters`` resends each
+letter's original key and value (to its source topic, or one named), as its own consumer
+group (``REPLAY_GROUP``), and commits a partition only up to its first letter Kafka did not
+confirm: a replay that fails part way is run again from there, never skipping a letter.
+"""
+
 from __future__ import annotations
 
 import contextlib
@@ -12,6 +20,7 @@ from kafka.structs import OffsetAndMetadata
 
 from botscore.errors import InvalidMessage
 from botscore.settings import KafkaSettings
+from botscore.transport.delivery import FLUSH_MARGIN_S
 from botscore.transport.kafka_clients import commit_positions, connection_config, create_producer
 from botscore.transport.topic_reader import AssignableConsumer, read_to_end
 from botscore.vocabulary import Component
@@ -33,10 +42,6 @@ __all__ = [
 ]
 
 REPLAY_GROUP = "botscore-dead-letter-replay"
-
-# How much longer than the producer's delivery timeout a replay waits for its sends: by
-# then Kafka has confirmed or expired every one of them.
-_FLUSH_MARGIN_S = 10.0
 
 
 @dataclass(frozen=True)
@@ -282,7 +287,7 @@ def replay_dead_letters(
             settings.dead_letter_topic,
             to_topic,
             reason,
-            flush_timeout_s=settings.producer_delivery_timeout_ms / 1000 + _FLUSH_MARGIN_S,
+            flush_timeout_s=settings.producer_delivery_timeout_ms / 1000 + FLUSH_MARGIN_S,
         )
     finally:
         producer.close()
