@@ -16,14 +16,18 @@ import matplotlib.pyplot as plt
 
 from botscore.observability.local_view import PANELS, Figures, Panel, Reduce
 
-__all__ = ["write_png"]
+__all__ = ["axis_label", "write_png"]
 
-UNITS = {
-    Reduce.RATE: "per second",
-    Reduce.P99_MS: "ms",
-    Reduce.MAX_LATEST: "messages",
-    Reduce.SILENT_S: "seconds silent",
-}
+# The y axis of a panel that does not name its own (``Panel.axis``); a gauge's panel must.
+AXES = {Reduce.RATE: "per second", Reduce.P99_MS: "ms", Reduce.SILENT_S: "seconds silent"}
+
+
+def axis_label(panel: Panel) -> str:
+    """What ``panel``'s y axis counts; ``ValueError`` for a gauge's panel that does not say."""
+    label = panel.axis or AXES.get(panel.reduce)
+    if label is None:
+        raise ValueError(f"panel {panel.title!r} shows a gauge and names no unit (Panel.axis)")
+    return label
 
 
 def write_png(
@@ -46,7 +50,7 @@ def write_png(
             ax.set_xticks([])
             ax.set_yticks([])
         ax.set_title(panel.title, fontsize=10)
-        ax.set_ylabel(UNITS[panel.reduce], fontsize=8)
+        ax.set_ylabel(axis_label(panel), fontsize=8)
         ax.tick_params(labelsize=8)
         if any(groups):
             ax.legend(fontsize=7, loc="upper left")

@@ -42,6 +42,8 @@ class Panel:
     metric: str  # a name or a glob (``fnmatch``) over full metric names
     reduce: Reduce
     by: str | None = None  # a tag to show the figure per value of
+    # What a graph's y axis counts, where the reduction does not say (a gauge's unit).
+    axis: str | None = None
 
     def matches(self, name: str) -> bool:
         return fnmatch.fnmatchcase(name, self.metric)
@@ -59,19 +61,35 @@ PANELS: tuple[Panel, ...] = (
     Panel("model call p99", "botscore.classifier.predict_seconds", Reduce.P99_MS),
     Panel("request to decision p99", "botscore.edge.decision_latency_seconds", Reduce.P99_MS),
     Panel("Redis round trip p99", "botscore.aggregate.redis_seconds", Reduce.P99_MS),
-    Panel("consumer lag (largest partition)", "botscore.*.lag", Reduce.MAX_LATEST, by="component"),
+    Panel(
+        "consumer lag (largest partition)",
+        "botscore.*.lag",
+        Reduce.MAX_LATEST,
+        by="component",
+        axis="messages",
+    ),
     Panel("components silent", "botscore.*.lag", Reduce.SILENT_S, by="component"),
     Panel("nginx's gate answers", "botscore.edge.requests", Reduce.RATE, by="answer"),
     Panel(
-        "access log not shipped (bytes)", "botscore.log_shipper.unshipped_bytes", Reduce.MAX_LATEST
+        "access log not shipped (bytes)",
+        "botscore.log_shipper.unshipped_bytes",
+        Reduce.MAX_LATEST,
+        axis="bytes",
     ),
     # Nimbus's figures, when `botscore storm --send` runs beside a cluster (none in local mode).
-    Panel("Storm topologies (workers)", "botscore.storm.workers", Reduce.MAX_LATEST, by="topology"),
+    Panel(
+        "Storm topologies (workers)",
+        "botscore.storm.workers",
+        Reduce.MAX_LATEST,
+        by="topology",
+        axis="workers",
+    ),
     Panel(
         "Storm component capacity",
         "botscore.storm.capacity",
         Reduce.MAX_LATEST,
         by="storm_component",
+        axis="share of time executing",
     ),
 )
 
