@@ -19,12 +19,13 @@ import time
 from typing import Any
 
 import redis
-from streamparse import Bolt, Tuple
+from streamparse import Tuple
 
 from botscore.aggregation.redis_state import feature_store
 from botscore.clock import now_ms
 from botscore.errors import StateLost, StateNotReplicated
 from botscore.metrics import Metrics, storm_tags
+from botscore.multilang_pipe import Bolt
 from botscore.observability.outage_log import OutageLog
 from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import Settings
@@ -32,8 +33,7 @@ from botscore.vocabulary import Component
 from botscore.wire.records import RequestBatch
 
 
-# streamparse ships no types: its Bolt is Any to mypy.
-class AggregateBolt(Bolt):  # type: ignore[misc]
+class AggregateBolt(Bolt):
     """Acks or fails each tuple itself, once Redis answered; it emits nothing to anchor."""
 
     outputs: list[str] = []

@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from streamparse import Bolt, Stream, Tuple
+from streamparse import Stream, Tuple
 from threadpoolctl import threadpool_limits
 
 from botscore.clock import now_ms
@@ -45,6 +45,7 @@ from botscore.model.release_watch import (
 )
 from botscore.model.releases import ReleaseStore, Slot, release_id
 from botscore.model.scoring import score_batch, score_buckets
+from botscore.multilang_pipe import Bolt
 from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import MetricsSettings, Settings
 from botscore.transport.redis_client import create_redis
@@ -54,8 +55,7 @@ from botscore.wire.records import FeatureBatch, ScoreBatch
 SHADOW_STREAM = "shadow"
 
 
-# streamparse ships no types: its Bolt is Any to mypy.
-class ClassifierBolt(Bolt):  # type: ignore[misc]
+class ClassifierBolt(Bolt):
     outputs = [Stream(ScoreBatch.FIELDS), Stream(ScoreBatch.FIELDS, name=SHADOW_STREAM)]
     auto_ack = False
     auto_anchor = False

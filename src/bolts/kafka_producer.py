@@ -15,17 +15,17 @@ import threading
 from typing import Any, ClassVar
 
 from kafka.errors import KafkaError
-from streamparse import Bolt, Tuple
+from streamparse import Tuple
 
 from botscore.metrics import Metrics, storm_tags
+from botscore.multilang_pipe import Bolt
 from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import Settings
 from botscore.transport.kafka_clients import create_producer
 from botscore.vocabulary import Component
 
 
-# streamparse ships no types: its Bolt is Any to mypy.
-class KafkaProducerBolt(Bolt):  # type: ignore[misc]
+class KafkaProducerBolt(Bolt):
     auto_ack = False
     auto_anchor = False
     auto_fail = False

@@ -22,12 +22,12 @@ import time
 from typing import Any
 
 import redis
-from streamparse import Spout
 
 from botscore.aggregation.definitions import compute_features
 from botscore.aggregation.redis_state import UnusableState, feature_store
 from botscore.clock import now_ms
 from botscore.metrics import Metrics, storm_tags
+from botscore.multilang_pipe import Spout
 from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import Settings, require_message_timeouts
 from botscore.vocabulary import Component
@@ -44,8 +44,7 @@ _SWEEP_CHECK_EVERY_S = 10.0
 _SWEEP_SCAN_COUNT = 1000
 
 
-# streamparse ships no types: its Spout is Any to mypy.
-class DueFeaturesSpout(Spout):  # type: ignore[misc]
+class DueFeaturesSpout(Spout):
     outputs = ["user_id", "window_end_ms", "features", "version"]
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:

@@ -69,11 +69,11 @@ from typing import Any, ClassVar, Literal
 from kafka import ConsumerRebalanceListener
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import TopicPartition
-from streamparse import Spout
 
 from botscore.clock import now_ms
 from botscore.errors import ConfigError, InvalidMessage
 from botscore.metrics import Metrics, storm_tags
+from botscore.multilang_pipe import Spout
 from botscore.observability.log_repeats import REPEAT_WINDOW_S
 from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import Settings, require_message_timeouts
@@ -126,8 +126,7 @@ class _Rebalance:
     kind: Literal["revoked", "assigned", "lost"]
 
 
-# streamparse and kafka-python ship no types: their base classes are Any to mypy.
-class KafkaSourceSpout(Spout):  # type: ignore[misc]
+class KafkaSourceSpout(Spout):
     # Names the spout in metrics (botscore.<component>.in, ...), client ids and dead letters.
     component: ClassVar[Component]
 
@@ -735,6 +734,7 @@ def _numbers(partitions: Iterable[PartitionKey]) -> list[int]:
     return sorted(p for _, p in partitions)
 
 
+# kafka-python ships no types: its listener class is Any to mypy.
 class _ReportRebalances(ConsumerRebalanceListener):  # type: ignore[misc]
     """Queue each revocation and assignment for the spout's thread, which applies them.
 

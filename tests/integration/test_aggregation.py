@@ -33,6 +33,7 @@ from botscore.simulator.spec import SimulationSpec
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.wire.dead_letters import DeadLetterRecord, decode_dead_letter, truncations
 from botscore.wire.records import SourceRef
+from tests.pauses import stop_and_continue
 from tests.statsd import StatsdListener
 
 from .aggregation_stream import (
@@ -651,6 +652,44 @@ def test_a_killed_aggregation_worker_loses_nothing_and_counts_each_request_once(
     assert_failure_metrics_sent(
         "test_a_killed_aggregation_worker_loses_nothing_and_counts_each_request_once", received
     )
+
+
+@pytest.mark.faults
+def test_a_spout_stopped_and_continued_mid_stream_stays_up_and_loses_nothing(
+    agg_topics, agg_redis, storm_on_path, tmp_path, report_figure
+):
+    """The web-logs spout stopped and continued 100 times mid-stream, as py-spy, a debugger
+    or job control does, while it emits tuples larger than a pipe holds (long user agents):
+    a stop that cut a write to Storm short lost the rest of the message, and the worker died
+    on the next one, before ``botscore.multilang_pipe``. No exit, every feature exact."""
+    logs = recorded_logs(users=300, rate=40, duration_s=1500, seed=26)
+    for log in logs:
+        log.user_agent = f"{log.user_agent} {'x' * 400}"
+    expected = final_features(logs)
+    feed(agg_topics, logs)
+    with (
+        FeatureCollector(agg_topics.kafka) as features,
+        SupervisedTopology(
+            agg_topics.kafka, tmp_path, "aggregation", **agg_topics.env()
+        ) as topology,
+    ):
+        committed = mid_stream(agg_topics, features, len(logs))
+        [spout] = topology.component_pids("spouts.kafka_web_logs.KafkaWebLogsSpout")
+        stops = stop_and_continue(spout, 100)
+        took = features.wait_until_equal(expected, 420, None, explainer(agg_topics, agg_redis))
+        ends = wait_committed_to_end(agg_topics.kafka, agg_topics.group, agg_topics.web_logs, 120)
+        exits, deaths = topology.unplanned_exits, topology.deaths
+
+    report_figure(
+        f"aggregation, its spout stopped and continued {stops} times with "
+        f"{sum(committed.values())} of {len(logs)} requests committed: no exit, all "
+        f"{len(expected)} users' features equal offline {took:.0f} s later"
+    )
+    assert stops == 100
+    assert exits == 0, f"the worker died:\n{deaths}"
+    assert sum(ends.values()) == len(logs)
+    letters = read_topic(agg_topics.kafka, agg_topics.kafka.dead_letter_topic)
+    assert letters == [], [decode_dead_letter(r.value).reason for r in letters]
 
 
 @pytest.mark.faults
