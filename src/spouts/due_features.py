@@ -3,9 +3,10 @@
 The aggregation bolt marks a user pending in Redis; this spout reads due users, computes
 their features from the stored state, and emits them. Delivery: when the producer acks
 (Kafka confirmed), the user leaves the pending set unless newer requests arrived, which
-makes them due one interval later; a failed tuple leaves the user pending, so it is
-retried. A user is published at most once per ``publish_interval_ms``. Run one instance:
-two would publish the same users twice.
+makes them due one interval later (recorded at the next poll, for all the users confirmed
+since, in one round trip); a failed tuple leaves the user pending, so it is retried. A user
+is published at most once per ``publish_interval_ms``. Run one instance: two would publish
+the same users twice.
 
 A user whose stored state cannot be read (another program wrote into its keys) would be
 the oldest due user at every poll: its state is deleted instead, logged and counted as
@@ -24,7 +25,7 @@ from typing import Any
 import redis
 
 from botscore.aggregation.definitions import compute_features
-from botscore.aggregation.redis_state import UnusableState, feature_store
+from botscore.aggregation.redis_state import Publication, UnusableState, feature_store
 from botscore.clock import now_ms
 from botscore.metrics import Metrics, storm_tags
 from botscore.multilang_pipe import Spout
@@ -59,6 +60,7 @@ class DueFeaturesSpout(Spout):
         )
         tag_logs(self.logger, self.metrics.tags)
         self.in_flight: dict[str, int] = {}
+        self.confirmed: list[Publication] = []  # acked, not yet recorded in Redis
         self.next_poll = 0.0
         self.next_size = 0.0
         self.next_sweep = 0.0
@@ -68,6 +70,8 @@ class DueFeaturesSpout(Spout):
         if wait > 0:
             time.sleep(wait)
         self.next_poll = time.monotonic() + self.poll_s
+        if self.confirmed:
+            self._record_confirmed()
         now = now_ms()
         try:
             if self.next_poll >= self.next_size:
@@ -128,14 +132,29 @@ class DueFeaturesSpout(Spout):
             )
 
     def ack(self, tup_id: str) -> None:
+        """Kafka confirmed the user's features: recorded in Redis at the next poll, with the
+        others confirmed meanwhile (the user stays in flight until then, so that the poll
+        cannot publish it again first)."""
         published, _, user_id = tup_id.partition("#")
         born, _, version = published.partition(":")
-        self.in_flight.pop(user_id, None)
+        if user_id in self.in_flight:
+            self.confirmed.append((user_id, int(born), int(version)))
+
+    def _record_confirmed(self) -> None:
+        """Record the publications Kafka confirmed since the last poll, in one round trip."""
+        confirmed, self.confirmed = self.confirmed, []
         try:
-            self.store.published(user_id, int(born), int(version), now_ms(), self.interval_ms)
+            self.store.published(confirmed, now_ms(), self.interval_ms)
         except redis.RedisError as exc:
-            # The user stays pending and is published again: a duplicate, not a loss.
-            self.logger.warning("could not record publication of %s: %s", user_id, exc)
+            # The users stay pending and are published again: duplicates, not a loss.
+            self.logger.warning(
+                "could not record the publication of %d users (published again): %s",
+                len(confirmed),
+                exc,
+            )
+        finally:
+            for user_id, _, _ in confirmed:
+                self.in_flight.pop(user_id, None)
 
     def fail(self, tup_id: str) -> None:
         _, _, user_id = tup_id.partition("#")

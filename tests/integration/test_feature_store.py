@@ -45,9 +45,9 @@ def pending_members(client: redis.Redis, store: RedisFeatureStore) -> set[str]:
     return {u.decode() for k in store.pending_keys() for u in client.zrange(k, 0, -1)}
 
 
-def one_user_logs(count: int) -> list[WebLog]:
+def one_user_logs(count: int, user: str = "u1") -> list[WebLog]:
     return [
-        WebLog(time_unix_ms=T0 + i * 700, user_id="u1", request_id=f"r{i}", schema_version=1)
+        WebLog(time_unix_ms=T0 + i * 700, user_id=user, request_id=f"r{i}", schema_version=1)
         for i in range(count)
     ]
 
@@ -179,14 +179,31 @@ def test_publication_bookkeeping(client):
     (candidate,) = store.read([user])
     # a request arrives while the publication is in flight: due again one interval later
     store.apply([request_record(logs[1], SourceRef("w", 0, 1))], now_ms=1500)
-    store.published(user, candidate.born, candidate.version, now_ms=2000, interval_ms=2000)
+    store.published([(user, candidate.born, candidate.version)], now_ms=2000, interval_ms=2000)
     assert store.due(3999, 10).users == []
     assert store.due(4000, 10).users == [user]
     (candidate,) = store.read([user])
     assert candidate.published_ms == 2000
-    store.published(user, candidate.born, candidate.version, now_ms=4100, interval_ms=2000)
+    store.published([(user, candidate.born, candidate.version)], now_ms=4100, interval_ms=2000)
     assert pending_members(client, store) == set()
     assert store.read(["nobody"]) == [None]
+
+
+def test_publications_confirmed_together_are_recorded_in_one_call_even_after_a_script_flush(
+    client,
+):
+    """The publisher records a poll's worth of confirmations at once; a Redis that lost its
+    scripts (restarted, or SCRIPT FLUSH) gets the script loaded and the calls again."""
+    store = RedisFeatureStore(client, ttl_s=600)
+    logs = [log for seed in range(3) for log in one_user_logs(2, user=f"p{seed}")]
+    for offset, log in enumerate(logs):
+        store.apply([request_record(log, SourceRef("w", 0, offset))], now_ms=1000)
+    users = sorted({log.user_id for log in logs})
+    candidates = store.read(users)
+    client.script_flush()
+    store.published([(c.user_id, c.born, c.version) for c in candidates], 2000, 2000)
+    assert pending_members(client, store) == set()
+    assert [c.published_ms for c in store.read(users)] == [2000, 2000, 2000]
 
 
 def test_the_confirmation_of_a_state_gone_since_leaves_the_new_state_due(client):
@@ -201,10 +218,10 @@ def test_the_confirmation_of_a_state_gone_since_leaves_the_new_state_due(client)
     store.apply([request_record(logs[1], SourceRef("w", 0, 1))], now_ms=1500)
     (new,) = store.read([user])
     assert (old.version, new.version) == (1, 1) and new.born > old.born > 0
-    store.published(user, old.born, old.version, now_ms=2000, interval_ms=2000)
+    store.published([(user, old.born, old.version)], now_ms=2000, interval_ms=2000)
     assert store.due(1500, 10).users == [user]
     assert store.read([user])[0].published_ms == 0
-    store.published(user, new.born, new.version, now_ms=2100, interval_ms=2000)
+    store.published([(user, new.born, new.version)], now_ms=2100, interval_ms=2000)
     assert store.due(10_000, 10).users == []
 
 

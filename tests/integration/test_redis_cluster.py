@@ -115,7 +115,9 @@ def test_the_state_spreads_over_the_primaries_and_stays_exact(cluster, client):
     assert sorted(due.users) == users
     for user, candidate in zip(due.users, store.read(due.users), strict=True):
         assert candidate is not None
-        store.published(user, candidate.born, candidate.version, now_ms=10**13, interval_ms=1000)
+        store.published(
+            [(user, candidate.born, candidate.version)], now_ms=10**13, interval_ms=1000
+        )
     size = store.size()
     assert size.pending_users == 0
     assert size.keys == sum(node.client().dbsize() for node in cluster.nodes)

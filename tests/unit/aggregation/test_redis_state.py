@@ -247,14 +247,26 @@ def test_a_ttl_lua_cannot_hold_exactly_is_refused():
         RedisFeatureStore(mock.MagicMock(), ttl_s=2**53 // 1000 + 1)
 
 
-def test_a_confirmed_publication_hands_the_script_its_time_and_the_interval():
-    store, _ = fake_store()
-    store._published = mock.Mock()
-    store.published("u1", 1_700_000_000_000_123, 3, now_ms=T0, interval_ms=2000)
-    store._published.assert_called_once_with(
-        keys=[f"{store.user_base('u1')}:m", store.pending_key("u1")],
-        args=["u1", 1_700_000_000_000_123, 3, T0, 2000],
+def test_confirmed_publications_hand_the_script_their_time_and_the_interval_in_one_pipeline():
+    store, client = fake_store([1, 2])
+    store.published(
+        [("u1", 1_700_000_000_000_123, 3), ("u2", 1_700_000_000_000_456, 1)],
+        now_ms=T0,
+        interval_ms=2000,
     )
+    sha = store._published.sha
+    assert script_calls(client) == [
+        ("EVALSHA", sha, 2, f"{store.user_base(u)}:m", store.pending_key(u), u, born, v, T0, 2000)
+        for u, born, v in (("u1", 1_700_000_000_000_123, 3), ("u2", 1_700_000_000_000_456, 1))
+    ]
+    assert client.pipeline.return_value.execute.call_count == 1
+
+
+def test_publications_redis_lacked_the_script_for_are_sent_again_once_it_is_loaded():
+    store, client = fake_store([NoScriptError("NOSCRIPT"), NoScriptError("NOSCRIPT")], [1, 1])
+    store.published([("u1", 5, 1), ("u2", 6, 1)], now_ms=T0, interval_ms=2000)
+    client.script_load.assert_called_once()
+    assert len(script_calls(client)) == 4
 
 
 def test_requests_read_under_another_generation_raise_state_lost():

@@ -84,6 +84,7 @@ class _Store:
         self.pending = {}  # user -> due, wall ms
         self.error = None
         self.published_calls = []
+        self.published_batches = []  # publications per call
         self.unusable = set()  # users whose stored state cannot be read
         self.foreign = 0  # pending members that are not UTF-8, until the next due()
         self.births = itertools.count(7001)  # each new state's ``born``
@@ -131,20 +132,22 @@ class _Store:
             )
         return candidates
 
-    def published(self, user_id, born, version, now_ms, interval_ms):
+    def published(self, publications, now_ms, interval_ms):
         self._reachable()
-        self.published_calls.append((user_id, born, version, now_ms))
-        user = self.users.get(user_id)
-        if user is None:
-            self.pending.pop(user_id, None)
-            return
-        if user.born != born:  # another state's publication: this one stays due
-            return
-        user.published_ms = now_ms
-        if user.version == version:
-            self.pending.pop(user_id, None)
-        elif user_id in self.pending:  # ZADD XX
-            self.pending[user_id] = now_ms + interval_ms
+        self.published_batches.append(len(publications))
+        for user_id, born, version in publications:
+            self.published_calls.append((user_id, born, version, now_ms))
+            user = self.users.get(user_id)
+            if user is None:
+                self.pending.pop(user_id, None)
+                continue
+            if user.born != born:  # another state's publication: this one stays due
+                continue
+            user.published_ms = now_ms
+            if user.version == version:
+                self.pending.pop(user_id, None)
+            elif user_id in self.pending:  # ZADD XX
+                self.pending[user_id] = now_ms + interval_ms
 
     def postpone(self, user_id, due_ms):
         self._reachable()
@@ -278,7 +281,25 @@ def test_news_while_a_publication_is_in_flight_is_published_one_interval_after_i
     publications = _run(spout, clock, until_ms=6000)
 
     assert _summary(publications) == [(100, 50, 1), (2600, 150, 2)]
-    assert store.published_calls == [("u", 7001, 1, WALL_MS + 520)]
+    # recorded at the first poll after the confirmation
+    assert store.published_calls == [("u", 7001, 1, WALL_MS + 600)]
+
+
+def test_confirmations_between_two_polls_are_recorded_in_one_call_and_not_published_again(
+    spout, clock, store
+):
+    component, _ = spout
+    for user in ("a", "b", "c"):
+        store.request(user)
+    first = _run(spout, clock, until_ms=POLL_MS)
+    assert sorted(m["tuple"][0] for _, m in first) == ["a", "b", "c"]
+    for _, message in first:
+        component.ack(message["id"])
+    assert store.published_calls == []  # not yet: at the next poll, all at once
+    again = _run(spout, clock, until_ms=10 * POLL_MS)
+    assert again == []
+    assert store.published_batches == [3]
+    assert store.pending == {}
 
 
 def test_a_failed_publication_leaves_the_user_pending_and_is_published_again(spout, clock, store):
@@ -297,11 +318,13 @@ def test_a_publication_whose_confirmation_redis_missed_is_published_again(spout,
     component, _ = spout
     store.request("u")
     [(_, first)] = _run(spout, clock, until_ms=POLL_MS)
+    component.ack(first["id"])
     store.error = redis.ConnectionError("Connection refused")
-    component.ack(first["id"])  # must not raise: the user just stays pending
+    _run(spout, clock, until_ms=2 * POLL_MS)  # must not raise: the user just stays pending
     store.error = None
-    again = _run(spout, clock, until_ms=2 * POLL_MS)
+    again = _run(spout, clock, until_ms=2 * POLL_MS + 2000)
     assert [m["id"] for _, m in again] == ["7001:1#u"]
+    assert store.published_calls == []
 
 
 def test_the_confirmation_of_a_state_gone_since_leaves_the_new_state_due(spout, clock, store):
