@@ -2,21 +2,44 @@
 
 A request that names itself a bot is the cheapest signal there is, and it is there from a
 user's first request, long before rates and ratios say anything. The patterns are those of
-the ``crawler-user-agents`` package, the list such checks are commonly made with. Matching
-its few hundred patterns costs about 0.1-0.4 ms per string, so answers are cached per string:
-a user keeps its user agent, and a whole site sees a few thousand.
+the ``crawler-user-agents`` package, the list such checks are commonly made with.
+
+Matched with RE2 (``google-re2``), all 1,500 patterns as one automaton: a few microseconds
+per string once warm, where the package's own check, one Python ``re`` scan per 25
+patterns, took 0.15 ms for a browser's user agent and 0.7-1.2 ms for 500 random characters.
+Answers are cached per string too, but a bot that sends a new user agent with every request
+misses the cache every time, and it cost the web-logs spout most of its time (an audit:
+3,000 such requests a second held the aggregation to 800). RE2 and Python's ``re`` read
+these patterns alike on ASCII text without a line break; anything else (rare: user agents
+are ASCII) goes to the package's check, so the answer is the package's on every string.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache, lru_cache
+from typing import Any
 
 import crawleruseragents
+import re2
 
 __all__ = ["declares_bot"]
+
+# RE2's memory for the automaton: its default (8 MB) is too little for 1,500 patterns, and
+# RE2 then falls back to a matcher slower than Python's.
+_RE2_MAX_MEM = 64 << 20
+
+
+@cache
+def _any_pattern() -> Any:
+    options = re2.Options()
+    options.max_mem = _RE2_MAX_MEM
+    patterns = (entry["pattern"] for entry in crawleruseragents.CRAWLER_USER_AGENTS_DATA)
+    return re2.compile("|".join(f"(?:{pattern})" for pattern in patterns), options)
 
 
 @lru_cache(maxsize=65_536)
 def declares_bot(user_agent: str) -> bool:
     """True when ``user_agent`` matches a known crawler, library or automation pattern."""
+    if user_agent.isascii() and "\n" not in user_agent:
+        return _any_pattern().search(user_agent) is not None
     return bool(crawleruseragents.is_crawler(user_agent))
