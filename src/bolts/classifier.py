@@ -44,7 +44,7 @@ from botscore.model.release_watch import (
     Unreachable,
 )
 from botscore.model.releases import ReleaseStore, Slot, release_id
-from botscore.model.scoring import score_batch, score_buckets
+from botscore.model.scoring import RATE_FEATURE, score_batch, score_buckets
 from botscore.multilang_pipe import Bolt
 from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import MetricsSettings, Settings
@@ -71,11 +71,13 @@ class ClassifierBolt(Bolt):
         # pool kept a thread per core, spinning between calls (105 µs of CPU per user
         # instead of 17 in bench/README.md's profile).
         threadpool_limits(limits=settings.scoring.model_threads)
+        self.block_requests_1m = settings.scoring.block_requests_1m
         self.model = bundled
         self.challenger: LoadedModel | None = None
         self.metrics = _metrics_for(settings.metrics, bundled, self.storm_tags)
         tag_logs(self.logger, self.metrics.tags)
         self.logger.info("scoring with model %s", release_id(bundled.manifest))
+        self._note_rate_ceiling(bundled)
         self.poller: Poller | None = None
         if settings.scoring.release_check_s > 0:
             watcher = ReleaseWatcher(
@@ -95,7 +97,7 @@ class ClassifierBolt(Bolt):
         started = time.perf_counter()
         try:
             batch = FeatureBatch.from_values(tup.values)
-            scores = score_batch(self.model, batch, now_ms())
+            scores = score_batch(self.model, batch, now_ms(), self.block_requests_1m)
         except Exception:
             self.logger.exception("cannot score tuple %s; failing it for a replay", tup.id)
             self.metrics.count("failed")
@@ -114,7 +116,7 @@ class ClassifierBolt(Bolt):
         if self.challenger is None:
             return None
         try:
-            shadow = score_batch(self.challenger, batch, scored_ms)
+            shadow = score_batch(self.challenger, batch, scored_ms, self.block_requests_1m)
         except Exception:
             self.logger.exception(
                 "challenger %s cannot score tuple %s; no shadow scores for it",
@@ -139,6 +141,16 @@ class ClassifierBolt(Bolt):
         oldest_ms = min(scores.feature_times_ms)
         self.metrics.histogram("feature_age_seconds", (scores.scored_time_ms - oldest_ms) / 1000)
 
+    def _note_rate_ceiling(self, model: LoadedModel) -> None:
+        """Say so when ``scoring.block_requests_1m`` cannot apply: the model has no rate."""
+        if self.block_requests_1m and RATE_FEATURE not in model.manifest.feature_names:
+            self.logger.warning(
+                "model %s does not read %s: scoring.block_requests_1m (%d) blocks no one",
+                release_id(model.manifest),
+                RATE_FEATURE,
+                self.block_requests_1m,
+            )
+
     def apply_releases(self) -> None:
         """Act on what the release poller found; only ever between two tuples."""
         if self.poller is not None:
@@ -159,6 +171,7 @@ class ClassifierBolt(Bolt):
             tag_logs(self.logger, self.metrics.tags)
             previous.close()
             self.metrics.count("model_switched")
+            self._note_rate_ceiling(outcome.model)
         elif isinstance(outcome, Refused):
             self.logger.error(
                 "refused published model %s, still scoring with %s: %s",

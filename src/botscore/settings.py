@@ -472,6 +472,16 @@ class ScoringSettings:
             "and `botscore models publish --sign` signs with it"
         },
     )
+    block_requests_1m: int = field(
+        default=1200,
+        metadata={
+            "doc": "a user with more requests in the last minute than this is blocked whatever "
+            "the model's score (20 a second for a whole minute: no one browses so; the busiest "
+            "simulated visitor makes 381), by the classifier and `botscore backfill`, with a "
+            "model that reads `requests_1m`; 0: no such ceiling",
+            "limits": NOT_NEGATIVE,
+        },
+    )
 
 
 @dataclass(frozen=True)

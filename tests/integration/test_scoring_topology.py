@@ -23,7 +23,7 @@ from botscore.model.features import CATALOG, feature_matrix
 from botscore.model.registry import LoadedModel, load_model
 from botscore.model.sample_users import sample_users
 from botscore.model.training import training_rows
-from botscore.settings import KafkaSettings
+from botscore.settings import KafkaSettings, Settings
 from botscore.simulator.spec import SimulationSpec
 from botscore.transport.kafka_clients import create_producer
 from botscore.vocabulary import Decision
@@ -79,6 +79,8 @@ class EdgeCases:
     # (partition, offset) of its block-level features, then of its challenge-level ones a
     # minute newer
     revised: tuple[tuple[int, int], tuple[int, int]]
+    # an allowed user's features but for 168,000 requests in the last minute
+    flood_user: str
 
 
 @dataclass
@@ -144,6 +146,8 @@ def pipeline_run(
     stale_users = tuple(f"it-stale-{i}" for i in range(STALE_USERS))
     for user_id, features in zip(stale_users, blocks[:STALE_USERS], strict=True):
         send(user_id, now - 120 * MINUTE_MS, features)
+    flood_user = "it-flood"
+    send(flood_user, now, {**candidates[Decision.ALLOW][0], "requests_1m": 168_000.0})
     # One key, one producer, in this order: the same partition, the block first.
     revised_user = "it-revised"
     send(revised_user, now - MINUTE_MS, blocks[STALE_USERS])
@@ -152,7 +156,7 @@ def pipeline_run(
     sources = [((f.get().partition, f.get().offset), info) for f, info in futures]
     producer.close()
     sent = dict(sources)
-    edge = EdgeCases(stale_users, revised_user, (sources[-2][0], sources[-1][0]))
+    edge = EdgeCases(stale_users, revised_user, (sources[-2][0], sources[-1][0]), flood_user)
 
     log_path = tmp_path_factory.mktemp("sparse") / "sparse-run.log"
     start_ms = now_ms()
@@ -246,8 +250,10 @@ def test_scores_equal_offline_predict_proba(pipeline_run: PipelineRun):
     online = np.array([s.score for s in decoded])
     assert np.max(np.abs(online - offline)) <= 1e-9
     decide = model.manifest.thresholds.decide
+    ceiling = Settings().scoring.block_requests_1m
     assert [s.decision for s in decoded] == [
-        decide(x, f["requests_1h"]) for x, f in zip(offline, features, strict=True)
+        Decision.BLOCK if f["requests_1m"] > ceiling else decide(x, f["requests_1h"])
+        for x, f in zip(offline, features, strict=True)
     ]
     assert {(s.model_name, s.model_version) for s in decoded} == {
         (model.manifest.name, model.manifest.version)
@@ -394,6 +400,21 @@ def test_a_challenge_scored_after_a_block_is_what_the_edge_then_sees(
     assert scores[second].feature_time_ms - scores[first].feature_time_ms == MINUTE_MS
     assert edge_redis.get(decision_key(user)) == Decision.CHALLENGE.encode()
     assert EdgeDecisions(edge_redis, cache_ms=0).decision_for(user) == Decision.CHALLENGE
+
+
+def test_a_flood_is_blocked_whatever_the_model_scores(
+    pipeline_run: PipelineRun, edge_redis: redis.Redis
+):
+    """``scoring.block_requests_1m``: a user past it is blocked though the model, which saw
+    no such rate in training, scores it as the allowed user it otherwise is."""
+    user = pipeline_run.edge.flood_user
+    [score] = [s for s in scores_by_source(pipeline_run).values() if s.user_id == user]
+    thresholds = load_model(ROOT / "models" / "baseline").manifest.thresholds
+    sent = next(info for info in pipeline_run.sent.values() if info["user_id"] == user)
+    assert sent["features"]["requests_1m"] > Settings().scoring.block_requests_1m
+    assert thresholds.decide(score.score, sent["features"]["requests_1h"]) == Decision.ALLOW
+    assert score.decision == Decision.BLOCK
+    assert EdgeDecisions(edge_redis, cache_ms=0).decision_for(user) == Decision.BLOCK
 
 
 def test_a_model_of_fewer_features_scores_what_it_reads(kafka_settings, storm_on_path, tmp_path):

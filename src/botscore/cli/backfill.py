@@ -77,6 +77,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         target,
         scored_time_ms=now_ms(),
         batch_size=settings.scoring.batch_size,
+        block_requests_1m=settings.scoring.block_requests_1m,
     )
     print(f"backfill: {describe(result)}")
     if result.failed:

@@ -49,11 +49,12 @@ def rescore(
     scored_time_ms: int,
     batch_size: int,
     result: BackfillResult,
+    block_requests_1m: int = 0,
 ) -> Iterator[ScoreRecord]:
     """Score ``records`` (Kafka records of ``UserFeatures``) as the classifier would: in
     batches of up to ``batch_size`` consecutive valid messages of one partition, each
-    score naming its source. Counts what it read and what it could not score in
-    ``result``."""
+    score naming its source, a user past ``block_requests_1m`` blocked. Counts what it read
+    and what it could not score in ``result``."""
     names = model.manifest.feature_names
     pending: dict[tuple[str, int], list[tuple[int, Any]]] = {}
 
@@ -69,7 +70,7 @@ def rescore(
                 partition=key[1],
                 offsets=[offset for offset, _ in rows],
             )
-            yield from score_batch(model, batch, scored_time_ms).records()
+            yield from score_batch(model, batch, scored_time_ms, block_requests_1m).records()
 
     for record in records:
         result.read += 1
@@ -96,6 +97,7 @@ def backfill(
     *,
     scored_time_ms: int,
     batch_size: int,
+    block_requests_1m: int = 0,
 ) -> BackfillResult:
     """Score the features topic's messages written from ``since_ms`` to before
     ``until_ms`` with ``model`` and write the scores to ``target``; wait for Kafka to
@@ -106,7 +108,8 @@ def backfill(
     sent = []
     try:
         records = read_between(consumer, settings.features_topic, since_ms, until_ms)
-        for score in rescore(records, model, scored_time_ms, batch_size, result):
+        scores = rescore(records, model, scored_time_ms, batch_size, result, block_requests_1m)
+        for score in scores:
             value = encode_threat_score(score)
             try:
                 future = producer.send(target, key=score.user_id.encode(), value=value)

@@ -7,17 +7,27 @@ finally dead-lettered message by message.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
-from botscore.model.registry import STAGE_FEATURE, LoadedModel
+from botscore.model.registry import STAGE_FEATURE, LoadedModel, ModelManifest
+from botscore.vocabulary import Decision
 from botscore.wire.records import FeatureBatch, ScoreBatch
 
-__all__ = ["score_batch", "score_buckets"]
+__all__ = ["RATE_FEATURE", "over_rate_ceiling", "score_batch", "score_buckets"]
+
+# The feature ``scoring.block_requests_1m`` reads.
+RATE_FEATURE = "requests_1m"
 
 
-def score_batch(model: LoadedModel, batch: FeatureBatch, scored_time_ms: int) -> ScoreBatch:
+def score_batch(
+    model: LoadedModel, batch: FeatureBatch, scored_time_ms: int, block_requests_1m: int = 0
+) -> ScoreBatch:
     """``batch`` scored in one ``predict_proba`` call; ``ValueError`` if it is malformed
-    or the model gives a score that is not a probability."""
+    or the model gives a score that is not a probability. A user with more than
+    ``block_requests_1m`` requests in the last minute is blocked whatever its score
+    (``over_rate_ceiling``)."""
     manifest = model.manifest
     width = len(manifest.feature_names)
     if not batch.rows:
@@ -43,6 +53,8 @@ def score_batch(model: LoadedModel, batch: FeatureBatch, scored_time_ms: int) ->
         ]
     else:
         decisions = [thresholds.decide(s) for s in scores]
+    over = over_rate_ceiling(manifest, batch.rows, block_requests_1m)
+    decisions = [Decision.BLOCK if o else d for d, o in zip(decisions, over, strict=True)]
     return ScoreBatch(
         user_ids=batch.user_ids,
         scores=scores,
@@ -55,6 +67,21 @@ def score_batch(model: LoadedModel, batch: FeatureBatch, scored_time_ms: int) ->
         partition=batch.partition,
         offsets=batch.offsets,
     )
+
+
+def over_rate_ceiling(
+    manifest: ModelManifest, rows: Sequence[Sequence[float]], block_requests_1m: int
+) -> list[bool]:
+    """Per row, whether its ``requests_1m`` passes ``block_requests_1m`` (0: none does).
+
+    A tree model says nothing of a rate past those it was trained on: it scores one like
+    the highest it saw, and a flood that passes the JavaScript check scored as a human. A
+    model without the feature has no rate to check.
+    """
+    if not block_requests_1m or RATE_FEATURE not in manifest.feature_names:
+        return [False] * len(rows)
+    column = manifest.feature_names.index(RATE_FEATURE)
+    return [row[column] > block_requests_1m for row in rows]
 
 
 def score_buckets(scores: list[float]) -> list[str]:

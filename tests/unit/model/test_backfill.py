@@ -35,9 +35,9 @@ def test_batches_hold_consecutive_valid_messages_of_one_partition(small_model_di
     batches = []
     real = score_batch
 
-    def recording(model, batch, scored_time_ms):
+    def recording(model, batch, scored_time_ms, block_requests_1m):
         batches.append((batch.partition, batch.offsets))
-        return real(model, batch, scored_time_ms)
+        return real(model, batch, scored_time_ms, block_requests_1m)
 
     monkeypatch.setattr("botscore.model.backfill.score_batch", recording)
     result = BackfillResult()

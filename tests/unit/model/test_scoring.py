@@ -8,7 +8,7 @@ import pytest
 from botscore.model.features import CATALOG, feature_matrix
 from botscore.model.registry import EarlyBlock, Thresholds, load_model
 from botscore.model.sample_users import sample_users
-from botscore.model.scoring import score_batch, score_buckets
+from botscore.model.scoring import over_rate_ceiling, score_batch, score_buckets
 from botscore.wire.records import FeatureBatch
 
 
@@ -159,3 +159,27 @@ def test_score_buckets_are_tenths_with_a_score_of_one_in_the_top_tenth():
     scores = [0.0, 0.09, 0.1, 0.19, 0.5, 0.899, 0.9, 0.999, 1.0]
     expected = ["0.0", "0.0", "0.1", "0.1", "0.5", "0.8", "0.9", "0.9", "0.9"]
     assert score_buckets(scores) == expected
+
+
+def test_a_user_past_the_rate_ceiling_is_blocked_whatever_its_score(small_model_dir):
+    model = load_model(small_model_dir)
+    batch, _ = _batch(6)
+    column = CATALOG.index("requests_1m")
+    rows = [list(row) for row in batch.rows]
+    rows[1][column], rows[4][column] = 1201.0, 1200.0  # past the ceiling, and at it
+    flooded = dataclasses.replace(batch, rows=rows)
+    scored = score_batch(model, flooded, scored_time_ms=5, block_requests_1m=1200)
+    unbounded = score_batch(model, flooded, scored_time_ms=5)
+    assert scored.scores == unbounded.scores  # the score is the model's still
+    assert scored.decisions[1] == "block"
+    expected = [d for i, d in enumerate(unbounded.decisions) if i != 1]
+    assert [d for i, d in enumerate(scored.decisions) if i != 1] == expected
+
+
+def test_a_model_without_the_rate_blocks_no_one_for_it(small_model_dir):
+    model = load_model(small_model_dir)
+    names = tuple(n for n in CATALOG if n != "requests_1m")
+    narrow = dataclasses.replace(model.manifest, feature_names=names)
+    rows = [[10_000.0] * len(names)]
+    assert over_rate_ceiling(narrow, rows, 1200) == [False]
+    assert over_rate_ceiling(model.manifest, [[10_000.0] * len(CATALOG)], 0) == [False]
