@@ -6,6 +6,7 @@ the same picture.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import matplotlib.pyplot as plt
 
 from botscore.observability.local_view import PANELS, Figures, Panel, Reduce
 
-__all__ = ["axis_label", "write_png"]
+__all__ = ["axis_label", "series", "write_png"]
 
 # The y axis of a panel that does not name its own (``Panel.axis``); a gauge's panel must.
 AXES = {Reduce.RATE: "per second", Reduce.P99_MS: "ms", Reduce.SILENT_S: "seconds silent"}
@@ -30,21 +31,42 @@ def axis_label(panel: Panel) -> str:
     return label
 
 
+def series(
+    history: Sequence[tuple[float, Figures]], panel: Panel
+) -> dict[str, tuple[list[float], list[float]]]:
+    """Per group of ``panel``, seconds since the first snapshot and its figure at each one.
+
+    A rate that a snapshot lacks was 0 then (nothing was counted in its window): dead
+    letters come in bursts, and a line through the snapshots that had some hid the bursts
+    seen once and joined the others across the quiet between. A latency or a gauge that a
+    snapshot lacks is unknown then (NaN, a gap in its line).
+    """
+    start = history[0][0] if history else 0.0
+    absent = 0.0 if panel.reduce is Reduce.RATE else math.nan
+    groups = sorted({g for _, figures in history for g in figures.get(panel.title, {})})
+    xs = [at - start for at, _ in history]
+    return {
+        group: (xs, [figures.get(panel.title, {}).get(group, absent) for _, figures in history])
+        for group in groups
+    }
+
+
 def write_png(
     history: Sequence[tuple[float, Figures]], path: Path, panels: Sequence[Panel] = PANELS
 ) -> None:
     """One graph per panel, seconds since the first snapshot on x, a line per group."""
     if not history:
         raise ValueError("nothing to draw: no snapshot was taken")
-    start = history[0][0]
     rows = (len(panels) + 1) // 2
     figure, axes = plt.subplots(rows, 2, figsize=(12, 2.4 * rows), squeeze=False)
     for ax, panel in zip(axes.flat, panels, strict=False):
-        groups = sorted({g for _, figures in history for g in figures.get(panel.title, {})})
+        lines = series(history, panel)
+        groups = sorted(lines)
         for group in groups:
-            xs = [at - start for at, figures in history if group in figures.get(panel.title, {})]
-            ys = [f[panel.title][group] for _, f in history if group in f.get(panel.title, {})]
-            ax.plot(xs, ys, label=group or None)
+            xs, ys = lines[group]
+            # dots where a figure between gaps (or in one snapshot) has no line to draw
+            dots = panel.reduce is not Reduce.RATE or len(xs) == 1
+            ax.plot(xs, ys, label=group or None, marker="." if dots else None, markersize=3)
         if not groups:
             ax.text(0.5, 0.5, "nothing received", ha="center", va="center", color="grey")
             ax.set_xticks([])
