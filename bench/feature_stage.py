@@ -94,7 +94,7 @@ def main() -> None:
     started = time.perf_counter()
     now, skew = now_ms(), AggregationSettings().max_event_skew_ms
     records = [
-        request_record(decode_web_log(p, log.user_id.encode(), now, skew), *ref)
+        request_record(decode_web_log(p, log.user_id.encode(), now, skew, max_age_ms=None), *ref)
         for log, p, ref in zip(logs, payloads, refs, strict=True)
     ]
     report("decode + request record", time.perf_counter() - started, n)
@@ -120,7 +120,7 @@ def main() -> None:
     for i in range(0, n, PLAIN_LOOP_BATCH):
         now = now_ms()
         batch = [
-            request_record(decode_web_log(payload, key, now, skew), *ref)
+            request_record(decode_web_log(payload, key, now, skew, max_age_ms=None), *ref)
             for (payload, key), ref in zip(
                 keyed[i : i + PLAIN_LOOP_BATCH], refs[i : i + PLAIN_LOOP_BATCH], strict=True
             )

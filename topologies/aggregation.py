@@ -5,8 +5,12 @@ from streamparse import Grouping, Topology
 from bolts.aggregate import AggregateBolt
 from bolts.feature_producer import FeatureProducerBolt
 from botscore.multilang import storm_options
+from botscore.parallelism import per_environment
 from spouts.due_features import DueFeaturesSpout
 from spouts.kafka_web_logs import KafkaWebLogsSpout
+
+# aggregation.publishers: each publisher spout has its share of the state's shards.
+PUBLISHERS = per_environment(lambda settings: settings.aggregation.publishers)
 
 
 # streamparse ships no types: its Topology is Any to mypy.
@@ -15,5 +19,7 @@ class Aggregation(Topology):  # type: ignore[misc]
     web_logs = KafkaWebLogsSpout.spec(par=1)
     # A user's requests share a partition (keyed by user): one task stores them all, in order.
     aggregate = AggregateBolt.spec(inputs={web_logs: Grouping.fields("partition")}, par=1)
-    due_features = DueFeaturesSpout.spec(par=1)
-    publish = FeatureProducerBolt.spec(inputs={due_features: Grouping.fields("user_id")}, par=1)
+    due_features = DueFeaturesSpout.spec(par=PUBLISHERS)
+    publish = FeatureProducerBolt.spec(
+        inputs={due_features: Grouping.fields("user_id")}, par=PUBLISHERS
+    )

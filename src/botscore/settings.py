@@ -519,6 +519,17 @@ class AggregationSettings:
             "limits": Limits(at_least=1, at_most=1024),
         },
     )
+    # Storm starts this many publisher spouts (and feature producers) when the topology is
+    # run or submitted: each publishes the users of its own share of the state's shards.
+    publishers: int = field(
+        default=1,
+        metadata={
+            "doc": "publisher spouts of the aggregation topology, each publishing the users "
+            "of its share of the state's shards (each with a feature producer); at most "
+            "`aggregation.state_shards`",
+            "limits": Limits(at_least=1, at_most=1024),
+        },
+    )
     state_cluster_nodes: str = field(
         default="",
         metadata={
@@ -575,6 +586,18 @@ class AggregationSettings:
             "doc": "a `WebLog` stamped further ahead of the aggregation's clock is "
             "dead-lettered as `time_in_future`; at most `enforcement.max_clock_skew_ms`",
             "limits": NOT_NEGATIVE,
+        },
+    )
+    # A request a day old counts in no window a live decision reads: most often a clock
+    # never set (1970) or a log file shipped long after. Well past how far back a rebuild
+    # reads, so that a rebuild never sets aside what was counted.
+    max_event_age_ms: int = field(
+        default=24 * 3600 * 1000,
+        metadata={
+            "doc": "a `WebLog` stamped further before the aggregation's clock is "
+            "dead-lettered as `time_too_old`; at least `aggregation.state_ttl_s` plus "
+            "`aggregation.max_event_skew_ms` (how far back a lost state is rebuilt from)",
+            "limits": POSITIVE,
         },
     )
 
@@ -742,6 +765,23 @@ class Settings:
                 f"aggregation.state_replica_wait_ms ({waited_ms}) is not less than "
                 f"redis.socket_timeout_s ({timeout_s:g} s): the connection would time out "
                 "before Redis said how many replicas have a batch"
+            )
+        # A lost state is rebuilt from the web logs of the last state_ttl_s plus the skew:
+        # a shorter age limit would dead-letter, while rebuilding, what had been counted.
+        age_ms, agg = self.aggregation.max_event_age_ms, self.aggregation
+        if age_ms < agg.state_ttl_s * 1000 + agg.max_event_skew_ms:
+            raise ConfigError(
+                f"aggregation.max_event_age_ms ({age_ms}) is less than aggregation.state_ttl_s "
+                f"({agg.state_ttl_s} s) plus aggregation.max_event_skew_ms "
+                f"({agg.max_event_skew_ms}): rebuilding a lost feature state would "
+                "dead-letter requests it had counted"
+            )
+        # Each publisher publishes its share of the shards: one without any would idle.
+        publishers, shards = self.aggregation.publishers, self.aggregation.state_shards
+        if publishers > shards:
+            raise ConfigError(
+                f"aggregation.publishers ({publishers}) is more than aggregation.state_shards "
+                f"({shards}): each publisher needs a shard of the feature state of its own"
             )
         # The spouts rebuild a feature state Redis lost from the web logs of its life.
         kept_s, state_s = self.kafka.web_logs_retention_h * 3600, self.aggregation.state_ttl_s

@@ -32,6 +32,7 @@ class DeadLetterReason(StrEnum):
     MISSING_TIME = "missing_time"
     MISSING_REQUEST_ID = "missing_request_id"
     TIME_IN_FUTURE = "time_in_future"
+    TIME_TOO_OLD = "time_too_old"
     KEY_MISMATCH = "key_mismatch"
     FIELD_TOO_LONG = "field_too_long"
     INVALID_IP = "invalid_ip"

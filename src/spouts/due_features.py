@@ -5,8 +5,10 @@ their features from the stored state, and emits them. Delivery: when the produce
 (Kafka confirmed), the user leaves the pending set unless newer requests arrived, which
 makes them due one interval later (recorded at the next poll, for all the users confirmed
 since, in one round trip); a failed tuple leaves the user pending, so it is retried. A user
-is published at most once per ``publish_interval_ms``. Run one instance: two would publish
-the same users twice.
+is published at most once per ``publish_interval_ms``. Each of the component's tasks
+publishes the users of its own share of the state's shards (``ShardLayout.share``), so a
+user has one publisher however many run; the first task also sends the state's size and
+sweeps old epochs, for all of them.
 
 A user whose stored state cannot be read (another program wrote into its keys) would be
 the oldest due user at every poll: its state is deleted instead, logged and counted as
@@ -27,10 +29,12 @@ import redis
 from botscore.aggregation.definitions import compute_features
 from botscore.aggregation.redis_state import Publication, UnusableState, feature_store
 from botscore.clock import now_ms
+from botscore.errors import ConfigError
 from botscore.metrics import Metrics, storm_tags
 from botscore.multilang_pipe import Spout
 from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import Settings, require_message_timeouts
+from botscore.storm_context import task_place
 from botscore.vocabulary import Component
 
 # Users read per poll: bounds one next_tuple call, so acks are not held up for long.
@@ -53,6 +57,15 @@ class DueFeaturesSpout(Spout):
         settings = Settings.from_options(storm_conf, role=Component.PUBLISHER.role)
         agg = settings.aggregation
         self.store = feature_store(settings)
+        place = task_place(context)
+        self.shards = self.store.layout.share(place.index, place.count)
+        if not self.shards:
+            raise ConfigError(
+                f"publisher {place.index + 1} of {place.count} has no shard of the feature "
+                f"state's {self.store.layout.count} (aggregation.state_shards): run at most "
+                "that many publishers"
+            )
+        self.leader = place.index == 0  # sends the state's size and sweeps, for every shard
         self.interval_ms = agg.publish_interval_ms
         self.poll_s = agg.publish_poll_ms / 1000
         self.metrics = Metrics(
@@ -74,11 +87,11 @@ class DueFeaturesSpout(Spout):
             self._record_confirmed()
         now = now_ms()
         try:
-            if self.next_poll >= self.next_size:
+            if self.leader and self.next_poll >= self.next_size:
                 self._send_state_size()
-            if self.store.sweeping or self.next_poll >= self.next_sweep:
+            if self.leader and (self.store.sweeping or self.next_poll >= self.next_sweep):
                 self._sweep()
-            due = self.store.due(now, _BATCH + len(self.in_flight))
+            due = self.store.due(now, _BATCH + len(self.in_flight), self.shards)
             if due.foreign:
                 self.logger.error("removed %d pending users that are not UTF-8", due.foreign)
                 self.metrics.count("state_reset", due.foreign)

@@ -37,6 +37,7 @@ class KafkaWebLogsSpout(KafkaSourceSpout):
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         settings = Settings.from_options(storm_conf, role=self.component.role)
         self.max_skew_ms = settings.aggregation.max_event_skew_ms
+        self.max_age_ms = settings.aggregation.max_event_age_ms
         self.rebuild_ms = settings.aggregation.state_ttl_s * 1000 + self.max_skew_ms
         self.store = feature_store(settings)
         self.generation_known = True  # the last check reached Redis: log the first failure
@@ -66,7 +67,7 @@ class KafkaWebLogsSpout(KafkaSourceSpout):
         return settings.aggregation.batch_size
 
     def decode(self, value: bytes | None, key: bytes | None, source: SourceRef) -> RequestRecord:
-        log = decode_web_log(value, key, now_ms(), self.max_skew_ms)
+        log = decode_web_log(value, key, now_ms(), self.max_skew_ms, max_age_ms=self.max_age_ms)
         floor = self.in_flight.offsets.replay_floor((source.topic, source.partition))
         return request_record(log, source, floor)
 

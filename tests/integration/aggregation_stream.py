@@ -40,9 +40,11 @@ from .stream import TopicFollower, produce
 
 INTERVAL_MS = 1000  # publication interval the tests run the topology with
 DAY_MS = 86_400_000
-# Yesterday 00:00 UTC: behind the aggregation's clock on any machine, as its skew check
-# requires, and whole days, so every run fills the same buckets.
-START_MS = (now_ms() // DAY_MS - 1) * DAY_MS
+GRID_MS = 6 * 3_600_000
+# 6 to 12 hours behind the aggregation's clock: behind it, as its skew check requires, and
+# within its age limit (aggregation.max_event_age_ms, a day) for the whole session; whole
+# 6 hours, so every run fills the same buckets (10 minutes the largest).
+START_MS = (now_ms() // GRID_MS - 1) * GRID_MS
 
 
 @dataclass(frozen=True)

@@ -145,6 +145,8 @@ def malformed_payloads() -> list[tuple[bytes, bytes, str]]:
         (b"", variant(), "key_mismatch"),
         (b"u-bad", variant(time_unix_ms=now_ms() + DAY_MS), "time_in_future"),
         (b"u-bad", variant(time_unix_ms=2**63 - 1), "time_in_future"),
+        (b"u-bad", variant(time_unix_ms=1), "time_too_old"),  # a clock never set
+        (b"u-bad", variant(time_unix_ms=now_ms() - 2 * DAY_MS), "time_too_old"),
         (long_id.encode(), variant(user_id=long_id), "field_too_long"),
         (b"u-bad", variant(request_id="r" * 129), "field_too_long"),
         # Too large for its dead letter to carry whole: the letter names its size and digest.

@@ -225,10 +225,14 @@ def test_weblogs_sent_by_a_go_edge_are_what_the_feature_stage_reads(edge, topics
         key = log.user_id.encode()
         if log.schema_version == 0:  # present, so refused as unsupported, not as missing
             with pytest.raises(InvalidMessage) as refused:
-                decode_web_log(record.value, record.key, now_ms(), max_skew_ms=60_000)
+                decode_web_log(
+                    record.value, record.key, now_ms(), max_skew_ms=60_000, max_age_ms=None
+                )
             assert refused.value.reason == DeadLetterReason.UNSUPPORTED_SCHEMA_VERSION
         else:
-            read = decode_web_log(record.value, record.key, now_ms(), max_skew_ms=60_000)
+            read = decode_web_log(
+                record.value, record.key, now_ms(), max_skew_ms=60_000, max_age_ms=None
+            )
             assert read == log
         assert record.key == key
         assert where[0] == (murmur2(key) & 0x7FFFFFFF) % partitions

@@ -13,6 +13,7 @@ import io
 import json
 import logging
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -49,8 +50,11 @@ def start(
     monkeypatch: pytest.MonkeyPatch,
     *,
     task_id: int = 7,
+    tasks: Sequence[int] = (),
 ) -> tuple[Any, StormLink]:
-    """A component of ``component_class`` after ``initialize``, and its link to Storm."""
+    """A component of ``component_class`` after ``initialize``, and its link to Storm:
+    task ``task_id`` of its component's ``tasks`` (by default the only one), among an
+    upstream component's tasks 1 and 2."""
     for name in list(os.environ):
         if name.startswith("BOTSCORE_"):
             monkeypatch.delenv(name)
@@ -68,7 +72,13 @@ def start(
         "botscore.aggregation.state_check_ms": 0,
         **options,
     }
-    component.initialize(storm_conf, {"taskid": task_id})
+    peers = {str(t): "component" for t in (tasks or [task_id])}
+    context = {
+        "taskid": task_id,
+        "componentid": "component",
+        "task->component": {"1": "upstream", "2": "upstream", **peers},
+    }
+    component.initialize(storm_conf, context)
     return component, link
 
 

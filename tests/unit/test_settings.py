@@ -49,6 +49,32 @@ def test_the_feature_stage_may_not_take_requests_further_ahead_than_the_enforcer
         Settings.from_options({"botscore.aggregation.max_event_skew_ms": 60_001}, environ={})
 
 
+def test_the_age_limit_reaches_at_least_as_far_back_as_a_rebuild_reads():
+    settings = Settings()
+    rebuild_ms = settings.aggregation.state_ttl_s * 1000 + settings.aggregation.max_event_skew_ms
+    assert settings.aggregation.max_event_age_ms >= rebuild_ms
+    exact = {"botscore.aggregation.max_event_age_ms": rebuild_ms}
+    assert Settings.from_options(exact, environ={}).aggregation.max_event_age_ms == rebuild_ms
+    with pytest.raises(ConfigError, match=rf"max_event_age_ms \({rebuild_ms - 1}\) is less than"):
+        Settings.from_options({"botscore.aggregation.max_event_age_ms": rebuild_ms - 1}, environ={})
+    # A shorter state lets the limit be shorter too.
+    shorter = {
+        "botscore.aggregation.state_ttl_s": 3600,
+        "botscore.aggregation.max_event_age_ms": 3_660_000,
+    }
+    assert Settings.from_options(shorter, environ={}).aggregation.max_event_age_ms == 3_660_000
+
+
+def test_each_publisher_needs_a_shard_of_its_own():
+    most = {"botscore.aggregation.publishers": 16, "botscore.aggregation.state_shards": 16}
+    assert Settings.from_options(most, environ={}).aggregation.publishers == 16
+    with pytest.raises(ConfigError, match=r"publishers \(3\) is more than .*state_shards \(2\)"):
+        Settings.from_options(
+            {"botscore.aggregation.publishers": 3, "botscore.aggregation.state_shards": 2},
+            environ={},
+        )
+
+
 def test_a_wait_for_replicas_must_end_before_the_redis_connection_times_out():
     # Without replicas to wait for, the wait's length does not matter.
     loose = {"botscore.aggregation.state_replica_wait_ms": 10_000}

@@ -564,8 +564,9 @@ class RedisFeatureStore:
         shard = self.layout.shard_of(user_id)
         return self.layout.pending_key(shard, self.epoch if epoch is None else epoch)
 
-    def pending_keys(self) -> list[str]:
-        return self.layout.pending_keys(self.epoch)
+    def pending_keys(self, shards: Sequence[int] | None = None) -> list[str]:
+        """The current epoch's pending sets of ``shards`` (every shard by default)."""
+        return self.layout.pending_keys(self.epoch, shards)
 
     def _keys(self, user_id: str, epoch: str | None = None) -> list[str]:
         """Counters, meta, recent, one key per distinct set."""
@@ -820,11 +821,11 @@ class RedisFeatureStore:
             pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms, **route)
         return nodes
 
-    def due(self, now_ms: int, limit: int) -> DueUsers:
-        """Up to ``limit`` users due by ``now_ms``, oldest first, from every shard of the
-        current epoch (the generation is read first)."""
+    def due(self, now_ms: int, limit: int, shards: Sequence[int] | None = None) -> DueUsers:
+        """Up to ``limit`` users due by ``now_ms``, oldest first, from ``shards`` (every
+        shard by default) of the current epoch (the generation is read first)."""
         self.read_generation()
-        keys = self.pending_keys()
+        keys = self.pending_keys(shards)
         pipe = self.client.pipeline(transaction=False)
         for key in keys:
             pipe.zrangebyscore(key, "-inf", now_ms, start=0, num=limit, withscores=True)

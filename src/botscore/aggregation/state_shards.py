@@ -86,8 +86,18 @@ class ShardLayout:
         """The epochs the state has left (Redis lost some of it since), to delete."""
         return f"{self.prefix}:superseded-epochs"
 
-    def pending_keys(self, epoch: str) -> list[str]:
-        return [self.pending_key(i, epoch) for i in range(self.count)]
+    def pending_keys(self, epoch: str, shards: Sequence[int] | None = None) -> list[str]:
+        """The pending sets of ``shards`` (every shard by default)."""
+        chosen = range(self.count) if shards is None else shards
+        return [self.pending_key(i, epoch) for i in chosen]
+
+    def share(self, index: int, parts: int) -> tuple[int, ...]:
+        """The shards of part ``index`` of ``parts`` (a publisher's, one of ``parts``): every
+        ``parts``-th shard from ``index``, so that the parts' sizes differ by one at most and
+        each shard is in exactly one of them. Empty when there are more parts than shards."""
+        if not 0 <= index < parts:
+            raise ValueError(f"part {index} of {parts} does not exist")
+        return tuple(range(index, self.count, parts))
 
     def generation_keys(self) -> list[str]:
         return [self.generation_key(i) for i in range(self.count)]

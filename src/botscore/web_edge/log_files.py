@@ -125,8 +125,8 @@ def _read_file(path: Path, reader: LineReader, read: LogRead) -> None:
                 continue
             try:
                 # as the live feature stage would refuse it (a time in the future, a size
-                # past what it counts), with the same reason
-                check_web_log(request.web_log, read_at_ms, OFFLINE_MAX_SKEW_MS)
+                # past what it counts), with the same reason; old logs are what it reads
+                check_web_log(request.web_log, read_at_ms, OFFLINE_MAX_SKEW_MS, max_age_ms=None)
             except InvalidMessage as exc:
                 read.refuse(f"{path}:{number}", str(exc.reason), str(exc))
                 continue

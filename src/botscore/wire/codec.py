@@ -206,7 +206,12 @@ def decode_user_features(
 
 
 def decode_web_log(
-    payload: bytes | None, key: bytes | None, now_ms: int, max_skew_ms: int
+    payload: bytes | None,
+    key: bytes | None,
+    now_ms: int,
+    max_skew_ms: int,
+    *,
+    max_age_ms: int | None,
 ) -> WebLog:
     """Decode and validate one ``WebLog``: what the feature stage needs, within its limits.
 
@@ -214,7 +219,8 @@ def decode_web_log(
     deduplicated per partition, which holds only if they all arrive on the one partition
     their id maps to. ``now_ms`` is the reader's clock: windows end at the user's latest
     time, so a time more than ``max_skew_ms`` ahead of it would push every real request
-    out of them.
+    out of them; one more than ``max_age_ms`` behind it (None: no limit) would count in no
+    window a live decision reads.
     """
     message = _decode_keyed(WebLog(), payload)
     if key != message.user_id.encode():
@@ -222,11 +228,13 @@ def decode_web_log(
             DeadLetterReason.KEY_MISMATCH,
             f"key {quote(key)} is not the user id {quote(message.user_id)}",
         )
-    check_web_log(message, now_ms, max_skew_ms)
+    check_web_log(message, now_ms, max_skew_ms, max_age_ms=max_age_ms)
     return message
 
 
-def check_web_log(message: WebLog, now_ms: int, max_skew_ms: int) -> None:
+def check_web_log(
+    message: WebLog, now_ms: int, max_skew_ms: int, *, max_age_ms: int | None
+) -> None:
     """``InvalidMessage`` when ``message`` is not a request the feature stage can count: the
     checks of ``decode_web_log`` after the key's, for requests read without Kafka."""
     time_ms = message.time_unix_ms
@@ -237,6 +245,12 @@ def check_web_log(message: WebLog, now_ms: int, max_skew_ms: int) -> None:
         raise InvalidMessage(
             DeadLetterReason.TIME_IN_FUTURE,
             f"time {time_ms} is after {latest} (the clock {now_ms} plus {max_skew_ms} ms)",
+        )
+    if max_age_ms is not None and time_ms < now_ms - max_age_ms:
+        raise InvalidMessage(
+            DeadLetterReason.TIME_TOO_OLD,
+            f"time {time_ms} is before {now_ms - max_age_ms} (the clock {now_ms} less "
+            f"{max_age_ms} ms)",
         )
     if not message.request_id:
         raise InvalidMessage(DeadLetterReason.MISSING_REQUEST_ID)

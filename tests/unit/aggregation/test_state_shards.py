@@ -6,6 +6,8 @@ from collections import Counter
 from unittest import mock
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from redis.crc import key_slot
 
 from botscore.aggregation.redis_state import RedisFeatureStore
@@ -94,3 +96,19 @@ def test_cluster_nodes_are_host_port_pairs():
     for bad in ("127.0.0.1", "host:", ":7001", "host:70001", "a:1,,b:2", "host:port"):
         with pytest.raises(ConfigError, match="is not host:port"):
             cluster_nodes(bad)
+
+
+@given(count=st.integers(1, 64), parts=st.integers(1, 80))
+def test_parts_share_the_shards_each_once_and_within_one_of_each_other(count, parts):
+    layout = ShardLayout("bs:agg", count)
+    shares = [layout.share(i, parts) for i in range(parts)]
+    assert sorted(s for share in shares for s in share) == list(range(count))
+    sizes = [len(share) for share in shares]
+    assert max(sizes) - min(sizes) <= 1
+    assert all(sizes) == (parts <= count)  # an empty share only with more parts than shards
+
+
+@pytest.mark.parametrize(("index", "parts"), [(-1, 2), (2, 2), (0, 0)])
+def test_a_part_that_does_not_exist_is_refused(index, parts):
+    with pytest.raises(ValueError, match="does not exist"):
+        ShardLayout("bs:agg", 4).share(index, parts)

@@ -21,6 +21,7 @@ from botscore.aggregation.redis_state import (
     Swept,
     UnusableState,
 )
+from botscore.aggregation.state_shards import ShardLayout
 from botscore.errors import ConfigError
 from botscore.model.features import CATALOG
 from botscore.settings import MESSAGE_TIMEOUTS
@@ -32,6 +33,7 @@ from tests.unit.storm_fakes import start
 WALL_MS = 1_700_000_000_000  # wall-clock time when the clock reads 0
 INTERVAL_MS = 2000
 POLL_MS = 100
+SHARDS = 4
 
 
 class _Clock:
@@ -91,6 +93,8 @@ class _Store:
         self.old_keys = {}  # superseded epoch -> its keys left in Redis
         self.sweeps = []  # the clock's ms at each sweep call
         self._sweep = None  # (epoch, keys deleted so far) while one is swept
+        self.layout = ShardLayout("test", SHARDS)
+        self.due_shards = []  # the shards each due() asked for
 
     def request(self, user_id, time_ms=None):
         if user_id not in self.users:
@@ -104,9 +108,14 @@ class _Store:
         if self.error is not None:
             raise self.error
 
-    def due(self, now_ms, limit):
+    def due(self, now_ms, limit, shards=None):
         self._reachable()
-        ready = sorted((due, user) for user, due in self.pending.items() if due <= now_ms)
+        self.due_shards.append(shards)
+        ready = sorted(
+            (due, user)
+            for user, due in self.pending.items()
+            if due <= now_ms and (shards is None or self.layout.shard_of(user) in shards)
+        )
         foreign, self.foreign = self.foreign, 0
         return DueUsers([user for _, user in ready[:limit]], foreign)
 
@@ -492,3 +501,57 @@ def test_an_old_epochs_keys_are_deleted_a_step_per_poll_then_looked_for_every_te
     _run(spout, clock, until_ms=24_000)  # the next poll, a second after the failed one
     assert len(store.sweeps) == 5 and 21_000 < store.sweeps[4] < 23_000
     assert store.old_keys == {}
+
+
+def _publishers(monkeypatch, count):
+    """``count`` publisher tasks (ids 10, 11, ...) over ``store``: (spout, link) each."""
+    options = {
+        "botscore.aggregation.publish_interval_ms": INTERVAL_MS,
+        "botscore.aggregation.publish_poll_ms": POLL_MS,
+        "botscore.aggregation.state_shards": SHARDS,
+    }
+    tasks = [10 + i for i in range(count)]
+    return [start(DueFeaturesSpout, options, monkeypatch, task_id=t, tasks=tasks) for t in tasks]
+
+
+@pytest.mark.parametrize("count", [2, 3, SHARDS])
+def test_publishers_share_the_shards_and_each_user_is_published_by_exactly_one(
+    store, clock, monkeypatch, count
+):
+    spouts = _publishers(monkeypatch, count)
+    users = [f"user-{i}" for i in range(200)]
+    for user in users:
+        store.request(user)
+    published, shares = [], []
+    for spout in spouts:
+        store.due_shards.clear()
+        published.append([m["tuple"][0] for _, m in _run(spout, clock, until_ms=clock.ms + 1)])
+        [share] = set(store.due_shards)
+        shares.append(set(share))
+    # Every user once, by the publisher of its shard; the shards split with none left out.
+    assert sorted(u for by_one in published for u in by_one) == sorted(users)
+    assert sorted(s for share in shares for s in share) == list(range(SHARDS))
+    for by_one, share in zip(published, shares, strict=True):
+        assert by_one and {store.layout.shard_of(u) for u in by_one} <= share
+
+
+def test_only_the_first_publisher_sends_the_state_size_and_sweeps(store, clock, monkeypatch):
+    created = []
+
+    def metrics(settings, component, tags=()):
+        created.append(RecordingMetrics(component))
+        return created[-1]
+
+    monkeypatch.setattr(due_features, "Metrics", metrics)
+    spouts = _publishers(monkeypatch, 2)
+    store.old_keys = {"0ld3p0ch": 10}
+    for spout in spouts:
+        _run(spout, clock, until_ms=clock.ms + 1)
+    gauges = [[s for s in sent.sent if s[0] == "gauge"] for sent in created]
+    assert len(gauges[0]) == 3 and gauges[1] == []
+    assert len(store.sweeps) == 1 and store.old_keys == {}
+
+
+def test_more_publishers_than_shards_is_refused_at_start(store, monkeypatch):
+    with pytest.raises(ConfigError, match=f"publisher {SHARDS + 1} of {SHARDS + 1} has no shard"):
+        _publishers(monkeypatch, SHARDS + 1)

@@ -90,20 +90,25 @@ def test_web_logs_of_a_poll_go_out_in_batches_of_the_batch_size(spout_on):
     assert [batch.offsets for _, batch in emitted] == [[0, 1], [2, 3], [4]]
 
 
-def test_web_logs_keyed_otherwise_or_from_the_future_are_dead_lettered(spout_on):
+def test_web_logs_keyed_otherwise_from_the_future_or_too_old_are_dead_lettered(spout_on):
+    day = 86_400_000  # aggregation.max_event_age_ms's default
     emitted, letters = spout_on(
         [
             (b"u2", web_log("u1", NOW, "r1")),
             (None, web_log("u1", NOW, "r2")),
             (b"u1", web_log("u1", NOW + SKEW + 1, "r3")),
-            (b"u1", web_log("u1", NOW, "r4")),
+            (b"u1", web_log("u1", NOW - day - 1, "r4")),
+            (b"u1", web_log("u1", 1, "r5")),
+            (b"u1", web_log("u1", NOW - day, "r6")),
         ]
     )
-    assert [batch.request_ids for _, batch in emitted] == [["r4"]]
+    assert [batch.request_ids for _, batch in emitted] == [["r6"]]
     assert [(d.reason, d.source.offset, d.original_key) for d in letters] == [
         ("key_mismatch", 0, b"u2"),
         ("key_mismatch", 1, b""),
         ("time_in_future", 2, b"u1"),
+        ("time_too_old", 3, b"u1"),
+        ("time_too_old", 4, b"u1"),
     ]
 
 

@@ -25,6 +25,7 @@ from botscore.wire.records import ScoreRecord, SourceRef
 SOURCE = SourceRef("user-features", 2, 41)
 NOW = 1_790_000_000_000
 SKEW = 300_000
+AGE = 86_400_000
 
 
 def test_user_features_round_trip():
@@ -295,13 +296,13 @@ def web_log(**changes: object) -> WebLog:
 
 def decode(message: WebLog, key: bytes | None = None) -> WebLog:
     key = message.user_id.encode() if key is None else key
-    return decode_web_log(message.SerializeToString(), key, NOW, SKEW)
+    return decode_web_log(message.SerializeToString(), key, NOW, SKEW, max_age_ms=AGE)
 
 
 def web_log_rejection(message: WebLog | bytes | None, key: bytes | None = b"u1") -> InvalidMessage:
     payload = message.SerializeToString() if isinstance(message, WebLog) else message
     with pytest.raises(InvalidMessage) as caught:
-        decode_web_log(payload, key, NOW, SKEW)
+        decode_web_log(payload, key, NOW, SKEW, max_age_ms=AGE)
     return caught.value
 
 
@@ -313,7 +314,7 @@ def test_a_valid_web_log_comes_back_whole():
     ("accepted", "edge"),
     [
         (web_log(time_unix_ms=NOW + SKEW), "at the skew"),
-        (web_log(time_unix_ms=1), "old"),
+        (web_log(time_unix_ms=NOW - AGE), "at the age limit"),
         (web_log(user_id="é" * 128), "user id of 256 bytes"),
         (web_log(request_id="r" * 128), "request id of 128 bytes"),
         (web_log(ip="2001:db8::7"), "IPv6"),
@@ -355,6 +356,18 @@ def test_web_logs_at_the_edge_of_every_limit_are_accepted(accepted, edge):
             "time_in_future",
             f"time {2**63 - 1} is after {NOW + SKEW} (the clock {NOW} plus {SKEW} ms)",
         ),
+        (
+            web_log(time_unix_ms=NOW - AGE - 1),
+            b"u1",
+            "time_too_old",
+            f"time {NOW - AGE - 1} is before {NOW - AGE} (the clock {NOW} less {AGE} ms)",
+        ),
+        (
+            web_log(time_unix_ms=1),
+            b"u1",
+            "time_too_old",
+            f"time 1 is before {NOW - AGE} (the clock {NOW} less {AGE} ms)",
+        ),
         (web_log(request_id=""), b"u1", "missing_request_id", ""),
         (
             web_log(request_id="r" * 129),
@@ -393,21 +406,33 @@ def test_every_unusable_web_log_names_its_reason_and_detail(message, key, reason
 
 def test_the_time_limit_follows_the_clock_and_the_skew():
     payload = web_log(time_unix_ms=NOW + 10_000).SerializeToString()
-    assert decode_web_log(payload, b"u1", NOW + 1, 9_999).time_unix_ms == NOW + 10_000
-    assert decode_web_log(payload, b"u1", NOW, 10_000).time_unix_ms == NOW + 10_000
+    assert (
+        decode_web_log(payload, b"u1", NOW + 1, 9_999, max_age_ms=AGE).time_unix_ms == NOW + 10_000
+    )
+    assert decode_web_log(payload, b"u1", NOW, 10_000, max_age_ms=AGE).time_unix_ms == NOW + 10_000
     for now, skew in ((NOW, 9_999), (NOW - 1, 10_000)):
         with pytest.raises(InvalidMessage) as caught:
-            decode_web_log(payload, b"u1", now, skew)
+            decode_web_log(payload, b"u1", now, skew, max_age_ms=AGE)
         assert caught.value.reason == "time_in_future"
+
+
+def test_the_age_limit_follows_the_clock_and_none_takes_any_age():
+    payload = web_log(time_unix_ms=NOW - AGE).SerializeToString()
+    assert decode_web_log(payload, b"u1", NOW, SKEW, max_age_ms=AGE).time_unix_ms == NOW - AGE
+    with pytest.raises(InvalidMessage) as caught:
+        decode_web_log(payload, b"u1", NOW + 1, SKEW, max_age_ms=AGE)
+    assert caught.value.reason == "time_too_old"
+    ancient = web_log(time_unix_ms=1).SerializeToString()
+    assert decode_web_log(ancient, b"u1", NOW, SKEW, max_age_ms=None).time_unix_ms == 1
 
 
 def test_no_time_beyond_what_lua_holds_exactly_is_accepted_whatever_the_skew():
     payload = web_log(time_unix_ms=2**53).SerializeToString()
     with pytest.raises(InvalidMessage) as caught:
-        decode_web_log(payload, b"u1", NOW, 2**62)
+        decode_web_log(payload, b"u1", NOW, 2**62, max_age_ms=AGE)
     assert caught.value.reason == "time_in_future"
     exact = web_log(time_unix_ms=2**53 - 1).SerializeToString()
-    assert decode_web_log(exact, b"u1", NOW, 2**62).time_unix_ms == 2**53 - 1
+    assert decode_web_log(exact, b"u1", NOW, 2**62, max_age_ms=AGE).time_unix_ms == 2**53 - 1
 
 
 @pytest.mark.parametrize("field", ["user_id", "request_id", "ip"])
@@ -431,9 +456,9 @@ def test_quote_cuts_long_values_and_names_their_size():
 @given(st.binary(max_size=512), st.one_of(st.none(), st.binary(max_size=8)))
 def test_arbitrary_web_log_bytes_never_raise_anything_but_invalid_message(payload, key):
     try:
-        message = decode_web_log(payload, key, NOW, SKEW)
+        message = decode_web_log(payload, key, NOW, SKEW, max_age_ms=AGE)
     except InvalidMessage as exc:
         assert exc.reason
     else:
         assert message.user_id.encode() == key
-        assert 0 < message.time_unix_ms <= NOW + SKEW
+        assert NOW - AGE <= message.time_unix_ms <= NOW + SKEW
