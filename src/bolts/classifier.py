@@ -44,7 +44,7 @@ from botscore.model.release_watch import (
     Unreachable,
 )
 from botscore.model.releases import ReleaseStore, Slot, release_id
-from botscore.model.scoring import RATE_FEATURE, score_batch, score_buckets
+from botscore.model.scoring import RATE_FEATURE, over_rate_ceiling, score_batch, score_buckets
 from botscore.multilang_pipe import Bolt
 from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import MetricsSettings, Settings
@@ -105,6 +105,11 @@ class ClassifierBolt(Bolt):
             return
         self.metrics.histogram("predict_seconds", time.perf_counter() - started)
         self.emit(scores.to_values(), anchors=[tup])
+        ceiling = int(
+            over_rate_ceiling(self.model.manifest, batch.rows, self.block_requests_1m).sum()
+        )
+        if ceiling:
+            self.metrics.count("rate_ceiling_blocks", ceiling)
         shadow = self._shadow_scores(tup, batch, scores.scored_time_ms)
         if shadow is not None:
             self.emit(shadow.to_values(), anchors=[tup], stream=SHADOW_STREAM)

@@ -51,7 +51,7 @@ from .harness import (
     stack_env,
     wait_committed_to_end,
 )
-from .wire_proofs import assert_failure_metrics_sent
+from .wire_proofs import RATE_CEILING_METRICS, assert_failure_metrics_sent, missing_from
 
 pytestmark = pytest.mark.integration
 
@@ -415,6 +415,7 @@ def test_a_flood_is_blocked_whatever_the_model_scores(
     assert thresholds.decide(score.score, sent["features"]["requests_1h"]) == Decision.ALLOW
     assert score.decision == Decision.BLOCK
     assert EdgeDecisions(edge_redis, cache_ms=0).decision_for(user) == Decision.BLOCK
+    assert missing_from(pipeline_run.metrics, RATE_CEILING_METRICS) == []
 
 
 def test_a_model_of_fewer_features_scores_what_it_reads(kafka_settings, storm_on_path, tmp_path):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tests.integration.wire_proofs import (
     FAILURE_PROOFS,
+    RATE_CEILING_METRICS,
     RELEASE_METRICS,
     failure_metrics,
     healthy_metrics,
@@ -54,3 +55,8 @@ def test_healthy_and_failure_metrics_do_not_overlap() -> None:
 def test_the_release_metrics_are_queried_healthy_ones_the_loop_is_not_asked_for() -> None:
     assert set(queried_metrics()) >= RELEASE_METRICS
     assert not RELEASE_METRICS & (healthy_metrics() | failure_metrics())
+
+
+def test_the_rate_ceiling_metric_is_queried_and_the_loop_is_not_asked_for_it() -> None:
+    assert set(queried_metrics()) >= RATE_CEILING_METRICS
+    assert not RATE_CEILING_METRICS & (healthy_metrics() | failure_metrics() | RELEASE_METRICS)

@@ -12,11 +12,11 @@ import sys
 from pathlib import Path
 from typing import get_args
 
-from botscore.cli.command import Subparsers
+from botscore.cli.command import Subparsers, not_negative
 from botscore.model.log_check import check_log
 from botscore.model.log_check_report import write_log_check
 from botscore.model.registry import check_output_dir, load_model
-from botscore.settings import AccessLogFormat, Settings
+from botscore.settings import AccessLogFormat, ScoringSettings, Settings
 from botscore.web_edge.access_log import Networks
 from botscore.web_edge.log_files import read_log_files
 
@@ -43,6 +43,14 @@ def add_parser(subparsers: Subparsers) -> None:
         "--out", default="replay-log", help="where replay-log.md and .json go (%(default)s)"
     )
     parser.add_argument(
+        "--block-requests-1m",
+        type=not_negative,
+        default=ScoringSettings().block_requests_1m,
+        help="block a visitor with more requests in the last minute whatever the model "
+        "scores, as the live classifier does (scoring.block_requests_1m; 0: never; "
+        "default: %(default)s)",
+    )
+    parser.add_argument(
         "--datacenter-networks",
         default="",
         help="comma-separated CIDRs the edge would mark as data centres (default: none)",
@@ -62,7 +70,9 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     )
     for refusal in read.refusals[:5]:
         _progress(f"refused {refusal}")
-    check = check_log(read.logs, args.model, progress=_progress)
+    check = check_log(
+        read.logs, args.model, progress=_progress, block_requests_1m=args.block_requests_1m
+    )
     visitors, hidden = check.visitors, check.hidden
     print(
         f"undeclared visitors: {visitors.humans}, {visitors.humans_challenged:.2%} ever "

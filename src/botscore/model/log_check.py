@@ -20,7 +20,7 @@ Kolmogorov-Smirnov distance: 0 alike, 1 apart. A feature whose signal the log ca
 from __future__ import annotations
 
 from array import array
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -31,7 +31,8 @@ from botscore.aggregation.offline import FeatureSnapshot, publications
 from botscore.aggregation.user_agents import declares_bot
 from botscore.errors import ModelError
 from botscore.model.features import feature_matrix
-from botscore.model.registry import STAGE_FEATURE, ModelManifest, load_model
+from botscore.model.registry import STAGE_FEATURE, ModelManifest, Thresholds, load_model
+from botscore.model.scoring import over_rate_ceiling
 from botscore.model.training import (
     PUBLISH_INTERVAL_MS,
     read_calibration_seeds,
@@ -63,6 +64,7 @@ __all__ = [
     "FeatureDrift",
     "Flagged",
     "LogCheck",
+    "RateCeiling",
     "Signals",
     "TimeShape",
     "check_log",
@@ -129,6 +131,15 @@ class Flagged:
 
 
 @dataclass(frozen=True)
+class RateCeiling:
+    """``scoring.block_requests_1m`` as applied: rows past it decided as blocks."""
+
+    block_requests_1m: int  # 0: not applied
+    rows: int
+    visitors: int
+
+
+@dataclass(frozen=True)
 class LogCheck:
     manifest: ModelManifest
     requests: int
@@ -141,6 +152,7 @@ class LogCheck:
     users: dict[str, int]  # weak label -> visitors
     # Decisions per visitor: "humans" are the undeclared visitors, "bots" the declared ones.
     visitors: VisitSummary
+    rate_ceiling: RateCeiling
     # The declared bots again, their user agents' feature set to 0.
     hidden: VisitSummary
     # Share of declared bots with a request while a score of theirs was in force: the most
@@ -161,8 +173,10 @@ def check_log(
     publish_interval_ms: int = PUBLISH_INTERVAL_MS,
     enforcement: EnforcementSettings | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    block_requests_1m: int = 0,
 ) -> LogCheck:
-    """Replay ``logs`` (any order) through the feature stage's code and judge ``model_dir``.
+    """Replay ``logs`` (any order) through the feature stage's code and judge ``model_dir``,
+    a visitor past ``block_requests_1m`` blocked as the live classifier blocks it.
 
     One pass in time order, each request read once (a ``RequestLog`` parses it then) and
     kept as a few numbers, each published row as its features, and a visitor's state only
@@ -192,12 +206,11 @@ def check_log(
         user: DECLARED_BOT if walk.declared[walk.index[user]] else UNDECLARED for user in users
     }
     policy = enforcement or EnforcementSettings()
-    bot_kinds = frozenset({DECLARED_BOT})
     requests = RequestTimes(users, renumbered[walk.users()], times[order])
     row_users = renumbered[rows.users()]
     published = rows.published(row_users, scores)
-    visits = joined_requests(requests, published, label, bot_kinds)
-    decided = decisions(visits, manifest.thresholds, policy)
+    over = over_rate_ceiling(manifest, x, block_requests_1m)
+    visits, decided = _decided(requests, published, over, label, manifest.thresholds, policy)
     row_labels = np.array([label[users[u]] for u in row_users])
     undeclared_x = x[row_labels == UNDECLARED]
     if HIDDEN_FEATURE in manifest.feature_names:
@@ -206,8 +219,9 @@ def check_log(
     else:
         hidden_published = published
     del x
-    hidden_visits = joined_requests(requests, hidden_published, label, bot_kinds)
-    hidden = summarize(hidden_visits, decisions(hidden_visits, manifest.thresholds, policy))
+    hidden = summarize(
+        *_decided(requests, hidden_published, over, label, manifest.thresholds, policy)
+    )
     simulated_seed, drift = _drift(model_dir, manifest, undeclared_x, publish_interval_ms, progress)
     return LogCheck(
         manifest=manifest,
@@ -221,6 +235,11 @@ def check_log(
             name: sum(1 for v in label.values() if v == name) for name in (UNDECLARED, DECLARED_BOT)
         },
         visitors=summarize(visits, decided),
+        rate_ceiling=RateCeiling(
+            block_requests_1m,
+            int(over.sum()),
+            len(np.unique(row_users[over])),
+        ),
         hidden=hidden,
         bots_scored=_bots_scored(visits),
         flagged=_flagged(visits, decided, [walk.first[walk.index[user]] for user in users]),
@@ -231,6 +250,26 @@ def check_log(
         },
         simulated_seed=simulated_seed,
         drift=drift,
+    )
+
+
+def _decided(
+    requests: RequestTimes,
+    published: PublishedScores,
+    over: np.ndarray,
+    label: Mapping[str, str],
+    thresholds: Thresholds,
+    policy: EnforcementSettings,
+) -> tuple[VisitorRequests, np.ndarray]:
+    """The visits with the model's scores, and the edge's decision on each request: where
+    the score in force came from a row past the rate ceiling (``over``), a block."""
+    bot_kinds = frozenset({DECLARED_BOT})  # the weak labels
+    visits = joined_requests(requests, published, label, bot_kinds)
+    if not over.any():
+        return visits, decisions(visits, thresholds, policy)
+    ceiled = replace(published, score=np.where(over, 1.0, published.score))
+    return visits, decisions(
+        joined_requests(requests, ceiled, label, bot_kinds), thresholds, policy
     )
 
 

@@ -58,6 +58,7 @@ def log_check_dict(read: LogRead, check: LogCheck) -> dict[str, Any]:
         "undeclared": _humans(check),
         "declared_bots": asdict(check.visitors)
         | {"scored": check.bots_scored, "with_user_agent_hidden": asdict(check.hidden)},
+        "rate_ceiling": asdict(check.rate_ceiling),
         "flagged": [asdict(f) for f in check.flagged],
         "score_quantiles": {k: list(v) for k, v in check.score_quantiles.items()},
         "simulated_seed": check.simulated_seed,
@@ -131,6 +132,8 @@ def log_check_markdown(read: LogRead, check: LogCheck) -> str:
         f"{_pct(visitors.bots_blockable_within_10s)} within 10 s: the others sent one "
         "request in their first 10 s).",
         "",
+        _rate_ceiling_line(check),
+        "",
         "Row scores, p50 / p90 / p99: "
         + "; ".join(f"{k} {_quantiles(v)}" for k, v in check.score_quantiles.items())
         + ".",
@@ -141,6 +144,17 @@ def log_check_markdown(read: LogRead, check: LogCheck) -> str:
     if read.refusals:
         lines += ["## Refused lines", "", *[f"- {r}" for r in read.refusals], ""]
     return "\n".join(lines) + "\n"
+
+
+def _rate_ceiling_line(check: LogCheck) -> str:
+    ceiling = check.rate_ceiling
+    if not ceiling.block_requests_1m:
+        return "No rate ceiling applied (`--block-requests-1m 0`): decisions are the model's."
+    return (
+        f"Rate ceiling: {ceiling.visitors} visitors ({ceiling.rows} rows) had more than "
+        f"{ceiling.block_requests_1m} requests in a minute, and are blocked whatever the model "
+        "scored, as the live classifier blocks them (`scoring.block_requests_1m`)."
+    )
 
 
 def _time_markdown(check: LogCheck) -> list[str]:

@@ -34,7 +34,8 @@ def score_batch(
         raise ValueError("an empty batch")
     if any(len(row) != width for row in batch.rows):
         raise ValueError(f"every row must hold the model's {width} features")
-    predicted = model.predict_scores(np.asarray(batch.rows, dtype=np.float64))
+    matrix = np.asarray(batch.rows, dtype=np.float64)
+    predicted = model.predict_scores(matrix)
     if len(predicted) != len(batch.rows):
         raise ValueError(f"the model gave {len(predicted)} scores for {len(batch.rows)} rows")
     # A NaN would compare below every threshold and go out as an allow.
@@ -53,7 +54,7 @@ def score_batch(
         ]
     else:
         decisions = [thresholds.decide(s) for s in scores]
-    over = over_rate_ceiling(manifest, batch.rows, block_requests_1m)
+    over = over_rate_ceiling(manifest, matrix, block_requests_1m).tolist()
     decisions = [Decision.BLOCK if o else d for d, o in zip(decisions, over, strict=True)]
     return ScoreBatch(
         user_ids=batch.user_ids,
@@ -70,18 +71,19 @@ def score_batch(
 
 
 def over_rate_ceiling(
-    manifest: ModelManifest, rows: Sequence[Sequence[float]], block_requests_1m: int
-) -> list[bool]:
-    """Per row, whether its ``requests_1m`` passes ``block_requests_1m`` (0: none does).
+    manifest: ModelManifest, rows: Sequence[Sequence[float]] | np.ndarray, block_requests_1m: int
+) -> np.ndarray:
+    """Per row of the model's features, whether its ``requests_1m`` passes
+    ``block_requests_1m`` (0: none does).
 
     A tree model says nothing of a rate past those it was trained on: it scores one like
     the highest it saw, and a flood that passes the JavaScript check scored as a human. A
     model without the feature has no rate to check.
     """
-    if not block_requests_1m or RATE_FEATURE not in manifest.feature_names:
-        return [False] * len(rows)
+    if not block_requests_1m or RATE_FEATURE not in manifest.feature_names or not len(rows):
+        return np.zeros(len(rows), dtype=bool)
     column = manifest.feature_names.index(RATE_FEATURE)
-    return [row[column] > block_requests_1m for row in rows]
+    return np.asarray(rows, dtype=np.float64)[:, column] > block_requests_1m
 
 
 def score_buckets(scores: list[float]) -> list[str]:

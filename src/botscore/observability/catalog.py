@@ -184,6 +184,11 @@ CATALOG: dict[Component, dict[str, MetricSpec]] = {
         "batch_size": MetricSpec(Kind.HISTOGRAM, "users per model call"),
         "predict_seconds": MetricSpec(Kind.HISTOGRAM, "time of one model call"),
         "decisions": MetricSpec(Kind.COUNT, "users scored, by the model's decision", ("decision",)),
+        "rate_ceiling_blocks": MetricSpec(
+            Kind.COUNT,
+            "users blocked for more requests in the last minute than scoring.block_requests_1m, "
+            "whatever the model scored (counted in decisions too)",
+        ),
         "scores": MetricSpec(
             Kind.COUNT, "users scored, by tenth of the score (bucket:0.9 is 0.9-1.0)", ("bucket",)
         ),

@@ -18,6 +18,7 @@ from bolts.classifier import ClassifierBolt
 from botscore.errors import ModelError
 from botscore.model.releases import Release, Slot, release_id
 from botscore.model.sample_users import sample_users
+from botscore.settings import Settings
 from botscore.vocabulary import Component
 from botscore.wire.records import FeatureBatch, ScoreBatch
 from tests.unit.metrics_fakes import RecordingMetrics
@@ -98,6 +99,25 @@ def test_a_batch_counts_decisions_tenths_of_the_score_and_feature_age(bolt, smal
     # scored at NOW_MS; the oldest window ended at 1_699_999_990_000
     ages = [v for kind, what, v, _ in metrics.sent if what == "feature_age_seconds"]
     assert ages == [10.0]
+
+
+def test_users_past_the_rate_ceiling_are_blocked_and_counted_apart(bolt, small_model_dir):
+    component, link = bolt
+    component.metrics = RecordingMetrics(Component.CLASSIFIER)
+    batch = _batch(small_model_dir, 7)
+    column = json.loads((small_model_dir / "manifest.json").read_text())["feature_names"].index(
+        "requests_1m"
+    )
+    ceiling = Settings().scoring.block_requests_1m
+    for i, rate in ((0, ceiling + 1), (3, 168_000.0), (5, ceiling)):  # 5: at it, not past
+        batch.rows[i][column] = rate
+    component.process(storm_tuple("uf/1/100-106", batch.to_values()))
+
+    scores = ScoreBatch.from_values(link.emitted()[0]["tuple"])
+    assert [i for i, d in enumerate(scores.decisions) if d == "block"] == [0, 3]
+    assert component.metrics.counted("rate_ceiling_blocks") == 2
+    component.process(storm_tuple("uf/1/107-113", _batch(small_model_dir, 7).to_values()))
+    assert component.metrics.counted("rate_ceiling_blocks") == 2  # none past it: not sent
 
 
 def test_each_tuple_is_answered_on_its_own(bolt, small_model_dir):

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -168,8 +169,11 @@ def test_the_report_labels_decides_and_compares(
     assert [f["requests"] for f in flagged] == sorted(
         (f["requests"] for f in flagged), reverse=True
     )
+    # no simulated visitor comes near the live classifier's rate ceiling
+    assert report["rate_ceiling"] == {"block_requests_1m": 1200, "rows": 0, "visitors": 0}
     markdown = (out / "replay-log.md").read_text()
     assert "js_check_ratio_1h" in markdown and markdown.endswith("\n")
+    assert "Rate ceiling: 0 visitors (0 rows) had more than 1200 requests in a minute" in markdown
     printed = capsys.readouterr()
     assert f"undeclared visitors: {len(visitors) - declared}" in printed.out
     assert f"replay-log: read {len(simulated) + 1} lines" in printed.err
@@ -322,3 +326,47 @@ def test_arguments_that_cannot_work_are_one_line_before_any_reading(
         assert ("replay-log: read" not in err) == before_reading, err
     assert main(["replay-log", str(tmp_path / "missing.log"), "--out", str(tmp_path / "o")]) == 1
     assert "cannot read the access log" in capsys.readouterr().err
+
+
+def _flood_and_reader() -> list[WebLog]:
+    """A reader's three hours (one visitor), and a second visitor sending 30 requests a
+    second for two minutes: 1,741 in the busiest minute a published row counts."""
+    start = 1_431_856_800_000 + 3_600_000
+    flood = [
+        _reader_request(start + i * 1000 // 30, f"f{i}", ip="198.51.100.9", user_id="flood")
+        for i in range(30 * 120)
+    ]
+    return _spread_logs(None) + flood
+
+
+@pytest.fixture(scope="module")
+def allowing_model_dir(small_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small model with thresholds no score reaches: whatever it decides, the ceiling did."""
+    out = tmp_path_factory.mktemp("allowing") / "model"
+    shutil.copytree(small_model_dir, out)
+    manifest = json.loads((out / "manifest.json").read_text())
+    manifest["thresholds"] = {"challenge": 1.0, "block": 1.0}
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("ceiling", "past"), [(0, False), (1200, True), (1740, True), (1741, False)]
+)
+def test_a_visitor_past_the_rate_ceiling_is_blocked_as_the_live_classifier_blocks_it(
+    allowing_model_dir: Path, ceiling: int, past: bool
+) -> None:
+    check = check_log(_flood_and_reader(), allowing_model_dir, block_requests_1m=ceiling)
+    model_only = check_log(_flood_and_reader(), allowing_model_dir, block_requests_1m=0)
+    ceiling_applied = check.rate_ceiling
+    assert (ceiling_applied.block_requests_1m, ceiling_applied.visitors) == (ceiling, int(past))
+    assert (ceiling_applied.rows > 0) == past
+    assert model_only.flagged == () and model_only.visitors.humans_blocked == 0
+    if past:
+        [flagged] = check.flagged
+        assert (flagged.ip, flagged.decision) == ("198.51.100.9", "block")
+        assert flagged.highest_score < 1  # the model's score, not the ceiling's decision
+        assert check.visitors.humans_blocked == 0.5  # of the two undeclared visitors
+    else:
+        assert check.visitors == model_only.visitors and check.flagged == ()
+    assert check.score_quantiles == model_only.score_quantiles

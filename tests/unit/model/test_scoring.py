@@ -181,5 +181,6 @@ def test_a_model_without_the_rate_blocks_no_one_for_it(small_model_dir):
     names = tuple(n for n in CATALOG if n != "requests_1m")
     narrow = dataclasses.replace(model.manifest, feature_names=names)
     rows = [[10_000.0] * len(names)]
-    assert over_rate_ceiling(narrow, rows, 1200) == [False]
-    assert over_rate_ceiling(model.manifest, [[10_000.0] * len(CATALOG)], 0) == [False]
+    assert over_rate_ceiling(narrow, rows, 1200).tolist() == [False]
+    assert over_rate_ceiling(model.manifest, [[10_000.0] * len(CATALOG)], 0).tolist() == [False]
+    assert over_rate_ceiling(model.manifest, [], 1200).tolist() == []
