@@ -126,6 +126,7 @@ bench: up
 	PYTHONPATH=src $(PY) bench/feature_stage.py
 	PYTHONPATH=src $(PY) bench/kafka_producer.py
 	PYTHONPATH=src $(PY) bench/aggregation_topology.py
+	PYTHONPATH=src $(PY) bench/publishing.py --publishers 2
 	PYTHONPATH=src $(PY) bench/scoring_pipeline.py
 	PYTHONPATH=src $(PY) bench/web_edge.py
 	PYTHONPATH=src $(PY) bench/enforcer.py

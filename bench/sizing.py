@@ -39,6 +39,12 @@ STAGES = (
     Stage("nginx's gate", "requests", "gate_requests_per_s", "gate process (one per core)"),
     Stage("log shipper", "requests", "shipper_lines_per_s", "shipper (one per access log)"),
     Stage("aggregation topology", "requests", "aggregation_web_logs_per_s", "Storm worker core"),
+    Stage(
+        "publishers",
+        "scores",
+        "publishing_users_per_s",
+        "publisher (`aggregation.publishers`, at most `state_shards`)",
+    ),
     Stage("scoring topology", "scores", "scoring_users_per_s", "Storm worker core"),
     Stage("enforcer", "scores", "enforcer_scores_per_s", "`botscore enforce` process"),
 )

@@ -1,4 +1,5 @@
-"""Producer bolt of the aggregation topology: ``UserFeatures`` messages keyed by user id."""
+"""Producer bolt of the aggregation topology: ``UserFeatures`` messages keyed by user id,
+one per user of a publisher's tuple."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from bolts.kafka_producer import KafkaProducerBolt
 from botscore.settings import Settings
 from botscore.vocabulary import Component
 from botscore.wire.codec import encode_user_features
+from botscore.wire.records import PublicationBatch
 
 
 class FeatureProducerBolt(KafkaProducerBolt):
@@ -17,5 +19,10 @@ class FeatureProducerBolt(KafkaProducerBolt):
         return settings.kafka.features_topic
 
     def encode(self, values: list[Any]) -> list[tuple[bytes, bytes]]:
-        user_id, window_end_ms, features, _version = values
-        return [(user_id.encode(), encode_user_features(user_id, int(window_end_ms), features))]
+        batch = PublicationBatch.from_values(values)
+        names = batch.feature_names
+        messages = []
+        for user_id, end, row in zip(batch.user_ids, batch.window_end_ms, batch.rows, strict=True):
+            features = dict(zip(names, row, strict=True))
+            messages.append((user_id.encode(), encode_user_features(user_id, int(end), features)))
+        return messages

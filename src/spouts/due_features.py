@@ -1,11 +1,13 @@
 """Publisher spout: emits the features of users whose publication is due.
 
 The aggregation bolt marks a user pending in Redis; this spout reads due users, computes
-their features from the stored state, and emits them. Delivery: when the producer acks
-(Kafka confirmed), the user leaves the pending set unless newer requests arrived, which
+their features from the stored state, and emits them, the users of one poll in one tuple
+(``PublicationBatch``: one tuple per user cost Storm's acker and both multilang hops more
+than the publishing itself). Delivery: when the producer acks the tuple (Kafka confirmed
+each of its users), its users leave the pending set unless newer requests arrived, which
 makes them due one interval later (recorded at the next poll, for all the users confirmed
-since, in one round trip); a failed tuple leaves the user pending, so it is retried. A user
-is published at most once per ``publish_interval_ms``. Each of the component's tasks
+since, in one round trip); a failed tuple leaves its users pending, so they are retried. A
+user is published at most once per ``publish_interval_ms``. Each of the component's tasks
 publishes the users of its own share of the state's shards (``ShardLayout.share``), so a
 user has one publisher however many run; the first task also sends the state's size and
 sweeps old epochs, for all of them.
@@ -21,6 +23,7 @@ rebuilt state.
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -31,14 +34,21 @@ from botscore.aggregation.redis_state import Publication, UnusableState, feature
 from botscore.clock import now_ms
 from botscore.errors import ConfigError
 from botscore.metrics import Metrics, storm_tags
+from botscore.model.features import CATALOG
 from botscore.multilang_pipe import Spout
 from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import Settings, require_message_timeouts
 from botscore.storm_context import task_place
 from botscore.vocabulary import Component
+from botscore.wire.records import PublicationBatch
 
-# Users read per poll: bounds one next_tuple call, so acks are not held up for long.
+# Users read per poll, and so per tuple: bounds one next_tuple call, so acks are not held
+# up for long. A full poll is followed by the next at once: a backlog goes out as fast as
+# the publisher can read it.
 _BATCH = 500
+# Users emitted and not yet confirmed: past it, polls wait for confirmations (Storm's
+# topology.max.spout.pending counts tuples, each of up to _BATCH users).
+_MAX_IN_FLIGHT = 10 * _BATCH
 # After a Redis error, wait this long before asking again.
 _REDIS_RETRY_S = 1.0
 # How often the size of the feature state is sent (three O(1) Redis calls).
@@ -50,7 +60,7 @@ _SWEEP_SCAN_COUNT = 1000
 
 
 class DueFeaturesSpout(Spout):
-    outputs = ["user_id", "window_end_ms", "features", "version"]
+    outputs = PublicationBatch.FIELDS
 
     def initialize(self, storm_conf: dict[str, Any], context: dict[str, Any]) -> None:
         require_message_timeouts(storm_conf)
@@ -72,7 +82,9 @@ class DueFeaturesSpout(Spout):
             settings.metrics, Component.PUBLISHER, tags=storm_tags(storm_conf, context)
         )
         tag_logs(self.logger, self.metrics.tags)
-        self.in_flight: dict[str, int] = {}
+        self.in_flight: dict[str, int] = {}  # user -> version emitted, until recorded
+        self.batches: dict[str, list[Publication]] = {}  # tuple id -> its publications
+        self.sequence = itertools.count(1)
         self.confirmed: list[Publication] = []  # acked, not yet recorded in Redis
         self.next_poll = 0.0
         self.next_size = 0.0
@@ -91,13 +103,17 @@ class DueFeaturesSpout(Spout):
                 self._send_state_size()
             if self.leader and (self.store.sweeping or self.next_poll >= self.next_sweep):
                 self._sweep()
-            due = self.store.due(now, _BATCH + len(self.in_flight), self.shards)
+            if len(self.in_flight) >= _MAX_IN_FLIGHT:
+                return  # Kafka confirms what is out first
+            due = self.store.due(now, _BATCH, self.shards, held=self.in_flight)
             if due.foreign:
                 self.logger.error("removed %d pending users that are not UTF-8", due.foreign)
                 self.metrics.count("state_reset", due.foreign)
-            users = [u for u in due.users if u not in self.in_flight][:_BATCH]
-            candidates = self.store.read(users) if users else []
-            for user_id, candidate in zip(users, candidates, strict=True):
+            candidates = self.store.read(due.users) if due.users else []
+            batch: list[Publication] = []
+            rows: list[list[float]] = []
+            ends: list[int] = []
+            for user_id, candidate in zip(due.users, candidates, strict=True):
                 if candidate is None:  # expired: nothing left to say about this user
                     self.store.drop_pending(user_id)
                 elif isinstance(candidate, UnusableState):
@@ -112,16 +128,26 @@ class DueFeaturesSpout(Spout):
                 elif now - candidate.published_ms < self.interval_ms:
                     self.store.postpone(user_id, candidate.published_ms + self.interval_ms)
                 else:
-                    self.in_flight[user_id] = candidate.version
                     features = compute_features(candidate.state)
-                    self.emit(
-                        [user_id, candidate.state.last_ms, features, candidate.version],
-                        tup_id=f"{candidate.born}:{candidate.version}#{user_id}",
-                    )
-                    self.metrics.count("emitted")
+                    batch.append((user_id, candidate.born, candidate.version))
+                    rows.append([features[name] for name in CATALOG])
+                    ends.append(candidate.state.last_ms)
+            if batch:
+                self._emit(batch, ends, rows)
+            if len(due.users) == _BATCH:  # a backlog: the next call polls at once
+                self.next_poll = time.monotonic()
         except redis.RedisError as exc:
             self.logger.warning("Redis failed, publishing paused: %s", exc)
             self.next_poll = time.monotonic() + _REDIS_RETRY_S
+
+    def _emit(self, batch: list[Publication], ends: list[int], rows: list[list[float]]) -> None:
+        tup_id = f"p{next(self.sequence)}"
+        users = [user_id for user_id, _, _ in batch]
+        self.emit(PublicationBatch(users, ends, list(CATALOG), rows).to_values(), tup_id=tup_id)
+        self.batches[tup_id] = batch
+        for user_id, _, version in batch:
+            self.in_flight[user_id] = version
+        self.metrics.count("emitted", len(batch))
 
     def _send_state_size(self) -> None:
         size = self.store.size()
@@ -145,13 +171,10 @@ class DueFeaturesSpout(Spout):
             )
 
     def ack(self, tup_id: str) -> None:
-        """Kafka confirmed the user's features: recorded in Redis at the next poll, with the
-        others confirmed meanwhile (the user stays in flight until then, so that the poll
-        cannot publish it again first)."""
-        published, _, user_id = tup_id.partition("#")
-        born, _, version = published.partition(":")
-        if user_id in self.in_flight:
-            self.confirmed.append((user_id, int(born), int(version)))
+        """Kafka confirmed the tuple's users' features: recorded in Redis at the next poll,
+        with the others confirmed meanwhile (they stay in flight until then, so that the
+        poll cannot publish them again first)."""
+        self.confirmed += self.batches.pop(tup_id, [])
 
     def _record_confirmed(self) -> None:
         """Record the publications Kafka confirmed since the last poll, in one round trip."""
@@ -170,6 +193,7 @@ class DueFeaturesSpout(Spout):
                 self.in_flight.pop(user_id, None)
 
     def fail(self, tup_id: str) -> None:
-        _, _, user_id = tup_id.partition("#")
-        self.in_flight.pop(user_id, None)
-        self.metrics.count("failed")
+        batch = self.batches.pop(tup_id, [])
+        for user_id, _, _ in batch:
+            self.in_flight.pop(user_id, None)
+        self.metrics.count("failed", len(batch))

@@ -189,6 +189,24 @@ def test_publication_bookkeeping(client):
     assert store.read(["nobody"]) == [None]
 
 
+def test_due_users_skip_those_held_and_come_from_the_shards_asked_oldest_first(client):
+    store = RedisFeatureStore(client, ttl_s=600, shards=4)
+    users = [f"user-{i:03d}" for i in range(200)]
+    for i, user in enumerate(users):  # user i is due at 1000 + i
+        log = WebLog(time_unix_ms=T0, user_id=user, request_id="r", schema_version=1)
+        store.apply([request_record(log, SourceRef("w", 0, i))], now_ms=1000 + i)
+    held = set(users[:150:2])  # every other one of the oldest 150: being published
+    due = store.due(10**6, 30, held=held)
+    assert due.users == [u for u in users if u not in held][:30]
+    shard = store.layout.shard_of
+    share = store.layout.share(1, 2)
+    due = store.due(10**6, 30, shards=share, held=held)
+    assert due.users == [u for u in users if u not in held and shard(u) in share][:30]
+    # every due user of a shard past the held ones, however many are held there
+    everyone = store.due(10**6, 1000, held=set(users[:199]))
+    assert everyone.users == [users[199]]
+
+
 def test_publications_confirmed_together_are_recorded_in_one_call_even_after_a_script_flush(
     client,
 ):

@@ -58,7 +58,8 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -821,31 +822,44 @@ class RedisFeatureStore:
             pipe.execute_command("WAIT", self.replicas, self.replica_wait_ms, **route)
         return nodes
 
-    def due(self, now_ms: int, limit: int, shards: Sequence[int] | None = None) -> DueUsers:
-        """Up to ``limit`` users due by ``now_ms``, oldest first, from ``shards`` (every
-        shard by default) of the current epoch (the generation is read first)."""
+    def due(
+        self,
+        now_ms: int,
+        limit: int,
+        shards: Sequence[int] | None = None,
+        held: Collection[str] = (),
+    ) -> DueUsers:
+        """Up to ``limit`` users due by ``now_ms`` and not ``held`` (being published: they
+        stay pending until confirmed), oldest first, from ``shards`` (every shard by
+        default) of the current epoch (the generation is read first). Each shard is asked
+        for ``limit`` more than it holds of ``held``, so no more members are read than
+        needed."""
         self.read_generation()
-        keys = self.pending_keys(shards)
+        chosen = range(self.layout.count) if shards is None else shards
+        keys = self.pending_keys(chosen)
+        held_in = Counter(self.layout.shard_of(user) for user in held)
         pipe = self.client.pipeline(transaction=False)
-        for key in keys:
-            pipe.zrangebyscore(key, "-inf", now_ms, start=0, num=limit, withscores=True)
+        for shard, key in zip(chosen, keys, strict=True):
+            wanted = limit + held_in[shard]
+            pipe.zrangebyscore(key, "-inf", now_ms, start=0, num=wanted, withscores=True)
         # redis-py types every command's reply as ``Awaitable | Any``; the sync client's is
         # a list of (member, score) per shard.
         replies = cast("list[list[tuple[bytes, float]]]", pipe.execute())
         found = sorted(
-            (
-                (score, member, key)
-                for key, reply in zip(keys, replies, strict=True)
-                for member, score in reply
-            ),
-        )[:limit]
+            (score, member, key)
+            for key, reply in zip(keys, replies, strict=True)
+            for member, score in reply
+        )
         users: list[str] = []
         foreign: dict[str, list[bytes]] = {}
         for _, member, key in found:
             try:
-                users.append(member.decode())
+                user = member.decode()
             except UnicodeDecodeError:
                 foreign.setdefault(key, []).append(member)
+                continue
+            if len(users) < limit and user not in held:
+                users.append(user)
         for key, members in foreign.items():
             self.client.zrem(key, *members)
         return DueUsers(users, sum(len(m) for m in foreign.values()))

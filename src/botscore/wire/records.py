@@ -5,7 +5,8 @@ components exchange these records as lists of JSON values (lists, str, int, floa
 a msgpack serializer carries too). Field order here is the tuple's field order, with a
 ``source`` field spread into ``topic, partition, offset``; ``FIELDS`` is what a
 component declares as its outputs. Tuples carry a batch of messages of one partition
-(``RequestBatch``, ``FeatureBatch``, ``ScoreBatch``): per-message fields are parallel lists
+(``RequestBatch``, ``FeatureBatch``, ``ScoreBatch``; a publisher's poll,
+``PublicationBatch``): per-message fields are parallel lists
 of plain values, so a serializer handles a few long lists, not a list per message.
 """
 
@@ -18,6 +19,7 @@ from typing import Any, ClassVar, TypeVar
 __all__ = [
     "FeatureBatch",
     "FeatureRecord",
+    "PublicationBatch",
     "RequestBatch",
     "RequestRecord",
     "ScoreBatch",
@@ -225,6 +227,21 @@ class FeatureBatch(_TupleRecord):
 
     def __post_init__(self) -> None:
         _check_parallel(self, ["user_ids", "window_end_ms", "rows", "schema_versions", "offsets"])
+
+
+@_tuple_record
+@dataclass(frozen=True)
+class PublicationBatch(_TupleRecord):
+    """Users a publisher read in one poll: their features as of ``window_end_ms`` (their
+    latest request), ``rows`` in ``feature_names``' order."""
+
+    user_ids: list[str]
+    window_end_ms: list[int]
+    feature_names: list[str]
+    rows: list[list[float]]
+
+    def __post_init__(self) -> None:
+        _check_parallel(self, ["user_ids", "window_end_ms", "rows"])
 
 
 @_tuple_record

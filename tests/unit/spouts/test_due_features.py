@@ -25,6 +25,7 @@ from botscore.aggregation.state_shards import ShardLayout
 from botscore.errors import ConfigError
 from botscore.model.features import CATALOG
 from botscore.settings import MESSAGE_TIMEOUTS
+from botscore.wire.records import PublicationBatch
 from spouts import due_features
 from spouts.due_features import DueFeaturesSpout
 from tests.unit.metrics_fakes import RecordingMetrics
@@ -108,13 +109,15 @@ class _Store:
         if self.error is not None:
             raise self.error
 
-    def due(self, now_ms, limit, shards=None):
+    def due(self, now_ms, limit, shards=None, held=()):
         self._reachable()
         self.due_shards.append(shards)
         ready = sorted(
             (due, user)
             for user, due in self.pending.items()
-            if due <= now_ms and (shards is None or self.layout.shard_of(user) in shards)
+            if due <= now_ms
+            and user not in held
+            and (shards is None or self.layout.shard_of(user) in shards)
         )
         foreign, self.foreign = self.foreign, 0
         return DueUsers([user for _, user in ready[:limit]], foreign)
@@ -224,11 +227,28 @@ def spout(store, monkeypatch):
     return start(DueFeaturesSpout, options, monkeypatch)
 
 
-def _run(spout, clock, until_ms, confirm_after_ms=None):
-    """Storm's spout loop until ``until_ms``: (time, emit message) of each publication.
+@dataclass(frozen=True)
+class _Published:
+    """One user's publication, from the tuple of its poll; ``born`` and ``version`` name the
+    state published, as the spout keeps them for its confirmation."""
 
-    With ``confirm_after_ms``, Kafka confirms each publication that long after its emit
-    and the producer bolt's ack reaches the spout then.
+    tuple_id: str
+    user: str
+    window_end_ms: int
+    features: dict
+    born: int
+    version: int
+
+    @property
+    def state(self):
+        return f"{self.born}:{self.version}#{self.user}"
+
+
+def _run(spout, clock, until_ms, confirm_after_ms=None):
+    """Storm's spout loop until ``until_ms``: (time, ``_Published``) of each publication.
+
+    With ``confirm_after_ms``, Kafka confirms each tuple that long after its emit and the
+    producer bolt's ack reaches the spout then.
     """
     component, link = spout
     publications = []
@@ -238,7 +258,14 @@ def _run(spout, clock, until_ms, confirm_after_ms=None):
         seen = len(link.emitted())
         component.next_tuple()
         for message in link.emitted()[seen:]:
-            publications.append((clock.ms, message))
+            batch = PublicationBatch.from_values(message["tuple"])
+            states = component.batches[message["id"]]
+            for user, end, row, (_, born, version) in zip(
+                batch.user_ids, batch.window_end_ms, batch.rows, states, strict=True
+            ):
+                features = dict(zip(batch.feature_names, row, strict=True))
+                published = _Published(message["id"], user, end, features, born, version)
+                publications.append((clock.ms, published))
             if confirm_after_ms is not None:
                 clock.at(clock.ms + confirm_after_ms, lambda i=message["id"]: component.ack(i))
     raise AssertionError(f"next_tuple no longer waits between polls (clock at {clock.ms} ms)")
@@ -246,7 +273,7 @@ def _run(spout, clock, until_ms, confirm_after_ms=None):
 
 def _summary(publications):
     """(emitted at, window end relative to the clock's 0, version) of each publication."""
-    return [(at, m["tuple"][1] - WALL_MS, m["tuple"][3]) for at, m in publications]
+    return [(at, p.window_end_ms - WALL_MS, p.version) for at, p in publications]
 
 
 def test_a_user_is_published_at_most_once_per_interval_and_one_interval_after_news(
@@ -271,11 +298,11 @@ def test_a_publication_carries_the_users_features_and_its_version_in_the_tuple_i
 ):
     for at in (0, 1000, 3000):
         store.request("user-7", time_ms=WALL_MS + at)
-    [(_, message)] = _run(spout, clock, until_ms=POLL_MS)
-    user_id, window_end_ms, features, version = message["tuple"]
-    assert (user_id, window_end_ms, version) == ("user-7", WALL_MS + 3000, 3)
-    assert message["id"] == "7001:3#user-7"
-    assert set(features) == set(CATALOG)
+    [(_, published)] = _run(spout, clock, until_ms=POLL_MS)
+    assert (published.user, published.window_end_ms) == ("user-7", WALL_MS + 3000)
+    assert published.state == "7001:3#user-7"
+    features = published.features
+    assert list(features) == list(CATALOG)
     assert features["interarrival_mean_s"] == 1.5  # gaps of 1 s and 2 s
     assert features["interarrival_cv"] == pytest.approx(0.5 / 1.5)
 
@@ -286,7 +313,7 @@ def test_news_while_a_publication_is_in_flight_is_published_one_interval_after_i
     component, _ = spout
     clock.at(50, lambda: store.request("u"))
     clock.at(150, lambda: store.request("u"))  # news while version 1 is in flight
-    clock.at(520, lambda: component.ack("7001:1#u"))  # Kafka confirms version 1 late
+    clock.at(520, lambda: component.ack("p1"))  # Kafka confirms version 1 late
     publications = _run(spout, clock, until_ms=6000)
 
     assert _summary(publications) == [(100, 50, 1), (2600, 150, 2)]
@@ -301,9 +328,9 @@ def test_confirmations_between_two_polls_are_recorded_in_one_call_and_not_publis
     for user in ("a", "b", "c"):
         store.request(user)
     first = _run(spout, clock, until_ms=POLL_MS)
-    assert sorted(m["tuple"][0] for _, m in first) == ["a", "b", "c"]
-    for _, message in first:
-        component.ack(message["id"])
+    assert sorted(p.user for _, p in first) == ["a", "b", "c"]
+    assert len({p.tuple_id for _, p in first}) == 1  # one poll, one tuple
+    component.ack(first[0][1].tuple_id)
     assert store.published_calls == []  # not yet: at the next poll, all at once
     again = _run(spout, clock, until_ms=10 * POLL_MS)
     assert again == []
@@ -314,11 +341,12 @@ def test_confirmations_between_two_polls_are_recorded_in_one_call_and_not_publis
 def test_a_failed_publication_leaves_the_user_pending_and_is_published_again(spout, clock, store):
     component, _ = spout
     clock.at(50, lambda: store.request("u"))
-    clock.at(130, lambda: component.fail("7001:1#u"))
+    clock.at(130, lambda: component.fail("p1"))
     publications = _run(spout, clock, until_ms=250)
 
     assert _summary(publications) == [(100, 50, 1), (200, 50, 1)]
-    assert [m["id"] for _, m in publications] == ["7001:1#u", "7001:1#u"]
+    assert [p.state for _, p in publications] == ["7001:1#u", "7001:1#u"]
+    assert [p.tuple_id for _, p in publications] == ["p1", "p2"]
     assert store.published_calls == []
     assert "u" in store.pending
 
@@ -327,12 +355,12 @@ def test_a_publication_whose_confirmation_redis_missed_is_published_again(spout,
     component, _ = spout
     store.request("u")
     [(_, first)] = _run(spout, clock, until_ms=POLL_MS)
-    component.ack(first["id"])
+    component.ack(first.tuple_id)
     store.error = redis.ConnectionError("Connection refused")
     _run(spout, clock, until_ms=2 * POLL_MS)  # must not raise: the user just stays pending
     store.error = None
     again = _run(spout, clock, until_ms=2 * POLL_MS + 2000)
-    assert [m["id"] for _, m in again] == ["7001:1#u"]
+    assert [p.state for _, p in again] == ["7001:1#u"]
     assert store.published_calls == []
 
 
@@ -344,10 +372,10 @@ def test_the_confirmation_of_a_state_gone_since_leaves_the_new_state_due(spout, 
     [(_, first)] = _run(spout, clock, until_ms=POLL_MS)
     del store.users["u"]
     store.request("u")
-    component.ack(first["id"])
+    component.ack(first.tuple_id)
     assert list(store.pending) == ["u"]
     again = _run(spout, clock, until_ms=2 * POLL_MS)
-    assert [m["id"] for _, m in again] == ["7002:1#u"]
+    assert [p.state for _, p in again] == ["7002:1#u"]
 
 
 def test_an_expired_user_leaves_the_pending_set_unpublished(spout, clock, store):
@@ -380,7 +408,7 @@ def test_an_unreadable_user_is_reset_logged_and_counted_and_the_others_published
     store.unusable.add("broken")
     store.foreign = 2
     published = _run(spout, clock, until_ms=3 * POLL_MS)
-    assert [m["id"] for _, m in published] == ["7002:1#fine"]
+    assert [p.state for _, p in published] == ["7002:1#fine"]
     assert "broken" not in store.pending and "broken" not in store.users
     assert created[0].counted("state_reset") == 3  # the unreadable user, two foreign members
     logged = caplog.text
@@ -407,17 +435,23 @@ def test_publishing_pauses_a_second_while_redis_is_down(spout, clock, store):
     store.error = None
     component.next_tuple()
     assert clock.sleeps == [pytest.approx(1.0)]
-    assert [m["id"] for m in link.emitted()] == ["7001:1#u"]
+    [emitted] = link.emitted()
+    assert PublicationBatch.from_values(emitted["tuple"]).user_ids == ["u"]
 
 
-def test_a_backlog_larger_than_one_poll_is_published_over_the_next_polls(spout, clock, store):
+def test_a_full_poll_is_followed_by_the_next_at_once_until_the_backlog_is_out(spout, clock, store):
     users = [f"user-{i:04d}" for i in range(due_features._BATCH + 100)]
     for user in users:
         store.request(user)
-    publications = _run(spout, clock, until_ms=3 * POLL_MS)  # nothing confirmed yet
-    by_poll = [[m["tuple"][0] for at, m in publications if at == poll] for poll in (0, 100, 200)]
-    assert [len(p) for p in by_poll] == [due_features._BATCH, 100, 0]
-    assert sorted(by_poll[0] + by_poll[1]) == users
+    component, link = spout
+    component.next_tuple()
+    component.next_tuple()  # the first poll was full: this one does not wait
+    assert clock.sleeps == []
+    component.next_tuple()  # the second was not: this one waits a poll interval
+    assert clock.sleeps == [pytest.approx(POLL_MS / 1000)]
+    batches = [PublicationBatch.from_values(m["tuple"]) for m in link.emitted()]
+    assert [len(b.user_ids) for b in batches] == [due_features._BATCH, 100]
+    assert sorted(u for b in batches for u in b.user_ids) == users
 
 
 def test_the_spout_refuses_to_run_without_message_timeouts(store, monkeypatch):
@@ -492,7 +526,7 @@ def test_an_old_epochs_keys_are_deleted_a_step_per_poll_then_looked_for_every_te
         500,
     ]
     assert "deleted the 2500 keys left of the feature state's old epoch 0ld3p0ch" in caplog.text
-    assert [m["tuple"][0] for _, m in publications] == ["b"], "publishing stopped meanwhile"
+    assert [p.user for _, p in publications] == ["b"], "publishing stopped meanwhile"
 
     store.error = redis.ConnectionError("down")
     _run(spout, clock, until_ms=21_000)  # due at 20.2 s, Redis down
@@ -525,7 +559,7 @@ def test_publishers_share_the_shards_and_each_user_is_published_by_exactly_one(
     published, shares = [], []
     for spout in spouts:
         store.due_shards.clear()
-        published.append([m["tuple"][0] for _, m in _run(spout, clock, until_ms=clock.ms + 1)])
+        published.append([p.user for _, p in _run(spout, clock, until_ms=clock.ms + 1)])
         [share] = set(store.due_shards)
         shares.append(set(share))
     # Every user once, by the publisher of its shard; the shards split with none left out.
@@ -555,3 +589,21 @@ def test_only_the_first_publisher_sends_the_state_size_and_sweeps(store, clock, 
 def test_more_publishers_than_shards_is_refused_at_start(store, monkeypatch):
     with pytest.raises(ConfigError, match=f"publisher {SHARDS + 1} of {SHARDS + 1} has no shard"):
         _publishers(monkeypatch, SHARDS + 1)
+
+
+def test_unconfirmed_publications_are_capped_and_polling_resumes_with_confirmations(
+    spout, clock, store
+):
+    component, _ = spout
+    cap = due_features._MAX_IN_FLIGHT
+    for i in range(cap + 700):
+        store.request(f"user-{i:05d}")
+    out = _run(spout, clock, until_ms=20 * POLL_MS)  # Kafka confirms nothing meanwhile
+    assert len(out) == cap and len({p.user for _, p in out}) == cap
+    assert {p.tuple_id for _, p in out} == {f"p{i}" for i in range(1, cap // 500 + 1)}
+    component.ack("p1")  # 500 confirmed: recorded at the next poll, then 500 more go out
+    more = _run(spout, clock, until_ms=23 * POLL_MS)
+    assert len(more) == 500 and not {p.user for _, p in more} & {p.user for _, p in out}
+    component.fail("p2")  # its 500 users are pending still, and go out again
+    again = _run(spout, clock, until_ms=26 * POLL_MS)
+    assert {p.user for _, p in again} == {p.user for _, p in out if p.tuple_id == "p2"}
