@@ -14,9 +14,6 @@ the CPU goes meanwhile (``bench/profiling.py``).
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 import time
 import uuid
 from dataclasses import replace
@@ -36,12 +33,12 @@ from figures import keep_figures
 from profiling import profiled, topology_processes
 from scoring_pipeline import (
     LOGS,
-    ROOT,
     STATE,
     committed_all,
     delete_topics,
     end_offsets,
-    stop_group,
+    running_topology,
+    user_env,
     wait_assigned,
 )
 
@@ -84,13 +81,7 @@ def main() -> None:
     redis = create_redis(RedisSettings(db=REDIS_DB))
     redis.flushdb()
     log_path = LOGS / "bench-aggregation-topology.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join(
-        [str(ROOT / "bin"), str(Path(sys.executable).parent), env["PATH"]]
-    )
-    env.setdefault("LEIN_ROOT", "1")
-    env.update(
+    env = user_env(
         BOTSCORE_AGGREGATION_WEB_LOGS_TOPIC=topic,
         BOTSCORE_AGGREGATION_CONSUMER_GROUP=group,
         BOTSCORE_KAFKA_FEATURES_TOPIC=out.features_topic,
@@ -104,16 +95,7 @@ def main() -> None:
         print(
             f"pre-loaded {total:,} WebLogs on {topic}; sparse run -n aggregation (log: {log_path})"
         )
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                ["sparse", "run", "-e", "local", "-n", "aggregation", "-t", "3600"],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
+        with running_topology("aggregation", env, log_path) as process:
             if not wait_assigned(process, log_path, len(end), options.timeout_s):
                 return
             processes, python = topology_processes(process.pid, STATE)
@@ -127,8 +109,6 @@ def main() -> None:
                         return
                     time.sleep(0.2)
                 elapsed = time.perf_counter() - started
-        finally:
-            stop_group(process)
         if recorded:
             recorded.save(total, "WebLog")
         print(f"aggregation topology: {total:,} WebLogs committed in {elapsed:.1f} s")

@@ -15,9 +15,6 @@ meanwhile (``bench/profiling.py``). Prints figures only; needs `make up`.
 from __future__ import annotations
 
 import argparse
-import os
-import subprocess
-import sys
 import time
 import uuid
 import zlib
@@ -40,11 +37,11 @@ from figures import keep_figures
 from profiling import profiled, topology_processes
 from scoring_pipeline import (
     LOGS,
-    ROOT,
     STATE,
     delete_topics,
     end_offsets,
-    stop_group,
+    running_topology,
+    user_env,
     wait_assigned,
 )
 
@@ -107,13 +104,7 @@ def main() -> None:
     redis = create_redis(settings.redis)
     redis.flushdb()
     log_path = LOGS / "bench-publishing.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    env["PATH"] = os.pathsep.join(
-        [str(ROOT / "bin"), str(Path(sys.executable).parent), env["PATH"]]
-    )
-    env.setdefault("LEIN_ROOT", "1")
-    env.update(
+    env = user_env(
         BOTSCORE_AGGREGATION_WEB_LOGS_TOPIC=web_logs,
         BOTSCORE_AGGREGATION_CONSUMER_GROUP=f"bench-pub-{run}",
         BOTSCORE_AGGREGATION_PUBLISHERS=str(options.publishers),
@@ -129,16 +120,7 @@ def main() -> None:
             f"{options.users:,} users stored; sparse run -n aggregation with "
             f"{options.publishers} publishers (log: {log_path})"
         )
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                ["sparse", "run", "-e", "local", "-n", "aggregation", "-t", "3600"],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        try:
+        with running_topology("aggregation", env, log_path) as process:
             if not wait_assigned(process, log_path, project.kafka.topic_partitions, 600):
                 return
             time.sleep(5)  # the publishers start beside the web-logs spout
@@ -159,8 +141,6 @@ def main() -> None:
                     last = time.perf_counter()
             time.sleep(5)  # anything published twice arrives meanwhile
             total = sum(end_offsets(kafka, kafka.features_topic).values())
-        finally:
-            stop_group(process)
         if recorded:
             recorded.save(options.users, "user")
         elapsed = last - first

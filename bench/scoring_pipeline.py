@@ -245,20 +245,25 @@ def next_positions(polled: Mapping[TopicPartition, list[Any]]) -> dict[tuple[str
 # --- the topology -----------------------------------------------------------------------
 
 
-def topology_env(kafka: KafkaSettings) -> dict[str, str]:
-    """A `make up` user's environment, with the topology pointed at this run's topics."""
+def user_env(**settings: str) -> dict[str, str]:
+    """A `make up` user's environment, with ``settings`` (``BOTSCORE_*`` variables)."""
     env = dict(os.environ)
     env["PATH"] = os.pathsep.join(
         [str(ROOT / "bin"), str(Path(sys.executable).parent), env["PATH"]]
     )
     env.setdefault("LEIN_ROOT", "1")  # Leiningen refuses root otherwise
-    env.update(
+    env.update(settings)
+    return env
+
+
+def topology_env(kafka: KafkaSettings) -> dict[str, str]:
+    """A `make up` user's environment, with the topology pointed at this run's topics."""
+    return user_env(
         BOTSCORE_KAFKA_FEATURES_TOPIC=kafka.features_topic,
         BOTSCORE_KAFKA_SCORES_TOPIC=kafka.scores_topic,
         BOTSCORE_KAFKA_DEAD_LETTER_TOPIC=kafka.dead_letter_topic,
         BOTSCORE_SCORING_CONSUMER_GROUP=scoring_group(kafka),
     )
-    return env
 
 
 def scoring_group(kafka: KafkaSettings) -> str:
@@ -268,13 +273,23 @@ def scoring_group(kafka: KafkaSettings) -> str:
 @contextmanager
 def sparse_run(kafka: KafkaSettings, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """`sparse run -n scoring` on this run's topics; stopped (its whole group) on exit."""
-    log_path.parent.mkdir(parents=True, exist_ok=True)
     print(f"    sparse run -n scoring (log: {log_path})")
+    with running_topology("scoring", topology_env(kafka), log_path) as process:
+        yield process
+
+
+@contextmanager
+def running_topology(
+    name: str, env: Mapping[str, str], log_path: Path
+) -> Iterator[subprocess.Popen[bytes]]:
+    """`sparse run -n NAME` in ``env``, logging to ``log_path``; stopped (its whole group)
+    on exit."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            ["sparse", "run", "-e", "local", "-n", "scoring", "-t", "3600"],
+            ["sparse", "run", "-e", "local", "-n", name, "-t", "3600"],
             cwd=ROOT,
-            env=topology_env(kafka),
+            env=dict(env),
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
