@@ -595,8 +595,8 @@ class AggregationSettings:
         default=24 * 3600 * 1000,
         metadata={
             "doc": "a `WebLog` stamped further before the aggregation's clock is "
-            "dead-lettered as `time_too_old`; at least `aggregation.state_ttl_s` plus "
-            "`aggregation.max_event_skew_ms` (how far back a lost state is rebuilt from)",
+            "dead-lettered as `time_too_old`; at least `aggregation.state_ttl_s` (how far "
+            "back a lost state is rebuilt from)",
             "limits": POSITIVE,
         },
     )
@@ -766,15 +766,16 @@ class Settings:
                 f"redis.socket_timeout_s ({timeout_s:g} s): the connection would time out "
                 "before Redis said how many replicas have a batch"
             )
-        # A lost state is rebuilt from the web logs of the last state_ttl_s plus the skew:
-        # a shorter age limit would dead-letter, while rebuilding, what had been counted.
-        age_ms, agg = self.aggregation.max_event_age_ms, self.aggregation
-        if age_ms < agg.state_ttl_s * 1000 + agg.max_event_skew_ms:
+        # A lost state is rebuilt from the web logs of its life (state_ttl_s back, and the
+        # skew for requests stamped ahead): a shorter age limit would dead-letter, while
+        # rebuilding, requests it had counted. Not the skew itself: a sped-up simulation
+        # allows a year of it, its requests all stamped ahead of their logs.
+        age_ms, ttl_s = self.aggregation.max_event_age_ms, self.aggregation.state_ttl_s
+        if age_ms < ttl_s * 1000:
             raise ConfigError(
                 f"aggregation.max_event_age_ms ({age_ms}) is less than aggregation.state_ttl_s "
-                f"({agg.state_ttl_s} s) plus aggregation.max_event_skew_ms "
-                f"({agg.max_event_skew_ms}): rebuilding a lost feature state would "
-                "dead-letter requests it had counted"
+                f"({ttl_s} s): rebuilding a lost feature state would dead-letter requests it "
+                "had counted"
             )
         # Each publisher publishes its share of the shards: one without any would idle.
         publishers, shards = self.aggregation.publishers, self.aggregation.state_shards
