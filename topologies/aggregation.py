@@ -20,5 +20,8 @@ class Aggregation(Topology):  # type: ignore[misc]
     # A user's requests share a partition (keyed by user): one task stores them all, in order.
     aggregate = AggregateBolt.spec(inputs={web_logs: Grouping.fields("partition")}, par=1)
     due_features = DueFeaturesSpout.spec(par=PUBLISHERS)
-    # A user is in one publication at a time: its tuples may go to any producer.
-    publish = FeatureProducerBolt.spec(inputs={due_features: Grouping.SHUFFLE}, par=PUBLISHERS)
+    # Each publisher's tuples go to one producer: a publication failed by Storm while its
+    # producer still holds some of its messages is made again behind them, not beside them.
+    publish = FeatureProducerBolt.spec(
+        inputs={due_features: Grouping.fields("publisher")}, par=PUBLISHERS
+    )

@@ -10,7 +10,9 @@ since, in one round trip); a failed tuple leaves its users pending, so they are 
 user is published at most once per ``publish_interval_ms``. Each of the component's tasks
 publishes the users of its own share of the state's shards (``ShardLayout.share``), so a
 user has one publisher however many run; the first task also sends the state's size and
-sweeps old epochs, for all of them.
+sweeps old epochs, for all of them. Its tuples carry its index, and the topology sends all
+of them to one producer: a tuple Storm failed while its producer still held some of its
+messages is made again behind those, so a user's newer features never precede its older.
 
 A user whose stored state cannot be read (another program wrote into its keys) would be
 the oldest due user at every poll: its state is deleted instead, logged and counted as
@@ -75,6 +77,7 @@ class DueFeaturesSpout(Spout):
                 f"state's {self.store.layout.count} (aggregation.state_shards): run at most "
                 "that many publishers"
             )
+        self.place = place.index
         self.leader = place.index == 0  # sends the state's size and sweeps, for every shard
         self.interval_ms = agg.publish_interval_ms
         self.poll_s = agg.publish_poll_ms / 1000
@@ -143,7 +146,8 @@ class DueFeaturesSpout(Spout):
     def _emit(self, batch: list[Publication], ends: list[int], rows: list[list[float]]) -> None:
         tup_id = f"p{next(self.sequence)}"
         users = [user_id for user_id, _, _ in batch]
-        self.emit(PublicationBatch(users, ends, list(CATALOG), rows).to_values(), tup_id=tup_id)
+        tup = PublicationBatch(self.place, users, ends, list(CATALOG), rows)
+        self.emit(tup.to_values(), tup_id=tup_id)
         self.batches[tup_id] = batch
         for user_id, _, version in batch:
             self.in_flight[user_id] = version

@@ -127,10 +127,16 @@ class FeatureCollector(TopicFollower):
         self.latest: dict[str, FeatureSnapshot] = {}
         self.sent_ms: dict[str, list[int]] = defaultdict(list)
         self.total = 0
+        # (user, window end, the later one it followed): features older than the user's
+        # previous message on the topic, which only reordered publications produce.
+        self.regressions: list[tuple[str, int, int]] = []
 
     def take(self, record: ConsumerRecord, now: float) -> None:
         source = SourceRef(self.topic, record.partition, record.offset)
         decoded = decode_user_features(record.value, source)
+        before = self.latest.get(decoded.user_id)
+        if before is not None and decoded.window_end_ms < before.window_end_ms:
+            self.regressions.append((decoded.user_id, decoded.window_end_ms, before.window_end_ms))
         self.latest[decoded.user_id] = FeatureSnapshot(
             decoded.user_id, decoded.window_end_ms, decoded.features
         )
@@ -162,10 +168,12 @@ class FeatureCollector(TopicFollower):
                 raise AssertionError(f"sparse run exited with {process.returncode}")
             if time.monotonic() - started > timeout_s:
                 user = missing[0]
+                went_back = [r for r in self.regressions if r[0] == user]
                 raise AssertionError(
                     f"{len(missing)} of {len(expected)} users differ from the offline "
                     f"features after {timeout_s:.0f} s; e.g. {user}:\n"
                     f"  topology {self.latest.get(user)}\n  offline  {expected[user]}\n"
+                    f"  went back in time (window end, after): {went_back}\n"
                     f"{explain(user)}"
                 )
             time.sleep(0.5)

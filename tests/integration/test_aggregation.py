@@ -699,9 +699,11 @@ def test_a_broker_outage_delays_the_features_but_loses_none(
     agg_topics, agg_redis, storm_on_path, tmp_path, report_figure
 ):
     """The broker down for 25 s mid-stream, longer than the feature producer's delivery
-    timeout (10 s): the publications it could not send are failed and published again.
-    Kafka refuses another message for good before: the dead letter of an unusable WebLog,
-    over its topic's limit; the spout goes on past it."""
+    timeout (10 s): the publications it could not send are failed and published again,
+    and no user's features on the topic go back in time (a publication made again must
+    not overtake what its producer still holds). Kafka refuses another message for good
+    before: the dead letter of an unusable WebLog, over its topic's limit; the spout goes
+    on past it."""
     logs = recorded_logs(users=500, rate=40, duration_s=1500, seed=24)
     expected = final_features(logs)
     refused = refused_dead_letter(agg_topics.kafka)
@@ -734,6 +736,7 @@ def test_a_broker_outage_delays_the_features_but_loses_none(
     )
     assert sum(ends.values()) == len(logs) + 1
     assert "not delivered" in logs_text, "no send failed: the outage never reached the producer"
+    assert features.regressions == [], "(user, window end, after a later one)"
     source = SourceRef(agg_topics.web_logs, partition, offset)
     line = only_line(logs_text, f"dead letter for {source}")
     assert "can never be sent, dropped" in line

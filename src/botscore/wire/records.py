@@ -233,8 +233,11 @@ class FeatureBatch(_TupleRecord):
 @dataclass(frozen=True)
 class PublicationBatch(_TupleRecord):
     """Users a publisher read in one poll: their features as of ``window_end_ms`` (their
-    latest request), ``rows`` in ``feature_names``' order."""
+    latest request), ``rows`` in ``feature_names``' order. ``publisher`` is the publisher's
+    task index, what the topology groups on: one producer writes all of a publisher's
+    tuples, so a user's publications reach Kafka in the order they were read."""
 
+    publisher: int
     user_ids: list[str]
     window_end_ms: list[int]
     feature_names: list[str]

@@ -21,6 +21,7 @@ def test_a_publisher_tuple_goes_to_the_features_topic_keyed_by_user_and_is_acked
     )
     names = ["requests_1m", "error_ratio_1h"]
     batch = PublicationBatch(
+        publisher=0,
         user_ids=["user-1", "user-2"],
         window_end_ms=[1_700_000_000_999, 1_700_000_001_000],
         feature_names=names,

@@ -557,11 +557,14 @@ def test_publishers_share_the_shards_and_each_user_is_published_by_exactly_one(
     for user in users:
         store.request(user)
     published, shares = [], []
-    for spout in spouts:
+    for index, spout in enumerate(spouts):
         store.due_shards.clear()
         published.append([p.user for _, p in _run(spout, clock, until_ms=clock.ms + 1)])
         [share] = set(store.due_shards)
         shares.append(set(share))
+        # Its tuples name it: the topology groups them on it, to one producer.
+        tuples = [PublicationBatch.from_values(m["tuple"]) for m in spout[1].emitted()]
+        assert tuples and {t.publisher for t in tuples} == {index}
     # Every user once, by the publisher of its shard; the shards split with none left out.
     assert sorted(u for by_one in published for u in by_one) == sorted(users)
     assert sorted(s for share in shares for s in share) == list(range(SHARDS))
