@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from botscore.cli.command import Subparsers
+from botscore.cli.command import Subparsers, not_negative
 from botscore.model.evaluation import (
     EVALUATION_MIX,
     EVALUATION_SEEDS,
@@ -20,7 +20,7 @@ from botscore.model.evaluation import (
 )
 from botscore.model.evaluation_report import write_evaluation
 from botscore.model.registry import check_output_dir
-from botscore.settings import Settings
+from botscore.settings import ScoringSettings, Settings
 from botscore.simulator.profiles import MIXES
 
 __all__ = ["add_parser", "evaluate_and_report", "run"]
@@ -55,11 +55,21 @@ def add_parser(subparsers: Subparsers) -> None:
         default=HUMAN_RATE,
         help="share of human rows challenged at the extra threshold (default: %(default)s)",
     )
+    parser.add_argument(
+        "--block-requests-1m",
+        type=not_negative,
+        default=ScoringSettings().block_requests_1m,
+        help="in the per-visitor figures, block a visitor with more requests in the last "
+        "minute whatever the model scores, as the live classifier does "
+        "(scoring.block_requests_1m; 0: never; default: %(default)s)",
+    )
     parser.set_defaults(run=run, needs_settings=False)
 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
-    evaluate_and_report(args.model_dir, args.out, args.seeds, args.mix, args.human_rate)
+    evaluate_and_report(
+        args.model_dir, args.out, args.seeds, args.mix, args.human_rate, args.block_requests_1m
+    )
     return 0
 
 
@@ -69,11 +79,14 @@ def evaluate_and_report(
     seeds: Sequence[int] = EVALUATION_SEEDS,
     mix: str = EVALUATION_MIX,
     human_rate: float = HUMAN_RATE,
+    block_requests_1m: int = ScoringSettings().block_requests_1m,
 ) -> Evaluation:
     """Evaluate, write the files, print the figures (progress on stderr)."""
     out_dir = out or model_dir
     check_output_dir(out_dir)  # before the minutes of evaluation, not after
-    evaluation = evaluate(model_dir, seeds, mix, human_rate, progress=_progress)
+    evaluation = evaluate(
+        model_dir, seeds, mix, human_rate, progress=_progress, block_requests_1m=block_requests_1m
+    )
     written = write_evaluation(evaluation, out_dir)
     _print(evaluation)
     print(f"wrote {', '.join(str(p) for p in written)}")
@@ -108,6 +121,7 @@ def _print(evaluation: Evaluation) -> None:
     print(f"  {'all':<20} {visitors.overall.text()}")
     for kind, figures in visitors.kinds:
         print(f"  {kind:<20} {figures.text()}")
+    print(f"  {visitors.rate_ceiling.text()}")
     print("each bot kind left out of training:")
     for left in evaluation.left_out:
         d = left.detection

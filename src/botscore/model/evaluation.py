@@ -25,6 +25,7 @@ from botscore.model.detection_metrics import (
     share_at_or_above,
 )
 from botscore.model.registry import ModelManifest, Thresholds, load_model
+from botscore.model.scoring import RateCeiling, over_rate_ceiling
 from botscore.model.training import (
     Simulated,
     bot_scores,
@@ -42,7 +43,7 @@ from botscore.model.visitor_policy import (
     summarize,
     visitor_requests,
 )
-from botscore.settings import EnforcementSettings
+from botscore.settings import EnforcementSettings, ScoringSettings
 from botscore.simulator.profiles import MIXES, PROFILES
 from botscore.simulator.spec import SimulationSpec
 from botscore.simulator.visits import VisitSummary
@@ -112,6 +113,7 @@ class VisitorFigures:
 
     latency_s: float
     enforcement: EnforcementSettings
+    rate_ceiling: RateCeiling
     overall: VisitSummary
     kinds: tuple[tuple[str, VisitSummary], ...]
 
@@ -142,8 +144,13 @@ def evaluate(
     mix: str = EVALUATION_MIX,
     human_rate: float = HUMAN_RATE,
     progress: Progress = _quiet,
+    block_requests_1m: int = ScoringSettings().block_requests_1m,
 ) -> Evaluation:
-    """The model in ``model_dir`` on held-out traffic, and every bot kind left out."""
+    """The model in ``model_dir`` on held-out traffic, and every bot kind left out.
+
+    The per-visitor figures are the edge's decisions, so a row past ``block_requests_1m``
+    requests in a minute blocks its visitor, as the live classifier's rate ceiling does (0:
+    no ceiling); the per-row figures stay the model's own."""
     check_human_rate(human_rate)
     model = load_model(model_dir)
     manifest = model.manifest
@@ -189,7 +196,14 @@ def evaluate(
         overall=overall,
         kinds=kind_figures,
         left_out=left_out,
-        visitors=_visitor_figures(simulations, scores, thresholds, mix),
+        visitors=_visitor_figures(
+            simulations,
+            scores,
+            over_rate_ceiling(manifest, x, block_requests_1m),
+            block_requests_1m,
+            thresholds,
+            mix,
+        ),
         rows=ScoredRows(kinds, is_bot, scores, left_out_scores),
     )
 
@@ -242,10 +256,20 @@ def _rows(
 
 
 def _visitor_figures(
-    simulations: Sequence[Simulated], scores: np.ndarray, thresholds: Thresholds, mix: str
+    simulations: Sequence[Simulated],
+    scores: np.ndarray,
+    over: np.ndarray,
+    block_requests_1m: int,
+    thresholds: Thresholds,
+    mix: str,
 ) -> VisitorFigures:
-    """Each simulation's requests under the decisions its scores make, at the default TTLs."""
+    """Each simulation's requests under the decisions its scores make, at the default TTLs;
+    a row past the rate ceiling (``over``) decides a block."""
     enforcement = EnforcementSettings()
+    decided_scores = np.where(over, 1.0, scores)
+    visitors = np.array(
+        [f"{i}/{s.user_id}" for i, sim in enumerate(simulations) for s in sim.snapshots]
+    )
     parts, start = [], 0
     for simulation in simulations:
         end = start + len(simulation.snapshots)
@@ -253,7 +277,7 @@ def _visitor_figures(
             visitor_requests(
                 simulation.logs,
                 simulation.snapshots,
-                scores[start:end],
+                decided_scores[start:end],
                 simulation.kind_of,
                 simulation.bot_kinds,
                 DECISION_LATENCY_S,
@@ -265,6 +289,7 @@ def _visitor_figures(
     return VisitorFigures(
         latency_s=DECISION_LATENCY_S,
         enforcement=enforcement,
+        rate_ceiling=RateCeiling.of(block_requests_1m, over, visitors),
         overall=summarize(requests, decided),
         kinds=tuple((kind, summarize(requests, decided, kind)) for kind in MIXES[mix]),
     )

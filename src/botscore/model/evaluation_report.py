@@ -65,6 +65,7 @@ def evaluation_dict(evaluation: Evaluation) -> dict[str, Any]:
             "latency_s": evaluation.visitors.latency_s,
             "challenge_ttl_s": evaluation.visitors.enforcement.challenge_ttl_s,
             "block_ttl_s": evaluation.visitors.enforcement.block_ttl_s,
+            "rate_ceiling": asdict(evaluation.visitors.rate_ceiling),
             "overall": asdict(evaluation.visitors.overall),
             "kinds": {kind: asdict(figures) for kind, figures in evaluation.visitors.kinds},
         },
@@ -180,6 +181,8 @@ def _visitor_lines(evaluation: Evaluation) -> list[str]:
         "a bot's time runs from its first request to its first blocked one. A bot's first "
         "request is never blocked, so only the bots with a second request in their first "
         '10 s could be blocked within 10 s ("could be").',
+        "",
+        visitors.rate_ceiling.text(),
         "",
         "| visitors | humans | ever challenged | ever blocked | requests affected "
         f"| bots | blocked | within {_deadlines()} s | could be | to block p50 / p90 / max |",

@@ -32,7 +32,7 @@ from botscore.aggregation.user_agents import declares_bot
 from botscore.errors import ModelError
 from botscore.model.features import feature_matrix
 from botscore.model.registry import STAGE_FEATURE, ModelManifest, Thresholds, load_model
-from botscore.model.scoring import over_rate_ceiling
+from botscore.model.scoring import RateCeiling, over_rate_ceiling
 from botscore.model.training import (
     PUBLISH_INTERVAL_MS,
     read_calibration_seeds,
@@ -64,7 +64,6 @@ __all__ = [
     "FeatureDrift",
     "Flagged",
     "LogCheck",
-    "RateCeiling",
     "Signals",
     "TimeShape",
     "check_log",
@@ -128,15 +127,6 @@ class Flagged:
     requests: int
     decision: str  # the strongest it would get: challenge or block
     highest_score: float
-
-
-@dataclass(frozen=True)
-class RateCeiling:
-    """``scoring.block_requests_1m`` as applied: rows past it decided as blocks."""
-
-    block_requests_1m: int  # 0: not applied
-    rows: int
-    visitors: int
 
 
 @dataclass(frozen=True)
@@ -235,11 +225,7 @@ def check_log(
             name: sum(1 for v in label.values() if v == name) for name in (UNDECLARED, DECLARED_BOT)
         },
         visitors=summarize(visits, decided),
-        rate_ceiling=RateCeiling(
-            block_requests_1m,
-            int(over.sum()),
-            len(np.unique(row_users[over])),
-        ),
+        rate_ceiling=RateCeiling.of(block_requests_1m, over, row_users),
         hidden=hidden,
         bots_scored=_bots_scored(visits),
         flagged=_flagged(visits, decided, [walk.first[walk.index[user]] for user in users]),

@@ -132,7 +132,7 @@ def log_check_markdown(read: LogRead, check: LogCheck) -> str:
         f"{_pct(visitors.bots_blockable_within_10s)} within 10 s: the others sent one "
         "request in their first 10 s).",
         "",
-        _rate_ceiling_line(check),
+        check.rate_ceiling.text(),
         "",
         "Row scores, p50 / p90 / p99: "
         + "; ".join(f"{k} {_quantiles(v)}" for k, v in check.score_quantiles.items())
@@ -144,17 +144,6 @@ def log_check_markdown(read: LogRead, check: LogCheck) -> str:
     if read.refusals:
         lines += ["## Refused lines", "", *[f"- {r}" for r in read.refusals], ""]
     return "\n".join(lines) + "\n"
-
-
-def _rate_ceiling_line(check: LogCheck) -> str:
-    ceiling = check.rate_ceiling
-    if not ceiling.block_requests_1m:
-        return "No rate ceiling applied (`--block-requests-1m 0`): decisions are the model's."
-    return (
-        f"Rate ceiling: {ceiling.visitors} visitors ({ceiling.rows} rows) had more than "
-        f"{ceiling.block_requests_1m} requests in a minute, and are blocked whatever the model "
-        "scored, as the live classifier blocks them (`scoring.block_requests_1m`)."
-    )
 
 
 def _time_markdown(check: LogCheck) -> list[str]:

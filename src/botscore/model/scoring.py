@@ -8,6 +8,7 @@ finally dead-lettered message by message.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -15,7 +16,7 @@ from botscore.model.registry import STAGE_FEATURE, LoadedModel, ModelManifest
 from botscore.vocabulary import Decision
 from botscore.wire.records import FeatureBatch, ScoreBatch
 
-__all__ = ["RATE_FEATURE", "over_rate_ceiling", "score_batch", "score_buckets"]
+__all__ = ["RATE_FEATURE", "RateCeiling", "over_rate_ceiling", "score_batch", "score_buckets"]
 
 # The feature ``scoring.block_requests_1m`` reads.
 RATE_FEATURE = "requests_1m"
@@ -84,6 +85,31 @@ def over_rate_ceiling(
         return np.zeros(len(rows), dtype=bool)
     column = manifest.feature_names.index(RATE_FEATURE)
     return np.asarray(rows, dtype=np.float64)[:, column] > block_requests_1m
+
+
+@dataclass(frozen=True)
+class RateCeiling:
+    """``scoring.block_requests_1m`` as applied offline: rows past it decided as blocks
+    (a score of 1.0), as the live classifier decides them, whatever the model scored."""
+
+    block_requests_1m: int  # 0: not applied
+    rows: int
+    visitors: int
+
+    @classmethod
+    def of(cls, block_requests_1m: int, over: np.ndarray, row_visitors: np.ndarray) -> RateCeiling:
+        """From ``over`` (``over_rate_ceiling``'s) and each row's visitor, any hashable id."""
+        return cls(block_requests_1m, int(over.sum()), len(set(row_visitors[over].tolist())))
+
+    def text(self) -> str:
+        """A sentence for a report."""
+        if not self.block_requests_1m:
+            return "No rate ceiling applied (`--block-requests-1m 0`): decisions are the model's."
+        return (
+            f"Rate ceiling: {self.visitors} visitors ({self.rows} rows) had more than "
+            f"{self.block_requests_1m} requests in a minute, and are blocked whatever the model "
+            "scored, as the live classifier blocks them (`scoring.block_requests_1m`)."
+        )
 
 
 def score_buckets(scores: list[float]) -> list[str]:

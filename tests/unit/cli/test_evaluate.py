@@ -15,6 +15,7 @@ from botscore.model.evaluation import (
 )
 from botscore.model.features import CATALOG
 from botscore.model.registry import ModelManifest, Thresholds
+from botscore.model.scoring import RateCeiling
 from botscore.model.training import TRAINING_TRAFFIC
 from botscore.settings import EnforcementSettings, Settings
 from botscore.simulator.visits import VisitSummary
@@ -58,7 +59,11 @@ def an_evaluation() -> Evaluation:
         ),
         left_out=(LeftOut("scraper", 900, DETECTION), LeftOut("headless_browser", None, DETECTION)),
         visitors=VisitorFigures(
-            3.0, EnforcementSettings(), VISITORS, (("human", HUMANS), ("scraper", SCRAPERS))
+            3.0,
+            EnforcementSettings(),
+            RateCeiling(1200, 3, 1),
+            VISITORS,
+            (("human", HUMANS), ("scraper", SCRAPERS)),
         ),
         rows=ScoredRows(np.array([]), np.array([]), np.array([]), {}),
     )
@@ -68,8 +73,8 @@ def an_evaluation() -> Evaluation:
 def recorded(monkeypatch):
     calls = []
 
-    def fake_evaluate(model_dir, seeds, mix, human_rate, progress):
-        calls.append(("evaluate", model_dir, list(seeds), mix, human_rate))
+    def fake_evaluate(model_dir, seeds, mix, human_rate, progress, block_requests_1m):
+        calls.append(("evaluate", model_dir, list(seeds), mix, human_rate, block_requests_1m))
         progress("simulating")
         return an_evaluation()
 
@@ -85,7 +90,7 @@ def recorded(monkeypatch):
 def test_defaults_evaluate_the_shipped_model_on_two_new_seeds_of_the_wide_mix(recorded, capsys):
     assert evaluate.run(Settings(), build_parser().parse_args(["evaluate"])) == 0
     assert recorded == [
-        ("evaluate", "models/baseline", [101, 102], "wide", 0.001),
+        ("evaluate", "models/baseline", [101, 102], "wide", 0.001, 1200),
         ("write", "models/baseline"),
     ]
     captured = capsys.readouterr()
@@ -112,6 +117,9 @@ def test_defaults_evaluate_the_shipped_model_on_two_new_seeds_of_the_wide_mix(re
         "could be: the others sent one request in their first 10 s); within 5, 10, 30, 60, 300 "
         "s: 50.0%, 60.0%, 90.0%, 90.0%, 90.0%; first request to block "
         "p50 4.0 s, p90 12.5 s, max 30.0 s",
+        "  Rate ceiling: 1 visitors (3 rows) had more than 1200 requests in a minute, and are "
+        "blocked whatever the model scored, as the live classifier blocks them "
+        "(`scoring.block_requests_1m`).",
         "each bot kind left out of training:",
         "  scraper              ROC AUC 0.9877  challenged  90.0%  blocked  80.0%  "
         "at 0.1% humans  75.0%",
@@ -123,9 +131,11 @@ def test_defaults_evaluate_the_shipped_model_on_two_new_seeds_of_the_wide_mix(re
 
 def test_every_argument_reaches_the_evaluation(recorded):
     argv = ["evaluate", "models/x", "--out", "o", "--seeds", "9", "10", "11"]
-    args = build_parser().parse_args([*argv, "--mix", "classic", "--human-rate", "0.01"])
+    args = build_parser().parse_args(
+        [*argv, "--mix", "classic", "--human-rate", "0.01", "--block-requests-1m", "0"]
+    )
     evaluate.run(Settings(), args)
-    assert recorded == [("evaluate", "models/x", [9, 10, 11], "classic", 0.01), ("write", "o")]
+    assert recorded == [("evaluate", "models/x", [9, 10, 11], "classic", 0.01, 0), ("write", "o")]
 
 
 def test_an_unknown_mix_is_a_usage_error():

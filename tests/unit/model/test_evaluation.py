@@ -12,6 +12,7 @@ from botscore.errors import ModelError
 from botscore.model import evaluation as evaluation_module
 from botscore.model.evaluation import evaluate, left_out_training
 from botscore.model.evaluation_report import write_evaluation
+from botscore.model.scoring import RateCeiling
 from botscore.model.training import (
     DEFAULT_VERSION,
     read_training_traffic,
@@ -158,6 +159,24 @@ def test_the_command_and_the_library_write_the_same_bytes(tiny_model, tmp_path, 
     humans = sum(v["humans"] for v in saved["visitors"]["kinds"].values())
     assert saved["visitors"]["overall"]["humans"] == humans > 0
     assert "![ROC curves](evaluation-roc.png)" in summary
+    assert "Rate ceiling: 0 visitors (0 rows) had more than 1200 requests" in summary
+    ceiling = saved["visitors"]["rate_ceiling"]
+    assert ceiling == {"block_requests_1m": 1200, "rows": 0, "visitors": 0}
+
+
+def test_the_per_visitor_figures_block_past_the_rate_ceiling_as_the_classifier_does(tiny_model):
+    """No simulated visitor nears the default ceiling; at 2 requests a minute many do, and
+    each of them is blocked, while the per-row figures stay the model's own."""
+    default = evaluate(tiny_model, seeds=(SEED,))
+    low = evaluate(tiny_model, seeds=(SEED,), block_requests_1m=2)
+    assert default.visitors.rate_ceiling == RateCeiling(1200, 0, 0)
+    ceiling = low.visitors.rate_ceiling
+    assert ceiling.block_requests_1m == 2 and 0 < ceiling.visitors < ceiling.rows
+    assert low.overall == default.overall and low.kinds == default.kinds
+    before, after = default.visitors.overall, low.visitors.overall
+    assert after.humans_blocked > before.humans_blocked
+    assert after.bots_blocked >= before.bots_blocked
+    assert after.humans == before.humans and after.bots == before.bots
 
 
 def test_a_model_of_fewer_features_is_evaluated_and_refitted_on_them(tmp_path, monkeypatch):
