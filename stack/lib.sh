@@ -103,6 +103,27 @@ wait_for() {
   done
 }
 
+# ------------------------------------------------------------------ redis --
+
+# redis_ping PORT: what the Redis on 127.0.0.1:PORT answers to PING. Bounded: redis-cli
+# waits forever on a listener that accepts and never answers (a stopped or frozen Redis,
+# a stuck port-forward).
+redis_ping() { timeout 2 redis-cli -h 127.0.0.1 -p "$1" ping 2>/dev/null; }
+redis_answers() { redis_ping "$1" | grep -q PONG; }
+# Listening: PONG, or LOADING while it replays its append-only file.
+redis_listens() { redis_ping "$1" | grep -qE '^(PONG|LOADING)'; }
+
+# await_redis PORT...: until each Redis just started answers PING: 5 s to listen, then up to
+# REDIS_LOAD_TIMEOUT_S (60) while it replays its append-only file, seconds for a large one
+# (the tests' whole run, synced write by write, took 8 s on a busy 2-core machine).
+await_redis() {
+  local port
+  for port in "$@"; do
+    wait_for 5 0.1 redis_listens "$port" || return 1
+    wait_for "${REDIS_LOAD_TIMEOUT_S:-60}" 0.2 redis_answers "$port" || return 1
+  done
+}
+
 # ------------------------------------------------------------------ ports --
 
 # port_in_use PORT: something accepts TCP connections on 127.0.0.1:PORT.

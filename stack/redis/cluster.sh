@@ -72,12 +72,7 @@ cli() {
   timeout 2 redis-cli -h 127.0.0.1 -p "$port" "$@" 2>/dev/null
 }
 
-answers_ping() { cli "$1" ping | grep -q PONG; }
-
-all_answer_ping() {
-  local port
-  for port in "$@"; do answers_ping "$port" || return 1; done
-}
+answers_ping() { redis_answers "$1"; }
 
 # cluster_info PORT FIELD: FIELD's value in node PORT's CLUSTER INFO; fails when the node
 # does not answer.
@@ -184,8 +179,8 @@ cmd_start() {
     return
   fi
   if ((${#started[@]})); then
-    wait_for 5 0.1 all_answer_ping "${started[@]}" ||
-      fail_with_logs "node(s) ${started[*]} did not answer within 5 s"
+    await_redis "${started[@]}" ||
+      fail_with_logs "node(s) ${started[*]} did not answer within 5 s, or did not load their data within ${REDIS_LOAD_TIMEOUT_S:-60} s (REDIS_LOAD_TIMEOUT_S)"
   fi
   # A node that knows no slots is fresh: created now when all are, else lost its nodes.conf
   # (or was added by a larger REDIS_CLUSTER_NODES), which start does not repair. A node

@@ -11,9 +11,7 @@ state=$state_dir/redis
 port=${REDIS_PORT:-6379}
 pid_file=$state/redis.pid
 
-# Bounded: redis-cli waits forever on a listener that accepts and never answers (a stopped
-# or frozen Redis, a stuck port-forward).
-answers_ping() { timeout 2 redis-cli -h 127.0.0.1 -p "$port" ping 2>/dev/null | grep -q PONG; }
+answers_ping() { redis_answers "$port"; }
 
 # Our redis-server: the pid file's process, titled with our address (Redis sets its title so),
 # so that a pid recycled after a crash or a kill -9 is never taken for it.
@@ -39,11 +37,11 @@ cmd_start() {
   redis-server --bind 127.0.0.1 --port "$port" --daemonize yes --pidfile "$pid_file" \
     --dir "$state" --logfile "$state/redis.log" --appendonly yes --appendfsync always --save "" \
     --aclfile "$state/users.acl"
-  if wait_for 5 0.1 answers_ping; then
+  if await_redis "$port"; then
     say "up on 127.0.0.1:$port"
     return
   fi
-  info "redis did not answer within 5 s; log:"
+  info "redis did not answer within 5 s, or did not load its data within ${REDIS_LOAD_TIMEOUT_S:-60} s (REDIS_LOAD_TIMEOUT_S); log:"
   tail -20 "$state/redis.log" >&2
   exit 1
 }

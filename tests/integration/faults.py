@@ -167,7 +167,13 @@ class RedisServer:
 
 def _run_script(script: Path, command: str, env: dict[str, str], what: str) -> None:
     done = subprocess.run(
-        [str(script), command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+        # Past redis.sh's own bounds: 5 s to listen, 60 more to load a large append-only file.
+        [str(script), command],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     if done.returncode != 0:
         pytest.fail(f"{script.name} {command} failed for {what}:\n{done.stdout}{done.stderr}")

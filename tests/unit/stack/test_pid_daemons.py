@@ -9,6 +9,7 @@ import shlex
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -221,6 +222,71 @@ def test_redis_status_gives_up_on_our_redis_when_it_never_answers(
     assert done.returncode == 1
     assert done.stdout == f"redis: redis-server (pid {pid}) does not answer on 127.0.0.1:{port}\n"
     assert time.monotonic() - started < 10
+
+
+class _LoadingRedis:
+    """A stand-in Redis on ``port`` that answers every PING with LOADING for ``loading_s``
+    (``None``: for ever), as Redis does while it replays its append-only file, then PONG."""
+
+    def __init__(self, port: int, loading_s: float | None) -> None:
+        self.until = None if loading_s is None else time.monotonic() + loading_s
+        self.server = socket.create_server(("127.0.0.1", port))
+        self.server.settimeout(0.2)
+        self.stopped = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> _LoadingRedis:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stopped.set()
+        self.thread.join()
+        self.server.close()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(1024)  # one PING: redis-cli sends nothing else
+                loading = self.until is None or time.monotonic() < self.until
+                reply = (
+                    b"-LOADING Redis is loading the dataset in memory\r\n"
+                    if loading
+                    else b"+PONG\r\n"
+                )
+                conn.sendall(reply)
+
+
+def test_a_start_waits_while_redis_replays_its_append_only_file() -> None:
+    """Past the 5 s a start gives Redis to listen: run 95 gave up on one loading for 8 s."""
+    (port,) = _free_ports(1)
+    started = time.monotonic()
+    with _LoadingRedis(port, loading_s=7):
+        done = _lib(f"await_redis {port}")
+    assert done.returncode == 0, done.stderr
+    assert time.monotonic() - started >= 7
+
+
+def test_a_load_past_redis_load_timeout_s_fails_the_start() -> None:
+    (port,) = _free_ports(1)
+    started = time.monotonic()
+    with _LoadingRedis(port, loading_s=None):
+        done = _lib(f"REDIS_LOAD_TIMEOUT_S=2 await_redis {port}")
+    assert done.returncode == 1
+    assert 2 <= time.monotonic() - started < 10
+
+
+def test_a_listener_that_never_answers_fails_the_start_in_5_s() -> None:
+    (port,) = _free_ports(1)
+    started = time.monotonic()
+    with _listen(port):
+        done = _lib(f"await_redis {port}")
+    assert done.returncode == 1
+    assert 5 <= time.monotonic() - started < 15
 
 
 # ------------------------------------------------------------- cluster.sh --
