@@ -11,10 +11,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import pickle
+import re
+import stat
+import warnings
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
-from numbers import Real
+from numbers import Integral, Real
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +56,19 @@ CODE_ROOT = Path(__file__).resolve().parents[2]
 
 # The feature that tells how far into a visit a row is, for the early block thresholds.
 STAGE_FEATURE = "requests_1h"
+# A name or version: part of a Redis key, of every score's model field and of log lines.
+ID_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}")
+# How much of an unusable value a refusal quotes: a reason goes into one log line.
+SHOWN_CHARS = 200
+
+
+def _cut(text: str) -> str:
+    """``text`` cut to ``SHOWN_CHARS``: a manifest's megabyte string stays out of the logs."""
+    return text if len(text) <= SHOWN_CHARS else f"{text[:SHOWN_CHARS]}... ({len(text):,} chars)"
+
+
+def _brief(value: object) -> str:
+    return _cut(repr(value))
 
 
 @dataclass(frozen=True)
@@ -66,10 +84,13 @@ class EarlyBlock:
         count = self.max_requests_1h
         if not isinstance(count, int) or isinstance(count, bool) or not 1 <= count <= 2**53:
             raise ModelError(
-                f"an early block's max_requests_1h must be an integer in [1, 2**53], got {self}"
+                "an early block's max_requests_1h must be an integer in [1, 2**53], "
+                f"got {_brief(count)}"
             )
         if not _probability(self.block):
-            raise ModelError(f"an early block's threshold must be a number in [0, 1], got {self}")
+            raise ModelError(
+                f"an early block's threshold must be a number in [0, 1], got {_brief(self.block)}"
+            )
 
 
 @dataclass(frozen=True)
@@ -85,13 +106,21 @@ class Thresholds:
     def __post_init__(self) -> None:
         # Numbers only: a manifest's true or false would otherwise count as 1 or 0.
         if not all(_probability(t) for t in (self.challenge, self.block)):
-            raise ModelError(f"thresholds must be numbers in [0, 1], got {self}")
+            raise ModelError(
+                "thresholds must be numbers in [0, 1], "
+                f"got challenge {_brief(self.challenge)}, block {_brief(self.block)}"
+            )
         if not self.challenge <= self.block:
-            raise ModelError(f"thresholds must satisfy 0 <= challenge <= block <= 1, got {self}")
+            raise ModelError(
+                "thresholds must satisfy 0 <= challenge <= block <= 1, "
+                f"got challenge {self.challenge}, block {self.block}"
+            )
         if not isinstance(self.early_block, tuple) or not all(
             isinstance(e, EarlyBlock) for e in self.early_block
         ):
-            raise ModelError(f"early_block must be a tuple of EarlyBlock, got {self.early_block!r}")
+            raise ModelError(
+                f"early_block must be a tuple of EarlyBlock, got {_brief(self.early_block)}"
+            )
         counts = [e.max_requests_1h for e in self.early_block]
         if counts != sorted(set(counts)):
             raise ModelError(
@@ -101,10 +130,12 @@ class Thresholds:
     @classmethod
     def from_dict(cls, data: object) -> Thresholds:
         if not isinstance(data, dict):
-            raise ModelError(f"thresholds must be an object, got {data!r}")
+            raise ModelError(f"thresholds must be an object, got {_brief(data)}")
         early = data.get("early_block", [])
         if not isinstance(early, list) or not all(isinstance(e, dict) for e in early):
-            raise ModelError(f"thresholds.early_block must be a list of objects, got {early!r}")
+            raise ModelError(
+                f"thresholds.early_block must be a list of objects, got {_brief(early)}"
+            )
         rest = {k: v for k, v in data.items() if k != "early_block"}
         return cls(**rest, early_block=tuple(EarlyBlock(**e) for e in early))
 
@@ -181,7 +212,7 @@ class ModelManifest:
                 thresholds=Thresholds.from_dict(data["thresholds"]),
             )
         except (KeyError, TypeError) as exc:
-            raise ModelError(f"manifest is missing or mistypes a field: {exc}") from None
+            raise ModelError(f"manifest is missing or mistypes a field: {_cut(str(exc))}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -197,17 +228,19 @@ class ModelManifest:
 
 def check_id_part(field: str, value: object) -> str:
     """A model's name or version: the release id is ``name/version`` (a Redis key, and the
-    model every score names), so neither may be empty or hold a ``/`` or whitespace."""
-    if not isinstance(value, str) or not value or "/" in value or any(c.isspace() for c in value):
+    model every score and log line names), so 1 to 64 letters, digits, ``.``, ``_``,
+    ``+`` or ``-``, starting with a letter or digit."""
+    if not isinstance(value, str) or not ID_PART.fullmatch(value):
         raise ModelError(
-            f"a model's {field} must be a non-empty string without '/' or whitespace, got {value!r}"
+            f"a model's {field} must be 1 to 64 letters, digits, '.', '_', '+' or '-', "
+            f"starting with a letter or digit, got {_brief(value)}"
         )
     return value
 
 
 def _string(field: str, value: object) -> str:
     if not isinstance(value, str):
-        raise ModelError(f"manifest field {field} must be a string, got {value!r}")
+        raise ModelError(f"manifest field {field} must be a string, got {_brief(value)}")
     return value
 
 
@@ -216,11 +249,11 @@ def _feature_names(value: object) -> tuple[str, ...]:
     if not isinstance(value, list) or not value or not all(isinstance(n, str) and n for n in value):
         raise ModelError(
             "manifest field feature_names must be a non-empty list of non-empty strings, "
-            f"got {value!r}"
+            f"got {_brief(value)}"
         )
-    repeated = sorted({name for name in value if value.count(name) > 1})
+    repeated = sorted(name for name, n in Counter(value).items() if n > 1)
     if repeated:
-        raise ModelError(f"manifest field feature_names repeats {', '.join(repeated)}")
+        raise ModelError(f"manifest field feature_names repeats {_cut(', '.join(repeated))}")
     return tuple(value)
 
 
@@ -256,8 +289,9 @@ def resolve_model_dir(model_dir: str | Path) -> Path:
 
 def read_manifest(model_dir: str | Path) -> ModelManifest:
     """The manifest alone: enough to know which features a model needs."""
-    path = Path(model_dir) / MANIFEST_NAME
-    missing = f"no {MANIFEST_NAME} in {Path(model_dir).resolve()}"
+    directory = Path(model_dir)
+    path = _inside(directory, MANIFEST_NAME, MANIFEST_NAME)
+    missing = f"no {MANIFEST_NAME} in {directory.resolve()}"
     return parse_manifest(_read(path, missing), str(path))
 
 
@@ -278,14 +312,28 @@ def read_artifact(path: Path) -> bytes:
 
 
 def _read(path: Path, missing: str) -> bytes:
-    """``path``'s bytes; not being a readable file (absent, a directory, in a "directory"
-    that is a file) is a ``ModelError``, ``missing`` when absent."""
+    """``path``'s bytes; not being a regular file (absent, a directory, a FIFO that would
+    block the read for ever, in a "directory" that is a file) is a ``ModelError``,
+    ``missing`` when absent."""
     try:
-        return path.read_bytes()
+        # Non-blocking, so that opening a FIFO returns and is refused below.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise ModelError(missing) from None
     except OSError as exc:
         raise ModelError(f"cannot read {path}: {exc.strerror or exc}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise ModelError(f"cannot read {path}: Is a directory")
+        if not stat.S_ISREG(mode):
+            raise ModelError(f"cannot read {path}: not a regular file")
+        with os.fdopen(os.dup(fd), "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ModelError(f"cannot read {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
 
 
 def check_output_dir(out_dir: str | Path) -> None:
@@ -304,17 +352,21 @@ def artifact_path(directory: Path, artifact: str) -> Path:
     Anything else (an absolute path, ``..``, a subdirectory, a link leading out) would
     load a pickle from outside the directory that was reviewed and deployed.
     """
-    manifest_path = directory / MANIFEST_NAME
+    source = f"{directory / MANIFEST_NAME}: artifact"
     if artifact in {"", ".", ".."} or "\0" in artifact or Path(artifact).name != artifact:
-        raise ModelError(
-            f"{manifest_path}: artifact {artifact!r} must be a plain file name in {directory}"
-        )
-    path = directory / artifact
-    if path.resolve().parent != directory.resolve():
-        raise ModelError(
-            f"{manifest_path}: artifact {artifact!r} resolves to {path.resolve()}, "
-            f"outside {directory.resolve()}"
-        )
+        raise ModelError(f"{source} {_brief(artifact)} must be a plain file name in {directory}")
+    return _inside(directory, artifact, f"{source} {artifact!r}")
+
+
+def _inside(directory: Path, name: str, what: str) -> Path:
+    """``directory / name``, refused when it resolves outside ``directory`` (a link out)."""
+    path = directory / name
+    try:
+        resolved, home = path.resolve(), directory.resolve()
+    except (OSError, RuntimeError) as exc:  # a loop of links
+        raise ModelError(f"{what}: cannot resolve {path}: {exc}") from None
+    if resolved.parent != home:
+        raise ModelError(f"{what} resolves to {resolved}, outside {home}")
     return path
 
 
@@ -352,24 +404,44 @@ def check_manifest(manifest: ModelManifest, available_features: Iterable[str] = 
 
 def unpickle(manifest: ModelManifest, pickled: bytes, source: str) -> LoadedModel:
     """The estimator in ``pickled`` (read from ``source``), if its hash is the manifest's and
-    it is a fitted classifier for the manifest's features.
+    it is a fitted two-class classifier for the manifest's features that gives usable scores.
 
     A pickle whose hash differs is not the model that was reviewed, and is never unpickled.
     """
+    from sklearn.exceptions import InconsistentVersionWarning
+
     actual = hashlib.sha256(pickled).hexdigest()
     if actual != manifest.sha256:
         raise ModelError(f"SHA-256 of {source} is {actual}, manifest says {manifest.sha256}")
     try:
-        estimator = pickle.loads(pickled)  # noqa: S301 - hash-verified above
-    except Exception as exc:  # unpickling runs the pickle's own code: anything can raise
-        raise ModelError(f"cannot unpickle {source}: {exc!r}") from None
-    return LoadedModel(manifest, estimator, _positive_column(estimator, manifest, source))
+        # The manifest's sklearn_version is a claim; scikit-learn records in each estimator
+        # the version that pickled it, and warns on a difference: that refuses it here.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", InconsistentVersionWarning)
+            estimator = pickle.loads(pickled)  # noqa: S301 - hash-verified above
+    except InconsistentVersionWarning as exc:
+        raise ModelError(
+            f"{source} was pickled with scikit-learn {exc.original_sklearn_version}, "
+            f"this process has {exc.current_sklearn_version}"
+        ) from None
+    # Unpickling runs the pickle's own code: anything can raise, SystemExit included, and
+    # it must refuse the model, not end the thread or the worker that loads it.
+    except BaseException as exc:
+        raise ModelError(f"cannot unpickle {source}: {_brief(exc)}") from None
+    try:
+        column = _positive_column(estimator, manifest, source)
+    except ModelError:
+        raise
+    except BaseException as exc:  # the estimator's own code, as above
+        raise ModelError(f"{source}: the estimator failed its checks: {_brief(exc)}") from None
+    return LoadedModel(manifest, estimator, column)
 
 
 def _positive_column(estimator: Any, manifest: ModelManifest, source: str) -> int:
     """The bot class's column of ``predict_proba``, once the estimator is shown to be a fitted
-    classifier for the manifest's features: anything else (a dict, an unfitted model) would
-    go live and then fail every batch it scores."""
+    two-class classifier for the manifest's features whose scores are probabilities:
+    anything else (a dict, an unfitted model, one that knows only bots) would go live and
+    then fail, or block, every batch it scores."""
     if not callable(getattr(estimator, "predict_proba", None)):
         raise ModelError(
             f"{source} holds no classifier: {type(estimator).__name__} has no predict_proba"
@@ -377,12 +449,32 @@ def _positive_column(estimator: Any, manifest: ModelManifest, source: str) -> in
     n_in = getattr(estimator, "n_features_in_", None)
     if n_in is None:
         raise ModelError(f"{source} holds an estimator that was never fitted (no n_features_in_)")
-    if n_in != len(manifest.feature_names):
+    if not isinstance(n_in, Integral) or isinstance(n_in, bool):
+        raise ModelError(f"{source}: the estimator's n_features_in_ is {_brief(n_in)}, not a count")
+    n_features = len(manifest.feature_names)
+    if n_in != n_features:
+        raise ModelError(f"estimator expects {n_in} features, manifest lists {n_features}")
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None and tuple(names) != manifest.feature_names:
         raise ModelError(
-            f"estimator expects {n_in} features, manifest lists {len(manifest.feature_names)}"
+            f"{source}: the estimator was fitted on features {_brief(list(names))}, "
+            f"the manifest lists {_brief(list(manifest.feature_names))}"
         )
-    classes: Any = getattr(estimator, "classes_", None)
-    try:
-        return list(classes).index(1)
-    except (TypeError, ValueError):  # not a sequence, or no 1 in it
-        raise ModelError(f"estimator has no positive class 1 (classes: {classes!r})") from None
+    classes = list(np.ravel(getattr(estimator, "classes_", [])))
+    if len(classes) != 2 or set(classes) != {0, 1}:
+        raise ModelError(
+            f"estimator must have the two classes 0 (human) and 1 (bot), has {_brief(classes)}"
+        )
+    column = classes.index(1)
+    probe = estimator.predict_proba(np.zeros((2, n_features)))
+    if not (
+        isinstance(probe, np.ndarray)
+        and probe.shape == (2, 2)
+        and np.isfinite(probe).all()
+        and ((probe >= 0) & (probe <= 1)).all()
+    ):
+        raise ModelError(
+            f"{source}: predict_proba on two rows gave {_brief(probe)}, "
+            "not two rows of two probabilities"
+        )
+    return column

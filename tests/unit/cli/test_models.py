@@ -65,7 +65,7 @@ def _as_directory(name):
         ),
         (
             lambda source, target: model_variant(source, target, name="a/b"),
-            "name must be a non-empty string",
+            "name must be 1 to 64 letters",
         ),
         (lambda source, target: repickled(source, target, {"a": 1}), "holds no classifier"),
     ],

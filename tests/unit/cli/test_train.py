@@ -151,9 +151,9 @@ def test_runs_without_a_project_config(monkeypatch, tmp_path):
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
-        (["--version", ""], "version must be a non-empty string"),
-        (["--version", "a/b"], "version must be a non-empty string"),
-        (["--name", "no sensor"], "name must be a non-empty string"),
+        (["--version", ""], "version must be 1 to 64 letters"),
+        (["--version", "a/b"], "version must be 1 to 64 letters"),
+        (["--name", "no sensor"], "name must be 1 to 64 letters"),
         (["--humans-challenged", "2"], "share of humans challenged must be in [0, 1), got 2.0"),
         (["--confidence", "1"], "confidence must be in [0, 1), got 1.0"),
         (["--out", "{file}"], "{file} is not a directory"),

@@ -1,14 +1,17 @@
 """Model directories: what loads, and every way a model is refused."""
 
+import hashlib
 import json
 import os
 import pickle
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+import sklearn
 from sklearn.ensemble import HistGradientBoostingClassifier
 
 from botscore.errors import ModelError
@@ -21,7 +24,7 @@ from botscore.model.registry import (
     read_manifest,
     resolve_model_dir,
 )
-from tests.unit.model.release_fakes import repickled
+from tests.unit.model.release_fakes import model_variant, repickled
 
 
 @pytest.fixture
@@ -181,17 +184,17 @@ def test_the_pickle_is_read_once_and_the_verified_bytes_are_what_is_unpickled(
     swapped = model_copy / "swapped.tmp"
     swapped.write_bytes(pickle.dumps("not the reviewed model"))
     opens = []
-    real_open = Path.open
+    real_open = os.open
 
-    def spying_open(self, *args, **kwargs):
-        handle = real_open(self, *args, **kwargs)
-        if self.resolve() == artifact:
-            opens.append(self)
+    def spying_open(path, *args, **kwargs):
+        fd = real_open(path, *args, **kwargs)
+        if Path(path).resolve() == artifact:
+            opens.append(path)
             if len(opens) == 1:
-                os.replace(swapped, artifact)  # the open handle keeps the original bytes
-        return handle
+                os.replace(swapped, artifact)  # the open descriptor keeps the original bytes
+        return fd
 
-    monkeypatch.setattr(Path, "open", spying_open)
+    monkeypatch.setattr(os, "open", spying_open)
     model = load_model(model_copy)
     assert model.estimator != "not the reviewed model"
     assert hasattr(model.estimator, "predict_proba")
@@ -297,12 +300,20 @@ def test_fields_of_another_shape_are_refused(model_copy, field, value, says):
         ("version", ""),
         ("version", 5),
         ("version", "5\n"),
+        ("version", "\ud800"),
+        ("version", "\x1b[31mred"),
+        ("version", "5\0"),
+        ("version", "."),
+        ("version", ".."),
+        ("name", "\u200b"),
+        ("version", "7" * 65),
     ],
 )
 def test_name_and_version_must_make_a_release_id(model_copy, field, value):
-    """The release id is ``name/version``: each part one non-empty word of text."""
+    """The release id is ``name/version``: each part a short word a Redis key, a score's
+    model field and a log line can carry as it is."""
     _edit_manifest(model_copy, **{field: value})
-    with pytest.raises(ModelError, match=f"a model's {field} must be a non-empty string"):
+    with pytest.raises(ModelError, match=f"a model's {field} must be 1 to 64 letters"):
         read_manifest(model_copy)
 
 
@@ -367,3 +378,139 @@ def test_an_output_directory_must_be_one_or_possible(tmp_path):
     for path in (a_file, a_file / "sub", tmp_path / "dangling"):
         with pytest.raises(ModelError, match=f"cannot write into {path}: .* is not a directory"):
             check_output_dir(path)
+
+
+class _Scores:
+    """Looks like a fitted classifier for the catalogue; ``predict_proba`` gives ``kind``'s."""
+
+    n_features_in_ = len(CATALOG)
+
+    def __init__(self, kind: str, classes=(0, 1)) -> None:
+        self.kind = kind
+        self.classes_ = np.array(classes)
+
+    def predict_proba(self, x):
+        rows = len(x)
+        return {
+            "probabilities": lambda: np.full((rows, 2), 0.5),
+            "one-column": lambda: np.full((rows, 1), 0.5),
+            "flat": lambda: np.full(rows, 0.5),
+            "a-list": lambda: [[0.5, 0.5]] * rows,
+            "a-row-more": lambda: np.full((rows + 1, 2), 0.5),
+            "nan": lambda: np.full((rows, 2), np.nan),
+            "over-one": lambda: np.full((rows, 2), 1.5),
+            "raises": lambda: 1 / 0,
+        }[self.kind]()
+
+
+class _ExitsWhenUnpickled:
+    def __reduce__(self):
+        return (sys.exit, ("unpickled",))
+
+
+@pytest.mark.parametrize(
+    ("estimator", "says"),
+    [
+        (_Scores("one-column"), "not two rows of two probabilities"),
+        (_Scores("flat"), "not two rows of two probabilities"),
+        (_Scores("a-list"), "not two rows of two probabilities"),
+        (_Scores("a-row-more"), "not two rows of two probabilities"),
+        (_Scores("nan"), "not two rows of two probabilities"),
+        (_Scores("over-one"), "not two rows of two probabilities"),
+        (_Scores("raises"), "the estimator failed its checks: ZeroDivisionError"),
+        (_Scores("probabilities", classes=(1,)), r"two classes 0 \(human\) and 1 \(bot\)"),
+        (_Scores("probabilities", classes=(0, 1, 2)), r"two classes 0 \(human\) and 1 \(bot\)"),
+        (_Scores("probabilities", classes=("human", "bot")), "two classes"),
+        (_ExitsWhenUnpickled(), "cannot unpickle .*SystemExit"),
+    ],
+    ids=[
+        "one-column",
+        "flat",
+        "a-list",
+        "a-row-more",
+        "nan",
+        "over-one",
+        "raises",
+        "only-bots",
+        "three-classes",
+        "named-classes",
+        "exits-when-unpickled",
+    ],
+)
+def test_a_classifier_whose_scores_cannot_be_used_is_refused_before_it_scores(
+    small_model_dir, tmp_path, estimator, says
+):
+    """Such a model would go live, then fail every batch (or block every user): the load
+    asks it for two rows of scores first, and a pickle that exits refuses, not ends, it."""
+    with pytest.raises(ModelError, match=says):
+        load_model(repickled(small_model_dir, tmp_path / "m", estimator))
+
+
+def test_a_classifier_with_usable_scores_loads(small_model_dir, tmp_path):
+    loaded = load_model(repickled(small_model_dir, tmp_path / "m", _Scores("probabilities")))
+    assert loaded.positive_column == 1
+
+
+def test_the_scikit_learn_version_that_pickled_the_estimator_is_checked_not_the_manifest(
+    small_model_dir, tmp_path
+):
+    """The manifest's sklearn_version is what its author wrote; scikit-learn records the
+    version in every estimator it pickles."""
+    ours = sklearn.__version__.encode()
+    other = (b"1" if ours[:1] != b"1" else b"0") + ours[1:]
+    pickled = (small_model_dir / "model.pkl").read_bytes()
+    assert pickled.count(ours) >= 1
+    older = pickled.replace(ours, other)  # the same length: the pickle's framing holds
+    target = model_variant(
+        small_model_dir, tmp_path / "m", sha256=hashlib.sha256(older).hexdigest()
+    )
+    (target / "model.pkl").write_bytes(older)
+    with pytest.raises(ModelError, match=f"pickled with scikit-learn {re.escape(other.decode())}"):
+        load_model(target)
+
+
+def test_an_estimator_fitted_on_other_feature_names_is_refused(small_model_dir, tmp_path):
+    estimator = load_model(small_model_dir).estimator
+    estimator.feature_names_in_ = np.array(list(reversed(CATALOG)), dtype=object)
+    with pytest.raises(ModelError, match="fitted on features"):
+        load_model(repickled(small_model_dir, tmp_path / "m", estimator))
+
+
+def test_a_fifo_in_place_of_the_pickle_is_refused_without_waiting_for_a_writer(model_copy):
+    (model_copy / "model.pkl").unlink()
+    os.mkfifo(model_copy / "model.pkl")
+    with pytest.raises(ModelError, match="not a regular file"):
+        load_model(model_copy)
+
+
+def test_a_manifest_that_links_out_of_the_model_directory_is_refused(model_copy, tmp_path):
+    outside = tmp_path / "elsewhere.json"
+    (model_copy / "manifest.json").rename(outside)
+    (model_copy / "manifest.json").symlink_to(outside)
+    with pytest.raises(ModelError, match="outside"):
+        load_model(model_copy)
+
+
+def test_a_loop_of_links_at_the_artifact_is_refused(model_copy):
+    (model_copy / "model.pkl").unlink()
+    (model_copy / "model.pkl").symlink_to(model_copy / "model.pkl")
+    with pytest.raises(ModelError, match="cannot resolve"):
+        load_model(model_copy)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"thresholds": {"challenge": "x" * 100_000, "block": 0.9}},
+        {"version": "x" * 100_000},
+        {"feature_names": [*(f"n{i}" for i in range(20_000)), 1]},
+        {"artifact": "a/" * 50_000},
+    ],
+    ids=["threshold", "version", "feature-names", "artifact"],
+)
+def test_a_refusal_quotes_a_huge_value_only_in_part(model_copy, changes):
+    """The reason goes into one log line and ``models list``."""
+    _edit_manifest(model_copy, **changes)
+    with pytest.raises(ModelError) as refused:
+        load_model(model_copy)
+    assert len(str(refused.value)) < 1000

@@ -157,8 +157,8 @@ def test_block_calibration_seeds_must_be_other_seeds(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("arguments", "says"),
     [
-        ({"version": ""}, "version must be a non-empty string"),
-        ({"version": "6 new"}, "version must be a non-empty string"),
+        ({"version": ""}, "version must be 1 to 64 letters"),
+        ({"version": "6 new"}, "version must be 1 to 64 letters"),
         ({"humans_challenged": 2.0}, r"share of humans challenged must be in \[0, 1\)"),
         ({"confidence": 1.0}, r"confidence must be in \[0, 1\)"),
         ({"out_dir": "file"}, "file is not a directory"),
