@@ -927,7 +927,8 @@ def _coerce(key: str, raw: Any, wanted: Any, setting: str) -> Any:
     try:
         return parse(raw)
     except (TypeError, ValueError, OverflowError):
-        raise ConfigError(f"{key}: expected {expected}, got {raw!r}") from None
+        shown = "a value not shown" if wanted is Secret else repr(raw)
+        raise ConfigError(f"{key}: expected {expected}, got {shown}") from None
 
 
 def _boolean(raw: Any) -> bool:
@@ -960,6 +961,14 @@ def _number(raw: Any) -> float:
     return value
 
 
+def _secret(raw: Any) -> Secret:
+    """A secret UTF-8 can carry: keys and passwords are hashed or sent as UTF-8, so bytes the
+    environment could not decode would fail at each use, not here."""
+    secret = Secret(_text(raw))
+    secret.reveal().encode()
+    return secret
+
+
 def _text(raw: Any) -> str:
     """A str as given: a list or number in ``config.json`` is a mistake, not text to print."""
     if not isinstance(raw, str):
@@ -974,7 +983,7 @@ _PARSERS: dict[Any, tuple[Callable[[Any], Any], str]] = {
     int: (_integer, "an integer"),
     float: (_number, "a finite number"),
     str: (_text, "a string"),
-    Secret: (Secret, "a string"),
+    Secret: (_secret, "a string UTF-8 can encode"),
 }
 
 

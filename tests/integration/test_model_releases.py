@@ -207,6 +207,16 @@ def test_with_a_signing_key_only_models_it_signed_go_live(store, tmp_path):
     assert refused == Refused(
         "baseline/it-unsigned", "the model is unsigned and a signing key is set"
     )
+    assert keyed.check() == []
+    # The same release signed afterwards is checked again, and taken.
+    resigned = botscore(
+        "publish", str(tmp_path / "u"), "--sign", BOTSCORE_SCORING_MODEL_SIGNING_KEY=KEY
+    )
+    assert resigned.stdout.strip() == (
+        "baseline/it-unsigned (signed) already published, made live"
+    ), resigned.stderr
+    [taken] = keyed.check()
+    assert isinstance(taken, Switched) and taken.release_id == "baseline/it-unsigned"
 
     signed = botscore(
         "publish",

@@ -333,6 +333,14 @@ def test_secrets_come_only_from_the_environment_and_never_print():
         Settings.from_options({"botscore.redis.password": "x"}, environ={})
 
 
+def test_a_secret_utf8_cannot_carry_is_refused_without_showing_it():
+    """Bytes the environment could not decode reach Python as surrogates: an HMAC key or a
+    password made of them would fail at every use instead."""
+    with pytest.raises(ConfigError, match="BOTSCORE_SCORING_MODEL_SIGNING_KEY") as refused:
+        Settings.from_options({}, environ={"BOTSCORE_SCORING_MODEL_SIGNING_KEY": "key\udcff7"})
+    assert "key" not in str(refused.value).replace("SIGNING_KEY", "")
+
+
 @pytest.mark.parametrize("value", [False, "false", "False"])
 def test_spouts_refuse_a_topology_without_message_timeouts(value):
     with pytest.raises(ConfigError, match=r"topology\.enable\.message\.timeouts is false"):

@@ -87,8 +87,8 @@ def wanted_release(
     """The release to load now into a slot, or None to keep its current model.
 
     An empty slot keeps the current model (the bundled one at first, for the live slot);
-    a release once refused is not fetched again, since a published version never changes
-    (one named but not stored is not refused: it is looked for at every check).
+    a release in ``refused`` is not fetched again (one named but not stored is not refused:
+    it is looked for at every check).
     """
     if slot_id is None or slot_id == current_id or slot_id in refused:
         return None
@@ -108,8 +108,10 @@ class ReleaseWatcher:
         self._columns = tuple(columns)
         # The release each slot scores with; None: no challenger.
         self.current: dict[Slot, str | None] = {Slot.LIVE: current_id, Slot.SHADOW: None}
-        # Refused for either slot: the checks are the same, so it is refused for both.
-        self.refused: set[str] = set()
+        # Refused for either slot (the checks are the same), with the signature it had: a
+        # release never changes but for its signature (``publish --sign`` of a release
+        # refused as unsigned), and a new one is checked anew.
+        self.refused: dict[str, str] = {}
         # Named by a slot but not stored (yet, or any more): reported once, looked for again.
         self.missing: set[str] = set()
         self._bundled = current_id
@@ -124,6 +126,9 @@ class ReleaseWatcher:
         """One look at both slots: what changed since the last look, oldest first."""
         try:
             slots = self._store.slots()
+            for named in {r for r in slots.values() if r in self.refused}:
+                if self._store.signature(named) != self.refused[named]:
+                    del self.refused[named]
             wanted = {
                 slot: wanted_release(slots[slot], self.current[slot], self.refused) for slot in Slot
             }
@@ -167,7 +172,7 @@ class ReleaseWatcher:
         # The release is outside input: whatever its checks raise refuses it.
         except Exception as exc:
             reason = str(exc) if isinstance(exc, ModelError) else f"cannot verify it: {exc!r}"
-            self.refused.add(rid)
+            self.refused[rid] = release.signature
             return Refused(rid, reason, slot)
         self.current[slot] = rid
         return Switched(rid, model, slot)

@@ -262,6 +262,10 @@ class ReleaseStore:
             return None
         return Release(manifest_json, pickled, _text(signature) or "")
 
+    def signature(self, rid: str) -> str | None:
+        """The signature stored with ``rid`` (``""``: unsigned); None if there is none."""
+        return _text(_replies(self._redis.hmget(self._key("release", rid), ["signature"]))[0])
+
     def releases(self) -> list[PublishedRelease]:
         """Every published release, oldest first."""
         slots = self.slots()

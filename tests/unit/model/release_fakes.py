@@ -42,6 +42,12 @@ class FakeReleaseStore:
         self.fetched.append(rid)
         return self.stored.get(rid)
 
+    def signature(self, rid: str) -> str | None:
+        if self.down:
+            raise redis.ConnectionError("Connection refused")
+        release = self.stored.get(rid)
+        return None if release is None else release.signature
+
 
 def model_variant(source: Path, target: Path, **manifest_changes: object) -> Path:
     """A copy of the model directory ``source`` with manifest fields changed."""

@@ -139,6 +139,26 @@ def test_with_a_signing_key_an_unsigned_release_is_refused(store, small_model_di
     assert isinstance(switched, Switched)
 
 
+def test_a_refused_release_signed_afterwards_is_checked_again(store, small_model_dir, tmp_path):
+    """A release never changes but for its signature: ``publish --sign`` of one refused as
+    unsigned must not leave it refused until the worker restarts."""
+    key = Secret("secret")
+    watcher = ReleaseWatcher(store, key, CATALOG, BUNDLED)
+    unsigned = _variant(small_model_dir, tmp_path, "v2")
+    store.publish(unsigned)
+    [refused] = watcher.check()
+    assert isinstance(refused, Refused) and "unsigned" in refused.reason
+    assert watcher.check() == []
+    assert store.fetched == [unsigned.id]  # refused: not fetched again
+    store.publish(unsigned.signed(Secret("another key")))
+    [wrong] = watcher.check()
+    assert isinstance(wrong, Refused) and "does not match" in wrong.reason
+    store.publish(unsigned.signed(key))
+    [switched] = watcher.check()
+    assert isinstance(switched, Switched) and switched.release_id == unsigned.id
+    assert watcher.current_id == unsigned.id
+
+
 def test_a_challenger_is_loaded_beside_the_live_model_and_stopped(
     watcher, store, small_model_dir, tmp_path
 ):
