@@ -49,6 +49,7 @@ __all__ = [
     "SecurityProtocol",
     "Settings",
     "env_var",
+    "host_port",
     "load_project_settings",
     "project_env",
     "require_message_timeouts",
@@ -154,6 +155,10 @@ PORT = Limits(at_least=1, at_most=65535)
 POSITIVE = Limits(above=0)
 # Indexes, and waits, skews and ages for which 0 means none (or "never", as documented).
 NOT_NEGATIVE = Limits(at_least=0)
+# Seconds a timer or a socket can wait: past a day no one means it, and far past it the
+# platform's clocks overflow (a socket timeout of 1e300 raises in every call).
+TIMEOUT_S = Limits(above=0, at_most=86_400)
+PERIOD_S = Limits(at_least=0, at_most=86_400)
 
 
 @dataclass(frozen=True)
@@ -385,10 +390,11 @@ class KafkaSettings:
             )
 
 
-def _check_broker(server: str) -> None:
-    """``host:port`` (``[v6 address]:port`` too), as kafka-python takes it: a bad value
-    would otherwise end in a traceback, or in half a minute of retries blaming the broker."""
-    host, colon, port = server.rpartition(":")
+def host_port(address: str) -> tuple[str, int] | None:
+    """``host:port`` (``[v6 address]:port`` too) as its host and port; None when it is not
+    one: no host, a host with spaces, ``/``, ``;`` or ``,``, or no port from 1 to 65535 in
+    ASCII digits (``str.isdigit`` also takes superscripts, which ``int`` refuses)."""
+    host, colon, port = address.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if (
         not colon
@@ -396,6 +402,14 @@ def _check_broker(server: str) -> None:
         or any(c.isspace() or c in "/;," for c in host)
         or not (port.isascii() and port.isdigit() and 1 <= int(port) <= 65_535)
     ):
+        return None
+    return host, int(port)
+
+
+def _check_broker(server: str) -> None:
+    """A broker as kafka-python takes it: a bad value would otherwise end in a traceback,
+    or in half a minute of retries blaming the broker."""
+    if host_port(server) is None:
         raise ConfigError(
             f"kafka.bootstrap_servers: {server!r} is not host:port (a port from 1 to 65535; "
             "brokers separated by commas, no scheme)"
@@ -427,7 +441,7 @@ class RedisSettings:
         default=5.0,
         metadata={
             "doc": "a Redis connection or call fails after this long without an answer",
-            "limits": POSITIVE,
+            "limits": TIMEOUT_S,
         },
     )
 
@@ -462,7 +476,7 @@ class ScoringSettings:
         metadata={
             "doc": "how often a classifier asks Redis which published model is live "
             "(0: never; `model_dir` only)",
-            "limits": NOT_NEGATIVE,
+            "limits": PERIOD_S,
         },
     )
     model_signing_key: Secret = field(
@@ -1053,6 +1067,8 @@ def project_env(
         raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason})") from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path} is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} nests its JSON too deeply to read") from None
     envs = _json_object(config, f"{path}").get("envs")
     if not envs:
         raise ConfigError(f'{path} defines no environments: add one under "envs"')

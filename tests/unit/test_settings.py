@@ -15,6 +15,7 @@ from botscore.settings import (
     Settings,
     env_var,
     load_project_settings,
+    project_env,
     require_message_timeouts,
     settings_table,
 )
@@ -261,10 +262,13 @@ def test_brokers_as_host_and_port_are_taken(servers):
         ("BOTSCORE_KAFKA_TOPIC_PARTITIONS", "1", "0", "more than 0"),
         ("BOTSCORE_KAFKA_MAX_ATTEMPTS", "1", "-5", "more than 0"),
         ("BOTSCORE_AGGREGATION_STATE_TTL_S", "1", "0", "more than 0"),
-        ("BOTSCORE_REDIS_SOCKET_TIMEOUT_S", "0.5", "0", "more than 0"),
+        ("BOTSCORE_REDIS_SOCKET_TIMEOUT_S", "0.5", "0", "more than 0 and at most 86400"),
+        # 1e300 s overflowed the platform's time in every Redis call.
+        ("BOTSCORE_REDIS_SOCKET_TIMEOUT_S", "86400", "1e300", "more than 0 and at most 86400"),
         ("BOTSCORE_REDIS_DB", "0", "-1", "at least 0"),
         # 0 means "never" for these two, and no wait or no decision kept for the others.
-        ("BOTSCORE_SCORING_RELEASE_CHECK_S", "0", "-1", "at least 0"),
+        ("BOTSCORE_SCORING_RELEASE_CHECK_S", "0", "-1", "at least 0 and at most 86400"),
+        ("BOTSCORE_SCORING_RELEASE_CHECK_S", "86400", "86401", "at least 0 and at most 86400"),
         ("BOTSCORE_KAFKA_LOST_ACK_REPLAY_MS", "0", "-1", "at least 0"),
         ("BOTSCORE_KAFKA_REPLAY_BACKOFF_FIRST_MS", "0", "-200", "at least 0"),
         ("BOTSCORE_ENFORCEMENT_BLOCK_TTL_S", "0", "-1", "at least 0"),
@@ -331,6 +335,13 @@ def test_secrets_come_only_from_the_environment_and_never_print():
     assert "hunter2" not in str(settings.kafka.sasl_password)
     with pytest.raises(ConfigError, match="BOTSCORE_REDIS_PASSWORD"):
         Settings.from_options({"botscore.redis.password": "x"}, environ={})
+
+
+def test_a_config_nested_too_deeply_to_read_is_refused(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ConfigError, match="nests its JSON too deeply"):
+        project_env(path)
 
 
 def test_a_secret_utf8_cannot_carry_is_refused_without_showing_it():

@@ -117,7 +117,14 @@ def instant_ms(text: str) -> int:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return round(moment.timestamp() * 1000)
+    try:
+        ms = round(moment.timestamp() * 1000)
+    except (OverflowError, ValueError):  # an offset that moves year 1 or 9999 out of range
+        ms = -1
+    if not 0 <= ms <= _LAST_MS:
+        # Kafka's times start at the epoch; before it, no offset can be looked up by time.
+        raise argparse.ArgumentTypeError(f"{text} is not between 1970 and the year 9999")
+    return ms
 
 
 @contextmanager

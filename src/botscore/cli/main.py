@@ -115,6 +115,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _fail(
             f"Redis at {settings.redis.host}:{settings.redis.port}: {exc} (is it up? make up)"
         )
+    except OSError as exc:  # a report's file that cannot be written, a disk full, ...
+        return _fail(str(exc))
 
 
 def _settings(args: argparse.Namespace) -> Settings:

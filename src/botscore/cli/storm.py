@@ -23,7 +23,7 @@ from botscore.observability.storm_stats import (
     read_cluster,
     send_gauges,
 )
-from botscore.settings import Settings, project_env
+from botscore.settings import Settings, host_port, project_env
 from botscore.vocabulary import Component, Role
 
 __all__ = ["add_parser", "run"]
@@ -51,8 +51,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
     address = args.nimbus or project_env(args.config, args.environment).get("nimbus", "")
     if not address:
         raise BotscoreError("no Nimbus address: pass --nimbus HOST:PORT or use -e cluster")
-    host, _, port_text = str(address).rpartition(":")
-    if not host or not port_text.isdigit() or not 1 <= int(port_text) <= 65_535:
+    if host_port(str(address)) is None:
         raise BotscoreError(
             f"the Nimbus address must be HOST:PORT, with a port from 1 to 65535: {address!r}"
         )

@@ -295,11 +295,18 @@ def train_model(
         raise ModelError(
             f"early block stages {list(early_stages)} must be increasing counts of requests >= 1"
         )
-    block_traffic = replace(
-        traffic,
-        users=traffic.users * BLOCK_CALIBRATION_SCALE,
-        rate=traffic.rate * BLOCK_CALIBRATION_SCALE,
-    )
+    try:
+        block_traffic = replace(
+            traffic,
+            users=traffic.users * BLOCK_CALIBRATION_SCALE,
+            rate=traffic.rate * BLOCK_CALIBRATION_SCALE,
+        )
+    except SimulationSpecError as exc:
+        raise ModelError(
+            f"the block calibration simulates {BLOCK_CALIBRATION_SCALE} times the training "
+            f"traffic's users and rate, so each may be at most 1/{BLOCK_CALIBRATION_SCALE} "
+            f"of a simulation's limit: {exc}"
+        ) from None
     say = progress or (lambda _: None)
     say(f"simulating the training traffic (seed {traffic.seed}, {traffic.mix} mix)")
     x, y, _ = training_rows(traffic, publish_interval_ms, features)

@@ -89,6 +89,8 @@ def load_assets(root: Path) -> list[Asset]:
                 body = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError) as exc:  # JSONDecodeError, UnicodeDecodeError
                 raise ConfigError(f"{path}: not JSON: {exc}") from None
+            except RecursionError:
+                raise ConfigError(f"{path}: its JSON nests too deeply to read") from None
             if not isinstance(body, dict):
                 raise ConfigError(f"{path}: the request body must be a JSON object")
             assets.append(Asset(kind, path, body))

@@ -32,6 +32,10 @@ class Sample:
         return self.value / self.rate if self.rate > 0 else self.value
 
 
+# The largest magnitude a metric line may carry: every integer up to it is exact in a float.
+MAX_VALUE = float(2**53)
+
+
 def parse_line(line: str) -> Sample | None:
     """One metric line, or None when it is not one."""
     name, sep, rest = line.partition(":")
@@ -44,6 +48,9 @@ def parse_line(line: str) -> Sample | None:
         value = float(fields[0])
         rate = next((float(f[1:]) for f in fields[2:] if f.startswith("@")), 1.0)
     except ValueError:
+        return None
+    # NaN, infinities and values past any count would poison the sums and the charts.
+    if not (abs(value) <= MAX_VALUE and 0 < rate <= 1):
         return None
     tags = frozenset(
         tag for f in fields[2:] if f.startswith("#") for tag in f[1:].split(",") if tag

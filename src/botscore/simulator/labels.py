@@ -51,7 +51,7 @@ def read_labels(path: str | Path) -> dict[str, Label]:
     """``user_id -> (kind, is_bot)`` from a file ``write_labels`` wrote.
 
     Raises ``SimulationSpecError`` when the file cannot be read or is not a labels file
-    (its header differs).
+    (its header differs, or a row is not a user's label).
     """
     try:
         with Path(path).open(newline="", encoding="utf-8") as src:
@@ -62,6 +62,14 @@ def read_labels(path: str | Path) -> dict[str, Label]:
                     f"{path} is not a simulation labels file: its header is {found}, "
                     f"expected {','.join(HEADER)}"
                 )
-            return {row["user_id"]: (row["kind"], row["is_bot"] == "1") for row in reader}
-    except (OSError, UnicodeDecodeError) as exc:
+            labels = {}
+            for row in reader:
+                user_id, kind, is_bot = row["user_id"], row["kind"], row["is_bot"]
+                if not user_id or not kind or is_bot not in ("0", "1") or None in row:
+                    raise SimulationSpecError(
+                        f"{path} line {reader.line_num}: not user_id,kind,is_bot (0 or 1)"
+                    )
+                labels[user_id] = (kind, is_bot == "1")
+            return labels
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise SimulationSpecError(f"cannot read the labels in {path}: {exc}") from None

@@ -26,7 +26,7 @@ from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 from botscore.errors import ConfigError
-from botscore.settings import RedisSettings, Settings, unresolved_role
+from botscore.settings import RedisSettings, Settings, host_port, unresolved_role
 
 __all__ = [
     "RedisClient",
@@ -78,13 +78,13 @@ def cluster_nodes(listed: str) -> list[tuple[str, int]]:
     """``host:port,host:port`` as pairs; ``ConfigError`` naming what is not one."""
     nodes = []
     for item in (part.strip() for part in listed.split(",")):
-        host, _, port = item.rpartition(":")
-        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        node = host_port(item)
+        if node is None:
             raise ConfigError(
                 f"aggregation.state_cluster_nodes: {item!r} is not host:port "
                 f"(a comma-separated list of the cluster's nodes)"
             )
-        nodes.append((host.strip("[]"), int(port)))
+        nodes.append(node)
     return nodes
 
 

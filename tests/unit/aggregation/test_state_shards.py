@@ -93,7 +93,15 @@ def test_cluster_nodes_are_host_port_pairs():
         ("redis-2", 7002),
         ("::1", 7003),
     ]
-    for bad in ("127.0.0.1", "host:", ":7001", "host:70001", "a:1,,b:2", "host:port"):
+    for bad in (
+        "127.0.0.1",
+        "host:",
+        ":7001",
+        "host:70001",
+        "a:1,,b:2",
+        "host:port",
+        "host:\u00b2",
+    ):
         with pytest.raises(ConfigError, match="is not host:port"):
             cluster_nodes(bad)
 

@@ -73,3 +73,23 @@ def test_instant_ms_refuses_anything_else_naming_the_forms(text):
 def test_instant_ms_refuses_microseconds_and_beyond_naming_them(text):
     with pytest.raises(argparse.ArgumentTypeError, match="microseconds or nanoseconds"):
         instant_ms(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1969-12-31T23:59:59Z",
+        "0001-01-01T00:00",
+        "0001-01-01T00:00+01:00",
+        "9999-12-31T23:00-02:00",
+    ],
+)
+def test_instant_ms_refuses_times_kafka_cannot_look_up(text):
+    """Kafka's times start at the epoch; year 0 could not even be formatted in an error."""
+    with pytest.raises(argparse.ArgumentTypeError, match="not between 1970 and the year 9999"):
+        instant_ms(text)
+
+
+def test_instant_ms_takes_the_epoch_and_the_last_millisecond_of_9999():
+    assert instant_ms("1970-01-01T00:00Z") == 0
+    assert instant_ms("9999-12-31T23:59:59.999Z") == 253_402_300_799_999

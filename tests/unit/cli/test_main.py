@@ -140,7 +140,9 @@ def test_bad_numbers_and_paths_are_usage_errors_naming_the_option(argv, says, ca
     assert says in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("nimbus", ["garbage", "127.0.0.1:99999", ":6627", "host:port"])
+@pytest.mark.parametrize(
+    "nimbus", ["garbage", "127.0.0.1:99999", ":6627", "host:port", "host:\u00b2"]
+)
 def test_a_nimbus_address_that_is_not_host_and_port_is_refused(nimbus, capsys):
     assert main.main(["storm", "--nimbus", nimbus]) == EXIT_FAILURE
     err = capsys.readouterr().err
@@ -198,6 +200,16 @@ def test_redis_errors_name_the_server(monkeypatch, config, capsys):
     assert main.main(["--config", config, "enforce"]) == 1
     assert capsys.readouterr().err == (
         "botscore: Redis at redis-x:6380: connection refused (is it up? make up)\n"
+    )
+
+
+def test_a_file_that_cannot_be_written_exits_1_with_one_line(monkeypatch, config, capsys):
+    """A report written after minutes of work, into a path that is a directory, say."""
+    error = IsADirectoryError(21, "Is a directory", "/tmp/out/replay-log.md")
+    replace_run(monkeypatch, simulate, raises(error))
+    assert main.main(["--config", config, "simulate"]) == 1
+    assert capsys.readouterr().err == (
+        "botscore: [Errno 21] Is a directory: '/tmp/out/replay-log.md'\n"
     )
 
 

@@ -31,7 +31,7 @@ from botscore.model.training import (
 )
 from botscore.model.visitor_policy import choose_thresholds, combined, visitor_requests
 from botscore.settings import AggregationSettings, EnforcementSettings
-from botscore.simulator.spec import SimulationSpec
+from botscore.simulator.spec import MAX_USERS, SimulationSpec
 
 SMALL = SimulationSpec(users=300, bot_share=0.3, rate=20, duration_s=600, seed=3)
 # Most tests need no larger simulations for the block threshold.
@@ -179,6 +179,20 @@ def test_arguments_are_refused_before_any_simulation(tmp_path, monkeypatch, argu
     out_dir = tmp_path / given.pop("out_dir", "m")
     with pytest.raises(ModelError, match=says):
         train_model(out_dir, SMALL, calibration_seeds=(4,), **given)
+
+
+def test_training_traffic_too_large_to_calibrate_the_block_on_is_refused_first(
+    tmp_path, monkeypatch
+):
+    """The block threshold's hours are four times the training's: ``--users`` within
+    ``simulate``'s limit may be past it there."""
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("simulated before checking the arguments")
+
+    monkeypatch.setattr(training, "simulate", no_work)
+    with pytest.raises(ModelError, match="at most 1/4 of a simulation's limit: users must"):
+        train_model(tmp_path / "m", replace(SMALL, users=MAX_USERS), calibration_seeds=(4,))
 
 
 def test_the_report_reads_back(tmp_path):

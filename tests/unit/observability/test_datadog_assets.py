@@ -147,6 +147,7 @@ def test_metric_names_reads_every_query_form():
         (b"{", "not JSON"),
         (b"\xff\xfe{}", "not JSON"),
         (b"[1]", "the request body must be a JSON object"),
+        (b"[" * 100_000 + b"]" * 100_000, "its JSON nests too deeply to read"),
     ],
 )
 def test_load_assets_says_which_file_is_not_a_json_object(tmp_path, content, says):

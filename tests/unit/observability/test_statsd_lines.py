@@ -22,6 +22,14 @@ def test_gauges_and_histograms():
     assert parse_line("a.seconds:0.002|h").value == 0.002
 
 
+def test_values_no_chart_can_draw_are_not_metrics():
+    """NaN, infinities or a 300-digit number would end ``botscore top --png`` in a traceback."""
+    lines = ["a:nan|g", "a:inf|c", "a:-inf|h", "a:1e308|g", "a:1|c|@0", "a:1|c|@2", "a:1|c|@nan"]
+    samples, bad = parse_datagram("\n".join([*lines, "a:9007199254740992|g"]).encode())
+    assert bad == len(lines)
+    assert [s.value for s in samples] == [2.0**53]
+
+
 def test_lines_that_are_not_metrics_are_counted_not_fatal():
     samples, bad = parse_datagram(b"ok.one:1|c\nno-colon\nx:1|q\nx:abc|c\n\nok.two:2|g\ny:1|c|@x")
     assert [s.name for s in samples] == ["ok.one", "ok.two"]

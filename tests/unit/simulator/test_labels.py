@@ -34,6 +34,18 @@ def test_a_file_that_is_not_a_labels_file_is_refused(tmp_path):
         read_labels(path)
 
 
+@pytest.mark.parametrize(
+    "rows",
+    ["c-1\n", "c-1,human\n", "c-1,human,yes\n", ",human,0\n", "c-1,human,0,extra\n", "x" * 200_000],
+    ids=["one-column", "two-columns", "not-0-or-1", "no-user", "four-columns", "a-huge-field"],
+)
+def test_a_row_that_is_not_a_label_is_refused_naming_the_file(tmp_path, rows):
+    path = tmp_path / "labels.csv"
+    path.write_text(",".join(HEADER) + "\nc-0,human,0\n" + rows)
+    with pytest.raises(SimulationSpecError, match=r"labels\.csv"):
+        read_labels(path)
+
+
 @pytest.mark.parametrize("where", ["", "a-directory", "a-file/labels.csv"])
 def test_a_labels_path_that_cannot_be_written_is_refused_and_leaves_nothing(
     traffic, tmp_path, monkeypatch, where
