@@ -1,7 +1,10 @@
 """``declares_bot`` answers as the crawler-user-agents package's own check does, on every
-string: RE2 for ASCII text without a line break, the package's check for the rest."""
+string: RE2 for text without a line break or a digit outside ASCII, the package's check for
+the rest."""
 
 from __future__ import annotations
+
+import re
 
 import crawleruseragents
 from hypothesis import given
@@ -41,3 +44,27 @@ def test_where_re2_and_python_read_a_pattern_differently_the_package_answers():
     for agent in ("BlogTraffic/\u0663.\u0663 Feed-Fetcher", "SSL Labs\n"):
         assert crawleruseragents.is_crawler(agent)
         assert declares_bot.__wrapped__(agent)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from(PIECES),
+            st.text(st.characters(blacklist_categories=("Cs",)), max_size=20),
+        ),
+        max_size=8,
+    )
+)
+def test_any_text_is_answered_as_the_package_answers(parts):
+    """Non-ASCII text goes to RE2 as well (a rotating U+FFFD must not cost a millisecond
+    a request), and still gets the package's answer."""
+    agent = " ".join(parts)
+    assert declares_bot.__wrapped__(agent) == crawleruseragents.is_crawler(agent)
+
+
+def test_the_patterns_use_no_class_re2_reads_otherwise_on_unicode_but_digits():
+    """What sends only text with a non-ASCII digit to the package: a new version of the
+    list with \\w, \\b or a case-insensitive flag would need more."""
+    differing = re.compile(r"\\[wWbB]|\(\?[a-z]*i")
+    assert not [p for p in PATTERNS if differing.search(p)]
+    assert all(p.isascii() for p in PATTERNS)
