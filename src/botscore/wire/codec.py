@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from collections.abc import Collection, Sequence
 from typing import NamedTuple, TypeVar
 
@@ -72,6 +73,9 @@ INT64_MAX = 2**63 - 1
 HTTP_STATUSES = range(100, 600)
 # The most of a value an error detail quotes.
 QUOTE_CHARS = 64
+# C0 and C1 controls (DEL among them) and the Unicode line and paragraph separators: what
+# ends a log line, or drives a terminal, where a user id is printed.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 M = TypeVar("M", bound=Message)
 
@@ -144,7 +148,18 @@ def _decode_keyed(message: M, payload: bytes | None) -> M:
     if version not in SUPPORTED_SCHEMA_VERSIONS:
         raise InvalidMessage(DeadLetterReason.UNSUPPORTED_SCHEMA_VERSION, str(version))
     _check_length("user_id", message.user_id, MAX_USER_ID_BYTES)  # type: ignore[attr-defined]
+    _check_user_id(message.user_id)  # type: ignore[attr-defined]
     return message
+
+
+def _check_user_id(user_id: str) -> None:
+    """Refuse a user id that names no one (blank) or would garble the logs that print it."""
+    if _CONTROL.search(user_id):
+        raise InvalidMessage(
+            DeadLetterReason.OUT_OF_RANGE, f"user_id {quote(user_id)} has a control character"
+        )
+    if not user_id.strip():
+        raise InvalidMessage(DeadLetterReason.MISSING_USER_ID, f"user_id {quote(user_id)} is blank")
 
 
 class FeatureRow(NamedTuple):
@@ -160,9 +175,7 @@ def _check_finite(features: dict[str, float]) -> None:
     """Refuse NaN and infinite values, naming them (the names are the sender's: quoted)."""
     bad = sorted(name for name, value in features.items() if not math.isfinite(value))
     if bad:
-        names = ",".join(bad)
-        detail = names if len(names) <= QUOTE_CHARS else quote(names)
-        raise InvalidMessage(DeadLetterReason.NON_FINITE_FEATURE, detail)
+        raise InvalidMessage(DeadLetterReason.NON_FINITE_FEATURE, quote(",".join(bad)))
 
 
 def decode_feature_row(payload: bytes | None, names: Sequence[str]) -> FeatureRow:

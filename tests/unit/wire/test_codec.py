@@ -109,6 +109,7 @@ def test_a_message_without_a_feature_the_model_needs_is_rejected_by_name():
 
 
 KNOWN_REASONS = {
+    "out_of_range",
     "empty_payload",
     "undecodable",
     "missing_user_id",
@@ -136,12 +137,18 @@ def test_structured_fuzz_gives_a_valid_record_or_a_known_reason(user_id, version
         record = decode_user_features(payload, SOURCE, required=("a",))
     except InvalidMessage as exc:
         assert exc.reason in KNOWN_REASONS
-        if cut is None and user_id and version == 1 and "a" in features:
+        if cut is None and _usable(user_id) and version == 1 and "a" in features:
             assert exc.reason == "non_finite_feature"
     else:
         assert record.user_id and record.schema_version == 1
         assert "a" in record.features
         assert all(math.isfinite(v) for v in record.features.values())
+
+
+def _usable(user_id: str) -> bool:
+    """Whether the decoders take ``user_id``: not blank, no control character."""
+    controls = {*map(chr, range(32)), *map(chr, range(127, 160)), "\u2028", "\u2029"}
+    return bool(user_id.strip()) and not controls.intersection(user_id)
 
 
 def _both(payload: bytes | None, names: tuple[str, ...]) -> tuple[object, object]:
@@ -237,7 +244,13 @@ def test_unsupported_schema_version_names_the_version():
 def test_non_finite_features_are_named_in_order():
     features = {"b": math.nan, "c": 1.0, "a": math.inf}
     payload = UserFeatures(user_id="u", schema_version=1, features=features).SerializeToString()
-    assert _rejected(payload).detail == "a,b"
+    assert _rejected(payload).detail == "'a,b'"
+
+
+def test_non_finite_feature_names_are_quoted_so_they_cannot_forge_a_log_line():
+    features = {"x\nFAKE": math.nan}
+    payload = UserFeatures(user_id="u", schema_version=1, features=features).SerializeToString()
+    assert _rejected(payload).detail == "'x\\nFAKE'"
 
 
 def test_non_finite_feature_names_are_cut_like_any_quoted_value():
@@ -267,6 +280,38 @@ def test_a_user_id_over_its_limit_is_rejected_in_every_keyed_message():
         decode_threat_score(score)
     assert (caught.value.reason, caught.value.detail) == (rejected.reason, rejected.detail)
     assert decode_threat_score(ThreatScore(user_id=longest).SerializeToString()).user_id == longest
+
+
+BLANK = "is blank"
+CONTROL = "has a control character"
+
+
+@pytest.mark.parametrize(
+    ("user_id", "reason", "says"),
+    [
+        (" ", "missing_user_id", BLANK),
+        ("\u3000 ", "missing_user_id", BLANK),
+        ("\u3000\t", "out_of_range", CONTROL),
+        ("a\nb\x00c", "out_of_range", CONTROL),
+        ("a\x1b[2J", "out_of_range", CONTROL),
+        ("a\x7f", "out_of_range", CONTROL),
+        ("a\x9bb", "out_of_range", CONTROL),
+        ("a\u2028b", "out_of_range", CONTROL),
+    ],
+)
+def test_a_blank_user_id_or_one_with_a_control_character_is_refused_on_both_topics(
+    user_id, reason, says
+):
+    features = _rejected(encode_user_features(user_id, 1, {}))
+    log = web_log_rejection(web_log(user_id=user_id), key=user_id.encode())
+    detail = f"user_id {quote(user_id)} {says}"
+    assert (features.reason, features.detail) == (log.reason, log.detail) == (reason, detail)
+
+
+@pytest.mark.parametrize("user_id", ["u-\N{ROBOT FACE}", "a b", "fp-0123abcd", "\u00e9t\u00e9"])
+def test_a_user_id_of_printable_characters_is_taken_on_both_topics(user_id):
+    assert decode_user_features(encode_user_features(user_id, 1, {}), SOURCE).user_id == user_id
+    assert decode(web_log(user_id=user_id)).user_id == user_id
 
 
 # --- WebLog --------------------------------------------------------------------------------
