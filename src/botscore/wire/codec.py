@@ -245,20 +245,28 @@ def decode_web_log(
     return message
 
 
+def _check_time(field: str, time_ms: int, now_ms: int, max_skew_ms: int) -> None:
+    """Refuse a time that is unset (0, protobuf's default), before 1970, or more than
+    ``max_skew_ms`` ahead of ``now_ms`` or past what Redis's Lua holds exactly."""
+    if time_ms == 0:
+        raise InvalidMessage(DeadLetterReason.MISSING_TIME)
+    if time_ms < 0:
+        raise InvalidMessage(DeadLetterReason.OUT_OF_RANGE, f"{field} {time_ms} is before 1970")
+    latest = min(now_ms + max_skew_ms, MAX_EXACT_INT)
+    if time_ms > latest:
+        raise InvalidMessage(
+            DeadLetterReason.TIME_IN_FUTURE,
+            f"{field} {time_ms} is after {latest} (the clock {now_ms} plus {max_skew_ms} ms)",
+        )
+
+
 def check_web_log(
     message: WebLog, now_ms: int, max_skew_ms: int, *, max_age_ms: int | None
 ) -> None:
     """``InvalidMessage`` when ``message`` is not a request the feature stage can count: the
     checks of ``decode_web_log`` after the key's, for requests read without Kafka."""
     time_ms = message.time_unix_ms
-    if time_ms <= 0:
-        raise InvalidMessage(DeadLetterReason.MISSING_TIME)
-    latest = min(now_ms + max_skew_ms, MAX_EXACT_INT)
-    if time_ms > latest:
-        raise InvalidMessage(
-            DeadLetterReason.TIME_IN_FUTURE,
-            f"time {time_ms} is after {latest} (the clock {now_ms} plus {max_skew_ms} ms)",
-        )
+    _check_time("time", time_ms, now_ms, max_skew_ms)
     if max_age_ms is not None and time_ms < now_ms - max_age_ms:
         raise InvalidMessage(
             DeadLetterReason.TIME_TOO_OLD,

@@ -388,7 +388,13 @@ def test_web_logs_at_the_edge_of_every_limit_are_accepted(accepted, edge):
         (web_log(), b"", "key_mismatch", "key b'' is not the user id 'u1'"),
         (web_log(), b"u2", "key_mismatch", "key b'u2' is not the user id 'u1'"),
         (web_log(time_unix_ms=None), b"u1", "missing_time", ""),
-        (web_log(time_unix_ms=-5), b"u1", "missing_time", ""),
+        (web_log(time_unix_ms=-5), b"u1", "out_of_range", "time -5 is before 1970"),
+        (
+            web_log(time_unix_ms=-(2**63)),
+            b"u1",
+            "out_of_range",
+            f"time {-(2**63)} is before 1970",
+        ),
         (
             web_log(time_unix_ms=NOW + SKEW + 1),
             b"u1",
