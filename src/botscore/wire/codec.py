@@ -178,15 +178,31 @@ def _check_finite(features: dict[str, float]) -> None:
         raise InvalidMessage(DeadLetterReason.NON_FINITE_FEATURE, quote(",".join(bad)))
 
 
-def decode_feature_row(payload: bytes | None, names: Sequence[str]) -> FeatureRow:
-    """Decode ``payload`` straight into a row of the features ``names``, in that order.
+def _decode_features(
+    payload: bytes | None, now_ms: int, max_skew_ms: int
+) -> tuple[UserFeatures, dict[str, float]]:
+    """What both feature decoders check before the features a model needs.
 
-    Accepts and rejects exactly what ``decode_user_features(payload, source, names)`` does,
-    with the same reasons, without a record and its features mapping per user.
+    The window end is checked as a ``WebLog``'s time is, against the reader's clock
+    ``now_ms`` and ``max_skew_ms``, but with no age limit: ``botscore backfill`` re-scores
+    old ranges through the same decoder.
     """
     message = _decode_keyed(UserFeatures(), payload)
+    _check_time("window end", message.window_end_unix_ms, now_ms, max_skew_ms)
     features = dict(message.features)
     _check_finite(features)
+    return message, features
+
+
+def decode_feature_row(
+    payload: bytes | None, names: Sequence[str], now_ms: int, max_skew_ms: int
+) -> FeatureRow:
+    """Decode ``payload`` straight into a row of the features ``names``, in that order.
+
+    Accepts and rejects exactly what ``decode_user_features`` does with the same arguments,
+    with the same reasons, without a record and its features mapping per user.
+    """
+    message, features = _decode_features(payload, now_ms, max_skew_ms)
     try:
         values = [features[name] for name in names]
     except KeyError:
@@ -196,16 +212,18 @@ def decode_feature_row(payload: bytes | None, names: Sequence[str]) -> FeatureRo
 
 
 def decode_user_features(
-    payload: bytes | None, source: SourceRef, required: Collection[str] = ()
+    payload: bytes | None,
+    source: SourceRef,
+    now_ms: int,
+    max_skew_ms: int,
+    required: Collection[str] = (),
 ) -> FeatureRecord:
     """Decode and validate one ``UserFeatures`` payload, or raise ``InvalidMessage``.
 
     ``required`` names the features the model needs; a message without them can never be
     scored, so it is rejected here, where its original bytes are still at hand.
     """
-    message = _decode_keyed(UserFeatures(), payload)
-    features = dict(message.features)
-    _check_finite(features)
+    message, features = _decode_features(payload, now_ms, max_skew_ms)
     missing = [name for name in required if name not in features]
     if missing:
         raise InvalidMessage(DeadLetterReason.MISSING_FEATURE, ",".join(missing))

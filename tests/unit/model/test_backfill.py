@@ -11,6 +11,8 @@ from botscore.wire.codec import encode_user_features
 from botscore.wire.records import FeatureBatch
 
 Record = namedtuple("Record", "topic partition offset value")
+# Backfill's clock is the scored time (99 below); the sample windows end at 1000 + offset.
+SKEW = 1000
 
 
 def _valid(partition, offset, user):
@@ -41,7 +43,9 @@ def test_batches_hold_consecutive_valid_messages_of_one_partition(small_model_di
 
     monkeypatch.setattr("botscore.model.backfill.score_batch", recording)
     result = BackfillResult()
-    scores = list(rescore(records, model, scored_time_ms=99, batch_size=2, result=result))
+    scores = list(
+        rescore(records, model, scored_time_ms=99, batch_size=2, result=result, max_skew_ms=SKEW)
+    )
 
     # batch_size 2 ends three batches; the message at 1/6 that cannot be scored ends
     # partition 1's [5] (a batch never spans a gap), and the end of the records none.
@@ -66,3 +70,19 @@ def test_batches_hold_consecutive_valid_messages_of_one_partition(small_model_di
         )
         [expected] = real(model, alone, 99).records()
         assert score == expected
+
+
+def test_a_window_end_the_spout_would_refuse_is_counted_by_its_reason(small_model_dir):
+    """Old windows are what a backfill is for; only the spout's own refusals are counted."""
+    model = load_model(small_model_dir)
+    user = next(sample_users(1, seed=5))
+    records = [
+        Record("features", 0, 0, encode_user_features(user.user_id, 1, user.features)),
+        Record("features", 0, 1, encode_user_features(user.user_id, 0, user.features)),
+        Record("features", 0, 2, encode_user_features(user.user_id, 5001, user.features)),
+        Record("features", 0, 3, encode_user_features(user.user_id, 5000, user.features)),
+    ]
+    result = BackfillResult()
+    scores = list(rescore(records, model, 4000, 10, result, max_skew_ms=1000))
+    assert [s.source.offset for s in scores] == [0, 3]
+    assert result.invalid == {"missing_time": 1, "time_in_future": 1}

@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from botscore.clock import now_ms
 from botscore.errors import InvalidMessage
 from botscore.settings import Settings
 from botscore.wire.codec import FeatureRow, encode_user_features
@@ -12,6 +13,7 @@ from botscore.wire.records import FeatureBatch, SourceRef
 from spouts.kafka_features import KafkaFeaturesSpout
 
 SOURCE = SourceRef("uf", 3, 77)
+SKEW = 30_000
 
 
 def _started(model_dir):
@@ -25,6 +27,7 @@ def _started(model_dir):
         "botscore.scoring.consumer_group": "group-under-test",
         "botscore.scoring.batch_size": 321,
         "botscore.kafka.features_topic": "features-under-test",
+        "botscore.aggregation.max_event_skew_ms": SKEW,
     }
     settings = Settings.from_options(options, environ={})
     return spout, spout.source(settings), spout.messages_per_tuple(settings)
@@ -88,3 +91,23 @@ def test_a_message_without_a_feature_the_model_needs_is_turned_away(spout):
 def test_features_the_model_does_not_use_may_be_missing(spout):
     payload = encode_user_features("user-1", 1, {"requests_1m": 4.0, "error_ratio_1h": 0.0})
     assert spout.decode(payload, None, SOURCE).values == [4.0, 0.0]
+
+
+def test_a_message_whose_window_ends_past_the_feature_stage_s_skew_is_turned_away(spout):
+    features = {"requests_1m": 4.0, "error_ratio_1h": 0.0}
+    ahead = now_ms() + SKEW + 60_000  # a minute past the skew: no test runs that slowly
+    with pytest.raises(InvalidMessage) as rejected:
+        spout.decode(encode_user_features("user-1", ahead, features), b"user-1", SOURCE)
+    assert rejected.value.reason == "time_in_future"
+    assert rejected.value.detail.startswith(f"window end {ahead} is after ")
+    assert rejected.value.detail.endswith(f" plus {SKEW} ms)")
+    within = now_ms() + SKEW - 60_000
+    row = spout.decode(encode_user_features("user-1", within, features), b"user-1", SOURCE)
+    assert row.window_end_ms == within
+
+
+def test_a_message_without_a_window_end_is_turned_away(spout):
+    payload = encode_user_features("user-1", 0, {"requests_1m": 4.0, "error_ratio_1h": 0.0})
+    with pytest.raises(InvalidMessage) as rejected:
+        spout.decode(payload, b"user-1", SOURCE)
+    assert rejected.value.reason == "missing_time"

@@ -30,7 +30,7 @@ AGE = 86_400_000
 
 def test_user_features_round_trip():
     payload = encode_user_features("u1", 1_700_000_000_000, {"requests_1m": 3.5})
-    record = decode_user_features(payload, SOURCE)
+    record = decode_user_features(payload, SOURCE, NOW, SKEW)
     assert record.user_id == "u1"
     assert record.window_end_ms == 1_700_000_000_000
     assert record.features == {"requests_1m": 3.5}
@@ -55,13 +55,13 @@ def test_user_features_round_trip():
         ),
         (
             UserFeatures(
-                user_id="u", schema_version=1, features={"a": math.nan}
+                user_id="u", window_end_unix_ms=1, schema_version=1, features={"a": math.nan}
             ).SerializeToString(),
             "non_finite_feature",
         ),
         (
             UserFeatures(
-                user_id="u", schema_version=1, features={"a": -math.inf}
+                user_id="u", window_end_unix_ms=1, schema_version=1, features={"a": -math.inf}
             ).SerializeToString(),
             "non_finite_feature",
         ),
@@ -69,20 +69,20 @@ def test_user_features_round_trip():
 )
 def test_invalid_payloads_name_their_reason(payload, reason):
     with pytest.raises(InvalidMessage) as caught:
-        decode_user_features(payload, SOURCE)
+        decode_user_features(payload, SOURCE, NOW, SKEW)
     assert caught.value.reason == reason
 
 
 def test_unknown_fields_from_a_newer_writer_are_ignored():
-    newer = UserFeatures(user_id="u", schema_version=1).SerializeToString()
+    newer = UserFeatures(user_id="u", window_end_unix_ms=1, schema_version=1).SerializeToString()
     newer += b"\xa8\x06\x07"  # field 101, varint 7: a field this reader does not know
-    assert decode_user_features(newer, SOURCE).user_id == "u"
+    assert decode_user_features(newer, SOURCE, NOW, SKEW).user_id == "u"
 
 
 @given(st.binary(max_size=512))
 def test_arbitrary_bytes_never_raise_anything_but_invalid_message(payload):
     try:
-        record = decode_user_features(payload, SOURCE)
+        record = decode_user_features(payload, SOURCE, NOW, SKEW)
     except InvalidMessage as exc:
         assert exc.reason
     else:
@@ -104,7 +104,7 @@ def test_a_threat_score_without_a_known_decision_says_unspecified():
 def test_a_message_without_a_feature_the_model_needs_is_rejected_by_name():
     payload = encode_user_features("u1", 1, {"requests_1m": 1.0})
     with pytest.raises(InvalidMessage) as caught:
-        decode_user_features(payload, SOURCE, required=("requests_1m", "requests_1h"))
+        decode_user_features(payload, SOURCE, NOW, SKEW, required=("requests_1m", "requests_1h"))
     assert (caught.value.reason, caught.value.detail) == ("missing_feature", "requests_1h")
 
 
@@ -117,30 +117,39 @@ KNOWN_REASONS = {
     "unsupported_schema_version",
     "non_finite_feature",
     "missing_feature",
+    "missing_time",
+    "time_in_future",
 }
 
 
 @given(
     user_id=st.text(max_size=20),
-    version=st.one_of(st.none(), st.integers(min_value=0, max_value=2**32 - 1)),
+    window_end_ms=st.one_of(
+        st.integers(min_value=1, max_value=NOW + SKEW), st.integers(-(2**63), 2**63 - 1)
+    ),
+    version=st.one_of(st.just(1), st.none(), st.integers(min_value=0, max_value=2**32 - 1)),
     features=st.dictionaries(st.sampled_from(["a", "b", "c"]), st.floats(), max_size=3),
     cut=st.one_of(st.none(), st.integers(min_value=0, max_value=200)),
 )
-def test_structured_fuzz_gives_a_valid_record_or_a_known_reason(user_id, version, features, cut):
-    message = UserFeatures(user_id=user_id, features=features)
+def test_structured_fuzz_gives_a_valid_record_or_a_known_reason(
+    user_id, window_end_ms, version, features, cut
+):
+    message = UserFeatures(user_id=user_id, window_end_unix_ms=window_end_ms, features=features)
     if version is not None:
         message.schema_version = version
     payload = message.SerializeToString()
     if cut is not None:
         payload = payload[:cut]
     try:
-        record = decode_user_features(payload, SOURCE, required=("a",))
+        record = decode_user_features(payload, SOURCE, NOW, SKEW, required=("a",))
     except InvalidMessage as exc:
         assert exc.reason in KNOWN_REASONS
-        if cut is None and _usable(user_id) and version == 1 and "a" in features:
+        timely = 0 < window_end_ms <= NOW + SKEW
+        if cut is None and _usable(user_id) and timely and version == 1 and "a" in features:
             assert exc.reason == "non_finite_feature"
     else:
         assert record.user_id and record.schema_version == 1
+        assert 0 < record.window_end_ms <= NOW + SKEW
         assert "a" in record.features
         assert all(math.isfinite(v) for v in record.features.values())
 
@@ -156,8 +165,8 @@ def _both(payload: bytes | None, names: tuple[str, ...]) -> tuple[object, object
     record as a row, or the rejection as (reason, detail)."""
     answers: list[object] = []
     for decode in (
-        lambda: _as_row(decode_user_features(payload, SOURCE, names), names),
-        lambda: decode_feature_row(payload, names),
+        lambda: _as_row(decode_user_features(payload, SOURCE, NOW, SKEW, names), names),
+        lambda: decode_feature_row(payload, names, NOW, SKEW),
     ):
         try:
             answers.append(decode())
@@ -184,7 +193,9 @@ VALUES = st.one_of(FINITE, FINITE, FINITE, st.sampled_from([math.nan, math.inf, 
 @settings(max_examples=500)
 @given(
     user_id=st.text(max_size=20),
-    window_end_ms=st.integers(min_value=0, max_value=2**63 - 1),
+    window_end_ms=st.one_of(
+        st.integers(min_value=1, max_value=NOW + SKEW), st.integers(-(2**63), 2**63 - 1)
+    ),
     version=st.one_of(st.just(1), st.none(), st.integers(min_value=0, max_value=2**32 - 1)),
     features=st.dictionaries(NAMES, VALUES, min_size=2, max_size=4),
     names=st.lists(NAMES, max_size=4, unique=True).map(tuple),
@@ -212,9 +223,54 @@ def test_a_feature_row_agrees_with_the_record_on_arbitrary_bytes(payload):
     assert row_answer == record_answer
 
 
+@pytest.mark.parametrize(
+    ("window_end_ms", "reason", "detail"),
+    [
+        (0, "missing_time", ""),
+        (-1, "out_of_range", "window end -1 is before 1970"),
+        (-(2**63), "out_of_range", f"window end {-(2**63)} is before 1970"),
+        (
+            NOW + SKEW + 1,
+            "time_in_future",
+            f"window end {NOW + SKEW + 1} is after {NOW + SKEW} (the clock {NOW} plus {SKEW} ms)",
+        ),
+        (
+            2**63 - 1,
+            "time_in_future",
+            f"window end {2**63 - 1} is after {NOW + SKEW} (the clock {NOW} plus {SKEW} ms)",
+        ),
+    ],
+)
+def test_a_window_end_unset_before_1970_or_ahead_of_the_clock_is_refused(
+    window_end_ms, reason, detail
+):
+    payload = encode_user_features("u1", window_end_ms, {"a": 1.0})
+    rejected = _rejected(payload)
+    assert (rejected.reason, rejected.detail) == (reason, detail)
+    assert _both(payload, ("a",)) == ((reason, detail), (reason, detail))
+
+
+@pytest.mark.parametrize("window_end_ms", [1, NOW - 365 * 86_400_000, NOW, NOW + SKEW])
+def test_a_window_end_of_any_age_up_to_the_skew_is_taken(window_end_ms):
+    """No age limit: ``botscore backfill`` re-scores old ranges through these decoders."""
+    payload = encode_user_features("u1", window_end_ms, {"a": 1.0})
+    record = decode_user_features(payload, SOURCE, NOW, SKEW)
+    assert record.window_end_ms == window_end_ms
+    assert decode_feature_row(payload, ("a",), NOW, SKEW).window_end_ms == window_end_ms
+
+
+def test_no_window_end_beyond_what_lua_holds_exactly_is_taken_whatever_the_skew():
+    over = encode_user_features("u1", 2**53, {"a": 1.0})
+    with pytest.raises(InvalidMessage) as caught:
+        decode_feature_row(over, ("a",), NOW, 2**62)
+    assert caught.value.reason == "time_in_future"
+    exact = encode_user_features("u1", 2**53 - 1, {"a": 1.0})
+    assert decode_user_features(exact, SOURCE, NOW, 2**62).window_end_ms == 2**53 - 1
+
+
 def test_a_feature_row_holds_the_named_features_in_their_order():
     payload = encode_user_features("u1", 1_700_000_000_000, {"a": 1.5, "b": -2.0, "c": 0.0})
-    assert decode_feature_row(payload, ("c", "a")) == FeatureRow(
+    assert decode_feature_row(payload, ("c", "a"), NOW, SKEW) == FeatureRow(
         "u1", 1_700_000_000_000, 1, [0.0, 1.5]
     )
 
@@ -222,13 +278,13 @@ def test_a_feature_row_holds_the_named_features_in_their_order():
 def test_a_feature_row_names_every_missing_feature_in_the_order_asked():
     payload = encode_user_features("u1", 1, {"b": 1.0})
     with pytest.raises(InvalidMessage) as caught:
-        decode_feature_row(payload, ("d", "b", "a"))
+        decode_feature_row(payload, ("d", "b", "a"), NOW, SKEW)
     assert (caught.value.reason, caught.value.detail) == ("missing_feature", "d,a")
 
 
 def _rejected(payload: bytes | None, required: tuple[str, ...] = ()) -> InvalidMessage:
     with pytest.raises(InvalidMessage) as caught:
-        decode_user_features(payload, SOURCE, required)
+        decode_user_features(payload, SOURCE, NOW, SKEW, required)
     return caught.value
 
 
@@ -243,13 +299,13 @@ def test_unsupported_schema_version_names_the_version():
 
 def test_non_finite_features_are_named_in_order():
     features = {"b": math.nan, "c": 1.0, "a": math.inf}
-    payload = UserFeatures(user_id="u", schema_version=1, features=features).SerializeToString()
+    payload = encode_user_features("u", 1, features)
     assert _rejected(payload).detail == "'a,b'"
 
 
 def test_non_finite_feature_names_are_quoted_so_they_cannot_forge_a_log_line():
     features = {"x\nFAKE": math.nan}
-    payload = UserFeatures(user_id="u", schema_version=1, features=features).SerializeToString()
+    payload = encode_user_features("u", 1, features)
     assert _rejected(payload).detail == "'x\\nFAKE'"
 
 
@@ -257,7 +313,7 @@ def test_non_finite_feature_names_are_cut_like_any_quoted_value():
     # The names are the sender's: 900 kB of them must not reach the log whole.
     long_name = "x" * 900_000
     features = {long_name: math.nan, "a": math.inf}
-    payload = UserFeatures(user_id="u", schema_version=1, features=features).SerializeToString()
+    payload = encode_user_features("u", 1, features)
     detail = _rejected(payload).detail
     assert detail == quote(f"a,{long_name}")
     assert len(detail) < 100 and detail.startswith("'a,xxx") and "(900002 bytes)" in detail
@@ -271,7 +327,8 @@ def test_every_missing_feature_is_named_in_the_order_required():
 
 def test_a_user_id_over_its_limit_is_rejected_in_every_keyed_message():
     longest, over = "é" * 128, "é" * 128 + "a"  # 256 and 257 bytes
-    assert decode_user_features(encode_user_features(longest, 1, {}), SOURCE).user_id == longest
+    payload = encode_user_features(longest, 1, {})
+    assert decode_user_features(payload, SOURCE, NOW, SKEW).user_id == longest
     rejected = _rejected(encode_user_features(over, 1, {}))
     assert rejected.reason == "field_too_long"
     assert rejected.detail.startswith("user_id is 257 bytes, more than 256")
@@ -310,7 +367,8 @@ def test_a_blank_user_id_or_one_with_a_control_character_is_refused_on_both_topi
 
 @pytest.mark.parametrize("user_id", ["u-\N{ROBOT FACE}", "a b", "fp-0123abcd", "\u00e9t\u00e9"])
 def test_a_user_id_of_printable_characters_is_taken_on_both_topics(user_id):
-    assert decode_user_features(encode_user_features(user_id, 1, {}), SOURCE).user_id == user_id
+    payload = encode_user_features(user_id, 1, {})
+    assert decode_user_features(payload, SOURCE, NOW, SKEW).user_id == user_id
     assert decode(web_log(user_id=user_id)).user_id == user_id
 
 
