@@ -186,7 +186,7 @@ def score_and_send(
     scored = 0
     for tp, messages in polled.items():
         now = now_ms()
-        rows = [decode_feature_row(m.value, names, now, max_skew_ms) for m in messages]
+        rows = [decode_feature_row(m.value, m.key, names, now, max_skew_ms) for m in messages]
         batch = FeatureBatch(
             user_ids=[row.user_id for row in rows],
             window_end_ms=[row.window_end_ms for row in rows],

@@ -42,11 +42,13 @@ def main() -> None:
     threadpool_limits(limits=1)  # as in the classifier bolt: after the load that loads OpenMP
     users = list(sample_users(USERS, seed=5))
     now, skew = now_ms(), AggregationSettings().max_event_skew_ms
-    payloads = [encode_user_features(u.user_id, now, u.features) for u in users]
+    payloads = [
+        (u.user_id.encode(), encode_user_features(u.user_id, now, u.features)) for u in users
+    ]
 
     names = model.manifest.feature_names
     started = time.perf_counter()
-    rows = [decode_feature_row(p, names, now, skew) for p in payloads]
+    rows = [decode_feature_row(value, key, names, now, skew) for key, value in payloads]
     report("decode UserFeatures row", time.perf_counter() - started, USERS)
 
     def batch_of(first: int, size: int) -> FeatureBatch:

@@ -3,9 +3,9 @@
 A tuple carries up to ``scoring.batch_size`` users of one partition (``FeatureBatch``), each
 decoded straight into a row in the model's feature order. A message without every feature
 the model needs can never be scored, so it is dead-lettered here, where its original bytes
-are at hand; so is one whose window ends more than ``aggregation.max_event_skew_ms`` ahead
-of this spout's clock, the most the feature stage lets a user's latest request be ahead of
-its own. Delivery: see ``KafkaSourceSpout``.
+are at hand; so is one keyed by anything but its user id, or whose window ends more than
+``aggregation.max_event_skew_ms`` ahead of this spout's clock, the most the feature stage
+lets a user's latest request be ahead of its own. Delivery: see ``KafkaSourceSpout``.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class KafkaFeaturesSpout(KafkaSourceSpout):
         return settings.scoring.batch_size
 
     def decode(self, value: bytes | None, key: bytes | None, source: SourceRef) -> FeatureRow:
-        return decode_feature_row(value, self.names, now_ms(), self.max_skew_ms)
+        return decode_feature_row(value, key, self.names, now_ms(), self.max_skew_ms)
 
     def tuple_values(self, rows: list[FeatureRow], sources: list[SourceRef]) -> list[Any]:
         return FeatureBatch(

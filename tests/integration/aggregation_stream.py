@@ -135,7 +135,7 @@ class FeatureCollector(TopicFollower):
         source = SourceRef(self.topic, record.partition, record.offset)
         # as the scoring topology's spout takes them, with the feature stage's default skew
         decoded = decode_user_features(
-            record.value, source, now_ms(), AggregationSettings().max_event_skew_ms
+            record.value, record.key, source, now_ms(), AggregationSettings().max_event_skew_ms
         )
         before = self.latest.get(decoded.user_id)
         if before is not None and decoded.window_end_ms < before.window_end_ms:

@@ -79,7 +79,7 @@ def rescore(
         result.read += 1
         key = (record.topic, record.partition)
         try:
-            row = decode_feature_row(record.value, names, scored_time_ms, max_skew_ms)
+            row = decode_feature_row(record.value, record.key, names, scored_time_ms, max_skew_ms)
         except InvalidMessage as exc:
             result.invalid[exc.reason] += 1
             yield from scored(key)  # a batch holds consecutive offsets only

@@ -178,16 +178,27 @@ def _check_finite(features: dict[str, float]) -> None:
         raise InvalidMessage(DeadLetterReason.NON_FINITE_FEATURE, quote(",".join(bad)))
 
 
+def _check_key(key: bytes | None, user_id: str) -> None:
+    """Refuse a message keyed by anything but its user id: a user's messages must all be on
+    the one partition that id maps to."""
+    if key != user_id.encode():
+        raise InvalidMessage(
+            DeadLetterReason.KEY_MISMATCH, f"key {quote(key)} is not the user id {quote(user_id)}"
+        )
+
+
 def _decode_features(
-    payload: bytes | None, now_ms: int, max_skew_ms: int
+    payload: bytes | None, key: bytes | None, now_ms: int, max_skew_ms: int
 ) -> tuple[UserFeatures, dict[str, float]]:
     """What both feature decoders check before the features a model needs.
 
-    The window end is checked as a ``WebLog``'s time is, against the reader's clock
-    ``now_ms`` and ``max_skew_ms``, but with no age limit: ``botscore backfill`` re-scores
-    old ranges through the same decoder.
+    ``key`` is the Kafka record's key: a user's scores go to its features' partition, so
+    its features must all be on the one its id maps to. The window end is checked as a
+    ``WebLog``'s time is, against the reader's clock ``now_ms`` and ``max_skew_ms``, but
+    with no age limit: ``botscore backfill`` re-scores old ranges through the same decoder.
     """
     message = _decode_keyed(UserFeatures(), payload)
+    _check_key(key, message.user_id)
     _check_time("window end", message.window_end_unix_ms, now_ms, max_skew_ms)
     features = dict(message.features)
     _check_finite(features)
@@ -195,14 +206,14 @@ def _decode_features(
 
 
 def decode_feature_row(
-    payload: bytes | None, names: Sequence[str], now_ms: int, max_skew_ms: int
+    payload: bytes | None, key: bytes | None, names: Sequence[str], now_ms: int, max_skew_ms: int
 ) -> FeatureRow:
     """Decode ``payload`` straight into a row of the features ``names``, in that order.
 
     Accepts and rejects exactly what ``decode_user_features`` does with the same arguments,
     with the same reasons, without a record and its features mapping per user.
     """
-    message, features = _decode_features(payload, now_ms, max_skew_ms)
+    message, features = _decode_features(payload, key, now_ms, max_skew_ms)
     try:
         values = [features[name] for name in names]
     except KeyError:
@@ -213,6 +224,7 @@ def decode_feature_row(
 
 def decode_user_features(
     payload: bytes | None,
+    key: bytes | None,
     source: SourceRef,
     now_ms: int,
     max_skew_ms: int,
@@ -223,7 +235,7 @@ def decode_user_features(
     ``required`` names the features the model needs; a message without them can never be
     scored, so it is rejected here, where its original bytes are still at hand.
     """
-    message, features = _decode_features(payload, now_ms, max_skew_ms)
+    message, features = _decode_features(payload, key, now_ms, max_skew_ms)
     missing = [name for name in required if name not in features]
     if missing:
         raise InvalidMessage(DeadLetterReason.MISSING_FEATURE, ",".join(missing))
@@ -254,11 +266,7 @@ def decode_web_log(
     window a live decision reads.
     """
     message = _decode_keyed(WebLog(), payload)
-    if key != message.user_id.encode():
-        raise InvalidMessage(
-            DeadLetterReason.KEY_MISMATCH,
-            f"key {quote(key)} is not the user id {quote(message.user_id)}",
-        )
+    _check_key(key, message.user_id)
     check_web_log(message, now_ms, max_skew_ms, max_age_ms=max_age_ms)
     return message
 

@@ -62,7 +62,8 @@ def test_it_reads_the_features_topic_as_the_scoring_group_in_batches_of_the_batc
 
 def test_a_message_with_the_models_features_becomes_a_row_in_the_models_order(spout):
     features = {"error_ratio_1h": 0.5, "requests_1m": 4.0, "unused": 7.0}
-    row = spout.decode(encode_user_features("user-1", 1_700_000_000_000, features), None, SOURCE)
+    payload = encode_user_features("user-1", 1_700_000_000_000, features)
+    row = spout.decode(payload, b"user-1", SOURCE)
     assert row == FeatureRow("user-1", 1_700_000_000_000, 1, [4.0, 0.5])
 
 
@@ -84,13 +85,13 @@ def test_rows_of_consecutive_messages_become_one_feature_batch(spout):
 def test_a_message_without_a_feature_the_model_needs_is_turned_away(spout):
     payload = encode_user_features("user-1", 1, {"requests_1m": 4.0, "requests_1h": 9.0})
     with pytest.raises(InvalidMessage) as rejected:
-        spout.decode(payload, None, SOURCE)
+        spout.decode(payload, b"user-1", SOURCE)
     assert (rejected.value.reason, rejected.value.detail) == ("missing_feature", "error_ratio_1h")
 
 
 def test_features_the_model_does_not_use_may_be_missing(spout):
     payload = encode_user_features("user-1", 1, {"requests_1m": 4.0, "error_ratio_1h": 0.0})
-    assert spout.decode(payload, None, SOURCE).values == [4.0, 0.0]
+    assert spout.decode(payload, b"user-1", SOURCE).values == [4.0, 0.0]
 
 
 def test_a_message_whose_window_ends_past_the_feature_stage_s_skew_is_turned_away(spout):
@@ -111,3 +112,11 @@ def test_a_message_without_a_window_end_is_turned_away(spout):
     with pytest.raises(InvalidMessage) as rejected:
         spout.decode(payload, b"user-1", SOURCE)
     assert rejected.value.reason == "missing_time"
+
+
+@pytest.mark.parametrize("key", [None, b"", b"user-2"])
+def test_a_message_keyed_by_anything_but_its_user_id_is_turned_away(spout, key):
+    payload = encode_user_features("user-1", 1, {"requests_1m": 4.0, "error_ratio_1h": 0.0})
+    with pytest.raises(InvalidMessage) as rejected:
+        spout.decode(payload, key, SOURCE)
+    assert rejected.value.reason == "key_mismatch"

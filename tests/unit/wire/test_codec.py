@@ -3,6 +3,7 @@
 import math
 
 import pytest
+from google.protobuf.message import DecodeError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -28,9 +29,17 @@ SKEW = 300_000
 AGE = 86_400_000
 
 
+def own_key(payload: bytes | None) -> bytes:
+    """The key a producer gives ``payload``: its user id (none when it has none)."""
+    try:
+        return UserFeatures.FromString(payload or b"").user_id.encode()
+    except DecodeError:
+        return b""
+
+
 def test_user_features_round_trip():
     payload = encode_user_features("u1", 1_700_000_000_000, {"requests_1m": 3.5})
-    record = decode_user_features(payload, SOURCE, NOW, SKEW)
+    record = decode_user_features(payload, own_key(payload), SOURCE, NOW, SKEW)
     assert record.user_id == "u1"
     assert record.window_end_ms == 1_700_000_000_000
     assert record.features == {"requests_1m": 3.5}
@@ -69,20 +78,20 @@ def test_user_features_round_trip():
 )
 def test_invalid_payloads_name_their_reason(payload, reason):
     with pytest.raises(InvalidMessage) as caught:
-        decode_user_features(payload, SOURCE, NOW, SKEW)
+        decode_user_features(payload, own_key(payload), SOURCE, NOW, SKEW)
     assert caught.value.reason == reason
 
 
 def test_unknown_fields_from_a_newer_writer_are_ignored():
     newer = UserFeatures(user_id="u", window_end_unix_ms=1, schema_version=1).SerializeToString()
     newer += b"\xa8\x06\x07"  # field 101, varint 7: a field this reader does not know
-    assert decode_user_features(newer, SOURCE, NOW, SKEW).user_id == "u"
+    assert decode_user_features(newer, own_key(newer), SOURCE, NOW, SKEW).user_id == "u"
 
 
 @given(st.binary(max_size=512))
 def test_arbitrary_bytes_never_raise_anything_but_invalid_message(payload):
     try:
-        record = decode_user_features(payload, SOURCE, NOW, SKEW)
+        record = decode_user_features(payload, own_key(payload), SOURCE, NOW, SKEW)
     except InvalidMessage as exc:
         assert exc.reason
     else:
@@ -104,7 +113,9 @@ def test_a_threat_score_without_a_known_decision_says_unspecified():
 def test_a_message_without_a_feature_the_model_needs_is_rejected_by_name():
     payload = encode_user_features("u1", 1, {"requests_1m": 1.0})
     with pytest.raises(InvalidMessage) as caught:
-        decode_user_features(payload, SOURCE, NOW, SKEW, required=("requests_1m", "requests_1h"))
+        decode_user_features(
+            payload, own_key(payload), SOURCE, NOW, SKEW, required=("requests_1m", "requests_1h")
+        )
     assert (caught.value.reason, caught.value.detail) == ("missing_feature", "requests_1h")
 
 
@@ -119,6 +130,7 @@ KNOWN_REASONS = {
     "missing_feature",
     "missing_time",
     "time_in_future",
+    "key_mismatch",
 }
 
 
@@ -141,7 +153,7 @@ def test_structured_fuzz_gives_a_valid_record_or_a_known_reason(
     if cut is not None:
         payload = payload[:cut]
     try:
-        record = decode_user_features(payload, SOURCE, NOW, SKEW, required=("a",))
+        record = decode_user_features(payload, own_key(payload), SOURCE, NOW, SKEW, required=("a",))
     except InvalidMessage as exc:
         assert exc.reason in KNOWN_REASONS
         timely = 0 < window_end_ms <= NOW + SKEW
@@ -160,13 +172,15 @@ def _usable(user_id: str) -> bool:
     return bool(user_id.strip()) and not controls.intersection(user_id)
 
 
-def _both(payload: bytes | None, names: tuple[str, ...]) -> tuple[object, object]:
-    """What ``decode_user_features`` and ``decode_feature_row`` make of ``payload``: the
-    record as a row, or the rejection as (reason, detail)."""
+def _both(
+    payload: bytes | None, key: bytes | None, names: tuple[str, ...]
+) -> tuple[object, object]:
+    """What ``decode_user_features`` and ``decode_feature_row`` make of ``payload`` keyed by
+    ``key``: the record as a row, or the rejection as (reason, detail)."""
     answers: list[object] = []
     for decode in (
-        lambda: _as_row(decode_user_features(payload, SOURCE, NOW, SKEW, names), names),
-        lambda: decode_feature_row(payload, names, NOW, SKEW),
+        lambda: _as_row(decode_user_features(payload, key, SOURCE, NOW, SKEW, names), names),
+        lambda: decode_feature_row(payload, key, names, NOW, SKEW),
     ):
         try:
             answers.append(decode())
@@ -201,9 +215,10 @@ VALUES = st.one_of(FINITE, FINITE, FINITE, st.sampled_from([math.nan, math.inf, 
     names=st.lists(NAMES, max_size=4, unique=True).map(tuple),
     cut=st.one_of(st.none(), st.integers(min_value=0, max_value=200)),
     noise=st.one_of(st.none(), st.binary(max_size=64)),
+    key=st.one_of(st.none(), st.none(), st.binary(max_size=8)),
 )
 def test_a_feature_row_agrees_with_the_record_on_any_payload(
-    user_id, window_end_ms, version, features, names, cut, noise
+    user_id, window_end_ms, version, features, names, cut, noise, key
 ):
     message = UserFeatures(user_id=user_id, window_end_unix_ms=window_end_ms, features=features)
     if version is not None:
@@ -213,13 +228,13 @@ def test_a_feature_row_agrees_with_the_record_on_any_payload(
         payload = payload[:cut]
     if noise is not None:
         payload = noise if cut is None else payload + noise
-    record_answer, row_answer = _both(payload, names)
+    record_answer, row_answer = _both(payload, own_key(payload) if key is None else key, names)
     assert row_answer == record_answer
 
 
-@given(st.one_of(st.none(), st.binary(max_size=512)))
-def test_a_feature_row_agrees_with_the_record_on_arbitrary_bytes(payload):
-    record_answer, row_answer = _both(payload, ("a", "b"))
+@given(st.one_of(st.none(), st.binary(max_size=512)), st.one_of(st.none(), st.binary(max_size=8)))
+def test_a_feature_row_agrees_with_the_record_on_arbitrary_bytes(payload, key):
+    record_answer, row_answer = _both(payload, key, ("a", "b"))
     assert row_answer == record_answer
 
 
@@ -247,30 +262,50 @@ def test_a_window_end_unset_before_1970_or_ahead_of_the_clock_is_refused(
     payload = encode_user_features("u1", window_end_ms, {"a": 1.0})
     rejected = _rejected(payload)
     assert (rejected.reason, rejected.detail) == (reason, detail)
-    assert _both(payload, ("a",)) == ((reason, detail), (reason, detail))
+    assert _both(payload, own_key(payload), ("a",)) == ((reason, detail), (reason, detail))
 
 
 @pytest.mark.parametrize("window_end_ms", [1, NOW - 365 * 86_400_000, NOW, NOW + SKEW])
 def test_a_window_end_of_any_age_up_to_the_skew_is_taken(window_end_ms):
     """No age limit: ``botscore backfill`` re-scores old ranges through these decoders."""
     payload = encode_user_features("u1", window_end_ms, {"a": 1.0})
-    record = decode_user_features(payload, SOURCE, NOW, SKEW)
+    record = decode_user_features(payload, own_key(payload), SOURCE, NOW, SKEW)
     assert record.window_end_ms == window_end_ms
-    assert decode_feature_row(payload, ("a",), NOW, SKEW).window_end_ms == window_end_ms
+    assert (
+        decode_feature_row(payload, own_key(payload), ("a",), NOW, SKEW).window_end_ms
+        == window_end_ms
+    )
 
 
 def test_no_window_end_beyond_what_lua_holds_exactly_is_taken_whatever_the_skew():
     over = encode_user_features("u1", 2**53, {"a": 1.0})
     with pytest.raises(InvalidMessage) as caught:
-        decode_feature_row(over, ("a",), NOW, 2**62)
+        decode_feature_row(over, own_key(over), ("a",), NOW, 2**62)
     assert caught.value.reason == "time_in_future"
     exact = encode_user_features("u1", 2**53 - 1, {"a": 1.0})
-    assert decode_user_features(exact, SOURCE, NOW, 2**62).window_end_ms == 2**53 - 1
+    assert (
+        decode_user_features(exact, own_key(exact), SOURCE, NOW, 2**62).window_end_ms == 2**53 - 1
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "detail"),
+    [
+        (None, "key none is not the user id 'u1'"),
+        (b"", "key b'' is not the user id 'u1'"),
+        (b"u2", "key b'u2' is not the user id 'u1'"),
+        (b"u1\x00", "key b'u1\\x00' is not the user id 'u1'"),
+    ],
+)
+def test_user_features_keyed_by_anything_but_their_user_id_are_refused(key, detail):
+    payload = encode_user_features("u1", NOW, {"a": 1.0})
+    rejection = ("key_mismatch", detail)
+    assert _both(payload, key, ("a",)) == (rejection, rejection)
 
 
 def test_a_feature_row_holds_the_named_features_in_their_order():
     payload = encode_user_features("u1", 1_700_000_000_000, {"a": 1.5, "b": -2.0, "c": 0.0})
-    assert decode_feature_row(payload, ("c", "a"), NOW, SKEW) == FeatureRow(
+    assert decode_feature_row(payload, own_key(payload), ("c", "a"), NOW, SKEW) == FeatureRow(
         "u1", 1_700_000_000_000, 1, [0.0, 1.5]
     )
 
@@ -278,13 +313,13 @@ def test_a_feature_row_holds_the_named_features_in_their_order():
 def test_a_feature_row_names_every_missing_feature_in_the_order_asked():
     payload = encode_user_features("u1", 1, {"b": 1.0})
     with pytest.raises(InvalidMessage) as caught:
-        decode_feature_row(payload, ("d", "b", "a"), NOW, SKEW)
+        decode_feature_row(payload, own_key(payload), ("d", "b", "a"), NOW, SKEW)
     assert (caught.value.reason, caught.value.detail) == ("missing_feature", "d,a")
 
 
 def _rejected(payload: bytes | None, required: tuple[str, ...] = ()) -> InvalidMessage:
     with pytest.raises(InvalidMessage) as caught:
-        decode_user_features(payload, SOURCE, NOW, SKEW, required)
+        decode_user_features(payload, own_key(payload), SOURCE, NOW, SKEW, required)
     return caught.value
 
 
@@ -328,7 +363,7 @@ def test_every_missing_feature_is_named_in_the_order_required():
 def test_a_user_id_over_its_limit_is_rejected_in_every_keyed_message():
     longest, over = "é" * 128, "é" * 128 + "a"  # 256 and 257 bytes
     payload = encode_user_features(longest, 1, {})
-    assert decode_user_features(payload, SOURCE, NOW, SKEW).user_id == longest
+    assert decode_user_features(payload, own_key(payload), SOURCE, NOW, SKEW).user_id == longest
     rejected = _rejected(encode_user_features(over, 1, {}))
     assert rejected.reason == "field_too_long"
     assert rejected.detail.startswith("user_id is 257 bytes, more than 256")
@@ -368,7 +403,7 @@ def test_a_blank_user_id_or_one_with_a_control_character_is_refused_on_both_topi
 @pytest.mark.parametrize("user_id", ["u-\N{ROBOT FACE}", "a b", "fp-0123abcd", "\u00e9t\u00e9"])
 def test_a_user_id_of_printable_characters_is_taken_on_both_topics(user_id):
     payload = encode_user_features(user_id, 1, {})
-    assert decode_user_features(payload, SOURCE, NOW, SKEW).user_id == user_id
+    assert decode_user_features(payload, own_key(payload), SOURCE, NOW, SKEW).user_id == user_id
     assert decode(web_log(user_id=user_id)).user_id == user_id
 
 
