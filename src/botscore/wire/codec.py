@@ -20,6 +20,7 @@ from google.protobuf.message import DecodeError, Message
 
 from botscore import vocabulary
 from botscore.errors import InvalidMessage
+from botscore.model.features import DOMAINS
 from botscore.v1.threat_score_pb2 import Decision, SourceRecord, ThreatScore
 from botscore.v1.user_features_pb2 import UserFeatures
 from botscore.v1.web_log_pb2 import WebLog
@@ -202,7 +203,19 @@ def _decode_features(
     _check_time("window end", message.window_end_unix_ms, now_ms, max_skew_ms)
     features = dict(message.features)
     _check_finite(features)
+    _check_domains(features)
     return message, features
+
+
+def _check_domains(features: dict[str, float]) -> None:
+    """Refuse a catalogue feature outside its domain (``model.features.DOMAINS``), naming
+    the first in the catalogue's order; a feature it does not know needs only be finite."""
+    for name, domain in DOMAINS.items():
+        value = features.get(name)
+        if value is not None and value not in domain:
+            raise InvalidMessage(
+                DeadLetterReason.OUT_OF_RANGE, f"{quote(name)} {value!r} is outside {domain}"
+            )
 
 
 def decode_feature_row(

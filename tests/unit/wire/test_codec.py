@@ -8,6 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from botscore.errors import InvalidMessage
+from botscore.model.features import CATALOG
+from botscore.model.sample_users import sample_users
 from botscore.v1.threat_score_pb2 import ThreatScore
 from botscore.v1.user_features_pb2 import UserFeatures
 from botscore.v1.web_log_pb2 import WebLog
@@ -301,6 +303,49 @@ def test_user_features_keyed_by_anything_but_their_user_id_are_refused(key, deta
     payload = encode_user_features("u1", NOW, {"a": 1.0})
     rejection = ("key_mismatch", detail)
     assert _both(payload, key, ("a",)) == (rejection, rejection)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "domain"),
+    [
+        ("requests_1m", -1.0, "0 or more"),
+        ("distinct_ips_4h", -1e-300, "0 or more"),
+        ("login_attempts_1h", -1e300, "0 or more"),
+        ("error_ratio_1h", 1.0000000000000002, "0..1"),
+        ("tls_contradicts_ua_ratio_1h", -0.5, "0..1"),
+        ("js_check_ratio_1h", 1e300, "0..1"),
+        ("interarrival_mean_s", -0.001, "0 or more"),
+        ("interarrival_cv", -1.0, "0 or more"),
+    ],
+)
+def test_a_catalogue_feature_outside_its_domain_is_refused_by_name_and_value(name, value, domain):
+    payload = encode_user_features("u1", NOW, {"a": 1.0, name: value})
+    rejection = ("out_of_range", f"{quote(name)} {value!r} is outside {domain}")
+    assert _both(payload, own_key(payload), ("a",)) == (rejection, rejection)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("requests_1m", 0.0),
+        ("requests_1h", -0.0),
+        ("requests_1h", 1e300),  # no upper bound on a count: the rate ceiling judges it
+        ("error_ratio_1h", 0.0),
+        ("error_ratio_1h", 1.0),
+        ("interarrival_mean_s", 0.0),  # requests within one millisecond
+        ("interarrival_cv", 0.0),
+        ("not_in_the_catalogue", -5.0),  # only finite: a newer stage's feature
+    ],
+)
+def test_a_feature_at_the_edge_of_its_domain_is_taken(name, value):
+    payload = encode_user_features("u1", NOW, {name: value})
+    assert decode_feature_row(payload, own_key(payload), (name,), NOW, SKEW).values == [value]
+
+
+def test_every_sample_user_of_botscore_feed_is_taken():
+    for user in sample_users(2000, seed=11):
+        payload = encode_user_features(user.user_id, NOW, user.features)
+        decode_feature_row(payload, own_key(payload), CATALOG, NOW, SKEW)
 
 
 def test_a_feature_row_holds_the_named_features_in_their_order():
