@@ -41,6 +41,7 @@ __all__ = [
     "UNSPECIFIED_DECISION",
     "WEB_LOG_SCHEMA_VERSION",
     "FeatureRow",
+    "canonical_ip",
     "check_web_log",
     "decode_feature_row",
     "decode_threat_score",
@@ -61,7 +62,7 @@ WEB_LOG_SCHEMA_VERSION = 1
 # A user id names Redis keys and keys Kafka records; a request id is a Redis set member.
 MAX_USER_ID_BYTES = 256
 MAX_REQUEST_ID_BYTES = 128
-# The longest text form of an address (IPv4-mapped IPv6); it also bounds an IPv6 scope id.
+# The longest text form of an address (IPv4-mapped IPv6).
 MAX_IP_CHARS = 45
 # The largest integer a double, hence Redis's Lua, holds exactly.
 MAX_EXACT_INT = 2**53 - 1
@@ -315,20 +316,26 @@ def check_web_log(
     if not message.request_id:
         raise InvalidMessage(DeadLetterReason.MISSING_REQUEST_ID)
     _check_length("request_id", message.request_id, MAX_REQUEST_ID_BYTES)
-    if len(message.ip) > MAX_IP_CHARS or not _is_ip(message.ip):
-        raise InvalidMessage(
-            DeadLetterReason.INVALID_IP, f"ip {quote(message.ip)} is not an IPv4 or IPv6 address"
-        )
+    canonical_ip(message.ip)
     _check_range("status", message.status, HTTP_STATUSES)
     _check_range("response_bytes", message.response_bytes, range(MAX_EXACT_INT + 1))
 
 
-def _is_ip(text: str) -> bool:
+def canonical_ip(text: str) -> str:
+    """The one spelling of the address ``text`` (``::1`` for ``::0001``), which the distinct
+    addresses count, or ``InvalidMessage`` (``invalid_ip``). A scope id (``fe80::1%eth0``)
+    is refused: it names an interface of the sender's, in any characters."""
     try:
-        ipaddress.ip_address(text)
+        address = ipaddress.ip_address(text) if len(text) <= MAX_IP_CHARS else None
     except ValueError:
-        return False
-    return True
+        address = None
+    if address is None:
+        raise InvalidMessage(
+            DeadLetterReason.INVALID_IP, f"ip {quote(text)} is not an IPv4 or IPv6 address"
+        )
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        raise InvalidMessage(DeadLetterReason.INVALID_IP, f"ip {quote(text)} has a scope id")
+    return str(address)
 
 
 def encode_user_features(

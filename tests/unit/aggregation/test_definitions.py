@@ -255,3 +255,10 @@ def test_ratios_of_equal_counts_are_exactly_one_and_gaps_of_zero_are_allowed():
     assert features["head_ratio_1h"] == features["error_ratio_1h"] == 1.0
     assert features["interarrival_mean_s"] == features["interarrival_cv"] == 0.0
     assert all(value in DOMAINS[name] for name, value in features.items())
+
+
+def test_an_address_spelt_several_ways_is_one_distinct_address_offline_as_live():
+    spellings = ("::1", "::0001", "0:0:0:0:0:0:0:1")
+    logs = [log(T0 + i, ip=ip) for i, ip in enumerate(spellings)]
+    assert features_of(*logs)["distinct_ips_4h"] == 1.0
+    assert {request_record(one, SRC).ip for one in logs} == {"::1"}

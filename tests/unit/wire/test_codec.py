@@ -7,6 +7,7 @@ from google.protobuf.message import DecodeError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from botscore.aggregation.definitions import request_record
 from botscore.errors import InvalidMessage
 from botscore.model.features import CATALOG
 from botscore.model.sample_users import sample_users
@@ -502,7 +503,6 @@ def test_a_valid_web_log_comes_back_whole():
         (web_log(request_id="r" * 128), "request id of 128 bytes"),
         (web_log(ip="2001:db8::7"), "IPv6"),
         (web_log(ip="ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255"), "45 characters"),
-        (web_log(ip="fe80::1%eth0"), "scope id"),
         (web_log(status=100), "lowest status"),
         (web_log(status=599), "highest status"),
         (web_log(response_bytes=2**53 - 1), "largest exact integer"),
@@ -576,6 +576,13 @@ def test_web_logs_at_the_edge_of_every_limit_are_accepted(accepted, edge):
             b"u1",
             "invalid_ip",
             f"ip {quote('fe80::1%' + 'x' * 38)} is not an IPv4 or IPv6 address",
+        ),
+        (web_log(ip="fe80::1%eth0"), b"u1", "invalid_ip", "ip 'fe80::1%eth0' has a scope id"),
+        (
+            web_log(ip="fe80::1%\n\x00x"),
+            b"u1",
+            "invalid_ip",
+            "ip 'fe80::1%\\n\\x00x' has a scope id",
         ),
         (web_log(status=None), b"u1", "out_of_range", "status 0 is outside 100..599"),
         (web_log(status=99), b"u1", "out_of_range", "status 99 is outside 100..599"),
@@ -651,3 +658,22 @@ def test_arbitrary_web_log_bytes_never_raise_anything_but_invalid_message(payloa
     else:
         assert message.user_id.encode() == key
         assert NOW - AGE <= message.time_unix_ms <= NOW + SKEW
+
+
+@pytest.mark.parametrize(
+    ("spelling", "address"),
+    [
+        ("::1", "::1"),
+        ("::0001", "::1"),
+        ("0:0:0:0:0:0:0:1", "::1"),
+        ("2001:DB8::A", "2001:db8::a"),
+        (
+            "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255",
+            "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff",
+        ),
+        ("192.0.2.1", "192.0.2.1"),
+    ],
+)
+def test_an_address_is_counted_in_its_one_canonical_spelling(spelling, address):
+    checked = decode(web_log(ip=spelling))
+    assert request_record(checked, SOURCE).ip == address
