@@ -178,13 +178,15 @@ def score_and_send(
     polled: Mapping[TopicPartition, list[Any]],
     producer: KafkaProducer,
     out: str,
+    max_skew_ms: int,
 ) -> int:
     """Decode, score and send one poll's records, one model call per partition (as the
     topology's tuples carry them); the count scored."""
     names = model.manifest.feature_names
     scored = 0
     for tp, messages in polled.items():
-        rows = [decode_feature_row(m.value, names) for m in messages]
+        now = now_ms()
+        rows = [decode_feature_row(m.value, m.key, names, now, max_skew_ms) for m in messages]
         batch = FeatureBatch(
             user_ids=[row.user_id for row in rows],
             window_end_ms=[row.window_end_ms for row in rows],
@@ -194,7 +196,7 @@ def score_and_send(
             partition=tp.partition,
             offsets=[m.offset for m in messages],
         )
-        for score in score_batch(model, batch, now_ms()).records():
+        for score in score_batch(model, batch, now).records():
             producer.send(out, key=score.user_id.encode(), value=encode_threat_score(score))
             scored += 1
     return scored
@@ -225,7 +227,13 @@ def plain_loop(
                 if not polled:
                     continue
                 started = started or time.perf_counter()
-                scored += score_and_send(model, polled, producer, kafka.scores_topic)
+                scored += score_and_send(
+                    model,
+                    polled,
+                    producer,
+                    kafka.scores_topic,
+                    settings.aggregation.max_event_skew_ms,
+                )
                 producer.flush()
                 consumer.commit(commit_positions(next_positions(polled)))
             elapsed = time.perf_counter() - started

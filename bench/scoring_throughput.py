@@ -16,9 +16,11 @@ from pystorm.serializers.json_serializer import JSONSerializer
 from pystorm.serializers.msgpack_serializer import MsgpackSerializer
 from threadpoolctl import threadpool_limits
 
+from botscore.clock import now_ms
 from botscore.model.registry import load_model
 from botscore.model.sample_users import sample_users
 from botscore.model.scoring import score_batch
+from botscore.settings import AggregationSettings
 from botscore.wire.codec import decode_feature_row, encode_threat_score, encode_user_features
 from botscore.wire.records import FeatureBatch
 
@@ -39,11 +41,14 @@ def main() -> None:
     model = load_model(ROOT / "models" / "baseline")
     threadpool_limits(limits=1)  # as in the classifier bolt: after the load that loads OpenMP
     users = list(sample_users(USERS, seed=5))
-    payloads = [encode_user_features(u.user_id, 0, u.features) for u in users]
+    now, skew = now_ms(), AggregationSettings().max_event_skew_ms
+    payloads = [
+        (u.user_id.encode(), encode_user_features(u.user_id, now, u.features)) for u in users
+    ]
 
     names = model.manifest.feature_names
     started = time.perf_counter()
-    rows = [decode_feature_row(p, names) for p in payloads]
+    rows = [decode_feature_row(value, key, names, now, skew) for key, value in payloads]
     report("decode UserFeatures row", time.perf_counter() - started, USERS)
 
     def batch_of(first: int, size: int) -> FeatureBatch:

@@ -597,8 +597,10 @@ class AggregationSettings:
     max_event_skew_ms: int = field(
         default=60_000,
         metadata={
-            "doc": "a `WebLog` stamped further ahead of the aggregation's clock is "
-            "dead-lettered as `time_in_future`; at most `enforcement.max_clock_skew_ms`",
+            "doc": "a `WebLog` stamped further ahead of the aggregation's clock, or a "
+            "`UserFeatures` whose window ends further ahead of the scoring spout's, is "
+            "dead-lettered as `time_in_future` (and not scored by `botscore backfill`); at "
+            "most `enforcement.max_clock_skew_ms`",
             "limits": NOT_NEGATIVE,
         },
     )

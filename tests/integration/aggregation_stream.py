@@ -17,7 +17,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from botscore.aggregation.offline import FeatureSnapshot
 from botscore.aggregation.redis_state import RedisFeatureStore
 from botscore.clock import now_ms
-from botscore.settings import KafkaSettings
+from botscore.settings import AggregationSettings, KafkaSettings
 from botscore.simulator.population import build_population
 from botscore.simulator.traffic import TrafficGenerator
 from botscore.transport.redis_client import RedisClient
@@ -133,7 +133,10 @@ class FeatureCollector(TopicFollower):
 
     def take(self, record: ConsumerRecord, now: float) -> None:
         source = SourceRef(self.topic, record.partition, record.offset)
-        decoded = decode_user_features(record.value, source)
+        # as the scoring topology's spout takes them, with the feature stage's default skew
+        decoded = decode_user_features(
+            record.value, record.key, source, now_ms(), AggregationSettings().max_event_skew_ms
+        )
         before = self.latest.get(decoded.user_id)
         if before is not None and decoded.window_end_ms < before.window_end_ms:
             self.regressions.append((decoded.user_id, decoded.window_end_ms, before.window_end_ms))

@@ -139,7 +139,7 @@ def malformed_payloads() -> list[tuple[bytes, bytes, str]]:
         (b"u-bad", variant(schema_version=None), "missing_schema_version"),
         (b"u-bad", variant(schema_version=99), "unsupported_schema_version"),
         (b"u-bad", variant(time_unix_ms=0), "missing_time"),
-        (b"u-bad", variant(time_unix_ms=-1), "missing_time"),
+        (b"u-bad", variant(time_unix_ms=-1), "out_of_range"),  # present, before 1970
         (b"u-bad", variant(request_id=""), "missing_request_id"),
         (b"u-other", variant(), "key_mismatch"),
         (b"", variant(), "key_mismatch"),

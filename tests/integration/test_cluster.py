@@ -59,6 +59,12 @@ pytestmark = [pytest.mark.integration, pytest.mark.cluster]
 
 RATE = 1_000  # users per second offered while a fault happens
 SPEEDUP = 20  # simulated seconds per second in the whole-loop test
+LOOP_SPEC = SimulationSpec(
+    users=500, bot_share=0.3, rate=30, duration_s=900, seed=43, speedup=SPEEDUP
+)
+# Simulated time outruns the wall clock: every clock check must allow the lead, the
+# aggregation's, the scoring spout's (its features' window ends) and the enforcer's.
+LOOP_SKEW_MS = LOOP_SPEC.clock_lead_ms + 60_000
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +89,13 @@ class Submitted:
     seed: int = 40
 
     def submit(self) -> None:
-        options = submit_options(self.settings, metrics__statsd_port=self.metrics.port)
+        # The whole loop's features end ahead of the wall clock: its spout must take them.
+        options = submit_options(
+            self.settings,
+            metrics__statsd_port=self.metrics.port,
+            aggregation__max_event_skew_ms=LOOP_SKEW_MS,
+            enforcement__max_clock_skew_ms=LOOP_SKEW_MS,
+        )
         sparse("submit", "-n", "scoring", "-N", self.name, *options)
         wait_reading(self.name, timeout_s=180)
 
@@ -340,11 +352,7 @@ def test_the_whole_loop_runs_on_the_cluster(scoring: Submitted, tmp_path, report
         aggregation=AggregationSettings(web_logs_topic=web_logs, consumer_group=f"cl-agg-{run}"),
         redis=stack_redis_db(LOOP_REDIS_DB),
     )
-    spec = SimulationSpec(
-        users=500, bot_share=0.3, rate=30, duration_s=900, seed=43, speedup=SPEEDUP
-    )
-    # Simulated time outruns the wall clock: both clock checks must allow the lead.
-    skew_ms = spec.clock_lead_ms + 60_000
+    spec, skew_ms = LOOP_SPEC, LOOP_SKEW_MS
     name = f"aggregation-{run}"
     with empty_redis_db(LOOP_REDIS_DB) as client:
         sparse(

@@ -370,9 +370,11 @@ EXPECTED_REASON = {
 
 
 def _malformed(rng: random.Random, i: int) -> tuple[bytes, bytes, str]:
-    """A payload that must be dead-lettered, and the kind of damage done to it."""
+    """A payload that must be dead-lettered, keyed by its user id as producers key it (so
+    that its damage, not its key, is what the spout refuses), and the kind of damage."""
     good = {name: rng.random() for name in CATALOG}
     kind = list(EXPECTED_REASON)[i % len(EXPECTED_REASON)]
+    key = f"bad-{i}"  # for a payload without a user id
     if kind == "garbage":
         value = b"\x07" + bytes(rng.getrandbits(8) for _ in range(rng.randint(0, 80)))
     elif kind == "truncated":
@@ -382,16 +384,20 @@ def _malformed(rng: random.Random, i: int) -> tuple[bytes, bytes, str]:
         # user_id sent as a varint: protobuf skips a mistyped field, so the id is missing.
         value = UserFeatures(features=good, schema_version=1).SerializeToString() + b"\x08\x05"
     elif kind in ("nan", "inf"):
-        value = encode_user_features(f"n{i}", 1, {**good, "error_ratio_1h": getattr(math, kind)})
+        key = f"n{i}"
+        value = encode_user_features(key, 1, {**good, "error_ratio_1h": getattr(math, kind)})
     elif kind == "no_user":
         value = encode_user_features("", 1, good)
     elif kind == "no_version":
-        value = UserFeatures(user_id=f"v{i}", features=good).SerializeToString()
+        key = f"v{i}"
+        value = UserFeatures(user_id=key, features=good).SerializeToString()
     elif kind == "unknown_version":
-        value = encode_user_features(f"u{i}", 1, good, schema_version=99)
+        key = f"u{i}"
+        value = encode_user_features(key, 1, good, schema_version=99)
     else:
-        value = encode_user_features(f"m{i}", 1, {k: v for k, v in good.items() if k != CATALOG[3]})
-    return f"bad-{i}".encode(), value, kind
+        key = f"m{i}"
+        value = encode_user_features(key, 1, {k: v for k, v in good.items() if k != CATALOG[3]})
+    return key.encode(), value, kind
 
 
 def _largest_accepted(settings: KafkaSettings, key: bytes, partition: int) -> tuple[bytes, int]:

@@ -78,6 +78,7 @@ def run(settings: Settings, args: argparse.Namespace) -> int:
         scored_time_ms=now_ms(),
         batch_size=settings.scoring.batch_size,
         block_requests_1m=settings.scoring.block_requests_1m,
+        max_skew_ms=settings.aggregation.max_event_skew_ms,
     )
     print(f"backfill: {describe(result)}")
     if result.failed:

@@ -50,11 +50,14 @@ def rescore(
     batch_size: int,
     result: BackfillResult,
     block_requests_1m: int = 0,
+    *,
+    max_skew_ms: int,
 ) -> Iterator[ScoreRecord]:
     """Score ``records`` (Kafka records of ``UserFeatures``) as the classifier would: in
     batches of up to ``batch_size`` consecutive valid messages of one partition, each
-    score naming its source, a user past ``block_requests_1m`` blocked. Counts what it read
-    and what it could not score in ``result``."""
+    score naming its source, a user past ``block_requests_1m`` blocked. What the features
+    spout turns away (with ``scored_time_ms`` for its clock, ``max_skew_ms`` its skew) is
+    counted in ``result`` by reason, as is what it read."""
     names = model.manifest.feature_names
     pending: dict[tuple[str, int], list[tuple[int, Any]]] = {}
 
@@ -76,7 +79,7 @@ def rescore(
         result.read += 1
         key = (record.topic, record.partition)
         try:
-            row = decode_feature_row(record.value, names)
+            row = decode_feature_row(record.value, record.key, names, scored_time_ms, max_skew_ms)
         except InvalidMessage as exc:
             result.invalid[exc.reason] += 1
             yield from scored(key)  # a batch holds consecutive offsets only
@@ -98,6 +101,7 @@ def backfill(
     scored_time_ms: int,
     batch_size: int,
     block_requests_1m: int = 0,
+    max_skew_ms: int,
 ) -> BackfillResult:
     """Score the features topic's messages written from ``since_ms`` to before
     ``until_ms`` with ``model`` and write the scores to ``target``; wait for Kafka to
@@ -108,7 +112,15 @@ def backfill(
     sent = []
     try:
         records = read_between(consumer, settings.features_topic, since_ms, until_ms)
-        scores = rescore(records, model, scored_time_ms, batch_size, result, block_requests_1m)
+        scores = rescore(
+            records,
+            model,
+            scored_time_ms,
+            batch_size,
+            result,
+            block_requests_1m,
+            max_skew_ms=max_skew_ms,
+        )
         for score in scores:
             value = encode_threat_score(score)
             try:

@@ -16,17 +16,16 @@ milliseconds. A line that is not such a request is refused with its reason.
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from botscore.errors import UnreadableLine
+from botscore.errors import InvalidMessage, UnreadableLine
 from botscore.v1.web_log_pb2 import WebLog
 from botscore.vocabulary import Decision
 from botscore.web_edge.access_log import EdgeRequest, Networks
 from botscore.web_edge.identity import EdgeKeys
-from botscore.wire.codec import UINT64_MAX, WEB_LOG_SCHEMA_VERSION
+from botscore.wire.codec import UINT64_MAX, WEB_LOG_SCHEMA_VERSION, canonical_ip
 
 __all__ = ["CombinedLine", "line_request_id", "parse_combined", "read_combined_line"]
 
@@ -93,13 +92,12 @@ def parse_combined(line: bytes) -> CombinedLine:
         raise UnreadableLine(
             "not_combined", "text right after the user agent's closing quote: an unescaped quote?"
         )
-    ip = ip_raw.decode(errors="replace")
     try:
-        ipaddress.ip_address(ip)
-    except ValueError:
+        # its one spelling: the user of a line without a cookie is named by its address
+        ip = canonical_ip(ip_raw.decode(errors="replace"))
+    except InvalidMessage as exc:
         raise UnreadableLine(
-            "bad_field",
-            f"client {ip!r} is not an IP address (a server resolving names logs host names)",
+            "bad_field", f"client {exc.detail} (a server resolving names logs host names)"
         ) from None
     status_text = status_raw.decode(errors="replace")
     # bytes.isdigit: ASCII digits only (a str's also takes superscripts, which int refuses)

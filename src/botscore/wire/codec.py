@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+import re
 from collections.abc import Collection, Sequence
 from typing import NamedTuple, TypeVar
 
@@ -19,6 +20,7 @@ from google.protobuf.message import DecodeError, Message
 
 from botscore import vocabulary
 from botscore.errors import InvalidMessage
+from botscore.model.features import DOMAINS
 from botscore.v1.threat_score_pb2 import Decision, SourceRecord, ThreatScore
 from botscore.v1.user_features_pb2 import UserFeatures
 from botscore.v1.web_log_pb2 import WebLog
@@ -39,6 +41,7 @@ __all__ = [
     "UNSPECIFIED_DECISION",
     "WEB_LOG_SCHEMA_VERSION",
     "FeatureRow",
+    "canonical_ip",
     "check_web_log",
     "decode_feature_row",
     "decode_threat_score",
@@ -59,7 +62,7 @@ WEB_LOG_SCHEMA_VERSION = 1
 # A user id names Redis keys and keys Kafka records; a request id is a Redis set member.
 MAX_USER_ID_BYTES = 256
 MAX_REQUEST_ID_BYTES = 128
-# The longest text form of an address (IPv4-mapped IPv6); it also bounds an IPv6 scope id.
+# The longest text form of an address (IPv4-mapped IPv6).
 MAX_IP_CHARS = 45
 # The largest integer a double, hence Redis's Lua, holds exactly.
 MAX_EXACT_INT = 2**53 - 1
@@ -72,6 +75,9 @@ INT64_MAX = 2**63 - 1
 HTTP_STATUSES = range(100, 600)
 # The most of a value an error detail quotes.
 QUOTE_CHARS = 64
+# C0 and C1 controls (DEL among them) and the Unicode line and paragraph separators: what
+# ends a log line, or drives a terminal, where a user id is printed.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 M = TypeVar("M", bound=Message)
 
@@ -144,7 +150,18 @@ def _decode_keyed(message: M, payload: bytes | None) -> M:
     if version not in SUPPORTED_SCHEMA_VERSIONS:
         raise InvalidMessage(DeadLetterReason.UNSUPPORTED_SCHEMA_VERSION, str(version))
     _check_length("user_id", message.user_id, MAX_USER_ID_BYTES)  # type: ignore[attr-defined]
+    _check_user_id(message.user_id)  # type: ignore[attr-defined]
     return message
+
+
+def _check_user_id(user_id: str) -> None:
+    """Refuse a user id that names no one (blank) or would garble the logs that print it."""
+    if _CONTROL.search(user_id):
+        raise InvalidMessage(
+            DeadLetterReason.OUT_OF_RANGE, f"user_id {quote(user_id)} has a control character"
+        )
+    if not user_id.strip():
+        raise InvalidMessage(DeadLetterReason.MISSING_USER_ID, f"user_id {quote(user_id)} is blank")
 
 
 class FeatureRow(NamedTuple):
@@ -160,20 +177,57 @@ def _check_finite(features: dict[str, float]) -> None:
     """Refuse NaN and infinite values, naming them (the names are the sender's: quoted)."""
     bad = sorted(name for name, value in features.items() if not math.isfinite(value))
     if bad:
-        names = ",".join(bad)
-        detail = names if len(names) <= QUOTE_CHARS else quote(names)
-        raise InvalidMessage(DeadLetterReason.NON_FINITE_FEATURE, detail)
+        raise InvalidMessage(DeadLetterReason.NON_FINITE_FEATURE, quote(",".join(bad)))
 
 
-def decode_feature_row(payload: bytes | None, names: Sequence[str]) -> FeatureRow:
-    """Decode ``payload`` straight into a row of the features ``names``, in that order.
+def _check_key(key: bytes | None, user_id: str) -> None:
+    """Refuse a message keyed by anything but its user id: a user's messages must all be on
+    the one partition that id maps to."""
+    if key != user_id.encode():
+        raise InvalidMessage(
+            DeadLetterReason.KEY_MISMATCH, f"key {quote(key)} is not the user id {quote(user_id)}"
+        )
 
-    Accepts and rejects exactly what ``decode_user_features(payload, source, names)`` does,
-    with the same reasons, without a record and its features mapping per user.
+
+def _decode_features(
+    payload: bytes | None, key: bytes | None, now_ms: int, max_skew_ms: int
+) -> tuple[UserFeatures, dict[str, float]]:
+    """What both feature decoders check before the features a model needs.
+
+    ``key`` is the Kafka record's key: a user's scores go to its features' partition, so
+    its features must all be on the one its id maps to. The window end is checked as a
+    ``WebLog``'s time is, against the reader's clock ``now_ms`` and ``max_skew_ms``, but
+    with no age limit: ``botscore backfill`` re-scores old ranges through the same decoder.
     """
     message = _decode_keyed(UserFeatures(), payload)
+    _check_key(key, message.user_id)
+    _check_time("window end", message.window_end_unix_ms, now_ms, max_skew_ms)
     features = dict(message.features)
     _check_finite(features)
+    _check_domains(features)
+    return message, features
+
+
+def _check_domains(features: dict[str, float]) -> None:
+    """Refuse a catalogue feature outside its domain (``model.features.DOMAINS``), naming
+    the first in the catalogue's order; a feature it does not know needs only be finite."""
+    for name, domain in DOMAINS.items():
+        value = features.get(name)
+        if value is not None and value not in domain:
+            raise InvalidMessage(
+                DeadLetterReason.OUT_OF_RANGE, f"{quote(name)} {value!r} is outside {domain}"
+            )
+
+
+def decode_feature_row(
+    payload: bytes | None, key: bytes | None, names: Sequence[str], now_ms: int, max_skew_ms: int
+) -> FeatureRow:
+    """Decode ``payload`` straight into a row of the features ``names``, in that order.
+
+    Accepts and rejects exactly what ``decode_user_features`` does with the same arguments,
+    with the same reasons, without a record and its features mapping per user.
+    """
+    message, features = _decode_features(payload, key, now_ms, max_skew_ms)
     try:
         values = [features[name] for name in names]
     except KeyError:
@@ -183,16 +237,19 @@ def decode_feature_row(payload: bytes | None, names: Sequence[str]) -> FeatureRo
 
 
 def decode_user_features(
-    payload: bytes | None, source: SourceRef, required: Collection[str] = ()
+    payload: bytes | None,
+    key: bytes | None,
+    source: SourceRef,
+    now_ms: int,
+    max_skew_ms: int,
+    required: Collection[str] = (),
 ) -> FeatureRecord:
     """Decode and validate one ``UserFeatures`` payload, or raise ``InvalidMessage``.
 
     ``required`` names the features the model needs; a message without them can never be
     scored, so it is rejected here, where its original bytes are still at hand.
     """
-    message = _decode_keyed(UserFeatures(), payload)
-    features = dict(message.features)
-    _check_finite(features)
+    message, features = _decode_features(payload, key, now_ms, max_skew_ms)
     missing = [name for name in required if name not in features]
     if missing:
         raise InvalidMessage(DeadLetterReason.MISSING_FEATURE, ",".join(missing))
@@ -223,13 +280,24 @@ def decode_web_log(
     window a live decision reads.
     """
     message = _decode_keyed(WebLog(), payload)
-    if key != message.user_id.encode():
-        raise InvalidMessage(
-            DeadLetterReason.KEY_MISMATCH,
-            f"key {quote(key)} is not the user id {quote(message.user_id)}",
-        )
+    _check_key(key, message.user_id)
     check_web_log(message, now_ms, max_skew_ms, max_age_ms=max_age_ms)
     return message
+
+
+def _check_time(field: str, time_ms: int, now_ms: int, max_skew_ms: int) -> None:
+    """Refuse a time that is unset (0, protobuf's default), before 1970, or more than
+    ``max_skew_ms`` ahead of ``now_ms`` or past what Redis's Lua holds exactly."""
+    if time_ms == 0:
+        raise InvalidMessage(DeadLetterReason.MISSING_TIME)
+    if time_ms < 0:
+        raise InvalidMessage(DeadLetterReason.OUT_OF_RANGE, f"{field} {time_ms} is before 1970")
+    latest = min(now_ms + max_skew_ms, MAX_EXACT_INT)
+    if time_ms > latest:
+        raise InvalidMessage(
+            DeadLetterReason.TIME_IN_FUTURE,
+            f"{field} {time_ms} is after {latest} (the clock {now_ms} plus {max_skew_ms} ms)",
+        )
 
 
 def check_web_log(
@@ -238,14 +306,7 @@ def check_web_log(
     """``InvalidMessage`` when ``message`` is not a request the feature stage can count: the
     checks of ``decode_web_log`` after the key's, for requests read without Kafka."""
     time_ms = message.time_unix_ms
-    if time_ms <= 0:
-        raise InvalidMessage(DeadLetterReason.MISSING_TIME)
-    latest = min(now_ms + max_skew_ms, MAX_EXACT_INT)
-    if time_ms > latest:
-        raise InvalidMessage(
-            DeadLetterReason.TIME_IN_FUTURE,
-            f"time {time_ms} is after {latest} (the clock {now_ms} plus {max_skew_ms} ms)",
-        )
+    _check_time("time", time_ms, now_ms, max_skew_ms)
     if max_age_ms is not None and time_ms < now_ms - max_age_ms:
         raise InvalidMessage(
             DeadLetterReason.TIME_TOO_OLD,
@@ -255,20 +316,26 @@ def check_web_log(
     if not message.request_id:
         raise InvalidMessage(DeadLetterReason.MISSING_REQUEST_ID)
     _check_length("request_id", message.request_id, MAX_REQUEST_ID_BYTES)
-    if len(message.ip) > MAX_IP_CHARS or not _is_ip(message.ip):
-        raise InvalidMessage(
-            DeadLetterReason.INVALID_IP, f"ip {quote(message.ip)} is not an IPv4 or IPv6 address"
-        )
+    canonical_ip(message.ip)
     _check_range("status", message.status, HTTP_STATUSES)
     _check_range("response_bytes", message.response_bytes, range(MAX_EXACT_INT + 1))
 
 
-def _is_ip(text: str) -> bool:
+def canonical_ip(text: str) -> str:
+    """The one spelling of the address ``text`` (``::1`` for ``::0001``), which the distinct
+    addresses count, or ``InvalidMessage`` (``invalid_ip``). A scope id (``fe80::1%eth0``)
+    is refused: it names an interface of the sender's, in any characters."""
     try:
-        ipaddress.ip_address(text)
+        address = ipaddress.ip_address(text) if len(text) <= MAX_IP_CHARS else None
     except ValueError:
-        return False
-    return True
+        address = None
+    if address is None:
+        raise InvalidMessage(
+            DeadLetterReason.INVALID_IP, f"ip {quote(text)} is not an IPv4 or IPv6 address"
+        )
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        raise InvalidMessage(DeadLetterReason.INVALID_IP, f"ip {quote(text)} has a scope id")
+    return str(address)
 
 
 def encode_user_features(

@@ -4,6 +4,8 @@ import itertools
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from botscore.aggregation.definitions import (
     DISTINCT_SETS,
@@ -14,7 +16,7 @@ from botscore.aggregation.definitions import (
     update_for,
 )
 from botscore.aggregation.offline import MemoryFeatureStore, final_features, publications
-from botscore.model.features import CATALOG
+from botscore.model.features import CATALOG, DOMAINS
 from botscore.simulator.population import build_population
 from botscore.simulator.traffic import TrafficGenerator
 from botscore.v1.web_log_pb2 import (
@@ -218,3 +220,45 @@ def test_publications_are_at_most_once_per_interval_in_event_time():
     times = [r.window_end_ms for r in rows]
     assert all(b - a >= 2000 for a, b in itertools.pairwise(times))
     assert len(rows) == 6
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=5 * 3_600_000),  # ms after T0
+            st.sampled_from(["GET", "HEAD", "POST"]),
+            st.sampled_from([200, 404, 500]),
+            st.booleans(),  # js
+            st.booleans(),  # data centre
+            st.sampled_from(["/", "/login", "/a"]),
+            st.sampled_from(["192.0.2.1", "198.51.100.9", "2001:db8::1"]),
+        ),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_every_feature_the_stage_publishes_is_within_its_domain(requests):
+    """What the feature stage can publish, the scoring spout must never refuse."""
+    logs = [
+        log(T0 + at, method=m, status=s, js_check_passed=js, ip_is_datacenter=dc, path=p, ip=ip)
+        for at, m, s, js, dc, p, ip in requests
+    ]
+    for snapshot in publications(logs, 1000, 4 * 3_600_000):
+        for name, value in snapshot.features.items():
+            assert value in DOMAINS[name], (name, value)
+
+
+def test_ratios_of_equal_counts_are_exactly_one_and_gaps_of_zero_are_allowed():
+    same_ms = [log(T0, request_id=f"r{i}", method="HEAD", status=500) for i in range(3)]
+    features = features_of(*same_ms)
+    assert features["head_ratio_1h"] == features["error_ratio_1h"] == 1.0
+    assert features["interarrival_mean_s"] == features["interarrival_cv"] == 0.0
+    assert all(value in DOMAINS[name] for name, value in features.items())
+
+
+def test_an_address_spelt_several_ways_is_one_distinct_address_offline_as_live():
+    spellings = ("::1", "::0001", "0:0:0:0:0:0:0:1")
+    logs = [log(T0 + i, ip=ip) for i, ip in enumerate(spellings)]
+    assert features_of(*logs)["distinct_ips_4h"] == 1.0
+    assert {request_record(one, SRC).ip for one in logs} == {"::1"}

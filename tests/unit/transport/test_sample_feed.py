@@ -1,5 +1,6 @@
 """The sample feed: what it produces and how it paces."""
 
+from botscore.clock import now_ms
 from botscore.model.sample_users import sample_users
 from botscore.transport.sample_feed import feed_sample_users
 from botscore.wire.codec import decode_user_features
@@ -17,7 +18,8 @@ def test_sends_the_seeded_population_keyed_by_user_then_flushes():
     expected = list(sample_users(5, 3))
     assert [key for _, key, _ in producer.sent] == [u.user_id.encode() for u in expected]
     assert {topic for topic, _, _ in producer.sent} == {"features"}
-    first = decode_user_features(producer.sent[0][2], SourceRef("features", 0, 0))
+    _, key, value = producer.sent[0]
+    first = decode_user_features(value, key, SourceRef("features", 0, 0), now_ms(), 0)
     assert first.user_id == expected[0].user_id
     assert first.features == expected[0].features
     assert events[-1] == ("flush",)

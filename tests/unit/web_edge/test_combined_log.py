@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from botscore.errors import UnreadableLine
-from botscore.v1.web_log_pb2 import TLS_FINGERPRINT_UNCHECKED
+from botscore.v1.web_log_pb2 import TLS_FINGERPRINT_UNCHECKED, WebLog
 from botscore.vocabulary import Decision
 from botscore.web_edge.access_log import Networks
 from botscore.web_edge.combined_log import line_request_id, parse_combined, read_combined_line
@@ -63,6 +63,15 @@ def test_one_address_and_agent_is_one_user() -> None:
     assert user("198.51.100.1", "a") == user("198.51.100.1", "a")
     others = {user("198.51.100.1", "a"), user("198.51.100.2", "a"), user("198.51.100.1", "b")}
     assert len(others) == 3
+
+
+def test_one_address_is_one_user_however_it_is_spelt() -> None:
+    def read(ip: str) -> WebLog:
+        line = f'{ip} - - [17/May/2015:10:05:03 +0000] "GET / HTTP/1.1" 200 1 "-" "a"'
+        return read_combined_line(line.encode(), Networks([]), KEYS, "x", "n").web_log
+
+    spellings = [read(ip) for ip in ("::1", "::0001", "0:0:0:0:0:0:0:1")]
+    assert {(log.ip, log.user_id) for log in spellings} == {("::1", read("::1").user_id)}
 
 
 def test_data_centre_addresses_are_marked() -> None:
@@ -165,6 +174,16 @@ def test_the_formats_servers_write(line: bytes, expected: tuple[object, ...]) ->
             b'200 1 "-" "-"',
             "bad_field",
             "host names",
+        ),
+        (
+            b'fe80::1%eth0 - - [01/Jan/2024:00:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "-"',
+            "bad_field",
+            "has a scope id",
+        ),
+        (
+            b'fe80::1%\x1b[2J - - [01/Jan/2024:00:00:00 +0000] "GET / HTTP/1.1" 200 1 "-" "-"',
+            "bad_field",
+            "has a scope id",
         ),
         (
             b'192.0.2.1 - - [01/Jan/2024:00:00:00 +0000] "GET / HTTP/1.1" 2000 1 "-" "-"',
