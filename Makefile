@@ -133,4 +133,5 @@ bench: up
 	PYTHONPATH=src $(PY) bench/state_cluster.py
 	PYTHONPATH=src $(PY) bench/sizing.py
 	PYTHONPATH=src $(PY) bench/model_variants.py
+	PYTHONPATH=src $(PY) bench/new_humans.py
 	$(PY) -m pytest -m soak
