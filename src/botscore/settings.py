@@ -829,6 +829,7 @@ class Settings:
         ]
         if strays:
             raise ConfigError(f"unknown setting(s) {', '.join(sorted(strays))}")
+        _refuse_misspelt_prefixes(options)
         _refuse_unknown_variables(environ)
         return cls(
             **{
@@ -848,6 +849,20 @@ _SECTIONS: dict[str, type[Any]] = {
     "redis": RedisSettings,
     "metrics": MetricsSettings,
 }
+
+
+def _refuse_misspelt_prefixes(options: Mapping[str, Any]) -> None:
+    """Refuse ``kafka.x`` or ``botsore.kafka.x``: Storm takes every option, so such a typo
+    would be passed to it and the setting would keep its default without a word."""
+    word = PREFIX.rstrip(".")
+    for key in options:
+        head, dot, rest = key.partition(".")
+        if not dot or head == word:
+            continue
+        if head in _SECTIONS:
+            raise ConfigError(f"setting {key!r} has no {PREFIX!r} prefix: {PREFIX}{key}?")
+        if difflib.get_close_matches(head, [word], n=1, cutoff=0.75):
+            raise ConfigError(f"setting {key!r}: did you mean {PREFIX}{rest}?")
 
 
 def _refuse_unknown_variables(environ: Mapping[str, str]) -> None:

@@ -337,6 +337,26 @@ def test_secrets_come_only_from_the_environment_and_never_print():
         Settings.from_options({"botscore.redis.password": "x"}, environ={})
 
 
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [
+        ("kafka.topic_partitions", "no 'botscore.' prefix: botscore.kafka.topic_partitions?"),
+        ("botsore.kafka.topic_partitions", "did you mean botscore.kafka.topic_partitions?"),
+        ("Botscore.redis.port", "did you mean botscore.redis.port?"),
+    ],
+)
+def test_a_misspelt_prefix_is_refused_not_handed_to_storm(key, says):
+    """Storm takes every option: the setting would keep its default without a word."""
+    with pytest.raises(ConfigError, match=re.escape(says)):
+        Settings.from_options({key: 8}, environ={})
+
+
+def test_storms_own_options_pass():
+    Settings.from_options(
+        {"topology.workers": 2, "storm.zookeeper.port": 2181, "nimbus.seeds": ["a"]}, environ={}
+    )
+
+
 def test_a_config_nested_too_deeply_to_read_is_refused(tmp_path):
     path = tmp_path / "config.json"
     path.write_text("[" * 100_000 + "]" * 100_000)
