@@ -25,6 +25,7 @@ import ipaddress
 import json
 import math
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
@@ -747,9 +748,23 @@ class MetricsSettings:
     )
     statsd_port: int = field(default=8125, metadata={"doc": "DogStatsD agent port", "limits": PORT})
     namespace: str = field(
-        default="botscore", metadata={"doc": "prefix of every metric name", "limits": NAME}
+        default="botscore",
+        metadata={
+            "doc": "prefix of every metric name: letters, digits, `_` and `.`, starting with "
+            "a letter",
+            "limits": NAME,
+        },
     )
     enabled: bool = field(default=True, metadata={"doc": "send metrics (`false`: send none)"})
+
+    def __post_init__(self) -> None:
+        # A metric line is name:value|type|#tags: a space, `:`, `|` or `#` in the prefix
+        # would garble every line, and DogStatsD would drop them all without a word.
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_.]*", self.namespace):
+            raise ConfigError(
+                f"metrics.namespace {self.namespace!r}: letters, digits, '_' and '.', "
+                "starting with a letter"
+            )
 
 
 @dataclass(frozen=True)

@@ -351,6 +351,20 @@ def test_a_misspelt_prefix_is_refused_not_handed_to_storm(key, says):
         Settings.from_options({key: 8}, environ={})
 
 
+@pytest.mark.parametrize(
+    "namespace", ["a b", "bot|score", "bot:score", "bot#s", "1bot", "bötscore"]
+)
+def test_a_metrics_namespace_that_would_garble_every_line_is_refused(namespace):
+    """DogStatsD drops a line it cannot read without a word: every metric would be lost."""
+    with pytest.raises(ConfigError, match=r"metrics\.namespace"):
+        Settings.from_options({}, environ={"BOTSCORE_METRICS_NAMESPACE": namespace})
+
+
+def test_a_dotted_metrics_namespace_is_taken():
+    settings = Settings.from_options({}, environ={"BOTSCORE_METRICS_NAMESPACE": "acme.botscore_2"})
+    assert settings.metrics.namespace == "acme.botscore_2"
+
+
 def test_storms_own_options_pass():
     Settings.from_options(
         {"topology.workers": 2, "storm.zookeeper.port": 2181, "nimbus.seeds": ["a"]}, environ={}
