@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from botscore.aggregation.user_agents import declares_bot
 from botscore.v1.web_log_pb2 import TLS_FINGERPRINT_CONTRADICTS_USER_AGENT, WebLog
-from botscore.wire.codec import canonical_ip
+from botscore.wire.codec import ip_spelling
 from botscore.wire.records import RequestRecord, SourceRef
 
 __all__ = [
@@ -114,12 +114,12 @@ def cut_user_agent(user_agent: str) -> str:
 
 def request_record(log: WebLog, source: SourceRef, replay_floor: int = 0) -> RequestRecord:
     """What the store counts of ``log``, live and offline alike: its address in its one
-    spelling (``InvalidMessage`` for none), its user agent and path cut."""
+    spelling, its user agent and path cut."""
     return RequestRecord(
         user_id=log.user_id,
         time_ms=log.time_unix_ms,
         request_id=log.request_id,
-        ip=canonical_ip(log.ip),
+        ip=ip_spelling(log.ip),
         user_agent=cut_user_agent(log.user_agent),
         path=log.path[:MAX_PATH_CHARS],
         flags=counter_flags(log),

@@ -49,6 +49,7 @@ __all__ = [
     "decode_web_log",
     "encode_threat_score",
     "encode_user_features",
+    "ip_spelling",
     "parse_or_reject",
     "quote",
     "source_from_proto",
@@ -325,10 +326,7 @@ def canonical_ip(text: str) -> str:
     """The one spelling of the address ``text`` (``::1`` for ``::0001``), which the distinct
     addresses count, or ``InvalidMessage`` (``invalid_ip``). A scope id (``fe80::1%eth0``)
     is refused: it names an interface of the sender's, in any characters."""
-    try:
-        address = ipaddress.ip_address(text) if len(text) <= MAX_IP_CHARS else None
-    except ValueError:
-        address = None
+    address = _address(text)
     if address is None:
         raise InvalidMessage(
             DeadLetterReason.INVALID_IP, f"ip {quote(text)} is not an IPv4 or IPv6 address"
@@ -336,6 +334,20 @@ def canonical_ip(text: str) -> str:
     if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
         raise InvalidMessage(DeadLetterReason.INVALID_IP, f"ip {quote(text)} has a scope id")
     return str(address)
+
+
+def ip_spelling(text: str) -> str:
+    """``text`` in its one spelling when it is an address, else as it is: what the feature
+    state counts. Refusing is the decoders' (``canonical_ip``), before anything is stored."""
+    address = _address(text)
+    return text if address is None else str(address)
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text) if len(text) <= MAX_IP_CHARS else None
+    except ValueError:
+        return None
 
 
 def encode_user_features(
