@@ -439,9 +439,9 @@ def unpickle(manifest: ModelManifest, pickled: bytes, source: str) -> LoadedMode
 
 def _positive_column(estimator: Any, manifest: ModelManifest, source: str) -> int:
     """The bot class's column of ``predict_proba``, once the estimator is shown to be a fitted
-    two-class classifier for the manifest's features whose scores are probabilities:
-    anything else (a dict, an unfitted model, one that knows only bots) would go live and
-    then fail, or block, every batch it scores."""
+    two-class classifier for the manifest's features whose scores, for two rows of zeros,
+    are two rows of two probabilities: anything else (a dict, an unfitted model, one that
+    knows only bots, one column) would go live and then fail, or block, every batch."""
     if not callable(getattr(estimator, "predict_proba", None)):
         raise ModelError(
             f"{source} holds no classifier: {type(estimator).__name__} has no predict_proba"
@@ -466,7 +466,12 @@ def _positive_column(estimator: Any, manifest: ModelManifest, source: str) -> in
             f"estimator must have the two classes 0 (human) and 1 (bot), has {_brief(classes)}"
         )
     column = classes.index(1)
-    probe = estimator.predict_proba(np.zeros((2, n_features)))
+    try:
+        probe = estimator.predict_proba(np.zeros((2, n_features)))
+    except Exception:
+        # A model may raise on some rows only (a log of a count that is 0): it is taken,
+        # and a batch it raises on fails and is replayed, then dead-lettered, as any other.
+        return column
     if not (
         isinstance(probe, np.ndarray)
         and probe.shape == (2, 2)
