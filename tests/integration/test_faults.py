@@ -32,7 +32,7 @@ from sklearn.preprocessing import FunctionTransformer
 
 from botscore.aggregation.offline import final_features
 from botscore.clock import now_ms
-from botscore.model.features import CATALOG
+from botscore.model.features import CATALOG, DOMAINS
 from botscore.model.registry import MANIFEST_NAME, ModelManifest, Thresholds
 from botscore.model.releases import Release, ReleaseStore, Slot
 from botscore.settings import KafkaSettings
@@ -531,7 +531,12 @@ def test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts(
     counted)."""
     attempts = 3
     raising = _users(60, "zero", lambda i: {n: 0.0 if n == CATALOG[0] else 1.0 for n in CATALOG})
-    scorable = _users(500, "positive", lambda i: {name: 1.0 + (i % 7) / 7 for name in CATALOG})
+    # no feature at 0 and some at 1 or more, each within its domain (a ratio at most 1)
+    scorable = _users(
+        500,
+        "positive",
+        lambda i: {name: min(1.0 + (i % 7) / 7, DOMAINS[name].high) for name in CATALOG},
+    )
     # log 0 is -inf: the champion raises for the users with a feature at 0
     champion = _raising_model(tmp_path / "model", "raising", [np.log], 0.5, 2.0)
     # log(1 - x), as if every feature were a ratio: NaN or -inf from 1 up, so for every
