@@ -20,9 +20,13 @@ bytes and the reason. What is emitted again:
 - A failed tuple (failed downstream, or timed out after ``topology.message.timeout.secs``)
   is emitted again from memory after a growing backoff, and so is a tuple whose ack was
   lost (``InFlight.lost_acks``: still out ``kafka.lost_ack_replay_ms`` after a later tuple
-  of its partition was acked); its ``kafka.max_attempts``-th
-  failure dead-letters each of its messages (``retries_exhausted``), whose offsets finish
-  as Kafka confirms their letters, if another tuple was acked since its previous failure.
+  of its partition was acked). Its ``kafka.max_attempts``-th failure, if another tuple
+  was acked since its previous failure, shows some of its messages at fault: a batch is
+  cut in two halves (``bisected``), each emitted again at once, and a half that fails is
+  cut again, until the message that fails alone is dead-lettered (``retries_exhausted``;
+  its offset finishes as Kafka confirms the letter). So a message no bolt can take costs
+  its batch a few replays, not its delivery; at worst (the halves fail alike, as when an
+  outage begins) the batch's messages are all dead-lettered, as without halving.
   An outage downstream (Redis, the brokers a bolt writes to) fails every tuple alike: each
   is replayed at the longest backoff for as long as it lasts (logged once a minute), never
   dead-lettered for it; nothing is read from Kafka again.
@@ -62,7 +66,7 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
@@ -112,10 +116,12 @@ class _Read:
 
 @dataclass(frozen=True)
 class _Batch:
-    """An emitted tuple's values and the messages it carries, kept for replays."""
+    """An emitted tuple's values, and its messages as read and as decoded, kept for
+    replays and to cut the batch in halves."""
 
     values: list[Any]
     reads: tuple[_Read, ...]
+    rows: tuple[Any, ...]
 
 
 @dataclass(frozen=True)
@@ -382,11 +388,41 @@ class KafkaSourceSpout(Spout):
                     self.in_flight.last_attempts_deferred,
                     self.in_flight.backoff.delay(max(self.kafka.max_attempts - 1, 1)),
                 )
-        if exhausted is not None:
-            detail = f"failed downstream {self.in_flight.attempts(tup_id)} times"
-            self.in_flight.retire(tup_id, [read.size for read in exhausted.reads])
-            for read in exhausted.reads:
-                self._dead_letter(read, DeadLetterReason.RETRIES_EXHAUSTED, detail)
+        if exhausted is None:
+            return
+        failures = self.in_flight.attempts(tup_id)
+        if len(exhausted.reads) > 1:
+            self._bisect(tup_id, exhausted, failures)
+            return
+        detail = f"failed downstream {failures} times"
+        if self.in_flight.was_split(tup_id):
+            detail += ", the last alone: the rest of its batch was tried without it"
+        self.in_flight.retire(tup_id, [read.size for read in exhausted.reads])
+        self._dead_letter(exhausted.reads[0], DeadLetterReason.RETRIES_EXHAUSTED, detail)
+
+    def _bisect(self, tup_id: str, batch: _Batch, failures: int) -> None:
+        """Emit exhausted ``batch`` again as two halves, to find the messages at fault."""
+        half = len(batch.reads) // 2
+        parts = [
+            self._batch(list(batch.rows[:half]), batch.reads[:half]),
+            self._batch(list(batch.rows[half:]), batch.reads[half:]),
+        ]
+        self.in_flight.split(
+            tup_id,
+            [
+                (part_id, part, [read.source.offset for read in part.reads], _size(part.reads))
+                for part_id, part in parts
+            ],
+        )
+        self.metrics.count("bisected")
+        self.logger.warning(
+            "tuple %s failed downstream %d times while others were acked: emitting it again "
+            "as %s and %s to find the messages at fault",
+            tup_id,
+            failures,
+            parts[0][0],
+            parts[1][0],
+        )
 
     def _read_partition(self, messages: list[Any]) -> None:
         """Emit one partition's polled ``messages`` as batches; dead-letter the invalid."""
@@ -420,19 +456,24 @@ class KafkaSourceSpout(Spout):
     def _emit(self, rows: list[Any], reads: list[_Read]) -> None:
         if not rows:
             return
-        sources = [read.source for read in reads]
-        first, last = sources[0], sources[-1]
-        tup_id = f"{first.topic}/{first.partition}/{first.offset}-{last.offset}"
-        batch = _Batch(self.tuple_values(rows, sources), tuple(reads))
+        tup_id, batch = self._batch(rows, reads)
+        first = reads[0].source
         self.metrics.count("in", len(rows))
         self.in_flight.emitted(
             tup_id,
             batch,
             (first.topic, first.partition),
-            [source.offset for source in sources],
-            sum(read.size for read in reads),
+            [read.source.offset for read in reads],
+            _size(reads),
         )
         self.emit(batch.values, tup_id=tup_id)
+
+    def _batch(self, rows: list[Any], reads: Sequence[_Read]) -> tuple[str, _Batch]:
+        """The tuple of consecutive ``reads`` of one partition: its id and its batch."""
+        sources = [read.source for read in reads]
+        first, last = sources[0], sources[-1]
+        tup_id = f"{first.topic}/{first.partition}/{first.offset}-{last.offset}"
+        return tup_id, _Batch(self.tuple_values(rows, sources), tuple(reads), tuple(rows))
 
     def _follow_the_log(self, first: Any) -> None:
         """Say so when Kafka's position is not where the spout left the partition.
@@ -724,6 +765,10 @@ class KafkaSourceSpout(Spout):
             self.logger.warning("offset commit failed, will retry: %s", exc)
             return
         self.in_flight.offsets.committed(positions)
+
+
+def _size(reads: Iterable[_Read]) -> int:
+    return sum(read.size for read in reads)
 
 
 def _keys(partitions: Iterable[TopicPartition]) -> frozenset[PartitionKey]:

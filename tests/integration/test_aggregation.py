@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import os
 import re
+import secrets
 import signal
 import subprocess
 import threading
@@ -25,12 +26,15 @@ from pathlib import Path
 import pytest
 import redis
 
+from botscore.access.redis_users import redis_rules
 from botscore.aggregation.offline import FeatureSnapshot, final_features
-from botscore.aggregation.redis_state import STATE_PREFIX
+from botscore.aggregation.redis_state import DEFAULT_SHARDS, STATE_PREFIX
+from botscore.aggregation.state_shards import ShardLayout
 from botscore.clock import now_ms
 from botscore.settings import KafkaSettings
 from botscore.simulator.spec import SimulationSpec
 from botscore.v1.web_log_pb2 import WebLog
+from botscore.vocabulary import Role
 from botscore.wire.dead_letters import DeadLetterRecord, decode_dead_letter, truncations
 from botscore.wire.records import SourceRef
 from tests.pauses import stop_and_continue
@@ -62,6 +66,7 @@ from .harness import (
     ROOT,
     committed_offsets,
     empty_redis_db,
+    new_run_id,
     only_line,
     plant_position_faults,
     read_topic,
@@ -481,6 +486,84 @@ def test_redis_killed_mid_stream_loses_nothing(
     letters = read_topic(agg_topics.kafka, agg_topics.kafka.dead_letter_topic)
     assert letters == [], [decode_dead_letter(r.value).reason for r in letters]
     assert_failure_metrics_sent("test_redis_killed_mid_stream_loses_nothing", received)
+
+
+def test_a_shard_redis_refuses_dead_letters_only_its_users_requests(
+    agg_topics, agg_redis, storm_on_path, tmp_path, report_figure
+):
+    """Redis refuses one shard's keys (its ACL, as a Redis Cluster refuses the slots of a
+    primary that is away) for longer than a tuple's attempts, while the other shards take
+    their requests. A batch fails for that shard's users alone; once other batches are
+    acked it is halved, and halved again, down to the requests that fail alone, which are
+    dead-lettered (``retries_exhausted``). Every other request is applied: each user's
+    features equal offline on every request but the dead-lettered ones."""
+    logs = recorded_logs(users=600, rate=40, duration_s=600, seed=23)
+    layout = ShardLayout(STATE_PREFIX, DEFAULT_SHARDS)
+    refused = 0  # the shard whose keys Redis refuses
+    user, password = f"it-shard-{new_run_id()}", secrets.token_hex(16)
+    keys, *commands = redis_rules(Role.AGGREGATION)
+    assert keys == f"~{STATE_PREFIX}:*"
+    # The tests' own database needs SELECT, which no role's commands include.
+    grant = ["reset", "on", f">{password}", *commands, "+select"]
+    agg_redis.execute_command("ACL", "SETUSER", user, *grant, keys)
+    others = [f"~{STATE_PREFIX}:{{{tag}}}:*" for i, tag in enumerate(layout.tags) if i != refused]
+    first, rest = logs[: len(logs) // 3], logs[len(logs) // 3 :]
+    feed(agg_topics, first)
+    log_path = tmp_path / "sparse-run.log"
+    try:
+        with aggregation_topology(
+            agg_topics,
+            log_path,
+            BOTSCORE_REDIS_USERNAME=user,
+            BOTSCORE_REDIS_PASSWORD=password,
+            BOTSCORE_KAFKA_MAX_ATTEMPTS="2",
+            # Batches of 8 requests: most touch no user of the refused shard (15/16 ** 8),
+            # and are acked, which tells the spout the others fail for their own requests.
+            BOTSCORE_AGGREGATION_BATCH_SIZE="8",
+        ) as (metrics, features, process):
+            deadline = time.monotonic() + 180
+            while features.total < 100:  # the state's generation is known by now
+                assert process.poll() is None, log_path.read_text()[-3000:]
+                assert time.monotonic() < deadline, "no features published before the fault"
+                time.sleep(0.2)
+            agg_redis.execute_command("ACL", "SETUSER", user, "resetkeys", *others)
+            feed(agg_topics, rest)
+            # Committed to the end while the shard is refused: every request was applied
+            # or dead-lettered.
+            wait_committed_to_end(
+                agg_topics.kafka, agg_topics.group, agg_topics.web_logs, 300, process
+            )
+            agg_redis.execute_command("ACL", "SETUSER", user, "resetkeys", keys)
+            letters = [
+                decode_dead_letter(r.value)
+                for r in read_topic(agg_topics.kafka, agg_topics.kafka.dead_letter_topic)
+            ]
+            lettered = [WebLog.FromString(d.original_value) for d in letters]
+            dead = {log.request_id for log in lettered}
+            expected = final_features([log for log in logs if log.request_id not in dead])
+            took = features.wait_until_equal(
+                expected, 300, process, explainer(agg_topics, agg_redis)
+            )
+            logs_text = log_path.read_text(errors="replace")
+            received = metrics.tags_by_metric()
+    finally:
+        agg_redis.execute_command("ACL", "DELUSER", user)
+    on_refused = [log for log in logs if layout.shard_of(log.user_id) == refused]
+    report_figure(
+        f"aggregation, one shard of {DEFAULT_SHARDS} refused by Redis: {len(letters)} of its "
+        f"{len(on_refused)} requests dead-lettered, none of the other shards' "
+        f"{len(logs) - len(on_refused)}; all {len(expected)} users' features equal offline "
+        f"on the rest {took:.0f} s after the shard came back"
+    )
+    assert letters, "no request of the refused shard was dead-lettered"
+    assert {d.reason for d in letters} == {"retries_exhausted"}
+    assert all(d.detail.startswith("failed downstream") for d in letters)
+    assert {layout.shard_of(log.user_id) for log in lettered} == {refused}
+    assert len(dead) == len(letters), "a request was dead-lettered twice"
+    assert "to find the messages at fault" in logs_text
+    assert_failure_metrics_sent(
+        "test_a_shard_redis_refuses_dead_letters_only_its_users_requests", received
+    )
 
 
 @pytest.mark.soak

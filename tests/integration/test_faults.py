@@ -520,23 +520,36 @@ def _users(
     ]
 
 
+def _sum_points(metrics: StatsdListener, name: str) -> float:
+    return sum(p.value for p in metrics.points(name))
+
+
+def _zero(i: int) -> dict[str, float]:
+    """Features the raising champion cannot score: its first at 0."""
+    return {n: 0.0 if n == CATALOG[0] else 1.0 for n in CATALOG}
+
+
+def _positive(i: int) -> dict[str, float]:
+    """No feature at 0 and some at 1 or more, each within its domain (a ratio at most 1)."""
+    return {name: min(1.0 + (i % 7) / 7, DOMAINS[name].high) for name in CATALOG}
+
+
 def test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts(
     topics, tmp_path, report_figure
 ):
     """A model call that raises fails its tuple; the spout replays it and, at the tuple's
-    ``kafka.max_attempts``-th failure after other users were scored, dead-letters each of
-    its messages as ``retries_exhausted`` with their bytes. Users the model can score are
-    scored meanwhile. A challenger that raises for every one of them costs only its own
+    ``kafka.max_attempts``-th failure after other users were scored, cuts the batch in
+    halves, and halves again the half that fails, until each message that fails alone is
+    dead-lettered as ``retries_exhausted`` with its bytes. The other users of a batch are
+    scored, once each. A challenger that raises for every one of them costs only its own
     (shadow) scores; so do the challenger's scores the shadow topic refuses for good (lost,
     counted)."""
     attempts = 3
-    raising = _users(60, "zero", lambda i: {n: 0.0 if n == CATALOG[0] else 1.0 for n in CATALOG})
-    # no feature at 0 and some at 1 or more, each within its domain (a ratio at most 1)
-    scorable = _users(
-        500,
-        "positive",
-        lambda i: {name: min(1.0 + (i % 7) / 7, DOMAINS[name].high) for name in CATALOG},
-    )
+    raising = _users(60, "zero", _zero)
+    scorable = _users(500, "positive", _positive)
+    # One partition, so one batch: every tenth user raises, the others are scorable.
+    mixed = _users(200, "mixed", lambda i: _zero(i) if i % 10 == 3 else _positive(i))
+    mixed_raising = [pair for i, pair in enumerate(mixed) if i % 10 == 3]
     # log 0 is -inf: the champion raises for the users with a feature at 0
     champion = _raising_model(tmp_path / "model", "raising", [np.log], 0.5, 2.0)
     # log(1 - x), as if every feature were a ratio: NaN or -inf from 1 up, so for every
@@ -559,22 +572,31 @@ def test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts(
             **releases,
         ) as topology,
     ):
-        # One after the other: a batch tuple with one user the model cannot score fails
-        # whole, and the spout batches what one poll returns.
+        deferred_now = partial(
+            _sum_points, metrics, "botscore.features_spout.last_attempts_deferred"
+        )
         bad_sources = set(produce(topics, raising))
         # Alone, they fail every attempt with nothing scored in between, as in an outage:
         # they wait at their last attempt instead of being dead-lettered...
-        wait_for(
-            "the raising users' last attempts held",
-            lambda: bool(metrics.points("botscore.features_spout.last_attempts_deferred")),
-            300,
-        )
+        wait_for("the raising users' last attempts held", lambda: deferred_now() > 0, 300)
         assert read_topic(topics, topics.dead_letter_topic) == []
         # ...until other users are scored: then their next failure is their own.
         good_sources = set(produce(topics, scorable))
         scores.wait_for(lambda: scores.distinct() >= len(scorable), 300, "the scorable users")
         wait_committed_to_end(topics, scoring_group(topics), topics.features_topic, 300)
-        # The challenger scores these, and the shadow topic refuses every message.
+        # A batch of both: it waits at its last attempt too, unless part of it was acked...
+        held = deferred_now()
+        placed = produce(topics, mixed, partition=0)
+        mixed_bad = {placed[i] for i, pair in enumerate(mixed) if pair in mixed_raising}
+        bad_sources |= mixed_bad
+        good_sources |= set(placed) - mixed_bad
+        wait_for(
+            "the mixed batch held, or halved",
+            lambda: deferred_now() > held or scores.distinct() >= len(good_sources),
+            300,
+        )
+        # ...and the users after it give the evidence. The challenger scores these, and the
+        # shadow topic refuses every message.
         limit_message_bytes(topics, topics.shadow_scores_topic, 1)
         good_sources |= set(produce(topics, ratios))
         scores.wait_for(lambda: scores.distinct() >= len(good_sources), 300, "the ratios")
@@ -582,39 +604,43 @@ def test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts(
         exits = topology.unplanned_exits
         logs = topology.logs()
         received = metrics.tags_by_metric()
-        failed = sum(p.value for p in metrics.points("botscore.classifier.failed"))
+        failed = _sum_points(metrics, "botscore.classifier.failed")
         replays = metrics.points("botscore.features_spout.replayed")
         replayed = sum(p.value for p in replays if p.tag("cause") == "failed")
-        deferred = sum(
-            p.value for p in metrics.points("botscore.features_spout.last_attempts_deferred")
-        )
+        deferred = deferred_now()
+        bisected = _sum_points(metrics, "botscore.features_spout.bisected")
         presumed_lost = sum(p.value for p in replays if p.tag("cause") != "failed")
         shadow_failed = sum(p.value for p in metrics.points("botscore.classifier.shadow_failed"))
         shadow_scored = sum(p.value for p in metrics.points("botscore.classifier.shadow_scored"))
         shadow_lost = sum(p.value for p in metrics.points("botscore.shadow_producer.send_failed"))
     letters = [decode_dead_letter(r.value) for r in read_topic(topics, topics.dead_letter_topic)]
     report_figure(
-        f"a model raising on {len(raising)} users: {len(letters)} dead-lettered after "
-        f"{attempts} attempts ({failed:.0f} failed model calls, {replayed:.0f} replays, "
-        f"{deferred:.0f} last attempts held until others were scored), "
-        f"{scores.distinct()} others scored; the challenger failed {shadow_failed:.0f}, scored "
-        f"{shadow_scored:.0f} in {shadow_lost:.0f} tuples its topic refused"
+        f"a model raising on {len(bad_sources)} users ({len(mixed_bad)} of them among "
+        f"{len(mixed)} in one batch): {len(letters)} dead-lettered after {attempts} attempts "
+        f"and {bisected:.0f} batches halved ({failed:.0f} failed model calls, "
+        f"{replayed:.0f} replays, {deferred:.0f} last attempts held until others were "
+        f"scored), {scores.distinct()} others scored; the challenger failed "
+        f"{shadow_failed:.0f}, scored {shadow_scored:.0f} in {shadow_lost:.0f} tuples its "
+        "topic refused"
     )
     assert set(scores.counts) == good_sources, "a user the model cannot score was scored"
     # A shadow tuple Kafka refused was not failed: no replay, no second champion score.
     assert set(scores.counts.values()) == {1}, "a user was scored twice"
     by_source = {(d.source.partition, d.source.offset): d for d in letters}
-    assert set(by_source) == bad_sources and len(letters) == len(raising)
+    assert set(by_source) == bad_sources and len(letters) == len(bad_sources)
     assert {d.reason for d in letters} == {"retries_exhausted"}
-    assert {d.original_value for d in letters} == {v for _, v in raising}
-    # Each failing tuple was tried ``attempts`` times (the first time and its replays), plus
-    # once per last attempt held while nothing was scored.
-    assert failed >= attempts and deferred >= 1
-    assert (replayed - deferred) * attempts == (failed - deferred) * (attempts - 1)
+    assert {d.original_value for d in letters} == {v for _, v in raising + mixed_raising}
+    for letter in letters:
+        tries = re.fullmatch(r"failed downstream (\d+) times.*", letter.detail)
+        assert tries and int(tries[1]) >= attempts, letter.detail
+    assert failed >= attempts and deferred >= 1 and bisected >= 1
+    # Every failure was replayed but those that ended a tuple: a batch halved (its two
+    # halves emitted in its place: one more replay) or a user dead-lettered.
+    assert replayed == failed + bisected - len(letters)
     assert presumed_lost == 0, "one worker loses no acks, yet tuples were presumed lost"
     assert "cannot score tuple" in logs
     # Each scored user once, and never by the challenger, which logged why.
-    assert shadow_failed == len(scorable)
+    assert shadow_failed == len(scorable) + len(mixed) - len(mixed_raising)
     assert shadow_scored == len(ratios) and shadow_lost >= 1
     assert read_topic(topics, topics.shadow_scores_topic) == []
     assert "challenger ratios-only/it-1 cannot score tuple" in logs

@@ -59,15 +59,21 @@ FAILURE_PROOFS: dict[str, frozenset[str]] = {
             "botscore.web_logs_spout.dead_letters_abandoned",
         }
     ),
-    # the raising users fail alone at first: their last attempts wait for a scored user
+    # the raising users fail alone at first: their last attempts wait for a scored user;
+    # then their batches are halved to find them
     "test_a_model_that_raises_has_its_users_dead_lettered_after_their_attempts": frozenset(
         {
             "botscore.classifier.failed",
             "botscore.features_spout.replayed",
             "botscore.features_spout.last_attempts_deferred",
+            "botscore.features_spout.bisected",
             "botscore.classifier.shadow_failed",
             "botscore.shadow_producer.send_failed",
         }
+    ),
+    # one shard refused: the batches with its users are halved down to their requests
+    "test_a_shard_redis_refuses_dead_letters_only_its_users_requests": frozenset(
+        {"botscore.aggregate.redis_failed", "botscore.web_logs_spout.bisected"}
     ),
     "test_a_dead_letter_kafka_refuses_is_logged_counted_and_its_offset_finished": frozenset(
         {"botscore.features_spout.dead_letters_abandoned"}

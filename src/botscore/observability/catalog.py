@@ -87,6 +87,12 @@ def _spout(what_in: str) -> dict[str, MetricSpec]:
             "an outage downstream, replayed rather than dead-lettered",
             on_failure=True,
         ),
+        "bisected": MetricSpec(
+            Kind.COUNT,
+            "batches that used up their attempts cut in halves, to dead-letter only the "
+            "messages at fault",
+            on_failure=True,
+        ),
         "dead_letters_abandoned": MetricSpec(
             Kind.COUNT,
             "dead letters Kafka refused for good (logged, offset moved on)",

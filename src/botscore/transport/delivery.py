@@ -4,8 +4,10 @@ Every emitted tuple (one or more messages of one partition) stays here until it 
 or deliberately set aside (dead lettered). A failed tuple is replayed after an exponential
 backoff; after ``max_attempts`` it is handed back as exhausted so the caller dead-letters
 its messages instead of retrying forever, unless every tuple fails alike (an outage, not
-its messages: see ``InFlight.failed``). Offsets become committable only through
-``OffsetTracker``, i.e. once everything before them is finished.
+its messages: see ``InFlight.failed``). The caller may instead ``split`` an exhausted batch
+into parts, each replayed at once and exhausted by its first failure: halving the one that
+fails finds the messages at fault, and the rest of the batch is delivered. Offsets become
+committable only through ``OffsetTracker``, i.e. once everything before them is finished.
 
 A tuple whose ack was lost is replayed too, long before Storm would time it out. Storm
 drops what one worker sends to another that died and came back until it reconnects, acks
@@ -106,6 +108,9 @@ class _Entry(Generic[T]):
     overtaken_at: float | None = None
     # ``InFlight.acks`` at its emission, then at its latest failure.
     acks_seen: int = 0
+    # Failures of the batches it was split from: a part (more than 0) is exhausted by its
+    # first failure of its own.
+    earlier_failures: int = 0
 
 
 class InFlight(Generic[T]):
@@ -129,7 +134,10 @@ class InFlight(Generic[T]):
         self._out: dict[PartitionKey, dict[str, None]] = {}
         self._acked_emission: dict[PartitionKey, int] = {}
         self._emissions = 0
-        self._replays: list[tuple[float, str]] = []  # heap of (due time, tuple id)
+        # Heap of (due time, order of scheduling, tuple id): replays due together go out in
+        # the order they were scheduled, as a split batch's parts in offset order.
+        self._replays: list[tuple[float, int, str]] = []
+        self._scheduled = 0
         self._reserved: dict[tuple[PartitionKey, int], int] = {}  # sizes of reserved offsets
         self.held_bytes = 0
         self.acks = 0  # tuples acked so far
@@ -205,14 +213,48 @@ class InFlight(Generic[T]):
         self._not_out(tup_id, entry)
         others_acked, entry.acks_seen = self.acks != entry.acks_seen, self.acks
         entry.attempts += 1
+        if entry.earlier_failures:
+            return entry.item  # its batch was already shown to fail for its own messages
         if entry.attempts >= self.backoff.max_attempts:
             if others_acked:
                 return entry.item
             entry.attempts = self.backoff.max_attempts - 1
             self.last_attempts_deferred += 1
         delay = self.backoff.delay(max(entry.attempts, 1))
-        heapq.heappush(self._replays, (now + delay, tup_id))
+        self._schedule(now + delay, tup_id)
         return None
+
+    def split(self, tup_id: str, parts: Sequence[tuple[str, T, Sequence[int], int]]) -> None:
+        """Replace exhausted ``tup_id`` by ``parts`` (id, item, offsets, size), in order,
+        which together carry exactly its offsets. Each part is due for a replay now, and
+        its first failure exhausts it: the batch's failures (while others were acked)
+        already showed some of its messages at fault, so a part never waits out an outage
+        the way a batch does, and at worst the same messages are set aside as without it.
+        """
+        entry = self._entries.get(tup_id)
+        if entry is None:
+            return
+        carried = [offset for _, _, offsets, _ in parts for offset in offsets]
+        if tuple(carried) != entry.offsets or len(parts) < 2:
+            raise ValueError(f"parts of {tup_id} must carry its offsets {entry.offsets}")
+        del self._entries[tup_id]
+        self._not_out(tup_id, entry)
+        self.held_bytes -= entry.size
+        for part_id, item, offsets, size in parts:
+            self._entries[part_id] = _Entry(
+                item,
+                entry.partition,
+                tuple(offsets),
+                size,
+                acks_seen=self.acks,
+                earlier_failures=entry.attempts + entry.earlier_failures,
+            )
+            self.held_bytes += size
+            self._schedule(-math.inf, part_id)
+
+    def _schedule(self, due: float, tup_id: str) -> None:
+        self._scheduled += 1
+        heapq.heappush(self._replays, (due, self._scheduled, tup_id))
 
     def retire(self, tup_id: str, sizes: Sequence[int]) -> None:
         """An exhausted tuple's messages are being dead-lettered one by one: each offset
@@ -233,7 +275,7 @@ class InFlight(Generic[T]):
         kept = []
         while self._replays and self._replays[0][0] <= now:
             replay = heapq.heappop(self._replays)
-            tup_id = replay[1]
+            tup_id = replay[2]
             entry = self._entries.get(tup_id)
             if entry is None or entry.emission is not None:
                 continue  # acked, retired, revoked, or sent again as a lost ack meanwhile
@@ -280,8 +322,14 @@ class InFlight(Generic[T]):
         return entry.partition if entry else None
 
     def attempts(self, tup_id: str) -> int:
+        """Failures of ``tup_id`` so far, with those of the batches it was split from."""
         entry = self._entries.get(tup_id)
-        return entry.attempts if entry else 0
+        return entry.attempts + entry.earlier_failures if entry else 0
+
+    def was_split(self, tup_id: str) -> bool:
+        """Whether ``tup_id`` is a part of a batch ``split`` after its failures."""
+        entry = self._entries.get(tup_id)
+        return entry is not None and entry.earlier_failures > 0
 
     def forget_partitions(self, partitions: set[PartitionKey]) -> None:
         """Drop all that was read from ``partitions``: their late acks and fails are ignored,
@@ -295,5 +343,5 @@ class InFlight(Generic[T]):
         self._reserved = {k: n for k, n in self._reserved.items() if k[0] not in partitions}
         self.held_bytes = sum(e.size for e in self._entries.values()) + sum(self._reserved.values())
         # A tuple read again later keeps its id; an old replay must not emit it early.
-        self._replays = [r for r in self._replays if r[1] in self._entries]
+        self._replays = [r for r in self._replays if r[2] in self._entries]
         heapq.heapify(self._replays)

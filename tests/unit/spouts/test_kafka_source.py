@@ -654,34 +654,68 @@ def test_a_failed_batch_is_replayed_whole_under_its_id_and_holds_the_commit(run)
     r.check_commits()
 
 
-def test_an_exhausted_batch_dead_letters_each_message_and_commits_as_kafka_confirms(run):
+def test_an_exhausted_batch_is_halved_until_the_message_at_fault_is_dead_lettered_alone(
+    run, monkeypatch, caplog
+):
+    created = _record_metrics(monkeypatch)
+    r = run({P0: [b"a", b"b", b"c", b"d", b"e"]}, lines_per_tuple=4, max_attempts=2)
+    batch, last = _batch_ids((0, 3), (4, 4))
+    r.step()
+    r.fail(batch)
+    r.clock.now += BACKOFF_S
+    assert r.step() == [(batch, ["a,b,c,d", 0])]
+    r.ack(last)
+    r.fail(batch)  # its second failure of two allowed, with another tuple acked between
+    assert r.step() == [  # at once, no backoff
+        (_batch_ids((0, 1))[0], ["a,b", 0]),
+        (_batch_ids((2, 3))[0], ["c,d", 0]),
+    ]
+    assert "emitting it again as lines/0/0-1 and lines/0/2-3" in caplog.text
+    r.ack(*_batch_ids((0, 1)))
+    r.fail(*_batch_ids((2, 3)))  # one failure of a half is enough: it is halved again
+    assert r.step() == [(_ids(2)[0], ["c", 0]), (_ids(3)[0], ["d", 0])]
+    r.ack(*_ids(3))
+    r.fail(*_ids(2))
+    assert r.step() == []  # alone: dead-lettered, not replayed
+    assert r.commit_now() == [{P0: 2}]  # c's letter is not on Kafka yet
+    r.ack(batch)  # late: changes nothing
+    [letter] = r.confirm_letters()
+    assert (letter.original_value, letter.source) == (b"c", SourceRef(TOPIC, 0, 2))
+    assert (letter.reason, letter.detail) == (
+        DeadLetterReason.RETRIES_EXHAUSTED,
+        "failed downstream 4 times, the last alone: the rest of its batch was tried without it",
+    )
+    assert r.commit_now() == [{P0: 5}]
+    assert len(r.spout.in_flight) == 0 and r.spout.in_flight.held_bytes == 0
+    assert sum(m.counted("bisected") for m in created) == 2
+    r.check_commits()
+
+
+def test_halves_that_all_fail_are_dead_lettered_at_once_as_the_batch_was(run):
+    """Once a batch used up its attempts, its halves do not wait for other tuples' acks:
+    at worst they are dead-lettered, as the whole batch would have been."""
     r = run({P0: [b"a", b"b", b"c", b"d"]}, lines_per_tuple=3, max_attempts=2)
     batch, last = _batch_ids((0, 2), (3, 3))
     r.step()
     r.fail(batch)
     r.clock.now += BACKOFF_S
-    assert r.step() == [(batch, ["a,b,c", 0])]
+    r.step()
     r.ack(last)
-    r.fail(batch)  # its second failure of two allowed
-    r.clock.now += BACKOFF_S
-    assert r.step() == []  # not replayed again
-    letters = [decode_dead_letter(value) for _, _, value in r.producer.sent]
-    assert [(d.original_value, d.source) for d in letters] == [
-        (b"a", SourceRef(TOPIC, 0, 0)),
-        (b"b", SourceRef(TOPIC, 0, 1)),
-        (b"c", SourceRef(TOPIC, 0, 2)),
+    r.fail(batch)
+    for _ in range(3):  # a | b,c, then b | c: every part fails, nothing acked since
+        r.fail(*[tup_id for tup_id, _ in r.step()])
+    assert r.step() == []
+    letters = r.confirm_letters()
+    assert sorted((d.original_value, d.source.offset) for d in letters) == [
+        (b"a", 0),
+        (b"b", 1),
+        (b"c", 2),
     ]
-    assert {(d.reason, d.detail) for d in letters} == {
-        (DeadLetterReason.RETRIES_EXHAUSTED, "failed downstream 2 times")
+    assert {d.detail.split(",")[0] for d in letters} == {
+        "failed downstream 3 times",  # a: two in the batch, one alone
+        "failed downstream 4 times",  # b and c: one more in their half
     }
-    r.producer.settle(2)  # Kafka has a and b, not yet c
-    r.finished.setdefault(P0, set()).update({0, 1})
-    assert r.commit_now() == [{P0: 2}]
-    r.ack(batch)  # late: changes nothing
-    assert r.commit_now() == []
-    r.confirm_letters()
     assert r.commit_now() == [{P0: 4}]
-    assert len(r.spout.in_flight) == 0 and r.spout.in_flight.held_bytes == 0
     r.check_commits()
 
 

@@ -103,6 +103,58 @@ def test_a_last_attempt_counts_only_if_another_tuple_was_acked_since_the_one_bef
     assert flight.failed("a", now=6.0) == "A"
 
 
+def _exhausted_batch(flight: InFlight) -> None:
+    """``t/0/0-3`` ("ABCD", 40 bytes) used up its two attempts while ``t/0/4-4`` was acked."""
+    flight.emitted("t/0/0-3", "ABCD", P, [0, 1, 2, 3], size=40)
+    flight.emitted("t/0/4-4", "E", P, [4], size=10)
+    assert flight.failed("t/0/0-3", now=0.0) is None
+    assert flight.due_replays(now=1.0) == [("t/0/0-3", "ABCD")]
+    flight.acked("t/0/4-4")
+    assert flight.failed("t/0/0-3", now=2.0) == "ABCD"
+
+
+def test_a_split_batchs_parts_are_replayed_at_once_in_order_and_hold_its_offsets():
+    flight = _in_flight(max_attempts=2)
+    _exhausted_batch(flight)
+    flight.split("t/0/0-3", [("t/0/0-1", "AB", [0, 1], 15), ("t/0/2-3", "CD", [2, 3], 25)])
+    assert (len(flight), flight.held_bytes) == (5, 40)  # 4 waits behind them
+    assert flight.due_replays(now=2.0) == [("t/0/0-1", "AB"), ("t/0/2-3", "CD")]
+    flight.acked("t/0/0-3")  # late: the batch is no longer a tuple
+    flight.acked("t/0/2-3")
+    assert flight.offsets.pending_commits() == {}  # 0-1 still out
+    flight.acked("t/0/0-1")
+    assert flight.offsets.pending_commits() == {P: 5}
+    assert (len(flight), flight.held_bytes) == (0, 0)
+
+
+def test_a_part_is_exhausted_by_its_first_failure_even_with_nothing_acked_since():
+    flight = _in_flight(max_attempts=2)
+    _exhausted_batch(flight)
+    flight.split("t/0/0-3", [("t/0/0-1", "AB", [0, 1], 15), ("t/0/2-3", "CD", [2, 3], 25)])
+    assert not flight.was_split("t/0/0-3") and flight.was_split("t/0/0-1")
+    flight.due_replays(now=2.0)
+    assert flight.failed("t/0/2-3", now=3.0) == "CD"
+    assert flight.attempts("t/0/2-3") == 3  # two in the batch, one alone
+    flight.split("t/0/2-3", [("t/0/2-2", "C", [2], 10), ("t/0/3-3", "D", [3], 15)])
+    assert flight.due_replays(now=3.0) == [("t/0/2-2", "C"), ("t/0/3-3", "D")]
+    assert flight.failed("t/0/3-3", now=4.0) == "D"
+    assert (flight.attempts("t/0/3-3"), flight.last_attempts_deferred) == (4, 0)
+    assert flight.due_replays(now=100.0) == []  # exhausted parts wait for their caller
+
+
+def test_parts_must_carry_exactly_the_batchs_offsets_in_order():
+    flight = _in_flight(max_attempts=2)
+    _exhausted_batch(flight)
+    for parts in (
+        [("t/0/0-1", "AB", [0, 1], 1), ("t/0/2-2", "C", [2], 1)],  # 3 missing
+        [("t/0/2-3", "CD", [2, 3], 1), ("t/0/0-1", "AB", [0, 1], 1)],  # out of order
+        [("t/0/0-3", "ABCD", [0, 1, 2, 3], 1)],  # not split
+    ):
+        with pytest.raises(ValueError, match="must carry its offsets"):
+            flight.split("t/0/0-3", parts)
+    assert flight.attempts("t/0/0-3") == 2  # left as it was
+
+
 def test_retiring_wants_one_size_per_message():
     flight = _in_flight(max_attempts=1)
     flight.emitted("t/0/0-1", "AB", P, [0, 1])
