@@ -41,7 +41,7 @@ from botscore.errors import ConfigError, InvalidMessage
 from botscore.settings import EnforcementSettings
 from botscore.transport.redis_generation import GenerationKey
 from botscore.vocabulary import DeadLetterReason, Decision
-from botscore.wire.codec import UNSPECIFIED_DECISION, decode_threat_score
+from botscore.wire.codec import UNSPECIFIED_DECISION, decode_threat_score, reject_empty
 from botscore.wire.records import ScoreRecord
 
 __all__ = [
@@ -161,9 +161,7 @@ def latest_key(user_id: str) -> str:
 
 def parse_score(payload: bytes | None) -> ScoreRecord:
     """Decode a ``ThreatScore`` the edge can act on, or raise ``InvalidMessage``."""
-    if not payload:
-        raise InvalidMessage(DeadLetterReason.EMPTY_PAYLOAD)
-    score = decode_threat_score(payload)
+    score = decode_threat_score(reject_empty(payload))
     if not score.user_id:
         raise InvalidMessage(DeadLetterReason.MISSING_USER_ID)
     if score.decision == UNSPECIFIED_DECISION:

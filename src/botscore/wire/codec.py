@@ -52,6 +52,7 @@ __all__ = [
     "ip_spelling",
     "parse_or_reject",
     "quote",
+    "reject_empty",
     "source_from_proto",
     "source_to_proto",
 ]
@@ -138,10 +139,21 @@ def _check_range(field: str, value: int, allowed: range) -> None:
         )
 
 
+def reject_empty(payload: bytes | None) -> bytes:
+    """``payload``, unless it is empty: a tombstone (no value) or 0 bytes, told apart in the
+    detail, since a dead letter carries both as 0 bytes."""
+    if payload is None:
+        raise InvalidMessage(
+            DeadLetterReason.EMPTY_PAYLOAD, "a tombstone: the message has no value"
+        )
+    if not payload:
+        raise InvalidMessage(DeadLetterReason.EMPTY_PAYLOAD, "the value is 0 bytes")
+    return payload
+
+
 def _decode_keyed(message: M, payload: bytes | None) -> M:
     """Parse a per-user message and check what every one needs: a user id, a known version."""
-    if not payload:
-        raise InvalidMessage(DeadLetterReason.EMPTY_PAYLOAD)
+    payload = reject_empty(payload)
     parse_or_reject(message, payload)
     if not message.user_id:  # type: ignore[attr-defined]
         raise InvalidMessage(DeadLetterReason.MISSING_USER_ID)

@@ -517,7 +517,8 @@ def test_web_logs_at_the_edge_of_every_limit_are_accepted(accepted, edge):
 @pytest.mark.parametrize(
     ("message", "key", "reason", "detail"),
     [
-        (None, b"u1", "empty_payload", ""),
+        (None, b"u1", "empty_payload", "a tombstone: the message has no value"),
+        (b"", b"u1", "empty_payload", "the value is 0 bytes"),
         (b"\xff\xfe", b"u1", "undecodable", "Error parsing message with type 'botscore.v1.WebLog'"),
         (web_log(user_id=""), b"", "missing_user_id", ""),
         (web_log(schema_version=None), b"u1", "missing_schema_version", ""),
