@@ -308,8 +308,9 @@ class KafkaSettings:
     max_attempts: int = field(
         default=10,
         metadata={
-            "doc": "failures of a tuple before it is dead-lettered as `retries_exhausted` "
-            "(the last one counts only if another tuple was acked since the one before)",
+            "doc": "failures of a tuple before it is dead-lettered as `retries_exhausted`, or "
+            "halved if it is a batch (the last one counts only if another tuple was acked "
+            "since the one before)",
             "limits": POSITIVE,
         },
     )
