@@ -46,6 +46,7 @@ from botscore.model.release_watch import (
 from botscore.model.releases import ReleaseStore, Slot, release_id
 from botscore.model.scoring import RATE_FEATURE, over_rate_ceiling, score_batch, score_buckets
 from botscore.multilang_pipe import Bolt
+from botscore.observability.log_repeats import RepeatBudget
 from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import MetricsSettings, Settings
 from botscore.transport.redis_client import create_redis
@@ -72,6 +73,7 @@ class ClassifierBolt(Bolt):
         # instead of 17 in bench/README.md's profile).
         threadpool_limits(limits=settings.scoring.model_threads)
         self.block_requests_1m = settings.scoring.block_requests_1m
+        self.repeats = RepeatBudget()  # a traceback per kind of failure a minute
         self.model = bundled
         self.challenger: LoadedModel | None = None
         self.metrics = _metrics_for(settings.metrics, bundled, self.storm_tags)
@@ -98,8 +100,16 @@ class ClassifierBolt(Bolt):
         try:
             batch = FeatureBatch.from_values(tup.values)
             scores = score_batch(self.model, batch, now_ms(), self.block_requests_1m)
-        except Exception:
-            self.logger.exception("cannot score tuple %s; failing it for a replay", tup.id)
+        except Exception as exc:
+            # A model that raises on some rows fails every batch holding one, and the spout
+            # halves those batches: a traceback per tuple would flood the log.
+            held = self.repeats.due((type(exc), str(exc)))
+            if held is not None:
+                self.logger.exception(
+                    "cannot score tuple %s; failing it for a replay%s",
+                    tup.id,
+                    self.repeats.held_note(held),
+                )
             self.metrics.count("failed")
             self.fail(tup)
             return
@@ -122,12 +132,15 @@ class ClassifierBolt(Bolt):
             return None
         try:
             shadow = score_batch(self.challenger, batch, scored_ms, self.block_requests_1m)
-        except Exception:
-            self.logger.exception(
-                "challenger %s cannot score tuple %s; no shadow scores for it",
-                release_id(self.challenger.manifest),
-                tup.id,
-            )
+        except Exception as exc:
+            held = self.repeats.due(("challenger", type(exc), str(exc)))
+            if held is not None:
+                self.logger.exception(
+                    "challenger %s cannot score tuple %s; no shadow scores for it%s",
+                    release_id(self.challenger.manifest),
+                    tup.id,
+                    self.repeats.held_note(held),
+                )
             self.metrics.count("shadow_failed", len(batch.user_ids))
             return None
         challenger = f"challenger:{shadow.model_name}:{shadow.model_version}"

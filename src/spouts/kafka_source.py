@@ -78,7 +78,7 @@ from botscore.clock import now_ms
 from botscore.errors import ConfigError, InvalidMessage
 from botscore.metrics import Metrics, storm_tags
 from botscore.multilang_pipe import Spout
-from botscore.observability.log_repeats import REPEAT_WINDOW_S
+from botscore.observability.log_repeats import RepeatBudget
 from botscore.observability.tagged_logs import tag_logs
 from botscore.settings import Settings, require_message_timeouts
 from botscore.transport.consumer_lag import LagGauges
@@ -197,7 +197,8 @@ class KafkaSourceSpout(Spout):
         # someone else read on from there (then forgotten) or not (then read on from here).
         self.regained: set[PartitionKey] = set()
         self.deferred_fails: list[str] = []  # failures of tuples of lost partitions
-        self.deferred_logged_at = -math.inf  # when last attempts deferred were last logged
+        # Lines repeated per tuple: one a minute of each kind.
+        self.repeats = RepeatBudget(clock=time.monotonic)
         self.state_check_s = self.state_check_interval_s(settings)
         self.generation: str | None = None  # of the state downstream, as last read
         self.next_state_check = 0.0
@@ -378,9 +379,7 @@ class KafkaSourceSpout(Spout):
         exhausted = self.in_flight.failed(tup_id, time.monotonic())
         if self.in_flight.last_attempts_deferred != deferred:
             self.metrics.count("last_attempts_deferred")
-            now = time.monotonic()
-            if now - self.deferred_logged_at >= REPEAT_WINDOW_S:  # once a minute at most
-                self.deferred_logged_at = now
+            if self.repeats.due("deferred") is not None:
                 self.logger.warning(
                     "%d tuple failures at their last attempt with nothing acked in between so "
                     "far: an outage downstream, not their messages; each is replayed every "
@@ -415,14 +414,17 @@ class KafkaSourceSpout(Spout):
             ],
         )
         self.metrics.count("bisected")
-        self.logger.warning(
-            "tuple %s failed downstream %d times while others were acked: emitting it again "
-            "as %s and %s to find the messages at fault",
-            tup_id,
-            failures,
-            parts[0][0],
-            parts[1][0],
-        )
+        held = self.repeats.due("bisected")
+        if held is not None:
+            self.logger.warning(
+                "tuple %s failed downstream %d times while others were acked: emitting it "
+                "again as %s and %s to find the messages at fault%s",
+                tup_id,
+                failures,
+                parts[0][0],
+                parts[1][0],
+                self.repeats.held_note(held),
+            )
 
     def _read_partition(self, messages: list[Any]) -> None:
         """Emit one partition's polled ``messages`` as batches; dead-letter the invalid."""

@@ -14,12 +14,42 @@ import logging
 import time
 from collections.abc import Callable, Hashable
 
-__all__ = ["REPEAT_WINDOW_S", "RepeatsFilter", "quiet_repeats"]
+__all__ = ["REPEAT_WINDOW_S", "RepeatBudget", "RepeatsFilter", "quiet_repeats"]
 
 REPEAT_WINDOW_S = 60.0
 # Distinct messages remembered: bounded, so a library that varies its arguments cannot
 # grow the filter; the oldest are forgotten first.
 _REMEMBERED = 1000
+
+
+class RepeatBudget:
+    """At most one line per key and ``window_s``: ``due(key)`` says whether to log it now,
+    and how many lines of that key were held back since the last one."""
+
+    def __init__(
+        self, window_s: float = REPEAT_WINDOW_S, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.window_s = window_s
+        self.clock = clock
+        # key -> (when its last line was let through, lines held back since)
+        self.seen: dict[Hashable, tuple[float, int]] = {}
+
+    def due(self, key: Hashable) -> int | None:
+        """None: hold this line back; else log it, saying the count returned if not 0."""
+        now = self.clock()
+        shown = self.seen.get(key)
+        if shown is not None and now - shown[0] < self.window_s:
+            self.seen[key] = (shown[0], shown[1] + 1)
+            return None
+        self.seen.pop(key, None)
+        if len(self.seen) >= _REMEMBERED:
+            del self.seen[next(iter(self.seen))]
+        self.seen[key] = (now, 0)
+        return 0 if shown is None else shown[1]
+
+    def held_note(self, held: int) -> str:
+        """What a line let through adds about the lines held back before it."""
+        return f" (and {held} more like it since the last such line)" if held else ""
 
 
 class RepeatsFilter(logging.Filter):
@@ -29,26 +59,18 @@ class RepeatsFilter(logging.Filter):
         self, window_s: float = REPEAT_WINDOW_S, clock: Callable[[], float] = time.monotonic
     ) -> None:
         super().__init__()
-        self.window_s = window_s
-        self.clock = clock
-        # key -> (when its last line was let through, copies dropped since)
-        self.seen: dict[Hashable, tuple[float, int]] = {}
+        self.budget = RepeatBudget(window_s, clock)
 
     def filter(self, record: logging.LogRecord) -> bool:
         key = self._key(record)
-        now = self.clock()
-        shown = self.seen.get(key)
-        if shown is not None and now - shown[0] < self.window_s:
-            self.seen[key] = (shown[0], shown[1] + 1)
+        previous = self.budget.seen.get(key)
+        held = self.budget.due(key)
+        if held is None:
             return False
-        self.seen.pop(key, None)
-        if len(self.seen) >= _REMEMBERED:
-            del self.seen[next(iter(self.seen))]
-        self.seen[key] = (now, 0)
-        if shown is not None and shown[1]:
+        if held and previous is not None:
+            since = self.budget.clock() - previous[0]
             record.msg = (
-                f"{record.getMessage()} (and {shown[1]} more like it in the last "
-                f"{now - shown[0]:.0f} s)"
+                f"{record.getMessage()} (and {held} more like it in the last {since:.0f} s)"
             )
             record.args = None
         return True

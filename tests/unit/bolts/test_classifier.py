@@ -161,6 +161,27 @@ def test_a_batch_whose_model_call_raises_is_failed_and_the_bolt_goes_on(bolt, sm
     assert link.commands() == [("fail", "first"), ("emit", None), ("ack", "second")]
 
 
+def test_a_model_that_keeps_raising_logs_one_traceback_a_minute_per_kind_of_failure(
+    bolt, small_model_dir, caplog
+):
+    component, link = bolt
+    clock = [0.0]
+    component.repeats.clock = lambda: clock[0]
+    component.model = dataclasses.replace(component.model, estimator=_BrokenEstimator())
+    for i in range(5):  # a batch and its halves, failing alike
+        component.process(storm_tuple(f"t{i}", _batch(small_model_dir, 4).to_values()))
+    clock[0] = 60.0
+    component.process(storm_tuple("later", _batch(small_model_dir, 4).to_values()))
+    assert link.commands() == [("fail", f"t{i}") for i in range(5)] + [("fail", "later")]
+    lines = [r.getMessage() for r in caplog.records if "cannot score" in r.getMessage()]
+    assert [line.split(" | ")[0] for line in lines] == [
+        "cannot score tuple t0; failing it for a replay",
+        "cannot score tuple later; failing it for a replay (and 4 more like it since the "
+        "last such line)",
+    ]
+    assert all(r.exc_info for r in caplog.records if "cannot score" in r.getMessage())
+
+
 def test_a_model_that_fails_its_check_stops_the_bolt_before_it_scores(
     small_model_dir, tmp_path, monkeypatch
 ):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from botscore.observability.log_repeats import RepeatsFilter, quiet_repeats
+from botscore.observability.log_repeats import RepeatBudget, RepeatsFilter, quiet_repeats
 
 
 class Clock:
@@ -60,7 +60,7 @@ def test_memory_stays_bounded_however_many_messages_differ():
     f = RepeatsFilter(window_s=60, clock=Clock())
     for i in range(5000):
         f.filter(_record("offset %d", i))
-    assert len(f.seen) <= 1000
+    assert len(f.budget.seen) <= 1000
 
 
 def test_every_logger_of_the_package_gets_one_filter():
@@ -71,3 +71,22 @@ def test_every_logger_of_the_package_gets_one_filter():
         filters = logging.getLogger(name).filters
         assert sum(isinstance(x, RepeatsFilter) for x in filters) == 1, name
     assert not logging.getLogger("botscore-test-pkgx").filters
+
+
+def test_a_budget_lets_one_line_per_key_and_window_through_and_counts_the_rest():
+    clock = Clock()
+    budget = RepeatBudget(window_s=60, clock=clock)
+    assert [budget.due("a"), budget.due("a"), budget.due("b"), budget.due("a")] == [
+        0,
+        None,
+        0,
+        None,
+    ]
+    clock.now = 59.9
+    assert budget.due("a") is None
+    clock.now = 60.0
+    assert budget.due("a") == 3
+    assert budget.held_note(3) == " (and 3 more like it since the last such line)"
+    assert budget.held_note(0) == ""
+    clock.now = 200.0
+    assert budget.due("a") == 0  # nothing held back since

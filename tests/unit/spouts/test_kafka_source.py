@@ -688,6 +688,7 @@ def test_an_exhausted_batch_is_halved_until_the_message_at_fault_is_dead_lettere
     assert r.commit_now() == [{P0: 5}]
     assert len(r.spout.in_flight) == 0 and r.spout.in_flight.held_bytes == 0
     assert sum(m.counted("bisected") for m in created) == 2
+    assert caplog.text.count("to find the messages at fault") == 1  # a line a minute at most
     r.check_commits()
 
 
