@@ -15,7 +15,8 @@ Delivery: the batch's scores (and the challenger's) are emitted as one tuple eac
 anchored to the input, then the input is acked, so the spout hears of success only when
 the producers have acked both. A tuple that cannot be scored (malformed, or the model
 call raised) is failed, never dropped: the spout replays it and, once its attempts are
-used up, dead-letters its messages with their original bytes. Acks and fails are
+used up, halves the batch until the users that fail alone are found, and dead-letters
+those with their original bytes. Acks and fails are
 explicit (``auto_ack``, ``auto_anchor`` and ``auto_fail`` are off), so a raising call
 never crashes the worker.
 """
